@@ -1,0 +1,82 @@
+# One Makefile for everything: `sam build` calls the build-<LogicalId> targets
+# (BuildMethod: makefile) with ARTIFACTS_DIR set; everything else runs here
+# with Go, python3 (moto, cfn-lint) and the tools `make tools` installs.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := test
+
+GO          ?= go
+BIN         := $(CURDIR)/bin
+BUILD_DIR   ?= $(CURDIR)/build
+RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
+RIE         := $(BIN)/aws-lambda-rie
+FUNCTIONS   := rotate-secret receive-secret expiry-alert
+LAMBDA_ENV  := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
+LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+SEEDS       ?= 200
+FUZZTIME    ?= 10s
+
+# sam build: one target per function in template.yaml.
+build-RotateSecretFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/rotate-secret
+build-ReceiveSecretFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/receive-secret
+build-ExpiryAlertFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/expiry-alert
+
+## build: the three bootstraps as deployed (linux/arm64) into build/<function>/bootstrap
+build:
+	@for f in $(FUNCTIONS); do \
+	  echo "build $$f"; \
+	  $(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(BUILD_DIR)/$$f/bootstrap ./functions/$$f || exit 1; \
+	done
+
+## tools: pinned Go tools into ./bin
+tools: $(RIE)
+$(RIE):
+	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+
+## lint: formatting, vet, template
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	cfn-lint template.yaml
+
+## test: everything CI runs
+test: tools lint build
+	E2E=1 $(GO) test -race -count=1 -timeout 30m ./...
+	python3 -m unittest discover -s deploy -p '*_test.py' -v
+	$(MAKE) fuzz FUZZTIME=5s
+
+## fuzz: every fuzz target for FUZZTIME (default 10s each)
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## demo: the whole system on this machine (moto, aws-lambda-rie, the SP-API simulator)
+demo: tools
+	$(GO) run ./cmd/demo
+
+## bench: benchmarks, written to BENCHMARKS.md
+bench: tools
+	$(GO) run ./cmd/bench -out BENCHMARKS.md
+
+## chaos: SEEDS seeded fault schedules (default 200)
+chaos:
+	$(GO) test -count=1 -run '^TestChaos$$' ./internal/chaos -seeds $(SEEDS) -v
+
+## deploy: sam build and sam deploy (needs the sam CLI and an AWS account)
+deploy:
+	sam build
+	sam deploy
+
+clean:
+	rm -rf $(BUILD_DIR) .aws-sam
+
+.PHONY: build tools lint test fuzz demo bench chaos deploy clean \
+	build-RotateSecretFunction build-ReceiveSecretFunction build-ExpiryAlertFunction

@@ -1,0 +1,281 @@
+// Package alert is the project's alert model and its SNS rendering
+// (DESIGN.md "Alerts (SNS)"): one Publish with MessageStructure=json whose key
+// "default" holds the event as a JSON document and whose key "email" holds a
+// plain-text message a person can act on, a subject of at most 100
+// characters, and the String message attributes event, severity and clientId
+// for subscription filter policies. No secret value is ever part of an alert;
+// Render refuses text that looks like an LWA client secret or token.
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+)
+
+// Event is what happened.
+type Event string
+
+// Events.
+const (
+	EventExpiring       Event = "CLIENT_SECRET_EXPIRING"
+	EventReceived       Event = "NEW_CLIENT_SECRET_RECEIVED"
+	EventRotated        Event = "CLIENT_SECRET_ROTATED"
+	EventRotationFailed Event = "ROTATION_FAILED"
+	EventRejected       Event = "NOTIFICATION_REJECTED"
+)
+
+// Severity is how urgent it is.
+type Severity string
+
+// Severities.
+const (
+	SeverityInfo     Severity = "INFO"
+	SeverityWarning  Severity = "WARNING"
+	SeverityCritical Severity = "CRITICAL"
+)
+
+// Action is what the system did, or that a person must act.
+type Action string
+
+// Actions.
+const (
+	ActionRotationStarted Action = "ROTATION_STARTED"
+	ActionRotationResumed Action = "ROTATION_RESUMED"
+	ActionNone            Action = "NONE"
+	ActionManual          Action = "MANUAL_ACTION_REQUIRED"
+)
+
+// SeverityForDaysLeft is the severity of a secret expiring in daysLeft whole
+// days: CRITICAL at 7 or fewer, WARNING at 30 or fewer, INFO otherwise.
+func SeverityForDaysLeft(daysLeft int) Severity {
+	switch {
+	case daysLeft <= 7:
+		return SeverityCritical
+	case daysLeft <= 30:
+		return SeverityWarning
+	default:
+		return SeverityInfo
+	}
+}
+
+// DaysLeft is the number of whole days from now until expiresAt, rounded
+// down; negative once expired.
+func DaysLeft(now, expiresAt time.Time) int {
+	d := expiresAt.Sub(now)
+	days := int(d / (24 * time.Hour))
+	if d < 0 && d%(24*time.Hour) != 0 {
+		days--
+	}
+	return days
+}
+
+// Alert is one alert. The JSON form is the "default" document.
+type Alert struct {
+	Event          Event      `json:"event"`
+	Severity       Severity   `json:"severity"`
+	ClientID       string     `json:"clientId"`
+	ApplicationID  string     `json:"applicationId,omitempty"`
+	SecretARN      string     `json:"secretArn,omitempty"`
+	ExpiresAt      *time.Time `json:"expiresAt,omitempty"`
+	DaysLeft       *int       `json:"daysLeft,omitempty"`
+	Action         Action     `json:"action"`
+	NotificationID string     `json:"notificationId,omitempty"`
+	MessageID      string     `json:"messageId,omitempty"`
+	VersionID      string     `json:"versionId,omitempty"`
+	// Message is one sentence for a person.
+	Message string `json:"message"`
+
+	// Did says what the system did, for the email (one or more sentences).
+	Did string `json:"-"`
+	// ToDo says what a person must do, exact commands included; empty when
+	// nothing is needed.
+	ToDo string `json:"-"`
+}
+
+// Limits of SNS that Render keeps to.
+const (
+	MaxSubject = 100
+	// MaxMessage is SNS's limit for a whole message (256 KiB).
+	MaxMessage = 256 * 1024
+)
+
+// ErrLooksSecret is returned by Render when a field holds something shaped
+// like an LWA client secret or token. Such an alert is never published.
+var ErrLooksSecret = errors.New("alert: text looks like a secret value")
+
+// secretShape matches LWA client secrets (amzn1.oa2-cs.…), access tokens
+// (Atza|…) and refresh tokens (Atzr|…).
+var secretShape = regexp.MustCompile(`amzn1\.oa2-cs\.|Atz[ar]\|`)
+
+// Subject is the email subject: severity, what happened, the application.
+func (a Alert) Subject() string {
+	what := map[Event]string{
+		EventExpiring:       "LWA client secret expires",
+		EventReceived:       "new LWA client secret received",
+		EventRotated:        "LWA client secret rotated",
+		EventRotationFailed: "LWA client secret rotation failed",
+		EventRejected:       "SP-API notification rejected",
+	}[a.Event]
+	if what == "" {
+		what = string(a.Event)
+	}
+	if a.Event == EventExpiring && a.DaysLeft != nil {
+		switch d := *a.DaysLeft; {
+		case d < 0:
+			what = "LWA client secret has expired"
+		case d == 0:
+			what = "LWA client secret expires today"
+		case d == 1:
+			what = "LWA client secret expires in 1 day"
+		default:
+			what = fmt.Sprintf("LWA client secret expires in %d days", d)
+		}
+	}
+	app := a.ApplicationID
+	if app == "" {
+		app = a.ClientID
+	}
+	s := fmt.Sprintf("[%s] SP-API %s", a.Severity, what)
+	if app != "" {
+		s += ": " + app
+	}
+	return clip(asciiLine(s), MaxSubject)
+}
+
+// Email is the plain-text message for people.
+func (a Alert) Email() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n\n", a.Message)
+	row := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%-16s %s\n", k+":", v)
+		}
+	}
+	row("Event", string(a.Event))
+	row("Severity", string(a.Severity))
+	row("Application", a.ApplicationID)
+	row("Client id", a.ClientID)
+	row("Secret", a.SecretARN)
+	if a.ExpiresAt != nil {
+		row("Expires at", a.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"))
+	}
+	if a.DaysLeft != nil {
+		row("Days left", fmt.Sprint(*a.DaysLeft))
+	}
+	row("Action", string(a.Action))
+	row("Notification id", a.NotificationID)
+	row("SQS message id", a.MessageID)
+	row("Version id", a.VersionID)
+	if a.Did != "" {
+		fmt.Fprintf(&b, "\nWhat the system did:\n%s\n", a.Did)
+	}
+	if a.ToDo != "" {
+		fmt.Fprintf(&b, "\nWhat you must do:\n%s\n", a.ToDo)
+	} else {
+		b.WriteString("\nWhat you must do:\nNothing.\n")
+	}
+	return b.String()
+}
+
+// Render returns the SNS Publish input for a on topicARN.
+func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
+	if a.Event == "" || a.Severity == "" || a.Action == "" || a.Message == "" {
+		return nil, fmt.Errorf("alert: render %s: event, severity, action and message are required", a.Event)
+	}
+	if a.ExpiresAt != nil {
+		t := a.ExpiresAt.UTC()
+		a.ExpiresAt = &t
+	}
+	doc, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("alert: render %s: %w", a.Event, err)
+	}
+	subject, email := a.Subject(), a.Email()
+	for _, s := range []string{string(doc), subject, email} {
+		if secretShape.MatchString(s) {
+			return nil, fmt.Errorf("alert: render %s for client %s: %w", a.Event, a.ClientID, ErrLooksSecret)
+		}
+	}
+	msg, err := json.Marshal(map[string]string{"default": string(doc), "email": email})
+	if err != nil {
+		return nil, fmt.Errorf("alert: render %s: %w", a.Event, err)
+	}
+	if len(msg) > MaxMessage {
+		return nil, fmt.Errorf("alert: render %s: message is %d bytes, over the SNS limit", a.Event, len(msg))
+	}
+	attr := func(v string) types.MessageAttributeValue {
+		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	attrs := map[string]types.MessageAttributeValue{
+		"event":    attr(string(a.Event)),
+		"severity": attr(string(a.Severity)),
+	}
+	if a.ClientID != "" {
+		// SNS rejects empty attribute values.
+		attrs["clientId"] = attr(a.ClientID)
+	}
+	return &sns.PublishInput{
+		TopicArn:          aws.String(topicARN),
+		Subject:           aws.String(subject),
+		Message:           aws.String(string(msg)),
+		MessageStructure:  aws.String("json"),
+		MessageAttributes: attrs,
+	}, nil
+}
+
+// publisher is the part of SNS an alert needs.
+type publisher interface {
+	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+var _ publisher = (*sns.Client)(nil)
+
+// Publisher publishes alerts to one topic.
+type Publisher struct {
+	client   publisher
+	topicARN string
+}
+
+// NewPublisher returns a Publisher for topicARN (ALERT_TOPIC_ARN).
+func NewPublisher(client publisher, topicARN string) *Publisher {
+	return &Publisher{client: client, topicARN: topicARN}
+}
+
+// Publish renders and publishes a.
+func (p *Publisher) Publish(ctx context.Context, a Alert) error {
+	in, err := Render(p.topicARN, a)
+	if err != nil {
+		return err
+	}
+	if _, err := p.client.Publish(ctx, in); err != nil {
+		return fmt.Errorf("alert: publish %s for client %s: %w", a.Event, a.ClientID, err)
+	}
+	return nil
+}
+
+// asciiLine makes s a valid SNS subject: printable ASCII on one line.
+func asciiLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// clip shortens s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
