@@ -1,0 +1,356 @@
+package spapisim
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// knownScopes are the grantless scopes LWA grants with client_credentials.
+var knownScopes = map[string]bool{ScopeRotation: true, ScopeNotifications: true}
+
+const maxFormSize = 64 << 10
+
+// Handler serves POST /auth/o2/token and POST /applications/2023-11-30/clientSecret.
+// Every response carries x-amzn-RequestId.
+func (s *Sim) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+TokenPath, s.serveToken)
+	mux.HandleFunc("POST "+RotatePath, s.serveRotate)
+	return s.withRequestID(mux)
+}
+
+func (s *Sim) withRequestID(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		id := s.uuidLocked()
+		s.mu.Unlock()
+		w.Header().Set("x-amzn-RequestId", id)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// wait sleeps a random part of Faults.Latency, in real time.
+func (s *Sim) wait(ctx context.Context) {
+	s.mu.Lock()
+	var d time.Duration
+	if s.faults.Latency > 0 {
+		d = time.Duration(s.rnd.Int64N(int64(s.faults.Latency) + 1))
+	}
+	s.mu.Unlock()
+	if d == 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func lwaError(w http.ResponseWriter, status int, code, description string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+// serveToken is the LWA token endpoint.
+func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s.wait(ctx)
+	s.mu.Lock()
+	s.stats.TokenCalls++
+	fail := s.faults.FailNextTokenCalls > 0
+	if fail {
+		s.faults.FailNextTokenCalls--
+	}
+	var status int
+	if fail {
+		status = http.StatusServiceUnavailable
+	} else if s.chanceLocked(s.faults.TokenErrorRate) {
+		status = http.StatusInternalServerError
+		if s.rnd.IntN(2) == 1 {
+			status = http.StatusServiceUnavailable
+		}
+	}
+	if status != 0 {
+		s.stats.TokenServerErrors++
+	}
+	s.mu.Unlock()
+	switch status {
+	case http.StatusInternalServerError:
+		lwaError(w, status, "server_error", "Internal server error")
+		s.log.InfoContext(ctx, "spapisim: token", "status", status)
+		return
+	case http.StatusServiceUnavailable:
+		lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
+		s.log.InfoContext(ctx, "spapisim: token", "status", status)
+		return
+	}
+
+	status, code, grant := s.token(w, r)
+	s.log.InfoContext(ctx, "spapisim: token", "status", status, "grantType", grant, "error", code)
+}
+
+// token answers a token request that no fault intercepted, and returns the
+// status, the error code ("" on success) and the grant type for the log.
+func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string) {
+	bad := func(code, desc string) (int, string, string) {
+		s.mu.Lock()
+		s.stats.TokenBadRequest++
+		s.mu.Unlock()
+		lwaError(w, http.StatusBadRequest, code, desc)
+		return http.StatusBadRequest, code, ""
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormSize)
+	if err := r.ParseForm(); err != nil {
+		return bad("invalid_request", "The request has an invalid parameter")
+	}
+	f := r.PostForm
+	grant := f.Get("grant_type")
+	if grant == "" {
+		return bad("invalid_request", "The request is missing a required parameter : grant_type")
+	}
+	if grant != "client_credentials" && grant != "refresh_token" {
+		return bad("unsupported_grant_type", "The authorization grant type is not supported by the authorization server")
+	}
+	clientID, secret := f.Get("client_id"), f.Get("client_secret")
+	if u, p, ok := r.BasicAuth(); ok && clientID == "" && secret == "" {
+		clientID, secret = u, p
+	}
+	for _, p := range []struct{ name, value string }{
+		{"client_id", clientID}, {"client_secret", secret},
+	} {
+		if p.value == "" {
+			return bad("invalid_request", "The request is missing a required parameter : "+p.name)
+		}
+	}
+	scopes := map[string]bool{}
+	switch grant {
+	case "client_credentials":
+		scope := f.Get("scope")
+		if scope == "" {
+			return bad("invalid_request", "The request is missing a required parameter : scope")
+		}
+		for _, sc := range strings.Fields(scope) {
+			if !knownScopes[sc] {
+				return bad("invalid_scope", "The request has an invalid parameter : scope")
+			}
+			scopes[sc] = true
+		}
+	case "refresh_token":
+		if f.Get("refresh_token") == "" {
+			return bad("invalid_request", "The request is missing a required parameter : refresh_token")
+		}
+	}
+
+	s.mu.Lock()
+	now := s.clock()
+	if clientID != s.clientID || !s.acceptsLocked(secret, now) {
+		s.stats.TokenInvalidClient++
+		s.mu.Unlock()
+		lwaError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+		return http.StatusUnauthorized, "invalid_client", grant
+	}
+	if grant == "client_credentials" {
+		s.stats.TokenClientCredentials++
+	} else {
+		s.stats.TokenRefresh++
+	}
+	access := "Atza|" + base64.RawURLEncoding.EncodeToString(s.randBytesLocked(48))
+	if len(s.tokens) > 1000 {
+		for k, t := range s.tokens {
+			if !now.Before(t.expiresAt) {
+				delete(s.tokens, k)
+			}
+		}
+	}
+	s.tokens[access] = token{scopes: scopes, expiresAt: now.Add(TokenLifetime)}
+	s.mu.Unlock()
+
+	resp := map[string]any{
+		"access_token": access,
+		"token_type":   "bearer",
+		"expires_in":   int(TokenLifetime / time.Second),
+	}
+	if grant == "refresh_token" {
+		resp["refresh_token"] = f.Get("refresh_token")
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return http.StatusOK, "", grant
+}
+
+// errorList is the SP-API ErrorList.
+type errorList struct {
+	Errors []apiError `json:"errors"`
+}
+
+type apiError struct {
+	Code    string  `json:"code"`
+	Message string  `json:"message"`
+	Details *string `json:"details,omitempty"`
+}
+
+func apiErr(w http.ResponseWriter, status int, code, message string, details *string) {
+	writeJSON(w, status, errorList{Errors: []apiError{{Code: code, Message: message, Details: details}}})
+}
+
+// Messages of the SP-API answers, as the official model and service give them.
+const (
+	msgForbidden   = "Access to requested resource is denied."
+	msgNotEnrolled = "Application is not enrolled for rotation notification. Please update application notification preference in Developer console."
+	msgQuota       = "You exceeded your quota for the requested resource."
+	msgInternal    = "We encountered an internal error. Please try again."
+	msgUnavailable = "Service temporarily unavailable. Please try again."
+)
+
+// serveRotate is rotateApplicationClientSecret (cases 2 to 5 of the package doc).
+func (s *Sim) serveRotate(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s.wait(ctx)
+	status, notificationID := s.rotate(w, r)
+	s.log.InfoContext(ctx, "spapisim: rotate", "status", status, "notificationId", notificationID)
+}
+
+func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.RotateCalls++
+	now := s.clock()
+
+	// Case 2: a live token with the rotation scope.
+	t, ok := s.tokens[r.Header.Get("x-amz-access-token")]
+	if !ok || !now.Before(t.expiresAt) || !t.scopes[ScopeRotation] {
+		s.stats.RotateForbidden++
+		empty := ""
+		apiErr(w, http.StatusForbidden, "Unauthorized", msgForbidden, &empty)
+		return http.StatusForbidden, ""
+	}
+
+	// Case 3: the limiter, and injected throttling in front of it.
+	throttled := s.faults.ThrottleNextRotateCalls > 0
+	if throttled {
+		s.faults.ThrottleNextRotateCalls--
+	}
+	throttled = throttled || s.chanceLocked(s.faults.RotateThrottleRate) ||
+		(s.limiterUsed && now.Before(s.lastRotate.Add(s.interval)))
+	if throttled {
+		s.stats.RotateThrottled++
+		apiErr(w, http.StatusTooManyRequests, "QuotaExceeded", msgQuota, nil)
+		return http.StatusTooManyRequests, ""
+	}
+	s.limiterUsed, s.lastRotate = true, now
+
+	if s.chanceLocked(s.faults.RotateErrorRate) {
+		s.stats.RotateServerError++
+		s.serverErrorLocked(w)
+		return http.StatusInternalServerError, ""
+	}
+
+	// Case 4: no queue registered.
+	w.Header().Set("x-amzn-RateLimit-Limit", RateLimit)
+	if s.newSecretD == nil {
+		s.stats.RotateNotEnrolled++
+		apiErr(w, http.StatusBadRequest, "InvalidInput", msgNotEnrolled, nil)
+		return http.StatusBadRequest, ""
+	}
+
+	// Case 5: issue the secret and queue its notification.
+	s.stats.Rotations++
+	id := s.rotateLocked()
+	if s.chanceLocked(s.faults.RotateLostResponseRate) {
+		w.Header().Del("x-amzn-RateLimit-Limit")
+		s.stats.RotateServerError++
+		s.serverErrorLocked(w)
+		return http.StatusInternalServerError, id
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return http.StatusNoContent, id
+}
+
+func (s *Sim) serverErrorLocked(w http.ResponseWriter) {
+	if s.rnd.IntN(2) == 1 {
+		apiErr(w, http.StatusServiceUnavailable, "ServiceUnavailable", msgUnavailable, nil)
+		return
+	}
+	apiErr(w, http.StatusInternalServerError, "InternalFailure", msgInternal, nil)
+}
+
+// AdminHandler serves the simulator's control plane, for end-to-end tests and
+// the demo driving a simulator in another process (all under /sim/):
+//
+//	POST /sim/portal-rotate                         PortalRotate
+//	POST /sim/expiry-notice?daysLeft=N | ?expiresAt=RFC3339   EmitExpiryNotice (Config.ExpiryDeliverer)
+//	POST /sim/flush                                 Flush
+//	PUT  /sim/faults   (JSON Faults; durations in ns) SetFaults
+//	GET  /sim/stats                                 Stats as JSON
+//	GET  /sim/issued                                Issued as a JSON array
+//
+// /sim/issued returns the simulated secrets, so that tests can look for them
+// in logs; mount it only on a loopback address.
+func (s *Sim) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /sim/portal-rotate", func(w http.ResponseWriter, r *http.Request) {
+		s.PortalRotate()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /sim/expiry-notice", func(w http.ResponseWriter, r *http.Request) {
+		var expiresAt time.Time
+		q := r.URL.Query()
+		switch {
+		case q.Get("daysLeft") != "":
+			n, err := strconv.Atoi(q.Get("daysLeft"))
+			if err != nil {
+				http.Error(w, "bad daysLeft", http.StatusBadRequest)
+				return
+			}
+			expiresAt = s.ExpiresIn(n)
+		case q.Get("expiresAt") != "":
+			t, err := time.Parse(time.RFC3339, q.Get("expiresAt"))
+			if err != nil {
+				http.Error(w, "bad expiresAt", http.StatusBadRequest)
+				return
+			}
+			expiresAt = t
+		}
+		if err := s.EmitExpiryNotice(r.Context(), nil, expiresAt); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /sim/flush", func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Flush(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("PUT /sim/faults", func(w http.ResponseWriter, r *http.Request) {
+		var f Faults
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormSize))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&f); err != nil {
+			http.Error(w, "bad faults: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		s.SetFaults(f)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("GET /sim/stats", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Stats())
+	})
+	mux.HandleFunc("GET /sim/issued", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, s.Issued())
+	})
+	return mux
+}

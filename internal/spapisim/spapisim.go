@@ -1,0 +1,437 @@
+// Package spapisim simulates the two Amazon endpoints the project talks to and
+// the notifications Amazon sends, for tests, the local stack and the demo:
+//
+//   - the Login with Amazon (LWA) token endpoint, POST /auth/o2/token, with the
+//     client_credentials (grantless, with scope) and refresh_token grants;
+//   - the Selling Partner API for Application Management 2023-11-30 operation
+//     rotateApplicationClientSecret, POST /applications/2023-11-30/clientSecret;
+//   - the SP-API notifications APPLICATION_OAUTH_CLIENT_NEW_SECRET (sent after a
+//     rotation) and APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY (sent on demand), in
+//     the exact shape of the official examples.
+//
+// The simulator models one application with one LWA client. It keeps every
+// client secret it ever issued (Issued) and decides from its clock whether LWA
+// accepts a secret (Accepts):
+//
+//  1. A secret is accepted from its issue (plus Faults.ActivationDelay for a
+//     secret issued by a rotation) until the earlier of its expiry
+//     (SecretLifetime after issue) and OldSecretGrace after the rotation that
+//     replaced it. Every replaced secret keeps its own grace period.
+//  2. rotateApplicationClientSecret requires an access token, unexpired on the
+//     simulated clock, granted with scope
+//     sellingpartnerapi::client_credential:rotation; otherwise 403 Unauthorized.
+//  3. The operation's usage plan (0.0167 requests per second, burst 1) is a
+//     limiter: a call within RotateInterval of the last call the limiter let
+//     through is answered 429 QuotaExceeded and consumes nothing. A call let
+//     through consumes the limiter even when it then fails (400, 5xx), as a
+//     rate limit in front of the service does.
+//  4. With no new-secret queue registered (no NewSecretDeliverer) the call is
+//     answered 400 InvalidInput and no secret is issued.
+//  5. Otherwise a new secret is issued, the previous one enters its grace
+//     period, and an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification is queued
+//     for delivery DeliveryDelay later; the answer is 204.
+//
+// Delivery is explicit so that tests can be deterministic: a notification is
+// queued with a due time on the simulated clock and sent by DeliverDue (what is
+// due now), Flush (everything now) or Run (DeliverDue every 50 ms of real
+// time, for the command and end-to-end tests). A failed delivery stays queued
+// and is retried on the next call; nothing is ever dropped.
+//
+// Faults (error rates, throttling, latency, activation delay, duplicated and
+// reordered delivery, lost responses) are drawn from Config.Rand, so a seed
+// replays a run. No client secret, access token or notification body is ever
+// logged or put in an error.
+package spapisim
+
+import (
+	"context"
+	cryptorand "crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Values of the simulated protocol.
+const (
+	// TokenPath is the LWA token endpoint.
+	TokenPath = "/auth/o2/token"
+	// RotatePath is the rotateApplicationClientSecret operation.
+	RotatePath = "/applications/2023-11-30/clientSecret"
+	// ScopeRotation is the grantless scope rotateApplicationClientSecret requires.
+	ScopeRotation = "sellingpartnerapi::client_credential:rotation"
+	// ScopeNotifications is the grantless scope of the Notifications API.
+	ScopeNotifications = "sellingpartnerapi::notifications"
+	// RateLimit is the x-amzn-RateLimit-Limit header of rotateApplicationClientSecret.
+	RateLimit = "0.0167"
+	// TokenLifetime is the lifetime of an access token (expires_in 3600).
+	TokenLifetime = time.Hour
+	// SecretPrefix starts every client secret the simulator issues.
+	SecretPrefix = "amzn1.oa2-cs.v1."
+)
+
+// Defaults of Config.
+const (
+	DefaultSecretLifetime = 180 * 24 * time.Hour
+	DefaultOldSecretGrace = 7 * 24 * time.Hour
+	DefaultRotateInterval = time.Minute
+)
+
+// Config configures a Sim. The zero value of every field but ClientID and
+// InitialSecret has a sensible default.
+type Config struct {
+	ClientID      string // the application's LWA client id
+	ApplicationID string // notificationMetadata.applicationId
+	// SubscriptionID is notificationMetadata.subscriptionId; default a random UUID.
+	SubscriptionID string
+	InitialSecret  string    // the secret in force at start
+	InitialExpiry  time.Time // its expiry; default Clock()+SecretLifetime
+
+	Clock          func() time.Time // simulated time; default time.Now
+	SecretLifetime time.Duration    // default 180 days
+	OldSecretGrace time.Duration    // default 7 days
+	RotateInterval time.Duration    // default 1 minute (rate 0.0167/s, burst 1)
+
+	// NewSecretDeliverer sends APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications to
+	// the registered queue. Nil means no queue is registered: rotate calls get 400.
+	NewSecretDeliverer Deliverer
+	// ExpiryDeliverer sends APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notices when
+	// EmitExpiryNotice is given no Deliverer.
+	ExpiryDeliverer Deliverer
+	// DeliveryDelay is the time between a rotation and the due time of its notification.
+	DeliveryDelay time.Duration
+
+	Faults Faults
+	// Rand drives every random choice (faults, secrets, tokens, ids); seed it to
+	// replay a run. Default: seeded from crypto/rand. Guarded by the Sim.
+	Rand *rand.Rand
+	// Logger receives one line per request and delivery (ids and outcomes only);
+	// default discards.
+	Logger *slog.Logger
+}
+
+// Faults are the knobs of injected trouble. Rates are fractions in [0, 1].
+type Faults struct {
+	TokenErrorRate  float64 // token calls answered 500 or 503
+	RotateErrorRate float64 // rotate calls answered 500 or 503, no secret issued
+	// RotateLostResponseRate: rotate calls that issue a secret (and queue its
+	// notification) but answer 500 or 503, as when a response is lost.
+	RotateLostResponseRate float64
+	RotateThrottleRate     float64       // extra 429s on rotate calls
+	Latency                time.Duration // each call waits up to this long (uniform), in real time
+
+	// FailNextTokenCalls answers the next n token calls 503, then counts down.
+	FailNextTokenCalls int
+	// ThrottleNextRotateCalls answers the next n rotate calls 429, then counts down.
+	ThrottleNextRotateCalls int
+
+	// ActivationDelay: a secret issued by a rotation answers invalid_client for
+	// this long (simulated clock) after issue.
+	ActivationDelay time.Duration
+
+	// DuplicateRate: fraction of new-secret deliveries sent again (same body,
+	// same notificationId) on the next delivery pass.
+	DuplicateRate float64
+	// Reorder holds each due new-secret notification back and sends it right
+	// after the next one, so pairs arrive swapped.
+	Reorder bool
+	// ReorderWindow bounds how long (simulated clock) a held notification waits
+	// for a follower; 0 means until the next delivery or Flush.
+	ReorderWindow time.Duration
+}
+
+// Stats counts what the simulator saw and did.
+type Stats struct {
+	TokenCalls             int // every request to the token endpoint
+	TokenClientCredentials int // access tokens granted with client_credentials
+	TokenRefresh           int // access tokens granted with refresh_token
+	TokenInvalidClient     int // 401 invalid_client
+	TokenBadRequest        int // other 400s
+	TokenServerErrors      int // injected 5xx
+
+	RotateCalls       int // every request to the rotate path
+	Rotations         int // secrets issued through the API (204 or lost response)
+	RotateForbidden   int // 403
+	RotateNotEnrolled int // 400
+	RotateThrottled   int // 429
+	RotateServerError int // 5xx (injected errors and lost responses)
+	PortalRotations   int // secrets issued by PortalRotate
+
+	Deliveries       int // new-secret notifications sent, duplicates included
+	Duplicates       int // of which duplicates
+	DeliveryFailures int // failed sends (each retried later)
+	Pending          int // new-secret notifications not yet sent
+	ExpiryNotices    int // expiry notices sent
+}
+
+// secretRecord is one issued client secret.
+type secretRecord struct {
+	value     string
+	issuedAt  time.Time
+	activeAt  time.Time // issuedAt + activation delay
+	expiresAt time.Time // issuedAt + SecretLifetime
+	// deadline is when LWA stops accepting it: expiresAt, or replacement + grace.
+	deadline time.Time
+}
+
+// token is a granted access token.
+type token struct {
+	scopes    map[string]bool
+	expiresAt time.Time
+}
+
+// Sim is a simulated LWA and SP-API for one application. It is safe for
+// concurrent use.
+type Sim struct {
+	clientID, applicationID, subscriptionID string
+	clock                                   func() time.Time
+	lifetime, grace, interval, delay        time.Duration
+	log                                     *slog.Logger
+
+	mu          sync.Mutex
+	rnd         *rand.Rand
+	faults      Faults
+	newSecretD  Deliverer
+	expiryD     Deliverer
+	secrets     []*secretRecord
+	tokens      map[string]token
+	lastRotate  time.Time // last rotate call let through by the limiter
+	limiterUsed bool
+	pending     []*delivery
+	held        *delivery
+	heldAt      time.Time
+	seq         int
+	stats       Stats
+
+	deliverMu sync.Mutex // serializes delivery passes so their order is kept
+}
+
+// New returns a simulator configured by cfg.
+func New(cfg Config) *Sim {
+	s := &Sim{
+		clientID:       cfg.ClientID,
+		applicationID:  cfg.ApplicationID,
+		subscriptionID: cfg.SubscriptionID,
+		clock:          cfg.Clock,
+		lifetime:       cfg.SecretLifetime,
+		grace:          cfg.OldSecretGrace,
+		interval:       cfg.RotateInterval,
+		delay:          cfg.DeliveryDelay,
+		log:            cfg.Logger,
+		rnd:            cfg.Rand,
+		faults:         cfg.Faults,
+		newSecretD:     cfg.NewSecretDeliverer,
+		expiryD:        cfg.ExpiryDeliverer,
+		tokens:         make(map[string]token),
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.lifetime <= 0 {
+		s.lifetime = DefaultSecretLifetime
+	}
+	if s.grace <= 0 {
+		s.grace = DefaultOldSecretGrace
+	}
+	if s.interval <= 0 {
+		s.interval = DefaultRotateInterval
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.rnd == nil {
+		var seed [16]byte
+		cryptorand.Read(seed[:])
+		s.rnd = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+	}
+	if s.subscriptionID == "" {
+		s.subscriptionID = s.uuidLocked()
+	}
+	expiry := cfg.InitialExpiry
+	if expiry.IsZero() {
+		expiry = s.clock().Add(s.lifetime)
+	}
+	issued := expiry.Add(-s.lifetime)
+	s.secrets = append(s.secrets, &secretRecord{
+		value: cfg.InitialSecret, issuedAt: issued, activeAt: issued, expiresAt: expiry, deadline: expiry,
+	})
+	return s
+}
+
+// Now returns the simulator's clock.
+func (s *Sim) Now() time.Time { return s.clock() }
+
+// Issued returns every client secret the application has had, in order of
+// issue: the initial secret first, the current one last.
+func (s *Sim) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.secrets))
+	for i, r := range s.secrets {
+		out[i] = r.value
+	}
+	return out
+}
+
+// Current returns the newest client secret and its expiry.
+func (s *Sim) Current() (secret string, expiresAt time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.secrets[len(s.secrets)-1]
+	return r.value, r.expiresAt
+}
+
+// Accepts reports whether LWA would accept secret for the client now.
+func (s *Sim) Accepts(secret string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.acceptsLocked(secret, s.clock())
+}
+
+func (s *Sim) acceptsLocked(secret string, now time.Time) bool {
+	if secret == "" {
+		return false
+	}
+	for _, r := range s.secrets {
+		if r.value == secret {
+			return !now.Before(r.activeAt) && now.Before(r.deadline)
+		}
+	}
+	return false
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Sim) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Pending = len(s.pending)
+	if s.held != nil {
+		st.Pending++
+	}
+	return st
+}
+
+// SetFaults replaces the fault knobs, e.g. to stop faults and let the system settle.
+func (s *Sim) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+// Enroll registers d as the new-secret queue (nil unregisters it). Notifications
+// already queued keep the deliverer they were queued with.
+func (s *Sim) Enroll(d Deliverer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.newSecretD = d
+}
+
+// PortalRotate is a rotation by hand in the Solution Provider Portal: it issues
+// a new secret and queues its notification (when a queue is registered) with no
+// API call, no limiter and no injected fault.
+func (s *Sim) PortalRotate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stats.PortalRotations++
+	id := s.rotateLocked()
+	s.log.Info("spapisim: portal rotation", "notificationId", id)
+}
+
+// rotateLocked issues a new secret, starts the grace period of the previous
+// one and queues the new-secret notification. It returns the notification id
+// ("" when no queue is registered).
+func (s *Sim) rotateLocked() string {
+	now := s.clock()
+	prev := s.secrets[len(s.secrets)-1]
+	if d := now.Add(s.grace); d.Before(prev.deadline) {
+		prev.deadline = d
+	}
+	r := &secretRecord{
+		value:     s.newSecretLocked(),
+		issuedAt:  now,
+		activeAt:  now.Add(s.faults.ActivationDelay),
+		expiresAt: now.Add(s.lifetime),
+	}
+	r.deadline = r.expiresAt
+	s.secrets = append(s.secrets, r)
+	if s.newSecretD == nil {
+		return ""
+	}
+	due := now.Add(s.delay)
+	id := s.uuidLocked()
+	body := newSecretBody(s.clientID, s.applicationID, s.subscriptionID, id, r.value, now, due, r.expiresAt, prev.deadline)
+	s.seq++
+	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.newSecretD})
+	return id
+}
+
+// EmitExpiryNotice sends an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notice at
+// once through d (Config.ExpiryDeliverer when d is nil). expiresAt is the
+// clientSecretExpiryTime; zero means the current secret's expiry. ExpiresIn
+// computes it from days left.
+func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.Time) error {
+	s.mu.Lock()
+	if d == nil {
+		d = s.expiryD
+	}
+	if expiresAt.IsZero() {
+		expiresAt = s.secrets[len(s.secrets)-1].expiresAt
+	}
+	now := s.clock()
+	id := s.uuidLocked()
+	body := expiryBody(s.clientID, s.applicationID, s.subscriptionID, id, now, expiresAt)
+	s.mu.Unlock()
+	if d == nil {
+		return errors.New("spapisim: emit expiry notice: no deliverer")
+	}
+	if err := d.Deliver(ctx, body); err != nil {
+		return fmt.Errorf("spapisim: emit expiry notice %s: %w", id, err)
+	}
+	s.mu.Lock()
+	s.stats.ExpiryNotices++
+	s.mu.Unlock()
+	s.log.InfoContext(ctx, "spapisim: expiry notice sent", "notificationId", id)
+	return nil
+}
+
+// ExpiresIn returns the expiry time that leaves daysLeft whole days from now.
+func (s *Sim) ExpiresIn(daysLeft int) time.Time {
+	return s.clock().Add(time.Duration(daysLeft) * 24 * time.Hour)
+}
+
+// chanceLocked draws against rate p; a zero rate draws nothing, so runs
+// without faults use the same random sequence.
+func (s *Sim) chanceLocked(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	return s.rnd.Float64() < p
+}
+
+func (s *Sim) randBytesLocked(n int) []byte {
+	b := make([]byte, n)
+	for i := 0; i < n; i += 8 {
+		var w [8]byte
+		binary.LittleEndian.PutUint64(w[:], s.rnd.Uint64())
+		copy(b[i:], w[:])
+	}
+	return b
+}
+
+func (s *Sim) newSecretLocked() string {
+	return SecretPrefix + hex.EncodeToString(s.randBytesLocked(32))
+}
+
+// uuidLocked returns a random (version 4) UUID.
+func (s *Sim) uuidLocked() string {
+	b := s.randBytesLocked(16)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
