@@ -1,0 +1,252 @@
+package lwa
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// maxBodySize bounds how much of an answer is read. Token answers are a few
+// hundred bytes; anything near this limit is not a token endpoint talking.
+const maxBodySize = 64 << 10
+
+// maxDescription bounds the error_description kept in an *Error.
+const maxDescription = 200
+
+// maxCode bounds the error code kept in an *Error.
+const maxCode = 64
+
+// userAgent names the project in every request.
+const userAgent = "spapi-lwa-secret-rotation/1.0 (Language=Go)"
+
+// secretPrefixes are the prefixes of LWA client secrets, access tokens and
+// refresh tokens. A description containing one is dropped even if it is not
+// the value this request sent.
+var secretPrefixes = []string{"amzn1.oa2-cs.", "Atza|", "Atzr|"}
+
+// attempt is the outcome of one HTTP exchange.
+type attempt struct {
+	err        error
+	retryable  bool
+	retryAfter time.Duration // from Retry-After, 0 if absent
+}
+
+// token runs the token request with retries. secrets are the values in form
+// that must never appear in an error.
+func (c *Client) token(ctx context.Context, form url.Values, secrets []string) (Token, error) {
+	body := form.Encode()
+	maxAttempts := max(c.MaxAttempts, 1)
+	var last error
+	for n := 1; ; n++ {
+		tok, a := c.once(ctx, body, secrets)
+		if a.err == nil {
+			return tok, nil
+		}
+		if ctx.Err() != nil && last != nil {
+			// The request was cut short by the caller's context: the
+			// answer before it says more than "context deadline exceeded".
+			return Token{}, last
+		}
+		last = a.err
+		if !a.retryable || n >= maxAttempts {
+			return Token{}, last
+		}
+		wait := max(c.backoff(n), a.retryAfter)
+		if !sleep(ctx, wait) {
+			return Token{}, last
+		}
+	}
+}
+
+// backoff returns the jittered wait before try n+1: drawn uniformly between
+// MinBackoff and MinBackoff·2ⁿ, never above MaxBackoff.
+func (c *Client) backoff(n int) time.Duration {
+	lo, hi := c.MinBackoff, c.MaxBackoff
+	if lo <= 0 {
+		lo = time.Millisecond
+	}
+	if hi < lo {
+		hi = lo
+	}
+	ceil := lo
+	for i := 0; i < n && ceil < hi; i++ {
+		if ceil > hi/2 {
+			ceil = hi
+			break
+		}
+		ceil *= 2
+	}
+	return lo + rand.N(ceil-lo+1)
+}
+
+// sleep waits for d unless the context ends first, and does not start a wait
+// that would end at or after the context's deadline. It reports whether the
+// full wait happened.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Add(d).Before(dl) {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// once performs one exchange with the token endpoint.
+func (c *Client) once(ctx context.Context, body string, secrets []string) (Token, attempt) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(body))
+	if err != nil {
+		return Token{}, attempt{err: fmt.Errorf("lwa: token request: build request: %w", err)}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", userAgent)
+	hc := c.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		// *url.Error names the method and URL only; the form is in the body.
+		if ctx.Err() != nil {
+			return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
+		}
+		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w: %w", ErrServer, err), retryable: true}
+	}
+	defer resp.Body.Close()
+	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
+	tooLarge := len(raw) > maxBodySize
+	if readErr != nil && !tooLarge {
+		return Token{}, attempt{err: fmt.Errorf("lwa: token request: read answer (status %d): %w: %w", resp.StatusCode, ErrServer, readErr), retryable: ctx.Err() == nil}
+	}
+
+	if resp.StatusCode == http.StatusOK {
+		if tooLarge {
+			return Token{}, attempt{err: fmt.Errorf("lwa: token request: answer larger than %d bytes (status 200): %w", maxBodySize, ErrMalformedResponse)}
+		}
+		tok, err := parseTokenResponse(raw)
+		if err != nil {
+			return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
+		}
+		return tok, attempt{}
+	}
+
+	var e *Error
+	if tooLarge {
+		e = &Error{StatusCode: resp.StatusCode}
+	} else {
+		e = parseErrorResponse(resp.StatusCode, raw, secrets)
+	}
+	retryable := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
+	return Token{}, attempt{err: e, retryable: retryable, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+}
+
+// tokenResponse is the JSON body of a successful token answer.
+// refresh_token, sent back by the refresh_token grant, is not kept.
+type tokenResponse struct {
+	AccessToken *string `json:"access_token"`
+	TokenType   string  `json:"token_type"`
+	ExpiresIn   *int64  `json:"expires_in"`
+}
+
+// parseTokenResponse decodes a 200 body. Its errors never quote the body: it
+// holds a token (encoding/json errors can quote values, so they are dropped).
+func parseTokenResponse(raw []byte) (Token, error) {
+	var r tokenResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Token{}, fmt.Errorf("decode answer (status 200): %w", ErrMalformedResponse)
+	}
+	if r.AccessToken == nil || *r.AccessToken == "" {
+		return Token{}, fmt.Errorf("answer has no access_token (status 200): %w", ErrMalformedResponse)
+	}
+	var expires time.Duration
+	if r.ExpiresIn != nil {
+		if *r.ExpiresIn < 0 || *r.ExpiresIn > math.MaxInt64/int64(time.Second) {
+			return Token{}, fmt.Errorf("answer has expires_in out of range (status 200): %w", ErrMalformedResponse)
+		}
+		expires = time.Duration(*r.ExpiresIn) * time.Second
+	}
+	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expires}, nil
+}
+
+// errorResponse is the JSON body of an error answer.
+type errorResponse struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+// parseErrorResponse builds the *Error of a non-200 answer. A body that is
+// not the expected JSON yields an *Error with the status only. The code and
+// description are cleaned (printable, bounded) and dropped if they contain
+// any of secrets or look like a secret.
+func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
+	e := &Error{StatusCode: status}
+	var r errorResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return e
+	}
+	e.Code = clean(r.Error, maxCode, secrets)
+	e.Description = clean(r.ErrorDescription, maxDescription, secrets)
+	return e
+}
+
+// clean returns s with control characters replaced, cut to limit runes, or
+// "" if it contains one of secrets or a secret prefix.
+func clean(s string, limit int, secrets []string) string {
+	for _, v := range secrets {
+		if v != "" && strings.Contains(s, v) {
+			return ""
+		}
+	}
+	for _, p := range secretPrefixes {
+		if strings.Contains(s, p) {
+			return ""
+		}
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range strings.TrimSpace(s) {
+		if n == limit {
+			b.WriteString("…")
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = ' '
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+// Absent, malformed or past values are 0.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(min(s, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return 0
+}

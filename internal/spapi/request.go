@@ -1,0 +1,196 @@
+package spapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+)
+
+// UserAgent names the project in every request, in the form SP-API asks for.
+const UserAgent = "spapi-lwa-secret-rotation/1.0 (Language=Go)"
+
+// maxBodySize bounds how much of an error answer is read.
+const maxBodySize = 64 << 10
+
+// Bounds on what an *Error keeps from an answer.
+const (
+	maxErrors  = 10
+	maxCode    = 64
+	maxMessage = 300
+	maxDetails = 300
+	maxReqID   = 128
+)
+
+// attempt is the outcome of one HTTP exchange.
+type attempt struct {
+	err        error
+	status     int           // 0 if there was no HTTP answer
+	retryable  bool          // 429 or 5xx
+	retryAfter time.Duration // from Retry-After, 0 if absent
+	at         time.Time     // when the answer (or failure) came
+}
+
+// once performs one call of rotateApplicationClientSecret.
+func (c *Client) once(ctx context.Context, token lwa.AccessToken) attempt {
+	u := strings.TrimRight(c.endpoint, "/") + RotatePath
+	// The operation has no parameters: no body, Content-Length 0.
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, http.NoBody)
+	if err != nil {
+		return attempt{err: fmt.Errorf("spapi: rotateApplicationClientSecret: build request: %w", err), at: time.Now()}
+	}
+	req.Header.Set("x-amz-access-token", token.Reveal())
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", UserAgent)
+	hc := c.hc
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		// *url.Error names the method and URL; the token is in a header.
+		return attempt{err: fmt.Errorf("spapi: rotateApplicationClientSecret: %w", err), at: time.Now()}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
+	at := time.Now()
+	if resp.StatusCode == http.StatusNoContent {
+		return attempt{status: resp.StatusCode, at: at}
+	}
+	e := &Error{
+		StatusCode: resp.StatusCode,
+		RequestID:  clean(resp.Header.Get("x-amzn-RequestId"), maxReqID, token.Reveal()),
+	}
+	if len(raw) <= maxBodySize {
+		e.Errors = parseErrorList(raw, token.Reveal())
+	}
+	return attempt{
+		err:        e,
+		status:     resp.StatusCode,
+		retryable:  resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && resp.StatusCode <= 599),
+		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), at),
+		at:         at,
+	}
+}
+
+// errorList is the model's ErrorList.
+type errorList struct {
+	Errors []ErrorDetail `json:"errors"`
+}
+
+// parseErrorList decodes an ErrorList body. A body that is not one yields
+// nil. Kept strings are printable and bounded, and dropped if they contain
+// token (an answer must not smuggle the access token into a log).
+func parseErrorList(raw []byte, token string) []ErrorDetail {
+	var l errorList
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return nil
+	}
+	var out []ErrorDetail
+	for _, d := range l.Errors {
+		if len(out) == maxErrors {
+			break
+		}
+		d = ErrorDetail{
+			Code:    clean(d.Code, maxCode, token),
+			Message: clean(d.Message, maxMessage, token),
+			Details: clean(d.Details, maxDetails, token),
+		}
+		if d != (ErrorDetail{}) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// clean returns s with control characters replaced and cut to limit runes,
+// or "" if it contains token or an LWA secret or token prefix.
+func clean(s string, limit int, token string) string {
+	if token != "" && strings.Contains(s, token) {
+		return ""
+	}
+	for _, p := range []string{"Atza|", "Atzr|", "amzn1.oa2-cs."} {
+		if strings.Contains(s, p) {
+			return ""
+		}
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range strings.TrimSpace(s) {
+		if n == limit {
+			b.WriteString("…")
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = ' '
+		}
+		b.WriteRune(r)
+		n++
+	}
+	return b.String()
+}
+
+// backoff returns the wait after the k-th 5xx: MinBackoff·2^(k-1) plus up to
+// half of it in jitter, capped at Interval (by then the rate limit, not the
+// backoff, is what spaces the calls).
+func (c *Client) backoff(k int) time.Duration {
+	d := max(c.MinBackoff, time.Millisecond)
+	ceil := max(c.Interval, d)
+	for i := 1; i < k && d < ceil; i++ {
+		if d > ceil/2 {
+			d = ceil
+			break
+		}
+		d *= 2
+	}
+	d = min(d, ceil)
+	return min(d+rand.N(d/2+1), ceil)
+}
+
+// sleepUntil waits until t unless the context ends first. It does not start
+// a wait that would not end before the context's deadline. It reports
+// whether t was reached.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	if dl, ok := ctx.Deadline(); ok && !t.Before(dl) {
+		return false
+	}
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+// Absent, malformed or past values are 0; values are capped at a day.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(min(s, int64(24*time.Hour/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), 24*time.Hour)
+	}
+	return 0
+}
