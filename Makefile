@@ -46,7 +46,7 @@ lint:
 ## test: everything CI runs
 test: tools lint build
 	E2E=1 $(GO) test -race -count=1 -timeout 30m ./...
-	python3 -m unittest discover -s deploy -p '*_test.py' -v
+	PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s deploy -p '*_test.py'
 	$(MAKE) fuzz FUZZTIME=5s
 
 ## fuzz: every fuzz target for FUZZTIME (default 10s each)
