@@ -36,6 +36,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spapi-lwa/secret-rotation/internal/jsonscan"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 )
 
@@ -102,9 +103,9 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 		return nil, fmt.Errorf("secretdoc: %w: not valid UTF-8", ErrInvalid)
 	}
 	if !json.Valid(data) {
-		return nil, fmt.Errorf("secretdoc: %w: not JSON (%s)", ErrInvalid, syntaxDetail(data))
+		return nil, fmt.Errorf("secretdoc: %w: not JSON (%s)", ErrInvalid, jsonscan.SyntaxDetail(data))
 	}
-	if k := kindOf(data); k != "object" {
+	if k := jsonscan.Kind(data); k != "object" {
 		return nil, fmt.Errorf("secretdoc: %w: not a JSON object but a JSON %s", ErrInvalid, k)
 	}
 	// The document keeps sub-slices of its own copy of data.
@@ -112,7 +113,7 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 	d := &Document{keys: keys, fields: make(map[string][]byte, 8)}
 	var dup string
 	dupOffset := -1
-	ok := scanObject(data, func(key string, raw []byte) {
+	ok := jsonscan.Object(data, func(key string, raw []byte) {
 		if _, seen := d.fields[key]; seen {
 			if dupOffset < 0 {
 				dup, dupOffset = key, cap(data)-cap(raw)
@@ -150,10 +151,10 @@ func (d *Document) requiredString(key string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("secretdoc: %w: key %q is missing", ErrInvalid, key)
 	}
-	if k := kindOf(raw); k != "string" {
+	if k := jsonscan.Kind(raw); k != "string" {
 		return "", fmt.Errorf("secretdoc: %w: key %q holds a JSON %s, want a string", ErrInvalid, key, k)
 	}
-	s, ok := unquote(raw)
+	s, ok := jsonscan.Unquote(raw)
 	if !ok {
 		return "", fmt.Errorf("secretdoc: %w: key %q holds a bad JSON string", ErrInvalid, key)
 	}
@@ -172,10 +173,10 @@ func (d *Document) ClientSecret() lwa.ClientSecret { return d.secret }
 // ExpiresAt returns clientSecretExpiresAt, if present and valid (in UTC).
 func (d *Document) ExpiresAt() (time.Time, bool) {
 	raw, ok := d.fields[ExpiresAtKey]
-	if !ok || kindOf(raw) != "string" {
+	if !ok || jsonscan.Kind(raw) != "string" {
 		return time.Time{}, false
 	}
-	s, ok := unquote(raw)
+	s, ok := jsonscan.Unquote(raw)
 	if !ok {
 		return time.Time{}, false
 	}
@@ -294,35 +295,4 @@ func appendString(dst []byte, s string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
-}
-
-// syntaxDetail says where data stops being JSON, without quoting it.
-func syntaxDetail(data []byte) string {
-	var v struct{}
-	var se *json.SyntaxError
-	if err := json.Unmarshal(data, &v); errors.As(err, &se) {
-		return "syntax error at offset " + strconv.FormatInt(se.Offset, 10)
-	}
-	return "syntax error"
-}
-
-// kindOf names the JSON type of a valid JSON value.
-func kindOf(raw []byte) string {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
 }

@@ -1,20 +1,27 @@
-package secretdoc
-
-// The member scanner below is the same as internal/notification's: the two
-// packages read JSON objects member by member for the same reasons (duplicate
-// keys, raw values kept as they are) and share no code by design, each being
-// a leaf package.
+// Package jsonscan reads a JSON object member by member, keeping each
+// value's raw bytes, so that the project's parsers of outside data (SP-API
+// notifications, the secret document) see duplicate keys (encoding/json
+// keeps the last one silently) and keep values byte for byte. Its errors
+// are fixed text and offsets: encoding/json's own messages can quote input,
+// and that input can be a client secret.
+package jsonscan
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"strconv"
 )
 
-// scanObject calls member for every member of data, a valid JSON object,
+// Object calls member for every member of data, a JSON object,
 // in order, with the key unescaped and the value's raw bytes (a sub-slice of
-// data). It reports false if data turns out not to be a valid object; it
+// data). It reports false, calling nothing, if data is not a valid JSON
+// object; it
 // never reads out of bounds.
-func scanObject(data []byte, member func(key string, raw []byte)) bool {
+func Object(data []byte, member func(key string, raw []byte)) bool {
+	if !json.Valid(data) {
+		return false
+	}
 	i := skipSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return false
@@ -28,7 +35,7 @@ func scanObject(data []byte, member func(key string, raw []byte)) bool {
 		if end < 0 {
 			return false
 		}
-		key, ok := unquote(data[i:end])
+		key, ok := Unquote(data[i:end])
 		if !ok {
 			return false
 		}
@@ -38,7 +45,7 @@ func scanObject(data []byte, member func(key string, raw []byte)) bool {
 		}
 		start := skipSpace(data, i+1)
 		end = skipValue(data, start)
-		if end < 0 {
+		if end <= start {
 			return false
 		}
 		member(key, data[start:end])
@@ -128,8 +135,8 @@ func skipValue(data []byte, i int) int {
 	return j
 }
 
-// unquote returns the string a valid JSON string literal stands for.
-func unquote(lit []byte) (string, bool) {
+// Unquote returns the string a valid JSON string literal stands for.
+func Unquote(lit []byte) (string, bool) {
 	if len(lit) < 2 {
 		return "", false
 	}
@@ -141,4 +148,35 @@ func unquote(lit []byte) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// SyntaxDetail says where data stops being JSON, without quoting it.
+func SyntaxDetail(data []byte) string {
+	var v struct{}
+	var se *json.SyntaxError
+	if err := json.Unmarshal(data, &v); errors.As(err, &se) {
+		return "syntax error at offset " + strconv.FormatInt(se.Offset, 10)
+	}
+	return "syntax error"
+}
+
+// Kind names the JSON type of a valid JSON value.
+func Kind(raw []byte) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
 }
