@@ -16,8 +16,7 @@ import (
 // Object calls member for every member of data, a JSON object,
 // in order, with the key unescaped and the value's raw bytes (a sub-slice of
 // data). It reports false, calling nothing, if data is not a valid JSON
-// object; it
-// never reads out of bounds.
+// object; it never reads out of bounds.
 func Object(data []byte, member func(key string, raw []byte)) bool {
 	if !json.Valid(data) {
 		return false
