@@ -123,7 +123,7 @@ func (a Alert) Subject() string {
 		EventReceived:       "new LWA client secret received",
 		EventRotated:        "LWA client secret rotated",
 		EventRotationFailed: "LWA client secret rotation failed",
-		EventRejected:       "SP-API notification rejected",
+		EventRejected:       "notification rejected",
 	}[a.Event]
 	if what == "" {
 		what = string(a.Event)

@@ -276,7 +276,7 @@ func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretV
 }
 
 // PutSecretValue implements the SDK operation. A token whose version holds
-// the same value is a no-op; another value is ResourceExistsException. An
+// the same value is a no-op (its labels stay where they are); another value is ResourceExistsException. An
 // empty version (created by RotateSecret) takes the value. Without
 // VersionStages the new version becomes AWSCURRENT.
 func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
@@ -310,6 +310,10 @@ func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretV
 		v.value, v.hasValue = aws.String(*in.SecretString), true
 	case *v.value != *in.SecretString:
 		return nil, &types.ResourceExistsException{Message: aws.String("You can't modify an existing version, you can only create a new version.")}
+	default:
+		// The same token and value again: the service succeeds and does
+		// nothing, labels included.
+		return &secretsmanager.PutSecretValueOutput{ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(id), VersionStages: slices.Clone(v.stages)}, nil
 	}
 	for _, st := range stages {
 		s.moveStage(st, v)

@@ -176,3 +176,25 @@ func TestFailInjection(t *testing.T) {
 		t.Errorf("a failed PutSecretValue wrote a version")
 	}
 }
+
+// TestPutSecretValueRepeatKeepsLabels: the service answers a repeated token
+// and value with success and does nothing, so a label that moved on since
+// stays where it is.
+func TestPutSecretValueRepeatKeepsLabels(t *testing.T) {
+	f := New()
+	f.Seed("s", "v1", nil)
+	put := func(token, value string) {
+		t.Helper()
+		if _, err := f.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+			SecretId: aws.String("s"), ClientRequestToken: aws.String(token), SecretString: aws.String(value), VersionStages: []string{"LWA_RECEIVED"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("t1", "a")
+	put("t2", "b")
+	put("t1", "a")
+	if id, _ := f.StageVersion("s", "LWA_RECEIVED"); id != "t2" {
+		t.Errorf("LWA_RECEIVED on %s after repeating t1, want t2", id)
+	}
+}
