@@ -1,0 +1,123 @@
+// Command rotate-secret is RotateSecretFunction: the Lambda that Secrets
+// Manager invokes for the four steps of a rotation (createSecret, setSecret,
+// testSecret, finishSecret) of a managed SP-API LWA client secret. It only
+// wires configuration, AWS clients and the rotation.Rotator handler.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/rotation"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+	"github.com/spapi-lwa/secret-rotation/internal/spapi"
+)
+
+// Defaults of DESIGN.md "Configuration".
+const (
+	defaultLWATokenURL   = "https://api.amazon.com/auth/o2/token"
+	defaultSPAPIEndpoint = "https://sellingpartnerapi-na.amazon.com"
+)
+
+// httpTimeout bounds one HTTP exchange with LWA or SP-API; the clients retry
+// within the Lambda's deadline.
+const httpTimeout = 30 * time.Second
+
+// config is the function's configuration, read from the environment.
+type config struct {
+	alertTopicARN string
+	lwaTokenURL   string
+	spAPIEndpoint string
+	keys          secretdoc.Keys
+	cooldown      time.Duration
+}
+
+// loadConfig reads the configuration through getenv and reports every problem at once.
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	or := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := config{
+		alertTopicARN: getenv("ALERT_TOPIC_ARN"),
+		lwaTokenURL:   or("LWA_TOKEN_URL", defaultLWATokenURL),
+		spAPIEndpoint: or("SP_API_ENDPOINT", defaultSPAPIEndpoint),
+		keys: secretdoc.Keys{
+			ClientID:     or("SECRET_CLIENT_ID_KEY", secretdoc.DefaultKeys.ClientID),
+			ClientSecret: or("SECRET_CLIENT_SECRET_KEY", secretdoc.DefaultKeys.ClientSecret),
+		},
+		cooldown: rotation.DefaultCooldown,
+	}
+	if cfg.alertTopicARN == "" {
+		errs = append(errs, errors.New("ALERT_TOPIC_ARN is required"))
+	}
+	for _, v := range []struct{ name, value string }{
+		{"LWA_TOKEN_URL", cfg.lwaTokenURL},
+		{"SP_API_ENDPOINT", cfg.spAPIEndpoint},
+	} {
+		u, err := url.Parse(v.value)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s must be an absolute http(s) URL, got %q", v.name, v.value))
+		}
+	}
+	if err := cfg.keys.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("SECRET_CLIENT_ID_KEY, SECRET_CLIENT_SECRET_KEY: %w", err))
+	}
+	if v := getenv("ROTATION_REQUEST_COOLDOWN"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("ROTATION_REQUEST_COOLDOWN must be a duration such as 30m, got %q", v))
+		case d <= 0:
+			errs = append(errs, fmt.Errorf("ROTATION_REQUEST_COOLDOWN must be positive, got %q", v))
+		default:
+			cfg.cooldown = d
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return config{}, fmt.Errorf("rotate-secret: configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func main() {
+	logger := lambdacontext.NewLogger()
+	ctx := context.Background()
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		logger.ErrorContext(ctx, "startup failed", "error", err)
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		logger.ErrorContext(ctx, "startup failed", "error", fmt.Errorf("rotate-secret: load AWS configuration: %w", err))
+		os.Exit(1)
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	hc := &http.Client{Timeout: httpTimeout}
+	r := rotation.New(
+		sm, sm,
+		lwa.NewClient(cfg.lwaTokenURL, hc),
+		spapi.NewClient(cfg.spAPIEndpoint, hc),
+		alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.alertTopicARN),
+		logger,
+		rotation.Config{Keys: cfg.keys, Cooldown: cfg.cooldown},
+	)
+	lambda.Start(r.Handle)
+}

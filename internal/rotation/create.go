@@ -1,0 +1,270 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/spapi"
+)
+
+// createSecret makes the token's version hold the new client secret.
+func (r *Rotator) createSecret(ctx context.Context, c *call) error {
+	// Case 1: the token's version already has a value.
+	if _, ok, err := r.readPending(ctx, c); err != nil || ok {
+		if ok {
+			c.log.InfoContext(ctx, "pending version already has a value")
+		}
+		return err
+	}
+
+	// Case 2: AWSCURRENT must be a valid document for the tagged client id.
+	cur, err := r.readCurrent(ctx, c)
+	if err != nil {
+		if errors.Is(err, ErrMisconfigured) {
+			return r.failWithAlert(ctx, c, c.tags[managed.TagClientID], err,
+				"The secret cannot be rotated until its value or tags are fixed.",
+				"Nothing was requested from Amazon; the secret is unchanged.",
+				err.Error())
+		}
+		return err
+	}
+	c.log = c.log.With("clientId", cur.doc.ClientID())
+
+	// Case 3: adopt a secret that was already received.
+	seen := holder(c.stages, managed.StageReceived)
+	if seen != "" {
+		adopted, err := r.adoptReceived(ctx, c, cur, seen)
+		if err != nil || adopted {
+			return err
+		}
+	}
+
+	// Case 4: a request is outstanding.
+	if at, ok := r.outstanding(ctx, c, cur); ok {
+		c.log.InfoContext(ctx, "rotation already requested; waiting for the new client secret", "requestedAt", at)
+		return r.awaitReceived(ctx, c, cur, seen)
+	}
+
+	// Case 5: request a new secret.
+	if err := r.requestSecret(ctx, c, cur); err != nil {
+		return err
+	}
+
+	// Case 6: wait for it.
+	return r.awaitReceived(ctx, c, cur, seen)
+}
+
+// outstanding reports whether rotation-requested-at names a request newer
+// than AWSCURRENT and younger than the cooldown (Case 4).
+func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.Time, bool) {
+	v, ok := c.tags[managed.TagRotationRequestedAt]
+	if !ok {
+		return time.Time{}, false
+	}
+	at, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		c.log.WarnContext(ctx, "ignoring unreadable tag", "tag", managed.TagRotationRequestedAt)
+		return time.Time{}, false
+	}
+	return at, at.After(cur.created) && r.cfg.Now().Sub(at) < r.cfg.Cooldown
+}
+
+// adoptReceived reads the version versionID (holding LWA_RECEIVED) and, if
+// it is adoptable, writes the pending version from it (Case 3).
+func (r *Rotator) adoptReceived(ctx context.Context, c *call, cur *version, versionID string) (bool, error) {
+	out, ok, err := r.getValue(ctx, c, versionID, "")
+	if err != nil {
+		return false, c.errorf("read LWA_RECEIVED version %s: %w", versionID, err)
+	}
+	if !ok {
+		return false, nil
+	}
+	recv, err := r.parse(out)
+	switch {
+	case err != nil:
+		c.log.ErrorContext(ctx, "LWA_RECEIVED version is not a valid secret document; not adopted", "receivedVersionId", versionID, "error", err)
+		return false, nil
+	case recv.doc.ClientID() != cur.doc.ClientID():
+		c.log.ErrorContext(ctx, "LWA_RECEIVED version is for another client; not adopted", "receivedVersionId", versionID, "receivedClientId", recv.doc.ClientID())
+		return false, nil
+	case recv.doc.ClientSecret().Reveal() == cur.doc.ClientSecret().Reveal():
+		c.log.DebugContext(ctx, "LWA_RECEIVED holds the current client secret; not adopted", "receivedVersionId", versionID)
+		return false, nil
+	case !recv.created.After(cur.created):
+		c.log.InfoContext(ctx, "LWA_RECEIVED is older than AWSCURRENT; not adopted", "receivedVersionId", versionID)
+		return false, nil
+	}
+	expiresAt, _ := recv.doc.ExpiresAt()
+	if expiresAt.IsZero() {
+		c.log.WarnContext(ctx, "LWA_RECEIVED has no expiry; adopting it without one", "receivedVersionId", versionID)
+	}
+	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
+	if err != nil {
+		return false, c.errorf("build pending value from LWA_RECEIVED version %s: %w", versionID, err)
+	}
+	_, err = r.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId:           aws.String(c.secretID),
+		ClientRequestToken: aws.String(c.token),
+		SecretString:       aws.String(string(value)),
+		VersionStages:      []string{managed.StagePending},
+	})
+	var exists *types.ResourceExistsException
+	if errors.As(err, &exists) {
+		// A concurrent run wrote the version first (Case 1 for it).
+		if _, ok, rerr := r.readPending(ctx, c); rerr == nil && ok {
+			c.log.InfoContext(ctx, "pending version was written by a concurrent run")
+			return true, nil
+		}
+	}
+	if err != nil {
+		return false, c.errorf("put pending version from LWA_RECEIVED version %s: %w", versionID, err)
+	}
+	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "receivedVersionId", versionID)
+	return true, nil
+}
+
+// requestSecret sets rotation-requested-at and, unless a concurrent run
+// took over, asks Amazon for a new client secret (Case 5).
+func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) error {
+	stamp := r.cfg.Now().UTC().Format(time.RFC3339Nano)
+	_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+		SecretId: aws.String(c.secretID),
+		Tags:     []types.Tag{{Key: aws.String(managed.TagRotationRequestedAt), Value: aws.String(stamp)}},
+	})
+	if err != nil {
+		return c.errorf("tag %s: %w", managed.TagRotationRequestedAt, err)
+	}
+	if !sleep(ctx, r.cfg.Settle) {
+		return r.untagAfter(ctx, c, c.errorf("settle after tagging: %w", ctx.Err()))
+	}
+	out, err := r.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(c.secretID)})
+	if err != nil {
+		return r.untagAfter(ctx, c, c.errorf("read back tag %s: %w", managed.TagRotationRequestedAt, err))
+	}
+	if got := tagMap(out.Tags)[managed.TagRotationRequestedAt]; got != stamp {
+		c.log.InfoContext(ctx, "a concurrent run requested the rotation; waiting for its client secret")
+		return nil
+	}
+
+	tok, err := r.tokens.ClientCredentials(ctx, cur.doc.ClientID(), cur.doc.ClientSecret(), lwa.ScopeRotation)
+	if err != nil {
+		err = c.errorf("obtain LWA token with the AWSCURRENT credentials: %w", err)
+		var le *lwa.Error
+		if errors.As(err, &le) && !errors.Is(err, lwa.ErrServer) {
+			// LWA rejected the current credentials: a person must act.
+			return r.untagAfter(ctx, c, r.failWithAlert(ctx, c, cur.doc.ClientID(), err,
+				"Login with Amazon rejected the credentials in AWSCURRENT, so no new client secret could be requested.",
+				"Nothing was requested from Amazon; the secret is unchanged.",
+				fmt.Sprintf("Check that the client id and client secret in AWSCURRENT of %s are the application's current LWA credentials (Solution Provider Portal, Developer Central, View credentials). If the secret was rotated in the portal, wait for its APPLICATION_OAUTH_CLIENT_NEW_SECRET notification to be stored, or put the new secret into AWSCURRENT. Then run: aws secretsmanager rotate-secret --secret-id %s. LWA said: %v", c.arn, c.arn, le)))
+		}
+		return r.untagAfter(ctx, c, err)
+	}
+
+	c.log.InfoContext(ctx, "calling rotateApplicationClientSecret")
+	err = r.api.RotateApplicationClientSecret(ctx, tok.AccessToken)
+	if err == nil {
+		c.log.InfoContext(ctx, "rotateApplicationClientSecret accepted; the new client secret is on its way")
+		return nil
+	}
+	err = c.errorf("rotateApplicationClientSecret: %w", err)
+	var se *spapi.Error
+	switch {
+	case errors.Is(err, spapi.ErrNotEnrolled):
+		return r.untagAfter(ctx, c, r.failWithAlert(ctx, c, cur.doc.ClientID(), err,
+			"SP-API refused to rotate the client secret: the application is not enrolled for the rotation notification.",
+			"Amazon issued no new client secret; the secret is unchanged.",
+			fmt.Sprintf("Register the new-secret queue (stack output NewSecretQueueArn) in the Developer Console, Notification Preferences, row \"Application Client New Secret\". Then run: aws secretsmanager rotate-secret --secret-id %s. SP-API said: %v", c.arn, err)))
+	case errors.Is(err, spapi.ErrForbidden):
+		return r.untagAfter(ctx, c, r.failWithAlert(ctx, c, cur.doc.ClientID(), err,
+			"SP-API refused to rotate the client secret (403 forbidden).",
+			"Amazon issued no new client secret; the secret is unchanged.",
+			fmt.Sprintf("Check that the application is allowed to call the Application Management API (rotateApplicationClientSecret) with a grantless token of scope %s, and that the credentials in AWSCURRENT belong to it. Then run: aws secretsmanager rotate-secret --secret-id %s. SP-API said: %v", lwa.ScopeRotation, c.arn, err)))
+	case errors.Is(err, spapi.ErrThrottled):
+		// Nothing was issued: the next attempt may call again.
+		return r.untagAfter(ctx, c, err)
+	case errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != http.StatusTooManyRequests:
+		return r.untagAfter(ctx, c, r.failWithAlert(ctx, c, cur.doc.ClientID(), err,
+			fmt.Sprintf("SP-API refused to rotate the client secret (status %d).", se.StatusCode),
+			"Amazon issued no new client secret; the secret is unchanged.",
+			fmt.Sprintf("Read SP-API's answer and fix its cause, then run: aws secretsmanager rotate-secret --secret-id %s. SP-API said: %v", c.arn, err)))
+	default:
+		// 5xx or timeout: Amazon may have issued a secret. Keep the tag so
+		// the next attempt waits for it (Case 4) instead of asking again.
+		return err
+	}
+}
+
+// untagAfter removes rotation-requested-at after a failure that requested
+// nothing, and returns err (joined with the untag error, if any).
+func (r *Rotator) untagAfter(ctx context.Context, c *call, err error) error {
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	_, uerr := r.tagger.UntagResource(cctx, &secretsmanager.UntagResourceInput{
+		SecretId: aws.String(c.secretID),
+		TagKeys:  []string{managed.TagRotationRequestedAt},
+	})
+	if uerr != nil {
+		return errors.Join(err, c.errorf("untag %s: %w", managed.TagRotationRequestedAt, uerr))
+	}
+	return err
+}
+
+// failWithAlert publishes a ROTATION_FAILED alert that asks a person to act
+// and returns err (joined with the publish error, if any).
+func (r *Rotator) failWithAlert(ctx context.Context, c *call, clientID string, err error, message, did, todo string) error {
+	a := alert.Alert{
+		Event:     alert.EventRotationFailed,
+		Severity:  alert.SeverityCritical,
+		ClientID:  clientID,
+		SecretARN: c.arn,
+		Action:    alert.ActionManual,
+		VersionID: c.token,
+		Message:   message,
+		Did:       did,
+		ToDo:      todo,
+	}
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if perr := r.alerts.Publish(cctx, a); perr != nil {
+		return errors.Join(err, c.errorf("publish %s alert: %w", alert.EventRotationFailed, perr))
+	}
+	return err
+}
+
+// awaitReceived polls until LWA_RECEIVED holds an adoptable secret and
+// adopts it (Case 6). seen is the LWA_RECEIVED version already found not
+// adoptable.
+func (r *Rotator) awaitReceived(ctx context.Context, c *call, cur *version, seen string) error {
+	giveUp := r.giveUp(ctx)
+	start := time.Now()
+	for polls := 1; ; polls++ {
+		out, err := r.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(c.secretID)})
+		if err != nil {
+			return c.errorf("look for the new client secret: %w", err)
+		}
+		if id := holder(out.VersionIdsToStages, managed.StageReceived); id != "" && id != seen {
+			seen = id
+			adopted, err := r.adoptReceived(ctx, c, cur, id)
+			if err != nil || adopted {
+				return err
+			}
+		}
+		if !giveUp.IsZero() && time.Now().Add(r.cfg.PollInterval).After(giveUp) {
+			return c.errorf("waited %s (%d looks): %w", time.Since(start).Round(time.Millisecond), polls, ErrSecretNotReceived)
+		}
+		c.log.DebugContext(ctx, "new client secret not received yet", "polls", polls)
+		if !sleep(ctx, r.cfg.PollInterval) {
+			return c.errorf("wait for the new client secret: %w", ctx.Err())
+		}
+	}
+}

@@ -1,0 +1,211 @@
+package rotation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+)
+
+// setSecret checks the pending version; Amazon has already set the secret
+// on its side, so nothing is changed.
+func (r *Rotator) setSecret(ctx context.Context, c *call) error {
+	// Case 7: a valid document for the client of AWSCURRENT and of the tag.
+	pending, ok, err := r.readPending(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return c.errorf("pending version has no value: createSecret has not completed")
+	}
+	cur, err := r.readCurrent(ctx, c)
+	if err != nil {
+		return err
+	}
+	c.log = c.log.With("clientId", cur.doc.ClientID())
+	if pending.doc.ClientID() != cur.doc.ClientID() {
+		return c.errorf("pending version is for client %s but AWSCURRENT and the tag are for client %s: %w", pending.doc.ClientID(), cur.doc.ClientID(), ErrMisconfigured)
+	}
+	return nil
+}
+
+// testSecret proves the pending credentials work, or the current ones during
+// the configuration test.
+func (r *Rotator) testSecret(ctx context.Context, c *call) error {
+	pending, ok, err := r.readPending(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		// Case 8: configuration test; test AWSCURRENT and change nothing.
+		cur, err := r.readCurrent(ctx, c)
+		if err != nil {
+			return err
+		}
+		c.log = c.log.With("clientId", cur.doc.ClientID())
+		if _, err := r.tokens.ClientCredentials(ctx, cur.doc.ClientID(), cur.doc.ClientSecret(), lwa.ScopeRotation); err != nil {
+			return c.errorf("configuration test: obtain LWA token with the AWSCURRENT credentials: %w", err)
+		}
+		c.log.InfoContext(ctx, "configuration test: AWSCURRENT credentials work")
+		return nil
+	}
+
+	// Case 9: test the pending credentials, retrying invalid_client for a while.
+	if tag := c.tags[managed.TagClientID]; pending.doc.ClientID() != tag {
+		return c.errorf("pending version is for client %s but the tag %s is %s: %w", pending.doc.ClientID(), managed.TagClientID, tag, ErrMisconfigured)
+	}
+	c.log = c.log.With("clientId", pending.doc.ClientID())
+	until := time.Now().Add(r.cfg.TestRetryFor)
+	if g := r.giveUp(ctx); !g.IsZero() && g.Before(until) {
+		until = g
+	}
+	for attempt := 1; ; attempt++ {
+		_, err := r.tokens.ClientCredentials(ctx, pending.doc.ClientID(), pending.doc.ClientSecret(), lwa.ScopeRotation)
+		if err == nil {
+			c.log.InfoContext(ctx, "pending credentials work", "attempts", attempt)
+			return nil
+		}
+		if !errors.Is(err, lwa.ErrInvalidClient) || time.Now().Add(r.cfg.TestRetryInterval).After(until) {
+			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
+		}
+		c.log.DebugContext(ctx, "pending client secret not accepted yet; retrying", "attempts", attempt)
+		if !sleep(ctx, r.cfg.TestRetryInterval) {
+			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, errors.Join(err, ctx.Err()))
+		}
+	}
+}
+
+// finishSecret promotes the pending version.
+func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
+	// Case 10: move AWSCURRENT, then alert and update the tags.
+	pending, ok, err := r.readPending(ctx, c)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return c.errorf("pending version has no value: createSecret has not completed")
+	}
+	if tag := c.tags[managed.TagClientID]; pending.doc.ClientID() != tag {
+		return c.errorf("pending version is for client %s but the tag %s is %s: %w", pending.doc.ClientID(), managed.TagClientID, tag, ErrMisconfigured)
+	}
+	c.log = c.log.With("clientId", pending.doc.ClientID())
+	currentID := holder(c.stages, managed.StageCurrent)
+	if currentID == "" {
+		return c.errorf("no version holds AWSCURRENT")
+	}
+	_, err = r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId:            aws.String(c.secretID),
+		VersionStage:        aws.String(managed.StageCurrent),
+		MoveToVersionId:     aws.String(c.token),
+		RemoveFromVersionId: aws.String(currentID),
+	})
+	if err != nil {
+		var ip *types.InvalidParameterException
+		if !errors.As(err, &ip) || !r.isCurrent(ctx, c) {
+			return c.errorf("move AWSCURRENT from version %s: %w", currentID, err)
+		}
+		c.log.InfoContext(ctx, "a concurrent run already moved AWSCURRENT")
+	} else {
+		c.log.InfoContext(ctx, "moved AWSCURRENT", "previousVersionId", currentID)
+	}
+	return r.finishTail(ctx, c, pending.doc)
+}
+
+// isCurrent reports whether the token's version holds AWSCURRENT now.
+func (r *Rotator) isCurrent(ctx context.Context, c *call) bool {
+	out, err := r.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(c.secretID)})
+	return err == nil && holder(out.VersionIdsToStages, managed.StageCurrent) == c.token
+}
+
+// finishRetried handles finishSecret for a version that is already AWSCURRENT (Case 11).
+func (r *Rotator) finishRetried(ctx context.Context, c *call) error {
+	// Case 11: redo the tail of Case 10 unless the tags show it was done.
+	out, ok, err := r.getValue(ctx, c, c.token, managed.StageCurrent)
+	if err != nil {
+		return c.errorf("read AWSCURRENT: %w", err)
+	}
+	if !ok {
+		return c.errorf("AWSCURRENT has no value")
+	}
+	cur, err := r.parse(out)
+	if err != nil {
+		return c.errorf("AWSCURRENT: %w", err)
+	}
+	c.log = c.log.With("clientId", cur.doc.ClientID())
+	if tailDone(c.tags, cur.doc) {
+		c.log.InfoContext(ctx, "version is already AWSCURRENT and its tags are up to date; nothing to do")
+		return nil
+	}
+	c.log.InfoContext(ctx, "version is already AWSCURRENT but the rotation's tail did not finish; redoing it")
+	return r.finishTail(ctx, c, cur.doc)
+}
+
+// expiresTag is the value of client-secret-expires-at for doc ("" when unknown).
+func expiresTag(doc *secretdoc.Document) string {
+	if t, ok := doc.ExpiresAt(); ok {
+		return t.UTC().Format(time.RFC3339)
+	}
+	return ""
+}
+
+// tailDone reports whether the tags show the tail of Case 10 finished.
+func tailDone(tags map[string]string, doc *secretdoc.Document) bool {
+	if _, ok := tags[managed.TagRotationRequestedAt]; ok {
+		return false
+	}
+	got, ok := tags[managed.TagClientSecretExpiresAt]
+	want := expiresTag(doc)
+	return got == want && ok == (want != "")
+}
+
+// finishTail publishes CLIENT_SECRET_ROTATED and then updates the tags, which
+// record that it is done. A failure returns the error so the step is retried
+// (Case 11 redoes the tail).
+func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Document) error {
+	a := alert.Alert{
+		Event:     alert.EventRotated,
+		Severity:  alert.SeverityInfo,
+		ClientID:  doc.ClientID(),
+		SecretARN: c.arn,
+		Action:    alert.ActionNone,
+		VersionID: c.token,
+		Message:   fmt.Sprintf("The LWA client secret of %s was rotated; AWSCURRENT of the secret now holds the new one.", doc.ClientID()),
+		Did:       "Secrets Manager serves the new client secret as AWSCURRENT. The previous secret is kept as AWSPREVIOUS and Amazon accepts it for 7 more days.",
+	}
+	if t, ok := doc.ExpiresAt(); ok {
+		t = t.UTC()
+		days := alert.DaysLeft(r.cfg.Now(), t)
+		a.ExpiresAt, a.DaysLeft = &t, &days
+		a.Message = fmt.Sprintf("The LWA client secret of %s was rotated; the new one is in AWSCURRENT and expires on %s.", doc.ClientID(), t.Format(time.RFC3339))
+	}
+	if err := r.alerts.Publish(ctx, a); err != nil {
+		return c.errorf("publish %s alert: %w", alert.EventRotated, err)
+	}
+
+	untag := []string{managed.TagRotationRequestedAt}
+	if exp := expiresTag(doc); exp != "" {
+		_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+			SecretId: aws.String(c.secretID),
+			Tags:     []types.Tag{{Key: aws.String(managed.TagClientSecretExpiresAt), Value: aws.String(exp)}},
+		})
+		if err != nil {
+			return c.errorf("tag %s: %w", managed.TagClientSecretExpiresAt, err)
+		}
+	} else {
+		untag = append(untag, managed.TagClientSecretExpiresAt)
+	}
+	_, err := r.tagger.UntagResource(ctx, &secretsmanager.UntagResourceInput{SecretId: aws.String(c.secretID), TagKeys: untag})
+	if err != nil {
+		return c.errorf("untag %v: %w", untag, err)
+	}
+	return nil
+}
