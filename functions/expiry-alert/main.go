@@ -1,0 +1,80 @@
+// Command expiry-alert is ExpiryAlertFunction: the Lambda fed by the SQS
+// queue of APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notifications. It publishes
+// CLIENT_SECRET_EXPIRING alerts and starts a rotation when policy says so
+// (DESIGN.md "The rotation protocol", the expiry alert). It reads secret
+// metadata only, never a secret value. It only wires configuration, AWS
+// clients and the expiry.Handler.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/expiry"
+)
+
+// config is the function's configuration, read from the environment.
+type config struct {
+	alertTopicARN string
+	autoRotate    bool
+}
+
+// loadConfig reads the configuration through getenv and reports every problem
+// at once. SECRET_CLIENT_ID_KEY and SECRET_CLIENT_SECRET_KEY are not read:
+// this function never sees a secret value.
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	cfg := config{alertTopicARN: getenv("ALERT_TOPIC_ARN"), autoRotate: true}
+	switch {
+	case cfg.alertTopicARN == "":
+		errs = append(errs, errors.New("ALERT_TOPIC_ARN is required"))
+	case !strings.HasPrefix(cfg.alertTopicARN, "arn:"):
+		errs = append(errs, fmt.Errorf("ALERT_TOPIC_ARN must be an SNS topic ARN, got %q", cfg.alertTopicARN))
+	}
+	if v := getenv("AUTO_ROTATE_ON_EXPIRY_NOTICE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("AUTO_ROTATE_ON_EXPIRY_NOTICE must be true or false, got %q", v))
+		} else {
+			cfg.autoRotate = b
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return config{}, fmt.Errorf("expiry-alert: configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func main() {
+	logger := lambdacontext.NewLogger()
+	ctx := context.Background()
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		logger.ErrorContext(ctx, "startup failed", "error", err)
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		logger.ErrorContext(ctx, "startup failed", "error", fmt.Errorf("expiry-alert: load AWS configuration: %w", err))
+		os.Exit(1)
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	h := expiry.New(
+		sm, sm,
+		alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.alertTopicARN),
+		logger,
+		expiry.Config{AutoRotate: cfg.autoRotate},
+	)
+	lambda.Start(h.Handle)
+}

@@ -1,0 +1,92 @@
+// Command receive-secret is ReceiveSecretFunction: the Lambda fed by the SQS
+// queue of APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications. It stores every
+// delivered client secret in Secrets Manager and makes sure a rotation adopts
+// it (DESIGN.md "The rotation protocol", the receiver). It only wires
+// configuration, AWS clients and the receiver.Handler.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/receiver"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+)
+
+// config is the function's configuration, read from the environment.
+type config struct {
+	alertTopicARN string
+	keys          secretdoc.Keys
+}
+
+// loadConfig reads the configuration through getenv and reports every problem at once.
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	or := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := config{
+		alertTopicARN: getenv("ALERT_TOPIC_ARN"),
+		keys: secretdoc.Keys{
+			ClientID:     or("SECRET_CLIENT_ID_KEY", secretdoc.DefaultKeys.ClientID),
+			ClientSecret: or("SECRET_CLIENT_SECRET_KEY", secretdoc.DefaultKeys.ClientSecret),
+		},
+	}
+	switch {
+	case cfg.alertTopicARN == "":
+		errs = append(errs, errors.New("ALERT_TOPIC_ARN is required"))
+	case !strings.HasPrefix(cfg.alertTopicARN, "arn:"):
+		errs = append(errs, fmt.Errorf("ALERT_TOPIC_ARN must be an SNS topic ARN, got %q", cfg.alertTopicARN))
+	}
+	if cfg.keys.ClientID == cfg.keys.ClientSecret {
+		errs = append(errs, fmt.Errorf("SECRET_CLIENT_ID_KEY and SECRET_CLIENT_SECRET_KEY must differ, both are %q", cfg.keys.ClientID))
+	}
+	for _, k := range []struct{ name, value string }{
+		{"SECRET_CLIENT_ID_KEY", cfg.keys.ClientID},
+		{"SECRET_CLIENT_SECRET_KEY", cfg.keys.ClientSecret},
+	} {
+		if k.value == secretdoc.ExpiresAtKey {
+			errs = append(errs, fmt.Errorf("%s must not be %q, the project writes the expiry under it", k.name, secretdoc.ExpiresAtKey))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return config{}, fmt.Errorf("receive-secret: configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func main() {
+	logger := lambdacontext.NewLogger()
+	ctx := context.Background()
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		logger.ErrorContext(ctx, "startup failed", "error", err)
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		logger.ErrorContext(ctx, "startup failed", "error", fmt.Errorf("receive-secret: load AWS configuration: %w", err))
+		os.Exit(1)
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	h := receiver.New(
+		sm, sm,
+		alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.alertTopicARN),
+		logger,
+		receiver.Config{Keys: cfg.keys},
+	)
+	lambda.Start(h.Handle)
+}

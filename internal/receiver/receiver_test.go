@@ -1,0 +1,732 @@
+package receiver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
+	"github.com/spapi-lwa/secret-rotation/internal/snstest"
+)
+
+const (
+	topicARN     = "arn:aws:sns:us-east-1:123456789012:lwa-alerts"
+	lambdaARN    = "arn:aws:lambda:us-east-1:123456789012:function:rotate-secret"
+	clientID     = "amzn1.application-oa2-client.0123456789abcdef0123456789abcdef"
+	appID        = "amzn1.sp.solution.11111111-2222-3333-4444-555555555555"
+	oldSecret    = "amzn1.oa2-cs.v1.old0000000000000000000000000000000000000000000000000000000000"
+	newSecret    = "amzn1.oa2-cs.v1.new1111111111111111111111111111111111111111111111111111111111"
+	newerSecret  = "amzn1.oa2-cs.v1.new2222222222222222222222222222222222222222222222222222222222"
+	refreshToken = "Atzr|IwEBIrefreshtoken0000000000000000000000000000"
+)
+
+var (
+	now       = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	oldExpiry = now.Add(5 * 24 * time.Hour)
+	newExpiry = now.Add(180 * 24 * time.Hour)
+	allSecret = []string{oldSecret, newSecret, newerSecret, refreshToken}
+)
+
+// env is one receiver over fresh fakes.
+type env struct {
+	sm   *secretsmanagertest.Fake
+	sns  *snstest.Fake
+	arn  string
+	logs *bytes.Buffer
+	h    *Handler
+}
+
+func currentDoc(clientID, secret string) string {
+	return currentDocExpiring(clientID, secret, oldExpiry)
+}
+
+func currentDocExpiring(clientID, secret string, expires time.Time) string {
+	return fmt.Sprintf(`{"clientId":%q,"clientSecret":%q,"clientSecretExpiresAt":%q,"refreshToken":%q,"note":{"kept":[1,2]}}`,
+		clientID, secret, expires.Format(time.RFC3339), refreshToken)
+}
+
+// newEnv seeds one managed secret for clientID holding oldSecret, with
+// rotation enabled when rotation is true.
+func newEnv(t *testing.T, rotation bool) *env {
+	t.Helper()
+	e := &env{sm: secretsmanagertest.New(), sns: &snstest.Fake{}, logs: &bytes.Buffer{}}
+	e.sm.Now = func() time.Time { return now }
+	e.arn = e.sm.Seed("sp-api/app", currentDoc(clientID, oldSecret), map[string]string{managed.TagClientID: clientID})
+	e.sm.SetRotation(e.arn, rotation, lambdaARN)
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.h = New(e.sm, e.sm, alert.NewPublisher(e.sns, topicARN), logger, Config{Keys: secretdoc.DefaultKeys, Now: func() time.Time { return now }})
+	return e
+}
+
+// handle runs one invocation and fails the test on a batch error.
+func (e *env) handle(t *testing.T, msgs ...events.SQSMessage) []string {
+	t.Helper()
+	resp, err := e.h.Handle(context.Background(), events.SQSEvent{Records: msgs})
+	if err != nil {
+		t.Fatalf("Handle() error = %v", err)
+	}
+	var failed []string
+	for _, f := range resp.BatchItemFailures {
+		failed = append(failed, f.ItemIdentifier)
+	}
+	return failed
+}
+
+func readTestdata(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// body is the official example with the given values.
+func body(t *testing.T, notificationID, client, secret string, expires time.Time) string {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(readTestdata(t, "APPLICATION_OAUTH_CLIENT_NEW_SECRET.example.json"), &doc); err != nil {
+		t.Fatal(err)
+	}
+	p := doc["payload"].(map[string]any)["applicationOAuthClientNewSecret"].(map[string]any)
+	p["clientId"] = client
+	p["newClientSecret"] = secret
+	p["newClientSecretExpiryTime"] = expires.Format(time.RFC3339Nano)
+	p["oldClientSecretExpiryTime"] = oldExpiry.Format(time.RFC3339Nano)
+	md := doc["notificationMetadata"].(map[string]any)
+	md["notificationId"] = notificationID
+	md["applicationId"] = appID
+	b, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func msg(id, body string) events.SQSMessage {
+	return events.SQSMessage{MessageId: id, Body: body, EventSource: "aws:sqs"}
+}
+
+// checkPublished checks what every published alert must satisfy.
+func checkPublished(t *testing.T, f *snstest.Fake) {
+	t.Helper()
+	for i, in := range f.Published() {
+		subject, message := aws.ToString(in.Subject), aws.ToString(in.Message)
+		if len(subject) > alert.MaxSubject {
+			t.Errorf("alert %d: subject is %d bytes, want at most %d", i, len(subject), alert.MaxSubject)
+		}
+		if len(message) > alert.MaxMessage {
+			t.Errorf("alert %d: message is %d bytes, want at most %d", i, len(message), alert.MaxMessage)
+		}
+		if aws.ToString(in.MessageStructure) != "json" || aws.ToString(in.TopicArn) != topicARN {
+			t.Errorf("alert %d: MessageStructure %q on %q, want json on %q", i, aws.ToString(in.MessageStructure), aws.ToString(in.TopicArn), topicARN)
+		}
+		var m map[string]string
+		if err := json.Unmarshal([]byte(message), &m); err != nil {
+			t.Errorf("alert %d: message is not JSON: %v", i, err)
+		}
+		for _, s := range allSecret {
+			if strings.Contains(subject, s) || strings.Contains(message, s) || strings.Contains(m["email"], s) {
+				t.Errorf("alert %d contains a secret value", i)
+			}
+		}
+	}
+}
+
+// attrs returns the String message attributes of a published alert.
+func attrs(in *sns.PublishInput) map[string]string {
+	out := map[string]string{}
+	for k, v := range in.MessageAttributes {
+		if aws.ToString(v.DataType) == "String" {
+			out[k] = aws.ToString(v.StringValue)
+		}
+	}
+	return out
+}
+
+func email(t *testing.T, in *sns.PublishInput) string {
+	t.Helper()
+	var m map[string]string
+	if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m["email"]
+}
+
+func defaultDoc(t *testing.T, in *sns.PublishInput) string {
+	t.Helper()
+	var m map[string]string
+	if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m["default"]
+}
+
+// versionsWithValue counts the versions that hold a value.
+func (e *env) versionsWithValue() int {
+	n := 0
+	for _, v := range e.sm.Versions(e.arn) {
+		if v.HasValue {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *env) storedSecret(t *testing.T, stage string) (string, string) {
+	t.Helper()
+	id, ok := e.sm.StageVersion(e.arn, stage)
+	if !ok {
+		t.Fatalf("no version holds %s", stage)
+	}
+	v, _ := e.sm.Value(e.arn, id)
+	doc, err := secretdoc.Parse([]byte(v), secretdoc.DefaultKeys)
+	if err != nil {
+		t.Fatalf("version %s (%s) is not a secret document: %v", id, stage, err)
+	}
+	return id, doc.ClientSecret().Reveal()
+}
+
+func TestOfficialExample(t *testing.T) {
+	e := newEnv(t, true)
+	raw := readTestdata(t, "APPLICATION_OAUTH_CLIENT_NEW_SECRET.example.json")
+	var ex struct {
+		Payload struct {
+			P struct {
+				ClientID string `json:"clientId"`
+				Secret   string `json:"newClientSecret"`
+			} `json:"applicationOAuthClientNewSecret"`
+		} `json:"payload"`
+		Metadata struct {
+			NotificationID string `json:"notificationId"`
+		} `json:"notificationMetadata"`
+	}
+	if err := json.Unmarshal(raw, &ex); err != nil {
+		t.Fatal(err)
+	}
+	// The example's own client id, on its own secret.
+	oldExp := time.Date(2024, 1, 17, 22, 9, 17, 0, time.UTC)
+	arn := e.sm.Seed("sp-api/example", currentDocExpiring(ex.Payload.P.ClientID, oldSecret, oldExp), map[string]string{managed.TagClientID: ex.Payload.P.ClientID})
+	e.sm.SetRotation(arn, true, lambdaARN)
+	e.h.now = func() time.Time { return time.Date(2024, 1, 10, 22, 9, 20, 0, time.UTC) }
+
+	if failed := e.handle(t, msg("m-example", string(raw))); len(failed) != 0 {
+		t.Fatalf("Handle() failures = %v, want none", failed)
+	}
+	token := managed.ReceivedToken(ex.Metadata.NotificationID)
+	id, ok := e.sm.StageVersion(arn, managed.StageReceived)
+	if !ok || id != token {
+		t.Fatalf("LWA_RECEIVED on version %q (%v), want %q", id, ok, token)
+	}
+	got, _ := e.sm.Value(arn, token)
+	// The AWSCURRENT document, key order and other keys' JSON kept, with the
+	// new secret and its expiry (whole seconds).
+	want := `{"clientId":"amzn1.application-oa2-client.6XXXXXXXXXXXXXXXXXXXXXXXXX","clientSecret":"amzn1.oa2-cs.v1.8b6XXXXXXXXXXXXXXXXXXXXXXXXX","clientSecretExpiresAt":"2024-07-08T22:09:17Z","refreshToken":"Atzr|IwEBIrefreshtoken0000000000000000000000000000","note":{"kept":[1,2]}}`
+	if got != want {
+		t.Errorf("stored document = %s, want %s", got, want)
+	}
+	if n := e.sm.Calls("RotateSecret"); n != 1 {
+		t.Errorf("RotateSecret calls = %d, want 1", n)
+	}
+	pub := e.sns.Published()
+	if len(pub) != 1 {
+		t.Fatalf("published %d alerts, want 1", len(pub))
+	}
+	wantDoc := `{"event":"NEW_CLIENT_SECRET_RECEIVED","severity":"INFO","clientId":"amzn1.application-oa2-client.6XXXXXXXXXXXXXXXXXXXXXXXXX",` +
+		`"applicationId":"amzn1.sp.solution.6XXXXXXXXXXXXXXXXXXXXXXXXX","secretArn":"` + arn + `","expiresAt":"2024-07-08T22:09:17.198Z","daysLeft":179,` +
+		`"action":"ROTATION_STARTED","notificationId":"b0805eb9-78f7-49bb-ac0e-XXXXXXXXXXX","messageId":"m-example","versionId":"` + token + `",` +
+		`"message":"A new LWA client secret for amzn1.sp.solution.6XXXXXXXXXXXXXXXXXXXXXXXXX was received and stored; a rotation was started to adopt it."}`
+	if got := defaultDoc(t, pub[0]); got != wantDoc {
+		t.Errorf("default document =\n%s\nwant\n%s", got, wantDoc)
+	}
+	wantAttrs := map[string]string{"event": "NEW_CLIENT_SECRET_RECEIVED", "severity": "INFO", "clientId": "amzn1.application-oa2-client.6XXXXXXXXXXXXXXXXXXXXXXXXX"}
+	if got := attrs(pub[0]); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
+		t.Errorf("message attributes = %v, want %v", got, wantAttrs)
+	}
+	if strings.Contains(aws.ToString(pub[0].Message), ex.Payload.P.Secret) || strings.Contains(aws.ToString(pub[0].Subject), ex.Payload.P.Secret) {
+		t.Errorf("alert contains the new client secret")
+	}
+	checkPublished(t, e.sns)
+}
+
+func TestHandle(t *testing.T) {
+	body1 := func(t *testing.T) string { return body(t, "n-1", clientID, newSecret, newExpiry) }
+	tests := []struct {
+		name       string
+		rotation   bool
+		setup      func(t *testing.T, e *env)
+		msgs       func(t *testing.T) []events.SQSMessage
+		wantFailed []string
+		wantPuts   int
+		wantRotate int
+		wantAlerts []string // "EVENT SEVERITY ACTION"
+		check      func(t *testing.T, e *env)
+	}{
+		{
+			name:       "stored and rotation started",
+			rotation:   true,
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantPuts:   1,
+			wantRotate: 1,
+			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED"},
+			check: func(t *testing.T, e *env) {
+				id, s := e.storedSecret(t, managed.StageReceived)
+				if id != managed.ReceivedToken("n-1") || s != newSecret {
+					t.Errorf("LWA_RECEIVED = version %s, want %s holding the new secret", id, managed.ReceivedToken("n-1"))
+				}
+				if _, s := e.storedSecret(t, managed.StageCurrent); s != oldSecret {
+					t.Errorf("AWSCURRENT changed; the receiver must not promote")
+				}
+			},
+		},
+		{
+			name:     "rotation in progress is resumed",
+			rotation: true,
+			setup: func(t *testing.T, e *env) {
+				if _, err := e.sm.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(e.arn)}); err != nil {
+					t.Fatal(err)
+				}
+				e.sm.ResetCalls()
+			},
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantPuts:   1,
+			wantRotate: 1,
+			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_RESUMED"},
+		},
+		{
+			name:       "rotation not enabled",
+			rotation:   false,
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantPuts:   1,
+			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED CRITICAL MANUAL_ACTION_REQUIRED"},
+			check: func(t *testing.T, e *env) {
+				cur, _ := e.sm.StageVersion(e.arn, managed.StageCurrent)
+				want := fmt.Sprintf("aws secretsmanager update-secret-version-stage --secret-id %s --version-stage AWSCURRENT --move-to-version-id %s --remove-from-version-id %s",
+					e.arn, managed.ReceivedToken("n-1"), cur)
+				got := email(t, e.sns.Published()[0])
+				for _, s := range []string{want, "aws secretsmanager rotate-secret --secret-id " + e.arn + " --rotation-lambda-arn " + lambdaARN} {
+					if !strings.Contains(got, s) {
+						t.Errorf("email does not contain %q:\n%s", s, got)
+					}
+				}
+			},
+		},
+		{
+			name:     "already current",
+			rotation: true,
+			setup: func(t *testing.T, e *env) {
+				put(t, e, "adopted", currentDoc(clientID, newSecret), managed.StageCurrent)
+			},
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO NONE"},
+		},
+		{
+			name:     "redelivery after adoption starts no rotation",
+			rotation: true,
+			setup: func(t *testing.T, e *env) {
+				e.handle(t, msg("m0", body1(t)))
+				v, _ := e.sm.Value(e.arn, managed.ReceivedToken("n-1"))
+				put(t, e, "adopted", v, managed.StageCurrent)
+				e.sm.ResetCalls()
+			},
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED", "NEW_CLIENT_SECRET_RECEIVED INFO NONE"},
+		},
+		{
+			name:     "unknown client id",
+			rotation: true,
+			msgs: func(t *testing.T) []events.SQSMessage {
+				return []events.SQSMessage{msg("m1", body(t, "n-1", "amzn1.application-oa2-client.unknown", newSecret, newExpiry))}
+			},
+			wantFailed: []string{"m1"},
+			wantAlerts: []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
+			check: func(t *testing.T, e *env) {
+				in := e.sns.Published()[0]
+				if got := attrs(in)["clientId"]; got != "amzn1.application-oa2-client.unknown" {
+					t.Errorf("clientId attribute = %q, want the unknown client id", got)
+				}
+				if got := email(t, in); !strings.Contains(got, "aws secretsmanager tag-resource --secret-id <secret name> --tags Key=sp-api-lwa:client-id,Value=amzn1.application-oa2-client.unknown") {
+					t.Errorf("email does not say how to tag the secret:\n%s", got)
+				}
+			},
+		},
+		{
+			name:     "ambiguous client id",
+			rotation: true,
+			setup: func(t *testing.T, e *env) {
+				e.sm.Seed("sp-api/copy", currentDoc(clientID, oldSecret), map[string]string{managed.TagClientID: clientID})
+			},
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantFailed: []string{"m1"},
+			wantAlerts: []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
+		},
+		{
+			name:     "AWSCURRENT holds another client id",
+			rotation: true,
+			setup: func(t *testing.T, e *env) {
+				put(t, e, "other", currentDoc("amzn1.application-oa2-client.other", oldSecret), managed.StageCurrent)
+			},
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantFailed: []string{"m1"},
+			wantAlerts: []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
+		},
+		{
+			name:     "one good and one malformed message",
+			rotation: true,
+			msgs: func(t *testing.T) []events.SQSMessage {
+				bad := strings.Replace(body(t, "n-2", clientID, newerSecret, newExpiry), `"newClientSecretExpiryTime"`, `"newClientSecretExpiry"`, 1)
+				return []events.SQSMessage{msg("m-good", body1(t)), msg("m-bad", bad)}
+			},
+			wantFailed: []string{"m-bad"},
+			wantPuts:   1,
+			wantRotate: 1,
+			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED", "NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
+			check: func(t *testing.T, e *env) {
+				in := e.sns.Published()[1]
+				want := `{"event":"NOTIFICATION_REJECTED","severity":"CRITICAL","clientId":"","action":"MANUAL_ACTION_REQUIRED","messageId":"m-bad",` +
+					`"message":"A new LWA client secret notification was rejected and not stored; it may hold a secret that exists nowhere else."}`
+				if got := defaultDoc(t, in); got != want {
+					t.Errorf("default document =\n%s\nwant\n%s", got, want)
+				}
+				wantAttrs := map[string]string{"event": "NOTIFICATION_REJECTED", "severity": "CRITICAL"}
+				if got := attrs(in); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
+					t.Errorf("message attributes = %v, want %v", got, wantAttrs)
+				}
+			},
+		},
+		{
+			name:     "wrong type and a duplicate message id in one batch",
+			rotation: true,
+			msgs: func(t *testing.T) []events.SQSMessage {
+				expiry := string(readTestdata(t, "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY.example.json"))
+				return []events.SQSMessage{msg("m-x", expiry), msg("m-x", expiry), msg("m-y", "not json "+newSecret)}
+			},
+			wantFailed: []string{"m-x", "m-x", "m-y"},
+			wantAlerts: []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED", "NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
+		},
+		{
+			name:     "write fails: nothing acknowledged",
+			rotation: true,
+			setup: func(t *testing.T, e *env) {
+				e.sm.Fail = func(op string, _ any) error {
+					if op == "PutSecretValue" {
+						return &types.InternalServiceError{Message: aws.String("boom")}
+					}
+					return nil
+				}
+			},
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantFailed: []string{"m1"},
+			wantPuts:   1,
+			check: func(t *testing.T, e *env) {
+				if _, ok := e.sm.StageVersion(e.arn, managed.StageReceived); ok {
+					t.Errorf("LWA_RECEIVED exists after a failed write")
+				}
+			},
+		},
+		{
+			name:     "RotateSecret fails: message retried, secret stays stored",
+			rotation: true,
+			setup: func(t *testing.T, e *env) {
+				e.sm.Fail = func(op string, _ any) error {
+					if op == "RotateSecret" {
+						return &types.InternalServiceError{Message: aws.String("boom")}
+					}
+					return nil
+				}
+			},
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantFailed: []string{"m1"},
+			wantPuts:   1,
+			wantRotate: 1,
+			check: func(t *testing.T, e *env) {
+				if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
+					t.Errorf("LWA_RECEIVED does not hold the new secret")
+				}
+			},
+		},
+		{
+			name:       "InvalidRequestException without a rotation in progress is an error",
+			rotation:   true,
+			setup:      func(t *testing.T, e *env) { e.sm.SetRotation(e.arn, true, "") },
+			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
+			wantFailed: []string{"m1"},
+			wantPuts:   1,
+			wantRotate: 1,
+			check: func(t *testing.T, e *env) {
+				if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
+					t.Errorf("LWA_RECEIVED does not hold the new secret")
+				}
+			},
+		},
+		{
+			name:     "second message's RotateSecret fails",
+			rotation: true,
+			msgs: func(t *testing.T) []events.SQSMessage {
+				return []events.SQSMessage{msg("m1", body1(t)), msg("m2", body(t, "n-2", clientID, newerSecret, newExpiry.Add(time.Hour)))}
+			},
+			setup: func(t *testing.T, e *env) {
+				e.sm.Fail = func(op string, _ any) error {
+					if op == "RotateSecret" && e.sm.Calls("RotateSecret") > 1 {
+						return &types.InternalServiceError{Message: aws.String("boom")}
+					}
+					return nil
+				}
+			},
+			wantFailed: []string{"m2"},
+			wantPuts:   2,
+			wantRotate: 2,
+			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.rotation)
+			if tt.setup != nil {
+				tt.setup(t, e)
+			}
+			failed := e.handle(t, tt.msgs(t)...)
+			if !slices.Equal(failed, tt.wantFailed) {
+				t.Errorf("BatchItemFailures = %v, want %v", failed, tt.wantFailed)
+			}
+			if got := e.sm.Calls("PutSecretValue"); got != tt.wantPuts {
+				t.Errorf("PutSecretValue calls = %d, want %d", got, tt.wantPuts)
+			}
+			if got := e.sm.Calls("RotateSecret"); got != tt.wantRotate {
+				t.Errorf("RotateSecret calls = %d, want %d", got, tt.wantRotate)
+			}
+			var got []string
+			for _, a := range e.sns.Alerts() {
+				got = append(got, fmt.Sprintf("%v %v %v", a["event"], a["severity"], a["action"]))
+			}
+			if !slices.Equal(got, tt.wantAlerts) {
+				t.Errorf("alerts (setup's included) = %q, want %q", got, tt.wantAlerts)
+			}
+			if tt.check != nil {
+				tt.check(t, e)
+			}
+			checkPublished(t, e.sns)
+		})
+	}
+}
+
+// put writes value as a new version with stage, as another actor would.
+func put(t *testing.T, e *env, token, value, stage string) {
+	t.Helper()
+	_, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(e.arn), ClientRequestToken: aws.String(token + "-0000000000000000000000000000"),
+		SecretString: aws.String(value), VersionStages: []string{stage},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sm.ResetCalls()
+}
+
+func TestDuplicateDelivery(t *testing.T) {
+	e := newEnv(t, true)
+	b := body(t, "n-1", clientID, newSecret, newExpiry)
+	if failed := e.handle(t, msg("m1", b)); len(failed) != 0 {
+		t.Fatalf("first delivery failed: %v", failed)
+	}
+	versions := e.versionsWithValue()
+
+	// The same notification again (SQS at-least-once), then the same secret
+	// under another notification id.
+	for _, m := range []events.SQSMessage{msg("m1", b), msg("m2", body(t, "n-other", clientID, newSecret, newExpiry))} {
+		if failed := e.handle(t, m); len(failed) != 0 {
+			t.Fatalf("delivery of %s failed: %v", m.MessageId, failed)
+		}
+	}
+	if got := e.sm.Calls("PutSecretValue"); got != 1 {
+		t.Errorf("PutSecretValue calls = %d, want 1", got)
+	}
+	if got := e.versionsWithValue(); got != versions {
+		t.Errorf("versions with a value = %d after duplicates, want %d", got, versions)
+	}
+	id, s := e.storedSecret(t, managed.StageReceived)
+	if id != managed.ReceivedToken("n-1") || s != newSecret {
+		t.Errorf("LWA_RECEIVED = %s, want %s with the new secret", id, managed.ReceivedToken("n-1"))
+	}
+	var actions []string
+	for _, a := range e.sns.Alerts() {
+		actions = append(actions, fmt.Sprint(a["action"], " ", a["versionId"]))
+	}
+	tok := managed.ReceivedToken("n-1")
+	want := []string{"ROTATION_STARTED " + tok, "ROTATION_RESUMED " + tok, "ROTATION_RESUMED " + tok}
+	if !slices.Equal(actions, want) {
+		t.Errorf("alerts = %q, want %q", actions, want)
+	}
+	checkPublished(t, e.sns)
+}
+
+func TestOutOfOrderDelivery(t *testing.T) {
+	older := body(t, "n-old", clientID, newSecret, newExpiry)
+	newer := body(t, "n-new", clientID, newerSecret, newExpiry.Add(24*time.Hour))
+	tests := []struct {
+		name  string
+		order []events.SQSMessage
+		want  []string // actions of the alerts
+	}{
+		{"newer first", []events.SQSMessage{msg("m-new", newer), msg("m-old", older)}, []string{"ROTATION_STARTED", "NONE"}},
+		{"older first", []events.SQSMessage{msg("m-old", older), msg("m-new", newer)}, []string{"ROTATION_STARTED", "ROTATION_RESUMED"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, true)
+			for _, m := range tt.order {
+				if failed := e.handle(t, m); len(failed) != 0 {
+					t.Fatalf("delivery of %s failed: %v", m.MessageId, failed)
+				}
+			}
+			id, s := e.storedSecret(t, managed.StageReceived)
+			if id != managed.ReceivedToken("n-new") || s != newerSecret {
+				t.Errorf("LWA_RECEIVED = version %s, want %s holding the newer secret", id, managed.ReceivedToken("n-new"))
+			}
+			// Nothing Amazon issued is dropped.
+			v, ok := e.sm.Value(e.arn, managed.ReceivedToken("n-old"))
+			doc, err := secretdoc.Parse([]byte(v), secretdoc.DefaultKeys)
+			if !ok || err != nil || doc.ClientSecret().Reveal() != newSecret {
+				t.Errorf("older secret not stored under version %s", managed.ReceivedToken("n-old"))
+			}
+			if tt.name == "newer first" {
+				if sid, _ := e.sm.StageVersion(e.arn, managed.StageSuperseded); sid != managed.ReceivedToken("n-old") {
+					t.Errorf("LWA_SUPERSEDED on %q, want the older secret's version", sid)
+				}
+			}
+			var got []string
+			for _, a := range e.sns.Alerts() {
+				got = append(got, fmt.Sprint(a["action"]))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("alert actions = %q, want %q", got, tt.want)
+			}
+			// A redelivery of the older one adds no version and starts no rotation.
+			e.sm.ResetCalls()
+			versions := e.versionsWithValue()
+			if failed := e.handle(t, msg("m-old", older)); len(failed) != 0 {
+				t.Fatalf("redelivery failed: %v", failed)
+			}
+			if n := e.sm.Calls("RotateSecret"); n != 0 {
+				t.Errorf("redelivery of the older secret called RotateSecret %d times, want 0", n)
+			}
+			if got := e.versionsWithValue(); got != versions {
+				t.Errorf("redelivery of the older secret: %d versions, want %d", got, versions)
+			}
+			if id, _ := e.storedSecret(t, managed.StageReceived); id != managed.ReceivedToken("n-new") {
+				t.Errorf("LWA_RECEIVED moved to %s after redelivery of the older secret", id)
+			}
+			checkPublished(t, e.sns)
+		})
+	}
+}
+
+func TestPublishFailure(t *testing.T) {
+	e := newEnv(t, true)
+	e.sns.Fail = func(*sns.PublishInput) error { return errors.New("sns unavailable") }
+	m := msg("m1", body(t, "n-1", clientID, newSecret, newExpiry))
+	if failed := e.handle(t, m); !slices.Equal(failed, []string{"m1"}) {
+		t.Fatalf("BatchItemFailures = %v, want [m1]", failed)
+	}
+	if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
+		t.Fatalf("secret not stored after a failed publish")
+	}
+	versions := e.versionsWithValue()
+	e.sns.Fail = nil
+	e.sm.ResetCalls()
+	if failed := e.handle(t, m); len(failed) != 0 {
+		t.Fatalf("retry failed: %v", failed)
+	}
+	if got := e.sm.Calls("PutSecretValue"); got != 0 {
+		t.Errorf("retry PutSecretValue calls = %d, want 0", got)
+	}
+	if got := e.versionsWithValue(); got != versions {
+		t.Errorf("retry changed the number of versions: %d, want %d", got, versions)
+	}
+	alerts := e.sns.Alerts()
+	if len(alerts) != 1 || alerts[0]["event"] != "NEW_CLIENT_SECRET_RECEIVED" || alerts[0]["action"] != "ROTATION_RESUMED" {
+		t.Errorf("alerts after retry = %v, want one NEW_CLIENT_SECRET_RECEIVED ROTATION_RESUMED", alerts)
+	}
+	checkPublished(t, e.sns)
+}
+
+func TestHandleContextDone(t *testing.T) {
+	e := newEnv(t, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := e.h.Handle(ctx, events.SQSEvent{Records: []events.SQSMessage{msg("m1", body(t, "n-1", clientID, newSecret, newExpiry))}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Handle() error = %v, want context.Canceled", err)
+	}
+	if n := e.sm.TotalCalls(); n != 0 {
+		t.Errorf("%d Secrets Manager calls after the context was done, want 0", n)
+	}
+}
+
+// TestNoSecretInLogsOrAlerts processes good, duplicate, out-of-order and
+// rejected new-secret notifications with debug logging and checks that no
+// secret value reaches a log line or an alert.
+func TestNoSecretInLogsOrAlerts(t *testing.T) {
+	for _, rotation := range []bool{true, false} {
+		t.Run(fmt.Sprint("rotation=", rotation), func(t *testing.T) {
+			e := newEnv(t, rotation)
+			good := body(t, "n-1", clientID, newerSecret, newExpiry.Add(time.Hour))
+			bad := strings.Replace(body(t, "n-2", clientID, newSecret, newExpiry), `"2023-11-30"`, `"2099-01-01"`, 1)
+			msgs := []events.SQSMessage{
+				msg("m1", good), msg("m1", good),
+				msg("m2", body(t, "n-3", clientID, newSecret, newExpiry)),
+				msg("m3", bad),
+				msg("m4", body(t, "n-4", "amzn1.application-oa2-client.unknown", newSecret, newExpiry)),
+				msg("m5", body(t, "n-5", newSecret, newSecret, newExpiry)),
+				msg("m6", `{"notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payload":{"applicationOAuthClientNewSecret":{"newClientSecret":"`+newSecret+`"}}}`),
+			}
+			e.sns.Fail = func(in *sns.PublishInput) error {
+				if strings.Contains(aws.ToString(in.Message), `\"messageId\":\"m2\"`) {
+					return errors.New("sns unavailable")
+				}
+				return nil
+			}
+			resp, err := e.h.Handle(context.Background(), events.SQSEvent{Records: msgs})
+			if err != nil {
+				t.Fatalf("Handle() error = %v", err)
+			}
+			if len(resp.BatchItemFailures) != 5 {
+				t.Errorf("BatchItemFailures = %v, want m2 to m6", resp.BatchItemFailures)
+			}
+			logs := e.logs.String()
+			if !strings.Contains(logs, `"messageId":"m6"`) || !strings.Contains(logs, `"outcome":"rejected"`) {
+				t.Fatalf("logs lack the expected records:\n%s", logs)
+			}
+			for _, s := range allSecret {
+				if strings.Contains(logs, s) {
+					t.Errorf("a secret value appears in the logs:\n%s", logs)
+				}
+			}
+			for _, in := range e.sns.Published() {
+				for _, s := range allSecret {
+					if strings.Contains(aws.ToString(in.Message)+aws.ToString(in.Subject), s) {
+						t.Errorf("a secret value appears in a published alert")
+					}
+				}
+			}
+			checkPublished(t, e.sns)
+		})
+	}
+}
