@@ -351,6 +351,19 @@ class RenderedTemplateTest(unittest.TestCase):
                         continue  # the alert topic's own key, needed to publish
                     self.assertFalse(fnmatch.fnmatchcase(forbidden.lower(), action.lower()), f"{rid}: {action} allows {forbidden}")
 
+    def test_receiver_may_store_and_promote(self):
+        # internal/receiver stores a new secret (PutSecretValue) and then
+        # moves LWA_RECEIVED to it by compare-and-swap
+        # (UpdateSecretVersionStage); without either, every new secret fails.
+        rid = self.role_of("ReceiveSecretFunction")
+        allowed = set()
+        for role_id, s in self.iam_statements():
+            if role_id == rid and s.get("Effect") == "Allow":
+                allowed.update(a for a in as_list(s.get("Action")) if a.startswith("secretsmanager:"))
+        want = {"secretsmanager:ListSecrets", "secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue",
+                "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage", "secretsmanager:RotateSecret"}
+        self.assertEqual(allowed, want, f"{rid}: secret actions")
+
     def test_rotate_secret_callers_may_invoke_rotation_function(self):
         # RotateSecret also needs lambda:InvokeFunction on the rotation function.
         for fid in ("ReceiveSecretFunction", "ExpiryAlertFunction"):

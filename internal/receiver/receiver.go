@@ -26,21 +26,38 @@
 //     (INFO, NONE). Starting a rotation here would make Amazon issue yet
 //     another secret.
 //  4. The version of this notification (ClientRequestToken =
-//     managed.ReceivedToken(notificationId)) exists: a redelivery. If it
-//     still holds LWA_RECEIVED, go to 8, since the delivery that wrote it may
-//     have crashed before a rotation was started. Otherwise a newer secret
-//     has arrived since: nothing to do.
+//     managed.ReceivedToken(notificationId)) exists with a label: a
+//     redelivery. Nothing is written; go to 7, which decides again whether
+//     it is the newest secret, since the delivery that stored it may have
+//     crashed between 6 and 7, or before a rotation was started.
 //  5. LWA_RECEIVED holds the same secret (a duplicate under another
-//     notification id): go to 8.
-//  6. LWA_RECEIVED or AWSCURRENT already holds a secret that expires at or
-//     after this one: this one was delivered out of order. It is stored
-//     anyway, under LWA_SUPERSEDED, so that it is not lost, and never
-//     adopted (INFO, NONE). LWA_RECEIVED only ever moves to a later expiry.
-//  7. Write the AWSCURRENT document with the new secret and
-//     clientSecretExpiresAt = newClientSecretExpiryTime, labelled
-//     LWA_RECEIVED. ResourceExistsException is Secrets Manager's answer to a
-//     reused token with another value: the version is already there, go to 8.
-//     Any other error fails the message; nothing was acknowledged.
+//     notification id): nothing is written. Go to 8, unless AWSCURRENT
+//     already holds a secret that expires at or after this one (nothing to
+//     do).
+//  6. Store it: write the AWSCURRENT document with the new secret and
+//     clientSecretExpiresAt = newClientSecretExpiryTime as the version of
+//     this notification, labelled LWA_SUPERSEDED (PutSecretValue without a
+//     label would make the version AWSCURRENT). The same token with the same
+//     value is a no-op; ResourceExistsException (the same token with another
+//     value) means the version is already there. Any other error fails the
+//     message; nothing was acknowledged. From here on the secret is stored
+//     whatever happens next, and the decision below never loses it.
+//  7. Promote it by compare-and-swap on LWA_RECEIVED, at most
+//     promoteAttempts times. H is the version holding LWA_RECEIVED as last
+//     read (by 5 at first), or none. (7a) H is this version: go to 8. (7b) H
+//     holds the same secret: go to 8 with H, as in 5. (7c) AWSCURRENT, or H
+//     if it names the same client id, holds a secret that expires at or
+//     after this one: this one is older (delivered out of order, or another
+//     receiver stored a newer one meanwhile). It stays stored and is never
+//     adopted; nothing more is done (INFO, NONE). (7d) Otherwise
+//     UpdateSecretVersionStage(LWA_RECEIVED, MoveToVersionId = this version,
+//     RemoveFromVersionId = H, omitted when there is no H). On success
+//     LWA_SUPERSEDED is taken off this version (best effort: it only tidies
+//     the labels) and we go to 8. InvalidParameterException means
+//     LWA_RECEIVED is no longer where it was read (another receiver moved
+//     it): read H again and repeat from 7a. Attempts used up, or any other
+//     error: the message fails, and its retry resumes at 4 with the secret
+//     already stored.
 //  8. Make sure a rotation adopts it. Rotation not enabled: CRITICAL,
 //     MANUAL_ACTION_REQUIRED with the commands that adopt it by hand.
 //     Otherwise RotateSecret: started (ROTATION_STARTED), or refused because
@@ -51,10 +68,23 @@
 //     publish fails the message; the secret stays stored and the retry
 //     writes nothing new.
 //
-// Known race: two receivers running at the same time with two different new
-// secrets for the same application could both pass 6 and leave LWA_RECEIVED
-// on the older one (both secrets stay stored). The deployment sets the
-// receiver's reserved concurrency to 1, which rules this out.
+// Why compare-and-swap: the SQS event source runs up to two receivers at
+// once. If each read LWA_RECEIVED, judged its own secret newer and then
+// wrote it with the label, two receivers with two different secrets could
+// interleave so that the label ended on the older one, which Amazon
+// invalidates soon after it issued the newer. UpdateSecretVersionStage moves
+// a label only when RemoveFromVersionId names the version that holds it now
+// (and refuses when the label is attached somewhere and RemoveFromVersionId
+// is omitted), so a decision taken on a stale read is refused and taken
+// again on a fresh one: LWA_RECEIVED only ever moves to a later expiry,
+// whatever the interleaving. AWSCURRENT is read once, in 2: a newer secret
+// reaches AWSCURRENT only by way of LWA_RECEIVED, which keeps it, so 7c on H
+// covers what changes meanwhile.
+//
+// LWA_SUPERSEDED, like every label, is on one version at a time: of several
+// older secrets only the last stored keeps it, and the others stay as
+// versions without a label, values intact. They are never adopted either
+// way.
 //
 // Logs carry messageId, notificationId, clientId, secretId, versionId and
 // outcome; never a message body or a secret value.
@@ -80,12 +110,24 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// secretStore is the part of Secrets Manager the receiver reads and writes.
-type secretStore interface {
+// secretReader is the part of Secrets Manager the receiver reads.
+type secretReader interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
+}
+
+// secretWriter is the part of Secrets Manager the receiver writes: it
+// stores a version, then moves LWA_RECEIVED to it by compare-and-swap.
+type secretWriter interface {
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
+}
+
+// secretStore is what New takes: one Secrets Manager client in both roles.
+type secretStore interface {
+	secretReader
+	secretWriter
 }
 
 // rotationStarter starts (or resumes) a Secrets Manager rotation.
@@ -99,6 +141,8 @@ type alerter interface {
 }
 
 var (
+	_ secretReader    = (*secretsmanager.Client)(nil)
+	_ secretWriter    = (*secretsmanager.Client)(nil)
 	_ secretStore     = (*secretsmanager.Client)(nil)
 	_ rotationStarter = (*secretsmanager.Client)(nil)
 	_ alerter         = (*alert.Publisher)(nil)
@@ -116,7 +160,8 @@ type Config struct {
 
 // Handler handles batches of APPLICATION_OAUTH_CLIENT_NEW_SECRET messages.
 type Handler struct {
-	store     secretStore
+	reader    secretReader
+	writer    secretWriter
 	rotations rotationStarter
 	alerts    alerter
 	logger    *slog.Logger
@@ -135,7 +180,7 @@ func New(store secretStore, rotations rotationStarter, alerts alerter, logger *s
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{store: store, rotations: rotations, alerts: alerts, logger: logger, keys: cfg.Keys, now: cfg.Now}
+	return &Handler{reader: store, writer: store, rotations: rotations, alerts: alerts, logger: logger, keys: cfg.Keys, now: cfg.Now}
 }
 
 // Outcomes, as logged (key "outcome").
@@ -145,6 +190,7 @@ const (
 	outcomeAlreadyCurrent = "alreadyCurrent"
 	outcomeOlder          = "storedSuperseded"
 	outcomeReplaced       = "alreadyReplaced"
+	outcomePromoted       = "storedEarlierPromoted"
 	outcomeRejected       = "rejected"
 	outcomeFailed         = "failed"
 )
@@ -241,7 +287,7 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 		return h.reject(ctx, b, m, nil, errors.New("receiver: clientId has the shape of a client secret"), "")
 	}
 	m.clientID = n.ClientID
-	sec, err := managed.FindByClientID(ctx, h.store, n.ClientID)
+	sec, err := managed.FindByClientID(ctx, h.reader, n.ClientID)
 	switch {
 	case errors.Is(err, managed.ErrUnknownClient):
 		return h.reject(ctx, b, m, n, err, fmt.Sprintf(
@@ -255,7 +301,7 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 		return fmt.Errorf("receiver: message %s: %w", sm.MessageId, err)
 	}
 	m.secretID = sec.ARN
-	desc, err := h.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(sec.ARN)})
+	desc, err := h.reader.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(sec.ARN)})
 	if err != nil {
 		return fmt.Errorf("receiver: describe secret %s: %w", sec.ARN, err)
 	}
@@ -292,85 +338,221 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 		return h.publishReceived(ctx, m, r, alert.SeverityInfo, alert.ActionNone,
 			"The client secret is already the current one (AWSCURRENT): this notification was delivered again after the secret was adopted. Nothing was written.", "")
 	}
-	curExp, curHasExp := cur.ExpiresAt()
+	// Expiries are compared in whole seconds, as stored documents hold them.
 	newExp := n.NewClientSecretExpiryTime
-	currentIsNewer := curHasExp && !curExp.Before(newExp)
+	exp := newExp.Truncate(time.Second)
+	curExp, curHasExp := cur.ExpiresAt()
+	currentIsNewer := curHasExp && !curExp.Before(exp)
 
-	// Case 4: this notification's version exists.
-	if stages, ok := desc.VersionIdsToStages[token]; ok {
-		m.versionID = token
-		if !slices.Contains(stages, managed.StageReceived) || currentIsNewer {
+	// Case 4: this notification's version exists with a label: nothing is
+	// written, and 7 decides again.
+	stages, stored := desc.VersionIdsToStages[token]
+	m.versionID = token
+
+	// Case 5: LWA_RECEIVED holds the same secret.
+	hold, err := h.readHolder(ctx, m, sec.ARN)
+	if err != nil {
+		return err
+	}
+	if hold.id != token && hold.sameSecret(n) {
+		return h.sameSecretReceived(ctx, m, r, hold.id, currentIsNewer, "")
+	}
+
+	// Case 6: store it under LWA_SUPERSEDED before deciding anything.
+	fresh := false
+	if !stored {
+		value, err := cur.WithClientSecret(n.NewClientSecret, newExp)
+		if err != nil {
+			return fmt.Errorf("receiver: build version %s of %s: %w", token, sec.ARN, err)
+		}
+		switch err := h.put(ctx, sec.ARN, token, value, managed.StageSuperseded); {
+		case err == nil:
+			fresh = true
+		case isExists(err):
+			// Stored by an earlier delivery.
+		default:
+			return err
+		}
+	}
+	labelled := fresh || slices.Contains(stages, managed.StageSuperseded)
+
+	// Case 7: promote it by compare-and-swap on LWA_RECEIVED.
+	res, hold, err := h.promote(ctx, m, sec.ARN, token, n, hold, currentIsNewer)
+	if err != nil {
+		return err
+	}
+	switch res {
+	case older:
+		later := curExp
+		if e, ok := hold.expiresAt(n.ClientID); ok && e.After(later) {
+			later = e
+		}
+		if !fresh {
 			m.outcome = outcomeReplaced
 			return h.publishReceived(ctx, m, r, alert.SeverityInfo, alert.ActionNone,
 				"This notification was delivered again. Its secret was stored earlier, and a newer client secret has been received since; it will not be adopted. Nothing was written.", "")
 		}
-		m.outcome = outcomeAlreadyStored
-		r.did = "This notification was delivered again; its secret was already stored (label " + managed.StageReceived + "). Nothing was written."
-		return h.adopt(ctx, m, r)
-	}
-
-	// Case 5: LWA_RECEIVED holds the same secret.
-	recv, recvID, err := h.readDoc(ctx, sec.ARN, managed.StageReceived)
-	switch {
-	case isNotFound(err):
-		recv = nil
-	case errors.Is(err, secretdoc.ErrInvalid):
-		// Not a document this project wrote; the new secret replaces it.
-		h.logger.LogAttrs(ctx, slog.LevelWarn, "LWA_RECEIVED version is not a valid secret document", append(m.attrs(), slog.String("receivedVersionId", recvID), slog.String("error", err.Error()))...)
-		recv = nil
-	case err != nil:
-		return err
-	}
-	if recv != nil && recv.ClientSecret() == n.NewClientSecret {
-		m.outcome, m.versionID = outcomeAlreadyStored, recvID
-		r.versionID = recvID
-		if currentIsNewer {
-			m.outcome = outcomeReplaced
-			return h.publishReceived(ctx, m, r, alert.SeverityInfo, alert.ActionNone,
-				"This client secret was already stored under another notification, and AWSCURRENT already holds a secret that expires later; it will not be adopted. Nothing was written.", "")
-		}
-		r.did = "This client secret was already stored (label " + managed.StageReceived + ") from another notification. Nothing was written."
-		return h.adopt(ctx, m, r)
-	}
-
-	value, err := cur.WithClientSecret(n.NewClientSecret, newExp)
-	if err != nil {
-		return fmt.Errorf("receiver: build version %s of %s: %w", token, sec.ARN, err)
-	}
-
-	// Case 6: delivered out of order.
-	recvExp, recvHasExp := time.Time{}, false
-	if recv != nil && recv.ClientID() == n.ClientID {
-		recvExp, recvHasExp = recv.ExpiresAt()
-	}
-	if (recvHasExp && !recvExp.Before(newExp)) || currentIsNewer {
-		m.versionID = token
-		if err := h.put(ctx, sec.ARN, token, value, managed.StageSuperseded); err != nil && !isExists(err) {
-			return err
-		}
 		m.outcome = outcomeOlder
-		later := curExp
-		if recvHasExp && recvExp.After(later) {
-			later = recvExp
-		}
 		return h.publishReceived(ctx, m, r, alert.SeverityInfo, alert.ActionNone, fmt.Sprintf(
-			"This client secret is older than one already received (which expires %s): it was delivered out of order. It was stored under the label %s so that it is not lost, and it will not be adopted.",
-			later.UTC().Format(time.RFC3339), managed.StageSuperseded), "")
+			"This client secret is older than one already received (which expires %s): it was delivered out of order, or a newer one arrived at the same time. It was stored as version %s (label %s) so that it is not lost, and it will not be adopted.",
+			later.UTC().Format(time.RFC3339), token, managed.StageSuperseded), "")
+	case duplicate:
+		also := ""
+		if fresh {
+			also = " A copy was stored as version " + token + " (label " + managed.StageSuperseded + ") before it was found."
+		}
+		return h.sameSecretReceived(ctx, m, r, hold.id, false, also)
+	case held:
+		if fresh {
+			m.outcome = outcomeStored
+			r.did = "The new client secret was stored in Secrets Manager as version " + token + " (label " + managed.StageReceived + ")."
+		} else {
+			m.outcome = outcomeAlreadyStored
+			r.did = "This notification was delivered again; its secret was already stored (label " + managed.StageReceived + "). Nothing was written."
+		}
+	case promoted:
+		if fresh {
+			m.outcome = outcomeStored
+			r.did = "The new client secret was stored in Secrets Manager as version " + token + " (label " + managed.StageReceived + ")."
+		} else {
+			m.outcome = outcomePromoted
+			r.did = "This notification was delivered again; its secret was already stored as version " + token + " and is the newest received, so the label " + managed.StageReceived + " was moved to it."
+		}
 	}
-
-	// Case 7: write LWA_RECEIVED.
-	m.versionID = token
-	switch err := h.put(ctx, sec.ARN, token, value, managed.StageReceived); {
-	case err == nil:
-		m.outcome = outcomeStored
-		r.did = "The new client secret was stored in Secrets Manager as version " + token + " (label " + managed.StageReceived + ")."
-	case isExists(err):
-		m.outcome = outcomeAlreadyStored
-		r.did = "The new client secret was already stored as version " + token + ". Nothing was written."
-	default:
-		return err
+	if labelled {
+		h.untagSuperseded(ctx, m, sec.ARN, token)
 	}
 	return h.adopt(ctx, m, r)
+}
+
+// sameSecretReceived is case 5 (and 7b): the version id holding LWA_RECEIVED has the
+// same secret, stored under another notification. also is appended to what
+// the receiver did.
+func (h *Handler) sameSecretReceived(ctx context.Context, m *message, r *received, id string, currentIsNewer bool, also string) error {
+	m.outcome, m.versionID = outcomeAlreadyStored, id
+	r.versionID = id
+	if currentIsNewer {
+		m.outcome = outcomeReplaced
+		return h.publishReceived(ctx, m, r, alert.SeverityInfo, alert.ActionNone,
+			"This client secret was already stored under another notification, and AWSCURRENT already holds a secret that expires later; it will not be adopted. Nothing was written.", "")
+	}
+	if also == "" {
+		also = " Nothing was written."
+	}
+	r.did = "This client secret was already stored (label " + managed.StageReceived + ") from another notification." + also
+	return h.adopt(ctx, m, r)
+}
+
+// holder is the version holding LWA_RECEIVED, as read.
+type holder struct {
+	id  string              // "" when no version holds LWA_RECEIVED
+	doc *secretdoc.Document // nil when there is none or it is not a secret document
+}
+
+func (o holder) sameSecret(n *notification.NewSecret) bool {
+	return o.doc != nil && o.doc.ClientSecret() == n.NewClientSecret
+}
+
+// expiresAt is the holder's expiry when it names clientID; a holder for
+// another client id (or none, or without an expiry) does not count.
+func (o holder) expiresAt(clientID string) (time.Time, bool) {
+	if o.doc == nil || o.doc.ClientID() != clientID {
+		return time.Time{}, false
+	}
+	return o.doc.ExpiresAt()
+}
+
+// readHolder reads the version holding LWA_RECEIVED (cases 5 and 7).
+func (h *Handler) readHolder(ctx context.Context, m *message, arn string) (holder, error) {
+	doc, id, err := h.readDoc(ctx, arn, managed.StageReceived)
+	switch {
+	case err == nil:
+		return holder{id: id, doc: doc}, nil
+	case isNotFound(err):
+		return holder{}, nil
+	case errors.Is(err, secretdoc.ErrInvalid):
+		// Not a document this project wrote; a new secret replaces it.
+		h.logger.LogAttrs(ctx, slog.LevelWarn, "LWA_RECEIVED version is not a valid secret document", append(m.attrs(), slog.String("receivedVersionId", id), slog.String("error", err.Error()))...)
+		return holder{id: id}, nil
+	default:
+		return holder{}, err
+	}
+}
+
+// promoteAttempts bounds case 7: each refused move means another receiver
+// moved LWA_RECEIVED in between, and at most two run at once.
+const promoteAttempts = 5
+
+// promotion is the result of case 7.
+type promotion int
+
+const (
+	promoted  promotion = iota // this call moved LWA_RECEIVED to the version (7d)
+	held                       // the version already held LWA_RECEIVED (7a)
+	duplicate                  // the holder has the same secret (7b)
+	older                      // AWSCURRENT or the holder expires at or after it (7c)
+)
+
+// promote is case 7: it moves LWA_RECEIVED to version token unless a secret
+// that expires at or after this one is already there, by compare-and-swap
+// from hold, the holder as last read. It returns the holder the decision was
+// taken on.
+func (h *Handler) promote(ctx context.Context, m *message, arn, token string, n *notification.NewSecret, hold holder, currentIsNewer bool) (promotion, holder, error) {
+	if currentIsNewer {
+		return older, hold, nil
+	}
+	exp := n.NewClientSecretExpiryTime.Truncate(time.Second)
+	for attempt := 1; ; attempt++ {
+		// Case 7a, 7b, 7c.
+		if hold.id == token {
+			return held, hold, nil
+		}
+		if hold.sameSecret(n) {
+			return duplicate, hold, nil
+		}
+		if e, ok := hold.expiresAt(n.ClientID); ok && !e.Before(exp) {
+			return older, hold, nil
+		}
+		// Case 7d: move the label only if it is still where it was read.
+		in := &secretsmanager.UpdateSecretVersionStageInput{
+			SecretId:        aws.String(arn),
+			VersionStage:    aws.String(managed.StageReceived),
+			MoveToVersionId: aws.String(token),
+		}
+		if hold.id != "" {
+			in.RemoveFromVersionId = aws.String(hold.id)
+		}
+		_, err := h.writer.UpdateSecretVersionStage(ctx, in)
+		switch {
+		case err == nil:
+			return promoted, hold, nil
+		case !isInvalidParameter(err):
+			return 0, hold, fmt.Errorf("receiver: move %s of %s to version %s: %w", managed.StageReceived, arn, token, err)
+		case attempt == promoteAttempts:
+			return 0, hold, fmt.Errorf("receiver: move %s of %s to version %s: moved by others %d times in a row: %w", managed.StageReceived, arn, token, attempt, err)
+		}
+		h.logger.LogAttrs(ctx, slog.LevelInfo, "LWA_RECEIVED moved since it was read; reading it again",
+			append(m.attrs(), slog.String("receivedVersionId", hold.id), slog.Int("attempt", attempt))...)
+		if hold, err = h.readHolder(ctx, m, arn); err != nil {
+			return 0, hold, err
+		}
+	}
+}
+
+// untagSuperseded takes LWA_SUPERSEDED off version token, which now holds
+// LWA_RECEIVED (case 7d). RemoveFromVersionId makes it a no-op when another
+// version has taken the label since. Best effort: the label only says the
+// version is not the newest, so a failure is logged and changes nothing else.
+func (h *Handler) untagSuperseded(ctx context.Context, m *message, arn, token string) {
+	_, err := h.writer.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId:            aws.String(arn),
+		VersionStage:        aws.String(managed.StageSuperseded),
+		RemoveFromVersionId: aws.String(token),
+	})
+	if err != nil && !isInvalidParameter(err) {
+		h.logger.LogAttrs(ctx, slog.LevelWarn, "LWA_SUPERSEDED left on the version holding LWA_RECEIVED",
+			append(m.attrs(), slog.String("error", fmt.Errorf("receiver: remove %s from version %s of %s: %w", managed.StageSuperseded, token, arn, err).Error()))...)
+	}
 }
 
 // adopt is case 8 and 9: make sure a rotation adopts the stored secret, then
@@ -421,7 +603,7 @@ func (h *Handler) adopt(ctx context.Context, m *message, r *received) error {
 // rotationInProgress reports whether a version other than AWSCURRENT holds
 // AWSPENDING, which is what makes Secrets Manager refuse RotateSecret.
 func (h *Handler) rotationInProgress(ctx context.Context, arn string) (bool, error) {
-	desc, err := h.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	desc, err := h.reader.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if err != nil {
 		return false, fmt.Errorf("describe secret %s: %w", arn, err)
 	}
@@ -535,7 +717,7 @@ func rejectRecovery(m *message) string {
 
 // readDoc reads and parses the version of arn that holds stage.
 func (h *Handler) readDoc(ctx context.Context, arn, stage string) (*secretdoc.Document, string, error) {
-	out, err := h.store.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(stage)})
+	out, err := h.reader.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(stage)})
 	if err != nil {
 		return nil, "", fmt.Errorf("receiver: read %s of %s: %w", stage, arn, err)
 	}
@@ -552,7 +734,7 @@ func (h *Handler) readDoc(ctx context.Context, arn, stage string) (*secretdoc.Do
 
 // put writes value as version token of arn with the one label stage.
 func (h *Handler) put(ctx context.Context, arn, token string, value []byte, stage string) error {
-	_, err := h.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+	_, err := h.writer.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId:           aws.String(arn),
 		ClientRequestToken: aws.String(token),
 		SecretString:       aws.String(string(value)),
@@ -571,6 +753,11 @@ func isNotFound(err error) bool {
 
 func isExists(err error) bool {
 	var e *types.ResourceExistsException
+	return errors.As(err, &e)
+}
+
+func isInvalidParameter(err error) bool {
+	var e *types.InvalidParameterException
 	return errors.As(err, &e)
 }
 

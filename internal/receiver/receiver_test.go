@@ -190,6 +190,16 @@ func (e *env) versionsWithValue() int {
 	return n
 }
 
+// stages returns the labels of version id.
+func (e *env) stages(id string) []string {
+	for _, v := range e.sm.Versions(e.arn) {
+		if v.ID == id {
+			return v.Stages
+		}
+	}
+	return nil
+}
+
 func (e *env) storedSecret(t *testing.T, stage string) (string, string) {
 	t.Helper()
 	id, ok := e.sm.StageVersion(e.arn, stage)
@@ -275,6 +285,7 @@ func TestHandle(t *testing.T) {
 		msgs       func(t *testing.T) []events.SQSMessage
 		wantFailed []string
 		wantPuts   int
+		wantMoves  int // UpdateSecretVersionStage calls
 		wantRotate int
 		wantAlerts []string // "EVENT SEVERITY ACTION"
 		check      func(t *testing.T, e *env)
@@ -284,6 +295,7 @@ func TestHandle(t *testing.T) {
 			rotation:   true,
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantPuts:   1,
+			wantMoves:  2,
 			wantRotate: 1,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED"},
 			check: func(t *testing.T, e *env) {
@@ -293,6 +305,9 @@ func TestHandle(t *testing.T) {
 				}
 				if _, s := e.storedSecret(t, managed.StageCurrent); s != oldSecret {
 					t.Errorf("AWSCURRENT changed; the receiver must not promote")
+				}
+				if got := e.stages(managed.ReceivedToken("n-1")); !slices.Equal(got, []string{managed.StageReceived}) {
+					t.Errorf("labels of the stored version = %q, want only %s", got, managed.StageReceived)
 				}
 			},
 		},
@@ -307,6 +322,7 @@ func TestHandle(t *testing.T) {
 			},
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantPuts:   1,
+			wantMoves:  2,
 			wantRotate: 1,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_RESUMED"},
 		},
@@ -315,6 +331,7 @@ func TestHandle(t *testing.T) {
 			rotation:   false,
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantPuts:   1,
+			wantMoves:  2,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED CRITICAL MANUAL_ACTION_REQUIRED"},
 			check: func(t *testing.T, e *env) {
 				cur, _ := e.sm.StageVersion(e.arn, managed.StageCurrent)
@@ -396,6 +413,7 @@ func TestHandle(t *testing.T) {
 			},
 			wantFailed: []string{"m-bad"},
 			wantPuts:   1,
+			wantMoves:  2,
 			wantRotate: 1,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED", "NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
 			check: func(t *testing.T, e *env) {
@@ -455,6 +473,7 @@ func TestHandle(t *testing.T) {
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantFailed: []string{"m1"},
 			wantPuts:   1,
+			wantMoves:  2,
 			wantRotate: 1,
 			check: func(t *testing.T, e *env) {
 				if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
@@ -469,6 +488,7 @@ func TestHandle(t *testing.T) {
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantFailed: []string{"m1"},
 			wantPuts:   1,
+			wantMoves:  2,
 			wantRotate: 1,
 			check: func(t *testing.T, e *env) {
 				if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
@@ -492,6 +512,7 @@ func TestHandle(t *testing.T) {
 			},
 			wantFailed: []string{"m2"},
 			wantPuts:   2,
+			wantMoves:  4,
 			wantRotate: 2,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED"},
 		},
@@ -508,6 +529,9 @@ func TestHandle(t *testing.T) {
 			}
 			if got := e.sm.Calls("PutSecretValue"); got != tt.wantPuts {
 				t.Errorf("PutSecretValue calls = %d, want %d", got, tt.wantPuts)
+			}
+			if got := e.sm.Calls("UpdateSecretVersionStage"); got != tt.wantMoves {
+				t.Errorf("UpdateSecretVersionStage calls = %d, want %d", got, tt.wantMoves)
 			}
 			if got := e.sm.Calls("RotateSecret"); got != tt.wantRotate {
 				t.Errorf("RotateSecret calls = %d, want %d", got, tt.wantRotate)
