@@ -1,0 +1,150 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// instance is one function process under aws-lambda-rie. The emulator runs
+// one invocation at a time, so invocations are serialized.
+type instance struct {
+	name string
+	url  string
+	proc *process
+	mu   sync.Mutex
+	http *http.Client
+}
+
+// startInstance runs bootstrap under rie with env (nothing else is inherited
+// but PATH, HOME and TMPDIR), writing its output to logs.
+func startInstance(ctx context.Context, rie, name, bootstrap string, timeout time.Duration, env map[string]string, logs io.Writer) (*instance, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	apiPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(rie,
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		"--log-level", "warn",
+		bootstrap)
+	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
+	cmd.Env = append(cmd.Env,
+		"AWS_LAMBDA_FUNCTION_NAME="+name,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(timeout/time.Second)),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+	)
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p, err := startProcess(name, cmd, logs)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
+		p.stop()
+		return nil, err
+	}
+	return &instance{
+		name: name,
+		url:  "http://" + addr + "/2015-03-31/functions/function/invocations",
+		proc: p,
+		http: &http.Client{Timeout: timeout + 15*time.Second},
+	}, nil
+}
+
+// invokeError is the body of a handler error.
+type invokeError struct {
+	ErrorMessage string `json:"errorMessage"`
+	ErrorType    string `json:"errorType"`
+}
+
+// invoke sends event and returns the response payload, or an error naming
+// the handler's errorType and errorMessage.
+func (i *instance) invoke(ctx context.Context, event any) ([]byte, error) {
+	body, err := json.Marshal(event)
+	if err != nil {
+		return nil, fmt.Errorf("harness: invoke %s: %w", i.name, err)
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, i.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("harness: invoke %s: %w", i.name, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := i.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("harness: invoke %s: %w", i.name, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("harness: invoke %s: read response: %w", i.name, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("harness: invoke %s: status %d", i.name, resp.StatusCode)
+	}
+	var ie invokeError
+	if json.Unmarshal(out, &ie) == nil && (ie.ErrorMessage != "" || ie.ErrorType != "") {
+		return out, &FunctionError{Function: i.name, Type: ie.ErrorType, Message: ie.ErrorMessage}
+	}
+	return out, nil
+}
+
+// FunctionError is a handler error answered by the runtime.
+type FunctionError struct {
+	Function, Type, Message string
+}
+
+func (e *FunctionError) Error() string {
+	return fmt.Sprintf("%s: %s: %s", e.Function, e.Type, e.Message)
+}
+
+// pool spreads invocations over instances of one function.
+type pool struct {
+	free chan *instance
+	all  []*instance
+}
+
+func newPool(insts []*instance) *pool {
+	p := &pool{free: make(chan *instance, len(insts)), all: insts}
+	for _, in := range insts {
+		p.free <- in
+	}
+	return p
+}
+
+func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
+	var in *instance
+	select {
+	case in = <-p.free:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { p.free <- in }()
+	return in.invoke(ctx, event)
+}
+
+func (p *pool) stop() {
+	for _, in := range p.all {
+		in.proc.stop()
+	}
+}
