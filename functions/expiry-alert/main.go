@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -36,11 +35,8 @@ type config struct {
 func loadConfig(getenv func(string) string) (config, error) {
 	var errs []error
 	cfg := config{alertTopicARN: getenv("ALERT_TOPIC_ARN"), autoRotate: true}
-	switch {
-	case cfg.alertTopicARN == "":
-		errs = append(errs, errors.New("ALERT_TOPIC_ARN is required"))
-	case !strings.HasPrefix(cfg.alertTopicARN, "arn:"):
-		errs = append(errs, fmt.Errorf("ALERT_TOPIC_ARN must be an SNS topic ARN, got %q", cfg.alertTopicARN))
+	if err := alert.CheckTopicARN(cfg.alertTopicARN); err != nil {
+		errs = append(errs, err)
 	}
 	if v := getenv("AUTO_ROTATE_ON_EXPIRY_NOTICE"); v != "" {
 		b, err := strconv.ParseBool(v)

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -45,22 +44,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 			ClientSecret: or("SECRET_CLIENT_SECRET_KEY", secretdoc.DefaultKeys.ClientSecret),
 		},
 	}
-	switch {
-	case cfg.alertTopicARN == "":
-		errs = append(errs, errors.New("ALERT_TOPIC_ARN is required"))
-	case !strings.HasPrefix(cfg.alertTopicARN, "arn:"):
-		errs = append(errs, fmt.Errorf("ALERT_TOPIC_ARN must be an SNS topic ARN, got %q", cfg.alertTopicARN))
+	if err := alert.CheckTopicARN(cfg.alertTopicARN); err != nil {
+		errs = append(errs, err)
 	}
-	if cfg.keys.ClientID == cfg.keys.ClientSecret {
-		errs = append(errs, fmt.Errorf("SECRET_CLIENT_ID_KEY and SECRET_CLIENT_SECRET_KEY must differ, both are %q", cfg.keys.ClientID))
-	}
-	for _, k := range []struct{ name, value string }{
-		{"SECRET_CLIENT_ID_KEY", cfg.keys.ClientID},
-		{"SECRET_CLIENT_SECRET_KEY", cfg.keys.ClientSecret},
-	} {
-		if k.value == secretdoc.ExpiresAtKey {
-			errs = append(errs, fmt.Errorf("%s must not be %q, the project writes the expiry under it", k.name, secretdoc.ExpiresAtKey))
-		}
+	if err := cfg.keys.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("SECRET_CLIENT_ID_KEY, SECRET_CLIENT_SECRET_KEY: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return config{}, fmt.Errorf("receive-secret: configuration: %w", err)

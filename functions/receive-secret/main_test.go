@@ -28,12 +28,12 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name:    "every problem at once",
 			env:     map[string]string{"SECRET_CLIENT_ID_KEY": "clientSecret"},
-			wantErr: []string{"ALERT_TOPIC_ARN is required", "SECRET_CLIENT_ID_KEY and SECRET_CLIENT_SECRET_KEY must differ"},
+			wantErr: []string{"ALERT_TOPIC_ARN is required", "client id and client secret keys are both"},
 		},
 		{
 			name:    "bad topic and expiry key",
 			env:     map[string]string{"ALERT_TOPIC_ARN": "alerts", "SECRET_CLIENT_SECRET_KEY": "clientSecretExpiresAt"},
-			wantErr: []string{"ALERT_TOPIC_ARN must be an SNS topic ARN", "SECRET_CLIENT_SECRET_KEY must not be"},
+			wantErr: []string{"ALERT_TOPIC_ARN must be an SNS topic ARN", "is reserved for the expiry"},
 		},
 	}
 	for _, tt := range tests {

@@ -64,8 +64,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		},
 		cooldown: rotation.DefaultCooldown,
 	}
-	if cfg.alertTopicARN == "" {
-		errs = append(errs, errors.New("ALERT_TOPIC_ARN is required"))
+	if err := alert.CheckTopicARN(cfg.alertTopicARN); err != nil {
+		errs = append(errs, err)
 	}
 	for _, v := range []struct{ name, value string }{
 		{"LWA_TOKEN_URL", cfg.lwaTokenURL},

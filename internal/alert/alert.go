@@ -245,6 +245,18 @@ type Publisher struct {
 	topicARN string
 }
 
+// CheckTopicARN reports whether topicARN (ALERT_TOPIC_ARN) can be an SNS
+// topic ARN, so a function stops at start rather than at its first alert.
+func CheckTopicARN(topicARN string) error {
+	switch {
+	case topicARN == "":
+		return errors.New("ALERT_TOPIC_ARN is required")
+	case !strings.HasPrefix(topicARN, "arn:") || !strings.Contains(topicARN, ":sns:"):
+		return fmt.Errorf("ALERT_TOPIC_ARN must be an SNS topic ARN, got %q", topicARN)
+	}
+	return nil
+}
+
 // NewPublisher returns a Publisher for topicARN (ALERT_TOPIC_ARN).
 func NewPublisher(client publisher, topicARN string) *Publisher {
 	return &Publisher{client: client, topicARN: topicARN}

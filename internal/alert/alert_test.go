@@ -194,3 +194,16 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+func TestCheckTopicARN(t *testing.T) {
+	for arn, ok := range map[string]bool{
+		"arn:aws:sns:us-east-1:123456789012:alerts": true,
+		"":       false,
+		"alerts": false,
+		"arn:aws:sqs:us-east-1:123456789012:alerts": false,
+	} {
+		if err := CheckTopicARN(arn); (err == nil) != ok {
+			t.Errorf("CheckTopicARN(%q) = %v, want ok %v", arn, err, ok)
+		}
+	}
+}
