@@ -50,6 +50,9 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 		"AWS_LAMBDA_FUNCTION_NAME="+name,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(timeout/time.Second)),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		// As the template's LoggingConfig sets it: lambdacontext.NewLogger
+		// writes JSON, the form the deployed functions log in.
+		"AWS_LAMBDA_LOG_FORMAT=JSON",
 	)
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
