@@ -100,7 +100,7 @@ func (r *Rotator) adoptReceived(ctx context.Context, c *call, cur *version, vers
 	case recv.doc.ClientSecret().Reveal() == cur.doc.ClientSecret().Reveal():
 		c.log.DebugContext(ctx, "LWA_RECEIVED holds the current client secret; not adopted", "receivedVersionId", versionID)
 		return false, nil
-	case !recv.created.After(cur.created):
+	case !newer(recv, cur):
 		c.log.InfoContext(ctx, "LWA_RECEIVED is older than AWSCURRENT; not adopted", "receivedVersionId", versionID)
 		return false, nil
 	}
@@ -131,6 +131,21 @@ func (r *Rotator) adoptReceived(ctx context.Context, c *call, cur *version, vers
 	}
 	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "receivedVersionId", versionID)
 	return true, nil
+}
+
+// newer reports whether recv holds a later client secret than cur. The
+// expiries say it when both documents have one: the receiver stores a
+// secret before it moves LWA_RECEIVED to it, so a newer secret's version can
+// be older than an AWSCURRENT version written in between (a rotation that
+// promoted an older secret). Without both expiries, the version that was
+// created later is the newer.
+func newer(recv, cur *version) bool {
+	re, rok := recv.doc.ExpiresAt()
+	ce, cok := cur.doc.ExpiresAt()
+	if rok && cok {
+		return re.After(ce)
+	}
+	return recv.created.After(cur.created)
 }
 
 // requestSecret sets rotation-requested-at and, unless a concurrent run

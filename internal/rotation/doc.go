@@ -28,13 +28,17 @@
 // is published. No value is ever quoted.
 //
 // Case 3: The version labelled LWA_RECEIVED holds an adoptable secret: same
-// client id as AWSCURRENT, a different client secret, and a CreatedDate after
-// the AWSCURRENT version's. Its secret is written as the token's version with
+// client id as AWSCURRENT, a different client secret, and newer than
+// AWSCURRENT: a later clientSecretExpiresAt when both documents have one,
+// otherwise a CreatedDate after the AWSCURRENT version's. (Creation dates
+// alone mislead: the receiver stores a secret before it moves LWA_RECEIVED
+// to it, so a rotation that promoted an older secret in between leaves an
+// AWSCURRENT version created after the newer secret's.) Its secret is written as the token's version with
 // AWSPENDING: the AWSCURRENT document with the received client secret and
 // clientSecretExpiresAt, so every other key is the current one. No SP-API
 // call. This is how a secret rotated by hand in the portal, or a secret that
 // arrived after an earlier run gave up waiting, is adopted. A stale
-// LWA_RECEIVED (created before AWSCURRENT, or holding the current secret) is
+// LWA_RECEIVED (older than AWSCURRENT, or holding the current secret) is
 // never adopted; one for another client id is never adopted and is logged as
 // an error.
 //

@@ -312,6 +312,23 @@ func TestCreateSecretCase3AdoptsReceived(t *testing.T) {
 	w.assertRotated(token, 0)
 }
 
+// noExpiryDoc is initialDoc without clientSecretExpiresAt.
+var noExpiryDoc = strings.Replace(initialDoc, `"clientSecretExpiresAt":"`+initialExpiresAt+`",`, "", 1)
+
+// TestCreateSecretCase3NewerByExpiry: a received secret that expires after
+// AWSCURRENT's is adopted even when its version was created before the
+// AWSCURRENT version (stored, then promoted after a rotation wrote an older
+// secret in between).
+func TestCreateSecretCase3NewerByExpiry(t *testing.T) {
+	w := newWorld(t)
+	s := w.portalSecret(1)
+	_, cur := w.current()
+	w.putReceived(cur, s)
+	w.putCurrent(initialDoc) // a later AWSCURRENT version, same (older) secret
+	token := w.rotate()
+	w.assertRotated(token, 0) // AWSCURRENT holds s, the last issued secret
+}
+
 func TestCreateSecretCase3StaleReceivedNotAdopted(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -321,13 +338,21 @@ func TestCreateSecretCase3StaleReceivedNotAdopted(t *testing.T) {
 			_, cur := w.current()
 			w.putReceived(cur, issued{secret: oldSecret, expiresAt: time.Date(2027, 1, 10, 10, 0, 0, 0, time.UTC)})
 		}},
-		{"received created before AWSCURRENT", func(w *world) {
+		{"received expires before AWSCURRENT", func(w *world) {
 			old := w.portalSecret(1)
+			old.expiresAt = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+			_, cur := w.current()
+			w.putReceived(cur, old)
+		}},
+		{"no expiries, received created before AWSCURRENT", func(w *world) {
+			w.putCurrent(noExpiryDoc)
+			old := w.portalSecret(1)
+			old.expiresAt = time.Time{}
 			_, cur := w.current()
 			w.putReceived(cur, old)
 			// Then the operator put a newer document in AWSCURRENT by hand,
 			// still with the old secret.
-			w.putCurrent(initialDoc)
+			w.putCurrent(noExpiryDoc)
 		}},
 		{"received for another client", func(w *world) {
 			doc, err := secretdoc.Parse([]byte(strings.ReplaceAll(initialDoc, testClientID, otherClientID)), secretdoc.DefaultKeys)
