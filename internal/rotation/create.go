@@ -204,8 +204,10 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 			"SP-API refused to rotate the client secret (403 forbidden).",
 			"Amazon issued no new client secret; the secret is unchanged.",
 			fmt.Sprintf("Check that the application is allowed to call the Application Management API (rotateApplicationClientSecret) with a grantless token of scope %s, and that the credentials in AWSCURRENT belong to it. Then run: aws secretsmanager rotate-secret --secret-id %s. SP-API said: %v", lwa.ScopeRotation, c.arn, err)))
-	case errors.Is(err, spapi.ErrThrottled):
-		// Nothing was issued: the next attempt may call again.
+	case errors.Is(err, spapi.ErrThrottled) && !errors.Is(err, spapi.ErrOutcomeUnknown):
+		// Nothing was issued: the next attempt may call again. (After an
+		// earlier 5xx of the same call something may have been: that goes
+		// to the default case and keeps the tag.)
 		return r.untagAfter(ctx, c, err)
 	case errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != http.StatusTooManyRequests:
 		return r.untagAfter(ctx, c, r.failWithAlert(ctx, c, cur.doc.ClientID(), err,

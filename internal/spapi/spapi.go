@@ -30,6 +30,10 @@ var (
 	ErrThrottled = errors.New("throttled")
 	// ErrUnavailable: 5xx still answered when the retries ran out.
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrOutcomeUnknown: an earlier try of this call got a 5xx, so Amazon may
+	// have issued a new client secret even though the last answer (a 429,
+	// say) refused. The caller must wait for a delivery before asking again.
+	ErrOutcomeUnknown = errors.New("an earlier attempt may have issued a new client secret")
 )
 
 // ErrorDetail is one entry of the model's ErrorList.
@@ -73,13 +77,23 @@ func NewClient(endpoint string, hc *http.Client) *Client {
 // not started: the last answer is returned at once, so a caller near its
 // Lambda deadline gets the error while it can still act on it.
 //
-// A transport error (no HTTP answer) is not retried: the request may have
+// A call that got a 5xx and then another refusal wraps ErrOutcomeUnknown:
+// the 5xx may have issued a secret. A transport error (no HTTP answer) is
+// not retried: the request may have
 // reached Amazon and issued a secret, and the rotation protocol's cooldown,
 // not a blind second call, is what handles that case.
 func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.AccessToken) error {
 	maxAttempts := max(c.MaxAttempts, 1)
 	var last error
 	failures5xx := 0
+	// fail returns the last answer, marked when an earlier 5xx left it open
+	// whether Amazon issued a secret.
+	fail := func() error {
+		if failures5xx > 0 && !errors.Is(last, ErrUnavailable) {
+			return fmt.Errorf("%w (%w)", last, ErrOutcomeUnknown)
+		}
+		return last
+	}
 	for n := 1; ; n++ {
 		a := c.once(ctx, token)
 		if a.err == nil {
@@ -88,11 +102,11 @@ func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.Ac
 		if ctx.Err() != nil && last != nil {
 			// Cut short by the caller's context: the previous answer
 			// says more than "context deadline exceeded".
-			return last
+			return fail()
 		}
 		last = a.err
 		if !a.retryable || n >= maxAttempts {
-			return last
+			return fail()
 		}
 		var next time.Time
 		if a.status == http.StatusTooManyRequests {
@@ -113,7 +127,7 @@ func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.Ac
 			next = ra
 		}
 		if !sleepUntil(ctx, next) {
-			return last
+			return fail()
 		}
 	}
 }

@@ -475,3 +475,32 @@ func TestRetryAfterShorterThanInterval(t *testing.T) {
 		t.Errorf("retry came %v after the 429, want at least the 1s Retry-After", gap)
 	}
 }
+
+// TestOutcomeUnknownAfter5xx: a 5xx may have issued a secret, so a call
+// whose later tries were refused says so; one refused outright does not.
+func TestOutcomeUnknownAfter5xx(t *testing.T) {
+	failed := answer{500, nil, `{"errors":[{"code":"InternalFailure","message":"internal"}]}`}
+	throttled := answer{429, nil, `{"errors":[{"code":"QuotaExceeded","message":"quota"}]}`}
+	for _, tc := range []struct {
+		name        string
+		answers     []answer
+		wantUnknown bool
+	}{
+		{"500 then 429 until attempts run out", []answer{failed, throttled}, true},
+		{"429 until attempts run out", []answer{throttled}, false},
+		{"500 until attempts run out", []answer{failed}, false}, // ErrUnavailable says it already
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newSPServer(t, tc.answers...).client()
+			c.MaxAttempts, c.Interval, c.MinBackoff = 3, time.Millisecond, time.Millisecond
+			err := c.RotateApplicationClientSecret(context.Background(), testToken)
+			if got := errors.Is(err, ErrOutcomeUnknown); got != tc.wantUnknown {
+				t.Errorf("errors.Is(%v, ErrOutcomeUnknown) = %v, want %v", err, got, tc.wantUnknown)
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Errorf("error %v is not an *Error", err)
+			}
+		})
+	}
+}
