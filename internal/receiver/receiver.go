@@ -64,6 +64,11 @@
 //     a rotation is in progress, whose createSecret will find the version
 //     (ROTATION_RESUMED; Secrets Manager reattempts it). Any other error
 //     fails the message; the retry writes nothing new.
+//     (8a) Refused, but the rotation in progress has already written its
+//     pending version with another (older) client secret: it will promote
+//     that one. The message fails with ErrRotationBusy, and its redelivery,
+//     after that rotation finished, starts the rotation that adopts this
+//     secret.
 //  9. Publish NEW_CLIENT_SECRET_RECEIVED saying what happened. A failed
 //     publish fails the message; the secret stays stored and the retry
 //     writes nothing new.
@@ -147,6 +152,11 @@ var (
 	_ rotationStarter = (*secretsmanager.Client)(nil)
 	_ alerter         = (*alert.Publisher)(nil)
 )
+
+// ErrRotationBusy fails a message whose secret is stored but cannot be
+// adopted yet: the rotation in progress is promoting another client secret.
+// The redelivery starts the rotation that adopts it.
+var ErrRotationBusy = errors.New("a rotation in progress adopts another client secret; retry after it")
 
 // Config is the receiver's configuration.
 type Config struct {
@@ -586,12 +596,24 @@ func (h *Handler) adopt(ctx context.Context, m *message, r *received) error {
 		return h.publishReceived(ctx, m, r, alert.SeverityInfo, alert.ActionRotationStarted,
 			r.did+" A rotation was started; it adopts the new secret.", "")
 	case isInvalidRequest(err):
-		inProgress, derr := h.rotationInProgress(ctx, r.arn)
+		pendingID, derr := h.rotationInProgress(ctx, r.arn)
 		if derr != nil {
 			return fmt.Errorf("receiver: start rotation of %s: %w (and then: %w)", r.arn, err, derr)
 		}
-		if !inProgress {
+		if pendingID == "" {
 			return fmt.Errorf("receiver: start rotation of %s: %w", r.arn, err)
+		}
+		// Case 8a: the rotation in progress already wrote its pending
+		// version with another client secret, so it will promote that one,
+		// not this newer one. Fail the message: SQS redelivers it after the
+		// rotation has finished, and that delivery's RotateSecret starts the
+		// rotation that adopts this secret.
+		other, perr := h.pendingHoldsOther(ctx, r, pendingID)
+		if perr != nil {
+			return fmt.Errorf("receiver: start rotation of %s: %w (and then: %w)", r.arn, err, perr)
+		}
+		if other {
+			return fmt.Errorf("receiver: the rotation in progress on %s (version %s) adopts another client secret; version %s waits for a rotation after it: %w", r.arn, pendingID, r.versionID, ErrRotationBusy)
 		}
 		return h.publishReceived(ctx, m, r, alert.SeverityInfo, alert.ActionRotationResumed,
 			r.did+" A rotation in progress will adopt it; Secrets Manager reattempts it.", "")
@@ -600,19 +622,40 @@ func (h *Handler) adopt(ctx context.Context, m *message, r *received) error {
 	}
 }
 
-// rotationInProgress reports whether a version other than AWSCURRENT holds
-// AWSPENDING, which is what makes Secrets Manager refuse RotateSecret.
-func (h *Handler) rotationInProgress(ctx context.Context, arn string) (bool, error) {
+// rotationInProgress returns the id of a version other than AWSCURRENT that
+// holds AWSPENDING (a rotation is in progress), or "".
+func (h *Handler) rotationInProgress(ctx context.Context, arn string) (string, error) {
 	desc, err := h.reader.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if err != nil {
-		return false, fmt.Errorf("describe secret %s: %w", arn, err)
+		return "", fmt.Errorf("describe secret %s: %w", arn, err)
 	}
-	for _, stages := range desc.VersionIdsToStages {
+	for id, stages := range desc.VersionIdsToStages {
 		if slices.Contains(stages, managed.StagePending) && !slices.Contains(stages, managed.StageCurrent) {
-			return true, nil
+			return id, nil
 		}
 	}
-	return false, nil
+	return "", nil
+}
+
+// pendingHoldsOther reports whether the pending version pendingID already
+// holds a client secret other than the one r stored. A pending version with
+// no value yet belongs to a createSecret that will still adopt LWA_RECEIVED.
+func (h *Handler) pendingHoldsOther(ctx context.Context, r *received, pendingID string) (bool, error) {
+	out, err := h.reader.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(r.arn), VersionId: aws.String(pendingID), VersionStage: aws.String(managed.StagePending),
+	})
+	switch {
+	case isNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("read pending version %s of %s: %w", pendingID, r.arn, err)
+	}
+	doc, err := secretdoc.Parse([]byte(aws.ToString(out.SecretString)), h.keys)
+	if err != nil {
+		// Not a document the rotation would promote; setSecret fails it.
+		return false, nil
+	}
+	return doc.ClientSecret().Reveal() != r.n.NewClientSecret.Reveal(), nil
 }
 
 // publishReceived publishes NEW_CLIENT_SECRET_RECEIVED (case 9).

@@ -754,3 +754,63 @@ func TestNoSecretInLogsOrAlerts(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationInProgressWithOtherSecret is case 8a: a rotation in progress
+// whose pending version already holds another (older) client secret would
+// promote that one, so the message fails and its redelivery, once the
+// rotation finished, starts the rotation that adopts the newer secret. A
+// pending version with no value yet belongs to a createSecret that will
+// still adopt LWA_RECEIVED: that is ROTATION_RESUMED.
+func TestRotationInProgressWithOtherSecret(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		pendingDoc  string // "" = the pending version has no value yet
+		wantFailed  bool
+		wantActions []any
+	}{
+		{"pending holds an older secret", currentDocExpiring(clientID, newSecret, now.Add(170*24*time.Hour)), true, nil},
+		{"pending holds this secret", currentDocExpiring(clientID, newerSecret, newExpiry), false, []any{string(alert.ActionRotationResumed)}},
+		{"pending has no value yet", "", false, []any{string(alert.ActionRotationResumed)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, true)
+			rot, err := e.sm.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(e.arn)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			token := aws.ToString(rot.VersionId)
+			if tc.pendingDoc != "" {
+				if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
+					SecretId: aws.String(e.arn), ClientRequestToken: aws.String(token),
+					SecretString: aws.String(tc.pendingDoc), VersionStages: []string{managed.StagePending},
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			failed := e.handle(t, msg("m1", body(t, "n-newer", clientID, newerSecret, newExpiry)))
+			if got := len(failed) == 1; got != tc.wantFailed {
+				t.Fatalf("BatchItemFailures = %v, want failed %v", failed, tc.wantFailed)
+			}
+			// Stored either way, under LWA_RECEIVED.
+			id, _ := e.sm.StageVersion(e.arn, managed.StageReceived)
+			if v, _ := e.sm.Value(e.arn, id); !strings.Contains(v, newerSecret) {
+				t.Errorf("LWA_RECEIVED does not hold the delivered secret")
+			}
+			var actions []any
+			for _, a := range e.sns.Alerts() {
+				actions = append(actions, a["action"])
+			}
+			if !slices.Equal(actions, tc.wantActions) {
+				t.Errorf("alert actions = %v, want %v", actions, tc.wantActions)
+			}
+			if tc.wantFailed && !strings.Contains(e.logs.String(), "adopts another client secret") {
+				t.Errorf("log does not say why the message failed")
+			}
+			for _, s := range allSecret {
+				if strings.Contains(e.logs.String(), s) {
+					t.Fatalf("log holds a secret value")
+				}
+			}
+		})
+	}
+}
