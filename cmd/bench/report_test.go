@@ -1,0 +1,83 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestSummarize(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		var out []time.Duration
+		for _, n := range ns {
+			out = append(out, time.Duration(n)*time.Millisecond)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		in   []time.Duration
+		want spread
+	}{
+		{"empty", nil, spread{}},
+		{"one", ms(5), spread{n: 1, median: 5 * time.Millisecond, p10: 5 * time.Millisecond, p90: 5 * time.Millisecond, min: 5 * time.Millisecond, max: 5 * time.Millisecond}},
+		{"even count, unsorted", ms(4, 1, 3, 2), spread{n: 4, median: 2500 * time.Microsecond, p10: time.Millisecond, p90: 4 * time.Millisecond, min: time.Millisecond, max: 4 * time.Millisecond}},
+		{"ten", ms(10, 9, 8, 7, 6, 5, 4, 3, 2, 1), spread{n: 10, median: 5500 * time.Microsecond, p10: time.Millisecond, p90: 9 * time.Millisecond, min: time.Millisecond, max: 10 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := summarize(tt.in); got != tt.want {
+				t.Errorf("summarize(%v) = %+v, want %+v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestReadDocTable checks that the per-step table parsed from the rotation
+// package doc adds up to the totals its own prose states.
+func TestReadDocTable(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, ok := readDocTable(root)
+	if !ok {
+		t.Fatal("readDocTable() found no table in internal/rotation/doc.go")
+	}
+	b, err := os.ReadFile(filepath.Join(root, "internal", "rotation", "doc.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`\((\d+) Secrets Manager calls\),\s*//\s*(\d+) LWA token requests, (\d+) SP-API call`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("doc.go states no totals to check against")
+	}
+	var sm, lwa, sp int
+	for _, step := range rotationSteps {
+		r := rows[step]
+		if r == nil || !r.haveTrailing {
+			t.Fatalf("row %s missing or without LWA/SP-API/SNS columns: %+v", step, r)
+		}
+		for _, n := range r.sm {
+			sm += n
+		}
+		lwa += r.lwa
+		sp += r.sp
+	}
+	for _, c := range []struct {
+		name string
+		got  int
+		want []byte
+	}{{"Secrets Manager", sm, m[1]}, {"LWA", lwa, m[2]}, {"SP-API", sp, m[3]}} {
+		want, _ := strconv.Atoi(string(c.want))
+		if c.got != want {
+			t.Errorf("%s calls in the table = %d, doc prose says %d", c.name, c.got, want)
+		}
+	}
+	if reasons := readDocReasons(root); reasons == "" {
+		t.Error("readDocReasons() = \"\", want the doc's explanation of each call")
+	}
+}
