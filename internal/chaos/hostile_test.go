@@ -1,0 +1,244 @@
+package chaos
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/notification"
+	"github.com/spapi-lwa/secret-rotation/internal/spapisim"
+)
+
+// versionState is what "nothing overwritten" compares.
+type versionState struct {
+	id, value string
+	stages    []string
+}
+
+func snapshot(w *World, i int) map[string]versionState {
+	a := w.Apps[i]
+	m := map[string]versionState{}
+	for _, v := range w.SM.Versions(a.ARN) {
+		val, _ := w.SM.Value(a.ARN, v.ID)
+		m[v.ID] = versionState{id: v.ID, value: val, stages: v.Stages}
+	}
+	return m
+}
+
+func currentID(w *World, i int) string {
+	id, _ := w.SM.StageVersion(w.Apps[i].ARN, managed.StageCurrent)
+	return id
+}
+
+// hostileSecret is the client secret carried by hostile messages; it must
+// never be logged or published.
+const hostileSecret = spapisim.SecretPrefix + "h0st1le5ecret0000000000000000000000000000000000000000000000000000"
+
+// TestHostileInput feeds each kind of hostile input and asserts a clear
+// error, a dead-lettered message or a failed step, an alert that says why,
+// no secret value anywhere, and nothing overwritten.
+func TestHostileInput(t *testing.T) {
+	valid := func(w *World, clientID string) string {
+		return NewSecretBody(clientID, w.Apps[0].AppID, hostileSecret, "hostile-1", w.Now())
+	}
+	tests := []struct {
+		name    string
+		apps    int
+		prepare func(w *World) // what an operator got wrong, before the snapshot
+		setup   func(w *World) // the input
+		// want
+		dlq        string // queue whose dead-letter queue must hold the message ("" none)
+		stepFails  bool   // a rotation step must fail
+		alertEvent alert.Event
+		reason     string // in the alert's email text and in the logs: the clear error
+		changed    int    // the app whose secret may change (-1 none)
+	}{
+		{
+			name: "oversize new-secret body",
+			setup: func(w *World) {
+				b := valid(w, w.Apps[0].ClientID)
+				b = b[:len(b)-1] + `,"padding":"` + strings.Repeat("x", notification.MaxBodySize) + `"}`
+				w.NewSecretQ.Send(b, w.Now())
+			},
+			dlq: "new-secret", alertEvent: alert.EventRejected, reason: "too large", changed: -1,
+		},
+		{
+			name: "new secret of the wrong JSON type",
+			setup: func(w *World) {
+				b := strings.Replace(valid(w, w.Apps[0].ClientID), `"newClientSecret":"`+hostileSecret+`"`, `"newClientSecret":{"value":"`+hostileSecret+`"}`, 1)
+				w.NewSecretQ.Send(b, w.Now())
+			},
+			dlq: "new-secret", alertEvent: alert.EventRejected, reason: "newClientSecret", changed: -1,
+		},
+		{
+			name: "client id of the wrong JSON type",
+			setup: func(w *World) {
+				b := strings.Replace(valid(w, w.Apps[0].ClientID), `"clientId":"`+w.Apps[0].ClientID+`"`, `"clientId":12345`, 1)
+				w.NewSecretQ.Send(b, w.Now())
+			},
+			dlq: "new-secret", alertEvent: alert.EventRejected, reason: "clientId", changed: -1,
+		},
+		{
+			name: "new secret for an unknown client id",
+			setup: func(w *World) {
+				w.NewSecretQ.Send(valid(w, "amzn1.application-oa2-client.nobody"), w.Now())
+			},
+			dlq: "new-secret", alertEvent: alert.EventRejected, reason: managed.ErrUnknownClient.Error(), changed: -1,
+		},
+		{
+			name: "expiry time of the wrong JSON type",
+			setup: func(w *World) {
+				b := fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY","payloadVersion":"2023-11-30","eventTime":"2026-05-01T09:00:00.000Z","payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q,"clientSecretExpiryTime":1780000000}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"s","publishTime":"2026-05-01T09:00:00.000Z","notificationId":"hostile-2"}}`, w.Apps[0].ClientID, w.Apps[0].AppID)
+				w.ExpiryQ.Send(b, w.Now())
+			},
+			dlq: "secret-expiry", alertEvent: alert.EventRejected, reason: "clientSecretExpiryTime", changed: -1,
+		},
+		{
+			name: "notification for another managed application lands only in its secret",
+			apps: 2,
+			setup: func(w *World) {
+				w.Apps[1].Sim.PortalRotate()
+			},
+			alertEvent: alert.EventReceived, reason: "", changed: 1,
+		},
+		{
+			name: "secret document that is not JSON",
+			prepare: func(w *World) {
+				w.SM.PutSecretValue(t.Context(), putCurrent(w.Apps[0].ARN, "clientId="+w.Apps[0].ClientID+";clientSecret="+hostileSecret))
+			},
+			setup:     func(w *World) { w.RotateNow(0) },
+			stepFails: true, alertEvent: alert.EventRotationFailed, reason: "not a valid secret document", changed: -1,
+		},
+		{
+			name: "tag that disagrees with the document's client id",
+			prepare: func(w *World) {
+				w.SM.TagResource(t.Context(), tagClient(w.Apps[0].ARN, "amzn1.application-oa2-client.other"))
+			},
+			setup:     func(w *World) { w.RotateNow(0) },
+			stepFails: true, alertEvent: alert.EventRotationFailed, reason: "but the tag", changed: -1,
+		},
+		{
+			name: "client id tagged on two managed secrets",
+			apps: 2,
+			setup: func(w *World) {
+				// App 1's secret is tagged with app 0's client id too: the
+				// lookup is ambiguous, nothing may be written to either.
+				w.SM.TagResource(t.Context(), tagClient(w.Apps[1].ARN, w.Apps[0].ClientID))
+				w.NewSecretQ.Send(valid(w, w.Apps[0].ClientID), w.Now())
+			},
+			dlq: "new-secret", alertEvent: alert.EventRejected, reason: managed.ErrAmbiguous.Error(), changed: -1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := baseSchedule(SeedOf(tt.name))
+			s.Apps = max(tt.apps, 1)
+			w := NewWorld(s)
+			w.Redrive = false
+			w.CheckWorking = false
+			w.Secrets = []string{hostileSecret}
+			var before []map[string]versionState
+			var currents []string
+			w.Hooks = []Hook{{30 * time.Second, func(w *World) {
+				if tt.prepare != nil {
+					tt.prepare(w)
+				}
+				for i := range w.Apps {
+					before = append(before, snapshot(w, i))
+					currents = append(currents, currentID(w, i))
+				}
+				tt.setup(w)
+			}}}
+			r := w.Run()
+
+			if r.Leaks > 0 {
+				t.Errorf("secret values leaked: %v", r.Violations)
+			}
+			if tt.dlq != "" {
+				q := map[string]*Queue{"new-secret": w.NewSecretQ, "secret-expiry": w.ExpiryQ}[tt.dlq]
+				if dead := q.Dead(); len(dead) != 1 {
+					t.Errorf("%s dead-letter queue holds %d messages, want 1", tt.dlq, len(dead))
+				}
+			}
+			for _, name := range []string{"new-secret", "secret-expiry"} {
+				q := map[string]*Queue{"new-secret": w.NewSecretQ, "secret-expiry": w.ExpiryQ}[name]
+				if name != tt.dlq && len(q.Dead()) > 0 {
+					t.Errorf("%s dead-letter queue holds %d messages, want 0", name, len(q.Dead()))
+				}
+			}
+			if got := r.StepFailures > 0; got != tt.stepFails {
+				t.Errorf("rotation step failures = %d, want failures: %v", r.StepFailures, tt.stepFails)
+			}
+			if tt.stepFails && r.RotateCalls > 0 {
+				t.Errorf("rotate calls = %d, want 0 for a misconfigured secret", r.RotateCalls)
+			}
+			var found bool
+			for _, in := range w.SNS.Published() {
+				if aws.ToString(in.MessageAttributes["event"].StringValue) != string(tt.alertEvent) {
+					continue
+				}
+				var msg map[string]string
+				if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &msg); err != nil {
+					t.Fatalf("alert message is not JSON: %v", err)
+				}
+				if strings.Contains(msg["email"], tt.reason) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no %s alert whose email says %q; alerts: %d", tt.alertEvent, tt.reason, len(w.SNS.Published()))
+			}
+			if tt.reason != "" && !strings.Contains(w.Logs(), tt.reason) {
+				t.Errorf("no log line says %q", tt.reason)
+			}
+			for i := range w.Apps {
+				after := snapshot(w, i)
+				for id, v := range before[i] {
+					if after[id].value != v.value {
+						t.Errorf("app %d version %s was overwritten", i, id)
+					}
+				}
+				if i == tt.changed {
+					if got, want := w.CurrentSecret(i), newest(w, i); got != want {
+						t.Errorf("app %d AWSCURRENT does not hold the new secret", i)
+					}
+					continue
+				}
+				if got := currentID(w, i); got != currents[i] {
+					t.Errorf("app %d AWSCURRENT moved from %s to %s", i, currents[i], got)
+				}
+				for id, v := range after {
+					if _, ok := before[i][id]; !ok && v.value != "" {
+						t.Errorf("app %d got a new version %s with a value (stages %v)", i, id, v.stages)
+					}
+				}
+				if slices.Contains(w.Apps[i].Sim.Issued(), hostileSecret) {
+					t.Fatal("test bug: the hostile secret was issued")
+				}
+			}
+		})
+	}
+}
+
+func newest(w *World, i int) string {
+	s, _ := w.Apps[i].Sim.Current()
+	return s
+}
+
+func putCurrent(arn, value string) *secretsmanager.PutSecretValueInput {
+	return &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn), SecretString: aws.String(value), VersionStages: []string{managed.StageCurrent}}
+}
+
+func tagClient(arn, clientID string) *secretsmanager.TagResourceInput {
+	return &secretsmanager.TagResourceInput{SecretId: aws.String(arn), Tags: []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(clientID)}}}
+}

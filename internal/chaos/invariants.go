@@ -1,0 +1,283 @@
+package chaos
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// Result is the outcome of one run and its invariant checks.
+type Result struct {
+	Seed     uint64
+	Schedule Schedule
+
+	Settled    bool          // I5
+	SettleSim  time.Duration // simulated time from the end of faults to settled (or to the bound)
+	SettleReal time.Duration // the same in real time
+	Real       time.Duration // the whole run in real time
+
+	Issued       int // client secrets issued after the initial ones (API and portal)
+	Portal       int // of which by hand in the portal
+	RotateCalls  int // rotate calls (any answer)
+	IssuingCalls int // rotate calls that issued a secret
+	Runs         int // rotation attempts (first runs and reattempts)
+	StepFailures int
+	Redriven     int // dead-lettered messages moved back by the operator
+	Alerts       int
+
+	Lost       int // I1: issued secrets stored in no version
+	NotNewest  int // I1: apps whose AWSCURRENT is not the newest secret once settled
+	NotWorking int // I2: observations where AWSCURRENT was not accepted
+	Needless   int // I3: unexplained extra issuing calls within one rotation
+	Explained  int // I3: extra issuing calls explained (ExplainedRetry + ExplainedCooldown)
+	// ExplainedRetry: the SP-API client retried a 5xx whose call had issued
+	// a secret (the answer was lost); DESIGN.md requires 5xx to be retried.
+	ExplainedRetry int
+	// Ignored: issuing calls made while a secret newer than the one in
+	// AWSCURRENT was already stored (part of Needless).
+	Ignored int
+	// ExplainedConcurrent: two createSecret runs of the same rotation ran
+	// at once and both called (their tag writes further apart than
+	// Config.Settle; rotation package doc, Case 5).
+	ExplainedConcurrent int
+	// ExplainedCooldown: the cooldown elapsed without the previous secret
+	// being stored, so the rotation asked again.
+	ExplainedCooldown int
+	Overlap           int      // issuing calls made while another rotation's secret was still on its way (informational)
+	Leaks             int      // I4: secret values found in logs, alerts or errors
+	Violations        []string // what broke, with ids and counts, never a value
+}
+
+// OK reports whether every invariant held.
+func (r *Result) OK() bool { return len(r.Violations) == 0 }
+
+func (r *Result) violate(format string, a ...any) {
+	r.Violations = append(r.Violations, fmt.Sprintf(format, a...))
+}
+
+// check computes the invariants of a finished run into res.
+func (w *World) check(res *Result) {
+	w.mu.Lock()
+	res.NotWorking = w.notWorking
+	notWorkingAt := append([]string(nil), w.notWorkingAt...)
+	res.Redriven = w.redriven
+	res.StepFailures = w.stepFailures
+	storedAt := make(map[string]time.Time, len(w.storedAt))
+	for k, v := range w.storedAt {
+		storedAt[k] = v
+	}
+	w.mu.Unlock()
+	res.Runs, _ = w.engine.stats()
+	res.Alerts = len(w.SNS.Published())
+
+	// I1.
+	for _, a := range w.Apps {
+		issued := a.Sim.Issued()
+		st := a.Sim.Stats()
+		res.Issued += len(issued) - 1
+		res.Portal += st.PortalRotations
+		for i, s := range issued[1:] {
+			if _, ok := storedAt[s]; !ok {
+				res.Lost++
+				res.violate("I1: app %d: issued secret #%d is stored in no version of %s (%s)", a.Index, i+1, a.Name, w.whereIs(s))
+			}
+		}
+		if res.Settled && w.CurrentSecret(a.Index) != issued[len(issued)-1] {
+			res.NotNewest++
+			res.violate("I1: app %d: settled but AWSCURRENT is not the newest issued secret (#%d)", a.Index, len(issued)-1)
+		}
+	}
+	// I2.
+	if res.NotWorking > 0 {
+		res.violate("I2: %d observations of %d found AWSCURRENT not accepted by LWA: %s", res.NotWorking, w.observations, strings.Join(notWorkingAt, "; "))
+	}
+	// I3.
+	w.checkRotateCalls(res, storedAt)
+	// I4.
+	w.checkLeaks(res)
+	// I5.
+	if !res.Settled {
+		runs, retries := w.engine.stats()
+		var state []string
+		for _, a := range w.Apps {
+			cur, _ := w.SM.StageVersion(a.ARN, "AWSCURRENT")
+			p, _ := w.SM.StageVersion(a.ARN, "AWSPENDING")
+			recv, _ := w.SM.StageVersion(a.ARN, "LWA_RECEIVED")
+			newest, _ := a.Sim.Current()
+			adopted := w.CurrentSecret(a.Index) == newest
+			diag := ""
+			if recvVal, _ := w.SM.Value(a.ARN, recv); !adopted && p == "" && retries == 0 && secretOf(recvVal) == newest {
+				diag = " [newest secret stored under LWA_RECEIVED, no rotation pending to adopt it]"
+			}
+			state = append(state, fmt.Sprintf("app %d: current=%s pending=%s received=%s newestAdopted=%v simPending=%d%s", a.Index, cur, p, recv, adopted, a.Sim.Stats().Pending, diag))
+		}
+		q, dq := w.NewSecretQ.Len()
+		eq, edq := w.ExpiryQ.Len()
+		res.violate("I5: not settled %s after faults stopped (runs %d, reattempts scheduled %d, new-secret queue %d+%d dead, expiry queue %d+%d dead; %s)",
+			res.SettleSim, runs, retries, q, dq, eq, edq, strings.Join(state, "; "))
+	}
+}
+
+// whereIs says where an unstored secret is: which queue holds its message.
+func (w *World) whereIs(secret string) string {
+	var at []string
+	for _, q := range []*Queue{w.NewSecretQ, w.ExpiryQ} {
+		q.mu.Lock()
+		for _, m := range q.msgs {
+			if strings.Contains(m.Body, secret) {
+				at = append(at, fmt.Sprintf("message %s in %s, received %d times", m.ID, q.Name, m.ReceiveCount))
+			}
+		}
+		for _, m := range q.dlq {
+			if strings.Contains(m.Body, secret) {
+				at = append(at, fmt.Sprintf("message %s in the %s dead-letter queue", m.ID, q.Name))
+			}
+		}
+		q.mu.Unlock()
+	}
+	if len(at) == 0 {
+		return "in no queue: its message was deleted or never sent"
+	}
+	return strings.Join(at, "; ")
+}
+
+// checkRotateCalls counts I3: per rotation (token), every issuing call after
+// the first must be explained.
+func (w *World) checkRotateCalls(res *Result, storedAt map[string]time.Time) {
+	calls := w.Calls()
+	res.RotateCalls = len(calls)
+	type prevCall struct {
+		c      RotateCall
+		secret string
+	}
+	byToken := map[string][]prevCall{}
+	var issuing []prevCall
+	for _, c := range calls {
+		if !c.Issued {
+			continue
+		}
+		res.IssuingCalls++
+		issued := w.Apps[c.App].Sim.Issued()
+		p := prevCall{c: c, secret: issued[c.Secret]}
+		w.mu.Lock()
+		started := w.invs[c.Inv][0]
+		w.mu.Unlock()
+		if c.Current >= 0 && !started.IsZero() {
+			// Stored before the step started: createSecret could have adopted it.
+			for j := c.Current + 1; j < c.Secret; j++ {
+				if at, ok := storedAt[issued[j]]; ok && at.Before(started) {
+					res.Needless++
+					res.Ignored++
+					res.violate("I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
+						c.App, c.Token, c.At.Sub(Epoch), j, c.Current, at.Sub(Epoch))
+					break
+				}
+			}
+		}
+		k := fmt.Sprintf("%d|%s", c.App, c.Token)
+		if prev := byToken[k]; len(prev) > 0 {
+			last := prev[len(prev)-1]
+			stored, ok := storedAt[last.secret]
+			// The cooldown runs from the rotation-requested-at stamp written
+			// before the previous call.
+			since := w.requestedBefore(w.Apps[c.App].ARN, last.c.At)
+			cooldownElapsed := !c.At.Before(since.Add(Cooldown)) && (!ok || stored.After(since.Add(Cooldown)))
+			lostRetry := last.c.Status >= http.StatusInternalServerError && last.c.Inv == c.Inv
+			w.mu.Lock()
+			a, b := w.invs[last.c.Inv], w.invs[c.Inv]
+			w.mu.Unlock()
+			concurrent := last.c.Inv != c.Inv && !a[0].IsZero() && !b[0].IsZero() && !b[0].After(a[1]) && !a[0].After(b[1])
+			switch {
+			case lostRetry:
+				res.Explained++
+				res.ExplainedRetry++
+			case concurrent:
+				res.Explained++
+				res.ExplainedConcurrent++
+			case cooldownElapsed:
+				res.Explained++
+				res.ExplainedCooldown++
+			default:
+				res.Needless++
+				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored at %v, within the cooldown",
+					c.App, c.Token, c.At.Sub(Epoch), last.c.At.Sub(Epoch), last.c.Status, storedDesc(stored, ok))
+			}
+		} else {
+			for _, o := range issuing {
+				if o.c.App != c.App || o.c.Token == c.Token {
+					continue
+				}
+				stored, ok := storedAt[o.secret]
+				if c.At.Before(o.c.At.Add(Cooldown)) && (!ok || stored.After(c.At)) {
+					res.Overlap++
+					break
+				}
+			}
+		}
+		byToken[k] = append(byToken[k], p)
+		issuing = append(issuing, p)
+	}
+}
+
+// requestedBefore returns the last rotation-requested-at write for arn at
+// or before t (t itself if there is none).
+func (w *World) requestedBefore(arn string, t time.Time) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at := t
+	for _, r := range w.requested {
+		if r.arn == arn && !r.at.After(t) {
+			at = r.at
+		}
+	}
+	return at
+}
+
+func storedDesc(t time.Time, ok bool) string {
+	if !ok {
+		return "never"
+	}
+	return t.Sub(Epoch).String()
+}
+
+// checkLeaks is I4: no client secret, access token or refresh token in any
+// log line, alert or returned error.
+func (w *World) checkLeaks(res *Result) {
+	type secret struct{ what, value string }
+	var secrets []secret
+	for _, a := range w.Apps {
+		for i, s := range a.Sim.Issued() {
+			secrets = append(secrets, secret{fmt.Sprintf("app %d client secret #%d", a.Index, i), s})
+		}
+		secrets = append(secrets, secret{fmt.Sprintf("app %d refresh token", a.Index), a.Refresh})
+	}
+	for i, v := range w.Secrets {
+		secrets = append(secrets, secret{fmt.Sprintf("test secret #%d", i), v})
+	}
+	for i, t := range w.AccessTokens() {
+		secrets = append(secrets, secret{fmt.Sprintf("access token #%d", i), t})
+	}
+	type place struct{ what, text string }
+	places := []place{{"logs", w.Logs()}}
+	for i, in := range w.SNS.Published() {
+		var attrs []string
+		for k, v := range in.MessageAttributes {
+			attrs = append(attrs, k+"="+aws.ToString(v.StringValue))
+		}
+		places = append(places, place{fmt.Sprintf("alert #%d", i), aws.ToString(in.Subject) + "\n" + aws.ToString(in.Message) + "\n" + strings.Join(attrs, "\n")})
+	}
+	for i, e := range w.Errors() {
+		places = append(places, place{fmt.Sprintf("returned error #%d", i), e})
+	}
+	for _, p := range places {
+		for _, s := range secrets {
+			if s.value != "" && strings.Contains(p.text, s.value) {
+				res.Leaks++
+				res.violate("I4: %s found in %s", s.what, p.what)
+			}
+		}
+	}
+}

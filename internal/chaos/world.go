@@ -1,0 +1,1079 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/smithy-go"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/expiry"
+	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/receiver"
+	"github.com/spapi-lwa/secret-rotation/internal/rotation"
+	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
+	"github.com/spapi-lwa/secret-rotation/internal/snstest"
+	"github.com/spapi-lwa/secret-rotation/internal/spapi"
+	"github.com/spapi-lwa/secret-rotation/internal/spapisim"
+)
+
+// Scale of the world: real durations are the deployed ones scaled down so a
+// run takes milliseconds; simulated ones are the deployed ones.
+const (
+	// TickReal and TickSim: while a rotation step runs, the simulated clock
+	// advances TickSim every TickReal.
+	TickReal = time.Millisecond
+	TickSim  = 10 * time.Second
+	// StepTimeout is the rotation function's timeout (600 s deployed).
+	StepTimeout = 120 * time.Millisecond
+	// HandlerTimeout is the receiver's and the expiry alert's timeout (60 s deployed).
+	HandlerTimeout = 100 * time.Millisecond
+	// RetryDelay is when Secrets Manager reattempts a failed rotation.
+	RetryDelay = 5 * time.Minute
+	// Visibility and MaxReceiveCount are the queues' settings (template.yaml).
+	Visibility      = 6 * time.Minute
+	MaxReceiveCount = 5
+	// Cooldown is ROTATION_REQUEST_COOLDOWN (default 30m).
+	Cooldown = 30 * time.Minute
+	// SettleBound and MaxSettleRuns bound I5: the simulated time and the
+	// rotation runs (first attempts and reattempts) after faults stop.
+	SettleBound   = 24 * time.Hour
+	MaxSettleRuns = 30
+	// maxReal stops a run that hangs in real time.
+	maxReal = 30 * time.Second
+)
+
+// Epoch is the simulated start of every run.
+var Epoch = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+
+// topicARN is the alert topic.
+const topicARN = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
+
+// rotationLambdaARN is the rotation function.
+const rotationLambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:RotateSecretFunction"
+
+// App is one SP-API application of the world and its managed secret.
+type App struct {
+	Index    int
+	ClientID string
+	AppID    string
+	Name     string // secret name
+	ARN      string
+	Sim      *spapisim.Sim
+	handler  http.Handler
+	// Initial and Refresh are the initial client secret and the document's
+	// refresh token.
+	Initial, Refresh string
+	InitialExpiry    time.Time
+}
+
+// Hook runs f at simulated time At of a run (tests use it for hostile input).
+type Hook struct {
+	At time.Duration
+	Do func(w *World)
+}
+
+// World is one in-process deployment with its peers. Build it with NewWorld,
+// adjust the exported hooks, then call Run once.
+type World struct {
+	Sched Schedule
+	Clock *spapisim.ManualClock
+	Apps  []*App
+	SM    *secretsmanagertest.Fake
+	SNS   *snstest.Fake
+	// NewSecretQ and ExpiryQ are the two notification queues.
+	NewSecretQ, ExpiryQ *Queue
+
+	// SMHook and SNSHook inject failures into the fakes (every caller); a
+	// non-nil error is returned by the operation. They are called before
+	// the schedule's random faults, also after the fault phase.
+	SMHook  func(op string, in any) error
+	SNSHook func(in *sns.PublishInput) error
+	// Crash, when set, interrupts one handler invocation (see Crash).
+	Crash *Crash
+	// AfterRotateCall, when set, is called after every rotate call the
+	// simulators served (tests use it to script SP-API's answers).
+	AfterRotateCall func(c RotateCall)
+	// SerialReceivers makes the SQS event sources invoke one batch at a
+	// time (the deployed MaximumConcurrency is 2).
+	SerialReceivers bool
+	// Hooks run at their times.
+	Hooks []Hook
+	// Redrive: once faults stop, dead-lettered messages are moved back (the
+	// operator's answer to the dead-letter alarm). Off for hostile input.
+	Redrive bool
+	// Secrets are more values (beyond the issued secrets, access and refresh
+	// tokens) that must appear in no log line, alert or error (I4).
+	Secrets []string
+	// CheckWorking turns I2 on (off when a test makes AWSCURRENT invalid on purpose).
+	CheckWorking bool
+
+	Rotator  *rotation.Rotator
+	Receiver *receiver.Handler
+	Expiry   *expiry.Handler
+
+	logs   lockedBuffer
+	Logger *slog.Logger
+
+	rndMu sync.Mutex
+	rnd   *rand.Rand
+
+	clockMu   sync.Mutex
+	tickStart time.Time // real start of the current running tick (zero: idle)
+	last      time.Time // last time Now returned
+
+	faultsOn atomic.Bool
+	engine   *engine
+
+	mu            sync.Mutex
+	tokens        map[string]int // access tokens granted → app
+	errs          []string       // every error a handler returned
+	calls         []RotateCall
+	storedAt      map[string]time.Time // issued secret → first seen stored
+	schedTokens   map[string]bool
+	observations  int
+	notWorking    int
+	notWorkingAt  []string
+	redriven      int
+	deadLettered  int
+	invocations   int
+	rotMu         sync.Mutex // serializes rotate calls so each can be attributed
+	stepFailures  int
+	requested     []requestTag
+	invs          map[int64][2]time.Time // step invocation → simulated start and end
+	crash         crashState
+	invokeRecords []string
+}
+
+// RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
+type RotateCall struct {
+	App    int
+	Token  string // the rotation (ClientRequestToken) that made it
+	Inv    int64  // the step invocation that made it
+	At     time.Time
+	Status int
+	Issued bool // a secret was issued (204, or a lost response)
+	Secret int  // index in App.Sim.Issued() of the issued secret
+	// Current is the index in App.Sim.Issued() of the secret in AWSCURRENT
+	// when the call was made (-1 unknown).
+	Current int
+}
+
+// invocation identifies a rotation step invocation in a request context.
+type invocation struct {
+	token string
+	id    int64
+}
+
+type invocationKey struct{}
+
+var invocationSeq atomic.Int64
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// NewWorld builds the world of s: its applications, seeded secrets (tagged,
+// rotation enabled), simulators, fakes, queues and the three handlers, all
+// logging JSON to one buffer.
+func NewWorld(s Schedule) *World {
+	if s.Apps < 1 {
+		s.Apps = 1
+	}
+	w := &World{
+		Sched:        s,
+		Clock:        spapisim.NewManualClock(Epoch),
+		SM:           secretsmanagertest.New(),
+		SNS:          &snstest.Fake{},
+		NewSecretQ:   &Queue{Name: "new-secret", Visibility: Visibility, MaxReceive: MaxReceiveCount},
+		ExpiryQ:      &Queue{Name: "secret-expiry", Visibility: Visibility, MaxReceive: MaxReceiveCount},
+		Redrive:      true,
+		CheckWorking: true,
+		rnd:          rand.New(rand.NewPCG(s.Seed, 1)),
+		tokens:       map[string]int{},
+		storedAt:     map[string]time.Time{},
+		schedTokens:  map[string]bool{},
+		crash:        crashState{crashed: map[int64]bool{}},
+		invs:         map[int64][2]time.Time{},
+	}
+	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	w.SM.Now = w.Now
+	w.SM.Fail = w.smFail
+	w.SM.OnRotate = func(arn, token string, retry bool) { w.engine.onRotate(arn, token, retry) }
+	w.SNS.Fail = w.snsFail
+	w.engine = &engine{w: w, running: map[string]int{}, rerun: map[string]bool{}, retryAt: map[string]time.Time{}}
+
+	for i := range s.Apps {
+		a := &App{Index: i}
+		a.ClientID = "amzn1.application-oa2-client." + w.hex(16)
+		a.AppID = "amzn1.sp.solution." + w.uuid()
+		a.Name = fmt.Sprintf("sp-api/app-%d", i)
+		a.Initial = spapisim.SecretPrefix + w.hex(32)
+		a.Refresh = "Atzr|" + w.hex(40)
+		a.InitialExpiry = Epoch.Add(90 * 24 * time.Hour)
+		a.Sim = spapisim.New(spapisim.Config{
+			ClientID:           a.ClientID,
+			ApplicationID:      a.AppID,
+			InitialSecret:      a.Initial,
+			InitialExpiry:      a.InitialExpiry,
+			Clock:              w.Now,
+			NewSecretDeliverer: spapisim.DelivererFunc(w.deliverNewSecret),
+			ExpiryDeliverer:    spapisim.DelivererFunc(w.deliverExpiry),
+			DeliveryDelay:      s.DeliveryDelay,
+			Faults:             s.Sim,
+			Rand:               rand.New(rand.NewPCG(s.Seed, uint64(100+i))),
+			Logger:             w.Logger,
+		})
+		a.handler = a.Sim.Handler()
+		doc, _ := json.Marshal(map[string]string{
+			"clientId":              a.ClientID,
+			"clientSecret":          a.Initial,
+			"clientSecretExpiresAt": a.InitialExpiry.Format(time.RFC3339),
+			"refreshToken":          a.Refresh,
+		})
+		a.ARN = w.SM.Seed(a.Name, string(doc), map[string]string{
+			managed.TagClientID:              a.ClientID,
+			managed.TagClientSecretExpiresAt: a.InitialExpiry.Format(time.RFC3339),
+		})
+		w.SM.SetRotation(a.ARN, true, rotationLambdaARN)
+		w.Apps = append(w.Apps, a)
+	}
+
+	hc := &http.Client{Transport: roundTripper{w}}
+	tokens := lwa.NewClient("http://lwa.sim.local"+spapisim.TokenPath, hc)
+	tokens.MinBackoff, tokens.MaxBackoff, tokens.MaxAttempts = time.Millisecond, 4*time.Millisecond, 5
+	api := spapi.NewClient("http://sellingpartnerapi.sim.local", hc)
+	// The simulator's limiter lets one call a simulated minute through; 10 ms
+	// of real time is 100 simulated seconds while a step runs.
+	api.Interval, api.MinBackoff, api.MaxAttempts = 10*time.Millisecond, time.Millisecond, 5
+	alerts := alert.NewPublisher(snsClient{w}, topicARN)
+	sm := smClient{w}
+	w.Rotator = rotation.New(sm, sm, tokens, api, alerts, w.Logger, rotation.Config{
+		Cooldown:          Cooldown,
+		PollInterval:      2 * time.Millisecond,
+		DeadlineMargin:    10 * time.Millisecond,
+		TestRetryFor:      40 * time.Millisecond,
+		TestRetryInterval: 3 * time.Millisecond,
+		Settle:            time.Millisecond,
+		Now:               w.Now,
+	})
+	w.Receiver = receiver.New(sm, sm, alerts, w.Logger, receiver.Config{Now: w.Now})
+	w.Expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
+	return w
+}
+
+// Now is the world's simulated time: the ManualClock, plus, while a
+// function runs in real time, the real time elapsed since the last tick
+// scaled by TickSim/TickReal, so that things happening in one tick still
+// happen at distinct times. It never goes backwards.
+func (w *World) Now() time.Time {
+	w.clockMu.Lock()
+	defer w.clockMu.Unlock()
+	t := w.Clock.Now()
+	if !w.tickStart.IsZero() {
+		t = t.Add(time.Duration(float64(time.Since(w.tickStart)) * float64(TickSim) / float64(TickReal)))
+	}
+	if t.Before(w.last) {
+		t = w.last
+	}
+	w.last = t
+	return t
+}
+
+// advance moves the clock to t (a tick on when t is zero); running says
+// whether time keeps flowing in real time until the next advance.
+func (w *World) advance(t time.Time, running bool) {
+	w.clockMu.Lock()
+	defer w.clockMu.Unlock()
+	if t.IsZero() {
+		t = w.Clock.Now().Add(TickSim)
+	}
+	if t.Before(w.last) {
+		t = w.last
+	}
+	w.Clock.Set(t)
+	w.tickStart = time.Time{}
+	if running {
+		w.tickStart = time.Now()
+	}
+}
+
+// flow makes simulated time flow with real time until the next advance.
+func (w *World) flow() {
+	w.clockMu.Lock()
+	defer w.clockMu.Unlock()
+	if w.tickStart.IsZero() {
+		w.tickStart = time.Now()
+	}
+}
+
+// chance draws against p from the world's generator.
+func (w *World) chance(p float64) bool {
+	if p <= 0 {
+		return false
+	}
+	w.rndMu.Lock()
+	defer w.rndMu.Unlock()
+	return w.rnd.Float64() < p
+}
+
+func (w *World) hex(n int) string {
+	w.rndMu.Lock()
+	defer w.rndMu.Unlock()
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(w.rnd.Uint32())
+	}
+	return hex.EncodeToString(b)
+}
+
+func (w *World) uuid() string {
+	h := w.hex(16)
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
+}
+
+func (w *World) faulty(p float64) bool { return w.faultsOn.Load() && w.chance(p) }
+
+// smFail is the Secrets Manager fake's error injection. It also records
+// the writes of rotation-requested-at that go through (for I3).
+func (w *World) smFail(op string, in any) error {
+	err := w.smInject(op, in)
+	if ti, ok := in.(*secretsmanager.TagResourceInput); ok && err == nil {
+		for _, t := range ti.Tags {
+			if aws.ToString(t.Key) == managed.TagRotationRequestedAt {
+				w.mu.Lock()
+				w.requested = append(w.requested, requestTag{arn: aws.ToString(ti.SecretId), at: w.Now()})
+				w.mu.Unlock()
+			}
+		}
+	}
+	return err
+}
+
+func (w *World) smInject(op string, in any) error {
+	if h := w.SMHook; h != nil {
+		if err := h(op, in); err != nil {
+			return err
+		}
+	}
+	if op == "RotateSecret" {
+		// The schedule's own RotateSecret is the service, not an API call.
+		if ri, ok := in.(*secretsmanager.RotateSecretInput); ok {
+			w.mu.Lock()
+			internal := w.schedTokens[aws.ToString(ri.ClientRequestToken)]
+			w.mu.Unlock()
+			if internal {
+				return nil
+			}
+		}
+	}
+	if w.Sched.SMErrorRate > 0 && slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate) {
+		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
+	}
+	return nil
+}
+
+// requestTag is a write of rotation-requested-at that passed error injection.
+type requestTag struct {
+	arn string
+	at  time.Time
+}
+
+func (w *World) snsFail(in *sns.PublishInput) error {
+	if h := w.SNSHook; h != nil {
+		if err := h(in); err != nil {
+			return err
+		}
+	}
+	if w.faulty(w.Sched.SNSErrorRate) {
+		return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
+	}
+	return nil
+}
+
+func (w *World) deliverNewSecret(ctx context.Context, body []byte) error {
+	if w.faulty(w.Sched.SQSSendFail) {
+		return errors.New("injected: sqs SendMessage failed")
+	}
+	w.NewSecretQ.Send(string(body), w.Now())
+	return nil
+}
+
+func (w *World) deliverExpiry(ctx context.Context, body []byte) error {
+	w.ExpiryQ.Send(string(body), w.Now())
+	return nil
+}
+
+// recordError keeps an error a handler returned, for the leak check.
+func (w *World) recordError(err error) {
+	if err == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.errs = append(w.errs, err.Error())
+}
+
+// roundTripper serves the project's LWA and SP-API requests with the
+// simulators' handlers, in process.
+type roundTripper struct{ w *World }
+
+func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	w := rt.w
+	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var body []byte
+	if req.Body != nil {
+		b, err := io.ReadAll(req.Body)
+		req.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		body = b
+	}
+	in := req.Clone(ctx)
+	in.Body = io.NopCloser(bytes.NewReader(body))
+	in.ContentLength = int64(len(body))
+
+	a := w.Apps[0]
+	rotate := req.URL.Path == spapisim.RotatePath
+	if rotate {
+		w.mu.Lock()
+		if i, ok := w.tokens[req.Header.Get("x-amz-access-token")]; ok {
+			a = w.Apps[i]
+		}
+		w.mu.Unlock()
+	} else if f, err := url.ParseQuery(string(body)); err == nil {
+		for _, x := range w.Apps {
+			if x.ClientID == f.Get("client_id") {
+				a = x
+			}
+		}
+	}
+
+	op := "ClientCredentials"
+	if rotate {
+		op = "RotateApplicationClientSecret"
+	}
+	if err := w.crashBefore(ctx, op, req); err != nil {
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	if rotate {
+		w.rotMu.Lock()
+		current := slices.Index(a.Sim.Issued(), w.CurrentSecret(a.Index))
+		before := a.Sim.Stats().Rotations
+		a.handler.ServeHTTP(rec, in)
+		after := a.Sim.Stats().Rotations
+		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: after > before, Current: current}
+		if c.Issued {
+			c.Secret = len(a.Sim.Issued()) - 1
+		}
+		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok {
+			c.Token, c.Inv = inv.token, inv.id
+		}
+		w.mu.Lock()
+		w.calls = append(w.calls, c)
+		w.mu.Unlock()
+		w.rotMu.Unlock()
+		if f := w.AfterRotateCall; f != nil {
+			f(c)
+		}
+	} else {
+		a.handler.ServeHTTP(rec, in)
+		if rec.Code == http.StatusOK {
+			var tok struct {
+				AccessToken string `json:"access_token"`
+			}
+			if json.Unmarshal(rec.Body.Bytes(), &tok) == nil && tok.AccessToken != "" {
+				w.mu.Lock()
+				w.tokens[tok.AccessToken] = a.Index
+				w.mu.Unlock()
+			}
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		// The caller gave up while the request was served: the answer is lost.
+		return nil, err
+	}
+	if err := w.crashAfter(ctx, nil); err != nil {
+		return nil, err
+	}
+	res := rec.Result()
+	res.Request = req
+	return res, nil
+}
+
+// engine plays Secrets Manager's rotation engine.
+type engine struct {
+	w       *World
+	mu      sync.Mutex
+	running map[string]int       // arn|token → runs in progress
+	rerun   map[string]bool      // a reattempt was asked for while running
+	retryAt map[string]time.Time // failed rotations and when they are reattempted
+	config  map[string]bool      // configuration tests: testSecret alone
+	runs    int
+	active  int
+	wg      sync.WaitGroup
+}
+
+func key(arn, token string) string { return arn + "|" + token }
+
+func splitKey(k string) (arn, token string) {
+	i := strings.LastIndex(k, "|")
+	return k[:i], k[i+1:]
+}
+
+// onRotate is the fake's OnRotate: start (or reattempt) the rotation.
+func (e *engine) onRotate(arn, token string, retry bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := key(arn, token)
+	if e.running[k] > 0 {
+		if retry && e.w.faulty(e.w.Sched.ConcurrentRuns) {
+			e.startLocked(k)
+			return
+		}
+		e.rerun[k] = true
+		return
+	}
+	delete(e.retryAt, k)
+	e.startLocked(k)
+}
+
+func (e *engine) startLocked(k string) {
+	e.running[k]++
+	e.active++
+	e.runs++
+	e.wg.Add(1)
+	arn, token := splitKey(k)
+	go e.run(arn, token)
+}
+
+// busy reports whether a rotation step is running.
+func (e *engine) busy() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.active > 0
+}
+
+func (e *engine) stats() (runs, retries int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.runs, len(e.retryAt)
+}
+
+// nextRetry returns the earliest reattempt.
+func (e *engine) nextRetry() (time.Time, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var t time.Time
+	ok := false
+	for _, at := range e.retryAt {
+		if !ok || at.Before(t) {
+			t, ok = at, true
+		}
+	}
+	return t, ok
+}
+
+// startDue reattempts the failed rotations that are due and still pending.
+func (e *engine) startDue(now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	keys := make([]string, 0, len(e.retryAt))
+	for k := range e.retryAt {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if e.retryAt[k].After(now) {
+			continue
+		}
+		delete(e.retryAt, k)
+		arn, token := splitKey(k)
+		if v, ok := e.w.SM.StageVersion(arn, managed.StagePending); !ok || v != token {
+			continue // no longer this rotation's: nothing to reattempt
+		}
+		if e.running[k] == 0 {
+			e.startLocked(k)
+		}
+	}
+}
+
+var steps = []string{rotation.StepCreate, rotation.StepSet, rotation.StepTest, rotation.StepFinish}
+
+// run invokes the four steps of one rotation attempt.
+func (e *engine) run(arn, token string) {
+	defer e.wg.Done()
+	e.mu.Lock()
+	config := e.config[key(arn, token)]
+	e.mu.Unlock()
+	if config {
+		// The configuration test: its result is reported, never retried.
+		e.invoke(arn, token, rotation.StepTest)
+		e.w.SM.FinishRotation(arn, token)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.running[key(arn, token)]--
+		e.active--
+		return
+	}
+	ok := true
+	for _, step := range steps {
+		if err := e.invoke(arn, token, step); err != nil {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		e.w.SM.FinishRotation(arn, token)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := key(arn, token)
+	e.running[k]--
+	e.active--
+	if e.running[k] > 0 {
+		return
+	}
+	rerun := e.rerun[k]
+	delete(e.rerun, k)
+	if ok {
+		delete(e.retryAt, k)
+		return
+	}
+	if rerun {
+		e.retryAt[k] = e.w.Now()
+	} else {
+		e.retryAt[k] = e.w.Now().Add(RetryDelay)
+	}
+}
+
+// invoke runs one step as one Lambda invocation.
+func (e *engine) invoke(arn, token, step string) error {
+	timeout := StepTimeout
+	if e.w.faulty(e.w.Sched.StepTimeouts) {
+		e.w.rndMu.Lock()
+		timeout = time.Duration(1+e.w.rnd.IntN(30)) * time.Millisecond
+		e.w.rndMu.Unlock()
+	}
+	inv := &invocation{token: token, id: invocationSeq.Add(1)}
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
+	defer cancel()
+	start := e.w.Now()
+	err := e.w.Rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
+		SecretID: arn, ClientRequestToken: token, Step: step,
+	})
+	e.w.mu.Lock()
+	e.w.invs[inv.id] = [2]time.Time{start, e.w.Now()}
+	e.w.mu.Unlock()
+	if err != nil {
+		e.w.recordError(err)
+		e.w.mu.Lock()
+		e.w.stepFailures++
+		e.w.mu.Unlock()
+	}
+	return err
+}
+
+// poll is one poll of an SQS event source mapping: receive visible
+// messages, invoke h, delete what succeeded. Like the deployed mapping
+// (MaximumConcurrency 2), it may split them into two batches handled at
+// once.
+func (w *World) poll(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) {
+	if w.faulty(w.Sched.SQSReceiveFail) {
+		return
+	}
+	max := 20
+	if w.SerialReceivers {
+		max = 10
+	}
+	msgs := q.Receive(w.Now(), max)
+	if len(msgs) == 0 {
+		return
+	}
+	w.flow()
+	var batches [][]Message
+	if len(msgs) >= 2 && !w.SerialReceivers && (len(msgs) > 10 || w.chance(0.5)) {
+		half := (len(msgs) + 1) / 2
+		batches = [][]Message{msgs[:half], msgs[half:]}
+	} else {
+		batches = [][]Message{msgs}
+	}
+	var wg sync.WaitGroup
+	for _, b := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.invokeBatch(q, h, b)
+		}()
+	}
+	wg.Wait()
+}
+
+// invokeBatch is one invocation of an SQS-triggered function.
+func (w *World) invokeBatch(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), msgs []Message) {
+	w.mu.Lock()
+	w.invocations++
+	w.mu.Unlock()
+	if w.faulty(w.Sched.InvokeFail) {
+		return // the invocation died: every message reappears after the visibility timeout
+	}
+	ev := events.SQSEvent{}
+	for _, m := range msgs {
+		ev.Records = append(ev.Records, events.SQSMessage{
+			MessageId:      m.ID,
+			ReceiptHandle:  m.ID + "-receipt",
+			Body:           m.Body,
+			EventSource:    "aws:sqs",
+			EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
+			AWSRegion:      "us-east-1",
+			Attributes: map[string]string{
+				"ApproximateReceiveCount": fmt.Sprint(m.ReceiveCount),
+				"SentTimestamp":           fmt.Sprint(m.SentAt.UnixMilli()),
+			},
+		})
+	}
+	inv := &invocation{id: invocationSeq.Add(1)}
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), HandlerTimeout)
+	defer cancel()
+	resp, err := h(ctx, ev)
+	if err != nil {
+		w.recordError(err)
+		return
+	}
+	failed := map[string]bool{}
+	for _, f := range resp.BatchItemFailures {
+		failed[f.ItemIdentifier] = true
+	}
+	for _, m := range msgs {
+		if failed[m.ID] {
+			continue
+		}
+		if w.crashBefore(ctx, "DeleteMessage", q.Name) != nil || w.faulty(w.Sched.SQSDeleteFail) {
+			continue
+		}
+		q.Delete(m.ID)
+		if w.crashAfter(ctx, nil) != nil {
+			continue
+		}
+	}
+}
+
+// rotateBySchedule is Secrets Manager's rotation schedule firing for app a.
+func (w *World) rotateBySchedule(a *App) {
+	token := w.uuid()
+	w.mu.Lock()
+	w.schedTokens[token] = true
+	w.mu.Unlock()
+	w.rotateWithToken(a, token)
+}
+
+func (w *World) rotateWithToken(a *App, token string) {
+	_, err := w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
+		SecretId: aws.String(a.ARN), ClientRequestToken: aws.String(token),
+	})
+	_ = err // refused while a rotation is incomplete: the engine reattempts that one
+}
+
+// RotateNow starts a rotation of app i as the schedule does.
+func (w *World) RotateNow(i int) { w.rotateBySchedule(w.Apps[i]) }
+
+// secretOf returns the client secret of a secret document ("" if none).
+func secretOf(value string) string {
+	var doc map[string]any
+	if json.Unmarshal([]byte(value), &doc) != nil {
+		return ""
+	}
+	s, _ := doc["clientSecret"].(string)
+	return s
+}
+
+// CurrentSecret returns the client secret in AWSCURRENT of app i.
+func (w *World) CurrentSecret(i int) string {
+	a := w.Apps[i]
+	id, ok := w.SM.StageVersion(a.ARN, managed.StageCurrent)
+	if !ok {
+		return ""
+	}
+	v, _ := w.SM.Value(a.ARN, id)
+	return secretOf(v)
+}
+
+// observe is one observation point: I2, and which issued secrets are stored.
+func (w *World) observe() {
+	now := w.Now()
+	for _, a := range w.Apps {
+		if w.CheckWorking {
+			s := w.CurrentSecret(a.Index)
+			ok := a.Sim.Accepts(s)
+			w.mu.Lock()
+			w.observations++
+			if !ok {
+				w.notWorking++
+				if len(w.notWorkingAt) < 5 {
+					w.notWorkingAt = append(w.notWorkingAt, fmt.Sprintf("app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)", a.Index, now.Sub(Epoch), slices.Index(a.Sim.Issued(), s)))
+				}
+			}
+			w.mu.Unlock()
+		}
+		issued := a.Sim.Issued()
+		var missing []string
+		w.mu.Lock()
+		for _, s := range issued[1:] {
+			if _, ok := w.storedAt[s]; !ok {
+				missing = append(missing, s)
+			}
+		}
+		w.mu.Unlock()
+		if len(missing) == 0 {
+			continue
+		}
+		for _, v := range w.SM.Versions(a.ARN) {
+			val, ok := w.SM.Value(a.ARN, v.ID)
+			if !ok {
+				continue
+			}
+			for _, s := range missing {
+				if strings.Contains(val, s) {
+					w.mu.Lock()
+					if _, ok := w.storedAt[s]; !ok {
+						w.storedAt[s] = now
+					}
+					w.mu.Unlock()
+				}
+			}
+		}
+	}
+}
+
+// settled reports whether nothing is queued, in flight or pending, and
+// AWSCURRENT of every app holds its newest secret.
+func (w *World) settled() bool {
+	if w.engine.busy() {
+		return false
+	}
+	if _, n := w.engine.stats(); n > 0 {
+		return false
+	}
+	// With Redrive, the operator moves dead-lettered messages back: a
+	// message there is not settled either.
+	if n, dead := w.NewSecretQ.Len(); n > 0 || (w.Redrive && dead > 0) {
+		return false
+	}
+	if n, dead := w.ExpiryQ.Len(); n > 0 || (w.Redrive && dead > 0) {
+		return false
+	}
+	for _, a := range w.Apps {
+		if a.Sim.Stats().Pending > 0 {
+			return false
+		}
+		if _, ok := w.SM.StageVersion(a.ARN, managed.StagePending); ok {
+			return false // a rotation has not completed
+		}
+		newest, _ := a.Sim.Current()
+		if w.CurrentSecret(a.Index) != newest {
+			return false
+		}
+	}
+	return true
+}
+
+// event is a scheduled happening.
+type event struct {
+	at time.Duration
+	do func()
+}
+
+func (w *World) events() []event {
+	var evs []event
+	for _, at := range w.Sched.Rotations {
+		for _, a := range w.Apps {
+			evs = append(evs, event{at, func() { w.rotateBySchedule(a) }})
+		}
+	}
+	for _, at := range w.Sched.Portal {
+		evs = append(evs, event{at, func() { w.Apps[0].Sim.PortalRotate() }})
+	}
+	for _, n := range w.Sched.Expiry {
+		a := w.Apps[n.App%len(w.Apps)]
+		old := n.Old
+		evs = append(evs, event{n.At, func() {
+			var exp time.Time // the newest secret's
+			if old {
+				exp = a.InitialExpiry
+			}
+			if err := a.Sim.EmitExpiryNotice(context.Background(), nil, exp); err != nil {
+				w.recordError(err)
+			}
+		}})
+	}
+	for _, h := range w.Hooks {
+		evs = append(evs, event{h.At, func() { h.Do(w) }})
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at < evs[j].at })
+	return evs
+}
+
+// Run runs the schedule: faults for Sched.FaultPhase, then none until the
+// world settles or a bound is hit. It checks the invariants and returns the
+// result. Run is called once per World.
+func (w *World) Run() *Result {
+	realStart := time.Now()
+	evs := w.events()
+	faultEnd := Epoch.Add(w.Sched.FaultPhase)
+	w.faultsOn.Store(w.Sched.FaultPhase > 0)
+	res := &Result{Seed: w.Sched.Seed, Schedule: w.Sched}
+	var (
+		faultsOffAt   time.Time
+		realOffAt     time.Time
+		runsAtOff     int
+		off           = false
+		ctx           = context.Background()
+		newSecretPoll = w.Receiver.Handle
+		expiryPoll    = w.Expiry.Handle
+	)
+	for {
+		now := w.Now()
+		if !off && !now.Before(faultEnd) {
+			off = true
+			w.faultsOn.Store(false)
+			for _, a := range w.Apps {
+				a.Sim.SetFaults(spapisim.Faults{})
+			}
+			faultsOffAt, realOffAt = now, time.Now()
+			runsAtOff, _ = w.engine.stats()
+		}
+		for len(evs) > 0 && !Epoch.Add(evs[0].at).After(now) {
+			evs[0].do()
+			evs = evs[1:]
+		}
+		for _, a := range w.Apps {
+			if _, err := a.Sim.DeliverDue(ctx); err != nil && !w.faultsOn.Load() {
+				w.recordError(err)
+			}
+		}
+		if off && w.Redrive {
+			n := w.NewSecretQ.Redrive(now) + w.ExpiryQ.Redrive(now)
+			w.mu.Lock()
+			w.redriven += n
+			w.mu.Unlock()
+		}
+		w.poll(w.NewSecretQ, newSecretPoll)
+		w.poll(w.ExpiryQ, expiryPoll)
+		w.engine.startDue(now)
+		w.observe()
+		if off && len(evs) == 0 && w.settled() {
+			res.Settled = true
+			res.SettleSim = now.Sub(faultsOffAt)
+			res.SettleReal = time.Since(realOffAt)
+			break
+		}
+		if runs, _ := w.engine.stats(); off && (now.Sub(faultsOffAt) > SettleBound || runs-runsAtOff > MaxSettleRuns) || time.Since(realStart) > maxReal {
+			res.SettleSim = now.Sub(faultsOffAt)
+			res.SettleReal = time.Since(realOffAt)
+			break
+		}
+		if w.engine.busy() {
+			time.Sleep(TickReal)
+			w.advance(time.Time{}, true)
+			continue
+		}
+		// Nothing runs in real time: jump to the next event.
+		next := now.Add(10 * time.Minute)
+		consider := func(t time.Time, ok bool) {
+			if ok && t.Before(next) {
+				next = t
+			}
+		}
+		if len(evs) > 0 {
+			consider(Epoch.Add(evs[0].at), true)
+		}
+		if !off {
+			consider(faultEnd, true)
+		}
+		for _, a := range w.Apps {
+			consider(a.Sim.NextDue())
+		}
+		consider(w.NewSecretQ.NextVisible())
+		consider(w.ExpiryQ.NextVisible())
+		consider(w.engine.nextRetry())
+		if !next.After(now) {
+			next = now.Add(TickSim)
+		}
+		w.advance(next, false)
+	}
+	w.engine.wg.Wait()
+	w.observe()
+	res.Real = time.Since(realStart)
+	w.check(res)
+	return res
+}
+
+// Logs returns every log line written so far.
+func (w *World) Logs() string { return w.logs.String() }
+
+// Errors returns every error a handler returned.
+func (w *World) Errors() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.errs)
+}
+
+// Calls returns every rotate call.
+func (w *World) Calls() []RotateCall {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.calls)
+}
+
+// AccessTokens returns every access token the simulators granted.
+func (w *World) AccessTokens() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.tokens))
+	for t := range w.tokens {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
