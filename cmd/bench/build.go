@@ -161,7 +161,7 @@ type goBench struct {
 	nsPerOp, bytesOp, allocsOp float64
 }
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
+var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+[0-9.]+ MB/s)?(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
 
 // benchPackages hold the Go benchmarks of the hot paths.
 var benchPackages = []string{"./internal/notification", "./internal/secretdoc", "./internal/alert"}

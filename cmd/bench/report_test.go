@@ -81,3 +81,17 @@ func TestReadDocTable(t *testing.T) {
 		t.Error("readDocReasons() = \"\", want the doc's explanation of each call")
 	}
 }
+
+// TestBenchLine: the figures of a go test -bench line are read whether or
+// not the benchmark reports MB/s (SetBytes).
+func TestBenchLine(t *testing.T) {
+	for _, tc := range []struct{ line, ns, bytes, allocs string }{
+		{"BenchmarkParseNewSecret-2   	   57405	     21643 ns/op	  36.50 MB/s	    2704 B/op	      41 allocs/op", "21643", "2704", "41"},
+		{"BenchmarkRender-2   	   20000	     58542 ns/op	    6533 B/op	      69 allocs/op", "58542", "6533", "69"},
+	} {
+		m := benchLine.FindStringSubmatch(tc.line)
+		if m == nil || m[2] != tc.ns || m[3] != tc.bytes || m[4] != tc.allocs {
+			t.Errorf("benchLine(%q) = %q, want ns %s, B %s, allocs %s", tc.line, m, tc.ns, tc.bytes, tc.allocs)
+		}
+	}
+}
