@@ -42,9 +42,9 @@ var CrashPoints = []CrashPoint{
 	{"createSecret: crash after the ROTATION_FAILED alert (not enrolled)", []string{"rotation.failWithAlert.Publish#1"}, "notEnrolled",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRotationFailed)), After: true}},
 	// createSecret, Case 3: the pending version.
-	{"createSecret: writing AWSPENDING fails", []string{"rotation.adoptReceived.PutSecretValue#1"}, "scheduled",
+	{"createSecret: writing AWSPENDING fails", []string{"rotation.writePending.PutSecretValue#1"}, "scheduled",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StagePending)}},
-	{"createSecret: crash after writing AWSPENDING", []string{"rotation.adoptReceived.PutSecretValue#1"}, "scheduled",
+	{"createSecret: crash after writing AWSPENDING", []string{"rotation.writePending.PutSecretValue#1"}, "scheduled",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StagePending), After: true}},
 	// testSecret.
 	{"testSecret (configuration test): crash after the LWA token", []string{"rotation.testSecret.ClientCredentials#1"}, "configTest",

@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -129,6 +130,134 @@ func TestReorderedPromoteRetryNewerSecretNotAdopted(t *testing.T) {
 	r := w.Run()
 	if !failed {
 		t.Fatal("the scenario did not happen: LWA_RECEIVED never moved")
+	}
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
+}
+
+// TestSeed97SecretsIssuedInOneSecond replays what seed 97 found: two client
+// secrets issued within one second (there, a rotate call and a rotation by
+// hand in the portal; here, two portal rotations 300ms apart). Stored
+// documents held the expiry in whole seconds, so the two expiries were
+// equal: the receiver judged the later secret, delivered second, "older"
+// than the one on LWA_RECEIVED and stored it under LWA_SUPERSEDED, and no
+// rotation ever adopted it, although Amazon stops accepting the adopted one
+// 7 days later. The world must settle with the newest secret in AWSCURRENT.
+func TestSeed97SecretsIssuedInOneSecond(t *testing.T) {
+	s := baseSchedule(97)
+	w := NewWorld(s)
+	// Hooks run while no rotation step runs: the clock stands still, so
+	// the two secrets are issued exactly 300ms apart, in one second.
+	portal := func(w *World) { w.Apps[0].Sim.PortalRotate() }
+	w.Hooks = []Hook{{2*time.Minute + 200*time.Millisecond, portal}, {2*time.Minute + 500*time.Millisecond, portal}}
+	r := w.Run()
+	issued := w.Apps[0].Sim.Issued()
+	if len(issued) != 3 {
+		t.Fatalf("the scenario did not happen: %d secrets issued after the initial one, want 2", len(issued)-1)
+	}
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
+}
+
+// TestSeed413StoredSecretWaitingForPromotion replays what seeds 413, 624,
+// 1327 and 1999 found: the receiver stores a new secret under
+// LWA_SUPERSEDED, but moving LWA_RECEIVED to it fails, so it waits there for
+// its message's redelivery (the visibility timeout). A rotation that starts
+// meanwhile looked at LWA_RECEIVED alone, found nothing to adopt and, with
+// no request outstanding (or the cooldown passed), asked Amazon for another
+// secret while a newer one than AWSCURRENT was already stored: a needless
+// rotation (I3). createSecret must adopt the stored secret instead.
+func TestSeed413StoredSecretWaitingForPromotion(t *testing.T) {
+	s := baseSchedule(413)
+	w := NewWorld(s)
+	var (
+		mu     sync.Mutex
+		failed bool
+	)
+	w.SMHook = func(op string, in any) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !failed && StageMove(managed.StageReceived)(in) {
+			failed = true
+			return &smtypes.InternalServiceError{Message: aws.String("injected: moving LWA_RECEIVED fails once")}
+		}
+		return nil
+	}
+	// Rotated by hand at 1m (delivered and stored at 2m, its message retried
+	// at 8m); the scheduled rotation starts at 3m, in between.
+	w.Hooks = []Hook{
+		{time.Minute, func(w *World) { w.Apps[0].Sim.PortalRotate() }},
+		{3 * time.Minute, func(w *World) { w.RotateNow(0) }},
+	}
+	r := w.Run()
+	if !failed {
+		t.Fatal("the scenario did not happen: LWA_RECEIVED never moved")
+	}
+	if r.RotateCalls != 0 {
+		t.Errorf("rotate calls = %d, want 0: the stored secret is the newest", r.RotateCalls)
+	}
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
+}
+
+// TestSeed829SecretArrivesWhileRotationAdoptsPrevious replays what seeds 829
+// and 1268 found: a rotation's createSecret has read the secret on
+// LWA_RECEIVED and is writing its pending version from it when a newer
+// secret (rotated by hand) is delivered. The receiver moves LWA_RECEIVED to
+// the newer one, RotateSecret is refused (a rotation is in progress), the
+// pending version has no value yet, and the receiver acknowledged the
+// message as ROTATION_RESUMED. The rotation then promoted the previous
+// secret, and nothing ever adopted the newest, although Amazon stops
+// accepting the promoted one 7 days later. The world must settle with the
+// newest secret in AWSCURRENT.
+func TestSeed829SecretArrivesWhileRotationAdoptsPrevious(t *testing.T) {
+	s := baseSchedule(829)
+	w := NewWorld(s)
+	var (
+		mu      sync.Mutex
+		token   string        // the pending version being written
+		looked  chan struct{} // closed when the receiver reads it
+		started bool
+	)
+	w.SMHook = func(op string, in any) error {
+		switch in := in.(type) {
+		case *secretsmanager.PutSecretValueInput:
+			mu.Lock()
+			if started || !slices.Contains(in.VersionStages, managed.StagePending) {
+				mu.Unlock()
+				return nil
+			}
+			// createSecret is about to write the pending version from the
+			// secret it read. Now the newer secret is issued; hold the write
+			// until the receiver has stored it and looked at this version.
+			started, token, looked = true, aws.ToString(in.ClientRequestToken), make(chan struct{})
+			ch := looked
+			mu.Unlock()
+			w.Apps[0].Sim.PortalRotate()
+			select {
+			case <-ch:
+			case <-time.After(time.Second):
+			}
+		case *secretsmanager.GetSecretValueInput:
+			mu.Lock()
+			if looked != nil && aws.ToString(in.VersionId) == token {
+				close(looked)
+				looked = nil
+			}
+			mu.Unlock()
+		}
+		return nil
+	}
+	w.Hooks = []Hook{{time.Second, func(w *World) { w.Apps[0].Sim.PortalRotate() }}}
+	r := w.Run()
+	mu.Lock()
+	happened := started && looked == nil
+	mu.Unlock()
+	if !happened {
+		t.Fatal("the scenario did not happen: the receiver never looked at the pending version while it was being written")
 	}
 	for _, v := range r.Violations {
 		t.Error(v)

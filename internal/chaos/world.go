@@ -293,7 +293,9 @@ func NewWorld(s Schedule) *World {
 		Settle:            time.Millisecond,
 		Now:               w.Now,
 	})
-	w.Receiver = receiver.New(sm, sm, alerts, w.Logger, receiver.Config{Now: w.Now})
+	// A receiver waits for a rotation in progress in real time, five of its
+	// polls (receiver case 8b), as deployed (10 s for 2 s polls).
+	w.Receiver = receiver.New(sm, sm, alerts, w.Logger, receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
 	w.Expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
 	return w
 }

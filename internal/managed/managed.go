@@ -36,9 +36,12 @@ const (
 	// StageReceived marks the version holding the newest client secret
 	// delivered by Amazon. It only moves to a later expiry.
 	StageReceived = "LWA_RECEIVED"
-	// StageSuperseded marks a delivered secret that arrived after a newer one
-	// (out-of-order delivery). It is stored so that no issued secret is lost,
-	// but never adopted.
+	// StageSuperseded marks the delivered secret the receiver stored last
+	// without (yet) moving StageReceived to it: one that arrived after a
+	// newer one (out-of-order delivery), or one waiting for that move. It is
+	// stored so that no issued secret is lost. A rotation adopts it only when
+	// its document's expiry is later than both AWSCURRENT's and the
+	// StageReceived secret's.
 	StageSuperseded = "LWA_SUPERSEDED"
 )
 

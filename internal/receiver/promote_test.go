@@ -35,7 +35,7 @@ type peer struct {
 func (e *env) peer() *peer {
 	p := &peer{sns: &snstest.Fake{}, logs: &bytes.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p.h = New(e.sm, e.sm, alert.NewPublisher(p.sns, topicARN), logger, Config{Now: func() time.Time { return now }})
+	p.h = New(e.sm, e.sm, alert.NewPublisher(p.sns, topicARN), logger, Config{Now: func() time.Time { return now }, AdoptWait: 20 * time.Millisecond, AdoptPoll: time.Millisecond})
 	return p
 }
 
@@ -111,11 +111,19 @@ func TestConcurrentReceivers(t *testing.T) {
 		runner      events.SQSMessage
 		op          string // the waiter is held before its call of op
 		wantActions map[string]string
+		wantRetry   bool // the waiter's move is refused and taken again
+		waiterFails bool
 	}{
-		{"older waits before storing", older, newer, "PutSecretValue", map[string]string{"m-new": "ROTATION_STARTED", "m-old": "NONE"}},
-		{"older waits before moving the label", older, newer, "UpdateSecretVersionStage", map[string]string{"m-new": "ROTATION_STARTED", "m-old": "NONE"}},
-		{"newer waits before storing", newer, older, "PutSecretValue", map[string]string{"m-old": "ROTATION_STARTED", "m-new": "ROTATION_RESUMED"}},
-		{"newer waits before moving the label", newer, older, "UpdateSecretVersionStage", map[string]string{"m-old": "ROTATION_STARTED", "m-new": "ROTATION_RESUMED"}},
+		{"older waits before storing", older, newer, "PutSecretValue", map[string]string{"m-new": "ROTATION_STARTED", "m-old": "NONE"}, true, false},
+		{"older waits before moving the label", older, newer, "UpdateSecretVersionStage", map[string]string{"m-new": "ROTATION_STARTED", "m-old": "NONE"}, true, false},
+		// The rotation the runner started may be adopting the older secret
+		// (case 8b): the newer one's message waits for its redelivery.
+		{"newer waits before storing", newer, older, "PutSecretValue", map[string]string{"m-old": "ROTATION_STARTED"}, true, true},
+		// The runner finds the newer secret stored under LWA_SUPERSEDED, its
+		// only label, which its own store takes: it moves LWA_RECEIVED to the
+		// newer secret first (6a) and judges its own secret older. The
+		// waiter's move then finds the label already on its version.
+		{"newer waits before moving the label", newer, older, "UpdateSecretVersionStage", map[string]string{"m-old": "NONE", "m-new": "ROTATION_STARTED"}, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,13 +158,13 @@ func TestConcurrentReceivers(t *testing.T) {
 			}
 			close(release)
 			r := <-done
-			if r.err != nil || len(r.resp.BatchItemFailures) != 0 {
-				t.Errorf("waiter Handle() = %v, %v; want no failures", r.resp.BatchItemFailures, r.err)
+			if r.err != nil || (len(r.resp.BatchItemFailures) != 0) != tt.waiterFails {
+				t.Errorf("waiter Handle() = %v, %v; want failed %v", r.resp.BatchItemFailures, r.err, tt.waiterFails)
 			}
 
 			e.checkNewerWins(t)
 			// The waiter's stale read was refused and taken again.
-			if !strings.Contains(w.logs.String(), "LWA_RECEIVED moved since it was read") {
+			if tt.wantRetry && !strings.Contains(w.logs.String(), "LWA_RECEIVED moved since it was read") {
 				t.Errorf("waiter did not retry its move of LWA_RECEIVED; logs:\n%s", w.logs)
 			}
 			if got := actions(e.sns, w.sns); fmt.Sprint(got) != fmt.Sprint(tt.wantActions) {
@@ -170,12 +178,14 @@ func TestConcurrentReceivers(t *testing.T) {
 
 // TestConcurrentReceiversUnforced runs the two receivers truly at the same
 // time, many times, with yields inside Secrets Manager calls to vary the
-// interleaving; the end state must be the same every time.
+// interleaving; the end state must be the same every time. Rotation is off:
+// what the receivers do about a rotation in progress (case 8b) depends on
+// the interleaving, and is TestConcurrentReceivers's subject.
 func TestConcurrentReceiversUnforced(t *testing.T) {
 	newer := msg("m-new", body(t, "n-new", clientID, newerSecret, newExpiry.Add(24*time.Hour)))
 	older := msg("m-old", body(t, "n-old", clientID, newSecret, newExpiry))
 	for i := range 50 {
-		e := newEnv(t, true)
+		e := newEnv(t, false)
 		var n atomic.Int64
 		e.sm.Fail = func(string, any) error {
 			for range n.Add(1) % 4 {
@@ -213,27 +223,34 @@ func TestConcurrentReceiversUnforced(t *testing.T) {
 
 // TestCrashBetweenStoreAndPromote: the secret is stored (case 6) but the move
 // of LWA_RECEIVED (case 7) fails, as a crash there would leave it. The message
-// fails; its redelivery must promote the stored version, even when another,
-// older secret arrived in between and took every label.
+// fails; its redelivery must promote the stored version. When another, older
+// secret arrives in between, its store would take LWA_SUPERSEDED, the newer
+// version's only label, and hide it from rotations until the redelivery:
+// the older delivery promotes the newer version first (6a), or fails while
+// it cannot.
 func TestCrashBetweenStoreAndPromote(t *testing.T) {
 	newer := msg("m-new", body(t, "n-new", clientID, newerSecret, newExpiry.Add(24*time.Hour)))
 	older := msg("m-old", body(t, "n-old", clientID, newSecret, newExpiry))
 	tok := managed.ReceivedToken("n-new")
 	tests := []struct {
-		name       string
-		between    []events.SQSMessage // handled after the failure, before the redelivery
-		wantLabels []string            // of the newer version before the redelivery
-		wantPuts   int                 // by the redelivery
-		wantAction string              // of the redelivery's alert
+		name        string
+		failures    int                 // moves of LWA_RECEIVED to the newer version that fail
+		between     []events.SQSMessage // handled after the failure, before the redelivery
+		wantBetween []string            // their BatchItemFailures
+		wantLabels  []string            // of the newer version before the redelivery
+		wantPuts    int                 // by the redelivery
+		wantAction  string              // of the redelivery's alert
 	}{
-		{"redelivered", nil, []string{managed.StageSuperseded}, 0, "ROTATION_STARTED"},
-		{"older secret arrived in between", []events.SQSMessage{older}, nil, 1, "ROTATION_RESUMED"},
+		{"redelivered", 1, nil, nil, []string{managed.StageSuperseded}, 0, "ROTATION_STARTED"},
+		{"older secret arrived in between", 1, []events.SQSMessage{older}, nil, []string{managed.StageReceived}, 0, "ROTATION_STARTED"},
+		{"older secret arrived in between, move failed again", 2, []events.SQSMessage{older, older}, []string{"m-old"}, []string{managed.StageReceived}, 0, "ROTATION_STARTED"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, true)
+			var failed atomic.Int64
 			e.sm.Fail = func(op string, in any) error {
-				if isReceivedMove(op, in) && receivedToken(in) == tok {
+				if isReceivedMove(op, in) && receivedToken(in) == tok && failed.Add(1) <= int64(tt.failures) {
 					return &types.InternalServiceError{Message: aws.String("crash")}
 				}
 				return nil
@@ -247,10 +264,12 @@ func TestCrashBetweenStoreAndPromote(t *testing.T) {
 			if n := e.sm.Calls("RotateSecret"); n != 0 || len(e.sns.Published()) != 0 {
 				t.Errorf("after the failed move: %d RotateSecret calls and %d alerts, want none", n, len(e.sns.Published()))
 			}
+			var betweenFailed []string
 			for _, m := range tt.between {
-				if failed := e.handle(t, m); len(failed) != 0 {
-					t.Fatalf("delivery of %s failed: %v", m.MessageId, failed)
-				}
+				betweenFailed = append(betweenFailed, e.handle(t, m)...)
+			}
+			if !slices.Equal(betweenFailed, tt.wantBetween) {
+				t.Errorf("deliveries in between: BatchItemFailures = %v, want %v", betweenFailed, tt.wantBetween)
 			}
 			if got := e.stages(tok); !slices.Equal(got, tt.wantLabels) {
 				t.Errorf("before the redelivery, labels of %s = %q, want %q", tok, got, tt.wantLabels)
@@ -394,6 +413,42 @@ func TestPromoteRetry(t *testing.T) {
 				t.Errorf("RotateSecret called for a message that failed before its secret was labelled")
 			}
 			checkPublished(t, e.sns)
+		})
+	}
+}
+
+// TestSecretsIssuedInOneSecond: two secrets issued 300ms apart have
+// expiries in the same second. Stored with whole seconds they compared
+// equal, and the newer one, delivered second, was judged older and never
+// adopted. Whatever the delivery order, LWA_RECEIVED must end on the newer.
+func TestSecretsIssuedInOneSecond(t *testing.T) {
+	first := newExpiry.Add(200 * time.Millisecond)
+	older := msg("m-old", body(t, "n-old", clientID, newSecret, first))
+	newer := msg("m-new", body(t, "n-new", clientID, newerSecret, first.Add(300*time.Millisecond)))
+	tests := []struct {
+		name  string
+		order []events.SQSMessage
+	}{
+		{"in order", []events.SQSMessage{older, newer}},
+		{"out of order", []events.SQSMessage{newer, older}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, false)
+			for _, m := range tt.order {
+				if failed := e.handle(t, m); len(failed) != 0 {
+					t.Fatalf("delivery of %s failed: %v", m.MessageId, failed)
+				}
+			}
+			e.checkNewerWins(t)
+			v, _ := e.sm.Value(e.arn, managed.ReceivedToken("n-new"))
+			doc, err := secretdoc.Parse([]byte(v), secretdoc.DefaultKeys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := doc.ExpiresAt(); !got.Equal(first.Add(300 * time.Millisecond)) {
+				t.Errorf("stored expiry = %v, want the notification's %v", got, first.Add(300*time.Millisecond))
+			}
 		})
 	}
 }

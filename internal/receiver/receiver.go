@@ -42,14 +42,27 @@
 //     value) means the version is already there. Any other error fails the
 //     message; nothing was acknowledged. From here on the secret is stored
 //     whatever happens next, and the decision below never loses it.
+//     (6a) Before the write: the label leaves the version that holds it. If
+//     that version holds a secret newer than AWSCURRENT and than the holder
+//     of LWA_RECEIVED, its own delivery stored it but has not moved
+//     LWA_RECEIVED to it yet (7 failed; the message waits for its
+//     redelivery), and without a label no rotation would find it meanwhile:
+//     it is promoted first, by 7 on its behalf. A failure fails this message
+//     before anything is written. (One GetSecretValue, only when
+//     LWA_SUPERSEDED is on a version that holds neither LWA_RECEIVED nor
+//     AWSCURRENT.)
 //  7. Promote it by compare-and-swap on LWA_RECEIVED, at most
 //     promoteAttempts times. H is the version holding LWA_RECEIVED as last
 //     read (by 5 at first), or none. (7a) H is this version: go to 8. (7b) H
 //     holds the same secret: go to 8 with H, as in 5. (7c) AWSCURRENT, or H
 //     if it names the same client id, holds a secret that expires at or
 //     after this one: this one is older (delivered out of order, or another
-//     receiver stored a newer one meanwhile). It stays stored and is never
-//     adopted; nothing more is done (INFO, NONE). (7d) Otherwise
+//     receiver stored a newer one meanwhile). It stays stored and is not
+//     adopted; nothing more is done (INFO, NONE). Expiries are compared as
+//     the documents hold them, with the notification's fraction of a second:
+//     two secrets issued within one second (a rotate call and a rotation by
+//     hand, or two concurrent rotate calls) compared equal in whole seconds,
+//     and the newer one, delivered second, was never adopted. (7d) Otherwise
 //     UpdateSecretVersionStage(LWA_RECEIVED, MoveToVersionId = this version,
 //     RemoveFromVersionId = H, omitted when there is no H). On success
 //     LWA_SUPERSEDED is taken off this version (best effort: it only tidies
@@ -68,7 +81,16 @@
 //     pending version with another (older) client secret: it will promote
 //     that one. The message fails with ErrRotationBusy, and its redelivery,
 //     after that rotation finished, starts the rotation that adopts this
-//     secret.
+//     secret. (8b) Refused, the pending version has no value yet, and 7d
+//     moved LWA_RECEIVED from a version holding a secret newer than
+//     AWSCURRENT: the rotation's createSecret may have read that version
+//     just before the move and be writing the pending version from it now,
+//     so "a rotation in progress will adopt it" is not known yet. The
+//     receiver reads the pending version again every Config.AdoptPoll, for
+//     at most Config.AdoptWait: this secret, ROTATION_RESUMED; another,
+//     8a; still no value, the message fails with ErrRotationBusy and its
+//     redelivery decides. Without such a version nothing else can be
+//     adopted, and the createSecret that is waiting adopts this one.
 //  9. Publish NEW_CLIENT_SECRET_RECEIVED saying what happened. A failed
 //     publish fails the message; the secret stays stored and the retry
 //     writes nothing new.
@@ -82,14 +104,22 @@
 // (and refuses when the label is attached somewhere and RemoveFromVersionId
 // is omitted), so a decision taken on a stale read is refused and taken
 // again on a fresh one: LWA_RECEIVED only ever moves to a later expiry,
-// whatever the interleaving. AWSCURRENT is read once, in 2: a newer secret
-// reaches AWSCURRENT only by way of LWA_RECEIVED, which keeps it, so 7c on H
-// covers what changes meanwhile.
+// whatever the interleaving. AWSCURRENT is read once, in 2: a newer secret reaches
+// AWSCURRENT by way of LWA_RECEIVED, which keeps it, so 7c on H covers what
+// changes meanwhile; or from LWA_SUPERSEDED while its own delivery is
+// between 6 and 7 (see below), which a rotation would have to adopt and
+// finish within this message's few calls to go unnoticed.
 //
 // LWA_SUPERSEDED, like every label, is on one version at a time: of several
 // older secrets only the last stored keeps it, and the others stay as
-// versions without a label, values intact. They are never adopted either
-// way.
+// versions without a label, values intact. It is also on a new secret from
+// 6 until 7 has moved LWA_RECEIVED to it, which may take until the
+// message's redelivery when the move fails; so that a rotation meanwhile
+// neither misses it nor asks Amazon for yet another secret, createSecret
+// adopts the LWA_SUPERSEDED version when its expiry is later than those of
+// AWSCURRENT and LWA_RECEIVED (rotation package doc, Case 3), and 6a keeps
+// another delivery from taking the label off it. An older secret under
+// LWA_SUPERSEDED never is adopted.
 //
 // Logs carry messageId, notificationId, clientId, secretId, versionId and
 // outcome; never a message body or a secret value.
@@ -110,6 +140,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/notification"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
@@ -166,7 +197,22 @@ type Config struct {
 	Keys secretdoc.Keys
 	// Now is the clock for daysLeft in alerts; nil means time.Now.
 	Now func() time.Time
+	// AdoptWait bounds how long a message waits for the rotation in
+	// progress to write its pending version (case 8b); zero means
+	// DefaultAdoptWait. The wait also leaves AdoptWait of the invocation's
+	// time to the messages after it.
+	AdoptWait time.Duration
+	// AdoptPoll is the interval of that wait's reads; zero means
+	// DefaultAdoptPoll.
+	AdoptPoll time.Duration
 }
+
+// Defaults of Config.
+const (
+	// DefaultAdoptWait is five of the rotation's polls (rotation.DefaultPollInterval).
+	DefaultAdoptWait = 10 * time.Second
+	DefaultAdoptPoll = time.Second
+)
 
 // Handler handles batches of APPLICATION_OAUTH_CLIENT_NEW_SECRET messages.
 type Handler struct {
@@ -177,6 +223,8 @@ type Handler struct {
 	logger    *slog.Logger
 	keys      secretdoc.Keys
 	now       func() time.Time
+	adoptWait time.Duration
+	adoptPoll time.Duration
 }
 
 // New returns a Handler. A nil logger discards logs.
@@ -190,7 +238,14 @@ func New(store secretStore, rotations rotationStarter, alerts alerter, logger *s
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{reader: store, writer: store, rotations: rotations, alerts: alerts, logger: logger, keys: cfg.Keys, now: cfg.Now}
+	if cfg.AdoptWait <= 0 {
+		cfg.AdoptWait = DefaultAdoptWait
+	}
+	if cfg.AdoptPoll <= 0 {
+		cfg.AdoptPoll = DefaultAdoptPoll
+	}
+	return &Handler{reader: store, writer: store, rotations: rotations, alerts: alerts, logger: logger, keys: cfg.Keys, now: cfg.Now,
+		adoptWait: cfg.AdoptWait, adoptPoll: cfg.AdoptPoll}
 }
 
 // Outcomes, as logged (key "outcome").
@@ -282,6 +337,9 @@ type received struct {
 	rotation          bool   // rotation enabled
 	rotationLambdaARN string // RotationLambdaARN, when Secrets Manager reports one
 	did               string // what the receiver did with the secret
+	// rival: LWA_RECEIVED was moved to this secret from a version a
+	// rotation in progress may be adopting at this moment (case 8b).
+	rival bool
 }
 
 func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m *message) error {
@@ -348,9 +406,16 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 		return h.publishReceived(ctx, m, r, alert.SeverityInfo, alert.ActionNone,
 			"The client secret is already the current one (AWSCURRENT): this notification was delivered again after the secret was adopted. Nothing was written.", "")
 	}
-	// Expiries are compared in whole seconds, as stored documents hold them.
-	newExp := n.NewClientSecretExpiryTime
-	exp := newExp.Truncate(time.Second)
+	// The value Case 6 stores. Expiries are compared as stored documents
+	// hold them, so this one is read back from it.
+	value, err := cur.WithClientSecret(n.NewClientSecret, n.NewClientSecretExpiryTime)
+	if err != nil {
+		return fmt.Errorf("receiver: build version %s of %s: %w", token, sec.ARN, err)
+	}
+	exp, err := storedExpiry(value, h.keys, n.NewClientSecretExpiryTime)
+	if err != nil {
+		return fmt.Errorf("receiver: build version %s of %s: %w", token, sec.ARN, err)
+	}
 	curExp, curHasExp := cur.ExpiresAt()
 	currentIsNewer := curHasExp && !curExp.Before(exp)
 
@@ -364,16 +429,16 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 	if err != nil {
 		return err
 	}
-	if hold.id != token && hold.sameSecret(n) {
+	if hold.id != token && hold.holds(n.NewClientSecret) {
 		return h.sameSecretReceived(ctx, m, r, hold.id, currentIsNewer, "")
 	}
 
-	// Case 6: store it under LWA_SUPERSEDED before deciding anything.
+	// Case 6: store it under LWA_SUPERSEDED before deciding anything; first
+	// promote a newer secret that would lose that label (6a).
 	fresh := false
 	if !stored {
-		value, err := cur.WithClientSecret(n.NewClientSecret, newExp)
-		if err != nil {
-			return fmt.Errorf("receiver: build version %s of %s: %w", token, sec.ARN, err)
+		if hold, err = h.promoteWaiting(ctx, m, sec.ARN, desc.VersionIdsToStages, token, cur, hold); err != nil {
+			return err
 		}
 		switch err := h.put(ctx, sec.ARN, token, value, managed.StageSuperseded); {
 		case err == nil:
@@ -387,7 +452,7 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 	labelled := fresh || slices.Contains(stages, managed.StageSuperseded)
 
 	// Case 7: promote it by compare-and-swap on LWA_RECEIVED.
-	res, hold, err := h.promote(ctx, m, sec.ARN, token, n, hold, currentIsNewer)
+	res, hold, err := h.promote(ctx, m, sec.ARN, token, candidate{n.ClientID, n.NewClientSecret, exp}, hold, currentIsNewer)
 	if err != nil {
 		return err
 	}
@@ -421,6 +486,7 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 			r.did = "This notification was delivered again; its secret was already stored (label " + managed.StageReceived + "). Nothing was written."
 		}
 	case promoted:
+		r.rival = rivalOf(hold, cur)
 		if fresh {
 			m.outcome = outcomeStored
 			r.did = "The new client secret was stored in Secrets Manager as version " + token + " (label " + managed.StageReceived + ")."
@@ -459,8 +525,8 @@ type holder struct {
 	doc *secretdoc.Document // nil when there is none or it is not a secret document
 }
 
-func (o holder) sameSecret(n *notification.NewSecret) bool {
-	return o.doc != nil && o.doc.ClientSecret() == n.NewClientSecret
+func (o holder) holds(secret lwa.ClientSecret) bool {
+	return o.doc != nil && o.doc.ClientSecret() == secret
 }
 
 // expiresAt is the holder's expiry when it names clientID; a holder for
@@ -503,24 +569,30 @@ const (
 	older                      // AWSCURRENT or the holder expires at or after it (7c)
 )
 
-// promote is case 7: it moves LWA_RECEIVED to version token unless a secret
-// that expires at or after this one is already there, by compare-and-swap
+// candidate is a stored secret that promote may move LWA_RECEIVED to.
+type candidate struct {
+	clientID string
+	secret   lwa.ClientSecret
+	exp      time.Time // as stored
+}
+
+// promote is case 7: it moves LWA_RECEIVED to version token, holding s,
+// unless a secret that expires at or after s is already there, by compare-and-swap
 // from hold, the holder as last read. It returns the holder the decision was
 // taken on.
-func (h *Handler) promote(ctx context.Context, m *message, arn, token string, n *notification.NewSecret, hold holder, currentIsNewer bool) (promotion, holder, error) {
+func (h *Handler) promote(ctx context.Context, m *message, arn, token string, s candidate, hold holder, currentIsNewer bool) (promotion, holder, error) {
 	if currentIsNewer {
 		return older, hold, nil
 	}
-	exp := n.NewClientSecretExpiryTime.Truncate(time.Second)
 	for attempt := 1; ; attempt++ {
 		// Case 7a, 7b, 7c.
 		if hold.id == token {
 			return held, hold, nil
 		}
-		if hold.sameSecret(n) {
+		if hold.holds(s.secret) {
 			return duplicate, hold, nil
 		}
-		if e, ok := hold.expiresAt(n.ClientID); ok && !e.Before(exp) {
+		if e, ok := hold.expiresAt(s.clientID); ok && !e.Before(s.exp) {
 			return older, hold, nil
 		}
 		// Case 7d: move the label only if it is still where it was read.
@@ -547,6 +619,51 @@ func (h *Handler) promote(ctx context.Context, m *message, arn, token string, n 
 			return 0, hold, err
 		}
 	}
+}
+
+// promoteWaiting is case 6a. stages is the secret's version stages as read
+// at the start; hold the holder of LWA_RECEIVED. The version that holds
+// LWA_SUPERSEDED is about to lose the label to version token. If it holds a
+// newer secret than AWSCURRENT (cur) and hold, it is a secret whose delivery
+// stored it (6) but has not moved LWA_RECEIVED to it yet (7 failed, the
+// message waits for its redelivery). Without a label no rotation would find
+// it meanwhile, so it is promoted here, as its own delivery would. It
+// returns the holder of LWA_RECEIVED afterwards.
+func (h *Handler) promoteWaiting(ctx context.Context, m *message, arn string, stages map[string][]string, token string, cur *secretdoc.Document, hold holder) (holder, error) {
+	id := ""
+	for v, st := range stages {
+		if slices.Contains(st, managed.StageSuperseded) {
+			id = v
+		}
+	}
+	if id == "" || id == token || id == hold.id || slices.Contains(stages[id], managed.StageCurrent) {
+		return hold, nil
+	}
+	out, err := h.reader.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionId: aws.String(id)})
+	switch {
+	case isNotFound(err):
+		return hold, nil
+	case err != nil:
+		return hold, fmt.Errorf("receiver: read %s version %s of %s: %w", managed.StageSuperseded, id, arn, err)
+	}
+	doc, err := secretdoc.Parse([]byte(aws.ToString(out.SecretString)), h.keys)
+	if err != nil || doc.ClientID() != cur.ClientID() || doc.ClientSecret() == cur.ClientSecret() {
+		return hold, nil
+	}
+	exp, ok := doc.ExpiresAt()
+	if curExp, curOK := cur.ExpiresAt(); !ok || curOK && !curExp.Before(exp) {
+		return hold, nil // older than AWSCURRENT: an out-of-order secret
+	}
+	res, hold, err := h.promote(ctx, m, arn, id, candidate{doc.ClientID(), doc.ClientSecret(), exp}, hold, false)
+	if err != nil {
+		return hold, err
+	}
+	if res == promoted {
+		h.logger.LogAttrs(ctx, slog.LevelInfo, "moved LWA_RECEIVED to a newer stored secret that was waiting for it",
+			append(m.attrs(), slog.String("receivedVersionId", id))...)
+		hold = holder{id: id, doc: doc}
+	}
+	return hold, nil
 }
 
 // untagSuperseded takes LWA_SUPERSEDED off version token, which now holds
@@ -608,12 +725,19 @@ func (h *Handler) adopt(ctx context.Context, m *message, r *received) error {
 		// not this newer one. Fail the message: SQS redelivers it after the
 		// rotation has finished, and that delivery's RotateSecret starts the
 		// rotation that adopts this secret.
-		other, perr := h.pendingHoldsOther(ctx, r, pendingID)
-		if perr != nil {
-			return fmt.Errorf("receiver: start rotation of %s: %w (and then: %w)", r.arn, err, perr)
+		state, perr := h.pendingState(ctx, r, pendingID)
+		if perr == nil && state == pendingEmpty && r.rival {
+			// Case 8b: its createSecret may be adopting the version
+			// LWA_RECEIVED was moved from: wait until it has written.
+			state, perr = h.awaitPending(ctx, r, pendingID)
 		}
-		if other {
+		switch {
+		case perr != nil:
+			return fmt.Errorf("receiver: start rotation of %s: %w (and then: %w)", r.arn, err, perr)
+		case state == pendingOther:
 			return fmt.Errorf("receiver: the rotation in progress on %s (version %s) adopts another client secret; version %s waits for a rotation after it: %w", r.arn, pendingID, r.versionID, ErrRotationBusy)
+		case state == pendingEmpty && r.rival:
+			return fmt.Errorf("receiver: the rotation in progress on %s (version %s) has not written its pending version yet and may adopt the previous %s; version %s waits until it has: %w", r.arn, pendingID, managed.StageReceived, r.versionID, ErrRotationBusy)
 		}
 		return h.publishReceived(ctx, m, r, alert.SeverityInfo, alert.ActionRotationResumed,
 			r.did+" A rotation in progress will adopt it; Secrets Manager reattempts it.", "")
@@ -637,25 +761,73 @@ func (h *Handler) rotationInProgress(ctx context.Context, arn string) (string, e
 	return "", nil
 }
 
-// pendingHoldsOther reports whether the pending version pendingID already
-// holds a client secret other than the one r stored. A pending version with
-// no value yet belongs to a createSecret that will still adopt LWA_RECEIVED.
-func (h *Handler) pendingHoldsOther(ctx context.Context, r *received, pendingID string) (bool, error) {
+// pending is what the pending version of a rotation in progress holds.
+type pending int
+
+const (
+	pendingEmpty pending = iota // no value yet: its createSecret has not written it
+	pendingThis                 // the secret of this message (or no document to promote)
+	pendingOther                // another client secret
+)
+
+// pendingState reads the pending version pendingID (by id: it keeps its
+// value when the rotation finishes meanwhile).
+func (h *Handler) pendingState(ctx context.Context, r *received, pendingID string) (pending, error) {
 	out, err := h.reader.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
-		SecretId: aws.String(r.arn), VersionId: aws.String(pendingID), VersionStage: aws.String(managed.StagePending),
+		SecretId: aws.String(r.arn), VersionId: aws.String(pendingID),
 	})
 	switch {
 	case isNotFound(err):
-		return false, nil
+		return pendingEmpty, nil
 	case err != nil:
-		return false, fmt.Errorf("read pending version %s of %s: %w", pendingID, r.arn, err)
+		return 0, fmt.Errorf("read pending version %s of %s: %w", pendingID, r.arn, err)
 	}
 	doc, err := secretdoc.Parse([]byte(aws.ToString(out.SecretString)), h.keys)
 	if err != nil {
 		// Not a document the rotation would promote; setSecret fails it.
-		return false, nil
+		return pendingThis, nil
 	}
-	return doc.ClientSecret().Reveal() != r.n.NewClientSecret.Reveal(), nil
+	if doc.ClientSecret().Reveal() != r.n.NewClientSecret.Reveal() {
+		return pendingOther, nil
+	}
+	return pendingThis, nil
+}
+
+// awaitPending re-reads the pending version every adoptPoll until it has a
+// value, for at most adoptWait, and never into the last adoptWait before
+// the invocation's deadline (case 8b).
+func (h *Handler) awaitPending(ctx context.Context, r *received, pendingID string) (pending, error) {
+	until := time.Now().Add(h.adoptWait)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(-h.adoptWait).Before(until) {
+		until = dl.Add(-h.adoptWait)
+	}
+	for time.Now().Add(h.adoptPoll).Before(until) {
+		t := time.NewTimer(h.adoptPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return pendingEmpty, nil
+		case <-t.C:
+		}
+		state, err := h.pendingState(ctx, r, pendingID)
+		if err != nil || state != pendingEmpty {
+			return state, err
+		}
+	}
+	return pendingEmpty, nil
+}
+
+// rivalOf reports whether hold, the version LWA_RECEIVED was moved from,
+// holds a secret a rotation would adopt: another client secret of the same
+// client, newer than AWSCURRENT (cur) by its expiry (without both expiries,
+// any).
+func rivalOf(hold holder, cur *secretdoc.Document) bool {
+	if hold.doc == nil || hold.doc.ClientID() != cur.ClientID() || hold.doc.ClientSecret() == cur.ClientSecret() {
+		return false
+	}
+	he, hok := hold.doc.ExpiresAt()
+	ce, cok := cur.ExpiresAt()
+	return !hok || !cok || he.After(ce)
 }
 
 // publishReceived publishes NEW_CLIENT_SECRET_RECEIVED (case 9).
@@ -756,6 +928,24 @@ func rejectRecovery(m *message) string {
 		"  aws secretsmanager put-secret-value --secret-id <secret> --secret-string file://new-secret.json --version-stages " + managed.StageReceived + "\n" +
 		"  aws secretsmanager rotate-secret --secret-id <secret>\n" +
 		"and delete the file.\n"
+}
+
+// storedExpiry is the clientSecretExpiresAt of value, the document built
+// from AWSCURRENT with the notification's secret and expiry: that expiry at
+// the precision documents hold. A zero expiry (not written) stays zero.
+func storedExpiry(value []byte, keys secretdoc.Keys, expiresAt time.Time) (time.Time, error) {
+	if expiresAt.IsZero() {
+		return time.Time{}, nil
+	}
+	doc, err := secretdoc.Parse(value, keys)
+	if err != nil {
+		return time.Time{}, err
+	}
+	exp, ok := doc.ExpiresAt()
+	if !ok {
+		return time.Time{}, fmt.Errorf("%w: no %s", secretdoc.ErrInvalid, secretdoc.ExpiresAtKey)
+	}
+	return exp, nil
 }
 
 // readDoc reads and parses the version of arn that holds stage.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,7 +72,8 @@ func newEnv(t *testing.T, rotation bool) *env {
 	e.arn = e.sm.Seed("sp-api/app", currentDoc(clientID, oldSecret), map[string]string{managed.TagClientID: clientID})
 	e.sm.SetRotation(e.arn, rotation, lambdaARN)
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.h = New(e.sm, e.sm, alert.NewPublisher(e.sns, topicARN), logger, Config{Keys: secretdoc.DefaultKeys, Now: func() time.Time { return now }})
+	e.h = New(e.sm, e.sm, alert.NewPublisher(e.sns, topicARN), logger, Config{Keys: secretdoc.DefaultKeys, Now: func() time.Time { return now },
+		AdoptWait: 20 * time.Millisecond, AdoptPoll: time.Millisecond})
 	return e
 }
 
@@ -248,7 +250,7 @@ func TestOfficialExample(t *testing.T) {
 	got, _ := e.sm.Value(arn, token)
 	// The AWSCURRENT document, key order and other keys' JSON kept, with the
 	// new secret and its expiry (whole seconds).
-	want := `{"clientId":"amzn1.application-oa2-client.6XXXXXXXXXXXXXXXXXXXXXXXXX","clientSecret":"amzn1.oa2-cs.v1.8b6XXXXXXXXXXXXXXXXXXXXXXXXX","clientSecretExpiresAt":"2024-07-08T22:09:17Z","refreshToken":"Atzr|IwEBIrefreshtoken0000000000000000000000000000","note":{"kept":[1,2]}}`
+	want := `{"clientId":"amzn1.application-oa2-client.6XXXXXXXXXXXXXXXXXXXXXXXXX","clientSecret":"amzn1.oa2-cs.v1.8b6XXXXXXXXXXXXXXXXXXXXXXXXX","clientSecretExpiresAt":"2024-07-08T22:09:17.198Z","refreshToken":"Atzr|IwEBIrefreshtoken0000000000000000000000000000","note":{"kept":[1,2]}}`
 	if got != want {
 		t.Errorf("stored document = %s, want %s", got, want)
 	}
@@ -605,20 +607,26 @@ func TestOutOfOrderDelivery(t *testing.T) {
 	older := body(t, "n-old", clientID, newSecret, newExpiry)
 	newer := body(t, "n-new", clientID, newerSecret, newExpiry.Add(24*time.Hour))
 	tests := []struct {
-		name  string
-		order []events.SQSMessage
-		want  []string // actions of the alerts
+		name   string
+		order  []events.SQSMessage
+		want   []string // actions of the alerts
+		failed []string
 	}{
-		{"newer first", []events.SQSMessage{msg("m-new", newer), msg("m-old", older)}, []string{"ROTATION_STARTED", "NONE"}},
-		{"older first", []events.SQSMessage{msg("m-old", older), msg("m-new", newer)}, []string{"ROTATION_STARTED", "ROTATION_RESUMED"}},
+		{"newer first", []events.SQSMessage{msg("m-new", newer), msg("m-old", older)}, []string{"ROTATION_STARTED", "NONE"}, nil},
+		// The rotation started for the older secret may be adopting it
+		// right now (case 8b); nothing writes its pending version here, so
+		// the newer secret's message waits for its redelivery.
+		{"older first", []events.SQSMessage{msg("m-old", older), msg("m-new", newer)}, []string{"ROTATION_STARTED"}, []string{"m-new"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, true)
+			var failed []string
 			for _, m := range tt.order {
-				if failed := e.handle(t, m); len(failed) != 0 {
-					t.Fatalf("delivery of %s failed: %v", m.MessageId, failed)
-				}
+				failed = append(failed, e.handle(t, m)...)
+			}
+			if !slices.Equal(failed, tt.failed) {
+				t.Errorf("BatchItemFailures = %v, want %v", failed, tt.failed)
 			}
 			id, s := e.storedSecret(t, managed.StageReceived)
 			if id != managed.ReceivedToken("n-new") || s != newerSecret {
@@ -810,6 +818,83 @@ func TestRotationInProgressWithOtherSecret(t *testing.T) {
 				if strings.Contains(e.logs.String(), s) {
 					t.Fatalf("log holds a secret value")
 				}
+			}
+		})
+	}
+}
+
+// TestRotationInProgressRival is case 8b: LWA_RECEIVED is moved to the new
+// secret from a version holding a secret newer than AWSCURRENT, while a
+// rotation is in progress whose pending version has no value yet. Its
+// createSecret may have read the previous version just before the move and
+// be writing the pending version from it (what chaos seeds 829 and 1268
+// found: the message was acknowledged as ROTATION_RESUMED, the rotation
+// promoted the previous secret, and nothing ever adopted the newest). The
+// receiver waits for the pending version before it says so.
+func TestRotationInProgressRival(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		meanwhile   string // written as the pending value after the first look; "" = nothing
+		wantFailed  bool
+		wantActions []any
+		wantLog     string
+	}{
+		{"the rotation adopts the previous secret", currentDocExpiring(clientID, newSecret, newExpiry), true, nil, "adopts another client secret"},
+		{"the rotation adopts this secret", currentDocExpiring(clientID, newerSecret, newExpiry.Add(24*time.Hour)), false, []any{string(alert.ActionRotationResumed)}, ""},
+		{"the pending version stays empty", "", true, nil, "has not written its pending version yet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, true)
+			// The previous secret: received, newer than AWSCURRENT.
+			prev := managed.ReceivedToken("n-prev")
+			if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
+				SecretId: aws.String(e.arn), ClientRequestToken: aws.String(prev),
+				SecretString: aws.String(currentDocExpiring(clientID, newSecret, newExpiry)), VersionStages: []string{managed.StageReceived},
+			}); err != nil {
+				t.Fatal(err)
+			}
+			rot, err := e.sm.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(e.arn)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			token := aws.ToString(rot.VersionId)
+			var looks atomic.Int64
+			e.sm.Fail = func(op string, in any) error {
+				g, ok := in.(*secretsmanager.GetSecretValueInput)
+				if op != "GetSecretValue" || !ok || aws.ToString(g.VersionId) != token || looks.Add(1) != 2 || tc.meanwhile == "" {
+					return nil
+				}
+				// A concurrent createSecret writes the pending version.
+				if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
+					SecretId: aws.String(e.arn), ClientRequestToken: aws.String(token),
+					SecretString: aws.String(tc.meanwhile), VersionStages: []string{managed.StagePending},
+				}); err != nil {
+					t.Error(err)
+				}
+				return nil
+			}
+			failed := e.handle(t, msg("m1", body(t, "n-newer", clientID, newerSecret, newExpiry.Add(24*time.Hour))))
+			if got := len(failed) == 1; got != tc.wantFailed {
+				t.Fatalf("BatchItemFailures = %v, want failed %v", failed, tc.wantFailed)
+			}
+			if looks.Load() < 2 {
+				t.Errorf("the pending version was read %d times, want a second look after waiting", looks.Load())
+			}
+			if id, _ := e.storedSecret(t, managed.StageReceived); id != managed.ReceivedToken("n-newer") {
+				t.Errorf("LWA_RECEIVED on %s, want the delivered secret's version", id)
+			}
+			var actions []any
+			for _, a := range e.sns.Alerts() {
+				actions = append(actions, a["action"])
+			}
+			if !slices.Equal(actions, tc.wantActions) {
+				t.Errorf("alert actions = %v, want %v", actions, tc.wantActions)
+			}
+			if tc.wantLog != "" && !strings.Contains(e.logs.String(), tc.wantLog) {
+				t.Errorf("log does not say %q", tc.wantLog)
+			}
+			if tc.wantFailed && !strings.Contains(e.logs.String(), ErrRotationBusy.Error()) {
+				t.Errorf("the message did not fail with ErrRotationBusy")
 			}
 		})
 	}

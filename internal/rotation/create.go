@@ -41,12 +41,9 @@ func (r *Rotator) createSecret(ctx context.Context, c *call) error {
 	c.log = c.log.With("clientId", cur.doc.ClientID())
 
 	// Case 3: adopt a secret that was already received.
-	seen := holder(c.stages, managed.StageReceived)
-	if seen != "" {
-		adopted, err := r.adoptReceived(ctx, c, cur, seen)
-		if err != nil || adopted {
-			return err
-		}
+	seen := map[string]bool{}
+	if adopted, err := r.adoptStored(ctx, c, cur, c.stages, seen); err != nil || adopted {
+		return err
 	}
 
 	// Case 4: a request is outstanding.
@@ -79,38 +76,75 @@ func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.
 	return at, at.After(cur.created) && r.cfg.Now().Sub(at) < r.cfg.Cooldown
 }
 
-// adoptReceived reads the version versionID (holding LWA_RECEIVED) and, if
-// it is adoptable, writes the pending version from it (Case 3).
-func (r *Rotator) adoptReceived(ctx context.Context, c *call, cur *version, versionID string) (bool, error) {
-	out, ok, err := r.getValue(ctx, c, versionID, "")
+// adoptStored is Case 3: it reads the versions holding LWA_RECEIVED and
+// LWA_SUPERSEDED (except those in seen, which it adds) and, if one of them
+// holds an adoptable secret, writes the pending version from the newer one.
+func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, stages map[string][]string, seen map[string]bool) (bool, error) {
+	var best *version
+	var bestStage string
+	for _, stage := range []string{managed.StageReceived, managed.StageSuperseded} {
+		id := holder(stages, stage)
+		if id == "" || seen[stage+" "+id] {
+			continue
+		}
+		seen[stage+" "+id] = true
+		v, err := r.adoptable(ctx, c, cur, stage, id)
+		if err != nil {
+			return false, err
+		}
+		// A LWA_SUPERSEDED version replaces LWA_RECEIVED's only when it
+		// expires strictly later: on a tie the receiver's choice stands.
+		if v != nil && (best == nil || laterExpiry(v, best)) {
+			best, bestStage = v, stage
+		}
+	}
+	if best == nil {
+		return false, nil
+	}
+	return r.writePending(ctx, c, cur, bestStage, best)
+}
+
+// adoptable reads version id (holding stage) and returns it when it holds an
+// adoptable secret, nil otherwise (Case 3).
+func (r *Rotator) adoptable(ctx context.Context, c *call, cur *version, stage, id string) (*version, error) {
+	out, ok, err := r.getValue(ctx, c, id, "")
 	if err != nil {
-		return false, c.errorf("read LWA_RECEIVED version %s: %w", versionID, err)
+		return nil, c.errorf("read %s version %s: %w", stage, id, err)
 	}
 	if !ok {
-		return false, nil
+		return nil, nil
 	}
 	recv, err := r.parse(out)
 	switch {
 	case err != nil:
-		c.log.ErrorContext(ctx, "LWA_RECEIVED version is not a valid secret document; not adopted", "receivedVersionId", versionID, "error", err)
-		return false, nil
+		c.log.ErrorContext(ctx, "stored version is not a valid secret document; not adopted", "stage", stage, "receivedVersionId", id, "error", err)
+		return nil, nil
 	case recv.doc.ClientID() != cur.doc.ClientID():
-		c.log.ErrorContext(ctx, "LWA_RECEIVED version is for another client; not adopted", "receivedVersionId", versionID, "receivedClientId", recv.doc.ClientID())
-		return false, nil
+		c.log.ErrorContext(ctx, "stored version is for another client; not adopted", "stage", stage, "receivedVersionId", id, "receivedClientId", recv.doc.ClientID())
+		return nil, nil
 	case recv.doc.ClientSecret().Reveal() == cur.doc.ClientSecret().Reveal():
-		c.log.DebugContext(ctx, "LWA_RECEIVED holds the current client secret; not adopted", "receivedVersionId", versionID)
-		return false, nil
+		c.log.DebugContext(ctx, "stored version holds the current client secret; not adopted", "stage", stage, "receivedVersionId", id)
+		return nil, nil
+	case stage == managed.StageSuperseded && !hasExpiry(recv):
+		c.log.DebugContext(ctx, "LWA_SUPERSEDED version has no expiry; not adopted", "receivedVersionId", id)
+		return nil, nil
 	case !newer(recv, cur):
-		c.log.InfoContext(ctx, "LWA_RECEIVED is older than AWSCURRENT; not adopted", "receivedVersionId", versionID)
-		return false, nil
+		c.log.InfoContext(ctx, "stored version is older than AWSCURRENT; not adopted", "stage", stage, "receivedVersionId", id)
+		return nil, nil
 	}
+	return recv, nil
+}
+
+// writePending writes the pending version from recv, the version holding
+// stage (Case 3).
+func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, stage string, recv *version) (bool, error) {
 	expiresAt, _ := recv.doc.ExpiresAt()
 	if expiresAt.IsZero() {
-		c.log.WarnContext(ctx, "LWA_RECEIVED has no expiry; adopting it without one", "receivedVersionId", versionID)
+		c.log.WarnContext(ctx, "received client secret has no expiry; adopting it without one", "stage", stage, "receivedVersionId", recv.id)
 	}
 	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
 	if err != nil {
-		return false, c.errorf("build pending value from LWA_RECEIVED version %s: %w", versionID, err)
+		return false, c.errorf("build pending value from %s version %s: %w", stage, recv.id, err)
 	}
 	_, err = r.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId:           aws.String(c.secretID),
@@ -127,9 +161,9 @@ func (r *Rotator) adoptReceived(ctx context.Context, c *call, cur *version, vers
 		}
 	}
 	if err != nil {
-		return false, c.errorf("put pending version from LWA_RECEIVED version %s: %w", versionID, err)
+		return false, c.errorf("put pending version from %s version %s: %w", stage, recv.id, err)
 	}
-	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "receivedVersionId", versionID)
+	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "stage", stage, "receivedVersionId", recv.id)
 	return true, nil
 }
 
@@ -146,6 +180,19 @@ func newer(recv, cur *version) bool {
 		return re.After(ce)
 	}
 	return recv.created.After(cur.created)
+}
+
+// hasExpiry reports whether v's document has a clientSecretExpiresAt.
+func hasExpiry(v *version) bool {
+	_, ok := v.doc.ExpiresAt()
+	return ok
+}
+
+// laterExpiry reports whether a and b both have an expiry and a's is later.
+func laterExpiry(a, b *version) bool {
+	ae, aok := a.doc.ExpiresAt()
+	be, bok := b.doc.ExpiresAt()
+	return aok && bok && ae.After(be)
 }
 
 // requestSecret sets rotation-requested-at and, unless a concurrent run
@@ -258,10 +305,10 @@ func (r *Rotator) failWithAlert(ctx context.Context, c *call, clientID string, e
 	return err
 }
 
-// awaitReceived polls until LWA_RECEIVED holds an adoptable secret and
-// adopts it (Case 6). seen is the LWA_RECEIVED version already found not
-// adoptable.
-func (r *Rotator) awaitReceived(ctx context.Context, c *call, cur *version, seen string) error {
+// awaitReceived polls until LWA_RECEIVED or LWA_SUPERSEDED holds an
+// adoptable secret and adopts it (Case 6). seen holds the versions already
+// found not adoptable.
+func (r *Rotator) awaitReceived(ctx context.Context, c *call, cur *version, seen map[string]bool) error {
 	giveUp := r.giveUp(ctx)
 	start := time.Now()
 	for polls := 1; ; polls++ {
@@ -269,12 +316,9 @@ func (r *Rotator) awaitReceived(ctx context.Context, c *call, cur *version, seen
 		if err != nil {
 			return c.errorf("look for the new client secret: %w", err)
 		}
-		if id := holder(out.VersionIdsToStages, managed.StageReceived); id != "" && id != seen {
-			seen = id
-			adopted, err := r.adoptReceived(ctx, c, cur, id)
-			if err != nil || adopted {
-				return err
-			}
+		adopted, err := r.adoptStored(ctx, c, cur, out.VersionIdsToStages, seen)
+		if err != nil || adopted {
+			return err
 		}
 		if !giveUp.IsZero() && time.Now().Add(r.cfg.PollInterval).After(giveUp) {
 			return c.errorf("waited %s (%d looks): %w", time.Since(start).Round(time.Millisecond), polls, ErrSecretNotReceived)

@@ -27,20 +27,35 @@
 // what to fix, and a ROTATION_FAILED alert with action MANUAL_ACTION_REQUIRED
 // is published. No value is ever quoted.
 //
-// Case 3: The version labelled LWA_RECEIVED holds an adoptable secret: same
-// client id as AWSCURRENT, a different client secret, and newer than
-// AWSCURRENT: a later clientSecretExpiresAt when both documents have one,
-// otherwise a CreatedDate after the AWSCURRENT version's. (Creation dates
-// alone mislead: the receiver stores a secret before it moves LWA_RECEIVED
-// to it, so a rotation that promoted an older secret in between leaves an
-// AWSCURRENT version created after the newer secret's.) Its secret is written as the token's version with
-// AWSPENDING: the AWSCURRENT document with the received client secret and
-// clientSecretExpiresAt, so every other key is the current one. No SP-API
-// call. This is how a secret rotated by hand in the portal, or a secret that
-// arrived after an earlier run gave up waiting, is adopted. A stale
-// LWA_RECEIVED (older than AWSCURRENT, or holding the current secret) is
-// never adopted; one for another client id is never adopted and is logged as
-// an error.
+// Case 3: A stored secret is adoptable: the version labelled LWA_RECEIVED, or
+// the one labelled LWA_SUPERSEDED, holds the same client id as AWSCURRENT, a
+// different client secret, and is newer than AWSCURRENT: a later
+// clientSecretExpiresAt when both documents have one, otherwise a CreatedDate
+// after the AWSCURRENT version's. (Creation dates alone mislead: the receiver
+// stores a secret before it moves LWA_RECEIVED to it, so a rotation that
+// promoted an older secret in between leaves an AWSCURRENT version created
+// after the newer secret's. Expiries keep the notification's fraction of a
+// second, so that two secrets issued within one second are ordered too.) Its
+// secret is written as the token's version with AWSPENDING: the AWSCURRENT
+// document with the received client secret and clientSecretExpiresAt, so
+// every other key is the current one. No SP-API call. This is how a secret
+// rotated by hand in the portal, or a secret that arrived after an earlier
+// run gave up waiting, is adopted.
+//
+// LWA_SUPERSEDED is where the receiver stores every new secret before it
+// moves LWA_RECEIVED to it by compare-and-swap; when that move fails, the
+// secret waits there until the message is delivered again (the SQS
+// visibility timeout, minutes). A run that looked at LWA_RECEIVED alone
+// would miss it and, once the cooldown has passed, ask Amazon for another
+// secret. So LWA_SUPERSEDED is a candidate too, but stricter: only with an
+// expiry, and when both candidates are adoptable it wins only if it expires
+// strictly later than LWA_RECEIVED's. (The label also marks secrets that
+// arrived after a newer one; those are older than AWSCURRENT or than
+// LWA_RECEIVED and are never adopted.)
+//
+// A stale candidate (older than AWSCURRENT, or holding the current secret)
+// is never adopted; one for another client id is never adopted and is
+// logged as an error.
 //
 // Case 4: The tag sp-api-lwa:rotation-requested-at is newer than the
 // AWSCURRENT version and younger than Config.Cooldown: a request is
@@ -71,8 +86,8 @@
 // lost secret.
 //
 // Case 6: Poll every Config.PollInterval (DescribeSecret; GetSecretValue only
-// when another version holds LWA_RECEIVED) until LWA_RECEIVED holds an
-// adoptable secret, then do Case 3. Give up Config.DeadlineMargin before the
+// when another version holds LWA_RECEIVED or LWA_SUPERSEDED) until one of
+// them holds an adoptable secret, then do Case 3. Give up Config.DeadlineMargin before the
 // context's deadline with an error wrapping ErrSecretNotReceived, logged as a
 // warning and not alerted: Secrets Manager retries the rotation, the receiver
 // resumes it as soon as the secret arrives, and the RotationFailed rule
@@ -137,10 +152,10 @@
 //     version stages) and the tags. Twice more in createSecret: the re-read of
 //     the tags after setting rotation-requested-at (Case 5, so that
 //     concurrent runs agree on one caller) and one poll (Case 6, to see which
-//     version holds LWA_RECEIVED).
+//     versions hold LWA_RECEIVED and LWA_SUPERSEDED).
 //   - GetSecretValue: createSecret reads the token's version (Case 1),
-//     AWSCURRENT (Case 2) and the LWA_RECEIVED version found by the poll
-//     (Case 6); setSecret reads the pending version and AWSCURRENT (Case 7);
+//     AWSCURRENT (Case 2) and the new version found by the poll (Case 6;
+//     one more for each older secret left under LWA_SUPERSEDED); setSecret reads the pending version and AWSCURRENT (Case 7);
 //     testSecret the pending version (Case 9); finishSecret the pending
 //     version, for the client id and expiry it reports (Case 10).
 //   - PutSecretValue: the pending version (Case 3).

@@ -353,6 +353,13 @@ func (w *world) receive(s issued) {
 
 func (w *world) putReceived(doc *secretdoc.Document, s issued) {
 	w.t.Helper()
+	w.putStored(doc, s, managed.StageReceived)
+}
+
+// putStored writes doc with the client secret and expiry of s as a new
+// version labelled stage, as the receiver does.
+func (w *world) putStored(doc *secretdoc.Document, s issued, stage string) {
+	w.t.Helper()
 	value, err := doc.WithClientSecret(lwa.ClientSecret(s.secret), s.expiresAt)
 	if err != nil {
 		w.t.Errorf("receiver: build value: %v", err)
@@ -364,10 +371,10 @@ func (w *world) putReceived(doc *secretdoc.Document, s issued) {
 	w.mu.Unlock()
 	_, err = w.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
 		SecretId: aws.String(w.arn), ClientRequestToken: aws.String(id),
-		SecretString: aws.String(string(value)), VersionStages: []string{managed.StageReceived},
+		SecretString: aws.String(string(value)), VersionStages: []string{stage},
 	})
 	if err != nil {
-		w.t.Errorf("receiver: put LWA_RECEIVED: %v", err)
+		w.t.Errorf("receiver: put %s: %v", stage, err)
 	}
 }
 

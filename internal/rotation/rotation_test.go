@@ -329,6 +329,73 @@ func TestCreateSecretCase3NewerByExpiry(t *testing.T) {
 	w.assertRotated(token, 0) // AWSCURRENT holds s, the last issued secret
 }
 
+// TestCreateSecretCase3Superseded: the receiver stores every new secret
+// under LWA_SUPERSEDED before it moves LWA_RECEIVED to it, and the move can
+// fail until the message is delivered again. createSecret adopts such a
+// secret rather than ask Amazon for another, but never an older one, one
+// without an expiry, or one that does not expire later than LWA_RECEIVED's.
+func TestCreateSecretCase3Superseded(t *testing.T) {
+	tests := []struct {
+		name      string
+		setup     func(w *world)
+		wantCalls int // SP-API calls: 0 = a stored secret was adopted
+	}{
+		{"newer secret waiting under LWA_SUPERSEDED", func(w *world) {
+			_, cur := w.current()
+			w.putStored(cur, w.portalSecret(1), managed.StageSuperseded)
+		}, 0},
+		{"LWA_SUPERSEDED expires later than LWA_RECEIVED", func(w *world) {
+			_, cur := w.current()
+			older := w.portalSecret(1)
+			older.expiresAt = older.expiresAt.Add(-time.Hour)
+			w.putReceived(cur, older)
+			w.putStored(cur, w.portalSecret(2), managed.StageSuperseded)
+		}, 0},
+		{"LWA_RECEIVED wins a tie with LWA_SUPERSEDED", func(w *world) {
+			_, cur := w.current()
+			w.putStored(cur, w.portalSecret(1), managed.StageSuperseded)
+			w.putReceived(cur, w.portalSecret(2)) // the same expiry
+		}, 0},
+		{"LWA_SUPERSEDED older than AWSCURRENT", func(w *world) {
+			old := w.portalSecret(1)
+			old.expiresAt = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+			_, cur := w.current()
+			w.putStored(cur, old, managed.StageSuperseded)
+		}, 1},
+		{"LWA_SUPERSEDED without an expiry", func(w *world) {
+			w.putCurrent(noExpiryDoc)
+			s := w.portalSecret(1)
+			s.expiresAt = time.Time{}
+			_, cur := w.current()
+			w.putStored(cur, s, managed.StageSuperseded) // created after AWSCURRENT
+		}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			tt.setup(w)
+			token := w.rotate()
+			w.assertRotated(token, tt.wantCalls)
+		})
+	}
+}
+
+// TestCreateSecretCase6SupersededWhileWaiting: the requested secret arrives
+// under LWA_SUPERSEDED only (its move to LWA_RECEIVED failed): the poll
+// adopts it.
+func TestCreateSecretCase6SupersededWhileWaiting(t *testing.T) {
+	w := newWorld(t)
+	w.api.deliver = func(s issued) {
+		_, cur := w.current()
+		w.putStored(cur, s, managed.StageSuperseded)
+	}
+	token := w.rotate()
+	w.assertRotated(token, 1)
+	if _, ok := w.sm.StageVersion(w.arn, managed.StageReceived); ok {
+		t.Errorf("a version holds %s; want the secret adopted from %s alone", managed.StageReceived, managed.StageSuperseded)
+	}
+}
+
 func TestCreateSecretCase3StaleReceivedNotAdopted(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -190,7 +190,10 @@ func (d *Document) ExpiresAt() (time.Time, bool) {
 // WithClientSecret returns the JSON of a copy of d with the client secret and
 // clientSecretExpiresAt replaced (expiresAt zero: key left as it is) and every
 // other key's JSON value unchanged.
-// The expiry is written as expiresAt.UTC().Format(time.RFC3339), whole seconds.
+// The expiry is written as expiresAt.UTC().Format(time.RFC3339Nano): with
+// the fraction of a second it has (Amazon's notifications give
+// milliseconds), so that two secrets issued within one second keep their
+// order; a whole second is written without a fraction.
 // d itself is not changed.
 func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time) ([]byte, error) {
 	if secret == "" {
@@ -207,7 +210,7 @@ func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time
 		if y := u.Year(); y < 1 || y > 9999 {
 			return nil, fmt.Errorf("secretdoc: replace client secret: expiry year %d is outside RFC 3339", y)
 		}
-		expires = appendString(nil, u.Format(time.RFC3339))
+		expires = appendString(nil, u.Format(time.RFC3339Nano))
 	}
 	size := 2 + len(secret) + len(expires) + len(ExpiresAtKey) + 8
 	for _, k := range d.order {

@@ -215,12 +215,17 @@ func TestWithClientSecret(t *testing.T) {
 				`"refreshToken":"Atzr|IwEB\u00e9\/x",` +
 				`"nested":{"a": [1, 2.50, {"b": null}],   "c": "\ud83d\ude00"},` +
 				`"big":1.0e3,"neg":-0.0,"flag":true,"nothing":null,"empty":{},"list":[ ],` +
-				`"clientSecretExpiresAt":"2026-07-08T21:09:17Z"}`,
+				`"clientSecretExpiresAt":"2026-07-08T21:09:17.198Z"}`,
 		},
 		{
 			name: "expiry appended when absent", keys: DefaultKeys, secret: newSecret, expires: expiry,
 			data: `{"refreshToken":"Atzr|x","clientSecret":"old","clientId":"id"}`,
-			want: `{"refreshToken":"Atzr|x","clientSecret":"` + newSecret + `","clientId":"id","clientSecretExpiresAt":"2026-07-08T21:09:17Z"}`,
+			want: `{"refreshToken":"Atzr|x","clientSecret":"` + newSecret + `","clientId":"id","clientSecretExpiresAt":"2026-07-08T21:09:17.198Z"}`,
+		},
+		{
+			name: "whole-second expiry has no fraction", keys: DefaultKeys, secret: newSecret, expires: expiry.Truncate(time.Second),
+			data: `{"clientId":"id","clientSecret":"old","clientSecretExpiresAt":"2026-01-01T00:00:00Z"}`,
+			want: `{"clientId":"id","clientSecret":"` + newSecret + `","clientSecretExpiresAt":"2026-07-08T21:09:17Z"}`,
 		},
 		{
 			name: "zero expiry leaves a present key", keys: DefaultKeys, secret: newSecret,
@@ -235,7 +240,7 @@ func TestWithClientSecret(t *testing.T) {
 		{
 			name: "expiry of another type is replaced", keys: DefaultKeys, secret: newSecret, expires: expiry,
 			data: `{"clientId":"id","clientSecret":"old","clientSecretExpiresAt":{"x":1}}`,
-			want: `{"clientId":"id","clientSecret":"` + newSecret + `","clientSecretExpiresAt":"2026-07-08T21:09:17Z"}`,
+			want: `{"clientId":"id","clientSecret":"` + newSecret + `","clientSecretExpiresAt":"2026-07-08T21:09:17.198Z"}`,
 		},
 		{
 			name: "custom key names", keys: Keys{ClientID: "LWA_CLIENT_ID", ClientSecret: "LWA_CLIENT_SECRET"}, secret: newSecret,
@@ -281,8 +286,8 @@ func TestWithClientSecret(t *testing.T) {
 				t.Errorf("round trip ClientID() = %q, want %q", d2.ClientID(), d.ClientID())
 			}
 			if !tt.expires.IsZero() {
-				if at, ok := d2.ExpiresAt(); !ok || !at.Equal(tt.expires.Truncate(time.Second)) {
-					t.Errorf("round trip ExpiresAt() = %v, %v, want %v", at, ok, tt.expires.Truncate(time.Second))
+				if at, ok := d2.ExpiresAt(); !ok || !at.Equal(tt.expires) {
+					t.Errorf("round trip ExpiresAt() = %v, %v, want %v", at, ok, tt.expires)
 				}
 			}
 			checkOtherKeys(t, d, d2, !tt.expires.IsZero())
