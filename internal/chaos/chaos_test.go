@@ -23,6 +23,7 @@ var (
 type summary struct {
 	runs, settled, lost, notNewest, notWorking, leaks, needless, overlap int
 	explainedRetry, explainedCooldown, explainedConcurrent               int
+	tied                                                                 int
 	issued, portal, calls, issuing, redriven                             int
 	worstSim, worstSettleReal, worstReal, totalReal                      time.Duration
 	worstSimSeed, worstRealSeed                                          uint64
@@ -53,6 +54,7 @@ func (s *summary) add(r *Result) {
 	s.explainedCooldown += r.ExplainedCooldown
 	s.explainedConcurrent += r.ExplainedConcurrent
 	s.overlap += r.Overlap
+	s.tied += r.Tied
 	s.issued += r.Issued
 	s.portal += r.Portal
 	s.calls += r.RotateCalls
@@ -76,6 +78,7 @@ func (s *summary) table(wall time.Duration, parallel int) string {
 	row("needless rotations, explained: cooldown elapsed, not delivered", s.explainedCooldown)
 	row("needless rotations, explained: concurrent createSecret runs", s.explainedConcurrent)
 	row("issuing calls overlapping another rotation", s.overlap)
+	row("issuing calls past a stored secret of the same expiry (tied)", s.tied)
 	row("leaks (I4)", s.leaks)
 	row("secrets issued (of which portal)", fmt.Sprintf("%d (%d)", s.issued, s.portal))
 	row("rotate calls (of which issuing)", fmt.Sprintf("%d (%d)", s.calls, s.issuing))

@@ -55,7 +55,11 @@
 //     per rotation (ClientRequestToken), unless the cooldown elapsed without
 //     the previous secret being stored (explained), or the SP-API client
 //     retried a 5xx whose response was lost (explained: DESIGN.md requires
-//     5xx to be retried). Issuing calls that overlap another rotation's
+//     5xx to be retried). No issuing call while a secret newer than
+//     AWSCURRENT's was already stored, unless the two have the same expiry
+//     to the millisecond (Result.Tied: issued at once, unorderable, and the
+//     call is the only way to a secret known to be the newest; see
+//     checkRotateCalls). Issuing calls that overlap another rotation's
 //     undelivered secret are counted separately.
 //   - I4 No leak: no issued client secret, access token or refresh token in
 //     any log line of any function, any published alert, or any error a

@@ -263,3 +263,52 @@ func TestSeed829SecretArrivesWhileRotationAdoptsPrevious(t *testing.T) {
 		t.Error(v)
 	}
 }
+
+// TestSeed9574SecretsIssuedInOneMillisecond replays what seeds 7033 and 9574
+// found: a rotate call and a rotation by hand in the portal at the same
+// simulated instant (here, two portal rotations in one hook, while the clock
+// stands still) issue two secrets with the same clientSecretExpiresAt, to
+// the millisecond. The receiver promotes the one delivered first and the
+// rotation adopts it; the other stayed stored under LWA_SUPERSEDED, and
+// nothing asked Amazon again until the next scheduled rotation, which could
+// not tell which of the two Amazon replaced (nothing in the notifications
+// orders them) and asked Amazon: I3 counted that call as needless. Without a
+// later rotation AWSCURRENT kept a secret that may be the replaced one,
+// which LWA stops accepting 7 days later, and the world never settled. Now
+// the receiver starts a rotation when it stores a tied secret (receiver
+// Case 7e), which asks Amazon once for a secret known to be the newest; I3
+// counts that call in Result.Tied, not as needless (checkRotateCalls). The
+// world must settle with the newest secret in AWSCURRENT, one issuing call
+// and no violation, whichever of the two is delivered first.
+func TestSeed9574SecretsIssuedInOneMillisecond(t *testing.T) {
+	s := baseSchedule(9574)
+	w := NewWorld(s)
+	w.Hooks = []Hook{{time.Minute, func(w *World) {
+		w.Apps[0].Sim.PortalRotate()
+		w.Apps[0].Sim.PortalRotate()
+	}}}
+	r := w.Run()
+	issued := w.Apps[0].Sim.Issued()
+	if len(issued) < 3 {
+		t.Fatalf("the scenario did not happen: %d secrets issued after the initial one, want at least 2", len(issued)-1)
+	}
+	w.mu.Lock()
+	e1, ok1 := w.storedExpiry[issued[1]]
+	e2, ok2 := w.storedExpiry[issued[2]]
+	w.mu.Unlock()
+	if !ok1 || !ok2 || !e1.Equal(e2) {
+		t.Fatalf("the scenario did not happen: stored expiries %v (%t) and %v (%t), want two equal ones", e1, ok1, e2, ok2)
+	}
+	if r.IssuingCalls != 1 {
+		t.Errorf("issuing rotate calls = %d, want 1: a rotation must ask Amazon once for a secret known to be the newest", r.IssuingCalls)
+	}
+	if r.Tied > 1 {
+		t.Errorf("tied issuing calls = %d, want at most 1", r.Tied)
+	}
+	if !r.Settled {
+		t.Error("the world did not settle")
+	}
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/receiver"
 	"github.com/spapi-lwa/secret-rotation/internal/rotation"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
 	"github.com/spapi-lwa/secret-rotation/internal/snstest"
 	"github.com/spapi-lwa/secret-rotation/internal/spapi"
@@ -147,11 +148,14 @@ type World struct {
 	faultsOn atomic.Bool
 	engine   *engine
 
-	mu            sync.Mutex
-	tokens        map[string]int // access tokens granted → app
-	errs          []string       // every error a handler returned
-	calls         []RotateCall
-	storedAt      map[string]time.Time // issued secret → first seen stored
+	mu       sync.Mutex
+	tokens   map[string]int // access tokens granted → app
+	errs     []string       // every error a handler returned
+	calls    []RotateCall
+	storedAt map[string]time.Time // issued secret → first seen stored
+	// storedExpiry: issued secret → clientSecretExpiresAt of the version
+	// that first held it (what the handlers order secrets by).
+	storedExpiry  map[string]time.Time
 	schedTokens   map[string]bool
 	observations  int
 	notWorking    int
@@ -228,6 +232,7 @@ func NewWorld(s Schedule) *World {
 		rnd:          rand.New(rand.NewPCG(s.Seed, 1)),
 		tokens:       map[string]int{},
 		storedAt:     map[string]time.Time{},
+		storedExpiry: map[string]time.Time{},
 		schedTokens:  map[string]bool{},
 		crash:        crashState{crashed: map[int64]bool{}},
 		invs:         map[int64][2]time.Time{},
@@ -880,6 +885,11 @@ func (w *World) observe() {
 					w.mu.Lock()
 					if _, ok := w.storedAt[s]; !ok {
 						w.storedAt[s] = now
+						if doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys); err == nil && doc.ClientSecret().Reveal() == s {
+							if exp, ok := doc.ExpiresAt(); ok {
+								w.storedExpiry[s] = exp
+							}
+						}
 					}
 					w.mu.Unlock()
 				}

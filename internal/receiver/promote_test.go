@@ -21,6 +21,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
 	"github.com/spapi-lwa/secret-rotation/internal/snstest"
 )
 
@@ -451,4 +452,67 @@ func TestSecretsIssuedInOneSecond(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSecretsIssuedInOneMillisecond: two different secrets with the same
+// expiry (Amazon issued both at once; chaos seeds 7033 and 9574) cannot be
+// ordered, and the one adopted may be the one Amazon replaced. The receiver
+// stores the second one under LWA_SUPERSEDED without moving LWA_RECEIVED,
+// and makes a rotation ask Amazon for a newer secret (Case 7e).
+func TestSecretsIssuedInOneMillisecond(t *testing.T) {
+	tied := newExpiry // whole seconds: currentDocExpiring writes RFC 3339 without a fraction
+	first := msg("m-1", body(t, "n-1", clientID, newSecret, tied))
+	second := msg("m-2", body(t, "n-2", clientID, newerSecret, tied))
+	t.Run("tied with AWSCURRENT", func(t *testing.T) {
+		e := &env{sm: secretsmanagertest.New(), sns: &snstest.Fake{}, logs: &bytes.Buffer{}}
+		e.sm.Now = func() time.Time { return now }
+		e.arn = e.sm.Seed("sp-api/app", currentDocExpiring(clientID, newSecret, tied), map[string]string{managed.TagClientID: clientID})
+		e.sm.SetRotation(e.arn, true, lambdaARN)
+		e.h = New(e.sm, e.sm, alert.NewPublisher(e.sns, topicARN), slog.New(slog.NewJSONHandler(e.logs, nil)),
+			Config{Now: func() time.Time { return now }, AdoptWait: 20 * time.Millisecond, AdoptPoll: time.Millisecond})
+		if failed := e.handle(t, second); len(failed) != 0 {
+			t.Fatalf("delivery failed: %v", failed)
+		}
+		if n := e.sm.Calls("RotateSecret"); n != 1 {
+			t.Errorf("RotateSecret calls = %d, want 1: a rotation must ask Amazon for a newer secret", n)
+		}
+		if id, ok := e.sm.StageVersion(e.arn, managed.StageSuperseded); !ok || id != managed.ReceivedToken("n-2") {
+			t.Errorf("LWA_SUPERSEDED on %q, want the tied secret's version %s", id, managed.ReceivedToken("n-2"))
+		}
+		if id, ok := e.sm.StageVersion(e.arn, managed.StageReceived); ok {
+			t.Errorf("LWA_RECEIVED moved to %s, want it nowhere: the tied secret is not known to be newer", id)
+		}
+		var got []string
+		for _, a := range e.sns.Alerts() {
+			got = append(got, fmt.Sprint(a["action"]))
+		}
+		if want := []string{"ROTATION_STARTED"}; !slices.Equal(got, want) {
+			t.Errorf("alert actions = %q, want %q", got, want)
+		}
+		if !strings.Contains(e.logs.String(), `"outcome":"storedTied"`) {
+			t.Errorf("no log line with outcome storedTied")
+		}
+		checkPublished(t, e.sns)
+	})
+	t.Run("tied with LWA_RECEIVED while its rotation runs", func(t *testing.T) {
+		e := newEnv(t, true)
+		if failed := e.handle(t, first); len(failed) != 0 {
+			t.Fatalf("delivery of the first failed: %v", failed)
+		}
+		// The rotation started for the first adopts it: the second waits
+		// for its redelivery, after that rotation, to start another.
+		if failed := e.handle(t, second); !slices.Equal(failed, []string{"m-2"}) {
+			t.Errorf("BatchItemFailures = %v, want [m-2]", failed)
+		}
+		if n := e.sm.Calls("RotateSecret"); n != 2 {
+			t.Errorf("RotateSecret calls = %d, want 2", n)
+		}
+		if id, s := e.storedSecret(t, managed.StageReceived); id != managed.ReceivedToken("n-1") || s != newSecret {
+			t.Errorf("LWA_RECEIVED = version %s, want %s: the receiver's first choice stands", id, managed.ReceivedToken("n-1"))
+		}
+		if id, _ := e.sm.StageVersion(e.arn, managed.StageSuperseded); id != managed.ReceivedToken("n-2") {
+			t.Errorf("LWA_SUPERSEDED on %q, want the tied secret's version %s", id, managed.ReceivedToken("n-2"))
+		}
+		checkPublished(t, e.sns)
+	})
 }

@@ -62,7 +62,16 @@
 //     the documents hold them, with the notification's fraction of a second:
 //     two secrets issued within one second (a rotate call and a rotation by
 //     hand, or two concurrent rotate calls) compared equal in whole seconds,
-//     and the newer one, delivered second, was never adopted. (7d) Otherwise
+//     and the newer one, delivered second, was never adopted. (7e) The
+//     same expiry as the later of the two, to the millisecond, with another
+//     secret: Amazon issued both at once (a rotate call and a rotation by
+//     hand), nothing in the notifications orders them, and the one adopted
+//     may be the one Amazon replaced, which LWA stops accepting after its
+//     grace period. It stays under LWA_SUPERSEDED (never adopted: createSecret
+//     wants a strictly later expiry) and LWA_RECEIVED stays where it is; go
+//     to 8 as if a rotation in progress were adopting a rival (8a, 8b), so
+//     that a rotation after the one adopting the other secret asks Amazon
+//     for a secret known to be the newest. (7d) Otherwise
 //     UpdateSecretVersionStage(LWA_RECEIVED, MoveToVersionId = this version,
 //     RemoveFromVersionId = H, omitted when there is no H). On success
 //     LWA_SUPERSEDED is taken off this version (best effort: it only tidies
@@ -255,6 +264,7 @@ const (
 	outcomeAlreadyCurrent = "alreadyCurrent"
 	outcomeOlder          = "storedSuperseded"
 	outcomeReplaced       = "alreadyReplaced"
+	outcomeTied           = "storedTied"
 	outcomePromoted       = "storedEarlierPromoted"
 	outcomeRejected       = "rejected"
 	outcomeFailed         = "failed"
@@ -461,6 +471,17 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 		later := curExp
 		if e, ok := hold.expiresAt(n.ClientID); ok && e.After(later) {
 			later = e
+		}
+		if exp.Equal(later) {
+			// Case 7e: issued in the same millisecond as the newest secret
+			// received: neither can be told to be the newer, and the one
+			// adopted may be the one Amazon replaced. A rotation must ask
+			// Amazon for a secret known to be the newest.
+			m.outcome = outcomeTied
+			r.rival = true // a rotation in progress adopts the other one (8b)
+			r.did = fmt.Sprintf("This client secret expires at the same instant (%s) as one already received: Amazon issued both at once, and which one it replaced cannot be told. It was stored as version %s (label %s) so that it is not lost; a rotation asks Amazon for a newer client secret.",
+				later.UTC().Format(time.RFC3339Nano), token, managed.StageSuperseded)
+			return h.adopt(ctx, m, r)
 		}
 		if !fresh {
 			m.outcome = outcomeReplaced

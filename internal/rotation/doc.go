@@ -53,6 +53,13 @@
 // arrived after a newer one; those are older than AWSCURRENT or than
 // LWA_RECEIVED and are never adopted.)
 //
+// A candidate with the same expiry as AWSCURRENT, to the millisecond, is
+// not newer: Amazon issued both at once and nothing orders them, so it is
+// never adopted over AWSCURRENT (adopting it by every run would swap the two
+// back and forth). The receiver starts a rotation when it stores such a
+// secret (receiver Case 7e), and that run, finding nothing adoptable, asks
+// Amazon for a secret known to be the newest (Case 5).
+//
 // A stale candidate (older than AWSCURRENT, or holding the current secret)
 // is never adopted; one for another client id is never adopted and is
 // logged as an error.
