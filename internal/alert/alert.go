@@ -12,13 +12,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
 // Event is what happened.
@@ -112,10 +113,6 @@ const (
 // like an LWA client secret or token. Such an alert is never published.
 var ErrLooksSecret = errors.New("alert: text looks like a secret value")
 
-// secretShape matches LWA client secrets (amzn1.oa2-cs.…), access tokens
-// (Atza|…) and refresh tokens (Atzr|…).
-var secretShape = regexp.MustCompile(`amzn1\.oa2-cs\.|Atz[ar]\|`)
-
 // Subject is the email subject: severity, what happened, the application.
 func (a Alert) Subject() string {
 	what := map[Event]string{
@@ -201,7 +198,7 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 	}
 	subject, email := a.Subject(), a.Email()
 	for _, s := range []string{string(doc), subject, email} {
-		if secretShape.MatchString(s) {
+		if redact.LooksSecret(s) {
 			return nil, fmt.Errorf("alert: render %s for client %s: %w", a.Event, a.ClientID, ErrLooksSecret)
 		}
 	}

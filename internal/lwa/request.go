@@ -12,7 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
 // maxBodySize bounds how much of an answer is read. Token answers are a few
@@ -27,11 +28,6 @@ const maxCode = 64
 
 // userAgent names the project in every request.
 const userAgent = "spapi-lwa-secret-rotation/1.0 (Language=Go)"
-
-// secretPrefixes are the prefixes of LWA client secrets, access tokens and
-// refresh tokens. A description containing one is dropped even if it is not
-// the value this request sent.
-var secretPrefixes = []string{"amzn1.oa2-cs.", "Atza|", "Atzr|"}
 
 // attempt is the outcome of one HTTP exchange.
 type attempt struct {
@@ -198,38 +194,9 @@ func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return e
 	}
-	e.Code = clean(r.Error, maxCode, secrets)
-	e.Description = clean(r.ErrorDescription, maxDescription, secrets)
+	e.Code = redact.Clean(r.Error, maxCode, secrets...)
+	e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
 	return e
-}
-
-// clean returns s with control characters replaced, cut to limit runes, or
-// "" if it contains one of secrets or a secret prefix.
-func clean(s string, limit int, secrets []string) string {
-	for _, v := range secrets {
-		if v != "" && strings.Contains(s, v) {
-			return ""
-		}
-	}
-	for _, p := range secretPrefixes {
-		if strings.Contains(s, p) {
-			return ""
-		}
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range strings.TrimSpace(s) {
-		if n == limit {
-			b.WriteString("…")
-			break
-		}
-		if !unicode.IsPrint(r) {
-			r = ' '
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.

@@ -140,7 +140,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -152,6 +151,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/notification"
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
@@ -360,7 +360,7 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 	}
 	m.notificationID = n.Metadata.NotificationID
 	m.applicationID = n.Metadata.ApplicationID
-	if looksSecret(n.ClientID) || n.ClientID == n.NewClientSecret.Reveal() {
+	if redact.LooksSecret(n.ClientID) || n.ClientID == n.NewClientSecret.Reveal() {
 		// Never log or publish this "client id".
 		return h.reject(ctx, b, m, nil, errors.New("receiver: clientId has the shape of a client secret"), "")
 	}
@@ -1018,10 +1018,4 @@ func isInvalidParameter(err error) bool {
 func isInvalidRequest(err error) bool {
 	var e *types.InvalidRequestException
 	return errors.As(err, &e)
-}
-
-// looksSecret reports whether s has the shape of an LWA client secret or
-// token, so that it is never logged or published as a client id.
-func looksSecret(s string) bool {
-	return strings.Contains(s, "amzn1.oa2-cs.") || strings.Contains(s, "Atza|") || strings.Contains(s, "Atzr|")
 }

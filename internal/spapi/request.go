@@ -10,9 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
 // UserAgent names the project in every request, in the form SP-API asks for.
@@ -67,7 +67,7 @@ func (c *Client) once(ctx context.Context, token lwa.AccessToken) attempt {
 	}
 	e := &Error{
 		StatusCode: resp.StatusCode,
-		RequestID:  clean(resp.Header.Get("x-amzn-RequestId"), maxReqID, token.Reveal()),
+		RequestID:  redact.Clean(resp.Header.Get("x-amzn-RequestId"), maxReqID, token.Reveal()),
 	}
 	if len(raw) <= maxBodySize {
 		e.Errors = parseErrorList(raw, token.Reveal())
@@ -100,42 +100,15 @@ func parseErrorList(raw []byte, token string) []ErrorDetail {
 			break
 		}
 		d = ErrorDetail{
-			Code:    clean(d.Code, maxCode, token),
-			Message: clean(d.Message, maxMessage, token),
-			Details: clean(d.Details, maxDetails, token),
+			Code:    redact.Clean(d.Code, maxCode, token),
+			Message: redact.Clean(d.Message, maxMessage, token),
+			Details: redact.Clean(d.Details, maxDetails, token),
 		}
 		if d != (ErrorDetail{}) {
 			out = append(out, d)
 		}
 	}
 	return out
-}
-
-// clean returns s with control characters replaced and cut to limit runes,
-// or "" if it contains token or an LWA secret or token prefix.
-func clean(s string, limit int, token string) string {
-	if token != "" && strings.Contains(s, token) {
-		return ""
-	}
-	for _, p := range []string{"Atza|", "Atzr|", "amzn1.oa2-cs."} {
-		if strings.Contains(s, p) {
-			return ""
-		}
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range strings.TrimSpace(s) {
-		if n == limit {
-			b.WriteString("…")
-			break
-		}
-		if !unicode.IsPrint(r) {
-			r = ' '
-		}
-		b.WriteRune(r)
-		n++
-	}
-	return b.String()
 }
 
 // backoff returns the wait after the k-th 5xx: MinBackoff·2^(k-1) plus up to
