@@ -162,8 +162,9 @@
 //     versions hold LWA_RECEIVED and LWA_SUPERSEDED).
 //   - GetSecretValue: createSecret reads the token's version (Case 1),
 //     AWSCURRENT (Case 2) and the new version found by the poll (Case 6;
-//     one more for each older secret left under LWA_SUPERSEDED); setSecret reads the pending version and AWSCURRENT (Case 7);
-//     testSecret the pending version (Case 9); finishSecret the pending
+//     one more for each older secret left under LWA_SUPERSEDED); setSecret
+//     reads the pending version and AWSCURRENT (Case 7); testSecret the
+//     pending version (Case 9); finishSecret the pending
 //     version, for the client id and expiry it reports (Case 10).
 //   - PutSecretValue: the pending version (Case 3).
 //   - TagResource: rotation-requested-at (Case 5), client-secret-expires-at
