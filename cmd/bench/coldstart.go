@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/spapi-lwa/secret-rotation/internal/harness"
 )
 
 //go:embed baseline.py
@@ -88,16 +90,16 @@ func minimalEvent(function string) (any, string) {
 // measureGoStart runs one cold start of bootstrap under rie.
 func measureGoStart(ctx context.Context, rie, function, bootstrap string, env []string) (coldSample, error) {
 	ev, _ := minimalEvent(function)
-	in, err := startInstance(rie, function, bootstrap, env)
+	in, err := startCold(rie, function, bootstrap, env)
 	if err != nil {
 		return coldSample{}, err
 	}
-	defer in.stop()
+	defer in.proc.Stop()
 	if err := in.waitListening(10 * time.Second); err != nil {
 		return coldSample{}, err
 	}
 	listen := time.Since(in.started)
-	if _, err := in.invokeWhenUp(ctx, ev, 10*time.Second); err != nil {
+	if err := in.invoke(ctx, ev); err != nil {
 		return coldSample{}, err
 	}
 	s := coldSample{ready: time.Since(in.started), listen: listen}
@@ -138,7 +140,7 @@ func measurePythonStart(python, script string, env []string) (coldSample, error)
 	if err != nil {
 		return coldSample{}, err
 	}
-	stderr := &syncBuffer{}
+	stderr := &harness.LogBuffer{}
 	cmd.Stderr = stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

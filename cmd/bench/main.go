@@ -20,7 +20,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -29,6 +28,8 @@ import (
 	"runtime"
 	"syscall"
 	"time"
+
+	"github.com/spapi-lwa/secret-rotation/internal/harness"
 )
 
 // results is everything one run measured.
@@ -73,13 +74,13 @@ func progress(format string, args ...any) {
 
 func run(ctx context.Context, outPath string, starts int) error {
 	began := time.Now()
-	root, err := repoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		return err
 	}
-	rie := filepath.Join(root, "bin", "aws-lambda-rie")
-	if _, err := os.Stat(rie); err != nil {
-		return fmt.Errorf("%s not found: run make tools", rie)
+	rie, err := harness.RIEPath(root)
+	if err != nil {
+		return err
 	}
 	work, err := os.MkdirTemp("", "spapi-lwa-bench-")
 	if err != nil {
@@ -131,13 +132,8 @@ func run(ctx context.Context, outPath string, starts int) error {
 func runStack(ctx context.Context, r *results, root, work, rie string, host map[string]string) (err error) {
 	s := newStack(root, work)
 	defer s.close()
-	if err := s.start(ctx); err != nil {
+	if err := s.start(ctx, rie, host); err != nil {
 		return err
-	}
-	for _, f := range functionNames {
-		if err := s.startFunction(rie, f, host[f], nil); err != nil {
-			return err
-		}
 	}
 	if err := s.warmUp(ctx); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
@@ -150,9 +146,9 @@ func runStack(ctx context.Context, r *results, root, work, rie string, host map[
 		}
 		if err != nil {
 			err = fmt.Errorf("%w\nlogs of the functions:\n%s\n%s\n%s", err,
-				tail(s.instances["rotate-secret"].logs.String(), 3000),
-				tail(s.instances["receive-secret"].logs.String(), 3000),
-				tail(s.instances["expiry-alert"].logs.String(), 2000))
+				tail(s.h.Logs(harness.FunctionRotate), 3000),
+				tail(s.h.Logs(harness.FunctionReceive), 3000),
+				tail(s.h.Logs(harness.FunctionExpiry), 2000))
 		}
 	}()
 	progress("stack: full rotation")
@@ -177,22 +173,4 @@ func runStack(ctx context.Context, r *results, root, work, rie string, host map[
 	}
 	r.expiry = &eb
 	return nil
-}
-
-// repoRoot walks up from the working directory to go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -25,6 +25,7 @@ type meter struct {
 	busySince time.Time
 	busy      time.Duration
 	calls     map[string]int // "peer operation" → count
+	refused   int            // RotateSecret calls answered InvalidRequestException
 	ends      []callEnd
 }
 
@@ -36,8 +37,9 @@ type callEnd struct {
 
 // meterSnapshot is a meter's state at one instant.
 type meterSnapshot struct {
-	busy  time.Duration
-	calls map[string]int
+	busy    time.Duration
+	calls   map[string]int
+	refused int
 }
 
 func newMeter() *meter { return &meter{calls: map[string]int{}} }
@@ -51,7 +53,7 @@ func (m *meter) begin() {
 	m.inflight++
 }
 
-func (m *meter) end(op string) {
+func (m *meter) end(op string, refused bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := time.Now()
@@ -60,6 +62,9 @@ func (m *meter) end(op string) {
 		m.busy += now.Sub(m.busySince)
 	}
 	m.calls[op]++
+	if refused {
+		m.refused++
+	}
 	m.ends = append(m.ends, callEnd{op: op, end: now})
 }
 
@@ -70,7 +75,7 @@ func (m *meter) snapshot() meterSnapshot {
 	if m.inflight > 0 {
 		b += time.Since(m.busySince)
 	}
-	return meterSnapshot{busy: b, calls: maps.Clone(m.calls)}
+	return meterSnapshot{busy: b, calls: maps.Clone(m.calls), refused: m.refused}
 }
 
 // lastEnd returns when the last request for op finished.
@@ -112,8 +117,25 @@ func (p *timingProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		op = p.peer + " " + op
 	}
 	p.meter.begin()
-	defer p.meter.end(op)
-	p.next.ServeHTTP(w, r)
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		// The rotation engine refuses a RotateSecret while a rotation is incomplete.
+		p.meter.end(op, op == "Secrets Manager RotateSecret" && sw.errorType == "InvalidRequestException")
+	}()
+	p.next.ServeHTTP(sw, r)
+}
+
+// statusWriter notes the AWS error type of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	errorType string
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if status >= 400 {
+		w.errorType = w.Header().Get("X-Amzn-ErrorType")
+	}
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // forward returns a reverse proxy to base.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -92,6 +94,37 @@ func TestBenchLine(t *testing.T) {
 		m := benchLine.FindStringSubmatch(tc.line)
 		if m == nil || m[2] != tc.ns || m[3] != tc.bytes || m[4] != tc.allocs {
 			t.Errorf("benchLine(%q) = %q, want ns %s, B %s, allocs %s", tc.line, m, tc.ns, tc.bytes, tc.allocs)
+		}
+	}
+}
+
+func TestTimingProxyCountsRefused(t *testing.T) {
+	tests := []struct {
+		target, errorType string
+		status            int
+		wantRefused       int
+	}{
+		{"secretsmanager.RotateSecret", "InvalidRequestException", http.StatusBadRequest, 1},
+		{"secretsmanager.RotateSecret", "ResourceNotFoundException", http.StatusBadRequest, 0},
+		{"secretsmanager.RotateSecret", "", http.StatusOK, 0},
+		{"secretsmanager.PutSecretValue", "InvalidRequestException", http.StatusBadRequest, 0},
+	}
+	for _, tt := range tests {
+		m := newMeter()
+		p := &timingProxy{peer: "Secrets Manager", meter: m, classify: jsonTarget,
+			next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.errorType != "" {
+					w.Header().Set("X-Amzn-ErrorType", tt.errorType)
+				}
+				w.WriteHeader(tt.status)
+			})}
+		req := httptest.NewRequest(http.MethodPost, "/", nil)
+		req.Header.Set("X-Amz-Target", tt.target)
+		p.ServeHTTP(httptest.NewRecorder(), req)
+		snap := m.snapshot()
+		op := "Secrets Manager " + tt.target[len("secretsmanager."):]
+		if snap.refused != tt.wantRefused || snap.calls[op] != 1 {
+			t.Errorf("%s answered %d %s: refused %d, calls[%q] %d; want %d, 1", tt.target, tt.status, tt.errorType, snap.refused, op, snap.calls[op], tt.wantRefused)
 		}
 	}
 }

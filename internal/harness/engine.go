@@ -167,7 +167,7 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 	}
 	token := aws.ToString(in.ClientRequestToken)
 	if token == "" {
-		token = newToken()
+		token = NewToken()
 	}
 	_, err = e.sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
 		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
@@ -316,7 +316,9 @@ func writeErr(w http.ResponseWriter, err error) {
 	writeAWSError(w, http.StatusInternalServerError, "InternalServiceError", "the local rotation engine failed")
 }
 
-func newToken() string {
+// NewToken returns a random version-4 UUID, the form of a ClientRequestToken
+// or an SQS message id.
+func NewToken() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	b[6] = b[6]&0x0f | 0x40

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -65,7 +66,7 @@ func motoURL(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.stop)
+	t.Cleanup(p.Stop)
 	return url
 }
 
@@ -212,5 +213,84 @@ func TestEngineRefusesWithoutRotation(t *testing.T) {
 	_, err = secretsManagerClient(srv.URL).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("missing")})
 	if !errors.As(err, &rnf) {
 		t.Errorf("RotateSecret of a missing secret = %v, want ResourceNotFoundException", err)
+	}
+}
+
+func TestChildPID(t *testing.T) {
+	p, err := StartProcess("sh", exec.Command("sh", "-c", "sleep 30; true"), &LogBuffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		child, ok := ChildPID(p.Pid())
+		if ok {
+			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child))
+			if err != nil || strings.TrimSpace(string(comm)) != "sleep" {
+				t.Errorf("ChildPID(%d) = %d with comm %q (%v), want the sleep child", p.Pid(), child, comm, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ChildPID(%d) found no child", p.Pid())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.Stop()
+	if !p.Exited() {
+		t.Error("Exited() = false after Stop")
+	}
+	if _, ok := ChildPID(p.Pid()); ok {
+		t.Errorf("ChildPID(%d) found a child after Stop", p.Pid())
+	}
+}
+
+func TestPeerEnv(t *testing.T) {
+	s := &Stack{ProxyURL: "http://proxy", MotoURL: "http://moto", SimURL: "http://sim"}
+	if got := s.peerEnv(FunctionRotate); got != nil {
+		t.Errorf("peerEnv without WrapPeer = %v, want nil", got)
+	}
+	var seen []string
+	s.opts.WrapPeer = func(function, peer, url string) string {
+		seen = append(seen, function+" "+peer+" "+url)
+		return "http://wrapped-" + peer
+	}
+	got := s.peerEnv(FunctionReceive)
+	want := map[string]string{
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://wrapped-" + PeerSecretsManager,
+		"AWS_ENDPOINT_URL_SNS":             "http://wrapped-" + PeerSNS,
+		"LWA_TOKEN_URL":                    "http://wrapped-" + PeerAmazon + "/auth/o2/token",
+		"SP_API_ENDPOINT":                  "http://wrapped-" + PeerAmazon,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("peerEnv()[%s] = %q, want %q", k, got[k], v)
+		}
+	}
+	slices.Sort(seen)
+	wantSeen := []string{"receive-secret amazon http://sim", "receive-secret secretsmanager http://proxy", "receive-secret sns http://moto"}
+	if !slices.Equal(seen, wantSeen) {
+		t.Errorf("WrapPeer calls = %q, want %q", seen, wantSeen)
+	}
+}
+
+func TestPoolAroundInvoke(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `{"ok":true}`)
+	}))
+	t.Cleanup(srv.Close)
+	in := &instance{name: "f", url: srv.URL, http: srv.Client()}
+	var calls []string
+	p := newPool("f", []*instance{in}, func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+		calls = append(calls, fmt.Sprint(function, " ", event))
+		return invoke(ctx)
+	})
+	out, err := p.invoke(t.Context(), "ev")
+	if err != nil || string(out) != `{"ok":true}` {
+		t.Fatalf("invoke = %q, %v; want the answer", out, err)
+	}
+	if !slices.Equal(calls, []string{"f ev"}) {
+		t.Errorf("AroundInvoke calls = %q, want [f ev]", calls)
 	}
 }

@@ -19,28 +19,43 @@ import (
 type instance struct {
 	name string
 	url  string
-	proc *process
+	proc *Process
 	mu   sync.Mutex
 	http *http.Client
+}
+
+// InvocationPath is the path of aws-lambda-rie's invoke endpoint.
+const InvocationPath = "/2015-03-31/functions/function/invocations"
+
+// RIECommand returns the command that runs bootstrap under rie, the
+// emulator serving invocations at addr (on a free 127.0.0.1 port, POST
+// "http://"+addr+InvocationPath) and logging at logLevel. The caller sets
+// the environment and starts it (StartProcess).
+func RIECommand(rie, bootstrap, logLevel string) (cmd *exec.Cmd, addr string, err error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	apiPort, err := FreePort()
+	if err != nil {
+		return nil, "", err
+	}
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	cmd = exec.Command(rie,
+		"--runtime-interface-emulator-address", addr,
+		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		"--log-level", logLevel,
+		bootstrap)
+	return cmd, addr, nil
 }
 
 // startInstance runs bootstrap under rie with env (nothing else is inherited
 // but PATH, HOME and TMPDIR), writing its output to logs.
 func startInstance(ctx context.Context, rie, name, bootstrap string, timeout time.Duration, env map[string]string, logs io.Writer) (*instance, error) {
-	port, err := freePort()
+	cmd, addr, err := RIECommand(rie, bootstrap, "warn")
 	if err != nil {
 		return nil, err
 	}
-	apiPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(rie,
-		"--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
-		"--log-level", "warn",
-		bootstrap)
 	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			cmd.Env = append(cmd.Env, k+"="+v)
@@ -57,17 +72,17 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	p, err := startProcess(name, cmd, logs)
+	p, err := StartProcess(name, cmd, logs)
 	if err != nil {
 		return nil, err
 	}
 	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
-		p.stop()
+		p.Stop()
 		return nil, err
 	}
 	return &instance{
 		name: name,
-		url:  "http://" + addr + "/2015-03-31/functions/function/invocations",
+		url:  "http://" + addr + InvocationPath,
 		proc: p,
 		http: &http.Client{Timeout: timeout + 15*time.Second},
 	}, nil
@@ -121,14 +136,21 @@ func (e *FunctionError) Error() string {
 	return fmt.Sprintf("%s: %s: %s", e.Function, e.Type, e.Message)
 }
 
+// AroundInvoke wraps one invocation of function with event: it is called
+// while an instance is held for the invocation, and must call invoke once
+// (or answer without it).
+type AroundInvoke func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error)
+
 // pool spreads invocations over instances of one function.
 type pool struct {
-	free chan *instance
-	all  []*instance
+	name   string
+	free   chan *instance
+	all    []*instance
+	around AroundInvoke
 }
 
-func newPool(insts []*instance) *pool {
-	p := &pool{free: make(chan *instance, len(insts)), all: insts}
+func newPool(name string, insts []*instance, around AroundInvoke) *pool {
+	p := &pool{name: name, free: make(chan *instance, len(insts)), all: insts, around: around}
 	for _, in := range insts {
 		p.free <- in
 	}
@@ -143,11 +165,14 @@ func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { p.free <- in }()
+	if p.around != nil {
+		return p.around(ctx, p.name, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
+	}
 	return in.invoke(ctx, event)
 }
 
 func (p *pool) stop() {
 	for _, in := range p.all {
-		in.proc.stop()
+		in.proc.Stop()
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,8 +102,8 @@ func Build(ctx context.Context, root, outDir string) error {
 	return errors.Join(errs...)
 }
 
-// freePort returns a free TCP port on 127.0.0.1.
-func freePort() (int, error) {
+// FreePort returns a free TCP port on 127.0.0.1.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("harness: find free port: %w", err)
@@ -135,22 +136,25 @@ func (b *LogBuffer) String() string {
 	return b.buf.String()
 }
 
-// process is a started child in its own process group.
-type process struct {
+// Process is a started child in its own process group.
+type Process struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
 }
 
-func startProcess(name string, cmd *exec.Cmd, out io.Writer) (*process, error) {
+// StartProcess starts cmd in a process group of its own (so that Stop
+// reaches its children too), killed if this process dies, writing its
+// standard output and error to out.
+func StartProcess(name string, cmd *exec.Cmd, out io.Writer) (*Process, error) {
 	// Own group, so stop reaches the children; killed if this process dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("harness: start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -158,8 +162,8 @@ func startProcess(name string, cmd *exec.Cmd, out io.Writer) (*process, error) {
 	return p, nil
 }
 
-// exited reports whether the process has ended.
-func (p *process) exited() bool {
+// Exited reports whether the process has ended.
+func (p *Process) Exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -168,9 +172,16 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop ends the process group: SIGTERM, then SIGKILL after 3 s.
-func (p *process) stop() {
-	if p == nil || p.exited() {
+// Pid is the process id (and process group id).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed when the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+// Stop ends the process group: SIGTERM, then SIGKILL after 3 s. It is safe
+// on a nil or ended process.
+func (p *Process) Stop() {
+	if p == nil || p.Exited() {
 		return
 	}
 	pgid := p.cmd.Process.Pid
@@ -186,7 +197,7 @@ func (p *process) stop() {
 }
 
 // waitHTTP polls url until it answers any HTTP status, the process exits or ctx ends.
-func waitHTTP(ctx context.Context, p *process, url string, timeout time.Duration) error {
+func waitHTTP(ctx context.Context, p *Process, url string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c := &http.Client{Timeout: time.Second}
@@ -196,7 +207,7 @@ func waitHTTP(ctx context.Context, p *process, url string, timeout time.Duration
 			resp.Body.Close()
 			return nil
 		}
-		if p != nil && p.exited() {
+		if p != nil && p.Exited() {
 			return fmt.Errorf("harness: %s exited before it answered: %v", p.name, p.err)
 		}
 		select {
@@ -208,7 +219,7 @@ func waitHTTP(ctx context.Context, p *process, url string, timeout time.Duration
 }
 
 // waitTCP polls addr until it accepts a connection.
-func waitTCP(ctx context.Context, p *process, addr string, timeout time.Duration) error {
+func waitTCP(ctx context.Context, p *Process, addr string, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
@@ -216,7 +227,7 @@ func waitTCP(ctx context.Context, p *process, addr string, timeout time.Duration
 			c.Close()
 			return nil
 		}
-		if p.exited() {
+		if p.Exited() {
 			return fmt.Errorf("harness: %s exited before it listened: %v", p.name, p.err)
 		}
 		select {
@@ -228,19 +239,49 @@ func waitTCP(ctx context.Context, p *process, addr string, timeout time.Duration
 }
 
 // startMoto runs python3 -m moto.server on a free port and waits until it answers.
-func startMoto(ctx context.Context, logs io.Writer) (*process, string, error) {
-	port, err := freePort()
+func startMoto(ctx context.Context, logs io.Writer) (*Process, string, error) {
+	port, err := FreePort()
 	if err != nil {
 		return nil, "", err
 	}
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p, err := startProcess("moto", exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(port)), logs)
+	p, err := StartProcess("moto", exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(port)), logs)
 	if err != nil {
 		return nil, "", err
 	}
 	if err := waitHTTP(ctx, p, url+"/moto-api/", 20*time.Second); err != nil {
-		p.stop()
+		p.Stop()
 		return nil, "", err
 	}
 	return p, url, nil
+}
+
+// ChildPID returns the pid of a child of parent (the first found in /proc),
+// such as the bootstrap aws-lambda-rie runs.
+func ChildPID(parent int) (int, bool) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, false
+	}
+	want := strconv.Itoa(parent)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+		st := string(b)
+		i := strings.LastIndexByte(st, ')')
+		if i < 0 {
+			continue
+		}
+		if f := strings.Fields(st[i+1:]); len(f) > 1 && f[1] == want {
+			return pid, true
+		}
+	}
+	return 0, false
 }

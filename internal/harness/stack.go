@@ -90,11 +90,34 @@ type Options struct {
 	// Faults are the simulator's initial fault knobs.
 	Faults spapisim.Faults
 
+	// Instances sets how many aws-lambda-rie instances of a function run,
+	// by name (default 2 of the rotation function, 1 of the others).
+	Instances map[string]int
+	// WrapPeer, if set, is given each endpoint a function is configured
+	// with (function name, PeerSecretsManager, PeerSNS or PeerAmazon, the
+	// stack's URL) and returns the URL the function gets instead, e.g. a
+	// proxy in front of it. With WrapPeer set, SNS gets its own endpoint
+	// variable (AWS_ENDPOINT_URL_SNS); the other AWS services stay at moto.
+	WrapPeer func(function, peer, url string) string
+	// AroundInvoke, if set, wraps every invocation of a function, by the
+	// rotation engine, an event source mapping or Invoke.
+	AroundInvoke AroundInvoke
+
 	// LogFile, if set, receives a copy of every function log.
 	LogFile string
 	// OnEvent is called for every timeline event as it happens.
 	OnEvent func(Event)
 }
+
+// Peers a function reaches, as WrapPeer names them.
+const (
+	// PeerSecretsManager is the rotation engine's Secrets Manager proxy.
+	PeerSecretsManager = "secretsmanager"
+	// PeerSNS is SNS (moto).
+	PeerSNS = "sns"
+	// PeerAmazon is the SP-API/LWA simulator (LWA_TOKEN_URL and SP_API_ENDPOINT).
+	PeerAmazon = "amazon"
+)
 
 // Event is one timeline entry.
 type Event struct {
@@ -121,7 +144,7 @@ type Stack struct {
 	opts    Options
 	started time.Time
 	cancel  context.CancelFunc
-	moto    *process
+	moto    *Process
 	servers []*http.Server
 	pools   map[string]*pool
 	engine  *engine
@@ -239,6 +262,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		env[k] = v
 	}
 	counts := map[string]int{FunctionRotate: 2, FunctionReceive: 1, FunctionExpiry: 1}
+	for name, n := range opts.Instances {
+		if n > 0 {
+			counts[name] = n
+		}
+	}
 	type started struct {
 		name  string
 		insts []*instance
@@ -246,7 +274,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	results := make(chan started, len(Functions))
 	for _, name := range Functions {
-		fenv := maps(env, opts.FunctionEnv[name])
+		fenv := maps(env, s.peerEnv(name))
+		fenv = maps(fenv, opts.FunctionEnv[name])
 		timeout := 30 * time.Second
 		if name == FunctionRotate {
 			timeout = opts.RotationTimeout
@@ -267,7 +296,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	var errs []error
 	for range Functions {
 		r := <-results
-		s.pools[r.name] = newPool(r.insts)
+		s.pools[r.name] = newPool(r.name, r.insts, opts.AroundInvoke)
 		errs = append(errs, r.err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -289,6 +318,45 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.emit("stack ready in %s", time.Since(s.started).Round(time.Millisecond))
 	return s, nil
+}
+
+// peerEnv returns the endpoint variables of function as WrapPeer rewrites
+// them, or nothing without WrapPeer.
+func (s *Stack) peerEnv(function string) map[string]string {
+	wrap := s.opts.WrapPeer
+	if wrap == nil {
+		return nil
+	}
+	amazon := wrap(function, PeerAmazon, s.SimURL)
+	return map[string]string{
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": wrap(function, PeerSecretsManager, s.ProxyURL),
+		"AWS_ENDPOINT_URL_SNS":             wrap(function, PeerSNS, s.MotoURL),
+		"LWA_TOKEN_URL":                    amazon + spapisim.TokenPath,
+		"SP_API_ENDPOINT":                  amazon,
+	}
+}
+
+// Invoke invokes one instance of function (a Function* name) with event, as
+// the stack's own callers do (AroundInvoke applies), and returns the
+// response payload; a handler error is a *FunctionError, returned with the
+// payload.
+func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte, error) {
+	p := s.pools[function]
+	if p == nil {
+		return nil, fmt.Errorf("harness: invoke %s: no such function", function)
+	}
+	return p.invoke(ctx, event)
+}
+
+// BootstrapPID returns the pid of the bootstrap process of function's first
+// instance (the child of its aws-lambda-rie), e.g. to read its
+// /proc/<pid>/status. Set Options.Instances to 1 to have a single one.
+func (s *Stack) BootstrapPID(function string) (int, bool) {
+	p := s.pools[function]
+	if p == nil || len(p.all) == 0 {
+		return 0, false
+	}
+	return ChildPID(p.all[0].proc.Pid())
 }
 
 func setDefaults(o *Options) {
@@ -474,7 +542,7 @@ func (s *Stack) Close() {
 	for _, srv := range s.servers {
 		srv.Close()
 	}
-	s.moto.stop()
+	s.moto.Stop()
 	if s.logFile != nil {
 		s.logFile.Close()
 	}
@@ -539,7 +607,7 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 // RotateSecret naming a Lambda it does not know keeps the ARN and rules and
 // leaves an empty AWSPENDING version, which is then removed.
 func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current string) error {
-	token := newToken()
+	token := NewToken()
 	_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
 		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
 		RotationLambdaARN: aws.String(RotationFunctionARN),
