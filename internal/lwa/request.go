@@ -9,11 +9,11 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
 // maxBodySize bounds how much of an answer is read. Token answers are a few
@@ -57,7 +57,7 @@ func (c *Client) token(ctx context.Context, form url.Values, secrets []string) (
 			return Token{}, last
 		}
 		wait := max(c.backoff(n), a.retryAfter)
-		if !sleep(ctx, wait) {
+		if !retry.SleepUntil(ctx, time.Now().Add(wait)) {
 			return Token{}, last
 		}
 	}
@@ -82,23 +82,6 @@ func (c *Client) backoff(n int) time.Duration {
 		ceil *= 2
 	}
 	return lo + rand.N(ceil-lo+1)
-}
-
-// sleep waits for d unless the context ends first, and does not start a wait
-// that would end at or after the context's deadline. It reports whether the
-// full wait happened.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Add(d).Before(dl) {
-		return false
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // once performs one exchange with the token endpoint.
@@ -147,7 +130,7 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 		e = parseErrorResponse(resp.StatusCode, raw, secrets)
 	}
 	retryable := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
-	return Token{}, attempt{err: e, retryable: retryable, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	return Token{}, attempt{err: e, retryable: retryable, retryAfter: retry.After(resp.Header.Get("Retry-After"), time.Now())}
 }
 
 // tokenResponse is the JSON body of a successful token answer.
@@ -197,23 +180,4 @@ func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
 	e.Code = redact.Clean(r.Error, maxCode, secrets...)
 	e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
 	return e
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-// Absent, malformed or past values are 0.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(min(s, int64(24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0)
-	}
-	return 0
 }

@@ -7,12 +7,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
 // UserAgent names the project in every request, in the form SP-API asks for.
@@ -76,7 +76,7 @@ func (c *Client) once(ctx context.Context, token lwa.AccessToken) attempt {
 		err:        e,
 		status:     resp.StatusCode,
 		retryable:  resp.StatusCode == http.StatusTooManyRequests || (resp.StatusCode >= 500 && resp.StatusCode <= 599),
-		retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), at),
+		retryAfter: retry.After(resp.Header.Get("Retry-After"), at),
 		at:         at,
 	}
 }
@@ -126,44 +126,4 @@ func (c *Client) backoff(k int) time.Duration {
 	}
 	d = min(d, ceil)
 	return min(d+rand.N(d/2+1), ceil)
-}
-
-// sleepUntil waits until t unless the context ends first. It does not start
-// a wait that would not end before the context's deadline. It reports
-// whether t was reached.
-func sleepUntil(ctx context.Context, t time.Time) bool {
-	if dl, ok := ctx.Deadline(); ok && !t.Before(dl) {
-		return false
-	}
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-// Absent, malformed or past values are 0; values are capped at a day.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(min(s, int64(24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return min(max(t.Sub(now), 0), 24*time.Hour)
-	}
-	return 0
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
 // RotatePath is the path of rotateApplicationClientSecret.
@@ -126,7 +127,7 @@ func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.Ac
 		if ra := a.at.Add(a.retryAfter); ra.After(next) {
 			next = ra
 		}
-		if !sleepUntil(ctx, next) {
+		if !retry.SleepUntil(ctx, next) {
 			return fail()
 		}
 	}

@@ -1,0 +1,56 @@
+// Package retry holds what the project's HTTP clients (LWA, SP-API) share
+// when they retry: reading a Retry-After header (RFC 9110, delay-seconds or
+// an HTTP date) and waiting without starting a wait that the caller's
+// deadline would cut short, so a Lambda near its deadline gets its error
+// while it can still act on it.
+package retry
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// MaxAfter caps a Retry-After delay.
+const MaxAfter = 24 * time.Hour
+
+// After reads a Retry-After header value at now: delay-seconds or an HTTP
+// date. Absent, malformed or past values are 0; values are capped at MaxAfter.
+func After(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		return time.Duration(min(s, int64(MaxAfter/time.Second))) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), MaxAfter)
+	}
+	return 0
+}
+
+// SleepUntil waits until t unless ctx ends first. It does not start a wait
+// that would not end before ctx's deadline. It reports whether t was reached.
+func SleepUntil(ctx context.Context, t time.Time) bool {
+	if dl, ok := ctx.Deadline(); ok && !t.Before(dl) {
+		return false
+	}
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
