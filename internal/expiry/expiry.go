@@ -30,8 +30,9 @@
 //     receiver stores the new secret and a rotation adopts it.
 //  6. Rotation enabled and AUTO_ROTATE_ON_EXPIRY_NOTICE true: RotateSecret.
 //     ROTATION_STARTED, or ROTATION_RESUMED when Secrets Manager refuses
-//     because a rotation is in progress (not an error). Any other error fails
-//     the message, so it is retried.
+//     because a rotation is in progress (not an error). (6a) Any other error:
+//     CRITICAL, MANUAL_ACTION_REQUIRED naming the error code and the attempt,
+//     and the message fails, so SQS's redelivery retries the rotation.
 //  7. Rotation enabled, AUTO_ROTATE_ON_EXPIRY_NOTICE false: the schedule is
 //     left to rotate it. NONE, with the command to rotate now; but
 //     MANUAL_ACTION_REQUIRED when 7 days or fewer are left, or when Secrets
@@ -48,12 +49,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
@@ -293,7 +296,20 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, sm even
 			a.Message = "The LWA client secret of " + app + " " + when + "; a rotation already in progress will replace it."
 			a.Did = "A rotation of " + sec.ARN + " is already in progress; Secrets Manager reattempts it. A CLIENT_SECRET_ROTATED alert follows."
 		default:
-			return fmt.Errorf("expiry: start rotation of %s: %w", sec.ARN, err)
+			// Case 6a: tell a person now rather than only once the message
+			// reaches the dead-letter queue, then fail the message so that
+			// SQS's redelivery retries the rotation.
+			rerr := fmt.Errorf("expiry: start rotation of %s: %w", sec.ARN, err)
+			a.Severity = alert.SeverityCritical
+			a.Action = alert.ActionManual
+			a.Message = "The LWA client secret of " + app + " " + when + ", and the rotation that replaces it could not be started."
+			a.Did = "RotateSecret on " + sec.ARN + " failed (" + errorCode(err) + "), attempt " + receiveCount(sm) + ". The notice is retried, which tries the rotation again; after the queue's maximum receives it moves to the dead-letter queue."
+			a.ToDo = "If no CLIENT_SECRET_ROTATED alert follows within the hour, read the expiry alert function's logs for the cause (permissions, rotation function) and rotate by hand:\n" + rotateNow +
+				"or " + portal + " before " + exp.Format(time.RFC3339) + ".\n"
+			if perr := h.publish(ctx, m, a); perr != nil {
+				return fmt.Errorf("%w (and then: %w)", rerr, perr)
+			}
+			return rerr
 		}
 		if days <= 7 {
 			a.ToDo = "Nothing, if a CLIENT_SECRET_ROTATED alert arrives within the hour. Otherwise check the rotation function's logs and " + portal + " before " + exp.Format(time.RFC3339) + ".\n"
@@ -392,6 +408,28 @@ func expiresPhrase(exp time.Time, days int) string {
 	default:
 		return fmt.Sprintf("expires in %d days (%s)", days, date)
 	}
+}
+
+// errorCode names an AWS error by its code (no message text, which is
+// not the project's to put in an alert), or "an error" when it has none.
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() != "" {
+		return ae.ErrorCode()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out"
+	}
+	return "an error without an AWS error code"
+}
+
+// receiveCount is how many times SQS has delivered the message, or "1" when
+// the event does not say.
+func receiveCount(sm events.SQSMessage) string {
+	if n, err := strconv.Atoi(sm.Attributes["ApproximateReceiveCount"]); err == nil && n > 0 {
+		return strconv.Itoa(n)
+	}
+	return "1"
 }
 
 func isInvalidRequest(err error) bool {

@@ -361,6 +361,38 @@ func TestHandle(t *testing.T) {
 				}
 			},
 			msgs: func(t *testing.T) []events.SQSMessage {
+				m := msg("m1", body(t, "n-1", clientID, in30))
+				m.Attributes = map[string]string{"ApproximateReceiveCount": "3"}
+				return []events.SQSMessage{m}
+			},
+			wantFailed: []string{"m1"},
+			wantRotate: 1,
+			wantAlerts: []string{"CLIENT_SECRET_EXPIRING CRITICAL MANUAL_ACTION_REQUIRED"},
+			wantEmail:  []string{"could not be started"},
+			check: func(t *testing.T, e *env) {
+				em := snsMessage(t, e.sns.Published()[0])["email"]
+				for _, s := range []string{"RotateSecret on " + e.arn + " failed (InternalServiceError), attempt 3.", "aws secretsmanager rotate-secret --secret-id " + e.arn + "\n"} {
+					if !strings.Contains(em, s) {
+						t.Errorf("email does not contain %q:\n%s", s, em)
+					}
+				}
+				if strings.Contains(em, "boom") {
+					t.Errorf("email carries the AWS error's message text:\n%s", em)
+				}
+			},
+		},
+		{
+			name: "RotateSecret and then the alert fail", rotation: true, autoRotate: true,
+			setup: func(t *testing.T, e *env) {
+				e.sm.Fail = func(op string, _ any) error {
+					if op == "RotateSecret" {
+						return &types.InternalServiceError{Message: aws.String("boom")}
+					}
+					return nil
+				}
+				e.sns.Fail = func(*sns.PublishInput) error { return errors.New("sns unavailable") }
+			},
+			msgs: func(t *testing.T) []events.SQSMessage {
 				return []events.SQSMessage{msg("m1", body(t, "n-1", clientID, in30))}
 			},
 			wantFailed: []string{"m1"},
