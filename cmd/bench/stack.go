@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -151,18 +150,17 @@ func (s *stack) wrapPeer(function, peer, url string) string {
 	return srvURL
 }
 
-// onEvent notes the end of the benchmarked rotation from the timeline.
+// onEvent notes the end of the benchmarked rotation.
 func (s *stack) onEvent(ev harness.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// The engine names a secret by the last part of its ARN.
-	if s.runOnly == "" || !strings.Contains(ev.What, "secret "+s.runOnly[strings.LastIndexByte(s.runOnly, ':')+1:]+" ") {
+	if s.runOnly == "" || ev.SecretARN != s.runOnly {
 		return
 	}
-	switch {
-	case strings.HasPrefix(ev.What, "rotation succeeded"):
+	switch ev.Rotation {
+	case harness.RotationSucceeded:
 		s.succeeded = ev.Time
-	case strings.HasPrefix(ev.What, "rotation abandoned"):
+	case harness.RotationAbandoned:
 		s.abandoned = true
 	}
 }

@@ -45,7 +45,7 @@ type engine struct {
 	invoke    func(ctx context.Context, event any) ([]byte, error)
 	retry     time.Duration
 	attempts  int
-	event     func(format string, args ...any)
+	event     func(Event)
 	proxy     *httputil.ReverseProxy
 
 	ctx context.Context
@@ -63,13 +63,16 @@ type rotState struct {
 	timer   *time.Timer
 }
 
-func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, lambdaARN string, retry time.Duration, attempts int, event func(string, ...any)) *engine {
+func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, lambdaARN string, retry time.Duration, attempts int, event func(Event)) *engine {
 	u, _ := url.Parse(motoURL)
 	return &engine{
 		sm: sm, lambdaARN: lambdaARN, retry: retry, attempts: attempts, event: event,
 		proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx, states: map[string]*rotState{},
 	}
 }
+
+// say adds a plain event to the timeline.
+func (e *engine) say(format string, args ...any) { e.event(Event{What: fmt.Sprintf(format, args...)}) }
 
 // ServeHTTP is the Secrets Manager endpoint the functions use.
 func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -207,7 +210,7 @@ func (e *engine) startLocked(arn string, st *rotState, token string, resumed boo
 	if resumed {
 		how = "reattempted"
 	}
-	e.event("rotation %s: secret %s version %s (attempt %d)", how, shortARN(arn), short(token), attempt)
+	e.say("rotation %s: secret %s version %s (attempt %d)", how, shortARN(arn), short(token), attempt)
 	e.wg.Go(func() { e.run(arn, token, attempt) })
 }
 
@@ -225,11 +228,11 @@ func (e *engine) run(arn, token string, attempt int) {
 		e.records = append(e.records, rec)
 		e.mu.Unlock()
 		if err != nil {
-			e.event("  %s failed after %s: %s", step, rec.Duration.Round(time.Millisecond), oneLine(rec.Err))
+			e.say("  %s failed after %s: %s", step, rec.Duration.Round(time.Millisecond), oneLine(rec.Err))
 			failed = err
 			break
 		}
-		e.event("  %s ok (%s)", step, rec.Duration.Round(time.Millisecond))
+		e.say("  %s ok (%s)", step, rec.Duration.Round(time.Millisecond))
 	}
 	if failed == nil {
 		// The service removes AWSPENDING after a successful rotation.
@@ -238,7 +241,7 @@ func (e *engine) run(arn, token string, attempt int) {
 		if err != nil {
 			failed = fmt.Errorf("remove AWSPENDING: %w", err)
 		} else {
-			e.event("rotation succeeded: secret %s version %s", shortARN(arn), short(token))
+			e.event(Event{What: fmt.Sprintf("rotation succeeded: secret %s version %s", shortARN(arn), short(token)), SecretARN: arn, Rotation: RotationSucceeded})
 		}
 	}
 	e.mu.Lock()
@@ -250,10 +253,10 @@ func (e *engine) run(arn, token string, attempt int) {
 		return
 	}
 	if attempt >= e.attempts {
-		e.event("rotation abandoned after %d attempts: secret %s version %s", attempt, shortARN(arn), short(token))
+		e.event(Event{What: fmt.Sprintf("rotation abandoned after %d attempts: secret %s version %s", attempt, shortARN(arn), short(token)), SecretARN: arn, Rotation: RotationAbandoned})
 		return
 	}
-	e.event("rotation failed (attempt %d); retry in %s", attempt, e.retry)
+	e.say("rotation failed (attempt %d); retry in %s", attempt, e.retry)
 	st.timer = time.AfterFunc(e.retry, func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()

@@ -118,11 +118,15 @@ func TestEngineRotation(t *testing.T) {
 	url := motoURL(t)
 	direct := secretsManagerClient(url)
 	var timeline []string
+	var ended []Event // the events that end a rotation
 	var tmu sync.Mutex
 	ctx, cancel := context.WithCancel(context.Background())
-	e := newEngine(ctx, url, direct, RotationFunctionARN, 200*time.Millisecond, 3, func(f string, a ...any) {
+	e := newEngine(ctx, url, direct, RotationFunctionARN, 200*time.Millisecond, 3, func(ev Event) {
 		tmu.Lock()
-		timeline = append(timeline, fmt.Sprintf(f, a...))
+		timeline = append(timeline, ev.What)
+		if ev.Rotation != "" {
+			ended = append(ended, ev)
+		}
 		tmu.Unlock()
 	})
 	t.Cleanup(func() { cancel(); e.stop() })
@@ -175,6 +179,11 @@ func TestEngineRotation(t *testing.T) {
 	if err != nil || aws.ToString(got.SecretString) != "new" {
 		t.Errorf("AWSCURRENT value = %v, %v; want the new value", err, got != nil && aws.ToString(got.SecretString) == "new")
 	}
+	tmu.Lock()
+	if len(ended) != 1 || ended[0].Rotation != RotationSucceeded || ended[0].SecretARN != arn {
+		t.Errorf("rotation end events = %+v, want one %q for %s", ended, RotationSucceeded, arn)
+	}
+	tmu.Unlock()
 	if n := len(e.steps()); n != len(want) {
 		t.Errorf("engine recorded %d steps, want %d", n, len(want))
 	}
@@ -196,7 +205,7 @@ func TestEngineRefusesWithoutRotation(t *testing.T) {
 	url := motoURL(t)
 	direct := secretsManagerClient(url)
 	ctx, cancel := context.WithCancel(context.Background())
-	e := newEngine(ctx, url, direct, RotationFunctionARN, time.Second, 1, func(string, ...any) {})
+	e := newEngine(ctx, url, direct, RotationFunctionARN, time.Second, 1, func(Event) {})
 	e.invoke = func(context.Context, any) ([]byte, error) { return nil, errors.New("must not be invoked") }
 	t.Cleanup(func() { cancel(); e.stop() })
 	srv := httptest.NewServer(e)

@@ -123,7 +123,21 @@ const (
 type Event struct {
 	Time time.Time
 	What string
+	// SecretARN and Rotation are set on the event that ends a rotation, so
+	// that a caller need not read What.
+	SecretARN string
+	Rotation  RotationEnd
 }
+
+// RotationEnd is how a rotation the engine ran ended.
+type RotationEnd string
+
+const (
+	// RotationSucceeded: all four steps succeeded and AWSPENDING was removed.
+	RotationSucceeded RotationEnd = "succeeded"
+	// RotationAbandoned: the engine gave up after RotationAttempts attempts.
+	RotationAbandoned RotationEnd = "abandoned"
+)
 
 // Stack is a running local stack.
 type Stack struct {
@@ -240,7 +254,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.emit("SP-API/LWA simulator is up at %s", s.SimURL)
 
 	// The rotation engine's Secrets Manager proxy.
-	s.engine = newEngine(runCtx, s.MotoURL, s.SecretsManager, RotationFunctionARN, opts.RotationRetryDelay, opts.RotationAttempts, s.emit)
+	s.engine = newEngine(runCtx, s.MotoURL, s.SecretsManager, RotationFunctionARN, opts.RotationRetryDelay, opts.RotationAttempts, s.record)
 	if s.ProxyURL, err = s.serve(s.engine); err != nil {
 		return nil, err
 	}
@@ -469,8 +483,11 @@ func (s *Stack) createQueues(ctx context.Context) error {
 }
 
 // emit records a timeline event.
-func (s *Stack) emit(format string, args ...any) {
-	ev := Event{Time: time.Now(), What: fmt.Sprintf(format, args...)}
+func (s *Stack) emit(format string, args ...any) { s.record(Event{What: fmt.Sprintf(format, args...)}) }
+
+// record adds ev to the timeline, stamped now.
+func (s *Stack) record(ev Event) {
+	ev.Time = time.Now()
 	s.mu.Lock()
 	s.timeline = append(s.timeline, ev)
 	on := s.opts.OnEvent
