@@ -226,6 +226,17 @@ func TestDaysLeft(t *testing.T) {
 	}
 }
 
+// rotateSecretFails makes every RotateSecret fail with an error the handler
+// does not expect.
+func rotateSecretFails(t *testing.T, e *env) {
+	e.sm.Fail = func(op string, _ any) error {
+		if op == "RotateSecret" {
+			return &types.InternalServiceError{Message: aws.String("boom")}
+		}
+		return nil
+	}
+}
+
 func TestHandle(t *testing.T) {
 	in30 := now.Add(30*24*time.Hour + time.Hour)
 	in5 := now.Add(5*24*time.Hour + time.Hour)
@@ -352,14 +363,7 @@ func TestHandle(t *testing.T) {
 		},
 		{
 			name: "RotateSecret fails", rotation: true, autoRotate: true,
-			setup: func(t *testing.T, e *env) {
-				e.sm.Fail = func(op string, _ any) error {
-					if op == "RotateSecret" {
-						return &types.InternalServiceError{Message: aws.String("boom")}
-					}
-					return nil
-				}
-			},
+			setup: rotateSecretFails,
 			msgs: func(t *testing.T) []events.SQSMessage {
 				m := msg("m1", body(t, "n-1", clientID, in30))
 				m.Attributes = map[string]string{"ApproximateReceiveCount": "3"}
@@ -384,12 +388,7 @@ func TestHandle(t *testing.T) {
 		{
 			name: "RotateSecret and then the alert fail", rotation: true, autoRotate: true,
 			setup: func(t *testing.T, e *env) {
-				e.sm.Fail = func(op string, _ any) error {
-					if op == "RotateSecret" {
-						return &types.InternalServiceError{Message: aws.String("boom")}
-					}
-					return nil
-				}
+				rotateSecretFails(t, e)
 				e.sns.Fail = func(*sns.PublishInput) error { return errors.New("sns unavailable") }
 			},
 			msgs: func(t *testing.T) []events.SQSMessage {
