@@ -316,8 +316,14 @@ func TestRetries(t *testing.T) {
 }
 
 // TestDeadline: a wait that cannot end before the context's deadline is not
-// started; the last answer comes back at once, before the deadline.
+// started, so the last answer comes back at once (well before the deadline);
+// when retries run into the deadline, the last answer, not a context error,
+// comes back as the deadline passes (a call in flight then is cut short, so
+// "before the deadline" cannot be asked of those rows).
 func TestDeadline(t *testing.T) {
+	// deadlineGrace: how long after the deadline a call it cut short may
+	// take to come back on a loaded machine.
+	const deadlineGrace = 300 * time.Millisecond
 	const id = "req-deadline"
 	hdr := map[string]string{"x-amzn-RequestId": id}
 	tests := []struct {
@@ -331,11 +337,11 @@ func TestDeadline(t *testing.T) {
 		minCalls   int
 		maxCalls   int
 	}{
-		{"429, interval longer than time left", answer{429, hdr, `{"errors":[{"code":"QuotaExceeded","message":"m"}]}`}, time.Minute, time.Millisecond, 2 * time.Second, 500 * time.Millisecond, ErrThrottled, 1, 1},
-		{"429, Retry-After longer than time left", answer{429, map[string]string{"x-amzn-RequestId": id, "Retry-After": "10"}, ""}, 10 * time.Millisecond, time.Millisecond, 2 * time.Second, 500 * time.Millisecond, ErrThrottled, 1, 1},
-		{"500, backoff longer than time left", answer{500, hdr, ""}, time.Minute, 5 * time.Second, 2 * time.Second, 500 * time.Millisecond, ErrUnavailable, 1, 1},
-		{"429 several times then deadline", answer{429, hdr, ""}, 100 * time.Millisecond, time.Millisecond, 450 * time.Millisecond, 450 * time.Millisecond, ErrThrottled, 3, 5},
-		{"503 several times then deadline", answer{503, hdr, ""}, 80 * time.Millisecond, 20 * time.Millisecond, 400 * time.Millisecond, 400 * time.Millisecond, ErrUnavailable, 3, 20},
+		{"429, interval longer than time left", answer{429, hdr, `{"errors":[{"code":"QuotaExceeded","message":"m"}]}`}, time.Minute, time.Millisecond, 3 * time.Second, time.Second, ErrThrottled, 1, 1},
+		{"429, Retry-After longer than time left", answer{429, map[string]string{"x-amzn-RequestId": id, "Retry-After": "10"}, ""}, 10 * time.Millisecond, time.Millisecond, 3 * time.Second, time.Second, ErrThrottled, 1, 1},
+		{"500, backoff longer than time left", answer{500, hdr, ""}, time.Minute, 5 * time.Second, 3 * time.Second, time.Second, ErrUnavailable, 1, 1},
+		{"429 several times then deadline", answer{429, hdr, ""}, 100 * time.Millisecond, time.Millisecond, 450 * time.Millisecond, 450*time.Millisecond + deadlineGrace, ErrThrottled, 3, 5},
+		{"503 several times then deadline", answer{503, hdr, ""}, 80 * time.Millisecond, 20 * time.Millisecond, 400 * time.Millisecond, 400*time.Millisecond + deadlineGrace, ErrUnavailable, 3, 20},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -344,11 +350,10 @@ func TestDeadline(t *testing.T) {
 			c.Interval, c.MinBackoff, c.MaxAttempts = tt.interval, tt.minBackoff, 100
 			ctx, cancel := context.WithTimeout(context.Background(), tt.timeout)
 			defer cancel()
-			dl, _ := ctx.Deadline()
 			start := time.Now()
 			err := c.RotateApplicationClientSecret(ctx, testToken)
-			if el := time.Since(start); el > tt.returnBy || !time.Now().Before(dl) {
-				t.Errorf("RotateApplicationClientSecret() returned after %v, want within %v and before the deadline", el, tt.returnBy)
+			if el := time.Since(start); el > tt.returnBy {
+				t.Errorf("RotateApplicationClientSecret() returned after %v, want within %v", el, tt.returnBy)
 			}
 			var e *Error
 			if !errors.Is(err, tt.wantErr) || !errors.As(err, &e) || e.RequestID != id {
