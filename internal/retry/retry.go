@@ -41,7 +41,12 @@ func SleepUntil(ctx context.Context, t time.Time) bool {
 	if dl, ok := ctx.Deadline(); ok && !t.Before(dl) {
 		return false
 	}
-	d := time.Until(t)
+	return Sleep(ctx, time.Until(t))
+}
+
+// Sleep waits d unless ctx ends first; it reports whether d elapsed. A wait
+// of d <= 0 reports whether ctx is still live.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}

@@ -53,3 +53,25 @@ func TestSleepUntil(t *testing.T) {
 		t.Error("SleepUntil on a done context = true, want false")
 	}
 }
+
+func TestSleep(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if !Sleep(ctx, 0) {
+		t.Error("Sleep(0) on a live context = false, want true")
+	}
+	start := time.Now()
+	if !Sleep(ctx, 20*time.Millisecond) || time.Since(start) < 20*time.Millisecond {
+		t.Error("Sleep(20ms) did not wait 20ms and report true")
+	}
+	time.AfterFunc(20*time.Millisecond, cancel)
+	start = time.Now()
+	if Sleep(ctx, time.Minute) {
+		t.Error("Sleep cut short by cancel = true, want false")
+	}
+	if time.Since(start) > 30*time.Second {
+		t.Error("Sleep did not return when the context was cancelled")
+	}
+	if Sleep(ctx, 0) {
+		t.Error("Sleep(0) on a done context = true, want false")
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 	"github.com/spapi-lwa/secret-rotation/internal/spapi"
 )
 
@@ -206,7 +207,7 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 	if err != nil {
 		return c.errorf("tag %s: %w", managed.TagRotationRequestedAt, err)
 	}
-	if !sleep(ctx, r.cfg.Settle) {
+	if !retry.Sleep(ctx, r.cfg.Settle) {
 		return r.untagAfter(ctx, c, c.errorf("settle after tagging: %w", ctx.Err()))
 	}
 	out, err := r.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(c.secretID)})
@@ -324,7 +325,7 @@ func (r *Rotator) awaitReceived(ctx context.Context, c *call, cur *version, seen
 			return c.errorf("waited %s (%d looks): %w", time.Since(start).Round(time.Millisecond), polls, ErrSecretNotReceived)
 		}
 		c.log.DebugContext(ctx, "new client secret not received yet", "polls", polls)
-		if !sleep(ctx, r.cfg.PollInterval) {
+		if !retry.Sleep(ctx, r.cfg.PollInterval) {
 			return c.errorf("wait for the new client secret: %w", ctx.Err())
 		}
 	}

@@ -326,21 +326,6 @@ func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	return cur, nil
 }
 
-// sleep waits d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // giveUp returns when waiting must stop: DeadlineMargin before ctx's
 // deadline, or the zero time when ctx has none.
 func (r *Rotator) giveUp(ctx context.Context) time.Time {

@@ -13,6 +13,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
@@ -78,7 +79,7 @@ func (r *Rotator) testSecret(ctx context.Context, c *call) error {
 			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
 		}
 		c.log.DebugContext(ctx, "pending client secret not accepted yet; retrying", "attempts", attempt)
-		if !sleep(ctx, r.cfg.TestRetryInterval) {
+		if !retry.Sleep(ctx, r.cfg.TestRetryInterval) {
 			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, errors.Join(err, ctx.Err()))
 		}
 	}
