@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/spapi-lwa/secret-rotation/internal/harness"
+	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 )
 
 //go:embed baseline.py
@@ -140,7 +140,7 @@ func measurePythonStart(python, script string, env []string) (coldSample, error)
 	if err != nil {
 		return coldSample{}, err
 	}
-	stderr := &harness.LogBuffer{}
+	stderr := &logsink.Buffer{}
 	cmd.Stderr = stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/internal/harness"
+	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 )
 
 // caVariables are removed from every measured process: a Lambda sandbox has
@@ -66,7 +67,7 @@ type coldInstance struct {
 	proc    *harness.Process
 	addr    string // the emulator's invocation address
 	url     string
-	logs    *harness.LogBuffer
+	logs    *logsink.Buffer
 	started time.Time
 	client  *http.Client
 }
@@ -82,7 +83,7 @@ func startCold(rie, name, bootstrap string, env []string) (*coldInstance, error)
 	cmd.Env = env
 	cmd.Dir = filepath.Dir(bootstrap)
 	in := &coldInstance{
-		name: name, addr: addr, logs: &harness.LogBuffer{},
+		name: name, addr: addr, logs: &logsink.Buffer{},
 		url:    "http://" + addr + harness.InvocationPath,
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
 	}

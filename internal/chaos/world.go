@@ -29,6 +29,7 @@ import (
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/expiry"
+	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/receiver"
@@ -135,7 +136,7 @@ type World struct {
 	Receiver *receiver.Handler
 	Expiry   *expiry.Handler
 
-	logs   lockedBuffer
+	logs   logsink.Buffer
 	Logger *slog.Logger
 
 	rndMu sync.Mutex
@@ -194,24 +195,6 @@ type invocation struct {
 type invocationKey struct{}
 
 var invocationSeq atomic.Int64
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // NewWorld builds the world of s: its applications, seeded secrets (tagged,
 // rotation enabled), simulators, fakes, queues and the three handlers, all

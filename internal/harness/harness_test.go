@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 )
 
 func TestRIEPathMissing(t *testing.T) {
@@ -62,7 +64,7 @@ func motoURL(t *testing.T) string {
 		}
 		t.Skip(err)
 	}
-	p, url, err := startMoto(t.Context(), &LogBuffer{})
+	p, url, err := startMoto(t.Context(), &logsink.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +228,7 @@ func TestEngineRefusesWithoutRotation(t *testing.T) {
 }
 
 func TestChildPID(t *testing.T) {
-	p, err := StartProcess("sh", exec.Command("sh", "-c", "sleep 30; true"), &LogBuffer{})
+	p, err := StartProcess("sh", exec.Command("sh", "-c", "sleep 30; true"), &logsink.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

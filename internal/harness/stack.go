@@ -44,6 +44,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/spapisim"
 )
@@ -164,7 +165,7 @@ type Stack struct {
 	engine  *engine
 	maps    []*mapping
 	wg      sync.WaitGroup
-	logs    map[string]*LogBuffer
+	logs    map[string]*logsink.Buffer
 	logFile *os.File
 	tmp     string
 
@@ -177,7 +178,7 @@ type Stack struct {
 // Start starts a stack. On error everything started so far is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	setDefaults(&opts)
-	s := &Stack{opts: opts, started: time.Now(), logs: map[string]*LogBuffer{}, pools: map[string]*pool{},
+	s := &Stack{opts: opts, started: time.Now(), logs: map[string]*logsink.Buffer{}, pools: map[string]*pool{},
 		ClientID: opts.ClientID, ApplicationID: opts.ApplicationID, InitialSecret: opts.InitialSecret}
 	defer func() {
 		if err != nil {
@@ -200,10 +201,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if s.logFile, err = os.Create(opts.LogFile); err != nil {
 			return nil, fmt.Errorf("harness: create log file: %w", err)
 		}
-		tee = &LogBuffer{tee: s.logFile} // serializes writes to the file
+		tee = &logsink.Buffer{Tee: s.logFile} // serializes writes to the file
 	}
 	for _, n := range append([]string{"moto"}, Functions...) {
-		s.logs[n] = &LogBuffer{tee: tee}
+		s.logs[n] = &logsink.Buffer{Tee: tee}
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel

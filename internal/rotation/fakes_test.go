@@ -1,7 +1,6 @@
 package rotation
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
@@ -228,24 +228,6 @@ func (f *fakeAlerter) events() []alert.Event {
 	return evs
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // world is one managed secret with Secrets Manager, LWA, SP-API, the alert
 // topic and a receiver-like delivery, all fakes.
 type world struct {
@@ -255,7 +237,7 @@ type world struct {
 	lwa    *fakeLWA
 	api    *fakeSPAPI
 	alerts *fakeAlerter
-	logs   *syncBuffer
+	logs   *logsink.Buffer
 	r      *Rotator
 	arn    string
 
@@ -274,7 +256,7 @@ func newWorld(t *testing.T, tune ...func(*Config)) *world {
 		clock:  &clock{t: time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)},
 		sm:     secretsmanagertest.New(),
 		alerts: &fakeAlerter{},
-		logs:   &syncBuffer{},
+		logs:   &logsink.Buffer{},
 		ops:    map[string]int{},
 	}
 	w.sm.Now = w.clock.Now

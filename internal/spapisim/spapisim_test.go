@@ -22,6 +22,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 	"github.com/spapi-lwa/secret-rotation/internal/notification"
 )
 
@@ -62,14 +64,14 @@ type fixture struct {
 	clock *ManualClock
 	srv   *httptest.Server
 	rec   *recorder
-	logs  *bytes.Buffer
+	logs  *logsink.Buffer
 }
 
 // newFixture starts a simulator on a manual clock with a recorder as the
 // new-secret queue; mod may change the config first.
 func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{clock: NewManualClock(start), rec: &recorder{}, logs: &bytes.Buffer{}}
+	f := &fixture{clock: NewManualClock(start), rec: &recorder{}, logs: &logsink.Buffer{}}
 	cfg := Config{
 		ClientID:           testClientID,
 		ApplicationID:      testAppID,
@@ -78,7 +80,7 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 		NewSecretDeliverer: f.rec,
 		DeliveryDelay:      2 * time.Second,
 		Rand:               rand.New(rand.NewPCG(1, 2)),
-		Logger:             slog.New(slog.NewJSONHandler(&lockedWriter{w: f.logs}, nil)),
+		Logger:             slog.New(slog.NewJSONHandler(f.logs, nil)),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -87,17 +89,6 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	f.srv = httptest.NewServer(f.sim.Handler())
 	t.Cleanup(f.srv.Close)
 	return f
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 type tokenAnswer struct {
