@@ -109,41 +109,6 @@ func msg(id, body string) events.SQSMessage {
 	return events.SQSMessage{MessageId: id, Body: body, EventSource: "aws:sqs"}
 }
 
-func snsMessage(t *testing.T, in *sns.PublishInput) map[string]string {
-	t.Helper()
-	var m map[string]string
-	if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &m); err != nil {
-		t.Fatalf("message is not JSON: %v", err)
-	}
-	return m
-}
-
-func attrs(in *sns.PublishInput) map[string]string {
-	out := map[string]string{}
-	for k, v := range in.MessageAttributes {
-		if aws.ToString(v.DataType) == "String" {
-			out[k] = aws.ToString(v.StringValue)
-		}
-	}
-	return out
-}
-
-// checkPublished checks what every published alert must satisfy.
-func checkPublished(t *testing.T, f *snstest.Fake, secrets ...string) {
-	t.Helper()
-	for i, in := range f.Published() {
-		subject, msg := aws.ToString(in.Subject), aws.ToString(in.Message)
-		if len(subject) > alert.MaxSubject || len(msg) > alert.MaxMessage {
-			t.Errorf("alert %d: subject %d bytes, message %d bytes: over the SNS limits", i, len(subject), len(msg))
-		}
-		for _, s := range append(secrets, "amzn1.oa2-cs.") {
-			if strings.Contains(subject+msg, s) {
-				t.Errorf("alert %d contains a secret value", i)
-			}
-		}
-	}
-}
-
 func TestOfficialExample(t *testing.T) {
 	const exClient = "amzn1.application-oa2-client.xxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 	e := newEnv(t, true, true, nil)
@@ -165,12 +130,12 @@ func TestOfficialExample(t *testing.T) {
 		`"applicationId":"amzn1.sp.solution.xxxxxxxxxxxxxxxxxxxxxxxxxxxx","secretArn":"` + arn + `","expiresAt":"2024-03-03T22:06:39.224Z","daysLeft":53,` +
 		`"action":"ROTATION_STARTED","notificationId":"e7e27216-4970-477a-882c-e4xxxxxxxxxxxxxdc","messageId":"m-example",` +
 		`"message":"The LWA client secret of amzn1.sp.solution.xxxxxxxxxxxxxxxxxxxxxxxxxxxx expires in 53 days (2024-03-03T22:06:39Z); a rotation was started to replace it."}`
-	m := snsMessage(t, pub[0])
+	m := snstest.Structure(t, pub[0])
 	if m["default"] != want {
 		t.Errorf("default document =\n%s\nwant\n%s", m["default"], want)
 	}
 	wantAttrs := map[string]string{"event": "CLIENT_SECRET_EXPIRING", "severity": "INFO", "clientId": exClient}
-	if got := attrs(pub[0]); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
+	if got := snstest.Attributes(pub[0]); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
 		t.Errorf("message attributes = %v, want %v", got, wantAttrs)
 	}
 	for _, s := range []string{"amzn1.sp.solution.xxxxxxxxxxxxxxxxxxxxxxxxxxxx", exClient, "2024-03-03 22:06 UTC", "Days left:       53", "ROTATION_STARTED", "A rotation of " + arn + " was started"} {
@@ -181,7 +146,7 @@ func TestOfficialExample(t *testing.T) {
 	if got := aws.ToString(pub[0].Subject); got != "[INFO] SP-API LWA client secret expires in 53 days: amzn1.sp.solution.xxxxxxxxxxxxxxxxxxxxxxxxxxxx" {
 		t.Errorf("subject = %q", got)
 	}
-	checkPublished(t, e.sns)
+	e.sns.Check(t, topicARN)
 }
 
 func TestDaysLeft(t *testing.T) {
@@ -215,13 +180,13 @@ func TestDaysLeft(t *testing.T) {
 			if a["severity"] != tt.severity || a["action"] != tt.action || a["daysLeft"] != float64(tt.days) {
 				t.Errorf("alert severity %v action %v daysLeft %v, want %s %s %d", a["severity"], a["action"], a["daysLeft"], tt.severity, tt.action, tt.days)
 			}
-			if got := attrs(e.sns.Published()[0])["severity"]; got != tt.severity {
+			if got := snstest.Attributes(e.sns.Published()[0])["severity"]; got != tt.severity {
 				t.Errorf("severity attribute = %q, want %q", got, tt.severity)
 			}
 			if n := e.sm.Calls("RotateSecret"); n != tt.wantRotate {
 				t.Errorf("RotateSecret calls = %d, want %d", n, tt.wantRotate)
 			}
-			checkPublished(t, e.sns)
+			e.sns.Check(t, topicARN)
 		})
 	}
 }
@@ -265,11 +230,11 @@ func TestHandle(t *testing.T) {
 				want := `{"event":"CLIENT_SECRET_EXPIRING","severity":"WARNING","clientId":"amzn1.application-oa2-client.unknown","applicationId":"` + appID + `",` +
 					`"expiresAt":"2026-12-27T13:00:00Z","daysLeft":30,"action":"MANUAL_ACTION_REQUIRED","notificationId":"n-1","messageId":"m1",` +
 					`"message":"The LWA client secret of ` + appID + ` expires in 30 days (2026-12-27T13:00:00Z), and no secret in Secrets Manager is tagged with its client id, so nothing rotates it."}`
-				if got := snsMessage(t, in)["default"]; got != want {
+				if got := snstest.Structure(t, in)["default"]; got != want {
 					t.Errorf("default document =\n%s\nwant\n%s", got, want)
 				}
 				wantAttrs := map[string]string{"event": "CLIENT_SECRET_EXPIRING", "severity": "WARNING", "clientId": "amzn1.application-oa2-client.unknown"}
-				if got := attrs(in); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
+				if got := snstest.Attributes(in); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
 					t.Errorf("message attributes = %v, want %v", got, wantAttrs)
 				}
 			},
@@ -343,11 +308,11 @@ func TestHandle(t *testing.T) {
 				in := e.sns.Published()[0]
 				want := `{"event":"NOTIFICATION_REJECTED","severity":"WARNING","clientId":"","action":"MANUAL_ACTION_REQUIRED","messageId":"m-bad",` +
 					`"message":"An LWA client secret expiry notification was rejected; the expiry it announces is not tracked."}`
-				if got := snsMessage(t, in)["default"]; got != want {
+				if got := snstest.Structure(t, in)["default"]; got != want {
 					t.Errorf("default document =\n%s\nwant\n%s", got, want)
 				}
 				wantAttrs := map[string]string{"event": "NOTIFICATION_REJECTED", "severity": "WARNING"}
-				if got := attrs(in); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
+				if got := snstest.Attributes(in); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
 					t.Errorf("message attributes = %v, want %v", got, wantAttrs)
 				}
 			},
@@ -374,7 +339,7 @@ func TestHandle(t *testing.T) {
 			wantAlerts: []string{"CLIENT_SECRET_EXPIRING CRITICAL MANUAL_ACTION_REQUIRED"},
 			wantEmail:  []string{"could not be started"},
 			check: func(t *testing.T, e *env) {
-				em := snsMessage(t, e.sns.Published()[0])["email"]
+				em := snstest.Structure(t, e.sns.Published()[0])["email"]
 				for _, s := range []string{"RotateSecret on " + e.arn + " failed (InternalServiceError), attempt 3.", "aws secretsmanager rotate-secret --secret-id " + e.arn + "\n"} {
 					if !strings.Contains(em, s) {
 						t.Errorf("email does not contain %q:\n%s", s, em)
@@ -430,14 +395,14 @@ func TestHandle(t *testing.T) {
 				t.Errorf("alerts = %q, want %q", got, tt.wantAlerts)
 			}
 			for _, s := range tt.wantEmail {
-				if em := snsMessage(t, e.sns.Published()[0])["email"]; !strings.Contains(em, s) {
+				if em := snstest.Structure(t, e.sns.Published()[0])["email"]; !strings.Contains(em, s) {
 					t.Errorf("email does not contain %q:\n%s", s, em)
 				}
 			}
 			if tt.check != nil {
 				tt.check(t, e)
 			}
-			checkPublished(t, e.sns)
+			e.sns.Check(t, topicARN)
 		})
 	}
 }
@@ -475,5 +440,5 @@ func TestNoSecretInLogs(t *testing.T) {
 	if strings.Contains(e.logs.String(), secret) || strings.Contains(e.logs.String(), "amzn1.oa2-cs.") {
 		t.Errorf("a secret appears in the logs:\n%s", e.logs.String())
 	}
-	checkPublished(t, e.sns, secret)
+	e.sns.Check(t, topicARN, secret)
 }

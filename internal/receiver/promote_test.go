@@ -171,8 +171,8 @@ func TestConcurrentReceivers(t *testing.T) {
 			if got := actions(e.sns, w.sns); fmt.Sprint(got) != fmt.Sprint(tt.wantActions) {
 				t.Errorf("alert actions = %v, want %v", got, tt.wantActions)
 			}
-			checkPublished(t, e.sns)
-			checkPublished(t, w.sns)
+			e.sns.Check(t, topicARN, allSecret...)
+			w.sns.Check(t, topicARN, allSecret...)
 		})
 	}
 }
@@ -299,7 +299,7 @@ func TestCrashBetweenStoreAndPromote(t *testing.T) {
 			if last := alerts[len(alerts)-1]; last["messageId"] != "m-new" || last["action"] != tt.wantAction || last["versionId"] != tok {
 				t.Errorf("redelivery alert = %v %v %v, want m-new %s %s", last["messageId"], last["action"], last["versionId"], tt.wantAction, tok)
 			}
-			checkPublished(t, e.sns)
+			e.sns.Check(t, topicARN, allSecret...)
 		})
 	}
 }
@@ -413,7 +413,7 @@ func TestPromoteRetry(t *testing.T) {
 			if len(tt.wantFailed) > 0 && e.sm.Calls("RotateSecret") != 0 {
 				t.Errorf("RotateSecret called for a message that failed before its secret was labelled")
 			}
-			checkPublished(t, e.sns)
+			e.sns.Check(t, topicARN, allSecret...)
 		})
 	}
 }
@@ -492,7 +492,7 @@ func TestSecretsIssuedInOneMillisecond(t *testing.T) {
 		if !strings.Contains(e.logs.String(), `"outcome":"storedTied"`) {
 			t.Errorf("no log line with outcome storedTied")
 		}
-		checkPublished(t, e.sns)
+		e.sns.Check(t, topicARN, allSecret...)
 	})
 	t.Run("tied with LWA_RECEIVED while its rotation runs", func(t *testing.T) {
 		e := newEnv(t, true)
@@ -513,6 +513,6 @@ func TestSecretsIssuedInOneMillisecond(t *testing.T) {
 		if id, _ := e.sm.StageVersion(e.arn, managed.StageSuperseded); id != managed.ReceivedToken("n-2") {
 			t.Errorf("LWA_SUPERSEDED on %q, want the tied secret's version %s", id, managed.ReceivedToken("n-2"))
 		}
-		checkPublished(t, e.sns)
+		e.sns.Check(t, topicARN, allSecret...)
 	})
 }

@@ -126,61 +126,6 @@ func msg(id, body string) events.SQSMessage {
 	return events.SQSMessage{MessageId: id, Body: body, EventSource: "aws:sqs"}
 }
 
-// checkPublished checks what every published alert must satisfy.
-func checkPublished(t *testing.T, f *snstest.Fake) {
-	t.Helper()
-	for i, in := range f.Published() {
-		subject, message := aws.ToString(in.Subject), aws.ToString(in.Message)
-		if len(subject) > alert.MaxSubject {
-			t.Errorf("alert %d: subject is %d bytes, want at most %d", i, len(subject), alert.MaxSubject)
-		}
-		if len(message) > alert.MaxMessage {
-			t.Errorf("alert %d: message is %d bytes, want at most %d", i, len(message), alert.MaxMessage)
-		}
-		if aws.ToString(in.MessageStructure) != "json" || aws.ToString(in.TopicArn) != topicARN {
-			t.Errorf("alert %d: MessageStructure %q on %q, want json on %q", i, aws.ToString(in.MessageStructure), aws.ToString(in.TopicArn), topicARN)
-		}
-		var m map[string]string
-		if err := json.Unmarshal([]byte(message), &m); err != nil {
-			t.Errorf("alert %d: message is not JSON: %v", i, err)
-		}
-		for _, s := range allSecret {
-			if strings.Contains(subject, s) || strings.Contains(message, s) || strings.Contains(m["email"], s) {
-				t.Errorf("alert %d contains a secret value", i)
-			}
-		}
-	}
-}
-
-// attrs returns the String message attributes of a published alert.
-func attrs(in *sns.PublishInput) map[string]string {
-	out := map[string]string{}
-	for k, v := range in.MessageAttributes {
-		if aws.ToString(v.DataType) == "String" {
-			out[k] = aws.ToString(v.StringValue)
-		}
-	}
-	return out
-}
-
-func email(t *testing.T, in *sns.PublishInput) string {
-	t.Helper()
-	var m map[string]string
-	if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m["email"]
-}
-
-func defaultDoc(t *testing.T, in *sns.PublishInput) string {
-	t.Helper()
-	var m map[string]string
-	if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &m); err != nil {
-		t.Fatal(err)
-	}
-	return m["default"]
-}
-
 // versionsWithValue counts the versions that hold a value.
 func (e *env) versionsWithValue() int {
 	n := 0
@@ -265,17 +210,17 @@ func TestOfficialExample(t *testing.T) {
 		`"applicationId":"amzn1.sp.solution.6XXXXXXXXXXXXXXXXXXXXXXXXX","secretArn":"` + arn + `","expiresAt":"2024-07-08T22:09:17.198Z","daysLeft":179,` +
 		`"action":"ROTATION_STARTED","notificationId":"b0805eb9-78f7-49bb-ac0e-XXXXXXXXXXX","messageId":"m-example","versionId":"` + token + `",` +
 		`"message":"A new LWA client secret for amzn1.sp.solution.6XXXXXXXXXXXXXXXXXXXXXXXXX was received and stored; a rotation was started to adopt it."}`
-	if got := defaultDoc(t, pub[0]); got != wantDoc {
+	if got := snstest.Structure(t, pub[0])["default"]; got != wantDoc {
 		t.Errorf("default document =\n%s\nwant\n%s", got, wantDoc)
 	}
 	wantAttrs := map[string]string{"event": "NEW_CLIENT_SECRET_RECEIVED", "severity": "INFO", "clientId": "amzn1.application-oa2-client.6XXXXXXXXXXXXXXXXXXXXXXXXX"}
-	if got := attrs(pub[0]); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
+	if got := snstest.Attributes(pub[0]); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
 		t.Errorf("message attributes = %v, want %v", got, wantAttrs)
 	}
 	if strings.Contains(aws.ToString(pub[0].Message), ex.Payload.P.Secret) || strings.Contains(aws.ToString(pub[0].Subject), ex.Payload.P.Secret) {
 		t.Errorf("alert contains the new client secret")
 	}
-	checkPublished(t, e.sns)
+	e.sns.Check(t, topicARN, allSecret...)
 }
 
 func TestHandle(t *testing.T) {
@@ -339,7 +284,7 @@ func TestHandle(t *testing.T) {
 				cur, _ := e.sm.StageVersion(e.arn, managed.StageCurrent)
 				want := fmt.Sprintf("aws secretsmanager update-secret-version-stage --secret-id %s --version-stage AWSCURRENT --move-to-version-id %s --remove-from-version-id %s",
 					e.arn, managed.ReceivedToken("n-1"), cur)
-				got := email(t, e.sns.Published()[0])
+				got := snstest.Structure(t, e.sns.Published()[0])["email"]
 				for _, s := range []string{want, "aws secretsmanager rotate-secret --secret-id " + e.arn + " --rotation-lambda-arn " + lambdaARN} {
 					if !strings.Contains(got, s) {
 						t.Errorf("email does not contain %q:\n%s", s, got)
@@ -378,10 +323,10 @@ func TestHandle(t *testing.T) {
 			wantAlerts: []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
 			check: func(t *testing.T, e *env) {
 				in := e.sns.Published()[0]
-				if got := attrs(in)["clientId"]; got != "amzn1.application-oa2-client.unknown" {
+				if got := snstest.Attributes(in)["clientId"]; got != "amzn1.application-oa2-client.unknown" {
 					t.Errorf("clientId attribute = %q, want the unknown client id", got)
 				}
-				if got := email(t, in); !strings.Contains(got, "aws secretsmanager tag-resource --secret-id <secret name> --tags Key=sp-api-lwa:client-id,Value=amzn1.application-oa2-client.unknown") {
+				if got := snstest.Structure(t, in)["email"]; !strings.Contains(got, "aws secretsmanager tag-resource --secret-id <secret name> --tags Key=sp-api-lwa:client-id,Value=amzn1.application-oa2-client.unknown") {
 					t.Errorf("email does not say how to tag the secret:\n%s", got)
 				}
 			},
@@ -422,11 +367,11 @@ func TestHandle(t *testing.T) {
 				in := e.sns.Published()[1]
 				want := `{"event":"NOTIFICATION_REJECTED","severity":"CRITICAL","clientId":"","action":"MANUAL_ACTION_REQUIRED","messageId":"m-bad",` +
 					`"message":"A new LWA client secret notification was rejected and not stored; it may hold a secret that exists nowhere else."}`
-				if got := defaultDoc(t, in); got != want {
+				if got := snstest.Structure(t, in)["default"]; got != want {
 					t.Errorf("default document =\n%s\nwant\n%s", got, want)
 				}
 				wantAttrs := map[string]string{"event": "NOTIFICATION_REJECTED", "severity": "CRITICAL"}
-				if got := attrs(in); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
+				if got := snstest.Attributes(in); fmt.Sprint(got) != fmt.Sprint(wantAttrs) {
 					t.Errorf("message attributes = %v, want %v", got, wantAttrs)
 				}
 			},
@@ -548,7 +493,7 @@ func TestHandle(t *testing.T) {
 			if tt.check != nil {
 				tt.check(t, e)
 			}
-			checkPublished(t, e.sns)
+			e.sns.Check(t, topicARN, allSecret...)
 		})
 	}
 }
@@ -600,7 +545,7 @@ func TestDuplicateDelivery(t *testing.T) {
 	if !slices.Equal(actions, want) {
 		t.Errorf("alerts = %q, want %q", actions, want)
 	}
-	checkPublished(t, e.sns)
+	e.sns.Check(t, topicARN, allSecret...)
 }
 
 func TestOutOfOrderDelivery(t *testing.T) {
@@ -665,7 +610,7 @@ func TestOutOfOrderDelivery(t *testing.T) {
 			if id, _ := e.storedSecret(t, managed.StageReceived); id != managed.ReceivedToken("n-new") {
 				t.Errorf("LWA_RECEIVED moved to %s after redelivery of the older secret", id)
 			}
-			checkPublished(t, e.sns)
+			e.sns.Check(t, topicARN, allSecret...)
 		})
 	}
 }
@@ -696,7 +641,7 @@ func TestPublishFailure(t *testing.T) {
 	if len(alerts) != 1 || alerts[0]["event"] != "NEW_CLIENT_SECRET_RECEIVED" || alerts[0]["action"] != "ROTATION_RESUMED" {
 		t.Errorf("alerts after retry = %v, want one NEW_CLIENT_SECRET_RECEIVED ROTATION_RESUMED", alerts)
 	}
-	checkPublished(t, e.sns)
+	e.sns.Check(t, topicARN, allSecret...)
 }
 
 func TestHandleContextDone(t *testing.T) {
@@ -758,7 +703,7 @@ func TestNoSecretInLogsOrAlerts(t *testing.T) {
 					}
 				}
 			}
-			checkPublished(t, e.sns)
+			e.sns.Check(t, topicARN, allSecret...)
 		})
 	}
 }

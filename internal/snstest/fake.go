@@ -7,10 +7,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
+	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
 )
 
 // Fake records published messages.
@@ -70,4 +75,57 @@ func (f *Fake) Alerts() []map[string]any {
 		out = append(out, doc)
 	}
 	return out
+}
+
+// Attributes returns the String message attributes of a published message.
+func Attributes(in *sns.PublishInput) map[string]string {
+	out := map[string]string{}
+	for k, v := range in.MessageAttributes {
+		if aws.ToString(v.DataType) == "String" {
+			out[k] = aws.ToString(v.StringValue)
+		}
+	}
+	return out
+}
+
+// Structure decodes a MessageStructure=json message into its texts per
+// protocol ("default", "email"); it fails t if the message is not that.
+func Structure(t testing.TB, in *sns.PublishInput) map[string]string {
+	t.Helper()
+	var m map[string]string
+	if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &m); err != nil {
+		t.Fatalf("message is not a MessageStructure=json document: %v", err)
+	}
+	return m
+}
+
+// Check fails t for every published message that breaks what the project's
+// alerts promise: a subject and a message within SNS's limits,
+// MessageStructure=json on topicARN, a message that is a JSON document, and
+// none of secrets, nor anything that looks like an LWA client secret, in the
+// subject, the message or the texts it holds.
+func (f *Fake) Check(t testing.TB, topicARN string, secrets ...string) {
+	t.Helper()
+	secrets = append(slices.Clone(secrets), "amzn1.oa2-cs.")
+	for i, in := range f.Published() {
+		subject, message := aws.ToString(in.Subject), aws.ToString(in.Message)
+		if len(subject) > alert.MaxSubject {
+			t.Errorf("alert %d: subject is %d bytes, want at most %d", i, len(subject), alert.MaxSubject)
+		}
+		if len(message) > alert.MaxMessage {
+			t.Errorf("alert %d: message is %d bytes, want at most %d", i, len(message), alert.MaxMessage)
+		}
+		if aws.ToString(in.MessageStructure) != "json" || aws.ToString(in.TopicArn) != topicARN {
+			t.Errorf("alert %d: MessageStructure %q on %q, want json on %q", i, aws.ToString(in.MessageStructure), aws.ToString(in.TopicArn), topicARN)
+		}
+		var m map[string]string
+		if err := json.Unmarshal([]byte(message), &m); err != nil {
+			t.Errorf("alert %d: message is not JSON: %v", i, err)
+		}
+		for _, s := range secrets {
+			if strings.Contains(subject, s) || strings.Contains(message, s) || strings.Contains(m["default"], s) || strings.Contains(m["email"], s) {
+				t.Errorf("alert %d contains a secret value", i)
+			}
+		}
+	}
 }
