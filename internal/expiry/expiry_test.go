@@ -387,11 +387,7 @@ func TestHandle(t *testing.T) {
 			if got := e.sm.Calls("RotateSecret"); got != tt.wantRotate {
 				t.Errorf("RotateSecret calls = %d, want %d", got, tt.wantRotate)
 			}
-			var got []string
-			for _, a := range e.sns.Alerts() {
-				got = append(got, fmt.Sprintf("%v %v %v", a["event"], a["severity"], a["action"]))
-			}
-			if !slices.Equal(got, tt.wantAlerts) {
+			if got := e.sns.Summaries(); !slices.Equal(got, tt.wantAlerts) {
 				t.Errorf("alerts = %q, want %q", got, tt.wantAlerts)
 			}
 			for _, s := range tt.wantEmail {

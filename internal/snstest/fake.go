@@ -77,6 +77,16 @@ func (f *Fake) Alerts() []map[string]any {
 	return out
 }
 
+// Summaries returns "EVENT SEVERITY ACTION" for every published alert, in
+// order, from its "default" document.
+func (f *Fake) Summaries() []string {
+	var out []string
+	for _, a := range f.Alerts() {
+		out = append(out, fmt.Sprintf("%v %v %v", a["event"], a["severity"], a["action"]))
+	}
+	return out
+}
+
 // Attributes returns the String message attributes of a published message.
 func Attributes(in *sns.PublishInput) map[string]string {
 	out := map[string]string{}

@@ -83,3 +83,13 @@ func TestAttributes(t *testing.T) {
 		t.Errorf("Attributes() = %v, want only event=E", got)
 	}
 }
+
+func TestSummaries(t *testing.T) {
+	f := &Fake{}
+	publish(t, f, &sns.PublishInput{Message: aws.String(`{"default":"{\"event\":\"E\",\"severity\":\"INFO\",\"action\":\"NONE\"}"}`)})
+	publish(t, f, &sns.PublishInput{Message: aws.String(`{"default":"{\"event\":\"F\",\"severity\":\"CRITICAL\",\"action\":\"MANUAL_ACTION_REQUIRED\"}"}`)})
+	want := []string{"E INFO NONE", "F CRITICAL MANUAL_ACTION_REQUIRED"}
+	if got := f.Summaries(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("Summaries() = %q, want %q", got, want)
+	}
+}
