@@ -48,7 +48,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"time"
 
@@ -236,10 +235,7 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, sm even
 	}
 	tags := sec.Tags
 	if desc.Tags != nil {
-		tags = make(map[string]string, len(desc.Tags))
-		for _, t := range desc.Tags {
-			tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-		}
+		tags = managed.TagMap(desc.Tags)
 	}
 
 	// Case 4.
@@ -353,12 +349,7 @@ func (h *Handler) rotationInProgress(ctx context.Context, arn string) (bool, err
 	if err != nil {
 		return false, fmt.Errorf("describe secret %s: %w", arn, err)
 	}
-	for _, stages := range desc.VersionIdsToStages {
-		if slices.Contains(stages, managed.StagePending) && !slices.Contains(stages, managed.StageCurrent) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return managed.PendingVersion(desc.VersionIdsToStages) != "", nil
 }
 
 func (h *Handler) publish(ctx context.Context, m *message, a alert.Alert) error {

@@ -752,11 +752,7 @@ func (s *Stack) Tags(ctx context.Context, secretID string) (map[string]string, e
 	if err != nil {
 		return nil, fmt.Errorf("harness: describe %s: %w", secretID, err)
 	}
-	out := map[string]string{}
-	for _, t := range d.Tags {
-		out[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	return out, nil
+	return managed.TagMap(d.Tags), nil
 }
 
 // CurrentIsNewest reports whether AWSCURRENT holds the newest secret the

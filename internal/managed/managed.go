@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,6 +45,38 @@ const (
 	// StageReceived secret's.
 	StageSuperseded = "LWA_SUPERSEDED"
 )
+
+// TagMap returns tags as a map from key to value.
+func TagMap(tags []types.Tag) map[string]string {
+	m := make(map[string]string, len(tags))
+	for _, t := range tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return m
+}
+
+// Holder returns the id of the version that holds stage in stages (a
+// secret's VersionIdsToStages), or "" when none does.
+func Holder(stages map[string][]string, stage string) string {
+	for id, st := range stages {
+		if slices.Contains(st, stage) {
+			return id
+		}
+	}
+	return ""
+}
+
+// PendingVersion returns the id of a version other than AWSCURRENT that
+// holds AWSPENDING, or "": a rotation is in progress exactly when there is
+// one, and Secrets Manager then refuses RotateSecret.
+func PendingVersion(stages map[string][]string) string {
+	for id, st := range stages {
+		if slices.Contains(st, StagePending) && !slices.Contains(st, StageCurrent) {
+			return id
+		}
+	}
+	return ""
+}
 
 // Lookup errors a caller acts on.
 var (
@@ -92,10 +125,7 @@ func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secre
 			if e.DeletedDate != nil {
 				continue
 			}
-			tags := make(map[string]string, len(e.Tags))
-			for _, t := range e.Tags {
-				tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-			}
+			tags := TagMap(e.Tags)
 			if tags[TagClientID] != clientID {
 				continue
 			}

@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
 )
@@ -95,5 +97,39 @@ func TestReceivedToken(t *testing.T) {
 	// Secrets Manager takes 32 to 64 characters.
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`).MatchString(a) {
 		t.Errorf("ReceivedToken() = %q, want a UUID-shaped token", a)
+	}
+}
+
+func TestStages(t *testing.T) {
+	tests := []struct {
+		name                 string
+		stages               map[string][]string
+		wantReceived, wantPd string
+	}{
+		{"no rotation", map[string][]string{"v1": {StageCurrent}, "v0": {StagePrevious}}, "", ""},
+		{"pending on its own version", map[string][]string{"v1": {StageCurrent}, "v2": {StagePending, StageReceived}}, "v2", "v2"},
+		// A completed rotation on a service that leaves AWSPENDING with
+		// AWSCURRENT is not a rotation in progress.
+		{"pending with current", map[string][]string{"v1": {StageCurrent, StagePending}, "v0": {StageReceived}}, "v0", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Holder(tt.stages, StageReceived); got != tt.wantReceived {
+				t.Errorf("Holder(%s) = %q, want %q", StageReceived, got, tt.wantReceived)
+			}
+			if got := Holder(tt.stages, StageCurrent); got != "v1" {
+				t.Errorf("Holder(%s) = %q, want v1", StageCurrent, got)
+			}
+			if got := PendingVersion(tt.stages); got != tt.wantPd {
+				t.Errorf("PendingVersion() = %q, want %q", got, tt.wantPd)
+			}
+		})
+	}
+}
+
+func TestTagMap(t *testing.T) {
+	got := TagMap([]types.Tag{{Key: aws.String(TagClientID), Value: aws.String("c")}, {Key: aws.String("other"), Value: aws.String("")}})
+	if len(got) != 2 || got[TagClientID] != "c" || got["other"] != "" {
+		t.Errorf("TagMap() = %v", got)
 	}
 }

@@ -651,12 +651,7 @@ func (h *Handler) promote(ctx context.Context, m *message, arn, token string, s 
 // it meanwhile, so it is promoted here, as its own delivery would. It
 // returns the holder of LWA_RECEIVED afterwards.
 func (h *Handler) promoteWaiting(ctx context.Context, m *message, arn string, stages map[string][]string, token string, cur *secretdoc.Document, hold holder) (holder, error) {
-	id := ""
-	for v, st := range stages {
-		if slices.Contains(st, managed.StageSuperseded) {
-			id = v
-		}
-	}
+	id := managed.Holder(stages, managed.StageSuperseded)
 	if id == "" || id == token || id == hold.id || slices.Contains(stages[id], managed.StageCurrent) {
 		return hold, nil
 	}
@@ -774,12 +769,7 @@ func (h *Handler) rotationInProgress(ctx context.Context, arn string) (string, e
 	if err != nil {
 		return "", fmt.Errorf("describe secret %s: %w", arn, err)
 	}
-	for id, stages := range desc.VersionIdsToStages {
-		if slices.Contains(stages, managed.StagePending) && !slices.Contains(stages, managed.StageCurrent) {
-			return id, nil
-		}
-	}
-	return "", nil
+	return managed.PendingVersion(desc.VersionIdsToStages), nil
 }
 
 // pending is what the pending version of a rotation in progress holds.

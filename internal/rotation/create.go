@@ -84,7 +84,7 @@ func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, stages
 	var best *version
 	var bestStage string
 	for _, stage := range []string{managed.StageReceived, managed.StageSuperseded} {
-		id := holder(stages, stage)
+		id := managed.Holder(stages, stage)
 		if id == "" || seen[stage+" "+id] {
 			continue
 		}
@@ -214,7 +214,7 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 	if err != nil {
 		return r.untagAfter(ctx, c, c.errorf("read back tag %s: %w", managed.TagRotationRequestedAt, err))
 	}
-	if got := tagMap(out.Tags)[managed.TagRotationRequestedAt]; got != stamp {
+	if got := managed.TagMap(out.Tags)[managed.TagRotationRequestedAt]; got != stamp {
 		c.log.InfoContext(ctx, "a concurrent run requested the rotation; waiting for its client secret")
 		return nil
 	}

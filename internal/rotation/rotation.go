@@ -167,24 +167,6 @@ func (c *call) errorf(format string, a ...any) error {
 	return fmt.Errorf("rotation: %s %s version %s: "+format, append([]any{c.step, c.secretID, c.token}, a...)...)
 }
 
-// holder returns the id of the version holding stage, if any.
-func holder(stages map[string][]string, stage string) string {
-	for id, st := range stages {
-		if slices.Contains(st, stage) {
-			return id
-		}
-	}
-	return ""
-}
-
-func tagMap(tags []types.Tag) map[string]string {
-	m := make(map[string]string, len(tags))
-	for _, t := range tags {
-		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	return m
-}
-
 // Handle runs one rotation step. It is the Lambda handler of rotate-secret.
 func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {
 	log := r.logger.With("step", ev.Step, "secretId", ev.SecretID, "versionId", ev.ClientRequestToken)
@@ -224,7 +206,7 @@ func (r *Rotator) handle(ctx context.Context, log *slog.Logger, ev events.Secret
 	if err != nil {
 		return c.errorf("describe secret: %w", err)
 	}
-	c.arn, c.stages, c.tags = aws.ToString(out.ARN), out.VersionIdsToStages, tagMap(out.Tags)
+	c.arn, c.stages, c.tags = aws.ToString(out.ARN), out.VersionIdsToStages, managed.TagMap(out.Tags)
 	if !aws.ToBool(out.RotationEnabled) {
 		return c.errorf("rotation is not enabled for the secret")
 	}

@@ -99,7 +99,7 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
 		return c.errorf("pending version is for client %s but the tag %s is %s: %w", pending.doc.ClientID(), managed.TagClientID, tag, ErrMisconfigured)
 	}
 	c.log = c.log.With("clientId", pending.doc.ClientID())
-	currentID := holder(c.stages, managed.StageCurrent)
+	currentID := managed.Holder(c.stages, managed.StageCurrent)
 	if currentID == "" {
 		return c.errorf("no version holds AWSCURRENT")
 	}
@@ -124,7 +124,7 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
 // isCurrent reports whether the token's version holds AWSCURRENT now.
 func (r *Rotator) isCurrent(ctx context.Context, c *call) bool {
 	out, err := r.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(c.secretID)})
-	return err == nil && holder(out.VersionIdsToStages, managed.StageCurrent) == c.token
+	return err == nil && managed.Holder(out.VersionIdsToStages, managed.StageCurrent) == c.token
 }
 
 // finishRetried handles finishSecret for a version that is already AWSCURRENT (Case 11).
