@@ -156,21 +156,40 @@ func TestChaosSeed(t *testing.T) {
 	t.Logf("settled %v in %s simulated (%s real), run %s real; issued %d (portal %d), rotate calls %d (issuing %d), runs %d, step failures %d, redriven %d, alerts %d, log bytes %d",
 		r.Settled, r.SettleSim, r.SettleReal, r.Real, r.Issued, r.Portal, r.RotateCalls, r.IssuingCalls, r.Runs, r.StepFailures, r.Redriven, r.Alerts, len(w.Logs()))
 	if testing.Verbose() {
-		for _, a := range w.Apps {
-			issued := a.Sim.Issued()
-			for _, v := range w.SM.Versions(a.ARN) {
-				val, _ := w.SM.Value(a.ARN, v.ID)
-				t.Logf("app %d version %s created %s stages %v holds issued #%d", a.Index, v.ID, v.Created.Sub(Epoch), v.Stages, slices.Index(issued, secretOf(val)))
-			}
-		}
-		for _, c := range w.Calls() {
-			t.Logf("rotate call: app %d rotation %s invocation %d at %s status %d issued %v", c.App, c.Token, c.Inv, c.At.Sub(Epoch), c.Status, c.Issued)
-		}
-	}
-	if *logsFlag {
+		logState(t, w, *logsFlag)
+	} else if *logsFlag {
 		t.Logf("logs:\n%s", w.Logs())
 	}
 	for _, v := range r.Violations {
 		t.Error(v)
 	}
+}
+
+// logState logs every version of every app's secret (which issued secret it
+// holds, never the value), every rotate call and, with logs, every log line
+// of the run (the runs check that none holds a secret value).
+func logState(t *testing.T, w *World, logs bool) {
+	t.Helper()
+	for _, a := range w.Apps {
+		issued := a.Sim.Issued()
+		for _, v := range w.SM.Versions(a.ARN) {
+			val, _ := w.SM.Value(a.ARN, v.ID)
+			t.Logf("app %d version %s created %s stages %v holds issued #%d", a.Index, v.ID, v.Created.Sub(Epoch), v.Stages, slices.Index(issued, secretOf(val)))
+		}
+	}
+	for _, c := range w.Calls() {
+		t.Logf("rotate call: app %d rotation %s invocation %d at %s status %d issued %v", c.App, c.Token, c.Inv, c.At.Sub(Epoch), c.Status, c.Issued)
+	}
+	if logs {
+		t.Logf("logs:\n%s", w.Logs())
+	}
+}
+
+// logStateOnFailure logs the world's state with logState when the test fails.
+func logStateOnFailure(t *testing.T, w *World) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			logState(t, w, true)
+		}
+	})
 }

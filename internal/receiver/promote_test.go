@@ -515,4 +515,49 @@ func TestSecretsIssuedInOneMillisecond(t *testing.T) {
 		}
 		e.sns.Check(t, topicARN, allSecret...)
 	})
+	t.Run("tied with LWA_RECEIVED before its rotation starts", func(t *testing.T) {
+		// Chaos seed 9574 under load: the first secret is on LWA_RECEIVED
+		// and no rotation runs yet, so the second's RotateSecret started
+		// the rotation that adopts the first, and nothing asked Amazon.
+		e := newEnv(t, true)
+		var pending string
+		e.sm.OnRotate = func(_, token string, _ bool) { pending = token }
+		if failed := e.handle(t, first); len(failed) != 0 {
+			t.Fatalf("delivery of the first failed: %v", failed)
+		}
+		e.sm.FinishRotation(e.arn, pending) // gone before its createSecret ran
+		alerts := len(e.sns.Alerts())
+		if failed := e.handle(t, second); !slices.Equal(failed, []string{"m-2"}) {
+			t.Fatalf("BatchItemFailures = %v, want [m-2]: a rotation starting now adopts the first and asks nothing", failed)
+		}
+		if n := e.sm.Calls("RotateSecret"); n != 2 {
+			t.Errorf("RotateSecret calls = %d, want 2: the second starts the adoption of the first", n)
+		}
+		if !strings.Contains(e.logs.String(), ErrRotationBusy.Error()) {
+			t.Errorf("the message did not fail with ErrRotationBusy")
+		}
+		if got := e.sns.Alerts(); len(got) != alerts {
+			t.Errorf("%d alerts, want none before the redelivery", len(got)-alerts)
+		}
+
+		// That rotation adopts the first; the redelivery starts the one
+		// that asks Amazon.
+		e.sm.FinishRotation(e.arn, pending)
+		adopted, _ := e.sm.Value(e.arn, managed.ReceivedToken("n-1"))
+		put(t, e, "adopted", adopted, managed.StageCurrent)
+		if failed := e.handle(t, second); len(failed) != 0 {
+			t.Fatalf("redelivery failed: %v", failed)
+		}
+		if n := e.sm.Calls("RotateSecret"); n != 1 {
+			t.Errorf("RotateSecret calls = %d, want 1: a rotation that asks Amazon", n)
+		}
+		var got []string
+		for _, a := range e.sns.Alerts()[alerts:] {
+			got = append(got, fmt.Sprint(a["action"]))
+		}
+		if want := []string{"ROTATION_STARTED"}; !slices.Equal(got, want) {
+			t.Errorf("alert actions = %q, want %q", got, want)
+		}
+		e.sns.Check(t, topicARN, allSecret...)
+	})
 }

@@ -68,10 +68,18 @@
 //     hand), nothing in the notifications orders them, and the one adopted
 //     may be the one Amazon replaced, which LWA stops accepting after its
 //     grace period. It stays under LWA_SUPERSEDED (never adopted: createSecret
-//     wants a strictly later expiry) and LWA_RECEIVED stays where it is; go
-//     to 8 as if a rotation in progress were adopting a rival (8a, 8b), so
-//     that a rotation after the one adopting the other secret asks Amazon
-//     for a secret known to be the newest. (7d) Otherwise
+//     wants a strictly later expiry) and LWA_RECEIVED stays where it is. A
+//     rotation after the one adopting the other secret must ask Amazon for
+//     a secret known to be the newest. When the other secret is AWSCURRENT,
+//     go to 8 as if a rotation in progress were adopting a rival (8a, 8b).
+//     When it is on LWA_RECEIVED and newer than AWSCURRENT, the next
+//     rotation adopts it and asks nothing, even one this delivery starts:
+//     RotateSecret (so that the adoption runs; refused when it already
+//     does), and the message fails with ErrRotationBusy; its redelivery,
+//     once the other secret is AWSCURRENT, goes to 8 (chaos seed 9574 under
+//     load: a rotation started here adopted the other secret and nothing
+//     asked Amazon, leaving the one Amazon replaced in AWSCURRENT). (7d)
+//     Otherwise
 //     UpdateSecretVersionStage(LWA_RECEIVED, MoveToVersionId = this version,
 //     RemoveFromVersionId = H, omitted when there is no H). On success
 //     LWA_SUPERSEDED is taken off this version (best effort: it only tidies
@@ -481,6 +489,9 @@ func (h *Handler) process(ctx context.Context, b *batch, sm events.SQSMessage, m
 			r.rival = true // a rotation in progress adopts the other one (8b)
 			r.did = fmt.Sprintf("This client secret expires at the same instant (%s) as one already received: Amazon issued both at once, and which one it replaced cannot be told. It was stored as version %s (label %s) so that it is not lost; a rotation asks Amazon for a newer client secret.",
 				later.UTC().Format(time.RFC3339Nano), token, managed.StageSuperseded)
+			if r.rotation && later.After(curExp) {
+				return h.awaitTiedAdoption(ctx, r, hold.id)
+			}
 			return h.adopt(ctx, m, r)
 		}
 		if !fresh {
@@ -760,6 +771,24 @@ func (h *Handler) adopt(ctx context.Context, m *message, r *received) error {
 	default:
 		return fmt.Errorf("receiver: start rotation of %s: %w", r.arn, err)
 	}
+}
+
+// awaitTiedAdoption handles a secret tied with the one on LWA_RECEIVED
+// (version heldID), which is newer than AWSCURRENT (Case 7e): the next
+// rotation, started now or already running, adopts that one, not this, and
+// only a rotation after it can ask Amazon for a secret known to be the
+// newest. A rotation started by this delivery would be that next one and
+// ask nothing. So it makes sure the adoption runs (RotateSecret, refused
+// when it already does) and fails the message with ErrRotationBusy: the
+// redelivery, once the other secret is AWSCURRENT, starts the rotation that
+// asks.
+func (h *Handler) awaitTiedAdoption(ctx context.Context, r *received, heldID string) error {
+	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(r.arn)})
+	if err != nil && !isInvalidRequest(err) {
+		return fmt.Errorf("receiver: start rotation of %s: %w", r.arn, err)
+	}
+	return fmt.Errorf("receiver: version %s of %s expires at the same instant as version %s (label %s), which a rotation adopts first; it waits until that rotation has finished, and its redelivery starts the rotation that asks Amazon for a newer client secret: %w",
+		r.versionID, r.arn, heldID, managed.StageReceived, ErrRotationBusy)
 }
 
 // rotationInProgress returns the id of a version other than AWSCURRENT that
