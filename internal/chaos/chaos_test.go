@@ -21,13 +21,13 @@ var (
 
 // summary aggregates results for the table.
 type summary struct {
-	runs, settled, lost, notNewest, notWorking, leaks, needless, overlap int
-	explainedRetry, explainedCooldown, explainedConcurrent               int
-	tied                                                                 int
-	issued, portal, calls, issuing, redriven                             int
-	worstSim, worstSettleReal, worstReal, totalReal                      time.Duration
-	worstSimSeed, worstRealSeed                                          uint64
-	failures                                                             []*Result
+	runs, settled, lost, notNewest, notWorking, leaks, needless, overlap  int
+	explainedRetry, explainedCooldown, explainedConcurrent, explainedLate int
+	tied                                                                  int
+	issued, portal, calls, issuing, redriven                              int
+	worstSim, worstSettleReal, worstReal, totalReal                       time.Duration
+	worstSimSeed, worstRealSeed                                           uint64
+	failures                                                              []*Result
 }
 
 func (s *summary) add(r *Result) {
@@ -53,6 +53,7 @@ func (s *summary) add(r *Result) {
 	s.explainedRetry += r.ExplainedRetry
 	s.explainedCooldown += r.ExplainedCooldown
 	s.explainedConcurrent += r.ExplainedConcurrent
+	s.explainedLate += r.ExplainedLate
 	s.overlap += r.Overlap
 	s.tied += r.Tied
 	s.issued += r.Issued
@@ -77,6 +78,7 @@ func (s *summary) table(wall time.Duration, parallel int) string {
 	row("needless rotations, explained: 5xx retried after a lost answer", s.explainedRetry)
 	row("needless rotations, explained: cooldown elapsed, not delivered", s.explainedCooldown)
 	row("needless rotations, explained: concurrent createSecret runs", s.explainedConcurrent)
+	row("needless rotations, explained: rotation started after adoption", s.explainedLate)
 	row("issuing calls overlapping another rotation", s.overlap)
 	row("issuing calls past a stored secret of the same expiry (tied)", s.tied)
 	row("leaks (I4)", s.leaks)

@@ -146,6 +146,22 @@ func (c smClient) RotateSecret(ctx context.Context, in *secretsmanager.RotateSec
 	return guard(c.w, ctx, "RotateSecret", in, func() (*secretsmanager.RotateSecretOutput, error) { return c.w.SM.RotateSecret(ctx, in, o...) })
 }
 
+// receiverSM is the Secrets Manager the receiver sees: smClient, recording
+// the rotations its RotateSecret started (checkRotateCalls).
+type receiverSM struct{ smClient }
+
+func (c receiverSM) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
+	return guard(c.w, ctx, "RotateSecret", in, func() (*secretsmanager.RotateSecretOutput, error) {
+		out, err := c.w.SM.RotateSecret(ctx, in, o...)
+		if err == nil {
+			c.w.mu.Lock()
+			c.w.receiverTokens[aws.ToString(out.VersionId)] = true
+			c.w.mu.Unlock()
+		}
+		return out, err
+	})
+}
+
 // snsClient is the SNS the handlers see.
 type snsClient struct{ w *World }
 

@@ -59,8 +59,12 @@
 //     AWSCURRENT's was already stored, unless the two have the same expiry
 //     to the millisecond (Result.Tied: issued at once, unorderable, and the
 //     call is the only way to a secret known to be the newest; see
-//     checkRotateCalls). Issuing calls that overlap another rotation's
-//     undelivered secret are counted separately.
+//     checkRotateCalls). A rotation a receiver started to adopt its secret
+//     that asks Amazon because a rotation finishing just before the
+//     receiver's RotateSecret had already adopted that secret is counted as
+//     explained (Result.ExplainedLate: the race is the receiver's, it costs
+//     a secret and loses none). Issuing calls that overlap another
+//     rotation's undelivered secret are counted separately.
 //   - I4 No leak: no issued client secret, access token or refresh token in
 //     any log line of any function, any published alert, or any error a
 //     handler returned.

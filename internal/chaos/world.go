@@ -156,20 +156,22 @@ type World struct {
 	storedAt map[string]time.Time // issued secret → first seen stored
 	// storedExpiry: issued secret → clientSecretExpiresAt of the version
 	// that first held it (what the handlers order secrets by).
-	storedExpiry  map[string]time.Time
-	schedTokens   map[string]bool
-	observations  int
-	notWorking    int
-	notWorkingAt  []string
-	redriven      int
-	deadLettered  int
-	invocations   int
-	rotMu         sync.Mutex // serializes rotate calls so each can be attributed
-	stepFailures  int
-	requested     []requestTag
-	invs          map[int64][2]time.Time // step invocation → simulated start and end
-	crash         crashState
-	invokeRecords []string
+	storedExpiry map[string]time.Time
+	schedTokens  map[string]bool
+	// receiverTokens: rotations a receiver's RotateSecret started.
+	receiverTokens map[string]bool
+	observations   int
+	notWorking     int
+	notWorkingAt   []string
+	redriven       int
+	deadLettered   int
+	invocations    int
+	rotMu          sync.Mutex // serializes rotate calls so each can be attributed
+	stepFailures   int
+	requested      []requestTag
+	invs           map[int64][2]time.Time // step invocation → simulated start and end
+	crash          crashState
+	invokeRecords  []string
 }
 
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
@@ -204,21 +206,22 @@ func NewWorld(s Schedule) *World {
 		s.Apps = 1
 	}
 	w := &World{
-		Sched:        s,
-		Clock:        spapisim.NewManualClock(Epoch),
-		SM:           secretsmanagertest.New(),
-		SNS:          &snstest.Fake{},
-		NewSecretQ:   &Queue{Name: "new-secret", Visibility: Visibility, MaxReceive: MaxReceiveCount},
-		ExpiryQ:      &Queue{Name: "secret-expiry", Visibility: Visibility, MaxReceive: MaxReceiveCount},
-		Redrive:      true,
-		CheckWorking: true,
-		rnd:          rand.New(rand.NewPCG(s.Seed, 1)),
-		tokens:       map[string]int{},
-		storedAt:     map[string]time.Time{},
-		storedExpiry: map[string]time.Time{},
-		schedTokens:  map[string]bool{},
-		crash:        crashState{crashed: map[int64]bool{}},
-		invs:         map[int64][2]time.Time{},
+		Sched:          s,
+		Clock:          spapisim.NewManualClock(Epoch),
+		SM:             secretsmanagertest.New(),
+		SNS:            &snstest.Fake{},
+		NewSecretQ:     &Queue{Name: "new-secret", Visibility: Visibility, MaxReceive: MaxReceiveCount},
+		ExpiryQ:        &Queue{Name: "secret-expiry", Visibility: Visibility, MaxReceive: MaxReceiveCount},
+		Redrive:        true,
+		CheckWorking:   true,
+		rnd:            rand.New(rand.NewPCG(s.Seed, 1)),
+		tokens:         map[string]int{},
+		storedAt:       map[string]time.Time{},
+		storedExpiry:   map[string]time.Time{},
+		schedTokens:    map[string]bool{},
+		receiverTokens: map[string]bool{},
+		crash:          crashState{crashed: map[int64]bool{}},
+		invs:           map[int64][2]time.Time{},
 	}
 	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w.SM.Now = w.Now
@@ -283,7 +286,7 @@ func NewWorld(s Schedule) *World {
 	})
 	// A receiver waits for a rotation in progress in real time, five of its
 	// polls (receiver case 8b), as deployed (10 s for 2 s polls).
-	w.Receiver = receiver.New(sm, sm, alerts, w.Logger, receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
+	w.Receiver = receiver.New(sm, receiverSM{sm}, alerts, w.Logger, receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
 	w.Expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
 	return w
 }
