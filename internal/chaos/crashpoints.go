@@ -3,7 +3,13 @@ package chaos
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
+	"sync/atomic"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
@@ -80,6 +86,10 @@ var CrashPoints = []CrashPoint{
 		Crash{Op: "RotateSecret"}},
 	{"receiver: crash after RotateSecret", []string{"receiver.adopt.RotateSecret#1"}, "portal",
 		Crash{Op: "RotateSecret", After: true}},
+	{"receiver: RotateSecret for a tied secret fails", []string{"receiver.awaitTiedAdoption.RotateSecret#1"}, "tied",
+		Crash{Op: "RotateSecret", Nth: 2}},
+	{"receiver: crash after RotateSecret for a tied secret", []string{"receiver.awaitTiedAdoption.RotateSecret#1"}, "tied",
+		Crash{Op: "RotateSecret", Nth: 2, After: true}},
 	{"receiver: crash after the NEW_CLIENT_SECRET_RECEIVED alert", []string{"receiver.publishReceived.Publish#1"}, "portal",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventReceived)), After: true}},
 	{"receiver: crash after the NOTIFICATION_REJECTED alert", []string{"receiver.reject.Publish#1"}, "malformed",
@@ -128,6 +138,35 @@ var Scenarios = map[string]func(seed uint64) *World{
 		// One batch: both messages in order newest first (two concurrent
 		// receivers here meet the bug of TestSeed5PortalSecretArrivesWhileRotationFinishes).
 		w.SerialReceivers = true
+		return w
+	},
+	// Two portal rotations in one instant (secrets with the same expiry),
+	// handled one after the other in one batch while the rotation the
+	// first one started cannot write its pending version: the second finds
+	// the first on LWA_RECEIVED, not yet AWSCURRENT, and waits for its
+	// adoption (receiver Case 7e). Its RotateSecret is the second call of a
+	// handler; the pending writes fail until it has been made.
+	"tied": func(seed uint64) *World {
+		w := NewWorld(baseSchedule(seed))
+		w.SerialReceivers = true
+		var rotateCalls atomic.Int32
+		w.SMHook = func(op string, in any) error {
+			switch in := in.(type) {
+			case *secretsmanager.RotateSecretInput:
+				if in.ClientRequestToken == nil { // a handler's, not the schedule's
+					rotateCalls.Add(1)
+				}
+			case *secretsmanager.PutSecretValueInput:
+				if rotateCalls.Load() < 2 && slices.Contains(in.VersionStages, managed.StagePending) {
+					return &smtypes.InternalServiceError{Message: aws.String("injected: the pending version waits for the tied secret")}
+				}
+			}
+			return nil
+		}
+		w.Hooks = []Hook{{30 * time.Second, func(w *World) {
+			w.Apps[0].Sim.PortalRotate()
+			w.Apps[0].Sim.PortalRotate()
+		}}}
 		return w
 	},
 	// Every rotate call is throttled for a while.

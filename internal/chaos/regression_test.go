@@ -332,3 +332,25 @@ func TestSeed9574SecretsIssuedInOneMillisecond(t *testing.T) {
 		t.Error(v)
 	}
 }
+
+// TestTiedScenarioWaitsForAdoption checks that the "tied" scenario of the
+// crash points reaches what its rows name: the second of two secrets with
+// the same expiry waits for the adoption of the first (receiver Case 7e),
+// and one rotate call then asks Amazon for a secret known to be the newest.
+func TestTiedScenarioWaitsForAdoption(t *testing.T) {
+	w := Scenarios["tied"](SeedOf(t.Name()))
+	logStateOnFailure(t, w)
+	r := w.Run()
+	if !strings.Contains(w.Logs(), "which a rotation adopts first") {
+		t.Error("no delivery waited for the adoption of the secret it is tied with")
+	}
+	if n := r.IssuingCalls - r.ExplainedLate; n != 1 {
+		t.Errorf("issuing rotate calls = %d, want 1", n)
+	}
+	if !r.Settled {
+		t.Error("the world did not settle")
+	}
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
+}
