@@ -233,18 +233,20 @@ func TestChildPID(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Stop)
+	// The child is a copy of sh until it has exec'd sleep (a window that
+	// CPU load widens): wait for the sleep.
 	deadline := time.Now().Add(5 * time.Second)
+	last := "no child"
 	for {
-		child, ok := ChildPID(p.Pid())
-		if ok {
+		if child, ok := ChildPID(p.Pid()); ok {
 			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child))
-			if err != nil || strings.TrimSpace(string(comm)) != "sleep" {
-				t.Errorf("ChildPID(%d) = %d with comm %q (%v), want the sleep child", p.Pid(), child, comm, err)
+			if err == nil && strings.TrimSpace(string(comm)) == "sleep" {
+				break
 			}
-			break
+			last = fmt.Sprintf("child %d with comm %q (%v)", child, comm, err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ChildPID(%d) found no child", p.Pid())
+			t.Fatalf("ChildPID(%d) found %s, want the sleep child", p.Pid(), last)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
