@@ -79,18 +79,23 @@ func NewClient(endpoint string, hc *http.Client) *Client {
 // Lambda deadline gets the error while it can still act on it.
 //
 // A call that got a 5xx and then another refusal wraps ErrOutcomeUnknown:
-// the 5xx may have issued a secret. A transport error (no HTTP answer) is
-// not retried: the request may have
-// reached Amazon and issued a secret, and the rotation protocol's cooldown,
-// not a blind second call, is what handles that case.
+// the 5xx may have issued a secret. So does a call whose retry the context
+// cut short before its answer came (it returns the previous answer): that
+// retry may have reached Amazon and issued a secret (chaos runs under CPU
+// load: a 429, then a retry that Amazon answered 204 after the deadline,
+// returned as a plain 429, and the rotation asked again within the
+// cooldown). A transport error (no HTTP answer) is not retried: the request
+// may have reached Amazon and issued a secret, and the rotation protocol's
+// cooldown, not a blind second call, is what handles that case.
 func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.AccessToken) error {
 	maxAttempts := max(c.MaxAttempts, 1)
 	var last error
 	failures5xx := 0
-	// fail returns the last answer, marked when an earlier 5xx left it open
-	// whether Amazon issued a secret.
+	cut := false
+	// fail returns the last answer, marked when an earlier 5xx or a try cut
+	// short left it open whether Amazon issued a secret.
 	fail := func() error {
-		if failures5xx > 0 && !errors.Is(last, ErrUnavailable) {
+		if (failures5xx > 0 || cut) && !errors.Is(last, ErrUnavailable) {
 			return fmt.Errorf("%w (%w)", last, ErrOutcomeUnknown)
 		}
 		return last
@@ -100,9 +105,11 @@ func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.Ac
 		if a.err == nil {
 			return nil
 		}
-		if ctx.Err() != nil && last != nil {
-			// Cut short by the caller's context: the previous answer
-			// says more than "context deadline exceeded".
+		if a.status == 0 && ctx.Err() != nil && last != nil {
+			// Cut short by the caller's context before an answer came:
+			// the previous answer says more than "context deadline
+			// exceeded", but this try may have issued a secret.
+			cut = true
 			return fail()
 		}
 		last = a.err

@@ -509,3 +509,35 @@ func TestOutcomeUnknownAfter5xx(t *testing.T) {
 		})
 	}
 }
+
+// TestOutcomeUnknownWhenRetryCut: a retry the context cuts short before its
+// answer came may have reached Amazon and issued a secret. The call returns
+// the previous answer (429) marked ErrOutcomeUnknown, so that the rotation
+// keeps rotation-requested-at and waits for a delivery.
+func TestOutcomeUnknownWhenRetryCut(t *testing.T) {
+	var calls atomic.Int32
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"errors":[{"code":"QuotaExceeded","message":"quota"}]}`)
+			return
+		}
+		<-release // Amazon issues the secret; its answer comes too late
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := NewClient(srv.URL, srv.Client())
+	c.Interval, c.MinBackoff = 10*time.Millisecond, time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	err := c.RotateApplicationClientSecret(ctx, testToken)
+	if n := calls.Load(); n != 2 {
+		t.Fatalf("calls = %d, want 2: the retry must have been in flight", n)
+	}
+	if !errors.Is(err, ErrThrottled) || !errors.Is(err, ErrOutcomeUnknown) {
+		t.Errorf("RotateApplicationClientSecret() = %v, want ErrThrottled marked ErrOutcomeUnknown", err)
+	}
+}
