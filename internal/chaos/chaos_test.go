@@ -117,6 +117,7 @@ func TestChaos(t *testing.T) {
 	}
 	start := time.Now()
 	results := make([]*Result, n)
+	states := make([]string, n) // of the failed runs, for the first few
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for range par {
@@ -124,7 +125,11 @@ func TestChaos(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = NewWorld(NewSchedule(*firstSeed + uint64(i))).Run()
+				w := NewWorld(NewSchedule(*firstSeed + uint64(i)))
+				results[i] = w.Run()
+				if !results[i].OK() {
+					states[i] = stateText(w, true)
+				}
 			}
 		}()
 	}
@@ -141,9 +146,13 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: %d seeds from %d\n%s", n, *firstSeed, s.table(wall, par))
 	slices.SortFunc(s.failures, func(a, b *Result) int { return int(a.Seed - b.Seed) })
-	for _, r := range s.failures {
+	for i, r := range s.failures {
 		t.Errorf("seed %d broke an invariant (replay: go test -run '^TestChaosSeed$' ./internal/chaos -seed %d -v):\n  %s\n  schedule: %s",
 			r.Seed, r.Seed, strings.Join(r.Violations, "\n  "), r.Schedule)
+		// Replays interleave differently: log how this run ended.
+		if i < 3 {
+			t.Logf("seed %d ended as follows:\n%s", r.Seed, states[r.Seed-*firstSeed])
+		}
 	}
 }
 
@@ -172,19 +181,26 @@ func TestChaosSeed(t *testing.T) {
 // of the run (the runs check that none holds a secret value).
 func logState(t *testing.T, w *World, logs bool) {
 	t.Helper()
+	t.Log(stateText(w, logs))
+}
+
+// stateText is what logState logs.
+func stateText(w *World, logs bool) string {
+	var b strings.Builder
 	for _, a := range w.Apps {
 		issued := a.Sim.Issued()
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
-			t.Logf("app %d version %s created %s stages %v holds issued #%d", a.Index, v.ID, v.Created.Sub(Epoch), v.Stages, slices.Index(issued, secretOf(val)))
+			fmt.Fprintf(&b, "app %d version %s created %s stages %v holds issued #%d\n", a.Index, v.ID, v.Created.Sub(Epoch), v.Stages, slices.Index(issued, secretOf(val)))
 		}
 	}
 	for _, c := range w.Calls() {
-		t.Logf("rotate call: app %d rotation %s invocation %d at %s status %d issued %v", c.App, c.Token, c.Inv, c.At.Sub(Epoch), c.Status, c.Issued)
+		fmt.Fprintf(&b, "rotate call: app %d rotation %s invocation %d at %s status %d issued %v current #%d\n", c.App, c.Token, c.Inv, c.At.Sub(Epoch), c.Status, c.Issued, c.Current)
 	}
 	if logs {
-		t.Logf("logs:\n%s", w.Logs())
+		fmt.Fprintf(&b, "logs:\n%s", w.Logs())
 	}
+	return b.String()
 }
 
 // logStateOnFailure logs the world's state with logState when the test fails.
