@@ -66,7 +66,7 @@ var CrashPoints = []CrashPoint{
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRotated)), After: true}},
 	{"finishSecret: crash after tagging client-secret-expires-at", []string{"rotation.finishTail.TagResource#1"}, "scheduled",
 		Crash{Op: "TagResource", Match: TagIs(managed.TagClientSecretExpiresAt), After: true}},
-	{"finishSecret: crash after untagging rotation-requested-at", []string{"rotation.finishTail.UntagResource#1"}, "scheduled",
+	{"finishSecret: crash after untagging rotation-requested-at", []string{"rotation.finishSecret.UntagResource#1"}, "scheduled",
 		Crash{Op: "UntagResource", Match: TagIs(managed.TagRotationRequestedAt), After: true}},
 
 	// Receiver.

@@ -122,21 +122,28 @@
 //
 // # finishSecret
 //
-// Case 10: Move AWSCURRENT to the token's version with RemoveFromVersionId set
-// to the version holding it. AWSPENDING is left for Secrets Manager to remove
-// (removing it early tells the service the rotation did not complete). If the
-// move fails because a concurrent run already made it, that is success. Then
-// publish CLIENT_SECRET_ROTATED (INFO, action NONE) and update the tags:
-// sp-api-lwa:client-secret-expires-at to the new expiry (removed when it is
-// unknown) and sp-api-lwa:rotation-requested-at removed. The tags are written
-// last: they record that the tail is done.
+// Case 10: Remove sp-api-lwa:rotation-requested-at (and
+// sp-api-lwa:client-secret-expires-at when the new secret's expiry is
+// unknown). This comes before the move: the request is fulfilled, and until
+// AWSCURRENT moves no other rotation can start. Once it has moved, the next
+// rotation (an expiry notice, a receiver) can start and set the tag at once;
+// removing it after the move would erase that rotation's outstanding
+// request, and its next run would ask Amazon again. Then move AWSCURRENT to
+// the token's version with RemoveFromVersionId set to the version holding
+// it. AWSPENDING is left for Secrets Manager to remove (removing it early
+// tells the service the rotation did not complete). If the move fails
+// because a concurrent run already made it, that is success. Then publish
+// CLIENT_SECRET_ROTATED (INFO, action NONE) and set
+// sp-api-lwa:client-secret-expires-at to the new expiry. That tag is written
+// last: it records that the tail is done.
 //
 // Case 11: The token's version is already AWSCURRENT (finishSecret retried
-// after a failure after the move). If rotation-requested-at is still present
-// or client-secret-expires-at disagrees with the AWSCURRENT document, the
-// tail of Case 10 did not finish: publish the alert and update the tags
-// again. The alert is therefore delivered at least once, possibly twice.
-// Otherwise nothing is done.
+// after a failure after the move). If client-secret-expires-at disagrees
+// with the AWSCURRENT document, the tail of Case 10 did not finish: publish
+// the alert and set the tag again. The alert is therefore delivered at least
+// once, possibly twice (when the new secret's expiry is unknown, a failed
+// publish is not retried: nothing records it). rotation-requested-at is left
+// alone: it may be the next rotation's. Otherwise nothing is done.
 //
 // # Calls for one rotation
 //

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -906,11 +907,12 @@ func TestFinishSecretCase11RetryAfterCrash(t *testing.T) {
 	tests := []struct {
 		name       string
 		failOp     string // Secrets Manager op to fail, or "" for the alert
+		moved      bool   // AWSCURRENT moved before the failure
 		wantAlerts int    // alerts after the retry
 	}{
-		{"publish fails", "", 1},
-		{"tag fails", "TagResource", 2},
-		{"untag fails", "UntagResource", 2},
+		{"publish fails", "", true, 1},
+		{"tag fails", "TagResource", true, 2},
+		{"untag fails (before the move)", "UntagResource", false, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -932,8 +934,8 @@ func TestFinishSecretCase11RetryAfterCrash(t *testing.T) {
 			if err := w.step(context.Background(), StepFinish, token); err == nil {
 				t.Fatal("Handle(finishSecret) = nil, want the injected failure")
 			}
-			if id, _ := w.current(); id != token {
-				t.Fatal("AWSCURRENT did not move before the failure")
+			if id, _ := w.current(); (id == token) != tt.moved {
+				t.Fatalf("AWSCURRENT on the token's version after the failure = %v, want %v", id == token, tt.moved)
 			}
 			w.alerts.fail = nil
 			w.resetOps(nil)
@@ -950,6 +952,51 @@ func TestFinishSecretCase11RetryAfterCrash(t *testing.T) {
 				t.Errorf("alerts after a further retry = %d, want %d", got, tt.wantAlerts)
 			}
 		})
+	}
+}
+
+// TestFinishSecretKeepsNextRequest: once AWSCURRENT has moved, the next
+// rotation can start and set rotation-requested-at before finishSecret's
+// tail has run (chaos runs under CPU load: the tail removed it, and that
+// rotation's next run asked Amazon again within the cooldown). The tail,
+// and a retry of it, must leave that tag alone.
+func TestFinishSecretKeepsNextRequest(t *testing.T) {
+	w := newWorld(t)
+	token := w.start()
+	for _, st := range allSteps[:3] {
+		w.mustStep(st, token)
+	}
+	next := time.Now().UTC().Format(time.RFC3339)
+	var set atomic.Bool
+	w.resetOps(func(op string, n int, in any) error {
+		// The tail's first call after the move: the next rotation's
+		// createSecret has just tagged.
+		if op == "TagResource" && set.CompareAndSwap(false, true) {
+			w.external.Store(true)
+			defer w.external.Store(false)
+			if _, err := w.sm.TagResource(context.Background(), &secretsmanager.TagResourceInput{
+				SecretId: aws.String(w.arn),
+				Tags:     []types.Tag{{Key: aws.String(managed.TagRotationRequestedAt), Value: aws.String(next)}},
+			}); err != nil {
+				t.Errorf("tag as the next rotation: %v", err)
+			}
+			return injected(op) // and make finishSecret retry its tail
+		}
+		return nil
+	})
+	if err := w.step(context.Background(), StepFinish, token); err == nil {
+		t.Fatal("Handle(finishSecret) = nil, want the injected failure")
+	}
+	if !set.Load() {
+		t.Fatal("the tail never tagged after the move")
+	}
+	w.resetOps(nil)
+	w.mustStep(StepFinish, token)
+	if got := w.sm.Tags(w.arn)[managed.TagRotationRequestedAt]; got != next {
+		t.Errorf("tag %s = %q after finishSecret, want the next rotation's %q", managed.TagRotationRequestedAt, got, next)
+	}
+	if got := len(w.alerts.Alerts()); got != 2 {
+		t.Errorf("alerts = %d, want 2 (the tail ran again once)", got)
 	}
 }
 

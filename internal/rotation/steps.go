@@ -103,6 +103,21 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
 	if currentID == "" {
 		return c.errorf("no version holds AWSCURRENT")
 	}
+	// The request this rotation made (if any) is fulfilled: remove its tag
+	// now, while no other rotation can start. Once AWSCURRENT has moved,
+	// RotateSecret starts the next one, whose createSecret may set the tag
+	// at once; removing it then would make that rotation's next run ask
+	// Amazon again (chaos runs under CPU load). client-secret-expires-at
+	// goes too when the new secret's expiry is unknown.
+	untag := []string{managed.TagRotationRequestedAt}
+	if expiresTag(pending.doc) == "" {
+		untag = append(untag, managed.TagClientSecretExpiresAt)
+	}
+	if _, err := r.tagger.UntagResource(ctx, &secretsmanager.UntagResourceInput{
+		SecretId: aws.String(c.secretID), TagKeys: untag,
+	}); err != nil {
+		return c.errorf("untag %v: %w", untag, err)
+	}
 	_, err = r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId:            aws.String(c.secretID),
 		VersionStage:        aws.String(managed.StageCurrent),
@@ -159,10 +174,9 @@ func expiresTag(doc *secretdoc.Document) string {
 }
 
 // tailDone reports whether the tags show the tail of Case 10 finished.
+// rotation-requested-at says nothing here: it was removed before the move,
+// and once AWSCURRENT has moved it may be the next rotation's.
 func tailDone(tags map[string]string, doc *secretdoc.Document) bool {
-	if _, ok := tags[managed.TagRotationRequestedAt]; ok {
-		return false
-	}
 	got, ok := tags[managed.TagClientSecretExpiresAt]
 	want := expiresTag(doc)
 	return got == want && ok == (want != "")
@@ -192,7 +206,7 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 		return c.errorf("publish %s alert: %w", alert.EventRotated, err)
 	}
 
-	untag := []string{managed.TagRotationRequestedAt}
+	// An unknown expiry's tag was removed before the move (finishSecret).
 	if exp := expiresTag(doc); exp != "" {
 		_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
 			SecretId: aws.String(c.secretID),
@@ -201,12 +215,6 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 		if err != nil {
 			return c.errorf("tag %s: %w", managed.TagClientSecretExpiresAt, err)
 		}
-	} else {
-		untag = append(untag, managed.TagClientSecretExpiresAt)
-	}
-	_, err := r.tagger.UntagResource(ctx, &secretsmanager.UntagResourceInput{SecretId: aws.String(c.secretID), TagKeys: untag})
-	if err != nil {
-		return c.errorf("untag %v: %w", untag, err)
 	}
 	return nil
 }
