@@ -206,7 +206,7 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 		w.mu.Lock()
 		started := w.invs[c.Inv][0]
 		w.mu.Unlock()
-		newer, tie := false, false
+		tie := false
 		if c.Current >= 0 && !started.IsZero() {
 			// Stored before the step started: createSecret could have adopted it.
 			for j := c.Current + 1; j < c.Secret; j++ {
@@ -215,7 +215,7 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 						tie = true
 						continue
 					}
-					tie, newer = false, true
+					tie = false
 					res.Needless++
 					res.Ignored++
 					res.violate("I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
@@ -255,7 +255,7 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored at %v, within the cooldown",
 					c.App, c.Token, c.At.Sub(Epoch), last.c.At.Sub(Epoch), last.c.Status, storedDesc(stored, ok))
 			}
-		} else if !newer && !tie && w.lateReceiverCall(c, issued, storedAt, storedExpiry) {
+		} else if w.lateReceiverCall(c, issued, storedAt, storedExpiry) {
 			res.Explained++
 			res.ExplainedLate++
 		} else {
@@ -278,10 +278,11 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 // lateReceiverCall reports whether issuing call c, the first of its
 // rotation, was made by a rotation a receiver started while AWSCURRENT
 // held a secret newer than every other secret issued before the call and
-// stored in the run, and tied with none of them (checkRotateCalls). storedAt is when
-// observe first saw a secret, which under load can be simulated minutes
-// after the write, so any secret stored in the run counts: a call is
-// called late only when it is sure to be.
+// stored in the run, and tied with none of them (checkRotateCalls). It
+// therefore never holds for a call the loop above counted as needless or
+// tied. storedAt is when observe first saw a secret, which under load can
+// be simulated minutes after the write, so any secret stored in the run
+// counts: a call is counted as late only when it surely is.
 func (w *World) lateReceiverCall(c RotateCall, issued []string, storedAt, storedExpiry map[string]time.Time) bool {
 	w.mu.Lock()
 	byReceiver := w.receiverTokens[c.Token]
