@@ -23,6 +23,8 @@ build-ReceiveSecretFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/receive-secret
 build-ExpiryAlertFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/expiry-alert
+build-WatchdogFunction:
+	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/watchdog
 
 ## build: the three bootstraps as deployed (linux/arm64) into build/<function>/bootstrap
 build:
@@ -94,4 +96,5 @@ clean:
 	rm -rf $(BUILD_DIR) .aws-sam
 
 .PHONY: build tools lint test fuzz demo bench chaos deploy clean \
-	build-RotateSecretFunction build-ReceiveSecretFunction build-ExpiryAlertFunction
+	build-RotateSecretFunction build-ReceiveSecretFunction build-ExpiryAlertFunction \
+	build-WatchdogFunction
