@@ -22,9 +22,11 @@ import (
 // nothing (no x-amz-access-token), and the call is not retried.
 func TestRedirectNotFollowed(t *testing.T) {
 	clients := map[string]func() *http.Client{
-		"nil":           func() *http.Client { return nil },
-		"default":       func() *http.Client { return &http.Client{} },
-		"follows every": func() *http.Client { return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }} },
+		"nil":     func() *http.Client { return nil },
+		"default": func() *http.Client { return &http.Client{} },
+		"follows every": func() *http.Client {
+			return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}
+		},
 	}
 	for _, status := range []int{301, 302, 303, 307, 308} {
 		for name, mk := range clients {
