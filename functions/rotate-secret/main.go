@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/rotation"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
@@ -71,9 +71,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		{"LWA_TOKEN_URL", cfg.lwaTokenURL},
 		{"SP_API_ENDPOINT", cfg.spAPIEndpoint},
 	} {
-		u, err := url.Parse(v.value)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s must be an absolute http(s) URL, got %q", v.name, v.value))
+		// https only, plain http on a loopback address for local
+		// testing; the error names the URL without user information or
+		// query.
+		if err := endpoint.Check(v.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", v.name, err))
 		}
 	}
 	if err := cfg.keys.Validate(); err != nil {
@@ -110,6 +112,7 @@ func main() {
 		os.Exit(1)
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
+	// The clients use copies of hc that never follow a redirect.
 	hc := &http.Client{Timeout: httpTimeout}
 	r := rotation.New(
 		sm, sm,

@@ -14,6 +14,8 @@ func TestLoadConfig(t *testing.T) {
 		env     map[string]string
 		want    config
 		wantErr []string // every problem must be named
+		// notInErr must not appear in the error (credentials in a URL).
+		notInErr []string
 	}{
 		{
 			name: "defaults",
@@ -85,6 +87,40 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: []string{"SECRET_CLIENT_SECRET_KEY", "reserved"},
 		},
 		{
+			name: "plain http off loopback",
+			env: map[string]string{
+				"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+				"LWA_TOKEN_URL":   "http://example.com/auth/o2/token",
+				"SP_API_ENDPOINT": "http://sellingpartnerapi-na.amazon.com",
+			},
+			wantErr: []string{"LWA_TOKEN_URL", "example.com/auth/o2/token", "SP_API_ENDPOINT", "sellingpartnerapi-na.amazon.com", "want https"},
+		},
+		{
+			name: "credentials or query in an endpoint",
+			env: map[string]string{
+				"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+				"LWA_TOKEN_URL":   "https://user:pa55word@api.amazon.com/auth/o2/token",
+				"SP_API_ENDPOINT": "https://sellingpartnerapi-na.amazon.com/?access_token=t0ken",
+			},
+			wantErr:  []string{"LWA_TOKEN_URL", "user information", "SP_API_ENDPOINT", "query"},
+			notInErr: []string{"pa55word", "t0ken"},
+		},
+		{
+			name: "loopback endpoints over plain http",
+			env: map[string]string{
+				"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
+				"LWA_TOKEN_URL":   "http://localhost:8080/auth/o2/token",
+				"SP_API_ENDPOINT": "http://[::1]:8081",
+			},
+			want: config{
+				alertTopicARN: "arn:aws:sns:us-east-1:123456789012:alerts",
+				lwaTokenURL:   "http://localhost:8080/auth/o2/token",
+				spAPIEndpoint: "http://[::1]:8081",
+				keys:          secretdoc.Keys{ClientID: "clientId", ClientSecret: "clientSecret"},
+				cooldown:      30 * time.Minute,
+			},
+		},
+		{
 			name: "endpoint without host",
 			env: map[string]string{
 				"ALERT_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:alerts",
@@ -103,6 +139,11 @@ func TestLoadConfig(t *testing.T) {
 				for _, w := range tt.wantErr {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("loadConfig() error = %q, want it to mention %q", err, w)
+					}
+				}
+				for _, w := range tt.notInErr {
+					if strings.Contains(err.Error(), w) {
+						t.Errorf("loadConfig() error = %q, quotes %q", err, w)
 					}
 				}
 				return

@@ -4,7 +4,9 @@
 // plain-text message a person can act on, a subject of at most 100
 // characters, and the String message attributes event, severity and clientId
 // for subscription filter policies. No secret value is ever part of an alert;
-// Render refuses text that looks like an LWA client secret or token.
+// Render refuses text that looks like an LWA client secret or token, and
+// ids (clientId, applicationId, notificationId) that are not ids by
+// redact.ValidID. Its errors never quote a field.
 package alert
 
 import (
@@ -113,6 +115,20 @@ const (
 // like an LWA client secret or token. Such an alert is never published.
 var ErrLooksSecret = errors.New("alert: text looks like a secret value")
 
+// ErrBadID is returned by Render when an id field (clientId, applicationId,
+// notificationId) is not an id (redact.ValidID). It also matches
+// ErrLooksSecret: an id of unknown shape may be anything, a secret
+// included, and a caller that retries without the fields it cannot vouch
+// for on ErrLooksSecret recovers from both the same way.
+var ErrBadID error = badIDError{}
+
+type badIDError struct{}
+
+func (badIDError) Error() string { return "alert: an id field is not an id" }
+
+// Is makes ErrBadID match ErrLooksSecret too.
+func (badIDError) Is(target error) bool { return target == ErrLooksSecret }
+
 // Subject is the email subject: severity, what happened, the application.
 func (a Alert) Subject() string {
 	what := map[Event]string{
@@ -192,6 +208,17 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 		t := a.ExpiresAt.UTC()
 		a.ExpiresAt = &t
 	}
+	// Ids reach the subject, filter attributes and emails: each must be an
+	// id. The error names the field, never its value.
+	for _, f := range []struct{ name, value string }{
+		{"clientId", a.ClientID},
+		{"applicationId", a.ApplicationID},
+		{"notificationId", a.NotificationID},
+	} {
+		if f.value != "" && !redact.ValidID(f.value) {
+			return nil, fmt.Errorf("alert: render %s: field %s (want %s): %w", a.Event, f.name, redact.IDRule, ErrBadID)
+		}
+	}
 	doc, err := json.Marshal(a)
 	if err != nil {
 		return nil, fmt.Errorf("alert: render %s: %w", a.Event, err)
@@ -199,7 +226,7 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 	subject, email := a.Subject(), a.Email()
 	for _, s := range []string{string(doc), subject, email} {
 		if redact.LooksSecret(s) {
-			return nil, fmt.Errorf("alert: render %s for client %s: %w", a.Event, a.ClientID, ErrLooksSecret)
+			return nil, fmt.Errorf("alert: render %s: %w", a.Event, ErrLooksSecret)
 		}
 	}
 	msg, err := json.Marshal(map[string]string{"default": string(doc), "email": email})
@@ -266,7 +293,9 @@ func (p *Publisher) Publish(ctx context.Context, a Alert) error {
 		return err
 	}
 	if _, err := p.client.Publish(ctx, in); err != nil {
-		return fmt.Errorf("alert: publish %s for client %s: %w", a.Event, a.ClientID, err)
+		// The ids are the caller's to log (they are checked above); the
+		// error names the event only.
+		return fmt.Errorf("alert: publish %s: %w", a.Event, err)
 	}
 	return nil
 }

@@ -207,3 +207,59 @@ func TestCheckTopicARN(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderRefusesBadIDs: an id that is not an id (redact.ValidID) is
+// refused before anything is rendered, and the error names the field, never
+// the value.
+func TestRenderRefusesBadIDs(t *testing.T) {
+	bad := map[string]string{
+		"space":     "amzn1.application-oa2-client.x BADVALUE",
+		"newline":   "x\nBADVALUE",
+		"markup":    "<b>BADVALUE</b>",
+		"too long":  "BADVALUE" + strings.Repeat("a", 121),
+		"secret":    "amzn1.oa2-cs.v1.BADVALUE",
+		"not ASCII": "BADVALUE\u00e9",
+	}
+	fields := map[string]func(*Alert, string){
+		"clientId":       func(a *Alert, v string) { a.ClientID = v },
+		"applicationId":  func(a *Alert, v string) { a.ApplicationID = v },
+		"notificationId": func(a *Alert, v string) { a.NotificationID = v },
+	}
+	for field, set := range fields {
+		for kind, v := range bad {
+			a := sample()
+			set(&a, v)
+			in, err := Render("arn:aws:sns:us-east-1:1:alerts", a)
+			if !errors.Is(err, ErrBadID) || !errors.Is(err, ErrLooksSecret) {
+				t.Errorf("Render(%s %s) error = %v, want ErrBadID and ErrLooksSecret", field, kind, err)
+			}
+			if in != nil {
+				t.Errorf("Render(%s %s) returned a publish input", field, kind)
+			}
+			if err != nil && (strings.Contains(err.Error(), "BADVALUE") || !strings.Contains(err.Error(), field)) {
+				t.Errorf("Render(%s %s) error = %q, want the field named and the value not", field, kind, err)
+			}
+		}
+		a := sample()
+		set(&a, "amzn1.application-oa2-client.6XXXXXXXXXXXXXXXXXXXXXXXXX")
+		if _, err := Render("arn:aws:sns:us-east-1:1:alerts", a); err != nil {
+			t.Errorf("Render(%s valid) error = %v", field, err)
+		}
+	}
+}
+
+// TestPublishErrorNamesNoID: the publish error names the event, not the
+// client id (the caller logs ids it has checked).
+func TestPublishErrorNamesNoID(t *testing.T) {
+	a := sample()
+	p := NewPublisher(&recorder{err: errors.New("boom")}, "arn:topic")
+	err := p.Publish(context.Background(), a)
+	if err == nil || strings.Contains(err.Error(), a.ClientID) {
+		t.Errorf("Publish() error = %v, want an error without the client id %q", err, a.ClientID)
+	}
+	a.ClientID = "amzn1.oa2-cs.v1.leaked"
+	err = p.Publish(context.Background(), a)
+	if err == nil || strings.Contains(err.Error(), "leaked") {
+		t.Errorf("Publish() error = %v, want an error without the value", err)
+	}
+}

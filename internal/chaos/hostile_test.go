@@ -3,6 +3,8 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -41,7 +43,11 @@ func currentID(w *World, i int) string {
 
 // hostileSecret is the client secret carried by hostile messages; it must
 // never be logged or published.
-const hostileSecret = spapisim.SecretPrefix + "h0st1le5ecret0000000000000000000000000000000000000000000000000000"
+const hostileSecret = spapisim.SecretPrefix + hostileTail
+
+// hostileTail is hostileSecret without its prefix, for documents that hold
+// a secret of unknown shape.
+const hostileTail = "h0st1le5ecret0000000000000000000000000000000000000000000000000000"
 
 // TestHostileInput feeds each kind of hostile input and asserts a clear
 // error, a dead-lettered message or a failed step, an alert that says why,
@@ -126,6 +132,72 @@ func TestHostileInput(t *testing.T) {
 			setup:     func(w *World) { w.RotateNow(0) },
 			stepFails: true, alertEvent: alert.EventRotationFailed, reason: "but the tag", changed: -1,
 		},
+		// Ids that are not ids (redact.ValidID) never reach an alert, a
+		// log field or a tag: the message is malformed.
+		{
+			name: "new-secret notificationId with a line break and text after it",
+			setup: func(w *World) {
+				w.NewSecretQ.Send(NewSecretBody(w.Apps[0].ClientID, w.Apps[0].AppID, hostileSecret, "n-1\nINJECTED alert line", w.Now()), w.Now())
+			},
+			dlq: "new-secret", alertEvent: alert.EventRejected, reason: "notificationMetadata.notificationId: bad value", changed: -1,
+		},
+		{
+			name: "new-secret applicationId that is HTML",
+			setup: func(w *World) {
+				w.NewSecretQ.Send(NewSecretBody(w.Apps[0].ClientID, `<a href="https://example.com">fix</a>`, hostileSecret, "hostile-3", w.Now()), w.Now())
+			},
+			dlq: "new-secret", alertEvent: alert.EventRejected, reason: "notificationMetadata.applicationId: bad value", changed: -1,
+		},
+		{
+			name: "new-secret clientId that is the new secret",
+			setup: func(w *World) {
+				w.NewSecretQ.Send(NewSecretBody(hostileSecret, w.Apps[0].AppID, hostileSecret, "hostile-4", w.Now()), w.Now())
+			},
+			dlq: "new-secret", alertEvent: alert.EventRejected, reason: "applicationOAuthClientNewSecret.clientId: bad value", changed: -1,
+		},
+		{
+			name: "expiry notice clientId of 200 characters",
+			setup: func(w *World) {
+				b := fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY","payloadVersion":"2023-11-30","eventTime":"2026-05-01T09:00:00.000Z","payload":{"applicationOAuthClientSecretExpiry":{"clientId":%q,"clientSecretExpiryTime":"2026-06-01T09:00:00.000Z"}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"s","publishTime":"2026-05-01T09:00:00.000Z","notificationId":"hostile-5"}}`, w.Apps[0].ClientID+strings.Repeat("x", 200), w.Apps[0].AppID)
+				w.ExpiryQ.Send(b, w.Now())
+			},
+			dlq: "secret-expiry", alertEvent: alert.EventRejected, reason: "applicationOAuthClientSecretExpiry.clientId: bad value", changed: -1,
+		},
+		// Broken documents (internal/secretdoc/testdata/broken has the
+		// whole set): the rotation fails with ROTATION_FAILED naming the
+		// key to fix, and the secret appears nowhere (I4, w.Secrets).
+		{
+			name: "secret document with client id and secret swapped",
+			prepare: func(w *World) {
+				w.SM.PutSecretValue(t.Context(), putCurrent(w.Apps[0].ARN, `{"clientId":"`+hostileSecret+`","clientSecret":"`+w.Apps[0].ClientID+`"}`))
+			},
+			setup:     func(w *World) { w.RotateNow(0) },
+			stepFails: true, alertEvent: alert.EventRotationFailed, reason: "holds a value shaped like a client secret or token, not a client id", changed: -1,
+		},
+		{
+			name: "secret document with the same unprefixed secret under both keys",
+			prepare: func(w *World) {
+				w.SM.PutSecretValue(t.Context(), putCurrent(w.Apps[0].ARN, `{"clientId":"`+hostileTail+`","clientSecret":"`+hostileTail+`"}`))
+			},
+			setup:     func(w *World) { w.RotateNow(0) },
+			stepFails: true, alertEvent: alert.EventRotationFailed, reason: "hold the same value; put the client id under", changed: -1,
+		},
+		{
+			name: "secret document with the secret inside a non-string client id",
+			prepare: func(w *World) {
+				w.SM.PutSecretValue(t.Context(), putCurrent(w.Apps[0].ARN, `{"clientId":{"value":"`+hostileSecret+`"},"clientSecret":"`+hostileSecret+`"}`))
+			},
+			setup:     func(w *World) { w.RotateNow(0) },
+			stepFails: true, alertEvent: alert.EventRotationFailed, reason: "holds a JSON object, want a string", changed: -1,
+		},
+		{
+			name: "secret document with a huge client secret",
+			prepare: func(w *World) {
+				w.SM.PutSecretValue(t.Context(), putCurrent(w.Apps[0].ARN, `{"clientId":"`+w.Apps[0].ClientID+`","clientSecret":"`+strings.Repeat(hostileTail, 20)+`"}`))
+			},
+			setup:     func(w *World) { w.RotateNow(0) },
+			stepFails: true, alertEvent: alert.EventRotationFailed, reason: "holds more than 1024 bytes, too long for a client secret", changed: -1,
+		},
 		{
 			name: "client id tagged on two managed secrets",
 			apps: 2,
@@ -146,7 +218,7 @@ func TestHostileInput(t *testing.T) {
 			w := NewWorld(s)
 			w.Redrive = false
 			w.CheckWorking = false
-			w.Secrets = []string{hostileSecret}
+			w.Secrets = []string{hostileSecret, hostileTail}
 			var before []map[string]versionState
 			var currents []string
 			w.Hooks = []Hook{{30 * time.Second, func(w *World) {
@@ -241,4 +313,55 @@ func putCurrent(arn, value string) *secretsmanager.PutSecretValueInput {
 
 func tagClient(arn, clientID string) *secretsmanager.TagResourceInput {
 	return &secretsmanager.TagResourceInput{SecretId: aws.String(arn), Tags: []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(clientID)}}}
+}
+
+// hostileUnitInputs are hostile inputs whose handling is proved below the
+// world, by a package test: the in-process world cannot send a redirect or
+// start a function with a bad configuration. Each row names the input, the
+// expected outcome, and the test (directory from the module root, and the
+// test function), which TestHostileUnitInputs checks exists.
+var hostileUnitInputs = []struct {
+	input, outcome, dir, test string
+}{
+	{"LWA token endpoint answers 301/302/303/307/308 to another host", "error naming the status and the endpoint (host+path); the other host receives nothing (no form, no client secret); not retried; the caller's *http.Client unchanged", "internal/lwa", "TestRedirectNotFollowed"},
+	{"SP-API answers 301/302/303/307/308 to another host", "error naming the status and the endpoint; the other host receives no x-amz-access-token; not retried", "internal/spapi", "TestRedirectNotFollowed"},
+	{"LWA_TOKEN_URL or SP_API_ENDPOINT plain http off loopback, with user information or a query", "rotate-secret stops at start with one message naming every problem, never the credentials or query; http on 127.0.0.0/8, ::1, localhost accepted", "functions/rotate-secret", "TestLoadConfig"},
+	{"an http (non-loopback) endpoint given to the LWA client directly", "every call fails with endpoint.ErrInsecure and nothing is sent", "internal/lwa", "TestEndpointRefused"},
+	{"an http (non-loopback) endpoint given to the SP-API client directly", "every call fails with endpoint.ErrInsecure and nothing is sent", "internal/spapi", "TestEndpointRefused"},
+	{"LWA 5xx/429 until the retries run out, timeouts, deadline, 3xx, malformed and oversized bodies, dropped connections, all echoing the form", "errors (%v, %+v, %#v, every wrapped error, slog) hold no piece of the client secret, refresh token, access token or form", "internal/lwa", "TestErrorPathsKeepSecrets"},
+	{"SP-API 5xx/429 until the retries run out, timeouts, deadline, 3xx, malformed bodies, all echoing the access token", "errors hold no piece of the access token in any format", "internal/spapi", "TestErrorPathsKeepToken"},
+	{"new-secret notification whose clientId, applicationId or notificationId is not an id (white space, markup, too long, secret-shaped, equal to the secret)", "ErrBadValue naming the field, never the value: malformed, dead-letter queue, NOTIFICATION_REJECTED", "internal/notification", "TestParseNewSecretErrors"},
+	{"expiry notice whose clientId, applicationId or notificationId is not an id", "ErrBadValue naming the field: malformed, dead-letter queue, NOTIFICATION_REJECTED", "internal/notification", "TestParseSecretExpiryErrors"},
+	{"an alert whose clientId, applicationId or notificationId is not an id", "Render refuses it with ErrBadID (also ErrLooksSecret), naming the field, never the value", "internal/alert", "TestRenderRefusesBadIDs"},
+	{"every broken secret document shape (internal/secretdoc/testdata/broken)", "ErrInvalid naming the key to fix, or an offset; no piece of the secret in any format", "internal/secretdoc", "TestBrokenDocuments"},
+	{"every broken secret document shape in AWSCURRENT, then an expiry notice", "no piece of the secret in any log line, alert, error or response; values never read", "internal/expiry", "TestBrokenDocumentsExpiry"},
+}
+
+// TestHostileUnitInputs checks that every row of hostileUnitInputs names a
+// test that exists, so the table cannot point at nothing.
+func TestHostileUnitInputs(t *testing.T) {
+	for _, r := range hostileUnitInputs {
+		if r.input == "" || r.outcome == "" {
+			t.Errorf("row %q: input and outcome are required", r.test)
+		}
+		files, err := filepath.Glob(filepath.Join("..", "..", r.dir, "*_test.go"))
+		if err != nil || len(files) == 0 {
+			t.Errorf("row %q: no test files in %s", r.input, r.dir)
+			continue
+		}
+		found := false
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), "\nfunc "+r.test+"(t *testing.T) {") {
+				found = true
+				break
+			}
+		}
+		if !found {
+			t.Errorf("row %q: %s has no func %s", r.input, r.dir, r.test)
+		}
+	}
 }

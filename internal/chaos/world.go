@@ -267,9 +267,9 @@ func NewWorld(s Schedule) *World {
 	}
 
 	hc := &http.Client{Transport: roundTripper{w}}
-	tokens := lwa.NewClient("http://lwa.sim.local"+spapisim.TokenPath, hc)
+	tokens := lwa.NewClient("https://lwa.sim.local"+spapisim.TokenPath, hc)
 	tokens.MinBackoff, tokens.MaxBackoff, tokens.MaxAttempts = time.Millisecond, 4*time.Millisecond, 5
-	api := spapi.NewClient("http://sellingpartnerapi.sim.local", hc)
+	api := spapi.NewClient("https://sellingpartnerapi.sim.local", hc)
 	// The simulator's limiter lets one call a simulated minute through; 10 ms
 	// of real time is 100 simulated seconds while a step runs.
 	api.Interval, api.MinBackoff, api.MaxAttempts = 10*time.Millisecond, time.Millisecond, 5

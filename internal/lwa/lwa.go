@@ -12,6 +12,12 @@
 // backoff, never waiting past the context's deadline. Errors carry the LWA
 // error code, Amazon's description and the status, never the request form
 // or the raw answer.
+//
+// The client never follows a redirect: a 3xx answer is an error naming the
+// status and the endpoint (host and path), and the form, which holds the
+// client secret, is sent nowhere else. The token URL must be https (plain
+// http only on a loopback address); a client built for another URL refuses
+// every call without sending anything. Both rules are internal/endpoint's.
 package lwa
 
 import (
@@ -24,6 +30,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 )
 
 // ScopeRotation is the grantless scope that rotateApplicationClientSecret requires.
@@ -130,16 +138,29 @@ type Error struct {
 // Client calls the LWA token endpoint.
 type Client struct {
 	tokenURL string
-	hc       *http.Client
+	// name is the endpoint as errors name it (host and path).
+	name string
+	// refused is why tokenURL may not be called (endpoint.Check), or nil.
+	refused error
+	hc      *http.Client
 	// MinBackoff and MaxBackoff bound the wait between retries of 5xx and 429.
 	MinBackoff, MaxBackoff time.Duration
 	// MaxAttempts bounds the tries of one call (the context bounds them too).
 	MaxAttempts int
 }
 
-// NewClient returns a client for tokenURL (LWA_TOKEN_URL) that uses hc.
+// NewClient returns a client for tokenURL (LWA_TOKEN_URL) that uses a copy
+// of hc (http.DefaultClient when nil) that never follows redirects; hc
+// itself is not changed. When tokenURL is not an endpoint the project may
+// call (endpoint.Check: https, or http on a loopback address), every call
+// fails with that error and sends nothing.
 func NewClient(tokenURL string, hc *http.Client) *Client {
-	return &Client{tokenURL: tokenURL, hc: hc, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 5}
+	c := &Client{tokenURL: tokenURL, hc: endpoint.Client(hc), MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 5}
+	c.refused = endpoint.Check(tokenURL)
+	if u, err := url.Parse(tokenURL); err == nil {
+		c.name = endpoint.Name(u)
+	}
+	return c
 }
 
 // ClientCredentials obtains a grantless access token for scope (for

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
@@ -86,6 +87,9 @@ func (c *Client) backoff(n int) time.Duration {
 
 // once performs one exchange with the token endpoint.
 func (c *Client) once(ctx context.Context, body string, secrets []string) (Token, attempt) {
+	if c.refused != nil {
+		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", c.refused)}
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.tokenURL, strings.NewReader(body))
 	if err != nil {
 		return Token{}, attempt{err: fmt.Errorf("lwa: token request: build request: %w", err)}
@@ -93,11 +97,7 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", userAgent)
-	hc := c.hc
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		// *url.Error names the method and URL only; the form is in the body.
 		if ctx.Err() != nil {
@@ -106,6 +106,11 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w: %w", ErrServer, err), retryable: true}
 	}
 	defer resp.Body.Close()
+	if endpoint.IsRedirect(resp.StatusCode) {
+		// The client did not follow it (endpoint.Client); neither the
+		// Location nor the body is quoted.
+		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", &endpoint.RedirectError{StatusCode: resp.StatusCode, Endpoint: c.name})}
+	}
 	raw, readErr := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
 	tooLarge := len(raw) > maxBodySize
 	if readErr != nil && !tooLarge {

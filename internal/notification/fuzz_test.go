@@ -41,7 +41,8 @@ var messageGrammar = regexp.MustCompile(`^notification: [A-Za-z.$]+: ` +
 	`want a JSON (object|string), got (object|array|string|boolean|null|number|nothing)|` +
 	`bad JSON string|duplicate key|empty string|unknown type|` +
 	`want APPLICATION_OAUTH_CLIENT_(NEW_SECRET|SECRET_EXPIRY)(, got APPLICATION_OAUTH_CLIENT_(NEW_SECRET|SECRET_EXPIRY))?|` +
-	`want 1\.0|want 2023-11-30|want RFC 3339|white space or control character` +
+	`want 1\.0|want 2023-11-30|want RFC 3339|same as newClientSecret|` +
+	`want 1 to 128 of the characters A-Z a-z 0-9 \. _ : - and not shaped like a secret` +
 	`)\))?$`)
 
 // secretIn returns payload.applicationOAuthClientNewSecret.newClientSecret

@@ -22,12 +22,16 @@
 //     reported as such (the project must be updated) rather than as a
 //     malformed body.
 //  5. eventTime and notificationMetadata.publishTime are RFC 3339 times;
-//     notificationMetadata.applicationId and notificationId are non-empty
-//     strings; notificationMetadata.subscriptionId is optional.
-//  6. The payload object for the type is present; its clientId is a non-empty
-//     string without white space or control characters (ErrBadValue); the
-//     "amzn1.application-oa2-client." prefix is not required, since the client
-//     id is only ever compared with the tag on the managed secret.
+//     notificationMetadata.applicationId and notificationId are ids
+//     (redact.ValidID: 1 to 128 of A-Z a-z 0-9 . _ : -, nothing shaped like
+//     a secret; otherwise ErrBadValue), because they reach alerts, log
+//     fields and derived tokens; notificationMetadata.subscriptionId is
+//     optional.
+//  6. The payload object for the type is present; its clientId is an id
+//     like the above (ErrBadValue), and for a new secret it differs from
+//     newClientSecret; the "amzn1.application-oa2-client." prefix is not
+//     required, since the client id is only ever compared with the tag on
+//     the managed secret.
 //  7. New secret: newClientSecret is a non-empty string (its content is not
 //     checked further: a secret that is stored can be tested, a secret that is
 //     rejected is only in a dead-letter queue); newClientSecretExpiryTime is
@@ -48,12 +52,11 @@ package notification
 
 import (
 	"errors"
-	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
 // Notification types.
@@ -87,7 +90,8 @@ var (
 	// but not the version this package implements.
 	ErrUnsupportedVersion = errors.New("unsupported version")
 	// ErrBadValue: a string field holds a value the project cannot use
-	// (a client id with white space or control characters).
+	// (an id outside redact.ValidID's character set or length, or shaped
+	// like a secret).
 	ErrBadValue = errors.New("bad value")
 )
 
@@ -188,6 +192,9 @@ func ParseNewSecret(body []byte) (*NewSecret, error) {
 		return nil, err
 	}
 	n.NewClientSecret = lwa.ClientSecret(secret)
+	if secret == n.ClientID {
+		return nil, &Error{Field: p.path("clientId"), Err: ErrBadValue, detail: "same as newClientSecret"}
+	}
 	if n.NewClientSecretExpiryTime, err = p.requiredTime("newClientSecretExpiryTime"); err != nil {
 		return nil, err
 	}
@@ -260,7 +267,7 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 	if err != nil {
 		return env, nil, err
 	}
-	if env.Metadata.ApplicationID, err = md.requiredString("applicationId"); err != nil {
+	if env.Metadata.ApplicationID, err = md.requiredID("applicationId"); err != nil {
 		return env, nil, err
 	}
 	if env.Metadata.SubscriptionID, _, err = md.optionalString("subscriptionId"); err != nil {
@@ -269,7 +276,7 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 	if env.Metadata.PublishTime, err = md.requiredTime("publishTime"); err != nil {
 		return env, nil, err
 	}
-	if env.Metadata.NotificationID, err = md.requiredString("notificationId"); err != nil {
+	if env.Metadata.NotificationID, err = md.requiredID("notificationId"); err != nil {
 		return env, nil, err
 	}
 	payload, err := root.requiredObject("payload")
@@ -285,12 +292,18 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 
 // clientID reads and checks the payload's clientId (rule 6).
 func clientID(p *object) (string, error) {
-	id, err := p.requiredString("clientId")
+	return p.requiredID("clientId")
+}
+
+// requiredID reads a required string that must be an id (redact.ValidID).
+// The error says what an id is, never what the field held.
+func (o *object) requiredID(name string) (string, error) {
+	id, err := o.requiredString(name)
 	if err != nil {
 		return "", err
 	}
-	if strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		return "", &Error{Field: p.path("clientId"), Err: ErrBadValue, detail: "white space or control character"}
+	if !redact.ValidID(id) {
+		return "", &Error{Field: o.path(name), Err: ErrBadValue, detail: "want " + redact.IDRule}
 	}
 	return id, nil
 }

@@ -253,6 +253,20 @@ func TestParseNewSecretErrors(t *testing.T) {
 		{"clientId with space", edit(t, base, set(newPayload+"clientId", "amzn1.application-oa2-client.6X ")), ErrBadValue, newPayload + "clientId"},
 		{"clientId with newline", edit(t, base, set(newPayload+"clientId", "amzn1\n")), ErrBadValue, newPayload + "clientId"},
 		{"clientId number", edit(t, base, set(newPayload+"clientId", 12345678)), ErrMalformed, newPayload + "clientId"},
+		{"clientId shaped like a secret", edit(t, base, set(newPayload+"clientId", "amzn1.oa2-cs.v1.0therS3CR3T")), ErrBadValue, newPayload + "clientId"},
+		{"clientId equal to newClientSecret", edit(t, edit(t, base, set(newPayload+"newClientSecret", "N3WS3CR3TBUTNOPREFIX")), set(newPayload+"clientId", "N3WS3CR3TBUTNOPREFIX")), ErrBadValue, newPayload + "clientId"},
+		{"clientId refresh token", edit(t, base, set(newPayload+"clientId", "Atzr|S3CR3TPART")), ErrBadValue, newPayload + "clientId"},
+		{"clientId of 129 characters", edit(t, base, set(newPayload+"clientId", strings.Repeat("a", 129))), ErrBadValue, newPayload + "clientId"},
+		{"clientId with a slash", edit(t, base, set(newPayload+"clientId", "amzn1.application-oa2-client/x")), ErrBadValue, newPayload + "clientId"},
+		{"clientId not ASCII", edit(t, base, set(newPayload+"clientId", "amzn1.application-oa2-client.\u00e9")), ErrBadValue, newPayload + "clientId"},
+		{"applicationId with space", edit(t, base, set("notificationMetadata.applicationId", "amzn1.sp.solution.x y")), ErrBadValue, "notificationMetadata.applicationId"},
+		{"applicationId with markup", edit(t, base, set("notificationMetadata.applicationId", "<a href=x>click</a>")), ErrBadValue, "notificationMetadata.applicationId"},
+		{"applicationId of 129 characters", edit(t, base, set("notificationMetadata.applicationId", strings.Repeat("a", 129))), ErrBadValue, "notificationMetadata.applicationId"},
+		{"applicationId shaped like a secret", edit(t, base, set("notificationMetadata.applicationId", exampleSecret)), ErrBadValue, "notificationMetadata.applicationId"},
+		{"notificationId with newline", edit(t, base, set("notificationMetadata.notificationId", "b0805eb9\nINJECTED")), ErrBadValue, "notificationMetadata.notificationId"},
+		{"notificationId with a slash", edit(t, base, set("notificationMetadata.notificationId", "../../x")), ErrBadValue, "notificationMetadata.notificationId"},
+		{"notificationId of 129 characters", edit(t, base, set("notificationMetadata.notificationId", strings.Repeat("0", 129))), ErrBadValue, "notificationMetadata.notificationId"},
+		{"notificationId shaped like a secret", edit(t, base, set("notificationMetadata.notificationId", "Atza|S3CR3TPART")), ErrBadValue, "notificationMetadata.notificationId"},
 		{"newClientSecret missing", edit(t, base, set(newPayload+"newClientSecret", deleted)), ErrMissingField, newPayload + "newClientSecret"},
 		{"newClientSecret empty", edit(t, base, set(newPayload+"newClientSecret", "")), ErrMissingField, newPayload + "newClientSecret"},
 		{"newClientSecret null", edit(t, base, set(newPayload+"newClientSecret", nil)), ErrMissingField, newPayload + "newClientSecret"},
@@ -279,8 +293,10 @@ func TestParseNewSecretErrors(t *testing.T) {
 				t.Errorf("ParseNewSecret() = %+v, want nil", got)
 			}
 			checkError(t, err, tt.wantErr, tt.wantField)
-			if strings.Contains(err.Error(), exampleSecret) {
-				t.Errorf("error %q contains the secret", err)
+			for _, v := range []string{exampleSecret, "S3CR3T", "INJECTED", "click"} {
+				if strings.Contains(err.Error(), v) {
+					t.Errorf("error %q quotes a value (%q)", err, v)
+				}
 			}
 		})
 	}
@@ -305,6 +321,10 @@ func TestParseSecretExpiryErrors(t *testing.T) {
 		{"clientId missing", edit(t, base, set(expiryPayload+"clientId", deleted)), ErrMissingField, expiryPayload + "clientId"},
 		{"clientId empty", edit(t, base, set(expiryPayload+"clientId", "")), ErrMissingField, expiryPayload + "clientId"},
 		{"clientId tab", edit(t, base, set(expiryPayload+"clientId", "a\tb")), ErrBadValue, expiryPayload + "clientId"},
+		{"clientId shaped like a secret", edit(t, base, set(expiryPayload+"clientId", "amzn1.oa2-cs.v1.x")), ErrBadValue, expiryPayload + "clientId"},
+		{"clientId of 129 characters", edit(t, base, set(expiryPayload+"clientId", strings.Repeat("a", 129))), ErrBadValue, expiryPayload + "clientId"},
+		{"applicationId with a quote", edit(t, base, set("notificationMetadata.applicationId", `amzn1.sp.solution."x`)), ErrBadValue, "notificationMetadata.applicationId"},
+		{"notificationId with a space", edit(t, base, set("notificationMetadata.notificationId", "e7e27216 x")), ErrBadValue, "notificationMetadata.notificationId"},
 		{"clientSecretExpiryTime missing", edit(t, base, set(expiryPayload+"clientSecretExpiryTime", deleted)), ErrMissingField, expiryPayload + "clientSecretExpiryTime"},
 		{"clientSecretExpiryTime bad", edit(t, base, set(expiryPayload+"clientSecretExpiryTime", "2024-03-03T22:06:39")), ErrBadTime, expiryPayload + "clientSecretExpiryTime"},
 		{"clientSecretExpiryReason number", edit(t, base, set(expiryPayload+"clientSecretExpiryReason", 1)), ErrMalformed, expiryPayload + "clientSecretExpiryReason"},

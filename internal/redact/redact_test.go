@@ -1,6 +1,9 @@
 package redact
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestLooksSecret(t *testing.T) {
 	for s, want := range map[string]bool{
@@ -34,6 +37,33 @@ func TestClean(t *testing.T) {
 	} {
 		if got := Clean(tc.in, tc.limit, tc.secrets...); got != tc.want {
 			t.Errorf("Clean(%q, %d, %q) = %q, want %q", tc.in, tc.limit, tc.secrets, got, tc.want)
+		}
+	}
+}
+
+func TestValidID(t *testing.T) {
+	for s, want := range map[string]bool{
+		"amzn1.application-oa2-client.6XXXXXXXXXXXXXXXXXXXXXXXXX": true,
+		"amzn1.sp.solution.xxxxxxxxxxxxxxxxxxxxxxxxxxxx":          true,
+		"b0805eb9-78f7-49bb-ac0e-XXXXXXXXXXX":                     true,
+		"n-1":                                                     true,
+		"a:b_c":                                                   true,
+		strings.Repeat("a", MaxIDLen):                             true,
+		strings.Repeat("a", MaxIDLen+1):                           false,
+		"":                                                        false,
+		"amzn1.oa2-cs.v1.0123abcd":                                false,
+		"Atza|x":                                                  false,
+		"has space":                                               false,
+		"line\nbreak":                                             false,
+		"quote\"":                                                 false,
+		"slash/":                                                  false,
+		"<script>":                                                false,
+		"caf\u00e9":                                               false,
+		"nul\x00":                                                 false,
+		"percent%41":                                              false,
+	} {
+		if got := ValidID(s); got != want {
+			t.Errorf("ValidID(%q) = %v, want %v", s, got, want)
 		}
 	}
 }

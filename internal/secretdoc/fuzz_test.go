@@ -19,7 +19,12 @@ var parseErrorGrammar = regexp.MustCompile(`^secretdoc: invalid secret document:
 	`not a JSON object( but a JSON (array|string|number|boolean|null|nothing))?|` +
 	`key "(clientId|clientSecret|clientSecretExpiresAt)" (is missing|is empty|holds a bad JSON string|` +
 	`holds a JSON (object|array|number|boolean|null|nothing), want a string|appears more than once)|` +
-	`a key appears more than once \(value at offset \d+\)|syntax error)$`)
+	`a key appears more than once \(value at offset \d+\)|syntax error|` +
+	`key "clientId" holds a value shaped like a client secret or token, not a client id; check that the values of "clientId" and "clientSecret" are not swapped|` +
+	`keys "clientId" and "clientSecret" hold the same value; put the client id under "clientId"|` +
+	`key "clientId" does not hold a client id \(want 1 to 128 of the characters A-Z a-z 0-9 \. _ : - and not shaped like a secret\)|` +
+	`key "clientSecret" holds more than \d+ bytes, too long for a client secret|` +
+	`key "clientSecret" holds a value shaped like a client id, not a client secret; check that the values of "clientId" and "clientSecret" are not swapped)$`)
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(richDoc), newSecret)
@@ -69,8 +74,10 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		case err != nil:
-			// A valid new secret fails only for invalid UTF-8 or size.
-			if !strings.Contains(err.Error(), "UTF-8") && !strings.Contains(err.Error(), "larger than") {
+			// A valid new secret fails only for invalid UTF-8, size, or
+			// rule 4 (the same as the client id, or shaped like one).
+			if !strings.Contains(err.Error(), "UTF-8") && !strings.Contains(err.Error(), "larger than") &&
+				!strings.Contains(err.Error(), "longer than") && !strings.Contains(err.Error(), "client id") {
 				t.Fatalf("WithClientSecret() error = %v", err)
 			}
 			return

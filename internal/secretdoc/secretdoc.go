@@ -11,11 +11,22 @@
 //     SECRET_CLIENT_SECRET_KEY) hold non-empty JSON strings.
 //  3. No key appears twice: a rewrite could keep only one of the values, and
 //     which one was meant is unknowable.
-//  4. clientSecretExpiresAt is optional. When it is absent, not a string, or
+//  4. The two values are what their keys say, so that a document with its
+//     values swapped, or the secret under the client id key, never puts the
+//     secret where a client id is quoted (errors, logs, alerts, tags):
+//     a. the client id is an id (redact.ValidID: 1 to 128 of A-Z a-z 0-9
+//     . _ : -) and is not shaped like an LWA client secret or token
+//     (amzn1.oa2-cs., Atza|, Atzr|);
+//     b. the client secret is at most MaxSecretSize bytes and is not shaped
+//     like a client id (amzn1.application-oa2-client.);
+//     c. the two differ.
+//     Each failure names the key to fix and never the value; WithClientSecret
+//     applies b and c to the new secret, so what it writes parses again.
+//  5. clientSecretExpiresAt is optional. When it is absent, not a string, or
 //     not an RFC 3339 time, the document is still valid and ExpiresAt
 //     reports false: the expiry is information, and a rotation must not fail
 //     for it. WithClientSecret overwrites it.
-//  5. Every other key's JSON value is kept byte for byte (numbers such as
+//  6. Every other key's JSON value is kept byte for byte (numbers such as
 //     1.0e3, escapes such as \u00e9, nested objects and their spacing).
 //     WithClientSecret writes the members in their original order, with the
 //     expiry key appended when it was absent; the white space between
@@ -33,11 +44,13 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/spapi-lwa/secret-rotation/internal/jsonscan"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
 // ExpiresAtKey is the key the project writes the client secret's expiry under (RFC 3339).
@@ -74,6 +87,13 @@ func (k Keys) Validate() error {
 
 // MaxSize is the largest value accepted (Secrets Manager's own limit is 64 KiB).
 const MaxSize = 64 * 1024
+
+// MaxSecretSize is the longest client secret accepted, in bytes. LWA's
+// client secrets are under 100 bytes; a value far longer is not one.
+const MaxSecretSize = 1024
+
+// clientIDPrefix starts every LWA client id of an SP-API application.
+const clientIDPrefix = "amzn1.application-oa2-client."
 
 // ErrInvalid is wrapped by every error about a document's content.
 var ErrInvalid = errors.New("invalid secret document")
@@ -137,12 +157,41 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 	if d.clientID, err = d.requiredString(keys.ClientID); err != nil {
 		return nil, err
 	}
+	// Rule 4a before anything else, so that the key most likely to be
+	// quoted is the one named when both are wrong.
+	if redact.LooksSecret(d.clientID) {
+		return nil, fmt.Errorf("secretdoc: %w: key %q holds a value shaped like a client secret or token, not a client id; check that the values of %q and %q are not swapped",
+			ErrInvalid, keys.ClientID, keys.ClientID, keys.ClientSecret)
+	}
 	secret, err := d.requiredString(keys.ClientSecret)
 	if err != nil {
 		return nil, err
 	}
 	d.secret = lwa.ClientSecret(secret)
+	if err := checkPair(keys, d.clientID, secret); err != nil {
+		return nil, err
+	}
 	return d, nil
+}
+
+// checkPair applies rules 4a (the character set), 4b and 4c to a client id
+// and a client secret held under keys. Its errors name keys only.
+func checkPair(keys Keys, clientID, secret string) error {
+	switch {
+	case clientID == secret:
+		return fmt.Errorf("secretdoc: %w: keys %q and %q hold the same value; put the client id under %q",
+			ErrInvalid, keys.ClientID, keys.ClientSecret, keys.ClientID)
+	case !redact.ValidID(clientID):
+		return fmt.Errorf("secretdoc: %w: key %q does not hold a client id (want %s)", ErrInvalid, keys.ClientID, redact.IDRule)
+	}
+	switch {
+	case len(secret) > MaxSecretSize:
+		return fmt.Errorf("secretdoc: %w: key %q holds more than %d bytes, too long for a client secret", ErrInvalid, keys.ClientSecret, MaxSecretSize)
+	case strings.HasPrefix(secret, clientIDPrefix):
+		return fmt.Errorf("secretdoc: %w: key %q holds a value shaped like a client id, not a client secret; check that the values of %q and %q are not swapped",
+			ErrInvalid, keys.ClientSecret, keys.ClientID, keys.ClientSecret)
+	}
+	return nil
 }
 
 // requiredString returns the non-empty string value of key.
@@ -203,6 +252,15 @@ func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time
 		// encoding/json would replace the bad bytes: the stored secret
 		// would not be the one issued.
 		return nil, errors.New("secretdoc: replace client secret: new secret is not valid UTF-8")
+	}
+	// Rule 4 for the new secret, so that the result parses again.
+	switch {
+	case secret.Reveal() == d.clientID:
+		return nil, fmt.Errorf("secretdoc: replace client secret: %w: new secret is the same as the client id", ErrInvalid)
+	case len(secret) > MaxSecretSize:
+		return nil, fmt.Errorf("secretdoc: replace client secret: %w: new secret is longer than %d bytes", ErrInvalid, MaxSecretSize)
+	case strings.HasPrefix(secret.Reveal(), clientIDPrefix):
+		return nil, fmt.Errorf("secretdoc: replace client secret: %w: new secret is shaped like a client id", ErrInvalid)
 	}
 	var expires []byte
 	if !expiresAt.IsZero() {

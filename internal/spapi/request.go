@@ -7,9 +7,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
@@ -41,25 +41,29 @@ type attempt struct {
 
 // once performs one call of rotateApplicationClientSecret.
 func (c *Client) once(ctx context.Context, token lwa.AccessToken) attempt {
-	u := strings.TrimRight(c.endpoint, "/") + RotatePath
+	if c.refused != nil {
+		return attempt{err: fmt.Errorf("spapi: rotateApplicationClientSecret: %w", c.refused), at: time.Now()}
+	}
 	// The operation has no parameters: no body, Content-Length 0.
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, http.NoBody)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url(), http.NoBody)
 	if err != nil {
 		return attempt{err: fmt.Errorf("spapi: rotateApplicationClientSecret: build request: %w", err), at: time.Now()}
 	}
 	req.Header.Set("x-amz-access-token", token.Reveal())
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", UserAgent)
-	hc := c.hc
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		// *url.Error names the method and URL; the token is in a header.
 		return attempt{err: fmt.Errorf("spapi: rotateApplicationClientSecret: %w", err), at: time.Now()}
 	}
 	defer resp.Body.Close()
+	if endpoint.IsRedirect(resp.StatusCode) {
+		// The client did not follow it (endpoint.Client); neither the
+		// Location nor the body is quoted. Not retried: the endpoint is
+		// wrong, and asking it again changes nothing.
+		return attempt{err: fmt.Errorf("spapi: rotateApplicationClientSecret: %w", &endpoint.RedirectError{StatusCode: resp.StatusCode, Endpoint: c.name}), status: resp.StatusCode, at: time.Now()}
+	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxBodySize+1))
 	at := time.Now()
 	if resp.StatusCode == http.StatusNoContent {

@@ -3,6 +3,12 @@
 // POST /applications/2023-11-30/clientSecret, which makes Amazon issue a new
 // LWA client secret and deliver it as an APPLICATION_OAUTH_CLIENT_NEW_SECRET
 // notification.
+//
+// The client never follows a redirect: a 3xx answer is an error naming the
+// status and the endpoint (host and path), not retried, and the access
+// token is sent nowhere else. The endpoint must be https (plain http only on
+// a loopback address); a client built for another URL refuses every call
+// without sending anything. Both rules are internal/endpoint's.
 package spapi
 
 import (
@@ -10,9 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
@@ -54,7 +62,11 @@ type Error struct {
 // Client calls SP-API.
 type Client struct {
 	endpoint string
-	hc       *http.Client
+	// name is the operation's URL as errors name it (host and path).
+	name string
+	// refused is why endpoint may not be called (endpoint.Check), or nil.
+	refused error
+	hc      *http.Client
 	// Interval is the operation's rate limit: 1/0.0167 s, about one minute.
 	// A 429 is retried no sooner than this after the previous call.
 	Interval time.Duration
@@ -64,10 +76,22 @@ type Client struct {
 	MaxAttempts int
 }
 
-// NewClient returns a client for endpoint (SP_API_ENDPOINT) that uses hc.
-func NewClient(endpoint string, hc *http.Client) *Client {
-	return &Client{endpoint: endpoint, hc: hc, Interval: 60 * time.Second, MinBackoff: time.Second, MaxAttempts: 5}
+// NewClient returns a client for base (SP_API_ENDPOINT) that uses a copy of
+// hc (http.DefaultClient when nil) that never follows redirects; hc itself
+// is not changed. When base is not an endpoint the project may call
+// (endpoint.Check: https, or http on a loopback address), every call fails
+// with that error and sends nothing.
+func NewClient(base string, hc *http.Client) *Client {
+	c := &Client{endpoint: base, hc: endpoint.Client(hc), Interval: 60 * time.Second, MinBackoff: time.Second, MaxAttempts: 5}
+	c.refused = endpoint.Check(base)
+	if u, err := url.Parse(c.url()); err == nil {
+		c.name = endpoint.Name(u)
+	}
+	return c
 }
+
+// url is the operation's URL.
+func (c *Client) url() string { return strings.TrimRight(c.endpoint, "/") + RotatePath }
 
 // RotateApplicationClientSecret asks Amazon for a new client secret. nil means 204.
 //
