@@ -142,6 +142,12 @@ func (c smClient) ListSecrets(ctx context.Context, in *secretsmanager.ListSecret
 	return guard(c.w, ctx, "ListSecrets", in, func() (*secretsmanager.ListSecretsOutput, error) { return c.w.SM.ListSecrets(ctx, in, o...) })
 }
 
+func (c smClient) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, o ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	return guard(c.w, ctx, "ListSecretVersionIds", in, func() (*secretsmanager.ListSecretVersionIdsOutput, error) {
+		return c.w.SM.ListSecretVersionIds(ctx, in, o...)
+	})
+}
+
 func (c smClient) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
 	return guard(c.w, ctx, "RotateSecret", in, func() (*secretsmanager.RotateSecretOutput, error) { return c.w.SM.RotateSecret(ctx, in, o...) })
 }

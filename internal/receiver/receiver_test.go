@@ -182,7 +182,7 @@ func TestOfficialExample(t *testing.T) {
 	oldExp := time.Date(2024, 1, 17, 22, 9, 17, 0, time.UTC)
 	arn := e.sm.Seed("sp-api/example", currentDocExpiring(ex.Payload.P.ClientID, oldSecret, oldExp), map[string]string{managed.TagClientID: ex.Payload.P.ClientID})
 	e.sm.SetRotation(arn, true, lambdaARN)
-	e.h.now = func() time.Time { return time.Date(2024, 1, 10, 22, 9, 20, 0, time.UTC) }
+	e.h.cfg.Now = func() time.Time { return time.Date(2024, 1, 10, 22, 9, 20, 0, time.UTC) }
 
 	if failed := e.handle(t, msg("m-example", string(raw))); len(failed) != 0 {
 		t.Fatalf("Handle() failures = %v, want none", failed)
