@@ -110,6 +110,18 @@ func TestTestSecretCase9RejectsForged(t *testing.T) {
 	token := w.start()
 	w.mustStep(StepCreate, token)
 	w.mustStep(StepSet, token)
+	// A young pending secret may still be activating: failed, not rejected.
+	if err := w.step(context.Background(), StepTest, token); !errors.Is(err, lwa.ErrInvalidClient) {
+		t.Fatalf("Handle(testSecret) = %v, want invalid_client", err)
+	}
+	if _, ok := w.sm.Tags(w.arn)[managed.TagRejectedSecrets]; ok {
+		t.Fatalf("a secret refused for less than RejectAfter was marked rejected")
+	}
+	if _, ok := w.sm.StageVersion(w.arn, managed.StagePending); !ok {
+		t.Fatalf("AWSPENDING was taken off a secret refused for less than RejectAfter")
+	}
+	// Still refused an hour later: rejected.
+	w.clock.Advance(DefaultRejectAfter)
 	err := w.step(context.Background(), StepTest, token)
 	if !errors.Is(err, lwa.ErrInvalidClient) {
 		t.Fatalf("Handle(testSecret) = %v, want invalid_client", err)

@@ -102,6 +102,11 @@ type Config struct {
 	TestRetryFor time.Duration
 	// TestRetryInterval is the wait between those retries (default 5s).
 	TestRetryInterval time.Duration
+	// RejectAfter: testSecret marks a secret rejected only when LWA still
+	// refuses it this long after its pending version was written (Case 9;
+	// SECRET_REJECT_AFTER, default 1h). A genuine new secret can take minutes
+	// to be accepted; until then the step fails and is reattempted.
+	RejectAfter time.Duration
 	// Settle is the wait between setting rotation-requested-at and reading it
 	// back (Case 5), long enough for a concurrent run's write to show
 	// (default 500ms; negative: no wait).
@@ -118,6 +123,7 @@ const (
 	DefaultTestRetryFor      = 60 * time.Second
 	DefaultTestRetryInterval = 5 * time.Second
 	DefaultSettle            = 500 * time.Millisecond
+	DefaultRejectAfter       = time.Hour
 )
 
 // cleanupTimeout bounds the clean-up calls made after the step's context ended.
@@ -156,6 +162,7 @@ func New(store interface {
 	def(&cfg.TestRetryFor, DefaultTestRetryFor)
 	def(&cfg.TestRetryInterval, DefaultTestRetryInterval)
 	def(&cfg.Settle, DefaultSettle)
+	def(&cfg.RejectAfter, DefaultRejectAfter)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

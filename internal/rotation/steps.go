@@ -79,7 +79,11 @@ func (r *Rotator) testSecret(ctx context.Context, c *call) error {
 			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
 		}
 		if time.Now().Add(r.cfg.TestRetryInterval).After(until) {
-			return r.reject(ctx, c, pending, c.errorf("LWA kept rejecting the pending credentials (%d attempts over %s): %w", attempt, r.cfg.TestRetryFor, err))
+			err = c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
+			if age := r.cfg.Now().Sub(pending.created); age >= r.cfg.RejectAfter {
+				return r.reject(ctx, c, pending, fmt.Errorf("%w; LWA has refused it since the pending version was written %s ago", err, age.Round(time.Second)))
+			}
+			return err
 		}
 		c.log.DebugContext(ctx, "pending client secret not accepted yet; retrying", "attempts", attempt)
 		if !retry.Sleep(ctx, r.cfg.TestRetryInterval) {
