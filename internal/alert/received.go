@@ -10,13 +10,15 @@ import (
 // publish.
 type Delivery struct {
 	ClientID, ApplicationID, NotificationID, MessageID string
-	SecretARN                                          string
-	VersionID                                          string // the version that holds the delivered secret
-	CurrentVersionID                                   string // the AWSCURRENT version
-	Label                                              string // the label the version was written with, "" when nothing was written
-	RotationLambdaARN                                  string // "" when Secrets Manager reports none
-	ExpiresAt                                          time.Time
-	OldExpiresAt                                       time.Time // zero when the notification has none
+
+	SecretARN         string
+	VersionID         string // the version that holds the delivered secret
+	CurrentVersionID  string // the AWSCURRENT version
+	Label             string // the label the version was written with, "" when nothing was written
+	RotationLambdaARN string // "" when Secrets Manager reports none
+	ExpiresAt         time.Time
+	OldExpiresAt      time.Time // zero when the notification has none
+	Outcome           Outcome   // what the receiver did, once it is known
 }
 
 // Outcome is what the receiver did about a delivery.
@@ -24,13 +26,19 @@ type Outcome int
 
 // Outcomes of the receiver, one sentence each in Received.
 const (
-	OutcomeRotationStarted Outcome = iota // stored; a rotation was started to adopt it
+	OutcomeNone            Outcome = iota // not known yet
+	OutcomeRotationStarted                // stored; a rotation was started to adopt it
 	OutcomeRotationResumed                // stored; the rotation in progress adopts it
 	OutcomeRotationOff                    // stored; rotation is not enabled: a person must act
 	OutcomeCurrent                        // AWSCURRENT already holds it
 	OutcomeOlder                          // stored; AWSCURRENT holds a later secret
 	OutcomeRejectedBefore                 // stored; LWA rejected this secret before
 )
+
+// String is the outcome as logged (key "outcome").
+func (o Outcome) String() string {
+	return [...]string{"none", "rotationStarted", "rotationResumed", "rotationOff", "alreadyCurrent", "older", "rejectedBefore"}[o]
+}
 
 // Received is the NEW_CLIENT_SECRET_RECEIVED alert for a delivery the
 // receiver handled with outcome o.

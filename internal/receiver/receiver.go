@@ -190,11 +190,11 @@ func (h *Handler) log(ctx context.Context, d *alert.Delivery, err error) {
 	}
 	switch {
 	case err == nil:
-		h.logger.LogAttrs(ctx, slog.LevelInfo, "new client secret message handled", attrs...)
+		h.logger.LogAttrs(ctx, slog.LevelInfo, "new client secret message handled", append(attrs, slog.String("outcome", d.Outcome.String()))...)
 	case errors.Is(err, errRejected):
-		h.logger.LogAttrs(ctx, slog.LevelWarn, "new client secret message rejected", append(attrs, slog.String("error", err.Error()))...)
+		h.logger.LogAttrs(ctx, slog.LevelWarn, "new client secret message rejected", append(attrs, slog.String("outcome", "rejected"), slog.String("error", err.Error()))...)
 	default:
-		h.logger.LogAttrs(ctx, slog.LevelError, "new client secret message failed", append(attrs, slog.String("error", err.Error()))...)
+		h.logger.LogAttrs(ctx, slog.LevelError, "new client secret message failed", append(attrs, slog.String("outcome", "failed"), slog.String("error", err.Error()))...)
 	}
 }
 
@@ -267,7 +267,7 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	p := decide(f)
 	if p.outcome == alert.OutcomeCurrent {
 		d.VersionID = curID
-		return h.publish(ctx, *d, p.outcome)
+		return h.publish(ctx, d, p.outcome)
 	}
 	// Case 2c: store it.
 	if p.label != "" {
@@ -277,10 +277,10 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 		d.Label = p.label
 	}
 	if !p.adopt {
-		return h.publish(ctx, *d, p.outcome)
+		return h.publish(ctx, d, p.outcome)
 	}
 	if !aws.ToBool(desc.RotationEnabled) {
-		return h.publish(ctx, *d, alert.OutcomeRotationOff) // Case 4b
+		return h.publish(ctx, d, alert.OutcomeRotationOff) // Case 4b
 	}
 	return h.adopt(ctx, d, n)
 }
@@ -312,7 +312,7 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 	var busy *types.InvalidRequestException
 	switch {
 	case err == nil:
-		return h.publish(ctx, *d, alert.OutcomeRotationStarted)
+		return h.publish(ctx, d, alert.OutcomeRotationStarted)
 	case !errors.As(err, &busy):
 		return fmt.Errorf("receiver: start rotation of %s: %w", d.SecretARN, err)
 	}
@@ -328,7 +328,7 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 		case err != nil:
 			return fmt.Errorf("receiver: start rotation of %s: %w (and then: %w)", d.SecretARN, busy, err)
 		case ok && pending != nil && pending.ClientSecret() == n.NewClientSecret:
-			return h.publish(ctx, *d, alert.OutcomeRotationResumed)
+			return h.publish(ctx, d, alert.OutcomeRotationResumed)
 		case ok || !time.Now().Add(h.cfg.AdoptPoll).Before(until):
 			return fmt.Errorf("receiver: the rotation in progress on %s has not taken version %s: %w", d.SecretARN, d.VersionID, ErrRotationBusy)
 		}
@@ -368,8 +368,9 @@ func (h *Handler) pending(ctx context.Context, arn string) (*secretdoc.Document,
 
 // publish publishes NEW_CLIENT_SECRET_RECEIVED (Case 4). A failed publish
 // fails the message; the secret stays stored and the retry writes nothing.
-func (h *Handler) publish(ctx context.Context, d alert.Delivery, o alert.Outcome) error {
-	if err := h.alerts.Publish(ctx, alert.Received(d, o, h.cfg.Now())); err != nil {
+func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcome) error {
+	d.Outcome = o
+	if err := h.alerts.Publish(ctx, alert.Received(*d, o, h.cfg.Now())); err != nil {
 		return fmt.Errorf("receiver: message %s: %w", d.MessageID, err)
 	}
 	return nil
