@@ -38,8 +38,9 @@
 //     MANUAL_ACTION_REQUIRED with the commands that adopt it by hand. (4c)
 //     RotateSecret started a rotation: ROTATION_STARTED. (4d) RotateSecret
 //     was refused because a rotation is in progress: the receiver reads that
-//     rotation's pending version every AdoptPoll for at most AdoptWait. Once
-//     it holds this secret: ROTATION_RESUMED. If it holds another secret or
+//     rotation's pending version (AWSCURRENT once it finished) every
+//     AdoptPoll for at most AdoptWait. Once it holds this secret:
+//     ROTATION_RESUMED. If it holds another secret or
 //     is still empty, the message fails with ErrRotationBusy: that rotation
 //     may promote something else, and the redelivery (which writes nothing,
 //     2b) starts the rotation that adopts this secret once it has finished.
@@ -317,7 +318,7 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 		return fmt.Errorf("receiver: start rotation of %s: %w", d.SecretARN, err)
 	}
 	// Case 4d: a rotation is in progress; wait until its pending version
-	// has a value, and see whose secret it is.
+	// has a value (or it has finished), and see whose secret it is.
 	until := time.Now().Add(h.cfg.AdoptWait)
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-h.cfg.AdoptWait).Before(until) {
 		until = dl.Add(-h.cfg.AdoptWait)
@@ -340,24 +341,24 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 	}
 }
 
-// pending reads the pending version of the rotation in progress on arn; ok
-// is false while it has no value. The error says so when no rotation is in
-// progress: RotateSecret was refused for another reason.
+// pending reads the pending version of the rotation in progress on arn, or
+// AWSCURRENT once that rotation has finished; ok is false while the pending
+// version has no value.
 func (h *Handler) pending(ctx context.Context, arn string) (*secretdoc.Document, bool, error) {
 	desc, err := h.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if err != nil {
 		return nil, false, fmt.Errorf("describe secret %s: %w", arn, err)
 	}
-	id := managed.PendingVersion(desc.VersionIdsToStages)
-	if id == "" {
-		return nil, false, errors.New("no rotation is in progress")
-	}
-	out, err := h.store.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionId: aws.String(id)})
+	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(managed.StageCurrent)}
+	if id := managed.PendingVersion(desc.VersionIdsToStages); id != "" {
+		in = &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionId: aws.String(id)}
+	} // else the rotation has finished meanwhile: did it adopt this secret?
+	out, err := h.store.GetSecretValue(ctx, in)
 	if isNotFound(err) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("read pending version %s of %s: %w", id, arn, err)
+		return nil, false, fmt.Errorf("read the pending version of %s: %w", arn, err)
 	}
 	doc, err := secretdoc.Parse([]byte(aws.ToString(out.SecretString)), h.cfg.Keys)
 	if err != nil {

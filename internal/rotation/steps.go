@@ -110,7 +110,7 @@ func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause e
 		return errors.Join(cause, err)
 	}
 	cause = r.failWithAlert(ctx, c, pending.doc.ClientID(), cause,
-		"Login with Amazon kept rejecting the new client secret, so it was not promoted and will not be adopted again.",
+		"Login with Amazon kept rejecting a delivered client secret; it was not promoted and is listed in the tag "+managed.TagRejectedSecrets+" so that it is never adopted again.",
 		"The secret stays stored (its fingerprint is in the tag "+managed.TagRejectedSecrets+"); AWSCURRENT is unchanged; the next rotation asks Amazon for a new client secret or adopts a later delivered one.",
 		fmt.Sprintf("Check where the rejected secret came from: the NEW_CLIENT_SECRET_RECEIVED alerts of %s name the notification of each delivered version (a message on the new-secret queue that Amazon did not send, or a damaged one). If AWSCURRENT still works, run: aws secretsmanager rotate-secret --secret-id %s", c.arn, c.arn))
 	if err := r.removeStage(ctx, c, managed.StagePending, c.token); err != nil {
