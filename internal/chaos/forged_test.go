@@ -2,7 +2,13 @@ package chaos
 
 import (
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
@@ -160,5 +166,113 @@ func TestForgedDeliveryInSeededSchedules(t *testing.T) {
 	}
 	if n < 60 || n > 140 {
 		t.Errorf("forged deliveries in %d of 1000 seeds, want about %d", n, ForgedShare*10)
+	}
+}
+
+// TestSeed1470GenuineSecretStrandedBehindForgedOne replays what seed 1470
+// found (and seed 821 under another interleaving). It FAILS on the current
+// receiver and rotation: a forged secret, claiming the latest expiry, keeps
+// a genuine secret out of AWSCURRENT for good.
+//
+//  1. A forged delivery is stored (LWA_RECEIVED: it claims the latest
+//     expiry), but its RotateSecret fails, so its message waits for a
+//     redelivery. (In seed 1470 a rotation in progress refused it.)
+//  2. A secret rotated by hand in the portal is delivered: the receiver
+//     stores it (LWA_SUPERSEDED, the forged one is "later"), its
+//     RotateSecret starts a rotation, and the message is acknowledged
+//     (ROTATION_STARTED).
+//  3. That rotation's createSecret chooses the newest stored secret by
+//     expiry: the forged one. testSecret fails on it until its pending
+//     version is RejectAfter old, then lists it as rejected and takes
+//     AWSPENDING off; the rotation ends failed.
+//  4. Nothing starts another rotation: the genuine delivery was
+//     acknowledged in step 2, the forged one's redelivery finds it rejected.
+//     The genuine secret stays stored and unadopted; Amazon stops accepting
+//     AWSCURRENT's secret 7 days after the portal rotation, long before a
+//     30-day schedule rotates again. Only the watchdog (RECEIVED_NOT_ADOPTED,
+//     after STUCK_ROTATION_AFTER) tells a person.
+//
+// The world must settle with the genuine secret in AWSCURRENT without a
+// rotation started by anyone but the handlers.
+func TestSeed1470GenuineSecretStrandedBehindForgedOne(t *testing.T) {
+	s := baseSchedule(1470)
+	s.Forged = &ForgedDelivery{At: 30 * time.Second}
+	s.Portal = []time.Duration{time.Minute} // delivered at 2m
+	w := NewWorld(s)
+	w.OperatorRotates = false
+	logStateOnFailure(t, w)
+	var (
+		mu     sync.Mutex
+		failed bool
+	)
+	w.SMHook = func(op string, in any) error {
+		mu.Lock()
+		defer mu.Unlock()
+		// The first handler's RotateSecret: the forged delivery's.
+		if ri, ok := in.(*secretsmanager.RotateSecretInput); ok && !failed && ri.ClientRequestToken == nil {
+			failed = true
+			return &smtypes.InternalServiceError{Message: aws.String("injected: the forged delivery's RotateSecret fails once")}
+		}
+		return nil
+	}
+	r := w.Run()
+	if !failed || r.ForgedRejected != 1 {
+		t.Fatalf("the scenario did not happen: RotateSecret failed %v, forged secrets rejected %d", failed, r.ForgedRejected)
+	}
+	f := w.Forged()[0]
+	started := firstAlert(publishedAlerts(t, w), 0, func(a publishedAlert) bool {
+		return eventIs(alert.EventReceived)(a) && a.doc["notificationId"] != f.NotificationID && a.doc["action"] == string(alert.ActionRotationStarted)
+	})
+	if started < 0 {
+		t.Fatal("the scenario did not happen: the genuine delivery did not start a rotation")
+	}
+	issued := w.Apps[0].Sim.Issued()
+	if got := indexOf(issued, w.CurrentSecret(0)); got != len(issued)-1 {
+		t.Errorf("AWSCURRENT holds issued #%d, want the newest genuine secret #%d", got, len(issued)-1)
+	}
+	for _, v := range r.Violations {
+		t.Error(v)
+	}
+}
+
+// TestForgedSecretOutlastsGenuineDeliveryRetries is the same family as
+// TestSeed1470GenuineSecretStrandedBehindForgedOne, through the dead-letter
+// queue. It FAILS on the current receiver and rotation.
+//
+//  1. A forged delivery is stored and its rotation adopts it (pending).
+//  2. A genuine secret (rotated by hand) is delivered and stored; its
+//     RotateSecret is refused (the rotation is in progress) and the pending
+//     version holds the forged secret, so the message fails
+//     (ErrRotationBusy), again on each redelivery.
+//  3. The queue allows MaxReceiveCount receives a visibility timeout apart
+//     (5 x 6 min = 30 min as deployed), less than RejectAfter (1h): the
+//     genuine message reaches the dead-letter queue before the forged
+//     secret is rejected.
+//  4. After the rejection nothing starts the rotation that adopts the
+//     genuine secret until a person redrives the message.
+//
+// With no one redriving, the world must settle with the genuine secret in
+// AWSCURRENT.
+func TestForgedSecretOutlastsGenuineDeliveryRetries(t *testing.T) {
+	s := baseSchedule(SeedOf(t.Name()))
+	s.Forged = &ForgedDelivery{At: 30 * time.Second}
+	s.Portal = []time.Duration{2 * time.Minute}
+	w := NewWorld(s)
+	w.OperatorRotates = false
+	w.Redrive = false
+	logStateOnFailure(t, w)
+	r := w.Run()
+	if r.ForgedRejected != 1 {
+		t.Fatalf("the scenario did not happen: forged secrets rejected %d, want 1", r.ForgedRejected)
+	}
+	if n := len(w.NewSecretQ.Dead()); n > 0 {
+		t.Errorf("new-secret dead-letter queue holds %d genuine deliveries", n)
+	}
+	issued := w.Apps[0].Sim.Issued()
+	if got := indexOf(issued, w.CurrentSecret(0)); got != len(issued)-1 {
+		t.Errorf("AWSCURRENT holds issued #%d, want the newest genuine secret #%d", got, len(issued)-1)
+	}
+	for _, v := range r.Violations {
+		t.Error(v)
 	}
 }
