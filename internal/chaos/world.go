@@ -318,7 +318,7 @@ func NewWorld(s Schedule) *World {
 		Now:         w.Now,
 	})
 	// A receiver waits for a rotation in progress in real time, five of its
-	// polls (receiver case 8b), as deployed (10 s for 2 s polls).
+	// polls (receiver Case 4d), as deployed (10 s for 2 s polls).
 	w.Receiver = receiver.New(sm, receiverSM{sm}, alerts, w.Logger, receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
 	w.Expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
 	return w
@@ -878,22 +878,8 @@ func (w *World) isForged(secret string) bool {
 // AWSCURRENT is not its newest secret, start a rotation of that app (at
 // most maxOperatorRotations per app).
 func (w *World) operatorRotate() {
-	if w.engine.busy() {
+	if !w.idle() {
 		return
-	}
-	if _, n := w.engine.stats(); n > 0 {
-		return
-	}
-	if n, dead := w.NewSecretQ.Len(); n > 0 || (w.Redrive && dead > 0) {
-		return
-	}
-	if n, dead := w.ExpiryQ.Len(); n > 0 || (w.Redrive && dead > 0) {
-		return
-	}
-	for _, a := range w.Apps {
-		if a.Sim.Stats().Pending > 0 {
-			return
-		}
 	}
 	for _, a := range w.Apps {
 		if _, ok := w.SM.StageVersion(a.ARN, managed.StagePending); ok {
@@ -997,9 +983,9 @@ func (w *World) observe() {
 	}
 }
 
-// settled reports whether nothing is queued, in flight or pending, and
-// AWSCURRENT of every app holds its newest secret.
-func (w *World) settled() bool {
+// idle reports whether no rotation step runs or waits for a reattempt, no
+// message is queued and no notification is on its way.
+func (w *World) idle() bool {
 	if w.engine.busy() {
 		return false
 	}
@@ -1018,6 +1004,17 @@ func (w *World) settled() bool {
 		if a.Sim.Stats().Pending > 0 {
 			return false
 		}
+	}
+	return true
+}
+
+// settled reports whether the world is idle, no rotation is pending, and
+// AWSCURRENT of every app holds its newest secret.
+func (w *World) settled() bool {
+	if !w.idle() {
+		return false
+	}
+	for _, a := range w.Apps {
 		if _, ok := w.SM.StageVersion(a.ARN, managed.StagePending); ok {
 			return false // a rotation has not completed
 		}
