@@ -5,6 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
 )
 
 // TestInvariantChecksCanFail breaks each invariant on purpose and checks
@@ -47,6 +53,25 @@ func TestInvariantChecksCanFail(t *testing.T) {
 			},
 			want:  "I2:",
 			count: func(r *Result) int { return r.NotWorking },
+		},
+		{
+			name: "a forged secret in AWSCURRENT",
+			breakIt: func(w *World) {
+				f := w.SendForged(0)
+				doc, _ := json.Marshal(map[string]string{"clientId": w.Apps[0].ClientID, "clientSecret": f.Secret})
+				w.SM.PutSecretValue(t.Context(), putCurrent(w.Apps[0].ARN, string(doc)))
+			},
+			want:  "I6:",
+			count: func(r *Result) int { return r.ForgedCurrent },
+		},
+		{
+			name: "a genuine secret listed as rejected",
+			breakIt: func(w *World) {
+				w.SM.TagResource(t.Context(), &secretsmanager.TagResourceInput{SecretId: aws.String(w.Apps[0].ARN), Tags: []smtypes.Tag{{
+					Key: aws.String(managed.TagRejectedSecrets), Value: aws.String(managed.WithRejected("", w.Apps[0].Initial))}}})
+			},
+			want:  "I6:",
+			count: func(r *Result) int { return r.GenuineRejected },
 		},
 		{
 			name: "a rotation that never completes",
