@@ -24,7 +24,7 @@ func TestLoadConfig(t *testing.T) {
 				spAPIEndpoint: "https://sellingpartnerapi-na.amazon.com",
 				keys:          secretdoc.Keys{ClientID: "clientId", ClientSecret: "clientSecret"},
 				cooldown:      30 * time.Minute,
-				rejectAfter:   time.Hour,
+				rejectAfter:   15 * time.Minute,
 			},
 		},
 		{

@@ -36,14 +36,15 @@
 //     sp-api-lwa:rejected-secrets: nothing to adopt (INFO, or WARNING for a
 //     rejected one). (4b) Rotation not enabled: CRITICAL,
 //     MANUAL_ACTION_REQUIRED with the commands that adopt it by hand. (4c)
-//     RotateSecret started a rotation: ROTATION_STARTED. (4d) RotateSecret
-//     was refused because a rotation is in progress: the receiver reads that
-//     rotation's pending version (AWSCURRENT once it finished) every
-//     AdoptPoll for at most AdoptWait. Once it holds this secret:
-//     ROTATION_RESUMED. If it holds another secret or
-//     is still empty, the message fails with ErrRotationBusy: that rotation
-//     may promote something else, and the redelivery (which writes nothing,
-//     2b) starts the rotation that adopts this secret once it has finished.
+//     RotateSecret starts a rotation, or (4d) is refused because one is in
+//     progress. Either way the receiver reads that rotation's pending
+//     version (AWSCURRENT once it finished) every AdoptPoll for at most
+//     AdoptWait. Once it holds this secret: ROTATION_STARTED or
+//     ROTATION_RESUMED. If it holds another secret or is still empty, the
+//     message fails with ErrRotationBusy: that rotation promotes something
+//     else (a later secret, or one that LWA will reject), and the
+//     redelivery, which writes nothing (2b), starts the rotation that
+//     adopts this secret once it has ended.
 //
 // The interleaving this accepts: two receivers that store two secrets at
 // once can both read the same LWA_RECEIVED and both write with that label,
@@ -307,18 +308,21 @@ func (h *Handler) put(ctx context.Context, arn, token string, cur *secretdoc.Doc
 	return nil
 }
 
-// adopt is Case 4c and 4d.
+// adopt is Case 4c and 4d: start or resume the rotation, then wait until
+// its pending version has a value (or it has finished) and see whose secret
+// it is. Only a rotation that took this secret acknowledges the message: a
+// rotation can take another stored secret (a later one, or one LWA will
+// reject), and then this message's redelivery starts the next.
 func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.NewSecret) error {
 	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(d.SecretARN)})
+	outcome := alert.OutcomeRotationStarted
 	var busy *types.InvalidRequestException
 	switch {
-	case err == nil:
-		return h.publish(ctx, d, alert.OutcomeRotationStarted)
-	case !errors.As(err, &busy):
+	case errors.As(err, &busy):
+		outcome = alert.OutcomeRotationResumed
+	case err != nil:
 		return fmt.Errorf("receiver: start rotation of %s: %w", d.SecretARN, err)
 	}
-	// Case 4d: a rotation is in progress; wait until its pending version
-	// has a value (or it has finished), and see whose secret it is.
 	until := time.Now().Add(h.cfg.AdoptWait)
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-h.cfg.AdoptWait).Before(until) {
 		until = dl.Add(-h.cfg.AdoptWait)
@@ -327,15 +331,15 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 		pending, ok, err := h.pending(ctx, d.SecretARN)
 		switch {
 		case err != nil:
-			return fmt.Errorf("receiver: start rotation of %s: %w (and then: %w)", d.SecretARN, busy, err)
+			return fmt.Errorf("receiver: rotation of %s: %w", d.SecretARN, err)
 		case ok && pending != nil && pending.ClientSecret() == n.NewClientSecret:
-			return h.publish(ctx, d, alert.OutcomeRotationResumed)
+			return h.publish(ctx, d, outcome)
 		case ok || !time.Now().Add(h.cfg.AdoptPoll).Before(until):
-			return fmt.Errorf("receiver: the rotation in progress on %s has not taken version %s: %w", d.SecretARN, d.VersionID, ErrRotationBusy)
+			return fmt.Errorf("receiver: the rotation of %s has not taken version %s: %w", d.SecretARN, d.VersionID, ErrRotationBusy)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("receiver: wait for the rotation in progress on %s: %w", d.SecretARN, ctx.Err())
+			return fmt.Errorf("receiver: wait for the rotation of %s: %w", d.SecretARN, ctx.Err())
 		case <-time.After(h.cfg.AdoptPoll):
 		}
 	}

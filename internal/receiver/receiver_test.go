@@ -73,6 +73,7 @@ func newEnv(t *testing.T, rotation bool) *env {
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.h = New(e.sm, e.sm, alert.NewPublisher(e.sns, topicARN), logger, Config{Keys: secretdoc.DefaultKeys, Now: func() time.Time { return now },
 		AdoptWait: 20 * time.Millisecond, AdoptPoll: time.Millisecond})
+	e.playCreateSecret(t)
 	return e
 }
 
@@ -230,7 +231,7 @@ func TestHandle(t *testing.T) {
 		setup      func(t *testing.T, e *env)
 		msgs       func(t *testing.T) []events.SQSMessage
 		wantFailed []string
-		wantPuts   int
+		wantPuts   int // PutSecretValue calls, the pending versions written by the played createSecret included
 		wantRotate int
 		wantAlerts []string // "EVENT SEVERITY ACTION"
 		check      func(t *testing.T, e *env)
@@ -239,7 +240,7 @@ func TestHandle(t *testing.T) {
 			name:       "stored and rotation started",
 			rotation:   true,
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
-			wantPuts:   1,
+			wantPuts:   2,
 			wantRotate: 1,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED"},
 			check: func(t *testing.T, e *env) {
@@ -355,7 +356,7 @@ func TestHandle(t *testing.T) {
 				return []events.SQSMessage{msg("m-good", body1(t)), msg("m-bad", bad)}
 			},
 			wantFailed: []string{"m-bad"},
-			wantPuts:   1,
+			wantPuts:   2,
 			wantRotate: 1,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED", "NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
 			check: func(t *testing.T, e *env) {
@@ -451,7 +452,7 @@ func TestHandle(t *testing.T) {
 				}
 			},
 			wantFailed: []string{"m2"},
-			wantPuts:   2,
+			wantPuts:   3,
 			wantRotate: 2,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED"},
 		},
@@ -680,7 +681,9 @@ func TestCase4dRotationInProgress(t *testing.T) {
 			case "play":
 				e.playCreateSecret(t)
 			case "":
+				e.sm.OnRotate = nil
 			default:
+				e.sm.OnRotate = nil
 				if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(e.arn),
 					ClientRequestToken: out.VersionId, SecretString: aws.String(tt.pending), VersionStages: []string{managed.StagePending}}); err != nil {
 					t.Fatal(err)
@@ -700,6 +703,30 @@ func TestCase4dRotationInProgress(t *testing.T) {
 				t.Errorf("alerts = %q, want %q", got, tt.wantAlerts)
 			}
 		})
+	}
+}
+
+// TestCase4cStartedRotationTakesAnother: the rotation this delivery
+// started takes another stored secret (one that claims a later expiry, and
+// that LWA may reject): the message is not acknowledged, so its redelivery
+// starts the rotation that adopts this secret after that one has ended.
+func TestCase4cStartedRotationTakesAnother(t *testing.T) {
+	e := newEnv(t, true)
+	other := currentDocExpiring(clientID, newerSecret, newExpiry.Add(24*time.Hour))
+	e.sm.OnRotate = func(arn, token string, retry bool) {
+		if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn),
+			ClientRequestToken: aws.String(token), SecretString: aws.String(other), VersionStages: []string{managed.StagePending}}); err != nil {
+			t.Errorf("play createSecret: %v", err)
+		}
+	}
+	if failed := e.handle(t, msg("m1", body(t, "n-1", clientID, newSecret, newExpiry))); !slices.Equal(failed, []string{"m1"}) {
+		t.Fatalf("BatchItemFailures = %v, want [m1]", failed)
+	}
+	if !strings.Contains(e.logs.String(), ErrRotationBusy.Error()) {
+		t.Errorf("log does not say why the message failed:\n%s", e.logs.String())
+	}
+	if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
+		t.Error("the secret is not stored")
 	}
 }
 

@@ -111,8 +111,10 @@
 // the deadline margin). Other errors fail at once (the LWA client has already
 // retried 5xx). When the retries run out, the step fails; Secrets Manager
 // reattempts the rotation. Once LWA has refused the secret for
-// Config.RejectAfter since its pending version was written (default 1h: a
-// genuine secret is accepted within minutes), the secret is rejected: its
+// Config.RejectAfter since its pending version was written (default 15
+// minutes: a genuine secret is accepted within minutes, and a delivery that
+// waits for this rotation is still being redelivered), the secret is
+// rejected: its
 // Fingerprint is added to the tag sp-api-lwa:rejected-secrets (the newest
 // managed.MaxRejected are kept), LWA_RECEIVED is taken off a version that
 // holds it, ROTATION_FAILED is published, and AWSPENDING is taken off the

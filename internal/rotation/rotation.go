@@ -104,8 +104,9 @@ type Config struct {
 	TestRetryInterval time.Duration
 	// RejectAfter: testSecret marks a secret rejected only when LWA still
 	// refuses it this long after its pending version was written (Case 9;
-	// SECRET_REJECT_AFTER, default 1h). A genuine new secret can take minutes
-	// to be accepted; until then the step fails and is reattempted.
+	// SECRET_REJECT_AFTER, default DefaultRejectAfter). A genuine new secret
+	// can take minutes to be accepted; until then the step fails and is
+	// reattempted.
 	RejectAfter time.Duration
 	// Settle is the wait between setting rotation-requested-at and reading it
 	// back (Case 5), long enough for a concurrent run's write to show
@@ -123,7 +124,12 @@ const (
 	DefaultTestRetryFor      = 60 * time.Second
 	DefaultTestRetryInterval = 5 * time.Second
 	DefaultSettle            = 500 * time.Millisecond
-	DefaultRejectAfter       = time.Hour
+	// DefaultRejectAfter is longer than a new secret takes to be accepted
+	// (minutes) and shorter than the new-secret queue's redelivery budget
+	// (5 receives, 6 minutes apart): a genuine delivery refused while a
+	// forged secret is pending is still being redelivered when that secret
+	// is rejected, and its redelivery starts the rotation that adopts it.
+	DefaultRejectAfter = 15 * time.Minute
 )
 
 // cleanupTimeout bounds the clean-up calls made after the step's context ended.
