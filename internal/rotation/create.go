@@ -78,33 +78,12 @@ func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.
 	return at, at.After(cur.created) && r.cfg.Now().Sub(at) < r.cfg.Cooldown
 }
 
-// adoptStored is Case 3: it lists the secret's versions, reads those not
-// read yet (seen keeps what was read: a version's value never changes), and
-// writes the pending version from the one choose picks.
+// adoptStored is Case 3: it reads the stored versions and writes the
+// pending version from the one choose picks.
 func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, seen map[string]*version) (bool, error) {
-	in := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(c.secretID), IncludeDeprecated: aws.Bool(true)}
-	var stored []*version
-	for pages := secretsmanager.NewListSecretVersionIdsPaginator(r.index, in); pages.HasMorePages(); {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return false, c.errorf("list versions: %w", err)
-		}
-		for _, e := range page.Versions {
-			id := aws.ToString(e.VersionId)
-			if id == c.token || id == cur.id || slices.Contains(e.VersionStages, managed.StagePrevious) {
-				continue // the empty pending version, or a secret already replaced
-			}
-			v, ok := seen[id]
-			if !ok {
-				if v, err = r.readStored(ctx, c, id); err != nil {
-					return false, err
-				}
-				seen[id] = v
-			}
-			if v != nil {
-				stored = append(stored, v)
-			}
-		}
+	stored, err := r.stored(ctx, c, cur.id, seen)
+	if err != nil {
+		return false, err
 	}
 	best, tied := choose(cur, stored, c.tags[managed.TagRejectedSecrets])
 	if tied {
@@ -114,6 +93,38 @@ func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, seen m
 		return false, nil
 	}
 	return r.writePending(ctx, c, cur, best)
+}
+
+// stored lists the secret's versions (the unlabelled ones included) and
+// returns those with a secret document, except the token's, AWSPREVIOUS and
+// version currentID. It reads each version not in seen and adds it there: a
+// version's value never changes.
+func (r *Rotator) stored(ctx context.Context, c *call, currentID string, seen map[string]*version) ([]*version, error) {
+	in := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(c.secretID), IncludeDeprecated: aws.Bool(true)}
+	var stored []*version
+	for pages := secretsmanager.NewListSecretVersionIdsPaginator(r.index, in); pages.HasMorePages(); {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, c.errorf("list versions: %w", err)
+		}
+		for _, e := range page.Versions {
+			id := aws.ToString(e.VersionId)
+			if id == c.token || id == currentID || slices.Contains(e.VersionStages, managed.StagePrevious) {
+				continue // the empty pending version, or a secret already replaced
+			}
+			v, ok := seen[id]
+			if !ok {
+				if v, err = r.readStored(ctx, c, id); err != nil {
+					return nil, err
+				}
+				seen[id] = v
+			}
+			if v != nil {
+				stored = append(stored, v)
+			}
+		}
+	}
+	return stored, nil
 }
 
 // readStored reads version id; nil when it has no value or is not a secret

@@ -111,7 +111,8 @@
 // the deadline margin). Other errors fail at once (the LWA client has already
 // retried 5xx). When the retries run out, the step fails; Secrets Manager
 // reattempts the rotation. Once LWA has refused the secret for
-// Config.RejectAfter since its pending version was written (default 15
+// Config.RejectAfter since it was stored (the earliest version holding it;
+// looked up only on this path; default 15
 // minutes: a genuine secret is accepted within minutes, and a delivery that
 // waits for this rotation is still being redelivered), the secret is
 // rejected: its

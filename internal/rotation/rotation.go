@@ -103,7 +103,7 @@ type Config struct {
 	// TestRetryInterval is the wait between those retries (default 5s).
 	TestRetryInterval time.Duration
 	// RejectAfter: testSecret marks a secret rejected only when LWA still
-	// refuses it this long after its pending version was written (Case 9;
+	// refuses it this long after it was first stored (Case 9;
 	// SECRET_REJECT_AFTER, default DefaultRejectAfter). A genuine new secret
 	// can take minutes to be accepted; until then the step fails and is
 	// reattempted.

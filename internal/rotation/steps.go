@@ -80,8 +80,12 @@ func (r *Rotator) testSecret(ctx context.Context, c *call) error {
 		}
 		if time.Now().Add(r.cfg.TestRetryInterval).After(until) {
 			err = c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
-			if age := r.cfg.Now().Sub(pending.created); age >= r.cfg.RejectAfter {
-				return r.reject(ctx, c, pending, fmt.Errorf("%w; LWA has refused it since the pending version was written %s ago", err, age.Round(time.Second)))
+			delivered, derr := r.deliveredAt(ctx, c, pending)
+			if derr != nil {
+				return errors.Join(err, derr)
+			}
+			if age := r.cfg.Now().Sub(delivered); age >= r.cfg.RejectAfter {
+				return r.reject(ctx, c, pending, fmt.Errorf("%w; LWA has refused it since it was stored %s ago", err, age.Round(time.Second)))
 			}
 			return err
 		}
@@ -90,6 +94,28 @@ func (r *Rotator) testSecret(ctx context.Context, c *call) error {
 			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, errors.Join(err, ctx.Err()))
 		}
 	}
+}
+
+// deliveredAt is when the pending secret was first stored: the earliest
+// created date of the other versions holding it (the receiver's version of
+// the delivery), else the pending version's own (which RotateSecret may have
+// created long before the secret arrived). Read only when LWA keeps
+// refusing the secret.
+func (r *Rotator) deliveredAt(ctx context.Context, c *call, pending *version) (time.Time, error) {
+	stored, err := r.stored(ctx, c, "", map[string]*version{})
+	if err != nil {
+		return time.Time{}, err
+	}
+	var at time.Time
+	for _, v := range stored {
+		if v.doc.ClientSecret() == pending.doc.ClientSecret() && (at.IsZero() || v.created.Before(at)) {
+			at = v.created
+		}
+	}
+	if at.IsZero() {
+		at = pending.created // the pending version was created before the secret came
+	}
+	return at, nil
 }
 
 // reject is the end of Case 9 for a secret LWA keeps rejecting: list it in
