@@ -43,6 +43,7 @@ type config struct {
 	spAPIEndpoint string
 	keys          secretdoc.Keys
 	cooldown      time.Duration
+	rejectAfter   time.Duration
 }
 
 // loadConfig reads the configuration through getenv and reports every problem at once.
@@ -62,7 +63,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 			ClientID:     or("SECRET_CLIENT_ID_KEY", secretdoc.DefaultKeys.ClientID),
 			ClientSecret: or("SECRET_CLIENT_SECRET_KEY", secretdoc.DefaultKeys.ClientSecret),
 		},
-		cooldown: rotation.DefaultCooldown,
+		cooldown:    rotation.DefaultCooldown,
+		rejectAfter: rotation.DefaultRejectAfter,
 	}
 	if err := alert.CheckTopicARN(cfg.alertTopicARN); err != nil {
 		errs = append(errs, err)
@@ -81,15 +83,23 @@ func loadConfig(getenv func(string) string) (config, error) {
 	if err := cfg.keys.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("SECRET_CLIENT_ID_KEY, SECRET_CLIENT_SECRET_KEY: %w", err))
 	}
-	if v := getenv("ROTATION_REQUEST_COOLDOWN"); v != "" {
-		d, err := time.ParseDuration(v)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("ROTATION_REQUEST_COOLDOWN must be a duration such as 30m, got %q", v))
-		case d <= 0:
-			errs = append(errs, fmt.Errorf("ROTATION_REQUEST_COOLDOWN must be positive, got %q", v))
-		default:
-			cfg.cooldown = d
+	for _, v := range []struct {
+		name, example string
+		d             *time.Duration
+	}{
+		{"ROTATION_REQUEST_COOLDOWN", "30m", &cfg.cooldown},
+		{"SECRET_REJECT_AFTER", "1h", &cfg.rejectAfter},
+	} {
+		if s := getenv(v.name); s != "" {
+			d, err := time.ParseDuration(s)
+			switch {
+			case err != nil:
+				errs = append(errs, fmt.Errorf("%s must be a duration such as %s, got %q", v.name, v.example, s))
+			case d <= 0:
+				errs = append(errs, fmt.Errorf("%s must be positive, got %q", v.name, s))
+			default:
+				*v.d = d
+			}
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -120,7 +130,7 @@ func main() {
 		spapi.NewClient(cfg.spAPIEndpoint, hc),
 		alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.alertTopicARN),
 		logger,
-		rotation.Config{Keys: cfg.keys, Cooldown: cfg.cooldown},
+		rotation.Config{Keys: cfg.keys, Cooldown: cfg.cooldown, RejectAfter: cfg.rejectAfter},
 	)
 	lambda.Start(r.Handle)
 }

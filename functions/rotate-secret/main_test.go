@@ -26,6 +26,7 @@ func TestLoadConfig(t *testing.T) {
 				spAPIEndpoint: "https://sellingpartnerapi-na.amazon.com",
 				keys:          secretdoc.Keys{ClientID: "clientId", ClientSecret: "clientSecret"},
 				cooldown:      30 * time.Minute,
+				rejectAfter:   15 * time.Minute,
 			},
 		},
 		{
@@ -37,6 +38,7 @@ func TestLoadConfig(t *testing.T) {
 				"SECRET_CLIENT_ID_KEY":      "lwaClientId",
 				"SECRET_CLIENT_SECRET_KEY":  "lwaClientSecret",
 				"ROTATION_REQUEST_COOLDOWN": "45m",
+				"SECRET_REJECT_AFTER":       "2m",
 			},
 			want: config{
 				alertTopicARN: "arn:aws:sns:eu-west-1:123456789012:t",
@@ -44,6 +46,7 @@ func TestLoadConfig(t *testing.T) {
 				spAPIEndpoint: "http://127.0.0.1:9001",
 				keys:          secretdoc.Keys{ClientID: "lwaClientId", ClientSecret: "lwaClientSecret"},
 				cooldown:      45 * time.Minute,
+				rejectAfter:   2 * time.Minute,
 			},
 		},
 		{

@@ -24,6 +24,7 @@ type summary struct {
 	runs, settled, lost, notNewest, notWorking, leaks, needless, overlap  int
 	explainedRetry, explainedCooldown, explainedConcurrent, explainedLate int
 	tied                                                                  int
+	forged, forgedRejected, forgedCurrent, genuineRejected, operatorRots  int
 	issued, portal, calls, issuing, redriven                              int
 	worstSim, worstSettleReal, worstReal, totalReal                       time.Duration
 	worstSimSeed, worstRealSeed                                           uint64
@@ -56,6 +57,11 @@ func (s *summary) add(r *Result) {
 	s.explainedLate += r.ExplainedLate
 	s.overlap += r.Overlap
 	s.tied += r.Tied
+	s.forged += r.Forged
+	s.forgedRejected += r.ForgedRejected
+	s.forgedCurrent += r.ForgedCurrent
+	s.genuineRejected += r.GenuineRejected
+	s.operatorRots += r.OperatorRotations
 	s.issued += r.Issued
 	s.portal += r.Portal
 	s.calls += r.RotateCalls
@@ -82,6 +88,10 @@ func (s *summary) table(wall time.Duration, parallel int) string {
 	row("issuing calls overlapping another rotation", s.overlap)
 	row("issuing calls past a stored secret of the same expiry (tied)", s.tied)
 	row("leaks (I4)", s.leaks)
+	row("forged deliveries (of which rejected by the end)", fmt.Sprintf("%d (%d)", s.forged, s.forgedRejected))
+	row("observations with a forged secret in AWSCURRENT (I6)", s.forgedCurrent)
+	row("genuine secrets listed as rejected (I6)", s.genuineRejected)
+	row("rotations started by the operator once idle (forged runs)", s.operatorRots)
 	row("secrets issued (of which portal)", fmt.Sprintf("%d (%d)", s.issued, s.portal))
 	row("rotate calls (of which issuing)", fmt.Sprintf("%d (%d)", s.calls, s.issuing))
 	row("dead-lettered messages redriven", s.redriven)

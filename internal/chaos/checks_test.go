@@ -5,6 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
 )
 
 // TestInvariantChecksCanFail breaks each invariant on purpose and checks
@@ -49,6 +55,25 @@ func TestInvariantChecksCanFail(t *testing.T) {
 			count: func(r *Result) int { return r.NotWorking },
 		},
 		{
+			name: "a forged secret in AWSCURRENT",
+			breakIt: func(w *World) {
+				f := w.SendForged(0)
+				doc, _ := json.Marshal(map[string]string{"clientId": w.Apps[0].ClientID, "clientSecret": f.Secret})
+				w.SM.PutSecretValue(t.Context(), putCurrent(w.Apps[0].ARN, string(doc)))
+			},
+			want:  "I6:",
+			count: func(r *Result) int { return r.ForgedCurrent },
+		},
+		{
+			name: "a genuine secret listed as rejected",
+			breakIt: func(w *World) {
+				w.SM.TagResource(t.Context(), &secretsmanager.TagResourceInput{SecretId: aws.String(w.Apps[0].ARN), Tags: []smtypes.Tag{{
+					Key: aws.String(managed.TagRejectedSecrets), Value: aws.String(managed.WithRejected("", w.Apps[0].Initial))}}})
+			},
+			want:  "I6:",
+			count: func(r *Result) int { return r.GenuineRejected },
+		},
+		{
 			name: "a rotation that never completes",
 			breakIt: func(w *World) {
 				w.SM.TagResource(t.Context(), tagClient(w.Apps[0].ARN, "amzn1.application-oa2-client.other"))
@@ -81,3 +106,46 @@ func TestInvariantChecksCanFail(t *testing.T) {
 type leakyError struct{ token string }
 
 func (e *leakyError) Error() string { return "token " + e.token }
+
+// TestAdoptable checks I3's judgement of an issuing call row by row: the
+// stored secret createSecret would have adopted instead, or a tie that
+// explains the call.
+func TestAdoptable(t *testing.T) {
+	start := Epoch.Add(time.Hour)
+	before, after := start.Add(-time.Minute), start.Add(time.Minute)
+	exp := func(d time.Duration) time.Time { return Epoch.Add(180*24*time.Hour + d) }
+	issued := []string{"s0", "s1", "s2", "s3"}
+	tests := []struct {
+		name     string
+		current  int
+		storedAt map[string]time.Time
+		expiry   map[string]time.Time
+		want     int
+		wantTie  bool
+	}{
+		{"nothing stored", 0, map[string]time.Time{}, map[string]time.Time{}, -1, false},
+		{"a newer secret stored before the step", 0,
+			map[string]time.Time{"s1": before}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second)}, 1, false},
+		{"a newer secret stored after the step started", 0,
+			map[string]time.Time{"s1": after}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second)}, -1, false},
+		{"the newest of two stored secrets", 0,
+			map[string]time.Time{"s1": before, "s2": before}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second), "s2": exp(2 * time.Second)}, 2, false},
+		{"two stored secrets tied", 0,
+			map[string]time.Time{"s1": before, "s2": before}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second), "s2": exp(time.Second)}, -1, true},
+		{"tied with one seen stored later", 0,
+			map[string]time.Time{"s1": before, "s2": after}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second), "s2": exp(time.Second)}, -1, true},
+		{"tied with AWSCURRENT", 1,
+			map[string]time.Time{"s2": before}, map[string]time.Time{"s1": exp(time.Second), "s2": exp(time.Second)}, -1, true},
+		{"tied with AWSCURRENT, and a newer one", 1,
+			map[string]time.Time{"s2": before, "s3": before}, map[string]time.Time{"s1": exp(time.Second), "s2": exp(time.Second), "s3": exp(2 * time.Second)}, 3, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := RotateCall{Current: tt.current, Secret: len(issued)}
+			got, tie := adoptable(c, issued, start, tt.storedAt, tt.expiry)
+			if got != tt.want || tie != tt.wantTie {
+				t.Errorf("adoptable() = %d, %v; want %d, %v", got, tie, tt.want, tt.wantTie)
+			}
+		})
+	}
+}

@@ -25,7 +25,10 @@ type Crash struct {
 	// (the event source acknowledging an SQS message).
 	Op    string
 	Match func(in any) bool // nil matches every call of Op
-	Nth   int               // 1-based; 0 means 1
+	// Step, when set, matches only calls made by that rotation step (a
+	// rotation.Step* name): finishSecret's LWA call, not testSecret's.
+	Step  string
+	Nth   int // 1-based; 0 means 1
 	After bool
 }
 
@@ -43,28 +46,26 @@ func (w *World) CrashHits() int {
 	return w.crash.hits
 }
 
-func invocationOf(ctx context.Context) (int64, bool) {
+func invocationOf(ctx context.Context) (*invocation, bool) {
 	inv, ok := ctx.Value(invocationKey{}).(*invocation)
-	if !ok {
-		return 0, false
-	}
-	return inv.id, true
+	return inv, ok
 }
 
 // crashBefore runs before an operation of a handler: it fails the operation
 // if the invocation crashed, or if this is the crash point (After false).
 func (w *World) crashBefore(ctx context.Context, op string, in any) error {
-	id, ok := invocationOf(ctx)
+	inv, ok := invocationOf(ctx)
 	if !ok {
 		return nil
 	}
+	id := inv.id
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.crash.crashed[id] {
 		return ErrCrash
 	}
 	c := w.Crash
-	if c == nil || c.Op != op || (c.Match != nil && !c.Match(in)) {
+	if c == nil || c.Op != op || (c.Step != "" && c.Step != inv.step) || (c.Match != nil && !c.Match(in)) {
 		return nil
 	}
 	w.crash.seen++
@@ -82,10 +83,11 @@ func (w *World) crashBefore(ctx context.Context, op string, in any) error {
 
 // crashAfter runs after the operation took effect (err is its result).
 func (w *World) crashAfter(ctx context.Context, err error) error {
-	id, ok := invocationOf(ctx)
+	inv, ok := invocationOf(ctx)
 	if !ok {
 		return err
 	}
+	id := inv.id
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.crash.crashed[-id] {
@@ -140,6 +142,12 @@ func (c smClient) UntagResource(ctx context.Context, in *secretsmanager.UntagRes
 
 func (c smClient) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, o ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
 	return guard(c.w, ctx, "ListSecrets", in, func() (*secretsmanager.ListSecretsOutput, error) { return c.w.SM.ListSecrets(ctx, in, o...) })
+}
+
+func (c smClient) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, o ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	return guard(c.w, ctx, "ListSecretVersionIds", in, func() (*secretsmanager.ListSecretVersionIdsOutput, error) {
+		return c.w.SM.ListSecretVersionIds(ctx, in, o...)
+	})
 }
 
 func (c smClient) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {

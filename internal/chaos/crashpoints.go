@@ -3,16 +3,11 @@ package chaos
 import (
 	"fmt"
 	"hash/fnv"
-	"slices"
-	"sync/atomic"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/rotation"
 	"github.com/spapi-lwa/secret-rotation/internal/spapisim"
 )
 
@@ -52,12 +47,31 @@ var CrashPoints = []CrashPoint{
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StagePending)}},
 	{"createSecret: crash after writing AWSPENDING", []string{"rotation.writePending.PutSecretValue#1"}, "scheduled",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StagePending), After: true}},
+	{"createSecret: crash after the rotate call that two tied secrets need", []string{"rotation.requestSecret.RotateApplicationClientSecret#1"}, "tied",
+		Crash{Op: "RotateApplicationClientSecret", After: true}},
 	// testSecret.
 	{"testSecret (configuration test): crash after the LWA token", []string{"rotation.testSecret.ClientCredentials#1"}, "configTest",
 		Crash{Op: "ClientCredentials", After: true}},
 	{"testSecret: crash after the LWA token with the pending credentials", []string{"rotation.testSecret.ClientCredentials#2"}, "portal",
 		Crash{Op: "ClientCredentials", After: true}},
+	// testSecret, Case 9: rejecting a secret LWA keeps refusing.
+	{"testSecret: listing the rejected secret fails", []string{"rotation.reject.TagResource#1"}, "forged",
+		Crash{Op: "TagResource", Match: TagIs(managed.TagRejectedSecrets)}},
+	{"testSecret: crash after listing the rejected secret", []string{"rotation.reject.TagResource#1"}, "forged",
+		Crash{Op: "TagResource", Match: TagIs(managed.TagRejectedSecrets), After: true}},
+	{"testSecret: crash after taking LWA_RECEIVED off the rejected secret", []string{"rotation.removeStage.UpdateSecretVersionStage#1"}, "forged",
+		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StageReceived), After: true}},
+	{"testSecret: crash after the ROTATION_FAILED alert for the rejected secret", []string{"rotation.failWithAlert.Publish#1"}, "forged",
+		Crash{Op: "Publish", Match: EventIs(string(alert.EventRotationFailed)), After: true}},
+	{"testSecret: taking AWSPENDING off the rejected secret's version fails", []string{"rotation.removeStage.UpdateSecretVersionStage#1"}, "forged",
+		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StagePending)}},
+	{"testSecret: crash after taking AWSPENDING off the rejected secret's version", []string{"rotation.removeStage.UpdateSecretVersionStage#1"}, "forged",
+		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StagePending), After: true}},
 	// finishSecret, Case 10.
+	{"finishSecret: the LWA check of the pending credentials fails", []string{"rotation.finishSecret.ClientCredentials#1"}, "scheduled",
+		Crash{Op: "ClientCredentials", Step: rotation.StepFinish}},
+	{"finishSecret: crash after the LWA check of the pending credentials", []string{"rotation.finishSecret.ClientCredentials#1"}, "scheduled",
+		Crash{Op: "ClientCredentials", Step: rotation.StepFinish, After: true}},
 	{"finishSecret: moving AWSCURRENT fails", []string{"rotation.finishSecret.UpdateSecretVersionStage#1"}, "scheduled",
 		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StageCurrent)}},
 	{"finishSecret: crash after moving AWSCURRENT", []string{"rotation.finishSecret.UpdateSecretVersionStage#1"}, "scheduled",
@@ -69,32 +83,26 @@ var CrashPoints = []CrashPoint{
 	{"finishSecret: crash after untagging rotation-requested-at", []string{"rotation.finishSecret.UntagResource#1"}, "scheduled",
 		Crash{Op: "UntagResource", Match: TagIs(managed.TagRotationRequestedAt), After: true}},
 
-	// Receiver.
-	{"receiver: writing the version (LWA_SUPERSEDED) fails", []string{"receiver.put.PutSecretValue#1"}, "scheduled",
-		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageSuperseded)}},
-	{"receiver: crash after writing the version (LWA_SUPERSEDED)", []string{"receiver.put.PutSecretValue#1"}, "scheduled",
+	// Receiver: it only appends (Case 2c), starts a rotation (Case 4) and alerts.
+	{"receiver: writing the version (LWA_RECEIVED) fails", []string{"receiver.put.PutSecretValue#1"}, "scheduled",
+		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageReceived)}},
+	{"receiver: crash after writing the version (LWA_RECEIVED)", []string{"receiver.put.PutSecretValue#1"}, "scheduled",
+		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageReceived), After: true}},
+	{"receiver: crash after writing an out-of-order (older) secret (LWA_SUPERSEDED)", []string{"receiver.put.PutSecretValue#1"}, "reordered",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageSuperseded), After: true}},
-	{"receiver: crash after writing an out-of-order (older) secret", []string{"receiver.put.PutSecretValue#1"}, "reordered",
-		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageSuperseded), Nth: 2, After: true}},
-	{"receiver: moving LWA_RECEIVED fails", []string{"receiver.promote.UpdateSecretVersionStage#1"}, "scheduled",
-		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StageReceived)}},
-	{"receiver: crash after moving LWA_RECEIVED", []string{"receiver.promote.UpdateSecretVersionStage#1"}, "scheduled",
-		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StageReceived), After: true}},
-	{"receiver: crash after taking LWA_SUPERSEDED off the promoted version", []string{"receiver.untagSuperseded.UpdateSecretVersionStage#1"}, "portal",
-		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StageSuperseded), After: true}},
+	{"receiver: crash after writing a forged secret", []string{"receiver.put.PutSecretValue#1"}, "forged",
+		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageReceived), After: true}},
 	{"receiver: RotateSecret fails", []string{"receiver.adopt.RotateSecret#1"}, "portal",
 		Crash{Op: "RotateSecret"}},
 	{"receiver: crash after RotateSecret", []string{"receiver.adopt.RotateSecret#1"}, "portal",
 		Crash{Op: "RotateSecret", After: true}},
-	{"receiver: RotateSecret for a tied secret fails", []string{"receiver.awaitTiedAdoption.RotateSecret#1"}, "tied",
-		Crash{Op: "RotateSecret", Nth: 2}},
-	{"receiver: crash after RotateSecret for a tied secret", []string{"receiver.awaitTiedAdoption.RotateSecret#1"}, "tied",
+	{"receiver: crash after RotateSecret for the second of two tied secrets", []string{"receiver.adopt.RotateSecret#1"}, "tied",
 		Crash{Op: "RotateSecret", Nth: 2, After: true}},
-	{"receiver: crash after the NEW_CLIENT_SECRET_RECEIVED alert", []string{"receiver.publishReceived.Publish#1"}, "portal",
+	{"receiver: crash after the NEW_CLIENT_SECRET_RECEIVED alert", []string{"receiver.publish.Publish#1"}, "portal",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventReceived)), After: true}},
-	{"receiver: crash after the NOTIFICATION_REJECTED alert", []string{"receiver.reject.Publish#1"}, "malformed",
+	{"receiver: crash after the NOTIFICATION_REJECTED alert", []string{"receiver.publishRejected.Publish#1"}, "malformed",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRejected)), After: true}},
-	{"receiver: crash after the redacted NOTIFICATION_REJECTED alert (secret-shaped fields)", []string{"receiver.reject.Publish#2"}, "secretShaped",
+	{"receiver: crash after the redacted NOTIFICATION_REJECTED alert (secret-shaped fields)", []string{"receiver.publishRejected.Publish#2"}, "secretShaped",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRejected)), After: true}},
 	{"receiver: handled message not acknowledged (delete fails)", nil, "portal",
 		Crash{Op: "DeleteMessage", Match: QueueIs("new-secret")}},
@@ -135,39 +143,32 @@ var Scenarios = map[string]func(seed uint64) *World{
 		s.Sim.Reorder = true
 		s.Portal = []time.Duration{30 * time.Second, 40 * time.Second}
 		w := NewWorld(s)
-		// One batch: both messages in order newest first (two concurrent
-		// receivers here meet the bug of TestSeed5PortalSecretArrivesWhileRotationFinishes).
+		// One batch: both messages, newest first.
 		w.SerialReceivers = true
 		return w
 	},
-	// Two portal rotations in one instant (secrets with the same expiry),
-	// handled one after the other in one batch while the rotation the
-	// first one started cannot write its pending version: the second finds
-	// the first on LWA_RECEIVED, not yet AWSCURRENT, and waits for its
-	// adoption (receiver Case 7e). Its RotateSecret is the second call of a
-	// handler; the pending writes fail until it has been made.
+	// Two portal rotations in one instant: two secrets with the same
+	// expiry. Nothing tells which one Amazon replaced, so no rotation adopts
+	// either (rotation Case 3, a tie) and a rotation asks Amazon for a
+	// secret known to be the newest (I3 counts that call in Result.Tied).
 	"tied": func(seed uint64) *World {
 		w := NewWorld(baseSchedule(seed))
 		w.SerialReceivers = true
-		var rotateCalls atomic.Int32
-		w.SMHook = func(op string, in any) error {
-			switch in := in.(type) {
-			case *secretsmanager.RotateSecretInput:
-				if in.ClientRequestToken == nil { // a handler's, not the schedule's
-					rotateCalls.Add(1)
-				}
-			case *secretsmanager.PutSecretValueInput:
-				if rotateCalls.Load() < 2 && slices.Contains(in.VersionStages, managed.StagePending) {
-					return &smtypes.InternalServiceError{Message: aws.String("injected: the pending version waits for the tied secret")}
-				}
-			}
-			return nil
-		}
 		w.Hooks = []Hook{{30 * time.Second, func(w *World) {
 			w.Apps[0].Sim.PortalRotate()
 			w.Apps[0].Sim.PortalRotate()
 		}}}
 		return w
+	},
+	// A forged delivery (a secret LWA never accepts, claiming the latest
+	// expiry) at 30s: its rotation adopts it, testSecret rejects it once the
+	// pending version is RejectAfter old, and a scheduled rotation at 2h
+	// asks Amazon for a genuine one, which ends in AWSCURRENT.
+	"forged": func(seed uint64) *World {
+		s := baseSchedule(seed)
+		s.Forged = &ForgedDelivery{At: 30 * time.Second}
+		s.Rotations = []time.Duration{2 * time.Hour}
+		return NewWorld(s)
 	},
 	// Every rotate call is throttled for a while.
 	"throttled": func(seed uint64) *World {
@@ -253,10 +254,16 @@ func (w *World) ConfigTest(i int) {
 }
 
 // NewSecretBody returns an APPLICATION_OAUTH_CLIENT_NEW_SECRET body in the
-// shape of the official example.
+// shape of the official example, for a secret that expires 180 days after now.
 func NewSecretBody(clientID, applicationID, secret, notificationID string, now time.Time) string {
+	return NewSecretBodyExpiring(clientID, applicationID, secret, notificationID, now, now.Add(180*24*time.Hour))
+}
+
+// NewSecretBodyExpiring is NewSecretBody for a secret that claims to expire
+// at expires.
+func NewSecretBodyExpiring(clientID, applicationID, secret, notificationID string, now, expires time.Time) string {
 	ts := now.UTC().Format("2006-01-02T15:04:05.000Z")
-	exp := now.Add(180 * 24 * time.Hour).UTC().Format("2006-01-02T15:04:05.000Z")
+	exp := expires.UTC().Format("2006-01-02T15:04:05.000Z")
 	old := now.Add(7 * 24 * time.Hour).UTC().Format("2006-01-02T15:04:05.000Z")
 	return fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payloadVersion":"2023-11-30","eventTime":%q,"payload":{"applicationOAuthClientNewSecret":{"clientId":%q,"newClientSecret":%q,"newClientSecretExpiryTime":%q,"oldClientSecretExpiryTime":%q}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"sub-1","publishTime":%q,"notificationId":%q}}`,
 		ts, clientID, secret, exp, old, applicationID, ts, notificationID)

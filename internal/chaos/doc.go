@@ -44,6 +44,29 @@
 // dead-letter alarm) moves dead-lettered messages back, as the README's
 // runbook says; the count is reported.
 //
+// The handlers are the candidate model's: the receiver only appends (each
+// delivery is a version of its own, labelled LWA_RECEIVED or
+// LWA_SUPERSEDED) and starts a rotation; createSecret chooses among all
+// stored versions by expiry, adopts neither of two different secrets with
+// the same newest expiry (and asks Amazon), and never adopts a secret
+// listed in sp-api-lwa:rejected-secrets; testSecret lists a secret LWA
+// still refuses RejectAfter (1h simulated, as deployed) after its pending
+// version was written, and finishSecret asks LWA before it moves
+// AWSCURRENT.
+//
+// About one seeded run in ten (ForgedShare) also gets a forged delivery
+// (Schedule.Forged): a well-formed NEW_SECRET message for a managed client
+// id, sent on the same queue as Amazon's during the fault phase, whose
+// client secret LWA never accepts and whose expiry (ForgedExpiry) is later
+// than any genuine one. Its rotation adopts it, testSecret fails on it
+// until the rejection, and Secrets Manager's reattempts (every RetryDelay)
+// reach RejectAfter within the run. In such runs the operator also starts
+// a rotation once faults stopped and the world is idle while an app's
+// AWSCURRENT is not its newest secret (World.OperatorRotates, counted in
+// Result.OperatorRotations), as the rotation schedule or a person reading
+// the ROTATION_FAILED alert does in production; in other runs a stored
+// secret nothing adopts stays an I5 failure.
+//
 // # Invariants (checked after every run, see Result)
 //
 //   - I1 Nothing lost: every client secret a simulator issued after the
@@ -56,23 +79,34 @@
 //     the previous secret being stored (explained), or the SP-API client
 //     retried a 5xx whose response was lost (explained: DESIGN.md requires
 //     5xx to be retried). No issuing call while a secret newer than
-//     AWSCURRENT's was already stored, unless the two have the same expiry
-//     to the millisecond (Result.Tied: issued at once, unorderable, and the
-//     call is the only way to a secret known to be the newest; see
-//     checkRotateCalls). A rotation a receiver started to adopt its secret
-//     that asks Amazon because a rotation finishing just before the
-//     receiver's RotateSecret had already adopted that secret is counted as
-//     explained (Result.ExplainedLate: the race is the receiver's, it costs
-//     a secret and loses none). Issuing calls that overlap another
-//     rotation's undelivered secret are counted separately.
-//   - I4 No leak: no issued client secret, access token or refresh token in
-//     any log line of any function, any published alert, or any error a
-//     handler returned.
+//     AWSCURRENT's was already stored, unless that secret has the same
+//     expiry, to the millisecond, as AWSCURRENT's or as another stored
+//     secret's (Result.Tied: issued at once, unorderable, so createSecret
+//     adopts neither and the call is the only way to a secret known to be
+//     the newest; see checkRotateCalls). A rotation a receiver started to
+//     adopt its secret that asks Amazon because a rotation finishing just
+//     before the receiver's RotateSecret had already adopted that secret is
+//     counted as explained (Result.ExplainedLate: the race is the
+//     receiver's, it costs a secret and loses none). Issuing calls that
+//     overlap another rotation's undelivered secret are counted separately.
+//     Forged secrets are not Amazon's and take no part in I3.
+//   - I4 No leak: no issued or forged client secret, access token or
+//     refresh token in any log line of any function, any published alert,
+//     or any error a handler returned.
 //   - I5 Bounded: once faults stop, the world settles (nothing queued,
 //     nothing in flight, no rotation pending, AWSCURRENT the newest secret)
 //     within SettleBound of simulated time and MaxSettleRuns rotation runs.
+//   - I6 Nothing forged is trusted: at no observation point does AWSCURRENT
+//     hold a forged secret; every forged delivery is stored in some version
+//     (storing is unconditional); once settled, every forged secret is
+//     listed in sp-api-lwa:rejected-secrets while AWSCURRENT holds the
+//     newest genuine secret (I1), which LWA accepts (I2); and no secret
+//     Amazon issued is ever listed as rejected.
 //
 // Crash points (CrashPoints) enumerate every side-effect boundary of the
-// three handlers; the tests inject a failure at each one and check the same
-// invariants, and a source scan fails when a side-effecting call has no row.
+// three handlers, each in a fault-free scenario (Scenarios) that reaches it,
+// the rejection of a forged secret included; a crash may be limited to one
+// rotation step (Crash.Step). The tests inject a failure at each one and
+// check the same invariants, and a source scan fails when a side-effecting
+// call has no row.
 package chaos

@@ -130,7 +130,7 @@ func TestHostileInput(t *testing.T) {
 				w.SM.TagResource(t.Context(), tagClient(w.Apps[0].ARN, "amzn1.application-oa2-client.other"))
 			},
 			setup:     func(w *World) { w.RotateNow(0) },
-			stepFails: true, alertEvent: alert.EventRotationFailed, reason: "but the tag", changed: -1,
+			stepFails: true, alertEvent: alert.EventRotationFailed, reason: "is not the client id that the tag", changed: -1,
 		},
 		// Ids that are not ids (redact.ValidID) never reach an alert, a
 		// log field or a tag: the message is malformed.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
 )
 
 // Result is the outcome of one run and its invariant checks.
@@ -27,6 +29,11 @@ type Result struct {
 	StepFailures int
 	Redriven     int // dead-lettered messages moved back by the operator
 	Alerts       int
+	// Forged: forged deliveries sent (Schedule.Forged); ForgedRejected: of
+	// which listed in sp-api-lwa:rejected-secrets at the end of the run.
+	Forged, ForgedRejected int
+	// OperatorRotations: rotations World.OperatorRotates started.
+	OperatorRotations int
 
 	Lost       int // I1: issued secrets stored in no version
 	NotNewest  int // I1: apps whose AWSCURRENT is not the newest secret once settled
@@ -41,9 +48,10 @@ type Result struct {
 	Ignored int
 	// Tied: issuing calls made while a secret issued after the one in
 	// AWSCURRENT was already stored, but with the same
-	// clientSecretExpiresAt: Amazon issued both in the same millisecond
-	// (a rotate call and a rotation by hand), and nothing in the
-	// notifications orders them. Not needless; see checkRotateCalls.
+	// clientSecretExpiresAt as AWSCURRENT's or as another stored secret's:
+	// Amazon issued both in the same millisecond (a rotate call and a
+	// rotation by hand), and nothing in the notifications orders them. Not
+	// needless; see checkRotateCalls.
 	Tied int
 	// ExplainedConcurrent: two createSecret runs of the same rotation ran
 	// at once and both called (their tag writes further apart than
@@ -56,9 +64,15 @@ type Result struct {
 	// asked Amazon, because a rotation that finished between the
 	// receiver's write and its RotateSecret had already adopted it.
 	ExplainedLate int
-	Overlap       int      // issuing calls made while another rotation's secret was still on its way (informational)
-	Leaks         int      // I4: secret values found in logs, alerts or errors
-	Violations    []string // what broke, with ids and counts, never a value
+	Overlap       int // issuing calls made while another rotation's secret was still on its way (informational)
+	Leaks         int // I4: secret values found in logs, alerts or errors
+	// ForgedCurrent: observations that found a forged secret in AWSCURRENT
+	// (I6).
+	ForgedCurrent int
+	// GenuineRejected: secrets Amazon issued that ended listed in
+	// sp-api-lwa:rejected-secrets (I6).
+	GenuineRejected int
+	Violations      []string // what broke, with ids and counts, never a value
 }
 
 // OK reports whether every invariant held.
@@ -75,6 +89,11 @@ func (w *World) check(res *Result) {
 	notWorkingAt := append([]string(nil), w.notWorkingAt...)
 	res.Redriven = w.redriven
 	res.StepFailures = w.stepFailures
+	res.ForgedCurrent = w.forgedCurrent
+	forgedCurrentAt := append([]string(nil), w.forgedCurrentAt...)
+	for _, n := range w.operatorRotations {
+		res.OperatorRotations += n
+	}
 	storedAt := make(map[string]time.Time, len(w.storedAt))
 	for k, v := range w.storedAt {
 		storedAt[k] = v
@@ -112,6 +131,8 @@ func (w *World) check(res *Result) {
 	w.checkRotateCalls(res, storedAt, storedExpiry)
 	// I4.
 	w.checkLeaks(res)
+	// I6.
+	w.checkForged(res, forgedCurrentAt)
 	// I5.
 	if !res.Settled {
 		runs, retries := w.engine.stats()
@@ -132,6 +153,48 @@ func (w *World) check(res *Result) {
 		eq, edq := w.ExpiryQ.Len()
 		res.violate("I5: not settled %s after faults stopped (runs %d, reattempts scheduled %d, new-secret queue %d+%d dead, expiry queue %d+%d dead; %s)",
 			res.SettleSim, runs, retries, q, dq, eq, edq, strings.Join(state, "; "))
+	}
+}
+
+// checkForged is I6: a secret nobody can vouch for never becomes
+// AWSCURRENT and never keeps a genuine one out. At no observation does
+// AWSCURRENT hold a forged secret; every forged delivery is stored (storing
+// is unconditional); once settled, every forged secret is listed in
+// sp-api-lwa:rejected-secrets (it was adopted, since it claims the latest
+// expiry, and testSecret gave up on it) while AWSCURRENT holds the newest
+// genuine secret (I1) that LWA accepts (I2); and no secret Amazon issued is
+// ever listed as rejected.
+func (w *World) checkForged(res *Result, forgedCurrentAt []string) {
+	if res.ForgedCurrent > 0 {
+		res.violate("I6: %d observations found a forged secret in AWSCURRENT: %s", res.ForgedCurrent, strings.Join(forgedCurrentAt, "; "))
+	}
+	for _, f := range w.Forged() {
+		res.Forged++
+		a := w.Apps[f.App]
+		stored := false
+		for _, v := range w.SM.Versions(a.ARN) {
+			if val, ok := w.SM.Value(a.ARN, v.ID); ok && secretOf(val) == f.Secret {
+				stored = true
+			}
+		}
+		if !stored {
+			res.violate("I6: app %d: the forged delivery of notification %s is stored in no version of %s (%s)", f.App, f.NotificationID, a.Name, w.whereIs(f.Secret))
+		}
+		rejected := managed.Rejected(w.SM.Tags(a.ARN)[managed.TagRejectedSecrets], f.Secret)
+		if rejected {
+			res.ForgedRejected++
+		} else if res.Settled {
+			res.violate("I6: app %d: settled, but the forged secret of notification %s is not listed in %s", f.App, f.NotificationID, managed.TagRejectedSecrets)
+		}
+	}
+	for _, a := range w.Apps {
+		tag := w.SM.Tags(a.ARN)[managed.TagRejectedSecrets]
+		for i, s := range a.Sim.Issued() {
+			if managed.Rejected(tag, s) {
+				res.GenuineRejected++
+				res.violate("I6: app %d: issued secret #%d, which Amazon issued, is listed in %s", a.Index, i, managed.TagRejectedSecrets)
+			}
+		}
 	}
 }
 
@@ -169,24 +232,22 @@ func (w *World) whereIs(secret string) string {
 // common) carry the same expiry, and nothing else in their notifications
 // (event and publish times, old-secret expiry) tells them apart either;
 // LWA accepts both until the replaced one's grace period ends, days later.
-// Which one Amazon replaced is unknowable to the handlers, so the receiver
-// keeps the first one promoted, createSecret adopts neither over the other,
-// and the receiver starts a rotation that asks Amazon again (receiver Case
-// 7e): adopting the tied secret would be a coin toss that may install the
-// replaced one (which LWA stops accepting after its grace period), and,
-// applied by every rotation, would swap the two back and forth without ever
-// asking Amazon. The rotate call is then necessary: it is the only way to
-// reach an AWSCURRENT known to be the newest (without it the world does not
-// settle: TestSeed9574SecretsIssuedInOneMillisecond). Such calls are
-// counted in Tied, not in Needless. storedExpiry holds the expiry of every
-// stored secret; a secret without one is never tied.
+// Which one Amazon replaced is unknowable to the handlers, so createSecret
+// adopts neither (choose reports the tie) and asks Amazon for a secret
+// known to be the newest; a secret with AWSCURRENT's own expiry is not
+// newer than it and is not adopted either. Adopting a tied secret would be
+// a coin toss that may install the replaced one, which LWA stops accepting
+// after its grace period. The rotate call is then necessary, and counted in
+// Tied, not in Needless (adoptable). storedExpiry holds the expiry of
+// every stored secret; a secret without one is never tied.
 //
 // A rotation a receiver's RotateSecret started exists to adopt the secret
 // that receiver stored. When its first issuing call finds AWSCURRENT
 // holding the newest secret stored, with no stored secret newer or tied,
-// a rotation that finished between the receiver's write and its
-// RotateSecret had already adopted that secret (receiver Case 8): the call
-// is needless, and counted in ExplainedLate.
+// a rotation that finished between the receiver's read of AWSCURRENT and
+// its RotateSecret had already adopted that secret: the call is needless,
+// and counted in ExplainedLate (the race is the receiver's; it costs a
+// secret and loses none).
 func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]time.Time) {
 	calls := w.Calls()
 	res.RotateCalls = len(calls)
@@ -206,24 +267,14 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 		w.mu.Lock()
 		started := w.invs[c.Inv][0]
 		w.mu.Unlock()
-		tie := false
 		if c.Current >= 0 && !started.IsZero() {
-			// Stored before the step started: createSecret could have adopted it.
-			for j := c.Current + 1; j < c.Secret; j++ {
-				if at, ok := storedAt[issued[j]]; ok && at.Before(started) {
-					if tied(storedExpiry, issued[j], issued[c.Current]) {
-						tie = true
-						continue
-					}
-					tie = false
-					res.Needless++
-					res.Ignored++
-					res.violate("I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
-						c.App, c.Token, c.At.Sub(Epoch), j, c.Current, at.Sub(Epoch))
-					break
-				}
-			}
-			if tie {
+			switch j, tie := adoptable(c, issued, started, storedAt, storedExpiry); {
+			case j >= 0:
+				res.Needless++
+				res.Ignored++
+				res.violate("I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
+					c.App, c.Token, c.At.Sub(Epoch), j, c.Current, storedAt[issued[j]].Sub(Epoch))
+			case tie:
 				res.Tied++
 			}
 		}
@@ -273,6 +324,37 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 		byToken[k] = append(byToken[k], p)
 		issuing = append(issuing, p)
 	}
+}
+
+// adoptable returns the issued secret that createSecret would have adopted
+// instead of making issuing call c (-1 when none), and whether a tie
+// explains that it adopted none. Candidates are the secrets issued after
+// AWSCURRENT's and stored before the step started; one with AWSCURRENT's
+// expiry is not newer than it, and the newest is not adopted when another
+// stored secret shares its expiry (package rotation, choose): both are
+// ties. The partner of a tie counts when it was stored at any time in the
+// run, since storedAt can trail the write under load.
+func adoptable(c RotateCall, issued []string, started time.Time, storedAt, storedExpiry map[string]time.Time) (int, bool) {
+	best, tie := -1, false
+	for j := c.Current + 1; j < c.Secret; j++ {
+		if at, ok := storedAt[issued[j]]; !ok || !at.Before(started) {
+			continue
+		}
+		if tied(storedExpiry, issued[j], issued[c.Current]) {
+			tie = true
+			continue
+		}
+		best = j // expiries grow with the issue order, ties aside
+	}
+	if best < 0 {
+		return -1, tie
+	}
+	for k := c.Current + 1; k < c.Secret; k++ {
+		if _, ok := storedAt[issued[k]]; ok && k != best && tied(storedExpiry, issued[k], issued[best]) {
+			return -1, true
+		}
+	}
+	return best, false
 }
 
 // lateReceiverCall reports whether issuing call c, the first of its

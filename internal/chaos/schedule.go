@@ -33,7 +33,26 @@ type Schedule struct {
 	Rotations []time.Duration // scheduled rotations (RotateSecret by the schedule)
 	Portal    []time.Duration // portal rotations (by hand) of app 0
 	Expiry    []ExpiryNotice  // expiry notices
+	// Forged is a NEW_SECRET message that Amazon did not send, or nil.
+	Forged *ForgedDelivery
 }
+
+// ForgedDelivery is an APPLICATION_OAUTH_CLIENT_NEW_SECRET message for a
+// managed client id that anyone allowed to send to the new-secret queue
+// could write (or a damaged delivery): its client secret is one LWA never
+// accepts, and it claims an expiry later than any secret Amazon issues in
+// the run (ForgedExpiry). It is sent at At, on the same queue as Amazon's.
+type ForgedDelivery struct {
+	At  time.Duration
+	App int
+}
+
+// ForgedExpiry is the newClientSecretExpiryTime of every forged delivery: a
+// year after Epoch, later than the 180 days of any secret issued in a run.
+var ForgedExpiry = Epoch.Add(365 * 24 * time.Hour)
+
+// ForgedShare is the share of seeded runs that get a forged delivery.
+const ForgedShare = 10 // percent
 
 // ExpiryNotice is an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY sent at At.
 type ExpiryNotice struct {
@@ -77,6 +96,15 @@ func NewSchedule(seed uint64) Schedule {
 			App: r.IntN(s.Apps),
 			Old: r.IntN(2) == 0,
 		})
+	}
+	// A generator of its own, so that adding forged deliveries left every
+	// other draw of a seed (and the seeds the regression tests name) as
+	// it was.
+	if f := rand.New(rand.NewPCG(seed, 0x666f72676564)); f.IntN(100) < ForgedShare { // "forged"
+		s.Forged = &ForgedDelivery{
+			At:  time.Duration(f.IntN(int(s.FaultPhase/time.Second))) * time.Second,
+			App: f.IntN(s.Apps),
+		}
 	}
 	if r.IntN(10) == 0 {
 		return s // a clean run
@@ -137,5 +165,8 @@ func (s Schedule) String() string {
 	fmt.Fprintf(&b, ", secrets manager %.2f on %v, sns %.2f, sqs send/receive/delete %.2f/%.2f/%.2f, invoke %.2f, step timeouts %.2f, concurrent runs %.2f",
 		s.SMErrorRate, s.SMErrorOps, s.SNSErrorRate, s.SQSSendFail, s.SQSReceiveFail, s.SQSDeleteFail, s.InvokeFail, s.StepTimeouts, s.ConcurrentRuns)
 	fmt.Fprintf(&b, ", rotations at %v, portal at %v, expiry notices %v", s.Rotations, s.Portal, s.Expiry)
+	if f := s.Forged; f != nil {
+		fmt.Fprintf(&b, ", forged delivery for app %d at %s", f.App, f.At)
+	}
 	return b.String()
 }

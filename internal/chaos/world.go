@@ -131,6 +131,15 @@ type World struct {
 	Secrets []string
 	// CheckWorking turns I2 on (off when a test makes AWSCURRENT invalid on purpose).
 	CheckWorking bool
+	// OperatorRotates: once faults stopped and nothing is queued, in flight
+	// or pending, an app whose AWSCURRENT is not its newest secret gets a
+	// rotation, as the rotation schedule (or a person answering the
+	// ROTATION_FAILED alert) starts one in production. On for runs with a
+	// forged delivery: its rejection fails the rotation that adopted it,
+	// and a genuine secret stored meanwhile waits for the next rotation.
+	// Off elsewhere, so that a stored secret nothing adopts stays an I5
+	// failure.
+	OperatorRotates bool
 
 	Rotator  *rotation.Rotator
 	Receiver *receiver.Handler
@@ -172,6 +181,22 @@ type World struct {
 	invs           map[int64][2]time.Time // step invocation → simulated start and end
 	crash          crashState
 	invokeRecords  []string
+	// forged: the forged deliveries sent (I6).
+	forged []Forgery
+	// forgedCurrent, forgedCurrentAt: observations of a forged secret in
+	// AWSCURRENT (I6).
+	forgedCurrent   int
+	forgedCurrentAt []string
+	// operatorRotations counts the rotations OperatorRotates started, per app.
+	operatorRotations map[int]int
+}
+
+// Forgery is a forged delivery that was sent: its app, notification id
+// and client secret (which LWA never accepts).
+type Forgery struct {
+	App            int
+	NotificationID string
+	Secret         string
 }
 
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
@@ -191,6 +216,7 @@ type RotateCall struct {
 // invocation identifies a rotation step invocation in a request context.
 type invocation struct {
 	token string
+	step  string // the rotation step; "" for an SQS handler
 	id    int64
 }
 
@@ -206,22 +232,25 @@ func NewWorld(s Schedule) *World {
 		s.Apps = 1
 	}
 	w := &World{
-		Sched:          s,
-		Clock:          spapisim.NewManualClock(Epoch),
-		SM:             secretsmanagertest.New(),
-		SNS:            &snstest.Fake{},
-		NewSecretQ:     &Queue{Name: "new-secret", Visibility: Visibility, MaxReceive: MaxReceiveCount},
-		ExpiryQ:        &Queue{Name: "secret-expiry", Visibility: Visibility, MaxReceive: MaxReceiveCount},
-		Redrive:        true,
-		CheckWorking:   true,
-		rnd:            rand.New(rand.NewPCG(s.Seed, 1)),
-		tokens:         map[string]int{},
-		storedAt:       map[string]time.Time{},
-		storedExpiry:   map[string]time.Time{},
-		schedTokens:    map[string]bool{},
-		receiverTokens: map[string]bool{},
-		crash:          crashState{crashed: map[int64]bool{}},
-		invs:           map[int64][2]time.Time{},
+		Sched:           s,
+		Clock:           spapisim.NewManualClock(Epoch),
+		SM:              secretsmanagertest.New(),
+		SNS:             &snstest.Fake{},
+		NewSecretQ:      &Queue{Name: "new-secret", Visibility: Visibility, MaxReceive: MaxReceiveCount},
+		ExpiryQ:         &Queue{Name: "secret-expiry", Visibility: Visibility, MaxReceive: MaxReceiveCount},
+		Redrive:         true,
+		CheckWorking:    true,
+		OperatorRotates: s.Forged != nil,
+		rnd:             rand.New(rand.NewPCG(s.Seed, 1)),
+		tokens:          map[string]int{},
+		storedAt:        map[string]time.Time{},
+		storedExpiry:    map[string]time.Time{},
+		schedTokens:     map[string]bool{},
+		receiverTokens:  map[string]bool{},
+		crash:           crashState{crashed: map[int64]bool{}},
+		invs:            map[int64][2]time.Time{},
+
+		operatorRotations: map[int]int{},
 	}
 	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w.SM.Now = w.Now
@@ -281,11 +310,15 @@ func NewWorld(s Schedule) *World {
 		DeadlineMargin:    10 * time.Millisecond,
 		TestRetryFor:      40 * time.Millisecond,
 		TestRetryInterval: 3 * time.Millisecond,
-		Settle:            time.Millisecond,
-		Now:               w.Now,
+		// As deployed: a secret LWA still refuses an hour (simulated) after
+		// its pending version was written is rejected. Reattempts come
+		// every RetryDelay, so a forged secret is rejected within a run.
+		RejectAfter: rotation.DefaultRejectAfter,
+		Settle:      time.Millisecond,
+		Now:         w.Now,
 	})
 	// A receiver waits for a rotation in progress in real time, five of its
-	// polls (receiver case 8b), as deployed (10 s for 2 s polls).
+	// polls (receiver Case 4d), as deployed (10 s for 2 s polls).
 	w.Receiver = receiver.New(sm, receiverSM{sm}, alerts, w.Logger, receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
 	w.Expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
 	return w
@@ -689,7 +722,7 @@ func (e *engine) invoke(arn, token, step string) error {
 		timeout = time.Duration(1+e.w.rnd.IntN(30)) * time.Millisecond
 		e.w.rndMu.Unlock()
 	}
-	inv := &invocation{token: token, id: invocationSeq.Add(1)}
+	inv := &invocation{token: token, step: step, id: invocationSeq.Add(1)}
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
 	defer cancel()
 	start := e.w.Now()
@@ -811,6 +844,64 @@ func (w *World) rotateWithToken(a *App, token string) {
 // RotateNow starts a rotation of app i as the schedule does.
 func (w *World) RotateNow(i int) { w.rotateBySchedule(w.Apps[i]) }
 
+// SendForged sends a forged delivery for app i now (Schedule.Forged): a
+// well-formed NEW_SECRET message for its client id whose client secret LWA
+// never accepts, claiming ForgedExpiry. The secret joins the values that
+// must never leak (I4), and the ones that must never be AWSCURRENT (I6).
+func (w *World) SendForged(i int) Forgery {
+	a := w.Apps[i]
+	f := Forgery{App: i, NotificationID: w.uuid(), Secret: spapisim.SecretPrefix + "f0r9ed" + w.hex(29)}
+	now := w.Now()
+	w.mu.Lock()
+	w.forged = append(w.forged, f)
+	w.Secrets = append(w.Secrets, f.Secret)
+	w.mu.Unlock()
+	w.NewSecretQ.Send(NewSecretBodyExpiring(a.ClientID, a.AppID, f.Secret, f.NotificationID, now, ForgedExpiry), now)
+	return f
+}
+
+// Forged returns the forged deliveries sent so far.
+func (w *World) Forged() []Forgery {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.forged)
+}
+
+// isForged reports whether secret is the client secret of a forged delivery.
+func (w *World) isForged(secret string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return secret != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == secret })
+}
+
+// operatorRotate is OperatorRotates: when the world is idle but an app's
+// AWSCURRENT is not its newest secret, start a rotation of that app (at
+// most maxOperatorRotations per app).
+func (w *World) operatorRotate() {
+	if !w.idle() {
+		return
+	}
+	for _, a := range w.Apps {
+		if _, ok := w.SM.StageVersion(a.ARN, managed.StagePending); ok {
+			continue
+		}
+		newest, _ := a.Sim.Current()
+		w.mu.Lock()
+		n := w.operatorRotations[a.Index]
+		w.mu.Unlock()
+		if w.CurrentSecret(a.Index) == newest || n >= maxOperatorRotations {
+			continue
+		}
+		w.mu.Lock()
+		w.operatorRotations[a.Index]++
+		w.mu.Unlock()
+		w.rotateBySchedule(a)
+	}
+}
+
+// maxOperatorRotations bounds OperatorRotates per app and run.
+const maxOperatorRotations = 3
+
 // secretOf returns the client secret of a secret document ("" if none).
 func secretOf(value string) string {
 	var doc map[string]any
@@ -836,6 +927,14 @@ func (w *World) CurrentSecret(i int) string {
 func (w *World) observe() {
 	now := w.Now()
 	for _, a := range w.Apps {
+		if s := w.CurrentSecret(a.Index); w.isForged(s) {
+			w.mu.Lock()
+			w.forgedCurrent++
+			if len(w.forgedCurrentAt) < 5 {
+				w.forgedCurrentAt = append(w.forgedCurrentAt, fmt.Sprintf("app %d at %s", a.Index, now.Sub(Epoch)))
+			}
+			w.mu.Unlock()
+		}
 		if w.CheckWorking {
 			s := w.CurrentSecret(a.Index)
 			ok := a.Sim.Accepts(s)
@@ -884,9 +983,9 @@ func (w *World) observe() {
 	}
 }
 
-// settled reports whether nothing is queued, in flight or pending, and
-// AWSCURRENT of every app holds its newest secret.
-func (w *World) settled() bool {
+// idle reports whether no rotation step runs or waits for a reattempt, no
+// message is queued and no notification is on its way.
+func (w *World) idle() bool {
 	if w.engine.busy() {
 		return false
 	}
@@ -905,6 +1004,17 @@ func (w *World) settled() bool {
 		if a.Sim.Stats().Pending > 0 {
 			return false
 		}
+	}
+	return true
+}
+
+// settled reports whether the world is idle, no rotation is pending, and
+// AWSCURRENT of every app holds its newest secret.
+func (w *World) settled() bool {
+	if !w.idle() {
+		return false
+	}
+	for _, a := range w.Apps {
 		if _, ok := w.SM.StageVersion(a.ARN, managed.StagePending); ok {
 			return false // a rotation has not completed
 		}
@@ -944,6 +1054,9 @@ func (w *World) events() []event {
 				w.recordError(err)
 			}
 		}})
+	}
+	if f := w.Sched.Forged; f != nil {
+		evs = append(evs, event{f.At, func() { w.SendForged(f.App % len(w.Apps)) }})
 	}
 	for _, h := range w.Hooks {
 		evs = append(evs, event{h.At, func() { h.Do(w) }})
@@ -1000,6 +1113,9 @@ func (w *World) Run() *Result {
 		w.poll(w.ExpiryQ, expiryPoll)
 		w.engine.startDue(now)
 		w.observe()
+		if off && len(evs) == 0 && w.OperatorRotates {
+			w.operatorRotate()
+		}
 		if off && len(evs) == 0 && w.settled() {
 			res.Settled = true
 			res.SettleSim = now.Sub(faultsOffAt)

@@ -27,7 +27,15 @@ const (
 	TagRotationRequestedAt = "sp-api-lwa:rotation-requested-at"
 	// TagClientSecretExpiresAt is the RFC 3339 expiry of the secret in AWSCURRENT.
 	TagClientSecretExpiresAt = "sp-api-lwa:client-secret-expires-at"
+	// TagRejectedSecrets lists the Fingerprints of the client secrets that
+	// testSecret gave up on (LWA kept rejecting them), newest last, at most
+	// MaxRejected. A secret listed here is never adopted again.
+	TagRejectedSecrets = "sp-api-lwa:rejected-secrets"
 )
+
+// MaxRejected is how many fingerprints TagRejectedSecrets keeps: as many as
+// fit in a tag value (256 characters).
+const MaxRejected = 19
 
 // Staging labels.
 const (
@@ -35,14 +43,15 @@ const (
 	StagePending  = "AWSPENDING"
 	StagePrevious = "AWSPREVIOUS"
 	// StageReceived marks the version holding the newest client secret
-	// delivered by Amazon. It only moves to a later expiry.
+	// delivered by Amazon: the receiver puts it on a delivery whose expiry is
+	// later than AWSCURRENT's and than the one it is on, and testSecret takes
+	// it off a secret LWA keeps rejecting. It tells people (and the watchdog)
+	// where the newest delivery is; the rotation does not rely on it.
 	StageReceived = "LWA_RECEIVED"
-	// StageSuperseded marks the delivered secret the receiver stored last
-	// without (yet) moving StageReceived to it: one that arrived after a
-	// newer one (out-of-order delivery), or one waiting for that move. It is
-	// stored so that no issued secret is lost. A rotation adopts it only when
-	// its document's expiry is later than both AWSCURRENT's and the
-	// StageReceived secret's.
+	// StageSuperseded marks the last delivery the receiver stored that was
+	// not the newest when it arrived (a Secrets Manager version needs a
+	// label, or it becomes AWSCURRENT). Like every label it is on one version
+	// at a time; the versions it leaves keep their values.
 	StageSuperseded = "LWA_SUPERSEDED"
 )
 
@@ -153,6 +162,28 @@ func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secre
 		}
 		return Secret{}, fmt.Errorf("managed: find secret for client %s (%s): %w", clientID, strings.Join(names, ", "), ErrAmbiguous)
 	}
+}
+
+// Fingerprint is a short, one-way name for a client secret (12 hex digits of
+// a domain-separated SHA-256), for TagRejectedSecrets. It cannot be turned
+// back into the secret.
+func Fingerprint(clientSecret string) string {
+	sum := sha256.Sum256([]byte("sp-api-lwa/rejected/" + clientSecret))
+	return hex.EncodeToString(sum[:6])
+}
+
+// Rejected reports whether the client secret's fingerprint is listed in the
+// value of TagRejectedSecrets.
+func Rejected(tagValue, clientSecret string) bool {
+	return slices.Contains(strings.Fields(tagValue), Fingerprint(clientSecret))
+}
+
+// WithRejected returns the value of TagRejectedSecrets with the client
+// secret's fingerprint added (once), keeping the newest MaxRejected.
+func WithRejected(tagValue, clientSecret string) string {
+	fps := slices.DeleteFunc(strings.Fields(tagValue), func(f string) bool { return f == Fingerprint(clientSecret) })
+	fps = append(fps, Fingerprint(clientSecret))
+	return strings.Join(fps[max(0, len(fps)-MaxRejected):], " ")
 }
 
 // ReceivedToken is the ClientRequestToken (and so the version id) under which

@@ -10,7 +10,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,6 +73,7 @@ func newEnv(t *testing.T, rotation bool) *env {
 	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.h = New(e.sm, e.sm, alert.NewPublisher(e.sns, topicARN), logger, Config{Keys: secretdoc.DefaultKeys, Now: func() time.Time { return now },
 		AdoptWait: 20 * time.Millisecond, AdoptPoll: time.Millisecond})
+	e.playCreateSecret(t)
 	return e
 }
 
@@ -182,7 +182,7 @@ func TestOfficialExample(t *testing.T) {
 	oldExp := time.Date(2024, 1, 17, 22, 9, 17, 0, time.UTC)
 	arn := e.sm.Seed("sp-api/example", currentDocExpiring(ex.Payload.P.ClientID, oldSecret, oldExp), map[string]string{managed.TagClientID: ex.Payload.P.ClientID})
 	e.sm.SetRotation(arn, true, lambdaARN)
-	e.h.now = func() time.Time { return time.Date(2024, 1, 10, 22, 9, 20, 0, time.UTC) }
+	e.h.cfg.Now = func() time.Time { return time.Date(2024, 1, 10, 22, 9, 20, 0, time.UTC) }
 
 	if failed := e.handle(t, msg("m-example", string(raw))); len(failed) != 0 {
 		t.Fatalf("Handle() failures = %v, want none", failed)
@@ -231,8 +231,7 @@ func TestHandle(t *testing.T) {
 		setup      func(t *testing.T, e *env)
 		msgs       func(t *testing.T) []events.SQSMessage
 		wantFailed []string
-		wantPuts   int
-		wantMoves  int // UpdateSecretVersionStage calls
+		wantPuts   int // PutSecretValue calls, the pending versions written by the played createSecret included
 		wantRotate int
 		wantAlerts []string // "EVENT SEVERITY ACTION"
 		check      func(t *testing.T, e *env)
@@ -241,8 +240,7 @@ func TestHandle(t *testing.T) {
 			name:       "stored and rotation started",
 			rotation:   true,
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
-			wantPuts:   1,
-			wantMoves:  2,
+			wantPuts:   2,
 			wantRotate: 1,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED"},
 			check: func(t *testing.T, e *env) {
@@ -265,11 +263,11 @@ func TestHandle(t *testing.T) {
 				if _, err := e.sm.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(e.arn)}); err != nil {
 					t.Fatal(err)
 				}
+				e.playCreateSecret(t)
 				e.sm.ResetCalls()
 			},
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
-			wantPuts:   1,
-			wantMoves:  2,
+			wantPuts:   2, // the stored version, and createSecret's pending one (played)
 			wantRotate: 1,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_RESUMED"},
 		},
@@ -278,7 +276,6 @@ func TestHandle(t *testing.T) {
 			rotation:   false,
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantPuts:   1,
-			wantMoves:  2,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED CRITICAL MANUAL_ACTION_REQUIRED"},
 			check: func(t *testing.T, e *env) {
 				cur, _ := e.sm.StageVersion(e.arn, managed.StageCurrent)
@@ -359,8 +356,7 @@ func TestHandle(t *testing.T) {
 				return []events.SQSMessage{msg("m-good", body1(t)), msg("m-bad", bad)}
 			},
 			wantFailed: []string{"m-bad"},
-			wantPuts:   1,
-			wantMoves:  2,
+			wantPuts:   2,
 			wantRotate: 1,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED", "NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
 			check: func(t *testing.T, e *env) {
@@ -420,7 +416,6 @@ func TestHandle(t *testing.T) {
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantFailed: []string{"m1"},
 			wantPuts:   1,
-			wantMoves:  2,
 			wantRotate: 1,
 			check: func(t *testing.T, e *env) {
 				if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
@@ -435,7 +430,6 @@ func TestHandle(t *testing.T) {
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantFailed: []string{"m1"},
 			wantPuts:   1,
-			wantMoves:  2,
 			wantRotate: 1,
 			check: func(t *testing.T, e *env) {
 				if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
@@ -458,8 +452,7 @@ func TestHandle(t *testing.T) {
 				}
 			},
 			wantFailed: []string{"m2"},
-			wantPuts:   2,
-			wantMoves:  4,
+			wantPuts:   3,
 			wantRotate: 2,
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED"},
 		},
@@ -477,8 +470,8 @@ func TestHandle(t *testing.T) {
 			if got := e.sm.Calls("PutSecretValue"); got != tt.wantPuts {
 				t.Errorf("PutSecretValue calls = %d, want %d", got, tt.wantPuts)
 			}
-			if got := e.sm.Calls("UpdateSecretVersionStage"); got != tt.wantMoves {
-				t.Errorf("UpdateSecretVersionStage calls = %d, want %d", got, tt.wantMoves)
+			if got := e.sm.Calls("UpdateSecretVersionStage"); got != 0 {
+				t.Errorf("UpdateSecretVersionStage calls = %d, want 0: the receiver only appends", got)
 			}
 			if got := e.sm.Calls("RotateSecret"); got != tt.wantRotate {
 				t.Errorf("RotateSecret calls = %d, want %d", got, tt.wantRotate)
@@ -507,112 +500,241 @@ func put(t *testing.T, e *env, token, value, stage string) {
 	e.sm.ResetCalls()
 }
 
-func TestDuplicateDelivery(t *testing.T) {
-	e := newEnv(t, true)
-	b := body(t, "n-1", clientID, newSecret, newExpiry)
-	if failed := e.handle(t, msg("m1", b)); len(failed) != 0 {
-		t.Fatalf("first delivery failed: %v", failed)
+// playCreateSecret makes every rotation's pending version take the secret
+// on LWA_RECEIVED as soon as the rotation starts or is reattempted, as
+// createSecret does.
+func (e *env) playCreateSecret(t *testing.T) {
+	e.sm.OnRotate = func(arn, token string, retry bool) {
+		ctx := context.Background()
+		if _, ok := e.sm.Value(arn, token); ok {
+			return
+		}
+		id, ok := e.sm.StageVersion(arn, managed.StageReceived)
+		if !ok {
+			return
+		}
+		v, _ := e.sm.Value(arn, id)
+		if _, err := e.sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+			SecretId: aws.String(arn), ClientRequestToken: aws.String(token), SecretString: aws.String(v), VersionStages: []string{managed.StagePending},
+		}); err != nil {
+			t.Errorf("play createSecret: %v", err)
+		}
 	}
-	versions := e.versionsWithValue()
+	// A rotation already in progress takes it too.
+	if p, ok := e.sm.StageVersion(e.arn, managed.StagePending); ok {
+		e.sm.OnRotate(e.arn, p, true)
+	}
+}
 
-	// The same notification again (SQS at-least-once), then the same secret
-	// under another notification id.
-	for _, m := range []events.SQSMessage{msg("m1", b), msg("m2", body(t, "n-other", clientID, newSecret, newExpiry))} {
-		if failed := e.handle(t, m); len(failed) != 0 {
-			t.Fatalf("delivery of %s failed: %v", m.MessageId, failed)
+func mustParse(t *testing.T, v string) *secretdoc.Document {
+	t.Helper()
+	d, err := secretdoc.Parse([]byte(v), secretdoc.DefaultKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestDecide is the receiver's decision, case by case.
+func TestDecide(t *testing.T) {
+	cur := mustParse(t, currentDoc(clientID, oldSecret))
+	curNoExpiry := mustParse(t, fmt.Sprintf(`{"clientId":%q,"clientSecret":%q}`, clientID, oldSecret))
+	held := mustParse(t, currentDocExpiring(clientID, newerSecret, newExpiry.Add(time.Hour)))
+	tests := []struct {
+		name string
+		f    facts
+		want plan
+	}{
+		{"2a already AWSCURRENT", facts{secret: oldSecret, expires: newExpiry, current: cur}, plan{outcome: alert.OutcomeCurrent}},
+		{"2b redelivery writes nothing", facts{secret: newSecret, expires: newExpiry, current: cur, stored: true}, plan{adopt: true}},
+		{"2c newest: LWA_RECEIVED", facts{secret: newSecret, expires: newExpiry, current: cur}, plan{label: managed.StageReceived, adopt: true}},
+		{"2c AWSCURRENT without expiry", facts{secret: newSecret, expires: newExpiry, current: curNoExpiry}, plan{label: managed.StageReceived, adopt: true}},
+		{"2c older than LWA_RECEIVED: LWA_SUPERSEDED, still adopted by a rotation's choice", facts{secret: newSecret, expires: newExpiry, current: cur, received: held}, plan{label: managed.StageSuperseded, adopt: true}},
+		{"2c later than LWA_RECEIVED", facts{secret: newSecret, expires: newExpiry.Add(2 * time.Hour), current: cur, received: held}, plan{label: managed.StageReceived, adopt: true}},
+		{"2c tied with LWA_RECEIVED", facts{secret: newSecret, expires: newExpiry.Add(time.Hour), current: cur, received: held}, plan{label: managed.StageSuperseded, adopt: true}},
+		{"4a older than AWSCURRENT", facts{secret: newSecret, expires: oldExpiry.Add(-time.Hour), current: cur}, plan{label: managed.StageSuperseded, outcome: alert.OutcomeOlder}},
+		{"4a tied with AWSCURRENT: a rotation asks Amazon", facts{secret: newSecret, expires: oldExpiry, current: cur}, plan{label: managed.StageSuperseded, adopt: true}},
+		{"4a rejected before, whatever it claims", facts{secret: newSecret, expires: newExpiry.Add(9999 * time.Hour), current: cur, rejected: true}, plan{label: managed.StageSuperseded, outcome: alert.OutcomeRejectedBefore}},
+		{"4a rejected before, redelivered", facts{secret: newSecret, expires: newExpiry, current: cur, rejected: true, stored: true}, plan{outcome: alert.OutcomeRejectedBefore}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := decide(tt.f); got != tt.want {
+				t.Errorf("decide() = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestCase2bRedelivery: the same notification twice writes one version.
+func TestCase2bRedelivery(t *testing.T) {
+	e := newEnv(t, false)
+	b := body(t, "n-1", clientID, newSecret, newExpiry)
+	for i := 0; i < 2; i++ {
+		if failed := e.handle(t, msg("m1", b)); len(failed) != 0 {
+			t.Fatalf("delivery %d failed: %v", i, failed)
 		}
 	}
 	if got := e.sm.Calls("PutSecretValue"); got != 1 {
 		t.Errorf("PutSecretValue calls = %d, want 1", got)
 	}
-	if got := e.versionsWithValue(); got != versions {
-		t.Errorf("versions with a value = %d after duplicates, want %d", got, versions)
-	}
-	id, s := e.storedSecret(t, managed.StageReceived)
-	if id != managed.ReceivedToken("n-1") || s != newSecret {
-		t.Errorf("LWA_RECEIVED = %s, want %s with the new secret", id, managed.ReceivedToken("n-1"))
-	}
-	var actions []string
-	for _, a := range e.sns.Alerts() {
-		actions = append(actions, fmt.Sprint(a["action"], " ", a["versionId"]))
-	}
-	tok := managed.ReceivedToken("n-1")
-	want := []string{"ROTATION_STARTED " + tok, "ROTATION_RESUMED " + tok, "ROTATION_RESUMED " + tok}
-	if !slices.Equal(actions, want) {
-		t.Errorf("alerts = %q, want %q", actions, want)
+	if id, s := e.storedSecret(t, managed.StageReceived); id != managed.ReceivedToken("n-1") || s != newSecret {
+		t.Errorf("LWA_RECEIVED = version %s, want %s with the new secret", id, managed.ReceivedToken("n-1"))
 	}
 	e.sns.Check(t, topicARN, allSecret...)
 }
 
-func TestOutOfOrderDelivery(t *testing.T) {
+// TestCase2cOutOfOrder: an older secret delivered after a newer one is
+// stored under LWA_SUPERSEDED; LWA_RECEIVED stays on the newer one.
+func TestCase2cOutOfOrder(t *testing.T) {
 	older := body(t, "n-old", clientID, newSecret, newExpiry)
 	newer := body(t, "n-new", clientID, newerSecret, newExpiry.Add(24*time.Hour))
-	tests := []struct {
-		name   string
-		order  []events.SQSMessage
-		want   []string // actions of the alerts
-		failed []string
+	for _, tt := range []struct {
+		name  string
+		order []events.SQSMessage
+		label map[string]string // notification id -> label of its version
 	}{
-		{"newer first", []events.SQSMessage{msg("m-new", newer), msg("m-old", older)}, []string{"ROTATION_STARTED", "NONE"}, nil},
-		// The rotation started for the older secret may be adopting it
-		// right now (case 8b); nothing writes its pending version here, so
-		// the newer secret's message waits for its redelivery.
-		{"older first", []events.SQSMessage{msg("m-old", older), msg("m-new", newer)}, []string{"ROTATION_STARTED"}, []string{"m-new"}},
-	}
-	for _, tt := range tests {
+		{"newer first", []events.SQSMessage{msg("m-new", newer), msg("m-old", older)}, map[string]string{"n-new": managed.StageReceived, "n-old": managed.StageSuperseded}},
+		{"older first", []events.SQSMessage{msg("m-old", older), msg("m-new", newer)}, map[string]string{"n-new": managed.StageReceived}},
+	} {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, true)
-			var failed []string
+			e := newEnv(t, false)
 			for _, m := range tt.order {
-				failed = append(failed, e.handle(t, m)...)
-			}
-			if !slices.Equal(failed, tt.failed) {
-				t.Errorf("BatchItemFailures = %v, want %v", failed, tt.failed)
-			}
-			id, s := e.storedSecret(t, managed.StageReceived)
-			if id != managed.ReceivedToken("n-new") || s != newerSecret {
-				t.Errorf("LWA_RECEIVED = version %s, want %s holding the newer secret", id, managed.ReceivedToken("n-new"))
-			}
-			// Nothing Amazon issued is dropped.
-			v, ok := e.sm.Value(e.arn, managed.ReceivedToken("n-old"))
-			doc, err := secretdoc.Parse([]byte(v), secretdoc.DefaultKeys)
-			if !ok || err != nil || doc.ClientSecret().Reveal() != newSecret {
-				t.Errorf("older secret not stored under version %s", managed.ReceivedToken("n-old"))
-			}
-			if tt.name == "newer first" {
-				if sid, _ := e.sm.StageVersion(e.arn, managed.StageSuperseded); sid != managed.ReceivedToken("n-old") {
-					t.Errorf("LWA_SUPERSEDED on %q, want the older secret's version", sid)
+				if failed := e.handle(t, m); len(failed) != 0 {
+					t.Fatalf("delivery of %s failed: %v", m.MessageId, failed)
 				}
 			}
-			var got []string
-			for _, a := range e.sns.Alerts() {
-				got = append(got, fmt.Sprint(a["action"]))
+			for nid, label := range tt.label {
+				if got := e.stages(managed.ReceivedToken(nid)); !slices.Equal(got, []string{label}) {
+					t.Errorf("labels of %s's version = %q, want [%s]", nid, got, label)
+				}
 			}
-			if !slices.Equal(got, tt.want) {
-				t.Errorf("alert actions = %q, want %q", got, tt.want)
-			}
-			// A redelivery of the older one adds no version and starts no rotation.
-			e.sm.ResetCalls()
-			versions := e.versionsWithValue()
-			if failed := e.handle(t, msg("m-old", older)); len(failed) != 0 {
-				t.Fatalf("redelivery failed: %v", failed)
-			}
-			if n := e.sm.Calls("RotateSecret"); n != 0 {
-				t.Errorf("redelivery of the older secret called RotateSecret %d times, want 0", n)
-			}
-			if got := e.versionsWithValue(); got != versions {
-				t.Errorf("redelivery of the older secret: %d versions, want %d", got, versions)
-			}
-			if id, _ := e.storedSecret(t, managed.StageReceived); id != managed.ReceivedToken("n-new") {
-				t.Errorf("LWA_RECEIVED moved to %s after redelivery of the older secret", id)
+			for nid, secret := range map[string]string{"n-old": newSecret, "n-new": newerSecret} {
+				v, ok := e.sm.Value(e.arn, managed.ReceivedToken(nid))
+				if !ok || mustParse(t, v).ClientSecret().Reveal() != secret {
+					t.Errorf("the secret of %s is not stored under its version", nid)
+				}
 			}
 			e.sns.Check(t, topicARN, allSecret...)
 		})
 	}
 }
 
+// TestCase4aNothingToAdopt: a secret older than AWSCURRENT's, or one LWA
+// rejected before, is stored and starts no rotation.
+func TestCase4aNothingToAdopt(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		expires   time.Time
+		rejected  bool
+		wantAlert string
+	}{
+		{"older than AWSCURRENT", oldExpiry.Add(-time.Hour), false, "NEW_CLIENT_SECRET_RECEIVED INFO NONE"},
+		{"rejected before", newExpiry.Add(9999 * time.Hour), true, "NEW_CLIENT_SECRET_RECEIVED WARNING NONE"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, true)
+			if tt.rejected {
+				if _, err := e.sm.TagResource(context.Background(), &secretsmanager.TagResourceInput{SecretId: aws.String(e.arn),
+					Tags: []types.Tag{{Key: aws.String(managed.TagRejectedSecrets), Value: aws.String(managed.WithRejected("", newSecret))}}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if failed := e.handle(t, msg("m1", body(t, "n-1", clientID, newSecret, tt.expires))); len(failed) != 0 {
+				t.Fatalf("BatchItemFailures = %v, want none", failed)
+			}
+			if n := e.sm.Calls("RotateSecret"); n != 0 {
+				t.Errorf("RotateSecret calls = %d, want 0", n)
+			}
+			if got := e.stages(managed.ReceivedToken("n-1")); !slices.Equal(got, []string{managed.StageSuperseded}) {
+				t.Errorf("labels = %q, want [%s]: stored, never LWA_RECEIVED", got, managed.StageSuperseded)
+			}
+			if got := e.sns.Summaries(); !slices.Equal(got, []string{tt.wantAlert}) {
+				t.Errorf("alerts = %q, want [%s]", got, tt.wantAlert)
+			}
+			e.sns.Check(t, topicARN, allSecret...)
+		})
+	}
+}
+
+// TestCase4dRotationInProgress: RotateSecret is refused because a rotation
+// is in progress; the message is acknowledged only once that rotation's
+// pending version holds this secret.
+func TestCase4dRotationInProgress(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		pending    string // the pending version's value; "" = none yet, "play" = createSecret takes LWA_RECEIVED
+		wantFailed bool
+		wantAlerts []string
+	}{
+		{"pending takes this secret", "play", false, []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_RESUMED"}},
+		{"pending holds another secret", currentDocExpiring(clientID, newerSecret, newExpiry.Add(-time.Hour)), true, nil},
+		{"pending stays empty", "", true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, true)
+			out, err := e.sm.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(e.arn)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch tt.pending {
+			case "play":
+				e.playCreateSecret(t)
+			case "":
+				e.sm.OnRotate = nil
+			default:
+				e.sm.OnRotate = nil
+				if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(e.arn),
+					ClientRequestToken: out.VersionId, SecretString: aws.String(tt.pending), VersionStages: []string{managed.StagePending}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			failed := e.handle(t, msg("m1", body(t, "n-1", clientID, newSecret, newExpiry)))
+			if (len(failed) != 0) != tt.wantFailed {
+				t.Fatalf("BatchItemFailures = %v, want failed %v", failed, tt.wantFailed)
+			}
+			if tt.wantFailed && !strings.Contains(e.logs.String(), ErrRotationBusy.Error()) {
+				t.Errorf("log does not say why the message failed:\n%s", e.logs.String())
+			}
+			if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
+				t.Error("the secret is not stored")
+			}
+			if got := e.sns.Summaries(); !slices.Equal(got, tt.wantAlerts) {
+				t.Errorf("alerts = %q, want %q", got, tt.wantAlerts)
+			}
+		})
+	}
+}
+
+// TestCase4cStartedRotationTakesAnother: the rotation this delivery
+// started takes another stored secret (one that claims a later expiry, and
+// that LWA may reject): the message is not acknowledged, so its redelivery
+// starts the rotation that adopts this secret after that one has ended.
+func TestCase4cStartedRotationTakesAnother(t *testing.T) {
+	e := newEnv(t, true)
+	other := currentDocExpiring(clientID, newerSecret, newExpiry.Add(24*time.Hour))
+	e.sm.OnRotate = func(arn, token string, retry bool) {
+		if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn),
+			ClientRequestToken: aws.String(token), SecretString: aws.String(other), VersionStages: []string{managed.StagePending}}); err != nil {
+			t.Errorf("play createSecret: %v", err)
+		}
+	}
+	if failed := e.handle(t, msg("m1", body(t, "n-1", clientID, newSecret, newExpiry))); !slices.Equal(failed, []string{"m1"}) {
+		t.Fatalf("BatchItemFailures = %v, want [m1]", failed)
+	}
+	if !strings.Contains(e.logs.String(), ErrRotationBusy.Error()) {
+		t.Errorf("log does not say why the message failed:\n%s", e.logs.String())
+	}
+	if _, s := e.storedSecret(t, managed.StageReceived); s != newSecret {
+		t.Error("the secret is not stored")
+	}
+}
+
+// TestPublishFailure: a failed publish fails the message; the secret stays
+// stored and the retry writes nothing new.
 func TestPublishFailure(t *testing.T) {
 	e := newEnv(t, true)
+	e.playCreateSecret(t)
 	e.sns.Fail = func(*sns.PublishInput) error { return errors.New("sns unavailable") }
 	m := msg("m1", body(t, "n-1", clientID, newSecret, newExpiry))
 	if failed := e.handle(t, m); !slices.Equal(failed, []string{"m1"}) {
@@ -633,9 +755,8 @@ func TestPublishFailure(t *testing.T) {
 	if got := e.versionsWithValue(); got != versions {
 		t.Errorf("retry changed the number of versions: %d, want %d", got, versions)
 	}
-	alerts := e.sns.Alerts()
-	if len(alerts) != 1 || alerts[0]["event"] != "NEW_CLIENT_SECRET_RECEIVED" || alerts[0]["action"] != "ROTATION_RESUMED" {
-		t.Errorf("alerts after retry = %v, want one NEW_CLIENT_SECRET_RECEIVED ROTATION_RESUMED", alerts)
+	if got := e.sns.Summaries(); !slices.Equal(got, []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_RESUMED"}) {
+		t.Errorf("alerts after retry = %q, want one ROTATION_RESUMED", got)
 	}
 	e.sns.Check(t, topicARN, allSecret...)
 }
@@ -660,6 +781,7 @@ func TestNoSecretInLogsOrAlerts(t *testing.T) {
 	for _, rotation := range []bool{true, false} {
 		t.Run(fmt.Sprint("rotation=", rotation), func(t *testing.T) {
 			e := newEnv(t, rotation)
+			e.playCreateSecret(t)
 			good := body(t, "n-1", clientID, newerSecret, newExpiry.Add(time.Hour))
 			bad := strings.Replace(body(t, "n-2", clientID, newSecret, newExpiry), `"2023-11-30"`, `"2099-01-01"`, 1)
 			msgs := []events.SQSMessage{
@@ -692,151 +814,36 @@ func TestNoSecretInLogsOrAlerts(t *testing.T) {
 					t.Errorf("a secret value appears in the logs:\n%s", logs)
 				}
 			}
-			for _, in := range e.sns.Published() {
-				for _, s := range allSecret {
-					if strings.Contains(aws.ToString(in.Message)+aws.ToString(in.Subject), s) {
-						t.Errorf("a secret value appears in a published alert")
-					}
-				}
-			}
 			e.sns.Check(t, topicARN, allSecret...)
 		})
 	}
 }
 
-// TestRotationInProgressWithOtherSecret is case 8a: a rotation in progress
-// whose pending version already holds another (older) client secret would
-// promote that one, so the message fails and its redelivery, once the
-// rotation finished, starts the rotation that adopts the newer secret. A
-// pending version with no value yet belongs to a createSecret that will
-// still adopt LWA_RECEIVED: that is ROTATION_RESUMED.
-func TestRotationInProgressWithOtherSecret(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		pendingDoc  string // "" = the pending version has no value yet
-		wantFailed  bool
-		wantActions []any
-	}{
-		{"pending holds an older secret", currentDocExpiring(clientID, newSecret, now.Add(170*24*time.Hour)), true, nil},
-		{"pending holds this secret", currentDocExpiring(clientID, newerSecret, newExpiry), false, []any{string(alert.ActionRotationResumed)}},
-		{"pending has no value yet", "", false, []any{string(alert.ActionRotationResumed)}},
+// TestBrokenCurrentDocumentLeaksNothing: AWSCURRENT documents broken in
+// ways that put the client secret where the client id belongs reject the
+// message without quoting any value.
+func TestBrokenCurrentDocumentLeaksNothing(t *testing.T) {
+	for name, doc := range map[string]string{
+		"values swapped":          fmt.Sprintf(`{"clientId":%q,"clientSecret":%q}`, oldSecret, clientID),
+		"secret under the id key": fmt.Sprintf(`{"clientId":%q,"clientSecret":%q}`, oldSecret, oldSecret),
+		"id key missing":          fmt.Sprintf(`{"clientSecret":%q}`, oldSecret),
+		"non-string id":           fmt.Sprintf(`{"clientId":12,"clientSecret":%q}`, oldSecret),
+		"not JSON":                "clientSecret=" + oldSecret,
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(name, func(t *testing.T) {
 			e := newEnv(t, true)
-			rot, err := e.sm.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(e.arn)})
-			if err != nil {
-				t.Fatal(err)
+			put(t, e, "broken", doc, managed.StageCurrent)
+			failed := e.handle(t, msg("m1", body(t, "n-1", clientID, newSecret, newExpiry)))
+			if !slices.Equal(failed, []string{"m1"}) {
+				t.Fatalf("BatchItemFailures = %v, want [m1]", failed)
 			}
-			token := aws.ToString(rot.VersionId)
-			if tc.pendingDoc != "" {
-				if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
-					SecretId: aws.String(e.arn), ClientRequestToken: aws.String(token),
-					SecretString: aws.String(tc.pendingDoc), VersionStages: []string{managed.StagePending},
-				}); err != nil {
-					t.Fatal(err)
-				}
+			if got := e.sns.Summaries(); !slices.Equal(got, []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"}) {
+				t.Errorf("alerts = %q, want one NOTIFICATION_REJECTED", got)
 			}
-			failed := e.handle(t, msg("m1", body(t, "n-newer", clientID, newerSecret, newExpiry)))
-			if got := len(failed) == 1; got != tc.wantFailed {
-				t.Fatalf("BatchItemFailures = %v, want failed %v", failed, tc.wantFailed)
+			if strings.Contains(e.logs.String(), oldSecret) || strings.Contains(e.logs.String(), newSecret) {
+				t.Errorf("a secret value appears in the logs:\n%s", e.logs.String())
 			}
-			// Stored either way, under LWA_RECEIVED.
-			id, _ := e.sm.StageVersion(e.arn, managed.StageReceived)
-			if v, _ := e.sm.Value(e.arn, id); !strings.Contains(v, newerSecret) {
-				t.Errorf("LWA_RECEIVED does not hold the delivered secret")
-			}
-			var actions []any
-			for _, a := range e.sns.Alerts() {
-				actions = append(actions, a["action"])
-			}
-			if !slices.Equal(actions, tc.wantActions) {
-				t.Errorf("alert actions = %v, want %v", actions, tc.wantActions)
-			}
-			if tc.wantFailed && !strings.Contains(e.logs.String(), "adopts another client secret") {
-				t.Errorf("log does not say why the message failed")
-			}
-			for _, s := range allSecret {
-				if strings.Contains(e.logs.String(), s) {
-					t.Fatalf("log holds a secret value")
-				}
-			}
-		})
-	}
-}
-
-// TestRotationInProgressRival is case 8b: LWA_RECEIVED is moved to the new
-// secret from a version holding a secret newer than AWSCURRENT, while a
-// rotation is in progress whose pending version has no value yet. Its
-// createSecret may have read the previous version just before the move and
-// be writing the pending version from it (what chaos seeds 829 and 1268
-// found: the message was acknowledged as ROTATION_RESUMED, the rotation
-// promoted the previous secret, and nothing ever adopted the newest). The
-// receiver waits for the pending version before it says so.
-func TestRotationInProgressRival(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		meanwhile   string // written as the pending value after the first look; "" = nothing
-		wantFailed  bool
-		wantActions []any
-		wantLog     string
-	}{
-		{"the rotation adopts the previous secret", currentDocExpiring(clientID, newSecret, newExpiry), true, nil, "adopts another client secret"},
-		{"the rotation adopts this secret", currentDocExpiring(clientID, newerSecret, newExpiry.Add(24*time.Hour)), false, []any{string(alert.ActionRotationResumed)}, ""},
-		{"the pending version stays empty", "", true, nil, "has not written its pending version yet"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, true)
-			// The previous secret: received, newer than AWSCURRENT.
-			prev := managed.ReceivedToken("n-prev")
-			if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
-				SecretId: aws.String(e.arn), ClientRequestToken: aws.String(prev),
-				SecretString: aws.String(currentDocExpiring(clientID, newSecret, newExpiry)), VersionStages: []string{managed.StageReceived},
-			}); err != nil {
-				t.Fatal(err)
-			}
-			rot, err := e.sm.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(e.arn)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			token := aws.ToString(rot.VersionId)
-			var looks atomic.Int64
-			e.sm.Fail = func(op string, in any) error {
-				g, ok := in.(*secretsmanager.GetSecretValueInput)
-				if op != "GetSecretValue" || !ok || aws.ToString(g.VersionId) != token || looks.Add(1) != 2 || tc.meanwhile == "" {
-					return nil
-				}
-				// A concurrent createSecret writes the pending version.
-				if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{
-					SecretId: aws.String(e.arn), ClientRequestToken: aws.String(token),
-					SecretString: aws.String(tc.meanwhile), VersionStages: []string{managed.StagePending},
-				}); err != nil {
-					t.Error(err)
-				}
-				return nil
-			}
-			failed := e.handle(t, msg("m1", body(t, "n-newer", clientID, newerSecret, newExpiry.Add(24*time.Hour))))
-			if got := len(failed) == 1; got != tc.wantFailed {
-				t.Fatalf("BatchItemFailures = %v, want failed %v", failed, tc.wantFailed)
-			}
-			if looks.Load() < 2 {
-				t.Errorf("the pending version was read %d times, want a second look after waiting", looks.Load())
-			}
-			if id, _ := e.storedSecret(t, managed.StageReceived); id != managed.ReceivedToken("n-newer") {
-				t.Errorf("LWA_RECEIVED on %s, want the delivered secret's version", id)
-			}
-			var actions []any
-			for _, a := range e.sns.Alerts() {
-				actions = append(actions, a["action"])
-			}
-			if !slices.Equal(actions, tc.wantActions) {
-				t.Errorf("alert actions = %v, want %v", actions, tc.wantActions)
-			}
-			if tc.wantLog != "" && !strings.Contains(e.logs.String(), tc.wantLog) {
-				t.Errorf("log does not say %q", tc.wantLog)
-			}
-			if tc.wantFailed && !strings.Contains(e.logs.String(), ErrRotationBusy.Error()) {
-				t.Errorf("the message did not fail with ErrRotationBusy")
-			}
+			e.sns.Check(t, topicARN, allSecret...)
 		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -42,8 +43,8 @@ func (r *Rotator) createSecret(ctx context.Context, c *call) error {
 	c.log = c.log.With("clientId", cur.doc.ClientID())
 
 	// Case 3: adopt a secret that was already received.
-	seen := map[string]bool{}
-	if adopted, err := r.adoptStored(ctx, c, cur, c.stages, seen); err != nil || adopted {
+	seen := map[string]*version{}
+	if adopted, err := r.adoptStored(ctx, c, cur, seen); err != nil || adopted {
 		return err
 	}
 
@@ -77,75 +78,109 @@ func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.
 	return at, at.After(cur.created) && r.cfg.Now().Sub(at) < r.cfg.Cooldown
 }
 
-// adoptStored is Case 3: it reads the versions holding LWA_RECEIVED and
-// LWA_SUPERSEDED (except those in seen, which it adds) and, if one of them
-// holds an adoptable secret, writes the pending version from the newer one.
-func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, stages map[string][]string, seen map[string]bool) (bool, error) {
-	var best *version
-	var bestStage string
-	for _, stage := range []string{managed.StageReceived, managed.StageSuperseded} {
-		id := managed.Holder(stages, stage)
-		if id == "" || seen[stage+" "+id] {
-			continue
-		}
-		seen[stage+" "+id] = true
-		v, err := r.adoptable(ctx, c, cur, stage, id)
-		if err != nil {
-			return false, err
-		}
-		// A LWA_SUPERSEDED version replaces LWA_RECEIVED's only when it
-		// expires strictly later: on a tie the receiver's choice stands.
-		if v != nil && (best == nil || laterExpiry(v, best)) {
-			best, bestStage = v, stage
-		}
+// adoptStored is Case 3: it reads the stored versions and writes the
+// pending version from the one choose picks.
+func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, seen map[string]*version) (bool, error) {
+	stored, err := r.stored(ctx, c, cur.id, seen)
+	if err != nil {
+		return false, err
+	}
+	best, tied := choose(cur, stored, c.tags[managed.TagRejectedSecrets])
+	if tied {
+		c.log.InfoContext(ctx, "two received client secrets expire at the same instant; neither is adopted")
 	}
 	if best == nil {
 		return false, nil
 	}
-	return r.writePending(ctx, c, cur, bestStage, best)
+	return r.writePending(ctx, c, cur, best)
 }
 
-// adoptable reads version id (holding stage) and returns it when it holds an
-// adoptable secret, nil otherwise (Case 3).
-func (r *Rotator) adoptable(ctx context.Context, c *call, cur *version, stage, id string) (*version, error) {
+// stored lists the secret's versions (the unlabelled ones included) and
+// returns those with a secret document, except the token's, AWSPREVIOUS and
+// version currentID. It reads each version not in seen and adds it there: a
+// version's value never changes.
+func (r *Rotator) stored(ctx context.Context, c *call, currentID string, seen map[string]*version) ([]*version, error) {
+	in := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(c.secretID), IncludeDeprecated: aws.Bool(true)}
+	var stored []*version
+	for pages := secretsmanager.NewListSecretVersionIdsPaginator(r.index, in); pages.HasMorePages(); {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, c.errorf("list versions: %w", err)
+		}
+		for _, e := range page.Versions {
+			id := aws.ToString(e.VersionId)
+			if id == c.token || id == currentID || slices.Contains(e.VersionStages, managed.StagePrevious) {
+				continue // the empty pending version, or a secret already replaced
+			}
+			v, ok := seen[id]
+			if !ok {
+				if v, err = r.readStored(ctx, c, id); err != nil {
+					return nil, err
+				}
+				seen[id] = v
+			}
+			if v != nil {
+				stored = append(stored, v)
+			}
+		}
+	}
+	return stored, nil
+}
+
+// readStored reads version id; nil when it has no value or is not a secret
+// document (logged: the receiver only writes documents).
+func (r *Rotator) readStored(ctx context.Context, c *call, id string) (*version, error) {
 	out, ok, err := r.getValue(ctx, c, id, "")
+	if err != nil || !ok {
+		if err != nil {
+			err = c.errorf("read version %s: %w", id, err)
+		}
+		return nil, err
+	}
+	v, err := r.parse(out)
 	if err != nil {
-		return nil, c.errorf("read %s version %s: %w", stage, id, err)
-	}
-	if !ok {
+		c.log.WarnContext(ctx, "stored version is not a valid secret document; not adopted", "storedVersionId", id, "error", err)
 		return nil, nil
 	}
-	recv, err := r.parse(out)
-	switch {
-	case err != nil:
-		c.log.ErrorContext(ctx, "stored version is not a valid secret document; not adopted", "stage", stage, "receivedVersionId", id, "error", err)
-		return nil, nil
-	case recv.doc.ClientID() != cur.doc.ClientID():
-		c.log.ErrorContext(ctx, "stored version is for another client; not adopted", "stage", stage, "receivedVersionId", id, "receivedClientId", recv.doc.ClientID())
-		return nil, nil
-	case recv.doc.ClientSecret().Reveal() == cur.doc.ClientSecret().Reveal():
-		c.log.DebugContext(ctx, "stored version holds the current client secret; not adopted", "stage", stage, "receivedVersionId", id)
-		return nil, nil
-	case stage == managed.StageSuperseded && !hasExpiry(recv):
-		c.log.DebugContext(ctx, "LWA_SUPERSEDED version has no expiry; not adopted", "receivedVersionId", id)
-		return nil, nil
-	case !newer(recv, cur):
-		c.log.InfoContext(ctx, "stored version is older than AWSCURRENT; not adopted", "stage", stage, "receivedVersionId", id)
-		return nil, nil
-	}
-	return recv, nil
+	return v, nil
 }
 
-// writePending writes the pending version from recv, the version holding
-// stage (Case 3).
-func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, stage string, recv *version) (bool, error) {
-	expiresAt, _ := recv.doc.ExpiresAt()
-	if expiresAt.IsZero() {
-		c.log.WarnContext(ctx, "received client secret has no expiry; adopting it without one", "stage", stage, "receivedVersionId", recv.id)
+// choose is the decision of Case 3, made on what was read: the stored
+// version to adopt, or nil. A version is adoptable when it holds the client
+// id of AWSCURRENT, another client secret, one not listed in rejected (the
+// value of sp-api-lwa:rejected-secrets), and is newer than AWSCURRENT. The
+// newest adoptable version wins, whatever label it has. tied reports that
+// two different secrets share the newest expiry: Amazon issued both at once,
+// nothing tells which one it replaced, and neither is adopted (Case 5 asks
+// Amazon for a secret known to be the newest).
+func choose(cur *version, stored []*version, rejected string) (best *version, tied bool) {
+	for _, v := range stored {
+		switch {
+		case v.doc.ClientID() != cur.doc.ClientID(),
+			v.doc.ClientSecret() == cur.doc.ClientSecret(),
+			managed.Rejected(rejected, v.doc.ClientSecret().Reveal()),
+			!newer(v, cur):
+			continue
+		case best == nil || newer(v, best):
+			best, tied = v, false
+		case !newer(best, v) && v.doc.ClientSecret() != best.doc.ClientSecret():
+			tied = true
+		}
 	}
+	if tied {
+		return nil, true
+	}
+	return best, false
+}
+
+// writePending writes the pending version from recv (Case 3): the AWSCURRENT
+// document with recv's client secret and expiry, so every other key is the
+// current one.
+func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv *version) (bool, error) {
+	expiresAt, _ := recv.doc.ExpiresAt()
 	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
 	if err != nil {
-		return false, c.errorf("build pending value from %s version %s: %w", stage, recv.id, err)
+		return false, c.errorf("build pending value from version %s: %w", recv.id, err)
 	}
 	_, err = r.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
 		SecretId:           aws.String(c.secretID),
@@ -162,43 +197,39 @@ func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, stage
 		}
 	}
 	if err != nil {
-		return false, c.errorf("put pending version from %s version %s: %w", stage, recv.id, err)
+		return false, c.errorf("put pending version from version %s: %w", recv.id, err)
 	}
-	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "stage", stage, "receivedVersionId", recv.id)
+	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "receivedVersionId", recv.id)
 	return true, nil
 }
 
-// newer reports whether recv holds a later client secret than cur. The
-// expiries say it when both documents have one: the receiver stores a
-// secret before it moves LWA_RECEIVED to it, so a newer secret's version can
-// be older than an AWSCURRENT version written in between (a rotation that
-// promoted an older secret). Without both expiries, the version that was
-// created later is the newer.
-func newer(recv, cur *version) bool {
-	re, rok := recv.doc.ExpiresAt()
-	ce, cok := cur.doc.ExpiresAt()
-	if rok && cok {
-		return re.After(ce)
-	}
-	return recv.created.After(cur.created)
-}
-
-// hasExpiry reports whether v's document has a clientSecretExpiresAt.
-func hasExpiry(v *version) bool {
-	_, ok := v.doc.ExpiresAt()
-	return ok
-}
-
-// laterExpiry reports whether a and b both have an expiry and a's is later.
-func laterExpiry(a, b *version) bool {
+// newer reports whether a holds a later client secret than b: the later
+// expiry when both documents have one (a secret's version can be older than
+// an AWSCURRENT version written in between), else the later created version.
+func newer(a, b *version) bool {
 	ae, aok := a.doc.ExpiresAt()
 	be, bok := b.doc.ExpiresAt()
-	return aok && bok && ae.After(be)
+	if aok && bok {
+		return ae.After(be)
+	}
+	return a.created.After(b.created)
 }
 
 // requestSecret sets rotation-requested-at and, unless a concurrent run
 // took over, asks Amazon for a new client secret (Case 5).
 func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) error {
+	// The receiver rejects a delivery for a client id tagged on two secrets,
+	// so a secret requested now would wait in the dead-letter queue.
+	if _, err := managed.FindByClientID(ctx, r.index, cur.doc.ClientID()); err != nil {
+		err = c.errorf("check that the client id is tagged on this secret alone: %w", err)
+		if errors.Is(err, managed.ErrAmbiguous) {
+			return r.failWithAlert(ctx, c, cur.doc.ClientID(), err,
+				"The client id is tagged on more than one secret, so no new client secret was requested.",
+				"Nothing was requested from Amazon; the secret is unchanged.",
+				fmt.Sprintf("Keep the tag %s on exactly one secret (aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s), then run: aws secretsmanager rotate-secret --secret-id %s", managed.TagClientID, managed.TagClientID, c.arn))
+		}
+		return err
+	}
 	stamp := r.cfg.Now().UTC().Format(time.RFC3339Nano)
 	_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
 		SecretId: aws.String(c.secretID),
@@ -306,18 +337,16 @@ func (r *Rotator) failWithAlert(ctx context.Context, c *call, clientID string, e
 	return err
 }
 
-// awaitReceived polls until LWA_RECEIVED or LWA_SUPERSEDED holds an
-// adoptable secret and adopts it (Case 6). seen holds the versions already
-// found not adoptable.
-func (r *Rotator) awaitReceived(ctx context.Context, c *call, cur *version, seen map[string]bool) error {
+// awaitReceived looks for an adoptable secret every PollInterval and adopts
+// it (Case 6). seen holds the versions already read.
+func (r *Rotator) awaitReceived(ctx context.Context, c *call, cur *version, seen map[string]*version) error {
 	giveUp := r.giveUp(ctx)
 	start := time.Now()
 	for polls := 1; ; polls++ {
-		out, err := r.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(c.secretID)})
-		if err != nil {
-			return c.errorf("look for the new client secret: %w", err)
+		if !retry.Sleep(ctx, r.cfg.PollInterval) {
+			return c.errorf("wait for the new client secret: %w", ctx.Err())
 		}
-		adopted, err := r.adoptStored(ctx, c, cur, out.VersionIdsToStages, seen)
+		adopted, err := r.adoptStored(ctx, c, cur, seen)
 		if err != nil || adopted {
 			return err
 		}
@@ -325,8 +354,5 @@ func (r *Rotator) awaitReceived(ctx context.Context, c *call, cur *version, seen
 			return c.errorf("waited %s (%d looks): %w", time.Since(start).Round(time.Millisecond), polls, ErrSecretNotReceived)
 		}
 		c.log.DebugContext(ctx, "new client secret not received yet", "polls", polls)
-		if !retry.Sleep(ctx, r.cfg.PollInterval) {
-			return c.errorf("wait for the new client secret: %w", ctx.Err())
-		}
 	}
 }

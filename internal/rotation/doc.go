@@ -27,48 +27,39 @@
 // what to fix, and a ROTATION_FAILED alert with action MANUAL_ACTION_REQUIRED
 // is published. No value is ever quoted.
 //
-// Case 3: A stored secret is adoptable: the version labelled LWA_RECEIVED, or
-// the one labelled LWA_SUPERSEDED, holds the same client id as AWSCURRENT, a
-// different client secret, and is newer than AWSCURRENT: a later
-// clientSecretExpiresAt when both documents have one, otherwise a CreatedDate
-// after the AWSCURRENT version's. (Creation dates alone mislead: the receiver
-// stores a secret before it moves LWA_RECEIVED to it, so a rotation that
-// promoted an older secret in between leaves an AWSCURRENT version created
-// after the newer secret's. Expiries keep the notification's fraction of a
-// second, so that two secrets issued within one second are ordered too.) Its
-// secret is written as the token's version with AWSPENDING: the AWSCURRENT
-// document with the received client secret and clientSecretExpiresAt, so
-// every other key is the current one. No SP-API call. This is how a secret
-// rotated by hand in the portal, or a secret that arrived after an earlier
-// run gave up waiting, is adopted.
+// Case 3: Choose among every stored secret. ListSecretVersionIds (with the
+// deprecated, unlabelled versions) lists the secret's versions; each one not
+// read yet by this run is read (a version's value never changes), except
+// AWSCURRENT, AWSPREVIOUS and the token's own. choose, a pure function,
+// picks the version to adopt: the newest of those that hold the client id
+// of AWSCURRENT, another client secret, one not listed in the tag
+// sp-api-lwa:rejected-secrets, and are newer than AWSCURRENT (a later
+// clientSecretExpiresAt when both documents have one, to the fraction of a
+// second the notification gave; otherwise a CreatedDate after the
+// AWSCURRENT version's). Labels play no part: the receiver only appends, so
+// a secret stored under LWA_SUPERSEDED, or one whose label moved on, is
+// found as well as the one on LWA_RECEIVED. The chosen secret is written as
+// the token's version with AWSPENDING: the AWSCURRENT document with its
+// client secret and clientSecretExpiresAt, so every other key is the
+// current one. No SP-API call. This is how a secret rotated by hand in the
+// portal, or one that arrived after an earlier run gave up waiting, is
+// adopted.
 //
-// LWA_SUPERSEDED is where the receiver stores every new secret before it
-// moves LWA_RECEIVED to it by compare-and-swap; when that move fails, the
-// secret waits there until the message is delivered again (the SQS
-// visibility timeout, minutes). A run that looked at LWA_RECEIVED alone
-// would miss it and, once the cooldown has passed, ask Amazon for another
-// secret. So LWA_SUPERSEDED is a candidate too, but stricter: only with an
-// expiry, and when both candidates are adoptable it wins only if it expires
-// strictly later than LWA_RECEIVED's. (The label also marks secrets that
-// arrived after a newer one; those are older than AWSCURRENT or than
-// LWA_RECEIVED and are never adopted.)
-//
-// A candidate with the same expiry as AWSCURRENT, to the millisecond, is
-// not newer: Amazon issued both at once and nothing orders them, so it is
-// never adopted over AWSCURRENT (adopting it by every run would swap the two
-// back and forth). The receiver starts a rotation when it stores such a
-// secret (receiver Case 7e), and that run, finding nothing adoptable, asks
-// Amazon for a secret known to be the newest (Case 5).
-//
-// A stale candidate (older than AWSCURRENT, or holding the current secret)
-// is never adopted; one for another client id is never adopted and is
-// logged as an error.
+// When two different secrets share the newest expiry, to the millisecond,
+// neither is adopted: Amazon issued both at once (a rotate call and a
+// rotation by hand) and nothing tells which one it replaced, which LWA stops
+// accepting after its grace period. The run goes on to Case 4 and 5 and asks
+// Amazon for a secret known to be the newest.
 //
 // Case 4: The tag sp-api-lwa:rotation-requested-at is newer than the
 // AWSCURRENT version and younger than Config.Cooldown: a request is
 // outstanding and its secret is on its way. Go to Case 6 without asking again.
 //
-// Case 5: Set sp-api-lwa:rotation-requested-at to now, wait Config.Settle and
+// Case 5: First, the client id must be tagged on this secret alone
+// (ListSecrets): a delivery for a client id tagged on two secrets is rejected
+// by the receiver and would wait in the dead-letter queue, so the step fails
+// with a ROTATION_FAILED alert and asks nothing. Then set
+// sp-api-lwa:rotation-requested-at to now, wait Config.Settle and
 // read the tags again. If another run's value replaced ours, that run makes
 // the call: go to Case 6. Otherwise obtain a grantless LWA token with the
 // AWSCURRENT credentials (scope lwa.ScopeRotation) and call
@@ -92,9 +83,9 @@
 // both and LWA_RECEIVED keeps the newer one: a needless rotation, never a
 // lost secret.
 //
-// Case 6: Poll every Config.PollInterval (DescribeSecret; GetSecretValue only
-// when another version holds LWA_RECEIVED or LWA_SUPERSEDED) until one of
-// them holds an adoptable secret, then do Case 3. Give up Config.DeadlineMargin before the
+// Case 6: Every Config.PollInterval do Case 3 again (one
+// ListSecretVersionIds, and a GetSecretValue for each version not read
+// before) until it adopts a secret. Give up Config.DeadlineMargin before the
 // context's deadline with an error wrapping ErrSecretNotReceived, logged as a
 // warning and not alerted: Secrets Manager retries the rotation, the receiver
 // resumes it as soon as the secret arrives, and the RotationFailed rule
@@ -118,11 +109,27 @@
 // secret can take a little while to be accepted: invalid_client is retried
 // every Config.TestRetryInterval for up to Config.TestRetryFor (never past
 // the deadline margin). Other errors fail at once (the LWA client has already
-// retried 5xx).
+// retried 5xx). When the retries run out, the step fails; Secrets Manager
+// reattempts the rotation. Once LWA has refused the secret for
+// Config.RejectAfter since it was stored (the earliest version holding it;
+// looked up only on this path; default 15
+// minutes: a genuine secret is accepted within minutes, and a delivery that
+// waits for this rotation is still being redelivered), the secret is
+// rejected: its
+// Fingerprint is added to the tag sp-api-lwa:rejected-secrets (the newest
+// managed.MaxRejected are kept), LWA_RECEIVED is taken off a version that
+// holds it, ROTATION_FAILED is published, and AWSPENDING is taken off the
+// token's version so that the next rotation starts afresh with a new token.
+// The rejected value stays stored; Case 3 never adopts it again, whatever
+// expiry it claims, so a later genuine secret is adopted. Every part is safe
+// to repeat when the step is retried after a failure in between.
 //
 // # finishSecret
 //
-// Case 10: Remove sp-api-lwa:rotation-requested-at (and
+// Case 10: Obtain an LWA token with the pending credentials: a finishSecret
+// invoked by anyone but Secrets Manager, for a version that never passed
+// testSecret, does not promote credentials LWA refuses. Remove
+// sp-api-lwa:rotation-requested-at (and
 // sp-api-lwa:client-secret-expires-at when the new secret's expiry is
 // unknown). This comes before the move: the request is fulfilled, and until
 // AWSCURRENT moves no other rotation can start. Once it has moved, the next
@@ -147,38 +154,41 @@
 //
 // # Calls for one rotation
 //
-// A successful rotation that requests a new secret (Case 5, first ever: no
-// LWA_RECEIVED yet) and finds it on the first poll makes:
+// A successful rotation that requests a new secret (Case 5, first ever:
+// nothing stored yet) and finds it on the first poll makes:
 //
 //	step          Secrets Manager                                   LWA  SP-API  SNS
-//	createSecret  DescribeSecret 3, GetSecretValue 3, TagResource 1,  1     1       0
-//	              PutSecretValue 1
+//	createSecret  DescribeSecret 2, GetSecretValue 3,                 1     1       0
+//	              ListSecretVersionIds 2, ListSecrets 1,
+//	              TagResource 1, PutSecretValue 1
 //	setSecret     DescribeSecret 1, GetSecretValue 2                  0     0       0
 //	testSecret    DescribeSecret 1, GetSecretValue 1                  1     0       0
-//	finishSecret  DescribeSecret 1, GetSecretValue 1,                 0     0       1
+//	finishSecret  DescribeSecret 1, GetSecretValue 1,                 1     0       1
 //	              UpdateSecretVersionStage 1, TagResource 1,
 //	              UntagResource 1
 //
-// Exactly: DescribeSecret 6, GetSecretValue 7, PutSecretValue 1, TagResource
-// 2, UntagResource 1, UpdateSecretVersionStage 1 (18 Secrets Manager calls),
-// 2 LWA token requests, 1 SP-API call, 1 SNS publish. Why each is needed:
+// Exactly: DescribeSecret 5, GetSecretValue 7, ListSecretVersionIds 2,
+// ListSecrets 1, PutSecretValue 1, TagResource 2, UntagResource 1,
+// UpdateSecretVersionStage 1 (20 Secrets Manager calls), 3 LWA token
+// requests, 1 SP-API call, 1 SNS publish. Why each is needed:
 //   - DescribeSecret once per step: the entry checks (rotation enabled,
-//     version stages) and the tags. Twice more in createSecret: the re-read of
-//     the tags after setting rotation-requested-at (Case 5, so that
-//     concurrent runs agree on one caller) and one poll (Case 6, to see which
-//     versions hold LWA_RECEIVED and LWA_SUPERSEDED).
+//     version stages) and the tags; once more in createSecret to read the tag
+//     back after setting rotation-requested-at (Case 5, so that concurrent
+//     runs agree on one caller).
+//   - ListSecretVersionIds: Case 3, and one poll (Case 6). ListSecrets: the
+//     client id is tagged on this secret alone (Case 5).
 //   - GetSecretValue: createSecret reads the token's version (Case 1),
-//     AWSCURRENT (Case 2) and the new version found by the poll (Case 6;
-//     one more for each older secret left under LWA_SUPERSEDED); setSecret
-//     reads the pending version and AWSCURRENT (Case 7); testSecret the
-//     pending version (Case 9); finishSecret the pending
-//     version, for the client id and expiry it reports (Case 10).
+//     AWSCURRENT (Case 2) and the new version found by the poll (Case 6; each
+//     stored version is read once per run); setSecret reads the pending
+//     version and AWSCURRENT (Case 7); testSecret the pending version
+//     (Case 9); finishSecret the pending version (Case 10).
 //   - PutSecretValue: the pending version (Case 3).
 //   - TagResource: rotation-requested-at (Case 5), client-secret-expires-at
 //     (Case 10). UntagResource: rotation-requested-at (Case 10).
 //   - UpdateSecretVersionStage: the promotion (Case 10).
-//   - LWA: the grantless token for the rotate call (Case 5) and the test of
-//     the new secret (Case 9). SP-API: the rotate call (Case 5).
+//   - LWA: the grantless token for the rotate call (Case 5), the test of the
+//     new secret (Case 9) and the check before promoting it (Case 10).
+//     SP-API: the rotate call (Case 5).
 //
 // TestFullRotationCallCounts asserts these numbers.
 package rotation

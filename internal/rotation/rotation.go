@@ -48,6 +48,13 @@ type secretStore interface {
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
 }
 
+// secretIndex lists what a rotation chooses among: the secret's versions
+// (Case 3) and the secrets tagged with its client id (Case 5).
+type secretIndex interface {
+	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
+	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
+}
+
 // secretTagger is the part of Secrets Manager that keeps the metadata tags.
 type secretTagger interface {
 	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
@@ -71,6 +78,7 @@ type alerter interface {
 
 var (
 	_ secretStore   = (*secretsmanager.Client)(nil)
+	_ secretIndex   = (*secretsmanager.Client)(nil)
 	_ secretTagger  = (*secretsmanager.Client)(nil)
 	_ tokenSource   = (*lwa.Client)(nil)
 	_ secretRotator = (*spapi.Client)(nil)
@@ -94,6 +102,12 @@ type Config struct {
 	TestRetryFor time.Duration
 	// TestRetryInterval is the wait between those retries (default 5s).
 	TestRetryInterval time.Duration
+	// RejectAfter: testSecret marks a secret rejected only when LWA still
+	// refuses it this long after it was first stored (Case 9;
+	// SECRET_REJECT_AFTER, default DefaultRejectAfter). A genuine new secret
+	// can take minutes to be accepted; until then the step fails and is
+	// reattempted.
+	RejectAfter time.Duration
 	// Settle is the wait between setting rotation-requested-at and reading it
 	// back (Case 5), long enough for a concurrent run's write to show
 	// (default 500ms; negative: no wait).
@@ -110,6 +124,12 @@ const (
 	DefaultTestRetryFor      = 60 * time.Second
 	DefaultTestRetryInterval = 5 * time.Second
 	DefaultSettle            = 500 * time.Millisecond
+	// DefaultRejectAfter is longer than a new secret takes to be accepted
+	// (minutes) and shorter than the new-secret queue's redelivery budget
+	// (5 receives, 6 minutes apart): a genuine delivery refused while a
+	// forged secret is pending is still being redelivered when that secret
+	// is rejected, and its redelivery starts the rotation that adopts it.
+	DefaultRejectAfter = 15 * time.Minute
 )
 
 // cleanupTimeout bounds the clean-up calls made after the step's context ended.
@@ -118,6 +138,7 @@ const cleanupTimeout = 5 * time.Second
 // Rotator runs the rotation steps. It holds only dependencies.
 type Rotator struct {
 	store  secretStore
+	index  secretIndex
 	tagger secretTagger
 	tokens tokenSource
 	api    secretRotator
@@ -129,7 +150,10 @@ type Rotator struct {
 // New returns a Rotator. store and tagger are usually the same
 // *secretsmanager.Client, tokens an *lwa.Client, api an *spapi.Client and
 // alerts an *alert.Publisher.
-func New(store secretStore, tagger secretTagger, tokens tokenSource, api secretRotator, alerts alerter, logger *slog.Logger, cfg Config) *Rotator {
+func New(store interface {
+	secretStore
+	secretIndex
+}, tagger secretTagger, tokens tokenSource, api secretRotator, alerts alerter, logger *slog.Logger, cfg Config) *Rotator {
 	if cfg.Keys == (secretdoc.Keys{}) {
 		cfg.Keys = secretdoc.DefaultKeys
 	}
@@ -144,13 +168,14 @@ func New(store secretStore, tagger secretTagger, tokens tokenSource, api secretR
 	def(&cfg.TestRetryFor, DefaultTestRetryFor)
 	def(&cfg.TestRetryInterval, DefaultTestRetryInterval)
 	def(&cfg.Settle, DefaultSettle)
+	def(&cfg.RejectAfter, DefaultRejectAfter)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Rotator{store: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
+	return &Rotator{store: store, index: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
 }
 
 // call is one step's view of the secret, from the entry checks.
@@ -298,14 +323,23 @@ func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	if err != nil {
 		return nil, c.errorf("AWSCURRENT is not a valid secret document: %w: %w; put a JSON object whose keys %q and %q hold the client id and client secret", ErrMisconfigured, err, r.cfg.Keys.ClientID, r.cfg.Keys.ClientSecret)
 	}
-	tag, tagged := c.tags[managed.TagClientID]
-	switch {
-	case !tagged || tag == "":
-		return nil, c.errorf("the secret has no tag %s: %w; tag it with the client id it holds: %s=%s", managed.TagClientID, ErrMisconfigured, managed.TagClientID, cur.doc.ClientID())
-	case tag != cur.doc.ClientID():
-		return nil, c.errorf("AWSCURRENT holds client id %s but the tag %s is %s: %w; correct the tag, or put the credentials of client %s", cur.doc.ClientID(), managed.TagClientID, tag, ErrMisconfigured, tag)
+	if err := r.checkClient(c, cur.doc); err != nil {
+		return nil, err
 	}
 	return cur, nil
+}
+
+// checkClient checks that doc is for the client the tag sp-api-lwa:client-id
+// names. The error names the key and the tag, never a value: a broken
+// document may hold the client secret where the client id belongs.
+func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
+	switch tag := c.tags[managed.TagClientID]; {
+	case tag == "":
+		return c.errorf("the secret has no tag %s: %w; tag it with the client id that its value holds under the key %q", managed.TagClientID, ErrMisconfigured, r.cfg.Keys.ClientID)
+	case tag != doc.ClientID():
+		return c.errorf("the value under the key %q is not the client id that the tag %s names: %w; correct the tag or the value", r.cfg.Keys.ClientID, managed.TagClientID, ErrMisconfigured)
+	}
+	return nil
 }
 
 // giveUp returns when waiting must stop: DeadlineMargin before ctx's

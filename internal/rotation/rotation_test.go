@@ -29,12 +29,12 @@ func TestFullRotationCallCounts(t *testing.T) {
 	w := newWorld(t)
 	token := w.start()
 	want := map[string]map[string]int{
-		StepCreate: {"DescribeSecret": 3, "GetSecretValue": 3, "TagResource": 1, "PutSecretValue": 1},
+		StepCreate: {"DescribeSecret": 2, "GetSecretValue": 3, "ListSecretVersionIds": 2, "ListSecrets": 1, "TagResource": 1, "PutSecretValue": 1},
 		StepSet:    {"DescribeSecret": 1, "GetSecretValue": 2},
 		StepTest:   {"DescribeSecret": 1, "GetSecretValue": 1},
 		StepFinish: {"DescribeSecret": 1, "GetSecretValue": 1, "UpdateSecretVersionStage": 1, "TagResource": 1, "UntagResource": 1},
 	}
-	wantLWA := map[string]int{StepCreate: 1, StepTest: 1}
+	wantLWA := map[string]int{StepCreate: 1, StepTest: 1, StepFinish: 1}
 	wantAPI := map[string]int{StepCreate: 1}
 	wantSNS := map[string]int{StepFinish: 1}
 	total := map[string]int{}
@@ -60,7 +60,7 @@ func TestFullRotationCallCounts(t *testing.T) {
 		}
 	}
 	w.sm.FinishRotation(w.arn, token)
-	wantTotal := map[string]int{"DescribeSecret": 6, "GetSecretValue": 7, "PutSecretValue": 1, "TagResource": 2, "UntagResource": 1, "UpdateSecretVersionStage": 1}
+	wantTotal := map[string]int{"DescribeSecret": 5, "GetSecretValue": 7, "ListSecretVersionIds": 2, "ListSecrets": 1, "PutSecretValue": 1, "TagResource": 2, "UntagResource": 1, "UpdateSecretVersionStage": 1}
 	if !maps.Equal(total, wantTotal) {
 		t.Errorf("Secrets Manager calls for one rotation = %v, want %v", total, wantTotal)
 	}
@@ -68,11 +68,11 @@ func TestFullRotationCallCounts(t *testing.T) {
 	for _, v := range total {
 		n += v
 	}
-	if n != 18 {
-		t.Errorf("Secrets Manager calls for one rotation = %d, want 18", n)
+	if n != 20 {
+		t.Errorf("Secrets Manager calls for one rotation = %d, want 20", n)
 	}
-	if w.lwa.Calls() != 2 || w.api.Calls() != 1 || len(w.alerts.Alerts()) != 1 {
-		t.Errorf("LWA, SP-API, SNS calls = %d, %d, %d; want 2, 1, 1", w.lwa.Calls(), w.api.Calls(), len(w.alerts.Alerts()))
+	if w.lwa.Calls() != 3 || w.api.Calls() != 1 || len(w.alerts.Alerts()) != 1 {
+		t.Errorf("LWA, SP-API, SNS calls = %d, %d, %d; want 3, 1, 1", w.lwa.Calls(), w.api.Calls(), len(w.alerts.Alerts()))
 	}
 	w.assertRotated(token, 1)
 }
@@ -214,8 +214,8 @@ func TestCreateSecretCase2InvalidCurrent(t *testing.T) {
 	}{
 		{"not JSON", func(w *world) { w.putCurrent("clientId=x;clientSecret=y") }, []string{"not a valid secret document", `"clientId"`, `"clientSecret"`}},
 		{"no client secret", func(w *world) { w.putCurrent(`{"clientId":"` + testClientID + `"}`) }, []string{"not a valid secret document", `"clientSecret"`}},
-		{"tag missing", func(w *world) { w.untag(managed.TagClientID) }, []string{"has no tag " + managed.TagClientID, managed.TagClientID + "=" + testClientID}},
-		{"tag for another client", func(w *world) { w.tag(managed.TagClientID, otherClientID) }, []string{"holds client id " + testClientID, "is " + otherClientID, "correct the tag"}},
+		{"tag missing", func(w *world) { w.untag(managed.TagClientID) }, []string{"has no tag " + managed.TagClientID, `under the key "clientId"`}},
+		{"tag for another client", func(w *world) { w.tag(managed.TagClientID, otherClientID) }, []string{`the value under the key "clientId"`, "the tag " + managed.TagClientID, "correct the tag"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -286,6 +286,27 @@ func (w *world) portalSecret(n int) issued {
 	return s
 }
 
+// portalSecretLast moves the n-th portal secret to the end of the issued
+// list: the one a test expects in AWSCURRENT.
+func (w *world) portalSecretLast(n int) {
+	w.api.mu.Lock()
+	defer w.api.mu.Unlock()
+	want := fmt.Sprintf("p0rtal%02d", n)
+	i := slices.IndexFunc(w.api.issued, func(s issued) bool { return strings.Contains(s.secret, want) })
+	s := w.api.issued[i]
+	w.api.issued = append(slices.Delete(w.api.issued, i, i+1), s)
+}
+
+// forget makes s a secret Amazon never issued and LWA never accepts.
+func (w *world) forget(s issued) {
+	w.api.mu.Lock()
+	w.api.issued = slices.DeleteFunc(w.api.issued, func(x issued) bool { return x.secret == s.secret })
+	w.api.mu.Unlock()
+	w.lwa.mu.Lock()
+	delete(w.lwa.accepted, testClientID+" "+s.secret)
+	w.lwa.mu.Unlock()
+}
+
 func TestCreateSecretCase3AdoptsReceived(t *testing.T) {
 	w := newWorld(t)
 	s := w.portalSecret(1)
@@ -335,7 +356,7 @@ func TestCreateSecretCase3NewerByExpiry(t *testing.T) {
 // fail until the message is delivered again. createSecret adopts such a
 // secret rather than ask Amazon for another, but never an older one, one
 // without an expiry, or one that does not expire later than LWA_RECEIVED's.
-func TestCreateSecretCase3Superseded(t *testing.T) {
+func TestCreateSecretCase3ChoosesAmongStored(t *testing.T) {
 	tests := []struct {
 		name      string
 		setup     func(w *world)
@@ -345,30 +366,40 @@ func TestCreateSecretCase3Superseded(t *testing.T) {
 			_, cur := w.current()
 			w.putStored(cur, w.portalSecret(1), managed.StageSuperseded)
 		}, 0},
-		{"LWA_SUPERSEDED expires later than LWA_RECEIVED", func(w *world) {
+		{"the later of two stored secrets wins, whatever its label", func(w *world) {
 			_, cur := w.current()
 			older := w.portalSecret(1)
 			older.expiresAt = older.expiresAt.Add(-time.Hour)
 			w.putReceived(cur, older)
 			w.putStored(cur, w.portalSecret(2), managed.StageSuperseded)
 		}, 0},
-		{"LWA_RECEIVED wins a tie with LWA_SUPERSEDED", func(w *world) {
+		{"a secret that lost its label is still found", func(w *world) {
+			_, cur := w.current()
+			w.putStored(cur, w.portalSecret(1), managed.StageSuperseded)
+			older := w.portalSecret(2)
+			older.expiresAt = older.expiresAt.Add(-time.Hour)
+			w.putStored(cur, older, managed.StageSuperseded) // takes the label
+			w.portalSecretLast(1)
+		}, 0},
+		{"two stored secrets with the same expiry: neither, ask Amazon", func(w *world) {
 			_, cur := w.current()
 			w.putStored(cur, w.portalSecret(1), managed.StageSuperseded)
 			w.putReceived(cur, w.portalSecret(2)) // the same expiry
-		}, 0},
-		{"LWA_SUPERSEDED older than AWSCURRENT", func(w *world) {
+			w.clock.Advance(time.Minute)          // what Amazon issues next is later
+		}, 1},
+		{"stored secret older than AWSCURRENT", func(w *world) {
 			old := w.portalSecret(1)
 			old.expiresAt = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 			_, cur := w.current()
 			w.putStored(cur, old, managed.StageSuperseded)
 		}, 1},
-		{"LWA_SUPERSEDED without an expiry", func(w *world) {
-			w.putCurrent(noExpiryDoc)
-			s := w.portalSecret(1)
-			s.expiresAt = time.Time{}
+		{"stored secret listed as rejected, with a later expiry", func(w *world) {
 			_, cur := w.current()
-			w.putStored(cur, s, managed.StageSuperseded) // created after AWSCURRENT
+			forged := w.portalSecret(9)
+			forged.expiresAt = forged.expiresAt.Add(365 * 24 * time.Hour)
+			w.forget(forged)
+			w.putReceived(cur, forged)
+			w.tag(managed.TagRejectedSecrets, managed.WithRejected("", forged.secret))
 		}, 1},
 	}
 	for _, tt := range tests {
@@ -463,7 +494,7 @@ func TestCreateSecretCase4OutstandingRequest(t *testing.T) {
 	}
 	// The secret arrives while a third attempt polls: it is adopted.
 	w.resetOps(func(op string, n int, in any) error {
-		if op == "DescribeSecret" && n == 3 {
+		if op == "ListSecretVersionIds" && n == 2 {
 			w.deliverQueued()
 		}
 		return nil
@@ -613,7 +644,7 @@ func TestCreateSecretCase5AmbiguousFailureIssued(t *testing.T) {
 	}
 	// Retried before the secret arrived: waits (Case 4), no second call.
 	w.resetOps(func(op string, n int, in any) error {
-		if op == "DescribeSecret" && n == 4 {
+		if op == "ListSecretVersionIds" && n == 2 {
 			w.deliverQueued()
 		}
 		return nil
@@ -727,7 +758,7 @@ func TestSetSecretCase7(t *testing.T) {
 		{"valid", func(w *world, token string) { w.mustStep(StepCreate, token) }, ""},
 		{"another client id", func(w *world, token string) {
 			w.putPending(token, strings.ReplaceAll(initialDoc, testClientID, otherClientID))
-		}, "pending version is for client " + otherClientID},
+		}, `pending version: rotation: setSecret`},
 		{"not a document", func(w *world, token string) { w.putPending(token, `{"clientId":1}`) }, "pending value"},
 		{"no value", func(w *world, token string) {}, "createSecret has not completed"},
 	}

@@ -33,8 +33,8 @@ func (r *Rotator) setSecret(ctx context.Context, c *call) error {
 		return err
 	}
 	c.log = c.log.With("clientId", cur.doc.ClientID())
-	if pending.doc.ClientID() != cur.doc.ClientID() {
-		return c.errorf("pending version is for client %s but AWSCURRENT and the tag are for client %s: %w", pending.doc.ClientID(), cur.doc.ClientID(), ErrMisconfigured)
+	if err := r.checkClient(c, pending.doc); err != nil {
+		return fmt.Errorf("pending version: %w", err)
 	}
 	return nil
 }
@@ -61,8 +61,8 @@ func (r *Rotator) testSecret(ctx context.Context, c *call) error {
 	}
 
 	// Case 9: test the pending credentials, retrying invalid_client for a while.
-	if tag := c.tags[managed.TagClientID]; pending.doc.ClientID() != tag {
-		return c.errorf("pending version is for client %s but the tag %s is %s: %w", pending.doc.ClientID(), managed.TagClientID, tag, ErrMisconfigured)
+	if err := r.checkClient(c, pending.doc); err != nil {
+		return fmt.Errorf("pending version: %w", err)
 	}
 	c.log = c.log.With("clientId", pending.doc.ClientID())
 	until := time.Now().Add(r.cfg.TestRetryFor)
@@ -75,14 +75,105 @@ func (r *Rotator) testSecret(ctx context.Context, c *call) error {
 			c.log.InfoContext(ctx, "pending credentials work", "attempts", attempt)
 			return nil
 		}
-		if !errors.Is(err, lwa.ErrInvalidClient) || time.Now().Add(r.cfg.TestRetryInterval).After(until) {
+		if !errors.Is(err, lwa.ErrInvalidClient) {
 			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
+		}
+		if time.Now().Add(r.cfg.TestRetryInterval).After(until) {
+			err = c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
+			delivered, derr := r.deliveredAt(ctx, c, pending)
+			if derr != nil {
+				return errors.Join(err, derr)
+			}
+			if age := r.cfg.Now().Sub(delivered); age >= r.cfg.RejectAfter {
+				return r.reject(ctx, c, pending, fmt.Errorf("%w; LWA has refused it since it was stored %s ago", err, age.Round(time.Second)))
+			}
+			return err
 		}
 		c.log.DebugContext(ctx, "pending client secret not accepted yet; retrying", "attempts", attempt)
 		if !retry.Sleep(ctx, r.cfg.TestRetryInterval) {
 			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, errors.Join(err, ctx.Err()))
 		}
 	}
+}
+
+// deliveredAt is when the pending secret was first stored: the earliest
+// created date of the other versions holding it (the receiver's version of
+// the delivery), else the pending version's own (which RotateSecret may have
+// created long before the secret arrived). Read only when LWA keeps
+// refusing the secret.
+func (r *Rotator) deliveredAt(ctx context.Context, c *call, pending *version) (time.Time, error) {
+	stored, err := r.stored(ctx, c, "", map[string]*version{})
+	if err != nil {
+		return time.Time{}, err
+	}
+	var at time.Time
+	for _, v := range stored {
+		if v.doc.ClientSecret() == pending.doc.ClientSecret() && (at.IsZero() || v.created.Before(at)) {
+			at = v.created
+		}
+	}
+	if at.IsZero() {
+		at = pending.created // the pending version was created before the secret came
+	}
+	return at, nil
+}
+
+// reject is the end of Case 9 for a secret LWA keeps rejecting: list it in
+// sp-api-lwa:rejected-secrets (so no rotation adopts it again), take
+// LWA_RECEIVED off it, alert, and take AWSPENDING off the token's version, so
+// the next rotation starts afresh. Each step is safe to repeat when
+// Secrets Manager retries the step after a failure in between.
+func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause error) error {
+	secret := pending.doc.ClientSecret().Reveal()
+	if _, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+		SecretId: aws.String(c.secretID),
+		Tags: []types.Tag{{Key: aws.String(managed.TagRejectedSecrets),
+			Value: aws.String(managed.WithRejected(c.tags[managed.TagRejectedSecrets], secret))}},
+	}); err != nil {
+		return errors.Join(cause, c.errorf("tag %s: %w", managed.TagRejectedSecrets, err))
+	}
+	if err := r.unlabelReceived(ctx, c, pending); err != nil {
+		return errors.Join(cause, err)
+	}
+	cause = r.failWithAlert(ctx, c, pending.doc.ClientID(), cause,
+		"Login with Amazon kept rejecting a delivered client secret; it was not promoted and is listed in the tag "+managed.TagRejectedSecrets+" so that it is never adopted again.",
+		"The secret stays stored (its fingerprint is in the tag "+managed.TagRejectedSecrets+"); AWSCURRENT is unchanged; the next rotation asks Amazon for a new client secret or adopts a later delivered one.",
+		fmt.Sprintf("Check where the rejected secret came from: the NEW_CLIENT_SECRET_RECEIVED alerts of %s name the notification of each delivered version (a message on the new-secret queue that Amazon did not send, or a damaged one). If AWSCURRENT still works, run: aws secretsmanager rotate-secret --secret-id %s", c.arn, c.arn))
+	if err := r.removeStage(ctx, c, managed.StagePending, c.token); err != nil {
+		return errors.Join(cause, err)
+	}
+	return cause
+}
+
+// unlabelReceived takes LWA_RECEIVED off its version when that version holds
+// the client secret of pending.
+func (r *Rotator) unlabelReceived(ctx context.Context, c *call, pending *version) error {
+	id := managed.Holder(c.stages, managed.StageReceived)
+	if id == "" {
+		return nil
+	}
+	out, ok, err := r.getValue(ctx, c, id, "")
+	if err != nil {
+		return c.errorf("read %s version %s: %w", managed.StageReceived, id, err)
+	}
+	if !ok {
+		return nil
+	}
+	if v, err := r.parse(out); err != nil || v.doc.ClientSecret() != pending.doc.ClientSecret() {
+		return nil
+	}
+	return r.removeStage(ctx, c, managed.StageReceived, id)
+}
+
+// removeStage takes stage off version id.
+func (r *Rotator) removeStage(ctx context.Context, c *call, stage, id string) error {
+	_, err := r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(c.secretID), VersionStage: aws.String(stage), RemoveFromVersionId: aws.String(id),
+	})
+	if err != nil {
+		return c.errorf("remove %s from version %s: %w", stage, id, err)
+	}
+	return nil
 }
 
 // finishSecret promotes the pending version.
@@ -95,10 +186,15 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
 	if !ok {
 		return c.errorf("pending version has no value: createSecret has not completed")
 	}
-	if tag := c.tags[managed.TagClientID]; pending.doc.ClientID() != tag {
-		return c.errorf("pending version is for client %s but the tag %s is %s: %w", pending.doc.ClientID(), managed.TagClientID, tag, ErrMisconfigured)
+	if err := r.checkClient(c, pending.doc); err != nil {
+		return fmt.Errorf("pending version: %w", err)
 	}
 	c.log = c.log.With("clientId", pending.doc.ClientID())
+	// A forged finishSecret invocation must not promote untested
+	// credentials: LWA must accept them first.
+	if _, err := r.tokens.ClientCredentials(ctx, pending.doc.ClientID(), pending.doc.ClientSecret(), lwa.ScopeRotation); err != nil {
+		return c.errorf("check the pending credentials with LWA before promoting them: %w", err)
+	}
 	currentID := managed.Holder(c.stages, managed.StageCurrent)
 	if currentID == "" {
 		return c.errorf("no version holds AWSCURRENT")

@@ -349,6 +349,31 @@ func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSe
 	return out, nil
 }
 
+// ListSecretVersionIds implements the SDK operation: every version with its
+// labels and created date, the unlabeled (deprecated) ones only with
+// IncludeDeprecated, as the service does. One page.
+func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	if err := f.begin("ListSecretVersionIds", in); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(in.SecretId)
+	if err != nil {
+		return nil, err
+	}
+	out := &secretsmanager.ListSecretVersionIdsOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}
+	for _, v := range s.versions {
+		if len(v.stages) == 0 && !aws.ToBool(in.IncludeDeprecated) {
+			continue
+		}
+		out.Versions = append(out.Versions, types.SecretVersionsListEntry{
+			VersionId: aws.String(v.id), VersionStages: slices.Clone(v.stages), CreatedDate: aws.Time(v.created),
+		})
+	}
+	return out, nil
+}
+
 // UpdateSecretVersionStage implements the SDK operation. A label already on
 // a version moves only when RemoveFromVersionId names that version.
 func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {

@@ -1,0 +1,145 @@
+package alert
+
+import (
+	"fmt"
+	"time"
+)
+
+// Delivery is what the receiver knows about one new-secret notification it
+// handled, for the NEW_CLIENT_SECRET_RECEIVED alert. Every field is safe to
+// publish.
+type Delivery struct {
+	ClientID, ApplicationID, NotificationID, MessageID string
+
+	SecretARN         string
+	VersionID         string // the version that holds the delivered secret
+	CurrentVersionID  string // the AWSCURRENT version
+	Label             string // the label the version was written with, "" when nothing was written
+	RotationLambdaARN string // "" when Secrets Manager reports none
+	ExpiresAt         time.Time
+	OldExpiresAt      time.Time // zero when the notification has none
+	Outcome           Outcome   // what the receiver did, once it is known
+}
+
+// Outcome is what the receiver did about a delivery.
+type Outcome int
+
+// Outcomes of the receiver, one sentence each in Received.
+const (
+	OutcomeNone            Outcome = iota // not known yet
+	OutcomeRotationStarted                // stored; a rotation was started to adopt it
+	OutcomeRotationResumed                // stored; the rotation in progress adopts it
+	OutcomeRotationOff                    // stored; rotation is not enabled: a person must act
+	OutcomeCurrent                        // AWSCURRENT already holds it
+	OutcomeOlder                          // stored; AWSCURRENT holds a later secret
+	OutcomeRejectedBefore                 // stored; LWA rejected this secret before
+)
+
+// String is the outcome as logged (key "outcome").
+func (o Outcome) String() string {
+	return [...]string{"none", "rotationStarted", "rotationResumed", "rotationOff", "alreadyCurrent", "older", "rejectedBefore"}[o]
+}
+
+// Received is the NEW_CLIENT_SECRET_RECEIVED alert for a delivery the
+// receiver handled with outcome o.
+func Received(d Delivery, o Outcome, now time.Time) Alert {
+	exp := d.ExpiresAt.UTC()
+	days := DaysLeft(now, exp)
+	app := d.ApplicationID
+	a := Alert{
+		Event: EventReceived, Severity: SeverityInfo, Action: ActionNone,
+		ClientID: d.ClientID, ApplicationID: app, SecretARN: d.SecretARN,
+		ExpiresAt: &exp, DaysLeft: &days,
+		NotificationID: d.NotificationID, MessageID: d.MessageID, VersionID: d.VersionID,
+	}
+	stored := "The delivery was already stored as version " + d.VersionID + "; nothing was written."
+	if d.Label != "" {
+		stored = "The new client secret was stored in Secrets Manager as version " + d.VersionID + " (label " + d.Label + ")."
+	}
+	switch o {
+	case OutcomeRotationStarted:
+		a.Action = ActionRotationStarted
+		a.Message = "A new LWA client secret for " + app + " was received and stored; a rotation was started to adopt it."
+		a.Did = stored + " A rotation was started; it adopts the newest stored secret that LWA accepts."
+	case OutcomeRotationResumed:
+		a.Action = ActionRotationResumed
+		a.Message = "A new LWA client secret for " + app + " was received and stored; the rotation in progress adopts it."
+		a.Did = stored + " The rotation in progress has taken it as its pending version."
+	case OutcomeRotationOff:
+		a.Severity, a.Action = SeverityCritical, ActionManual
+		a.Message = "A new LWA client secret for " + app + " was stored but will not be adopted because rotation is not enabled: act before the previous secret stops working."
+		a.Did = stored + " Rotation is not enabled for the secret, so it was not adopted."
+		a.ToDo = rotationOffToDo(d)
+	case OutcomeCurrent:
+		a.Message = "A new LWA client secret notification for " + app + " needed no action: the secret is already the current one."
+		a.Did = "AWSCURRENT already holds this client secret (the notification was delivered again after it was adopted). Nothing was written."
+	case OutcomeOlder:
+		a.Message = "A new LWA client secret notification for " + app + " needed no action: AWSCURRENT already holds a later secret."
+		a.Did = stored + " AWSCURRENT holds a secret that expires later (this one was delivered out of order, or again), so it is kept and not adopted."
+	case OutcomeRejectedBefore:
+		a.Severity = SeverityWarning
+		a.Message = "A new LWA client secret notification for " + app + " carried a secret that Login with Amazon already rejected; it will not be adopted."
+		a.Did = stored + " Its secret is listed as rejected (tag sp-api-lwa:rejected-secrets), so no rotation was started."
+		a.ToDo = "Find out who sends this notification to the new-secret queue: Amazon's notifications carry secrets that LWA accepts. The queue policy names who may send."
+	}
+	return a
+}
+
+func rotationOffToDo(d Delivery) string {
+	lambdaARN := d.RotationLambdaARN
+	if lambdaARN == "" {
+		lambdaARN = "<RotateSecretFunctionArn output of the stack>"
+	}
+	deadline := "before the previous client secret stops working"
+	if !d.OldExpiresAt.IsZero() {
+		deadline += " (" + d.OldExpiresAt.UTC().Format(time.RFC3339) + ")"
+	}
+	return fmt.Sprintf("Rotation is not enabled for this secret, so nothing will adopt the new client secret. Do one of these %s:\n"+
+		"1. Enable rotation; its first run adopts the stored secret without asking Amazon for another one:\n"+
+		"  aws secretsmanager rotate-secret --secret-id %s --rotation-lambda-arn %s --rotation-rules '{\"ScheduleExpression\":\"rate(30 days)\"}' --no-rotate-immediately\n"+
+		"  aws secretsmanager rotate-secret --secret-id %s\n"+
+		"2. Or make it current by hand, and record its expiry:\n"+
+		"  aws secretsmanager update-secret-version-stage --secret-id %s --version-stage AWSCURRENT --move-to-version-id %s --remove-from-version-id %s\n"+
+		"  aws secretsmanager tag-resource --secret-id %s --tags Key=sp-api-lwa:client-secret-expires-at,Value=%s\n",
+		deadline, d.SecretARN, lambdaARN, d.SecretARN,
+		d.SecretARN, d.VersionID, d.CurrentVersionID,
+		d.SecretARN, d.ExpiresAt.UTC().Format(time.RFC3339))
+}
+
+// RejectedDelivery is the NOTIFICATION_REJECTED alert for a new-secret
+// message that failed validation or could not be matched to its secret
+// (messageID always set, the other fields when known). cause is the short
+// reason, fix what a person must do about it; both must hold no value from
+// the message body but ids.
+func RejectedDelivery(messageID, notificationID, applicationID, clientID, secretARN, cause, fix string) Alert {
+	return Alert{
+		Event: EventRejected, Severity: SeverityCritical, Action: ActionManual,
+		ClientID: clientID, ApplicationID: applicationID, SecretARN: secretARN,
+		NotificationID: notificationID, MessageID: messageID,
+		Message: "A new LWA client secret notification was rejected and not stored; it may hold a secret that exists nowhere else.",
+		Did:     "The message was not stored and failed (reason: " + cause + "). SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue.",
+		ToDo:    fix + rejectRecovery(messageID),
+	}
+}
+
+// Redacted is a NOTIFICATION_REJECTED alert reduced to what is certainly
+// safe, for when a field of the full one looked like a secret.
+func (a Alert) Redacted() Alert {
+	a.ClientID, a.ApplicationID, a.SecretARN = "", "", ""
+	a.Did = "The message was not stored and failed. SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue."
+	a.ToDo = rejectRecovery(a.MessageID)
+	return a
+}
+
+// rejectRecovery says how to find a rejected message and store its secret.
+func rejectRecovery(messageID string) string {
+	return "The message's SQS message id is " + messageID + ". Its body contains the new client secret: handle it as a secret.\n" +
+		"To move it back for another attempt once the cause is fixed:\n" +
+		"  aws sqs start-message-move-task --source-arn <ARN of the new-secret dead-letter queue>\n" +
+		"To inspect it:\n" +
+		"  aws sqs receive-message --queue-url <URL of the new-secret dead-letter queue> --max-number-of-messages 10 --visibility-timeout 30\n" +
+		"If it cannot be processed, store the secret by hand before the previous one stops working: write the AWSCURRENT document with the new client secret and clientSecretExpiresAt = newClientSecretExpiryTime to a file, then\n" +
+		"  aws secretsmanager put-secret-value --secret-id <secret> --secret-string file://new-secret.json --version-stages LWA_RECEIVED\n" +
+		"  aws secretsmanager rotate-secret --secret-id <secret>\n" +
+		"and delete the file.\n"
+}
