@@ -121,6 +121,7 @@ func TestLoadConfig(t *testing.T) {
 				spAPIEndpoint: "http://[::1]:8081",
 				keys:          secretdoc.Keys{ClientID: "clientId", ClientSecret: "clientSecret"},
 				cooldown:      30 * time.Minute,
+				rejectAfter:   15 * time.Minute,
 			},
 		},
 		{

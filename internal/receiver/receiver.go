@@ -292,6 +292,11 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 // ResourceExistsException means an earlier delivery wrote it.
 func (h *Handler) put(ctx context.Context, arn, token string, cur *secretdoc.Document, n *notification.NewSecret, label string) error {
 	value, err := cur.WithClientSecret(n.NewClientSecret, n.NewClientSecretExpiryTime)
+	if errors.Is(err, secretdoc.ErrInvalid) {
+		// The delivered secret cannot be a client secret (too long, shaped
+		// like a client id, or equal to it): reject it, nothing is written.
+		return reject(err.Error(), "Inspect the message in the dead-letter queue: its newClientSecret is not a valid LWA client secret.\n")
+	}
 	if err != nil {
 		return fmt.Errorf("receiver: build version %s of %s: %w", token, arn, err)
 	}

@@ -847,3 +847,20 @@ func TestBrokenCurrentDocumentLeaksNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestDeliveredSecretNotASecret: a newClientSecret that cannot be a client
+// secret (shaped like a client id) is rejected: nothing is written, the
+// message fails with NOTIFICATION_REJECTED.
+func TestDeliveredSecretNotASecret(t *testing.T) {
+	e := newEnv(t, true)
+	failed := e.handle(t, msg("m1", body(t, "n-1", clientID, "amzn1.application-oa2-client.00000000000000000000000000000000", newExpiry)))
+	if !slices.Equal(failed, []string{"m1"}) {
+		t.Fatalf("BatchItemFailures = %v, want [m1]", failed)
+	}
+	if got := e.sns.Summaries(); !slices.Equal(got, []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"}) {
+		t.Errorf("alerts = %q, want one NOTIFICATION_REJECTED", got)
+	}
+	if n := e.sm.Calls("PutSecretValue"); n != 0 {
+		t.Errorf("PutSecretValue calls = %d, want 0", n)
+	}
+}

@@ -3,11 +3,13 @@ package rotation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
@@ -195,5 +197,32 @@ func TestCreateSecretCase5AmbiguousClientID(t *testing.T) {
 	}
 	if _, ok := w.sm.Tags(w.arn)[managed.TagRotationRequestedAt]; ok {
 		t.Errorf("tag %s set, want nothing requested", managed.TagRotationRequestedAt)
+	}
+}
+
+// TestCreateSecretCase5EndpointRedirect: a redirect from LWA or SP-API is
+// never followed; the step fails with an alert that names the endpoints to
+// fix, and the request tag is removed (nothing was requested).
+func TestCreateSecretCase5EndpointRedirect(t *testing.T) {
+	redirect := fmt.Errorf("lwa: POST api.amazon.com/auth/o2/token: 307: %w", endpoint.ErrRedirect)
+	for name, setup := range map[string]func(w *world){
+		"LWA":    func(w *world) { w.lwa.err = redirect },
+		"SP-API": func(w *world) { w.api.fail = func(int) (error, bool) { return redirect, false } },
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t)
+			setup(w)
+			token := w.start()
+			if err := w.step(context.Background(), StepCreate, token); !errors.Is(err, endpoint.ErrRedirect) {
+				t.Fatalf("Handle(createSecret) = %v, want ErrRedirect", err)
+			}
+			got := w.alerts.Alerts()
+			if len(got) != 1 || got[0].Event != alert.EventRotationFailed || !strings.Contains(w.alerts.texts[0], "SpApiEndpoint") {
+				t.Errorf("alerts = %v, want one ROTATION_FAILED naming the endpoint parameters", got)
+			}
+			if _, ok := w.sm.Tags(w.arn)[managed.TagRotationRequestedAt]; ok {
+				t.Errorf("tag %s kept after a redirect", managed.TagRotationRequestedAt)
+			}
+		})
 	}
 }

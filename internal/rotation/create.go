@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
@@ -253,6 +254,9 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 	tok, err := r.tokens.ClientCredentials(ctx, cur.doc.ClientID(), cur.doc.ClientSecret(), lwa.ScopeRotation)
 	if err != nil {
 		err = c.errorf("obtain LWA token with the AWSCURRENT credentials: %w", err)
+		if endpointRefused(err) {
+			return r.untagAfter(ctx, c, r.failEndpoint(ctx, c, cur, err))
+		}
 		var le *lwa.Error
 		if errors.As(err, &le) && !errors.Is(err, lwa.ErrServer) {
 			// LWA rejected the current credentials: a person must act.
@@ -273,6 +277,9 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 	err = c.errorf("rotateApplicationClientSecret: %w", err)
 	var se *spapi.Error
 	switch {
+	case endpointRefused(err):
+		// A redirect or a refused endpoint: the call reached no handler.
+		return r.untagAfter(ctx, c, r.failEndpoint(ctx, c, cur, err))
 	case errors.Is(err, spapi.ErrNotEnrolled):
 		return r.untagAfter(ctx, c, r.failWithAlert(ctx, c, cur.doc.ClientID(), err,
 			"SP-API refused to rotate the client secret: the application is not enrolled for the rotation notification.",
@@ -298,6 +305,20 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 		// the next attempt waits for it (Case 4) instead of asking again.
 		return err
 	}
+}
+
+// endpointRefused reports whether err is an answer the clients refuse to
+// act on: a redirect (never followed) or an endpoint that is not https.
+func endpointRefused(err error) bool {
+	return errors.Is(err, endpoint.ErrRedirect) || errors.Is(err, endpoint.ErrInsecure)
+}
+
+// failEndpoint alerts that LWA_TOKEN_URL or SP_API_ENDPOINT must be fixed.
+func (r *Rotator) failEndpoint(ctx context.Context, c *call, cur *version, err error) error {
+	return r.failWithAlert(ctx, c, cur.doc.ClientID(), err,
+		"The LWA or SP-API endpoint answered with a redirect (or is not https), so no new client secret was requested.",
+		"Nothing was sent to the redirect's target; the secret is unchanged.",
+		fmt.Sprintf("Check the stack parameters LwaTokenUrl and SpApiEndpoint (environment LWA_TOKEN_URL, SP_API_ENDPOINT of the rotation function): they must be Amazon's https endpoints. Then run: aws secretsmanager rotate-secret --secret-id %s. The error was: %v", c.arn, err))
 }
 
 // untagAfter removes rotation-requested-at after a failure that requested

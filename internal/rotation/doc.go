@@ -169,8 +169,8 @@
 //
 // Exactly: DescribeSecret 5, GetSecretValue 7, ListSecretVersionIds 2,
 // ListSecrets 1, PutSecretValue 1, TagResource 2, UntagResource 1,
-// UpdateSecretVersionStage 1 (20 Secrets Manager calls), 3 LWA token
-// requests, 1 SP-API call, 1 SNS publish. Why each is needed:
+// UpdateSecretVersionStage 1 (20 Secrets Manager calls),
+// 3 LWA token requests, 1 SP-API call, 1 SNS publish. Why each is needed:
 //   - DescribeSecret once per step: the entry checks (rotation enabled,
 //     version stages) and the tags; once more in createSecret to read the tag
 //     back after setting rotation-requested-at (Case 5, so that concurrent
