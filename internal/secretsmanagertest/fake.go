@@ -349,6 +349,46 @@ func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSe
 	return out, nil
 }
 
+// ListSecretVersionIds implements the SDK operation: every version with a
+// staging label (every version with IncludeDeprecated), with its labels and
+// creation date, oldest first, paged by MaxResults.
+func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	if err := f.begin("ListSecretVersionIds", in); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(in.SecretId)
+	if err != nil {
+		return nil, err
+	}
+	var list []types.SecretVersionsListEntry
+	for _, v := range s.versions {
+		if len(v.stages) > 0 || aws.ToBool(in.IncludeDeprecated) {
+			list = append(list, types.SecretVersionsListEntry{
+				VersionId: aws.String(v.id), VersionStages: slices.Clone(v.stages), CreatedDate: aws.Time(v.created),
+			})
+		}
+	}
+	start := 0
+	if in.NextToken != nil {
+		fmt.Sscan(*in.NextToken, &start)
+	}
+	size := int(aws.ToInt32(in.MaxResults))
+	if size <= 0 {
+		size = 100
+	}
+	out := &secretsmanager.ListSecretVersionIdsOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}
+	if start < len(list) {
+		end := min(start+size, len(list))
+		out.Versions = list[start:end]
+		if end < len(list) {
+			out.NextToken = aws.String(fmt.Sprint(end))
+		}
+	}
+	return out, nil
+}
+
 // UpdateSecretVersionStage implements the SDK operation. A label already on
 // a version moves only when RemoveFromVersionId names that version.
 func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
