@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -443,5 +444,36 @@ func TestUnknownEvents(t *testing.T) {
 	}
 	if w.sm.TotalCalls() != 0 || w.sns.Calls() != 0 {
 		t.Errorf("unknown events made calls: %v, %d alerts", w.sm.CallCounts(), w.sns.Calls())
+	}
+}
+
+// TestSampleEvents runs the samples of events/ (those `sam local invoke`
+// uses) through Handle.
+func TestSampleEvents(t *testing.T) {
+	w := newWorld(t)
+	data, err := os.ReadFile("../../events/watchdog-schedule.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := w.h.Handle(context.Background(), data); err != nil || res.Kind != "sweep" {
+		t.Errorf("Handle(watchdog-schedule.json) = %+v, %v; want a sweep", res, err)
+	}
+	data, err = os.ReadFile("../../events/watchdog-rotation-failed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		Detail struct {
+			AdditionalEventData struct{ SecretId string } `json:"additionalEventData"`
+		} `json:"detail"`
+	}
+	if err := json.Unmarshal(data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	w.sm.ResetCalls()
+	res, err := w.h.Handle(context.Background(), data)
+	if err != nil || res.Kind != "rotationFailure" || !res.Ignored || w.sm.Calls("DescribeSecret") != 1 {
+		t.Errorf("Handle(watchdog-rotation-failed.json) = %+v, %v after %v; want the unknown secret %s looked up and ignored",
+			res, err, w.sm.CallCounts(), ev.Detail.AdditionalEventData.SecretId)
 	}
 }
