@@ -185,7 +185,7 @@ func Judge(s Secret, now time.Time, cfg Config) []Finding {
 		if created, ok := s.Created[pending]; ok && now.Sub(created) > cfg.StuckAfter {
 			add(ReasonRotationStuck, alert.SeverityCritical,
 				fmt.Sprintf("A rotation of secret %s has been in progress since %s (version %s holds AWSPENDING).", s.Name, created.UTC().Format(time.RFC3339), pending),
-				"Find the failing step in the rotation function's log (aws logs tail /aws/lambda/<RotateSecretFunction> --since 1d), fix its cause, then retry: "+rotate)
+				"Find the failing step in the rotation function's log ("+LogsCommand(cfg.RotateFunctionARN)+"), fix its cause, then retry: "+rotate)
 		}
 	}
 	// Case 7.
@@ -209,6 +209,16 @@ func Judge(s Secret, now time.Time, cfg Config) []Finding {
 			fix)
 	}
 	return out
+}
+
+// LogsCommand is the command that shows the last day of the rotation
+// function's log, for the function fnARN (a placeholder when unknown).
+func LogsCommand(fnARN string) string {
+	name := "<RotateSecretFunction>"
+	if parts := strings.Split(unqualified(fnARN), ":"); len(parts) == 7 && parts[6] != "" {
+		name = parts[6]
+	}
+	return "aws logs tail /aws/lambda/" + name + " --since 1d"
 }
 
 // rotateHint is where the portal's rotate step is.

@@ -182,7 +182,7 @@ func TestJudgeFixes(t *testing.T) {
 		ReasonCredentialsRejected:   {"Solution Provider Portal"},
 		ReasonInvalidSecretDocument: {"put-secret-value --secret-id " + testARN},
 		ReasonAmbiguousClientID:     {"Values=" + client, "untag-resource"},
-		ReasonRotationStuck:         {"rotate-secret --secret-id " + testARN},
+		ReasonRotationStuck:         {"rotate-secret --secret-id " + testARN, "/aws/lambda/stack-RotateSecretFunction-1 "},
 		ReasonReceivedNotAdopted:    {"rotate-secret --secret-id " + testARN},
 		ReasonExpiringSoon:          {"--rotation-lambda-arn " + ourFn, "rotate-secret --secret-id " + testARN},
 	}
@@ -214,5 +214,18 @@ func TestDaysLeft(t *testing.T) {
 	}
 	if d, ok := DaysLeft(now, at(-time.Hour)); !ok || d != alert.DaysLeft(now, now.Add(-time.Hour)) {
 		t.Errorf("DaysLeft(-1h) = %d, %v; want alert.DaysLeft's", d, ok)
+	}
+}
+
+func TestLogsCommand(t *testing.T) {
+	for _, tc := range []struct{ arn, want string }{
+		{ourFn, "aws logs tail /aws/lambda/stack-RotateSecretFunction-1 --since 1d"},
+		{ourFn + ":live", "aws logs tail /aws/lambda/stack-RotateSecretFunction-1 --since 1d"},
+		{"", "aws logs tail /aws/lambda/<RotateSecretFunction> --since 1d"},
+		{"not an arn", "aws logs tail /aws/lambda/<RotateSecretFunction> --since 1d"},
+	} {
+		if got := LogsCommand(tc.arn); got != tc.want {
+			t.Errorf("LogsCommand(%q) = %q, want %q", tc.arn, got, tc.want)
+		}
 	}
 }

@@ -240,8 +240,8 @@ func (h *Handler) rotationFailed(ctx context.Context, d failureDetail) (Result, 
 		ClientID: clientID, SecretARN: arn,
 		Message: fmt.Sprintf("Secrets Manager reports %s for secret %s.%s", d.EventName, name, detail),
 		Did:     "The watchdog received Secrets Manager's rotation-failure event; it changed nothing.",
-		ToDo: fmt.Sprintf("Find the failing step in the rotation function's log (aws logs tail /aws/lambda/<RotateSecretFunction> --since 1d), fix its cause, then retry: aws secretsmanager rotate-secret --secret-id %s",
-			arn),
+		ToDo: fmt.Sprintf("Find the failing step in the rotation function's log (%s), fix its cause, then retry: aws secretsmanager rotate-secret --secret-id %s",
+			health.LogsCommand(h.cfg.RotateFunctionARN), arn),
 	}
 	if err := h.alerts.Publish(ctx, a); err != nil {
 		return res, fmt.Errorf("watchdog: alert %s of %s: %w", d.EventName, arn, err)
