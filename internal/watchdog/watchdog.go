@@ -267,7 +267,11 @@ func (h *Handler) Sweep(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("watchdog: sweep: %w", err)
 	}
-	results := make([]checked, len(listed))
+	// Each secret is read, judged and reported by one worker, at most
+	// Concurrency at a time: a sweep's time is mostly waiting on Secrets
+	// Manager, LWA and SNS.
+	type outcome struct{ unreadable, alerts, unpublished int }
+	outcomes := make([]outcome, len(listed))
 	sem := make(chan struct{}, h.cfg.Concurrency)
 	var wg sync.WaitGroup
 	for i, l := range listed {
@@ -275,44 +279,54 @@ func (h *Handler) Sweep(ctx context.Context) (Result, error) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = h.check(ctx, l, now)
+			c := h.check(ctx, l, now)
+			if c.err != nil {
+				outcomes[i].unreadable = 1
+				h.logger.ErrorContext(ctx, "secret could not be checked", "secretArn", l.ARN, "clientId", safeClientID(l.ClientID), "error", c.err)
+				return
+			}
+			outcomes[i].alerts, outcomes[i].unpublished = h.report(ctx, c, now)
 		}()
 	}
 	wg.Wait()
-
 	var unreadable, unpublished int
-	for _, c := range results {
+	for _, o := range outcomes {
 		res.Secrets++
-		if c.err != nil {
-			unreadable++
-			h.logger.ErrorContext(ctx, "secret could not be checked", "secretArn", c.listed.ARN, "clientId", safeClientID(c.listed.ClientID), "error", c.err)
-			continue
-		}
-		days, known := health.DaysLeft(now, c.secret.ExpiresAt)
-		if known {
-			h.writeMetric(c.secret.ClientID, days, now)
-		}
-		reasons := make([]string, 0, len(c.findings))
-		for _, f := range c.findings {
-			reasons = append(reasons, f.Reason)
-			if err := h.alerts.Publish(ctx, atRisk(c.secret, f, now)); err != nil {
-				unpublished++
-				h.logger.ErrorContext(ctx, "alert could not be published", "secretArn", c.secret.ARN, "reason", f.Reason, "error", err)
-				continue
-			}
-			res.Alerts++
-		}
-		attrs := []any{"secretArn", c.secret.ARN, "clientId", c.secret.ClientID, "reasons", reasons}
-		if known {
-			attrs = append(attrs, "daysLeft", days)
-		}
-		h.logger.InfoContext(ctx, "secret checked", attrs...)
+		res.Alerts += o.alerts
+		unreadable += o.unreadable
+		unpublished += o.unpublished
 	}
 	h.logger.InfoContext(ctx, "sweep done", "secrets", res.Secrets, "alerts", res.Alerts, "unreadable", unreadable, "unpublished", unpublished)
 	if unreadable > 0 || unpublished > 0 {
 		return res, fmt.Errorf("watchdog: sweep: %d of %d secrets could not be checked, %d alerts could not be published", unreadable, len(listed), unpublished)
 	}
 	return res, nil
+}
+
+// report writes the metric record of one checked secret, publishes one
+// alert per finding and logs the outcome. It returns how many alerts were
+// published and how many could not be.
+func (h *Handler) report(ctx context.Context, c checked, now time.Time) (published, unpublished int) {
+	days, known := health.DaysLeft(now, c.secret.ExpiresAt)
+	if known {
+		h.writeMetric(c.secret.ClientID, days, now)
+	}
+	reasons := make([]string, 0, len(c.findings))
+	for _, f := range c.findings {
+		reasons = append(reasons, f.Reason)
+		if err := h.alerts.Publish(ctx, atRisk(c.secret, f, now)); err != nil {
+			unpublished++
+			h.logger.ErrorContext(ctx, "alert could not be published", "secretArn", c.secret.ARN, "reason", f.Reason, "error", err)
+			continue
+		}
+		published++
+	}
+	attrs := []any{"secretArn", c.secret.ARN, "clientId", c.secret.ClientID, "reasons", reasons}
+	if known {
+		attrs = append(attrs, "daysLeft", days)
+	}
+	h.logger.InfoContext(ctx, "secret checked", attrs...)
+	return published, unpublished
 }
 
 // check reads one secret, asks LWA about its credentials, and judges it.
