@@ -10,7 +10,7 @@ BIN         := $(CURDIR)/bin
 BUILD_DIR   ?= $(CURDIR)/build
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 RIE         := $(BIN)/aws-lambda-rie
-FUNCTIONS   := rotate-secret receive-secret expiry-alert
+FUNCTIONS   := rotate-secret receive-secret expiry-alert watchdog
 LAMBDA_ENV  := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
 SEEDS       ?= 200
@@ -26,7 +26,7 @@ build-ExpiryAlertFunction:
 build-WatchdogFunction:
 	$(LAMBDA_ENV) $(GO) build $(LAMBDA_FLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/watchdog
 
-## build: the three bootstraps as deployed (linux/arm64) into build/<function>/bootstrap
+## build: the four bootstraps as deployed (linux/arm64) into build/<function>/bootstrap
 build:
 	@for f in $(FUNCTIONS); do \
 	  echo "build $$f"; \
@@ -96,5 +96,4 @@ clean:
 	rm -rf $(BUILD_DIR) .aws-sam
 
 .PHONY: build tools lint test fuzz demo bench chaos deploy clean \
-	build-RotateSecretFunction build-ReceiveSecretFunction build-ExpiryAlertFunction \
-	build-WatchdogFunction
+	build-RotateSecretFunction build-ReceiveSecretFunction build-ExpiryAlertFunction build-WatchdogFunction

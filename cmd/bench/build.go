@@ -18,7 +18,7 @@ import (
 )
 
 // functionNames are the directories under functions/.
-var functionNames = []string{"rotate-secret", "receive-secret", "expiry-alert"}
+var functionNames = []string{"rotate-secret", "receive-secret", "expiry-alert", "watchdog"}
 
 // lambdaFlags are the build flags of the Makefile's build targets.
 var lambdaFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}

@@ -65,6 +65,8 @@ func functionEnv(name, endpoint, topicARN string, extra map[string]string) map[s
 		"ALERT_TOPIC_ARN":                 topicARN,
 		"LWA_TOKEN_URL":                   endpoint + "/auth/o2/token",
 		"SP_API_ENDPOINT":                 endpoint,
+		// Required by the watchdog; the others do not read it.
+		"ROTATE_SECRET_FUNCTION_ARN": "arn:aws:lambda:us-east-1:123456789012:function:RotateSecretFunction",
 	}
 	for k, v := range extra {
 		env[k] = v
@@ -83,6 +85,9 @@ func minimalEvent(function string) (any, string) {
 			SecretID:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-missing-AbCdEf",
 			ClientRequestToken: "00000000-0000-4000-8000-000000000000",
 		}, "createSecret for a nonexistent secret (one DescribeSecret to a local stub, error answer)"
+	}
+	if function == "watchdog" {
+		return map[string]any{}, "an empty object, i.e. a sweep (one ListSecrets to a local stub, error answer)"
 	}
 	return events.SQSEvent{Records: []events.SQSMessage{}}, "SQS event with zero records"
 }

@@ -8,9 +8,10 @@
 //     invocation, against a Python process that imports boto3 and creates
 //     the Secrets Manager and SNS clients, in the same run;
 //   - peak RSS, handler time split from the time spent waiting on peers, and
-//     the calls to Secrets Manager, LWA, SP-API and SNS, over a full rotation
-//     and over SQS batches of 10 messages on a local stack (moto, the SP-API
-//     simulator, the functions under aws-lambda-rie);
+//     the calls to Secrets Manager, LWA, SP-API and SNS, over a full rotation,
+//     over SQS batches of 10 messages and over watchdog sweeps of 50 and 100
+//     managed secrets on a local stack (moto, the SP-API simulator, the
+//     functions under aws-lambda-rie);
 //   - the Go benchmarks of the hot paths (go test -bench);
 //   - the targets, met or missed, with the reason.
 //
@@ -50,6 +51,7 @@ type results struct {
 	rotation   *rotationRun
 	receive    *batchRun
 	expiry     *batchRun
+	sweeps     []sweepRun
 	peakRSS    map[string]int64 // KiB
 	doc        map[string]*docStep
 	docOK      bool
@@ -172,5 +174,7 @@ func runStack(ctx context.Context, r *results, root, work, rie string, host map[
 		return err
 	}
 	r.expiry = &eb
-	return nil
+	progress("stack: watchdog sweeps of %v managed secrets", sweepSizes)
+	r.sweeps, err = s.sweeps(ctx)
+	return err
 }

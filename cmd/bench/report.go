@@ -13,6 +13,8 @@ import (
 const (
 	targetColdRatio = 1.0 / 25
 	targetRSSKiB    = 25 * 1024
+	// targetSweep bounds a watchdog sweep of 100 managed secrets (issue 11).
+	targetSweep     = 10 * time.Second
 	targetBootstrap = 10 << 20
 )
 
@@ -168,6 +170,22 @@ func renderTargets(r *report, res *results) {
 		r.row("peak RSS ≤ 25 MiB", kibToMiB(worst), yes(met), why)
 	}
 
+	// Watchdog sweep.
+	if n := len(res.sweeps); n == 0 {
+		r.row(fmt.Sprintf("watchdog sweep of %d secrets < %s, linear", sweepSizes[len(sweepSizes)-1], targetSweep), "not measured", "–", "the local stack did not run that far: "+oneLine(res.stackErr))
+	} else {
+		last := res.sweeps[n-1]
+		met := last.inv.roundTrip < targetSweep
+		why := "round trip of one invocation on the local stack, moto answering every call."
+		if n > 1 {
+			first := res.sweeps[0]
+			per0 := float64(first.inv.roundTrip) / float64(max(1, first.secrets))
+			per1 := float64(last.inv.roundTrip) / float64(max(1, last.secrets))
+			why = fmt.Sprintf("%s per secret at %d secrets, %s per secret at %d: ", ms(time.Duration(per0)), first.secrets, ms(time.Duration(per1)), last.secrets) + why
+		}
+		r.row(fmt.Sprintf("watchdog sweep of %d secrets < %s, linear", last.secrets, targetSweep), ms(last.inv.roundTrip), yes(met), why)
+	}
+
 	// Bootstrap size.
 	worst, name := int64(0), ""
 	for _, s := range res.sizes {
@@ -312,6 +330,7 @@ func renderRSS(r *report, res *results) {
 		"rotate-secret":  "a full rotation (the four steps)",
 		"receive-secret": fmt.Sprintf("the rotation's new-secret delivery, then a batch of %d new secrets", batchSize),
 		"expiry-alert":   fmt.Sprintf("a batch of %d expiry notices", batchSize),
+		"watchdog":       fmt.Sprintf("sweeps of %v managed secrets", sweepSizes),
 	}
 	for _, f := range functionNames {
 		kb, ok := res.peakRSS[f]
@@ -355,11 +374,18 @@ func renderHandler(r *report, res *results) {
 	if res.expiry != nil {
 		invRow(r, fmt.Sprintf("expiry-alert: batch of %d expiry notices (%d failed)", batchSize, res.expiry.failures), res.expiry.inv)
 	}
+	for _, sw := range res.sweeps {
+		invRow(r, fmt.Sprintf("watchdog: sweep of %d managed secrets (%d alerts)", sw.secrets, sw.alerts), sw.inv)
+	}
 	if res.stackErr != nil {
 		r.p("")
 		r.p("The stack run stopped early: %s", oneLine(res.stackErr))
 	}
 	r.p("")
+	if len(res.sweeps) > 0 {
+		r.p("The watchdog's sweeps read every managed secret of the stack (those of the rows above included, topped up with secrets of made-up applications), with one DescribeSecret, one ListSecretVersionIds, one GetSecretValue and one LWA token request each, eight secrets at a time. The simulator knows one application only, so LWA rejects every other secret's credentials and the sweep publishes one alert for each: the most publishing a sweep of that size can do.")
+		r.p("")
+	}
 	if rot := res.rotation; rot != nil && len(rot.steps) > 0 && rot.steps[0].label == "createSecret" {
 		c := rot.steps[0]
 		r.p("createSecret's time in the handler is almost all waiting, not work: it pauses %s after tagging (`rotation.DefaultSettle`, so that two concurrent runs agree on one caller) and polls for the delivered secret every %s (`rotation.DefaultPollInterval`); its CPU time was %s.",

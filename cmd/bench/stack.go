@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/spapi-lwa/secret-rotation/internal/harness"
+	"github.com/spapi-lwa/secret-rotation/internal/health"
 )
 
 // The local stack of the rotation and batch benchmarks is internal/harness's:
@@ -81,7 +82,7 @@ func (s *stack) start(ctx context.Context, rie string, bins map[string]string) e
 		BinDir:           binDir,
 		RotationTimeout:  stepTimeout,
 		RotationAttempts: 1,
-		Instances:        map[string]int{harness.FunctionRotate: 1, harness.FunctionReceive: 1, harness.FunctionExpiry: 1},
+		Instances:        map[string]int{harness.FunctionRotate: 1, harness.FunctionReceive: 1, harness.FunctionExpiry: 1, harness.FunctionWatchdog: 1},
 		Env:              map[string]string{"HOME": home, "TZ": "UTC"},
 		ClientID:         benchClientID,
 		ApplicationID:    benchAppID,
@@ -471,6 +472,50 @@ func (s *stack) batch(ctx context.Context, function string, ev events.SQSEvent) 
 	}
 	inv.records = len(ev.Records)
 	return batchRun{inv: inv, failures: len(resp.BatchItemFailures)}, nil
+}
+
+// sweepRun is the measure of one watchdog sweep.
+type sweepRun struct {
+	secrets, alerts int
+	inv             invocation
+}
+
+// sweepSizes are the fleet sizes the watchdog's sweep is timed at: two, to
+// show the time grows linearly.
+var sweepSizes = []int{50, 100}
+
+// sweeps tops the managed secrets up to each of sweepSizes (the secrets of
+// the earlier runs count) and times one sweep at each size. The simulator
+// plays one application: every added secret names another client id, so LWA
+// rejects it and the sweep publishes a CREDENTIALS_REJECTED alert for it,
+// the most publishing a sweep of that size can do.
+func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
+	var runs []sweepRun
+	for _, size := range sweepSizes {
+		listed, err := health.List(ctx, s.h.SecretsManager)
+		if err != nil {
+			return runs, err
+		}
+		for i := len(listed); i < size; i++ {
+			clientID := fmt.Sprintf("amzn1.application-oa2-client.benchsweep%03d", i)
+			if _, err := s.seed(ctx, fmt.Sprintf("bench/sweep-%03d", i), clientID, "amzn1.oa2-cs.v1.sweep"+randomHex(16)); err != nil {
+				return runs, err
+			}
+		}
+		inv, err := s.measure(ctx, harness.FunctionWatchdog, map[string]any{})
+		if err != nil {
+			return runs, err
+		}
+		if inv.funcErr != "" {
+			return runs, fmt.Errorf("watchdog sweep of %d secrets failed: %s", size, inv.funcErr)
+		}
+		var res struct{ Secrets, Alerts int }
+		if err := json.Unmarshal(inv.payload, &res); err != nil {
+			return runs, fmt.Errorf("watchdog sweep answer: %w", err)
+		}
+		runs = append(runs, sweepRun{secrets: res.Secrets, alerts: res.Alerts, inv: inv})
+	}
+	return runs, nil
 }
 
 // warmUp invokes each function once with an empty batch or a step for a

@@ -1,10 +1,11 @@
 // Command demo runs the whole rotation system on this machine, with no AWS
-// account: the three functions as built bootstrap binaries under
+// account: the four functions as built bootstrap binaries under
 // aws-lambda-rie, moto as Secrets Manager, SQS and SNS, and the SP-API/LWA
 // simulator (see internal/harness). It seeds a tagged secret with rotation
 // on, runs a scheduled rotation end to end (request, delivery, receive,
-// adopt, test, promote) and an expiry notice, printing a timeline as it goes
-// and a final table of versions, labels and alerts. Secret values are never
+// adopt, test, promote) and an expiry notice, then tags one more secret
+// without rotation and runs the watchdog's sweep over both, printing a
+// timeline as it goes and a final table of versions, labels and alerts. Secret values are never
 // printed: versions show a short sha256 fingerprint.
 //
 // Usage (from the repository, after make tools):
@@ -66,8 +67,8 @@ func (p *printer) phase(title string) {
 
 func run(ctx context.Context, logFile string) error {
 	p := &printer{start: time.Now()}
-	p.phase("Starting the local stack (moto, SP-API/LWA simulator, 3 functions under aws-lambda-rie)")
-	p.line(time.Now(), "building the three bootstraps...")
+	p.phase("Starting the local stack (moto, SP-API/LWA simulator, 4 functions under aws-lambda-rie)")
+	p.line(time.Now(), "building the four bootstraps...")
 	s, err := harness.Start(ctx, harness.Options{
 		// The notice arrives 30 days before the seeded secret expires.
 		InitialExpiry: time.Now().Add(30*24*time.Hour + time.Hour).UTC().Truncate(time.Second),
@@ -130,15 +131,52 @@ func run(ctx context.Context, logFile string) error {
 	if err := s.Settle(ctx, 30*time.Second); err != nil {
 		return err
 	}
+
+	extra, err := sweep(ctx, s, p)
+	if err != nil {
+		return err
+	}
 	// Alerts published last need a moment to reach the subscription.
 	time.Sleep(500 * time.Millisecond)
 	stopAlerts()
 	wg.Wait()
 
-	return report(ctx, s, arn, p)
+	return report(ctx, s, arn, extra, p)
 }
 
-func report(ctx context.Context, s *harness.Stack, arn string, p *printer) error {
+// sweep tags one more secret, of another application, without rotation,
+// and runs the watchdog's daily sweep. It returns the new secret's ARN.
+func sweep(ctx context.Context, s *harness.Stack, p *printer) (string, error) {
+	p.phase("Watchdog: one more tagged secret without rotation, then the daily sweep")
+	name := "sp-api-lwa/forgotten-application"
+	extra, err := s.Seed(ctx, harness.SeedOptions{Name: name, Document: &harness.SecretDocument{
+		ClientID:              "amzn1.application-oa2-client.demoforgotten",
+		ClientSecret:          "amzn1.oa2-cs.v1.demo-made-up-secret-of-another-application",
+		ClientSecretExpiresAt: time.Now().Add(20 * 24 * time.Hour).UTC().Format(time.RFC3339),
+	}})
+	if err != nil {
+		return "", err
+	}
+	p.line(time.Now(), "secret "+extra+": tagged, rotation off, expires in 20 days; its made-up application is unknown to LWA")
+	out, err := s.Invoke(ctx, harness.FunctionWatchdog, map[string]any{
+		"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": map[string]any{},
+	})
+	if err != nil {
+		return "", fmt.Errorf("watchdog sweep: %w", err)
+	}
+	p.line(time.Now(), "sweep result "+strings.TrimSpace(string(out)))
+	for _, l := range strings.Split(s.Logs(harness.FunctionWatchdog), "\n") {
+		if strings.Contains(l, `"Namespace":"SpApiLwaRotation"`) {
+			p.line(time.Now(), "metric "+strings.TrimSuffix(l[strings.LastIndex(l, `"ClientId"`):], "}"))
+		}
+	}
+	return extra, s.WaitFor(ctx, 30*time.Second, "the watchdog's alerts", func(ctx context.Context) (bool, error) {
+		as, err := s.Alerts(ctx)
+		return slices.ContainsFunc(as, func(a harness.Alert) bool { return a.Field("event") == "SECRET_AT_RISK" }), err
+	})
+}
+
+func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer) error {
 	vs, err := s.Versions(ctx, arn)
 	if err != nil {
 		return err
@@ -184,9 +222,13 @@ func report(ctx context.Context, s *harness.Stack, arn string, p *printer) error
 	}
 
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "\nALERT\tSEVERITY\tACTION\tSUBJECT")
+	fmt.Fprintln(w, "\nALERT\tSEVERITY\tACTION\tREASON\tSUBJECT")
 	for _, a := range as {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"), a.Subject)
+		reason := a.Field("reason")
+		if reason == "" {
+			reason = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"), reason, a.Subject)
 	}
 	w.Flush()
 
@@ -211,13 +253,27 @@ func report(ctx context.Context, s *harness.Stack, arn string, p *printer) error
 			problems = append(problems, "no "+want+" alert")
 		}
 	}
+	// The sweep: the rotated secret is healthy, the forgotten one at risk.
+	found := map[string][]string{}
+	for _, a := range as {
+		if a.Field("event") == "SECRET_AT_RISK" {
+			found[a.Field("secretArn")] = append(found[a.Field("secretArn")], a.Field("reason"))
+		}
+	}
+	if len(found[arn]) > 0 {
+		problems = append(problems, "the watchdog found the rotated secret at risk: "+strings.Join(found[arn], ", "))
+	}
+	if !slices.Contains(found[extra], "ROTATION_DISABLED") {
+		problems = append(problems, "the watchdog did not find the secret without rotation")
+	}
+	fmt.Printf("Watchdog: rotated secret healthy: %v; secret without rotation: %s\n", len(found[arn]) == 0, strings.Join(found[extra], ", "))
 	leaks := 0
 	texts := []string{s.Logs("")}
 	for _, a := range as {
 		texts = append(texts, a.Subject+a.Default)
 	}
 	for _, t := range texts {
-		for _, sec := range s.Sim.Issued() {
+		for _, sec := range append(s.Sim.Issued(), "amzn1.oa2-cs.v1.demo-made-up-secret-of-another-application") {
 			if strings.Contains(t, sec) {
 				leaks++
 			}

@@ -34,6 +34,8 @@ const (
 	EventRotated        Event = "CLIENT_SECRET_ROTATED"
 	EventRotationFailed Event = "ROTATION_FAILED"
 	EventRejected       Event = "NOTIFICATION_REJECTED"
+	// EventSecretAtRisk is the watchdog's: one alert per secret and reason.
+	EventSecretAtRisk Event = "SECRET_AT_RISK"
 )
 
 // Severity is how urgent it is.
@@ -94,6 +96,9 @@ type Alert struct {
 	NotificationID string     `json:"notificationId,omitempty"`
 	MessageID      string     `json:"messageId,omitempty"`
 	VersionID      string     `json:"versionId,omitempty"`
+	// Reason says why a SECRET_AT_RISK alert was raised (the watchdog's
+	// reasons, such as ROTATION_DISABLED); empty on most other alerts.
+	Reason string `json:"reason,omitempty"`
 	// Message is one sentence for a person.
 	Message string `json:"message"`
 
@@ -137,7 +142,11 @@ func (a Alert) Subject() string {
 		EventRotated:        "LWA client secret rotated",
 		EventRotationFailed: "LWA client secret rotation failed",
 		EventRejected:       "notification rejected",
+		EventSecretAtRisk:   "LWA client secret at risk",
 	}[a.Event]
+	if a.Reason != "" {
+		what += " (" + a.Reason + ")"
+	}
 	if what == "" {
 		what = string(a.Event)
 	}
@@ -188,6 +197,7 @@ func (a Alert) Email() string {
 	row("Notification id", a.NotificationID)
 	row("SQS message id", a.MessageID)
 	row("Version id", a.VersionID)
+	row("Reason", a.Reason)
 	if a.Did != "" {
 		fmt.Fprintf(&b, "\nWhat the system did:\n%s\n", a.Did)
 	}

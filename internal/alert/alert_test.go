@@ -263,3 +263,40 @@ func TestPublishErrorNamesNoID(t *testing.T) {
 		t.Errorf("Publish() error = %v, want an error without the value", err)
 	}
 }
+
+func TestRenderSecretAtRisk(t *testing.T) {
+	a := Alert{
+		Event: EventSecretAtRisk, Severity: SeverityCritical, ClientID: "amzn1.application-oa2-client.abc",
+		SecretARN: "arn:aws:secretsmanager:us-east-1:1:secret:app-1", Action: ActionManual,
+		Reason: "ROTATION_DISABLED", Message: "Rotation is not enabled.", ToDo: "Enable it.",
+	}
+	in, err := Render("arn:aws:sns:us-east-1:1:alerts", a)
+	if err != nil {
+		t.Fatalf("Render() error = %v", err)
+	}
+	var msg map[string]string
+	if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &msg); err != nil {
+		t.Fatalf("message is not JSON: %v", err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(msg["default"]), &doc); err != nil {
+		t.Fatalf("default is not JSON: %v", err)
+	}
+	if doc["event"] != "SECRET_AT_RISK" || doc["reason"] != "ROTATION_DISABLED" {
+		t.Errorf("default = %s, want event SECRET_AT_RISK and reason ROTATION_DISABLED", msg["default"])
+	}
+	if want := "[CRITICAL] SP-API LWA client secret at risk (ROTATION_DISABLED): amzn1.application-oa2-client.abc"; a.Subject() != want {
+		t.Errorf("Subject() = %q, want %q", a.Subject(), want)
+	}
+	if !strings.Contains(msg["email"], "Reason:          ROTATION_DISABLED") {
+		t.Errorf("email = %q, want a Reason row", msg["email"])
+	}
+	// Other alerts carry no reason key.
+	in, err = Render("arn:aws:sns:us-east-1:1:alerts", sample())
+	if err != nil {
+		t.Fatalf("Render(sample) error = %v", err)
+	}
+	if strings.Contains(aws.ToString(in.Message), "reason") {
+		t.Errorf("an alert without a reason renders one: %s", aws.ToString(in.Message))
+	}
+}

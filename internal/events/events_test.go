@@ -61,6 +61,8 @@ func checkerFor(name string) checker {
 			}
 			return n.NotificationType, n.ClientID, nil
 		})
+	case strings.HasPrefix(name, "watchdog-"):
+		return checkWatchdog
 	}
 	return nil
 }
@@ -91,7 +93,7 @@ func TestSamples(t *testing.T) {
 			}
 			check := checkerFor(name)
 			if check == nil {
-				t.Fatalf("%s: no trigger type for this name; name it rotate-<step>.json, sqs-new-secret*.json or sqs-secret-expiry*.json, or teach checkerFor its type", name)
+				t.Fatalf("%s: no trigger type for this name; name it rotate-<step>.json, sqs-new-secret*.json sqs-secret-expiry*.json or watchdog-*.json, or teach checkerFor its type", name)
 			}
 			data, err := os.ReadFile(filepath.Join(samplesDir, name))
 			if err != nil {
@@ -106,7 +108,7 @@ func TestSamples(t *testing.T) {
 			t.Errorf("sample for rotation step %s: %v", step, err)
 		}
 	}
-	for _, name := range []string{"sqs-new-secret.json", "sqs-secret-expiry.json"} {
+	for _, name := range []string{"sqs-new-secret.json", "sqs-secret-expiry.json", "watchdog-schedule.json", "watchdog-rotation-failed.json"} {
 		if _, err := os.Stat(filepath.Join(samplesDir, name)); err != nil {
 			t.Errorf("sample %s: %v", name, err)
 		}
@@ -182,5 +184,66 @@ func checkSQS(wantType string, parse parseFunc) checker {
 				t.Errorf("%s: record %d: empty clientId", name, i)
 			}
 		}
+	}
+}
+
+// cloudTrailDetail is the detail of a Secrets Manager service event as
+// CloudTrail records it; a strict decode catches a misspelt member.
+type cloudTrailDetail struct {
+	EventVersion string `json:"eventVersion"`
+	UserIdentity struct {
+		AccountID string `json:"accountId"`
+		InvokedBy string `json:"invokedBy"`
+	} `json:"userIdentity"`
+	EventTime           string          `json:"eventTime"`
+	EventSource         string          `json:"eventSource"`
+	EventName           string          `json:"eventName"`
+	AWSRegion           string          `json:"awsRegion"`
+	SourceIPAddress     string          `json:"sourceIPAddress"`
+	UserAgent           string          `json:"userAgent"`
+	RequestParameters   json.RawMessage `json:"requestParameters"`
+	ResponseElements    json.RawMessage `json:"responseElements"`
+	AdditionalEventData struct {
+		SecretID string `json:"SecretId"`
+	} `json:"additionalEventData"`
+	ErrorCode          string `json:"errorCode"`
+	ErrorMessage       string `json:"errorMessage"`
+	RequestID          string `json:"requestID"`
+	EventID            string `json:"eventID"`
+	ReadOnly           bool   `json:"readOnly"`
+	EventType          string `json:"eventType"`
+	ManagementEvent    bool   `json:"managementEvent"`
+	RecipientAccountID string `json:"recipientAccountId"`
+	EventCategory      string `json:"eventCategory"`
+}
+
+// checkWatchdog checks the watchdog's samples: a schedule that starts a
+// sweep, or a rotation-failure event of a secret.
+func checkWatchdog(t *testing.T, name string, data []byte) {
+	var ev lambdaevents.EventBridgeEvent
+	if err := decodeStrict(data, &ev); err != nil {
+		t.Fatalf("%s: strict decode into EventBridgeEvent: %v", name, err)
+	}
+	switch name {
+	case "watchdog-schedule.json":
+		if (ev.Source != "aws.events" && ev.Source != "aws.scheduler") || ev.DetailType != "Scheduled Event" {
+			t.Errorf("%s: source %q, detail-type %q; want a scheduled event", name, ev.Source, ev.DetailType)
+		}
+	case "watchdog-rotation-failed.json":
+		if ev.Source != "aws.secretsmanager" || ev.DetailType != "AWS Service Event via CloudTrail" {
+			t.Errorf("%s: source %q, detail-type %q; want a Secrets Manager service event", name, ev.Source, ev.DetailType)
+		}
+		var d cloudTrailDetail
+		if err := decodeStrict(ev.Detail, &d); err != nil {
+			t.Fatalf("%s: strict decode of detail: %v", name, err)
+		}
+		if d.EventName != "RotationFailed" && d.EventName != "RotationAbandoned" && d.EventName != "TestRotationFailed" {
+			t.Errorf("%s: eventName = %q, want a rotation failure", name, d.EventName)
+		}
+		if !secretARN.MatchString(d.AdditionalEventData.SecretID) {
+			t.Errorf("%s: additionalEventData.SecretId = %q, want a complete secret ARN", name, d.AdditionalEventData.SecretID)
+		}
+	default:
+		t.Errorf("%s: unknown watchdog sample", name)
 	}
 }

@@ -143,7 +143,7 @@ func TestEngineRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	arn := aws.ToString(out.ARN)
-	if err := enableRotation(t.Context(), direct, arn, aws.ToString(out.VersionId)); err != nil {
+	if err := enableRotation(t.Context(), direct, arn, aws.ToString(out.VersionId), RotationFunctionARN); err != nil {
 		t.Fatal(err)
 	}
 

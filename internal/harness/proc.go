@@ -23,13 +23,14 @@ var ErrMissing = errors.New("prerequisite missing")
 
 // Function names, as directories under functions/.
 const (
-	FunctionRotate  = "rotate-secret"
-	FunctionReceive = "receive-secret"
-	FunctionExpiry  = "expiry-alert"
+	FunctionRotate   = "rotate-secret"
+	FunctionReceive  = "receive-secret"
+	FunctionExpiry   = "expiry-alert"
+	FunctionWatchdog = "watchdog"
 )
 
-// Functions lists the three functions.
-var Functions = []string{FunctionRotate, FunctionReceive, FunctionExpiry}
+// Functions lists the four functions.
+var Functions = []string{FunctionRotate, FunctionReceive, FunctionExpiry, FunctionWatchdog}
 
 // RepoRoot returns the directory of the module's go.mod, found by walking up
 // from the working directory.
@@ -78,7 +79,7 @@ func lastLine(s string) string {
 	return s
 }
 
-// Build builds the three bootstraps for this machine (CGO_ENABLED=0,
+// Build builds the four bootstraps for this machine (CGO_ENABLED=0,
 // -tags lambda.norpc) into outDir/<function>/bootstrap.
 func Build(ctx context.Context, root, outDir string) error {
 	var errs []error

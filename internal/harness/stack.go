@@ -1,4 +1,4 @@
-// Package harness runs the project's local stack: the three functions as
+// Package harness runs the project's local stack: the four functions as
 // built bootstrap binaries under aws-lambda-rie, moto (python3 -m
 // moto.server) as Secrets Manager, SQS and SNS, the SP-API/LWA simulator,
 // and the two AWS behaviours moto cannot play: Secrets Manager's rotation
@@ -219,7 +219,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if err := Build(ctx, root, binDir); err != nil {
 			return nil, err
 		}
-		s.emit("built the three bootstraps in %s", time.Since(t0).Round(time.Millisecond))
+		s.emit("built the four bootstraps in %s", time.Since(t0).Round(time.Millisecond))
 	}
 
 	// moto.
@@ -276,7 +276,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	for k, v := range opts.Env {
 		env[k] = v
 	}
-	counts := map[string]int{FunctionRotate: 2, FunctionReceive: 1, FunctionExpiry: 1}
+	counts := map[string]int{FunctionRotate: 2, FunctionReceive: 1, FunctionExpiry: 1, FunctionWatchdog: 1}
 	for name, n := range opts.Instances {
 		if n > 0 {
 			counts[name] = n
@@ -290,6 +290,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	results := make(chan started, len(Functions))
 	for _, name := range Functions {
 		fenv := maps(env, s.peerEnv(name))
+		if name == FunctionWatchdog {
+			// The watchdog judges rotation configured with any other
+			// function FOREIGN_ROTATION_FUNCTION.
+			fenv = maps(fenv, map[string]string{"ROTATE_SECRET_FUNCTION_ARN": RotationFunctionARN})
+		}
 		fenv = maps(fenv, opts.FunctionEnv[name])
 		timeout := 30 * time.Second
 		if name == FunctionRotate {
@@ -585,6 +590,9 @@ type SeedOptions struct {
 	// Rotation enables rotation with the rotation function, as a schedule
 	// with RotateImmediatelyOnUpdate false does.
 	Rotation bool
+	// RotationFunction is the Lambda ARN rotation is configured with
+	// (default RotationFunctionARN), e.g. another team's function.
+	RotationFunction string
 	// NoTag leaves out the sp-api-lwa:client-id tag.
 	NoTag bool
 }
@@ -613,7 +621,11 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 		}
 	}
 	if o.Rotation {
-		if err := enableRotation(ctx, s.SecretsManager, arn, aws.ToString(out.VersionId)); err != nil {
+		fn := o.RotationFunction
+		if fn == "" {
+			fn = RotationFunctionARN
+		}
+		if err := enableRotation(ctx, s.SecretsManager, arn, aws.ToString(out.VersionId), fn); err != nil {
 			return "", err
 		}
 	}
@@ -624,11 +636,11 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 // enableRotation turns rotation on the way moto understands it: a
 // RotateSecret naming a Lambda it does not know keeps the ARN and rules and
 // leaves an empty AWSPENDING version, which is then removed.
-func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current string) error {
+func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current, function string) error {
 	token := NewToken()
 	_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
 		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
-		RotationLambdaARN: aws.String(RotationFunctionARN),
+		RotationLambdaARN: aws.String(function),
 		RotationRules:     &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
 	})
 	var ae smithy.APIError

@@ -349,9 +349,9 @@ func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSe
 	return out, nil
 }
 
-// ListSecretVersionIds implements the SDK operation: every version with its
-// labels and created date, the unlabeled (deprecated) ones only with
-// IncludeDeprecated, as the service does. One page.
+// ListSecretVersionIds implements the SDK operation: every version with a
+// staging label (every version with IncludeDeprecated), with its labels and
+// creation date, oldest first, paged by MaxResults.
 func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
 	if err := f.begin("ListSecretVersionIds", in); err != nil {
 		return nil, err
@@ -362,14 +362,29 @@ func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.List
 	if err != nil {
 		return nil, err
 	}
-	out := &secretsmanager.ListSecretVersionIdsOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}
+	var list []types.SecretVersionsListEntry
 	for _, v := range s.versions {
-		if len(v.stages) == 0 && !aws.ToBool(in.IncludeDeprecated) {
-			continue
+		if len(v.stages) > 0 || aws.ToBool(in.IncludeDeprecated) {
+			list = append(list, types.SecretVersionsListEntry{
+				VersionId: aws.String(v.id), VersionStages: slices.Clone(v.stages), CreatedDate: aws.Time(v.created),
+			})
 		}
-		out.Versions = append(out.Versions, types.SecretVersionsListEntry{
-			VersionId: aws.String(v.id), VersionStages: slices.Clone(v.stages), CreatedDate: aws.Time(v.created),
-		})
+	}
+	start := 0
+	if in.NextToken != nil {
+		fmt.Sscan(*in.NextToken, &start)
+	}
+	size := int(aws.ToInt32(in.MaxResults))
+	if size <= 0 {
+		size = 100
+	}
+	out := &secretsmanager.ListSecretVersionIdsOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}
+	if start < len(list) {
+		end := min(start+size, len(list))
+		out.Versions = list[start:end]
+		if end < len(list) {
+			out.NextToken = aws.String(fmt.Sprint(end))
+		}
 	}
 	return out, nil
 }

@@ -1,0 +1,155 @@
+// Command watchdog is WatchdogFunction: the Lambda that a daily schedule
+// and Secrets Manager's rotation-failure events invoke. It checks every
+// managed secret's health, publishes SECRET_AT_RISK and ROTATION_FAILED
+// alerts and the DaysUntilExpiry metric, and never changes a secret
+// (DESIGN.md "The watchdog"). It only wires configuration, AWS clients and
+// the watchdog.Handler.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/health"
+	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+	"github.com/spapi-lwa/secret-rotation/internal/watchdog"
+)
+
+// defaultLWATokenURL is LWA_TOKEN_URL's default (DESIGN.md "Configuration").
+const defaultLWATokenURL = "https://api.amazon.com/auth/o2/token"
+
+// httpTimeout bounds one exchange with LWA; the client retries within the
+// Lambda's deadline.
+const httpTimeout = 10 * time.Second
+
+// config is the function's configuration, read from the environment.
+type config struct {
+	alertTopicARN     string
+	rotateFunctionARN string
+	stuckAfter        time.Duration
+	lwaTokenURL       string
+	keys              secretdoc.Keys
+}
+
+// loadConfig reads the configuration through getenv and reports every problem at once.
+func loadConfig(getenv func(string) string) (config, error) {
+	var errs []error
+	or := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	cfg := config{
+		alertTopicARN:     getenv("ALERT_TOPIC_ARN"),
+		rotateFunctionARN: getenv("ROTATE_SECRET_FUNCTION_ARN"),
+		stuckAfter:        health.DefaultStuckAfter,
+		lwaTokenURL:       or("LWA_TOKEN_URL", defaultLWATokenURL),
+		keys: secretdoc.Keys{
+			ClientID:     or("SECRET_CLIENT_ID_KEY", secretdoc.DefaultKeys.ClientID),
+			ClientSecret: or("SECRET_CLIENT_SECRET_KEY", secretdoc.DefaultKeys.ClientSecret),
+		},
+	}
+	if err := alert.CheckTopicARN(cfg.alertTopicARN); err != nil {
+		errs = append(errs, err)
+	}
+	if err := checkFunctionARN(cfg.rotateFunctionARN); err != nil {
+		errs = append(errs, err)
+	}
+	if v := getenv("STUCK_ROTATION_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("STUCK_ROTATION_AFTER must be a duration such as 6h, got %q", v))
+		case d <= 0:
+			errs = append(errs, fmt.Errorf("STUCK_ROTATION_AFTER must be positive, got %q", v))
+		default:
+			cfg.stuckAfter = d
+		}
+	}
+	if err := checkEndpoint(cfg.lwaTokenURL); err != nil {
+		errs = append(errs, fmt.Errorf("LWA_TOKEN_URL %w", err))
+	}
+	if err := cfg.keys.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("SECRET_CLIENT_ID_KEY, SECRET_CLIENT_SECRET_KEY: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return config{}, fmt.Errorf("watchdog: configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// checkFunctionARN reports whether arn (ROTATE_SECRET_FUNCTION_ARN) can be
+// a Lambda function ARN.
+func checkFunctionARN(arn string) error {
+	if arn == "" {
+		return errors.New("ROTATE_SECRET_FUNCTION_ARN is required")
+	}
+	if !strings.HasPrefix(arn, "arn:") || !strings.Contains(arn, ":lambda:") || !strings.Contains(arn, ":function:") {
+		return fmt.Errorf("ROTATE_SECRET_FUNCTION_ARN must be a Lambda function ARN, got %q", arn)
+	}
+	return nil
+}
+
+// checkEndpoint accepts an absolute https URL, or http on a loopback
+// address for local testing: the LWA request carries the client secret.
+func checkEndpoint(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("must be an absolute https URL, got %q", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		host := u.Hostname()
+		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("must be an https URL (http only on a loopback address), got %q", raw)
+}
+
+func main() {
+	logger := lambdacontext.NewLogger()
+	ctx := context.Background()
+	cfg, err := loadConfig(os.Getenv)
+	if err != nil {
+		logger.ErrorContext(ctx, "startup failed", "error", err)
+		os.Exit(1)
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		logger.ErrorContext(ctx, "startup failed", "error", fmt.Errorf("watchdog: load AWS configuration: %w", err))
+		os.Exit(1)
+	}
+	sm := secretsmanager.NewFromConfig(awsCfg)
+	hc := &http.Client{
+		Timeout: httpTimeout,
+		// A redirect would carry the client secret elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	h := watchdog.New(
+		sm, sm,
+		lwa.NewClient(cfg.lwaTokenURL, hc),
+		alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.alertTopicARN),
+		logger,
+		watchdog.Config{Keys: cfg.keys, RotateFunctionARN: cfg.rotateFunctionARN, StuckAfter: cfg.stuckAfter},
+	)
+	lambda.Start(h.Handle)
+}

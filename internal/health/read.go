@@ -1,0 +1,180 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+)
+
+// SecretLister lists secrets: the part of Secrets Manager that finds every
+// managed secret.
+type SecretLister interface {
+	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
+}
+
+// SecretReader reads one secret. It has no write method: judging a secret
+// never changes it.
+type SecretReader interface {
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+var (
+	_ SecretLister = (*secretsmanager.Client)(nil)
+	_ SecretReader = (*secretsmanager.Client)(nil)
+)
+
+// Listed is a managed secret as the listing found it.
+type Listed struct {
+	ARN, Name string
+	// ClientID is the value of the tag sp-api-lwa:client-id.
+	ClientID string
+	// TaggedSecrets is how many listed secrets carry the same client id.
+	TaggedSecrets int
+}
+
+// List returns every managed secret: every secret (not scheduled for
+// deletion) that carries the tag sp-api-lwa:client-id, in the order Secrets
+// Manager lists them. ListSecrets matches tag keys by prefix, so the exact
+// key is confirmed on each result. The count of secrets per client id comes
+// from this one listing.
+func List(ctx context.Context, c SecretLister) ([]Listed, error) {
+	in := &secretsmanager.ListSecretsInput{
+		Filters:    []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{managed.TagClientID}}},
+		MaxResults: aws.Int32(100),
+	}
+	var out []Listed
+	for {
+		page, err := c.ListSecrets(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("health: list managed secrets: %w", err)
+		}
+		for _, e := range page.SecretList {
+			if e.DeletedDate != nil {
+				continue
+			}
+			id, ok := managed.TagMap(e.Tags)[managed.TagClientID]
+			if !ok {
+				continue
+			}
+			out = append(out, Listed{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), ClientID: id})
+		}
+		if aws.ToString(page.NextToken) == "" {
+			break
+		}
+		in.NextToken = page.NextToken
+	}
+	count := make(map[string]int, len(out))
+	for _, l := range out {
+		count[l.ClientID]++
+	}
+	for i := range out {
+		out[i].TaggedSecrets = count[out[i].ClientID]
+	}
+	return out, nil
+}
+
+// ErrNotManaged is returned by Read for a secret without the tag
+// sp-api-lwa:client-id.
+var ErrNotManaged = errors.New("secret is not tagged " + managed.TagClientID)
+
+// Read reads the secret id with one DescribeSecret, one ListSecretVersionIds
+// (per 100 versions) and one GetSecretValue of AWSCURRENT, and parses the
+// document with keys. TaggedSecrets is left at 1: the caller that listed
+// the fleet knows better (Listed.TaggedSecrets).
+//
+// A document that does not parse, or whose client id is not the tag's, is
+// not an error: it is reported in Secret.DocErr and the returned document is
+// nil. The document, when usable, is returned for a credentials check; it
+// prints redacted.
+func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (Secret, *secretdoc.Document, error) {
+	desc, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
+	if err != nil {
+		return Secret{}, nil, fmt.Errorf("health: describe secret %s: %w", id, err)
+	}
+	tags := managed.TagMap(desc.Tags)
+	clientID, ok := tags[managed.TagClientID]
+	if !ok {
+		return Secret{}, nil, fmt.Errorf("health: read secret %s: %w", id, ErrNotManaged)
+	}
+	s := Secret{
+		ARN:                 aws.ToString(desc.ARN),
+		Name:                aws.ToString(desc.Name),
+		ClientID:            clientID,
+		RotationEnabled:     aws.ToBool(desc.RotationEnabled),
+		RotationFunctionARN: aws.ToString(desc.RotationLambdaARN),
+		LastRotated:         desc.LastRotatedDate,
+		Tags:                tags,
+		Stages:              desc.VersionIdsToStages,
+		Created:             map[string]time.Time{},
+		TaggedSecrets:       1,
+	}
+	if s.Stages == nil {
+		s.Stages = map[string][]string{}
+	}
+	vin := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(s.ARN), MaxResults: aws.Int32(100)}
+	for {
+		page, err := c.ListSecretVersionIds(ctx, vin)
+		if err != nil {
+			return Secret{}, nil, fmt.Errorf("health: list versions of %s: %w", s.ARN, err)
+		}
+		for _, v := range page.Versions {
+			if v.CreatedDate != nil {
+				s.Created[aws.ToString(v.VersionId)] = *v.CreatedDate
+			}
+		}
+		if aws.ToString(page.NextToken) == "" {
+			break
+		}
+		vin.NextToken = page.NextToken
+	}
+	val, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.ARN), VersionStage: aws.String(managed.StageCurrent)})
+	if err != nil {
+		return Secret{}, nil, fmt.Errorf("health: read AWSCURRENT of %s: %w", s.ARN, err)
+	}
+	var doc *secretdoc.Document
+	switch {
+	case val.SecretString == nil:
+		s.DocErr = fmt.Errorf("%w: the value is binary, not a JSON string", secretdoc.ErrInvalid)
+	default:
+		d, err := secretdoc.Parse([]byte(*val.SecretString), keys)
+		switch {
+		case err != nil:
+			s.DocErr = err
+		case d.ClientID() != clientID:
+			// Neither id is quoted: the key might hold something else
+			// than a client id, such as a secret put in the wrong place.
+			s.DocErr = fmt.Errorf("%w: key %q does not hold the client id tagged %s", secretdoc.ErrInvalid, keys.ClientID, managed.TagClientID)
+		default:
+			doc = d
+		}
+	}
+	s.ExpiresAt = expiry(tags, doc)
+	return s, doc, nil
+}
+
+// expiry is the expiry of AWSCURRENT's secret: the tag when it holds an
+// RFC 3339 time, else the document's, else nil.
+func expiry(tags map[string]string, doc *secretdoc.Document) *time.Time {
+	if v, ok := tags[managed.TagClientSecretExpiresAt]; ok {
+		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			t = t.UTC()
+			return &t
+		}
+	}
+	if doc != nil {
+		if t, ok := doc.ExpiresAt(); ok {
+			return &t
+		}
+	}
+	return nil
+}

@@ -1,0 +1,463 @@
+// Package watchdog checks every managed secret's health without waiting for
+// Amazon's notices, and turns Secrets Manager's rotation-failure events into
+// alerts (DESIGN.md "The watchdog"). It reads secrets and never writes them:
+// its Secrets Manager interfaces have no write method.
+//
+// Invocations:
+//
+//  1. A scheduled event (source aws.scheduler or aws.events, detail-type
+//     "Scheduled Event") or an empty object {}: a sweep.
+//  2. A rotation-failure event (detail-type "AWS Service Event via
+//     CloudTrail", detail.eventName RotationFailed, RotationAbandoned or
+//     TestRotationFailed, the secret's ARN in
+//     detail.additionalEventData.SecretId): a ROTATION_FAILED alert
+//     (CRITICAL, MANUAL_ACTION_REQUIRED) with the event's error text, once
+//     it passed the secret-shape check, for a managed secret; (2a) a secret
+//     that is not managed, or no longer exists, is logged and left alone.
+//  3. Anything else is an error: the event is not one the watchdog knows.
+//
+// A sweep:
+//
+//  4. Lists every managed secret once (health.List) and reads each with one
+//     DescribeSecret, one ListSecretVersionIds and one GetSecretValue
+//     (health.Read).
+//  5. Asks LWA once per secret for a client-credentials token with the
+//     AWSCURRENT credentials (scope sellingpartnerapi::client_credential:rotation),
+//     when the document is usable. invalid_client means the credentials are
+//     rejected; any other failure (LWA unavailable) is logged and judges
+//     nothing.
+//  6. Judges each secret (health.Judge) and publishes one SECRET_AT_RISK alert
+//     per secret and reason; a healthy secret gets none.
+//  7. Writes one CloudWatch Embedded Metric Format record per secret whose
+//     expiry is known: metric DaysUntilExpiry in namespace SpApiLwaRotation,
+//     with the dimension sets [ClientId] and [] (the second gives one
+//     fleet-wide series to alarm on).
+//  8. A secret that cannot be read, or whose alert cannot be published, does
+//     not stop the sweep: the others are checked and published first, and
+//     the sweep then returns an error naming how many failed, so the
+//     function's Errors alarm fires.
+package watchdog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/health"
+	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+)
+
+// tokenRequester asks LWA for a client-credentials token; *lwa.Client.
+type tokenRequester interface {
+	ClientCredentials(ctx context.Context, clientID string, secret lwa.ClientSecret, scope string) (lwa.Token, error)
+}
+
+// alerter publishes alerts; *alert.Publisher.
+type alerter interface {
+	Publish(ctx context.Context, a alert.Alert) error
+}
+
+var (
+	_ tokenRequester = (*lwa.Client)(nil)
+	_ alerter        = (*alert.Publisher)(nil)
+)
+
+// Config is the watchdog's configuration.
+type Config struct {
+	// Keys name the document's client id and secret keys.
+	Keys secretdoc.Keys
+	// RotateFunctionARN is ROTATE_SECRET_FUNCTION_ARN.
+	RotateFunctionARN string
+	// StuckAfter is STUCK_ROTATION_AFTER; zero means health.DefaultStuckAfter.
+	StuckAfter time.Duration
+	// Concurrency bounds how many secrets are read at once; zero means 8.
+	Concurrency int
+	// Metrics receives the EMF records; nil means os.Stdout (where Lambda
+	// sends them to CloudWatch Logs).
+	Metrics io.Writer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler is the watchdog's Lambda handler.
+type Handler struct {
+	list    health.SecretLister
+	read    health.SecretReader
+	lwa     tokenRequester
+	alerts  alerter
+	logger  *slog.Logger
+	cfg     Config
+	metrics io.Writer
+	mu      sync.Mutex // guards metrics
+}
+
+// New returns a Handler. A nil logger discards logs.
+func New(list health.SecretLister, read health.SecretReader, tokens tokenRequester, alerts alerter, logger *slog.Logger, cfg Config) *Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 8
+	}
+	if cfg.StuckAfter <= 0 {
+		cfg.StuckAfter = health.DefaultStuckAfter
+	}
+	m := cfg.Metrics
+	if m == nil {
+		m = os.Stdout
+	}
+	return &Handler{list: list, read: read, lwa: tokens, alerts: alerts, logger: logger, cfg: cfg, metrics: m}
+}
+
+// Result is what an invocation did.
+type Result struct {
+	// Kind is "sweep" or "rotationFailure".
+	Kind string `json:"kind"`
+	// Secrets is how many managed secrets were checked.
+	Secrets int `json:"secrets"`
+	// Alerts is how many alerts were published.
+	Alerts int `json:"alerts"`
+	// Ignored is true for a rotation-failure event about a secret that is
+	// not managed.
+	Ignored bool `json:"ignored,omitempty"`
+}
+
+// ErrUnknownEvent is returned for an event that is neither a schedule nor a
+// rotation failure.
+var ErrUnknownEvent = errors.New("watchdog: unknown event")
+
+// Event kinds and names the watchdog accepts.
+const (
+	detailTypeScheduled  = "Scheduled Event"
+	detailTypeCloudTrail = "AWS Service Event via CloudTrail"
+)
+
+var failureEvents = map[string]bool{"RotationFailed": true, "RotationAbandoned": true, "TestRotationFailed": true}
+
+// envelope is the part of an EventBridge event the watchdog reads.
+type envelope struct {
+	Source     string          `json:"source"`
+	DetailType string          `json:"detail-type"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// failureDetail is the detail of a rotation-failure event.
+type failureDetail struct {
+	EventName           string `json:"eventName"`
+	ErrorCode           string `json:"errorCode"`
+	ErrorMessage        string `json:"errorMessage"`
+	AdditionalEventData struct {
+		SecretID string `json:"SecretId"`
+	} `json:"additionalEventData"`
+}
+
+// Handle runs one invocation: a sweep, or a rotation failure's alert.
+func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
+		return Result{}, fmt.Errorf("%w: not a JSON object", ErrUnknownEvent)
+	}
+	// Case 1.
+	if len(fields) == 0 {
+		return h.Sweep(ctx)
+	}
+	var ev envelope
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return Result{}, fmt.Errorf("%w: %v", ErrUnknownEvent, err)
+	}
+	switch {
+	case (ev.Source == "aws.scheduler" || ev.Source == "aws.events") && ev.DetailType == detailTypeScheduled:
+		return h.Sweep(ctx)
+	case ev.DetailType == detailTypeCloudTrail:
+		var d failureDetail
+		if err := json.Unmarshal(ev.Detail, &d); err != nil {
+			return Result{}, fmt.Errorf("%w: detail: %v", ErrUnknownEvent, err)
+		}
+		// Case 2.
+		if failureEvents[d.EventName] && d.AdditionalEventData.SecretID != "" {
+			return h.rotationFailed(ctx, d)
+		}
+		return Result{}, fmt.Errorf("%w: %s event %q without a secret id", ErrUnknownEvent, ev.DetailType, safeText(d.EventName, 64))
+	}
+	// Case 3.
+	return Result{}, fmt.Errorf("%w: source %q, detail-type %q", ErrUnknownEvent, safeText(ev.Source, 64), safeText(ev.DetailType, 64))
+}
+
+// rotationFailed publishes ROTATION_FAILED for a managed secret.
+func (h *Handler) rotationFailed(ctx context.Context, d failureDetail) (Result, error) {
+	res := Result{Kind: "rotationFailure"}
+	id := d.AdditionalEventData.SecretID
+	desc, err := h.read.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
+	var nf *types.ResourceNotFoundException
+	switch {
+	case errors.As(err, &nf):
+		// Case 2a.
+		h.logger.InfoContext(ctx, "rotation failure of a secret that no longer exists; ignored", "secretId", safeText(id, 2048), "eventName", d.EventName)
+		res.Ignored = true
+		return res, nil
+	case err != nil:
+		return res, fmt.Errorf("watchdog: describe secret %s after %s: %w", safeText(id, 2048), d.EventName, err)
+	}
+	clientID, ok := managed.TagMap(desc.Tags)[managed.TagClientID]
+	if !ok {
+		// Case 2a.
+		h.logger.InfoContext(ctx, "rotation failure of a secret that is not managed; ignored", "secretId", aws.ToString(desc.ARN), "eventName", d.EventName)
+		res.Ignored = true
+		return res, nil
+	}
+	arn, name := aws.ToString(desc.ARN), aws.ToString(desc.Name)
+	clientID = safeClientID(clientID)
+	text := strings.TrimSpace(strings.Join(nonEmpty(d.ErrorCode, d.ErrorMessage), ": "))
+	detail := ""
+	if text != "" {
+		if cleaned := redact.Clean(text, 500); cleaned != "" {
+			detail = " Secrets Manager says: " + cleaned
+		} else {
+			detail = " (The event's error text was withheld: it looked like a secret value.)"
+		}
+	}
+	a := alert.Alert{
+		Event: alert.EventRotationFailed, Severity: alert.SeverityCritical, Action: alert.ActionManual,
+		ClientID: clientID, SecretARN: arn,
+		Message: fmt.Sprintf("Secrets Manager reports %s for secret %s.%s", d.EventName, name, detail),
+		Did:     "The watchdog received Secrets Manager's rotation-failure event; it changed nothing.",
+		ToDo: fmt.Sprintf("Find the failing step in the rotation function's log (%s), fix its cause, then retry: aws secretsmanager rotate-secret --secret-id %s",
+			health.LogsCommand(h.cfg.RotateFunctionARN), arn),
+	}
+	if err := h.alerts.Publish(ctx, a); err != nil {
+		return res, fmt.Errorf("watchdog: alert %s of %s: %w", d.EventName, arn, err)
+	}
+	res.Alerts = 1
+	h.logger.InfoContext(ctx, "rotation failure alerted", "secretArn", arn, "clientId", clientID, "eventName", d.EventName)
+	return res, nil
+}
+
+// checked is what the sweep learned about one secret.
+type checked struct {
+	listed   health.Listed
+	secret   health.Secret
+	findings []health.Finding
+	err      error
+}
+
+// Sweep checks every managed secret (cases 4 to 8).
+func (h *Handler) Sweep(ctx context.Context) (Result, error) {
+	res := Result{Kind: "sweep"}
+	now := h.cfg.Now()
+	listed, err := health.List(ctx, h.list)
+	if err != nil {
+		return res, fmt.Errorf("watchdog: sweep: %w", err)
+	}
+	// Each secret is read, judged and reported by one worker, at most
+	// Concurrency at a time: a sweep's time is mostly waiting on Secrets
+	// Manager, LWA and SNS.
+	type outcome struct{ unreadable, alerts, unpublished int }
+	outcomes := make([]outcome, len(listed))
+	sem := make(chan struct{}, h.cfg.Concurrency)
+	var wg sync.WaitGroup
+	for i, l := range listed {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c := h.check(ctx, l, now)
+			if c.err != nil {
+				outcomes[i].unreadable = 1
+				h.logger.ErrorContext(ctx, "secret could not be checked", "secretArn", l.ARN, "clientId", safeClientID(l.ClientID), "error", c.err)
+				return
+			}
+			outcomes[i].alerts, outcomes[i].unpublished = h.report(ctx, c, now)
+		}()
+	}
+	wg.Wait()
+	var unreadable, unpublished int
+	for _, o := range outcomes {
+		res.Secrets++
+		res.Alerts += o.alerts
+		unreadable += o.unreadable
+		unpublished += o.unpublished
+	}
+	h.logger.InfoContext(ctx, "sweep done", "secrets", res.Secrets, "alerts", res.Alerts, "unreadable", unreadable, "unpublished", unpublished)
+	if unreadable > 0 || unpublished > 0 {
+		return res, fmt.Errorf("watchdog: sweep: %d of %d secrets could not be checked, %d alerts could not be published", unreadable, len(listed), unpublished)
+	}
+	return res, nil
+}
+
+// report writes the metric record of one checked secret, publishes one
+// alert per finding and logs the outcome. It returns how many alerts were
+// published and how many could not be.
+func (h *Handler) report(ctx context.Context, c checked, now time.Time) (published, unpublished int) {
+	days, known := health.DaysLeft(now, c.secret.ExpiresAt)
+	if known {
+		h.writeMetric(c.secret.ClientID, days, now)
+	}
+	reasons := make([]string, 0, len(c.findings))
+	for _, f := range c.findings {
+		reasons = append(reasons, f.Reason)
+		if err := h.alerts.Publish(ctx, atRisk(c.secret, f, now)); err != nil {
+			unpublished++
+			h.logger.ErrorContext(ctx, "alert could not be published", "secretArn", c.secret.ARN, "reason", f.Reason, "error", err)
+			continue
+		}
+		published++
+	}
+	attrs := []any{"secretArn", c.secret.ARN, "clientId", c.secret.ClientID, "reasons", reasons}
+	if known {
+		attrs = append(attrs, "daysLeft", days)
+	}
+	h.logger.InfoContext(ctx, "secret checked", attrs...)
+	return published, unpublished
+}
+
+// check reads one secret, asks LWA about its credentials, and judges it.
+func (h *Handler) check(ctx context.Context, l health.Listed, now time.Time) checked {
+	c := checked{listed: l}
+	s, doc, err := health.Read(ctx, h.read, l.ARN, h.cfg.Keys)
+	if err != nil {
+		c.err = err
+		return c
+	}
+	s.TaggedSecrets = l.TaggedSecrets
+	if doc != nil {
+		_, err := h.lwa.ClientCredentials(ctx, doc.ClientID(), doc.ClientSecret(), lwa.ScopeRotation)
+		switch {
+		case err == nil:
+			s.Credentials = aws.Bool(true)
+		case errors.Is(err, lwa.ErrInvalidClient):
+			s.Credentials = aws.Bool(false)
+		default:
+			// Case 5: LWA could not say; nothing is judged.
+			h.logger.WarnContext(ctx, "LWA did not judge the current credentials", "secretArn", s.ARN, "clientId", safeClientID(s.ClientID), "error", err)
+		}
+	}
+	s.ClientID = safeClientID(s.ClientID)
+	c.secret = s
+	c.findings = health.Judge(s, now, health.Config{RotateFunctionARN: h.cfg.RotateFunctionARN, StuckAfter: h.cfg.StuckAfter})
+	return c
+}
+
+// atRisk is the SECRET_AT_RISK alert for one finding.
+func atRisk(s health.Secret, f health.Finding, now time.Time) alert.Alert {
+	a := alert.Alert{
+		Event: alert.EventSecretAtRisk, Severity: f.Severity, Action: alert.ActionManual, Reason: f.Reason,
+		ClientID: s.ClientID, SecretARN: s.ARN, Message: f.Message,
+		Did:  "The watchdog's daily check found this; it changed nothing.",
+		ToDo: f.Fix,
+	}
+	if days, ok := health.DaysLeft(now, s.ExpiresAt); ok {
+		exp := *s.ExpiresAt
+		a.ExpiresAt, a.DaysLeft = &exp, &days
+	}
+	return a
+}
+
+// Names of the EMF record.
+const (
+	MetricNamespace = "SpApiLwaRotation"
+	MetricName      = "DaysUntilExpiry"
+	DimensionName   = "ClientId"
+)
+
+// emf is one CloudWatch Embedded Metric Format record: the directive under
+// "_aws", then the dimension and the metric's value as members.
+type emf struct {
+	AWS             emfMetadata `json:"_aws"`
+	ClientID        string      `json:"ClientId"`
+	DaysUntilExpiry int         `json:"DaysUntilExpiry"`
+}
+
+type emfMetadata struct {
+	Timestamp         int64          `json:"Timestamp"`
+	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+}
+
+type emfDirective struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []emfMetric `json:"Metrics"`
+}
+
+type emfMetric struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+// writeMetric writes the DaysUntilExpiry record of one secret as one line.
+// The dimension sets are [ClientId] (one series per application) and []
+// (one series for the fleet, whose minimum the template alarms on).
+func (h *Handler) writeMetric(clientID string, days int, now time.Time) {
+	r := emf{
+		AWS: emfMetadata{
+			Timestamp: now.UnixMilli(),
+			CloudWatchMetrics: []emfDirective{{
+				Namespace:  MetricNamespace,
+				Dimensions: [][]string{{DimensionName}, {}},
+				Metrics:    []emfMetric{{Name: MetricName, Unit: "None"}},
+			}},
+		},
+		ClientID:        clientID,
+		DaysUntilExpiry: days,
+	}
+	line, err := json.Marshal(r)
+	if err != nil {
+		h.logger.Error("metric record", "error", err)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, _ = h.metrics.Write(append(line, '\n'))
+}
+
+// clientIDPattern is a conservative shape for a client id taken from a tag
+// before it reaches an alert, a log field or a metric dimension.
+var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$`)
+
+// invalidClientID stands in for a tag value that is not shaped like a
+// client id (it could be anything, a secret put in the wrong place
+// included).
+const invalidClientID = "invalid-client-id-tag"
+
+func safeClientID(id string) string {
+	if !clientIDPattern.MatchString(id) || redact.LooksSecret(id) {
+		return invalidClientID
+	}
+	return id
+}
+
+// safeText is s fit for an error or a log field: cleaned, and cut to limit.
+func safeText(s string, limit int) string {
+	if c := redact.Clean(s, limit); c != "" || s == "" {
+		return c
+	}
+	return "[withheld]"
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
