@@ -199,6 +199,14 @@ func writeTable(w io.Writer, rows []*row, now time.Time) {
 			"Run '%s enable SECRET --stack NAME' to manage one.\n", Name)
 		return
 	}
+	// Worst first, then soonest expiry, then name.
+	rows = slices.Clone(rows)
+	slices.SortStableFunc(rows, func(x, y *row) int {
+		if c := cmp.Compare(stateRank[x.state()], stateRank[y.state()]); c != 0 {
+			return c
+		}
+		return cmp.Compare(daysKey(x.DaysLeft), daysKey(y.DaysLeft))
+	})
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATE\tNAME\tCLIENT ID\tROTATION\tLAST ROTATED\tEXPIRES\tDAYS LEFT\tREASONS\tARN")
 	for _, r := range rows {
@@ -255,6 +263,15 @@ func cliHint(r *row, reason string) string {
 		return fmt.Sprintf("%s enable %s --stack STACK, then %s rotate %s --wait", Name, r.Name, Name, r.Name)
 	}
 	return ""
+}
+
+var stateRank = map[string]int{"CRITICAL": 0, "UNKNOWN": 1, "WARNING": 2, "INFO": 3, "OK": 4}
+
+func daysKey(d *int) int {
+	if d == nil {
+		return 1 << 30
+	}
+	return *d
 }
 
 var severityRank = map[alert.Severity]int{alert.SeverityCritical: 0, alert.SeverityWarning: 1, alert.SeverityInfo: 2}
