@@ -273,3 +273,11 @@ func oneLineErr(t *testing.T, stderr string) {
 		t.Errorf("stderr = %q, want exactly one line", stderr)
 	}
 }
+
+func describeIn(id string) *secretsmanager.DescribeSecretInput {
+	return &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)}
+}
+
+func rotateIn(id string) *secretsmanager.RotateSecretInput {
+	return &secretsmanager.RotateSecretInput{SecretId: aws.String(id)}
+}
