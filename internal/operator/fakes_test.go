@@ -281,3 +281,11 @@ func describeIn(id string) *secretsmanager.DescribeSecretInput {
 func rotateIn(id string) *secretsmanager.RotateSecretInput {
 	return &secretsmanager.RotateSecretInput{SecretId: aws.String(id)}
 }
+
+func tags(kv ...string) []smtypes.Tag {
+	var out []smtypes.Tag
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, smtypes.Tag{Key: aws.String(kv[i]), Value: aws.String(kv[i+1])})
+	}
+	return out
+}

@@ -340,7 +340,7 @@ func (f *follower) runbook(name string) string {
 	case f.seen[stageDelivered]:
 		return "The new secret is stored but was not adopted: read the error above and the rotation function's log, then run '" + Name + " rotate " + name + " --wait' again."
 	case f.seen[stageRequested]:
-		return "Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; do not rotate again in the portal."
+		return "Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; there is no need to rotate again."
 	default:
 		return "The rotation function did not get as far as asking SP-API: read the error above and its log (/aws/lambda/<function>), fix the cause, then run '" + Name + " rotate " + name + " --wait' again."
 	}
