@@ -32,6 +32,7 @@ type check struct {
 	what    string
 	fix     string
 	unknown bool // could not be checked
+	note    bool // a reminder, not a check
 }
 
 func (a *App) doctor(ctx context.Context, args []string) error {
@@ -99,7 +100,7 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 			problems++
 			fmt.Fprintf(w, "  FAIL  %s (client %s)\n", r.Name, r.ClientID)
 			var b strings.Builder
-			writeTodo(&b, r)
+			writeTodo(&b, r, *stack)
 			for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
 				fmt.Fprintf(w, "        %s\n", line)
 			}
@@ -130,6 +131,9 @@ func writeCheck(w io.Writer, indent string, ch check) int {
 	case ch.ok:
 		fmt.Fprintf(w, "%sOK    %s\n", indent, ch.what)
 		return 0
+	case ch.note:
+		fmt.Fprintf(w, "%sNOTE  %s\n", indent, ch.what)
+		return 0
 	case ch.unknown:
 		fmt.Fprintf(w, "%s??    %s\n%s      Fix: %s\n", indent, ch.what, indent, ch.fix)
 	default:
@@ -154,7 +158,7 @@ func (a *App) stackChecks(ctx context.Context, c *Clients, outs map[string]strin
 		ch := queueCheck(ctx, c.SQS, arn, q.what)
 		checks = append(checks, ch)
 		if ch.ok {
-			checks = append(checks, check{ok: true, what: fmt.Sprintf("register %s in the Developer Console, Notification Preferences, row %q", arn, q.row)})
+			checks = append(checks, check{note: true, what: fmt.Sprintf("it must be registered (by hand) as %s in the Developer Console, Notification Preferences, row %q", arn, q.row)})
 		}
 	}
 	topic := outs[OutputAlertTopic]

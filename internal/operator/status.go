@@ -170,7 +170,7 @@ func (a *App) status(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		writeTable(a.Stdout, rows, now)
+		writeTable(a.Stdout, rows, *stack)
 	}
 	for _, r := range rows {
 		if len(r.Reasons) > 0 {
@@ -193,7 +193,7 @@ func writeJSON(w io.Writer, rows []*row) error {
 }
 
 // writeTable writes the status table, then what to do for each finding.
-func writeTable(w io.Writer, rows []*row, now time.Time) {
+func writeTable(w io.Writer, rows []*row, stack string) {
 	if len(rows) == 0 {
 		fmt.Fprintf(w, "No managed secrets (tag sp-api-lwa:client-id) in this account and region.\n"+
 			"Run '%s enable SECRET --stack NAME' to manage one.\n", Name)
@@ -228,14 +228,14 @@ func writeTable(w io.Writer, rows []*row, now time.Time) {
 	if len(todo) > 0 {
 		fmt.Fprintf(w, "\nWhat to do:\n")
 		for _, r := range todo {
-			writeTodo(w, r)
+			writeTodo(w, r, stack)
 		}
 	}
 	fmt.Fprintf(w, "\n%d managed %s: %d OK, %d %s attention.\n", len(rows), plural(len(rows), "secret", "secrets"),
 		ok, len(todo), plural(len(todo), "needs", "need"))
 }
 
-func writeTodo(w io.Writer, r *row) {
+func writeTodo(w io.Writer, r *row, stack string) {
 	if r.readErr != nil {
 		fmt.Fprintf(w, "- %s: %s: could not read it: %s\n    Fix: check that your credentials may call secretsmanager:DescribeSecret, ListSecretVersionIds and GetSecretValue on it.\n",
 			r.Name, ReasonUnreadable, oneLine(r.readErr.Error()))
@@ -243,24 +243,27 @@ func writeTodo(w io.Writer, r *row) {
 	}
 	for _, f := range sortedFindings(r.findings) {
 		fmt.Fprintf(w, "- %s: %s (%s): %s\n    Fix: %s\n", r.Name, f.Reason, f.Severity, f.Message, f.Fix)
-		if hint := cliHint(r, f.Reason); hint != "" {
+		if hint := cliHint(r, f.Reason, stack); hint != "" {
 			fmt.Fprintf(w, "    Or:  %s\n", hint)
 		}
 	}
 }
 
 // cliHint is the lwa-rotation command that does a finding's fix, if any.
-func cliHint(r *row, reason string) string {
+func cliHint(r *row, reason, stack string) string {
+	if stack == "" {
+		stack = "STACK"
+	}
 	switch reason {
 	case health.ReasonRotationDisabled, health.ReasonForeignRotationFunction:
-		return fmt.Sprintf("%s enable %s --stack STACK", Name, r.Name)
+		return fmt.Sprintf("%s enable %s --stack %s", Name, r.Name, stack)
 	case health.ReasonRotationStuck, health.ReasonReceivedNotAdopted:
 		return fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
 	case health.ReasonExpiringSoon:
 		if r.RotationEnabled {
 			return fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
 		}
-		return fmt.Sprintf("%s enable %s --stack STACK, then %s rotate %s --wait", Name, r.Name, Name, r.Name)
+		return fmt.Sprintf("%s enable %s --stack %s, then %s rotate %s --wait", Name, r.Name, stack, Name, r.Name)
 	}
 	return ""
 }
