@@ -158,7 +158,7 @@ func (a *App) stackChecks(ctx context.Context, c *Clients, outs map[string]strin
 		ch := queueCheck(ctx, c.SQS, arn, q.what)
 		checks = append(checks, ch)
 		if ch.ok {
-			checks = append(checks, check{note: true, what: fmt.Sprintf("it must be registered (by hand) as %s in the Developer Console, Notification Preferences, row %q", arn, q.row)})
+			checks = append(checks, check{note: true, what: fmt.Sprintf("register %s by hand in the Developer Console, Notification Preferences, row %q (doctor cannot see that)", arn, q.row)})
 		}
 	}
 	topic := outs[OutputAlertTopic]
