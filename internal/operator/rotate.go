@@ -303,7 +303,11 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 func (f *follower) describe(st stage, s snapshot) string {
 	switch st {
 	case stageRequested:
-		return fmt.Sprintf("requested: a new client secret was requested from SP-API at %s; Amazon delivers it to the new-secret queue", s.requestedAt)
+		at := s.requestedAt
+		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+			at = t.UTC().Format(time.RFC3339)
+		}
+		return fmt.Sprintf("requested: a new client secret was requested from SP-API at %s; Amazon delivers it to the new-secret queue", at)
 	case stageDelivered:
 		return fmt.Sprintf("delivered: Amazon's new secret is stored as version %s (%s)", f.newVersion, s.delivered[f.newVersion])
 	case stageAdopted:
