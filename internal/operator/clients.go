@@ -41,9 +41,10 @@ type SecretStore interface {
 	secretWriter
 }
 
-// StackReader reads a CloudFormation stack's outputs.
+// StackReader reads a CloudFormation stack's outputs and resources.
 type StackReader interface {
 	DescribeStacks(ctx context.Context, in *cloudformation.DescribeStacksInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error)
+	DescribeStackResource(ctx context.Context, in *cloudformation.DescribeStackResourceInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DescribeStackResourceOutput, error)
 }
 
 // QueueReader reads an SQS queue's policy.
@@ -57,9 +58,10 @@ type TopicReader interface {
 	ListSubscriptionsByTopic(ctx context.Context, in *sns.ListSubscriptionsByTopicInput, optFns ...func(*sns.Options)) (*sns.ListSubscriptionsByTopicOutput, error)
 }
 
-// LogReader reads a function's log events.
+// LogReader reads a function's log events and streams.
 type LogReader interface {
 	FilterLogEvents(ctx context.Context, in *cloudwatchlogs.FilterLogEventsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
+	DescribeLogStreams(ctx context.Context, in *cloudwatchlogs.DescribeLogStreamsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogStreamsOutput, error)
 }
 
 // TokenClient asks LWA for a client-credentials token.

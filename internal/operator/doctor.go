@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -111,7 +115,7 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 	}
 	if *stack != "" {
 		fmt.Fprintf(w, "\nStack %s:\n", *stack)
-		for _, ch := range a.stackChecks(ctx, c, outs) {
+		for _, ch := range a.stackChecks(ctx, c, *stack, outs) {
 			problems += writeCheck(w, "  ", ch)
 		}
 	} else {
@@ -143,7 +147,7 @@ func writeCheck(w io.Writer, indent string, ch check) int {
 }
 
 // stackChecks checks the deployment named by the stack's outputs.
-func (a *App) stackChecks(ctx context.Context, c *Clients, outs map[string]string) []check {
+func (a *App) stackChecks(ctx context.Context, c *Clients, stack string, outs map[string]string) []check {
 	var checks []check
 	for _, q := range []struct{ output, what, row string }{
 		{OutputNewSecretQueue, "new-secret queue", "Application Client New Secret"},
@@ -167,7 +171,49 @@ func (a *App) stackChecks(ctx context.Context, c *Clients, outs map[string]strin
 	} else {
 		checks = append(checks, topicCheck(ctx, c.SNS, topic))
 	}
-	return checks
+	return append(checks, a.watchdogCheck(ctx, c, stack))
+}
+
+// WatchdogResource is the watchdog function's logical id in the template.
+const WatchdogResource = "WatchdogFunction"
+
+// watchdogOverdue is how long after its last log event the daily watchdog
+// is overdue.
+const watchdogOverdue = 26 * time.Hour
+
+// watchdogCheck reports when the watchdog last ran, from the newest event
+// of its log group.
+func (a *App) watchdogCheck(ctx context.Context, c *Clients, stack string) check {
+	res, err := c.CloudFormation.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{
+		StackName: aws.String(stack), LogicalResourceId: aws.String(WatchdogResource)})
+	if err != nil || res.StackResourceDetail == nil || aws.ToString(res.StackResourceDetail.PhysicalResourceId) == "" {
+		return check{note: true, what: "the stack has no " + WatchdogResource + " (an older template?): nothing checks the secrets daily; deploy the current template"}
+	}
+	group := "/aws/lambda/" + aws.ToString(res.StackResourceDetail.PhysicalResourceId)
+	out, err := c.Logs.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: aws.String(group),
+		OrderBy: logtypes.OrderByLastEventTime, Descending: aws.Bool(true), Limit: aws.Int32(1)})
+	if err != nil && apiCode(err) == "ResourceNotFoundException" {
+		// No log group: the function never ran.
+		out, err = &cloudwatchlogs.DescribeLogStreamsOutput{}, nil
+	}
+	if err != nil {
+		return check{unknown: true, what: "the watchdog's last run could not be read from " + group + ": " + oneLine(err.Error()),
+			fix: "check that your credentials may call logs:DescribeLogStreams on it"}
+	}
+	var last int64
+	for _, st := range out.LogStreams {
+		last = max(last, aws.ToInt64(st.LastEventTimestamp), aws.ToInt64(st.LastIngestionTime))
+	}
+	invoke := fmt.Sprintf("aws lambda invoke --function-name %s --payload '{}' /dev/stdout", aws.ToString(res.StackResourceDetail.PhysicalResourceId))
+	if last == 0 {
+		return check{what: "the watchdog has never run (" + group + " has no events)", fix: "check its schedule in the stack, or run it now: " + invoke}
+	}
+	at := time.UnixMilli(last).UTC()
+	if ago := a.Now().Sub(at); ago > watchdogOverdue {
+		return check{what: fmt.Sprintf("the watchdog last ran %d hours ago (%s); it runs daily", int(ago.Hours()), at.Format(time.RFC3339)),
+			fix: "check its schedule and its errors in " + group + ", or run it now: " + invoke}
+	}
+	return check{ok: true, what: "the watchdog last ran at " + at.Format(time.RFC3339)}
 }
 
 func queueCheck(ctx context.Context, q QueueReader, arn, what string) check {

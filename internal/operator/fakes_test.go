@@ -62,7 +62,9 @@ type smFake struct {
 	configure int
 }
 
-func newSM() *smFake { return &smFake{Fake: secretsmanagertest.New(), rules: map[string]*smtypes.RotationRulesType{}} }
+func newSM() *smFake {
+	return &smFake{Fake: secretsmanagertest.New(), rules: map[string]*smtypes.RotationRulesType{}}
+}
 
 func (f *smFake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
 	if in.RotateImmediately == nil || *in.RotateImmediately {
@@ -102,7 +104,19 @@ func (f *smFake) writes() int {
 	return n
 }
 
-type cfFake struct{ stacks map[string]map[string]string }
+type cfFake struct {
+	stacks    map[string]map[string]string
+	resources map[string]string // logical id -> physical id, in every stack
+}
+
+func (f *cfFake) DescribeStackResource(_ context.Context, in *cloudformation.DescribeStackResourceInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStackResourceOutput, error) {
+	id, ok := f.resources[aws.ToString(in.LogicalResourceId)]
+	if _, stack := f.stacks[aws.ToString(in.StackName)]; !ok || !stack {
+		return nil, &smithy.GenericAPIError{Code: "ValidationError", Message: "Resource " + aws.ToString(in.LogicalResourceId) + " does not exist"}
+	}
+	return &cloudformation.DescribeStackResourceOutput{StackResourceDetail: &cftypes.StackResourceDetail{
+		LogicalResourceId: in.LogicalResourceId, PhysicalResourceId: aws.String(id)}}, nil
+}
 
 func (f *cfFake) DescribeStacks(_ context.Context, in *cloudformation.DescribeStacksInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
 	outs, ok := f.stacks[aws.ToString(in.StackName)]
@@ -146,9 +160,20 @@ func (f *snsFake) ListSubscriptionsByTopic(_ context.Context, in *sns.ListSubscr
 }
 
 type logsFake struct {
-	events []string
-	err    error
-	calls  []*cloudwatchlogs.FilterLogEventsInput
+	// lastEvent is the newest event time of each log group.
+	lastEvent map[string]time.Time
+	events    []string
+	err       error
+	calls     []*cloudwatchlogs.FilterLogEventsInput
+}
+
+func (f *logsFake) DescribeLogStreams(_ context.Context, in *cloudwatchlogs.DescribeLogStreamsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogStreamsOutput, error) {
+	t, ok := f.lastEvent[aws.ToString(in.LogGroupName)]
+	if !ok {
+		return nil, &smithy.GenericAPIError{Code: "ResourceNotFoundException", Message: "The specified log group does not exist."}
+	}
+	return &cloudwatchlogs.DescribeLogStreamsOutput{LogStreams: []logtypes.LogStream{{LogStreamName: aws.String("2026/12/01/[$LATEST]abc"),
+		LastEventTimestamp: aws.Int64(t.UnixMilli())}}}, nil
 }
 
 func (f *logsFake) FilterLogEvents(_ context.Context, in *cloudwatchlogs.FilterLogEventsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error) {
@@ -207,8 +232,8 @@ type env struct {
 var testNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func newEnv() *env {
-	e := &env{sm: newSM(), cf: &cfFake{stacks: map[string]map[string]string{}}, sqs: &sqsFake{policies: map[string]string{}},
-		sns: &snsFake{subs: map[string][]string{}}, logs: &logsFake{}, lwa: &lwaFake{secrets: map[string]string{}, errs: map[string]error{}},
+	e := &env{sm: newSM(), cf: &cfFake{stacks: map[string]map[string]string{}, resources: map[string]string{}}, sqs: &sqsFake{policies: map[string]string{}},
+		sns: &snsFake{subs: map[string][]string{}}, logs: &logsFake{lastEvent: map[string]time.Time{}}, lwa: &lwaFake{secrets: map[string]string{}, errs: map[string]error{}},
 		now: testNow, vars: map[string]string{}}
 	e.sm.Now = func() time.Time { return e.now }
 	return e
