@@ -31,9 +31,8 @@ func seedFleet(e *env) []string {
 	// Rotated by another function, expiry unknown.
 	foreign := add("sp-api-lwa/foreign", clientID("foreign"), secretValue("foreign"), time.Time{}, tag(clientID("foreign")))
 	e.sm.SetRotation(foreign, true, otherFnARN)
-	// A document with the secret where the client id should be.
-	broken := e.sm.Seed("sp-api-lwa/broken", fmt.Sprintf(`{"clientId":%q,"clientSecret":%q}`, secretValue("broken"), clientID("broken")), tag(clientID("broken")))
-	values = append(values, secretValue("broken"))
+	// A document without its client secret.
+	broken := e.sm.Seed("sp-api-lwa/broken", fmt.Sprintf(`{"clientId":%q,"refreshToken":"Atzr|r"}`, clientID("broken")), tag(clientID("broken")))
 	e.sm.SetRotation(broken, true, fnARN)
 	// Two secrets with one client id; the tag's expiry says 3 days.
 	for _, n := range []string{"sp-api-lwa/twin-a", "sp-api-lwa/twin-b"} {
@@ -98,6 +97,31 @@ func TestStatusJSON(t *testing.T) {
 		if r["name"] == "sp-api-lwa/healthy" && (len(r["reasons"].([]any)) != 0 || r["daysLeft"] != float64(120)) {
 			t.Errorf("healthy: reasons, daysLeft = %v, %v; want [], 120", r["reasons"], r["daysLeft"])
 		}
+	}
+}
+
+// TestStatusBrokenDocumentsLeakNothing: documents with the secret in the
+// wrong place are reported without quoting any value.
+func TestStatusBrokenDocumentsLeakNothing(t *testing.T) {
+	e := newEnv()
+	id, secret := clientID("swap"), secretValue("swap")
+	for name, value := range map[string]string{
+		"swapped":          fmt.Sprintf(`{"clientId":%q,"clientSecret":%q}`, secret, id),
+		"secret-as-id":     fmt.Sprintf(`{"clientId":%q,"clientSecret":%q}`, secret, secret),
+		"not-json":         "clientSecret=" + secret,
+		"secret-in-number": fmt.Sprintf(`{"clientId":%q,"clientSecret":1%q}`, id, secret),
+	} {
+		e.sm.Seed(name, value, map[string]string{managed.TagClientID: id})
+	}
+	for _, args := range [][]string{{"status"}, {"status", "--output", "json"}, {"doctor"}} {
+		out, stderr, code := e.run(t, args...)
+		if code != ExitAttention || strings.Count(out, "INVALID_SECRET_DOCUMENT") < 4 {
+			t.Errorf("%v = %d, want 1 with four INVALID_SECRET_DOCUMENT:\n%s", args, code, out)
+		}
+		checkNoSecret(t, out+stderr, secret, "secret-swap")
+	}
+	if e.lwa.calls != 0 {
+		t.Errorf("doctor asked LWA %d times about broken documents", e.lwa.calls)
 	}
 }
 
