@@ -114,7 +114,7 @@ func (a *App) usage(w io.Writer) {
 func (a *App) Run(ctx context.Context, args []string) int {
 	a.defaults()
 	if len(args) == 0 {
-		a.usage(a.Stderr)
+		fmt.Fprintf(a.Stderr, "%s: missing command: status, enable, rotate or doctor (run '%s -h')\n", Name, Name)
 		return ExitBadInput
 	}
 	switch args[0] {
