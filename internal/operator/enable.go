@@ -1,0 +1,207 @@
+package operator
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+)
+
+// DefaultSchedule is enable's rotation schedule when --schedule is not given.
+const DefaultSchedule = "rate(30 days)"
+
+// OutputRotateFunction is the stack output holding the rotation function's ARN.
+const OutputRotateFunction = "RotateSecretFunctionArn"
+
+func (a *App) enable(ctx context.Context, args []string) error {
+	fs := a.flagSet("enable", "enable SECRET (--function ARN | --stack NAME) [--schedule EXPR]",
+		"Check that SECRET's AWSCURRENT value is a secret document, tag the secret with its client id\n"+
+			"("+managed.TagClientID+") and configure its rotation with the rotation function, without\n"+
+			"rotating now. Running it again changes nothing and says so.")
+	function := fs.String("function", "", "the rotation function's `ARN` (RotateSecretFunction)")
+	stack := fs.String("stack", "", "take the rotation function from the output "+OutputRotateFunction+" of the CloudFormation stack `NAME`")
+	schedule := fs.String("schedule", DefaultSchedule, "the rotation schedule `expression`, rate(...) or cron(...)")
+	idKey := fs.String("client-id-key", "", "the document's client id `key` (default $SECRET_CLIENT_ID_KEY, else clientId)")
+	secretKey := fs.String("client-secret-key", "", "the document's client secret `key` (default $SECRET_CLIENT_SECRET_KEY, else clientSecret)")
+	pos, err := a.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	secretID := pos[0]
+	switch {
+	case *function == "" && *stack == "":
+		return badInput("give the rotation function with --function ARN or --stack NAME")
+	case *function != "" && *stack != "":
+		return badInput("give either --function or --stack, not both")
+	}
+	if !validSchedule(*schedule) {
+		return badInput("--schedule %q is not a rate(...) or cron(...) expression", *schedule)
+	}
+	keys, err := a.keys(*idKey, *secretKey)
+	if err != nil {
+		return err
+	}
+	c, err := a.Clients(ctx)
+	if err != nil {
+		return err
+	}
+	fn := *function
+	if *stack != "" {
+		outs, err := stackOutputs(ctx, c.CloudFormation, *stack)
+		if err != nil {
+			return err
+		}
+		if fn = outs[OutputRotateFunction]; fn == "" {
+			return badInput("stack %s has no output %s: is it this project's stack?", *stack, OutputRotateFunction)
+		}
+	}
+	sm := c.SecretsManager
+
+	d, err := describeSecret(ctx, sm, secretID)
+	if err != nil {
+		return err
+	}
+	arn, name := aws.ToString(d.ARN), aws.ToString(d.Name)
+	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return fmt.Errorf("read AWSCURRENT of %s: %w", name, err)
+	}
+	doc, err := secretdoc.Parse([]byte(aws.ToString(v.SecretString)), keys)
+	if err != nil {
+		return badInput("secret %s: AWSCURRENT is not a usable secret document (keys %q and %q): %v", name, keys.ClientID, keys.ClientSecret, err)
+	}
+	clientID := doc.ClientID()
+	tags := managed.TagMap(d.Tags)
+	if t, ok := tags[managed.TagClientID]; ok && t != clientID {
+		return &attentionError{msg: fmt.Sprintf("refused: secret %s is tagged %s=%s but its document holds client id %s; fix the tag or the document first",
+			name, managed.TagClientID, t, clientID)}
+	}
+	others, err := taggedElsewhere(ctx, sm, clientID, arn)
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		return &attentionError{msg: fmt.Sprintf("refused: client id %s is already tagged on secret %s; one application must have one managed secret (untag the other or enable that one)",
+			clientID, others[0])}
+	}
+
+	tagged := tags[managed.TagClientID] == clientID
+	sameRotation := aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == fn && sameSchedule(d.RotationRules, *schedule)
+	if tagged && sameRotation {
+		fmt.Fprintf(a.Stdout, "Secret %s is already enabled: tagged %s=%s, rotation with %s on %s. Nothing changed.\n",
+			name, managed.TagClientID, clientID, fn, *schedule)
+		return nil
+	}
+	if pending := managed.PendingVersion(d.VersionIdsToStages); pending != "" {
+		return &attentionError{msg: fmt.Sprintf("refused: a rotation of %s is in progress (version %s holds AWSPENDING); run '%s rotate %s --wait' to see it finish, then enable again",
+			name, pending, Name, name)}
+	}
+	fmt.Fprintf(a.Stdout, "Secret %s\n  ARN        %s\n  client id  %s (document keys %s, %s; current secret %s)\n",
+		name, arn, clientID, keys.ClientID, keys.ClientSecret, Fingerprint(doc.ClientSecret().Reveal()))
+	if !tagged {
+		if _, err := sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(arn),
+			Tags: []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(clientID)}}}); err != nil {
+			return fmt.Errorf("tag %s: %w", name, err)
+		}
+		fmt.Fprintf(a.Stdout, "Tagged %s=%s.\n", managed.TagClientID, clientID)
+	}
+	if !sameRotation {
+		if old := aws.ToString(d.RotationLambdaARN); aws.ToBool(d.RotationEnabled) && old != "" && old != fn {
+			fmt.Fprintf(a.Stdout, "Rotation function was %s.\n", old)
+		}
+		_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
+			SecretId:          aws.String(arn),
+			RotationLambdaARN: aws.String(fn),
+			RotationRules:     &smtypes.RotationRulesType{ScheduleExpression: aws.String(*schedule)},
+			RotateImmediately: aws.Bool(false),
+		})
+		if err != nil {
+			return fmt.Errorf("configure rotation of %s: %w", name, err)
+		}
+		fmt.Fprintf(a.Stdout, "Rotation configured: function %s, schedule %s, not rotated now\n"+
+			"(Secrets Manager tests the configuration by running the function's testSecret step with the current secret).\n", fn, *schedule)
+	}
+	fmt.Fprintf(a.Stdout, "\nNext: run '%s rotate %s --wait' to rotate now and watch it, or let the schedule do it;\n"+
+		"'%s status' shows the secret's state.\n", Name, name, Name)
+	return nil
+}
+
+var scheduleRE = regexp.MustCompile(`^(rate\([1-9][0-9]* (hours?|days?)\)|cron\([^()]+\))$`)
+
+func validSchedule(s string) bool { return scheduleRE.MatchString(s) }
+
+var rateDaysRE = regexp.MustCompile(`^rate\(([1-9][0-9]*) days?\)$`)
+
+// sameSchedule reports whether rules already say schedule. Secrets Manager
+// can report a rate in days as AutomaticallyAfterDays.
+func sameSchedule(rules *smtypes.RotationRulesType, schedule string) bool {
+	if rules == nil {
+		return false
+	}
+	if aws.ToString(rules.ScheduleExpression) == schedule {
+		return true
+	}
+	if m := rateDaysRE.FindStringSubmatch(schedule); m != nil && rules.ScheduleExpression == nil {
+		n, _ := strconv.ParseInt(m[1], 10, 64)
+		return aws.ToInt64(rules.AutomaticallyAfterDays) == n
+	}
+	return false
+}
+
+// taggedElsewhere returns the names of secrets other than arn tagged with
+// clientID (exact pair: ListSecrets matches tag keys and values separately).
+func taggedElsewhere(ctx context.Context, sm secretReader, clientID, arn string) ([]string, error) {
+	in := &secretsmanager.ListSecretsInput{
+		Filters: []smtypes.Filter{
+			{Key: smtypes.FilterNameStringTypeTagKey, Values: []string{managed.TagClientID}},
+			{Key: smtypes.FilterNameStringTypeTagValue, Values: []string{clientID}},
+		},
+		MaxResults: aws.Int32(100),
+	}
+	var names []string
+	for {
+		out, err := sm.ListSecrets(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("list secrets tagged %s: %w", clientID, err)
+		}
+		for _, e := range out.SecretList {
+			if e.DeletedDate != nil || aws.ToString(e.ARN) == arn {
+				continue
+			}
+			if managed.TagMap(e.Tags)[managed.TagClientID] == clientID {
+				names = append(names, aws.ToString(e.Name))
+			}
+		}
+		if aws.ToString(out.NextToken) == "" {
+			return names, nil
+		}
+		in.NextToken = out.NextToken
+	}
+}
+
+// stackOutputs returns a CloudFormation stack's outputs by key.
+func stackOutputs(ctx context.Context, cf StackReader, stack string) (map[string]string, error) {
+	out, err := cf.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
+	if err != nil {
+		if apiCode(err) == "ValidationError" {
+			return nil, badInput("stack %s not found in this account and region", stack)
+		}
+		return nil, fmt.Errorf("describe stack %s: %w", stack, err)
+	}
+	if len(out.Stacks) == 0 {
+		return nil, badInput("stack %s not found in this account and region", stack)
+	}
+	m := map[string]string{}
+	for _, o := range out.Stacks[0].Outputs {
+		m[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+	}
+	return m, nil
+}

@@ -1,0 +1,419 @@
+package operator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+)
+
+// DefaultRotateTimeout bounds rotate --wait when --timeout is not given.
+const DefaultRotateTimeout = 10 * time.Minute
+
+// progressEvery is how often rotate --wait says it is still waiting.
+const progressEvery = 10 * time.Second
+
+func (a *App) rotate(ctx context.Context, args []string) error {
+	fs := a.flagSet("rotate", "rotate SECRET --wait [--timeout D]",
+		"Start a rotation of SECRET (or join the one in progress). With --wait, follow it until\n"+
+			"AWSCURRENT holds the new client secret or the rotation fails, printing each stage:\n"+
+			"requested (SP-API asked for a new secret), delivered (Amazon's new secret stored),\n"+
+			"adopted (the rotation took it), tested and promoted (AWSCURRENT moved).")
+	wait := fs.Bool("wait", false, "follow the rotation to its end (exit 0 only when AWSCURRENT moved)")
+	timeout := fs.Duration("timeout", DefaultRotateTimeout, "give up following after `D`")
+	idKey := fs.String("client-id-key", "", "the document's client id `key` (default $SECRET_CLIENT_ID_KEY, else clientId)")
+	secretKey := fs.String("client-secret-key", "", "the document's client secret `key` (default $SECRET_CLIENT_SECRET_KEY, else clientSecret)")
+	pos, err := a.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if *timeout <= 0 {
+		return badInput("--timeout must be positive, got %s", *timeout)
+	}
+	keys, err := a.keys(*idKey, *secretKey)
+	if err != nil {
+		return err
+	}
+	c, err := a.Clients(ctx)
+	if err != nil {
+		return err
+	}
+	sm := c.SecretsManager
+	d, err := describeSecret(ctx, sm, pos[0])
+	if err != nil {
+		return err
+	}
+	arn, name := aws.ToString(d.ARN), aws.ToString(d.Name)
+	clientID := managed.TagMap(d.Tags)[managed.TagClientID]
+	if clientID == "" {
+		return badInput("secret %s is not a managed secret (no tag %s): run '%s enable %s --stack NAME' first", name, managed.TagClientID, Name, name)
+	}
+	if !aws.ToBool(d.RotationEnabled) {
+		return badInput("rotation is not enabled on secret %s: run '%s enable %s --stack NAME' first", name, Name, name)
+	}
+	start := a.Now()
+	before := snapshotOf(d)
+	token, joined, err := a.startRotation(ctx, sm, arn, name)
+	if err != nil {
+		return err
+	}
+	if joined {
+		fmt.Fprintf(a.Stdout, "A rotation of %s (client %s) is already in progress: following version %s.\n", name, clientID, token)
+	} else {
+		fmt.Fprintf(a.Stdout, "Rotation of %s (client %s) started: version %s.\n", name, clientID, token)
+	}
+	if !*wait {
+		fmt.Fprintf(a.Stdout, "Run '%s rotate %s --wait' to follow it, or '%s status' to check it later.\n", Name, name, Name)
+		return nil
+	}
+	fmt.Fprintf(a.Stdout, "Following it (timeout %s, Ctrl-C stops following, not the rotation).\n", *timeout)
+	f := &follower{token: token, before: before, seen: map[stage]bool{}}
+	deadline := start.Add(*timeout)
+	lastSaid := start
+	for {
+		d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+		if err != nil {
+			if ctx.Err() != nil {
+				return a.stopped(name)
+			}
+			return fmt.Errorf("describe secret %s: %w", name, err)
+		}
+		snap := snapshotOf(d)
+		if snap.pending == token && !f.seen[stageAdopted] {
+			snap.pendingValue, err = a.pendingValue(ctx, sm, arn, token, keys)
+			if err != nil {
+				if ctx.Err() != nil {
+					return a.stopped(name)
+				}
+				return err
+			}
+		}
+		now := a.Now()
+		stages, outcome := f.observe(snap)
+		for _, st := range stages {
+			fmt.Fprintf(a.Stdout, "[%5s] %s\n", elapsed(now.Sub(start)), f.describe(st, snap))
+			lastSaid = now
+		}
+		switch outcome {
+		case outcomePromoted:
+			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. The previous one keeps working for 7 days.\n",
+				elapsed(now.Sub(start)), name)
+			return nil
+		case outcomeFailed:
+			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; AWSCURRENT is unchanged.\n",
+				elapsed(now.Sub(start)), token)
+			a.explain(ctx, c, d, start, f, snap)
+			return needsPerson
+		}
+		if !now.Before(deadline) {
+			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", elapsed(now.Sub(start)), f.waitingFor())
+			a.explain(ctx, c, d, start, f, snap)
+			return needsPerson
+		}
+		if now.Sub(lastSaid) >= progressEvery {
+			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", elapsed(now.Sub(start)), f.waitingFor())
+			lastSaid = now
+		}
+		if err := a.Sleep(ctx, min(a.PollInterval, deadline.Sub(now))); err != nil {
+			return a.stopped(name)
+		}
+	}
+}
+
+func (a *App) stopped(name string) error {
+	fmt.Fprintf(a.Stdout, "Stopped following. The rotation of %s goes on; '%s status' shows how it ends.\n", name, Name)
+	return needsPerson
+}
+
+// startRotation asks Secrets Manager to rotate now. When a rotation is
+// already in progress, Secrets Manager refuses and reattempts that one: the
+// CLI joins it.
+func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name string) (token string, joined bool, err error) {
+	out, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
+	if err == nil {
+		return aws.ToString(out.VersionId), false, nil
+	}
+	if apiCode(err) != "InvalidRequestException" {
+		return "", false, fmt.Errorf("start rotation of %s: %w", name, err)
+	}
+	var msg string
+	var ae interface{ ErrorMessage() string }
+	if errors.As(err, &ae) {
+		msg = ae.ErrorMessage()
+	}
+	if !strings.Contains(msg, "previous rotation isn't complete") {
+		return "", false, badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(msg))
+	}
+	d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	if derr != nil {
+		return "", false, fmt.Errorf("describe secret %s: %w", name, derr)
+	}
+	if p := managed.PendingVersion(d.VersionIdsToStages); p != "" {
+		return p, true, nil
+	}
+	return "", false, fmt.Errorf("start rotation of %s: %w (and no version holds AWSPENDING)", name, err)
+}
+
+// pendingValue reads the pending version and returns the fingerprint of
+// its client secret ("-" when the document does not parse), or "" while the
+// version has no value yet.
+func (a *App) pendingValue(ctx context.Context, sm secretReader, arn, token string, keys secretdoc.Keys) (string, error) {
+	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn),
+		VersionId: aws.String(token), VersionStage: aws.String(managed.StagePending)})
+	if err != nil {
+		if notFound(err) || apiCode(err) == "ResourceNotFoundException" {
+			return "", nil
+		}
+		if apiCode(err) == "InvalidParameterException" {
+			// The label moved off the version since DescribeSecret.
+			return "", nil
+		}
+		return "", fmt.Errorf("read pending version %s: %w", token, err)
+	}
+	if v.SecretString == nil {
+		return "", nil
+	}
+	doc, err := secretdoc.Parse([]byte(*v.SecretString), keys)
+	if err != nil {
+		return "-", nil
+	}
+	return Fingerprint(doc.ClientSecret().Reveal()), nil
+}
+
+func elapsed(d time.Duration) string {
+	d = d.Round(time.Second)
+	if d < time.Minute {
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	}
+	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+}
+
+// stage is one observable step of a rotation.
+type stage int
+
+const (
+	stageRequested stage = iota // sp-api-lwa:rotation-requested-at set
+	stageDelivered              // a new version holds LWA_RECEIVED or LWA_SUPERSEDED
+	stageAdopted                // the pending version holds a value
+	stagePromoted               // AWSCURRENT moved
+)
+
+type outcome int
+
+const (
+	outcomeRunning outcome = iota
+	outcomePromoted
+	outcomeFailed
+)
+
+// snapshot is what DescribeSecret (and one read of the pending version)
+// shows of a rotation.
+type snapshot struct {
+	current, pending string
+	requestedAt      string
+	// delivered holds the versions carrying LWA_RECEIVED or LWA_SUPERSEDED.
+	delivered map[string]string
+	// pendingValue is the fingerprint of the pending version's client
+	// secret, "" while it has no value.
+	pendingValue string
+}
+
+func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
+	s := snapshot{
+		current:     managed.Holder(d.VersionIdsToStages, managed.StageCurrent),
+		pending:     managed.PendingVersion(d.VersionIdsToStages),
+		requestedAt: managed.TagMap(d.Tags)[managed.TagRotationRequestedAt],
+		delivered:   map[string]string{},
+	}
+	for id, st := range d.VersionIdsToStages {
+		for _, label := range []string{managed.StageReceived, managed.StageSuperseded} {
+			if slices.Contains(st, label) {
+				s.delivered[id] = label
+			}
+		}
+	}
+	return s
+}
+
+// follower decides, from successive snapshots, which stages a rotation
+// reached and how it ended. It only reads; rotate prints.
+type follower struct {
+	token  string
+	before snapshot
+	seen   map[stage]bool
+	// pendingSeen: the token's version held AWSPENDING at some point; only
+	// then does its loss mean the rotation failed.
+	pendingSeen bool
+	newVersion  string
+}
+
+// observe returns the stages first seen in s, in order, and the outcome.
+func (f *follower) observe(s snapshot) ([]stage, outcome) {
+	var out []stage
+	mark := func(st stage) {
+		if !f.seen[st] {
+			f.seen[st] = true
+			out = append(out, st)
+		}
+	}
+	if s.pending == f.token {
+		f.pendingSeen = true
+	}
+	// The tag is removed when a rotation finishes: while it is set, a
+	// request to SP-API is outstanding.
+	if s.requestedAt != "" {
+		mark(stageRequested)
+	}
+	for id := range s.delivered {
+		if _, old := f.before.delivered[id]; !old && id != f.token {
+			f.newVersion = id
+			mark(stageDelivered)
+		}
+	}
+	promoted := s.current != "" && s.current != f.before.current && s.current == f.token
+	if (s.pending == f.token && s.pendingValue != "") || promoted {
+		mark(stageAdopted)
+	}
+	if promoted {
+		mark(stagePromoted)
+		return out, outcomePromoted
+	}
+	if s.current != f.before.current && s.current != "" {
+		// AWSCURRENT moved to another version than the one followed: the
+		// secret changed, by another rotation or by hand.
+		mark(stagePromoted)
+		return out, outcomePromoted
+	}
+	if f.pendingSeen && s.pending != f.token {
+		return out, outcomeFailed
+	}
+	return out, outcomeRunning
+}
+
+func (f *follower) describe(st stage, s snapshot) string {
+	switch st {
+	case stageRequested:
+		at := s.requestedAt
+		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+			at = t.UTC().Format(time.RFC3339)
+		}
+		return fmt.Sprintf("requested: a new client secret was requested from SP-API at %s; Amazon delivers it to the new-secret queue", at)
+	case stageDelivered:
+		return fmt.Sprintf("delivered: Amazon's new secret is stored as version %s (%s)", f.newVersion, s.delivered[f.newVersion])
+	case stageAdopted:
+		if s.pendingValue != "" {
+			return fmt.Sprintf("adopted: version %s holds the new client secret (%s) under AWSPENDING", f.token, s.pendingValue)
+		}
+		return fmt.Sprintf("adopted: version %s holds the new client secret", f.token)
+	case stagePromoted:
+		return fmt.Sprintf("tested and promoted: LWA accepted the new secret and AWSCURRENT is now version %s", s.current)
+	}
+	return ""
+}
+
+// waitingFor says what the rotation waits for, from the stages seen.
+func (f *follower) waitingFor() string {
+	switch {
+	case f.seen[stageAdopted]:
+		return "waiting for the new secret to be tested with LWA and promoted"
+	case f.seen[stageDelivered]:
+		return "waiting for the rotation to adopt the delivered secret"
+	case f.seen[stageRequested]:
+		return "waiting for Amazon to deliver the new secret to the new-secret queue"
+	default:
+		return "waiting for the rotation function to request or adopt a new secret"
+	}
+}
+
+// runbook is the step a person takes after a rotation failed or timed out
+// at the stages seen.
+func (f *follower) runbook(name string) string {
+	switch {
+	case f.seen[stageAdopted]:
+		return "LWA did not accept the new secret in time or the promotion failed: read the error above, check with '" + Name + " doctor', then run '" + Name + " rotate " + name + " --wait' again; the delivered secret is kept, never lost."
+	case f.seen[stageDelivered]:
+		return "The new secret is stored but was not adopted: read the error above and the rotation function's log, then run '" + Name + " rotate " + name + " --wait' again."
+	case f.seen[stageRequested]:
+		return "Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; there is no need to rotate again."
+	default:
+		return "The rotation function did not get as far as asking SP-API: read the error above and its log (/aws/lambda/<function>), fix the cause, then run '" + Name + " rotate " + name + " --wait' again."
+	}
+}
+
+// explain prints the last error and the runbook step after a failure or a
+// timeout.
+func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, f *follower, s snapshot) {
+	name := aws.ToString(d.Name)
+	if msg, ok := a.lastLoggedError(ctx, c.Logs, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
+		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
+	} else {
+		fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
+			orNone(s.current), orNone(s.pending), managed.TagRotationRequestedAt, orNone(s.requestedAt))
+	}
+	fmt.Fprintf(a.Stdout, "What to do: %s\n", f.runbook(name))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// lastLoggedError returns the last error or warning the rotation function
+// logged for secret since start, from its CloudWatch Logs log group. It is
+// best effort: no log group, no permission or no event returns false.
+func (a *App) lastLoggedError(ctx context.Context, logs LogReader, functionARN, secretARN string, start time.Time) (string, bool) {
+	if logs == nil || functionARN == "" {
+		return "", false
+	}
+	fn := functionARN[strings.LastIndexByte(functionARN, ':')+1:]
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	in := &cloudwatchlogs.FilterLogEventsInput{
+		LogGroupName:  aws.String("/aws/lambda/" + fn),
+		StartTime:     aws.Int64(start.Add(-time.Minute).UnixMilli()),
+		FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, secretARN)),
+	}
+	var last string
+	for range 20 {
+		out, err := logs.FilterLogEvents(ctx, in)
+		if err != nil {
+			return "", false
+		}
+		for _, e := range out.Events {
+			last = aws.ToString(e.Message)
+		}
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		in.NextToken = out.NextToken
+	}
+	if last == "" {
+		return "", false
+	}
+	var rec struct {
+		Time  string `json:"time"`
+		Msg   string `json:"msg"`
+		Step  string `json:"step"`
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(last), &rec) != nil || rec.Msg == "" {
+		return "", false
+	}
+	msg := rec.Msg
+	if rec.Error != "" {
+		msg += ": " + rec.Error
+	}
+	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)", msg, orNone(rec.Step), rec.Time)), true
+}

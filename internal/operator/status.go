@@ -1,0 +1,345 @@
+package operator
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/health"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+)
+
+// ReasonUnreadable is the CLI's own reason for a managed secret it could
+// not read (no permission, throttled): its health is unknown.
+const ReasonUnreadable = "UNREADABLE"
+
+// readWorkers bounds the secrets read at once.
+const readWorkers = 8
+
+// row is one managed secret as status and doctor show it. The JSON keys are
+// the contract of 'status --output json'.
+type row struct {
+	SecretARN           string     `json:"secretArn"`
+	Name                string     `json:"name"`
+	ClientID            string     `json:"clientId"`
+	RotationEnabled     bool       `json:"rotationEnabled"`
+	RotationFunctionARN string     `json:"rotationFunctionArn"`
+	ExpiresAt           *time.Time `json:"expiresAt"`
+	DaysLeft            *int       `json:"daysLeft"`
+	Reasons             []string   `json:"reasons"`
+
+	lastRotated *time.Time
+	secret      health.Secret
+	findings    []health.Finding
+	readErr     error
+	// doc is AWSCURRENT's document when usable, for doctor's LWA check.
+	doc *secretdoc.Document
+}
+
+// fleetConfig is what reading and judging the fleet needs.
+type fleetConfig struct {
+	keys  secretdoc.Keys
+	judge health.Config
+}
+
+func (a *App) fleetConfig(function string) (fleetConfig, error) {
+	keys, err := a.keys("", "")
+	if err != nil {
+		return fleetConfig{}, err
+	}
+	cfg := fleetConfig{keys: keys, judge: health.Config{RotateFunctionARN: a.Getenv("ROTATE_SECRET_FUNCTION_ARN")}}
+	if function != "" {
+		cfg.judge.RotateFunctionARN = function
+	}
+	if v := a.Getenv("STUCK_ROTATION_AFTER"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fleetConfig{}, badInput("STUCK_ROTATION_AFTER must be a positive duration such as 6h, got %q", v)
+		}
+		cfg.judge.StuckAfter = d
+	}
+	return cfg, nil
+}
+
+// readFleet lists every managed secret and reads each (one DescribeSecret,
+// one ListSecretVersionIds, one GetSecretValue), in name order.
+func (a *App) readFleet(ctx context.Context, sm SecretStore, cfg fleetConfig) ([]*row, error) {
+	listed, err := health.List(ctx, sm)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]*row, len(listed))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for range min(readWorkers, len(listed)) {
+		wg.Go(func() {
+			for i := range jobs {
+				rows[i] = a.readOne(ctx, sm, listed[i], cfg)
+			}
+		})
+	}
+	for i := range listed {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	slices.SortStableFunc(rows, func(x, y *row) int { return cmp.Compare(x.Name, y.Name) })
+	return rows, nil
+}
+
+func (a *App) readOne(ctx context.Context, sm SecretStore, l health.Listed, cfg fleetConfig) *row {
+	s, doc, err := health.Read(ctx, sm, l.ARN, cfg.keys)
+	if err != nil {
+		return &row{SecretARN: l.ARN, Name: l.Name, ClientID: l.ClientID, Reasons: []string{ReasonUnreadable}, readErr: err}
+	}
+	s.TaggedSecrets = l.TaggedSecrets
+	return &row{
+		SecretARN: s.ARN, Name: s.Name, ClientID: s.ClientID,
+		RotationEnabled: s.RotationEnabled, RotationFunctionARN: s.RotationFunctionARN,
+		ExpiresAt: s.ExpiresAt, lastRotated: s.LastRotated, doc: doc,
+		secret: s,
+	}
+}
+
+// judge fills the row's findings and reasons at now.
+func (r *row) judge(now time.Time, cfg health.Config) {
+	if r.readErr != nil {
+		return
+	}
+	if d, ok := health.DaysLeft(now, r.ExpiresAt); ok {
+		r.DaysLeft = &d
+	}
+	r.findings = health.Judge(r.secret, now, cfg)
+	r.Reasons = []string{}
+	for _, f := range r.findings {
+		r.Reasons = append(r.Reasons, f.Reason)
+	}
+}
+
+func (a *App) status(ctx context.Context, args []string) error {
+	fs := a.flagSet("status", "status [--output table|json] [--function ARN | --stack NAME]",
+		"Show every managed secret (tag sp-api-lwa:client-id): rotation, last rotation, expiry, days left,\n"+
+			"and the watchdog's reasons it is at risk, with what to do. It reads metadata and documents\n"+
+			"only; it does not ask LWA (doctor does). Exit status 1 when a secret needs a person.")
+	output := fs.String("output", "table", "output `format`: table or json")
+	function := fs.String("function", "", "the project's rotation function `ARN`, to flag secrets rotated by another one (default $ROTATE_SECRET_FUNCTION_ARN)")
+	stack := fs.String("stack", "", "take the rotation function from the CloudFormation stack `NAME`")
+	if _, err := a.parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *output != "table" && *output != "json" {
+		return badInput("--output must be table or json, got %q", *output)
+	}
+	if *function != "" && *stack != "" {
+		return badInput("give either --function or --stack, not both")
+	}
+	c, err := a.Clients(ctx)
+	if err != nil {
+		return err
+	}
+	fn := *function
+	if *stack != "" {
+		outs, err := stackOutputs(ctx, c.CloudFormation, *stack)
+		if err != nil {
+			return err
+		}
+		fn = outs[OutputRotateFunction]
+	}
+	cfg, err := a.fleetConfig(fn)
+	if err != nil {
+		return err
+	}
+	rows, err := a.readFleet(ctx, c.SecretsManager, cfg)
+	if err != nil {
+		return err
+	}
+	now := a.Now()
+	for _, r := range rows {
+		r.judge(now, cfg.judge)
+	}
+	if *output == "json" {
+		if err := writeJSON(a.Stdout, rows); err != nil {
+			return err
+		}
+	} else {
+		writeTable(a.Stdout, rows, *stack)
+	}
+	for _, r := range rows {
+		if len(r.Reasons) > 0 {
+			return needsPerson
+		}
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, rows []*row) error {
+	if rows == nil {
+		rows = []*row{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rows); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
+	}
+	return nil
+}
+
+// writeTable writes the status table, then what to do for each finding.
+func writeTable(w io.Writer, rows []*row, stack string) {
+	if len(rows) == 0 {
+		fmt.Fprintf(w, "No managed secrets (tag sp-api-lwa:client-id) in this account and region.\n"+
+			"Run '%s enable SECRET --stack NAME' to manage one.\n", Name)
+		return
+	}
+	// Worst first, then soonest expiry, then name.
+	rows = slices.Clone(rows)
+	slices.SortStableFunc(rows, func(x, y *row) int {
+		if c := cmp.Compare(stateRank[x.state()], stateRank[y.state()]); c != 0 {
+			return c
+		}
+		return cmp.Compare(daysKey(x.DaysLeft), daysKey(y.DaysLeft))
+	})
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tNAME\tCLIENT ID\tROTATION\tLAST ROTATED\tEXPIRES\tDAYS LEFT\tREASONS\tARN")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			r.state(), r.Name, r.ClientID, r.rotation(), day(r.lastRotated, "never"), day(r.ExpiresAt, "unknown"),
+			daysLeft(r.DaysLeft), r.reasonList(), r.SecretARN)
+	}
+	tw.Flush()
+
+	var todo []*row
+	ok := 0
+	for _, r := range rows {
+		if len(r.Reasons) == 0 {
+			ok++
+		} else {
+			todo = append(todo, r)
+		}
+	}
+	if len(todo) > 0 {
+		fmt.Fprintf(w, "\nWhat to do:\n")
+		for _, r := range todo {
+			writeTodo(w, r, stack)
+		}
+	}
+	fmt.Fprintf(w, "\n%d managed %s: %d OK, %d %s attention.\n", len(rows), plural(len(rows), "secret", "secrets"),
+		ok, len(todo), plural(len(todo), "needs", "need"))
+}
+
+func writeTodo(w io.Writer, r *row, stack string) {
+	if r.readErr != nil {
+		fmt.Fprintf(w, "- %s: %s: could not read it: %s\n    Fix: check that your credentials may call secretsmanager:DescribeSecret, ListSecretVersionIds and GetSecretValue on it.\n",
+			r.Name, ReasonUnreadable, oneLine(r.readErr.Error()))
+		return
+	}
+	for _, f := range sortedFindings(r.findings) {
+		fmt.Fprintf(w, "- %s: %s (%s): %s\n    Fix: %s\n", r.Name, f.Reason, f.Severity, f.Message, f.Fix)
+		if hint := cliHint(r, f.Reason, stack); hint != "" {
+			fmt.Fprintf(w, "    Or:  %s\n", hint)
+		}
+	}
+}
+
+// cliHint is the lwa-rotation command that does a finding's fix, if any.
+func cliHint(r *row, reason, stack string) string {
+	if stack == "" {
+		stack = "STACK"
+	}
+	switch reason {
+	case health.ReasonRotationDisabled, health.ReasonForeignRotationFunction:
+		return fmt.Sprintf("%s enable %s --stack %s", Name, r.Name, stack)
+	case health.ReasonRotationStuck, health.ReasonReceivedNotAdopted:
+		return fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
+	case health.ReasonExpiringSoon:
+		if r.RotationEnabled {
+			return fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
+		}
+		return fmt.Sprintf("%s enable %s --stack %s, then %s rotate %s --wait", Name, r.Name, stack, Name, r.Name)
+	}
+	return ""
+}
+
+var stateRank = map[string]int{"CRITICAL": 0, "UNKNOWN": 1, "WARNING": 2, "INFO": 3, "OK": 4}
+
+func daysKey(d *int) int {
+	if d == nil {
+		return 1 << 30
+	}
+	return *d
+}
+
+var severityRank = map[alert.Severity]int{alert.SeverityCritical: 0, alert.SeverityWarning: 1, alert.SeverityInfo: 2}
+
+func sortedFindings(fs []health.Finding) []health.Finding {
+	out := slices.Clone(fs)
+	slices.SortStableFunc(out, func(x, y health.Finding) int { return cmp.Compare(severityRank[x.Severity], severityRank[y.Severity]) })
+	return out
+}
+
+// state is the table's first column: OK, or the worst severity.
+func (r *row) state() string {
+	if r.readErr != nil {
+		return "UNKNOWN"
+	}
+	if len(r.findings) == 0 {
+		return "OK"
+	}
+	return string(sortedFindings(r.findings)[0].Severity)
+}
+
+func (r *row) reasonList() string {
+	if len(r.Reasons) == 0 {
+		return "OK"
+	}
+	return strings.Join(r.Reasons, ",")
+}
+
+func (r *row) rotation() string {
+	if r.readErr != nil {
+		return "?"
+	}
+	if !r.RotationEnabled {
+		return "off"
+	}
+	fn := r.RotationFunctionARN
+	if i := strings.LastIndex(fn, ":function:"); i >= 0 {
+		fn = fn[i+len(":function:"):]
+	}
+	if fn == "" {
+		return "on"
+	}
+	return "on (" + fn + ")"
+}
+
+func day(t *time.Time, none string) string {
+	if t == nil {
+		return none
+	}
+	return t.UTC().Format("2006-01-02")
+}
+
+func daysLeft(d *int) string {
+	switch {
+	case d == nil:
+		return "-"
+	case *d < 0:
+		return fmt.Sprintf("expired (%d)", *d)
+	}
+	return fmt.Sprint(*d)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
