@@ -10,9 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
@@ -82,7 +81,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 			cfg.stuckAfter = d
 		}
 	}
-	if err := checkEndpoint(cfg.lwaTokenURL); err != nil {
+	if err := endpoint.Check(cfg.lwaTokenURL); err != nil {
 		errs = append(errs, fmt.Errorf("LWA_TOKEN_URL %w", err))
 	}
 	if err := cfg.keys.Validate(); err != nil {
@@ -104,25 +103,6 @@ func checkFunctionARN(arn string) error {
 		return fmt.Errorf("ROTATE_SECRET_FUNCTION_ARN must be a Lambda function ARN, got %q", arn)
 	}
 	return nil
-}
-
-// checkEndpoint accepts an absolute https URL, or http on a loopback
-// address for local testing: the LWA request carries the client secret.
-func checkEndpoint(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return fmt.Errorf("must be an absolute https URL, got %q", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		host := u.Hostname()
-		if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("must be an https URL (http only on a loopback address), got %q", raw)
 }
 
 func main() {

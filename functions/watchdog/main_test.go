@@ -42,10 +42,10 @@ func TestLoadConfig(t *testing.T) {
 		{"every problem at once", map[string]string{"STUCK_ROTATION_AFTER": "6 hours", "LWA_TOKEN_URL": "http://lwa.example.com/t",
 			"SECRET_CLIENT_ID_KEY": "k", "SECRET_CLIENT_SECRET_KEY": "k"}, config{}, []string{
 			"ALERT_TOPIC_ARN is required", "ROTATE_SECRET_FUNCTION_ARN is required", "STUCK_ROTATION_AFTER must be a duration",
-			"LWA_TOKEN_URL must be an https URL", "SECRET_CLIENT_ID_KEY"}},
+			"LWA_TOKEN_URL endpoint refused: http://lwa.example.com/t: want https", "SECRET_CLIENT_ID_KEY"}},
 		{"not a function ARN", with("ROTATE_SECRET_FUNCTION_ARN", "rotate"), config{}, []string{"must be a Lambda function ARN"}},
 		{"negative duration", with("STUCK_ROTATION_AFTER", "-1h"), config{}, []string{"STUCK_ROTATION_AFTER must be positive"}},
-		{"relative URL", with("LWA_TOKEN_URL", "/auth/o2/token"), config{}, []string{"LWA_TOKEN_URL must be an absolute https URL"}},
+		{"relative URL", with("LWA_TOKEN_URL", "/auth/o2/token"), config{}, []string{"LWA_TOKEN_URL endpoint refused"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 )
 
@@ -127,11 +126,7 @@ func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients,
 				err = e
 				return
 			}
-			hc := &http.Client{
-				Timeout: 30 * time.Second,
-				// LWA never redirects a token request: a 3xx is an error.
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-			}
+			hc := &http.Client{Timeout: 30 * time.Second} // lwa.NewClient never follows a redirect
 			c = &Clients{
 				SecretsManager: secretsmanager.NewFromConfig(cfg),
 				CloudFormation: cloudformation.NewFromConfig(cfg),
@@ -146,21 +141,12 @@ func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients,
 }
 
 // checkTokenURL accepts https URLs, and http only on a loopback address
-// (a local simulator).
+// (a local simulator): the token request carries the client secret.
 func checkTokenURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return badInput("LWA_TOKEN_URL %q is not a URL", raw)
+	if err := endpoint.Check(raw); err != nil {
+		return badInput("LWA_TOKEN_URL: %v", err)
 	}
-	if u.Scheme == "https" {
-		return nil
-	}
-	host := u.Hostname()
-	ip := net.ParseIP(host)
-	if u.Scheme == "http" && (host == "localhost" || (ip != nil && ip.IsLoopback())) {
-		return nil
-	}
-	return badInput("LWA_TOKEN_URL must be an https URL (http only on a loopback address), got %q", raw)
+	return nil
 }
 
 // apiCode returns the AWS error code of err, or "".
