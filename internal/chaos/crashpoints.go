@@ -108,9 +108,9 @@ var CrashPoints = []CrashPoint{
 		Crash{Op: "DeleteMessage", Match: QueueIs("new-secret")}},
 
 	// Expiry alert.
-	{"expiry: RotateSecret fails", []string{"expiry.process.RotateSecret#1"}, "expiry",
+	{"expiry: RotateSecret fails", []string{"expiry.rotate.RotateSecret#1"}, "expiry",
 		Crash{Op: "RotateSecret"}},
-	{"expiry: crash after RotateSecret", []string{"expiry.process.RotateSecret#1"}, "expiry",
+	{"expiry: crash after RotateSecret", []string{"expiry.rotate.RotateSecret#1"}, "expiry",
 		Crash{Op: "RotateSecret", After: true}},
 	{"expiry: crash after the CLIENT_SECRET_EXPIRING alert", []string{"expiry.publish.Publish#1"}, "expiry",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventExpiring)), After: true}},

@@ -175,6 +175,20 @@ func (m *message) attrs() []slog.Attr {
 	return attrs
 }
 
+// notice is what one valid notice says, with the alert being built for it.
+type notice struct {
+	sm   events.SQSMessage
+	m    *message
+	a    alert.Alert
+	app  string    // the application id
+	exp  time.Time // the secret's expiry
+	days int       // whole days left
+	when string    // "expires in N days (...)"
+}
+
+// portal says how to rotate a client secret by hand.
+const portal = "rotate the client secret in the Solution Provider Portal (Developer Central, the application's LWA credentials: Rotate secret)"
+
 func (h *Handler) process(ctx context.Context, rejected map[string]bool, sm events.SQSMessage, m *message) error {
 	// Case 1.
 	n, err := notification.ParseSecretExpiry([]byte(sm.Body))
@@ -188,47 +202,28 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, sm even
 	exp := n.ClientSecretExpiryTime.UTC()
 	days := alert.DaysLeft(h.now(), exp)
 	m.daysLeft = days
-	a := alert.Alert{
-		Event:          alert.EventExpiring,
-		Severity:       alert.SeverityForDaysLeft(days),
-		ClientID:       n.ClientID,
-		ApplicationID:  n.Metadata.ApplicationID,
-		ExpiresAt:      &exp,
-		DaysLeft:       &days,
-		NotificationID: n.Metadata.NotificationID,
-		MessageID:      m.messageID,
-	}
-	app := n.Metadata.ApplicationID
-	when := expiresPhrase(exp, days)
-	portal := "rotate the client secret in the Solution Provider Portal (Developer Central, the application's LWA credentials: Rotate secret)"
+	nt := &notice{sm: sm, m: m, app: n.Metadata.ApplicationID, exp: exp, days: days, when: expiresPhrase(exp, days),
+		a: alert.Alert{
+			Event:          alert.EventExpiring,
+			ClientID:       n.ClientID,
+			ApplicationID:  n.Metadata.ApplicationID,
+			ExpiresAt:      &exp,
+			DaysLeft:       &days,
+			NotificationID: n.Metadata.NotificationID,
+			MessageID:      m.messageID,
+		}}
+	nt.a.Severity = alert.SeverityForDaysLeft(days)
 
 	// Case 3.
 	sec, err := managed.FindByClientID(ctx, h.meta, n.ClientID)
-	switch {
-	case errors.Is(err, managed.ErrUnknownClient):
-		a.Action = alert.ActionManual
-		a.Message = "The LWA client secret of " + app + " " + when + ", and no secret in Secrets Manager is tagged with its client id, so nothing rotates it."
-		a.Did = "No managed secret is tagged " + managed.TagClientID + "=" + n.ClientID + ". Nothing was rotated."
-		a.ToDo = fmt.Sprintf("If the credentials are kept in Secrets Manager, tag that secret so the project manages it (rotation enabled through the stack's RotationSchedule), then rotate it:\n"+
-			"  aws secretsmanager tag-resource --secret-id <secret name> --tags Key=%s,Value=%s\n"+
-			"  aws secretsmanager rotate-secret --secret-id <secret name>\n"+
-			"Otherwise %s before %s, and store the new secret where the application reads it.\n",
-			managed.TagClientID, n.ClientID, portal, exp.Format(time.RFC3339))
-		return h.publish(ctx, m, a)
-	case errors.Is(err, managed.ErrAmbiguous):
-		a.Action = alert.ActionManual
-		a.Message = "The LWA client secret of " + app + " " + when + ", and more than one secret is tagged with its client id, so nothing rotates it."
-		a.Did = "Nothing was rotated: " + err.Error() + "."
-		a.ToDo = fmt.Sprintf("Keep the tag %s=%s on exactly one secret, then rotate it:\n"+
-			"  aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s\n"+
-			"  aws secretsmanager rotate-secret --secret-id <the managed secret>\n",
-			managed.TagClientID, n.ClientID, managed.TagClientID)
-		return h.publish(ctx, m, a)
-	case err != nil:
+	if errors.Is(err, managed.ErrUnknownClient) || errors.Is(err, managed.ErrAmbiguous) {
+		return h.unmanaged(ctx, nt, err)
+	}
+	if err != nil {
 		return fmt.Errorf("expiry: message %s: %w", m.messageID, err)
 	}
 	m.secretID = sec.ARN
-	a.SecretARN = sec.ARN
+	nt.a.SecretARN = sec.ARN
 	desc, err := h.meta.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(sec.ARN)})
 	if err != nil {
 		return fmt.Errorf("expiry: describe secret %s: %w", sec.ARN, err)
@@ -241,105 +236,139 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, sm even
 	// Case 4.
 	if v, ok := tags[managed.TagClientSecretExpiresAt]; ok {
 		if current, err := time.Parse(time.RFC3339Nano, v); err == nil && exp.Before(current.Add(-replacedMargin)) {
-			a.Severity = alert.SeverityInfo
-			a.Action = alert.ActionNone
-			a.Message = "This expiry notice for " + app + " is about a client secret that has already been replaced; the current one expires " + current.UTC().Format(time.RFC3339) + "."
-			a.Did = "Nothing: the secret in AWSCURRENT of " + sec.ARN + " is a newer one (" + managed.TagClientSecretExpiresAt + " = " + current.UTC().Format(time.RFC3339) + "). The old secret keeps working until " + exp.Format(time.RFC3339) + "."
-			return h.publish(ctx, m, a)
+			nt.a.Severity, nt.a.Action = alert.SeverityInfo, alert.ActionNone
+			nt.a.Message = "This expiry notice for " + nt.app + " is about a client secret that has already been replaced; the current one expires " + current.UTC().Format(time.RFC3339) + "."
+			nt.a.Did = "Nothing: the secret in AWSCURRENT of " + sec.ARN + " is a newer one (" + managed.TagClientSecretExpiresAt + " = " + current.UTC().Format(time.RFC3339) + "). The old secret keeps working until " + exp.Format(time.RFC3339) + "."
+			return h.publish(ctx, m, nt.a)
 		}
 	}
 
 	enabled := aws.ToBool(desc.RotationEnabled)
-	lambdaARN := aws.ToString(desc.RotationLambdaARN)
+	switch {
+	case days < 0:
+		return h.expired(ctx, nt, sec.ARN, enabled, aws.ToString(desc.RotationLambdaARN)) // Case 5.
+	case enabled && h.autoRotate:
+		return h.rotate(ctx, nt, sec.ARN) // Case 6.
+	case enabled:
+		return h.scheduled(ctx, nt, sec.ARN, desc.NextRotationDate) // Case 7.
+	default:
+		// Case 8.
+		nt.a.Action = alert.ActionManual
+		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + " and rotation is not enabled for its secret: rotate it."
+		nt.a.Did = "Nothing was rotated: rotation is not enabled for " + sec.ARN + "."
+		nt.a.ToDo = "Enable rotation and rotate now (before " + exp.Format(time.RFC3339) + "):\n" + enableCommands(sec.ARN, aws.ToString(desc.RotationLambdaARN)) +
+			"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
+		return h.publish(ctx, m, nt.a)
+	}
+}
+
+// unmanaged is Case 3: no secret, or more than one, is tagged with the
+// notice's client id.
+func (h *Handler) unmanaged(ctx context.Context, nt *notice, err error) error {
+	id := nt.a.ClientID
+	nt.a.Action = alert.ActionManual
+	if errors.Is(err, managed.ErrAmbiguous) {
+		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + ", and more than one secret is tagged with its client id, so nothing rotates it."
+		nt.a.Did = "Nothing was rotated: " + err.Error() + "."
+		nt.a.ToDo = fmt.Sprintf("Keep the tag %s=%s on exactly one secret, then rotate it:\n"+
+			"  aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s\n"+
+			"  aws secretsmanager rotate-secret --secret-id <the managed secret>\n",
+			managed.TagClientID, id, managed.TagClientID)
+		return h.publish(ctx, nt.m, nt.a)
+	}
+	nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + ", and no secret in Secrets Manager is tagged with its client id, so nothing rotates it."
+	nt.a.Did = "No managed secret is tagged " + managed.TagClientID + "=" + id + ". Nothing was rotated."
+	nt.a.ToDo = fmt.Sprintf("If the credentials are kept in Secrets Manager, tag that secret and configure its rotation (go run ./cmd/lwa-rotation enable <secret name> --stack <stack> does both), then rotate it:\n"+
+		"  aws secretsmanager tag-resource --secret-id <secret name> --tags Key=%s,Value=%s\n"+
+		"  aws secretsmanager rotate-secret --secret-id <secret name>\n"+
+		"Otherwise %s before %s, and store the new secret where the application reads it.\n",
+		managed.TagClientID, id, portal, nt.exp.Format(time.RFC3339))
+	return h.publish(ctx, nt.m, nt.a)
+}
+
+// enableCommands are the commands that configure the secret's rotation with
+// the rotation function (never rotating at once) and then rotate it.
+func enableCommands(arn, lambdaARN string) string {
 	if lambdaARN == "" {
 		lambdaARN = "<RotateSecretFunctionArn output of the stack>"
 	}
-	rotateNow := "  aws secretsmanager rotate-secret --secret-id " + sec.ARN + "\n"
-	enable := "  aws secretsmanager rotate-secret --secret-id " + sec.ARN + " --rotation-lambda-arn " + lambdaARN + " --rotation-rules AutomaticallyAfterDays=90\n" +
-		"(or add the secret to the stack's RotationSchedule and deploy, then run:\n" + rotateNow + ")\n"
+	return "  aws secretsmanager rotate-secret --secret-id " + arn + " --rotation-lambda-arn " + lambdaARN +
+		" --rotation-rules '{\"ScheduleExpression\":\"rate(30 days)\"}' --no-rotate-immediately\n" +
+		"  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
+}
 
-	switch {
-	case days < 0:
-		// Case 5.
-		a.Action = alert.ActionManual
-		a.Message = "The LWA client secret of " + app + " " + when + "; the application cannot call SP-API until a new secret is in place."
-		a.Did = "Nothing: a rotation cannot request a new secret with an expired one."
-		a.ToDo = "Now, " + portal + ". The new secret arrives as a notification; the receiver stores it"
-		if enabled {
-			a.ToDo += " and starts the rotation that adopts it.\n"
-		} else {
-			a.ToDo += ", but rotation is not enabled for " + sec.ARN + ", so enable it to adopt the new secret:\n" + enable
-		}
-		return h.publish(ctx, m, a)
-
-	case enabled && h.autoRotate:
-		// Case 6.
-		_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(sec.ARN)})
-		switch {
-		case err == nil:
-			a.Action = alert.ActionRotationStarted
-			a.Message = "The LWA client secret of " + app + " " + when + "; a rotation was started to replace it."
-			a.Did = "A rotation of " + sec.ARN + " was started. It asks Amazon for a new client secret, which the receiver stores and the rotation adopts; a CLIENT_SECRET_ROTATED alert follows."
-		case isInvalidRequest(err):
-			inProgress, derr := h.rotationInProgress(ctx, sec.ARN)
-			if derr != nil {
-				return fmt.Errorf("expiry: start rotation of %s: %w (and then: %w)", sec.ARN, err, derr)
-			}
-			if !inProgress {
-				return fmt.Errorf("expiry: start rotation of %s: %w", sec.ARN, err)
-			}
-			a.Action = alert.ActionRotationResumed
-			a.Message = "The LWA client secret of " + app + " " + when + "; a rotation already in progress will replace it."
-			a.Did = "A rotation of " + sec.ARN + " is already in progress; Secrets Manager reattempts it. A CLIENT_SECRET_ROTATED alert follows."
-		default:
-			// Case 6a: tell a person now rather than only once the message
-			// reaches the dead-letter queue, then fail the message so that
-			// SQS's redelivery retries the rotation.
-			rerr := fmt.Errorf("expiry: start rotation of %s: %w", sec.ARN, err)
-			a.Severity = alert.SeverityCritical
-			a.Action = alert.ActionManual
-			a.Message = "The LWA client secret of " + app + " " + when + ", and the rotation that replaces it could not be started."
-			a.Did = "RotateSecret on " + sec.ARN + " failed (" + errorCode(err) + "), attempt " + receiveCount(sm) + ". The notice is retried, which tries the rotation again; after the queue's maximum receives it moves to the dead-letter queue."
-			a.ToDo = "If no CLIENT_SECRET_ROTATED alert follows within the hour, read the expiry alert function's logs for the cause (permissions, rotation function) and rotate by hand:\n" + rotateNow +
-				"or " + portal + " before " + exp.Format(time.RFC3339) + ".\n"
-			if perr := h.publish(ctx, m, a); perr != nil {
-				return fmt.Errorf("%w (and then: %w)", rerr, perr)
-			}
-			return rerr
-		}
-		if days <= 7 {
-			a.ToDo = "Nothing, if a CLIENT_SECRET_ROTATED alert arrives within the hour. Otherwise check the rotation function's logs and " + portal + " before " + exp.Format(time.RFC3339) + ".\n"
-		}
-		return h.publish(ctx, m, a)
-
-	case enabled:
-		// Case 7.
-		next := desc.NextRotationDate
-		scheduledInTime := next != nil && next.Before(exp)
-		a.Action = alert.ActionNone
-		a.Did = "No rotation was started: AUTO_ROTATE_ON_EXPIRY_NOTICE is false."
-		if next != nil {
-			a.Did += " Secrets Manager's next scheduled rotation of " + sec.ARN + " is " + next.UTC().Format(time.RFC3339) + "."
-		}
-		if days <= 7 || (next != nil && !scheduledInTime) {
-			a.Action = alert.ActionManual
-			a.Message = "The LWA client secret of " + app + " " + when + " and the rotation schedule will not replace it in time: rotate it now."
-			a.ToDo = "Rotate it now:\n" + rotateNow
-		} else {
-			a.Message = "The LWA client secret of " + app + " " + when + "; the rotation schedule is left to replace it."
-			a.ToDo = "Nothing if the scheduled rotation runs before " + exp.Format(time.RFC3339) + ". To rotate now:\n" + rotateNow
-		}
-		return h.publish(ctx, m, a)
-
-	default:
-		// Case 8.
-		a.Action = alert.ActionManual
-		a.Message = "The LWA client secret of " + app + " " + when + " and rotation is not enabled for its secret: rotate it."
-		a.Did = "Nothing was rotated: rotation is not enabled for " + sec.ARN + "."
-		a.ToDo = "Enable rotation and rotate now (before " + exp.Format(time.RFC3339) + "):\n" + enable +
-			"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
-		return h.publish(ctx, m, a)
+// expired is Case 5: the secret has expired; a rotation cannot help.
+func (h *Handler) expired(ctx context.Context, nt *notice, arn string, enabled bool, lambdaARN string) error {
+	nt.a.Action = alert.ActionManual
+	nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + "; the application cannot call SP-API until a new secret is in place."
+	nt.a.Did = "Nothing: a rotation cannot request a new secret with an expired one."
+	nt.a.ToDo = "Now, " + portal + ". The new secret arrives as a notification; the receiver stores it"
+	if enabled {
+		nt.a.ToDo += " and starts the rotation that adopts it.\n"
+	} else {
+		nt.a.ToDo += ", but rotation is not enabled for " + arn + ", so enable it to adopt the new secret:\n" + enableCommands(arn, lambdaARN)
 	}
+	return h.publish(ctx, nt.m, nt.a)
+}
+
+// rotate is Case 6: start (or join) the rotation that replaces the secret.
+func (h *Handler) rotate(ctx context.Context, nt *notice, arn string) error {
+	rotateNow := "  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
+	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
+	switch {
+	case err == nil:
+		nt.a.Action = alert.ActionRotationStarted
+		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + "; a rotation was started to replace it."
+		nt.a.Did = "A rotation of " + arn + " was started. It asks Amazon for a new client secret, which the receiver stores and the rotation adopts; a CLIENT_SECRET_ROTATED alert follows."
+	case isInvalidRequest(err):
+		inProgress, derr := h.rotationInProgress(ctx, arn)
+		if derr != nil {
+			return fmt.Errorf("expiry: start rotation of %s: %w (and then: %w)", arn, err, derr)
+		}
+		if !inProgress {
+			return fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
+		}
+		nt.a.Action = alert.ActionRotationResumed
+		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + "; a rotation already in progress will replace it."
+		nt.a.Did = "A rotation of " + arn + " is already in progress; Secrets Manager reattempts it. A CLIENT_SECRET_ROTATED alert follows."
+	default:
+		// Case 6a: tell a person now rather than only once the message
+		// reaches the dead-letter queue, then fail the message so that
+		// SQS's redelivery retries the rotation.
+		rerr := fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
+		nt.a.Severity, nt.a.Action = alert.SeverityCritical, alert.ActionManual
+		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + ", and the rotation that replaces it could not be started."
+		nt.a.Did = "RotateSecret on " + arn + " failed (" + errorCode(err) + "), attempt " + receiveCount(nt.sm) + ". The notice is retried, which tries the rotation again; after the queue's maximum receives it moves to the dead-letter queue."
+		nt.a.ToDo = "If no CLIENT_SECRET_ROTATED alert follows within the hour, read the expiry alert function's logs for the cause (permissions, rotation function) and rotate by hand:\n" + rotateNow +
+			"or " + portal + " before " + nt.exp.Format(time.RFC3339) + ".\n"
+		if perr := h.publish(ctx, nt.m, nt.a); perr != nil {
+			return fmt.Errorf("%w (and then: %w)", rerr, perr)
+		}
+		return rerr
+	}
+	if nt.days <= 7 {
+		nt.a.ToDo = "Nothing, if a CLIENT_SECRET_ROTATED alert arrives within the hour. Otherwise check the rotation function's logs and " + portal + " before " + nt.exp.Format(time.RFC3339) + ".\n"
+	}
+	return h.publish(ctx, nt.m, nt.a)
+}
+
+// scheduled is Case 7: rotation is enabled but not started by notices.
+func (h *Handler) scheduled(ctx context.Context, nt *notice, arn string, next *time.Time) error {
+	rotateNow := "  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
+	nt.a.Action = alert.ActionNone
+	nt.a.Did = "No rotation was started: AUTO_ROTATE_ON_EXPIRY_NOTICE is false."
+	if next != nil {
+		nt.a.Did += " Secrets Manager's next scheduled rotation of " + arn + " is " + next.UTC().Format(time.RFC3339) + "."
+	}
+	if nt.days <= 7 || (next != nil && !next.Before(nt.exp)) {
+		nt.a.Action = alert.ActionManual
+		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + " and the rotation schedule will not replace it in time: rotate it now."
+		nt.a.ToDo = "Rotate it now:\n" + rotateNow
+	} else {
+		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + "; the rotation schedule is left to replace it."
+		nt.a.ToDo = "Nothing if the scheduled rotation runs before " + nt.exp.Format(time.RFC3339) + ". To rotate now:\n" + rotateNow
+	}
+	return h.publish(ctx, nt.m, nt.a)
 }
 
 // rotationInProgress reports whether a version other than AWSCURRENT holds

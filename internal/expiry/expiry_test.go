@@ -277,7 +277,7 @@ func TestHandle(t *testing.T) {
 				return []events.SQSMessage{msg("m1", body(t, "n-1", clientID, in30))}
 			},
 			wantAlerts: []string{"CLIENT_SECRET_EXPIRING WARNING MANUAL_ACTION_REQUIRED"},
-			wantEmail:  []string{"--rotation-lambda-arn " + lambdaARN, "RotationSchedule"},
+			wantEmail:  []string{"--rotation-lambda-arn " + lambdaARN, "--no-rotate-immediately"},
 		},
 		{
 			name: "auto rotate off, 30 days left", rotation: true, autoRotate: false,

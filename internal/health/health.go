@@ -179,6 +179,26 @@ func Judge(s Secret, now time.Time, cfg Config) []Finding {
 			fmt.Sprintf("Client id %s is tagged on %d secrets, so no notification for it can be stored and no rotation request is made.", s.ClientID, s.TaggedSecrets),
 			fmt.Sprintf("Keep the tag on one secret: aws secretsmanager list-secrets --filters Key=tag-key,Values=%s Key=tag-value,Values=%s, then aws secretsmanager untag-resource --secret-id <the other secret> --tag-keys %s", managed.TagClientID, s.ClientID, managed.TagClientID))
 	}
+	out = append(out, versionFindings(s, now, cfg, rotate)...)
+	// Case 8.
+	if soon {
+		fix := "Rotate now: " + rotate
+		if !s.RotationEnabled {
+			fix = "Configure rotation, then rotate now: " + enable + "; then " + rotate
+		}
+		add(ReasonExpiringSoon, alert.SeverityForDaysLeft(days),
+			fmt.Sprintf("The client secret of secret %s expires %s%s.", s.Name, s.ExpiresAt.UTC().Format(time.RFC3339), daysClause(days)),
+			fix)
+	}
+	return out
+}
+
+// versionFindings are Case 6 and 7, judged on the versions' creation dates.
+func versionFindings(s Secret, now time.Time, cfg Config, rotate string) []Finding {
+	var out []Finding
+	add := func(reason string, sev alert.Severity, msg, fix string) {
+		out = append(out, Finding{Reason: reason, Severity: sev, Message: msg, Fix: fix})
+	}
 	current := managed.Holder(s.Stages, managed.StageCurrent)
 	// Case 6.
 	if pending := managed.PendingVersion(s.Stages); pending != "" {
@@ -197,16 +217,6 @@ func Judge(s Secret, now time.Time, cfg Config) []Finding {
 				fmt.Sprintf("A client secret delivered for secret %s on %s (version %s holds LWA_RECEIVED) has not been adopted; Amazon keeps the old one working for 7 days only.", s.Name, rc.UTC().Format(time.RFC3339), received),
 				"Start the rotation that adopts it: "+rotate)
 		}
-	}
-	// Case 8.
-	if soon {
-		fix := "Rotate now: " + rotate
-		if !s.RotationEnabled {
-			fix = "Configure rotation, then rotate now: " + enable + "; then " + rotate
-		}
-		add(ReasonExpiringSoon, alert.SeverityForDaysLeft(days),
-			fmt.Sprintf("The client secret of secret %s expires %s%s.", s.Name, s.ExpiresAt.UTC().Format(time.RFC3339), daysClause(days)),
-			fix)
 	}
 	return out
 }

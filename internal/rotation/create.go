@@ -274,7 +274,13 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 		c.log.InfoContext(ctx, "rotateApplicationClientSecret accepted; the new client secret is on its way")
 		return nil
 	}
-	err = c.errorf("rotateApplicationClientSecret: %w", err)
+	return r.rotateFailed(ctx, c, cur, c.errorf("rotateApplicationClientSecret: %w", err))
+}
+
+// rotateFailed decides what a failed rotateApplicationClientSecret means
+// (Case 5): whether Amazon may have issued a secret (keep the tag), and
+// whether a person must act (alert).
+func (r *Rotator) rotateFailed(ctx context.Context, c *call, cur *version, err error) error {
 	var se *spapi.Error
 	switch {
 	case endpointRefused(err):
