@@ -32,27 +32,50 @@ const InvocationPath = "/2015-03-31/functions/function/invocations"
 // "http://"+addr+InvocationPath) and logging at logLevel. The caller sets
 // the environment and starts it (StartProcess).
 func RIECommand(rie, bootstrap, logLevel string) (cmd *exec.Cmd, addr string, err error) {
+	cmd, addr, _, err = rieCommand(rie, bootstrap, logLevel)
+	return cmd, addr, err
+}
+
+// rieCommand is RIECommand that also returns the runtime API's address.
+func rieCommand(rie, bootstrap, logLevel string) (cmd *exec.Cmd, addr, apiAddr string, err error) {
 	port, err := FreePort()
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	apiPort, err := FreePort()
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
 	addr = fmt.Sprintf("127.0.0.1:%d", port)
+	apiAddr = fmt.Sprintf("127.0.0.1:%d", apiPort)
 	cmd = exec.Command(rie,
 		"--runtime-interface-emulator-address", addr,
-		"--runtime-api-address", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		"--runtime-api-address", apiAddr,
 		"--log-level", logLevel,
 		bootstrap)
-	return cmd, addr, nil
+	return cmd, addr, apiAddr, nil
 }
+
+// startAttempts bounds the starts of one instance: FreePort's port can be
+// taken by another process before rie binds it (tests run in parallel), and
+// rie then exits; a new pair of ports is tried.
+const startAttempts = 3
 
 // startInstance runs bootstrap under rie with env (nothing else is inherited
 // but PATH, HOME and TMPDIR), writing its output to logs.
 func startInstance(ctx context.Context, rie, name, bootstrap string, timeout time.Duration, env map[string]string, logs io.Writer) (*instance, error) {
-	cmd, addr, err := RIECommand(rie, bootstrap, "warn")
+	var err error
+	for attempt := 1; attempt <= startAttempts; attempt++ {
+		var in *instance
+		if in, err = startInstanceOnce(ctx, rie, name, bootstrap, timeout, env, logs); err == nil {
+			return in, nil
+		}
+	}
+	return nil, err
+}
+
+func startInstanceOnce(ctx context.Context, rie, name, bootstrap string, timeout time.Duration, env map[string]string, logs io.Writer) (*instance, error) {
+	cmd, addr, apiAddr, err := rieCommand(rie, bootstrap, "warn")
 	if err != nil {
 		return nil, err
 	}
@@ -76,9 +99,13 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 	if err != nil {
 		return nil, err
 	}
-	if err := waitTCP(ctx, p, addr, 10*time.Second); err != nil {
-		p.Stop()
-		return nil, err
+	// Both listeners must be up: rie can serve invocations and still fail to
+	// bind its runtime API, and then it exits.
+	for _, a := range []string{addr, apiAddr} {
+		if err := waitTCP(ctx, p, a, 10*time.Second); err != nil {
+			p.Stop()
+			return nil, err
+		}
 	}
 	return &instance{
 		name: name,
