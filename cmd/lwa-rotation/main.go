@@ -1,4 +1,4 @@
-// Command lwa-rotation is the operator CLI of the project (DESIGN.md "The
+// Command lwa-rotation is the operator CLI of the project (docs/design.md "The
 // operator CLI"): status, enable, rotate --wait and doctor for every managed
 // secret, with the caller's usual AWS configuration (profile, region,
 // AWS_ENDPOINT_URL). It only wires the process to internal/operator.

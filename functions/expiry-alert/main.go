@@ -1,7 +1,7 @@
 // Command expiry-alert is ExpiryAlertFunction: the Lambda fed by the SQS
 // queue of APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notifications. It publishes
 // CLIENT_SECRET_EXPIRING alerts and starts a rotation when policy says so
-// (DESIGN.md "The rotation protocol", the expiry alert). It reads secret
+// (docs/design.md "The expiry alert"). It reads secret
 // metadata only, never a secret value. It only wires configuration, AWS
 // clients and the expiry.Handler.
 package main

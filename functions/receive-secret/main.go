@@ -1,7 +1,7 @@
 // Command receive-secret is ReceiveSecretFunction: the Lambda fed by the SQS
 // queue of APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications. It stores every
 // delivered client secret in Secrets Manager and makes sure a rotation adopts
-// it (DESIGN.md "The rotation protocol", the receiver). It only wires
+// it (docs/design.md "The receiver"). It only wires
 // configuration, AWS clients and the receiver.Handler.
 package main
 

@@ -26,7 +26,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/spapi"
 )
 
-// Defaults of DESIGN.md "Configuration".
+// Defaults of docs/design.md "Configuration".
 const (
 	defaultLWATokenURL   = "https://api.amazon.com/auth/o2/token"
 	defaultSPAPIEndpoint = "https://sellingpartnerapi-na.amazon.com"

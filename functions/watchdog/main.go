@@ -2,7 +2,7 @@
 // and Secrets Manager's rotation-failure events invoke. It checks every
 // managed secret's health, publishes SECRET_AT_RISK and ROTATION_FAILED
 // alerts and the DaysUntilExpiry metric, and never changes a secret
-// (DESIGN.md "The watchdog"). It only wires configuration, AWS clients and
+// (docs/design.md "The watchdog"). It only wires configuration, AWS clients and
 // the watchdog.Handler.
 package main
 
@@ -29,7 +29,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/watchdog"
 )
 
-// defaultLWATokenURL is LWA_TOKEN_URL's default (DESIGN.md "Configuration").
+// defaultLWATokenURL is LWA_TOKEN_URL's default (docs/design.md "Configuration").
 const defaultLWATokenURL = "https://api.amazon.com/auth/o2/token"
 
 // httpTimeout bounds one exchange with LWA; the client retries within the

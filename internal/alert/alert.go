@@ -1,5 +1,5 @@
 // Package alert is the project's alert model and its SNS rendering
-// (DESIGN.md "Alerts (SNS)"): one Publish with MessageStructure=json whose key
+// (docs/design.md "Alerts"): one Publish with MessageStructure=json whose key
 // "default" holds the event as a JSON document and whose key "email" holds a
 // plain-text message a person can act on, a subject of at most 100
 // characters, and the String message attributes event, severity and clientId

@@ -50,8 +50,8 @@
 // stored versions by expiry, adopts neither of two different secrets with
 // the same newest expiry (and asks Amazon), and never adopts a secret
 // listed in sp-api-lwa:rejected-secrets; testSecret lists a secret LWA
-// still refuses RejectAfter (1h simulated, as deployed) after its pending
-// version was written, and finishSecret asks LWA before it moves
+// still refuses RejectAfter (the deployed default, in simulated time) after
+// the secret was first stored, and finishSecret asks LWA before it moves
 // AWSCURRENT.
 //
 // About one seeded run in ten (ForgedShare) also gets a forged delivery
@@ -77,7 +77,7 @@
 //   - I3 No needless rotation: at most one rotate call that issues a secret
 //     per rotation (ClientRequestToken), unless the cooldown elapsed without
 //     the previous secret being stored (explained), or the SP-API client
-//     retried a 5xx whose response was lost (explained: DESIGN.md requires
+//     retried a 5xx whose response was lost (explained: docs/design.md requires
 //     5xx to be retried). No issuing call while a secret newer than
 //     AWSCURRENT's was already stored, unless that secret has the same
 //     expiry, to the millisecond, as AWSCURRENT's or as another stored

@@ -41,7 +41,7 @@ type Result struct {
 	Needless   int // I3: unexplained extra issuing calls within one rotation
 	Explained  int // I3: extra issuing calls explained (the Explained* counts)
 	// ExplainedRetry: the SP-API client retried a 5xx whose call had issued
-	// a secret (the answer was lost); DESIGN.md requires 5xx to be retried.
+	// a secret (the answer was lost); docs/design.md requires 5xx to be retried.
 	ExplainedRetry int
 	// Ignored: issuing calls made while a secret newer than the one in
 	// AWSCURRENT was already stored (part of Needless).

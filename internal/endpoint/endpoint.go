@@ -1,6 +1,6 @@
 // Package endpoint holds the rules the project's HTTP clients of Login with
 // Amazon and the Selling Partner API apply to the endpoints they talk to
-// (DESIGN.md "Hardening rules"):
+// (docs/design.md "Security model"):
 //
 //  1. An endpoint is an absolute https URL with a host and no user
 //     information, query or fragment. Plain http is accepted only for a

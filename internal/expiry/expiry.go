@@ -1,8 +1,7 @@
 // Package expiry turns Amazon's APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY
 // notifications into CLIENT_SECRET_EXPIRING alerts and, when policy says so,
-// starts the rotation that replaces the expiring secret: the expiry-alert part
-// of DESIGN.md "The rotation protocol", with the alerts of DESIGN.md "Alerts
-// (SNS)".
+// starts the rotation that replaces the expiring secret (docs/design.md "The
+// expiry alert", with the alerts of "Alerts").
 //
 // It works on secret metadata only (DescribeSecret, ListSecrets,
 // RotateSecret); it cannot read a secret value, and the deployment does not

@@ -1,4 +1,4 @@
-// Package health judges whether a managed secret is at risk (DESIGN.md "The
+// Package health judges whether a managed secret is at risk (docs/design.md "The
 // watchdog"): the watchdog and the operator CLI read a secret into a Secret
 // and pass it to Judge, a pure function, so both say the same thing about
 // the same secret.
@@ -222,13 +222,15 @@ func versionFindings(s Secret, now time.Time, cfg Config, rotate string) []Findi
 }
 
 // LogsCommand is the command that shows the last day of the rotation
-// function's log, for the function fnARN (a placeholder when unknown).
+// function's log, for the function fnARN (a placeholder when unknown). The
+// function logs to its own log group (LoggingConfig), which the command
+// looks up.
 func LogsCommand(fnARN string) string {
-	name := "<RotateSecretFunction>"
-	if parts := strings.Split(unqualified(fnARN), ":"); len(parts) == 7 && parts[6] != "" {
-		name = parts[6]
+	fn := "<RotateSecretFunctionArn>"
+	if fnARN != "" {
+		fn = unqualified(fnARN)
 	}
-	return "aws logs tail /aws/lambda/" + name + " --since 1d"
+	return `aws logs tail "$(aws lambda get-function-configuration --function-name ` + fn + ` --query LoggingConfig.LogGroup --output text)" --since 1d`
 }
 
 // rotateHint is where the portal's rotate step is.

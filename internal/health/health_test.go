@@ -182,7 +182,7 @@ func TestJudgeFixes(t *testing.T) {
 		ReasonCredentialsRejected:   {"Solution Provider Portal"},
 		ReasonInvalidSecretDocument: {"put-secret-value --secret-id " + testARN},
 		ReasonAmbiguousClientID:     {"Values=" + client, "untag-resource"},
-		ReasonRotationStuck:         {"rotate-secret --secret-id " + testARN, "/aws/lambda/stack-RotateSecretFunction-1 "},
+		ReasonRotationStuck:         {"rotate-secret --secret-id " + testARN, "--function-name " + ourFn + " --query LoggingConfig.LogGroup"},
 		ReasonReceivedNotAdopted:    {"rotate-secret --secret-id " + testARN},
 		ReasonExpiringSoon:          {"--rotation-lambda-arn " + ourFn, "rotate-secret --secret-id " + testARN},
 	}
@@ -218,11 +218,13 @@ func TestDaysLeft(t *testing.T) {
 }
 
 func TestLogsCommand(t *testing.T) {
+	tail := func(fn string) string {
+		return `aws logs tail "$(aws lambda get-function-configuration --function-name ` + fn + ` --query LoggingConfig.LogGroup --output text)" --since 1d`
+	}
 	for _, tc := range []struct{ arn, want string }{
-		{ourFn, "aws logs tail /aws/lambda/stack-RotateSecretFunction-1 --since 1d"},
-		{ourFn + ":live", "aws logs tail /aws/lambda/stack-RotateSecretFunction-1 --since 1d"},
-		{"", "aws logs tail /aws/lambda/<RotateSecretFunction> --since 1d"},
-		{"not an arn", "aws logs tail /aws/lambda/<RotateSecretFunction> --since 1d"},
+		{ourFn, tail(ourFn)},
+		{ourFn + ":live", tail(ourFn)},
+		{"", tail("<RotateSecretFunctionArn>")},
 	} {
 		if got := LogsCommand(tc.arn); got != tc.want {
 			t.Errorf("LogsCommand(%q) = %q, want %q", tc.arn, got, tc.want)

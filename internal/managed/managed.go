@@ -1,5 +1,5 @@
 // Package managed names what the project keeps on a managed secret besides
-// its value (DESIGN.md "The managed secret"): the tags, the staging labels,
+// its value (docs/design.md "The managed secret"): the tags, the staging labels,
 // and the lookup of a secret by the tag sp-api-lwa:client-id, which is how a
 // notification that names only a client id finds its secret.
 package managed

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -63,6 +66,27 @@ type LogReader interface {
 	DescribeLogStreams(ctx context.Context, in *cloudwatchlogs.DescribeLogStreamsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogStreamsOutput, error)
 }
 
+// FunctionReader reads a Lambda function's configuration: where it logs.
+type FunctionReader interface {
+	GetFunctionConfiguration(ctx context.Context, in *lambda.GetFunctionConfigurationInput, optFns ...func(*lambda.Options)) (*lambda.GetFunctionConfigurationOutput, error)
+}
+
+// logGroup is the log group of function fn (a name or ARN): its
+// LoggingConfig.LogGroup (the template gives each function its own), else
+// Lambda's default /aws/lambda/<name>.
+func logGroup(ctx context.Context, fr FunctionReader, fn string) string {
+	if fr != nil {
+		if out, err := fr.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(fn)}); err == nil &&
+			out.LoggingConfig != nil && aws.ToString(out.LoggingConfig.LogGroup) != "" {
+			return aws.ToString(out.LoggingConfig.LogGroup)
+		}
+	}
+	if i := strings.Index(fn, ":function:"); i >= 0 {
+		fn = strings.SplitN(fn[i+len(":function:"):], ":", 2)[0]
+	}
+	return "/aws/lambda/" + fn
+}
+
 // TokenClient asks LWA for a client-credentials token.
 type TokenClient interface {
 	ClientCredentials(ctx context.Context, clientID string, secret lwa.ClientSecret, scope string) (lwa.Token, error)
@@ -84,6 +108,7 @@ type Clients struct {
 	SQS            QueueReader
 	SNS            TopicReader
 	Logs           LogReader
+	Lambda         FunctionReader // optional: where a function logs
 	LWA            TokenClient
 }
 
@@ -133,6 +158,7 @@ func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients,
 				SQS:            sqs.NewFromConfig(cfg),
 				SNS:            sns.NewFromConfig(cfg),
 				Logs:           cloudwatchlogs.NewFromConfig(cfg),
+				Lambda:         lambda.NewFromConfig(cfg),
 				LWA:            lwa.NewClient(tokenURL, hc),
 			}
 		})

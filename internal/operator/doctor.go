@@ -189,7 +189,7 @@ func (a *App) watchdogCheck(ctx context.Context, c *Clients, stack string) check
 	if err != nil || res.StackResourceDetail == nil || aws.ToString(res.StackResourceDetail.PhysicalResourceId) == "" {
 		return check{note: true, what: "the stack has no " + WatchdogResource + " (an older template?): nothing checks the secrets daily; deploy the current template"}
 	}
-	group := "/aws/lambda/" + aws.ToString(res.StackResourceDetail.PhysicalResourceId)
+	group := logGroup(ctx, c.Lambda, aws.ToString(res.StackResourceDetail.PhysicalResourceId))
 	out, err := c.Logs.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: aws.String(group),
 		OrderBy: logtypes.OrderByLastEventTime, Descending: aws.Bool(true), Limit: aws.Int32(1)})
 	if err != nil && apiCode(err) == "ResourceNotFoundException" {

@@ -1,4 +1,4 @@
-// Package operator is the operator CLI lwa-rotation (DESIGN.md "The operator
+// Package operator is the operator CLI lwa-rotation (docs/design.md "The operator
 // CLI"): status, enable, rotate --wait and doctor for every managed secret
 // of an AWS account and region, with the caller's own AWS credentials.
 //

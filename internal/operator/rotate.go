@@ -346,7 +346,7 @@ func (f *follower) runbook(name string) string {
 	case f.seen[stageRequested]:
 		return "Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; there is no need to rotate again."
 	default:
-		return "The rotation function did not get as far as asking SP-API: read the error above and its log (/aws/lambda/<function>), fix the cause, then run '" + Name + " rotate " + name + " --wait' again."
+		return "The rotation function did not get as far as asking SP-API: read the error above and its log (stack output RotateSecretLogGroupName), fix the cause, then run '" + Name + " rotate " + name + " --wait' again."
 	}
 }
 
@@ -354,7 +354,7 @@ func (f *follower) runbook(name string) string {
 // timeout.
 func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, f *follower, s snapshot) {
 	name := aws.ToString(d.Name)
-	if msg, ok := a.lastLoggedError(ctx, c.Logs, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
+	if msg, ok := a.lastLoggedError(ctx, c, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
 		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
 	} else {
 		fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
@@ -373,15 +373,15 @@ func orNone(s string) string {
 // lastLoggedError returns the last error or warning the rotation function
 // logged for secret since start, from its CloudWatch Logs log group. It is
 // best effort: no log group, no permission or no event returns false.
-func (a *App) lastLoggedError(ctx context.Context, logs LogReader, functionARN, secretARN string, start time.Time) (string, bool) {
+func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secretARN string, start time.Time) (string, bool) {
+	logs := c.Logs
 	if logs == nil || functionARN == "" {
 		return "", false
 	}
-	fn := functionARN[strings.LastIndexByte(functionARN, ':')+1:]
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	in := &cloudwatchlogs.FilterLogEventsInput{
-		LogGroupName:  aws.String("/aws/lambda/" + fn),
+		LogGroupName:  aws.String(logGroup(ctx, c.Lambda, functionARN)),
 		StartTime:     aws.Int64(start.Add(-time.Minute).UnixMilli()),
 		FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, secretARN)),
 	}
@@ -403,8 +403,8 @@ func (a *App) lastLoggedError(ctx context.Context, logs LogReader, functionARN, 
 		return "", false
 	}
 	var rec struct {
-		Time  string `json:"time"`
-		Msg   string `json:"msg"`
+		Time  string `json:"timestamp"`
+		Msg   string `json:"message"` // the functions' JSON log format
 		Step  string `json:"step"`
 		Error string `json:"error"`
 	}

@@ -123,8 +123,8 @@ func TestRotateWaitFailed(t *testing.T) {
 		}
 	}
 	e.logs.events = []string{
-		`{"time":"2026-12-01T12:00:03Z","level":"WARN","msg":"rotation step waiting for the new client secret","step":"createSecret","error":"not yet"}`,
-		`{"time":"2026-12-01T12:00:07Z","level":"ERROR","msg":"rotation step failed","step":"testSecret","secretId":"x","error":"rotation: test pending version: lwa: token request: invalid_client (status 401)"}`,
+		`{"timestamp":"2026-12-01T12:00:03Z","level":"WARN","message":"rotation step waiting for the new client secret","step":"createSecret","error":"not yet"}`,
+		`{"timestamp":"2026-12-01T12:00:07Z","level":"ERROR","message":"rotation step failed","step":"testSecret","secretId":"x","error":"rotation: test pending version: lwa: token request: invalid_client (status 401)"}`,
 	}
 	out, stderr, code := e.run(t, "rotate", "sp-api-lwa/rot", "--wait")
 	if code != ExitAttention {

@@ -1,5 +1,5 @@
 // Package rotation implements the Secrets Manager rotation protocol for an
-// SP-API application's LWA client secret (DESIGN.md "The rotation protocol"):
+// SP-API application's LWA client secret (docs/design.md "The rotation protocol"):
 // the four steps createSecret, setSecret, testSecret and finishSecret that
 // Secrets Manager runs, in that order, for one ClientRequestToken (the
 // version id of the new secret version).

@@ -3,7 +3,7 @@
 // clientSecret, clientSecretExpiresAt and any other keys, which are kept
 // byte for byte). Errors never quote the value.
 //
-// The document (DESIGN.md "The managed secret"):
+// The document (docs/design.md "The managed secret"):
 //
 //  1. It is at most MaxSize bytes of valid UTF-8 holding exactly one JSON
 //     object (not an array, string, number or null).

@@ -1,6 +1,6 @@
 // Package watchdog checks every managed secret's health without waiting for
 // Amazon's notices, and turns Secrets Manager's rotation-failure events into
-// alerts (DESIGN.md "The watchdog"). It reads secrets and never writes them:
+// alerts (docs/design.md "The watchdog"). It reads secrets and never writes them:
 // its Secrets Manager interfaces have no write method.
 //
 // Invocations:
