@@ -173,14 +173,12 @@ type World struct {
 	notWorking     int
 	notWorkingAt   []string
 	redriven       int
-	deadLettered   int
 	invocations    int
 	rotMu          sync.Mutex // serializes rotate calls so each can be attributed
 	stepFailures   int
 	requested      []requestTag
 	invs           map[int64][2]time.Time // step invocation → simulated start and end
 	crash          crashState
-	invokeRecords  []string
 	// forged: the forged deliveries sent (I6).
 	forged []Forgery
 	// forgedCurrent, forgedCurrentAt: observations of a forged secret in
