@@ -28,6 +28,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/awssim"
 	"github.com/spapi-lwa/secret-rotation/internal/expiry"
 	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
@@ -156,7 +157,7 @@ type World struct {
 	last      time.Time // last time Now returned
 
 	faultsOn atomic.Bool
-	engine   *engine
+	engine   *awssim.Engine
 
 	mu       sync.Mutex
 	tokens   map[string]int // access tokens granted → app
@@ -253,9 +254,19 @@ func NewWorld(s Schedule) *World {
 	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w.SM.Now = w.Now
 	w.SM.Fail = w.smFail
-	w.SM.OnRotate = func(arn, token string, retry bool) { w.engine.onRotate(arn, token, retry) }
 	w.SNS.Fail = w.snsFail
-	w.engine = &engine{w: w, running: map[string]int{}, rerun: map[string]bool{}, retryAt: map[string]time.Time{}}
+	w.engine = &awssim.Engine{
+		Now:        w.Now,
+		RetryDelay: RetryDelay,
+		Invoke:     w.invokeStep,
+		Finish: func(arn, token string) error {
+			w.SM.FinishRotation(arn, token)
+			return nil
+		},
+		Pending:         func(arn string) (string, bool) { return w.SM.StageVersion(arn, managed.StagePending) },
+		ConcurrentRerun: func() bool { return w.faulty(w.Sched.ConcurrentRuns) },
+	}
+	w.SM.OnRotate = w.engine.Start
 
 	for i := range s.Apps {
 		a := &App{Index: i}
@@ -566,175 +577,30 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// engine plays Secrets Manager's rotation engine.
-type engine struct {
-	w       *World
-	mu      sync.Mutex
-	running map[string]int       // arn|token → runs in progress
-	rerun   map[string]bool      // a reattempt was asked for while running
-	retryAt map[string]time.Time // failed rotations and when they are reattempted
-	config  map[string]bool      // configuration tests: testSecret alone
-	runs    int
-	active  int
-	wg      sync.WaitGroup
-}
-
-func key(arn, token string) string { return arn + "|" + token }
-
-func splitKey(k string) (arn, token string) {
-	i := strings.LastIndex(k, "|")
-	return k[:i], k[i+1:]
-}
-
-// onRotate is the fake's OnRotate: start (or reattempt) the rotation.
-func (e *engine) onRotate(arn, token string, retry bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	k := key(arn, token)
-	if e.running[k] > 0 {
-		if retry && e.w.faulty(e.w.Sched.ConcurrentRuns) {
-			e.startLocked(k)
-			return
-		}
-		e.rerun[k] = true
-		return
-	}
-	delete(e.retryAt, k)
-	e.startLocked(k)
-}
-
-func (e *engine) startLocked(k string) {
-	e.running[k]++
-	e.active++
-	e.runs++
-	e.wg.Add(1)
-	arn, token := splitKey(k)
-	go e.run(arn, token)
-}
-
-// busy reports whether a rotation step is running.
-func (e *engine) busy() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.active > 0
-}
-
-func (e *engine) stats() (runs, retries int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.runs, len(e.retryAt)
-}
-
-// nextRetry returns the earliest reattempt.
-func (e *engine) nextRetry() (time.Time, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var t time.Time
-	ok := false
-	for _, at := range e.retryAt {
-		if !ok || at.Before(t) {
-			t, ok = at, true
-		}
-	}
-	return t, ok
-}
-
-// startDue reattempts the failed rotations that are due and still pending.
-func (e *engine) startDue(now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	keys := make([]string, 0, len(e.retryAt))
-	for k := range e.retryAt {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if e.retryAt[k].After(now) {
-			continue
-		}
-		delete(e.retryAt, k)
-		arn, token := splitKey(k)
-		if v, ok := e.w.SM.StageVersion(arn, managed.StagePending); !ok || v != token {
-			continue // no longer this rotation's: nothing to reattempt
-		}
-		if e.running[k] == 0 {
-			e.startLocked(k)
-		}
-	}
-}
-
-var steps = []string{rotation.StepCreate, rotation.StepSet, rotation.StepTest, rotation.StepFinish}
-
-// run invokes the four steps of one rotation attempt.
-func (e *engine) run(arn, token string) {
-	defer e.wg.Done()
-	e.mu.Lock()
-	config := e.config[key(arn, token)]
-	e.mu.Unlock()
-	if config {
-		// The configuration test: its result is reported, never retried.
-		e.invoke(arn, token, rotation.StepTest)
-		e.w.SM.FinishRotation(arn, token)
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.running[key(arn, token)]--
-		e.active--
-		return
-	}
-	ok := true
-	for _, step := range steps {
-		if err := e.invoke(arn, token, step); err != nil {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		e.w.SM.FinishRotation(arn, token)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	k := key(arn, token)
-	e.running[k]--
-	e.active--
-	if e.running[k] > 0 {
-		return
-	}
-	rerun := e.rerun[k]
-	delete(e.rerun, k)
-	if ok {
-		delete(e.retryAt, k)
-		return
-	}
-	if rerun {
-		e.retryAt[k] = e.w.Now()
-	} else {
-		e.retryAt[k] = e.w.Now().Add(RetryDelay)
-	}
-}
-
-// invoke runs one step as one Lambda invocation.
-func (e *engine) invoke(arn, token, step string) error {
+// invokeStep runs one rotation step as one Lambda invocation.
+func (w *World) invokeStep(a awssim.Attempt, step string) error {
+	arn, token := a.SecretARN, a.Token
 	timeout := StepTimeout
-	if e.w.faulty(e.w.Sched.StepTimeouts) {
-		e.w.rndMu.Lock()
-		timeout = time.Duration(1+e.w.rnd.IntN(30)) * time.Millisecond
-		e.w.rndMu.Unlock()
+	if w.faulty(w.Sched.StepTimeouts) {
+		w.rndMu.Lock()
+		timeout = time.Duration(1+w.rnd.IntN(30)) * time.Millisecond
+		w.rndMu.Unlock()
 	}
 	inv := &invocation{token: token, step: step, id: invocationSeq.Add(1)}
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
 	defer cancel()
-	start := e.w.Now()
-	err := e.w.Rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
+	start := w.Now()
+	err := w.Rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
 		SecretID: arn, ClientRequestToken: token, Step: step,
 	})
-	e.w.mu.Lock()
-	e.w.invs[inv.id] = [2]time.Time{start, e.w.Now()}
-	e.w.mu.Unlock()
+	w.mu.Lock()
+	w.invs[inv.id] = [2]time.Time{start, w.Now()}
+	w.mu.Unlock()
 	if err != nil {
-		e.w.recordError(err)
-		e.w.mu.Lock()
-		e.w.stepFailures++
-		e.w.mu.Unlock()
+		w.recordError(err)
+		w.mu.Lock()
+		w.stepFailures++
+		w.mu.Unlock()
 	}
 	return err
 }
@@ -984,10 +850,10 @@ func (w *World) observe() {
 // idle reports whether no rotation step runs or waits for a reattempt, no
 // message is queued and no notification is on its way.
 func (w *World) idle() bool {
-	if w.engine.busy() {
+	if w.engine.Busy() {
 		return false
 	}
-	if _, n := w.engine.stats(); n > 0 {
+	if _, n := w.engine.Stats(); n > 0 {
 		return false
 	}
 	// With Redrive, the operator moves dead-lettered messages back: a
@@ -1090,7 +956,7 @@ func (w *World) Run() *Result {
 				a.Sim.SetFaults(spapisim.Faults{})
 			}
 			faultsOffAt, realOffAt = now, time.Now()
-			runsAtOff, _ = w.engine.stats()
+			runsAtOff, _ = w.engine.Stats()
 		}
 		for len(evs) > 0 && !Epoch.Add(evs[0].at).After(now) {
 			evs[0].do()
@@ -1109,7 +975,7 @@ func (w *World) Run() *Result {
 		}
 		w.poll(w.NewSecretQ, newSecretPoll)
 		w.poll(w.ExpiryQ, expiryPoll)
-		w.engine.startDue(now)
+		w.engine.StartDue(now)
 		w.observe()
 		if off && len(evs) == 0 && w.OperatorRotates {
 			w.operatorRotate()
@@ -1120,12 +986,12 @@ func (w *World) Run() *Result {
 			res.SettleReal = time.Since(realOffAt)
 			break
 		}
-		if runs, _ := w.engine.stats(); off && (now.Sub(faultsOffAt) > SettleBound || runs-runsAtOff > MaxSettleRuns) || time.Since(realStart) > maxReal {
+		if runs, _ := w.engine.Stats(); off && (now.Sub(faultsOffAt) > SettleBound || runs-runsAtOff > MaxSettleRuns) || time.Since(realStart) > maxReal {
 			res.SettleSim = now.Sub(faultsOffAt)
 			res.SettleReal = time.Since(realOffAt)
 			break
 		}
-		if w.engine.busy() {
+		if w.engine.Busy() {
 			time.Sleep(TickReal)
 			w.advance(time.Time{}, true)
 			continue
@@ -1148,13 +1014,13 @@ func (w *World) Run() *Result {
 		}
 		consider(w.NewSecretQ.NextVisible())
 		consider(w.ExpiryQ.NextVisible())
-		consider(w.engine.nextRetry())
+		consider(w.engine.NextRetry())
 		if !next.After(now) {
 			next = now.Add(TickSim)
 		}
 		w.advance(next, false)
 	}
-	w.engine.wg.Wait()
+	w.engine.Wait()
 	w.observe()
 	res.Real = time.Since(realStart)
 	w.check(res)
