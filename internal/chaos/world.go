@@ -605,89 +605,88 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	return err
 }
 
-// poll is one poll of an SQS event source mapping: receive visible
-// messages, invoke h, delete what succeeded. Like the deployed mapping
-// (MaximumConcurrency 2), it may split them into two batches handled at
-// once.
-func (w *World) poll(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) {
-	if w.faulty(w.Sched.SQSReceiveFail) {
-		return
+// mapping returns the SQS event source mapping of q to h, as deployed
+// (batches of 10, MaximumConcurrency 2: what one poll receives may be split
+// into two batches handled at once), on the world's clock and faults.
+func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) *awssim.Mapping {
+	m := &awssim.Mapping{
+		Queue:    &faultyQueue{w: w, q: q},
+		QueueARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
+		Region:   "us-east-1", BatchSize: 10, Concurrency: 2,
+		Timeout: HandlerTimeout,
+		Invocation: func(ctx context.Context) context.Context {
+			return context.WithValue(ctx, invocationKey{}, &invocation{id: invocationSeq.Add(1)})
+		},
+		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			w.mu.Lock()
+			w.invocations++
+			w.mu.Unlock()
+			if w.faulty(w.Sched.InvokeFail) {
+				// The invocation died: every message reappears after the visibility timeout.
+				return events.SQSEventResponse{}, errInvocationDied
+			}
+			resp, err := h(ctx, ev)
+			if err != nil {
+				w.recordError(err)
+			}
+			return resp, err
+		},
+		Split: func(msgs []events.SQSMessage) [][]events.SQSMessage {
+			if len(msgs) >= 2 && !w.SerialReceivers && (len(msgs) > 10 || w.chance(0.5)) {
+				half := (len(msgs) + 1) / 2
+				return [][]events.SQSMessage{msgs[:half], msgs[half:]}
+			}
+			return [][]events.SQSMessage{msgs}
+		},
 	}
-	max := 20
 	if w.SerialReceivers {
-		max = 10
+		m.Concurrency = 1
 	}
-	msgs := q.Receive(w.Now(), max)
-	if len(msgs) == 0 {
-		return
-	}
-	w.flow()
-	var batches [][]Message
-	if len(msgs) >= 2 && !w.SerialReceivers && (len(msgs) > 10 || w.chance(0.5)) {
-		half := (len(msgs) + 1) / 2
-		batches = [][]Message{msgs[:half], msgs[half:]}
-	} else {
-		batches = [][]Message{msgs}
-	}
-	var wg sync.WaitGroup
-	for _, b := range batches {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.invokeBatch(q, h, b)
-		}()
-	}
-	wg.Wait()
+	return m
 }
 
-// invokeBatch is one invocation of an SQS-triggered function.
-func (w *World) invokeBatch(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), msgs []Message) {
-	w.mu.Lock()
-	w.invocations++
-	w.mu.Unlock()
-	if w.faulty(w.Sched.InvokeFail) {
-		return // the invocation died: every message reappears after the visibility timeout
+var errInvocationDied = errors.New("chaos: the invocation died")
+
+// faultyQueue is the in-memory queue as the mapping reaches it, on the
+// world's clock, through the injected faults and crash points.
+type faultyQueue struct {
+	w *World
+	q *Queue
+}
+
+func (f *faultyQueue) Receive(_ context.Context, n int) ([]events.SQSMessage, error) {
+	if f.w.faulty(f.w.Sched.SQSReceiveFail) {
+		return nil, nil
 	}
-	ev := events.SQSEvent{}
-	for _, m := range msgs {
-		ev.Records = append(ev.Records, events.SQSMessage{
-			MessageId:      m.ID,
-			ReceiptHandle:  m.ID + "-receipt",
-			Body:           m.Body,
-			EventSource:    "aws:sqs",
-			EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
-			AWSRegion:      "us-east-1",
+	msgs := f.q.Receive(f.w.Now(), n)
+	if len(msgs) > 0 {
+		f.w.flow()
+	}
+	out := make([]events.SQSMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = events.SQSMessage{
+			MessageId: m.ID, ReceiptHandle: m.ID + "-receipt", Body: m.Body,
 			Attributes: map[string]string{
 				"ApproximateReceiveCount": fmt.Sprint(m.ReceiveCount),
 				"SentTimestamp":           fmt.Sprint(m.SentAt.UnixMilli()),
 			},
-		})
-	}
-	inv := &invocation{id: invocationSeq.Add(1)}
-	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), HandlerTimeout)
-	defer cancel()
-	resp, err := h(ctx, ev)
-	if err != nil {
-		w.recordError(err)
-		return
-	}
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	for _, m := range msgs {
-		if failed[m.ID] {
-			continue
-		}
-		if w.crashBefore(ctx, "DeleteMessage", q.Name) != nil || w.faulty(w.Sched.SQSDeleteFail) {
-			continue
-		}
-		q.Delete(m.ID)
-		if w.crashAfter(ctx, nil) != nil {
-			continue
 		}
 	}
+	return out, nil
 }
+
+func (f *faultyQueue) Delete(ctx context.Context, m events.SQSMessage) error {
+	if err := f.w.crashBefore(ctx, "DeleteMessage", f.q.Name); err != nil {
+		return err
+	}
+	if f.w.faulty(f.w.Sched.SQSDeleteFail) {
+		return errDeleteFailed
+	}
+	f.q.Delete(m.MessageId)
+	return f.w.crashAfter(ctx, nil)
+}
+
+var errDeleteFailed = errors.New("chaos: DeleteMessage failed")
 
 // rotateBySchedule is Secrets Manager's rotation schedule firing for app a.
 func (w *World) rotateBySchedule(a *App) {
@@ -944,8 +943,8 @@ func (w *World) Run() *Result {
 		runsAtOff     int
 		off           = false
 		ctx           = context.Background()
-		newSecretPoll = w.Receiver.Handle
-		expiryPoll    = w.Expiry.Handle
+		newSecretPoll = w.mapping(w.NewSecretQ, w.Receiver.Handle)
+		expiryPoll    = w.mapping(w.ExpiryQ, w.Expiry.Handle)
 	)
 	for {
 		now := w.Now()
@@ -973,8 +972,8 @@ func (w *World) Run() *Result {
 			w.redriven += n
 			w.mu.Unlock()
 		}
-		w.poll(w.NewSecretQ, newSecretPoll)
-		w.poll(w.ExpiryQ, expiryPoll)
+		_, _ = newSecretPoll.Poll(ctx)
+		_, _ = expiryPoll.Poll(ctx)
 		w.engine.StartDue(now)
 		w.observe()
 		if off && len(evs) == 0 && w.OperatorRotates {
