@@ -7,7 +7,8 @@
 // a failed rotation is retried, AWSPENDING is removed after success) and the
 // SQS event source mapping with ReportBatchItemFailures (poll, invoke with an
 // SQSEvent, delete what succeeded, redrive to the dead-letter queue after
-// maxReceiveCount receives). Everything listens on 127.0.0.1 on free ports
+// maxReceiveCount receives), both internal/awssim's, in real time and over
+// moto, as the chaos world plays them on its clock. Everything listens on 127.0.0.1 on free ports
 // and is stopped by Close.
 //
 // The functions reach Secrets Manager through the engine's proxy
