@@ -10,6 +10,8 @@ BIN         := $(CURDIR)/bin
 BUILD_DIR   ?= $(CURDIR)/build
 RIE_VERSION := v0.0.0-20261030222936-bef5c4ba774d
 RIE         := $(BIN)/aws-lambda-rie
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := $(BIN)/staticcheck
 FUNCTIONS   := rotate-secret receive-secret expiry-alert watchdog
 LAMBDA_ENV  := GOOS=linux GOARCH=arm64 CGO_ENABLED=0
 LAMBDA_FLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
@@ -34,15 +36,18 @@ build:
 	done
 
 ## tools: pinned Go tools into ./bin
-tools: $(RIE)
+tools: $(RIE) $(STATICCHECK)
 $(RIE):
 	GOBIN=$(BIN) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-## lint: formatting, vet, template
-lint:
+## lint: formatting, vet, staticcheck, template
+lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(STATICCHECK) ./...
 	cfn-lint template.yaml
 
 ## test: everything CI runs

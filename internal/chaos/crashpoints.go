@@ -247,9 +247,7 @@ func (w *World) ConfigTest(i int) {
 	w.mu.Lock()
 	w.schedTokens[token] = true
 	w.mu.Unlock()
-	w.engine.mu.Lock()
-	w.engine.config = map[string]bool{key(a.ARN, token): true}
-	w.engine.mu.Unlock()
+	w.engine.ConfigTest(a.ARN, token)
 	w.rotateWithToken(a, token)
 }
 

@@ -26,6 +26,9 @@
 // every access token the simulators grant (for the leak check) and every
 // rotate call (for I3).
 //
+// The rotation engine and the event source mappings are internal/awssim's,
+// the ones the local stack plays too, here on the simulated clock.
+//
 // The rotation engine does what Secrets Manager does after RotateSecret:
 // it invokes the four steps in order, each with its own deadline; on a step
 // error it reattempts the rotation RetryDelay later (sooner, when a later

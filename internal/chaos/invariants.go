@@ -103,7 +103,7 @@ func (w *World) check(res *Result) {
 		storedExpiry[k] = v
 	}
 	w.mu.Unlock()
-	res.Runs, _ = w.engine.stats()
+	res.Runs, _ = w.engine.Stats()
 	res.Alerts = len(w.SNS.Published())
 
 	// I1.
@@ -135,7 +135,7 @@ func (w *World) check(res *Result) {
 	w.checkForged(res, forgedCurrentAt)
 	// I5.
 	if !res.Settled {
-		runs, retries := w.engine.stats()
+		runs, retries := w.engine.Stats()
 		var state []string
 		for _, a := range w.Apps {
 			cur, _ := w.SM.StageVersion(a.ARN, "AWSCURRENT")

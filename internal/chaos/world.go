@@ -28,6 +28,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/awssim"
 	"github.com/spapi-lwa/secret-rotation/internal/expiry"
 	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
@@ -156,7 +157,7 @@ type World struct {
 	last      time.Time // last time Now returned
 
 	faultsOn atomic.Bool
-	engine   *engine
+	engine   *awssim.Engine
 
 	mu       sync.Mutex
 	tokens   map[string]int // access tokens granted → app
@@ -173,14 +174,12 @@ type World struct {
 	notWorking     int
 	notWorkingAt   []string
 	redriven       int
-	deadLettered   int
 	invocations    int
 	rotMu          sync.Mutex // serializes rotate calls so each can be attributed
 	stepFailures   int
 	requested      []requestTag
 	invs           map[int64][2]time.Time // step invocation → simulated start and end
 	crash          crashState
-	invokeRecords  []string
 	// forged: the forged deliveries sent (I6).
 	forged []Forgery
 	// forgedCurrent, forgedCurrentAt: observations of a forged secret in
@@ -255,9 +254,19 @@ func NewWorld(s Schedule) *World {
 	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w.SM.Now = w.Now
 	w.SM.Fail = w.smFail
-	w.SM.OnRotate = func(arn, token string, retry bool) { w.engine.onRotate(arn, token, retry) }
 	w.SNS.Fail = w.snsFail
-	w.engine = &engine{w: w, running: map[string]int{}, rerun: map[string]bool{}, retryAt: map[string]time.Time{}}
+	w.engine = &awssim.Engine{
+		Now:        w.Now,
+		RetryDelay: RetryDelay,
+		Invoke:     w.invokeStep,
+		Finish: func(arn, token string) error {
+			w.SM.FinishRotation(arn, token)
+			return nil
+		},
+		Pending:         func(arn string) (string, bool) { return w.SM.StageVersion(arn, managed.StagePending) },
+		ConcurrentRerun: func() bool { return w.faulty(w.Sched.ConcurrentRuns) },
+	}
+	w.SM.OnRotate = w.engine.Start
 
 	for i := range s.Apps {
 		a := &App{Index: i}
@@ -568,262 +577,116 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// engine plays Secrets Manager's rotation engine.
-type engine struct {
-	w       *World
-	mu      sync.Mutex
-	running map[string]int       // arn|token → runs in progress
-	rerun   map[string]bool      // a reattempt was asked for while running
-	retryAt map[string]time.Time // failed rotations and when they are reattempted
-	config  map[string]bool      // configuration tests: testSecret alone
-	runs    int
-	active  int
-	wg      sync.WaitGroup
-}
-
-func key(arn, token string) string { return arn + "|" + token }
-
-func splitKey(k string) (arn, token string) {
-	i := strings.LastIndex(k, "|")
-	return k[:i], k[i+1:]
-}
-
-// onRotate is the fake's OnRotate: start (or reattempt) the rotation.
-func (e *engine) onRotate(arn, token string, retry bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	k := key(arn, token)
-	if e.running[k] > 0 {
-		if retry && e.w.faulty(e.w.Sched.ConcurrentRuns) {
-			e.startLocked(k)
-			return
-		}
-		e.rerun[k] = true
-		return
-	}
-	delete(e.retryAt, k)
-	e.startLocked(k)
-}
-
-func (e *engine) startLocked(k string) {
-	e.running[k]++
-	e.active++
-	e.runs++
-	e.wg.Add(1)
-	arn, token := splitKey(k)
-	go e.run(arn, token)
-}
-
-// busy reports whether a rotation step is running.
-func (e *engine) busy() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.active > 0
-}
-
-func (e *engine) stats() (runs, retries int) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.runs, len(e.retryAt)
-}
-
-// nextRetry returns the earliest reattempt.
-func (e *engine) nextRetry() (time.Time, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var t time.Time
-	ok := false
-	for _, at := range e.retryAt {
-		if !ok || at.Before(t) {
-			t, ok = at, true
-		}
-	}
-	return t, ok
-}
-
-// startDue reattempts the failed rotations that are due and still pending.
-func (e *engine) startDue(now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	keys := make([]string, 0, len(e.retryAt))
-	for k := range e.retryAt {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if e.retryAt[k].After(now) {
-			continue
-		}
-		delete(e.retryAt, k)
-		arn, token := splitKey(k)
-		if v, ok := e.w.SM.StageVersion(arn, managed.StagePending); !ok || v != token {
-			continue // no longer this rotation's: nothing to reattempt
-		}
-		if e.running[k] == 0 {
-			e.startLocked(k)
-		}
-	}
-}
-
-var steps = []string{rotation.StepCreate, rotation.StepSet, rotation.StepTest, rotation.StepFinish}
-
-// run invokes the four steps of one rotation attempt.
-func (e *engine) run(arn, token string) {
-	defer e.wg.Done()
-	e.mu.Lock()
-	config := e.config[key(arn, token)]
-	e.mu.Unlock()
-	if config {
-		// The configuration test: its result is reported, never retried.
-		e.invoke(arn, token, rotation.StepTest)
-		e.w.SM.FinishRotation(arn, token)
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.running[key(arn, token)]--
-		e.active--
-		return
-	}
-	ok := true
-	for _, step := range steps {
-		if err := e.invoke(arn, token, step); err != nil {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		e.w.SM.FinishRotation(arn, token)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	k := key(arn, token)
-	e.running[k]--
-	e.active--
-	if e.running[k] > 0 {
-		return
-	}
-	rerun := e.rerun[k]
-	delete(e.rerun, k)
-	if ok {
-		delete(e.retryAt, k)
-		return
-	}
-	if rerun {
-		e.retryAt[k] = e.w.Now()
-	} else {
-		e.retryAt[k] = e.w.Now().Add(RetryDelay)
-	}
-}
-
-// invoke runs one step as one Lambda invocation.
-func (e *engine) invoke(arn, token, step string) error {
+// invokeStep runs one rotation step as one Lambda invocation.
+func (w *World) invokeStep(a awssim.Attempt, step string) error {
+	arn, token := a.SecretARN, a.Token
 	timeout := StepTimeout
-	if e.w.faulty(e.w.Sched.StepTimeouts) {
-		e.w.rndMu.Lock()
-		timeout = time.Duration(1+e.w.rnd.IntN(30)) * time.Millisecond
-		e.w.rndMu.Unlock()
+	if w.faulty(w.Sched.StepTimeouts) {
+		w.rndMu.Lock()
+		timeout = time.Duration(1+w.rnd.IntN(30)) * time.Millisecond
+		w.rndMu.Unlock()
 	}
 	inv := &invocation{token: token, step: step, id: invocationSeq.Add(1)}
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
 	defer cancel()
-	start := e.w.Now()
-	err := e.w.Rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
+	start := w.Now()
+	err := w.Rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
 		SecretID: arn, ClientRequestToken: token, Step: step,
 	})
-	e.w.mu.Lock()
-	e.w.invs[inv.id] = [2]time.Time{start, e.w.Now()}
-	e.w.mu.Unlock()
+	w.mu.Lock()
+	w.invs[inv.id] = [2]time.Time{start, w.Now()}
+	w.mu.Unlock()
 	if err != nil {
-		e.w.recordError(err)
-		e.w.mu.Lock()
-		e.w.stepFailures++
-		e.w.mu.Unlock()
+		w.recordError(err)
+		w.mu.Lock()
+		w.stepFailures++
+		w.mu.Unlock()
 	}
 	return err
 }
 
-// poll is one poll of an SQS event source mapping: receive visible
-// messages, invoke h, delete what succeeded. Like the deployed mapping
-// (MaximumConcurrency 2), it may split them into two batches handled at
-// once.
-func (w *World) poll(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) {
-	if w.faulty(w.Sched.SQSReceiveFail) {
-		return
+// mapping returns the SQS event source mapping of q to h, as deployed
+// (batches of 10, MaximumConcurrency 2: what one poll receives may be split
+// into two batches handled at once), on the world's clock and faults.
+func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) *awssim.Mapping {
+	m := &awssim.Mapping{
+		Queue:    &faultyQueue{w: w, q: q},
+		QueueARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
+		Region:   "us-east-1", BatchSize: 10, Concurrency: 2,
+		Timeout: HandlerTimeout,
+		Invocation: func(ctx context.Context) context.Context {
+			return context.WithValue(ctx, invocationKey{}, &invocation{id: invocationSeq.Add(1)})
+		},
+		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+			w.mu.Lock()
+			w.invocations++
+			w.mu.Unlock()
+			if w.faulty(w.Sched.InvokeFail) {
+				// The invocation died: every message reappears after the visibility timeout.
+				return events.SQSEventResponse{}, errInvocationDied
+			}
+			resp, err := h(ctx, ev)
+			if err != nil {
+				w.recordError(err)
+			}
+			return resp, err
+		},
+		Split: func(msgs []events.SQSMessage) [][]events.SQSMessage {
+			if len(msgs) >= 2 && !w.SerialReceivers && (len(msgs) > 10 || w.chance(0.5)) {
+				half := (len(msgs) + 1) / 2
+				return [][]events.SQSMessage{msgs[:half], msgs[half:]}
+			}
+			return [][]events.SQSMessage{msgs}
+		},
 	}
-	max := 20
 	if w.SerialReceivers {
-		max = 10
+		m.Concurrency = 1
 	}
-	msgs := q.Receive(w.Now(), max)
-	if len(msgs) == 0 {
-		return
-	}
-	w.flow()
-	var batches [][]Message
-	if len(msgs) >= 2 && !w.SerialReceivers && (len(msgs) > 10 || w.chance(0.5)) {
-		half := (len(msgs) + 1) / 2
-		batches = [][]Message{msgs[:half], msgs[half:]}
-	} else {
-		batches = [][]Message{msgs}
-	}
-	var wg sync.WaitGroup
-	for _, b := range batches {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.invokeBatch(q, h, b)
-		}()
-	}
-	wg.Wait()
+	return m
 }
 
-// invokeBatch is one invocation of an SQS-triggered function.
-func (w *World) invokeBatch(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error), msgs []Message) {
-	w.mu.Lock()
-	w.invocations++
-	w.mu.Unlock()
-	if w.faulty(w.Sched.InvokeFail) {
-		return // the invocation died: every message reappears after the visibility timeout
+var errInvocationDied = errors.New("chaos: the invocation died")
+
+// faultyQueue is the in-memory queue as the mapping reaches it, on the
+// world's clock, through the injected faults and crash points.
+type faultyQueue struct {
+	w *World
+	q *Queue
+}
+
+func (f *faultyQueue) Receive(_ context.Context, n int) ([]events.SQSMessage, error) {
+	if f.w.faulty(f.w.Sched.SQSReceiveFail) {
+		return nil, nil
 	}
-	ev := events.SQSEvent{}
-	for _, m := range msgs {
-		ev.Records = append(ev.Records, events.SQSMessage{
-			MessageId:      m.ID,
-			ReceiptHandle:  m.ID + "-receipt",
-			Body:           m.Body,
-			EventSource:    "aws:sqs",
-			EventSourceARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
-			AWSRegion:      "us-east-1",
+	msgs := f.q.Receive(f.w.Now(), n)
+	if len(msgs) > 0 {
+		f.w.flow()
+	}
+	out := make([]events.SQSMessage, len(msgs))
+	for i, m := range msgs {
+		out[i] = events.SQSMessage{
+			MessageId: m.ID, ReceiptHandle: m.ID + "-receipt", Body: m.Body,
 			Attributes: map[string]string{
 				"ApproximateReceiveCount": fmt.Sprint(m.ReceiveCount),
 				"SentTimestamp":           fmt.Sprint(m.SentAt.UnixMilli()),
 			},
-		})
-	}
-	inv := &invocation{id: invocationSeq.Add(1)}
-	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), HandlerTimeout)
-	defer cancel()
-	resp, err := h(ctx, ev)
-	if err != nil {
-		w.recordError(err)
-		return
-	}
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	for _, m := range msgs {
-		if failed[m.ID] {
-			continue
-		}
-		if w.crashBefore(ctx, "DeleteMessage", q.Name) != nil || w.faulty(w.Sched.SQSDeleteFail) {
-			continue
-		}
-		q.Delete(m.ID)
-		if w.crashAfter(ctx, nil) != nil {
-			continue
 		}
 	}
+	return out, nil
 }
+
+func (f *faultyQueue) Delete(ctx context.Context, m events.SQSMessage) error {
+	if err := f.w.crashBefore(ctx, "DeleteMessage", f.q.Name); err != nil {
+		return err
+	}
+	if f.w.faulty(f.w.Sched.SQSDeleteFail) {
+		return errDeleteFailed
+	}
+	f.q.Delete(m.MessageId)
+	return f.w.crashAfter(ctx, nil)
+}
+
+var errDeleteFailed = errors.New("chaos: DeleteMessage failed")
 
 // rotateBySchedule is Secrets Manager's rotation schedule firing for app a.
 func (w *World) rotateBySchedule(a *App) {
@@ -986,10 +849,10 @@ func (w *World) observe() {
 // idle reports whether no rotation step runs or waits for a reattempt, no
 // message is queued and no notification is on its way.
 func (w *World) idle() bool {
-	if w.engine.busy() {
+	if w.engine.Busy() {
 		return false
 	}
-	if _, n := w.engine.stats(); n > 0 {
+	if _, n := w.engine.Stats(); n > 0 {
 		return false
 	}
 	// With Redrive, the operator moves dead-lettered messages back: a
@@ -1080,8 +943,8 @@ func (w *World) Run() *Result {
 		runsAtOff     int
 		off           = false
 		ctx           = context.Background()
-		newSecretPoll = w.Receiver.Handle
-		expiryPoll    = w.Expiry.Handle
+		newSecretPoll = w.mapping(w.NewSecretQ, w.Receiver.Handle)
+		expiryPoll    = w.mapping(w.ExpiryQ, w.Expiry.Handle)
 	)
 	for {
 		now := w.Now()
@@ -1092,7 +955,7 @@ func (w *World) Run() *Result {
 				a.Sim.SetFaults(spapisim.Faults{})
 			}
 			faultsOffAt, realOffAt = now, time.Now()
-			runsAtOff, _ = w.engine.stats()
+			runsAtOff, _ = w.engine.Stats()
 		}
 		for len(evs) > 0 && !Epoch.Add(evs[0].at).After(now) {
 			evs[0].do()
@@ -1109,9 +972,9 @@ func (w *World) Run() *Result {
 			w.redriven += n
 			w.mu.Unlock()
 		}
-		w.poll(w.NewSecretQ, newSecretPoll)
-		w.poll(w.ExpiryQ, expiryPoll)
-		w.engine.startDue(now)
+		_, _ = newSecretPoll.Poll(ctx)
+		_, _ = expiryPoll.Poll(ctx)
+		w.engine.StartDue(now)
 		w.observe()
 		if off && len(evs) == 0 && w.OperatorRotates {
 			w.operatorRotate()
@@ -1122,12 +985,12 @@ func (w *World) Run() *Result {
 			res.SettleReal = time.Since(realOffAt)
 			break
 		}
-		if runs, _ := w.engine.stats(); off && (now.Sub(faultsOffAt) > SettleBound || runs-runsAtOff > MaxSettleRuns) || time.Since(realStart) > maxReal {
+		if runs, _ := w.engine.Stats(); off && (now.Sub(faultsOffAt) > SettleBound || runs-runsAtOff > MaxSettleRuns) || time.Since(realStart) > maxReal {
 			res.SettleSim = now.Sub(faultsOffAt)
 			res.SettleReal = time.Since(realOffAt)
 			break
 		}
-		if w.engine.busy() {
+		if w.engine.Busy() {
 			time.Sleep(TickReal)
 			w.advance(time.Time{}, true)
 			continue
@@ -1150,13 +1013,13 @@ func (w *World) Run() *Result {
 		}
 		consider(w.NewSecretQ.NextVisible())
 		consider(w.ExpiryQ.NextVisible())
-		consider(w.engine.nextRetry())
+		consider(w.engine.NextRetry())
 		if !next.After(now) {
 			next = now.Add(TickSim)
 		}
 		w.advance(next, false)
 	}
-	w.engine.wg.Wait()
+	w.engine.Wait()
 	w.observe()
 	res.Real = time.Since(realStart)
 	w.check(res)

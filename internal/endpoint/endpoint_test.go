@@ -96,7 +96,7 @@ func TestClientNeverFollows(t *testing.T) {
 	}
 	// Control: the caller's own client does follow, so the check above can fail.
 	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, target.URL+"/elsewhere", 307)
+		http.Redirect(w, r, target.URL+"/elsewhere", http.StatusTemporaryRedirect)
 	}))
 	defer src.Close()
 	if resp, err := src.Client().Get(src.URL); err == nil {

@@ -20,10 +20,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
-)
 
-// Rotation steps, in order.
-var steps = []string{"createSecret", "setSecret", "testSecret", "finishSecret"}
+	"github.com/spapi-lwa/secret-rotation/internal/awssim"
+)
 
 // StepRecord is one invocation of the rotation function by the engine.
 type StepRecord struct {
@@ -38,37 +37,44 @@ type StepRecord struct {
 
 // engine plays Secrets Manager's rotation engine in front of moto: a proxy
 // that forwards every call except RotateSecret (and checks PutSecretValue as
-// the service does), and runs rotations by invoking the rotation function.
+// the service does), and runs rotations with awssim's engine in real time,
+// invoking the rotation function under the runtime interface emulator.
 type engine struct {
 	sm        *secretsmanager.Client // moto, directly
 	lambdaARN string
 	invoke    func(ctx context.Context, event any) ([]byte, error)
-	retry     time.Duration
-	attempts  int
 	event     func(Event)
 	proxy     *httputil.ReverseProxy
-
-	ctx context.Context
-	wg  sync.WaitGroup
+	ctx       context.Context
+	rot       *awssim.Engine
 
 	mu      sync.Mutex
-	states  map[string]*rotState // by secret ARN
 	records []StepRecord
-}
-
-type rotState struct {
-	running bool
-	token   string
-	attempt int
-	timer   *time.Timer
 }
 
 func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, lambdaARN string, retry time.Duration, attempts int, event func(Event)) *engine {
 	u, _ := url.Parse(motoURL)
-	return &engine{
-		sm: sm, lambdaARN: lambdaARN, retry: retry, attempts: attempts, event: event,
-		proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx, states: map[string]*rotState{},
+	e := &engine{sm: sm, lambdaARN: lambdaARN, event: event, proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx}
+	e.rot = &awssim.Engine{
+		Now: time.Now, RetryDelay: retry, MaxAttempts: attempts,
+		Invoke: e.step, Finish: e.finish, Pending: e.pending,
+		OnStart: func(a awssim.Attempt) {
+			how := "started"
+			if a.Reattempt {
+				how = "reattempted"
+			}
+			e.say("rotation %s: secret %s version %s (attempt %d)", how, shortARN(a.SecretARN), short(a.Token), a.N)
+		},
+		OnDone: e.done,
+		Wake: func(at time.Time) {
+			time.AfterFunc(time.Until(at), func() {
+				if ctx.Err() == nil {
+					e.rot.StartDue(time.Now())
+				}
+			})
+		},
 	}
+	return e
 }
 
 // say adds a plain event to the timeline.
@@ -133,33 +139,15 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 		return nil, err
 	}
 	arn := aws.ToString(d.ARN)
-	var current, pending string
-	for v, stages := range d.VersionIdsToStages {
-		for _, s := range stages {
-			switch s {
-			case "AWSCURRENT":
-				current = v
-			case "AWSPENDING":
-				pending = v
-			}
-		}
-	}
-	e.mu.Lock()
-	st := e.states[arn]
-	if st == nil {
-		st = &rotState{}
-		e.states[arn] = st
-	}
-	if st.running || (pending != "" && pending != current) {
-		if !st.running && pending != "" {
+	current, pending := stages(d)
+	if e.rot.Running(arn) || (pending != "" && pending != current) {
+		if !e.rot.Running(arn) && pending != "" {
 			// That rotation will be reattempted: now.
-			e.startLocked(arn, st, pending, true)
+			e.rot.Start(arn, pending, true)
 		}
-		e.mu.Unlock()
 		return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
 			Message: "A previous rotation isn't complete. That rotation will be reattempted."}
 	}
-	e.mu.Unlock()
 	lambdaARN := aws.ToString(in.RotationLambdaARN)
 	if lambdaARN == "" {
 		if !aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == "" {
@@ -180,117 +168,92 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 	if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException") {
 		return nil, err
 	}
-	e.mu.Lock()
-	if st.running {
-		e.mu.Unlock()
+	if e.rot.Running(arn) {
 		return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
 			Message: "A previous rotation isn't complete. That rotation will be reattempted."}
 	}
 	if in.RotateImmediately == nil || *in.RotateImmediately {
-		st.attempt = 0
-		e.startLocked(arn, st, token, false)
+		e.rot.Start(arn, token, false)
 	}
-	e.mu.Unlock()
 	return &rotateOut{ARN: arn, Name: aws.ToString(d.Name), VersionID: token}, nil
 }
 
-// startLocked runs the rotation of token in the background.
-func (e *engine) startLocked(arn string, st *rotState, token string, resumed bool) {
-	if st.timer != nil {
-		st.timer.Stop()
-		st.timer = nil
-	}
-	if st.token != token {
-		st.attempt = 0
-	}
-	st.running, st.token = true, token
-	st.attempt++
-	attempt := st.attempt
-	how := "started"
-	if resumed {
-		how = "reattempted"
-	}
-	e.say("rotation %s: secret %s version %s (attempt %d)", how, shortARN(arn), short(token), attempt)
-	e.wg.Go(func() { e.run(arn, token, attempt) })
-}
-
-func (e *engine) run(arn, token string, attempt int) {
-	ctx := e.ctx
-	var failed error
-	for _, step := range steps {
-		start := time.Now()
-		_, err := e.invoke(ctx, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: arn, ClientRequestToken: token})
-		rec := StepRecord{Time: start, SecretID: arn, Token: token, Attempt: attempt, Step: step, Duration: time.Since(start)}
-		if err != nil {
-			rec.Err = err.Error()
-		}
-		e.mu.Lock()
-		e.records = append(e.records, rec)
-		e.mu.Unlock()
-		if err != nil {
-			e.say("  %s failed after %s: %s", step, rec.Duration.Round(time.Millisecond), oneLine(rec.Err))
-			failed = err
-			break
-		}
-		e.say("  %s ok (%s)", step, rec.Duration.Round(time.Millisecond))
-	}
-	if failed == nil {
-		// The service removes AWSPENDING after a successful rotation.
-		_, err := e.sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-			SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(token)})
-		if err != nil {
-			failed = fmt.Errorf("remove AWSPENDING: %w", err)
-		} else {
-			e.event(Event{What: fmt.Sprintf("rotation succeeded: secret %s version %s", shortARN(arn), short(token)), SecretARN: arn, Rotation: RotationSucceeded})
-		}
+// step invokes the rotation function for one step and records it.
+func (e *engine) step(a awssim.Attempt, step string) error {
+	start := time.Now()
+	_, err := e.invoke(e.ctx, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
+	rec := StepRecord{Time: start, SecretID: a.SecretARN, Token: a.Token, Attempt: a.N, Step: step, Duration: time.Since(start)}
+	if err != nil {
+		rec.Err = err.Error()
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	st := e.states[arn]
-	st.running = false
-	if failed == nil || ctx.Err() != nil {
-		st.attempt = 0
-		return
+	e.records = append(e.records, rec)
+	e.mu.Unlock()
+	if err != nil {
+		e.say("  %s failed after %s: %s", step, rec.Duration.Round(time.Millisecond), oneLine(rec.Err))
+		return err
 	}
-	if attempt >= e.attempts {
-		e.event(Event{What: fmt.Sprintf("rotation abandoned after %d attempts: secret %s version %s", attempt, shortARN(arn), short(token)), SecretARN: arn, Rotation: RotationAbandoned})
-		return
+	e.say("  %s ok (%s)", step, rec.Duration.Round(time.Millisecond))
+	return nil
+}
+
+// finish removes AWSPENDING, as the service does after a successful rotation.
+func (e *engine) finish(arn, token string) error {
+	_, err := e.sm.UpdateSecretVersionStage(e.ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(token)})
+	if err != nil {
+		return fmt.Errorf("remove AWSPENDING: %w", err)
 	}
-	e.say("rotation failed (attempt %d); retry in %s", attempt, e.retry)
-	st.timer = time.AfterFunc(e.retry, func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		if ctx.Err() != nil || st.running || st.token != token {
-			return
+	return nil
+}
+
+// pending returns the version of arn that holds AWSPENDING, as moto has it.
+func (e *engine) pending(arn string) (string, bool) {
+	d, err := e.sm.DescribeSecret(e.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return "", false
+	}
+	_, pending := stages(d)
+	return pending, pending != ""
+}
+
+// stages returns the versions holding AWSCURRENT and AWSPENDING.
+func stages(d *secretsmanager.DescribeSecretOutput) (current, pending string) {
+	for v, stages := range d.VersionIdsToStages {
+		for _, s := range stages {
+			switch s {
+			case "AWSCURRENT":
+				current = v
+			case "AWSPENDING":
+				pending = v
+			}
 		}
-		st.timer = nil
-		e.startLocked(arn, st, token, true)
-	})
+	}
+	return current, pending
+}
+
+// done adds the end of an attempt to the timeline.
+func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
+	if e.ctx.Err() != nil {
+		return // the stack is closing
+	}
+	switch o {
+	case awssim.Succeeded:
+		e.event(Event{What: fmt.Sprintf("rotation succeeded: secret %s version %s", shortARN(a.SecretARN), short(a.Token)), SecretARN: a.SecretARN, Rotation: RotationSucceeded})
+	case awssim.Abandoned:
+		e.event(Event{What: fmt.Sprintf("rotation abandoned after %d attempts: secret %s version %s", a.N, shortARN(a.SecretARN), short(a.Token)), SecretARN: a.SecretARN, Rotation: RotationAbandoned})
+	case awssim.WillRetry:
+		e.say("rotation failed (attempt %d); retry in %s", a.N, e.rot.RetryDelay)
+	}
 }
 
 // busy reports whether a rotation runs or waits for a retry.
 func (e *engine) busy() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, st := range e.states {
-		if st.running || st.timer != nil {
-			return true
-		}
-	}
-	return false
+	_, waiting := e.rot.Stats()
+	return e.rot.Busy() || waiting > 0
 }
 
-func (e *engine) stop() {
-	e.mu.Lock()
-	for _, st := range e.states {
-		if st.timer != nil {
-			st.timer.Stop()
-			st.timer = nil
-		}
-	}
-	e.mu.Unlock()
-	e.wg.Wait()
-}
+func (e *engine) stop() { e.rot.Stop() }
 
 func (e *engine) steps() []StepRecord {
 	e.mu.Lock()

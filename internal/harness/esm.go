@@ -12,96 +12,47 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/spapi-lwa/secret-rotation/internal/awssim"
 )
 
-// mapping plays an SQS event source mapping with ReportBatchItemFailures:
-// poll, invoke, delete what succeeded, redrive to the DLQ after
-// maxReceiveCount receives.
+// mapping is an SQS event source mapping (awssim's) of a queue in moto to a
+// function under the runtime interface emulator, in real time.
 type mapping struct {
-	sqs        *sqs.Client
-	queueURL   string
-	queueARN   string
-	dlqURL     string
-	maxReceive int
-	visibility int32
-	region     string
-	invoke     func(ctx context.Context, event any) ([]byte, error)
-	event      func(format string, args ...any)
-	name       string
+	*awssim.Mapping
+	queueURL string
+	name     string
+	event    func(format string, args ...any)
+	invoke   func(ctx context.Context, event any) ([]byte, error)
 
 	mu          sync.Mutex
 	invocations int
-	inflight    int
+}
+
+func newMapping(c *sqs.Client, queueURL, dlqURL string, maxReceive int, visibility int32, name string,
+	invoke func(ctx context.Context, event any) ([]byte, error), event func(format string, args ...any)) *mapping {
+	m := &mapping{queueURL: queueURL, name: name, event: event, invoke: invoke}
+	q := &motoQueue{sqs: c, url: queueURL, dlq: dlqURL, maxReceive: maxReceive, visibility: visibility, m: m}
+	m.Mapping = &awssim.Mapping{Queue: q, QueueARN: queueARN(queueURL), Region: Region, Invoke: m.call}
+	return m
 }
 
 func (m *mapping) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		out, err := m.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:                    aws.String(m.queueURL),
-			MaxNumberOfMessages:         10,
-			WaitTimeSeconds:             1,
-			VisibilityTimeout:           m.visibility,
-			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-			MessageAttributeNames:       []string{"All"},
-		})
-		if err != nil {
-			if ctx.Err() == nil {
-				m.event("%s: receive failed: %v", m.name, err)
-				time.Sleep(500 * time.Millisecond)
-			}
-			continue
+		if _, err := m.Poll(ctx); err != nil && ctx.Err() == nil {
+			m.event("%s: receive failed: %v", m.name, err)
+			time.Sleep(500 * time.Millisecond)
 		}
-		if len(out.Messages) == 0 {
-			continue
-		}
-		m.mu.Lock()
-		m.inflight++
-		m.mu.Unlock()
-		m.handle(ctx, out.Messages)
-		m.mu.Lock()
-		m.inflight--
-		m.mu.Unlock()
 	}
 }
 
-func (m *mapping) handle(ctx context.Context, msgs []types.Message) {
-	var ev events.SQSEvent
-	handles := map[string]string{}
-	for _, msg := range msgs {
-		id, rh := aws.ToString(msg.MessageId), aws.ToString(msg.ReceiptHandle)
-		count, _ := strconv.Atoi(msg.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-		if m.maxReceive > 0 && count > m.maxReceive {
-			// Redrive, in case the queue does not do it itself.
-			_, err := m.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(m.dlqURL), MessageBody: msg.Body})
-			if err == nil {
-				m.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(m.queueURL), ReceiptHandle: aws.String(rh)})
-				m.event("%s: message %s moved to the dead-letter queue after %d receives", m.name, short(id), count)
-			}
-			continue
-		}
-		attrs := map[string]string{}
-		for k, v := range msg.Attributes {
-			attrs[k] = v
-		}
-		ma := map[string]events.SQSMessageAttribute{}
-		for k, v := range msg.MessageAttributes {
-			ma[k] = events.SQSMessageAttribute{StringValue: v.StringValue, BinaryValue: v.BinaryValue, DataType: aws.ToString(v.DataType)}
-		}
-		ev.Records = append(ev.Records, events.SQSMessage{
-			MessageId: id, ReceiptHandle: rh, Body: aws.ToString(msg.Body), Md5OfBody: aws.ToString(msg.MD5OfBody),
-			Md5OfMessageAttributes: aws.ToString(msg.MD5OfMessageAttributes),
-			Attributes:             attrs, MessageAttributes: ma,
-			EventSource: "aws:sqs", EventSourceARN: m.queueARN, AWSRegion: m.region,
-		})
-		handles[id] = rh
-	}
-	if len(ev.Records) == 0 {
-		return
-	}
+// call invokes the function through the emulator with one batch.
+func (m *mapping) call(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	m.mu.Lock()
 	m.invocations++
 	m.mu.Unlock()
 	m.event("%s: invoking with %d message(s)", m.name, len(ev.Records))
+	var resp events.SQSEventResponse
 	out, err := m.invoke(ctx, ev)
 	if err != nil {
 		var fe *FunctionError
@@ -110,33 +61,68 @@ func (m *mapping) handle(ctx context.Context, msgs []types.Message) {
 		} else if ctx.Err() == nil {
 			m.event("%s: invocation failed: %v", m.name, err)
 		}
-		return
+		return resp, err
 	}
-	var resp events.SQSEventResponse
 	if err := json.Unmarshal(out, &resp); err != nil {
 		m.event("%s: response is not an SQSEventResponse; whole batch retried", m.name)
-		return
+		return resp, err
 	}
-	failed := map[string]bool{}
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
-	for id, rh := range handles {
-		if failed[id] {
-			continue
-		}
-		m.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(m.queueURL), ReceiptHandle: aws.String(rh)})
-	}
-	if len(failed) > 0 {
-		m.event("%s: %d of %d message(s) failed and will be retried", m.name, len(failed), len(handles))
+	if n := len(resp.BatchItemFailures); n > 0 {
+		m.event("%s: %d of %d message(s) failed and will be retried", m.name, n, len(ev.Records))
 	} else {
-		m.event("%s: %d message(s) processed", m.name, len(handles))
+		m.event("%s: %d message(s) processed", m.name, len(ev.Records))
 	}
+	return resp, nil
 }
 
-// idle reports whether no batch is being handled.
-func (m *mapping) idle() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.inflight == 0
+// motoQueue is a queue in moto as the mapping polls it. It redrives a
+// message received more than maxReceive times itself, in case moto does not.
+type motoQueue struct {
+	sqs        *sqs.Client
+	url, dlq   string
+	maxReceive int
+	visibility int32
+	m          *mapping
+}
+
+func (q *motoQueue) Receive(ctx context.Context, n int) ([]events.SQSMessage, error) {
+	out, err := q.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(q.url),
+		MaxNumberOfMessages:         int32(n),
+		WaitTimeSeconds:             1,
+		VisibilityTimeout:           q.visibility,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+		MessageAttributeNames:       []string{"All"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var msgs []events.SQSMessage
+	for _, msg := range out.Messages {
+		id, rh := aws.ToString(msg.MessageId), aws.ToString(msg.ReceiptHandle)
+		count, _ := strconv.Atoi(msg.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
+		if q.maxReceive > 0 && count > q.maxReceive {
+			_, err := q.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(q.dlq), MessageBody: msg.Body})
+			if err == nil {
+				q.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(rh)})
+				q.m.event("%s: message %s moved to the dead-letter queue after %d receives", q.m.name, short(id), count)
+			}
+			continue
+		}
+		ma := map[string]events.SQSMessageAttribute{}
+		for k, v := range msg.MessageAttributes {
+			ma[k] = events.SQSMessageAttribute{StringValue: v.StringValue, BinaryValue: v.BinaryValue, DataType: aws.ToString(v.DataType)}
+		}
+		msgs = append(msgs, events.SQSMessage{
+			MessageId: id, ReceiptHandle: rh, Body: aws.ToString(msg.Body), Md5OfBody: aws.ToString(msg.MD5OfBody),
+			Md5OfMessageAttributes: aws.ToString(msg.MD5OfMessageAttributes),
+			Attributes:             msg.Attributes, MessageAttributes: ma,
+		})
+	}
+	return msgs, nil
+}
+
+func (q *motoQueue) Delete(ctx context.Context, m events.SQSMessage) error {
+	_, err := q.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.ReceiptHandle)})
+	return err
 }

@@ -7,7 +7,8 @@
 // a failed rotation is retried, AWSPENDING is removed after success) and the
 // SQS event source mapping with ReportBatchItemFailures (poll, invoke with an
 // SQSEvent, delete what succeeded, redrive to the dead-letter queue after
-// maxReceiveCount receives). Everything listens on 127.0.0.1 on free ports
+// maxReceiveCount receives), both internal/awssim's, in real time and over
+// moto, as the chaos world plays them on its clock. Everything listens on 127.0.0.1 on free ports
 // and is stopped by Close.
 //
 // The functions reach Secrets Manager through the engine's proxy
@@ -330,9 +331,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		{"new-secret queue → " + FunctionReceive, s.NewSecretQueueURL, s.NewSecretDLQURL, FunctionReceive},
 		{"expiry queue → " + FunctionExpiry, s.ExpiryQueueURL, s.ExpiryDLQURL, FunctionExpiry},
 	} {
-		mp := &mapping{sqs: s.SQS, queueURL: m.url, queueARN: queueARN(m.url), dlqURL: m.dlq,
-			maxReceive: opts.MaxReceiveCount, visibility: opts.VisibilityTimeout, region: Region,
-			invoke: s.pools[m.fn].invoke, event: s.emit, name: m.name}
+		mp := newMapping(s.SQS, m.url, m.dlq, opts.MaxReceiveCount, opts.VisibilityTimeout, m.name, s.pools[m.fn].invoke, s.emit)
 		s.maps = append(s.maps, mp)
 		s.wg.Go(func() { mp.run(runCtx) })
 	}
@@ -810,7 +809,7 @@ func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
 			return false, nil
 		}
 		for _, m := range s.maps {
-			if !m.idle() {
+			if !m.Idle() {
 				return false, nil
 			}
 			n, err := s.queueDepth(ctx, m.queueURL)

@@ -72,9 +72,9 @@ func TestRedirectNotFollowed(t *testing.T) {
 				}
 				c := NewClient(src.URL+tokenPath, hc)
 				c.MinBackoff, c.MaxBackoff = time.Millisecond, time.Millisecond
-				_, err := c.RefreshToken(context.Background(), testClientID, testSecret, testRefreshToken)
+				_, err := c.ClientCredentials(context.Background(), testClientID, testSecret, ScopeRotation)
 				if !errors.Is(err, endpoint.ErrRedirect) {
-					t.Fatalf("RefreshToken() error = %v, want endpoint.ErrRedirect", err)
+					t.Fatalf("ClientCredentials() error = %v, want endpoint.ErrRedirect", err)
 				}
 				if n := target.hits.Load(); n != 0 {
 					t.Errorf("redirect target received %d requests (%q), want 0", n, target.seen.Load())
@@ -138,7 +138,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // TestErrorPathsKeepSecrets drives every way a token request fails, for
-// both grants, with an endpoint that echoes what it received (the form, the
+// with an endpoint that echoes what it received (the form, the
 // client secret, the refresh token) and hands out an access token in its
 // error answers, and asserts that no returned error, in any format, and no
 // log line built from it holds any of them.
@@ -174,7 +174,7 @@ func TestErrorPathsKeepSecrets(t *testing.T) {
 			io.WriteString(w, "<html>"+form+" "+testAccessToken+"</html>")
 		}, 3, 0, 0, ErrMalformedResponse},
 		{"200 without access_token", func(w http.ResponseWriter, r *http.Request, form string) {
-			fmt.Fprintf(w, `{"token_type":%q,"refresh_token":%q}`, form, testRefreshToken.Reveal())
+			fmt.Fprintf(w, `{"token_type":%q,"refresh_token":%q}`, form, testRefreshToken)
 		}, 3, 0, 0, ErrMalformedResponse},
 		{"200 oversized", func(w http.ResponseWriter, r *http.Request, form string) {
 			fmt.Fprintf(w, `{"access_token":%q,"pad":%q}`, testAccessToken, strings.Repeat(form, maxBodySize/len(form)+1))
@@ -213,53 +213,38 @@ func TestErrorPathsKeepSecrets(t *testing.T) {
 			io.WriteString(w, form)
 		}, 3, 0, 0, endpoint.ErrRedirect},
 	}
-	grants := map[string]func(c *Client, ctx context.Context) error{
-		"client_credentials": func(c *Client, ctx context.Context) error {
-			_, err := c.ClientCredentials(ctx, testClientID, testSecret, ScopeRotation)
-			return err
-		},
-		"refresh_token": func(c *Client, ctx context.Context) error {
-			_, err := c.RefreshToken(ctx, testClientID, testSecret, testRefreshToken)
-			return err
-		},
-	}
 	for _, tt := range tests {
-		for grant, call := range grants {
-			t.Run(tt.name+" "+grant, func(t *testing.T) {
-				var calls atomic.Int32
-				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					calls.Add(1)
-					b, _ := io.ReadAll(r.Body)
-					tt.serve(w, r, string(b))
-				}))
-				defer srv.Close()
-				hc := srv.Client()
-				hc.Timeout = tt.timeout
-				c := NewClient(srv.URL+tokenPath, hc)
-				c.MinBackoff, c.MaxBackoff, c.MaxAttempts = time.Millisecond, 2*time.Millisecond, tt.attempts
-				ctx := context.Background()
-				if tt.ctx > 0 {
-					var cancel context.CancelFunc
-					ctx, cancel = context.WithTimeout(ctx, tt.ctx)
-					defer cancel()
-				}
-				err := call(c, ctx)
-				if err == nil {
-					t.Fatal("error = nil, want one")
-				}
-				if tt.want != nil && !errors.Is(err, tt.want) {
-					t.Errorf("error = %v, want %v", err, tt.want)
-				}
-				if calls.Load() == 0 {
-					t.Fatal("the endpoint was never called; the test proves nothing")
-				}
-				form := url.Values{"client_id": {testClientID}, "client_secret": {testSecret.Reveal()}}
-				if grant == "refresh_token" {
-					form.Set("refresh_token", testRefreshToken.Reveal())
-				}
-				assertNoSecrets(t, err, []string{form.Encode()})
-			})
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				calls.Add(1)
+				b, _ := io.ReadAll(r.Body)
+				tt.serve(w, r, string(b))
+			}))
+			defer srv.Close()
+			hc := srv.Client()
+			hc.Timeout = tt.timeout
+			c := NewClient(srv.URL+tokenPath, hc)
+			c.MinBackoff, c.MaxBackoff, c.MaxAttempts = time.Millisecond, 2*time.Millisecond, tt.attempts
+			ctx := context.Background()
+			if tt.ctx > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.ctx)
+				defer cancel()
+			}
+			_, err := c.ClientCredentials(ctx, testClientID, testSecret, ScopeRotation)
+			if err == nil {
+				t.Fatal("error = nil, want one")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("error = %v, want %v", err, tt.want)
+			}
+			if calls.Load() == 0 {
+				t.Fatal("the endpoint was never called; the test proves nothing")
+			}
+			form := url.Values{"client_id": {testClientID}, "client_secret": {testSecret.Reveal()}}
+			assertNoSecrets(t, err, []string{form.Encode()})
+		})
 	}
 }
 
@@ -285,7 +270,7 @@ func assertNoSecrets(t *testing.T, err error, extra []string) {
 	outs = append(outs, buf.String())
 
 	var needles []string
-	for _, s := range []string{testSecret.Reveal(), testRefreshToken.Reveal(), testAccessToken} {
+	for _, s := range []string{testSecret.Reveal(), testRefreshToken, testAccessToken} {
 		needles = append(needles, s, url.QueryEscape(s))
 		// The parts after the well-known prefixes, in 8-byte pieces.
 		tail := s[strings.LastIndexAny(s, ".|")+1:]

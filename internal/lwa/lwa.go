@@ -1,7 +1,8 @@
 // Package lwa is a client for the Login with Amazon (LWA) token endpoint
 // (POST LWA_TOKEN_URL, form-encoded) used by Selling Partner API applications:
-// the client_credentials grant (grantless, with a scope) and the refresh_token
-// grant. Secret-bearing values are distinct types that never print.
+// the client_credentials grant (grantless, with a scope), the only one the
+// rotation needs. Secret-bearing values are of the type Secret, which never
+// prints.
 //
 // Every verb of fmt, encoding/json and log/slog prints them as [redacted]
 // when they are passed directly or held in exported fields. fmt (and so the
@@ -39,71 +40,41 @@ const ScopeRotation = "sellingpartnerapi::client_credential:rotation"
 
 const redacted = "[redacted]"
 
-// ClientSecret is an LWA client secret. It prints as [redacted]; Reveal returns the value.
-type ClientSecret string
+// Secret is a credential that never prints: String, GoString, Format (every
+// fmt verb), LogValue and MarshalText all give [redacted]; Reveal returns the
+// value. K only tells kinds of credential apart at compile time, so that an
+// access token cannot be passed where a client secret is wanted.
+type Secret[K any] string
 
-// Reveal returns the secret itself, for the few places that must send or store it.
-func (s ClientSecret) Reveal() string { return string(s) }
+type (
+	clientSecret struct{}
+	accessToken  struct{}
+)
+
+// ClientSecret is an LWA client secret.
+type ClientSecret = Secret[clientSecret]
+
+// AccessToken is an LWA access token.
+type AccessToken = Secret[accessToken]
+
+// Reveal returns the value itself, for the few places that must send or store it.
+func (s Secret[K]) Reveal() string { return string(s) }
 
 // String implements fmt.Stringer.
-func (ClientSecret) String() string { return redacted }
+func (Secret[K]) String() string { return redacted }
 
 // GoString implements fmt.GoStringer.
-func (ClientSecret) GoString() string { return redacted }
+func (Secret[K]) GoString() string { return redacted }
 
 // LogValue implements slog.LogValuer.
-func (ClientSecret) LogValue() slog.Value { return slog.StringValue(redacted) }
+func (Secret[K]) LogValue() slog.Value { return slog.StringValue(redacted) }
 
 // Format implements fmt.Formatter so every verb prints [redacted]: without
 // it, a verb that does not fit a string (%d) makes fmt print the raw value.
-func (ClientSecret) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
+func (Secret[K]) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redacted) }
 
-// MarshalText keeps the secret out of encoders that fall back to text.
-func (ClientSecret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
-// AccessToken is an LWA access token. It prints as [redacted]; Reveal returns the value.
-type AccessToken string
-
-// Reveal returns the token itself, for the request header that carries it.
-func (t AccessToken) Reveal() string { return string(t) }
-
-// String implements fmt.Stringer.
-func (AccessToken) String() string { return redacted }
-
-// GoString implements fmt.GoStringer.
-func (AccessToken) GoString() string { return redacted }
-
-// LogValue implements slog.LogValuer.
-func (AccessToken) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// Format implements fmt.Formatter so every verb prints [redacted]: without
-// it, a verb that does not fit a string (%d) makes fmt print the raw value.
-func (AccessToken) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
-
-// MarshalText keeps the token out of encoders that fall back to text.
-func (AccessToken) MarshalText() ([]byte, error) { return []byte(redacted), nil }
-
-// RefreshToken is an LWA refresh token. It prints as [redacted]; Reveal returns the value.
-type RefreshToken string
-
-// Reveal returns the token itself, for the request that carries it.
-func (t RefreshToken) Reveal() string { return string(t) }
-
-// String implements fmt.Stringer.
-func (RefreshToken) String() string { return redacted }
-
-// GoString implements fmt.GoStringer.
-func (RefreshToken) GoString() string { return redacted }
-
-// LogValue implements slog.LogValuer.
-func (RefreshToken) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// Format implements fmt.Formatter so every verb prints [redacted]: without
-// it, a verb that does not fit a string (%d) makes fmt print the raw value.
-func (RefreshToken) Format(f fmt.State, _ rune) { io.WriteString(f, redacted) }
-
-// MarshalText keeps the token out of encoders that fall back to text.
-func (RefreshToken) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+// MarshalText keeps the value out of encoders that fall back to text.
+func (Secret[K]) MarshalText() ([]byte, error) { return []byte(redacted), nil }
 
 // Token is a successful token response.
 type Token struct {
@@ -175,18 +146,6 @@ func (c *Client) ClientCredentials(ctx context.Context, clientID string, secret 
 		"client_secret": {secret.Reveal()},
 	}
 	return c.token(ctx, form, []string{secret.Reveal()})
-}
-
-// RefreshToken obtains an access token for a selling partner with a refresh
-// token. Errors are as for ClientCredentials.
-func (c *Client) RefreshToken(ctx context.Context, clientID string, secret ClientSecret, refresh RefreshToken) (Token, error) {
-	form := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {refresh.Reveal()},
-		"client_id":     {clientID},
-		"client_secret": {secret.Reveal()},
-	}
-	return c.token(ctx, form, []string{secret.Reveal(), refresh.Reveal()})
 }
 
 // Error implements error. It carries the code, Amazon's description and the

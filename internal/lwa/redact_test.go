@@ -16,7 +16,6 @@ type credentials struct {
 	ClientID     string
 	ClientSecret ClientSecret
 	Access       AccessToken
-	Refresh      RefreshToken
 	Token        Token
 	Ptr          *ClientSecret
 }
@@ -24,26 +23,24 @@ type credentials struct {
 func TestRedaction(t *testing.T) {
 	secret := ClientSecret("amzn1.oa2-cs.v1.redaction-secret")
 	access := AccessToken("Atza|redaction-access")
-	refresh := RefreshToken("Atzr|redaction-refresh")
-	values := []string{secret.Reveal(), access.Reveal(), refresh.Reveal()}
+	values := []string{secret.Reveal(), access.Reveal()}
 	c := credentials{
 		ClientID:     "amzn1.application-oa2-client.x",
 		ClientSecret: secret,
 		Access:       access,
-		Refresh:      refresh,
 		Token:        Token{AccessToken: access, TokenType: "bearer", ExpiresIn: time.Hour},
 		Ptr:          &secret,
 	}
 
 	var outputs []string
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
-		for _, v := range []any{secret, access, refresh, c, &c, c.Token, []any{secret, access, refresh}, map[string]any{"s": secret}} {
+		for _, v := range []any{secret, access, c, &c, c.Token, []any{secret, access}, map[string]any{"s": secret}} {
 			outputs = append(outputs, verb+" "+fmt.Sprintf(verb, v))
 		}
 	}
-	outputs = append(outputs, fmt.Sprint(secret, access, refresh, c), fmt.Sprintln(secret, access, refresh, c))
+	outputs = append(outputs, fmt.Sprint(secret, access, c), fmt.Sprintln(secret, access, c))
 
-	for _, v := range []any{c, &c, c.Token, map[string]any{"secret": secret, "access": access, "refresh": refresh}} {
+	for _, v := range []any{c, &c, c.Token, map[string]any{"secret": secret, "access": access}} {
 		b, err := json.Marshal(v)
 		if err != nil {
 			t.Fatalf("json.Marshal(%T) error = %v", v, err)
@@ -55,9 +52,9 @@ func TestRedaction(t *testing.T) {
 	for _, h := range []slog.Handler{slog.NewJSONHandler(&buf, nil), slog.NewTextHandler(&buf, nil)} {
 		l := slog.New(h)
 		ctx := context.Background()
-		l.InfoContext(ctx, "credentials", "creds", c, "ptr", &c, "secret", secret, "access", access, "refresh", refresh, "token", c.Token)
+		l.InfoContext(ctx, "credentials", "creds", c, "ptr", &c, "secret", secret, "access", access, "token", c.Token)
 		l.InfoContext(ctx, "group", slog.Group("g", slog.Any("secret", secret), slog.Any("list", []any{secret, access})))
-		l.With("secret", secret).WithGroup("w").InfoContext(ctx, "with", "refresh", refresh)
+		l.With("secret", secret).WithGroup("w").InfoContext(ctx, "with", "access", access)
 	}
 	outputs = append(outputs, strings.Split(buf.String(), "\n")...)
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -57,32 +56,11 @@ func (c *Client) token(ctx context.Context, form url.Values, secrets []string) (
 		if !a.retryable || n >= maxAttempts {
 			return Token{}, last
 		}
-		wait := max(c.backoff(n), a.retryAfter)
+		wait := max(retry.Backoff(n, c.MinBackoff, c.MaxBackoff), a.retryAfter)
 		if !retry.SleepUntil(ctx, time.Now().Add(wait)) {
 			return Token{}, last
 		}
 	}
-}
-
-// backoff returns the jittered wait before try n+1: drawn uniformly between
-// MinBackoff and MinBackoff·2ⁿ, never above MaxBackoff.
-func (c *Client) backoff(n int) time.Duration {
-	lo, hi := c.MinBackoff, c.MaxBackoff
-	if lo <= 0 {
-		lo = time.Millisecond
-	}
-	if hi < lo {
-		hi = lo
-	}
-	ceil := lo
-	for i := 0; i < n && ceil < hi; i++ {
-		if ceil > hi/2 {
-			ceil = hi
-			break
-		}
-		ceil *= 2
-	}
-	return lo + rand.N(ceil-lo+1)
 }
 
 // once performs one exchange with the token endpoint.

@@ -125,8 +125,9 @@ func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secre
 		MaxResults: aws.Int32(100),
 	}
 	var found []Secret
-	for {
-		out, err := c.ListSecrets(ctx, in)
+	pages := secretsmanager.NewListSecretsPaginator(c, in)
+	for pages.HasMorePages() {
+		out, err := pages.NextPage(ctx)
 		if err != nil {
 			return Secret{}, fmt.Errorf("managed: list secrets tagged for client %s: %w", clientID, err)
 		}
@@ -145,10 +146,6 @@ func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secre
 				Tags:            tags,
 			})
 		}
-		if aws.ToString(out.NextToken) == "" {
-			break
-		}
-		in.NextToken = out.NextToken
 	}
 	switch len(found) {
 	case 0:

@@ -1,16 +1,17 @@
 package notification
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/spapi-lwa/secret-rotation/internal/jsonscan"
 )
 
-// object is one JSON object of a notification, read member by member so that
-// duplicate keys are seen (encoding/json keeps the last one silently).
+// object is one JSON object of a notification, read member by member with
+// encoding/json's Decoder so that duplicate keys are seen (Unmarshal keeps
+// the last one silently) and every value keeps its raw bytes.
 // Errors built here carry fixed text and numbers only: encoding/json's own
 // messages can quote input (a number's text, a character), so they are never
 // passed on.
@@ -27,27 +28,71 @@ func parseObject(data []byte, at string) (*object, error) {
 	field := at
 	if at == "" {
 		field = RootField
-		if !json.Valid(data) {
-			return nil, &Error{Field: field, Err: ErrMalformed, detail: jsonscan.SyntaxDetail(data)}
+		var whole json.RawMessage
+		if err := json.Unmarshal(data, &whole); err != nil {
+			detail := "syntax error"
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				detail += " at offset " + strconv.FormatInt(se.Offset, 10)
+			}
+			return nil, &Error{Field: field, Err: ErrMalformed, detail: detail}
 		}
 	}
-	if k := jsonscan.Kind(data); k != "object" {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if k := kindOf(dec); k != "object" {
 		return nil, &Error{Field: field, Err: ErrMalformed, detail: "want a JSON object, got " + k}
 	}
 	o := &object{at: at, members: make(map[string]json.RawMessage, 8)}
-	ok := jsonscan.Object(data, func(key string, raw []byte) {
-		if _, seen := o.members[key]; seen {
+	for dec.More() {
+		key, err := dec.Token()
+		name, isKey := key.(string)
+		var raw json.RawMessage
+		if err == nil && isKey {
+			err = dec.Decode(&raw)
+		}
+		if err != nil || !isKey {
+			return nil, &Error{Field: field, Err: ErrMalformed, detail: "syntax error"}
+		}
+		if _, seen := o.members[name]; seen {
 			if o.dups == nil {
 				o.dups = make(map[string]bool)
 			}
-			o.dups[key] = true
+			o.dups[name] = true
 		}
-		o.members[key] = raw
-	})
-	if !ok {
-		return nil, &Error{Field: field, Err: ErrMalformed, detail: "syntax error"}
+		o.members[name] = raw
 	}
 	return o, nil
+}
+
+// kindOf reads the first token of dec, a valid JSON value, and names its
+// JSON type.
+func kindOf(dec *json.Decoder) string {
+	t, err := dec.Token()
+	if err != nil {
+		return "nothing"
+	}
+	switch t := t.(type) {
+	case json.Delim:
+		if t == '[' {
+			return "array"
+		}
+		return "object"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case nil:
+		return "null"
+	}
+	return "number"
+}
+
+// kind names the JSON type of raw, a valid JSON value.
+func kind(raw []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	return kindOf(dec)
 }
 
 // path is the JSON path of the member name.
@@ -64,7 +109,7 @@ func (o *object) get(name string) (json.RawMessage, bool, error) {
 		return nil, false, &Error{Field: o.path(name), Err: ErrMalformed, detail: "duplicate key"}
 	}
 	raw, ok := o.members[name]
-	if !ok || jsonscan.Kind(raw) == "null" {
+	if !ok || kind(raw) == "null" {
 		return nil, false, nil
 	}
 	return raw, true, nil
@@ -76,11 +121,11 @@ func (o *object) optionalString(name string) (string, bool, error) {
 	if err != nil || !ok {
 		return "", false, err
 	}
-	if k := jsonscan.Kind(raw); k != "string" {
+	if k := kind(raw); k != "string" {
 		return "", false, &Error{Field: o.path(name), Err: ErrMalformed, detail: "want a JSON string, got " + k}
 	}
-	s, ok := jsonscan.Unquote(raw)
-	if !ok {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
 		return "", false, &Error{Field: o.path(name), Err: ErrMalformed, detail: "bad JSON string"}
 	}
 	return s, true, nil

@@ -1,12 +1,13 @@
 // Package retry holds what the project's HTTP clients (LWA, SP-API) share
-// when they retry: reading a Retry-After header (RFC 9110, delay-seconds or
-// an HTTP date) and waiting without starting a wait that the caller's
+// when they retry: one jittered exponential backoff, reading a Retry-After
+// header (RFC 9110, delay-seconds or an HTTP date) and waiting without starting a wait that the caller's
 // deadline would cut short, so a Lambda near its deadline gets its error
 // while it can still act on it.
 package retry
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -15,6 +16,23 @@ import (
 
 // MaxAfter caps a Retry-After delay.
 const MaxAfter = 24 * time.Hour
+
+// Backoff returns the wait before retry n (n >= 1): first·2ⁿ⁻¹ plus up to
+// half of that again in jitter, never above ceil. The jitter keeps clients
+// that failed together from retrying together; the doubling floor keeps every
+// wait at least as long as the one before it (until ceil).
+func Backoff(n int, first, ceil time.Duration) time.Duration {
+	d := max(first, time.Millisecond)
+	ceil = max(ceil, d)
+	for i := 1; i < n && d < ceil; i++ {
+		if d > ceil/2 {
+			d = ceil
+		} else {
+			d *= 2
+		}
+	}
+	return min(d+rand.N(d/2+1), ceil)
+}
 
 // After reads a Retry-After header value at now: delay-seconds or an HTTP
 // date. Absent, malformed or past values are 0; values are capped at MaxAfter.

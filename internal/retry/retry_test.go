@@ -75,3 +75,22 @@ func TestSleep(t *testing.T) {
 		t.Error("Sleep(0) on a done context = true, want false")
 	}
 }
+
+func TestBackoff(t *testing.T) {
+	const first, ceil = 100 * time.Millisecond, time.Second
+	for n := 1; n <= 64; n++ {
+		lo := ceil
+		if n < 8 {
+			lo = min(first<<(n-1), ceil)
+		}
+		hi := min(lo+lo/2, ceil)
+		for range 200 {
+			if d := Backoff(n, first, ceil); d < lo || d > hi {
+				t.Fatalf("Backoff(%d) = %v, want within [%v, %v]", n, d, lo, hi)
+			}
+		}
+	}
+	if d := Backoff(3, 0, 0); d != time.Millisecond {
+		t.Errorf("Backoff(3, 0, 0) = %v, want the 1ms floor", d)
+	}
+}

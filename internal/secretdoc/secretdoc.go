@@ -48,7 +48,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/spapi-lwa/secret-rotation/internal/jsonscan"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
@@ -122,28 +121,40 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("secretdoc: %w: not valid UTF-8", ErrInvalid)
 	}
-	if !json.Valid(data) {
-		return nil, fmt.Errorf("secretdoc: %w: not JSON (%s)", ErrInvalid, jsonscan.SyntaxDetail(data))
+	var whole json.RawMessage
+	if err := json.Unmarshal(data, &whole); err != nil {
+		at := ""
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			at = " at offset " + strconv.FormatInt(se.Offset, 10)
+		}
+		return nil, fmt.Errorf("secretdoc: %w: not JSON (syntax error%s)", ErrInvalid, at)
 	}
-	if k := jsonscan.Kind(data); k != "object" {
+	if k := kind(data); k != "object" {
 		return nil, fmt.Errorf("secretdoc: %w: not a JSON object but a JSON %s", ErrInvalid, k)
 	}
-	// The document keeps sub-slices of its own copy of data.
-	data = bytes.Clone(data)
 	d := &Document{keys: keys, fields: make(map[string][]byte, 8)}
 	var dup string
-	dupOffset := -1
-	ok := jsonscan.Object(data, func(key string, raw []byte) {
-		if _, seen := d.fields[key]; seen {
-			if dupOffset < 0 {
-				dup, dupOffset = key, cap(data)-cap(raw)
-			}
-			return
+	dupOffset := int64(-1)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	_, err := dec.Token() // the object's '{'
+	for err == nil && dec.More() {
+		var key json.Token
+		var raw json.RawMessage
+		if key, err = dec.Token(); err == nil {
+			err = dec.Decode(&raw)
 		}
-		d.fields[key] = raw
-		d.order = append(d.order, key)
-	})
-	if !ok {
+		name, _ := key.(string)
+		if _, seen := d.fields[name]; seen {
+			if dupOffset < 0 {
+				dup, dupOffset = name, dec.InputOffset()-int64(len(raw))
+			}
+			continue
+		}
+		d.fields[name] = raw
+		d.order = append(d.order, name)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("secretdoc: %w: syntax error", ErrInvalid)
 	}
 	if dupOffset >= 0 {
@@ -153,7 +164,6 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 		// Other key names are the operator's and might say too much.
 		return nil, fmt.Errorf("secretdoc: %w: a key appears more than once (value at offset %d)", ErrInvalid, dupOffset)
 	}
-	var err error
 	if d.clientID, err = d.requiredString(keys.ClientID); err != nil {
 		return nil, err
 	}
@@ -200,11 +210,11 @@ func (d *Document) requiredString(key string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("secretdoc: %w: key %q is missing", ErrInvalid, key)
 	}
-	if k := jsonscan.Kind(raw); k != "string" {
+	if k := kind(raw); k != "string" {
 		return "", fmt.Errorf("secretdoc: %w: key %q holds a JSON %s, want a string", ErrInvalid, key, k)
 	}
-	s, ok := jsonscan.Unquote(raw)
-	if !ok {
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
 		return "", fmt.Errorf("secretdoc: %w: key %q holds a bad JSON string", ErrInvalid, key)
 	}
 	if s == "" {
@@ -222,11 +232,8 @@ func (d *Document) ClientSecret() lwa.ClientSecret { return d.secret }
 // ExpiresAt returns clientSecretExpiresAt, if present and valid (in UTC).
 func (d *Document) ExpiresAt() (time.Time, bool) {
 	raw, ok := d.fields[ExpiresAtKey]
-	if !ok || jsonscan.Kind(raw) != "string" {
-		return time.Time{}, false
-	}
-	s, ok := jsonscan.Unquote(raw)
-	if !ok {
+	var s string
+	if !ok || kind(raw) != "string" || json.Unmarshal(raw, &s) != nil {
 		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -356,4 +363,25 @@ func appendString(dst []byte, s string) []byte {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
+}
+
+// kind names the JSON type of raw, a valid JSON value, by its first byte.
+func kind(raw []byte) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
 }

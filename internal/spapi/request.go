@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -113,21 +112,4 @@ func parseErrorList(raw []byte, token string) []ErrorDetail {
 		}
 	}
 	return out
-}
-
-// backoff returns the wait after the k-th 5xx: MinBackoff·2^(k-1) plus up to
-// half of it in jitter, capped at Interval (by then the rate limit, not the
-// backoff, is what spaces the calls).
-func (c *Client) backoff(k int) time.Duration {
-	d := max(c.MinBackoff, time.Millisecond)
-	ceil := max(c.Interval, d)
-	for i := 1; i < k && d < ceil; i++ {
-		if d > ceil/2 {
-			d = ceil
-			break
-		}
-		d *= 2
-	}
-	d = min(d, ceil)
-	return min(d+rand.N(d/2+1), ceil)
 }

@@ -153,7 +153,8 @@ func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.Ac
 			}
 		} else {
 			failures5xx++
-			next = a.at.Add(c.backoff(failures5xx))
+			// By Interval the rate limit, not the backoff, spaces the calls.
+			next = a.at.Add(retry.Backoff(failures5xx, c.MinBackoff, c.Interval))
 		}
 		if ra := a.at.Add(a.retryAfter); ra.After(next) {
 			next = ra

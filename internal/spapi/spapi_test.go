@@ -448,19 +448,6 @@ func TestBodyLimit(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	c := &Client{Interval: time.Second, MinBackoff: 100 * time.Millisecond}
-	for k := 1; k <= 8; k++ {
-		lo := min(c.MinBackoff<<(k-1), c.Interval)
-		hi := min(lo+lo/2, c.Interval)
-		for range 200 {
-			if d := c.backoff(k); d < lo || d > hi {
-				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", k, d, lo, hi)
-			}
-		}
-	}
-}
-
 // TestRetryAfterShorterThanInterval: the service's Retry-After wins over the
 // default one-minute spacing, so a 429 that says "1" is retried after a second.
 func TestRetryAfterShorterThanInterval(t *testing.T) {

@@ -1,4 +1,17 @@
-package events
+// Package events_test checks the sample events in this folder, the inputs of
+// `sam local invoke -e`. The folder holds no Go package, only this test.
+//
+// Every sample must decode strictly (no unknown field) into the
+// aws-lambda-go type of the trigger it stands for, chosen by its name:
+// rotate-<step>.json is a Secrets Manager rotation event
+// (events.SecretsManagerSecretRotationEvent) for that step,
+// sqs-new-secret*.json and sqs-secret-expiry*.json are SQS batches
+// (events.SQSEvent) whose message bodies are SP-API notifications
+// APPLICATION_OAUTH_CLIENT_NEW_SECRET and APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY
+// that the project's own parser accepts, and watchdog-*.json are the
+// watchdog's triggers. A sample whose name matches no trigger fails the
+// test, so a new sample cannot go unchecked.
+package events_test
 
 import (
 	"bytes"
@@ -18,8 +31,8 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/notification"
 )
 
-// samplesDir is the repository's events/ folder, seen from this package.
-const samplesDir = "../../events"
+// samplesDir is the folder of the sample events: this test sits beside them.
+const samplesDir = "."
 
 var (
 	secretARN = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$`)
@@ -87,9 +100,12 @@ func TestSamples(t *testing.T) {
 	}
 	for _, e := range entries {
 		name := e.Name()
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
 		t.Run(name, func(t *testing.T) {
 			if e.IsDir() || filepath.Ext(name) != ".json" {
-				t.Fatalf("%s: every entry of events/ must be a .json sample", name)
+				t.Fatalf("%s: every entry of events/ but its test must be a .json sample", name)
 			}
 			check := checkerFor(name)
 			if check == nil {

@@ -1,0 +1,122 @@
+package awssim
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Queue is the SQS queue a Mapping polls: moto over HTTP, or an in-memory
+// queue on a simulated clock. Visibility timeouts, receive counts and the
+// redrive to a dead-letter queue are the queue's.
+type Queue interface {
+	// Receive returns up to max visible messages, as ReceiveMessage does.
+	Receive(ctx context.Context, max int) ([]events.SQSMessage, error)
+	// Delete deletes a handled message by its receipt handle.
+	Delete(ctx context.Context, m events.SQSMessage) error
+}
+
+// Mapping is a Lambda event source mapping of an SQS queue with
+// ReportBatchItemFailures: each poll receives up to BatchSize·Concurrency
+// messages, hands them to the function in batches of at most BatchSize,
+// at once, and deletes every message of a batch the function did not list
+// in BatchItemFailures. A batch whose invocation failed is deleted from
+// nothing: its messages reappear after the visibility timeout.
+type Mapping struct {
+	Queue     Queue
+	QueueARN  string
+	Region    string
+	BatchSize int // 10 when 0
+	// Concurrency is the mapping's MaximumConcurrency; 1 when 0.
+	Concurrency int
+	// Split, when set, cuts what one poll received into batches; by default
+	// they are filled up to BatchSize in order.
+	Split func(msgs []events.SQSMessage) [][]events.SQSMessage
+	// Invoke is one invocation of the function with a batch.
+	Invoke func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+	// Timeout is the function's timeout, the deadline of each invocation's
+	// context; none when 0.
+	Timeout time.Duration
+	// Invocation, when set, derives the context of one invocation, which
+	// the deletes of its batch use too.
+	Invocation func(ctx context.Context) context.Context
+
+	mu       sync.Mutex
+	inflight int
+}
+
+// Poll is one poll: it returns how many messages it received, and the
+// receive error, if any.
+func (m *Mapping) Poll(ctx context.Context) (int, error) {
+	size := m.BatchSize
+	if size <= 0 {
+		size = 10
+	}
+	msgs, err := m.Queue.Receive(ctx, size*max(m.Concurrency, 1))
+	n := len(msgs)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	m.mu.Lock()
+	m.inflight++
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.inflight--
+		m.mu.Unlock()
+	}()
+	var batches [][]events.SQSMessage
+	if m.Split != nil {
+		batches = m.Split(msgs)
+	} else {
+		for len(msgs) > 0 {
+			n := min(size, len(msgs))
+			batches, msgs = append(batches, msgs[:n]), msgs[n:]
+		}
+	}
+	var wg sync.WaitGroup
+	for _, b := range batches {
+		wg.Go(func() { m.deliver(ctx, b) })
+	}
+	wg.Wait()
+	return n, nil
+}
+
+// deliver invokes the function with one batch and deletes what succeeded.
+func (m *Mapping) deliver(ctx context.Context, batch []events.SQSMessage) {
+	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(batch))}
+	for i, msg := range batch {
+		msg.EventSource, msg.EventSourceARN, msg.AWSRegion = "aws:sqs", m.QueueARN, m.Region
+		ev.Records[i] = msg
+	}
+	if m.Invocation != nil {
+		ctx = m.Invocation(ctx)
+	}
+	if m.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, m.Timeout)
+		defer cancel()
+	}
+	resp, err := m.Invoke(ctx, ev)
+	if err != nil {
+		return
+	}
+	failed := make(map[string]bool, len(resp.BatchItemFailures))
+	for _, f := range resp.BatchItemFailures {
+		failed[f.ItemIdentifier] = true
+	}
+	for _, msg := range ev.Records {
+		if !failed[msg.MessageId] {
+			_ = m.Queue.Delete(ctx, msg) // an undeleted message comes back: SQS delivers at least once
+		}
+	}
+}
+
+// Idle reports whether no batch is being handled.
+func (m *Mapping) Idle() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.inflight == 0
+}
