@@ -335,6 +335,17 @@ var hostileUnitInputs = []struct {
 	{"an alert whose clientId, applicationId or notificationId is not an id", "Render refuses it with ErrBadID (also ErrLooksSecret), naming the field, never the value", "internal/alert", "TestRenderRefusesBadIDs"},
 	{"every broken secret document shape (internal/secretdoc/testdata/broken)", "ErrInvalid naming the key to fix, or an offset; no piece of the secret in any format", "internal/secretdoc", "TestBrokenDocuments"},
 	{"every broken secret document shape in AWSCURRENT, then an expiry notice", "no piece of the secret in any log line, alert, error or response; values never read", "internal/expiry", "TestBrokenDocumentsExpiry"},
+	{"every broken secret document shape in AWSCURRENT, then a rotation (createSecret, configuration test)", "each step fails; no piece of the secret in any error, log line or alert; a ROTATION_FAILED names the key to fix", "internal/rotation", "TestBrokenDocumentsLeakNothing"},
+	{"every broken secret document shape in AWSCURRENT, then a valid new-secret notification", "rejected (NOTIFICATION_REJECTED, dead-letter queue), nothing written; no piece of the secret in any log line, alert or response", "internal/receiver", "TestBrokenDocumentsLeakNothing"},
+	{"LWA answers 503 (echoing the form) until the real client's retries end, during createSecret", "the step fails, nothing is requested, the request tag is removed; no piece of the client secret in the error or logs", "internal/rotation", "TestLWAUnavailableUntilRetriesEnd"},
+	{"a forged finishSecret invocation for a pending version that never passed testSecret", "LWA is asked first; credentials it refuses are not promoted, AWSCURRENT unchanged", "internal/rotation", "TestFinishSecretChecksPendingWithLWA"},
+	{"a client id tagged on two secrets when a rotation would ask Amazon", "no LWA or SP-API call, ROTATION_FAILED with the fix, no request tag", "internal/rotation", "TestCreateSecretCase5AmbiguousClientID"},
+	{"a redirect from LWA or SP-API during createSecret", "the request fails with ROTATION_FAILED naming the endpoint settings; the request tag is removed", "internal/rotation", "TestCreateSecretCase5EndpointRedirect"},
+	{"a NEW_SECRET whose secret LWA never accepts, claiming a later expiry than any real one", "stored, tried once, rejected after SECRET_REJECT_AFTER (fingerprint in sp-api-lwa:rejected-secrets), never adopted again; the next rotation adopts the genuine secret", "internal/rotation", "TestTestSecretCase9RejectsForged"},
+	{"a newClientSecret that cannot be a client secret (shaped like a client id)", "rejected: NOTIFICATION_REJECTED, nothing written", "internal/receiver", "TestDeliveredSecretNotASecret"},
+	{"the receiver's role asked to store a version labelled AWSCURRENT, AWSPENDING or AWSPREVIOUS", "denied by IAM (Deny statement on secretsmanager:VersionStage)", "deploy", "test_receiver_cannot_make_a_version_current"},
+	{"a rotation starter's role asked to change the rotation function or schedule", "denied by IAM (Deny statements on RotationLambdaARN and ModifyRotationRules)", "deploy", "test_rotation_starters_cannot_change_rotation_configuration"},
+	{"a notification larger than the real payloads", "refused by the queue (MaximumMessageSize)", "deploy", "test_notification_queues_take_only_notification_sized_messages"},
 }
 
 // TestHostileUnitInputs checks that every row of hostileUnitInputs names a
@@ -344,7 +355,11 @@ func TestHostileUnitInputs(t *testing.T) {
 		if r.input == "" || r.outcome == "" {
 			t.Errorf("row %q: input and outcome are required", r.test)
 		}
-		files, err := filepath.Glob(filepath.Join("..", "..", r.dir, "*_test.go"))
+		pattern, decl := "*_test.go", "\nfunc "+r.test+"(t *testing.T) {"
+		if r.dir == "deploy" { // the template's offline tests
+			pattern, decl = "*_test.py", "def "+r.test+"(self"
+		}
+		files, err := filepath.Glob(filepath.Join("..", "..", r.dir, pattern))
 		if err != nil || len(files) == 0 {
 			t.Errorf("row %q: no test files in %s", r.input, r.dir)
 			continue
@@ -355,7 +370,7 @@ func TestHostileUnitInputs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(string(b), "\nfunc "+r.test+"(t *testing.T) {") {
+			if strings.Contains(string(b), decl) {
 				found = true
 				break
 			}
