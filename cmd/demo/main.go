@@ -14,10 +14,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/spapi-lwa/secret-rotation/internal/harness"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/operator"
 )
 
 func main() {
@@ -141,7 +144,37 @@ func run(ctx context.Context, logFile string) error {
 	stopAlerts()
 	wg.Wait()
 
-	return report(ctx, s, arn, extra, p)
+	if err := report(ctx, s, arn, extra, p); err != nil {
+		return err
+	}
+	return status(ctx, s, p)
+}
+
+// status runs the operator CLI's status over the demo's secrets, as a
+// person would with AWS_ENDPOINT_URL pointing at the local stack. It
+// succeeds when the CLI sees the rotated secret healthy and the other one
+// at risk (exit status 1: something needs a person).
+func status(ctx context.Context, s *harness.Stack, p *printer) error {
+	p.phase("Operator CLI: go run ./cmd/lwa-rotation status")
+	env := map[string]string{
+		"AWS_REGION": harness.Region, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+		"AWS_ENDPOINT_URL": s.MotoURL, "ROTATE_SECRET_FUNCTION_ARN": harness.RotationFunctionARN,
+	}
+	for k, v := range env {
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	var out bytes.Buffer
+	app := &operator.App{Stdout: io.MultiWriter(os.Stdout, &out), Stderr: os.Stderr, Getenv: os.Getenv, Clients: operator.AWSClients(os.Getenv)}
+	if code := app.Run(ctx, []string{"status"}); code != operator.ExitAttention {
+		return fmt.Errorf("lwa-rotation status exited %d, want %d (the secret without rotation needs a person)", code, operator.ExitAttention)
+	}
+	if !strings.Contains(out.String(), "ROTATION_DISABLED") {
+		return errors.New("lwa-rotation status did not report the secret without rotation")
+	}
+	p.line(time.Now(), "lwa-rotation status exited 1: the secret without rotation needs a person, as the watchdog said")
+	return nil
 }
 
 // sweep tags one more secret, of another application, without rotation,
