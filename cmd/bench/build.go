@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,14 +24,19 @@ var functionNames = []string{"rotate-secret", "receive-secret", "expiry-alert", 
 // lambdaFlags are the build flags of the Makefile's build targets.
 var lambdaFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
 
-// build builds the three functions for goos/goarch into dir/<function>
-// with the deployed flags, all in one go build.
+// floorPackage is the bare aws-lambda-go function the cold starts are
+// compared with; build names its binary "floor" (subjectFloor).
+const floorPackage = "./cmd/bench/floor"
+
+// build builds the functions and the floor for goos/goarch into
+// dir/<function> and dir/floor with the deployed flags, all in one go build.
 func build(ctx context.Context, root, dir, goos, goarch string) (map[string]string, error) {
 	args := append([]string{"build"}, lambdaFlags...)
 	args = append(args, "-o", dir+string(filepath.Separator))
 	for _, f := range functionNames {
 		args = append(args, "./functions/"+f)
 	}
+	args = append(args, floorPackage)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
@@ -38,7 +44,7 @@ func build(ctx context.Context, root, dir, goos, goarch string) (map[string]stri
 		return nil, fmt.Errorf("go build %s/%s: %v\n%s", goos, goarch, err, out)
 	}
 	paths := map[string]string{}
-	for _, f := range functionNames {
+	for _, f := range append(slices.Clone(functionNames), subjectFloor) {
 		p := filepath.Join(dir, f)
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("go build %s/%s: %w", goos, goarch, err)
