@@ -95,14 +95,15 @@ func renderCold(r *report, res *results) {
 	r.p("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`cmd/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags) and the Python baseline (`cmd/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); %s are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
 		c.rounds, "`"+strings.Join(caVariables, "`, `")+"`", c.loadBefore, c.loadAfter)
 	r.p("")
-	r.head("subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)", "peak RSS when ready")
+	r.head("subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)", "CPU time to ready: median (p10–p90)", "peak RSS when ready")
 	for _, s := range c.subjects {
 		sp := summarize(s.readies())
 		var hwm int64
 		for _, x := range s.samples {
 			hwm = max(hwm, x.hwmKB)
 		}
-		r.row(s.name, s.note, ms(sp.median), ms(sp.p10), ms(sp.p90), ms(sp.min), ms(sp.max), noise(sp), kibToMiB(hwm))
+		cpu := summarize(s.cpus())
+		r.row(s.name, s.note, ms(sp.median), ms(sp.p10), ms(sp.p90), ms(sp.min), ms(sp.max), noise(sp), fmt.Sprintf("%s (%s–%s)", ms(cpu.median), ms(cpu.p10), ms(cpu.p90)), kibToMiB(hwm))
 	}
 	r.p("")
 	fl, _ := c.subject(subjectFloor)

@@ -33,6 +33,7 @@ const nextPath = "/2018-06-01/runtime/invocation/next"
 // coldSample is one measured start.
 type coldSample struct {
 	ready time.Duration // exec to the arrival of the first /runtime/invocation/next
+	cpu   time.Duration // CPU time of the process (all threads) when it asked
 	hwmKB int64         // peak RSS of the process when it asked
 }
 
@@ -108,6 +109,7 @@ func measureStart(argv, env []string) (coldSample, error) {
 	select {
 	case at := <-api.arrived:
 		s := coldSample{ready: at.Sub(start)}
+		s.cpu, _ = cpuTime(cmd.Process.Pid)
 		s.hwmKB, _ = statusKB(cmd.Process.Pid, "VmHWM")
 		return s, nil
 	case <-exited:
@@ -230,6 +232,15 @@ func (c *coldRun) subject(name string) (*coldResult, error) {
 		}
 	}
 	return nil, fmt.Errorf("no cold starts of %s", name)
+}
+
+// cpus returns the CPU times to ready of r, in round order.
+func (r *coldResult) cpus() []time.Duration {
+	out := make([]time.Duration, len(r.samples))
+	for i, s := range r.samples {
+		out[i] = s.cpu
+	}
+	return out
 }
 
 // readies returns the exec → ready times of r, in round order.
