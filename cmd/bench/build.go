@@ -25,8 +25,16 @@ var functionNames = []string{"rotate-secret", "receive-secret", "expiry-alert", 
 var lambdaFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
 
 // floorPackage is the bare aws-lambda-go function the cold starts are
-// compared with; build names its binary "floor" (subjectFloor).
-const floorPackage = "./cmd/bench/floor"
+// compared with, sdkFloorPackage the same with the AWS SDK's service
+// packages linked; build names their binaries after the directories
+// (subjectFloor, subjectSDKFloor).
+const (
+	floorPackage    = "./cmd/bench/floor"
+	sdkFloorPackage = "./cmd/bench/sdkfloor"
+)
+
+// references are the binaries built beside the functions.
+var references = []string{subjectFloor, subjectSDKFloor}
 
 // build builds the functions and the floor for goos/goarch into
 // dir/<function> and dir/floor with the deployed flags, all in one go build.
@@ -36,7 +44,7 @@ func build(ctx context.Context, root, dir, goos, goarch string) (map[string]stri
 	for _, f := range functionNames {
 		args = append(args, "./functions/"+f)
 	}
-	args = append(args, floorPackage)
+	args = append(args, floorPackage, sdkFloorPackage)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
@@ -44,7 +52,7 @@ func build(ctx context.Context, root, dir, goos, goarch string) (map[string]stri
 		return nil, fmt.Errorf("go build %s/%s: %v\n%s", goos, goarch, err, out)
 	}
 	paths := map[string]string{}
-	for _, f := range append(slices.Clone(functionNames), subjectFloor) {
+	for _, f := range append(slices.Clone(functionNames), references...) {
 		p := filepath.Join(dir, f)
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("go build %s/%s: %w", goos, goarch, err)

@@ -22,8 +22,9 @@ var baselinePy []byte
 
 // Subjects of the cold-start measurement besides the functions.
 const (
-	subjectFloor  = "floor"
-	subjectPython = "python-boto3"
+	subjectFloor    = "floor"
+	subjectSDKFloor = "sdkfloor"
+	subjectPython   = "python-boto3"
 )
 
 // nextPath is the runtime API's "next invocation" request, the first one a
@@ -165,7 +166,7 @@ func loadavg() string {
 // subject once, in an order shuffled per round (fixed seed), so that they
 // share the machine's state and no subject always follows another; one
 // discarded round warms the page cache first.
-func coldStarts(ctx context.Context, bootstraps map[string]string, floor string, n int, work string, progress func(string, ...any)) (*coldRun, error) {
+func coldStarts(ctx context.Context, bootstraps map[string]string, n int, work string, progress func(string, ...any)) (*coldRun, error) {
 	home := filepath.Join(work, "home")
 	if err := os.MkdirAll(home, 0o755); err != nil {
 		return nil, err
@@ -188,8 +189,10 @@ func coldStarts(ctx context.Context, bootstraps map[string]string, floor string,
 		subjects = append(subjects, subject{[]string{bootstraps[f]}, sandboxEnv(home, functionEnv(f))})
 		run.subjects = append(run.subjects, coldResult{name: f, note: "the function's main: configuration, AWS clients, handler, lambda.Start"})
 	}
-	subjects = append(subjects, subject{[]string{floor}, sandboxEnv(home, functionEnv("floor"))})
+	subjects = append(subjects, subject{[]string{bootstraps[subjectFloor]}, sandboxEnv(home, functionEnv(subjectFloor))})
 	run.subjects = append(run.subjects, coldResult{name: subjectFloor, note: "cmd/bench/floor: lambda.Start with a handler that does nothing"})
+	subjects = append(subjects, subject{[]string{bootstraps[subjectSDKFloor]}, sandboxEnv(home, functionEnv(subjectSDKFloor))})
+	run.subjects = append(run.subjects, coldResult{name: subjectSDKFloor, note: "cmd/bench/sdkfloor: the floor with the SDK's secretsmanager and sns packages linked, never called"})
 	subjects = append(subjects, subject{[]string{python, script}, sandboxEnv(home, map[string]string{"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "PYTHONDONTWRITEBYTECODE": "1"})})
 	run.subjects = append(run.subjects, coldResult{name: subjectPython, note: "cmd/bench/baseline.py: import boto3, create the Secrets Manager and SNS clients"})
 

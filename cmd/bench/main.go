@@ -17,7 +17,7 @@
 //   - the targets, met or missed, with the reason.
 //
 // Every number in the report is measured by this run; none is typed by hand.
-// Usage: go run ./cmd/bench [-out BENCHMARKS.md] [-starts 40].
+// Usage: go run ./cmd/bench [-out BENCHMARKS.md] [-starts 60].
 package main
 
 import (
@@ -64,7 +64,7 @@ type results struct {
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file")
-	starts := flag.Int("starts", 40, "cold starts of each function, of the floor and of the Python baseline")
+	starts := flag.Int("starts", 60, "cold starts of each function, of the floor and of the Python baseline")
 	coldOnly := flag.Bool("cold-only", false, "measure sizes and cold starts only, without the local stack")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -107,7 +107,7 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range append(slices.Clone(functionNames), subjectFloor) {
+	for _, f := range append(slices.Clone(functionNames), references...) {
 		z, err := deploymentZip(arm[f], filepath.Join(work, f+".zip"))
 		if err != nil {
 			return fmt.Errorf("zip %s: %w", f, err)
@@ -119,7 +119,7 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	r.goBench, r.goBenchErr = runGoBenchmarks(ctx, root)
 
 	progress("cold starts: %d rounds of each function, the floor and the Python baseline", starts)
-	r.cold, r.coldErr = coldStarts(ctx, host, host[subjectFloor], starts, work, progress)
+	r.cold, r.coldErr = coldStarts(ctx, host, starts, work, progress)
 
 	r.doc, r.docOK = readDocTable(root)
 	r.docReasons = readDocReasons(root)

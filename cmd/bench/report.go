@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -123,7 +124,7 @@ func renderTargets(r *report, res *results) {
 	// Bootstrap size.
 	worst, name := int64(0), ""
 	for _, s := range res.sizes {
-		if s.function != subjectFloor && s.arm64 > worst {
+		if !slices.Contains(references, s.function) && s.arm64 > worst {
 			worst, name = s.arm64, s.function
 		}
 	}
@@ -214,8 +215,8 @@ func renderSizes(r *report, res *results) {
 	r.head("function", "bootstrap linux/arm64", "deployment zip", fmt.Sprintf("host build %s/%s", res.hostOS, res.hostArch))
 	for _, s := range res.sizes {
 		name := s.function
-		if name == subjectFloor {
-			name = "floor (cmd/bench/floor, for comparison; not deployed)"
+		if slices.Contains(references, name) {
+			name += " (cmd/bench/" + name + ", a reference; not deployed)"
 		}
 		r.row(name, fmt.Sprintf("%s (%d bytes)", mib(s.arm64), s.arm64), fmt.Sprintf("%s (%d bytes)", mib(s.zip), s.zip), fmt.Sprintf("%s (%d bytes)", mib(s.host), s.host))
 	}
