@@ -71,6 +71,7 @@ func render(res *results) string {
 		r.p("")
 	}
 	renderTargets(r, res)
+	renderNoise(r, res)
 	renderSizes(r, res)
 	renderCold(r, res)
 	renderRSS(r, res)
@@ -78,6 +79,19 @@ func render(res *results) string {
 	renderCalls(r, res)
 	renderGoBench(r, res)
 	return r.b.String()
+}
+
+// renderNoise says how far each kind of figure can be trusted: the machine
+// is shared, and its load moves the timings.
+func renderNoise(r *report, res *results) {
+	r.p("## How noisy the figures are")
+	r.p("")
+	r.p("- **Sizes** (section 1) are exact: the same source and Go version build the same bytes (`-trimpath`).")
+	r.p("- **Cold starts** (section 2) swing with the machine's load (load averages at start %s, at the end %s): each subject's row gives its p10–p90 spread around the median, and each ratio its spread round by round. The verdicts use medians over %d interleaved rounds, which move far less than single starts; a ratio whose spread contains its target is flagged in the targets table.", res.machine.load, res.loadEnd, res.starts)
+	r.p("- **Peak RSS, handler times and waits** (sections 3 and 4) are one invocation each: read them as magnitudes (a few MiB, tens of milliseconds), not to the digit. CPU time varies less than wall time.")
+	r.p("- **Call counts** (section 5) are exact, except createSecret's polls, which depend on when the new secret arrives.")
+	r.p("- **Go benchmarks** (section 6) show the fastest and slowest of %d runs beside the median.", goBenchCount)
+	r.p("")
 }
 
 func renderTargets(r *report, res *results) {
@@ -438,16 +452,16 @@ func yesNo(b bool) string {
 func renderGoBench(r *report, res *results) {
 	r.p("## 6. Go benchmarks of the hot paths")
 	r.p("")
-	r.p("`go test -run '^$' -bench . -benchmem` on %s.", "`"+strings.Join(benchPackages, "`, `")+"`")
+	r.p("`go test -run '^$' -bench . -benchmem -count %d` on %s: the median of the %d runs, and the fastest and slowest (bytes and allocations per operation do not vary).", goBenchCount, "`"+strings.Join(benchPackages, "`, `")+"`", goBenchCount)
 	r.p("")
 	if res.goBenchErr != nil {
 		r.p("Failed: %s", oneLine(res.goBenchErr))
 		r.p("")
 		return
 	}
-	r.head("package", "benchmark", "time/op", "bytes/op", "allocs/op")
+	r.head("package", "benchmark", "time/op (median)", "fastest – slowest run", "bytes/op", "allocs/op")
 	for _, b := range res.goBench {
-		r.row(b.pkg, b.name, fmt.Sprintf("%.0f ns", b.nsPerOp), fmt.Sprintf("%.0f", b.bytesOp), fmt.Sprintf("%.0f", b.allocsOp))
+		r.row(b.pkg, b.name, fmt.Sprintf("%.0f ns", b.nsPerOp), fmt.Sprintf("%.0f – %.0f ns", b.minNs, b.maxNs), fmt.Sprintf("%.0f", b.bytesOp), fmt.Sprintf("%.0f", b.allocsOp))
 	}
 	r.p("")
 }
