@@ -17,7 +17,7 @@
 //   - the targets, met or missed, with the reason.
 //
 // Every number in the report is measured by this run; none is typed by hand.
-// Usage: go run ./cmd/bench [-out BENCHMARKS.md] [-starts 60].
+// Usage: go run ./cmd/bench [-out BENCHMARKS.md] [-starts 120].
 package main
 
 import (
@@ -64,7 +64,7 @@ type results struct {
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file")
-	starts := flag.Int("starts", 60, "cold starts of each function, of the floor and of the Python baseline")
+	starts := flag.Int("starts", 120, "cold starts of each function, of the floor and of the Python baseline")
 	coldOnly := flag.Bool("cold-only", false, "measure sizes and cold starts only, without the local stack")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
