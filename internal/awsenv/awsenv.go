@@ -20,6 +20,8 @@
 //     as underscores: AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_SNS)
 //     for one, the latter winning; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true
 //     ignores both.
+//  4. Endpoint variants: AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT
+//     (true or false).
 //
 // Everything else keeps the SDK's defaults (the legacy defaults mode, the
 // standard retryer, each client's own HTTP client), as LoadDefaultConfig
@@ -54,10 +56,29 @@ func Config(getenv func(string) string) (aws.Config, error) {
 	if id == "" || secret == "" {
 		errs = append(errs, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required"))
 	}
+	src := endpoints{getenv: getenv}
+	const fipsVar, dualVar = "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"
+	switch v := getenv(fipsVar); {
+	case v == "":
+	case strings.EqualFold(v, "true"):
+		src.fips = aws.FIPSEndpointStateEnabled
+	case strings.EqualFold(v, "false"):
+		src.fips = aws.FIPSEndpointStateDisabled
+	default:
+		errs = append(errs, fmt.Errorf("%s must be true or false, got %q", fipsVar, v))
+	}
+	switch v := getenv(dualVar); {
+	case v == "":
+	case strings.EqualFold(v, "true"):
+		src.dual = aws.DualStackEndpointStateEnabled
+	case strings.EqualFold(v, "false"):
+		src.dual = aws.DualStackEndpointStateDisabled
+	default:
+		errs = append(errs, fmt.Errorf("%s must be true or false, got %q", dualVar, v))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
 	}
-	src := endpoints{getenv: getenv}
 	cfg := aws.Config{
 		Region:        region,
 		Credentials:   credentials.NewStaticCredentialsProvider(id, secret, getenv("AWS_SESSION_TOKEN")),
@@ -71,8 +92,23 @@ func Config(getenv func(string) string) (aws.Config, error) {
 }
 
 // endpoints is the configuration source the service clients ask for a
-// service's own endpoint (AWS_ENDPOINT_URL_<SERVICE>).
-type endpoints struct{ getenv func(string) string }
+// service's own endpoint (AWS_ENDPOINT_URL_<SERVICE>) and for the FIPS and
+// dual-stack variants.
+type endpoints struct {
+	getenv func(string) string
+	fips   aws.FIPSEndpointState
+	dual   aws.DualStackEndpointState
+}
+
+// GetUseFIPSEndpoint reports AWS_USE_FIPS_ENDPOINT to the SDK.
+func (e endpoints) GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState, bool, error) {
+	return e.fips, e.fips != aws.FIPSEndpointStateUnset, nil
+}
+
+// GetUseDualStackEndpoint reports AWS_USE_DUALSTACK_ENDPOINT to the SDK.
+func (e endpoints) GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error) {
+	return e.dual, e.dual != aws.DualStackEndpointStateUnset, nil
+}
 
 func (e endpoints) ignored() bool {
 	return strings.EqualFold(e.getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true")

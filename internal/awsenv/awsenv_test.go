@@ -48,6 +48,7 @@ func TestConfig(t *testing.T) {
 		{name: "configured endpoints ignored", env: with("AWS_ENDPOINT_URL", "http://127.0.0.1:4566", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"), wantRegion: "eu-west-1"},
 		{name: "nothing set", env: map[string]string{}, wantErr: []string{"AWS_REGION", "AWS_ACCESS_KEY_ID"}},
 		{name: "secret key missing", env: with("AWS_SECRET_ACCESS_KEY", ""), wantErr: []string{"AWS_SECRET_ACCESS_KEY"}},
+		{name: "endpoint variants not booleans", env: with("AWS_USE_FIPS_ENDPOINT", "yes", "AWS_USE_DUALSTACK_ENDPOINT", "1"), wantErr: []string{"AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -164,6 +165,32 @@ func TestServiceEndpoints(t *testing.T) {
 		}
 		if want := "Credential=" + keyID + "/"; !strings.Contains(calls[0], want) || !strings.Contains(calls[0], "/eu-west-1/"+c.service+"/aws4_request") {
 			t.Errorf("%s request Authorization = %q, want a signature by %s for eu-west-1/%s", c.name, calls[0], keyID, c.service)
+		}
+	}
+}
+
+// TestEndpointVariants: the FIPS and dual-stack switches reach the SDK's
+// endpoint resolution as LoadDefaultConfig would pass them.
+func TestEndpointVariants(t *testing.T) {
+	env := map[string]string{"AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secretKey}
+	for _, tt := range []struct {
+		fips, dual string
+		wantFIPS   aws.FIPSEndpointState
+		wantDual   aws.DualStackEndpointState
+	}{
+		{"", "", aws.FIPSEndpointStateUnset, aws.DualStackEndpointStateUnset},
+		{"true", "FALSE", aws.FIPSEndpointStateEnabled, aws.DualStackEndpointStateDisabled},
+		{"false", "true", aws.FIPSEndpointStateDisabled, aws.DualStackEndpointStateEnabled},
+	} {
+		env["AWS_USE_FIPS_ENDPOINT"], env["AWS_USE_DUALSTACK_ENDPOINT"] = tt.fips, tt.dual
+		cfg, err := Config(func(k string) string { return env[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := secretsmanager.NewFromConfig(cfg).Options()
+		if o.EndpointOptions.UseFIPSEndpoint != tt.wantFIPS || o.EndpointOptions.UseDualStackEndpoint != tt.wantDual {
+			t.Errorf("fips %q, dual-stack %q: client endpoint options = %v, %v; want %v, %v", tt.fips, tt.dual,
+				o.EndpointOptions.UseFIPSEndpoint, o.EndpointOptions.UseDualStackEndpoint, tt.wantFIPS, tt.wantDual)
 		}
 	}
 }
