@@ -41,8 +41,8 @@ import (
 )
 
 // Config returns the AWS configuration described in the package doc, read
-// through getenv. Its error names every missing variable at once, never a
-// value.
+// through getenv. Its error names every missing or invalid variable at
+// once, never a credential.
 func Config(getenv func(string) string) (aws.Config, error) {
 	var errs []error
 	region := getenv("AWS_REGION")
