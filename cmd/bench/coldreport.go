@@ -70,18 +70,18 @@ func renderColdTargets(r *report, res *results) {
 	}
 	why := fmt.Sprintf("worst function %s: median exec → first `/runtime/invocation/next` of the function over that of a bare aws-lambda-go function built and started the same way in the same run (section 2). Round by round the ratio ran from %s to %s (p10–p90).",
 		floor.function, times(floor.ratio.paired.p10), times(floor.ratio.paired.p90))
+	if p := floor.ratio.paired; p.p10 <= targetFloorRatio && targetFloorRatio <= p.p90 {
+		why += " The target lies inside that spread: a run under a different load could give the other verdict."
+	}
 	if fl, err := res.cold.subject(subjectFloor); err == nil {
 		if sdk, err := res.cold.subject(subjectSDKFloor); err == nil {
 			if sr := compareCold(sdk, fl); sr.hasSamples {
 				why += fmt.Sprintf(" The floor with the SDK's secretsmanager and sns packages linked but never called (sdkfloor) is %s the floor: that much is the SDK's own package initialisation (its schemas and endpoint tables), which no wiring can avoid while the functions use the SDK's clients.", times(sr.median))
 				if !floor.met {
-					why += " What would close the rest: calling Secrets Manager and SNS through hand-written signed requests (the SDK's SigV4 signer costs nearly nothing at start) instead of the SDK's service clients."
+					why += " What would close the gap: calling Secrets Manager and SNS through hand-written signed requests (the SDK's SigV4 signer costs nearly nothing at start) instead of the SDK's service clients."
 				}
 			}
 		}
-	}
-	if p := floor.ratio.paired; p.p10 <= targetFloorRatio && targetFloorRatio <= p.p90 {
-		why += " The target lies inside that spread: a run under a different load could give the other verdict."
 	}
 	r.row("cold start ≤ 1.3× the floor", times(floor.ratio.median), yes(floor.met), why)
 	why = fmt.Sprintf("worst function %s: its median over the median of the Python boto3 baseline, timed the same way (section 2). Round by round: %s to %s (p10–p90).",
@@ -116,7 +116,7 @@ func renderCold(r *report, res *results) {
 		return
 	}
 	c := res.cold
-	r.p("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`cmd/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags) and the Python baseline (`cmd/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); %s are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
+	r.p("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`cmd/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`cmd/bench/sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`cmd/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); %s are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
 		c.rounds, "`"+strings.Join(caVariables, "`, `")+"`", c.loadBefore, c.loadAfter)
 	r.p("")
 	r.head("subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)", "CPU time to ready: median (p10–p90)", "peak RSS when ready")

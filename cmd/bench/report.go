@@ -169,7 +169,11 @@ func renderTargets(r *report, res *results) {
 			why += fmt.Sprintf(" %d more DescribeSecret in createSecret (polls while the new secret was on its way; the table assumes it is found on the first poll): the protocol's wait, not waste.", extraPolls)
 		}
 		if !met {
-			why += fmt.Sprintf(" %d calls differ from the table otherwise: see the per-step comparison in section 5.", other)
+			differ := fmt.Sprintf("%d calls differ", other)
+			if other == 1 {
+				differ = "1 call differs"
+			}
+			why += " " + differ + " from the table otherwise: see the per-step comparison in section 5."
 		}
 		r.row("Secrets Manager calls ≤ what the protocol needs", fmt.Sprintf("%d per rotation", measured), yes(met), why)
 	}
