@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,14 +25,27 @@ var functionNames = []string{"rotate-secret", "receive-secret", "expiry-alert", 
 // lambdaFlags are the build flags of the Makefile's build targets.
 var lambdaFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
 
-// build builds the three functions for goos/goarch into dir/<function>
-// with the deployed flags, all in one go build.
+// floorPackage is the bare aws-lambda-go function the cold starts are
+// compared with, sdkFloorPackage the same with the AWS SDK's service
+// packages linked; build names their binaries after the directories
+// (subjectFloor, subjectSDKFloor).
+const (
+	floorPackage    = "./cmd/bench/floor"
+	sdkFloorPackage = "./cmd/bench/sdkfloor"
+)
+
+// references are the binaries built beside the functions.
+var references = []string{subjectFloor, subjectSDKFloor}
+
+// build builds the functions and the floor for goos/goarch into
+// dir/<function> and dir/floor with the deployed flags, all in one go build.
 func build(ctx context.Context, root, dir, goos, goarch string) (map[string]string, error) {
 	args := append([]string{"build"}, lambdaFlags...)
 	args = append(args, "-o", dir+string(filepath.Separator))
 	for _, f := range functionNames {
 		args = append(args, "./functions/"+f)
 	}
+	args = append(args, floorPackage, sdkFloorPackage)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
@@ -38,7 +53,7 @@ func build(ctx context.Context, root, dir, goos, goarch string) (map[string]stri
 		return nil, fmt.Errorf("go build %s/%s: %v\n%s", goos, goarch, err, out)
 	}
 	paths := map[string]string{}
-	for _, f := range functionNames {
+	for _, f := range append(slices.Clone(functionNames), references...) {
 		p := filepath.Join(dir, f)
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("go build %s/%s: %w", goos, goarch, err)
@@ -155,11 +170,16 @@ func statusKBFile(path, field string) (int64, bool) {
 	return 0, false
 }
 
-// goBench is one line of go test -bench output.
+// goBench is one benchmark: the median of its goBenchCount runs, and the
+// fastest and slowest run.
 type goBench struct {
 	pkg, name                  string
 	nsPerOp, bytesOp, allocsOp float64
+	minNs, maxNs               float64
 }
+
+// goBenchCount is how often each Go benchmark runs (go test -count).
+const goBenchCount = 5
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+[0-9.]+ MB/s)?(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
 
@@ -170,7 +190,7 @@ var benchPackages = []string{"./internal/notification", "./internal/secretdoc", 
 func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 	var out []goBench
 	for _, pkg := range benchPackages {
-		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "1s", pkg)
+		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "1s", "-count", strconv.Itoa(goBenchCount), pkg)
 		cmd.Dir = root
 		var stdout bytes.Buffer
 		cmd.Stdout = &stdout
@@ -178,6 +198,8 @@ func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 		if err := cmd.Run(); err != nil {
 			return nil, fmt.Errorf("go test -bench %s: %v\n%s", pkg, err, tail(stdout.String(), 2000))
 		}
+		runs := map[string][]goBench{}
+		var names []string
 		sc := bufio.NewScanner(io.Reader(&stdout))
 		for sc.Scan() {
 			m := benchLine.FindStringSubmatch(sc.Text())
@@ -188,8 +210,23 @@ func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 			b.nsPerOp, _ = strconv.ParseFloat(m[2], 64)
 			b.bytesOp, _ = strconv.ParseFloat(m[3], 64)
 			b.allocsOp, _ = strconv.ParseFloat(m[4], 64)
-			out = append(out, b)
+			if _, ok := runs[b.name]; !ok {
+				names = append(names, b.name)
+			}
+			runs[b.name] = append(runs[b.name], b)
+		}
+		for _, name := range names {
+			out = append(out, medianBench(runs[name]))
 		}
 	}
 	return out, nil
+}
+
+// medianBench is the run with the median time of runs, with the range of
+// all of them.
+func medianBench(runs []goBench) goBench {
+	slices.SortFunc(runs, func(a, b goBench) int { return cmp.Compare(a.nsPerOp, b.nsPerOp) })
+	b := runs[len(runs)/2]
+	b.minNs, b.maxNs = runs[0].nsPerOp, runs[len(runs)-1].nsPerOp
+	return b
 }

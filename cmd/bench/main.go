@@ -4,9 +4,10 @@
 //
 //   - the size of each bootstrap built exactly as deployed (linux/arm64,
 //     the Makefile's flags) and of its deployment zip, and of the host build;
-//   - cold start under aws-lambda-rie, from exec to the first answered
-//     invocation, against a Python process that imports boto3 and creates
-//     the Secrets Manager and SNS clients, in the same run;
+//   - cold start, from exec to the first request for an invocation under a
+//     fake runtime API, of each function, of a bare aws-lambda-go function
+//     (the floor) and of a Python process that imports boto3 and creates
+//     the Secrets Manager and SNS clients, interleaved in the same run;
 //   - peak RSS, handler time split from the time spent waiting on peers, and
 //     the calls to Secrets Manager, LWA, SP-API and SNS, over a full rotation,
 //     over SQS batches of 10 messages and over watchdog sweeps of 50 and 100
@@ -16,17 +17,19 @@
 //   - the targets, met or missed, with the reason.
 //
 // Every number in the report is measured by this run; none is typed by hand.
-// Usage: go run ./cmd/bench [-out BENCHMARKS.md] [-starts 20].
+// Usage: go run ./cmd/bench [-out BENCHMARKS.md] [-starts 120].
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -43,9 +46,10 @@ type results struct {
 	sizes      []sizes
 	goBench    []goBench
 	goBenchErr error
-	cold       []coldResult
+	cold       *coldRun
 	coldErr    error
 	starts     int
+	loadEnd    string // /proc/loadavg at the end
 
 	stackErr   error
 	rotation   *rotationRun
@@ -60,11 +64,12 @@ type results struct {
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file")
-	starts := flag.Int("starts", 20, "cold starts per function and of the Python baseline")
+	starts := flag.Int("starts", 120, "cold starts of each function, of the floor and of the Python baseline")
+	coldOnly := flag.Bool("cold-only", false, "measure sizes and cold starts only, without the local stack")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *out, *starts); err != nil {
+	if err := run(ctx, *out, *starts, *coldOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -74,7 +79,7 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(ctx context.Context, outPath string, starts int) error {
+func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	began := time.Now()
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -102,7 +107,7 @@ func run(ctx context.Context, outPath string, starts int) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range functionNames {
+	for _, f := range append(slices.Clone(functionNames), references...) {
 		z, err := deploymentZip(arm[f], filepath.Join(work, f+".zip"))
 		if err != nil {
 			return fmt.Errorf("zip %s: %w", f, err)
@@ -113,16 +118,21 @@ func run(ctx context.Context, outPath string, starts int) error {
 	progress("go test -bench on the hot paths")
 	r.goBench, r.goBenchErr = runGoBenchmarks(ctx, root)
 
-	progress("cold starts: %d per function and of the Python baseline", starts)
-	r.cold, r.coldErr = coldStarts(ctx, rie, host, starts, work, progress)
+	progress("cold starts: %d rounds of each function, the floor and the Python baseline", starts)
+	r.cold, r.coldErr = coldStarts(ctx, host, starts, work, progress)
 
 	r.doc, r.docOK = readDocTable(root)
 	r.docReasons = readDocReasons(root)
 
-	progress("local stack: full rotation and batches")
-	r.stackErr = runStack(ctx, r, root, work, rie, host)
+	if coldOnly {
+		r.stackErr = errors.New("not run (-cold-only)")
+	} else {
+		progress("local stack: full rotation and batches")
+		r.stackErr = runStack(ctx, r, root, work, rie, host)
+	}
 
 	r.took = time.Since(began)
+	r.loadEnd = loadavg()
 	if err := os.WriteFile(outPath, []byte(render(r)), 0o644); err != nil {
 		return err
 	}

@@ -2,22 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/spapi-lwa/secret-rotation/internal/harness"
-	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 )
 
 // caVariables are removed from every measured process: a Lambda sandbox has
@@ -58,106 +47,6 @@ func isCAVariable(name string) bool {
 		}
 	}
 	return false
-}
-
-// coldInstance is one function bootstrap under aws-lambda-rie, started bare
-// for a cold-start measurement.
-type coldInstance struct {
-	name    string
-	proc    *harness.Process
-	addr    string // the emulator's invocation address
-	url     string
-	logs    *logsink.Buffer
-	started time.Time
-	client  *http.Client
-}
-
-// startCold execs rie with bootstrap and env (nothing else is inherited),
-// logging at info so that rie reports the INIT duration; it does not wait
-// for anything.
-func startCold(rie, name, bootstrap string, env []string) (*coldInstance, error) {
-	cmd, addr, err := harness.RIECommand(rie, bootstrap, "info")
-	if err != nil {
-		return nil, err
-	}
-	cmd.Env = env
-	cmd.Dir = filepath.Dir(bootstrap)
-	in := &coldInstance{
-		name: name, addr: addr, logs: &logsink.Buffer{},
-		url:    "http://" + addr + harness.InvocationPath,
-		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}},
-	}
-	in.started = time.Now()
-	if in.proc, err = harness.StartProcess(name, cmd, in.logs); err != nil {
-		return nil, err
-	}
-	return in, nil
-}
-
-// waitListening returns when the emulator accepts connections. It polls
-// every 200 µs: the time it returns at is a measured figure.
-func (in *coldInstance) waitListening(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		c, err := net.DialTimeout("tcp", in.addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if in.proc.Exited() {
-			return fmt.Errorf("%s: rie exited before it listened:\n%s", in.name, tail(in.logs.String(), 2000))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: rie did not listen within %s", in.name, timeout)
-		}
-		time.Sleep(200 * time.Microsecond)
-	}
-}
-
-// invoke posts event and waits for the answer; a handler error is an
-// answer, not an error.
-func (in *coldInstance) invoke(ctx context.Context, event any) error {
-	body, err := json.Marshal(event)
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, in.url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	resp, err := in.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("invoke %s: %w", in.name, err)
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return fmt.Errorf("invoke %s: read answer: %w", in.name, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("invoke %s: status %d", in.name, resp.StatusCode)
-	}
-	return nil
-}
-
-var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
-
-// initDuration returns the first INIT REPORT of rie's log: from the start
-// of the runtime process to its first /runtime/invocation/next call.
-func (in *coldInstance) initDuration() (time.Duration, bool) {
-	m := initReport.FindStringSubmatch(in.logs.String())
-	if m == nil {
-		return 0, false
-	}
-	ms, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		return 0, false
-	}
-	return time.Duration(ms * float64(time.Millisecond)), true
-}
-
-// bootstrapPID returns the pid of rie's child process (the bootstrap).
-func (in *coldInstance) bootstrapPID() (int, bool) {
-	return harness.ChildPID(in.proc.Pid())
 }
 
 // statusKB reads a "Name:   N kB" field of /proc/<pid>/status.

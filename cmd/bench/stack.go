@@ -560,3 +560,20 @@ func sumCalls(ms ...map[string]int) map[string]int {
 	}
 	return out
 }
+
+// minimalEvent is an invocation that does as little as the function allows:
+// an SQS batch with no records, an empty object for the watchdog, or a
+// createSecret for a secret that does not exist.
+func minimalEvent(function string) (any, string) {
+	if function == "rotate-secret" {
+		return events.SecretsManagerSecretRotationEvent{
+			Step:               "createSecret",
+			SecretID:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-missing-AbCdEf",
+			ClientRequestToken: "00000000-0000-4000-8000-000000000000",
+		}, "createSecret for a nonexistent secret"
+	}
+	if function == "watchdog" {
+		return map[string]any{}, "an empty object, i.e. a sweep"
+	}
+	return events.SQSEvent{Records: []events.SQSMessage{}}, "SQS event with zero records"
+}

@@ -74,3 +74,27 @@ func countPrefix(m map[string]int, prefix string) int {
 	}
 	return n
 }
+
+// spreadF summarizes ratios.
+type spreadF struct {
+	n                int
+	median, p10, p90 float64
+}
+
+// summarizeF is summarize for ratios.
+func summarizeF(xs []float64) spreadF {
+	if len(xs) == 0 {
+		return spreadF{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	rank := func(p float64) float64 {
+		i := int(p*float64(len(s))+0.999999) - 1
+		return s[max(0, min(i, len(s)-1))]
+	}
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return spreadF{n: len(s), median: med, p10: rank(0.10), p90: rank(0.90)}
+}

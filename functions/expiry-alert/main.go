@@ -15,11 +15,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/awsenv"
 	"github.com/spapi-lwa/secret-rotation/internal/expiry"
 )
 
@@ -55,20 +54,18 @@ func loadConfig(getenv func(string) string) (config, error) {
 func main() {
 	logger := lambdacontext.NewLogger()
 	ctx := context.Background()
+	// The AWS configuration comes from the Lambda environment alone
+	// (internal/awsenv): no shared config files, no credential chain.
 	cfg, err := loadConfig(os.Getenv)
-	if err != nil {
+	awsCfg, awsErr := awsenv.Config(os.Getenv)
+	if err := errors.Join(err, awsErr); err != nil {
 		logger.ErrorContext(ctx, "startup failed", "error", err)
-		os.Exit(1)
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		logger.ErrorContext(ctx, "startup failed", "error", fmt.Errorf("expiry-alert: load AWS configuration: %w", err))
 		os.Exit(1)
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
 	h := expiry.New(
 		sm, sm,
-		alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.alertTopicARN),
+		alert.NewPublisher(awsenv.NewSNS(awsCfg), cfg.alertTopicARN),
 		logger,
 		expiry.Config{AutoRotate: cfg.autoRotate},
 	)

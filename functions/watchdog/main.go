@@ -17,11 +17,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/awsenv"
 	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
@@ -108,14 +107,12 @@ func checkFunctionARN(arn string) error {
 func main() {
 	logger := lambdacontext.NewLogger()
 	ctx := context.Background()
+	// The AWS configuration comes from the Lambda environment alone
+	// (internal/awsenv): no shared config files, no credential chain.
 	cfg, err := loadConfig(os.Getenv)
-	if err != nil {
+	awsCfg, awsErr := awsenv.Config(os.Getenv)
+	if err := errors.Join(err, awsErr); err != nil {
 		logger.ErrorContext(ctx, "startup failed", "error", err)
-		os.Exit(1)
-	}
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
-	if err != nil {
-		logger.ErrorContext(ctx, "startup failed", "error", fmt.Errorf("watchdog: load AWS configuration: %w", err))
 		os.Exit(1)
 	}
 	sm := secretsmanager.NewFromConfig(awsCfg)
@@ -127,7 +124,7 @@ func main() {
 	h := watchdog.New(
 		sm, sm,
 		lwa.NewClient(cfg.lwaTokenURL, hc),
-		alert.NewPublisher(sns.NewFromConfig(awsCfg), cfg.alertTopicARN),
+		alert.NewPublisher(awsenv.NewSNS(awsCfg), cfg.alertTopicARN),
 		logger,
 		watchdog.Config{Keys: cfg.keys, RotateFunctionARN: cfg.rotateFunctionARN, StuckAfter: cfg.stuckAfter},
 	)

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary play a runtime: with BENCH_TEST_RUNTIME set
+// it sleeps that long, asks the runtime API for the next invocation as a
+// bootstrap does, and waits to be killed.
+func TestMain(m *testing.M) {
+	if d := os.Getenv("BENCH_TEST_RUNTIME"); d != "" {
+		wait, _ := time.ParseDuration(d)
+		time.Sleep(wait)
+		http.Get("http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + nextPath)
+		select {}
+	}
+	os.Exit(m.Run())
+}
+
+func TestMeasureStart(t *testing.T) {
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, wait := range []time.Duration{0, 150 * time.Millisecond} {
+		s, err := measureStart([]string{self}, []string{"BENCH_TEST_RUNTIME=" + wait.String()})
+		if err != nil {
+			t.Fatalf("measureStart(sleep %s) error = %v", wait, err)
+		}
+		if s.ready < wait || s.ready > wait+5*time.Second {
+			t.Errorf("measureStart(sleep %s).ready = %s, want at least the sleep", wait, s.ready)
+		}
+		if s.hwmKB <= 0 {
+			t.Errorf("measureStart(sleep %s).hwmKB = %d, want the process's peak RSS", wait, s.hwmKB)
+		}
+	}
+	// A process that exits without asking is an error, not a sample.
+	_, err = measureStart([]string{"/bin/true"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "exited before") {
+		t.Errorf("measureStart(/bin/true) error = %v, want one saying it exited before asking", err)
+	}
+}
+
+func TestColdVerdicts(t *testing.T) {
+	ms := func(vs ...int) []coldSample {
+		var out []coldSample
+		for _, v := range vs {
+			out = append(out, coldSample{ready: time.Duration(v) * time.Millisecond})
+		}
+		return out
+	}
+	run := &coldRun{subjects: []coldResult{
+		{name: "rotate-secret", samples: ms(12, 13, 14)},
+		{name: "receive-secret", samples: ms(13, 14, 15)},
+		{name: "expiry-alert", samples: ms(11, 12, 13)},
+		{name: "watchdog", samples: ms(20, 12, 12)},
+		{name: subjectFloor, samples: ms(10, 10, 10)},
+		{name: subjectSDKFloor, samples: ms(11, 11, 11)},
+		{name: subjectPython, samples: ms(400, 300, 350)},
+	}}
+	floor, python, err := coldVerdicts(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// receive-secret has the highest median (14 ms): 1.4× the floor, 1/25 of 350 ms.
+	if floor.function != "receive-secret" || floor.ratio.median != 1.4 || floor.met {
+		t.Errorf("floor verdict = %s %.2f met %v, want receive-secret 1.40 missed", floor.function, floor.ratio.median, floor.met)
+	}
+	if python.function != "receive-secret" || python.ratio.median != 0.04 || !python.met {
+		t.Errorf("python verdict = %s %.3f met %v, want receive-secret 0.040 met", python.function, python.ratio.median, python.met)
+	}
+	// Per round, watchdog's first start was twice the floor's.
+	if got := compareCold(&run.subjects[3], &run.subjects[4]).paired.p90; got != 2 {
+		t.Errorf("watchdog per-round p90 = %.2f, want 2", got)
+	}
+}
