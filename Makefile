@@ -82,15 +82,16 @@ fuzz:
 
 ## demo: the whole system on this machine (moto, aws-lambda-rie, the SP-API simulator)
 demo: tools
-	$(GO) run ./cmd/demo
+	$(GO) run ./test/demo
 
-## bench: benchmarks, written to BENCHMARKS.md
+## bench: benchmarks, written to BENCHMARKS.md, then lwa-rotation status over 100 secrets
 bench: tools
-	$(GO) run ./cmd/bench -out BENCHMARKS.md
+	$(GO) run ./test/bench -out BENCHMARKS.md
+	E2E=1 $(GO) test -count=1 -run '^TestCLIStatusFleet$$' -bench '^BenchmarkCLIStatus100$$' -benchtime 3x ./test/e2e
 
 ## chaos: SEEDS seeded fault schedules (default 200)
 chaos:
-	$(GO) test -count=1 -run '^TestChaos$$' ./internal/chaos -seeds $(SEEDS) -v
+	$(GO) test -count=1 -run '^TestChaos$$' ./test/chaos -seeds $(SEEDS) -v
 
 ## deploy: sam build and sam deploy (needs the sam CLI and an AWS account)
 deploy:

@@ -17,8 +17,8 @@ import (
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
-	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
-	"github.com/spapi-lwa/secret-rotation/internal/snstest"
+	"github.com/spapi-lwa/secret-rotation/test/secretsmanagertest"
+	"github.com/spapi-lwa/secret-rotation/test/snstest"
 )
 
 // brokenDir holds the broken-document shapes (see its README.md).

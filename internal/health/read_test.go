@@ -13,7 +13,7 @@ import (
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
-	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
+	"github.com/spapi-lwa/secret-rotation/test/secretsmanagertest"
 )
 
 const testSecret = "amzn1.oa2-cs.v1.readtestsecretvalue"

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
+	"github.com/spapi-lwa/secret-rotation/test/secretsmanagertest"
 )
 
 func TestFindByClientID(t *testing.T) {

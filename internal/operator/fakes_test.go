@@ -25,7 +25,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
-	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
+	"github.com/spapi-lwa/secret-rotation/test/secretsmanagertest"
 )
 
 var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")

@@ -22,8 +22,8 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
-	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
-	"github.com/spapi-lwa/secret-rotation/internal/snstest"
+	"github.com/spapi-lwa/secret-rotation/test/secretsmanagertest"
+	"github.com/spapi-lwa/secret-rotation/test/snstest"
 )
 
 const (

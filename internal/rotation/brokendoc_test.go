@@ -16,9 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/test/logsink"
 )
 
 // brokenSet is the shared set of broken documents (internal/secretdoc/

@@ -20,11 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
-	"github.com/spapi-lwa/secret-rotation/internal/logsink"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
-	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
+	"github.com/spapi-lwa/secret-rotation/test/logsink"
+	"github.com/spapi-lwa/secret-rotation/test/secretsmanagertest"
 )
 
 const (

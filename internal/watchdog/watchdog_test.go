@@ -23,8 +23,8 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
-	"github.com/spapi-lwa/secret-rotation/internal/secretsmanagertest"
-	"github.com/spapi-lwa/secret-rotation/internal/snstest"
+	"github.com/spapi-lwa/secret-rotation/test/secretsmanagertest"
+	"github.com/spapi-lwa/secret-rotation/test/snstest"
 )
 
 const (

@@ -1,0 +1,190 @@
+// Command bench measures what a platform team weighs when it chooses
+// between this project and AWS's Python rotation templates (issue 7,
+// "Benchmarks"), and writes the figures to BENCHMARKS.md:
+//
+//   - the size of each bootstrap built exactly as deployed (linux/arm64,
+//     the Makefile's flags) and of its deployment zip, and of the host build;
+//   - cold start, from exec to the first request for an invocation under a
+//     fake runtime API, of each function, of a bare aws-lambda-go function
+//     (the floor) and of a Python process that imports boto3 and creates
+//     the Secrets Manager and SNS clients, interleaved in the same run;
+//   - peak RSS, handler time split from the time spent waiting on peers, and
+//     the calls to Secrets Manager, LWA, SP-API and SNS, over a full rotation,
+//     over SQS batches of 10 messages and over watchdog sweeps of 50 and 100
+//     managed secrets on a local stack (moto, the SP-API simulator, the
+//     functions under aws-lambda-rie);
+//   - the Go benchmarks of the hot paths (go test -bench);
+//   - the issue's targets, met or missed, with the reason.
+//
+// Every number in the report is measured by this run; none is typed by hand.
+// Usage: go run ./test/bench [-out BENCHMARKS.md] [-starts 120].
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/spapi-lwa/secret-rotation/test/harness"
+)
+
+// results is everything one run measured.
+type results struct {
+	date       time.Time
+	took       time.Duration
+	machine    machine
+	hostOS     string
+	hostArch   string
+	sizes      []sizes
+	goBench    []goBench
+	goBenchErr error
+	cold       *coldRun
+	coldErr    error
+	starts     int
+	loadEnd    string // /proc/loadavg at the end
+
+	stackErr   error
+	rotation   *rotationRun
+	receive    *batchRun
+	expiry     *batchRun
+	sweeps     []sweepRun
+	peakRSS    map[string]int64 // KiB
+	doc        map[string]*docStep
+	docOK      bool
+	docReasons string
+}
+
+func main() {
+	out := flag.String("out", "BENCHMARKS.md", "report file")
+	starts := flag.Int("starts", 120, "cold starts of each function, of the floor and of the Python baseline")
+	coldOnly := flag.Bool("cold-only", false, "measure sizes and cold starts only, without the local stack")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *out, *starts, *coldOnly); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
+	began := time.Now()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		return err
+	}
+	rie, err := harness.RIEPath(root)
+	if err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp("", "spapi-lwa-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	r := &results{date: time.Now().UTC(), hostOS: runtime.GOOS, hostArch: runtime.GOARCH, starts: starts, peakRSS: map[string]int64{}}
+	r.machine = describeMachine(ctx)
+
+	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
+	arm, err := build(ctx, root, filepath.Join(work, "arm64"), "linux", "arm64")
+	if err != nil {
+		return err
+	}
+	host, err := build(ctx, root, filepath.Join(work, "host"), runtime.GOOS, runtime.GOARCH)
+	if err != nil {
+		return err
+	}
+	for _, f := range append(slices.Clone(functionNames), references...) {
+		z, err := deploymentZip(arm[f], filepath.Join(work, f+".zip"))
+		if err != nil {
+			return fmt.Errorf("zip %s: %w", f, err)
+		}
+		r.sizes = append(r.sizes, sizes{function: f, arm64: fileSize(arm[f]), zip: z, host: fileSize(host[f])})
+	}
+
+	progress("go test -bench on the hot paths")
+	r.goBench, r.goBenchErr = runGoBenchmarks(ctx, root)
+
+	progress("cold starts: %d rounds of each function, the floor and the Python baseline", starts)
+	r.cold, r.coldErr = coldStarts(ctx, host, starts, work, progress)
+
+	r.doc, r.docOK = readDocTable(root)
+	r.docReasons = readDocReasons(root)
+
+	if coldOnly {
+		r.stackErr = errors.New("not run (-cold-only)")
+	} else {
+		progress("local stack: full rotation and batches")
+		r.stackErr = runStack(ctx, r, root, work, rie, host)
+	}
+
+	r.took = time.Since(began)
+	r.loadEnd = loadavg()
+	if err := os.WriteFile(outPath, []byte(render(r)), 0o644); err != nil {
+		return err
+	}
+	progress("wrote %s in %s", outPath, r.took.Round(time.Second))
+	return nil
+}
+
+// runStack runs the rotation and the two batches on the local stack.
+func runStack(ctx context.Context, r *results, root, work, rie string, host map[string]string) (err error) {
+	s := newStack(root, work)
+	defer s.close()
+	if err := s.start(ctx, rie, host); err != nil {
+		return err
+	}
+	if err := s.warmUp(ctx); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	defer func() {
+		for _, f := range functionNames {
+			if kb, ok := s.peakRSS(f); ok {
+				r.peakRSS[f] = kb
+			}
+		}
+		if err != nil {
+			err = fmt.Errorf("%w\nlogs of the functions:\n%s\n%s\n%s", err,
+				tail(s.h.Logs(harness.FunctionRotate), 3000),
+				tail(s.h.Logs(harness.FunctionReceive), 3000),
+				tail(s.h.Logs(harness.FunctionExpiry), 2000))
+		}
+	}()
+	progress("stack: full rotation")
+	rot, err := s.rotation(ctx)
+	if err != nil {
+		return err
+	}
+	r.rotation = rot
+	if rot.err != nil {
+		return fmt.Errorf("rotation: %w", rot.err)
+	}
+	progress("stack: receive-secret batch of %d", batchSize)
+	rb, err := s.receiveBatch(ctx)
+	if err != nil {
+		return err
+	}
+	r.receive = &rb
+	progress("stack: expiry-alert batch of %d", batchSize)
+	eb, err := s.expiryBatch(ctx)
+	if err != nil {
+		return err
+	}
+	r.expiry = &eb
+	progress("stack: watchdog sweeps of %v managed secrets", sweepSizes)
+	r.sweeps, err = s.sweeps(ctx)
+	return err
+}

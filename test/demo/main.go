@@ -1,0 +1,324 @@
+// Command demo runs the whole rotation system on this machine, with no AWS
+// account: the four functions as built bootstrap binaries under
+// aws-lambda-rie, moto as Secrets Manager, SQS and SNS, and the SP-API/LWA
+// simulator (see test/harness). It seeds a tagged secret with rotation
+// on, runs a scheduled rotation end to end (request, delivery, receive,
+// adopt, test, promote) and an expiry notice, then tags one more secret
+// without rotation and runs the watchdog's sweep over both, printing a
+// timeline as it goes and a final table of versions, labels and alerts. Secret values are never
+// printed: versions show a short sha256 fingerprint.
+//
+// Usage (from the repository, after make tools):
+//
+//	go run ./test/demo [-logs FILE]
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/internal/operator"
+	"github.com/spapi-lwa/secret-rotation/test/harness"
+)
+
+func main() {
+	logFile := flag.String("logs", "", "also write every function log to `file`")
+	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := run(ctx, *logFile); err != nil {
+		fmt.Fprintf(os.Stderr, "\ndemo failed: %v\n", err)
+		if errors.Is(err, harness.ErrMissing) {
+			fmt.Fprintln(os.Stderr, "Install the missing tool (make tools installs aws-lambda-rie into ./bin) and run make demo again.")
+		}
+		os.Exit(1)
+	}
+}
+
+// printer writes timeline lines as they happen.
+type printer struct {
+	mu    sync.Mutex
+	start time.Time
+}
+
+func (p *printer) event(ev harness.Event) {
+	p.line(ev.Time, ev.What)
+}
+
+func (p *printer) line(t time.Time, what string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(os.Stdout, "  %6.1fs  %s\n", t.Sub(p.start).Seconds(), what)
+}
+
+func (p *printer) phase(title string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(os.Stdout, "\n== %s\n", title)
+}
+
+func run(ctx context.Context, logFile string) error {
+	p := &printer{start: time.Now()}
+	p.phase("Starting the local stack (moto, SP-API/LWA simulator, 4 functions under aws-lambda-rie)")
+	p.line(time.Now(), "building the four bootstraps...")
+	s, err := harness.Start(ctx, harness.Options{
+		// The notice arrives 30 days before the seeded secret expires.
+		InitialExpiry: time.Now().Add(30*24*time.Hour + time.Hour).UTC().Truncate(time.Second),
+		DeliveryDelay: 2 * time.Second,
+		LogFile:       logFile,
+		OnEvent:       p.event,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	// Read alerts in the background so they show in the timeline as they arrive.
+	alertCtx, stopAlerts := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for alertCtx.Err() == nil {
+			s.Alerts(alertCtx)
+			select {
+			case <-alertCtx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	})
+	defer func() { stopAlerts(); wg.Wait() }()
+
+	p.phase("Seeding the managed secret (tag " + managed.TagClientID + ", rotation on)")
+	arn, err := s.Seed(ctx, harness.SeedOptions{Rotation: true})
+	if err != nil {
+		return err
+	}
+	p.line(time.Now(), "secret "+arn)
+	p.line(time.Now(), "client id "+s.ClientID+", current secret "+harness.Fingerprint(s.InitialSecret))
+
+	p.phase("Scheduled rotation: request -> delivery -> receive -> adopt -> test -> promote")
+	token, err := s.StartRotation(ctx, arn)
+	if err != nil {
+		return err
+	}
+	p.line(time.Now(), "Secrets Manager rotation started, version "+token)
+	if err := s.WaitFor(ctx, 60*time.Second, "AWSCURRENT to hold the new secret", func(ctx context.Context) (bool, error) {
+		return s.CurrentIsNewest(ctx, arn)
+	}); err != nil {
+		return err
+	}
+	if err := s.Settle(ctx, 45*time.Second); err != nil {
+		return err
+	}
+
+	p.phase("Amazon's expiry notice for the replaced secret (30 days before it expires)")
+	if err := s.Sim.EmitExpiryNotice(ctx, nil, s.Sim.ExpiresIn(30).Add(time.Hour)); err != nil {
+		return err
+	}
+	if err := s.WaitFor(ctx, 30*time.Second, "the expiry alert", func(ctx context.Context) (bool, error) {
+		as, err := s.Alerts(ctx)
+		return slices.ContainsFunc(as, func(a harness.Alert) bool { return a.Field("event") == "CLIENT_SECRET_EXPIRING" }), err
+	}); err != nil {
+		return err
+	}
+	if err := s.Settle(ctx, 30*time.Second); err != nil {
+		return err
+	}
+
+	extra, err := sweep(ctx, s, p)
+	if err != nil {
+		return err
+	}
+	// Alerts published last need a moment to reach the subscription.
+	time.Sleep(500 * time.Millisecond)
+	stopAlerts()
+	wg.Wait()
+
+	if err := report(ctx, s, arn, extra, p); err != nil {
+		return err
+	}
+	return status(ctx, s, p)
+}
+
+// status runs the operator CLI's status over the demo's secrets, as a
+// person would with AWS_ENDPOINT_URL pointing at the local stack. It
+// succeeds when the CLI sees the rotated secret healthy and the other one
+// at risk (exit status 1: something needs a person).
+func status(ctx context.Context, s *harness.Stack, p *printer) error {
+	p.phase("Operator CLI: go run ./cmd/lwa-rotation status")
+	env := map[string]string{
+		"AWS_REGION": harness.Region, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+		"AWS_ENDPOINT_URL": s.MotoURL, "ROTATE_SECRET_FUNCTION_ARN": harness.RotationFunctionARN,
+	}
+	for k, v := range env {
+		if err := os.Setenv(k, v); err != nil {
+			return err
+		}
+	}
+	var out bytes.Buffer
+	app := &operator.App{Stdout: io.MultiWriter(os.Stdout, &out), Stderr: os.Stderr, Getenv: os.Getenv, Clients: operator.AWSClients(os.Getenv)}
+	if code := app.Run(ctx, []string{"status"}); code != operator.ExitAttention {
+		return fmt.Errorf("lwa-rotation status exited %d, want %d (the secret without rotation needs a person)", code, operator.ExitAttention)
+	}
+	if !strings.Contains(out.String(), "ROTATION_DISABLED") {
+		return errors.New("lwa-rotation status did not report the secret without rotation")
+	}
+	p.line(time.Now(), "lwa-rotation status exited 1: the secret without rotation needs a person, as the watchdog said")
+	return nil
+}
+
+// sweep tags one more secret, of another application, without rotation,
+// and runs the watchdog's daily sweep. It returns the new secret's ARN.
+func sweep(ctx context.Context, s *harness.Stack, p *printer) (string, error) {
+	p.phase("Watchdog: one more tagged secret without rotation, then the daily sweep")
+	name := "sp-api-lwa/forgotten-application"
+	extra, err := s.Seed(ctx, harness.SeedOptions{Name: name, Document: &harness.SecretDocument{
+		ClientID:              "amzn1.application-oa2-client.demoforgotten",
+		ClientSecret:          "amzn1.oa2-cs.v1.demo-made-up-secret-of-another-application",
+		ClientSecretExpiresAt: time.Now().Add(20 * 24 * time.Hour).UTC().Format(time.RFC3339),
+	}})
+	if err != nil {
+		return "", err
+	}
+	p.line(time.Now(), "secret "+extra+": tagged, rotation off, expires in 20 days; its made-up application is unknown to LWA")
+	out, err := s.Invoke(ctx, harness.FunctionWatchdog, map[string]any{
+		"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": map[string]any{},
+	})
+	if err != nil {
+		return "", fmt.Errorf("watchdog sweep: %w", err)
+	}
+	p.line(time.Now(), "sweep result "+strings.TrimSpace(string(out)))
+	for _, l := range strings.Split(s.Logs(harness.FunctionWatchdog), "\n") {
+		if strings.Contains(l, `"Namespace":"SpApiLwaRotation"`) {
+			p.line(time.Now(), "metric "+strings.TrimSuffix(l[strings.LastIndex(l, `"ClientId"`):], "}"))
+		}
+	}
+	return extra, s.WaitFor(ctx, 30*time.Second, "the watchdog's alerts", func(ctx context.Context) (bool, error) {
+		as, err := s.Alerts(ctx)
+		return slices.ContainsFunc(as, func(a harness.Alert) bool { return a.Field("event") == "SECRET_AT_RISK" }), err
+	})
+}
+
+func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer) error {
+	vs, err := s.Versions(ctx, arn)
+	if err != nil {
+		return err
+	}
+	as, err := s.Alerts(ctx)
+	if err != nil {
+		return err
+	}
+	tags, err := s.Tags(ctx, arn)
+	if err != nil {
+		return err
+	}
+	p.phase("Result")
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "\nVERSION\tLABELS\tCREATED\tVALUE\tCLIENT SECRET EXPIRES")
+	var current harness.Version
+	hidden := 0
+	for _, v := range vs {
+		if v.Value == "" && len(v.Stages) == 0 {
+			hidden++ // left by turning rotation on in moto; no label, no value
+			continue
+		}
+		labels := strings.Join(v.Stages, ",")
+		if labels == "" {
+			labels = "-"
+		}
+		exp, fp := "-", "(no value)"
+		if v.Value != "" {
+			d, _ := v.Document()
+			fp = harness.Fingerprint(d.ClientSecret)
+			if d.ClientSecretExpiresAt != "" {
+				exp = d.ClientSecretExpiresAt
+			}
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, labels, v.Created.Local().Format("15:04:05"), fp, exp)
+		if v.Has(managed.StageCurrent) {
+			current = v
+		}
+	}
+	w.Flush()
+	if hidden > 0 {
+		fmt.Printf("(%d unlabeled version(s) without a value not shown: left by turning rotation on in moto)\n", hidden)
+	}
+
+	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "\nALERT\tSEVERITY\tACTION\tREASON\tSUBJECT")
+	for _, a := range as {
+		reason := a.Field("reason")
+		if reason == "" {
+			reason = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"), reason, a.Subject)
+	}
+	w.Flush()
+
+	st := s.Sim.Stats()
+	d, _ := current.Document()
+	fmt.Printf("\nAWSCURRENT: version %s, client secret %s, expires %s (tag %s = %s)\n",
+		current.ID, harness.Fingerprint(d.ClientSecret), d.ClientSecretExpiresAt, managed.TagClientSecretExpiresAt, tags[managed.TagClientSecretExpiresAt])
+	fmt.Printf("SP-API rotate calls: %d; LWA tokens granted: %d; rotation steps invoked: %d\n",
+		st.RotateCalls, st.TokenClientCredentials+st.TokenRefresh, len(s.Steps()))
+
+	// Check what the demo promised.
+	var problems []string
+	newest, _ := s.Sim.Current()
+	if d.ClientSecret != newest || !s.Sim.Accepts(d.ClientSecret) {
+		problems = append(problems, "AWSCURRENT does not hold the newest secret LWA accepts")
+	}
+	if slices.ContainsFunc(vs, func(v harness.Version) bool { return v.Has(managed.StagePending) }) {
+		problems = append(problems, "AWSPENDING was not removed")
+	}
+	for _, want := range []string{"NEW_CLIENT_SECRET_RECEIVED", "CLIENT_SECRET_ROTATED", "CLIENT_SECRET_EXPIRING"} {
+		if !slices.ContainsFunc(as, func(a harness.Alert) bool { return a.Field("event") == want }) {
+			problems = append(problems, "no "+want+" alert")
+		}
+	}
+	// The sweep: the rotated secret is healthy, the forgotten one at risk.
+	found := map[string][]string{}
+	for _, a := range as {
+		if a.Field("event") == "SECRET_AT_RISK" {
+			found[a.Field("secretArn")] = append(found[a.Field("secretArn")], a.Field("reason"))
+		}
+	}
+	if len(found[arn]) > 0 {
+		problems = append(problems, "the watchdog found the rotated secret at risk: "+strings.Join(found[arn], ", "))
+	}
+	if !slices.Contains(found[extra], "ROTATION_DISABLED") {
+		problems = append(problems, "the watchdog did not find the secret without rotation")
+	}
+	fmt.Printf("Watchdog: rotated secret healthy: %v; secret without rotation: %s\n", len(found[arn]) == 0, strings.Join(found[extra], ", "))
+	leaks := 0
+	texts := []string{s.Logs("")}
+	for _, a := range as {
+		texts = append(texts, a.Subject+a.Default)
+	}
+	for _, t := range texts {
+		for _, sec := range append(s.Sim.Issued(), "amzn1.oa2-cs.v1.demo-made-up-secret-of-another-application") {
+			if strings.Contains(t, sec) {
+				leaks++
+			}
+		}
+	}
+	if leaks > 0 {
+		problems = append(problems, fmt.Sprintf("%d client secret occurrence(s) in function logs or alerts", leaks))
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	fmt.Printf("Client secrets found in function logs and alerts: none (checked %d issued secrets).\n", len(s.Sim.Issued()))
+	fmt.Printf("\nDone in %.1fs: the new client secret is in AWSCURRENT and no secret value left Secrets Manager.\n", time.Since(p.start).Seconds())
+	return nil
+}

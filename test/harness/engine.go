@@ -1,0 +1,316 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
+
+	"github.com/spapi-lwa/secret-rotation/test/awssim"
+)
+
+// StepRecord is one invocation of the rotation function by the engine.
+type StepRecord struct {
+	Time     time.Time
+	SecretID string
+	Token    string
+	Attempt  int
+	Step     string
+	Duration time.Duration
+	Err      string // "" on success
+}
+
+// engine plays Secrets Manager's rotation engine in front of moto: a proxy
+// that forwards every call except RotateSecret (and checks PutSecretValue as
+// the service does), and runs rotations with awssim's engine in real time,
+// invoking the rotation function under the runtime interface emulator.
+type engine struct {
+	sm        *secretsmanager.Client // moto, directly
+	lambdaARN string
+	invoke    func(ctx context.Context, event any) ([]byte, error)
+	event     func(Event)
+	proxy     *httputil.ReverseProxy
+	ctx       context.Context
+	rot       *awssim.Engine
+
+	mu      sync.Mutex
+	records []StepRecord
+}
+
+func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, lambdaARN string, retry time.Duration, attempts int, event func(Event)) *engine {
+	u, _ := url.Parse(motoURL)
+	e := &engine{sm: sm, lambdaARN: lambdaARN, event: event, proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx}
+	e.rot = &awssim.Engine{
+		Now: time.Now, RetryDelay: retry, MaxAttempts: attempts,
+		Invoke: e.step, Finish: e.finish, Pending: e.pending,
+		OnStart: func(a awssim.Attempt) {
+			how := "started"
+			if a.Reattempt {
+				how = "reattempted"
+			}
+			e.say("rotation %s: secret %s version %s (attempt %d)", how, shortARN(a.SecretARN), short(a.Token), a.N)
+		},
+		OnDone: e.done,
+		Wake: func(at time.Time) {
+			time.AfterFunc(time.Until(at), func() {
+				if ctx.Err() == nil {
+					e.rot.StartDue(time.Now())
+				}
+			})
+		},
+	}
+	return e
+}
+
+// say adds a plain event to the timeline.
+func (e *engine) say(format string, args ...any) { e.event(Event{What: fmt.Sprintf(format, args...)}) }
+
+// ServeHTTP is the Secrets Manager endpoint the functions use.
+func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
+	switch op {
+	case "RotateSecret", "PutSecretValue":
+	default:
+		e.proxy.ServeHTTP(w, r)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeAWSError(w, http.StatusBadRequest, "InvalidRequestException", "could not read the request")
+		return
+	}
+	if op == "RotateSecret" {
+		var in secretsmanager.RotateSecretInput
+		if err := json.Unmarshal(body, &in); err != nil {
+			writeAWSError(w, http.StatusBadRequest, "InvalidParameterException", "malformed request")
+			return
+		}
+		out, err := e.rotateSecret(r.Context(), &in)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, out)
+		return
+	}
+	// PutSecretValue: reusing a token with a different value fails, as in AWS.
+	var in struct {
+		SecretId, ClientRequestToken, SecretString string
+	}
+	if json.Unmarshal(body, &in) == nil && in.ClientRequestToken != "" {
+		got, err := e.sm.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
+			SecretId: aws.String(in.SecretId), VersionId: aws.String(in.ClientRequestToken)})
+		if err == nil && aws.ToString(got.SecretString) != in.SecretString {
+			writeAWSError(w, http.StatusBadRequest, "ResourceExistsException",
+				"You can't modify an existing version, you can only create a new version.")
+			return
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	e.proxy.ServeHTTP(w, r)
+}
+
+type rotateOut struct {
+	ARN       string `json:"ARN"`
+	Name      string `json:"Name"`
+	VersionID string `json:"VersionId"`
+}
+
+// rotateSecret is RotateSecret as the service plays it.
+func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (*rotateOut, error) {
+	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: in.SecretId})
+	if err != nil {
+		return nil, err
+	}
+	arn := aws.ToString(d.ARN)
+	current, pending := stages(d)
+	if e.rot.Running(arn) || (pending != "" && pending != current) {
+		if !e.rot.Running(arn) && pending != "" {
+			// That rotation will be reattempted: now.
+			e.rot.Start(arn, pending, true)
+		}
+		return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
+			Message: "A previous rotation isn't complete. That rotation will be reattempted."}
+	}
+	lambdaARN := aws.ToString(in.RotationLambdaARN)
+	if lambdaARN == "" {
+		if !aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == "" {
+			return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
+				Message: "No Lambda rotation function ARN is associated with this secret."}
+		}
+		lambdaARN = e.lambdaARN
+	}
+	token := aws.ToString(in.ClientRequestToken)
+	if token == "" {
+		token = NewToken()
+	}
+	_, err = e.sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
+		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
+		RotationLambdaARN: aws.String(lambdaARN), RotationRules: in.RotationRules,
+	})
+	var ae smithy.APIError
+	if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException") {
+		return nil, err
+	}
+	if e.rot.Running(arn) {
+		return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
+			Message: "A previous rotation isn't complete. That rotation will be reattempted."}
+	}
+	if in.RotateImmediately == nil || *in.RotateImmediately {
+		e.rot.Start(arn, token, false)
+	}
+	return &rotateOut{ARN: arn, Name: aws.ToString(d.Name), VersionID: token}, nil
+}
+
+// step invokes the rotation function for one step and records it.
+func (e *engine) step(a awssim.Attempt, step string) error {
+	start := time.Now()
+	_, err := e.invoke(e.ctx, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
+	rec := StepRecord{Time: start, SecretID: a.SecretARN, Token: a.Token, Attempt: a.N, Step: step, Duration: time.Since(start)}
+	if err != nil {
+		rec.Err = err.Error()
+	}
+	e.mu.Lock()
+	e.records = append(e.records, rec)
+	e.mu.Unlock()
+	if err != nil {
+		e.say("  %s failed after %s: %s", step, rec.Duration.Round(time.Millisecond), oneLine(rec.Err))
+		return err
+	}
+	e.say("  %s ok (%s)", step, rec.Duration.Round(time.Millisecond))
+	return nil
+}
+
+// finish removes AWSPENDING, as the service does after a successful rotation.
+func (e *engine) finish(arn, token string) error {
+	_, err := e.sm.UpdateSecretVersionStage(e.ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(token)})
+	if err != nil {
+		return fmt.Errorf("remove AWSPENDING: %w", err)
+	}
+	return nil
+}
+
+// pending returns the version of arn that holds AWSPENDING, as moto has it.
+func (e *engine) pending(arn string) (string, bool) {
+	d, err := e.sm.DescribeSecret(e.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return "", false
+	}
+	_, pending := stages(d)
+	return pending, pending != ""
+}
+
+// stages returns the versions holding AWSCURRENT and AWSPENDING.
+func stages(d *secretsmanager.DescribeSecretOutput) (current, pending string) {
+	for v, stages := range d.VersionIdsToStages {
+		for _, s := range stages {
+			switch s {
+			case "AWSCURRENT":
+				current = v
+			case "AWSPENDING":
+				pending = v
+			}
+		}
+	}
+	return current, pending
+}
+
+// done adds the end of an attempt to the timeline.
+func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
+	if e.ctx.Err() != nil {
+		return // the stack is closing
+	}
+	switch o {
+	case awssim.Succeeded:
+		e.event(Event{What: fmt.Sprintf("rotation succeeded: secret %s version %s", shortARN(a.SecretARN), short(a.Token)), SecretARN: a.SecretARN, Rotation: RotationSucceeded})
+	case awssim.Abandoned:
+		e.event(Event{What: fmt.Sprintf("rotation abandoned after %d attempts: secret %s version %s", a.N, shortARN(a.SecretARN), short(a.Token)), SecretARN: a.SecretARN, Rotation: RotationAbandoned})
+	case awssim.WillRetry:
+		e.say("rotation failed (attempt %d); retry in %s", a.N, e.rot.RetryDelay)
+	}
+}
+
+// busy reports whether a rotation runs or waits for a retry.
+func (e *engine) busy() bool {
+	_, waiting := e.rot.Stats()
+	return e.rot.Busy() || waiting > 0
+}
+
+func (e *engine) stop() { e.rot.Stop() }
+
+func (e *engine) steps() []StepRecord {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]StepRecord(nil), e.records...)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeAWSError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.Header().Set("X-Amzn-ErrorType", code)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		writeAWSError(w, http.StatusBadRequest, ae.ErrorCode(), ae.ErrorMessage())
+		return
+	}
+	writeAWSError(w, http.StatusInternalServerError, "InternalServiceError", "the local rotation engine failed")
+}
+
+// NewToken returns a random version-4 UUID, the form of a ClientRequestToken
+// or an SQS message id.
+func NewToken() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func short(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func shortARN(arn string) string {
+	if i := strings.LastIndexByte(arn, ':'); i >= 0 {
+		return arn[i+1:]
+	}
+	return arn
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 300 {
+		s = s[:297] + "..."
+	}
+	return s
+}

@@ -1,0 +1,936 @@
+// Package harness runs the project's local stack: the four functions as
+// built bootstrap binaries under aws-lambda-rie, moto (python3 -m
+// moto.server) as Secrets Manager, SQS and SNS, the SP-API/LWA simulator,
+// and the two AWS behaviours moto cannot play: Secrets Manager's rotation
+// engine (RotateSecret creates the pending version and the four steps
+// createSecret, setSecret, testSecret and finishSecret are invoked in order,
+// a failed rotation is retried, AWSPENDING is removed after success) and the
+// SQS event source mapping with ReportBatchItemFailures (poll, invoke with an
+// SQSEvent, delete what succeeded, redrive to the dead-letter queue after
+// maxReceiveCount receives), both test/awssim's, in real time and over
+// moto, as the chaos world plays them on its clock. Everything listens on 127.0.0.1 on free ports
+// and is stopped by Close.
+//
+// The functions reach Secrets Manager through the engine's proxy
+// (AWS_ENDPOINT_URL_SECRETS_MANAGER), which forwards every call to moto but
+// RotateSecret, and enforces the service's PutSecretValue rule that a
+// ClientRequestToken cannot be reused for another value.
+package harness
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/test/logsink"
+	"github.com/spapi-lwa/secret-rotation/test/spapisim"
+)
+
+// Fixed values of the local account.
+const (
+	Region    = "us-east-1"
+	AccountID = "123456789012"
+	// RotationFunctionARN is the rotation function's ARN as the secrets name it.
+	RotationFunctionARN = "arn:aws:lambda:" + Region + ":" + AccountID + ":function:RotateSecretFunction"
+)
+
+// Options configure a Stack. Zero values have test-friendly defaults.
+type Options struct {
+	// BinDir holds prebuilt <function>/bootstrap; empty builds into a temp dir.
+	BinDir string
+	// RotationTimeout is the rotation function's deadline (default 20 s);
+	// the SQS functions get 30 s.
+	RotationTimeout time.Duration
+	// RotationRetryDelay is the wait before a failed rotation is retried
+	// (default 2 s); RotationAttempts bounds the attempts (default 5).
+	RotationRetryDelay time.Duration
+	RotationAttempts   int
+	// MaxReceiveCount is the queues' redrive threshold (default 3) and
+	// VisibilityTimeout their visibility timeout in seconds (default 2).
+	MaxReceiveCount   int
+	VisibilityTimeout int32
+	// Env adds or overrides environment variables of every function.
+	Env map[string]string
+	// FunctionEnv adds or overrides variables of one function, by name.
+	FunctionEnv map[string]map[string]string
+
+	// The simulated application. Defaults: a random client id, an
+	// application id, a random initial secret expiring in 30 days.
+	ClientID      string
+	ApplicationID string
+	InitialSecret string
+	InitialExpiry time.Time
+	// DeliveryDelay is the simulator's delay before a new-secret
+	// notification is sent (default 1 s).
+	DeliveryDelay time.Duration
+	// NotEnrolled leaves the new-secret queue unregistered (rotate → 400).
+	NotEnrolled bool
+	// Faults are the simulator's initial fault knobs.
+	Faults spapisim.Faults
+
+	// Instances sets how many aws-lambda-rie instances of a function run,
+	// by name (default 2 of the rotation function, 1 of the others).
+	Instances map[string]int
+	// WrapPeer, if set, is given each endpoint a function is configured
+	// with (function name, PeerSecretsManager, PeerSNS or PeerAmazon, the
+	// stack's URL) and returns the URL the function gets instead, e.g. a
+	// proxy in front of it. With WrapPeer set, SNS gets its own endpoint
+	// variable (AWS_ENDPOINT_URL_SNS); the other AWS services stay at moto.
+	WrapPeer func(function, peer, url string) string
+	// AroundInvoke, if set, wraps every invocation of a function, by the
+	// rotation engine, an event source mapping or Invoke.
+	AroundInvoke AroundInvoke
+
+	// LogFile, if set, receives a copy of every function log.
+	LogFile string
+	// OnEvent is called for every timeline event as it happens.
+	OnEvent func(Event)
+}
+
+// Peers a function reaches, as WrapPeer names them.
+const (
+	// PeerSecretsManager is the rotation engine's Secrets Manager proxy.
+	PeerSecretsManager = "secretsmanager"
+	// PeerSNS is SNS (moto).
+	PeerSNS = "sns"
+	// PeerAmazon is the SP-API/LWA simulator (LWA_TOKEN_URL and SP_API_ENDPOINT).
+	PeerAmazon = "amazon"
+)
+
+// Event is one timeline entry.
+type Event struct {
+	Time time.Time
+	What string
+	// SecretARN and Rotation are set on the event that ends a rotation, so
+	// that a caller need not read What.
+	SecretARN string
+	Rotation  RotationEnd
+}
+
+// RotationEnd is how a rotation the engine ran ended.
+type RotationEnd string
+
+const (
+	// RotationSucceeded: all four steps succeeded and AWSPENDING was removed.
+	RotationSucceeded RotationEnd = "succeeded"
+	// RotationAbandoned: the engine gave up after RotationAttempts attempts.
+	RotationAbandoned RotationEnd = "abandoned"
+)
+
+// Stack is a running local stack.
+type Stack struct {
+	// Sim is the SP-API/LWA simulator of the application.
+	Sim *spapisim.Sim
+	// Clients straight to moto.
+	SecretsManager *secretsmanager.Client
+	SQS            *sqs.Client
+	SNS            *sns.Client
+
+	MotoURL, ProxyURL, SimURL          string
+	NewSecretQueueURL, NewSecretDLQURL string
+	ExpiryQueueURL, ExpiryDLQURL       string
+	AlertQueueURL, AlertTopicARN       string
+	ClientID, ApplicationID            string
+	InitialSecret                      string
+
+	opts    Options
+	started time.Time
+	cancel  context.CancelFunc
+	moto    *Process
+	servers []*http.Server
+	pools   map[string]*pool
+	engine  *engine
+	maps    []*mapping
+	wg      sync.WaitGroup
+	logs    map[string]*logsink.Buffer
+	logFile *os.File
+	tmp     string
+
+	mu       sync.Mutex
+	timeline []Event
+	alerts   []Alert
+	closed   bool
+}
+
+// Start starts a stack. On error everything started so far is stopped.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	setDefaults(&opts)
+	s := &Stack{opts: opts, started: time.Now(), logs: map[string]*logsink.Buffer{}, pools: map[string]*pool{},
+		ClientID: opts.ClientID, ApplicationID: opts.ApplicationID, InitialSecret: opts.InitialSecret}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	rie, err := RIEPath(root)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckMoto(ctx); err != nil {
+		return nil, err
+	}
+	var tee io.Writer
+	if opts.LogFile != "" {
+		if s.logFile, err = os.Create(opts.LogFile); err != nil {
+			return nil, fmt.Errorf("harness: create log file: %w", err)
+		}
+		tee = &logsink.Buffer{Tee: s.logFile} // serializes writes to the file
+	}
+	for _, n := range append([]string{"moto"}, Functions...) {
+		s.logs[n] = &logsink.Buffer{Tee: tee}
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+
+	binDir := opts.BinDir
+	if binDir == "" {
+		if s.tmp, err = os.MkdirTemp("", "sp-api-lwa-stack-"); err != nil {
+			return nil, fmt.Errorf("harness: temp dir: %w", err)
+		}
+		binDir = s.tmp
+		t0 := time.Now()
+		if err := Build(ctx, root, binDir); err != nil {
+			return nil, err
+		}
+		s.emit("built the four bootstraps in %s", time.Since(t0).Round(time.Millisecond))
+	}
+
+	// moto.
+	if s.moto, s.MotoURL, err = startMoto(ctx, s.logs["moto"]); err != nil {
+		return nil, err
+	}
+	s.emit("moto is up at %s", s.MotoURL)
+	cfg := awsConfig()
+	s.SecretsManager = secretsManagerClient(s.MotoURL)
+	s.SQS = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.MotoURL) })
+	s.SNS = sns.NewFromConfig(cfg, func(o *sns.Options) { o.BaseEndpoint = aws.String(s.MotoURL) })
+
+	if err := s.createQueues(ctx); err != nil {
+		return nil, err
+	}
+
+	// The simulator.
+	simCfg := spapisim.Config{
+		ClientID: opts.ClientID, ApplicationID: opts.ApplicationID,
+		InitialSecret: opts.InitialSecret, InitialExpiry: opts.InitialExpiry,
+		ExpiryDeliverer: spapisim.SQSDeliverer{Client: s.SQS, QueueURL: s.ExpiryQueueURL},
+		DeliveryDelay:   opts.DeliveryDelay,
+		Faults:          opts.Faults,
+	}
+	if !opts.NotEnrolled {
+		simCfg.NewSecretDeliverer = spapisim.SQSDeliverer{Client: s.SQS, QueueURL: s.NewSecretQueueURL}
+	}
+	s.Sim = spapisim.New(simCfg)
+	if s.SimURL, err = s.serve(retryAfter(s.Sim.Handler())); err != nil {
+		return nil, err
+	}
+	s.wg.Go(func() { s.Sim.Run(runCtx) })
+	s.emit("SP-API/LWA simulator is up at %s", s.SimURL)
+
+	// The rotation engine's Secrets Manager proxy.
+	s.engine = newEngine(runCtx, s.MotoURL, s.SecretsManager, RotationFunctionARN, opts.RotationRetryDelay, opts.RotationAttempts, s.record)
+	if s.ProxyURL, err = s.serve(s.engine); err != nil {
+		return nil, err
+	}
+
+	// The functions.
+	env := map[string]string{
+		"AWS_REGION":                       Region,
+		"AWS_DEFAULT_REGION":               Region,
+		"AWS_ACCESS_KEY_ID":                "testing",
+		"AWS_SECRET_ACCESS_KEY":            "testing",
+		"AWS_ENDPOINT_URL":                 s.MotoURL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": s.ProxyURL,
+		"AWS_EC2_METADATA_DISABLED":        "true",
+		"ALERT_TOPIC_ARN":                  s.AlertTopicARN,
+		"LWA_TOKEN_URL":                    s.SimURL + spapisim.TokenPath,
+		"SP_API_ENDPOINT":                  s.SimURL,
+	}
+	for k, v := range opts.Env {
+		env[k] = v
+	}
+	counts := map[string]int{FunctionRotate: 2, FunctionReceive: 1, FunctionExpiry: 1, FunctionWatchdog: 1}
+	for name, n := range opts.Instances {
+		if n > 0 {
+			counts[name] = n
+		}
+	}
+	type started struct {
+		name  string
+		insts []*instance
+		err   error
+	}
+	results := make(chan started, len(Functions))
+	for _, name := range Functions {
+		fenv := maps(env, s.peerEnv(name))
+		if name == FunctionWatchdog {
+			// The watchdog judges rotation configured with any other
+			// function FOREIGN_ROTATION_FUNCTION.
+			fenv = maps(fenv, map[string]string{"ROTATE_SECRET_FUNCTION_ARN": RotationFunctionARN})
+		}
+		fenv = maps(fenv, opts.FunctionEnv[name])
+		timeout := 30 * time.Second
+		if name == FunctionRotate {
+			timeout = opts.RotationTimeout
+		}
+		go func() {
+			r := started{name: name}
+			for range counts[name] {
+				in, err := startInstance(ctx, rie, name, filepath.Join(binDir, name, "bootstrap"), timeout, fenv, s.logs[name])
+				if err != nil {
+					r.err = err
+					break
+				}
+				r.insts = append(r.insts, in)
+			}
+			results <- r
+		}()
+	}
+	var errs []error
+	for range Functions {
+		r := <-results
+		s.pools[r.name] = newPool(r.name, r.insts, opts.AroundInvoke)
+		errs = append(errs, r.err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	s.engine.invoke = s.pools[FunctionRotate].invoke
+	s.emit("functions running under aws-lambda-rie")
+
+	// The event source mappings.
+	for _, m := range []struct{ name, url, dlq, fn string }{
+		{"new-secret queue → " + FunctionReceive, s.NewSecretQueueURL, s.NewSecretDLQURL, FunctionReceive},
+		{"expiry queue → " + FunctionExpiry, s.ExpiryQueueURL, s.ExpiryDLQURL, FunctionExpiry},
+	} {
+		mp := newMapping(s.SQS, m.url, m.dlq, opts.MaxReceiveCount, opts.VisibilityTimeout, m.name, s.pools[m.fn].invoke, s.emit)
+		s.maps = append(s.maps, mp)
+		s.wg.Go(func() { mp.run(runCtx) })
+	}
+	s.emit("stack ready in %s", time.Since(s.started).Round(time.Millisecond))
+	return s, nil
+}
+
+// peerEnv returns the endpoint variables of function as WrapPeer rewrites
+// them, or nothing without WrapPeer.
+func (s *Stack) peerEnv(function string) map[string]string {
+	wrap := s.opts.WrapPeer
+	if wrap == nil {
+		return nil
+	}
+	amazon := wrap(function, PeerAmazon, s.SimURL)
+	return map[string]string{
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER": wrap(function, PeerSecretsManager, s.ProxyURL),
+		"AWS_ENDPOINT_URL_SNS":             wrap(function, PeerSNS, s.MotoURL),
+		"LWA_TOKEN_URL":                    amazon + spapisim.TokenPath,
+		"SP_API_ENDPOINT":                  amazon,
+	}
+}
+
+// Invoke invokes one instance of function (a Function* name) with event, as
+// the stack's own callers do (AroundInvoke applies), and returns the
+// response payload; a handler error is a *FunctionError, returned with the
+// payload.
+func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte, error) {
+	p := s.pools[function]
+	if p == nil {
+		return nil, fmt.Errorf("harness: invoke %s: no such function", function)
+	}
+	return p.invoke(ctx, event)
+}
+
+// BootstrapPID returns the pid of the bootstrap process of function's first
+// instance (the child of its aws-lambda-rie), e.g. to read its
+// /proc/<pid>/status. Set Options.Instances to 1 to have a single one.
+func (s *Stack) BootstrapPID(function string) (int, bool) {
+	p := s.pools[function]
+	if p == nil || len(p.all) == 0 {
+		return 0, false
+	}
+	return ChildPID(p.all[0].proc.Pid())
+}
+
+func setDefaults(o *Options) {
+	if o.RotationTimeout <= 0 {
+		o.RotationTimeout = 20 * time.Second
+	}
+	if o.RotationRetryDelay <= 0 {
+		o.RotationRetryDelay = 2 * time.Second
+	}
+	if o.RotationAttempts <= 0 {
+		o.RotationAttempts = 5
+	}
+	if o.MaxReceiveCount <= 0 {
+		o.MaxReceiveCount = 3
+	}
+	if o.VisibilityTimeout <= 0 {
+		o.VisibilityTimeout = 2
+	}
+	if o.ClientID == "" {
+		o.ClientID = "amzn1.application-oa2-client." + randomHex(16)
+	}
+	if o.ApplicationID == "" {
+		o.ApplicationID = "amzn1.sp.solution." + randomHex(8)
+	}
+	if o.InitialSecret == "" {
+		o.InitialSecret = spapisim.SecretPrefix + randomHex(32)
+	}
+	if o.InitialExpiry.IsZero() {
+		o.InitialExpiry = time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	}
+	if o.DeliveryDelay <= 0 {
+		o.DeliveryDelay = time.Second
+	}
+}
+
+func maps(a, b map[string]string) map[string]string {
+	out := make(map[string]string, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}
+
+// randomHex returns n random hex digits.
+func randomHex(n int) string {
+	b := make([]byte, (n+1)/2)
+	rand.Read(b)
+	return hex.EncodeToString(b)[:n]
+}
+
+func (s *Stack) serve(h http.Handler) (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("harness: listen: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	s.servers = append(s.servers, srv)
+	go srv.Serve(l)
+	return "http://" + l.Addr().String(), nil
+}
+
+// queueARN derives a moto queue ARN from its URL.
+func queueARN(url string) string {
+	return "arn:aws:sqs:" + Region + ":" + AccountID + ":" + filepath.Base(url)
+}
+
+func (s *Stack) createQueues(ctx context.Context) error {
+	mk := func(name string, attrs map[string]string) (string, error) {
+		out, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+		if err != nil {
+			return "", fmt.Errorf("harness: create queue %s: %w", name, err)
+		}
+		return aws.ToString(out.QueueUrl), nil
+	}
+	var err error
+	for _, q := range []struct {
+		name     string
+		url, dlq *string
+	}{
+		{"sp-api-lwa-new-secret", &s.NewSecretQueueURL, &s.NewSecretDLQURL},
+		{"sp-api-lwa-secret-expiry", &s.ExpiryQueueURL, &s.ExpiryDLQURL},
+	} {
+		if *q.dlq, err = mk(q.name+"-dlq", nil); err != nil {
+			return err
+		}
+		redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": queueARN(*q.dlq), "maxReceiveCount": s.opts.MaxReceiveCount})
+		if *q.url, err = mk(q.name, map[string]string{
+			"RedrivePolicy":     string(redrive),
+			"VisibilityTimeout": strconv.Itoa(int(s.opts.VisibilityTimeout)),
+		}); err != nil {
+			return err
+		}
+	}
+	if s.AlertQueueURL, err = mk("sp-api-lwa-alerts", nil); err != nil {
+		return err
+	}
+	t, err := s.SNS.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("sp-api-lwa-alerts")})
+	if err != nil {
+		return fmt.Errorf("harness: create topic: %w", err)
+	}
+	s.AlertTopicARN = aws.ToString(t.TopicArn)
+	if _, err := s.SNS.Subscribe(ctx, &sns.SubscribeInput{TopicArn: t.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint: aws.String(queueARN(s.AlertQueueURL))}); err != nil {
+		return fmt.Errorf("harness: subscribe alert queue: %w", err)
+	}
+	return nil
+}
+
+// emit records a timeline event.
+func (s *Stack) emit(format string, args ...any) { s.record(Event{What: fmt.Sprintf(format, args...)}) }
+
+// record adds ev to the timeline, stamped now.
+func (s *Stack) record(ev Event) {
+	ev.Time = time.Now()
+	s.mu.Lock()
+	s.timeline = append(s.timeline, ev)
+	on := s.opts.OnEvent
+	s.mu.Unlock()
+	if on != nil {
+		on(ev)
+	}
+}
+
+// Note adds an event of the caller to the timeline.
+func (s *Stack) Note(format string, args ...any) { s.emit(format, args...) }
+
+// Timeline returns every event so far.
+func (s *Stack) Timeline() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.timeline)
+}
+
+// Steps returns every rotation step the engine invoked, with its result.
+func (s *Stack) Steps() []StepRecord { return s.engine.steps() }
+
+// Logs returns the captured output of one function (or "moto"), or of all
+// functions when name is "".
+func (s *Stack) Logs(name string) string {
+	if name != "" {
+		if b := s.logs[name]; b != nil {
+			return b.String()
+		}
+		return ""
+	}
+	var out string
+	for _, n := range Functions {
+		out += s.logs[n].String()
+	}
+	return out
+}
+
+// Invocations returns how many batches each mapping delivered, by function.
+func (s *Stack) Invocations() map[string]int {
+	out := map[string]int{}
+	for i, fn := range []string{FunctionReceive, FunctionExpiry} {
+		s.maps[i].mu.Lock()
+		out[fn] = s.maps[i].invocations
+		s.maps[i].mu.Unlock()
+	}
+	return out
+}
+
+// Close stops everything. It is safe to call more than once.
+func (s *Stack) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	for _, p := range s.pools {
+		p.stop()
+	}
+	if s.engine != nil {
+		s.engine.stop()
+	}
+	s.wg.Wait()
+	for _, srv := range s.servers {
+		srv.Close()
+	}
+	s.moto.Stop()
+	if s.logFile != nil {
+		s.logFile.Close()
+	}
+	if s.tmp != "" {
+		os.RemoveAll(s.tmp)
+	}
+}
+
+// SecretDocument is the managed secret's value.
+type SecretDocument struct {
+	ClientID              string `json:"clientId"`
+	ClientSecret          string `json:"clientSecret"`
+	ClientSecretExpiresAt string `json:"clientSecretExpiresAt,omitempty"`
+	RefreshToken          string `json:"refreshToken,omitempty"`
+}
+
+// SeedOptions describe a managed secret to create.
+type SeedOptions struct {
+	Name string // default "sp-api-lwa/<application id>"
+	// Document defaults to the simulator's client id and initial secret.
+	Document *SecretDocument
+	// Rotation enables rotation with the rotation function, as a schedule
+	// with RotateImmediatelyOnUpdate false does.
+	Rotation bool
+	// RotationFunction is the Lambda ARN rotation is configured with
+	// (default RotationFunctionARN), e.g. another team's function.
+	RotationFunction string
+	// NoTag leaves out the sp-api-lwa:client-id tag.
+	NoTag bool
+}
+
+// Seed creates a managed secret and returns its ARN.
+func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
+	if o.Name == "" {
+		o.Name = "sp-api-lwa/" + s.ApplicationID
+	}
+	doc := SecretDocument{ClientID: s.ClientID, ClientSecret: s.InitialSecret,
+		ClientSecretExpiresAt: s.opts.InitialExpiry.UTC().Format(time.RFC3339), RefreshToken: "Atzr|local-refresh-token"}
+	if o.Document != nil {
+		doc = *o.Document
+	}
+	b, _ := json.Marshal(doc)
+	out, err := s.SecretsManager.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(o.Name), SecretString: aws.String(string(b))})
+	if err != nil {
+		return "", fmt.Errorf("harness: create secret %s: %w", o.Name, err)
+	}
+	arn := aws.ToString(out.ARN)
+	if !o.NoTag {
+		if _, err := s.SecretsManager.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(arn),
+			Tags: []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(doc.ClientID)}}}); err != nil {
+			return "", fmt.Errorf("harness: tag secret %s: %w", o.Name, err)
+		}
+	}
+	if o.Rotation {
+		fn := o.RotationFunction
+		if fn == "" {
+			fn = RotationFunctionARN
+		}
+		if err := enableRotation(ctx, s.SecretsManager, arn, aws.ToString(out.VersionId), fn); err != nil {
+			return "", err
+		}
+	}
+	s.emit("seeded secret %s (tagged %v, rotation %v)", o.Name, !o.NoTag, o.Rotation)
+	return arn, nil
+}
+
+// enableRotation turns rotation on the way moto understands it: a
+// RotateSecret naming a Lambda it does not know keeps the ARN and rules and
+// leaves an empty AWSPENDING version, which is then removed.
+func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current, function string) error {
+	token := NewToken()
+	_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
+		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
+		RotationLambdaARN: aws.String(function),
+		RotationRules:     &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
+	})
+	var ae smithy.APIError
+	if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException") {
+		return fmt.Errorf("harness: enable rotation of %s: %w", arn, err)
+	}
+	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return fmt.Errorf("harness: describe %s: %w", arn, err)
+	}
+	for v, stages := range d.VersionIdsToStages {
+		if slices.Contains(stages, "AWSPENDING") {
+			if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+				SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(v)}); err != nil {
+				return fmt.Errorf("harness: remove AWSPENDING of %s: %w", arn, err)
+			}
+		}
+	}
+	d, err = sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return fmt.Errorf("harness: describe %s: %w", arn, err)
+	}
+	if !aws.ToBool(d.RotationEnabled) || !slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT") {
+		return fmt.Errorf("harness: enable rotation of %s: rotation enabled %v, AWSCURRENT kept %v",
+			arn, aws.ToBool(d.RotationEnabled), slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT"))
+	}
+	return nil
+}
+
+// StartRotation is what a rotation schedule does: RotateSecret through the
+// engine. It returns the new version id.
+func (s *Stack) StartRotation(ctx context.Context, secretID string) (string, error) {
+	out, err := s.engine.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
+	if err != nil {
+		return "", fmt.Errorf("harness: start rotation of %s: %w", secretID, err)
+	}
+	return out.VersionID, nil
+}
+
+// Version is one version of a secret.
+type Version struct {
+	ID     string
+	Stages []string
+	// Created is the version's creation time (seconds in moto); for a
+	// version without a value, moto gives only the time of the listing.
+	Created time.Time
+	// Value is the secret string; "" for a version without a value.
+	Value string
+}
+
+// Fingerprint is a short digest of the value, safe to print.
+func (v Version) Fingerprint() string { return Fingerprint(v.Value) }
+
+// Fingerprint returns "sha256:" and 8 hex digits of value's digest.
+func Fingerprint(value string) string {
+	if value == "" {
+		return "-"
+	}
+	h := sha256.Sum256([]byte(value))
+	return "sha256:" + hex.EncodeToString(h[:4])
+}
+
+// Document parses the value.
+func (v Version) Document() (SecretDocument, error) {
+	var d SecretDocument
+	err := json.Unmarshal([]byte(v.Value), &d)
+	return d, err
+}
+
+// Has reports whether the version carries stage.
+func (v Version) Has(stage string) bool { return slices.Contains(v.Stages, stage) }
+
+// Versions returns every version of the secret, oldest first.
+func (s *Stack) Versions(ctx context.Context, secretID string) ([]Version, error) {
+	var out []Version
+	in := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(secretID), IncludeDeprecated: aws.Bool(true)}
+	for {
+		page, err := s.SecretsManager.ListSecretVersionIds(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("harness: list versions of %s: %w", secretID, err)
+		}
+		for _, e := range page.Versions {
+			v := Version{ID: aws.ToString(e.VersionId), Stages: e.VersionStages, Created: aws.ToTime(e.CreatedDate)}
+			got, err := s.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+				SecretId: aws.String(secretID), VersionId: e.VersionId})
+			if err == nil {
+				v.Value = aws.ToString(got.SecretString)
+				// moto's ListSecretVersionIds answers the time of the call.
+				if got.CreatedDate != nil {
+					v.Created = *got.CreatedDate
+				}
+			}
+			out = append(out, v)
+		}
+		if aws.ToString(page.NextToken) == "" {
+			break
+		}
+		in.NextToken = page.NextToken
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	return out, nil
+}
+
+// Stage returns the version holding stage.
+func (s *Stack) Stage(ctx context.Context, secretID, stage string) (Version, bool, error) {
+	vs, err := s.Versions(ctx, secretID)
+	if err != nil {
+		return Version{}, false, err
+	}
+	for _, v := range vs {
+		if v.Has(stage) {
+			return v, true, nil
+		}
+	}
+	return Version{}, false, nil
+}
+
+// Tags returns the secret's tags.
+func (s *Stack) Tags(ctx context.Context, secretID string) (map[string]string, error) {
+	d, err := s.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
+	if err != nil {
+		return nil, fmt.Errorf("harness: describe %s: %w", secretID, err)
+	}
+	return managed.TagMap(d.Tags), nil
+}
+
+// CurrentIsNewest reports whether AWSCURRENT holds the newest secret the
+// simulator issued.
+func (s *Stack) CurrentIsNewest(ctx context.Context, secretID string) (bool, error) {
+	v, ok, err := s.Stage(ctx, secretID, "AWSCURRENT")
+	if err != nil || !ok {
+		return false, err
+	}
+	d, err := v.Document()
+	if err != nil {
+		return false, nil
+	}
+	cur, _ := s.Sim.Current()
+	return d.ClientSecret == cur, nil
+}
+
+// WaitFor polls cond every 500 ms until it is true, it fails, or timeout.
+func (s *Stack) WaitFor(ctx context.Context, timeout time.Duration, what string, cond func(context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		ok, err := cond(ctx)
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("harness: wait for %s: %w", what, err)
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("harness: wait for %s: timed out after %s", what, timeout)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// Settle waits until no rotation runs or waits for a retry and both queues
+// are empty and idle.
+func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
+	return s.WaitFor(ctx, timeout, "the stack to settle", func(ctx context.Context) (bool, error) {
+		if s.engine.busy() || s.Sim.Stats().Pending > 0 {
+			return false, nil
+		}
+		for _, m := range s.maps {
+			if !m.Idle() {
+				return false, nil
+			}
+			n, err := s.queueDepth(ctx, m.queueURL)
+			if err != nil || n > 0 {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+func (s *Stack) queueDepth(ctx context.Context, url string) (int, error) {
+	out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
+	if err != nil {
+		return 0, fmt.Errorf("harness: queue attributes: %w", err)
+	}
+	a, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
+	b, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
+	return a + b, nil
+}
+
+// Alert is one alert read from the topic's SQS subscription.
+type Alert struct {
+	Subject    string
+	Attributes map[string]string
+	// Default is the "default" document as received; Doc is it decoded.
+	Default string
+	Doc     map[string]any
+}
+
+// Field returns a string field of the document.
+func (a Alert) Field(k string) string { s, _ := a.Doc[k].(string); return s }
+
+// Alerts drains the alert subscription queue and returns every alert
+// received so far, in order of arrival.
+func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
+	for {
+		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.AlertQueueURL),
+			MaxNumberOfMessages: 10, VisibilityTimeout: 30})
+		if err != nil {
+			return nil, fmt.Errorf("harness: read alerts: %w", err)
+		}
+		if len(out.Messages) == 0 {
+			break
+		}
+		for _, m := range out.Messages {
+			var env struct {
+				Subject           string
+				Message           string
+				MessageAttributes map[string]struct{ Type, Value string }
+			}
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
+				return nil, fmt.Errorf("harness: decode SNS envelope: %w", err)
+			}
+			a := Alert{Subject: env.Subject, Default: env.Message, Attributes: map[string]string{}}
+			for k, v := range env.MessageAttributes {
+				a.Attributes[k] = v.Value
+			}
+			json.Unmarshal([]byte(env.Message), &a.Doc)
+			s.mu.Lock()
+			s.alerts = append(s.alerts, a)
+			s.mu.Unlock()
+			s.emit("alert: %s", a.Subject)
+			s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.AlertQueueURL), ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.alerts), nil
+}
+
+// DLQ returns the bodies of the messages in a dead-letter queue (url
+// NewSecretDLQURL or ExpiryDLQURL), leaving them there. Bodies can hold
+// secrets: never print them.
+func (s *Stack) DLQ(ctx context.Context, url string) ([]string, error) {
+	out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
+		MaxNumberOfMessages: 10, VisibilityTimeout: 0})
+	if err != nil {
+		return nil, fmt.Errorf("harness: read dead-letter queue: %w", err)
+	}
+	var bodies []string
+	for _, m := range out.Messages {
+		bodies = append(bodies, aws.ToString(m.Body))
+	}
+	return bodies, nil
+}
+
+// SendNotification puts a raw notification body on a queue, as SP-API would.
+func (s *Stack) SendNotification(ctx context.Context, queueURL, body string) error {
+	if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
+		return fmt.Errorf("harness: send notification: %w", err)
+	}
+	return nil
+}
+
+// retryAfter adds "Retry-After: 1" to 429 answers that carry none, so that
+// clients retry a throttled call within the short deadlines of the stack
+// instead of waiting a whole rate interval.
+func retryAfter(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(&retryAfterWriter{ResponseWriter: w}, r)
+	})
+}
+
+type retryAfterWriter struct{ http.ResponseWriter }
+
+func (w *retryAfterWriter) WriteHeader(status int) {
+	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func awsConfig() aws.Config {
+	return aws.Config{
+		Region:      Region,
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", ""),
+	}
+}
+
+func secretsManagerClient(url string) *secretsmanager.Client {
+	return secretsmanager.NewFromConfig(awsConfig(), func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(url) })
+}
