@@ -53,15 +53,9 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fn := *function
-	if *stack != "" {
-		outs, err := stackOutputs(ctx, c.CloudFormation, *stack)
-		if err != nil {
-			return err
-		}
-		if fn = outs[OutputRotateFunction]; fn == "" {
-			return badInput("stack %s has no output %s: is it this project's stack?", *stack, OutputRotateFunction)
-		}
+	fn, err := rotateFunction(ctx, c, *function, *stack)
+	if err != nil {
+		return err
 	}
 	sm := c.SecretsManager
 
@@ -185,6 +179,22 @@ func taggedElsewhere(ctx context.Context, sm secretReader, clientID, arn string)
 		}
 		in.NextToken = out.NextToken
 	}
+}
+
+// rotateFunction is the rotation function's ARN: function, or the output
+// RotateSecretFunctionArn of stack when stack is given ("" when neither).
+func rotateFunction(ctx context.Context, c *Clients, function, stack string) (string, error) {
+	if stack == "" {
+		return function, nil
+	}
+	outs, err := stackOutputs(ctx, c.CloudFormation, stack)
+	if err != nil {
+		return "", err
+	}
+	if outs[OutputRotateFunction] == "" {
+		return "", badInput("stack %s has no output %s: is it this project's stack?", stack, OutputRotateFunction)
+	}
+	return outs[OutputRotateFunction], nil
 }
 
 // stackOutputs returns a CloudFormation stack's outputs by key.

@@ -145,13 +145,9 @@ func (a *App) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fn := *function
-	if *stack != "" {
-		outs, err := stackOutputs(ctx, c.CloudFormation, *stack)
-		if err != nil {
-			return err
-		}
-		fn = outs[OutputRotateFunction]
+	fn, err := rotateFunction(ctx, c, *function, *stack)
+	if err != nil {
+		return err
 	}
 	cfg, err := a.fleetConfig(fn)
 	if err != nil {
