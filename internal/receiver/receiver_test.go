@@ -237,7 +237,7 @@ func TestHandle(t *testing.T) {
 		check      func(t *testing.T, e *env)
 	}{
 		{
-			name:       "stored and rotation started",
+			name:       "4c stored, a rotation started and took it",
 			rotation:   true,
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantPuts:   2,
@@ -257,7 +257,7 @@ func TestHandle(t *testing.T) {
 			},
 		},
 		{
-			name:     "rotation in progress is resumed",
+			name:     "4d rotation in progress took it",
 			rotation: true,
 			setup: func(t *testing.T, e *env) {
 				if _, err := e.sm.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{SecretId: aws.String(e.arn)}); err != nil {
@@ -272,7 +272,7 @@ func TestHandle(t *testing.T) {
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_RESUMED"},
 		},
 		{
-			name:       "rotation not enabled",
+			name:       "4b rotation not enabled",
 			rotation:   false,
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
 			wantPuts:   1,
@@ -290,7 +290,7 @@ func TestHandle(t *testing.T) {
 			},
 		},
 		{
-			name:     "already current",
+			name:     "2a already current",
 			rotation: true,
 			setup: func(t *testing.T, e *env) {
 				put(t, e, "adopted", currentDoc(clientID, newSecret), managed.StageCurrent)
@@ -299,7 +299,7 @@ func TestHandle(t *testing.T) {
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO NONE"},
 		},
 		{
-			name:     "redelivery after adoption starts no rotation",
+			name:     "2a redelivery after adoption starts no rotation",
 			rotation: true,
 			setup: func(t *testing.T, e *env) {
 				e.handle(t, msg("m0", body1(t)))
@@ -311,7 +311,7 @@ func TestHandle(t *testing.T) {
 			wantAlerts: []string{"NEW_CLIENT_SECRET_RECEIVED INFO ROTATION_STARTED", "NEW_CLIENT_SECRET_RECEIVED INFO NONE"},
 		},
 		{
-			name:     "unknown client id",
+			name:     "1b unknown client id",
 			rotation: true,
 			msgs: func(t *testing.T) []events.SQSMessage {
 				return []events.SQSMessage{msg("m1", body(t, "n-1", "amzn1.application-oa2-client.unknown", newSecret, newExpiry))}
@@ -329,7 +329,7 @@ func TestHandle(t *testing.T) {
 			},
 		},
 		{
-			name:     "ambiguous client id",
+			name:     "1b ambiguous client id",
 			rotation: true,
 			setup: func(t *testing.T, e *env) {
 				e.sm.Seed("sp-api/copy", currentDoc(clientID, oldSecret), map[string]string{managed.TagClientID: clientID})
@@ -339,7 +339,7 @@ func TestHandle(t *testing.T) {
 			wantAlerts: []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
 		},
 		{
-			name:     "AWSCURRENT holds another client id",
+			name:     "1c AWSCURRENT holds another client id",
 			rotation: true,
 			setup: func(t *testing.T, e *env) {
 				put(t, e, "other", currentDoc("amzn1.application-oa2-client.other", oldSecret), managed.StageCurrent)
@@ -349,7 +349,7 @@ func TestHandle(t *testing.T) {
 			wantAlerts: []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
 		},
 		{
-			name:     "one good and one malformed message",
+			name:     "1a one good and one malformed message",
 			rotation: true,
 			msgs: func(t *testing.T) []events.SQSMessage {
 				bad := strings.Replace(body(t, "n-2", clientID, newerSecret, newExpiry), `"newClientSecretExpiryTime"`, `"newClientSecretExpiry"`, 1)
@@ -373,7 +373,7 @@ func TestHandle(t *testing.T) {
 			},
 		},
 		{
-			name:     "wrong type and a duplicate message id in one batch",
+			name:     "1a wrong type and a duplicate message id in one batch",
 			rotation: true,
 			msgs: func(t *testing.T) []events.SQSMessage {
 				expiry := string(readTestdata(t, "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY.example.json"))
@@ -383,7 +383,7 @@ func TestHandle(t *testing.T) {
 			wantAlerts: []string{"NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED", "NOTIFICATION_REJECTED CRITICAL MANUAL_ACTION_REQUIRED"},
 		},
 		{
-			name:     "write fails: nothing acknowledged",
+			name:     "3 write fails: nothing acknowledged",
 			rotation: true,
 			setup: func(t *testing.T, e *env) {
 				e.sm.Fail = func(op string, _ any) error {
@@ -403,7 +403,7 @@ func TestHandle(t *testing.T) {
 			},
 		},
 		{
-			name:     "RotateSecret fails: message retried, secret stays stored",
+			name:     "4c RotateSecret fails: message retried, secret stays stored",
 			rotation: true,
 			setup: func(t *testing.T, e *env) {
 				e.sm.Fail = func(op string, _ any) error {
@@ -424,7 +424,7 @@ func TestHandle(t *testing.T) {
 			},
 		},
 		{
-			name:       "InvalidRequestException without a rotation in progress is an error",
+			name:       "4d InvalidRequestException without a rotation in progress",
 			rotation:   true,
 			setup:      func(t *testing.T, e *env) { e.sm.SetRotation(e.arn, true, "") },
 			msgs:       func(t *testing.T) []events.SQSMessage { return []events.SQSMessage{msg("m1", body1(t))} },
@@ -438,7 +438,7 @@ func TestHandle(t *testing.T) {
 			},
 		},
 		{
-			name:     "second message's RotateSecret fails",
+			name:     "4c second message's RotateSecret fails",
 			rotation: true,
 			msgs: func(t *testing.T) []events.SQSMessage {
 				return []events.SQSMessage{msg("m1", body1(t)), msg("m2", body(t, "n-2", clientID, newerSecret, newExpiry.Add(time.Hour)))}
