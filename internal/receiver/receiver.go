@@ -245,7 +245,7 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	d.RotationLambdaARN = aws.ToString(desc.RotationLambdaARN)
 
 	// Case 1c: AWSCURRENT must be a document for this client id.
-	cur, curID, err := h.read(ctx, sec.ARN, managed.StageCurrent)
+	cur, curID, err := h.read(ctx, sec.ARN, managed.StageCurrent, "")
 	if err == nil && cur.ClientID() != n.ClientID {
 		err = fmt.Errorf("receiver: the value under the key %q of AWSCURRENT version %s of %s is not the notification's client id: %w", h.cfg.Keys.ClientID, curID, sec.ARN, secretdoc.ErrInvalid)
 	}
@@ -261,7 +261,7 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 		rejected: managed.Rejected(sec.Tags[managed.TagRejectedSecrets], n.NewClientSecret.Reveal())}
 	_, f.stored = desc.VersionIdsToStages[d.VersionID]
 	if id := managed.Holder(desc.VersionIdsToStages, managed.StageReceived); id != "" && id != curID {
-		if f.received, _, err = h.read(ctx, sec.ARN, managed.StageReceived); err != nil && !errors.Is(err, secretdoc.ErrInvalid) && !isNotFound(err) {
+		if f.received, _, err = h.read(ctx, sec.ARN, managed.StageReceived, ""); err != nil && !errors.Is(err, secretdoc.ErrInvalid) && !isNotFound(err) {
 			return err
 		}
 	}
@@ -358,20 +358,18 @@ func (h *Handler) pending(ctx context.Context, arn string) (*secretdoc.Document,
 	if err != nil {
 		return nil, false, fmt.Errorf("describe secret %s: %w", arn, err)
 	}
-	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(managed.StageCurrent)}
-	if id := managed.PendingVersion(desc.VersionIdsToStages); id != "" {
-		in = &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionId: aws.String(id)}
-	} // else the rotation has finished meanwhile: did it adopt this secret?
-	out, err := h.store.GetSecretValue(ctx, in)
-	if isNotFound(err) {
+	stage, id := managed.StageCurrent, managed.PendingVersion(desc.VersionIdsToStages)
+	if id != "" {
+		stage = "" // else the rotation has finished meanwhile: did it adopt this secret?
+	}
+	doc, _, err := h.read(ctx, arn, stage, id)
+	switch {
+	case isNotFound(err):
 		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("read the pending version of %s: %w", arn, err)
-	}
-	doc, err := secretdoc.Parse([]byte(aws.ToString(out.SecretString)), h.cfg.Keys)
-	if err != nil {
+	case errors.Is(err, secretdoc.ErrInvalid):
 		return nil, true, nil // not a document: setSecret fails that rotation
+	case err != nil:
+		return nil, false, err
 	}
 	return doc, true, nil
 }
@@ -403,17 +401,23 @@ func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, err er
 	return fmt.Errorf("receiver: message %s: %w", d.MessageID, err)
 }
 
-// read reads and parses the version of arn that holds stage. Its errors
-// name the version, never a value.
-func (h *Handler) read(ctx context.Context, arn, stage string) (*secretdoc.Document, string, error) {
-	out, err := h.store.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn), VersionStage: aws.String(stage)})
+// read reads and parses the version of arn that holds stage, or version
+// versionID when stage is "". Its errors name the version, never a value.
+func (h *Handler) read(ctx context.Context, arn, stage, versionID string) (*secretdoc.Document, string, error) {
+	in, what := &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)}, stage
+	if stage != "" {
+		in.VersionStage = aws.String(stage)
+	} else {
+		in.VersionId, what = aws.String(versionID), "version "+versionID
+	}
+	out, err := h.store.GetSecretValue(ctx, in)
 	if err != nil {
-		return nil, "", fmt.Errorf("receiver: read %s of %s: %w", stage, arn, err)
+		return nil, "", fmt.Errorf("receiver: read %s of %s: %w", what, arn, err)
 	}
 	id := aws.ToString(out.VersionId)
 	doc, err := secretdoc.Parse([]byte(aws.ToString(out.SecretString)), h.cfg.Keys)
 	if err != nil {
-		return nil, id, fmt.Errorf("receiver: parse %s version %s of %s: %w", stage, id, arn, err)
+		return nil, id, fmt.Errorf("receiver: parse %s (version %s) of %s: %w", what, id, arn, err)
 	}
 	return doc, id, nil
 }
