@@ -152,15 +152,9 @@ func (r *Rotator) unlabelReceived(ctx context.Context, c *call, pending *version
 	if id == "" {
 		return nil
 	}
-	out, ok, err := r.getValue(ctx, c, id, "")
-	if err != nil {
-		return c.errorf("read %s version %s: %w", managed.StageReceived, id, err)
-	}
-	if !ok {
-		return nil
-	}
-	if v, err := r.parse(out); err != nil || v.doc.ClientSecret() != pending.doc.ClientSecret() {
-		return nil
+	v, err := r.readStored(ctx, c, id)
+	if err != nil || v == nil || v.doc.ClientSecret() != pending.doc.ClientSecret() {
+		return err
 	}
 	return r.removeStage(ctx, c, managed.StageReceived, id)
 }
