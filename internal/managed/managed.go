@@ -1,7 +1,7 @@
-// Package managed names what the project keeps on a managed secret besides
-// its value (docs/design.md "The managed secret"): the tags, the staging labels,
-// and the lookup of a secret by the tag sp-api-lwa:client-id, which is how a
-// notification that names only a client id finds its secret.
+// Package managed names what the project keeps on a managed secret besides its value
+// (docs/design.md "The managed secret"): the tags, the staging labels, and the lookup
+// of a secret by the tag sp-api-lwa:client-id, which is how a notification that names
+// only a client id finds its secret.
 package managed
 
 import (
@@ -22,19 +22,17 @@ import (
 const (
 	// TagClientID is set by the operator; its value is the LWA client id.
 	TagClientID = "sp-api-lwa:client-id"
-	// TagRotationRequestedAt is the RFC 3339 time of the last
-	// rotateApplicationClientSecret call still waiting for its new secret.
+	// TagRotationRequestedAt is the RFC 3339 time of the last rotateApplicationClientSecret
+	// call still waiting for its new secret.
 	TagRotationRequestedAt = "sp-api-lwa:rotation-requested-at"
 	// TagClientSecretExpiresAt is the RFC 3339 expiry of the secret in AWSCURRENT.
 	TagClientSecretExpiresAt = "sp-api-lwa:client-secret-expires-at"
-	// TagRejectedSecrets lists the Fingerprints of the client secrets that
-	// testSecret gave up on (LWA kept rejecting them), newest last, at most
-	// MaxRejected. A secret listed here is never adopted again.
+	// TagRejectedSecrets lists the Fingerprints of the client secrets testSecret gave up
+	// on (LWA kept rejecting them), newest last, at most MaxRejected; never adopted again.
 	TagRejectedSecrets = "sp-api-lwa:rejected-secrets"
 )
 
-// MaxRejected is how many fingerprints TagRejectedSecrets keeps: as many as
-// fit in a tag value (256 characters).
+// MaxRejected is how many fingerprints fit in TagRejectedSecrets (256 characters).
 const MaxRejected = 19
 
 // Staging labels.
@@ -42,16 +40,14 @@ const (
 	StageCurrent  = "AWSCURRENT"
 	StagePending  = "AWSPENDING"
 	StagePrevious = "AWSPREVIOUS"
-	// StageReceived marks the version holding the newest client secret
-	// delivered by Amazon: the receiver puts it on a delivery whose expiry is
-	// later than AWSCURRENT's and than the one it is on, and testSecret takes
-	// it off a secret LWA keeps rejecting. It tells people (and the watchdog)
-	// where the newest delivery is; the rotation does not rely on it.
+	// StageReceived marks the newest client secret Amazon delivered: the receiver puts it
+	// on a delivery that expires later than AWSCURRENT and its current holder, and
+	// testSecret takes it off a secret LWA keeps rejecting. It tells people (and the
+	// watchdog) where the newest delivery is; the rotation does not rely on it.
 	StageReceived = "LWA_RECEIVED"
-	// StageSuperseded marks the last delivery the receiver stored that was
-	// not the newest when it arrived (a Secrets Manager version needs a
-	// label, or it becomes AWSCURRENT). Like every label it is on one version
-	// at a time; the versions it leaves keep their values.
+	// StageSuperseded marks the last stored delivery that was not the newest when it
+	// arrived (a version needs a label, or it becomes AWSCURRENT). It is on one version at
+	// a time; the versions it leaves keep their values.
 	StageSuperseded = "LWA_SUPERSEDED"
 )
 
@@ -64,8 +60,8 @@ func TagMap(tags []types.Tag) map[string]string {
 	return m
 }
 
-// Holder returns the id of the version that holds stage in stages (a
-// secret's VersionIdsToStages), or "" when none does.
+// Holder returns the id of the version that holds stage in stages (a secret's
+// VersionIdsToStages), or "" when none does.
 func Holder(stages map[string][]string, stage string) string {
 	for id, st := range stages {
 		if slices.Contains(st, stage) {
@@ -75,9 +71,8 @@ func Holder(stages map[string][]string, stage string) string {
 	return ""
 }
 
-// PendingVersion returns the id of a version other than AWSCURRENT that
-// holds AWSPENDING, or "": a rotation is in progress exactly when there is
-// one, and Secrets Manager then refuses RotateSecret.
+// PendingVersion returns the id of a version other than AWSCURRENT that holds AWSPENDING,
+// or "": a rotation is in progress exactly when there is one (RotateSecret is refused).
 func PendingVersion(stages map[string][]string) string {
 	for id, st := range stages {
 		if slices.Contains(st, StagePending) && !slices.Contains(st, StageCurrent) {
@@ -97,10 +92,8 @@ var (
 
 // Secret is a managed secret's metadata as ListSecrets returns it.
 type Secret struct {
-	ARN             string
-	Name            string
-	RotationEnabled bool
-	Tags            map[string]string
+	ARN, Name string
+	Tags      map[string]string
 }
 
 // secretLister is the part of Secrets Manager the lookup needs.
@@ -110,9 +103,8 @@ type secretLister interface {
 
 var _ secretLister = (*secretsmanager.Client)(nil)
 
-// FindByClientID returns the one secret tagged sp-api-lwa:client-id=clientID.
-// ListSecrets filters tag keys and values separately (values by prefix), so
-// the exact pair is confirmed on every result.
+// FindByClientID returns the one secret tagged sp-api-lwa:client-id=clientID. ListSecrets
+// filters tag keys and values separately (values by prefix): the pair is confirmed on each.
 func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secret, error) {
 	if clientID == "" {
 		return Secret{}, fmt.Errorf("managed: find secret: %w", ErrUnknownClient)
@@ -132,19 +124,9 @@ func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secre
 			return Secret{}, fmt.Errorf("managed: list secrets tagged for client %s: %w", clientID, err)
 		}
 		for _, e := range out.SecretList {
-			if e.DeletedDate != nil {
-				continue
+			if tags := TagMap(e.Tags); tags[TagClientID] == clientID && e.DeletedDate == nil {
+				found = append(found, Secret{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), Tags: tags})
 			}
-			tags := TagMap(e.Tags)
-			if tags[TagClientID] != clientID {
-				continue
-			}
-			found = append(found, Secret{
-				ARN:             aws.ToString(e.ARN),
-				Name:            aws.ToString(e.Name),
-				RotationEnabled: aws.ToBool(e.RotationEnabled),
-				Tags:            tags,
-			})
 		}
 	}
 	switch len(found) {
@@ -153,40 +135,37 @@ func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secre
 	case 1:
 		return found[0], nil
 	default:
-		names := make([]string, len(found))
-		for i, s := range found {
-			names[i] = s.Name
+		var names []string
+		for _, s := range found {
+			names = append(names, s.Name)
 		}
 		return Secret{}, fmt.Errorf("managed: find secret for client %s (%s): %w", clientID, strings.Join(names, ", "), ErrAmbiguous)
 	}
 }
 
-// Fingerprint is a short, one-way name for a client secret (12 hex digits of
-// a domain-separated SHA-256), for TagRejectedSecrets. It cannot be turned
-// back into the secret.
+// Fingerprint is a short, one-way name for a client secret in TagRejectedSecrets: 12 hex
+// digits of a domain-separated SHA-256.
 func Fingerprint(clientSecret string) string {
 	sum := sha256.Sum256([]byte("sp-api-lwa/rejected/" + clientSecret))
 	return hex.EncodeToString(sum[:6])
 }
 
-// Rejected reports whether the client secret's fingerprint is listed in the
-// value of TagRejectedSecrets.
+// Rejected reports whether the client secret's fingerprint is in TagRejectedSecrets' value.
 func Rejected(tagValue, clientSecret string) bool {
 	return slices.Contains(strings.Fields(tagValue), Fingerprint(clientSecret))
 }
 
-// WithRejected returns the value of TagRejectedSecrets with the client
-// secret's fingerprint added (once), keeping the newest MaxRejected.
+// WithRejected returns TagRejectedSecrets' value with the client secret's fingerprint
+// added (once), keeping the newest MaxRejected.
 func WithRejected(tagValue, clientSecret string) string {
 	fps := slices.DeleteFunc(strings.Fields(tagValue), func(f string) bool { return f == Fingerprint(clientSecret) })
 	fps = append(fps, Fingerprint(clientSecret))
 	return strings.Join(fps[max(0, len(fps)-MaxRejected):], " ")
 }
 
-// ReceivedToken is the ClientRequestToken (and so the version id) under which
-// the receiver stores the secret of notification notificationID. It is
-// derived, not random, so a redelivered notification maps to the version
-// already written and writes nothing new.
+// ReceivedToken is the ClientRequestToken (so the version id) under which the receiver
+// stores the secret of a notification: derived, not random, so a redelivered
+// notification maps to the version already written and writes nothing new.
 func ReceivedToken(notificationID string) string {
 	sum := sha256.Sum256([]byte("sp-api-lwa/new-secret/" + notificationID))
 	h := hex.EncodeToString(sum[:16])

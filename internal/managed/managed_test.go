@@ -23,13 +23,12 @@ func TestFindByClientID(t *testing.T) {
 	f.Seed("other-key", `{}`, map[string]string{"owner": "amzn1.application-oa2-client.b", TagClientID: "x"})
 	f.Seed("dup-1", `{}`, map[string]string{TagClientID: "amzn1.application-oa2-client.c"})
 	f.Seed("dup-2", `{}`, map[string]string{TagClientID: "amzn1.application-oa2-client.c"})
-	f.SetRotation("app-a", true, "arn:lambda")
 
 	got, err := FindByClientID(context.Background(), f, "amzn1.application-oa2-client.a")
 	if err != nil {
 		t.Fatalf("FindByClientID(a) error = %v", err)
 	}
-	if got.ARN != a || got.Name != "app-a" || !got.RotationEnabled || got.Tags[TagClientID] != "amzn1.application-oa2-client.a" {
+	if got.ARN != a || got.Name != "app-a" || got.Tags[TagClientID] != "amzn1.application-oa2-client.a" {
 		t.Errorf("FindByClientID(a) = %+v", got)
 	}
 	for _, tc := range []struct {
