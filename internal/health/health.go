@@ -1,42 +1,36 @@
 // Package health judges whether a managed secret is at risk (docs/design.md "The
-// watchdog"): the watchdog and the operator CLI read a secret into a Secret
-// and pass it to Judge, a pure function, so both say the same thing about
-// the same secret.
+// watchdog"): the watchdog and the operator CLI read a secret into a Secret and pass it
+// to Judge, a pure function, so both say the same thing about the same secret.
 //
 // The reasons, each checked on its own (a secret can have several):
 //
-//  1. ROTATION_DISABLED: rotation is not enabled. CRITICAL when the expiry
-//     is known and 30 days or fewer away, else WARNING.
-//  2. FOREIGN_ROTATION_FUNCTION: rotation is enabled with a Lambda other
-//     than the project's rotation function (compared without a version or
-//     alias qualifier). WARNING. Not judged when the caller does not know
-//     the project's function.
-//  3. CREDENTIALS_REJECTED: LWA answered invalid_client to a token request
-//     with the AWSCURRENT credentials. CRITICAL. Not judged when nobody
-//     asked LWA.
-//  4. INVALID_SECRET_DOCUMENT: AWSCURRENT does not parse, or its client id
-//     is not the tag's. CRITICAL.
-//  5. AMBIGUOUS_CLIENT_ID: the client id is tagged on more than one secret.
-//     CRITICAL.
-//  6. ROTATION_STUCK: AWSPENDING is on a version that is not AWSCURRENT's,
-//     created longer than StuckAfter ago. CRITICAL.
-//  7. RECEIVED_NOT_ADOPTED: LWA_RECEIVED is on a version other than
-//     AWSCURRENT's, created after AWSCURRENT's version and longer than
-//     StuckAfter ago. An adopted delivery is copied into a new version by
-//     the rotation, so its own version is always older than AWSCURRENT's;
-//     and a rejected delivery loses LWA_RECEIVED, so the label never points
-//     at one. CRITICAL.
-//  8. EXPIRING_SOON: the expiry is known and 30 days or fewer away.
-//     Severity by days left (alert.SeverityForDaysLeft).
+//  1. ROTATION_DISABLED: rotation is not enabled. CRITICAL when the expiry is known and
+//     30 days or fewer away, else WARNING.
+//  2. FOREIGN_ROTATION_FUNCTION: rotation is enabled with a Lambda other than the
+//     project's rotation function (compared without a version or alias qualifier).
+//     WARNING. Not judged when the caller does not know the project's function.
+//  3. CREDENTIALS_REJECTED: LWA answered invalid_client to a token request with the
+//     AWSCURRENT credentials. CRITICAL. Not judged when nobody asked LWA.
+//  4. INVALID_SECRET_DOCUMENT: AWSCURRENT does not parse, or its client id is not the
+//     tag's. CRITICAL.
+//  5. AMBIGUOUS_CLIENT_ID: the client id is tagged on more than one secret. CRITICAL.
+//  6. ROTATION_STUCK: AWSPENDING is on a version that is not AWSCURRENT's, created
+//     longer than StuckAfter ago. CRITICAL.
+//  7. RECEIVED_NOT_ADOPTED: LWA_RECEIVED is on a version other than AWSCURRENT's,
+//     created after AWSCURRENT's version and longer than StuckAfter ago. An adopted
+//     delivery is copied into a new version by the rotation, so its own version is
+//     always older than AWSCURRENT's; and a rejected delivery loses LWA_RECEIVED, so the
+//     label never points at one. CRITICAL.
+//  8. EXPIRING_SOON: the expiry is known and 30 days or fewer away. Severity by days
+//     left (alert.SeverityForDaysLeft).
 //
-// A version whose creation date is unknown is never judged stuck: the
-// judgement says only what it can show.
-//
-// Messages and fixes name the secret, the client id, labels and version ids,
-// never a secret value.
+// A version whose creation date is unknown is never judged stuck: the judgement says
+// only what it can show. Messages and fixes name the secret, the client id, labels and
+// version ids, never a secret value.
 package health
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"time"
@@ -63,51 +57,43 @@ const DefaultStuckAfter = 6 * time.Hour
 // soonDays is how many days before the expiry a secret is at risk.
 const soonDays = 30
 
-// Secret is what was read about one managed secret: its metadata, the
-// creation dates of its versions, and what its AWSCURRENT document said. It
-// holds no secret value.
+// placeholderFn stands in for the rotation function's ARN in a command when it is unknown.
+const placeholderFn = "<RotateSecretFunctionArn>"
+
+// Secret is what was read about one managed secret. It holds no secret value.
 type Secret struct {
-	ARN, Name string
-	// ClientID is the value of the tag sp-api-lwa:client-id.
-	ClientID            string
+	ARN, Name           string
+	ClientID            string // the value of the tag sp-api-lwa:client-id
 	RotationEnabled     bool
 	RotationFunctionARN string
 	LastRotated         *time.Time
-	Tags                map[string]string
-	// Stages is DescribeSecret's VersionIdsToStages.
-	Stages map[string][]string
-	// Created maps a version id to its creation date (ListSecretVersionIds).
-	Created map[string]time.Time
-	// DocErr says why AWSCURRENT is not a usable document for the tagged
-	// client id; nil when it is. It names keys, never values.
+	Stages              map[string][]string  // DescribeSecret's VersionIdsToStages
+	Created             map[string]time.Time // version id to creation date (ListSecretVersionIds)
+	// DocErr says why AWSCURRENT is not a usable document for the tagged client id; nil
+	// when it is. It names keys, never values.
 	DocErr error
-	// ExpiresAt is the expiry of AWSCURRENT's client secret (tag, else
-	// document); nil when unknown.
+	// ExpiresAt is the expiry of AWSCURRENT's client secret (tag, else document); nil
+	// when unknown.
 	ExpiresAt *time.Time
-	// TaggedSecrets is how many secrets carry this client id (more than
-	// one: ambiguous).
+	// TaggedSecrets is how many secrets carry this client id (more than one: ambiguous).
 	TaggedSecrets int
-	// Credentials is LWA's verdict on the AWSCURRENT credentials: nil when
-	// not asked (or LWA could not say), false when it answered
-	// invalid_client.
+	// Credentials is LWA's verdict on the AWSCURRENT credentials: nil when not asked (or
+	// LWA could not say), false when it answered invalid_client.
 	Credentials *bool
 }
 
-// Finding is one reason a secret is at risk.
+// Finding is one reason a secret is at risk: a sentence for a person (Message) and the
+// runbook line that fixes it (Fix).
 type Finding struct {
-	Reason   string
-	Severity alert.Severity
-	// Message is one sentence for a person.
-	Message string
-	// Fix is the runbook line: the command or console step that fixes it.
-	Fix string
+	Reason       string
+	Severity     alert.Severity
+	Message, Fix string
 }
 
 // Config is what the judgement needs besides the secret.
 type Config struct {
-	// RotateFunctionARN is the project's rotation function
-	// (ROTATE_SECRET_FUNCTION_ARN); empty: FOREIGN_ROTATION_FUNCTION is not
-	// judged.
+	// RotateFunctionARN is the project's rotation function (ROTATE_SECRET_FUNCTION_ARN);
+	// empty: FOREIGN_ROTATION_FUNCTION is not judged.
 	RotateFunctionARN string
 	// StuckAfter is STUCK_ROTATION_AFTER; zero means DefaultStuckAfter.
 	StuckAfter time.Duration
@@ -122,20 +108,17 @@ func DaysLeft(now time.Time, expiresAt *time.Time) (int, bool) {
 	return alert.DaysLeft(now, *expiresAt), true
 }
 
-// Judge returns every reason s is at risk at now, in the order of the
-// package documentation; none for a healthy secret. It is pure.
+// Judge returns every reason s is at risk at now, in the order of the package
+// documentation; none for a healthy secret. It is pure.
 func Judge(s Secret, now time.Time, cfg Config) []Finding {
 	if cfg.StuckAfter <= 0 {
 		cfg.StuckAfter = DefaultStuckAfter
 	}
 	days, known := DaysLeft(now, s.ExpiresAt)
 	soon := known && days <= soonDays
-	fn := cfg.RotateFunctionARN
-	if fn == "" {
-		fn = "<RotateSecretFunctionArn>"
-	}
+	fn := cmp.Or(cfg.RotateFunctionARN, placeholderFn)
 	enable := fmt.Sprintf("aws secretsmanager rotate-secret --secret-id %s --rotation-lambda-arn %s --rotation-rules '{\"ScheduleExpression\":\"rate(30 days)\"}' --no-rotate-immediately", s.ARN, fn)
-	rotate := fmt.Sprintf("aws secretsmanager rotate-secret --secret-id %s", s.ARN)
+	rotate := "aws secretsmanager rotate-secret --secret-id " + s.ARN
 	var out []Finding
 	add := func(reason string, sev alert.Severity, msg, fix string) {
 		out = append(out, Finding{Reason: reason, Severity: sev, Message: msg, Fix: fix})
@@ -143,20 +126,20 @@ func Judge(s Secret, now time.Time, cfg Config) []Finding {
 
 	// Case 1.
 	if !s.RotationEnabled {
-		sev := alert.SeverityWarning
+		sev, clause := alert.SeverityWarning, ""
 		if soon {
 			sev = alert.SeverityCritical
 		}
+		if known {
+			clause = daysClause(days)
+		}
 		add(ReasonRotationDisabled, sev,
-			fmt.Sprintf("Rotation is not enabled on secret %s, so nothing will replace its client secret before it expires%s.", s.Name, expiryClause(days, known)),
+			fmt.Sprintf("Rotation is not enabled on secret %s, so nothing will replace its client secret before it expires%s.", s.Name, clause),
 			"Configure rotation with the project's function without rotating now: "+enable)
 	}
 	// Case 2.
 	if s.RotationEnabled && cfg.RotateFunctionARN != "" && unqualified(s.RotationFunctionARN) != unqualified(cfg.RotateFunctionARN) {
-		other := s.RotationFunctionARN
-		if other == "" {
-			other = "no Lambda function"
-		}
+		other := cmp.Or(s.RotationFunctionARN, "no Lambda function")
 		add(ReasonForeignRotationFunction, alert.SeverityWarning,
 			fmt.Sprintf("Secret %s rotates with %s, not with the project's rotation function %s.", s.Name, other, cfg.RotateFunctionARN),
 			"Point its rotation at the project's function: "+enable)
@@ -165,7 +148,7 @@ func Judge(s Secret, now time.Time, cfg Config) []Finding {
 	if s.Credentials != nil && !*s.Credentials {
 		add(ReasonCredentialsRejected, alert.SeverityCritical,
 			fmt.Sprintf("LWA rejects the current credentials of secret %s (invalid_client): SP-API calls with them fail.", s.Name),
-			"In Solution Provider Portal, Develop Apps, rotate the application's LWA client secret ("+rotateHint+"); the receiver stores the new secret and a rotation adopts it; check with aws secretsmanager describe-secret --secret-id "+s.ARN)
+			"In Solution Provider Portal, Develop Apps, rotate the application's LWA client secret (Edit App, LWA credentials, Rotate); the receiver stores the new secret and a rotation adopts it; check with aws secretsmanager describe-secret --secret-id "+s.ARN)
 	}
 	// Case 4.
 	if s.DocErr != nil {
@@ -179,7 +162,7 @@ func Judge(s Secret, now time.Time, cfg Config) []Finding {
 			fmt.Sprintf("Client id %s is tagged on %d secrets, so no notification for it can be stored and no rotation request is made.", s.ClientID, s.TaggedSecrets),
 			fmt.Sprintf("Keep the tag on one secret: aws secretsmanager list-secrets --filters Key=tag-key,Values=%s Key=tag-value,Values=%s, then aws secretsmanager untag-resource --secret-id <the other secret> --tag-keys %s", managed.TagClientID, s.ClientID, managed.TagClientID))
 	}
-	out = append(out, versionFindings(s, now, cfg, rotate)...)
+	judgeVersions(s, now, cfg, rotate, add)
 	// Case 8.
 	if soon {
 		fix := "Rotate now: " + rotate
@@ -193,13 +176,9 @@ func Judge(s Secret, now time.Time, cfg Config) []Finding {
 	return out
 }
 
-// versionFindings are Case 6 and 7, judged on the versions' creation dates.
-func versionFindings(s Secret, now time.Time, cfg Config, rotate string) []Finding {
-	var out []Finding
-	add := func(reason string, sev alert.Severity, msg, fix string) {
-		out = append(out, Finding{Reason: reason, Severity: sev, Message: msg, Fix: fix})
-	}
-	current := managed.Holder(s.Stages, managed.StageCurrent)
+// judgeVersions is Case 6 and 7, judged on the versions' creation dates.
+func judgeVersions(s Secret, now time.Time, cfg Config, rotate string,
+	add func(reason string, sev alert.Severity, msg, fix string)) {
 	// Case 6.
 	if pending := managed.PendingVersion(s.Stages); pending != "" {
 		if created, ok := s.Created[pending]; ok && now.Sub(created) > cfg.StuckAfter {
@@ -209,6 +188,7 @@ func versionFindings(s Secret, now time.Time, cfg Config, rotate string) []Findi
 		}
 	}
 	// Case 7.
+	current := managed.Holder(s.Stages, managed.StageCurrent)
 	if received := managed.Holder(s.Stages, managed.StageReceived); received != "" && received != current {
 		rc, okR := s.Created[received]
 		cc, okC := s.Created[current]
@@ -218,26 +198,18 @@ func versionFindings(s Secret, now time.Time, cfg Config, rotate string) []Findi
 				"Start the rotation that adopts it: "+rotate)
 		}
 	}
-	return out
 }
 
-// LogsCommand is the command that shows the last day of the rotation
-// function's log, for the function fnARN (a placeholder when unknown). The
-// function logs to its own log group (LoggingConfig), which the command
-// looks up.
+// LogsCommand is the command that shows the last day of the rotation function fnARN's
+// log (a placeholder when unknown); the function logs to its own log group
+// (LoggingConfig), which the command looks up.
 func LogsCommand(fnARN string) string {
-	fn := "<RotateSecretFunctionArn>"
-	if fnARN != "" {
-		fn = unqualified(fnARN)
-	}
+	fn := cmp.Or(unqualified(fnARN), placeholderFn)
 	return `aws logs tail "$(aws lambda get-function-configuration --function-name ` + fn + ` --query LoggingConfig.LogGroup --output text)" --since 1d`
 }
 
-// rotateHint is where the portal's rotate step is.
-const rotateHint = "Edit App, LWA credentials, Rotate"
-
-// unqualified returns a Lambda function ARN without a version or alias
-// qualifier (arn:aws:lambda:region:account:function:name[:qualifier]).
+// unqualified returns a Lambda function ARN without a version or alias qualifier
+// (arn:aws:lambda:region:account:function:name[:qualifier]).
 func unqualified(arn string) string {
 	parts := strings.Split(arn, ":")
 	if len(parts) == 8 && parts[2] == "lambda" && parts[5] == "function" {
@@ -246,22 +218,13 @@ func unqualified(arn string) string {
 	return arn
 }
 
-func expiryClause(days int, known bool) string {
-	if !known {
-		return ""
-	}
-	return " (" + daysText(days) + ")"
-}
-
-func daysClause(days int) string { return " (" + daysText(days) + ")" }
-
-func daysText(days int) string {
+// daysClause is " (N days left)", or the singular or "already expired" forms.
+func daysClause(days int) string {
 	switch {
 	case days < 0:
-		return "already expired"
+		return " (already expired)"
 	case days == 1:
-		return "1 day left"
-	default:
-		return fmt.Sprintf("%d days left", days)
+		return " (1 day left)"
 	}
+	return fmt.Sprintf(" (%d days left)", days)
 }

@@ -14,14 +14,12 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// SecretLister lists secrets: the part of Secrets Manager that finds every
-// managed secret.
+// SecretLister lists secrets: the part of Secrets Manager that finds every managed secret.
 type SecretLister interface {
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
 }
 
-// SecretReader reads one secret. It has no write method: judging a secret
-// never changes it.
+// SecretReader reads one secret. It has no write method: judging a secret never changes it.
 type SecretReader interface {
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
@@ -35,47 +33,32 @@ var (
 
 // Listed is a managed secret as the listing found it.
 type Listed struct {
-	ARN, Name string
-	// ClientID is the value of the tag sp-api-lwa:client-id.
-	ClientID string
-	// TaggedSecrets is how many listed secrets carry the same client id.
-	TaggedSecrets int
+	ARN, Name     string
+	ClientID      string // the value of the tag sp-api-lwa:client-id
+	TaggedSecrets int    // how many listed secrets carry the same client id
 }
 
-// List returns every managed secret: every secret (not scheduled for
-// deletion) that carries the tag sp-api-lwa:client-id, in the order Secrets
-// Manager lists them. ListSecrets matches tag keys by prefix, so the exact
-// key is confirmed on each result. The count of secrets per client id comes
-// from this one listing.
+// List returns every managed secret: every secret (not scheduled for deletion) that
+// carries the tag sp-api-lwa:client-id, in the order Secrets Manager lists them.
+// ListSecrets matches tag keys by prefix, so the exact key is confirmed on each result.
 func List(ctx context.Context, c SecretLister) ([]Listed, error) {
 	in := &secretsmanager.ListSecretsInput{
 		Filters:    []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{managed.TagClientID}}},
 		MaxResults: aws.Int32(100),
 	}
 	var out []Listed
-	for {
-		page, err := c.ListSecrets(ctx, in)
+	count := map[string]int{}
+	for pages := secretsmanager.NewListSecretsPaginator(c, in); pages.HasMorePages(); {
+		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("health: list managed secrets: %w", err)
 		}
 		for _, e := range page.SecretList {
-			if e.DeletedDate != nil {
-				continue
+			if id, ok := managed.TagMap(e.Tags)[managed.TagClientID]; ok && e.DeletedDate == nil {
+				out = append(out, Listed{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), ClientID: id})
+				count[id]++
 			}
-			id, ok := managed.TagMap(e.Tags)[managed.TagClientID]
-			if !ok {
-				continue
-			}
-			out = append(out, Listed{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), ClientID: id})
 		}
-		if aws.ToString(page.NextToken) == "" {
-			break
-		}
-		in.NextToken = page.NextToken
-	}
-	count := make(map[string]int, len(out))
-	for _, l := range out {
-		count[l.ClientID]++
 	}
 	for i := range out {
 		out[i].TaggedSecrets = count[out[i].ClientID]
@@ -83,19 +66,16 @@ func List(ctx context.Context, c SecretLister) ([]Listed, error) {
 	return out, nil
 }
 
-// ErrNotManaged is returned by Read for a secret without the tag
-// sp-api-lwa:client-id.
+// ErrNotManaged is returned by Read for a secret without the tag sp-api-lwa:client-id.
 var ErrNotManaged = errors.New("secret is not tagged " + managed.TagClientID)
 
-// Read reads the secret id with one DescribeSecret, one ListSecretVersionIds
-// (per 100 versions) and one GetSecretValue of AWSCURRENT, and parses the
-// document with keys. TaggedSecrets is left at 1: the caller that listed
-// the fleet knows better (Listed.TaggedSecrets).
+// Read reads the secret id with one DescribeSecret, one ListSecretVersionIds (per 100
+// versions) and one GetSecretValue of AWSCURRENT, and parses the document with keys.
+// TaggedSecrets is left at 1: the caller that listed the fleet knows better.
 //
-// A document that does not parse, or whose client id is not the tag's, is
-// not an error: it is reported in Secret.DocErr and the returned document is
-// nil. The document, when usable, is returned for a credentials check; it
-// prints redacted.
+// A document that does not parse, or whose client id is not the tag's, is not an error:
+// it is reported in Secret.DocErr and the returned document is nil. A usable document is
+// returned for a credentials check; it prints redacted.
 func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (Secret, *secretdoc.Document, error) {
 	desc, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
 	if err != nil {
@@ -107,23 +87,15 @@ func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (
 		return Secret{}, nil, fmt.Errorf("health: read secret %s: %w", id, ErrNotManaged)
 	}
 	s := Secret{
-		ARN:                 aws.ToString(desc.ARN),
-		Name:                aws.ToString(desc.Name),
-		ClientID:            clientID,
+		ARN: aws.ToString(desc.ARN), Name: aws.ToString(desc.Name), ClientID: clientID,
 		RotationEnabled:     aws.ToBool(desc.RotationEnabled),
 		RotationFunctionARN: aws.ToString(desc.RotationLambdaARN),
 		LastRotated:         desc.LastRotatedDate,
-		Tags:                tags,
-		Stages:              desc.VersionIdsToStages,
-		Created:             map[string]time.Time{},
-		TaggedSecrets:       1,
-	}
-	if s.Stages == nil {
-		s.Stages = map[string][]string{}
+		Stages:              desc.VersionIdsToStages, Created: map[string]time.Time{}, TaggedSecrets: 1,
 	}
 	vin := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(s.ARN), MaxResults: aws.Int32(100)}
-	for {
-		page, err := c.ListSecretVersionIds(ctx, vin)
+	for pages := secretsmanager.NewListSecretVersionIdsPaginator(c, vin); pages.HasMorePages(); {
+		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return Secret{}, nil, fmt.Errorf("health: list versions of %s: %w", s.ARN, err)
 		}
@@ -132,44 +104,32 @@ func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (
 				s.Created[aws.ToString(v.VersionId)] = *v.CreatedDate
 			}
 		}
-		if aws.ToString(page.NextToken) == "" {
-			break
-		}
-		vin.NextToken = page.NextToken
 	}
 	val, err := c.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(s.ARN), VersionStage: aws.String(managed.StageCurrent)})
 	if err != nil {
 		return Secret{}, nil, fmt.Errorf("health: read AWSCURRENT of %s: %w", s.ARN, err)
 	}
 	var doc *secretdoc.Document
-	switch {
-	case val.SecretString == nil:
+	if val.SecretString == nil {
 		s.DocErr = fmt.Errorf("%w: the value is binary, not a JSON string", secretdoc.ErrInvalid)
-	default:
-		d, err := secretdoc.Parse([]byte(*val.SecretString), keys)
-		switch {
-		case err != nil:
-			s.DocErr = err
-		case d.ClientID() != clientID:
-			// Neither id is quoted: the key might hold something else
-			// than a client id, such as a secret put in the wrong place.
-			s.DocErr = fmt.Errorf("%w: key %q does not hold the client id tagged %s", secretdoc.ErrInvalid, keys.ClientID, managed.TagClientID)
-		default:
-			doc = d
-		}
+	} else if doc, err = secretdoc.Parse([]byte(*val.SecretString), keys); err != nil {
+		s.DocErr = err
+	} else if doc.ClientID() != clientID {
+		// Neither id is quoted: the key might hold something else than a client id,
+		// such as a secret put in the wrong place.
+		s.DocErr = fmt.Errorf("%w: key %q does not hold the client id tagged %s", secretdoc.ErrInvalid, keys.ClientID, managed.TagClientID)
+		doc = nil
 	}
 	s.ExpiresAt = expiry(tags, doc)
 	return s, doc, nil
 }
 
-// expiry is the expiry of AWSCURRENT's secret: the tag when it holds an
-// RFC 3339 time, else the document's, else nil.
+// expiry is the expiry of AWSCURRENT's secret: the tag when it holds an RFC 3339 time,
+// else the document's, else nil.
 func expiry(tags map[string]string, doc *secretdoc.Document) *time.Time {
-	if v, ok := tags[managed.TagClientSecretExpiresAt]; ok {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			t = t.UTC()
-			return &t
-		}
+	if t, err := time.Parse(time.RFC3339Nano, tags[managed.TagClientSecretExpiresAt]); err == nil {
+		t = t.UTC()
+		return &t
 	}
 	if doc != nil {
 		if t, ok := doc.ExpiresAt(); ok {
