@@ -1,41 +1,36 @@
-// Package watchdog checks every managed secret's health without waiting for
-// Amazon's notices, and turns Secrets Manager's rotation-failure events into
-// alerts (docs/design.md "The watchdog"). It reads secrets and never writes them:
-// its Secrets Manager interfaces have no write method.
+// Package watchdog checks every managed secret's health without waiting for Amazon's
+// notices, and turns Secrets Manager's rotation-failure events into alerts (docs/design.md
+// "The watchdog"). It reads secrets and never writes them: its Secrets Manager interfaces
+// have no write method.
 //
 // Invocations:
 //
-//  1. A scheduled event (source aws.scheduler or aws.events, detail-type
-//     "Scheduled Event") or an empty object {}: a sweep.
-//  2. A rotation-failure event (detail-type "AWS Service Event via
-//     CloudTrail", detail.eventName RotationFailed, RotationAbandoned or
-//     TestRotationFailed, the secret's ARN in
-//     detail.additionalEventData.SecretId): a ROTATION_FAILED alert
-//     (CRITICAL, MANUAL_ACTION_REQUIRED) with the event's error text, once
-//     it passed the secret-shape check, for a managed secret; (2a) a secret
-//     that is not managed, or no longer exists, is logged and left alone.
+//  1. A scheduled event (source aws.scheduler or aws.events, detail-type "Scheduled
+//     Event") or an empty object {}: a sweep.
+//  2. A rotation-failure event (detail-type "AWS Service Event via CloudTrail",
+//     detail.eventName RotationFailed, RotationAbandoned or TestRotationFailed, the
+//     secret's ARN in detail.additionalEventData.SecretId): a ROTATION_FAILED alert
+//     (CRITICAL, MANUAL_ACTION_REQUIRED) with the event's error text, once it passed the
+//     secret-shape check, for a managed secret; (2a) a secret that is not managed, or no
+//     longer exists, is logged and left alone.
 //  3. Anything else is an error: the event is not one the watchdog knows.
 //
 // A sweep:
 //
 //  4. Lists every managed secret once (health.List) and reads each with one
-//     DescribeSecret, one ListSecretVersionIds and one GetSecretValue
-//     (health.Read).
-//  5. Asks LWA once per secret for a client-credentials token with the
-//     AWSCURRENT credentials (scope sellingpartnerapi::client_credential:rotation),
-//     when the document is usable. invalid_client means the credentials are
-//     rejected; any other failure (LWA unavailable) is logged and judges
-//     nothing.
-//  6. Judges each secret (health.Judge) and publishes one SECRET_AT_RISK alert
-//     per secret and reason; a healthy secret gets none.
-//  7. Writes one CloudWatch Embedded Metric Format record per secret whose
-//     expiry is known: metric DaysUntilExpiry in namespace SpApiLwaRotation,
-//     with the dimension sets [ClientId] and [] (the second gives one
-//     fleet-wide series to alarm on).
-//  8. A secret that cannot be read, or whose alert cannot be published, does
-//     not stop the sweep: the others are checked and published first, and
-//     the sweep then returns an error naming how many failed, so the
-//     function's Errors alarm fires.
+//     DescribeSecret, one ListSecretVersionIds and one GetSecretValue (health.Read).
+//  5. Asks LWA once per secret for a client-credentials token with the AWSCURRENT
+//     credentials (scope sellingpartnerapi::client_credential:rotation), when the
+//     document is usable. invalid_client means the credentials are rejected; any other
+//     failure (LWA unavailable) is logged and judges nothing.
+//  6. Judges each secret (health.Judge) and publishes one SECRET_AT_RISK alert per
+//     secret and reason; a healthy secret gets none.
+//  7. Writes one CloudWatch Embedded Metric Format record per secret whose expiry is
+//     known: metric DaysUntilExpiry in namespace SpApiLwaRotation, with the dimension
+//     sets [ClientId] and [] (the second gives one fleet-wide series to alarm on).
+//  8. A secret that cannot be read, or whose alert cannot be published, does not stop
+//     the sweep: the others are checked and published first, and the sweep then returns
+//     an error naming how many failed, so the function's Errors alarm fires.
 package watchdog
 
 import (
@@ -49,6 +44,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -78,33 +74,30 @@ var (
 	_ alerter        = (*alert.Publisher)(nil)
 )
 
+// concurrency bounds how many secrets a sweep reads at once: its time is mostly waiting
+// on Secrets Manager, LWA and SNS.
+const concurrency = 8
+
 // Config is the watchdog's configuration.
 type Config struct {
-	// Keys name the document's client id and secret keys.
-	Keys secretdoc.Keys
-	// RotateFunctionARN is ROTATE_SECRET_FUNCTION_ARN.
-	RotateFunctionARN string
-	// StuckAfter is STUCK_ROTATION_AFTER; zero means health.DefaultStuckAfter.
-	StuckAfter time.Duration
-	// Concurrency bounds how many secrets are read at once; zero means 8.
-	Concurrency int
-	// Metrics receives the EMF records; nil means os.Stdout (where Lambda
-	// sends them to CloudWatch Logs).
+	Keys              secretdoc.Keys // the document's client id and secret keys
+	RotateFunctionARN string         // ROTATE_SECRET_FUNCTION_ARN
+	StuckAfter        time.Duration  // STUCK_ROTATION_AFTER; zero means health.DefaultStuckAfter
+	// Metrics receives the EMF records; nil means os.Stdout (where Lambda sends them to
+	// CloudWatch Logs).
 	Metrics io.Writer
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	Now     func() time.Time // the clock; nil means time.Now
 }
 
 // Handler is the watchdog's Lambda handler.
 type Handler struct {
-	list    health.SecretLister
-	read    health.SecretReader
-	lwa     tokenRequester
-	alerts  alerter
-	logger  *slog.Logger
-	cfg     Config
-	metrics io.Writer
-	mu      sync.Mutex // guards metrics
+	list   health.SecretLister
+	read   health.SecretReader
+	lwa    tokenRequester
+	alerts alerter
+	logger *slog.Logger
+	cfg    Config
+	mu     sync.Mutex // guards cfg.Metrics
 }
 
 // New returns a Handler. A nil logger discards logs.
@@ -115,41 +108,23 @@ func New(list health.SecretLister, read health.SecretReader, tokens tokenRequest
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 8
+	if cfg.Metrics == nil {
+		cfg.Metrics = os.Stdout
 	}
-	if cfg.StuckAfter <= 0 {
-		cfg.StuckAfter = health.DefaultStuckAfter
-	}
-	m := cfg.Metrics
-	if m == nil {
-		m = os.Stdout
-	}
-	return &Handler{list: list, read: read, lwa: tokens, alerts: alerts, logger: logger, cfg: cfg, metrics: m}
+	return &Handler{list: list, read: read, lwa: tokens, alerts: alerts, logger: logger, cfg: cfg}
 }
 
 // Result is what an invocation did.
 type Result struct {
-	// Kind is "sweep" or "rotationFailure".
-	Kind string `json:"kind"`
-	// Secrets is how many managed secrets were checked.
-	Secrets int `json:"secrets"`
-	// Alerts is how many alerts were published.
-	Alerts int `json:"alerts"`
-	// Ignored is true for a rotation-failure event about a secret that is
-	// not managed.
+	Kind    string `json:"kind"`    // "sweep" or "rotationFailure"
+	Secrets int    `json:"secrets"` // how many managed secrets were checked
+	Alerts  int    `json:"alerts"`  // how many alerts were published
+	// Ignored is true for a rotation-failure event about a secret that is not managed.
 	Ignored bool `json:"ignored,omitempty"`
 }
 
-// ErrUnknownEvent is returned for an event that is neither a schedule nor a
-// rotation failure.
+// ErrUnknownEvent is returned for an event that is neither a schedule nor a rotation failure.
 var ErrUnknownEvent = errors.New("watchdog: unknown event")
-
-// Event kinds and names the watchdog accepts.
-const (
-	detailTypeScheduled  = "Scheduled Event"
-	detailTypeCloudTrail = "AWS Service Event via CloudTrail"
-)
 
 var failureEvents = map[string]bool{"RotationFailed": true, "RotationAbandoned": true, "TestRotationFailed": true}
 
@@ -185,9 +160,9 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 		return Result{}, fmt.Errorf("%w: %v", ErrUnknownEvent, err)
 	}
 	switch {
-	case (ev.Source == "aws.scheduler" || ev.Source == "aws.events") && ev.DetailType == detailTypeScheduled:
+	case (ev.Source == "aws.scheduler" || ev.Source == "aws.events") && ev.DetailType == "Scheduled Event":
 		return h.Sweep(ctx)
-	case ev.DetailType == detailTypeCloudTrail:
+	case ev.DetailType == "AWS Service Event via CloudTrail":
 		var d failureDetail
 		if err := json.Unmarshal(ev.Detail, &d); err != nil {
 			return Result{}, fmt.Errorf("%w: detail: %v", ErrUnknownEvent, err)
@@ -217,23 +192,24 @@ func (h *Handler) rotationFailed(ctx context.Context, d failureDetail) (Result, 
 	case err != nil:
 		return res, fmt.Errorf("watchdog: describe secret %s after %s: %w", safeText(id, 2048), d.EventName, err)
 	}
+	arn, name := aws.ToString(desc.ARN), aws.ToString(desc.Name)
 	clientID, ok := managed.TagMap(desc.Tags)[managed.TagClientID]
 	if !ok {
 		// Case 2a.
-		h.logger.InfoContext(ctx, "rotation failure of a secret that is not managed; ignored", "secretId", aws.ToString(desc.ARN), "eventName", d.EventName)
+		h.logger.InfoContext(ctx, "rotation failure of a secret that is not managed; ignored", "secretId", arn, "eventName", d.EventName)
 		res.Ignored = true
 		return res, nil
 	}
-	arn, name := aws.ToString(desc.ARN), aws.ToString(desc.Name)
 	clientID = safeClientID(clientID)
-	text := strings.TrimSpace(strings.Join(nonEmpty(d.ErrorCode, d.ErrorMessage), ": "))
-	detail := ""
-	if text != "" {
-		if cleaned := redact.Clean(text, 500); cleaned != "" {
-			detail = " Secrets Manager says: " + cleaned
-		} else {
-			detail = " (The event's error text was withheld: it looked like a secret value.)"
-		}
+	code, msg, detail := strings.TrimSpace(d.ErrorCode), strings.TrimSpace(d.ErrorMessage), ""
+	text := code + ": " + msg
+	if code == "" || msg == "" {
+		text = code + msg
+	}
+	if cleaned := redact.Clean(text, 500); cleaned != "" {
+		detail = " Secrets Manager says: " + cleaned
+	} else if text != "" {
+		detail = " (The event's error text was withheld: it looked like a secret value.)"
 	}
 	a := alert.Alert{
 		Event: alert.EventRotationFailed, Severity: alert.SeverityCritical, Action: alert.ActionManual,
@@ -251,15 +227,8 @@ func (h *Handler) rotationFailed(ctx context.Context, d failureDetail) (Result, 
 	return res, nil
 }
 
-// checked is what the sweep learned about one secret.
-type checked struct {
-	listed   health.Listed
-	secret   health.Secret
-	findings []health.Finding
-	err      error
-}
-
-// Sweep checks every managed secret (cases 4 to 8).
+// Sweep checks every managed secret (cases 4 to 8), each in its own goroutine, at most
+// concurrency at a time.
 func (h *Handler) Sweep(ctx context.Context) (Result, error) {
 	res := Result{Kind: "sweep"}
 	now := h.cfg.Now()
@@ -267,75 +236,38 @@ func (h *Handler) Sweep(ctx context.Context) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("watchdog: sweep: %w", err)
 	}
-	// Each secret is read, judged and reported by one worker, at most
-	// Concurrency at a time: a sweep's time is mostly waiting on Secrets
-	// Manager, LWA and SNS.
-	type outcome struct{ unreadable, alerts, unpublished int }
-	outcomes := make([]outcome, len(listed))
-	sem := make(chan struct{}, h.cfg.Concurrency)
+	var alerts, unreadable, unpublished atomic.Int64
+	sem := make(chan struct{}, concurrency)
 	var wg sync.WaitGroup
-	for i, l := range listed {
-		wg.Add(1)
+	for _, l := range listed {
 		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c := h.check(ctx, l, now)
-			if c.err != nil {
-				outcomes[i].unreadable = 1
-				h.logger.ErrorContext(ctx, "secret could not be checked", "secretArn", l.ARN, "clientId", safeClientID(l.ClientID), "error", c.err)
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s, err := h.check(ctx, l)
+			if err != nil {
+				unreadable.Add(1)
+				h.logger.ErrorContext(ctx, "secret could not be checked", "secretArn", l.ARN, "clientId", safeClientID(l.ClientID), "error", err)
 				return
 			}
-			outcomes[i].alerts, outcomes[i].unpublished = h.report(ctx, c, now)
-		}()
+			published, failed := h.report(ctx, s, now)
+			alerts.Add(int64(published))
+			unpublished.Add(int64(failed))
+		})
 	}
 	wg.Wait()
-	var unreadable, unpublished int
-	for _, o := range outcomes {
-		res.Secrets++
-		res.Alerts += o.alerts
-		unreadable += o.unreadable
-		unpublished += o.unpublished
-	}
-	h.logger.InfoContext(ctx, "sweep done", "secrets", res.Secrets, "alerts", res.Alerts, "unreadable", unreadable, "unpublished", unpublished)
-	if unreadable > 0 || unpublished > 0 {
-		return res, fmt.Errorf("watchdog: sweep: %d of %d secrets could not be checked, %d alerts could not be published", unreadable, len(listed), unpublished)
+	res.Secrets, res.Alerts = len(listed), int(alerts.Load())
+	h.logger.InfoContext(ctx, "sweep done", "secrets", res.Secrets, "alerts", res.Alerts, "unreadable", unreadable.Load(), "unpublished", unpublished.Load())
+	if unreadable.Load() > 0 || unpublished.Load() > 0 {
+		return res, fmt.Errorf("watchdog: sweep: %d of %d secrets could not be checked, %d alerts could not be published", unreadable.Load(), len(listed), unpublished.Load())
 	}
 	return res, nil
 }
 
-// report writes the metric record of one checked secret, publishes one
-// alert per finding and logs the outcome. It returns how many alerts were
-// published and how many could not be.
-func (h *Handler) report(ctx context.Context, c checked, now time.Time) (published, unpublished int) {
-	days, known := health.DaysLeft(now, c.secret.ExpiresAt)
-	if known {
-		h.writeMetric(c.secret.ClientID, days, now)
-	}
-	reasons := make([]string, 0, len(c.findings))
-	for _, f := range c.findings {
-		reasons = append(reasons, f.Reason)
-		if err := h.alerts.Publish(ctx, atRisk(c.secret, f, now)); err != nil {
-			unpublished++
-			h.logger.ErrorContext(ctx, "alert could not be published", "secretArn", c.secret.ARN, "reason", f.Reason, "error", err)
-			continue
-		}
-		published++
-	}
-	attrs := []any{"secretArn", c.secret.ARN, "clientId", c.secret.ClientID, "reasons", reasons}
-	if known {
-		attrs = append(attrs, "daysLeft", days)
-	}
-	h.logger.InfoContext(ctx, "secret checked", attrs...)
-	return published, unpublished
-}
-
-// check reads one secret, asks LWA about its credentials, and judges it.
-func (h *Handler) check(ctx context.Context, l health.Listed, now time.Time) checked {
-	c := checked{listed: l}
+// check reads one secret and asks LWA about its credentials.
+func (h *Handler) check(ctx context.Context, l health.Listed) (health.Secret, error) {
 	s, doc, err := health.Read(ctx, h.read, l.ARN, h.cfg.Keys)
 	if err != nil {
-		c.err = err
-		return c
+		return s, err
 	}
 	s.TaggedSecrets = l.TaggedSecrets
 	if doc != nil {
@@ -351,24 +283,42 @@ func (h *Handler) check(ctx context.Context, l health.Listed, now time.Time) che
 		}
 	}
 	s.ClientID = safeClientID(s.ClientID)
-	c.secret = s
-	c.findings = health.Judge(s, now, health.Config{RotateFunctionARN: h.cfg.RotateFunctionARN, StuckAfter: h.cfg.StuckAfter})
-	return c
+	return s, nil
 }
 
-// atRisk is the SECRET_AT_RISK alert for one finding.
-func atRisk(s health.Secret, f health.Finding, now time.Time) alert.Alert {
-	a := alert.Alert{
-		Event: alert.EventSecretAtRisk, Severity: f.Severity, Action: alert.ActionManual, Reason: f.Reason,
-		ClientID: s.ClientID, SecretARN: s.ARN, Message: f.Message,
-		Did:  "The watchdog's daily check found this; it changed nothing.",
-		ToDo: f.Fix,
+// report judges one secret, writes its metric record, publishes one SECRET_AT_RISK alert
+// per finding and logs the outcome. It returns how many alerts were published and how
+// many could not be.
+func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (published, unpublished int) {
+	days, known := health.DaysLeft(now, s.ExpiresAt)
+	if known {
+		h.writeMetric(s.ClientID, days, now)
 	}
-	if days, ok := health.DaysLeft(now, s.ExpiresAt); ok {
-		exp := *s.ExpiresAt
-		a.ExpiresAt, a.DaysLeft = &exp, &days
+	findings := health.Judge(s, now, health.Config{RotateFunctionARN: h.cfg.RotateFunctionARN, StuckAfter: h.cfg.StuckAfter})
+	reasons := make([]string, 0, len(findings))
+	for _, f := range findings {
+		reasons = append(reasons, f.Reason)
+		a := alert.Alert{
+			Event: alert.EventSecretAtRisk, Severity: f.Severity, Action: alert.ActionManual, Reason: f.Reason,
+			ClientID: s.ClientID, SecretARN: s.ARN, Message: f.Message, ToDo: f.Fix,
+			Did: "The watchdog's daily check found this; it changed nothing.",
+		}
+		if known {
+			a.ExpiresAt, a.DaysLeft = s.ExpiresAt, &days
+		}
+		if err := h.alerts.Publish(ctx, a); err != nil {
+			unpublished++
+			h.logger.ErrorContext(ctx, "alert could not be published", "secretArn", s.ARN, "reason", f.Reason, "error", err)
+			continue
+		}
+		published++
 	}
-	return a
+	attrs := []any{"secretArn", s.ARN, "clientId", s.ClientID, "reasons", reasons}
+	if known {
+		attrs = append(attrs, "daysLeft", days)
+	}
+	h.logger.InfoContext(ctx, "secret checked", attrs...)
+	return published, unpublished
 }
 
 // Names of the EMF record.
@@ -378,68 +328,50 @@ const (
 	DimensionName   = "ClientId"
 )
 
-// emf is one CloudWatch Embedded Metric Format record: the directive under
-// "_aws", then the dimension and the metric's value as members.
+// emf is one CloudWatch Embedded Metric Format record: the directive under "_aws", then
+// the dimension and the metric's value as members.
 type emf struct {
-	AWS             emfMetadata `json:"_aws"`
-	ClientID        string      `json:"ClientId"`
-	DaysUntilExpiry int         `json:"DaysUntilExpiry"`
-}
-
-type emfMetadata struct {
-	Timestamp         int64          `json:"Timestamp"`
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+	AWS struct {
+		Timestamp         int64
+		CloudWatchMetrics []emfDirective
+	} `json:"_aws"`
+	ClientID        string `json:"ClientId"`
+	DaysUntilExpiry int
 }
 
 type emfDirective struct {
-	Namespace  string      `json:"Namespace"`
-	Dimensions [][]string  `json:"Dimensions"`
-	Metrics    []emfMetric `json:"Metrics"`
+	Namespace  string
+	Dimensions [][]string
+	Metrics    []struct{ Name, Unit string }
 }
 
-type emfMetric struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
-// writeMetric writes the DaysUntilExpiry record of one secret as one line.
-// The dimension sets are [ClientId] (one series per application) and []
-// (one series for the fleet, whose minimum the template alarms on).
+// writeMetric writes the DaysUntilExpiry record of one secret as one line. The dimension
+// sets are [ClientId] (one series per application) and [] (one series for the fleet,
+// whose minimum the template alarms on).
 func (h *Handler) writeMetric(clientID string, days int, now time.Time) {
-	r := emf{
-		AWS: emfMetadata{
-			Timestamp: now.UnixMilli(),
-			CloudWatchMetrics: []emfDirective{{
-				Namespace:  MetricNamespace,
-				Dimensions: [][]string{{DimensionName}, {}},
-				Metrics:    []emfMetric{{Name: MetricName, Unit: "None"}},
-			}},
-		},
-		ClientID:        clientID,
-		DaysUntilExpiry: days,
-	}
-	line, err := json.Marshal(r)
-	if err != nil {
-		h.logger.Error("metric record", "error", err)
-		return
-	}
+	r := emf{ClientID: clientID, DaysUntilExpiry: days}
+	r.AWS.Timestamp = now.UnixMilli()
+	r.AWS.CloudWatchMetrics = []emfDirective{{
+		Namespace:  MetricNamespace,
+		Dimensions: [][]string{{DimensionName}, {}},
+		Metrics:    []struct{ Name, Unit string }{{Name: MetricName, Unit: "None"}},
+	}}
+	line, _ := json.Marshal(r) // cannot fail: strings, numbers and slices only
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, _ = h.metrics.Write(append(line, '\n'))
+	_, _ = h.cfg.Metrics.Write(append(line, '\n'))
 }
 
-// clientIDPattern and maxClientIDLen are a conservative shape for a client
-// id taken from a tag before it reaches an alert, a log field or a metric
-// dimension. The length is checked apart: a bounded repetition such as
-// {0,254} compiles into one instruction per repeat, milliseconds of every
-// cold start.
+// clientIDPattern and maxClientIDLen are a conservative shape for a client id taken from
+// a tag before it reaches an alert, a log field or a metric dimension. The length is
+// checked apart: a bounded repetition such as {0,254} compiles into one instruction per
+// repeat, milliseconds of every cold start.
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 const maxClientIDLen = 255
 
-// invalidClientID stands in for a tag value that is not shaped like a
-// client id (it could be anything, a secret put in the wrong place
-// included).
+// invalidClientID stands in for a tag value that is not shaped like a client id (it
+// could be anything, a secret put in the wrong place included).
 const invalidClientID = "invalid-client-id-tag"
 
 func safeClientID(id string) string {
@@ -455,14 +387,4 @@ func safeText(s string, limit int) string {
 		return c
 	}
 	return "[withheld]"
-}
-
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s = strings.TrimSpace(s); s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }
