@@ -8,7 +8,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
@@ -38,27 +37,18 @@ type Listed struct {
 	TaggedSecrets int    // how many listed secrets carry the same client id
 }
 
-// List returns every managed secret: every secret (not scheduled for deletion) that
-// carries the tag sp-api-lwa:client-id, in the order Secrets Manager lists them.
-// ListSecrets matches tag keys by prefix, so the exact key is confirmed on each result.
+// List returns every managed secret (managed.List), with the count of secrets per client
+// id from this one listing.
 func List(ctx context.Context, c SecretLister) ([]Listed, error) {
-	in := &secretsmanager.ListSecretsInput{
-		Filters:    []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{managed.TagClientID}}},
-		MaxResults: aws.Int32(100),
+	secrets, err := managed.List(ctx, c, "")
+	if err != nil {
+		return nil, fmt.Errorf("health: list managed secrets: %w", err)
 	}
 	var out []Listed
 	count := map[string]int{}
-	for pages := secretsmanager.NewListSecretsPaginator(c, in); pages.HasMorePages(); {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("health: list managed secrets: %w", err)
-		}
-		for _, e := range page.SecretList {
-			if id, ok := managed.TagMap(e.Tags)[managed.TagClientID]; ok && e.DeletedDate == nil {
-				out = append(out, Listed{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), ClientID: id})
-				count[id]++
-			}
-		}
+	for _, s := range secrets {
+		out = append(out, Listed{ARN: s.ARN, Name: s.Name, ClientID: s.Tags[managed.TagClientID]})
+		count[s.Tags[managed.TagClientID]]++
 	}
 	for i := range out {
 		out[i].TaggedSecrets = count[out[i].ClientID]

@@ -74,10 +74,8 @@ func Holder(stages map[string][]string, stage string) string {
 // PendingVersion returns the id of a version other than AWSCURRENT that holds AWSPENDING,
 // or "": a rotation is in progress exactly when there is one (RotateSecret is refused).
 func PendingVersion(stages map[string][]string) string {
-	for id, st := range stages {
-		if slices.Contains(st, StagePending) && !slices.Contains(st, StageCurrent) {
-			return id
-		}
+	if id := Holder(stages, StagePending); !slices.Contains(stages[id], StageCurrent) {
+		return id
 	}
 	return ""
 }
@@ -103,44 +101,52 @@ type secretLister interface {
 
 var _ secretLister = (*secretsmanager.Client)(nil)
 
-// FindByClientID returns the one secret tagged sp-api-lwa:client-id=clientID. ListSecrets
-// filters tag keys and values separately (values by prefix): the pair is confirmed on each.
+// List returns the secrets, not scheduled for deletion, tagged sp-api-lwa:client-id (with
+// the value clientID, unless it is ""), in the order Secrets Manager lists them.
+// ListSecrets filters tag keys and values separately and by prefix, so the exact pair is
+// confirmed on each result. Its error is the SDK's, for the caller to wrap.
+func List(ctx context.Context, c secretLister, clientID string) ([]Secret, error) {
+	filters := []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{TagClientID}}}
+	if clientID != "" {
+		filters = append(filters, types.Filter{Key: types.FilterNameStringTypeTagValue, Values: []string{clientID}})
+	}
+	in := &secretsmanager.ListSecretsInput{Filters: filters, MaxResults: aws.Int32(100)}
+	var out []Secret
+	for pages := secretsmanager.NewListSecretsPaginator(c, in); pages.HasMorePages(); {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page.SecretList {
+			tags := TagMap(e.Tags)
+			if id, ok := tags[TagClientID]; ok && e.DeletedDate == nil && (clientID == "" || id == clientID) {
+				out = append(out, Secret{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), Tags: tags})
+			}
+		}
+	}
+	return out, nil
+}
+
+// FindByClientID returns the one secret tagged sp-api-lwa:client-id=clientID.
 func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secret, error) {
 	if clientID == "" {
 		return Secret{}, fmt.Errorf("managed: find secret: %w", ErrUnknownClient)
 	}
-	in := &secretsmanager.ListSecretsInput{
-		Filters: []types.Filter{
-			{Key: types.FilterNameStringTypeTagKey, Values: []string{TagClientID}},
-			{Key: types.FilterNameStringTypeTagValue, Values: []string{clientID}},
-		},
-		MaxResults: aws.Int32(100),
-	}
-	var found []Secret
-	pages := secretsmanager.NewListSecretsPaginator(c, in)
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			return Secret{}, fmt.Errorf("managed: list secrets tagged for client %s: %w", clientID, err)
-		}
-		for _, e := range out.SecretList {
-			if tags := TagMap(e.Tags); tags[TagClientID] == clientID && e.DeletedDate == nil {
-				found = append(found, Secret{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), Tags: tags})
-			}
-		}
+	found, err := List(ctx, c, clientID)
+	if err != nil {
+		return Secret{}, fmt.Errorf("managed: list secrets tagged for client %s: %w", clientID, err)
 	}
 	switch len(found) {
 	case 0:
 		return Secret{}, fmt.Errorf("managed: find secret for client %s: %w", clientID, ErrUnknownClient)
 	case 1:
 		return found[0], nil
-	default:
-		var names []string
-		for _, s := range found {
-			names = append(names, s.Name)
-		}
-		return Secret{}, fmt.Errorf("managed: find secret for client %s (%s): %w", clientID, strings.Join(names, ", "), ErrAmbiguous)
 	}
+	var names []string
+	for _, s := range found {
+		names = append(names, s.Name)
+	}
+	return Secret{}, fmt.Errorf("managed: find secret for client %s (%s): %w", clientID, strings.Join(names, ", "), ErrAmbiguous)
 }
 
 // Fingerprint is a short, one-way name for a client secret in TagRejectedSecrets: 12 hex

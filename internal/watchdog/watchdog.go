@@ -328,38 +328,20 @@ const (
 	DimensionName   = "ClientId"
 )
 
-// emf is one CloudWatch Embedded Metric Format record: the directive under "_aws", then
-// the dimension and the metric's value as members.
-type emf struct {
-	AWS struct {
-		Timestamp         int64
-		CloudWatchMetrics []emfDirective
-	} `json:"_aws"`
-	ClientID        string `json:"ClientId"`
-	DaysUntilExpiry int
-}
+// emfRecord is the DaysUntilExpiry record of one secret in CloudWatch Embedded Metric
+// Format, one line: the directive under "_aws", then the dimension and the metric's value
+// as members. The dimension sets are [ClientId] (one series per application) and [] (one
+// series for the fleet, whose minimum the template alarms on).
+const emfRecord = `{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"` + MetricNamespace +
+	`","Dimensions":[["` + DimensionName + `"],[]],"Metrics":[{"Name":"` + MetricName + `","Unit":"None"}]}]},` +
+	`"` + DimensionName + `":%s,"` + MetricName + `":%d}` + "\n"
 
-type emfDirective struct {
-	Namespace  string
-	Dimensions [][]string
-	Metrics    []struct{ Name, Unit string }
-}
-
-// writeMetric writes the DaysUntilExpiry record of one secret as one line. The dimension
-// sets are [ClientId] (one series per application) and [] (one series for the fleet,
-// whose minimum the template alarms on).
+// writeMetric writes the emfRecord of one secret.
 func (h *Handler) writeMetric(clientID string, days int, now time.Time) {
-	r := emf{ClientID: clientID, DaysUntilExpiry: days}
-	r.AWS.Timestamp = now.UnixMilli()
-	r.AWS.CloudWatchMetrics = []emfDirective{{
-		Namespace:  MetricNamespace,
-		Dimensions: [][]string{{DimensionName}, {}},
-		Metrics:    []struct{ Name, Unit string }{{Name: MetricName, Unit: "None"}},
-	}}
-	line, _ := json.Marshal(r) // cannot fail: strings, numbers and slices only
+	id, _ := json.Marshal(clientID) // a string always marshals
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, _ = h.cfg.Metrics.Write(append(line, '\n'))
+	fmt.Fprintf(h.cfg.Metrics, emfRecord, now.UnixMilli(), id, days)
 }
 
 // clientIDPattern and maxClientIDLen are a conservative shape for a client id taken from
