@@ -1,7 +1,6 @@
 // Package watchdog checks every managed secret's health without waiting for Amazon's
-// notices, and turns Secrets Manager's rotation-failure events into alerts (docs/design.md
-// "The watchdog"). It reads secrets and never writes them: its Secrets Manager interfaces
-// have no write method.
+// notices, and alerts on Secrets Manager's rotation-failure events (docs/design.md "The
+// watchdog"). It never writes a secret: its Secrets Manager interfaces have no write method.
 //
 // Invocations:
 //
@@ -10,27 +9,19 @@
 //  2. A rotation-failure event (detail-type "AWS Service Event via CloudTrail",
 //     detail.eventName RotationFailed, RotationAbandoned or TestRotationFailed, the
 //     secret's ARN in detail.additionalEventData.SecretId): a ROTATION_FAILED alert
-//     (CRITICAL, MANUAL_ACTION_REQUIRED) with the event's error text, once it passed the
-//     secret-shape check, for a managed secret; (2a) a secret that is not managed, or no
+//     (CRITICAL, MANUAL_ACTION_REQUIRED) with the event's error text once it passed the
+//     secret-shape check, for a managed secret. (2a) A secret that is not managed, or no
 //     longer exists, is logged and left alone.
-//  3. Anything else is an error: the event is not one the watchdog knows.
+//  3. Anything else is an error.
 //
-// A sweep:
-//
-//  4. Lists every managed secret once (health.List) and reads each with one
-//     DescribeSecret, one ListSecretVersionIds and one GetSecretValue (health.Read).
-//  5. Asks LWA once per secret for a client-credentials token with the AWSCURRENT
-//     credentials (scope sellingpartnerapi::client_credential:rotation), when the
-//     document is usable. invalid_client means the credentials are rejected; any other
-//     failure (LWA unavailable) is logged and judges nothing.
-//  6. Judges each secret (health.Judge) and publishes one SECRET_AT_RISK alert per
-//     secret and reason; a healthy secret gets none.
-//  7. Writes one CloudWatch Embedded Metric Format record per secret whose expiry is
-//     known: metric DaysUntilExpiry in namespace SpApiLwaRotation, with the dimension
-//     sets [ClientId] and [] (the second gives one fleet-wide series to alarm on).
-//  8. A secret that cannot be read, or whose alert cannot be published, does not stop
-//     the sweep: the others are checked and published first, and the sweep then returns
-//     an error naming how many failed, so the function's Errors alarm fires.
+// A sweep (4) lists every managed secret once (health.List) and reads each with one
+// DescribeSecret, one ListSecretVersionIds and one GetSecretValue (health.Read); (5) asks
+// LWA once per usable secret for a client-credentials token with the current credentials
+// (invalid_client means rejected; LWA unavailable is logged and judges nothing); (6)
+// publishes one SECRET_AT_RISK alert per secret and reason (health.Judge), none for a
+// healthy secret; (7) writes one Embedded Metric Format record per secret whose expiry is
+// known; (8) a secret that cannot be read or alerted does not stop the sweep: the others
+// go first, then the invocation fails with a count, so the function's Errors alarm fires.
 package watchdog
 
 import (
@@ -74,19 +65,16 @@ var (
 	_ alerter        = (*alert.Publisher)(nil)
 )
 
-// concurrency bounds how many secrets a sweep reads at once: its time is mostly waiting
-// on Secrets Manager, LWA and SNS.
+// concurrency bounds the secrets a sweep checks at once: it mostly waits on AWS and LWA.
 const concurrency = 8
 
 // Config is the watchdog's configuration.
 type Config struct {
-	Keys              secretdoc.Keys // the document's client id and secret keys
-	RotateFunctionARN string         // ROTATE_SECRET_FUNCTION_ARN
-	StuckAfter        time.Duration  // STUCK_ROTATION_AFTER; zero means health.DefaultStuckAfter
-	// Metrics receives the EMF records; nil means os.Stdout (where Lambda sends them to
-	// CloudWatch Logs).
-	Metrics io.Writer
-	Now     func() time.Time // the clock; nil means time.Now
+	Keys              secretdoc.Keys   // the document's client id and secret keys
+	RotateFunctionARN string           // ROTATE_SECRET_FUNCTION_ARN
+	StuckAfter        time.Duration    // STUCK_ROTATION_AFTER; zero means health.DefaultStuckAfter
+	Metrics           io.Writer        // the EMF records; nil means os.Stdout (CloudWatch Logs)
+	Now               func() time.Time // the clock; nil means time.Now
 }
 
 // Handler is the watchdog's Lambda handler.
@@ -116,11 +104,10 @@ func New(list health.SecretLister, read health.SecretReader, tokens tokenRequest
 
 // Result is what an invocation did.
 type Result struct {
-	Kind    string `json:"kind"`    // "sweep" or "rotationFailure"
-	Secrets int    `json:"secrets"` // how many managed secrets were checked
-	Alerts  int    `json:"alerts"`  // how many alerts were published
-	// Ignored is true for a rotation-failure event about a secret that is not managed.
-	Ignored bool `json:"ignored,omitempty"`
+	Kind    string `json:"kind"`              // "sweep" or "rotationFailure"
+	Secrets int    `json:"secrets"`           // how many managed secrets were checked
+	Alerts  int    `json:"alerts"`            // how many alerts were published
+	Ignored bool   `json:"ignored,omitempty"` // a rotation failure of a secret not managed
 }
 
 // ErrUnknownEvent is returned for an event that is neither a schedule nor a rotation failure.
@@ -227,8 +214,7 @@ func (h *Handler) rotationFailed(ctx context.Context, d failureDetail) (Result, 
 	return res, nil
 }
 
-// Sweep checks every managed secret (cases 4 to 8), each in its own goroutine, at most
-// concurrency at a time.
+// Sweep checks every managed secret (cases 4 to 8).
 func (h *Handler) Sweep(ctx context.Context) (Result, error) {
 	res := Result{Kind: "sweep"}
 	now := h.cfg.Now()
@@ -256,9 +242,10 @@ func (h *Handler) Sweep(ctx context.Context) (Result, error) {
 	}
 	wg.Wait()
 	res.Secrets, res.Alerts = len(listed), int(alerts.Load())
-	h.logger.InfoContext(ctx, "sweep done", "secrets", res.Secrets, "alerts", res.Alerts, "unreadable", unreadable.Load(), "unpublished", unpublished.Load())
-	if unreadable.Load() > 0 || unpublished.Load() > 0 {
-		return res, fmt.Errorf("watchdog: sweep: %d of %d secrets could not be checked, %d alerts could not be published", unreadable.Load(), len(listed), unpublished.Load())
+	bad, lost := unreadable.Load(), unpublished.Load()
+	h.logger.InfoContext(ctx, "sweep done", "secrets", res.Secrets, "alerts", res.Alerts, "unreadable", bad, "unpublished", lost)
+	if bad > 0 || lost > 0 {
+		return res, fmt.Errorf("watchdog: sweep: %d of %d secrets could not be checked, %d alerts could not be published", bad, len(listed), lost)
 	}
 	return res, nil
 }
@@ -286,9 +273,8 @@ func (h *Handler) check(ctx context.Context, l health.Listed) (health.Secret, er
 	return s, nil
 }
 
-// report judges one secret, writes its metric record, publishes one SECRET_AT_RISK alert
-// per finding and logs the outcome. It returns how many alerts were published and how
-// many could not be.
+// report judges one secret, writes its metric record, publishes an alert per finding and
+// logs the outcome. It returns how many alerts were published and how many could not be.
 func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (published, unpublished int) {
 	days, known := health.DaysLeft(now, s.ExpiresAt)
 	if known {
@@ -328,10 +314,9 @@ const (
 	DimensionName   = "ClientId"
 )
 
-// emfRecord is the DaysUntilExpiry record of one secret in CloudWatch Embedded Metric
-// Format, one line: the directive under "_aws", then the dimension and the metric's value
-// as members. The dimension sets are [ClientId] (one series per application) and [] (one
-// series for the fleet, whose minimum the template alarms on).
+// emfRecord is one secret's DaysUntilExpiry record in Embedded Metric Format: the
+// directive under "_aws", then the dimension and the value as members. The dimension sets
+// are [ClientId] (a series per application) and [] (one for the fleet, alarmed on).
 const emfRecord = `{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"` + MetricNamespace +
 	`","Dimensions":[["` + DimensionName + `"],[]],"Metrics":[{"Name":"` + MetricName + `","Unit":"None"}]}]},` +
 	`"` + DimensionName + `":%s,"` + MetricName + `":%d}` + "\n"
@@ -345,17 +330,17 @@ func (h *Handler) writeMetric(clientID string, days int, now time.Time) {
 }
 
 // clientIDPattern and maxClientIDLen are a conservative shape for a client id taken from
-// a tag before it reaches an alert, a log field or a metric dimension. The length is
-// checked apart: a bounded repetition such as {0,254} compiles into one instruction per
-// repeat, milliseconds of every cold start.
+// a tag. The length is checked apart: a bounded repetition such as {0,254} compiles into
+// one instruction per repeat, milliseconds of every cold start.
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 const maxClientIDLen = 255
 
-// invalidClientID stands in for a tag value that is not shaped like a client id (it
-// could be anything, a secret put in the wrong place included).
+// invalidClientID stands in for a tag value that is not shaped like a client id.
 const invalidClientID = "invalid-client-id-tag"
 
+// safeClientID is id, or invalidClientID when id could be anything else (a secret put in
+// the wrong place included), before it reaches an alert, a log field or a metric.
 func safeClientID(id string) string {
 	if len(id) > maxClientIDLen || !clientIDPattern.MatchString(id) || redact.LooksSecret(id) {
 		return invalidClientID
