@@ -6,27 +6,23 @@
 //
 //  1. ROTATION_DISABLED: rotation is not enabled. CRITICAL when the expiry is known and
 //     30 days or fewer away, else WARNING.
-//  2. FOREIGN_ROTATION_FUNCTION: rotation is enabled with a Lambda other than the
-//     project's rotation function (compared without a version or alias qualifier).
-//     WARNING. Not judged when the caller does not know the project's function.
-//  3. CREDENTIALS_REJECTED: LWA answered invalid_client to a token request with the
-//     AWSCURRENT credentials. CRITICAL. Not judged when nobody asked LWA.
+//  2. FOREIGN_ROTATION_FUNCTION: rotation uses a Lambda other than the project's rotation
+//     function (compared without version or alias), when that is known. WARNING.
+//  3. CREDENTIALS_REJECTED: LWA answered invalid_client for the AWSCURRENT credentials,
+//     when asked. CRITICAL.
 //  4. INVALID_SECRET_DOCUMENT: AWSCURRENT does not parse, or its client id is not the
 //     tag's. CRITICAL.
 //  5. AMBIGUOUS_CLIENT_ID: the client id is tagged on more than one secret. CRITICAL.
-//  6. ROTATION_STUCK: AWSPENDING is on a version that is not AWSCURRENT's, created
-//     longer than StuckAfter ago. CRITICAL.
-//  7. RECEIVED_NOT_ADOPTED: LWA_RECEIVED is on a version other than AWSCURRENT's,
-//     created after AWSCURRENT's version and longer than StuckAfter ago. An adopted
-//     delivery is copied into a new version by the rotation, so its own version is
-//     always older than AWSCURRENT's; and a rejected delivery loses LWA_RECEIVED, so the
-//     label never points at one. CRITICAL.
+//  6. ROTATION_STUCK: AWSPENDING is on a version other than AWSCURRENT's, created longer
+//     than StuckAfter ago. CRITICAL.
+//  7. RECEIVED_NOT_ADOPTED: LWA_RECEIVED is on a version created after AWSCURRENT's and
+//     longer than StuckAfter ago (an adopted delivery is copied into a newer version, and
+//     a rejected one loses the label). CRITICAL.
 //  8. EXPIRING_SOON: the expiry is known and 30 days or fewer away. Severity by days
 //     left (alert.SeverityForDaysLeft).
 //
-// A version whose creation date is unknown is never judged stuck: the judgement says
-// only what it can show. Messages and fixes name the secret, the client id, labels and
-// version ids, never a secret value.
+// A version whose creation date is unknown is never judged stuck. Messages and fixes
+// name the secret, the client id, labels and version ids, never a secret value.
 package health
 
 import (
@@ -54,11 +50,10 @@ const (
 // DefaultStuckAfter is STUCK_ROTATION_AFTER's default.
 const DefaultStuckAfter = 6 * time.Hour
 
-// soonDays is how many days before the expiry a secret is at risk.
-const soonDays = 30
-
-// placeholderFn stands in for the rotation function's ARN in a command when it is unknown.
-const placeholderFn = "<RotateSecretFunctionArn>"
+const (
+	soonDays      = 30                          // days before the expiry a secret is at risk
+	placeholderFn = "<RotateSecretFunctionArn>" // the rotation function in a command, when unknown
+)
 
 // Secret is what was read about one managed secret. It holds no secret value.
 type Secret struct {
@@ -69,17 +64,10 @@ type Secret struct {
 	LastRotated         *time.Time
 	Stages              map[string][]string  // DescribeSecret's VersionIdsToStages
 	Created             map[string]time.Time // version id to creation date (ListSecretVersionIds)
-	// DocErr says why AWSCURRENT is not a usable document for the tagged client id; nil
-	// when it is. It names keys, never values.
-	DocErr error
-	// ExpiresAt is the expiry of AWSCURRENT's client secret (tag, else document); nil
-	// when unknown.
-	ExpiresAt *time.Time
-	// TaggedSecrets is how many secrets carry this client id (more than one: ambiguous).
-	TaggedSecrets int
-	// Credentials is LWA's verdict on the AWSCURRENT credentials: nil when not asked (or
-	// LWA could not say), false when it answered invalid_client.
-	Credentials *bool
+	DocErr              error                // why AWSCURRENT is unusable (names keys, not values)
+	ExpiresAt           *time.Time           // AWSCURRENT's expiry (tag, else document); nil: unknown
+	TaggedSecrets       int                  // how many secrets carry this client id
+	Credentials         *bool                // LWA's verdict: nil if not asked or unsure, false if rejected
 }
 
 // Finding is one reason a secret is at risk: a sentence for a person (Message) and the
@@ -92,15 +80,11 @@ type Finding struct {
 
 // Config is what the judgement needs besides the secret.
 type Config struct {
-	// RotateFunctionARN is the project's rotation function (ROTATE_SECRET_FUNCTION_ARN);
-	// empty: FOREIGN_ROTATION_FUNCTION is not judged.
-	RotateFunctionARN string
-	// StuckAfter is STUCK_ROTATION_AFTER; zero means DefaultStuckAfter.
-	StuckAfter time.Duration
+	RotateFunctionARN string        // ROTATE_SECRET_FUNCTION_ARN; empty: Case 2 is not judged
+	StuckAfter        time.Duration // STUCK_ROTATION_AFTER; zero means DefaultStuckAfter
 }
 
-// DaysLeft is the whole days from now until the expiry, rounded down (as
-// alert.DaysLeft), and false when the expiry is unknown.
+// DaysLeft is alert.DaysLeft until the expiry, and false when the expiry is unknown.
 func DaysLeft(now time.Time, expiresAt *time.Time) (int, bool) {
 	if expiresAt == nil {
 		return 0, false
@@ -200,9 +184,8 @@ func judgeVersions(s Secret, now time.Time, cfg Config, rotate string,
 	}
 }
 
-// LogsCommand is the command that shows the last day of the rotation function fnARN's
-// log (a placeholder when unknown); the function logs to its own log group
-// (LoggingConfig), which the command looks up.
+// LogsCommand shows the last day of the log of the rotation function fnARN (a placeholder
+// when unknown), from the log group its LoggingConfig names.
 func LogsCommand(fnARN string) string {
 	fn := cmp.Or(unqualified(fnARN), placeholderFn)
 	return `aws logs tail "$(aws lambda get-function-configuration --function-name ` + fn + ` --query LoggingConfig.LogGroup --output text)" --since 1d`

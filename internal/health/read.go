@@ -30,7 +30,7 @@ var (
 	_ SecretReader = (*secretsmanager.Client)(nil)
 )
 
-// Listed is a managed secret as the listing found it.
+// Listed is a managed secret as List found it.
 type Listed struct {
 	ARN, Name     string
 	ClientID      string // the value of the tag sp-api-lwa:client-id
@@ -61,11 +61,9 @@ var ErrNotManaged = errors.New("secret is not tagged " + managed.TagClientID)
 
 // Read reads the secret id with one DescribeSecret, one ListSecretVersionIds (per 100
 // versions) and one GetSecretValue of AWSCURRENT, and parses the document with keys.
-// TaggedSecrets is left at 1: the caller that listed the fleet knows better.
-//
-// A document that does not parse, or whose client id is not the tag's, is not an error:
-// it is reported in Secret.DocErr and the returned document is nil. A usable document is
-// returned for a credentials check; it prints redacted.
+// TaggedSecrets is left at 1: the caller that listed the fleet knows better. An unusable
+// document is no error but Secret.DocErr, with a nil document; a usable one is returned
+// for a credentials check (it prints redacted).
 func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (Secret, *secretdoc.Document, error) {
 	desc, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
 	if err != nil {
@@ -105,8 +103,7 @@ func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (
 	} else if doc, err = secretdoc.Parse([]byte(*val.SecretString), keys); err != nil {
 		s.DocErr = err
 	} else if doc.ClientID() != clientID {
-		// Neither id is quoted: the key might hold something else than a client id,
-		// such as a secret put in the wrong place.
+		// Neither id is quoted: the key might hold a secret put in the wrong place.
 		s.DocErr = fmt.Errorf("%w: key %q does not hold the client id tagged %s", secretdoc.ErrInvalid, keys.ClientID, managed.TagClientID)
 		doc = nil
 	}
@@ -114,8 +111,7 @@ func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (
 	return s, doc, nil
 }
 
-// expiry is the expiry of AWSCURRENT's secret: the tag when it holds an RFC 3339 time,
-// else the document's, else nil.
+// expiry is the tag's RFC 3339 time, else the document's expiry, else nil.
 func expiry(tags map[string]string, doc *secretdoc.Document) *time.Time {
 	if t, err := time.Parse(time.RFC3339Nano, tags[managed.TagClientSecretExpiresAt]); err == nil {
 		t = t.UTC()
