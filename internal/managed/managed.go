@@ -1,7 +1,6 @@
 // Package managed names what the project keeps on a managed secret besides its value
-// (docs/design.md "The managed secret"): the tags, the staging labels, and the lookup
-// of a secret by the tag sp-api-lwa:client-id, which is how a notification that names
-// only a client id finds its secret.
+// (docs/design.md "The managed secret"): the tags, the staging labels, and the lookup by
+// the tag sp-api-lwa:client-id that finds the secret a notification's client id names.
 package managed
 
 import (
@@ -20,13 +19,11 @@ import (
 
 // Tags kept on a managed secret. None ever holds a secret value.
 const (
-	// TagClientID is set by the operator; its value is the LWA client id.
-	TagClientID = "sp-api-lwa:client-id"
+	TagClientID = "sp-api-lwa:client-id" // set by the operator: the LWA client id
 	// TagRotationRequestedAt is the RFC 3339 time of the last rotateApplicationClientSecret
 	// call still waiting for its new secret.
-	TagRotationRequestedAt = "sp-api-lwa:rotation-requested-at"
-	// TagClientSecretExpiresAt is the RFC 3339 expiry of the secret in AWSCURRENT.
-	TagClientSecretExpiresAt = "sp-api-lwa:client-secret-expires-at"
+	TagRotationRequestedAt   = "sp-api-lwa:rotation-requested-at"
+	TagClientSecretExpiresAt = "sp-api-lwa:client-secret-expires-at" // RFC 3339 expiry of AWSCURRENT
 	// TagRejectedSecrets lists the Fingerprints of the client secrets testSecret gave up
 	// on (LWA kept rejecting them), newest last, at most MaxRejected; never adopted again.
 	TagRejectedSecrets = "sp-api-lwa:rejected-secrets"
@@ -80,12 +77,10 @@ func PendingVersion(stages map[string][]string) string {
 	return ""
 }
 
-// Lookup errors a caller acts on.
+// Lookup errors a caller acts on (for ErrAmbiguous, the project will not guess).
 var (
-	// ErrUnknownClient: no secret carries the tag with this client id.
 	ErrUnknownClient = errors.New("no managed secret is tagged with this client id")
-	// ErrAmbiguous: more than one secret carries it; the project will not guess.
-	ErrAmbiguous = errors.New("more than one managed secret is tagged with this client id")
+	ErrAmbiguous     = errors.New("more than one managed secret is tagged with this client id")
 )
 
 // Secret is a managed secret's metadata as ListSecrets returns it.
@@ -94,17 +89,16 @@ type Secret struct {
 	Tags      map[string]string
 }
 
-// secretLister is the part of Secrets Manager the lookup needs.
+// secretLister is the part of Secrets Manager that List needs.
 type secretLister interface {
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
 }
 
 var _ secretLister = (*secretsmanager.Client)(nil)
 
-// List returns the secrets, not scheduled for deletion, tagged sp-api-lwa:client-id (with
-// the value clientID, unless it is ""), in the order Secrets Manager lists them.
-// ListSecrets filters tag keys and values separately and by prefix, so the exact pair is
-// confirmed on each result. Its error is the SDK's, for the caller to wrap.
+// List returns the secrets not scheduled for deletion tagged sp-api-lwa:client-id (with
+// the value clientID, unless ""), in ListSecrets' order and with its error unwrapped.
+// ListSecrets filters tag keys and values apart and by prefix: each pair is confirmed.
 func List(ctx context.Context, c secretLister, clientID string) ([]Secret, error) {
 	filters := []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{TagClientID}}}
 	if clientID != "" {
