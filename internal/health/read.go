@@ -107,20 +107,13 @@ func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (
 		s.DocErr = fmt.Errorf("%w: key %q does not hold the client id tagged %s", secretdoc.ErrInvalid, keys.ClientID, managed.TagClientID)
 		doc = nil
 	}
-	s.ExpiresAt = expiry(tags, doc)
-	return s, doc, nil
-}
-
-// expiry is the tag's RFC 3339 time, else the document's expiry, else nil.
-func expiry(tags map[string]string, doc *secretdoc.Document) *time.Time {
+	// The expiry is the tag's when it holds an RFC 3339 time, else the document's.
 	if t, err := time.Parse(time.RFC3339Nano, tags[managed.TagClientSecretExpiresAt]); err == nil {
-		t = t.UTC()
-		return &t
-	}
-	if doc != nil {
+		s.ExpiresAt = aws.Time(t.UTC())
+	} else if doc != nil {
 		if t, ok := doc.ExpiresAt(); ok {
-			return &t
+			s.ExpiresAt = &t
 		}
 	}
-	return nil
+	return s, doc, nil
 }
