@@ -22,9 +22,7 @@ import (
 // functionNames are the directories under functions/.
 var functionNames = harness.Functions
 
-// The references built beside the functions: floor is a bare aws-lambda-go
-// function, sdkfloor the same with the AWS SDK's service packages linked.
-// Their binaries are named after their directories under test/bench.
+// The references built beside the functions, named after their directories.
 const (
 	subjectFloor    = "floor"
 	subjectSDKFloor = "sdkfloor"
@@ -34,8 +32,7 @@ const (
 var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKFloor})
 
 // build builds the functions and the references for goos/goarch into
-// dir/<name> with the flags of the Makefile's build targets, all in one go
-// build, and returns their paths.
+// dir/<name>, with the Makefile's flags, and returns their paths.
 func build(ctx context.Context, root, dir, goos, goarch string) (map[string]string, error) {
 	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}
 	for _, f := range functionNames {
@@ -63,9 +60,8 @@ type sizes struct {
 	host     int64 // bootstrap for this machine, same flags
 }
 
-// measureSizes measures the bootstraps of function and the zip a Lambda
-// deployment takes of the arm64 one: one file named bootstrap, mode 0755,
-// deflated.
+// measureSizes measures function's bootstraps and the deployment zip of the
+// arm64 one: one file named bootstrap, mode 0755, deflated.
 func measureSizes(function, arm64, host string) (sizes, error) {
 	data, err := os.ReadFile(arm64)
 	if err != nil {
@@ -130,8 +126,7 @@ func procField(path, name string) (string, bool) {
 	return "", false
 }
 
-// procKB reads a "name: N kB" line of a /proc file, such as VmHWM of
-// /proc/<pid>/status.
+// procKB reads a "name: N kB" line of a /proc file.
 func procKB(path, name string) (int64, bool) {
 	v, ok := procField(path, name)
 	n, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
@@ -162,8 +157,7 @@ func loadavg() string {
 	return "unknown"
 }
 
-// goBench is one benchmark: the median of its goBenchCount runs, and the
-// fastest and slowest run.
+// goBench is the median run of one benchmark, with the fastest and slowest.
 type goBench struct {
 	pkg, name                  string
 	nsPerOp, bytesOp, allocsOp float64
@@ -178,8 +172,7 @@ var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) 
 // benchPackages hold the Go benchmarks of the hot paths.
 var benchPackages = []string{"./internal/notification", "./internal/secretdoc", "./internal/alert"}
 
-// runGoBenchmarks runs the hot-path benchmarks and keeps the median run of
-// each, with the range of all of them.
+// runGoBenchmarks runs the hot-path benchmarks.
 func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 	var out []goBench
 	for _, pkg := range benchPackages {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	_ "embed"
 	"fmt"
@@ -28,23 +27,19 @@ const subjectPython = "python-boto3"
 // coldSubjects are the subjects of the cold starts, in the report's order.
 var coldSubjects = append(slices.Clone(builtNames), subjectPython)
 
-// coldNotes say what each reference does before it asks for an invocation.
+// coldNotes say what each reference does before it asks for an invocation
+// (a function: its main).
 var coldNotes = map[string]string{
 	subjectFloor:    "test/bench/floor: lambda.Start with a handler that does nothing",
 	subjectSDKFloor: "test/bench/sdkfloor: the floor with the SDK's secretsmanager and sns packages linked, never called",
 	subjectPython:   "test/bench/baseline.py: import boto3, create the Secrets Manager and SNS clients",
 }
 
-func coldNote(subject string) string {
-	return cmp.Or(coldNotes[subject], "the function's main: configuration, AWS clients, handler, lambda.Start")
-}
-
 // caVariables are never passed to a measured process: a Lambda sandbox has
 // none of them, and loading an extra CA bundle costs start-up time.
 var caVariables = []string{"AWS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"}
 
-// nextPath is the runtime API's "next invocation" request, the first one a
-// runtime makes once it is ready.
+// nextPath is the first request a runtime makes once it is ready.
 const nextPath = "/2018-06-01/runtime/invocation/next"
 
 // coldSample is one measured start.
@@ -74,10 +69,9 @@ func serve(h http.Handler) (string, *http.Server, error) {
 	return ln.Addr().String(), srv, nil
 }
 
-// measureStart execs argv with env under a fresh fake runtime API and
-// returns the time from exec to its first /runtime/invocation/next. The fake
-// holds that request open until the process is stopped, so that nothing
-// after "ready" is timed.
+// measureStart execs argv with env under a fresh fake runtime API and times
+// it from exec to its first nextPath request, which is held open until the
+// process is stopped, so that nothing after "ready" is timed.
 func measureStart(argv, env []string) (coldSample, error) {
 	arrived := make(chan time.Time, 1)
 	addr, api, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -118,9 +112,8 @@ func measureStart(argv, env []string) (coldSample, error) {
 	}
 }
 
-// sandboxEnv returns the environment of a measured process: PATH, a fresh
-// empty HOME (no ~/.aws), fake credentials, the region, and extra. Nothing
-// else is inherited, so none of caVariables reaches the process.
+// sandboxEnv is the whole environment of a measured process (an empty HOME
+// has no ~/.aws), so none of caVariables reaches it.
 func sandboxEnv(home string, extra ...string) []string {
 	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TZ=UTC",
 		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
@@ -198,8 +191,7 @@ type coldRatio struct {
 	paired spread[float64] // subject / reference, round by round
 }
 
-// compareCold compares the starts of subject with those of ref; false if
-// either has none.
+// compareCold compares subject with ref; false if either has no starts.
 func compareCold(c *coldRun, subject, ref string) (coldRatio, bool) {
 	s, r := c.ready[subject], c.ready[ref]
 	sm, rm := summarize(s).median, summarize(r).median
@@ -222,8 +214,7 @@ type coldVerdict struct {
 	met      bool
 }
 
-// worstCold judges every function against ref from the ratios of the
-// medians only, and returns the worst function.
+// worstCold returns the function whose median is the highest against ref's.
 func worstCold(c *coldRun, ref string, target float64) (coldVerdict, error) {
 	var v coldVerdict
 	for _, f := range functionNames {

@@ -1,10 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,8 +51,7 @@ type spread[T ~int64 | ~float64] struct {
 	median, p10, p90, min, max T
 }
 
-// summarize returns the median, the 10th and 90th percentiles (nearest
-// rank), the minimum and the maximum of xs.
+// summarize summarizes xs; the percentiles are nearest-rank.
 func summarize[T ~int64 | ~float64](xs []T) spread[T] {
 	if len(xs) == 0 {
 		return spread[T]{}
@@ -85,12 +89,8 @@ func noise(s spread[time.Duration]) string {
 	return fmt.Sprintf("±%.0f%%", 50*float64(s.p90-s.p10)/float64(s.median))
 }
 
-func yes(ok bool) string {
-	if ok {
-		return "**met**"
-	}
-	return "**missed**"
-}
+// yes renders whether a target is met.
+var yes = map[bool]string{true: "**met**", false: "**missed**"}
 
 func plural(n int, what string) string {
 	if n == 1 {
@@ -99,8 +99,7 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-// formatCalls renders the calls whose key starts with prefix as "op n, op n"
-// in a stable order, and their sum.
+// formatCalls renders the calls of prefix as "op n, op n", and their sum.
 func formatCalls(m map[string]int, prefix string) (string, int) {
 	var parts []string
 	sum := 0
@@ -168,17 +167,13 @@ func renderTargets(r *report, res *results) {
 	if len(res.peakRSS) == 0 {
 		rows = append(rows, []string{"peak RSS ≤ 25 MiB", "not measured", "–", "the local stack did not run: " + oneLine(res.stackErr)})
 	} else {
-		worst, name := int64(0), ""
-		for _, f := range functionNames {
-			if kb := res.peakRSS[f]; kb > worst {
-				worst, name = kb, f
-			}
-		}
+		name := slices.MaxFunc(functionNames, func(a, b string) int { return cmp.Compare(res.peakRSS[a], res.peakRSS[b]) })
+		worst := res.peakRSS[name]
 		why := fmt.Sprintf("highest: %s, %s (VmHWM over the whole stack run).", name, kibToMiB(worst))
 		if worst > targetRSSKiB {
 			why += " Most of it is the Go runtime and the AWS SDK's endpoint rules and JSON decoders; setting GOMEMLIMIT and GOGC lower, or replacing the SDK clients with hand-written signed requests for the few operations used, would bring it down."
 		}
-		rows = append(rows, []string{"peak RSS ≤ 25 MiB", kibToMiB(worst), yes(worst <= targetRSSKiB), why})
+		rows = append(rows, []string{"peak RSS ≤ 25 MiB", kibToMiB(worst), yes[worst <= targetRSSKiB], why})
 	}
 
 	if n := len(res.sweeps); n == 0 {
@@ -192,21 +187,16 @@ func renderTargets(r *report, res *results) {
 			why = fmt.Sprintf("%s per secret at %d secrets, %s per secret at %d: ", per(first), first.secrets, per(last), last.secrets) + why
 		}
 		rows = append(rows, []string{fmt.Sprintf("watchdog sweep of %d secrets < %s, linear", last.secrets, targetSweep),
-			ms(last.inv.roundTrip), yes(last.inv.roundTrip < targetSweep), why})
+			ms(last.inv.roundTrip), yes[last.inv.roundTrip < targetSweep], why})
 	}
 
-	worst := res.sizes[0]
-	for _, s := range res.sizes[:len(functionNames)] {
-		if s.arm64 > worst.arm64 {
-			worst = s
-		}
-	}
+	worst := slices.MaxFunc(res.sizes[:len(functionNames)], func(a, b sizes) int { return cmp.Compare(a.arm64, b.arm64) })
 	why := fmt.Sprintf("largest: %s, %s (linux/arm64, `-s -w`).", worst.function, mib(worst.arm64))
 	if worst.arm64 > targetBootstrap {
 		why += " The SDK's config module links every credential provider (SSO, SSO-OIDC, STS, sign-in, IMDS) although Lambda only ever uses the environment's credentials; building the clients with the environment credential provider instead of config.LoadDefaultConfig removes them."
 	}
 	why += fmt.Sprintf(" The floor (a bare aws-lambda-go function) is %s.", mib(res.sizes[len(functionNames)].arm64))
-	rows = append(rows, []string{"each bootstrap ≤ 9 MiB", mib(worst.arm64), yes(worst.arm64 <= targetBootstrap), why})
+	rows = append(rows, []string{"each bootstrap ≤ 9 MiB", mib(worst.arm64), yes[worst.arm64 <= targetBootstrap], why})
 
 	switch {
 	case res.doc == nil:
@@ -235,7 +225,7 @@ func renderTargets(r *report, res *results) {
 		} else if off > 1 {
 			why += fmt.Sprintf(" %d calls differ from the table otherwise: see the per-step comparison in section 5.", off)
 		}
-		rows = append(rows, []string{"Secrets Manager calls ≤ what the protocol needs", fmt.Sprintf("%d per rotation", measured), yes(off == 0), why})
+		rows = append(rows, []string{"Secrets Manager calls ≤ what the protocol needs", fmt.Sprintf("%d per rotation", measured), yes[off == 0], why})
 	}
 	r.table([]string{"target", "measured", "result", "why, and what would close it"}, rows...)
 }
@@ -270,17 +260,16 @@ func coldTargets(res *results) [][]string {
 			why += " What would close the gap: calling Secrets Manager and SNS through hand-written signed requests (the SDK's SigV4 signer costs nearly nothing at start) instead of the SDK's service clients."
 		}
 	}
-	rows := [][]string{{"cold start ≤ 1.3× the floor", times(floor.ratio.median), yes(floor.met), why}}
+	rows := [][]string{{"cold start ≤ 1.3× the floor", times(floor.ratio.median), yes[floor.met], why}}
 	why = fmt.Sprintf("worst function %s: its median over the median of the Python boto3 baseline, timed the same way (section 2). Round by round: %s to %s (p10–p90).",
 		python.function, fraction(python.ratio.paired.p90), fraction(python.ratio.paired.p10)) + inSpread(python.ratio.paired, targetColdRatio)
 	if sr, ok := compareCold(res.cold, subjectSDKFloor, subjectPython); ok {
 		why += fmt.Sprintf(" The floor with the SDK's two service packages linked (sdkfloor) is %s of boto3 on its own.", fraction(sr.median))
 	}
-	return append(rows, []string{"cold start ≤ 1/25 of boto3", fraction(python.ratio.median), yes(python.met), why})
+	return append(rows, []string{"cold start ≤ 1/25 of boto3", fraction(python.ratio.median), yes[python.met], why})
 }
 
-// renderNoise says how far each kind of figure can be trusted: the machine
-// is shared, and its load moves the timings.
+// renderNoise says how far each kind of figure can be trusted.
 func renderNoise(r *report, res *results) {
 	r.para("## How noisy the figures are")
 	r.para(`- **Sizes** (section 1) are exact: the same source and Go version build the same bytes (`+"`-trimpath`"+`).
@@ -318,7 +307,8 @@ func renderCold(r *report, res *results) {
 	var rows [][]string
 	for _, name := range coldSubjects {
 		sp, cpu := summarize(c.ready[name]), summarize(c.cpu[name])
-		rows = append(rows, []string{name, coldNote(name), ms(sp.median), ms(sp.p10), ms(sp.p90), ms(sp.min), ms(sp.max), noise(sp),
+		note := cmp.Or(coldNotes[name], "the function's main: configuration, AWS clients, handler, lambda.Start")
+		rows = append(rows, []string{name, note, ms(sp.median), ms(sp.p10), ms(sp.p90), ms(sp.min), ms(sp.max), noise(sp),
 			fmt.Sprintf("%s (%s–%s)", ms(cpu.median), ms(cpu.p10), ms(cpu.p90)), kibToMiB(c.hwmKB[name])})
 	}
 	r.table([]string{"subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)",
@@ -328,7 +318,7 @@ func renderCold(r *report, res *results) {
 	for _, f := range append(slices.Clone(functionNames), subjectSDKFloor) {
 		rf, _ := compareCold(c, f, subjectFloor)
 		rp, _ := compareCold(c, f, subjectPython)
-		name, vf, vp := f, yes(rf.median <= targetFloorRatio), yes(rp.median <= targetColdRatio)
+		name, vf, vp := f, yes[rf.median <= targetFloorRatio], yes[rp.median <= targetColdRatio]
 		if f == subjectSDKFloor {
 			name, vf, vp = f+" (reference)", "–", "–"
 		}
@@ -358,7 +348,7 @@ func renderRSS(r *report, res *results) {
 	var rows [][]string
 	for i, f := range functionNames {
 		if kb, ok := res.peakRSS[f]; ok {
-			rows = append(rows, []string{f, kibToMiB(kb), what[i], yes(kb <= targetRSSKiB)})
+			rows = append(rows, []string{f, kibToMiB(kb), what[i], yes[kb <= targetRSSKiB]})
 		} else {
 			rows = append(rows, []string{f, "not read", what[i], "–"})
 		}
@@ -493,4 +483,100 @@ func renderGoBench(r *report, res *results) {
 			fmt.Sprintf("%.0f", b.bytesOp), fmt.Sprintf("%.0f", b.allocsOp)})
 	}
 	r.table([]string{"package", "benchmark", "time/op (median)", "fastest – slowest run", "bytes/op", "allocs/op"}, rows...)
+}
+
+// docStep is one row of the "Calls for one rotation" table of the rotation
+// package doc: Secrets Manager calls per operation, and LWA, SP-API, SNS.
+type docStep struct {
+	sm           map[string]int
+	lwa, sp, sns int
+}
+
+var rotationSteps = []string{"createSecret", "setSecret", "testSecret", "finishSecret"}
+
+var (
+	// docRow is a row of the table: the step, its Secrets Manager calls, the
+	// LWA, SP-API and SNS columns, then the lines that continue the calls.
+	docRow = regexp.MustCompile(`(?m)^//\t(` + strings.Join(rotationSteps, "|") +
+		`)\s+(.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s*\n((?://\t +\S.*\n)*)`)
+	docPair = regexp.MustCompile(`([A-Z][A-Za-z]+) (\d+)`)
+)
+
+// readDoc reads internal/rotation/doc.go, so that the expected numbers come
+// from the package doc, never from this program: its per-step table (nil if
+// it cannot be read) and its explanation of each call, as Markdown.
+func readDoc(root string) (map[string]*docStep, string) {
+	b, err := os.ReadFile(filepath.Join(root, "internal", "rotation", "doc.go"))
+	if err != nil {
+		return nil, ""
+	}
+	_, table, _ := strings.Cut(string(b), "# Calls for one rotation")
+	rows := map[string]*docStep{}
+	for _, m := range docRow.FindAllStringSubmatch(table, -1) {
+		d := &docStep{sm: map[string]int{}}
+		d.lwa, _ = strconv.Atoi(m[3])
+		d.sp, _ = strconv.Atoi(m[4])
+		d.sns, _ = strconv.Atoi(m[5])
+		for _, p := range docPair.FindAllStringSubmatch(m[2]+m[6], -1) {
+			n, _ := strconv.Atoi(p[2])
+			d.sm[p[1]] += n
+		}
+		rows[m[1]] = d
+	}
+	if len(rows) != len(rotationSteps) {
+		rows = nil
+	}
+	return rows, readDocReasons(string(b))
+}
+
+// readDocReasons returns the doc's "Why each is needed:" list.
+func readDocReasons(doc string) string {
+	_, text, ok := strings.Cut(doc, "Why each is needed:")
+	if !ok {
+		return ""
+	}
+	var out []string
+	for _, line := range strings.Split(text, "\n")[1:] {
+		l := strings.TrimPrefix(line, "//")
+		if !strings.HasPrefix(l, "   ") {
+			break
+		}
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "- ") {
+			out = append(out, l)
+		} else if len(out) > 0 {
+			out[len(out)-1] += " " + l
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// smCalls keeps the Secrets Manager calls, by bare operation name.
+func smCalls(m map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		if op, ok := strings.CutPrefix(k, "Secrets Manager "); ok {
+			out[op] += v
+		}
+	}
+	return out
+}
+
+// smDiff compares one step's Secrets Manager calls with the doc's: extra
+// DescribeSecret calls in createSecret are polls for the new secret; the
+// other differences are listed as "op ±n" and counted in off.
+func smDiff(step string, got, want map[string]int) (polls, off int, diffs []string) {
+	ops := maps.Clone(got)
+	maps.Copy(ops, want)
+	for _, op := range slices.Sorted(maps.Keys(ops)) {
+		n, w := got[op], want[op]
+		switch {
+		case n > w && step == "createSecret" && op == "DescribeSecret":
+			polls = n - w
+		case n != w:
+			off += max(n-w, w-n)
+			diffs = append(diffs, fmt.Sprintf("%s %+d", op, n-w))
+		}
+	}
+	return polls, off, diffs
 }

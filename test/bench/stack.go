@@ -56,8 +56,8 @@ type stack struct {
 	runOnly string                  // when set, the only secret whose rotation runs
 }
 
-// startStack starts the harness stack with the bootstraps of bins (by
-// function); the stack it returns must be closed, even with an error.
+// startStack starts the stack with the bootstraps of bins; close it even
+// after an error.
 func startStack(ctx context.Context, root, work string, bins map[string]string) (*stack, error) {
 	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
 	for _, f := range functionNames {
@@ -125,7 +125,7 @@ type invocation struct {
 	peer      time.Duration // time with at least one peer request in flight
 	cpu       time.Duration // CPU time of the bootstrap (all threads)
 	calls     map[string]int
-	refused   int // RotateSecret calls the engine refused
+	refused   int       // RotateSecret calls the engine refused
 	records   int       // SQS records in the event
 	failures  int       // SQS records the function reported failed
 	sent      time.Time // the earliest SentTimestamp of the SQS records
@@ -137,9 +137,7 @@ type labeled struct {
 	inv  invocation
 }
 
-// around measures one invocation of the stack (harness.AroundInvoke): its
-// round trip, its peer time and calls at function's proxies and the CPU
-// time of the bootstrap, and records it.
+// around measures and records one invocation (harness.AroundInvoke).
 func (s *stack) around(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
 	s.mu.Lock()
 	h, runOnly := s.h, s.runOnly
@@ -195,9 +193,8 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	return out, err
 }
 
-// measure invokes function with event through the stack, decodes its answer
-// into answer and returns the invocation's measure; what names the
-// invocation in errors.
+// measure invokes function with event, decodes its answer into answer and
+// returns the invocation's measure; what names it in errors.
 func (s *stack) measure(ctx context.Context, what, function string, event, answer any) (invocation, error) {
 	out, err := s.h.Invoke(ctx, function, event)
 	if err != nil {
@@ -220,8 +217,7 @@ func (s *stack) takeRecords() map[string][]invocation {
 	return out
 }
 
-// seed creates a managed secret for clientID with rotation enabled and
-// returns its ARN.
+// seed creates a managed secret of clientID with rotation enabled.
 func (s *stack) seed(ctx context.Context, name, clientID, secret string) (string, error) {
 	return s.h.Seed(ctx, harness.SeedOptions{Name: name, Rotation: true, Document: &harness.SecretDocument{
 		ClientID: clientID, ClientSecret: secret, RefreshToken: "Atzr|bench-refresh-" + randomHex(8)}})
@@ -302,58 +298,48 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	return run, nil
 }
 
-// receiveBatch seeds batchSize applications and invokes receive-secret with
-// one new-secret notification for each (one batch, as the event source
-// mapping delivers at most 10).
+// receiveBatch invokes receive-secret with new-secret notifications.
 func (s *stack) receiveBatch(ctx context.Context) (invocation, error) {
-	ev, err := s.notifications(ctx, "receive", "old", s.h.NewSecretQueueURL, "APPLICATION_OAUTH_CLIENT_NEW_SECRET",
+	// Versions are dated to the second: keep the received ones after AWSCURRENT.
+	return s.sqsBatch(ctx, harness.FunctionReceive, "receive", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", s.h.NewSecretQueueURL,
+		1100*time.Millisecond,
 		func(p map[string]any, now time.Time, _ int) {
 			p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + randomHex(16)
 			p["newClientSecretExpiryTime"] = now.Add(180 * 24 * time.Hour).Format(time.RFC3339Nano)
 			p["oldClientSecretExpiryTime"] = now.Add(7 * 24 * time.Hour).Format(time.RFC3339Nano)
 		})
-	if err != nil {
-		return invocation{}, err
-	}
-	// Versions are dated to the second: keep the received ones after AWSCURRENT.
-	time.Sleep(1100 * time.Millisecond)
-	return s.batch(ctx, harness.FunctionReceive, ev)
 }
 
-// expiryBatch seeds batchSize applications and invokes expiry-alert with one
-// expiry notice for each, at the days of Amazon's schedule.
+// expiryBatch invokes expiry-alert with expiry notices at the days of
+// Amazon's schedule.
 func (s *stack) expiryBatch(ctx context.Context) (invocation, error) {
 	days := []int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}
-	ev, err := s.notifications(ctx, "expiry", "cur", s.h.ExpiryQueueURL, "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY",
+	return s.sqsBatch(ctx, harness.FunctionExpiry, "expiry", "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", s.h.ExpiryQueueURL, 0,
 		func(p map[string]any, now time.Time, i int) {
 			p["clientSecretExpiryTime"] = now.Add(time.Duration(days[i])*24*time.Hour + time.Hour).Format(time.RFC3339Nano)
 		})
+}
+
+// sqsBatch seeds batchSize applications bench/<kind>-NN, waits settle, and
+// invokes function with one batch (an event source mapping delivers at most
+// 10) of one notification of typ for each: the official example of
+// internal/notification/testdata, its payload filled in by fill.
+func (s *stack) sqsBatch(ctx context.Context, function, kind, typ, queueURL string, settle time.Duration,
+	fill func(payload map[string]any, now time.Time, i int)) (invocation, error) {
+	example, err := os.ReadFile(filepath.Join(s.root, "internal", "notification", "testdata", typ+".example.json"))
 	if err != nil {
 		return invocation{}, err
 	}
-	return s.batch(ctx, harness.FunctionExpiry, ev)
-}
-
-// notifications seeds batchSize applications bench/<kind>-NN, each with a
-// secret amzn1.oa2-cs.v1.<secret>…, and returns an SQS batch of one
-// notification of typ for each: the official example of
-// internal/notification/testdata with its payload filled in by fill.
-func (s *stack) notifications(ctx context.Context, kind, secret, queueURL, typ string,
-	fill func(payload map[string]any, now time.Time, i int)) (events.SQSEvent, error) {
-	var ev events.SQSEvent
-	example, err := os.ReadFile(filepath.Join(s.root, "internal", "notification", "testdata", typ+".example.json"))
-	if err != nil {
-		return ev, err
-	}
 	now := time.Now().UTC()
+	var ev events.SQSEvent
 	for i := range batchSize {
 		clientID := fmt.Sprintf("amzn1.application-oa2-client.bench%s%02d", kind, i)
-		if _, err := s.seed(ctx, fmt.Sprintf("bench/%s-%02d", kind, i), clientID, "amzn1.oa2-cs.v1."+secret+randomHex(16)); err != nil {
-			return ev, err
+		if _, err := s.seed(ctx, fmt.Sprintf("bench/%s-%02d", kind, i), clientID, "amzn1.oa2-cs.v1."+kind+randomHex(16)); err != nil {
+			return invocation{}, err
 		}
 		var n map[string]any
 		if err := json.Unmarshal(example, &n); err != nil {
-			return ev, err
+			return invocation{}, err
 		}
 		n["eventTime"] = now.Format(time.RFC3339Nano)
 		for _, p := range n["payload"].(map[string]any) { // the one object named after the type
@@ -371,11 +357,7 @@ func (s *stack) notifications(ctx context.Context, kind, secret, queueURL, typ s
 			AWSRegion: harness.Region,
 		})
 	}
-	return ev, nil
-}
-
-// batch invokes function with the SQS batch ev and counts the failures it reports.
-func (s *stack) batch(ctx context.Context, function string, ev events.SQSEvent) (invocation, error) {
+	time.Sleep(settle)
 	var resp events.SQSEventResponse
 	inv, err := s.measure(ctx, function+" batch", function, ev, &resp)
 	inv.failures = len(resp.BatchItemFailures)
@@ -420,10 +402,8 @@ func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 	return runs, nil
 }
 
-// warmUp invokes each function once with as little as it allows (an SQS
-// batch with no records, an empty object for the watchdog, a createSecret
-// for a secret that does not exist), so the measured invocations are warm
-// (the cold start is measured on its own).
+// warmUp invokes each function once with as little as it allows, so that
+// the measured invocations are warm.
 func (s *stack) warmUp(ctx context.Context) error {
 	for _, f := range functionNames {
 		var ev any = events.SQSEvent{Records: []events.SQSMessage{}}
@@ -450,13 +430,10 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// meter accounts the time one function spends waiting on its peers: the
-// wall time during which at least one of its requests to a peer is in
-// flight (so overlapping requests are not counted twice), and the number of
-// requests per peer and operation. Every function gets its own meter and its
-// own proxies, and an instance runs one invocation at a time, so the
-// difference of two snapshots taken around an invocation is that
-// invocation's peer time.
+// meter accounts one function's peer requests: the wall time during which
+// at least one is in flight (overlapping requests count once), and their
+// number per operation. A function runs one invocation at a time, so two
+// snapshots around an invocation give that invocation's figures.
 type meter struct {
 	mu        sync.Mutex
 	inflight  int
@@ -483,9 +460,7 @@ func (m *meter) snapshot() meterState {
 	return st
 }
 
-// timed is a peer endpoint as a function sees it: it names each request's
-// operation, times it on the function's meter m and hands it to next, the
-// real peer.
+// timed counts each request on m and hands it to next, the real peer.
 func timed(m *meter, peer string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := operation(peer, r)
