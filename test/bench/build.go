@@ -99,8 +99,8 @@ func describeMachine(ctx context.Context) machine {
 		out, _ := exec.CommandContext(ctx, name, args...).Output()
 		return strings.TrimSpace(string(out))
 	}
-	m := machine{arch: output("uname", "-m"), kernel: output("uname", "-sr"), cores: runtime.NumCPU(), load: loadavg(),
-		goVersion: cmp.Or(strings.TrimPrefix(output("go", "version"), "go version "), runtime.Version())}
+	m := machine{arch: output("uname", "-m"), kernel: output("uname", "-sr"), cores: runtime.NumCPU(), load: loadavg()}
+	m.goVersion = cmp.Or(strings.TrimPrefix(output("go", "version"), "go version "), runtime.Version())
 	m.cpu, _ = procField("/proc/cpuinfo", "model name")
 	m.cpu, m.memory = cmp.Or(m.cpu, "unknown"), "unknown"
 	if kb, ok := procKB("/proc/meminfo", "MemTotal"); ok {

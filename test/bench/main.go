@@ -90,7 +90,8 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	}
 	defer os.RemoveAll(work)
 
-	r := &results{date: time.Now().UTC(), starts: starts, peakRSS: map[string]int64{}, machine: describeMachine(ctx)}
+	r := &results{date: time.Now().UTC(), starts: starts, peakRSS: map[string]int64{}}
+	r.machine = describeMachine(ctx)
 	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
 	arm, err := build(ctx, root, filepath.Join(work, "arm64"), "linux", "arm64")
 	if err != nil {

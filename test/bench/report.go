@@ -167,7 +167,9 @@ func renderTargets(r *report, res *results) {
 	if len(res.peakRSS) == 0 {
 		rows = append(rows, []string{"peak RSS ≤ 25 MiB", "not measured", "–", "the local stack did not run: " + oneLine(res.stackErr)})
 	} else {
-		name := slices.MaxFunc(functionNames, func(a, b string) int { return cmp.Compare(res.peakRSS[a], res.peakRSS[b]) })
+		name := slices.MaxFunc(functionNames, func(a, b string) int {
+			return cmp.Compare(res.peakRSS[a], res.peakRSS[b])
+		})
 		worst := res.peakRSS[name]
 		why := fmt.Sprintf("highest: %s, %s (VmHWM over the whole stack run).", name, kibToMiB(worst))
 		if worst > targetRSSKiB {
@@ -190,7 +192,9 @@ func renderTargets(r *report, res *results) {
 			ms(last.inv.roundTrip), yes[last.inv.roundTrip < targetSweep], why})
 	}
 
-	worst := slices.MaxFunc(res.sizes[:len(functionNames)], func(a, b sizes) int { return cmp.Compare(a.arm64, b.arm64) })
+	worst := slices.MaxFunc(res.sizes[:len(functionNames)], func(a, b sizes) int {
+		return cmp.Compare(a.arm64, b.arm64)
+	})
 	why := fmt.Sprintf("largest: %s, %s (linux/arm64, `-s -w`).", worst.function, mib(worst.arm64))
 	if worst.arm64 > targetBootstrap {
 		why += " The SDK's config module links every credential provider (SSO, SSO-OIDC, STS, sign-in, IMDS) although Lambda only ever uses the environment's credentials; building the clients with the environment credential provider instead of config.LoadDefaultConfig removes them."
@@ -253,7 +257,8 @@ func coldTargets(res *results) [][]string {
 		return ""
 	}
 	why := fmt.Sprintf("worst function %s: median exec → first `/runtime/invocation/next` of the function over that of a bare aws-lambda-go function built and started the same way in the same run (section 2). Round by round the ratio ran from %s to %s (p10–p90).",
-		floor.function, times(floor.ratio.paired.p10), times(floor.ratio.paired.p90)) + inSpread(floor.ratio.paired, targetFloorRatio)
+		floor.function, times(floor.ratio.paired.p10), times(floor.ratio.paired.p90))
+	why += inSpread(floor.ratio.paired, targetFloorRatio)
 	if sr, ok := compareCold(res.cold, subjectSDKFloor, subjectFloor); ok {
 		why += fmt.Sprintf(" The floor with the SDK's secretsmanager and sns packages linked but never called (sdkfloor) is %s the floor: that much is the SDK's own package initialisation (its schemas and endpoint tables), which no wiring can avoid while the functions use the SDK's clients.", times(sr.median))
 		if !floor.met {
@@ -262,7 +267,8 @@ func coldTargets(res *results) [][]string {
 	}
 	rows := [][]string{{"cold start ≤ 1.3× the floor", times(floor.ratio.median), yes[floor.met], why}}
 	why = fmt.Sprintf("worst function %s: its median over the median of the Python boto3 baseline, timed the same way (section 2). Round by round: %s to %s (p10–p90).",
-		python.function, fraction(python.ratio.paired.p90), fraction(python.ratio.paired.p10)) + inSpread(python.ratio.paired, targetColdRatio)
+		python.function, fraction(python.ratio.paired.p90), fraction(python.ratio.paired.p10))
+	why += inSpread(python.ratio.paired, targetColdRatio)
 	if sr, ok := compareCold(res.cold, subjectSDKFloor, subjectPython); ok {
 		why += fmt.Sprintf(" The floor with the SDK's two service packages linked (sdkfloor) is %s of boto3 on its own.", fraction(sr.median))
 	}
