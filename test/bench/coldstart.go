@@ -53,9 +53,8 @@ type coldSample struct {
 type coldRun struct {
 	ready, cpu map[string][]time.Duration // by subject, in round order
 	hwmKB      map[string]int64           // by subject, the highest peak RSS when ready
-	rounds     int
-	loadBefore string // /proc/loadavg (1, 5, 15 min) before the first start
-	loadAfter  string // and after the last
+	loadBefore string                     // /proc/loadavg (1, 5, 15 min) before the first start
+	loadAfter  string                     // and after the last
 }
 
 // serve serves h on a free 127.0.0.1 port and returns its host:port.
@@ -155,7 +154,7 @@ func coldStarts(ctx context.Context, bins map[string]string, n int, work string)
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,
 			"ROTATE_SECRET_FUNCTION_ARN="+harness.RotationFunctionARN)
 	}
-	run := &coldRun{rounds: n, loadBefore: loadavg(),
+	run := &coldRun{loadBefore: loadavg(),
 		ready: map[string][]time.Duration{}, cpu: map[string][]time.Duration{}, hwmKB: map[string]int64{}}
 	rng := rand.New(rand.NewPCG(7, 25))
 	order := slices.Clone(coldSubjects)

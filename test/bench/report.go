@@ -309,7 +309,7 @@ func renderCold(r *report, res *results) {
 	}
 	c := res.cold
 	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); %s are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
-		c.rounds, "`"+strings.Join(caVariables, "`, `")+"`", c.loadBefore, c.loadAfter)
+		res.starts, "`"+strings.Join(caVariables, "`, `")+"`", c.loadBefore, c.loadAfter)
 	var rows [][]string
 	for _, name := range coldSubjects {
 		sp, cpu := summarize(c.ready[name]), summarize(c.cpu[name])
