@@ -2,12 +2,10 @@ package main
 
 import (
 	"archive/zip"
-	"bufio"
 	"bytes"
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,35 +15,30 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
 // functionNames are the directories under functions/.
-var functionNames = []string{"rotate-secret", "receive-secret", "expiry-alert", "watchdog"}
+var functionNames = harness.Functions
 
-// lambdaFlags are the build flags of the Makefile's build targets.
-var lambdaFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w"}
-
-// floorPackage is the bare aws-lambda-go function the cold starts are
-// compared with, sdkFloorPackage the same with the AWS SDK's service
-// packages linked; build names their binaries after the directories
-// (subjectFloor, subjectSDKFloor).
+// The references built beside the functions, named after their directories.
 const (
-	floorPackage    = "./test/bench/floor"
-	sdkFloorPackage = "./test/bench/sdkfloor"
+	subjectFloor    = "floor"
+	subjectSDKFloor = "sdkfloor"
 )
 
-// references are the binaries built beside the functions.
-var references = []string{subjectFloor, subjectSDKFloor}
+// builtNames are the binaries build makes: the functions, then the references.
+var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKFloor})
 
-// build builds the functions and the floor for goos/goarch into
-// dir/<function> and dir/floor with the deployed flags, all in one go build.
+// build builds the functions and the references for goos/goarch into
+// dir/<name>, with the Makefile's flags, and returns their paths.
 func build(ctx context.Context, root, dir, goos, goarch string) (map[string]string, error) {
-	args := append([]string{"build"}, lambdaFlags...)
-	args = append(args, "-o", dir+string(filepath.Separator))
+	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}
 	for _, f := range functionNames {
 		args = append(args, "./functions/"+f)
 	}
-	args = append(args, floorPackage, sdkFloorPackage)
+	args = append(args, "./test/bench/"+subjectFloor, "./test/bench/"+subjectSDKFloor)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
@@ -53,12 +46,8 @@ func build(ctx context.Context, root, dir, goos, goarch string) (map[string]stri
 		return nil, fmt.Errorf("go build %s/%s: %v\n%s", goos, goarch, err, out)
 	}
 	paths := map[string]string{}
-	for _, f := range append(slices.Clone(functionNames), references...) {
-		p := filepath.Join(dir, f)
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("go build %s/%s: %w", goos, goarch, err)
-		}
-		paths[f] = p
+	for _, f := range builtNames {
+		paths[f] = filepath.Join(dir, f)
 	}
 	return paths, nil
 }
@@ -71,39 +60,29 @@ type sizes struct {
 	host     int64 // bootstrap for this machine, same flags
 }
 
-// deploymentZip writes the zip a Lambda deployment takes: one file named
-// bootstrap, mode 0755, deflated; it returns its size.
-func deploymentZip(bootstrap, out string) (int64, error) {
-	data, err := os.ReadFile(bootstrap)
+// measureSizes measures function's bootstraps and the deployment zip of the
+// arm64 one: one file named bootstrap, mode 0755, deflated.
+func measureSizes(function, arm64, host string) (sizes, error) {
+	data, err := os.ReadFile(arm64)
 	if err != nil {
-		return 0, err
+		return sizes{}, err
+	}
+	st, err := os.Stat(host)
+	if err != nil {
+		return sizes{}, err
 	}
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
 	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
 	h.SetMode(0o755)
 	w, err := zw.CreateHeader(h)
-	if err != nil {
-		return 0, err
+	if err == nil {
+		_, err = w.Write(data)
 	}
-	if _, err := w.Write(data); err != nil {
-		return 0, err
+	if err == nil {
+		err = zw.Close()
 	}
-	if err := zw.Close(); err != nil {
-		return 0, err
-	}
-	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-		return 0, err
-	}
-	return int64(buf.Len()), nil
-}
-
-func fileSize(p string) int64 {
-	st, err := os.Stat(p)
-	if err != nil {
-		return 0
-	}
-	return st.Size()
+	return sizes{function: function, arm64: int64(len(data)), zip: int64(buf.Len()), host: st.Size()}, err
 }
 
 // machine describes where the benchmark ran.
@@ -116,62 +95,69 @@ type machine struct {
 }
 
 func describeMachine(ctx context.Context) machine {
-	m := machine{goVersion: runtime.Version(), cores: runtime.NumCPU(), cpu: "unknown", memory: "unknown"}
-	if out, err := exec.CommandContext(ctx, "uname", "-m").Output(); err == nil {
-		m.arch = strings.TrimSpace(string(out))
+	output := func(name string, args ...string) string {
+		out, _ := exec.CommandContext(ctx, name, args...).Output()
+		return strings.TrimSpace(string(out))
 	}
-	if out, err := exec.CommandContext(ctx, "uname", "-sr").Output(); err == nil {
-		m.kernel = strings.TrimSpace(string(out))
-	}
-	if out, err := exec.CommandContext(ctx, "go", "version").Output(); err == nil {
-		m.goVersion = strings.TrimPrefix(strings.TrimSpace(string(out)), "go version ")
-	}
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			k, v, ok := strings.Cut(sc.Text(), ":")
-			if ok && strings.TrimSpace(k) == "model name" {
-				m.cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			m.load = strings.Join(f[:3], " ")
-		}
-	}
-	if kb, ok := statusKBFile("/proc/meminfo", "MemTotal"); ok {
+	m := machine{arch: output("uname", "-m"), kernel: output("uname", "-sr"), cores: runtime.NumCPU(), load: loadavg()}
+	m.goVersion = cmp.Or(strings.TrimPrefix(output("go", "version"), "go version "), runtime.Version())
+	m.cpu, _ = procField("/proc/cpuinfo", "model name")
+	m.cpu, m.memory = cmp.Or(m.cpu, "unknown"), "unknown"
+	if kb, ok := procKB("/proc/meminfo", "MemTotal"); ok {
 		m.memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
 	}
-	if out, err := exec.CommandContext(ctx, "python3", "-c", "import sys, boto3; print(sys.version.split()[0], boto3.__version__)").Output(); err == nil {
-		f := strings.Fields(string(out))
-		if len(f) == 2 {
-			m.python, m.boto3 = f[0], f[1]
-		}
+	if f := strings.Fields(output("python3", "-c", "import sys, boto3; print(sys.version.split()[0], boto3.__version__)")); len(f) == 2 {
+		m.python, m.boto3 = f[0], f[1]
 	}
 	return m
 }
 
-// statusKBFile reads a "Name: N kB" line of a /proc file.
-func statusKBFile(path, field string) (int64, bool) {
+// procField returns the value of the first "name: value" line of a /proc file.
+func procField(path, name string) (string, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, false
+		return "", false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		name, rest, ok := strings.Cut(line, ":")
-		if ok && name == field {
-			v, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return v, err == nil
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v), true
 		}
 	}
-	return 0, false
+	return "", false
 }
 
-// goBench is one benchmark: the median of its goBenchCount runs, and the
-// fastest and slowest run.
+// procKB reads a "name: N kB" line of a /proc file.
+func procKB(path, name string) (int64, bool) {
+	v, ok := procField(path, name)
+	n, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+	return n, ok && err == nil
+}
+
+// cpuTime returns the CPU time all threads of pid have run so far
+// (/proc/<pid>/task/*/schedstat, nanoseconds).
+func cpuTime(pid int) time.Duration {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var sum int64
+	for _, t := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += n
+		}
+	}
+	return time.Duration(sum)
+}
+
+// loadavg returns the 1, 5 and 15 minute load averages.
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
+}
+
+// goBench is the median run of one benchmark, with the fastest and slowest.
 type goBench struct {
 	pkg, name                  string
 	nsPerOp, bytesOp, allocsOp float64
@@ -186,23 +172,21 @@ var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) 
 // benchPackages hold the Go benchmarks of the hot paths.
 var benchPackages = []string{"./internal/notification", "./internal/secretdoc", "./internal/alert"}
 
-// runGoBenchmarks runs the hot-path benchmarks and parses their figures.
+// runGoBenchmarks runs the hot-path benchmarks.
 func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 	var out []goBench
 	for _, pkg := range benchPackages {
-		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "1s", "-count", strconv.Itoa(goBenchCount), pkg)
+		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "1s",
+			"-count", strconv.Itoa(goBenchCount), pkg)
 		cmd.Dir = root
-		var stdout bytes.Buffer
-		cmd.Stdout = &stdout
-		cmd.Stderr = &stdout
-		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("go test -bench %s: %v\n%s", pkg, err, tail(stdout.String(), 2000))
+		stdout, err := cmd.CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("go test -bench %s: %v\n%s", pkg, err, tail(string(stdout), 2000))
 		}
 		runs := map[string][]goBench{}
 		var names []string
-		sc := bufio.NewScanner(io.Reader(&stdout))
-		for sc.Scan() {
-			m := benchLine.FindStringSubmatch(sc.Text())
+		for _, line := range strings.Split(string(stdout), "\n") {
+			m := benchLine.FindStringSubmatch(line)
 			if m == nil {
 				continue
 			}
@@ -216,17 +200,19 @@ func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 			runs[b.name] = append(runs[b.name], b)
 		}
 		for _, name := range names {
-			out = append(out, medianBench(runs[name]))
+			rs := runs[name]
+			slices.SortFunc(rs, func(a, b goBench) int { return cmp.Compare(a.nsPerOp, b.nsPerOp) })
+			b := rs[len(rs)/2]
+			b.minNs, b.maxNs = rs[0].nsPerOp, rs[len(rs)-1].nsPerOp
+			out = append(out, b)
 		}
 	}
 	return out, nil
 }
 
-// medianBench is the run with the median time of runs, with the range of
-// all of them.
-func medianBench(runs []goBench) goBench {
-	slices.SortFunc(runs, func(a, b goBench) int { return cmp.Compare(a.nsPerOp, b.nsPerOp) })
-	b := runs[len(runs)/2]
-	b.minNs, b.maxNs = runs[0].nsPerOp, runs[len(runs)-1].nsPerOp
-	return b
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
 }

@@ -46,23 +46,27 @@ func TestMeasureStart(t *testing.T) {
 }
 
 func TestColdVerdicts(t *testing.T) {
-	ms := func(vs ...int) []coldSample {
-		var out []coldSample
+	ms := func(vs ...int) []time.Duration {
+		var out []time.Duration
 		for _, v := range vs {
-			out = append(out, coldSample{ready: time.Duration(v) * time.Millisecond})
+			out = append(out, time.Duration(v)*time.Millisecond)
 		}
 		return out
 	}
-	run := &coldRun{subjects: []coldResult{
-		{name: "rotate-secret", samples: ms(12, 13, 14)},
-		{name: "receive-secret", samples: ms(13, 14, 15)},
-		{name: "expiry-alert", samples: ms(11, 12, 13)},
-		{name: "watchdog", samples: ms(20, 12, 12)},
-		{name: subjectFloor, samples: ms(10, 10, 10)},
-		{name: subjectSDKFloor, samples: ms(11, 11, 11)},
-		{name: subjectPython, samples: ms(400, 300, 350)},
+	run := &coldRun{ready: map[string][]time.Duration{
+		"rotate-secret":  ms(12, 13, 14),
+		"receive-secret": ms(13, 14, 15),
+		"expiry-alert":   ms(11, 12, 13),
+		"watchdog":       ms(20, 12, 12),
+		subjectFloor:     ms(10, 10, 10),
+		subjectSDKFloor:  ms(11, 11, 11),
+		subjectPython:    ms(400, 300, 350),
 	}}
-	floor, python, err := coldVerdicts(run)
+	floor, err := worstCold(run, subjectFloor, targetFloorRatio)
+	if err != nil {
+		t.Fatal(err)
+	}
+	python, err := worstCold(run, subjectPython, targetColdRatio)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +78,7 @@ func TestColdVerdicts(t *testing.T) {
 		t.Errorf("python verdict = %s %.3f met %v, want receive-secret 0.040 met", python.function, python.ratio.median, python.met)
 	}
 	// Per round, watchdog's first start was twice the floor's.
-	if got := compareCold(&run.subjects[3], &run.subjects[4]).paired.p90; got != 2 {
-		t.Errorf("watchdog per-round p90 = %.2f, want 2", got)
+	if got, _ := compareCold(run, "watchdog", subjectFloor); got.paired.p90 != 2 {
+		t.Errorf("watchdog per-round p90 = %.2f, want 2", got.paired.p90)
 	}
 }

@@ -29,7 +29,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"syscall"
 	"time"
 
@@ -41,8 +40,6 @@ type results struct {
 	date       time.Time
 	took       time.Duration
 	machine    machine
-	hostOS     string
-	hostArch   string
 	sizes      []sizes
 	goBench    []goBench
 	goBenchErr error
@@ -53,12 +50,10 @@ type results struct {
 
 	stackErr   error
 	rotation   *rotationRun
-	receive    *batchRun
-	expiry     *batchRun
+	batches    []labeled // the receive-secret and expiry-alert batches
 	sweeps     []sweepRun
-	peakRSS    map[string]int64 // KiB
-	doc        map[string]*docStep
-	docOK      bool
+	peakRSS    map[string]int64    // KiB
+	doc        map[string]*docStep // nil when the rotation package doc's table cannot be read
 	docReasons string
 }
 
@@ -85,8 +80,8 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	if err != nil {
 		return err
 	}
-	rie, err := harness.RIEPath(root)
-	if err != nil {
+	// The stack finds aws-lambda-rie itself; without it, stop before building.
+	if _, err := harness.RIEPath(root); err != nil {
 		return err
 	}
 	work, err := os.MkdirTemp("", "spapi-lwa-bench-")
@@ -95,9 +90,8 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	}
 	defer os.RemoveAll(work)
 
-	r := &results{date: time.Now().UTC(), hostOS: runtime.GOOS, hostArch: runtime.GOARCH, starts: starts, peakRSS: map[string]int64{}}
+	r := &results{date: time.Now().UTC(), starts: starts, peakRSS: map[string]int64{}}
 	r.machine = describeMachine(ctx)
-
 	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
 	arm, err := build(ctx, root, filepath.Join(work, "arm64"), "linux", "arm64")
 	if err != nil {
@@ -107,28 +101,26 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range append(slices.Clone(functionNames), references...) {
-		z, err := deploymentZip(arm[f], filepath.Join(work, f+".zip"))
+	for _, f := range builtNames {
+		s, err := measureSizes(f, arm[f], host[f])
 		if err != nil {
 			return fmt.Errorf("zip %s: %w", f, err)
 		}
-		r.sizes = append(r.sizes, sizes{function: f, arm64: fileSize(arm[f]), zip: z, host: fileSize(host[f])})
+		r.sizes = append(r.sizes, s)
 	}
 
 	progress("go test -bench on the hot paths")
 	r.goBench, r.goBenchErr = runGoBenchmarks(ctx, root)
 
 	progress("cold starts: %d rounds of each function, the floor and the Python baseline", starts)
-	r.cold, r.coldErr = coldStarts(ctx, host, starts, work, progress)
-
-	r.doc, r.docOK = readDocTable(root)
-	r.docReasons = readDocReasons(root)
+	r.cold, r.coldErr = coldStarts(ctx, host, starts, work)
+	r.doc, r.docReasons = readDoc(root)
 
 	if coldOnly {
 		r.stackErr = errors.New("not run (-cold-only)")
 	} else {
 		progress("local stack: full rotation and batches")
-		r.stackErr = runStack(ctx, r, root, work, rie, host)
+		r.stackErr = runStack(ctx, r, root, work, host)
 	}
 
 	r.took = time.Since(began)
@@ -140,11 +132,11 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	return nil
 }
 
-// runStack runs the rotation and the two batches on the local stack.
-func runStack(ctx context.Context, r *results, root, work, rie string, host map[string]string) (err error) {
-	s := newStack(root, work)
+// runStack runs the rotation, the two batches and the sweeps on the local stack.
+func runStack(ctx context.Context, r *results, root, work string, host map[string]string) (err error) {
+	s, err := startStack(ctx, root, work, host)
 	defer s.close()
-	if err := s.start(ctx, rie, host); err != nil {
+	if err != nil {
 		return err
 	}
 	if err := s.warmUp(ctx); err != nil {
@@ -152,8 +144,10 @@ func runStack(ctx context.Context, r *results, root, work, rie string, host map[
 	}
 	defer func() {
 		for _, f := range functionNames {
-			if kb, ok := s.peakRSS(f); ok {
-				r.peakRSS[f] = kb
+			if pid, ok := s.h.BootstrapPID(f); ok {
+				if kb, ok := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM"); ok {
+					r.peakRSS[f] = kb
+				}
 			}
 		}
 		if err != nil {
@@ -164,26 +158,23 @@ func runStack(ctx context.Context, r *results, root, work, rie string, host map[
 		}
 	}()
 	progress("stack: full rotation")
-	rot, err := s.rotation(ctx)
-	if err != nil {
+	if r.rotation, err = s.rotation(ctx); err != nil {
 		return err
 	}
-	r.rotation = rot
-	if rot.err != nil {
-		return fmt.Errorf("rotation: %w", rot.err)
+	if r.rotation.err != nil {
+		return fmt.Errorf("rotation: %w", r.rotation.err)
 	}
 	progress("stack: receive-secret batch of %d", batchSize)
-	rb, err := s.receiveBatch(ctx)
+	inv, err := s.receiveBatch(ctx)
 	if err != nil {
 		return err
 	}
-	r.receive = &rb
+	r.batches = append(r.batches, labeled{fmt.Sprintf("receive-secret: batch of %d new secrets (%d failed)", batchSize, inv.failures), inv})
 	progress("stack: expiry-alert batch of %d", batchSize)
-	eb, err := s.expiryBatch(ctx)
-	if err != nil {
+	if inv, err = s.expiryBatch(ctx); err != nil {
 		return err
 	}
-	r.expiry = &eb
+	r.batches = append(r.batches, labeled{fmt.Sprintf("expiry-alert: batch of %d expiry notices (%d failed)", batchSize, inv.failures), inv})
 	progress("stack: watchdog sweeps of %v managed secrets", sweepSizes)
 	r.sweeps, err = s.sweeps(ctx)
 	return err

@@ -1,19 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"io"
+	"maps"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,15 +27,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
-
-// The local stack of the rotation and batch benchmarks is test/harness's:
-// moto as Secrets Manager, SQS and SNS, the SP-API/LWA simulator, the
-// functions as built bootstraps under aws-lambda-rie (one instance each, so
-// that an invocation's bootstrap is known), and the two parts of AWS that
-// moto does not play (the rotation engine and the SQS event source mapping).
-// The benchmark adds a timing proxy between each function and each of its
-// peers (Options.WrapPeer) and measures every invocation
-// (Options.AroundInvoke).
 
 const (
 	batchSize     = 10
@@ -44,39 +40,40 @@ const (
 // that called RotateSecret, so those rotations stop at the pending version.
 var errNotRun = errors.New("bench: rotation of this secret is not run")
 
-// stack is the harness stack with the benchmark's proxies and records.
+// stack is test/harness's local stack (moto, the SP-API/LWA simulator, one
+// instance of each function under aws-lambda-rie, so that an invocation's
+// bootstrap is known) with a timing proxy between each function and each of
+// its peers (Options.WrapPeer) and a record of every invocation
+// (Options.AroundInvoke).
 type stack struct {
-	root, work string
-	h          *harness.Stack
-	servers    []*http.Server
+	root    string
+	h       *harness.Stack
+	meters  map[string]*meter // by function, made before the stack starts
+	servers []*http.Server    // the proxies, started by Start
 
-	mu        sync.Mutex
-	meters    map[string]*meter       // by function
-	proxies   map[string]string       // "function peer" → proxy URL
-	records   map[string][]invocation // measured invocations, by function
-	runOnly   string                  // when set, the only secret whose rotation runs
-	succeeded time.Time               // the engine removed AWSPENDING of runOnly
-	abandoned bool                    // the engine gave the rotation of runOnly up
+	mu      sync.Mutex
+	records map[string][]invocation // measured invocations, by function
+	runOnly string                  // when set, the only secret whose rotation runs
 }
 
-func newStack(root, work string) *stack {
-	return &stack{root: root, work: work, meters: map[string]*meter{}, proxies: map[string]string{}, records: map[string][]invocation{}}
-}
-
-// start starts the harness stack with the bootstraps of bins (by function).
-func (s *stack) start(ctx context.Context, rie string, bins map[string]string) error {
-	binDir := filepath.Join(s.work, "stack")
+// startStack starts the stack with the bootstraps of bins; close it even
+// after an error.
+func startStack(ctx context.Context, root, work string, bins map[string]string) (*stack, error) {
+	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
+	for _, f := range functionNames {
+		s.meters[f] = &meter{meterState: meterState{calls: map[string]int{}, lastEnd: map[string]time.Time{}}}
+	}
+	binDir, home := filepath.Join(work, "stack"), filepath.Join(work, "home")
 	for f, p := range bins {
 		if err := os.MkdirAll(filepath.Join(binDir, f), 0o755); err != nil {
-			return err
+			return s, err
 		}
 		if err := os.Symlink(p, filepath.Join(binDir, f, "bootstrap")); err != nil {
-			return err
+			return s, err
 		}
 	}
-	home := filepath.Join(s.work, "home")
 	if err := os.MkdirAll(home, 0o755); err != nil {
-		return err
+		return s, err
 	}
 	h, err := harness.Start(ctx, harness.Options{
 		BinDir:           binDir,
@@ -90,15 +87,11 @@ func (s *stack) start(ctx context.Context, rie string, bins map[string]string) e
 		DeliveryDelay:    500 * time.Millisecond,
 		WrapPeer:         s.wrapPeer,
 		AroundInvoke:     s.around,
-		OnEvent:          s.onEvent,
 	})
-	if err != nil {
-		return err
-	}
 	s.mu.Lock()
 	s.h = h
 	s.mu.Unlock()
-	return nil
+	return s, err
 }
 
 func (s *stack) close() {
@@ -110,72 +103,19 @@ func (s *stack) close() {
 	}
 }
 
-// meter returns function's meter.
-func (s *stack) meter(function string) *meter {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	m := s.meters[function]
-	if m == nil {
-		m = newMeter()
-		s.meters[function] = m
-	}
-	return m
-}
-
-// wrapPeer puts a timing proxy of function's meter in front of url.
-func (s *stack) wrapPeer(function, peer, url string) string {
-	key := function + " " + peer
-	s.mu.Lock()
-	got, ok := s.proxies[key]
-	s.mu.Unlock()
-	if ok {
-		return got
-	}
-	p := &timingProxy{meter: s.meter(function), next: forward(url)}
-	switch peer {
-	case harness.PeerSecretsManager:
-		p.peer, p.classify = "Secrets Manager", jsonTarget
-	case harness.PeerSNS:
-		p.peer, p.classify = "SNS", queryAction
-	default:
-		p.classify = amazonPath
-	}
-	srvURL, err := serve(&s.servers, p)
+// wrapPeer puts a timing proxy of function's meter in front of target. The
+// harness calls it once per function and peer, from Start.
+func (s *stack) wrapPeer(function, peer, target string) string {
+	u, err := url.Parse(target)
 	if err != nil {
-		// The function then fails to reach the peer, and the run says so.
-		return "http://127.0.0.1:9"
+		return unreachable // The function then fails to reach the peer, and the run says so.
 	}
-	s.mu.Lock()
-	s.proxies[key] = srvURL
-	s.mu.Unlock()
-	return srvURL
-}
-
-// onEvent notes the end of the benchmarked rotation.
-func (s *stack) onEvent(ev harness.Event) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.runOnly == "" || ev.SecretARN != s.runOnly {
-		return
-	}
-	switch ev.Rotation {
-	case harness.RotationSucceeded:
-		s.succeeded = ev.Time
-	case harness.RotationAbandoned:
-		s.abandoned = true
-	}
-}
-
-// serve serves h on a free 127.0.0.1 port and returns its URL.
-func serve(servers *[]*http.Server, h http.Handler) (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, srv, err := serve(timed(s.meters[function], peer, httputil.NewSingleHostReverseProxy(u)))
 	if err != nil {
-		return "", err
+		return unreachable
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	*servers = append(*servers, srv)
-	go srv.Serve(ln)
-	return "http://" + ln.Addr().String(), nil
+	s.servers = append(s.servers, srv)
+	return "http://" + addr
 }
 
 // invocation is the measure of one invocation.
@@ -185,27 +125,27 @@ type invocation struct {
 	peer      time.Duration // time with at least one peer request in flight
 	cpu       time.Duration // CPU time of the bootstrap (all threads)
 	calls     map[string]int
-	refused   int // RotateSecret calls the engine refused
-	funcErr   string
-	payload   []byte
+	refused   int       // RotateSecret calls the engine refused
 	records   int       // SQS records in the event
+	failures  int       // SQS records the function reported failed
 	sent      time.Time // the earliest SentTimestamp of the SQS records
 }
 
-// handler is the round trip minus the peer time.
-func (i invocation) handler() time.Duration { return i.roundTrip - i.peer }
+// labeled is an invocation with its row label.
+type labeled struct {
+	name string
+	inv  invocation
+}
 
-// around measures one invocation of the stack (harness.AroundInvoke): its
-// round trip, its peer time and calls at function's proxies and the CPU
-// time of the bootstrap, and records it.
+// around measures and records one invocation (harness.AroundInvoke).
 func (s *stack) around(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+	s.mu.Lock()
+	h, runOnly := s.h, s.runOnly
+	s.mu.Unlock()
 	inv := invocation{label: "invocation"}
 	switch ev := event.(type) {
 	case events.SecretsManagerSecretRotationEvent:
-		s.mu.Lock()
-		skip := s.runOnly != "" && ev.SecretID != s.runOnly
-		s.mu.Unlock()
-		if skip {
+		if runOnly != "" && ev.SecretID != runOnly {
 			return nil, errNotRun
 		}
 		inv.label = ev.Step
@@ -219,52 +159,53 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 			}
 		}
 	}
-	s.mu.Lock()
-	h := s.h
-	s.mu.Unlock()
-	m := s.meter(function)
-	pid := 0
-	if h != nil {
-		pid, _ = h.BootstrapPID(function)
+	pid := func() int {
+		if h == nil {
+			return 0
+		}
+		pid, _ := h.BootstrapPID(function)
+		return pid
 	}
-	cpu0, _ := cpuTime(pid)
-	before := m.snapshot()
+	m, p := s.meters[function], pid()
+	cpu0, before := cpuTime(p), m.snapshot()
 	start := time.Now()
 	out, err := invoke(ctx)
 	inv.roundTrip = time.Since(start)
 	after := m.snapshot()
-	if pid == 0 && h != nil {
-		pid, _ = h.BootstrapPID(function)
+	if p == 0 {
+		p = pid()
 	}
-	cpu1, _ := cpuTime(pid)
+	inv.cpu = cpuTime(p) - cpu0
 	var fe *harness.FunctionError
 	if err != nil && !errors.As(err, &fe) {
 		return out, err
 	}
-	if fe != nil {
-		inv.funcErr = fe.Type + ": " + fe.Message
+	inv.peer, inv.refused = after.busy-before.busy, after.refused-before.refused
+	inv.calls = map[string]int{}
+	for k, v := range after.calls {
+		if n := v - before.calls[k]; n > 0 {
+			inv.calls[k] = n
+		}
 	}
-	inv.peer, inv.cpu, inv.payload = after.busy-before.busy, cpu1-cpu0, out
-	inv.calls = diff(before.calls, after.calls)
-	inv.refused = after.refused - before.refused
 	s.mu.Lock()
 	s.records[function] = append(s.records[function], inv)
 	s.mu.Unlock()
 	return out, err
 }
 
-// measure invokes function with event through the stack and returns the
-// invocation's measure.
-func (s *stack) measure(ctx context.Context, function string, event any) (invocation, error) {
-	_, err := s.h.Invoke(ctx, function, event)
-	var fe *harness.FunctionError
-	if err != nil && !errors.As(err, &fe) {
-		return invocation{}, err
+// measure invokes function with event, decodes its answer into answer and
+// returns the invocation's measure; what names it in errors.
+func (s *stack) measure(ctx context.Context, what, function string, event, answer any) (invocation, error) {
+	out, err := s.h.Invoke(ctx, function, event)
+	if err != nil {
+		return invocation{}, fmt.Errorf("%s failed: %w", what, err)
+	}
+	if err := json.Unmarshal(out, answer); err != nil {
+		return invocation{}, fmt.Errorf("%s answer: %w", what, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	recs := s.records[function]
-	return recs[len(recs)-1], nil
+	return s.records[function][len(s.records[function])-1], nil
 }
 
 // takeRecords returns and forgets the invocations recorded so far.
@@ -276,17 +217,7 @@ func (s *stack) takeRecords() map[string][]invocation {
 	return out
 }
 
-// peakRSS returns VmHWM of function's bootstrap, in KiB.
-func (s *stack) peakRSS(function string) (int64, bool) {
-	pid, ok := s.h.BootstrapPID(function)
-	if !ok {
-		return 0, false
-	}
-	return statusKB(pid, "VmHWM")
-}
-
-// seed creates a managed secret for clientID with rotation enabled and
-// returns its ARN.
+// seed creates a managed secret of clientID with rotation enabled.
 func (s *stack) seed(ctx context.Context, name, clientID, secret string) (string, error) {
 	return s.h.Seed(ctx, harness.SeedOptions{Name: name, Rotation: true, Document: &harness.SecretDocument{
 		ClientID: clientID, ClientSecret: secret, RefreshToken: "Atzr|bench-refresh-" + randomHex(8)}})
@@ -318,9 +249,7 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	}
 	// moto dates versions to the second; the new version must be dated after
 	// AWSCURRENT for createSecret to adopt it.
-	if d := time.Until(seeded.Add(1100 * time.Millisecond)); d > 0 {
-		time.Sleep(d)
-	}
+	time.Sleep(time.Until(seeded.Add(1100 * time.Millisecond)))
 	s.mu.Lock()
 	s.runOnly = arn
 	s.mu.Unlock()
@@ -330,29 +259,28 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	if _, err := s.h.StartRotation(ctx, arn); err != nil {
 		return nil, fmt.Errorf("start rotation: %w", err)
 	}
-	err = s.h.WaitFor(ctx, 3*stepTimeout, "the rotation", func(context.Context) (bool, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return !s.succeeded.IsZero() || s.abandoned, nil
+	run.err = s.h.WaitFor(ctx, 3*stepTimeout, "the rotation", func(context.Context) (bool, error) {
+		for _, ev := range s.h.Timeline() {
+			if ev.SecretARN == arn && ev.Rotation == harness.RotationSucceeded {
+				run.end = ev.Time
+			}
+			if ev.SecretARN == arn && ev.Rotation != "" {
+				return true, nil
+			}
+		}
+		return false, nil
 	})
-	if err == nil {
-		err = s.h.Settle(ctx, stepTimeout)
-	}
-	if err != nil {
-		run.err = err
+	if run.err == nil {
+		run.err = s.h.Settle(ctx, stepTimeout)
 	}
 	for _, st := range s.h.Steps() {
 		if st.SecretID == arn && st.Err != "" && run.err == nil {
 			run.err = fmt.Errorf("%s failed: %s", st.Step, st.Err)
 		}
 	}
-	s.mu.Lock()
-	run.end = s.succeeded
-	s.mu.Unlock()
 	recs := s.takeRecords()
-	run.steps = recs[harness.FunctionRotate]
-	run.receives = recs[harness.FunctionReceive]
-	for _, inv := range append(slices.Clone(run.steps), run.receives...) {
+	run.steps, run.receives = recs[harness.FunctionRotate], recs[harness.FunctionReceive]
+	for _, inv := range slices.Concat(run.steps, run.receives) {
 		run.refused += inv.refused
 	}
 	for _, inv := range run.receives {
@@ -361,9 +289,8 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 		}
 	}
 	after := s.h.Sim.Stats()
-	run.lwa = after.TokenCalls - before.TokenCalls
-	run.sp = after.RotateCalls - before.RotateCalls
-	run.promoted, _ = s.meter(harness.FunctionRotate).lastEnd("Secrets Manager UpdateSecretVersionStage")
+	run.lwa, run.sp = after.TokenCalls-before.TokenCalls, after.RotateCalls-before.RotateCalls
+	run.promoted = s.meters[harness.FunctionRotate].snapshot().lastEnd["Secrets Manager UpdateSecretVersionStage"]
 	newest, _ := s.h.Sim.Current()
 	if ok, err := s.h.CurrentIsNewest(ctx, arn); err == nil {
 		run.current = ok && newest != initial
@@ -371,107 +298,70 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	return run, nil
 }
 
-// batchRun is the measure of one SQS batch.
-type batchRun struct {
-	inv      invocation
-	failures int
-}
-
-// notification returns the official example of type typ from
-// internal/notification/testdata, decoded.
-func (s *stack) notification(typ string) (map[string]any, error) {
-	b, err := os.ReadFile(filepath.Join(s.root, "internal", "notification", "testdata", typ+".example.json"))
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	return m, json.Unmarshal(b, &m)
-}
-
-func sqsRecord(body []byte, queueARN string) events.SQSMessage {
-	return events.SQSMessage{
-		MessageId: harness.NewToken(), ReceiptHandle: "bench-" + randomHex(8), Body: string(body),
-		Attributes:  map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10)},
-		EventSource: "aws:sqs", EventSourceARN: queueARN, AWSRegion: harness.Region,
-	}
-}
-
-// receiveBatch seeds batchSize applications and invokes receive-secret with
-// one new-secret notification for each (one batch, as the event source
-// mapping delivers at most 10).
-func (s *stack) receiveBatch(ctx context.Context) (batchRun, error) {
-	tmpl, err := s.notification("APPLICATION_OAUTH_CLIENT_NEW_SECRET")
-	if err != nil {
-		return batchRun{}, err
-	}
-	now := time.Now().UTC()
-	ev := events.SQSEvent{}
-	for i := range batchSize {
-		clientID := fmt.Sprintf("amzn1.application-oa2-client.benchreceive%02d", i)
-		if _, err := s.seed(ctx, fmt.Sprintf("bench/receive-%02d", i), clientID, "amzn1.oa2-cs.v1.old"+randomHex(16)); err != nil {
-			return batchRun{}, err
-		}
-		n := cloneJSON(tmpl)
-		n["eventTime"] = now.Format(time.RFC3339Nano)
-		p := n["payload"].(map[string]any)["applicationOAuthClientNewSecret"].(map[string]any)
-		p["clientId"] = clientID
-		p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + randomHex(16)
-		p["newClientSecretExpiryTime"] = now.Add(180 * 24 * time.Hour).Format(time.RFC3339Nano)
-		p["oldClientSecretExpiryTime"] = now.Add(7 * 24 * time.Hour).Format(time.RFC3339Nano)
-		md := n["notificationMetadata"].(map[string]any)
-		md["notificationId"] = harness.NewToken()
-		md["publishTime"] = now.Format(time.RFC3339Nano)
-		body, _ := json.Marshal(n)
-		ev.Records = append(ev.Records, sqsRecord(body, queueARN(s.h.NewSecretQueueURL)))
-	}
+// receiveBatch invokes receive-secret with new-secret notifications.
+func (s *stack) receiveBatch(ctx context.Context) (invocation, error) {
 	// Versions are dated to the second: keep the received ones after AWSCURRENT.
-	time.Sleep(1100 * time.Millisecond)
-	return s.batch(ctx, "receive-secret", ev)
+	return s.sqsBatch(ctx, harness.FunctionReceive, "receive", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", s.h.NewSecretQueueURL,
+		1100*time.Millisecond,
+		func(p map[string]any, now time.Time, _ int) {
+			p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + randomHex(16)
+			p["newClientSecretExpiryTime"] = now.Add(180 * 24 * time.Hour).Format(time.RFC3339Nano)
+			p["oldClientSecretExpiryTime"] = now.Add(7 * 24 * time.Hour).Format(time.RFC3339Nano)
+		})
 }
 
-// expiryBatch seeds batchSize applications and invokes expiry-alert with one
-// expiry notice for each, at the days of Amazon's schedule.
-func (s *stack) expiryBatch(ctx context.Context) (batchRun, error) {
-	tmpl, err := s.notification("APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY")
-	if err != nil {
-		return batchRun{}, err
-	}
+// expiryBatch invokes expiry-alert with expiry notices at the days of
+// Amazon's schedule.
+func (s *stack) expiryBatch(ctx context.Context) (invocation, error) {
 	days := []int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}
+	return s.sqsBatch(ctx, harness.FunctionExpiry, "expiry", "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", s.h.ExpiryQueueURL, 0,
+		func(p map[string]any, now time.Time, i int) {
+			p["clientSecretExpiryTime"] = now.Add(time.Duration(days[i])*24*time.Hour + time.Hour).Format(time.RFC3339Nano)
+		})
+}
+
+// sqsBatch seeds batchSize applications bench/<kind>-NN, waits settle, and
+// invokes function with one batch (an event source mapping delivers at most
+// 10) of one notification of typ for each: the official example of
+// internal/notification/testdata, its payload filled in by fill.
+func (s *stack) sqsBatch(ctx context.Context, function, kind, typ, queueURL string, settle time.Duration,
+	fill func(payload map[string]any, now time.Time, i int)) (invocation, error) {
+	example, err := os.ReadFile(filepath.Join(s.root, "internal", "notification", "testdata", typ+".example.json"))
+	if err != nil {
+		return invocation{}, err
+	}
 	now := time.Now().UTC()
-	ev := events.SQSEvent{}
+	var ev events.SQSEvent
 	for i := range batchSize {
-		clientID := fmt.Sprintf("amzn1.application-oa2-client.benchexpiry%02d", i)
-		if _, err := s.seed(ctx, fmt.Sprintf("bench/expiry-%02d", i), clientID, "amzn1.oa2-cs.v1.cur"+randomHex(16)); err != nil {
-			return batchRun{}, err
+		clientID := fmt.Sprintf("amzn1.application-oa2-client.bench%s%02d", kind, i)
+		if _, err := s.seed(ctx, fmt.Sprintf("bench/%s-%02d", kind, i), clientID, "amzn1.oa2-cs.v1."+kind+randomHex(16)); err != nil {
+			return invocation{}, err
 		}
-		n := cloneJSON(tmpl)
+		var n map[string]any
+		if err := json.Unmarshal(example, &n); err != nil {
+			return invocation{}, err
+		}
 		n["eventTime"] = now.Format(time.RFC3339Nano)
-		p := n["payload"].(map[string]any)["applicationOAuthClientSecretExpiry"].(map[string]any)
-		p["clientId"] = clientID
-		p["clientSecretExpiryTime"] = now.Add(time.Duration(days[i])*24*time.Hour + time.Hour).Format(time.RFC3339Nano)
+		for _, p := range n["payload"].(map[string]any) { // the one object named after the type
+			p.(map[string]any)["clientId"] = clientID
+			fill(p.(map[string]any), now, i)
+		}
 		md := n["notificationMetadata"].(map[string]any)
 		md["notificationId"] = harness.NewToken()
 		md["publishTime"] = now.Format(time.RFC3339Nano)
 		body, _ := json.Marshal(n)
-		ev.Records = append(ev.Records, sqsRecord(body, queueARN(s.h.ExpiryQueueURL)))
+		ev.Records = append(ev.Records, events.SQSMessage{
+			MessageId: harness.NewToken(), ReceiptHandle: "bench-" + randomHex(8), Body: string(body),
+			Attributes:  map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10)},
+			EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:" + harness.Region + ":" + harness.AccountID + ":" + path.Base(queueURL),
+			AWSRegion: harness.Region,
+		})
 	}
-	return s.batch(ctx, "expiry-alert", ev)
-}
-
-func (s *stack) batch(ctx context.Context, function string, ev events.SQSEvent) (batchRun, error) {
-	inv, err := s.measure(ctx, function, ev)
-	if err != nil {
-		return batchRun{}, err
-	}
-	if inv.funcErr != "" {
-		return batchRun{}, fmt.Errorf("%s batch failed: %s", function, inv.funcErr)
-	}
+	time.Sleep(settle)
 	var resp events.SQSEventResponse
-	if err := json.Unmarshal(inv.payload, &resp); err != nil {
-		return batchRun{}, fmt.Errorf("%s batch answer: %w", function, err)
-	}
-	inv.records = len(ev.Records)
-	return batchRun{inv: inv, failures: len(resp.BatchItemFailures)}, nil
+	inv, err := s.measure(ctx, function+" batch", function, ev, &resp)
+	inv.failures = len(resp.BatchItemFailures)
+	return inv, err
 }
 
 // sweepRun is the measure of one watchdog sweep.
@@ -502,46 +392,36 @@ func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 				return runs, err
 			}
 		}
-		inv, err := s.measure(ctx, harness.FunctionWatchdog, map[string]any{})
+		var res struct{ Secrets, Alerts int }
+		inv, err := s.measure(ctx, fmt.Sprintf("watchdog sweep of %d secrets", size), harness.FunctionWatchdog, map[string]any{}, &res)
 		if err != nil {
 			return runs, err
-		}
-		if inv.funcErr != "" {
-			return runs, fmt.Errorf("watchdog sweep of %d secrets failed: %s", size, inv.funcErr)
-		}
-		var res struct{ Secrets, Alerts int }
-		if err := json.Unmarshal(inv.payload, &res); err != nil {
-			return runs, fmt.Errorf("watchdog sweep answer: %w", err)
 		}
 		runs = append(runs, sweepRun{secrets: res.Secrets, alerts: res.Alerts, inv: inv})
 	}
 	return runs, nil
 }
 
-// warmUp invokes each function once with an empty batch or a step for a
-// missing secret, so the measured invocations are warm (the cold start is
-// measured on its own).
+// warmUp invokes each function once with as little as it allows, so that
+// the measured invocations are warm.
 func (s *stack) warmUp(ctx context.Context) error {
 	for _, f := range functionNames {
-		ev, _ := minimalEvent(f)
-		if _, err := s.measure(ctx, f, ev); err != nil {
+		var ev any = events.SQSEvent{Records: []events.SQSMessage{}}
+		switch f {
+		case harness.FunctionRotate:
+			ev = events.SecretsManagerSecretRotationEvent{Step: "createSecret",
+				SecretID:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-missing-AbCdEf",
+				ClientRequestToken: "00000000-0000-4000-8000-000000000000"}
+		case harness.FunctionWatchdog:
+			ev = map[string]any{}
+		}
+		var fe *harness.FunctionError
+		if _, err := s.h.Invoke(ctx, f, ev); err != nil && !errors.As(err, &fe) {
 			return err
 		}
 	}
 	s.takeRecords()
 	return nil
-}
-
-// queueARN is the ARN of the moto queue at url.
-func queueARN(url string) string {
-	return "arn:aws:sqs:" + harness.Region + ":" + harness.AccountID + ":" + path.Base(url)
-}
-
-func cloneJSON(m map[string]any) map[string]any {
-	b, _ := json.Marshal(m)
-	var out map[string]any
-	json.Unmarshal(b, &out)
-	return out
 }
 
 func randomHex(n int) string {
@@ -550,30 +430,104 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// sumCalls adds call maps.
-func sumCalls(ms ...map[string]int) map[string]int {
-	out := map[string]int{}
-	for _, m := range ms {
-		for k, v := range m {
-			out[k] += v
-		}
-	}
-	return out
+// meter accounts one function's peer requests: the wall time during which
+// at least one is in flight (overlapping requests count once), and their
+// number per operation. A function runs one invocation at a time, so two
+// snapshots around an invocation give that invocation's figures.
+type meter struct {
+	mu        sync.Mutex
+	inflight  int
+	busySince time.Time
+	meterState
 }
 
-// minimalEvent is an invocation that does as little as the function allows:
-// an SQS batch with no records, an empty object for the watchdog, or a
-// createSecret for a secret that does not exist.
-func minimalEvent(function string) (any, string) {
-	if function == "rotate-secret" {
-		return events.SecretsManagerSecretRotationEvent{
-			Step:               "createSecret",
-			SecretID:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-missing-AbCdEf",
-			ClientRequestToken: "00000000-0000-4000-8000-000000000000",
-		}, "createSecret for a nonexistent secret"
+// meterState is what a meter has counted so far.
+type meterState struct {
+	busy    time.Duration
+	calls   map[string]int       // "peer operation" → count
+	refused int                  // RotateSecret calls answered InvalidRequestException
+	lastEnd map[string]time.Time // "peer operation" → when its last request finished
+}
+
+func (m *meter) snapshot() meterState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.meterState
+	if m.inflight > 0 {
+		st.busy += time.Since(m.busySince)
 	}
-	if function == "watchdog" {
-		return map[string]any{}, "an empty object, i.e. a sweep"
+	st.calls, st.lastEnd = maps.Clone(m.calls), maps.Clone(m.lastEnd)
+	return st
+}
+
+// timed counts each request on m and hands it to next, the real peer.
+func timed(m *meter, peer string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		op := operation(peer, r)
+		m.mu.Lock()
+		if m.inflight == 0 {
+			m.busySince = time.Now()
+		}
+		m.inflight++
+		m.mu.Unlock()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			now := time.Now()
+			if m.inflight--; m.inflight == 0 {
+				m.busy += now.Sub(m.busySince)
+			}
+			m.calls[op]++
+			m.lastEnd[op] = now
+			// The rotation engine refuses a RotateSecret while a rotation is incomplete.
+			if op == "Secrets Manager RotateSecret" && sw.errorType == "InvalidRequestException" {
+				m.refused++
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// statusWriter notes the AWS error type of an answer.
+type statusWriter struct {
+	http.ResponseWriter
+	errorType string
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if status >= 400 {
+		w.errorType = w.Header().Get("X-Amzn-ErrorType")
 	}
-	return events.SQSEvent{Records: []events.SQSMessage{}}, "SQS event with zero records"
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// operation names a request to peer: Secrets Manager's by its X-Amz-Target
+// (AWS JSON protocol), SNS's by its Action form field (query protocol; the
+// body is read and put back), LWA's and SP-API's by their path.
+func operation(peer string, r *http.Request) string {
+	switch peer {
+	case harness.PeerSecretsManager:
+		t := r.Header.Get("X-Amz-Target")
+		if i := strings.LastIndexByte(t, '.'); i >= 0 {
+			return "Secrets Manager " + t[i+1:]
+		}
+		return "Secrets Manager ?"
+	case harness.PeerSNS:
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		v, perr := url.ParseQuery(string(body))
+		if err != nil || perr != nil || v.Get("Action") == "" {
+			return "SNS ?"
+		}
+		return "SNS " + v.Get("Action")
+	}
+	switch r.URL.Path {
+	case "/auth/o2/token":
+		return "LWA token"
+	case "/applications/2023-11-30/clientSecret":
+		return "SP-API rotateApplicationClientSecret"
+	}
+	return r.URL.Path
 }
