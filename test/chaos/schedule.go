@@ -9,66 +9,58 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
 )
 
-// Schedule is one seeded fault schedule. Times are simulated, measured from
-// the start of the run. Every fault stops at FaultPhase; the world must then
-// settle.
+// Schedule is one seeded fault schedule; times are simulated, from the start of
+// the run. Every fault stops at FaultPhase; the world must then settle.
 type Schedule struct {
-	Seed       uint64
-	Apps       int           // applications (managed secrets) in the world
-	FaultPhase time.Duration // faults are active before this
+	Seed          uint64
+	Apps          int           // applications (managed secrets)
+	FaultPhase    time.Duration // faults are active before this
+	DeliveryDelay time.Duration // new-secret notification delay (simulator)
+	Sim           spapisim.Faults
 
-	DeliveryDelay time.Duration   // new-secret notification delay (simulator)
-	Sim           spapisim.Faults // LWA and SP-API faults (simulator)
-
-	SMErrorRate    float64 // every Secrets Manager call fails with this probability
+	SMErrorRate    float64 // a Secrets Manager call of SMErrorOps fails with this probability
 	SMErrorOps     []string
 	SNSErrorRate   float64 // SNS Publish
-	SQSSendFail    float64 // delivery by Amazon to the queue fails (retried by the simulator)
-	SQSReceiveFail float64 // a poll of the event source mapping fails
-	SQSDeleteFail  float64 // deleting a handled message fails (it is delivered again)
-	InvokeFail     float64 // an SQS handler invocation dies (timeout) before it starts
+	SQSSendFail    float64 // Amazon's delivery to the queue (retried by the simulator)
+	SQSReceiveFail float64 // a poll of the event source mapping
+	SQSDeleteFail  float64 // deleting a handled message (it is delivered again)
+	InvokeFail     float64 // an SQS handler invocation dies before it starts
 	StepTimeouts   float64 // a rotation step gets a much shorter deadline
 	ConcurrentRuns float64 // a refused RotateSecret starts a concurrent run of the rotation
 
-	Rotations []time.Duration // scheduled rotations (RotateSecret by the schedule)
-	Portal    []time.Duration // portal rotations (by hand) of app 0
+	Rotations []time.Duration // RotateSecret by the rotation schedule
+	Portal    []time.Duration // rotations by hand in the portal, of app 0
 	Expiry    []ExpiryNotice  // expiry notices
-	// Forged is a NEW_SECRET message that Amazon did not send, or nil.
-	Forged *ForgedDelivery
+	Forged    *ForgedDelivery // a NEW_SECRET message Amazon did not send, or nil
 }
 
-// ForgedDelivery is an APPLICATION_OAUTH_CLIENT_NEW_SECRET message for a
-// managed client id that anyone allowed to send to the new-secret queue
-// could write (or a damaged delivery): its client secret is one LWA never
-// accepts, and it claims an expiry later than any secret Amazon issues in
-// the run (ForgedExpiry). It is sent at At, on the same queue as Amazon's.
+// ForgedDelivery is a NEW_SECRET message for app App's client id, sent at At on
+// Amazon's queue, whose secret LWA never accepts and which claims ForgedExpiry.
 type ForgedDelivery struct {
 	At  time.Duration
 	App int
 }
 
-// ForgedExpiry is the newClientSecretExpiryTime of every forged delivery: a
-// year after Epoch, later than the 180 days of any secret issued in a run.
+// ForgedExpiry, a year after Epoch, is later than any secret issued in a run.
 var ForgedExpiry = Epoch.Add(365 * 24 * time.Hour)
 
-// ForgedShare is the share of seeded runs that get a forged delivery.
-const ForgedShare = 10 // percent
+// ForgedShare is the share of seeded runs, in percent, with a forged delivery.
+const ForgedShare = 10
 
-// ExpiryNotice is an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY sent at At.
+// ExpiryNotice is an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY sent at At, about the
+// initial secret (Old) or the newest one.
 type ExpiryNotice struct {
 	At  time.Duration
 	App int
-	// Old: the notice is about the initial secret, which may have been
-	// replaced by then; otherwise about the newest secret.
 	Old bool
 }
 
 // smOps are the Secrets Manager operations that faults can hit.
-var smOps = []string{"GetSecretValue", "PutSecretValue", "DescribeSecret", "UpdateSecretVersionStage", "TagResource", "UntagResource", "ListSecrets", "RotateSecret"}
+var smOps = []string{"GetSecretValue", "PutSecretValue", "DescribeSecret", "UpdateSecretVersionStage",
+	"TagResource", "UntagResource", "ListSecrets", "RotateSecret"}
 
-// NewSchedule derives the schedule of seed. About one seed in ten has no
-// faults at all; the others draw a random subset of fault kinds with random
-// strengths.
+// NewSchedule derives the schedule of seed: about one seed in ten has no faults,
+// the others a random subset of fault kinds with random strengths.
 func NewSchedule(seed uint64) Schedule {
 	r := rand.New(rand.NewPCG(seed, 0x6368616f73)) // "chaos"
 	s := Schedule{Seed: seed, Apps: 1}
@@ -97,9 +89,7 @@ func NewSchedule(seed uint64) Schedule {
 			Old: r.IntN(2) == 0,
 		})
 	}
-	// A generator of its own, so that adding forged deliveries left every
-	// other draw of a seed (and the seeds the regression tests name) as
-	// it was.
+	// A generator of its own keeps every other draw as it was before forgeries.
 	if f := rand.New(rand.NewPCG(seed, 0x666f72676564)); f.IntN(100) < ForgedShare { // "forged"
 		s.Forged = &ForgedDelivery{
 			At:  time.Duration(f.IntN(int(s.FaultPhase/time.Second))) * time.Second,
@@ -134,8 +124,7 @@ func NewSchedule(seed uint64) Schedule {
 	}
 	s.SMErrorRate = p(0.15)
 	if s.SMErrorRate > 0 {
-		// Faults on all operations, or on a few.
-		if r.IntN(2) == 0 {
+		if r.IntN(2) == 0 { // all operations, or a few
 			s.SMErrorOps = smOps
 		} else {
 			for _, op := range smOps {
