@@ -318,9 +318,9 @@ func (w *World) requestedBefore(arn string, t time.Time) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	at := t
-	for _, r := range w.requested {
-		if r.arn == arn && !r.at.After(t) {
-			at = r.at
+	for _, r := range w.requested[arn] {
+		if !r.After(t) {
+			at = r
 		}
 	}
 	return at

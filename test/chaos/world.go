@@ -41,10 +41,11 @@ import (
 )
 
 // Scale of the world: real durations are the deployed ones scaled down so that a
-// run takes milliseconds; simulated ones are as deployed.
+// run takes milliseconds; simulated ones are as deployed. While a step runs, the
+// clock advances TickSim per TickReal.
 const (
-	TickReal        = time.Millisecond       // while a step runs, the clock advances TickSim per TickReal
-	TickSim         = 10 * time.Second       //
+	TickReal        = time.Millisecond
+	TickSim         = 10 * time.Second
 	StepTimeout     = 120 * time.Millisecond // the rotation function's timeout (600 s deployed)
 	HandlerTimeout  = 100 * time.Millisecond // the receiver's and the expiry alert's (60 s deployed)
 	RetryDelay      = 5 * time.Minute        // when Secrets Manager reattempts a failed rotation
@@ -59,6 +60,9 @@ const (
 // Epoch is the simulated start of every run.
 var Epoch = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 
+// initialExpiry is the expiry of every app's initial secret.
+var initialExpiry = Epoch.Add(90 * 24 * time.Hour)
+
 const (
 	topicARN          = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
 	rotationLambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:RotateSecretFunction"
@@ -70,9 +74,7 @@ type App struct {
 	ClientID, AppID  string
 	Name, ARN        string // of the managed secret
 	Sim              *spapisim.Sim
-	handler          http.Handler
 	Initial, Refresh string // the initial client secret and the document's refresh token
-	InitialExpiry    time.Time
 }
 
 // Hook runs Do at simulated time At of a run (tests use it for hostile input).
@@ -115,23 +117,20 @@ type World struct {
 	engine   *awssim.Engine
 	faultsOn atomic.Bool
 
-	rndMu sync.Mutex
-	rnd   *rand.Rand
-
 	clockMu   sync.Mutex
-	tickStart time.Time // real start of the running tick (zero: the clock stands still)
-	last      time.Time // last time Now returned
-
-	rotMu sync.Mutex // serializes rotate calls, so that each can be attributed
+	tickStart time.Time  // real start of the running tick (zero: the clock stands still)
+	last      time.Time  // last time Now returned
+	rotMu     sync.Mutex // serializes rotate calls, so that each can be attributed
 
 	mu                     sync.Mutex // guards what follows
-	res                    Result     // the counters the run fills in
+	rnd                    *rand.Rand
+	res                    Result // the counters the run fills in
 	tokens                 map[string]int
 	errs                   []string // every error a handler returned
 	calls                  []RotateCall
-	storedAt, storedExpiry map[string]time.Time // issued secret → first seen stored, its version's expiry
-	startedBy              map[string]string    // rotation token → "schedule" or "receiver"
-	requested              []requestTag
+	storedAt, storedExpiry map[string]time.Time   // issued secret → first seen stored, its version's expiry
+	startedBy              map[string]string      // rotation token → "schedule" or "receiver"
+	requested              map[string][]time.Time // ARN → writes of rotation-requested-at that passed
 	invs                   map[int64][2]time.Time // step invocation → simulated start and end
 	forged                 []Forgery
 	operatorRotations      map[int]int // per app
@@ -161,12 +160,6 @@ type RotateCall struct {
 	Current int  // index in App.Sim.Issued() of AWSCURRENT's secret at the call (-1 unknown)
 }
 
-// requestTag is a write of rotation-requested-at that passed error injection.
-type requestTag struct {
-	arn string
-	at  time.Time
-}
-
 // invocation identifies a handler invocation in a request context.
 type invocation struct {
 	token, step string // of a rotation step; "" for an SQS handler
@@ -194,16 +187,14 @@ func NewWorld(s Schedule) *World {
 		storedAt:          map[string]time.Time{},
 		storedExpiry:      map[string]time.Time{},
 		startedBy:         map[string]string{},
+		requested:         map[string][]time.Time{},
 		invs:              map[int64][2]time.Time{},
 		operatorRotations: map[int]int{},
 	}
 	w.NewSecretQ, w.ExpiryQ = &Queue{Name: "new-secret", w: w}, &Queue{Name: "secret-expiry", w: w}
 	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w.SM.Now, w.SM.Fail, w.SNS.Fail = w.Now, w.smFail, w.snsFail
-	w.engine = &awssim.Engine{
-		Now:        w.Now,
-		RetryDelay: RetryDelay,
-		Invoke:     w.invokeStep,
+	w.engine = &awssim.Engine{Now: w.Now, RetryDelay: RetryDelay, Invoke: w.invokeStep,
 		Finish: func(arn, token string) error {
 			w.SM.FinishRotation(arn, token)
 			return nil
@@ -214,26 +205,19 @@ func NewWorld(s Schedule) *World {
 	w.SM.OnRotate = w.engine.Start
 
 	for i := range s.Apps {
-		a := &App{Index: i, Name: fmt.Sprintf("sp-api/app-%d", i), InitialExpiry: Epoch.Add(90 * 24 * time.Hour)}
+		a := &App{Index: i, Name: fmt.Sprintf("sp-api/app-%d", i)}
 		a.ClientID = "amzn1.application-oa2-client." + w.hex(16)
 		a.AppID = "amzn1.sp.solution." + w.uuid()
 		a.Initial = spapisim.SecretPrefix + w.hex(32)
 		a.Refresh = "Atzr|" + w.hex(40)
 		a.Sim = spapisim.New(spapisim.Config{
-			ClientID:           a.ClientID,
-			ApplicationID:      a.AppID,
-			InitialSecret:      a.Initial,
-			InitialExpiry:      a.InitialExpiry,
-			Clock:              w.Now,
+			ClientID: a.ClientID, ApplicationID: a.AppID, InitialSecret: a.Initial, InitialExpiry: initialExpiry,
+			Clock: w.Now, DeliveryDelay: s.DeliveryDelay, Faults: s.Sim, Logger: w.Logger,
 			NewSecretDeliverer: spapisim.DelivererFunc(w.deliverNewSecret),
 			ExpiryDeliverer:    spapisim.DelivererFunc(w.deliverExpiry),
-			DeliveryDelay:      s.DeliveryDelay,
-			Faults:             s.Sim,
 			Rand:               rand.New(rand.NewPCG(s.Seed, uint64(100+i))),
-			Logger:             w.Logger,
 		})
-		a.handler = a.Sim.Handler()
-		expires := a.InitialExpiry.Format(time.RFC3339)
+		expires := initialExpiry.Format(time.RFC3339)
 		doc, _ := json.Marshal(map[string]string{
 			"clientId": a.ClientID, "clientSecret": a.Initial, "clientSecretExpiresAt": expires, "refreshToken": a.Refresh,
 		})
@@ -253,17 +237,12 @@ func NewWorld(s Schedule) *World {
 	api.Interval, api.MinBackoff, api.MaxAttempts = 10*time.Millisecond, time.Millisecond, 5
 	alerts := alert.NewPublisher(snsClient{w}, topicARN)
 	sm := smClient{w: w}
+	// RejectAfter is as deployed, in simulated time: reattempts come every
+	// RetryDelay, so a forged secret is rejected within a run.
 	w.Rotator = rotation.New(sm, sm, tokens, api, alerts, w.Logger, rotation.Config{
-		Cooldown:          Cooldown,
-		PollInterval:      2 * time.Millisecond,
-		DeadlineMargin:    10 * time.Millisecond,
-		TestRetryFor:      40 * time.Millisecond,
-		TestRetryInterval: 3 * time.Millisecond,
-		// As deployed, in simulated time: reattempts come every RetryDelay, so a
-		// forged secret is rejected within a run.
-		RejectAfter: rotation.DefaultRejectAfter,
-		Settle:      time.Millisecond,
-		Now:         w.Now,
+		Cooldown: Cooldown, RejectAfter: rotation.DefaultRejectAfter, Now: w.Now,
+		PollInterval: 2 * time.Millisecond, DeadlineMargin: 10 * time.Millisecond, Settle: time.Millisecond,
+		TestRetryFor: 40 * time.Millisecond, TestRetryInterval: 3 * time.Millisecond,
 	})
 	// A receiver waits for a rotation in progress five of its polls (receiver
 	// Case 4d), as deployed (10 s for 2 s polls).
@@ -324,16 +303,16 @@ func (w *World) chance(p float64) bool {
 	if p <= 0 {
 		return false
 	}
-	w.rndMu.Lock()
-	defer w.rndMu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.rnd.Float64() < p
 }
 
 func (w *World) faulty(p float64) bool { return w.faultsOn.Load() && w.chance(p) }
 
 func (w *World) hex(n int) string {
-	w.rndMu.Lock()
-	defer w.rndMu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte(w.rnd.Uint32())
@@ -363,8 +342,9 @@ func (w *World) smFail(op string, in any) error {
 	if ti, ok := in.(*secretsmanager.TagResourceInput); ok && slices.ContainsFunc(ti.Tags, func(t smtypes.Tag) bool {
 		return aws.ToString(t.Key) == managed.TagRotationRequestedAt
 	}) {
+		now := w.Now()
 		w.mu.Lock()
-		w.requested = append(w.requested, requestTag{arn: aws.ToString(ti.SecretId), at: w.Now()})
+		w.requested[aws.ToString(ti.SecretId)] = append(w.requested[aws.ToString(ti.SecretId)], now)
 		w.mu.Unlock()
 	}
 	return nil
@@ -438,7 +418,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		w.rotMu.Lock()
 		current := slices.Index(a.Sim.Issued(), w.CurrentSecret(a.Index))
 		before := a.Sim.Stats().Rotations
-		a.handler.ServeHTTP(rec, in)
+		a.Sim.Handler().ServeHTTP(rec, in)
 		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: a.Sim.Stats().Rotations > before, Current: current}
 		if c.Issued {
 			c.Secret = len(a.Sim.Issued()) - 1
@@ -454,7 +434,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			f(c)
 		}
 	} else {
-		a.handler.ServeHTTP(rec, in)
+		a.Sim.Handler().ServeHTTP(rec, in)
 		var tok struct {
 			AccessToken string `json:"access_token"`
 		}
@@ -479,9 +459,9 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	timeout := StepTimeout
 	if w.faulty(w.Sched.StepTimeouts) {
-		w.rndMu.Lock()
+		w.mu.Lock()
 		timeout = time.Duration(1+w.rnd.IntN(30)) * time.Millisecond
-		w.rndMu.Unlock()
+		w.mu.Unlock()
 	}
 	inv := &invocation{token: a.Token, step: step, id: invocationSeq.Add(1)}
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
@@ -739,7 +719,7 @@ func (w *World) events() []event {
 		evs = append(evs, event{n.At, func() {
 			var exp time.Time // zero: the newest secret's
 			if n.Old {
-				exp = a.InitialExpiry
+				exp = initialExpiry
 			}
 			if err := a.Sim.EmitExpiryNotice(context.Background(), nil, exp); err != nil {
 				w.recordError(err)
