@@ -172,7 +172,7 @@ var Scenarios = map[string]func(seed uint64) *World{
 		w := scenario(seed, func(s *Schedule) { s.Rotations = []time.Duration{time.Minute} })
 		w.Hooks = []Hook{
 			{0, func(w *World) { w.Apps[0].Sim.Enroll(nil) }},
-			{20 * time.Minute, func(w *World) { w.Apps[0].Sim.Enroll(spapisim.DelivererFunc(w.deliverNewSecret)) }},
+			{20 * time.Minute, func(w *World) { w.Apps[0].Sim.Enroll(w.deliverTo(w.NewSecretQ, w.Sched.SQSSendFail)) }},
 		}
 		return w
 	},

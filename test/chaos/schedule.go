@@ -3,7 +3,6 @@ package chaos
 import (
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
@@ -41,6 +40,9 @@ type ForgedDelivery struct {
 	App int
 }
 
+// String prints f in a failure report's schedule (%+v), not as a pointer.
+func (f *ForgedDelivery) String() string { return fmt.Sprintf("{At:%s App:%d}", f.At, f.App) }
+
 // ForgedExpiry, a year after Epoch, is later than any secret issued in a run.
 var ForgedExpiry = Epoch.Add(365 * 24 * time.Hour)
 
@@ -69,17 +71,14 @@ func NewSchedule(seed uint64) Schedule {
 	}
 	s.FaultPhase = time.Duration(20+r.IntN(160)) * time.Minute
 	s.DeliveryDelay = time.Duration(5+r.IntN(120)) * time.Second
-	if r.IntN(8) == 0 {
-		// Amazon is slow: the notification arrives after the step's deadline,
-		// sometimes after the cooldown.
+	if r.IntN(8) == 0 { // Amazon is slow: after the step's deadline, sometimes after the cooldown
 		s.DeliveryDelay = time.Duration(10+r.IntN(35)) * time.Minute
 	}
 	s.Rotations = []time.Duration{time.Minute}
 	if r.IntN(3) == 0 {
 		s.Rotations = append(s.Rotations, time.Duration(2+r.IntN(120))*time.Minute)
 	}
-	if r.IntN(2) == 0 {
-		// In the middle of the scheduled rotation, mostly.
+	if r.IntN(2) == 0 { // in the middle of the scheduled rotation, mostly
 		s.Portal = append(s.Portal, time.Minute+time.Duration(r.IntN(15*60))*time.Second)
 	}
 	for range r.IntN(3) {
@@ -142,20 +141,4 @@ func NewSchedule(seed uint64) Schedule {
 	s.StepTimeouts = p(0.2)
 	s.ConcurrentRuns = p(0.5)
 	return s
-}
-
-// String describes the schedule in one line, for a failure report.
-func (s Schedule) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: apps %d, faults for %s, delivery delay %s", s.Seed, s.Apps, s.FaultPhase, s.DeliveryDelay)
-	f := s.Sim
-	fmt.Fprintf(&b, ", lwa 5xx %.2f, rotate 5xx %.2f, lost responses %.2f, 429 %.2f, duplicates %.2f, reorder %v (window %s), latency %s, activation %s",
-		f.TokenErrorRate, f.RotateErrorRate, f.RotateLostResponseRate, f.RotateThrottleRate, f.DuplicateRate, f.Reorder, f.ReorderWindow, f.Latency, f.ActivationDelay)
-	fmt.Fprintf(&b, ", secrets manager %.2f on %v, sns %.2f, sqs send/receive/delete %.2f/%.2f/%.2f, invoke %.2f, step timeouts %.2f, concurrent runs %.2f",
-		s.SMErrorRate, s.SMErrorOps, s.SNSErrorRate, s.SQSSendFail, s.SQSReceiveFail, s.SQSDeleteFail, s.InvokeFail, s.StepTimeouts, s.ConcurrentRuns)
-	fmt.Fprintf(&b, ", rotations at %v, portal at %v, expiry notices %v", s.Rotations, s.Portal, s.Expiry)
-	if f := s.Forged; f != nil {
-		fmt.Fprintf(&b, ", forged delivery for app %d at %s", f.App, f.At)
-	}
-	return b.String()
 }

@@ -213,8 +213,8 @@ func NewWorld(s Schedule) *World {
 		a.Sim = spapisim.New(spapisim.Config{
 			ClientID: a.ClientID, ApplicationID: a.AppID, InitialSecret: a.Initial, InitialExpiry: initialExpiry,
 			Clock: w.Now, DeliveryDelay: s.DeliveryDelay, Faults: s.Sim, Logger: w.Logger,
-			NewSecretDeliverer: spapisim.DelivererFunc(w.deliverNewSecret),
-			ExpiryDeliverer:    spapisim.DelivererFunc(w.deliverExpiry),
+			NewSecretDeliverer: w.deliverTo(w.NewSecretQ, s.SQSSendFail),
+			ExpiryDeliverer:    w.deliverTo(w.ExpiryQ, 0),
 			Rand:               rand.New(rand.NewPCG(s.Seed, uint64(100+i))),
 		})
 		expires := initialExpiry.Format(time.RFC3339)
@@ -363,17 +363,16 @@ func (w *World) snsFail(*sns.PublishInput) error {
 	return nil
 }
 
-func (w *World) deliverNewSecret(_ context.Context, body []byte) error {
-	if w.faulty(w.Sched.SQSSendFail) {
-		return errors.New("injected: sqs SendMessage failed")
+// deliverTo is Amazon's delivery of notifications to q, failing with probability
+// p during faults (the simulator retries).
+func (w *World) deliverTo(q *Queue, p float64) spapisim.DelivererFunc {
+	return func(_ context.Context, body []byte) error {
+		if w.faulty(p) {
+			return errors.New("injected: sqs SendMessage failed")
+		}
+		q.Send(string(body), w.Now())
+		return nil
 	}
-	w.NewSecretQ.Send(string(body), w.Now())
-	return nil
-}
-
-func (w *World) deliverExpiry(_ context.Context, body []byte) error {
-	w.ExpiryQ.Send(string(body), w.Now())
-	return nil
 }
 
 // recordError keeps an error a handler returned, for the leak check.
@@ -472,13 +471,11 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	})
 	end := w.Now()
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.invs[inv.id] = [2]time.Time{start, end}
 	if err != nil {
 		w.res.StepFailures++
-	}
-	w.mu.Unlock()
-	if err != nil {
-		w.recordError(err)
+		w.errs = append(w.errs, err.Error())
 	}
 	return err
 }
@@ -745,15 +742,11 @@ func (w *World) Run() *Result {
 	w.faultsOn.Store(w.Sched.FaultPhase > 0)
 	res := &w.res
 	res.Seed, res.Schedule = w.Sched.Seed, w.Sched
-	var (
-		faultsOffAt, realOffAt time.Time
-		runsAtOff              int
-		off                    bool
-		ctx                    = context.Background()
-		newSecretPoll          = w.mapping(w.NewSecretQ, w.Receiver.Handle)
-		expiryPoll             = w.mapping(w.ExpiryQ, w.Expiry.Handle)
-	)
-	for {
+	polls := []*awssim.Mapping{w.mapping(w.NewSecretQ, w.Receiver.Handle), w.mapping(w.ExpiryQ, w.Expiry.Handle)}
+	ctx := context.Background()
+	var faultsOffAt, realOffAt time.Time
+	var runsAtOff int
+	for off := false; ; {
 		now := w.Now()
 		if !off && !now.Before(faultEnd) {
 			off = true
@@ -779,8 +772,9 @@ func (w *World) Run() *Result {
 			res.Redriven += n
 			w.mu.Unlock()
 		}
-		_, _ = newSecretPoll.Poll(ctx)
-		_, _ = expiryPoll.Poll(ctx)
+		for _, m := range polls {
+			_, _ = m.Poll(ctx)
+		}
 		w.engine.StartDue(now)
 		w.observe()
 		if off && len(evs) == 0 && w.OperatorRotates {
