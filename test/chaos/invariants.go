@@ -107,14 +107,8 @@ func (w *World) check(res *Result) {
 			cur, _ := w.SM.StageVersion(a.ARN, managed.StageCurrent)
 			p, _ := w.SM.StageVersion(a.ARN, managed.StagePending)
 			recv, _ := w.SM.StageVersion(a.ARN, managed.StageReceived)
-			newest, _ := a.Sim.Current()
-			adopted := w.CurrentSecret(a.Index) == newest
-			diag := ""
-			if recvVal, _ := w.SM.Value(a.ARN, recv); !adopted && p == "" && retries == 0 && secretOf(recvVal) == newest {
-				diag = " [newest secret stored under LWA_RECEIVED, no rotation pending to adopt it]"
-			}
-			state = append(state, fmt.Sprintf("app %d: current=%s pending=%s received=%s newestAdopted=%v simPending=%d%s",
-				a.Index, cur, p, recv, adopted, a.Sim.Stats().Pending, diag))
+			state = append(state, fmt.Sprintf("app %d: current=%s pending=%s received=%s newestAdopted=%v simPending=%d",
+				a.Index, cur, p, recv, w.adopted(a), a.Sim.Stats().Pending))
 		}
 		q, dq := w.NewSecretQ.Len()
 		eq, edq := w.ExpiryQ.Len()
@@ -192,19 +186,14 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 	invs := maps.Clone(w.invs)
 	w.mu.Unlock()
 	res.RotateCalls = len(calls)
-	type prevCall struct {
-		c      RotateCall
-		secret string
-	}
-	byToken := map[string][]prevCall{}
-	var issuing []prevCall
+	lastOf := map[string]RotateCall{} // the last issuing call of each rotation
+	var issuing []RotateCall
 	for _, c := range calls {
 		if !c.Issued {
 			continue
 		}
 		res.IssuingCalls++
 		issued := w.Apps[c.App].Sim.Issued()
-		p := prevCall{c: c, secret: issued[c.Secret]}
 		if started := invs[c.Inv][0]; c.Current >= 0 && !started.IsZero() {
 			switch j, tie := adoptable(c, issued, started, storedAt, storedExpiry); {
 			case j >= 0:
@@ -216,40 +205,37 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 			}
 		}
 		k := fmt.Sprintf("%d|%s", c.App, c.Token)
-		if prev := byToken[k]; len(prev) > 0 {
-			last := prev[len(prev)-1]
-			stored, ok := storedAt[last.secret]
+		if last, ok := lastOf[k]; ok {
+			stored, ok := storedAt[issued[last.Secret]]
 			// The cooldown runs from the rotation-requested-at stamp written before
 			// the previous call.
-			since := w.requestedBefore(w.Apps[c.App].ARN, last.c.At)
-			a, b := invs[last.c.Inv], invs[c.Inv]
+			cooledAt := w.requestedBefore(w.Apps[c.App].ARN, last.At).Add(Cooldown)
+			a, b := invs[last.Inv], invs[c.Inv]
 			switch {
-			case last.c.Status >= http.StatusInternalServerError && last.c.Inv == c.Inv:
+			case last.Status >= http.StatusInternalServerError && last.Inv == c.Inv:
 				res.ExplainedRetry++
-			case last.c.Inv != c.Inv && !a[0].IsZero() && !b[0].IsZero() && !b[0].After(a[1]) && !a[0].After(b[1]):
+			case last.Inv != c.Inv && !a[0].IsZero() && !b[0].IsZero() && !b[0].After(a[1]) && !a[0].After(b[1]):
 				res.ExplainedConcurrent++
-			case !c.At.Before(since.Add(Cooldown)) && (!ok || stored.After(since.Add(Cooldown))):
+			case !c.At.Before(cooledAt) && (!ok || stored.After(cooledAt)):
 				res.ExplainedCooldown++
 			default:
 				res.Needless++
 				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored at %v, within the cooldown",
-					c.App, c.Token, c.At.Sub(Epoch), last.c.At.Sub(Epoch), last.c.Status, storedDesc(stored, ok))
+					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, storedDesc(stored, ok))
 			}
 		} else if w.starter(c.Token) == "receiver" && lateReceiverCall(c, issued, storedAt, storedExpiry) {
 			res.ExplainedLate++
-		} else {
-			for _, o := range issuing {
-				if o.c.App != c.App || o.c.Token == c.Token {
-					continue
-				}
-				if stored, ok := storedAt[o.secret]; c.At.Before(o.c.At.Add(Cooldown)) && (!ok || stored.After(c.At)) {
-					res.Overlap++
-					break
-				}
+		} else if slices.ContainsFunc(issuing, func(o RotateCall) bool {
+			if o.App != c.App || o.Token == c.Token {
+				return false
 			}
+			stored, ok := storedAt[issued[o.Secret]]
+			return c.At.Before(o.At.Add(Cooldown)) && (!ok || stored.After(c.At))
+		}) {
+			res.Overlap++
 		}
-		byToken[k] = append(byToken[k], p)
-		issuing = append(issuing, p)
+		lastOf[k] = c
+		issuing = append(issuing, c)
 	}
 }
 
