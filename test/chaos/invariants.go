@@ -164,22 +164,15 @@ func (w *World) whereIs(secret string) string {
 
 // checkRotateCalls counts I3: per rotation (token), every issuing call after the
 // first must be explained; and none may be made while a secret newer than
-// AWSCURRENT's was already stored, since createSecret adopts it instead
-// (rotation Case 3).
-//
-// "Newer" is by clientSecretExpiresAt, the only order Amazon states, to the
-// millisecond. Two secrets issued in the same millisecond (a rotate call and a
-// portal rotation; the simulated clock makes it common) share it, and nothing in
-// their notifications tells which one Amazon replaced (LWA stops accepting that
-// one after its grace period). So createSecret adopts neither, nor a secret with
-// AWSCURRENT's own expiry, and asks Amazon for one known to be the newest: such
-// a call is counted in Tied, not Needless.
-//
-// A rotation a receiver's RotateSecret started exists to adopt that receiver's
-// secret. When its first issuing call finds AWSCURRENT holding the newest stored
-// secret, a rotation that finished between the receiver's read of AWSCURRENT and
-// its RotateSecret had adopted it: counted in ExplainedLate (the race is the
-// receiver's; it costs a secret and loses none).
+// AWSCURRENT's was stored, since createSecret adopts it instead (rotation Case 3).
+// "Newer" is by clientSecretExpiresAt, to the millisecond: two secrets issued in
+// one millisecond (a rotate call and a portal rotation) share it, nothing tells
+// which one Amazon replaced, so createSecret adopts neither, nor one with
+// AWSCURRENT's own expiry, and asks Amazon: counted in Tied, not Needless.
+// A receiver's rotation whose first call finds AWSCURRENT already holding the
+// newest stored secret (adopted by a rotation that finished between the
+// receiver's read and its RotateSecret) is counted in ExplainedLate: the race
+// is the receiver's, it costs a secret and loses none.
 func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]time.Time) {
 	calls := w.Calls()
 	w.mu.Lock()
@@ -239,13 +232,12 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 	}
 }
 
-// adoptable returns the issued secret that createSecret would have adopted
-// instead of making issuing call c (-1 when none), and whether a tie explains
-// that it adopted none. Candidates are the secrets issued after AWSCURRENT's and
-// stored before the step started; one with AWSCURRENT's expiry, or a newest one
-// that shares its expiry with another stored secret, is a tie (rotation,
-// choose). The partner of a tie counts when stored at any time in the run, since
-// storedAt can trail the write under load.
+// adoptable returns the issued secret createSecret would have adopted instead of
+// making issuing call c (-1 when none), and whether a tie explains that it adopted
+// none. Candidates were issued after AWSCURRENT's and stored before the step
+// started; one tied with AWSCURRENT, or a newest one tied with another stored
+// secret, is a tie (rotation, choose). A tie's partner counts when stored at any
+// time, since storedAt can trail the write under load.
 func adoptable(c RotateCall, issued []string, started time.Time, storedAt, storedExpiry map[string]time.Time) (int, bool) {
 	best, tie := -1, false
 	for j := c.Current + 1; j < c.Secret; j++ {
@@ -269,12 +261,10 @@ func adoptable(c RotateCall, issued []string, started time.Time, storedAt, store
 	return best, false
 }
 
-// lateReceiverCall reports whether issuing call c, the first of a rotation a
-// receiver started, found AWSCURRENT holding a secret newer than, and tied with
-// none of, every other secret issued before the call and stored in the run (so
-// never a call checkRotateCalls counts as needless or tied). storedAt can trail
-// a write by simulated minutes under load, so any secret stored in the run
-// counts: a call is counted as late only when it surely is.
+// lateReceiverCall reports whether c, the first issuing call of a receiver's
+// rotation, found AWSCURRENT newer than, and tied with none of, every other secret
+// issued before it and stored at any time in the run (storedAt can trail a write
+// under load, so a call is counted as late only when it surely is).
 func lateReceiverCall(c RotateCall, issued []string, storedAt, storedExpiry map[string]time.Time) bool {
 	if c.Current < 0 {
 		return false

@@ -77,7 +77,7 @@ type App struct {
 	Initial, Refresh string // the initial client secret and the document's refresh token
 }
 
-// Hook runs Do at simulated time At of a run (tests use it for hostile input).
+// Hook runs Do at simulated time At of a run.
 type Hook struct {
 	At time.Duration
 	Do func(w *World)
@@ -96,27 +96,24 @@ type World struct {
 	Receiver            *receiver.Handler
 	Expiry              *expiry.Handler
 
-	// SMHook injects failures into the Secrets Manager fake (every caller,
-	// faults or not), before the schedule's faults.
-	SMHook          func(op string, in any) error
-	Crash           *Crash             // interrupts one handler invocation
-	AfterRotateCall func(c RotateCall) // called after every rotate call (tests script SP-API with it)
-	SerialReceivers bool               // one batch at a time (MaximumConcurrency is 2 as deployed)
+	SMHook          func(op string, in any) error // fails Secrets Manager calls, before the schedule's faults
+	Crash           *Crash                        // interrupts one handler invocation
+	AfterRotateCall func(c RotateCall)            // tests script SP-API's answers with it
+	SerialReceivers bool                          // one batch at a time (MaximumConcurrency is 2 as deployed)
 	Hooks           []Hook
-	Redrive         bool     // once faults stop, dead-lettered messages are moved back (runbook)
+	Redrive         bool     // once faults stop, dead-lettered messages are moved back (the runbook)
 	Secrets         []string // more values that no log line, alert or error may hold (I4)
 	CheckWorking    bool     // I2; off when a test breaks AWSCURRENT on purpose
 	// OperatorRotates rotates an app whose AWSCURRENT is not its newest secret once
 	// faults stopped and the world is idle. On with a forged delivery, whose
-	// rejection fails the rotation that adopted it; off elsewhere, so that a
-	// stored secret nothing adopts stays an I5 failure.
+	// rejection fails the rotation that adopted it; off elsewhere, so that a stored
+	// secret nothing adopts stays an I5 failure.
 	OperatorRotates bool
 
-	clock    *spapisim.ManualClock
-	logs     logsink.Buffer
-	engine   *awssim.Engine
-	faultsOn atomic.Bool
-
+	clock     *spapisim.ManualClock
+	logs      logsink.Buffer
+	engine    *awssim.Engine
+	faultsOn  atomic.Bool
 	clockMu   sync.Mutex
 	tickStart time.Time  // real start of the running tick (zero: the clock stands still)
 	last      time.Time  // last time Now returned
@@ -143,9 +140,8 @@ type World struct {
 
 // Forgery is a forged delivery that was sent.
 type Forgery struct {
-	App            int
-	NotificationID string
-	Secret         string // LWA never accepts it
+	App                    int
+	NotificationID, Secret string
 }
 
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
@@ -160,7 +156,7 @@ type RotateCall struct {
 	Current int  // index in App.Sim.Issued() of AWSCURRENT's secret at the call (-1 unknown)
 }
 
-// invocation identifies a handler invocation in a request context.
+// invocation identifies a handler invocation in its context.
 type invocation struct {
 	token, step string // of a rotation step; "" for an SQS handler
 	id          int64
@@ -695,25 +691,20 @@ func (w *World) settled() bool {
 	})
 }
 
-// event is a scheduled happening.
-type event struct {
-	at time.Duration
-	do func()
-}
-
-func (w *World) events() []event {
-	var evs []event
+// events returns the schedule's happenings and the Hooks, in time order.
+func (w *World) events() []Hook {
+	var evs []Hook
 	for _, at := range w.Sched.Rotations {
-		for _, a := range w.Apps {
-			evs = append(evs, event{at, func() { w.RotateNow(a.Index) }})
+		for i := range w.Apps {
+			evs = append(evs, Hook{at, func(w *World) { w.RotateNow(i) }})
 		}
 	}
 	for _, at := range w.Sched.Portal {
-		evs = append(evs, event{at, w.Apps[0].Sim.PortalRotate})
+		evs = append(evs, Hook{at, func(w *World) { w.Apps[0].Sim.PortalRotate() }})
 	}
 	for _, n := range w.Sched.Expiry {
 		a := w.Apps[n.App%len(w.Apps)]
-		evs = append(evs, event{n.At, func() {
+		evs = append(evs, Hook{n.At, func(w *World) {
 			var exp time.Time // zero: the newest secret's
 			if n.Old {
 				exp = initialExpiry
@@ -724,12 +715,10 @@ func (w *World) events() []event {
 		}})
 	}
 	if f := w.Sched.Forged; f != nil {
-		evs = append(evs, event{f.At, func() { w.SendForged(f.App % len(w.Apps)) }})
+		evs = append(evs, Hook{f.At, func(w *World) { w.SendForged(f.App % len(w.Apps)) }})
 	}
-	for _, h := range w.Hooks {
-		evs = append(evs, event{h.At, func() { h.Do(w) }})
-	}
-	slices.SortStableFunc(evs, func(a, b event) int { return cmp.Compare(a.at, b.at) })
+	evs = append(evs, w.Hooks...)
+	slices.SortStableFunc(evs, func(a, b Hook) int { return cmp.Compare(a.At, b.At) })
 	return evs
 }
 
@@ -757,8 +746,8 @@ func (w *World) Run() *Result {
 			faultsOffAt, realOffAt = now, time.Now()
 			runsAtOff, _ = w.engine.Stats()
 		}
-		for len(evs) > 0 && !Epoch.Add(evs[0].at).After(now) {
-			evs[0].do()
+		for len(evs) > 0 && !Epoch.Add(evs[0].At).After(now) {
+			evs[0].Do(w)
 			evs = evs[1:]
 		}
 		for _, a := range w.Apps {
@@ -801,7 +790,7 @@ func (w *World) Run() *Result {
 			}
 		}
 		if len(evs) > 0 {
-			consider(Epoch.Add(evs[0].at), true)
+			consider(Epoch.Add(evs[0].At), true)
 		}
 		consider(faultEnd, !off)
 		for _, a := range w.Apps {
