@@ -54,11 +54,11 @@ func (w *World) crashBefore(ctx context.Context, op string, in any) error {
 		return nil
 	}
 	w.crashSeen++
-	switch {
-	case w.crashSeen != max(c.Nth, 1):
+	if w.crashSeen != max(c.Nth, 1) {
 		return nil
-	case c.After:
-		w.armed = inv.id
+	}
+	if c.After {
+		w.armed = inv.id // crashAfter takes it from here
 		return nil
 	}
 	w.crashHits++
