@@ -84,13 +84,17 @@ func (w *World) crashAfter(ctx context.Context) error {
 	return ErrCrash
 }
 
-// guard calls f(ctx, in, o...) as operation op behind the crash points.
+// guard calls f(ctx, in, o...) as operation op behind the crash points and the
+// injected errors.
 func guard[I, O, P any](w *World, ctx context.Context, op string, in I, o []P, f func(context.Context, I, ...P) (O, error)) (O, error) {
 	var zero O
 	if err := w.crashBefore(ctx, op, in); err != nil {
 		return zero, err
 	}
-	out, err := f(ctx, in, o...)
+	out, err := zero, w.inject(op, in)
+	if err == nil {
+		out, err = f(ctx, in, o...)
+	}
 	if cerr := w.crashAfter(ctx); cerr != nil {
 		return zero, cerr
 	}
@@ -141,7 +145,7 @@ func (c smClient) RotateSecret(ctx context.Context, in *sm.RotateSecretInput, o 
 		out, err := c.w.SM.RotateSecret(ctx, in, o...)
 		if err == nil && c.receiver {
 			c.w.mu.Lock()
-			c.w.startedBy[aws.ToString(out.VersionId)] = "receiver"
+			c.w.byReceiver[aws.ToString(out.VersionId)] = true
 			c.w.mu.Unlock()
 		}
 		return out, err

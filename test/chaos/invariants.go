@@ -176,7 +176,7 @@ func (w *World) whereIs(secret string) string {
 func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]time.Time) {
 	calls := w.Calls()
 	w.mu.Lock()
-	invs := maps.Clone(w.invs)
+	invs, byReceiver := maps.Clone(w.invs), maps.Clone(w.byReceiver)
 	w.mu.Unlock()
 	res.RotateCalls = len(calls)
 	lastOf := map[string]RotateCall{} // the last issuing call of each rotation
@@ -216,7 +216,7 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored at %v, within the cooldown",
 					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, storedDesc(stored, ok))
 			}
-		} else if w.starter(c.Token) == "receiver" && lateReceiverCall(c, issued, storedAt, storedExpiry) {
+		} else if byReceiver[c.Token] && lateReceiverCall(c, issued, storedAt, storedExpiry) {
 			res.ExplainedLate++
 		} else if slices.ContainsFunc(issuing, func(o RotateCall) bool {
 			if o.App != c.App || o.Token == c.Token {

@@ -335,8 +335,8 @@ func checkTiedOutcome(t *testing.T, w *World, r *Result) {
 	}
 }
 
-// failFirstHandlerRotateSecret makes the first RotateSecret of a handler (the
-// schedule's carries a token) fail once, and returns whether it did.
+// failFirstHandlerRotateSecret makes the first RotateSecret a handler calls fail
+// once, and returns whether it did.
 func failFirstHandlerRotateSecret(w *World) func() bool {
 	var (
 		mu     sync.Mutex
@@ -345,7 +345,7 @@ func failFirstHandlerRotateSecret(w *World) func() bool {
 	w.SMHook = func(op string, in any) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if ri, ok := in.(*secretsmanager.RotateSecretInput); ok && !failed && ri.ClientRequestToken == nil {
+		if _, ok := in.(*secretsmanager.RotateSecretInput); ok && !failed {
 			failed = true
 			return &smtypes.InternalServiceError{Message: aws.String("injected: a handler's first RotateSecret fails once")}
 		}

@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
@@ -96,7 +95,7 @@ type World struct {
 	Receiver            *receiver.Handler
 	Expiry              *expiry.Handler
 
-	SMHook          func(op string, in any) error // fails Secrets Manager calls, before the schedule's faults
+	SMHook          func(op string, in any) error // fails handlers' Secrets Manager calls, before the faults
 	Crash           *Crash                        // interrupts one handler invocation
 	AfterRotateCall func(c RotateCall)            // tests script SP-API's answers with it
 	SerialReceivers bool                          // one batch at a time (MaximumConcurrency is 2 as deployed)
@@ -126,7 +125,7 @@ type World struct {
 	errs                   []string // every error a handler returned
 	calls                  []RotateCall
 	storedAt, storedExpiry map[string]time.Time   // issued secret → first seen stored, its version's expiry
-	startedBy              map[string]string      // rotation token → "schedule" or "receiver"
+	byReceiver             map[string]bool        // rotation tokens a receiver's RotateSecret started
 	requested              map[string][]time.Time // ARN → writes of rotation-requested-at that passed
 	invs                   map[int64][2]time.Time // step invocation → simulated start and end
 	forged                 []Forgery
@@ -182,14 +181,14 @@ func NewWorld(s Schedule) *World {
 		tokens:            map[string]int{},
 		storedAt:          map[string]time.Time{},
 		storedExpiry:      map[string]time.Time{},
-		startedBy:         map[string]string{},
+		byReceiver:        map[string]bool{},
 		requested:         map[string][]time.Time{},
 		invs:              map[int64][2]time.Time{},
 		operatorRotations: map[int]int{},
 	}
 	w.NewSecretQ, w.ExpiryQ = &Queue{Name: "new-secret", w: w}, &Queue{Name: "secret-expiry", w: w}
 	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w.SM.Now, w.SM.Fail, w.SNS.Fail = w.Now, w.smFail, w.snsFail
+	w.SM.Now = w.Now
 	w.engine = &awssim.Engine{Now: w.Now, RetryDelay: RetryDelay, Invoke: w.invokeStep,
 		Finish: func(arn, token string) error {
 			w.SM.FinishRotation(arn, token)
@@ -321,16 +320,21 @@ func (w *World) uuid() string {
 	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
 }
 
-// smFail is the Secrets Manager fake's error injection. It records the writes of
-// rotation-requested-at that go through (I3).
-func (w *World) smFail(op string, in any) error {
+// inject is the error injection on a handler's call of op: SMHook and the
+// schedule's faults. It records the writes of rotation-requested-at that pass
+// (I3). The world's own calls (the rotation schedule's RotateSecret, the
+// tests') are the service's, and see no faults.
+func (w *World) inject(op string, in any) error {
+	if op == "Publish" {
+		if w.faulty(w.Sched.SNSErrorRate) {
+			return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
+		}
+		return nil
+	}
 	if h := w.SMHook; h != nil {
 		if err := h(op, in); err != nil {
 			return err
 		}
-	}
-	if ri, ok := in.(*secretsmanager.RotateSecretInput); ok && w.starter(aws.ToString(ri.ClientRequestToken)) == "schedule" {
-		return nil // the schedule's own RotateSecret is the service, not an API call
 	}
 	if w.Sched.SMErrorRate > 0 && slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate) {
 		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
@@ -342,19 +346,6 @@ func (w *World) smFail(op string, in any) error {
 		w.mu.Lock()
 		w.requested[aws.ToString(ti.SecretId)] = append(w.requested[aws.ToString(ti.SecretId)], now)
 		w.mu.Unlock()
-	}
-	return nil
-}
-
-func (w *World) starter(token string) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.startedBy[token]
-}
-
-func (w *World) snsFail(*sns.PublishInput) error {
-	if w.faulty(w.Sched.SNSErrorRate) {
-		return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
 	}
 	return nil
 }
@@ -524,9 +515,6 @@ func (w *World) ConfigTest(i int) { w.rotate(i, true) }
 
 func (w *World) rotate(i int, configTest bool) {
 	a, token := w.Apps[i], w.uuid()
-	w.mu.Lock()
-	w.startedBy[token] = "schedule"
-	w.mu.Unlock()
 	if configTest {
 		w.engine.ConfigTest(a.ARN, token)
 	}
