@@ -157,7 +157,7 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: %d seeds from %d\n%s", n, *firstSeed, s.table(wall, par))
 	slices.SortFunc(s.failures, func(a, b *Result) int { return int(a.Seed - b.Seed) })
 	for i, r := range s.failures {
-		t.Errorf("seed %d broke an invariant (replay: go test -run '^TestChaosSeed$' ./test/chaos -seed %d -v):\n  %s\n  schedule: %s",
+		t.Errorf("seed %d broke an invariant (replay: go test -run '^TestChaosSeed$' ./test/chaos -seed %d -v):\n  %s\n  schedule: %+v",
 			r.Seed, r.Seed, strings.Join(r.Violations, "\n  "), r.Schedule)
 		// Replays interleave differently: log how this run ended.
 		if i < 3 {
@@ -173,7 +173,7 @@ func TestChaosSeed(t *testing.T) {
 	}
 	w := NewWorld(NewSchedule(*seedFlag))
 	r := w.Run()
-	t.Logf("schedule: %s", r.Schedule)
+	t.Logf("schedule: %+v", r.Schedule)
 	t.Logf("settled %v in %s simulated (%s real), run %s real; issued %d (portal %d), rotate calls %d (issuing %d), runs %d, step failures %d, redriven %d, alerts %d, log bytes %d",
 		r.Settled, r.SettleSim, r.SettleReal, r.Real, r.Issued, r.Portal, r.RotateCalls, r.IssuingCalls, r.Runs, r.StepFailures, r.Redriven, r.Alerts, len(w.Logs()))
 	if testing.Verbose() {

@@ -6,164 +6,146 @@ import (
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 )
 
 // ErrCrash is what an operation returns once its invocation has crashed.
 var ErrCrash = errors.New("chaos: the function was interrupted at this point")
 
-// Crash interrupts one handler invocation at one side-effect boundary: the
-// Nth operation Op (matching Match) either fails without effect (After
-// false), or takes effect and then its answer is lost (After true). Either
-// way every later operation of the same invocation fails too, as if the
-// process died there; the retries of Secrets Manager and SQS must then
-// repair everything.
+// Crash interrupts one handler invocation at one side-effect boundary: the Nth
+// call of Op matching Match and Step either fails without effect (After false)
+// or takes effect and loses its answer (After true). Every later operation of
+// the invocation fails too, as if the process died; the retries of Secrets
+// Manager and SQS must repair everything.
 type Crash struct {
 	// Op is a Secrets Manager operation, "Publish" (SNS), "ClientCredentials"
-	// (LWA), "RotateApplicationClientSecret" (SP-API) or "DeleteMessage"
-	// (the event source acknowledging an SQS message).
+	// (LWA), "RotateApplicationClientSecret" (SP-API) or "DeleteMessage" (the
+	// event source acknowledging an SQS message).
 	Op    string
 	Match func(in any) bool // nil matches every call of Op
-	// Step, when set, matches only calls made by that rotation step (a
-	// rotation.Step* name): finishSecret's LWA call, not testSecret's.
-	Step  string
-	Nth   int // 1-based; 0 means 1
+	Step  string            // a rotation.Step* name: only calls of that step
+	Nth   int               // 1-based; 0 means 1
 	After bool
-}
-
-// crashState is the world's crash bookkeeping.
-type crashState struct {
-	seen    int
-	hits    int
-	crashed map[int64]bool
 }
 
 // CrashHits returns how many times the crash was injected.
 func (w *World) CrashHits() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.crash.hits
+	return w.crashHits
 }
 
-func invocationOf(ctx context.Context) (*invocation, bool) {
-	inv, ok := ctx.Value(invocationKey{}).(*invocation)
-	return inv, ok
-}
-
-// crashBefore runs before an operation of a handler: it fails the operation
-// if the invocation crashed, or if this is the crash point (After false).
+// crashBefore runs before an operation of a handler: it fails the operation if
+// the invocation crashed, or if this is the crash point (After false).
 func (w *World) crashBefore(ctx context.Context, op string, in any) error {
-	inv, ok := invocationOf(ctx)
+	inv, ok := ctx.Value(invocationKey{}).(*invocation)
 	if !ok {
 		return nil
 	}
-	id := inv.id
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.crash.crashed[id] {
+	if w.crashed == inv.id {
 		return ErrCrash
 	}
 	c := w.Crash
 	if c == nil || c.Op != op || (c.Step != "" && c.Step != inv.step) || (c.Match != nil && !c.Match(in)) {
 		return nil
 	}
-	w.crash.seen++
-	if w.crash.seen != max(c.Nth, 1) {
+	w.crashSeen++
+	if w.crashSeen != max(c.Nth, 1) {
 		return nil
 	}
 	if c.After {
-		w.crash.crashed[-id] = true // armed: crash after this call
+		w.armed = inv.id // crashAfter takes it from here
 		return nil
 	}
-	w.crash.hits++
-	w.crash.crashed[id] = true
+	w.crashHits++
+	w.crashed = inv.id
 	return ErrCrash
 }
 
-// crashAfter runs after the operation took effect (err is its result).
-func (w *World) crashAfter(ctx context.Context, err error) error {
-	inv, ok := invocationOf(ctx)
+// crashAfter runs after an operation took effect: it loses the answer if this
+// was the crash point (After true).
+func (w *World) crashAfter(ctx context.Context) error {
+	inv, ok := ctx.Value(invocationKey{}).(*invocation)
 	if !ok {
-		return err
+		return nil
 	}
-	id := inv.id
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.crash.crashed[-id] {
-		return err
+	if w.armed != inv.id {
+		return nil
 	}
-	delete(w.crash.crashed, -id)
-	w.crash.hits++
-	w.crash.crashed[id] = true
+	w.armed = 0
+	w.crashHits++
+	w.crashed = inv.id
 	return ErrCrash
 }
 
-func guard[T any](w *World, ctx context.Context, op string, in any, f func() (*T, error)) (*T, error) {
+// guard calls f(ctx, in, o...) as operation op behind the crash points and the
+// injected errors.
+func guard[I, O, P any](w *World, ctx context.Context, op string, in I, o []P, f func(context.Context, I, ...P) (O, error)) (O, error) {
+	var zero O
 	if err := w.crashBefore(ctx, op, in); err != nil {
-		return nil, err
+		return zero, err
 	}
-	out, err := f()
-	if cerr := w.crashAfter(ctx, err); cerr != err {
-		return nil, cerr
+	out, err := zero, w.inject(op, in)
+	if err == nil {
+		out, err = f(ctx, in, o...)
+	}
+	if cerr := w.crashAfter(ctx); cerr != nil {
+		return zero, cerr
 	}
 	return out, err
 }
 
-// smClient is the Secrets Manager the handlers see: the fake, behind the
-// crash points.
-type smClient struct{ w *World }
-
-func (c smClient) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	return guard(c.w, ctx, "GetSecretValue", in, func() (*secretsmanager.GetSecretValueOutput, error) { return c.w.SM.GetSecretValue(ctx, in, o...) })
+// smClient is the Secrets Manager the handlers see: the fake behind the crash
+// points. The receiver's records the rotations its RotateSecret started.
+type smClient struct {
+	w        *World
+	receiver bool
 }
 
-func (c smClient) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, o ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	return guard(c.w, ctx, "PutSecretValue", in, func() (*secretsmanager.PutSecretValueOutput, error) { return c.w.SM.PutSecretValue(ctx, in, o...) })
+func (c smClient) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput, o ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
+	return guard(c.w, ctx, "GetSecretValue", in, o, c.w.SM.GetSecretValue)
 }
 
-func (c smClient) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	return guard(c.w, ctx, "DescribeSecret", in, func() (*secretsmanager.DescribeSecretOutput, error) { return c.w.SM.DescribeSecret(ctx, in, o...) })
+func (c smClient) PutSecretValue(ctx context.Context, in *sm.PutSecretValueInput, o ...func(*sm.Options)) (*sm.PutSecretValueOutput, error) {
+	return guard(c.w, ctx, "PutSecretValue", in, o, c.w.SM.PutSecretValue)
 }
 
-func (c smClient) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, o ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
-	return guard(c.w, ctx, "UpdateSecretVersionStage", in, func() (*secretsmanager.UpdateSecretVersionStageOutput, error) {
-		return c.w.SM.UpdateSecretVersionStage(ctx, in, o...)
-	})
+func (c smClient) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput, o ...func(*sm.Options)) (*sm.DescribeSecretOutput, error) {
+	return guard(c.w, ctx, "DescribeSecret", in, o, c.w.SM.DescribeSecret)
 }
 
-func (c smClient) TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, o ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
-	return guard(c.w, ctx, "TagResource", in, func() (*secretsmanager.TagResourceOutput, error) { return c.w.SM.TagResource(ctx, in, o...) })
+func (c smClient) UpdateSecretVersionStage(ctx context.Context, in *sm.UpdateSecretVersionStageInput, o ...func(*sm.Options)) (*sm.UpdateSecretVersionStageOutput, error) {
+	return guard(c.w, ctx, "UpdateSecretVersionStage", in, o, c.w.SM.UpdateSecretVersionStage)
 }
 
-func (c smClient) UntagResource(ctx context.Context, in *secretsmanager.UntagResourceInput, o ...func(*secretsmanager.Options)) (*secretsmanager.UntagResourceOutput, error) {
-	return guard(c.w, ctx, "UntagResource", in, func() (*secretsmanager.UntagResourceOutput, error) { return c.w.SM.UntagResource(ctx, in, o...) })
+func (c smClient) TagResource(ctx context.Context, in *sm.TagResourceInput, o ...func(*sm.Options)) (*sm.TagResourceOutput, error) {
+	return guard(c.w, ctx, "TagResource", in, o, c.w.SM.TagResource)
 }
 
-func (c smClient) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, o ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
-	return guard(c.w, ctx, "ListSecrets", in, func() (*secretsmanager.ListSecretsOutput, error) { return c.w.SM.ListSecrets(ctx, in, o...) })
+func (c smClient) UntagResource(ctx context.Context, in *sm.UntagResourceInput, o ...func(*sm.Options)) (*sm.UntagResourceOutput, error) {
+	return guard(c.w, ctx, "UntagResource", in, o, c.w.SM.UntagResource)
 }
 
-func (c smClient) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, o ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
-	return guard(c.w, ctx, "ListSecretVersionIds", in, func() (*secretsmanager.ListSecretVersionIdsOutput, error) {
-		return c.w.SM.ListSecretVersionIds(ctx, in, o...)
-	})
+func (c smClient) ListSecrets(ctx context.Context, in *sm.ListSecretsInput, o ...func(*sm.Options)) (*sm.ListSecretsOutput, error) {
+	return guard(c.w, ctx, "ListSecrets", in, o, c.w.SM.ListSecrets)
 }
 
-func (c smClient) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
-	return guard(c.w, ctx, "RotateSecret", in, func() (*secretsmanager.RotateSecretOutput, error) { return c.w.SM.RotateSecret(ctx, in, o...) })
+func (c smClient) ListSecretVersionIds(ctx context.Context, in *sm.ListSecretVersionIdsInput, o ...func(*sm.Options)) (*sm.ListSecretVersionIdsOutput, error) {
+	return guard(c.w, ctx, "ListSecretVersionIds", in, o, c.w.SM.ListSecretVersionIds)
 }
 
-// receiverSM is the Secrets Manager the receiver sees: smClient, recording
-// the rotations its RotateSecret started (checkRotateCalls).
-type receiverSM struct{ smClient }
-
-func (c receiverSM) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, o ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
-	return guard(c.w, ctx, "RotateSecret", in, func() (*secretsmanager.RotateSecretOutput, error) {
+func (c smClient) RotateSecret(ctx context.Context, in *sm.RotateSecretInput, o ...func(*sm.Options)) (*sm.RotateSecretOutput, error) {
+	return guard(c.w, ctx, "RotateSecret", in, o, func(ctx context.Context, in *sm.RotateSecretInput, o ...func(*sm.Options)) (*sm.RotateSecretOutput, error) {
 		out, err := c.w.SM.RotateSecret(ctx, in, o...)
-		if err == nil {
+		if err == nil && c.receiver {
 			c.w.mu.Lock()
-			c.w.receiverTokens[aws.ToString(out.VersionId)] = true
+			c.w.byReceiver[aws.ToString(out.VersionId)] = true
 			c.w.mu.Unlock()
 		}
 		return out, err
@@ -174,15 +156,13 @@ func (c receiverSM) RotateSecret(ctx context.Context, in *secretsmanager.RotateS
 type snsClient struct{ w *World }
 
 func (c snsClient) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
-	return guard(c.w, ctx, "Publish", in, func() (*sns.PublishOutput, error) { return c.w.SNS.Publish(ctx, in, o...) })
+	return guard(c.w, ctx, "Publish", in, o, c.w.SNS.Publish)
 }
 
-// Matchers for Crash.Match.
-
-// StageIs matches a PutSecretValue writing stage.
+// StageIs matches a PutSecretValue writing stage (a Crash.Match).
 func StageIs(stage string) func(any) bool {
 	return func(in any) bool {
-		p, ok := in.(*secretsmanager.PutSecretValueInput)
+		p, ok := in.(*sm.PutSecretValueInput)
 		return ok && slices.Contains(p.VersionStages, stage)
 	}
 }
@@ -190,7 +170,7 @@ func StageIs(stage string) func(any) bool {
 // StageMove matches an UpdateSecretVersionStage of stage.
 func StageMove(stage string) func(any) bool {
 	return func(in any) bool {
-		u, ok := in.(*secretsmanager.UpdateSecretVersionStageInput)
+		u, ok := in.(*sm.UpdateSecretVersionStageInput)
 		return ok && aws.ToString(u.VersionStage) == stage
 	}
 }
@@ -199,13 +179,9 @@ func StageMove(stage string) func(any) bool {
 func TagIs(key string) func(any) bool {
 	return func(in any) bool {
 		switch t := in.(type) {
-		case *secretsmanager.TagResourceInput:
-			for _, x := range t.Tags {
-				if aws.ToString(x.Key) == key {
-					return true
-				}
-			}
-		case *secretsmanager.UntagResourceInput:
+		case *sm.TagResourceInput:
+			return slices.ContainsFunc(t.Tags, func(x smtypes.Tag) bool { return aws.ToString(x.Key) == key })
+		case *sm.UntagResourceInput:
 			return slices.Contains(t.TagKeys, key)
 		}
 		return false
@@ -216,15 +192,11 @@ func TagIs(key string) func(any) bool {
 func EventIs(event string) func(any) bool {
 	return func(in any) bool {
 		p, ok := in.(*sns.PublishInput)
-		if !ok {
-			return false
-		}
-		v, ok := p.MessageAttributes["event"]
-		return ok && aws.ToString(v.StringValue) == event
+		return ok && aws.ToString(p.MessageAttributes["event"].StringValue) == event
 	}
 }
 
 // QueueIs matches a DeleteMessage on the queue named name.
 func QueueIs(name string) func(any) bool {
-	return func(in any) bool { s, ok := in.(string); return ok && s == name }
+	return func(in any) bool { return in == name }
 }

@@ -14,109 +14,108 @@ import (
 // CrashPoint is one side-effect boundary of a handler and how to crash there.
 type CrashPoint struct {
 	Name string
-	// Sites are the call sites in the handlers' source this row covers, as
-	// package.function.Method#n (the n-th such call in the function); the
-	// source scan test matches them. Empty for boundaries outside the
-	// handlers' code (acknowledging an SQS message).
-	Sites    []string
+	// Site is the call in the handlers' source, package.function.Method#n (the
+	// n-th such call in the function), that the source scan matches; "" for the
+	// acknowledgement of an SQS message, outside the handlers' code.
+	Site     string
 	Scenario string // a key of Scenarios
 	Crash    Crash
 }
 
-// CrashPoints enumerates every side-effect boundary of the rotation steps,
-// the receiver and the expiry alert. A call of a side-effecting method in
-// those packages without a row here fails TestCrashPointTableCoversSource.
+// CrashPoints enumerates every side-effect boundary of the rotation steps, the
+// receiver and the expiry alert; TestCrashPointTableCoversSource fails on a
+// side-effecting call in those packages without a row.
 var CrashPoints = []CrashPoint{
 	// createSecret, Case 5: tag, token, rotate call, and the clean-ups of a refusal.
-	{"createSecret: tagging rotation-requested-at fails", []string{"rotation.requestSecret.TagResource#1"}, "scheduled",
+	{"createSecret: tagging rotation-requested-at fails", "rotation.requestSecret.TagResource#1", "scheduled",
 		Crash{Op: "TagResource", Match: TagIs(managed.TagRotationRequestedAt)}},
-	{"createSecret: crash after tagging rotation-requested-at", []string{"rotation.requestSecret.TagResource#1"}, "scheduled",
+	{"createSecret: crash after tagging rotation-requested-at", "rotation.requestSecret.TagResource#1", "scheduled",
 		Crash{Op: "TagResource", Match: TagIs(managed.TagRotationRequestedAt), After: true}},
-	{"createSecret: crash after the LWA token for the rotate call", []string{"rotation.requestSecret.ClientCredentials#1"}, "scheduled",
+	{"createSecret: crash after the LWA token for the rotate call", "rotation.requestSecret.ClientCredentials#1", "scheduled",
 		Crash{Op: "ClientCredentials", After: true}},
-	{"createSecret: the rotate call never reaches Amazon", []string{"rotation.requestSecret.RotateApplicationClientSecret#1"}, "scheduled",
+	{"createSecret: the rotate call never reaches Amazon", "rotation.requestSecret.RotateApplicationClientSecret#1", "scheduled",
 		Crash{Op: "RotateApplicationClientSecret"}},
-	{"createSecret: crash after the rotate call (secret issued, answer lost)", []string{"rotation.requestSecret.RotateApplicationClientSecret#1"}, "scheduled",
+	{"createSecret: crash after the rotate call (secret issued, answer lost)", "rotation.requestSecret.RotateApplicationClientSecret#1", "scheduled",
 		Crash{Op: "RotateApplicationClientSecret", After: true}},
-	{"createSecret: crash after untagging following a throttled rotate call", []string{"rotation.untagAfter.UntagResource#1"}, "throttled",
+	{"createSecret: crash after untagging following a throttled rotate call", "rotation.untagAfter.UntagResource#1", "throttled",
 		Crash{Op: "UntagResource", Match: TagIs(managed.TagRotationRequestedAt), After: true}},
-	{"createSecret: crash after the ROTATION_FAILED alert (not enrolled)", []string{"rotation.failWithAlert.Publish#1"}, "notEnrolled",
+	{"createSecret: crash after the ROTATION_FAILED alert (not enrolled)", "rotation.failWithAlert.Publish#1", "notEnrolled",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRotationFailed)), After: true}},
 	// createSecret, Case 3: the pending version.
-	{"createSecret: writing AWSPENDING fails", []string{"rotation.writePending.PutSecretValue#1"}, "scheduled",
+	{"createSecret: writing AWSPENDING fails", "rotation.writePending.PutSecretValue#1", "scheduled",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StagePending)}},
-	{"createSecret: crash after writing AWSPENDING", []string{"rotation.writePending.PutSecretValue#1"}, "scheduled",
+	{"createSecret: crash after writing AWSPENDING", "rotation.writePending.PutSecretValue#1", "scheduled",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StagePending), After: true}},
-	{"createSecret: crash after the rotate call that two tied secrets need", []string{"rotation.requestSecret.RotateApplicationClientSecret#1"}, "tied",
+	{"createSecret: crash after the rotate call that two tied secrets need", "rotation.requestSecret.RotateApplicationClientSecret#1", "tied",
 		Crash{Op: "RotateApplicationClientSecret", After: true}},
 	// testSecret.
-	{"testSecret (configuration test): crash after the LWA token", []string{"rotation.testSecret.ClientCredentials#1"}, "configTest",
+	{"testSecret (configuration test): crash after the LWA token", "rotation.testSecret.ClientCredentials#1", "configTest",
 		Crash{Op: "ClientCredentials", After: true}},
-	{"testSecret: crash after the LWA token with the pending credentials", []string{"rotation.testSecret.ClientCredentials#2"}, "portal",
+	{"testSecret: crash after the LWA token with the pending credentials", "rotation.testSecret.ClientCredentials#2", "portal",
 		Crash{Op: "ClientCredentials", After: true}},
 	// testSecret, Case 9: rejecting a secret LWA keeps refusing.
-	{"testSecret: listing the rejected secret fails", []string{"rotation.reject.TagResource#1"}, "forged",
+	{"testSecret: listing the rejected secret fails", "rotation.reject.TagResource#1", "forged",
 		Crash{Op: "TagResource", Match: TagIs(managed.TagRejectedSecrets)}},
-	{"testSecret: crash after listing the rejected secret", []string{"rotation.reject.TagResource#1"}, "forged",
+	{"testSecret: crash after listing the rejected secret", "rotation.reject.TagResource#1", "forged",
 		Crash{Op: "TagResource", Match: TagIs(managed.TagRejectedSecrets), After: true}},
-	{"testSecret: crash after taking LWA_RECEIVED off the rejected secret", []string{"rotation.removeStage.UpdateSecretVersionStage#1"}, "forged",
+	{"testSecret: crash after taking LWA_RECEIVED off the rejected secret", "rotation.removeStage.UpdateSecretVersionStage#1", "forged",
 		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StageReceived), After: true}},
-	{"testSecret: crash after the ROTATION_FAILED alert for the rejected secret", []string{"rotation.failWithAlert.Publish#1"}, "forged",
+	{"testSecret: crash after the ROTATION_FAILED alert for the rejected secret", "rotation.failWithAlert.Publish#1", "forged",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRotationFailed)), After: true}},
-	{"testSecret: taking AWSPENDING off the rejected secret's version fails", []string{"rotation.removeStage.UpdateSecretVersionStage#1"}, "forged",
+	{"testSecret: taking AWSPENDING off the rejected secret's version fails", "rotation.removeStage.UpdateSecretVersionStage#1", "forged",
 		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StagePending)}},
-	{"testSecret: crash after taking AWSPENDING off the rejected secret's version", []string{"rotation.removeStage.UpdateSecretVersionStage#1"}, "forged",
+	{"testSecret: crash after taking AWSPENDING off the rejected secret's version", "rotation.removeStage.UpdateSecretVersionStage#1", "forged",
 		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StagePending), After: true}},
 	// finishSecret, Case 10.
-	{"finishSecret: the LWA check of the pending credentials fails", []string{"rotation.finishSecret.ClientCredentials#1"}, "scheduled",
+	{"finishSecret: the LWA check of the pending credentials fails", "rotation.finishSecret.ClientCredentials#1", "scheduled",
 		Crash{Op: "ClientCredentials", Step: rotation.StepFinish}},
-	{"finishSecret: crash after the LWA check of the pending credentials", []string{"rotation.finishSecret.ClientCredentials#1"}, "scheduled",
+	{"finishSecret: crash after the LWA check of the pending credentials", "rotation.finishSecret.ClientCredentials#1", "scheduled",
 		Crash{Op: "ClientCredentials", Step: rotation.StepFinish, After: true}},
-	{"finishSecret: moving AWSCURRENT fails", []string{"rotation.finishSecret.UpdateSecretVersionStage#1"}, "scheduled",
+	{"finishSecret: moving AWSCURRENT fails", "rotation.finishSecret.UpdateSecretVersionStage#1", "scheduled",
 		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StageCurrent)}},
-	{"finishSecret: crash after moving AWSCURRENT", []string{"rotation.finishSecret.UpdateSecretVersionStage#1"}, "scheduled",
+	{"finishSecret: crash after moving AWSCURRENT", "rotation.finishSecret.UpdateSecretVersionStage#1", "scheduled",
 		Crash{Op: "UpdateSecretVersionStage", Match: StageMove(managed.StageCurrent), After: true}},
-	{"finishSecret: crash after the CLIENT_SECRET_ROTATED alert", []string{"rotation.finishTail.Publish#1"}, "scheduled",
+	{"finishSecret: crash after the CLIENT_SECRET_ROTATED alert", "rotation.finishTail.Publish#1", "scheduled",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRotated)), After: true}},
-	{"finishSecret: crash after tagging client-secret-expires-at", []string{"rotation.finishTail.TagResource#1"}, "scheduled",
+	{"finishSecret: crash after tagging client-secret-expires-at", "rotation.finishTail.TagResource#1", "scheduled",
 		Crash{Op: "TagResource", Match: TagIs(managed.TagClientSecretExpiresAt), After: true}},
-	{"finishSecret: crash after untagging rotation-requested-at", []string{"rotation.finishSecret.UntagResource#1"}, "scheduled",
+	{"finishSecret: crash after untagging rotation-requested-at", "rotation.finishSecret.UntagResource#1", "scheduled",
 		Crash{Op: "UntagResource", Match: TagIs(managed.TagRotationRequestedAt), After: true}},
 
 	// Receiver: it only appends (Case 2c), starts a rotation (Case 4) and alerts.
-	{"receiver: writing the version (LWA_RECEIVED) fails", []string{"receiver.put.PutSecretValue#1"}, "scheduled",
+	{"receiver: writing the version (LWA_RECEIVED) fails", "receiver.put.PutSecretValue#1", "scheduled",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageReceived)}},
-	{"receiver: crash after writing the version (LWA_RECEIVED)", []string{"receiver.put.PutSecretValue#1"}, "scheduled",
+	{"receiver: crash after writing the version (LWA_RECEIVED)", "receiver.put.PutSecretValue#1", "scheduled",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageReceived), After: true}},
-	{"receiver: crash after writing an out-of-order (older) secret (LWA_SUPERSEDED)", []string{"receiver.put.PutSecretValue#1"}, "reordered",
+	{"receiver: crash after writing an out-of-order (older) secret (LWA_SUPERSEDED)", "receiver.put.PutSecretValue#1", "reordered",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageSuperseded), After: true}},
-	{"receiver: crash after writing a forged secret", []string{"receiver.put.PutSecretValue#1"}, "forged",
+	{"receiver: crash after writing a forged secret", "receiver.put.PutSecretValue#1", "forged",
 		Crash{Op: "PutSecretValue", Match: StageIs(managed.StageReceived), After: true}},
-	{"receiver: RotateSecret fails", []string{"receiver.adopt.RotateSecret#1"}, "portal",
+	{"receiver: RotateSecret fails", "receiver.adopt.RotateSecret#1", "portal",
 		Crash{Op: "RotateSecret"}},
-	{"receiver: crash after RotateSecret", []string{"receiver.adopt.RotateSecret#1"}, "portal",
+	{"receiver: crash after RotateSecret", "receiver.adopt.RotateSecret#1", "portal",
 		Crash{Op: "RotateSecret", After: true}},
-	{"receiver: crash after RotateSecret for the second of two tied secrets", []string{"receiver.adopt.RotateSecret#1"}, "tied",
+	{"receiver: crash after RotateSecret for the second of two tied secrets", "receiver.adopt.RotateSecret#1", "tied",
 		Crash{Op: "RotateSecret", Nth: 2, After: true}},
-	{"receiver: crash after the NEW_CLIENT_SECRET_RECEIVED alert", []string{"receiver.publish.Publish#1"}, "portal",
+	{"receiver: crash after the NEW_CLIENT_SECRET_RECEIVED alert", "receiver.publish.Publish#1", "portal",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventReceived)), After: true}},
-	{"receiver: crash after the NOTIFICATION_REJECTED alert", []string{"receiver.publishRejected.Publish#1"}, "malformed",
+	{"receiver: crash after the NOTIFICATION_REJECTED alert", "receiver.publishRejected.Publish#1", "malformed",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRejected)), After: true}},
-	{"receiver: crash after the redacted NOTIFICATION_REJECTED alert (secret-shaped fields)", []string{"receiver.publishRejected.Publish#2"}, "secretShaped",
+	{"receiver: crash after the redacted NOTIFICATION_REJECTED alert (secret-shaped fields)", "receiver.publishRejected.Publish#2", "secretShaped",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRejected)), After: true}},
-	{"receiver: handled message not acknowledged (delete fails)", nil, "portal",
+	{"receiver: handled message not acknowledged (delete fails)", "", "portal",
 		Crash{Op: "DeleteMessage", Match: QueueIs("new-secret")}},
 
 	// Expiry alert.
-	{"expiry: RotateSecret fails", []string{"expiry.rotate.RotateSecret#1"}, "expiry",
+	{"expiry: RotateSecret fails", "expiry.rotate.RotateSecret#1", "expiry",
 		Crash{Op: "RotateSecret"}},
-	{"expiry: crash after RotateSecret", []string{"expiry.rotate.RotateSecret#1"}, "expiry",
+	{"expiry: crash after RotateSecret", "expiry.rotate.RotateSecret#1", "expiry",
 		Crash{Op: "RotateSecret", After: true}},
-	{"expiry: crash after the CLIENT_SECRET_EXPIRING alert", []string{"expiry.publish.Publish#1"}, "expiry",
+	{"expiry: crash after the CLIENT_SECRET_EXPIRING alert", "expiry.publish.Publish#1", "expiry",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventExpiring)), After: true}},
-	{"expiry: crash after the NOTIFICATION_REJECTED alert", []string{"expiry.reject.Publish#1"}, "expiryMalformed",
+	{"expiry: crash after the NOTIFICATION_REJECTED alert", "expiry.reject.Publish#1", "expiryMalformed",
 		Crash{Op: "Publish", Match: EventIs(string(alert.EventRejected)), After: true}},
-	{"expiry: handled message not acknowledged (delete fails)", nil, "expiry",
+	{"expiry: handled message not acknowledged (delete fails)", "", "expiry",
 		Crash{Op: "DeleteMessage", Match: QueueIs("secret-expiry")}},
 }
 
@@ -124,35 +123,27 @@ var CrashPoints = []CrashPoint{
 var Scenarios = map[string]func(seed uint64) *World{
 	// A scheduled rotation: rotate call, delivery, receiver, adoption.
 	"scheduled": func(seed uint64) *World {
-		s := baseSchedule(seed)
-		s.Rotations = []time.Duration{time.Minute}
-		return NewWorld(s)
+		return scenario(seed, func(s *Schedule) { s.Rotations = []time.Duration{time.Minute} })
 	},
-	// A portal rotation: the receiver stores it and starts the rotation
-	// that adopts it without a rotate call.
+	// A portal rotation: the receiver stores it and starts the rotation that
+	// adopts it without a rotate call.
 	"portal": func(seed uint64) *World {
-		s := baseSchedule(seed)
-		s.Portal = []time.Duration{30 * time.Second}
-		return NewWorld(s)
+		return scenario(seed, func(s *Schedule) { s.Portal = []time.Duration{30 * time.Second} })
 	},
-	// Two portal rotations delivered in reverse order: the older secret is
-	// stored under LWA_SUPERSEDED.
+	// Two portal rotations delivered in reverse order, in one batch: the older
+	// secret is stored under LWA_SUPERSEDED.
 	"reordered": func(seed uint64) *World {
-		s := baseSchedule(seed)
-		s.FaultPhase = 30 * time.Minute
-		s.Sim.Reorder = true
-		s.Portal = []time.Duration{30 * time.Second, 40 * time.Second}
-		w := NewWorld(s)
-		// One batch: both messages, newest first.
+		w := scenario(seed, func(s *Schedule) {
+			s.FaultPhase, s.Sim.Reorder = 30*time.Minute, true
+			s.Portal = []time.Duration{30 * time.Second, 40 * time.Second}
+		})
 		w.SerialReceivers = true
 		return w
 	},
-	// Two portal rotations in one instant: two secrets with the same
-	// expiry. Nothing tells which one Amazon replaced, so no rotation adopts
-	// either (rotation Case 3, a tie) and a rotation asks Amazon for a
-	// secret known to be the newest (I3 counts that call in Result.Tied).
+	// Two portal rotations in one instant: two secrets with the same expiry, so
+	// no rotation adopts either (rotation Case 3) and one asks Amazon (Result.Tied).
 	"tied": func(seed uint64) *World {
-		w := NewWorld(baseSchedule(seed))
+		w := scenario(seed, nil)
 		w.SerialReceivers = true
 		w.Hooks = []Hook{{30 * time.Second, func(w *World) {
 			w.Apps[0].Sim.PortalRotate()
@@ -160,71 +151,75 @@ var Scenarios = map[string]func(seed uint64) *World{
 		}}}
 		return w
 	},
-	// A forged delivery (a secret LWA never accepts, claiming the latest
-	// expiry) at 30s: its rotation adopts it, testSecret rejects it once the
-	// pending version is RejectAfter old, and a scheduled rotation at 2h
-	// asks Amazon for a genuine one, which ends in AWSCURRENT.
+	// A forged delivery at 30s: its rotation adopts it, testSecret rejects it once
+	// the pending version is RejectAfter old, and the scheduled rotation at 2h asks
+	// Amazon for a genuine one, which ends in AWSCURRENT.
 	"forged": func(seed uint64) *World {
-		s := baseSchedule(seed)
-		s.Forged = &ForgedDelivery{At: 30 * time.Second}
-		s.Rotations = []time.Duration{2 * time.Hour}
-		return NewWorld(s)
+		return scenario(seed, func(s *Schedule) {
+			s.Forged = &ForgedDelivery{At: 30 * time.Second}
+			s.Rotations = []time.Duration{2 * time.Hour}
+		})
 	},
 	// Every rotate call is throttled for a while.
 	"throttled": func(seed uint64) *World {
-		s := baseSchedule(seed)
-		s.FaultPhase = 10 * time.Minute
-		s.Sim.ThrottleNextRotateCalls = 5
-		s.Rotations = []time.Duration{time.Minute}
-		return NewWorld(s)
+		return scenario(seed, func(s *Schedule) {
+			s.FaultPhase, s.Sim.ThrottleNextRotateCalls = 10*time.Minute, 5
+			s.Rotations = []time.Duration{time.Minute}
+		})
 	},
 	// The new-secret queue is not registered until 20 minutes in.
 	"notEnrolled": func(seed uint64) *World {
-		s := baseSchedule(seed)
-		s.Rotations = []time.Duration{time.Minute}
-		w := NewWorld(s)
+		w := scenario(seed, func(s *Schedule) { s.Rotations = []time.Duration{time.Minute} })
 		w.Hooks = []Hook{
 			{0, func(w *World) { w.Apps[0].Sim.Enroll(nil) }},
-			{20 * time.Minute, func(w *World) { w.Apps[0].Sim.Enroll(spapisim.DelivererFunc(w.deliverNewSecret)) }},
+			{20 * time.Minute, func(w *World) { w.Apps[0].Sim.Enroll(w.deliverTo(w.NewSecretQ, w.Sched.SQSSendFail)) }},
 		}
 		return w
 	},
 	// Secrets Manager's configuration test: testSecret alone.
 	"configTest": func(seed uint64) *World {
-		w := NewWorld(baseSchedule(seed))
+		w := scenario(seed, nil)
 		w.Hooks = []Hook{{30 * time.Second, func(w *World) { w.ConfigTest(0) }}}
 		return w
 	},
 	// A body that is not JSON on the new-secret queue.
 	"malformed": func(seed uint64) *World {
-		w := NewWorld(baseSchedule(seed))
-		w.Redrive = false
-		w.Hooks = []Hook{{30 * time.Second, func(w *World) { w.NewSecretQ.Send("{not json", w.Now()) }}}
-		return w
+		return rejected(seed, func(w *World) { w.NewSecretQ.Send("{not json", w.Now()) })
 	},
-	// A well-formed notification for an unknown client whose application id
-	// has the shape of a client secret.
+	// A well-formed notification for an unknown client whose application id has
+	// the shape of a client secret.
 	"secretShaped": func(seed uint64) *World {
-		w := NewWorld(baseSchedule(seed))
-		w.Redrive = false
-		w.Hooks = []Hook{{30 * time.Second, func(w *World) {
-			w.NewSecretQ.Send(NewSecretBody("amzn1.application-oa2-client.unknown", spapisim.SecretPrefix+"deadbeef", spapisim.SecretPrefix+"0123", "n-1", w.Now()), w.Now())
-		}}}
-		return w
+		return rejected(seed, func(w *World) {
+			w.NewSecretQ.Send(NewSecretBody("amzn1.application-oa2-client.unknown", spapisim.SecretPrefix+"deadbeef",
+				spapisim.SecretPrefix+"0123", "n-1", w.Now()), w.Now())
+		})
 	},
 	// An expiry notice about the current secret: the expiry alert starts a rotation.
 	"expiry": func(seed uint64) *World {
-		s := baseSchedule(seed)
-		s.Expiry = []ExpiryNotice{{At: 30 * time.Second}}
-		return NewWorld(s)
+		return scenario(seed, func(s *Schedule) { s.Expiry = []ExpiryNotice{{At: 30 * time.Second}} })
 	},
 	// A body that is not an object on the expiry queue.
 	"expiryMalformed": func(seed uint64) *World {
-		w := NewWorld(baseSchedule(seed))
-		w.Redrive = false
-		w.Hooks = []Hook{{30 * time.Second, func(w *World) { w.ExpiryQ.Send("[]", w.Now()) }}}
-		return w
+		return rejected(seed, func(w *World) { w.ExpiryQ.Send("[]", w.Now()) })
 	},
+}
+
+// scenario is the world of a fault-free schedule that edit changes.
+func scenario(seed uint64, edit func(s *Schedule)) *World {
+	s := baseSchedule(seed)
+	if edit != nil {
+		edit(&s)
+	}
+	return NewWorld(s)
+}
+
+// rejected is a fault-free world where send puts input no handler accepts on a
+// queue at 30s; its dead-lettered message is not redriven.
+func rejected(seed uint64, send func(w *World)) *World {
+	w := scenario(seed, nil)
+	w.Redrive = false
+	w.Hooks = []Hook{{30 * time.Second, send}}
+	return w
 }
 
 // baseSchedule is a fault-free schedule.
@@ -239,27 +234,14 @@ func SeedOf(name string) uint64 {
 	return h.Sum64()
 }
 
-// ConfigTest plays Secrets Manager's configuration test for app i: a new
-// empty AWSPENDING version tested alone (testSecret), then removed.
-func (w *World) ConfigTest(i int) {
-	a := w.Apps[i]
-	token := w.uuid()
-	w.mu.Lock()
-	w.schedTokens[token] = true
-	w.mu.Unlock()
-	w.engine.ConfigTest(a.ARN, token)
-	w.rotateWithToken(a, token)
-}
-
 // NewSecretBody returns an APPLICATION_OAUTH_CLIENT_NEW_SECRET body in the
 // shape of the official example, for a secret that expires 180 days after now.
 func NewSecretBody(clientID, applicationID, secret, notificationID string, now time.Time) string {
-	return NewSecretBodyExpiring(clientID, applicationID, secret, notificationID, now, now.Add(180*24*time.Hour))
+	return newSecretBody(clientID, applicationID, secret, notificationID, now, now.Add(180*24*time.Hour))
 }
 
-// NewSecretBodyExpiring is NewSecretBody for a secret that claims to expire
-// at expires.
-func NewSecretBodyExpiring(clientID, applicationID, secret, notificationID string, now, expires time.Time) string {
+// newSecretBody is NewSecretBody for a secret that claims to expire at expires.
+func newSecretBody(clientID, applicationID, secret, notificationID string, now, expires time.Time) string {
 	ts := now.UTC().Format("2006-01-02T15:04:05.000Z")
 	exp := expires.UTC().Format("2006-01-02T15:04:05.000Z")
 	old := now.Add(7 * 24 * time.Hour).UTC().Format("2006-01-02T15:04:05.000Z")

@@ -2,13 +2,8 @@ package chaos
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
@@ -201,23 +196,10 @@ func TestSeed1470GenuineSecretStrandedBehindForgedOne(t *testing.T) {
 	w := NewWorld(s)
 	w.OperatorRotates = false
 	logStateOnFailure(t, w)
-	var (
-		mu     sync.Mutex
-		failed bool
-	)
-	w.SMHook = func(op string, in any) error {
-		mu.Lock()
-		defer mu.Unlock()
-		// The first handler's RotateSecret: the forged delivery's.
-		if ri, ok := in.(*secretsmanager.RotateSecretInput); ok && !failed && ri.ClientRequestToken == nil {
-			failed = true
-			return &smtypes.InternalServiceError{Message: aws.String("injected: the forged delivery's RotateSecret fails once")}
-		}
-		return nil
-	}
+	failed := failFirstHandlerRotateSecret(w) // the forged delivery's
 	r := w.Run()
-	if !failed || r.ForgedRejected != 1 {
-		t.Fatalf("the scenario did not happen: RotateSecret failed %v, forged secrets rejected %d", failed, r.ForgedRejected)
+	if !failed() || r.ForgedRejected != 1 {
+		t.Fatalf("the scenario did not happen: RotateSecret failed %v, forged secrets rejected %d", failed(), r.ForgedRejected)
 	}
 	f := w.Forged()[0]
 	started := firstAlert(publishedAlerts(t, w), 0, func(a publishedAlert) bool {
@@ -265,7 +247,7 @@ func TestForgedSecretOutlastsGenuineDeliveryRetries(t *testing.T) {
 	if r.ForgedRejected != 1 {
 		t.Fatalf("the scenario did not happen: forged secrets rejected %d, want 1", r.ForgedRejected)
 	}
-	if n := len(w.NewSecretQ.Dead()); n > 0 {
+	if _, n := w.NewSecretQ.Len(); n > 0 {
 		t.Errorf("new-secret dead-letter queue holds %d genuine deliveries", n)
 	}
 	issued := w.Apps[0].Sim.Issued()

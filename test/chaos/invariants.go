@@ -2,13 +2,16 @@ package chaos
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/test/secretsmanagertest"
 )
 
 // Result is the outcome of one run and its invariant checks.
@@ -21,57 +24,36 @@ type Result struct {
 	SettleReal time.Duration // the same in real time
 	Real       time.Duration // the whole run in real time
 
-	Issued       int // client secrets issued after the initial ones (API and portal)
-	Portal       int // of which by hand in the portal
-	RotateCalls  int // rotate calls (any answer)
-	IssuingCalls int // rotate calls that issued a secret
-	Runs         int // rotation attempts (first runs and reattempts)
-	StepFailures int
-	Redriven     int // dead-lettered messages moved back by the operator
-	Alerts       int
-	// Forged: forged deliveries sent (Schedule.Forged); ForgedRejected: of
-	// which listed in sp-api-lwa:rejected-secrets at the end of the run.
-	Forged, ForgedRejected int
-	// OperatorRotations: rotations World.OperatorRotates started.
-	OperatorRotations int
+	Issued            int // client secrets issued after the initial ones (API and portal)
+	Portal            int // of which by hand in the portal
+	RotateCalls       int // rotate calls (any answer)
+	IssuingCalls      int // rotate calls that issued a secret
+	Runs              int // rotation attempts (first runs and reattempts)
+	StepFailures      int
+	Redriven          int // dead-lettered messages moved back by the operator
+	Alerts            int
+	Forged            int // forged deliveries sent
+	ForgedRejected    int // of which listed in sp-api-lwa:rejected-secrets at the end
+	OperatorRotations int // rotations World.OperatorRotates started
 
 	Lost       int // I1: issued secrets stored in no version
 	NotNewest  int // I1: apps whose AWSCURRENT is not the newest secret once settled
-	NotWorking int // I2: observations where AWSCURRENT was not accepted
-	Needless   int // I3: unexplained extra issuing calls within one rotation
-	Explained  int // I3: extra issuing calls explained (the Explained* counts)
-	// ExplainedRetry: the SP-API client retried a 5xx whose call had issued
-	// a secret (the answer was lost); docs/design.md requires 5xx to be retried.
-	ExplainedRetry int
-	// Ignored: issuing calls made while a secret newer than the one in
-	// AWSCURRENT was already stored (part of Needless).
-	Ignored int
-	// Tied: issuing calls made while a secret issued after the one in
-	// AWSCURRENT was already stored, but with the same
-	// clientSecretExpiresAt as AWSCURRENT's or as another stored secret's:
-	// Amazon issued both in the same millisecond (a rotate call and a
-	// rotation by hand), and nothing in the notifications orders them. Not
-	// needless; see checkRotateCalls.
-	Tied int
-	// ExplainedConcurrent: two createSecret runs of the same rotation ran
-	// at once and both called (their tag writes further apart than
-	// Config.Settle; rotation package doc, Case 5).
-	ExplainedConcurrent int
-	// ExplainedCooldown: the cooldown elapsed without the previous secret
-	// being stored, so the rotation asked again.
-	ExplainedCooldown int
-	// ExplainedLate: a rotation a receiver started to adopt its secret
-	// asked Amazon, because a rotation that finished between the
-	// receiver's write and its RotateSecret had already adopted it.
-	ExplainedLate int
-	Overlap       int // issuing calls made while another rotation's secret was still on its way (informational)
-	Leaks         int // I4: secret values found in logs, alerts or errors
-	// ForgedCurrent: observations that found a forged secret in AWSCURRENT
-	// (I6).
-	ForgedCurrent int
-	// GenuineRejected: secrets Amazon issued that ended listed in
-	// sp-api-lwa:rejected-secrets (I6).
-	GenuineRejected int
+	NotWorking int // I2: observations where LWA did not accept AWSCURRENT
+	Needless   int // I3: unexplained issuing calls
+	// I3's explained extra issuing calls of one rotation: the SP-API client
+	// retried a 5xx whose call had issued a secret (docs/design.md requires the
+	// retry); two createSecret runs of the rotation ran at once (their tag writes
+	// further apart than Config.Settle; rotation Case 5); the cooldown elapsed
+	// without the previous secret being stored; and a receiver's rotation asked
+	// Amazon because another rotation had just adopted its secret.
+	ExplainedRetry, ExplainedConcurrent, ExplainedCooldown, ExplainedLate int
+	// Tied: issuing calls past a stored secret that has the expiry of AWSCURRENT's
+	// or of another stored secret: unorderable, so not needless (checkRotateCalls).
+	Tied            int
+	Overlap         int      // issuing calls while another rotation's secret was on its way (informational)
+	Leaks           int      // I4: secret values found in logs, alerts or errors
+	ForgedCurrent   int      // I6: observations of a forged secret in AWSCURRENT
+	GenuineRejected int      // I6: secrets Amazon issued listed in sp-api-lwa:rejected-secrets
 	Violations      []string // what broke, with ids and counts, never a value
 }
 
@@ -85,23 +67,10 @@ func (r *Result) violate(format string, a ...any) {
 // check computes the invariants of a finished run into res.
 func (w *World) check(res *Result) {
 	w.mu.Lock()
-	res.NotWorking = w.notWorking
-	notWorkingAt := append([]string(nil), w.notWorkingAt...)
-	res.Redriven = w.redriven
-	res.StepFailures = w.stepFailures
-	res.ForgedCurrent = w.forgedCurrent
-	forgedCurrentAt := append([]string(nil), w.forgedCurrentAt...)
 	for _, n := range w.operatorRotations {
 		res.OperatorRotations += n
 	}
-	storedAt := make(map[string]time.Time, len(w.storedAt))
-	for k, v := range w.storedAt {
-		storedAt[k] = v
-	}
-	storedExpiry := make(map[string]time.Time, len(w.storedExpiry))
-	for k, v := range w.storedExpiry {
-		storedExpiry[k] = v
-	}
+	storedAt, storedExpiry := maps.Clone(w.storedAt), maps.Clone(w.storedExpiry)
 	w.mu.Unlock()
 	res.Runs, _ = w.engine.Stats()
 	res.Alerts = len(w.SNS.Published())
@@ -109,9 +78,8 @@ func (w *World) check(res *Result) {
 	// I1.
 	for _, a := range w.Apps {
 		issued := a.Sim.Issued()
-		st := a.Sim.Stats()
 		res.Issued += len(issued) - 1
-		res.Portal += st.PortalRotations
+		res.Portal += a.Sim.Stats().PortalRotations
 		for i, s := range issued[1:] {
 			if _, ok := storedAt[s]; !ok {
 				res.Lost++
@@ -125,29 +93,22 @@ func (w *World) check(res *Result) {
 	}
 	// I2.
 	if res.NotWorking > 0 {
-		res.violate("I2: %d observations of %d found AWSCURRENT not accepted by LWA: %s", res.NotWorking, w.observations, strings.Join(notWorkingAt, "; "))
+		res.violate("I2: %d observations of %d found AWSCURRENT not accepted by LWA: %s",
+			res.NotWorking, w.observations, strings.Join(w.notWorkingAt, "; "))
 	}
-	// I3.
-	w.checkRotateCalls(res, storedAt, storedExpiry)
-	// I4.
-	w.checkLeaks(res)
-	// I6.
-	w.checkForged(res, forgedCurrentAt)
+	w.checkRotateCalls(res, storedAt, storedExpiry) // I3
+	w.checkLeaks(res)                               // I4
+	w.checkForged(res)                              // I6
 	// I5.
 	if !res.Settled {
 		runs, retries := w.engine.Stats()
 		var state []string
 		for _, a := range w.Apps {
-			cur, _ := w.SM.StageVersion(a.ARN, "AWSCURRENT")
-			p, _ := w.SM.StageVersion(a.ARN, "AWSPENDING")
-			recv, _ := w.SM.StageVersion(a.ARN, "LWA_RECEIVED")
-			newest, _ := a.Sim.Current()
-			adopted := w.CurrentSecret(a.Index) == newest
-			diag := ""
-			if recvVal, _ := w.SM.Value(a.ARN, recv); !adopted && p == "" && retries == 0 && secretOf(recvVal) == newest {
-				diag = " [newest secret stored under LWA_RECEIVED, no rotation pending to adopt it]"
-			}
-			state = append(state, fmt.Sprintf("app %d: current=%s pending=%s received=%s newestAdopted=%v simPending=%d%s", a.Index, cur, p, recv, adopted, a.Sim.Stats().Pending, diag))
+			cur, _ := w.SM.StageVersion(a.ARN, managed.StageCurrent)
+			p, _ := w.SM.StageVersion(a.ARN, managed.StagePending)
+			recv, _ := w.SM.StageVersion(a.ARN, managed.StageReceived)
+			state = append(state, fmt.Sprintf("app %d: current=%s pending=%s received=%s newestAdopted=%v simPending=%d",
+				a.Index, cur, p, recv, w.adopted(a), a.Sim.Stats().Pending))
 		}
 		q, dq := w.NewSecretQ.Len()
 		eq, edq := w.ExpiryQ.Len()
@@ -156,35 +117,29 @@ func (w *World) check(res *Result) {
 	}
 }
 
-// checkForged is I6: a secret nobody can vouch for never becomes
-// AWSCURRENT and never keeps a genuine one out. At no observation does
-// AWSCURRENT hold a forged secret; every forged delivery is stored (storing
-// is unconditional); once settled, every forged secret is listed in
-// sp-api-lwa:rejected-secrets (it was adopted, since it claims the latest
-// expiry, and testSecret gave up on it) while AWSCURRENT holds the newest
-// genuine secret (I1) that LWA accepts (I2); and no secret Amazon issued is
-// ever listed as rejected.
-func (w *World) checkForged(res *Result, forgedCurrentAt []string) {
+// checkForged is I6: a forged secret is never in AWSCURRENT, every forged
+// delivery is stored (storing is unconditional) and, once settled, listed in
+// sp-api-lwa:rejected-secrets (it claims the latest expiry, so it was adopted
+// and testSecret gave up on it); no secret Amazon issued is listed as rejected.
+func (w *World) checkForged(res *Result) {
 	if res.ForgedCurrent > 0 {
-		res.violate("I6: %d observations found a forged secret in AWSCURRENT: %s", res.ForgedCurrent, strings.Join(forgedCurrentAt, "; "))
+		res.violate("I6: %d observations found a forged secret in AWSCURRENT: %s", res.ForgedCurrent, strings.Join(w.forgedCurrentAt, "; "))
 	}
 	for _, f := range w.Forged() {
 		res.Forged++
 		a := w.Apps[f.App]
-		stored := false
-		for _, v := range w.SM.Versions(a.ARN) {
-			if val, ok := w.SM.Value(a.ARN, v.ID); ok && secretOf(val) == f.Secret {
-				stored = true
-			}
+		if !slices.ContainsFunc(w.SM.Versions(a.ARN), func(v secretsmanagertest.Version) bool {
+			val, ok := w.SM.Value(a.ARN, v.ID)
+			return ok && secretOf(val) == f.Secret
+		}) {
+			res.violate("I6: app %d: the forged delivery of notification %s is stored in no version of %s (%s)",
+				f.App, f.NotificationID, a.Name, w.whereIs(f.Secret))
 		}
-		if !stored {
-			res.violate("I6: app %d: the forged delivery of notification %s is stored in no version of %s (%s)", f.App, f.NotificationID, a.Name, w.whereIs(f.Secret))
-		}
-		rejected := managed.Rejected(w.SM.Tags(a.ARN)[managed.TagRejectedSecrets], f.Secret)
-		if rejected {
+		if managed.Rejected(w.SM.Tags(a.ARN)[managed.TagRejectedSecrets], f.Secret) {
 			res.ForgedRejected++
 		} else if res.Settled {
-			res.violate("I6: app %d: settled, but the forged secret of notification %s is not listed in %s", f.App, f.NotificationID, managed.TagRejectedSecrets)
+			res.violate("I6: app %d: settled, but the forged secret of notification %s is not listed in %s",
+				f.App, f.NotificationID, managed.TagRejectedSecrets)
 		}
 	}
 	for _, a := range w.Apps {
@@ -200,78 +155,42 @@ func (w *World) checkForged(res *Result, forgedCurrentAt []string) {
 
 // whereIs says where an unstored secret is: which queue holds its message.
 func (w *World) whereIs(secret string) string {
-	var at []string
-	for _, q := range []*Queue{w.NewSecretQ, w.ExpiryQ} {
-		q.mu.Lock()
-		for _, m := range q.msgs {
-			if strings.Contains(m.Body, secret) {
-				at = append(at, fmt.Sprintf("message %s in %s, received %d times", m.ID, q.Name, m.ReceiveCount))
-			}
-		}
-		for _, m := range q.dlq {
-			if strings.Contains(m.Body, secret) {
-				at = append(at, fmt.Sprintf("message %s in the %s dead-letter queue", m.ID, q.Name))
-			}
-		}
-		q.mu.Unlock()
-	}
+	at := append(w.NewSecretQ.holding(secret), w.ExpiryQ.holding(secret)...)
 	if len(at) == 0 {
 		return "in no queue: its message was deleted or never sent"
 	}
 	return strings.Join(at, "; ")
 }
 
-// checkRotateCalls counts I3: per rotation (token), every issuing call after
-// the first must be explained; and no issuing call may be made while a
-// secret newer than AWSCURRENT's was already stored, since createSecret
-// adopts it instead (rotation package doc, Case 3).
-//
-// "Newer" is by clientSecretExpiresAt, the only order Amazon states (to the
-// millisecond). Two secrets issued in the same millisecond (a rotate call
-// and a rotation by hand in the portal; the simulated clock makes this
-// common) carry the same expiry, and nothing else in their notifications
-// (event and publish times, old-secret expiry) tells them apart either;
-// LWA accepts both until the replaced one's grace period ends, days later.
-// Which one Amazon replaced is unknowable to the handlers, so createSecret
-// adopts neither (choose reports the tie) and asks Amazon for a secret
-// known to be the newest; a secret with AWSCURRENT's own expiry is not
-// newer than it and is not adopted either. Adopting a tied secret would be
-// a coin toss that may install the replaced one, which LWA stops accepting
-// after its grace period. The rotate call is then necessary, and counted in
-// Tied, not in Needless (adoptable). storedExpiry holds the expiry of
-// every stored secret; a secret without one is never tied.
-//
-// A rotation a receiver's RotateSecret started exists to adopt the secret
-// that receiver stored. When its first issuing call finds AWSCURRENT
-// holding the newest secret stored, with no stored secret newer or tied,
-// a rotation that finished between the receiver's read of AWSCURRENT and
-// its RotateSecret had already adopted that secret: the call is needless,
-// and counted in ExplainedLate (the race is the receiver's; it costs a
-// secret and loses none).
+// checkRotateCalls counts I3: per rotation (token), every issuing call after the
+// first must be explained; and none may be made while a secret newer than
+// AWSCURRENT's was stored, since createSecret adopts it instead (rotation Case 3).
+// "Newer" is by clientSecretExpiresAt, to the millisecond: two secrets issued in
+// one millisecond (a rotate call and a portal rotation) share it, nothing tells
+// which one Amazon replaced, so createSecret adopts neither, nor one with
+// AWSCURRENT's own expiry, and asks Amazon: counted in Tied, not Needless.
+// A receiver's rotation whose first call finds AWSCURRENT already holding the
+// newest stored secret (adopted by a rotation that finished between the
+// receiver's read and its RotateSecret) is counted in ExplainedLate: the race
+// is the receiver's, it costs a secret and loses none.
 func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]time.Time) {
 	calls := w.Calls()
+	w.mu.Lock()
+	invs, byReceiver := maps.Clone(w.invs), maps.Clone(w.byReceiver)
+	w.mu.Unlock()
 	res.RotateCalls = len(calls)
-	type prevCall struct {
-		c      RotateCall
-		secret string
-	}
-	byToken := map[string][]prevCall{}
-	var issuing []prevCall
+	lastOf := map[string]RotateCall{} // the last issuing call of each rotation
+	var issuing []RotateCall
 	for _, c := range calls {
 		if !c.Issued {
 			continue
 		}
 		res.IssuingCalls++
 		issued := w.Apps[c.App].Sim.Issued()
-		p := prevCall{c: c, secret: issued[c.Secret]}
-		w.mu.Lock()
-		started := w.invs[c.Inv][0]
-		w.mu.Unlock()
-		if c.Current >= 0 && !started.IsZero() {
+		if started := invs[c.Inv][0]; c.Current >= 0 && !started.IsZero() {
 			switch j, tie := adoptable(c, issued, started, storedAt, storedExpiry); {
 			case j >= 0:
 				res.Needless++
-				res.Ignored++
 				res.violate("I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
 					c.App, c.Token, c.At.Sub(Epoch), j, c.Current, storedAt[issued[j]].Sub(Epoch))
 			case tie:
@@ -279,61 +198,46 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 			}
 		}
 		k := fmt.Sprintf("%d|%s", c.App, c.Token)
-		if prev := byToken[k]; len(prev) > 0 {
-			last := prev[len(prev)-1]
-			stored, ok := storedAt[last.secret]
-			// The cooldown runs from the rotation-requested-at stamp written
-			// before the previous call.
-			since := w.requestedBefore(w.Apps[c.App].ARN, last.c.At)
-			cooldownElapsed := !c.At.Before(since.Add(Cooldown)) && (!ok || stored.After(since.Add(Cooldown)))
-			lostRetry := last.c.Status >= http.StatusInternalServerError && last.c.Inv == c.Inv
-			w.mu.Lock()
-			a, b := w.invs[last.c.Inv], w.invs[c.Inv]
-			w.mu.Unlock()
-			concurrent := last.c.Inv != c.Inv && !a[0].IsZero() && !b[0].IsZero() && !b[0].After(a[1]) && !a[0].After(b[1])
+		if last, ok := lastOf[k]; ok {
+			stored, ok := storedAt[issued[last.Secret]]
+			// The cooldown runs from the rotation-requested-at stamp written before
+			// the previous call.
+			cooledAt := w.requestedBefore(w.Apps[c.App].ARN, last.At).Add(Cooldown)
+			a, b := invs[last.Inv], invs[c.Inv]
 			switch {
-			case lostRetry:
-				res.Explained++
+			case last.Status >= http.StatusInternalServerError && last.Inv == c.Inv:
 				res.ExplainedRetry++
-			case concurrent:
-				res.Explained++
+			case last.Inv != c.Inv && !a[0].IsZero() && !b[0].IsZero() && !b[0].After(a[1]) && !a[0].After(b[1]):
 				res.ExplainedConcurrent++
-			case cooldownElapsed:
-				res.Explained++
+			case !c.At.Before(cooledAt) && (!ok || stored.After(cooledAt)):
 				res.ExplainedCooldown++
 			default:
 				res.Needless++
 				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored at %v, within the cooldown",
-					c.App, c.Token, c.At.Sub(Epoch), last.c.At.Sub(Epoch), last.c.Status, storedDesc(stored, ok))
+					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, storedDesc(stored, ok))
 			}
-		} else if w.lateReceiverCall(c, issued, storedAt, storedExpiry) {
-			res.Explained++
+		} else if byReceiver[c.Token] && lateReceiverCall(c, issued, storedAt, storedExpiry) {
 			res.ExplainedLate++
-		} else {
-			for _, o := range issuing {
-				if o.c.App != c.App || o.c.Token == c.Token {
-					continue
-				}
-				stored, ok := storedAt[o.secret]
-				if c.At.Before(o.c.At.Add(Cooldown)) && (!ok || stored.After(c.At)) {
-					res.Overlap++
-					break
-				}
+		} else if slices.ContainsFunc(issuing, func(o RotateCall) bool {
+			if o.App != c.App || o.Token == c.Token {
+				return false
 			}
+			stored, ok := storedAt[issued[o.Secret]]
+			return c.At.Before(o.At.Add(Cooldown)) && (!ok || stored.After(c.At))
+		}) {
+			res.Overlap++
 		}
-		byToken[k] = append(byToken[k], p)
-		issuing = append(issuing, p)
+		lastOf[k] = c
+		issuing = append(issuing, c)
 	}
 }
 
-// adoptable returns the issued secret that createSecret would have adopted
-// instead of making issuing call c (-1 when none), and whether a tie
-// explains that it adopted none. Candidates are the secrets issued after
-// AWSCURRENT's and stored before the step started; one with AWSCURRENT's
-// expiry is not newer than it, and the newest is not adopted when another
-// stored secret shares its expiry (package rotation, choose): both are
-// ties. The partner of a tie counts when it was stored at any time in the
-// run, since storedAt can trail the write under load.
+// adoptable returns the issued secret createSecret would have adopted instead of
+// making issuing call c (-1 when none), and whether a tie explains that it adopted
+// none. Candidates were issued after AWSCURRENT's and stored before the step
+// started; one tied with AWSCURRENT, or a newest one tied with another stored
+// secret, is a tie (rotation, choose). A tie's partner counts when stored at any
+// time, since storedAt can trail the write under load.
 func adoptable(c RotateCall, issued []string, started time.Time, storedAt, storedExpiry map[string]time.Time) (int, bool) {
 	best, tie := -1, false
 	for j := c.Current + 1; j < c.Secret; j++ {
@@ -357,19 +261,12 @@ func adoptable(c RotateCall, issued []string, started time.Time, storedAt, store
 	return best, false
 }
 
-// lateReceiverCall reports whether issuing call c, the first of its
-// rotation, was made by a rotation a receiver started while AWSCURRENT
-// held a secret newer than every other secret issued before the call and
-// stored in the run, and tied with none of them (checkRotateCalls). It
-// therefore never holds for a call the loop above counted as needless or
-// tied. storedAt is when observe first saw a secret, which under load can
-// be simulated minutes after the write, so any secret stored in the run
-// counts: a call is counted as late only when it surely is.
-func (w *World) lateReceiverCall(c RotateCall, issued []string, storedAt, storedExpiry map[string]time.Time) bool {
-	w.mu.Lock()
-	byReceiver := w.receiverTokens[c.Token]
-	w.mu.Unlock()
-	if !byReceiver || c.Current < 0 {
+// lateReceiverCall reports whether c, the first issuing call of a receiver's
+// rotation, found AWSCURRENT newer than, and tied with none of, every other secret
+// issued before it and stored at any time in the run (storedAt can trail a write
+// under load, so a call is counted as late only when it surely is).
+func lateReceiverCall(c RotateCall, issued []string, storedAt, storedExpiry map[string]time.Time) bool {
+	if c.Current < 0 {
 		return false
 	}
 	for j := range c.Secret {
@@ -383,15 +280,23 @@ func (w *World) lateReceiverCall(c RotateCall, issued []string, storedAt, stored
 	return true
 }
 
-// requestedBefore returns the last rotation-requested-at write for arn at
-// or before t (t itself if there is none).
+// tied reports whether secrets a and b were both stored with the same
+// clientSecretExpiresAt.
+func tied(storedExpiry map[string]time.Time, a, b string) bool {
+	ea, aok := storedExpiry[a]
+	eb, bok := storedExpiry[b]
+	return aok && bok && ea.Equal(eb)
+}
+
+// requestedBefore returns the last rotation-requested-at write for arn at or
+// before t (t itself if there is none).
 func (w *World) requestedBefore(arn string, t time.Time) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	at := t
-	for _, r := range w.requested {
-		if r.arn == arn && !r.at.After(t) {
-			at = r.at
+	for _, r := range w.requested[arn] {
+		if !r.After(t) {
+			at = r
 		}
 	}
 	return at
@@ -404,49 +309,42 @@ func storedDesc(t time.Time, ok bool) string {
 	return t.Sub(Epoch).String()
 }
 
-// checkLeaks is I4: no client secret, access token or refresh token in any
-// log line, alert or returned error.
+// checkLeaks is I4: no client secret, access token or refresh token in any log
+// line, alert or returned error.
 func (w *World) checkLeaks(res *Result) {
-	type secret struct{ what, value string }
-	var secrets []secret
+	type named struct{ what, text string }
+	var secrets []named
 	for _, a := range w.Apps {
 		for i, s := range a.Sim.Issued() {
-			secrets = append(secrets, secret{fmt.Sprintf("app %d client secret #%d", a.Index, i), s})
+			secrets = append(secrets, named{fmt.Sprintf("app %d client secret #%d", a.Index, i), s})
 		}
-		secrets = append(secrets, secret{fmt.Sprintf("app %d refresh token", a.Index), a.Refresh})
+		secrets = append(secrets, named{fmt.Sprintf("app %d refresh token", a.Index), a.Refresh})
 	}
-	for i, v := range w.Secrets {
-		secrets = append(secrets, secret{fmt.Sprintf("test secret #%d", i), v})
-	}
-	for i, t := range w.AccessTokens() {
-		secrets = append(secrets, secret{fmt.Sprintf("access token #%d", i), t})
-	}
-	type place struct{ what, text string }
-	places := []place{{"logs", w.Logs()}}
+	places := []named{{"logs", w.Logs()}}
 	for i, in := range w.SNS.Published() {
-		var attrs []string
+		text := aws.ToString(in.Subject) + "\n" + aws.ToString(in.Message)
 		for k, v := range in.MessageAttributes {
-			attrs = append(attrs, k+"="+aws.ToString(v.StringValue))
+			text += "\n" + k + "=" + aws.ToString(v.StringValue)
 		}
-		places = append(places, place{fmt.Sprintf("alert #%d", i), aws.ToString(in.Subject) + "\n" + aws.ToString(in.Message) + "\n" + strings.Join(attrs, "\n")})
+		places = append(places, named{fmt.Sprintf("alert #%d", i), text})
 	}
-	for i, e := range w.Errors() {
-		places = append(places, place{fmt.Sprintf("returned error #%d", i), e})
+	w.mu.Lock()
+	for i, v := range w.Secrets {
+		secrets = append(secrets, named{fmt.Sprintf("test secret #%d", i), v})
+	}
+	for i, e := range w.errs {
+		places = append(places, named{fmt.Sprintf("returned error #%d", i), e})
+	}
+	w.mu.Unlock()
+	for i, t := range w.AccessTokens() {
+		secrets = append(secrets, named{fmt.Sprintf("access token #%d", i), t})
 	}
 	for _, p := range places {
 		for _, s := range secrets {
-			if s.value != "" && strings.Contains(p.text, s.value) {
+			if s.text != "" && strings.Contains(p.text, s.text) {
 				res.Leaks++
 				res.violate("I4: %s found in %s", s.what, p.what)
 			}
 		}
 	}
-}
-
-// tied reports whether secrets a and b were both stored with the same
-// clientSecretExpiresAt (checkRotateCalls).
-func tied(storedExpiry map[string]time.Time, a, b string) bool {
-	ea, aok := storedExpiry[a]
-	eb, bok := storedExpiry[b]
-	return aok && bok && ea.Equal(eb)
 }

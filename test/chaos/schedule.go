@@ -3,72 +3,66 @@ package chaos
 import (
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
 )
 
-// Schedule is one seeded fault schedule. Times are simulated, measured from
-// the start of the run. Every fault stops at FaultPhase; the world must then
-// settle.
+// Schedule is one seeded fault schedule; times are simulated, from the start of
+// the run. Every fault stops at FaultPhase; the world must then settle.
 type Schedule struct {
-	Seed       uint64
-	Apps       int           // applications (managed secrets) in the world
-	FaultPhase time.Duration // faults are active before this
+	Seed          uint64
+	Apps          int           // applications (managed secrets)
+	FaultPhase    time.Duration // faults are active before this
+	DeliveryDelay time.Duration // new-secret notification delay (simulator)
+	Sim           spapisim.Faults
 
-	DeliveryDelay time.Duration   // new-secret notification delay (simulator)
-	Sim           spapisim.Faults // LWA and SP-API faults (simulator)
-
-	SMErrorRate    float64 // every Secrets Manager call fails with this probability
+	SMErrorRate    float64 // a Secrets Manager call of SMErrorOps fails with this probability
 	SMErrorOps     []string
 	SNSErrorRate   float64 // SNS Publish
-	SQSSendFail    float64 // delivery by Amazon to the queue fails (retried by the simulator)
-	SQSReceiveFail float64 // a poll of the event source mapping fails
-	SQSDeleteFail  float64 // deleting a handled message fails (it is delivered again)
-	InvokeFail     float64 // an SQS handler invocation dies (timeout) before it starts
+	SQSSendFail    float64 // Amazon's delivery to the queue (retried by the simulator)
+	SQSReceiveFail float64 // a poll of the event source mapping
+	SQSDeleteFail  float64 // deleting a handled message (it is delivered again)
+	InvokeFail     float64 // an SQS handler invocation dies before it starts
 	StepTimeouts   float64 // a rotation step gets a much shorter deadline
 	ConcurrentRuns float64 // a refused RotateSecret starts a concurrent run of the rotation
 
-	Rotations []time.Duration // scheduled rotations (RotateSecret by the schedule)
-	Portal    []time.Duration // portal rotations (by hand) of app 0
+	Rotations []time.Duration // RotateSecret by the rotation schedule
+	Portal    []time.Duration // rotations by hand in the portal, of app 0
 	Expiry    []ExpiryNotice  // expiry notices
-	// Forged is a NEW_SECRET message that Amazon did not send, or nil.
-	Forged *ForgedDelivery
+	Forged    *ForgedDelivery // a NEW_SECRET message Amazon did not send, or nil
 }
 
-// ForgedDelivery is an APPLICATION_OAUTH_CLIENT_NEW_SECRET message for a
-// managed client id that anyone allowed to send to the new-secret queue
-// could write (or a damaged delivery): its client secret is one LWA never
-// accepts, and it claims an expiry later than any secret Amazon issues in
-// the run (ForgedExpiry). It is sent at At, on the same queue as Amazon's.
+// ForgedDelivery is a NEW_SECRET message for app App's client id, sent at At on
+// Amazon's queue, whose secret LWA never accepts and which claims ForgedExpiry.
 type ForgedDelivery struct {
 	At  time.Duration
 	App int
 }
 
-// ForgedExpiry is the newClientSecretExpiryTime of every forged delivery: a
-// year after Epoch, later than the 180 days of any secret issued in a run.
+// String prints f in a failure report's schedule (%+v), not as a pointer.
+func (f *ForgedDelivery) String() string { return fmt.Sprintf("{At:%s App:%d}", f.At, f.App) }
+
+// ForgedExpiry, a year after Epoch, is later than any secret issued in a run.
 var ForgedExpiry = Epoch.Add(365 * 24 * time.Hour)
 
-// ForgedShare is the share of seeded runs that get a forged delivery.
-const ForgedShare = 10 // percent
+// ForgedShare is the share of seeded runs, in percent, with a forged delivery.
+const ForgedShare = 10
 
-// ExpiryNotice is an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY sent at At.
+// ExpiryNotice is an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY sent at At, about the
+// initial secret (Old) or the newest one.
 type ExpiryNotice struct {
 	At  time.Duration
 	App int
-	// Old: the notice is about the initial secret, which may have been
-	// replaced by then; otherwise about the newest secret.
 	Old bool
 }
 
 // smOps are the Secrets Manager operations that faults can hit.
-var smOps = []string{"GetSecretValue", "PutSecretValue", "DescribeSecret", "UpdateSecretVersionStage", "TagResource", "UntagResource", "ListSecrets", "RotateSecret"}
+var smOps = []string{"GetSecretValue", "PutSecretValue", "DescribeSecret", "UpdateSecretVersionStage",
+	"TagResource", "UntagResource", "ListSecrets", "RotateSecret"}
 
-// NewSchedule derives the schedule of seed. About one seed in ten has no
-// faults at all; the others draw a random subset of fault kinds with random
-// strengths.
+// NewSchedule derives the schedule of seed: about one seed in ten has no faults,
+// the others a random subset of fault kinds with random strengths.
 func NewSchedule(seed uint64) Schedule {
 	r := rand.New(rand.NewPCG(seed, 0x6368616f73)) // "chaos"
 	s := Schedule{Seed: seed, Apps: 1}
@@ -77,17 +71,14 @@ func NewSchedule(seed uint64) Schedule {
 	}
 	s.FaultPhase = time.Duration(20+r.IntN(160)) * time.Minute
 	s.DeliveryDelay = time.Duration(5+r.IntN(120)) * time.Second
-	if r.IntN(8) == 0 {
-		// Amazon is slow: the notification arrives after the step's deadline,
-		// sometimes after the cooldown.
+	if r.IntN(8) == 0 { // Amazon is slow: after the step's deadline, sometimes after the cooldown
 		s.DeliveryDelay = time.Duration(10+r.IntN(35)) * time.Minute
 	}
 	s.Rotations = []time.Duration{time.Minute}
 	if r.IntN(3) == 0 {
 		s.Rotations = append(s.Rotations, time.Duration(2+r.IntN(120))*time.Minute)
 	}
-	if r.IntN(2) == 0 {
-		// In the middle of the scheduled rotation, mostly.
+	if r.IntN(2) == 0 { // in the middle of the scheduled rotation, mostly
 		s.Portal = append(s.Portal, time.Minute+time.Duration(r.IntN(15*60))*time.Second)
 	}
 	for range r.IntN(3) {
@@ -97,9 +88,7 @@ func NewSchedule(seed uint64) Schedule {
 			Old: r.IntN(2) == 0,
 		})
 	}
-	// A generator of its own, so that adding forged deliveries left every
-	// other draw of a seed (and the seeds the regression tests name) as
-	// it was.
+	// A generator of its own keeps every other draw as it was before forgeries.
 	if f := rand.New(rand.NewPCG(seed, 0x666f72676564)); f.IntN(100) < ForgedShare { // "forged"
 		s.Forged = &ForgedDelivery{
 			At:  time.Duration(f.IntN(int(s.FaultPhase/time.Second))) * time.Second,
@@ -134,8 +123,7 @@ func NewSchedule(seed uint64) Schedule {
 	}
 	s.SMErrorRate = p(0.15)
 	if s.SMErrorRate > 0 {
-		// Faults on all operations, or on a few.
-		if r.IntN(2) == 0 {
+		if r.IntN(2) == 0 { // all operations, or a few
 			s.SMErrorOps = smOps
 		} else {
 			for _, op := range smOps {
@@ -153,20 +141,4 @@ func NewSchedule(seed uint64) Schedule {
 	s.StepTimeouts = p(0.2)
 	s.ConcurrentRuns = p(0.5)
 	return s
-}
-
-// String describes the schedule in one line, for a failure report.
-func (s Schedule) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: apps %d, faults for %s, delivery delay %s", s.Seed, s.Apps, s.FaultPhase, s.DeliveryDelay)
-	f := s.Sim
-	fmt.Fprintf(&b, ", lwa 5xx %.2f, rotate 5xx %.2f, lost responses %.2f, 429 %.2f, duplicates %.2f, reorder %v (window %s), latency %s, activation %s",
-		f.TokenErrorRate, f.RotateErrorRate, f.RotateLostResponseRate, f.RotateThrottleRate, f.DuplicateRate, f.Reorder, f.ReorderWindow, f.Latency, f.ActivationDelay)
-	fmt.Fprintf(&b, ", secrets manager %.2f on %v, sns %.2f, sqs send/receive/delete %.2f/%.2f/%.2f, invoke %.2f, step timeouts %.2f, concurrent runs %.2f",
-		s.SMErrorRate, s.SMErrorOps, s.SNSErrorRate, s.SQSSendFail, s.SQSReceiveFail, s.SQSDeleteFail, s.InvokeFail, s.StepTimeouts, s.ConcurrentRuns)
-	fmt.Fprintf(&b, ", rotations at %v, portal at %v, expiry notices %v", s.Rotations, s.Portal, s.Expiry)
-	if f := s.Forged; f != nil {
-		fmt.Fprintf(&b, ", forged delivery for app %d at %s", f.App, f.At)
-	}
-	return b.String()
 }

@@ -1,80 +1,98 @@
 package chaos
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
 )
 
-// Queue is an in-memory standard SQS queue with a dead-letter queue: a
-// received message is invisible for the visibility timeout, its receive count
-// grows with every receive, and a message received MaxReceive times already
-// moves to the dead-letter queue on its next receive, as SQS's redrive policy
-// does.
+// Queue is an in-memory standard SQS queue with a dead-letter queue, as the
+// world's event source mappings reach it (through its faults and crash points).
+// A received message is invisible for Visibility, and one already received
+// MaxReceiveCount times moves to the dead-letter queue on its next receive, as
+// SQS's redrive policy does.
 type Queue struct {
-	Name       string
-	Visibility time.Duration
-	MaxReceive int
+	Name string
+	w    *World
 
 	mu   sync.Mutex
 	seq  int
-	msgs []*Message
-	dlq  []*Message
+	msgs []*message
+	dlq  []*message
 }
 
-// Message is one queued message.
-type Message struct {
-	ID           string
-	Body         string
-	SentAt       time.Time
-	ReceiveCount int
-	VisibleAt    time.Time
+type message struct {
+	id, body          string
+	sentAt, visibleAt time.Time
+	receives          int
 }
 
 // Send enqueues body, visible at once.
-func (q *Queue) Send(body string, now time.Time) string {
+func (q *Queue) Send(body string, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.seq++
-	id := fmt.Sprintf("%s-msg-%04d", q.Name, q.seq)
-	q.msgs = append(q.msgs, &Message{ID: id, Body: body, SentAt: now, VisibleAt: now})
-	return id
+	q.msgs = append(q.msgs, &message{id: fmt.Sprintf("%s-msg-%04d", q.Name, q.seq), body: body, sentAt: now, visibleAt: now})
 }
 
-// Receive returns up to max visible messages and hides them for the
-// visibility timeout. Messages over the receive limit move to the
-// dead-letter queue instead.
-func (q *Queue) Receive(now time.Time, max int) []Message {
+// Receive returns up to n visible messages and hides them for the visibility
+// timeout; messages over the receive limit move to the dead-letter queue.
+func (q *Queue) Receive(_ context.Context, n int) ([]events.SQSMessage, error) {
+	if q.w.faulty(q.w.Sched.SQSReceiveFail) {
+		return nil, nil
+	}
+	now := q.w.Now()
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	var out []Message
+	var out []events.SQSMessage
 	keep := q.msgs[:0:0]
 	for _, m := range q.msgs {
 		switch {
-		case len(out) >= max || m.VisibleAt.After(now):
+		case len(out) >= n || m.visibleAt.After(now):
 			keep = append(keep, m)
-		case m.ReceiveCount >= q.MaxReceive:
+		case m.receives >= MaxReceiveCount:
 			q.dlq = append(q.dlq, m)
 		default:
-			m.ReceiveCount++
-			m.VisibleAt = now.Add(q.Visibility)
-			out = append(out, *m)
+			m.receives++
+			m.visibleAt = now.Add(Visibility)
 			keep = append(keep, m)
+			out = append(out, events.SQSMessage{
+				MessageId: m.id, ReceiptHandle: m.id + "-receipt", Body: m.body,
+				Attributes: map[string]string{
+					"ApproximateReceiveCount": fmt.Sprint(m.receives),
+					"SentTimestamp":           fmt.Sprint(m.sentAt.UnixMilli()),
+				},
+			})
 		}
 	}
 	q.msgs = keep
-	return out
+	q.mu.Unlock()
+	if len(out) > 0 {
+		q.w.flow()
+	}
+	return out, nil
 }
 
-// Delete removes the message id; it reports whether it was there.
-func (q *Queue) Delete(id string) bool {
+// Delete deletes a handled message (the event source acknowledging it).
+func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
+	if err := q.w.crashBefore(ctx, "DeleteMessage", q.Name); err != nil {
+		return err
+	}
+	if q.w.faulty(q.w.Sched.SQSDeleteFail) {
+		return errDeleteFailed
+	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
-	n := len(q.msgs)
-	q.msgs = slices.DeleteFunc(q.msgs, func(m *Message) bool { return m.ID == id })
-	return len(q.msgs) < n
+	q.msgs = slices.DeleteFunc(q.msgs, func(x *message) bool { return x.id == m.MessageId })
+	q.mu.Unlock()
+	return q.w.crashAfter(ctx)
 }
+
+var errDeleteFailed = errors.New("chaos: DeleteMessage failed")
 
 // Len returns how many messages are in the queue (visible or not) and in its
 // dead-letter queue.
@@ -84,41 +102,46 @@ func (q *Queue) Len() (inQueue, dead int) {
 	return len(q.msgs), len(q.dlq)
 }
 
-// NextVisible returns when the next hidden message becomes visible.
-func (q *Queue) NextVisible() (time.Time, bool) {
+// nextVisible returns when the next hidden message becomes visible.
+func (q *Queue) nextVisible() (t time.Time, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var t time.Time
-	ok := false
 	for _, m := range q.msgs {
-		if !ok || m.VisibleAt.Before(t) {
-			t, ok = m.VisibleAt, true
+		if !ok || m.visibleAt.Before(t) {
+			t, ok = m.visibleAt, true
 		}
 	}
 	return t, ok
 }
 
-// Dead returns copies of the dead-lettered messages.
-func (q *Queue) Dead() []Message {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	out := make([]Message, len(q.dlq))
-	for i, m := range q.dlq {
-		out[i] = *m
-	}
-	return out
-}
-
-// Redrive moves every dead-lettered message back to the queue with a fresh
-// receive count (start-message-move-task) and returns how many moved.
-func (q *Queue) Redrive(now time.Time) int {
+// redrive moves every dead-lettered message back with a fresh receive count
+// (start-message-move-task) and returns how many moved.
+func (q *Queue) redrive(now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := len(q.dlq)
 	for _, m := range q.dlq {
-		m.ReceiveCount, m.VisibleAt = 0, now
+		m.receives, m.visibleAt = 0, now
 		q.msgs = append(q.msgs, m)
 	}
 	q.dlq = nil
 	return n
+}
+
+// holding says which messages of the queue hold secret.
+func (q *Queue) holding(secret string) []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var at []string
+	for _, m := range q.msgs {
+		if strings.Contains(m.body, secret) {
+			at = append(at, fmt.Sprintf("message %s in %s, received %d times", m.id, q.Name, m.receives))
+		}
+	}
+	for _, m := range q.dlq {
+		if strings.Contains(m.body, secret) {
+			at = append(at, fmt.Sprintf("message %s in the %s dead-letter queue", m.id, q.Name))
+		}
+	}
+	return at
 }

@@ -1,20 +1,18 @@
 package chaos
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
@@ -42,181 +39,126 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
 )
 
-// Scale of the world: real durations are the deployed ones scaled down so a
-// run takes milliseconds; simulated ones are the deployed ones.
+// Scale of the world: real durations are the deployed ones scaled down so that a
+// run takes milliseconds; simulated ones are as deployed. While a step runs, the
+// clock advances TickSim per TickReal.
 const (
-	// TickReal and TickSim: while a rotation step runs, the simulated clock
-	// advances TickSim every TickReal.
-	TickReal = time.Millisecond
-	TickSim  = 10 * time.Second
-	// StepTimeout is the rotation function's timeout (600 s deployed).
-	StepTimeout = 120 * time.Millisecond
-	// HandlerTimeout is the receiver's and the expiry alert's timeout (60 s deployed).
-	HandlerTimeout = 100 * time.Millisecond
-	// RetryDelay is when Secrets Manager reattempts a failed rotation.
-	RetryDelay = 5 * time.Minute
-	// Visibility and MaxReceiveCount are the queues' settings (template.yaml).
-	Visibility      = 6 * time.Minute
-	MaxReceiveCount = 5
-	// Cooldown is ROTATION_REQUEST_COOLDOWN (default 30m).
-	Cooldown = 30 * time.Minute
-	// SettleBound and MaxSettleRuns bound I5: the simulated time and the
-	// rotation runs (first attempts and reattempts) after faults stop.
-	SettleBound   = 24 * time.Hour
-	MaxSettleRuns = 30
-	// maxReal stops a run that hangs in real time.
-	maxReal = 30 * time.Second
+	TickReal        = time.Millisecond
+	TickSim         = 10 * time.Second
+	StepTimeout     = 120 * time.Millisecond // the rotation function's timeout (600 s deployed)
+	HandlerTimeout  = 100 * time.Millisecond // the receiver's and the expiry alert's (60 s deployed)
+	RetryDelay      = 5 * time.Minute        // when Secrets Manager reattempts a failed rotation
+	Visibility      = 6 * time.Minute        // the queues' visibility timeout (template.yaml)
+	MaxReceiveCount = 5                      // the queues' redrive policy (template.yaml)
+	Cooldown        = 30 * time.Minute       // ROTATION_REQUEST_COOLDOWN's default
+	SettleBound     = 24 * time.Hour         // I5: simulated time to settle once faults stop
+	MaxSettleRuns   = 30                     // I5: rotation runs to settle once faults stop
+	maxReal         = 30 * time.Second       // stops a run that hangs in real time
 )
 
 // Epoch is the simulated start of every run.
 var Epoch = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 
-// topicARN is the alert topic.
-const topicARN = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
+// initialExpiry is the expiry of every app's initial secret.
+var initialExpiry = Epoch.Add(90 * 24 * time.Hour)
 
-// rotationLambdaARN is the rotation function.
-const rotationLambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:RotateSecretFunction"
+const (
+	topicARN          = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
+	rotationLambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:RotateSecretFunction"
+)
 
 // App is one SP-API application of the world and its managed secret.
 type App struct {
-	Index    int
-	ClientID string
-	AppID    string
-	Name     string // secret name
-	ARN      string
-	Sim      *spapisim.Sim
-	handler  http.Handler
-	// Initial and Refresh are the initial client secret and the document's
-	// refresh token.
-	Initial, Refresh string
-	InitialExpiry    time.Time
+	Index            int
+	ClientID, AppID  string
+	Name, ARN        string // of the managed secret
+	Sim              *spapisim.Sim
+	Initial, Refresh string // the initial client secret and the document's refresh token
 }
 
-// Hook runs f at simulated time At of a run (tests use it for hostile input).
+// Hook runs Do at simulated time At of a run.
 type Hook struct {
 	At time.Duration
 	Do func(w *World)
 }
 
 // World is one in-process deployment with its peers. Build it with NewWorld,
-// adjust the exported hooks, then call Run once.
+// adjust the exported fields, then call Run once.
 type World struct {
-	Sched Schedule
-	Clock *spapisim.ManualClock
-	Apps  []*App
-	SM    *secretsmanagertest.Fake
-	SNS   *snstest.Fake
-	// NewSecretQ and ExpiryQ are the two notification queues.
+	Sched               Schedule
+	Apps                []*App
+	SM                  *secretsmanagertest.Fake
+	SNS                 *snstest.Fake
 	NewSecretQ, ExpiryQ *Queue
+	Logger              *slog.Logger
+	Rotator             *rotation.Rotator
+	Receiver            *receiver.Handler
+	Expiry              *expiry.Handler
 
-	// SMHook and SNSHook inject failures into the fakes (every caller); a
-	// non-nil error is returned by the operation. They are called before
-	// the schedule's random faults, also after the fault phase.
-	SMHook  func(op string, in any) error
-	SNSHook func(in *sns.PublishInput) error
-	// Crash, when set, interrupts one handler invocation (see Crash).
-	Crash *Crash
-	// AfterRotateCall, when set, is called after every rotate call the
-	// simulators served (tests use it to script SP-API's answers).
-	AfterRotateCall func(c RotateCall)
-	// SerialReceivers makes the SQS event sources invoke one batch at a
-	// time (the deployed MaximumConcurrency is 2).
-	SerialReceivers bool
-	// Hooks run at their times.
-	Hooks []Hook
-	// Redrive: once faults stop, dead-lettered messages are moved back (the
-	// operator's answer to the dead-letter alarm). Off for hostile input.
-	Redrive bool
-	// Secrets are more values (beyond the issued secrets, access and refresh
-	// tokens) that must appear in no log line, alert or error (I4).
-	Secrets []string
-	// CheckWorking turns I2 on (off when a test makes AWSCURRENT invalid on purpose).
-	CheckWorking bool
-	// OperatorRotates: once faults stopped and nothing is queued, in flight
-	// or pending, an app whose AWSCURRENT is not its newest secret gets a
-	// rotation, as the rotation schedule (or a person answering the
-	// ROTATION_FAILED alert) starts one in production. On for runs with a
-	// forged delivery: its rejection fails the rotation that adopted it,
-	// and a genuine secret stored meanwhile waits for the next rotation.
-	// Off elsewhere, so that a stored secret nothing adopts stays an I5
-	// failure.
+	SMHook          func(op string, in any) error // fails handlers' Secrets Manager calls, before the faults
+	Crash           *Crash                        // interrupts one handler invocation
+	AfterRotateCall func(c RotateCall)            // tests script SP-API's answers with it
+	SerialReceivers bool                          // one batch at a time (MaximumConcurrency is 2 as deployed)
+	Hooks           []Hook
+	Redrive         bool     // once faults stop, dead-lettered messages are moved back (the runbook)
+	Secrets         []string // more values that no log line, alert or error may hold (I4)
+	CheckWorking    bool     // I2; off when a test breaks AWSCURRENT on purpose
+	// OperatorRotates rotates an app whose AWSCURRENT is not its newest secret once
+	// faults stopped and the world is idle. On with a forged delivery, whose
+	// rejection fails the rotation that adopted it; off elsewhere, so that a stored
+	// secret nothing adopts stays an I5 failure.
 	OperatorRotates bool
 
-	Rotator  *rotation.Rotator
-	Receiver *receiver.Handler
-	Expiry   *expiry.Handler
-
-	logs   logsink.Buffer
-	Logger *slog.Logger
-
-	rndMu sync.Mutex
-	rnd   *rand.Rand
-
+	clock     *spapisim.ManualClock
+	logs      logsink.Buffer
+	engine    *awssim.Engine
+	faultsOn  atomic.Bool
 	clockMu   sync.Mutex
-	tickStart time.Time // real start of the current running tick (zero: idle)
-	last      time.Time // last time Now returned
+	tickStart time.Time  // real start of the running tick (zero: the clock stands still)
+	last      time.Time  // last time Now returned
+	rotMu     sync.Mutex // serializes rotate calls, so that each can be attributed
 
-	faultsOn atomic.Bool
-	engine   *awssim.Engine
-
-	mu       sync.Mutex
-	tokens   map[string]int // access tokens granted → app
-	errs     []string       // every error a handler returned
-	calls    []RotateCall
-	storedAt map[string]time.Time // issued secret → first seen stored
-	// storedExpiry: issued secret → clientSecretExpiresAt of the version
-	// that first held it (what the handlers order secrets by).
-	storedExpiry map[string]time.Time
-	schedTokens  map[string]bool
-	// receiverTokens: rotations a receiver's RotateSecret started.
-	receiverTokens map[string]bool
-	observations   int
-	notWorking     int
-	notWorkingAt   []string
-	redriven       int
-	invocations    int
-	rotMu          sync.Mutex // serializes rotate calls so each can be attributed
-	stepFailures   int
-	requested      []requestTag
-	invs           map[int64][2]time.Time // step invocation → simulated start and end
-	crash          crashState
-	// forged: the forged deliveries sent (I6).
-	forged []Forgery
-	// forgedCurrent, forgedCurrentAt: observations of a forged secret in
-	// AWSCURRENT (I6).
-	forgedCurrent   int
-	forgedCurrentAt []string
-	// operatorRotations counts the rotations OperatorRotates started, per app.
-	operatorRotations map[int]int
+	mu                     sync.Mutex // guards what follows
+	rnd                    *rand.Rand
+	res                    Result // the counters the run fills in
+	tokens                 map[string]int
+	errs                   []string // every error a handler returned
+	calls                  []RotateCall
+	storedAt, storedExpiry map[string]time.Time   // issued secret → first seen stored, its version's expiry
+	byReceiver             map[string]bool        // rotation tokens a receiver's RotateSecret started
+	requested              map[string][]time.Time // ARN → writes of rotation-requested-at that passed
+	invs                   map[int64][2]time.Time // step invocation → simulated start and end
+	forged                 []Forgery
+	operatorRotations      map[int]int // per app
+	crashSeen, crashHits   int
+	armed, crashed         int64 // the invocation crashing after its operation, and the one that crashed
+	observations           int
+	notWorkingAt           []string
+	forgedCurrentAt        []string
 }
 
-// Forgery is a forged delivery that was sent: its app, notification id
-// and client secret (which LWA never accepts).
+// Forgery is a forged delivery that was sent.
 type Forgery struct {
-	App            int
-	NotificationID string
-	Secret         string
+	App                    int
+	NotificationID, Secret string
 }
 
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
 type RotateCall struct {
-	App    int
-	Token  string // the rotation (ClientRequestToken) that made it
-	Inv    int64  // the step invocation that made it
-	At     time.Time
-	Status int
-	Issued bool // a secret was issued (204, or a lost response)
-	Secret int  // index in App.Sim.Issued() of the issued secret
-	// Current is the index in App.Sim.Issued() of the secret in AWSCURRENT
-	// when the call was made (-1 unknown).
-	Current int
+	App     int
+	Token   string // the rotation (ClientRequestToken) that made it
+	Inv     int64  // the step invocation that made it
+	At      time.Time
+	Status  int
+	Issued  bool // a secret was issued (204, or a lost response)
+	Secret  int  // index in App.Sim.Issued() of the issued secret
+	Current int  // index in App.Sim.Issued() of AWSCURRENT's secret at the call (-1 unknown)
 }
 
-// invocation identifies a rotation step invocation in a request context.
+// invocation identifies a handler invocation in its context.
 type invocation struct {
-	token string
-	step  string // the rotation step; "" for an SQS handler
-	id    int64
+	token, step string // of a rotation step; "" for an SQS handler
+	id          int64
 }
 
 type invocationKey struct{}
@@ -227,38 +169,27 @@ var invocationSeq atomic.Int64
 // rotation enabled), simulators, fakes, queues and the three handlers, all
 // logging JSON to one buffer.
 func NewWorld(s Schedule) *World {
-	if s.Apps < 1 {
-		s.Apps = 1
-	}
 	w := &World{
-		Sched:           s,
-		Clock:           spapisim.NewManualClock(Epoch),
-		SM:              secretsmanagertest.New(),
-		SNS:             &snstest.Fake{},
-		NewSecretQ:      &Queue{Name: "new-secret", Visibility: Visibility, MaxReceive: MaxReceiveCount},
-		ExpiryQ:         &Queue{Name: "secret-expiry", Visibility: Visibility, MaxReceive: MaxReceiveCount},
-		Redrive:         true,
-		CheckWorking:    true,
-		OperatorRotates: s.Forged != nil,
-		rnd:             rand.New(rand.NewPCG(s.Seed, 1)),
-		tokens:          map[string]int{},
-		storedAt:        map[string]time.Time{},
-		storedExpiry:    map[string]time.Time{},
-		schedTokens:     map[string]bool{},
-		receiverTokens:  map[string]bool{},
-		crash:           crashState{crashed: map[int64]bool{}},
-		invs:            map[int64][2]time.Time{},
-
+		Sched:             s,
+		clock:             spapisim.NewManualClock(Epoch),
+		SM:                secretsmanagertest.New(),
+		SNS:               &snstest.Fake{},
+		Redrive:           true,
+		CheckWorking:      true,
+		OperatorRotates:   s.Forged != nil,
+		rnd:               rand.New(rand.NewPCG(s.Seed, 1)),
+		tokens:            map[string]int{},
+		storedAt:          map[string]time.Time{},
+		storedExpiry:      map[string]time.Time{},
+		byReceiver:        map[string]bool{},
+		requested:         map[string][]time.Time{},
+		invs:              map[int64][2]time.Time{},
 		operatorRotations: map[int]int{},
 	}
+	w.NewSecretQ, w.ExpiryQ = &Queue{Name: "new-secret", w: w}, &Queue{Name: "secret-expiry", w: w}
 	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	w.SM.Now = w.Now
-	w.SM.Fail = w.smFail
-	w.SNS.Fail = w.snsFail
-	w.engine = &awssim.Engine{
-		Now:        w.Now,
-		RetryDelay: RetryDelay,
-		Invoke:     w.invokeStep,
+	w.engine = &awssim.Engine{Now: w.Now, RetryDelay: RetryDelay, Invoke: w.invokeStep,
 		Finish: func(arn, token string) error {
 			w.SM.FinishRotation(arn, token)
 			return nil
@@ -269,36 +200,24 @@ func NewWorld(s Schedule) *World {
 	w.SM.OnRotate = w.engine.Start
 
 	for i := range s.Apps {
-		a := &App{Index: i}
+		a := &App{Index: i, Name: fmt.Sprintf("sp-api/app-%d", i)}
 		a.ClientID = "amzn1.application-oa2-client." + w.hex(16)
 		a.AppID = "amzn1.sp.solution." + w.uuid()
-		a.Name = fmt.Sprintf("sp-api/app-%d", i)
 		a.Initial = spapisim.SecretPrefix + w.hex(32)
 		a.Refresh = "Atzr|" + w.hex(40)
-		a.InitialExpiry = Epoch.Add(90 * 24 * time.Hour)
 		a.Sim = spapisim.New(spapisim.Config{
-			ClientID:           a.ClientID,
-			ApplicationID:      a.AppID,
-			InitialSecret:      a.Initial,
-			InitialExpiry:      a.InitialExpiry,
-			Clock:              w.Now,
-			NewSecretDeliverer: spapisim.DelivererFunc(w.deliverNewSecret),
-			ExpiryDeliverer:    spapisim.DelivererFunc(w.deliverExpiry),
-			DeliveryDelay:      s.DeliveryDelay,
-			Faults:             s.Sim,
+			ClientID: a.ClientID, ApplicationID: a.AppID, InitialSecret: a.Initial, InitialExpiry: initialExpiry,
+			Clock: w.Now, DeliveryDelay: s.DeliveryDelay, Faults: s.Sim, Logger: w.Logger,
+			NewSecretDeliverer: w.deliverTo(w.NewSecretQ, s.SQSSendFail),
+			ExpiryDeliverer:    w.deliverTo(w.ExpiryQ, 0),
 			Rand:               rand.New(rand.NewPCG(s.Seed, uint64(100+i))),
-			Logger:             w.Logger,
 		})
-		a.handler = a.Sim.Handler()
+		expires := initialExpiry.Format(time.RFC3339)
 		doc, _ := json.Marshal(map[string]string{
-			"clientId":              a.ClientID,
-			"clientSecret":          a.Initial,
-			"clientSecretExpiresAt": a.InitialExpiry.Format(time.RFC3339),
-			"refreshToken":          a.Refresh,
+			"clientId": a.ClientID, "clientSecret": a.Initial, "clientSecretExpiresAt": expires, "refreshToken": a.Refresh,
 		})
 		a.ARN = w.SM.Seed(a.Name, string(doc), map[string]string{
-			managed.TagClientID:              a.ClientID,
-			managed.TagClientSecretExpiresAt: a.InitialExpiry.Format(time.RFC3339),
+			managed.TagClientID: a.ClientID, managed.TagClientSecretExpiresAt: expires,
 		})
 		w.SM.SetRotation(a.ARN, true, rotationLambdaARN)
 		w.Apps = append(w.Apps, a)
@@ -308,65 +227,61 @@ func NewWorld(s Schedule) *World {
 	tokens := lwa.NewClient("https://lwa.sim.local"+spapisim.TokenPath, hc)
 	tokens.MinBackoff, tokens.MaxBackoff, tokens.MaxAttempts = time.Millisecond, 4*time.Millisecond, 5
 	api := spapi.NewClient("https://sellingpartnerapi.sim.local", hc)
-	// The simulator's limiter lets one call a simulated minute through; 10 ms
-	// of real time is 100 simulated seconds while a step runs.
+	// The simulator's limiter lets one call a simulated minute through; 10 ms of
+	// real time is 100 simulated seconds while a step runs.
 	api.Interval, api.MinBackoff, api.MaxAttempts = 10*time.Millisecond, time.Millisecond, 5
 	alerts := alert.NewPublisher(snsClient{w}, topicARN)
-	sm := smClient{w}
+	sm := smClient{w: w}
+	// RejectAfter is as deployed, in simulated time: reattempts come every
+	// RetryDelay, so a forged secret is rejected within a run.
 	w.Rotator = rotation.New(sm, sm, tokens, api, alerts, w.Logger, rotation.Config{
-		Cooldown:          Cooldown,
-		PollInterval:      2 * time.Millisecond,
-		DeadlineMargin:    10 * time.Millisecond,
-		TestRetryFor:      40 * time.Millisecond,
-		TestRetryInterval: 3 * time.Millisecond,
-		// As deployed: a secret LWA still refuses an hour (simulated) after
-		// its pending version was written is rejected. Reattempts come
-		// every RetryDelay, so a forged secret is rejected within a run.
-		RejectAfter: rotation.DefaultRejectAfter,
-		Settle:      time.Millisecond,
-		Now:         w.Now,
+		Cooldown: Cooldown, RejectAfter: rotation.DefaultRejectAfter, Now: w.Now,
+		PollInterval: 2 * time.Millisecond, DeadlineMargin: 10 * time.Millisecond, Settle: time.Millisecond,
+		TestRetryFor: 40 * time.Millisecond, TestRetryInterval: 3 * time.Millisecond,
 	})
-	// A receiver waits for a rotation in progress in real time, five of its
-	// polls (receiver Case 4d), as deployed (10 s for 2 s polls).
-	w.Receiver = receiver.New(sm, receiverSM{sm}, alerts, w.Logger, receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
+	// A receiver waits for a rotation in progress five of its polls (receiver
+	// Case 4d), as deployed (10 s for 2 s polls).
+	w.Receiver = receiver.New(sm, smClient{w: w, receiver: true}, alerts, w.Logger,
+		receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
 	w.Expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
 	return w
 }
 
-// Now is the world's simulated time: the ManualClock, plus, while a
-// function runs in real time, the real time elapsed since the last tick
-// scaled by TickSim/TickReal, so that things happening in one tick still
-// happen at distinct times. It never goes backwards.
+// Now is the world's simulated time: the clock, plus, while a function runs in
+// real time, the real time since the last tick scaled by TickSim/TickReal (so
+// that things happening in one tick happen at distinct times). It never goes
+// backwards.
 func (w *World) Now() time.Time {
 	w.clockMu.Lock()
 	defer w.clockMu.Unlock()
-	t := w.Clock.Now()
+	t := w.clock.Now()
 	if !w.tickStart.IsZero() {
 		t = t.Add(time.Duration(float64(time.Since(w.tickStart)) * float64(TickSim) / float64(TickReal)))
 	}
-	if t.Before(w.last) {
-		t = w.last
-	}
-	w.last = t
-	return t
+	w.last = later(t, w.last)
+	return w.last
 }
 
-// advance moves the clock to t (a tick on when t is zero); running says
-// whether time keeps flowing in real time until the next advance.
+// advance moves the clock to t (one tick on when t is zero); running says whether
+// time flows in real time until the next advance.
 func (w *World) advance(t time.Time, running bool) {
 	w.clockMu.Lock()
 	defer w.clockMu.Unlock()
 	if t.IsZero() {
-		t = w.Clock.Now().Add(TickSim)
+		t = w.clock.Now().Add(TickSim)
 	}
-	if t.Before(w.last) {
-		t = w.last
-	}
-	w.Clock.Set(t)
+	w.clock.Set(later(t, w.last))
 	w.tickStart = time.Time{}
 	if running {
 		w.tickStart = time.Now()
 	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
 }
 
 // flow makes simulated time flow with real time until the next advance.
@@ -378,19 +293,21 @@ func (w *World) flow() {
 	}
 }
 
-// chance draws against p from the world's generator.
+// chance draws against p from the world's generator (no draw when p is 0).
 func (w *World) chance(p float64) bool {
 	if p <= 0 {
 		return false
 	}
-	w.rndMu.Lock()
-	defer w.rndMu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.rnd.Float64() < p
 }
 
+func (w *World) faulty(p float64) bool { return w.faultsOn.Load() && w.chance(p) }
+
 func (w *World) hex(n int) string {
-	w.rndMu.Lock()
-	defer w.rndMu.Unlock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	b := make([]byte, n)
 	for i := range b {
 		b[i] = byte(w.rnd.Uint32())
@@ -403,130 +320,81 @@ func (w *World) uuid() string {
 	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
 }
 
-func (w *World) faulty(p float64) bool { return w.faultsOn.Load() && w.chance(p) }
-
-// smFail is the Secrets Manager fake's error injection. It also records
-// the writes of rotation-requested-at that go through (for I3).
-func (w *World) smFail(op string, in any) error {
-	err := w.smInject(op, in)
-	if ti, ok := in.(*secretsmanager.TagResourceInput); ok && err == nil {
-		for _, t := range ti.Tags {
-			if aws.ToString(t.Key) == managed.TagRotationRequestedAt {
-				w.mu.Lock()
-				w.requested = append(w.requested, requestTag{arn: aws.ToString(ti.SecretId), at: w.Now()})
-				w.mu.Unlock()
-			}
+// inject is the error injection on a handler's call of op: SMHook and the
+// schedule's faults. It records the writes of rotation-requested-at that pass
+// (I3). The world's own calls (the rotation schedule's RotateSecret, the
+// tests') are the service's, and see no faults.
+func (w *World) inject(op string, in any) error {
+	if op == "Publish" {
+		if w.faulty(w.Sched.SNSErrorRate) {
+			return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
 		}
+		return nil
 	}
-	return err
-}
-
-func (w *World) smInject(op string, in any) error {
 	if h := w.SMHook; h != nil {
 		if err := h(op, in); err != nil {
 			return err
 		}
 	}
-	if op == "RotateSecret" {
-		// The schedule's own RotateSecret is the service, not an API call.
-		if ri, ok := in.(*secretsmanager.RotateSecretInput); ok {
-			w.mu.Lock()
-			internal := w.schedTokens[aws.ToString(ri.ClientRequestToken)]
-			w.mu.Unlock()
-			if internal {
-				return nil
-			}
-		}
-	}
 	if w.Sched.SMErrorRate > 0 && slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate) {
 		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
 	}
+	if ti, ok := in.(*secretsmanager.TagResourceInput); ok && slices.ContainsFunc(ti.Tags, func(t smtypes.Tag) bool {
+		return aws.ToString(t.Key) == managed.TagRotationRequestedAt
+	}) {
+		now := w.Now()
+		w.mu.Lock()
+		w.requested[aws.ToString(ti.SecretId)] = append(w.requested[aws.ToString(ti.SecretId)], now)
+		w.mu.Unlock()
+	}
 	return nil
 }
 
-// requestTag is a write of rotation-requested-at that passed error injection.
-type requestTag struct {
-	arn string
-	at  time.Time
-}
-
-func (w *World) snsFail(in *sns.PublishInput) error {
-	if h := w.SNSHook; h != nil {
-		if err := h(in); err != nil {
-			return err
+// deliverTo is Amazon's delivery of notifications to q, failing with probability
+// p during faults (the simulator retries).
+func (w *World) deliverTo(q *Queue, p float64) spapisim.DelivererFunc {
+	return func(_ context.Context, body []byte) error {
+		if w.faulty(p) {
+			return errors.New("injected: sqs SendMessage failed")
 		}
+		q.Send(string(body), w.Now())
+		return nil
 	}
-	if w.faulty(w.Sched.SNSErrorRate) {
-		return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
-	}
-	return nil
-}
-
-func (w *World) deliverNewSecret(ctx context.Context, body []byte) error {
-	if w.faulty(w.Sched.SQSSendFail) {
-		return errors.New("injected: sqs SendMessage failed")
-	}
-	w.NewSecretQ.Send(string(body), w.Now())
-	return nil
-}
-
-func (w *World) deliverExpiry(ctx context.Context, body []byte) error {
-	w.ExpiryQ.Send(string(body), w.Now())
-	return nil
 }
 
 // recordError keeps an error a handler returned, for the leak check.
 func (w *World) recordError(err error) {
-	if err == nil {
-		return
-	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.errs = append(w.errs, err.Error())
 }
 
-// roundTripper serves the project's LWA and SP-API requests with the
-// simulators' handlers, in process.
+// roundTripper serves the project's LWA and SP-API requests with the simulators'
+// handlers, in process: a token request goes to the app of its client_id, a
+// rotate call to the app its access token was granted for.
 type roundTripper struct{ w *World }
 
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
-	w := rt.w
-	ctx := req.Context()
+	w, ctx := rt.w, req.Context()
+	if req.Body != nil {
+		defer req.Body.Close()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var body []byte
-	if req.Body != nil {
-		b, err := io.ReadAll(req.Body)
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		body = b
-	}
-	in := req.Clone(ctx)
-	in.Body = io.NopCloser(bytes.NewReader(body))
-	in.ContentLength = int64(len(body))
-
-	a := w.Apps[0]
-	rotate := req.URL.Path == spapisim.RotatePath
+	in, a := req.Clone(ctx), w.Apps[0]
+	op, rotate := "ClientCredentials", req.URL.Path == spapisim.RotatePath
 	if rotate {
+		op = "RotateApplicationClientSecret"
 		w.mu.Lock()
 		if i, ok := w.tokens[req.Header.Get("x-amz-access-token")]; ok {
 			a = w.Apps[i]
 		}
 		w.mu.Unlock()
-	} else if f, err := url.ParseQuery(string(body)); err == nil {
-		for _, x := range w.Apps {
-			if x.ClientID == f.Get("client_id") {
-				a = x
-			}
+	} else if in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
+		if i := slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }); i >= 0 {
+			a = w.Apps[i]
 		}
-	}
-
-	op := "ClientCredentials"
-	if rotate {
-		op = "RotateApplicationClientSecret"
 	}
 	if err := w.crashBefore(ctx, op, req); err != nil {
 		return nil, err
@@ -536,9 +404,8 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		w.rotMu.Lock()
 		current := slices.Index(a.Sim.Issued(), w.CurrentSecret(a.Index))
 		before := a.Sim.Stats().Rotations
-		a.handler.ServeHTTP(rec, in)
-		after := a.Sim.Stats().Rotations
-		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: after > before, Current: current}
+		a.Sim.Handler().ServeHTTP(rec, in)
+		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: a.Sim.Stats().Rotations > before, Current: current}
 		if c.Issued {
 			c.Secret = len(a.Sim.Issued()) - 1
 		}
@@ -553,23 +420,20 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			f(c)
 		}
 	} else {
-		a.handler.ServeHTTP(rec, in)
-		if rec.Code == http.StatusOK {
-			var tok struct {
-				AccessToken string `json:"access_token"`
-			}
-			if json.Unmarshal(rec.Body.Bytes(), &tok) == nil && tok.AccessToken != "" {
-				w.mu.Lock()
-				w.tokens[tok.AccessToken] = a.Index
-				w.mu.Unlock()
-			}
+		a.Sim.Handler().ServeHTTP(rec, in)
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &tok) == nil && tok.AccessToken != "" {
+			w.mu.Lock()
+			w.tokens[tok.AccessToken] = a.Index
+			w.mu.Unlock()
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		// The caller gave up while the request was served: the answer is lost.
-		return nil, err
+		return nil, err // the caller gave up while the request was served: the answer is lost
 	}
-	if err := w.crashAfter(ctx, nil); err != nil {
+	if err := w.crashAfter(ctx); err != nil {
 		return nil, err
 	}
 	res := rec.Result()
@@ -579,38 +443,36 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // invokeStep runs one rotation step as one Lambda invocation.
 func (w *World) invokeStep(a awssim.Attempt, step string) error {
-	arn, token := a.SecretARN, a.Token
 	timeout := StepTimeout
 	if w.faulty(w.Sched.StepTimeouts) {
-		w.rndMu.Lock()
+		w.mu.Lock()
 		timeout = time.Duration(1+w.rnd.IntN(30)) * time.Millisecond
-		w.rndMu.Unlock()
+		w.mu.Unlock()
 	}
-	inv := &invocation{token: token, step: step, id: invocationSeq.Add(1)}
+	inv := &invocation{token: a.Token, step: step, id: invocationSeq.Add(1)}
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
 	defer cancel()
 	start := w.Now()
 	err := w.Rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
-		SecretID: arn, ClientRequestToken: token, Step: step,
+		SecretID: a.SecretARN, ClientRequestToken: a.Token, Step: step,
 	})
+	end := w.Now()
 	w.mu.Lock()
-	w.invs[inv.id] = [2]time.Time{start, w.Now()}
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	w.invs[inv.id] = [2]time.Time{start, end}
 	if err != nil {
-		w.recordError(err)
-		w.mu.Lock()
-		w.stepFailures++
-		w.mu.Unlock()
+		w.res.StepFailures++
+		w.errs = append(w.errs, err.Error())
 	}
 	return err
 }
 
-// mapping returns the SQS event source mapping of q to h, as deployed
-// (batches of 10, MaximumConcurrency 2: what one poll receives may be split
-// into two batches handled at once), on the world's clock and faults.
+// mapping returns the SQS event source mapping of q to h as deployed (batches of
+// 10, MaximumConcurrency 2: what one poll receives may be split into two batches
+// handled at once), on the world's clock and faults.
 func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) *awssim.Mapping {
 	m := &awssim.Mapping{
-		Queue:    &faultyQueue{w: w, q: q},
+		Queue:    q,
 		QueueARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
 		Region:   "us-east-1", BatchSize: 10, Concurrency: 2,
 		Timeout: HandlerTimeout,
@@ -618,9 +480,6 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 			return context.WithValue(ctx, invocationKey{}, &invocation{id: invocationSeq.Add(1)})
 		},
 		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
-			w.mu.Lock()
-			w.invocations++
-			w.mu.Unlock()
 			if w.faulty(w.Sched.InvokeFail) {
 				// The invocation died: every message reappears after the visibility timeout.
 				return events.SQSEventResponse{}, errInvocationDied
@@ -647,70 +506,26 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 
 var errInvocationDied = errors.New("chaos: the invocation died")
 
-// faultyQueue is the in-memory queue as the mapping reaches it, on the
-// world's clock, through the injected faults and crash points.
-type faultyQueue struct {
-	w *World
-	q *Queue
-}
+// RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does.
+func (w *World) RotateNow(i int) { w.rotate(i, false) }
 
-func (f *faultyQueue) Receive(_ context.Context, n int) ([]events.SQSMessage, error) {
-	if f.w.faulty(f.w.Sched.SQSReceiveFail) {
-		return nil, nil
-	}
-	msgs := f.q.Receive(f.w.Now(), n)
-	if len(msgs) > 0 {
-		f.w.flow()
-	}
-	out := make([]events.SQSMessage, len(msgs))
-	for i, m := range msgs {
-		out[i] = events.SQSMessage{
-			MessageId: m.ID, ReceiptHandle: m.ID + "-receipt", Body: m.Body,
-			Attributes: map[string]string{
-				"ApproximateReceiveCount": fmt.Sprint(m.ReceiveCount),
-				"SentTimestamp":           fmt.Sprint(m.SentAt.UnixMilli()),
-			},
-		}
-	}
-	return out, nil
-}
+// ConfigTest plays Secrets Manager's configuration test for app i: a new empty
+// AWSPENDING version tested alone (testSecret), then removed.
+func (w *World) ConfigTest(i int) { w.rotate(i, true) }
 
-func (f *faultyQueue) Delete(ctx context.Context, m events.SQSMessage) error {
-	if err := f.w.crashBefore(ctx, "DeleteMessage", f.q.Name); err != nil {
-		return err
+func (w *World) rotate(i int, configTest bool) {
+	a, token := w.Apps[i], w.uuid()
+	if configTest {
+		w.engine.ConfigTest(a.ARN, token)
 	}
-	if f.w.faulty(f.w.Sched.SQSDeleteFail) {
-		return errDeleteFailed
-	}
-	f.q.Delete(m.MessageId)
-	return f.w.crashAfter(ctx, nil)
-}
-
-var errDeleteFailed = errors.New("chaos: DeleteMessage failed")
-
-// rotateBySchedule is Secrets Manager's rotation schedule firing for app a.
-func (w *World) rotateBySchedule(a *App) {
-	token := w.uuid()
-	w.mu.Lock()
-	w.schedTokens[token] = true
-	w.mu.Unlock()
-	w.rotateWithToken(a, token)
-}
-
-func (w *World) rotateWithToken(a *App, token string) {
-	_, err := w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
+	// Refused while a rotation is incomplete: the engine reattempts that one.
+	_, _ = w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
 		SecretId: aws.String(a.ARN), ClientRequestToken: aws.String(token),
 	})
-	_ = err // refused while a rotation is incomplete: the engine reattempts that one
 }
 
-// RotateNow starts a rotation of app i as the schedule does.
-func (w *World) RotateNow(i int) { w.rotateBySchedule(w.Apps[i]) }
-
-// SendForged sends a forged delivery for app i now (Schedule.Forged): a
-// well-formed NEW_SECRET message for its client id whose client secret LWA
-// never accepts, claiming ForgedExpiry. The secret joins the values that
-// must never leak (I4), and the ones that must never be AWSCURRENT (I6).
+// SendForged sends a forged delivery (Schedule.Forged) for app i now. Its secret
+// joins those that must never leak (I4) nor be AWSCURRENT (I6).
 func (w *World) SendForged(i int) Forgery {
 	a := w.Apps[i]
 	f := Forgery{App: i, NotificationID: w.uuid(), Secret: spapisim.SecretPrefix + "f0r9ed" + w.hex(29)}
@@ -719,7 +534,7 @@ func (w *World) SendForged(i int) Forgery {
 	w.forged = append(w.forged, f)
 	w.Secrets = append(w.Secrets, f.Secret)
 	w.mu.Unlock()
-	w.NewSecretQ.Send(NewSecretBodyExpiring(a.ClientID, a.AppID, f.Secret, f.NotificationID, now, ForgedExpiry), now)
+	w.NewSecretQ.Send(newSecretBody(a.ClientID, a.AppID, f.Secret, f.NotificationID, now, ForgedExpiry), now)
 	return f
 }
 
@@ -730,40 +545,29 @@ func (w *World) Forged() []Forgery {
 	return slices.Clone(w.forged)
 }
 
-// isForged reports whether secret is the client secret of a forged delivery.
-func (w *World) isForged(secret string) bool {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return secret != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == secret })
-}
+// maxOperatorRotations bounds OperatorRotates per app and run.
+const maxOperatorRotations = 3
 
-// operatorRotate is OperatorRotates: when the world is idle but an app's
-// AWSCURRENT is not its newest secret, start a rotation of that app (at
-// most maxOperatorRotations per app).
+// operatorRotate is OperatorRotates, once the world is idle.
 func (w *World) operatorRotate() {
 	if !w.idle() {
 		return
 	}
 	for _, a := range w.Apps {
-		if _, ok := w.SM.StageVersion(a.ARN, managed.StagePending); ok {
+		if _, pending := w.SM.StageVersion(a.ARN, managed.StagePending); pending || w.adopted(a) {
 			continue
 		}
-		newest, _ := a.Sim.Current()
 		w.mu.Lock()
 		n := w.operatorRotations[a.Index]
-		w.mu.Unlock()
-		if w.CurrentSecret(a.Index) == newest || n >= maxOperatorRotations {
-			continue
+		if n < maxOperatorRotations {
+			w.operatorRotations[a.Index]++
 		}
-		w.mu.Lock()
-		w.operatorRotations[a.Index]++
 		w.mu.Unlock()
-		w.rotateBySchedule(a)
+		if n < maxOperatorRotations {
+			w.RotateNow(a.Index)
+		}
 	}
 }
-
-// maxOperatorRotations bounds OperatorRotates per app and run.
-const maxOperatorRotations = 3
 
 // secretOf returns the client secret of a secret document ("" if none).
 func secretOf(value string) string {
@@ -786,132 +590,112 @@ func (w *World) CurrentSecret(i int) string {
 	return secretOf(v)
 }
 
-// observe is one observation point: I2, and which issued secrets are stored.
+// adopted reports whether AWSCURRENT of a holds its newest secret.
+func (w *World) adopted(a *App) bool {
+	newest, _ := a.Sim.Current()
+	return w.CurrentSecret(a.Index) == newest
+}
+
+// note appends a violation's detail to notes, keeping the first five.
+func note(notes []string, format string, args ...any) []string {
+	if len(notes) >= 5 {
+		return notes
+	}
+	return append(notes, fmt.Sprintf(format, args...))
+}
+
+// observe is one observation point: I2, I6's forged AWSCURRENT, and which issued
+// secrets are stored (with their versions' expiry, what the handlers order by).
 func (w *World) observe() {
 	now := w.Now()
 	for _, a := range w.Apps {
-		if s := w.CurrentSecret(a.Index); w.isForged(s) {
-			w.mu.Lock()
-			w.forgedCurrent++
-			if len(w.forgedCurrentAt) < 5 {
-				w.forgedCurrentAt = append(w.forgedCurrentAt, fmt.Sprintf("app %d at %s", a.Index, now.Sub(Epoch)))
-			}
-			w.mu.Unlock()
+		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
+		working := !w.CheckWorking || a.Sim.Accepts(cur)
+		w.mu.Lock()
+		if cur != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == cur }) {
+			w.res.ForgedCurrent++
+			w.forgedCurrentAt = note(w.forgedCurrentAt, "app %d at %s", a.Index, now.Sub(Epoch))
 		}
 		if w.CheckWorking {
-			s := w.CurrentSecret(a.Index)
-			ok := a.Sim.Accepts(s)
-			w.mu.Lock()
 			w.observations++
-			if !ok {
-				w.notWorking++
-				if len(w.notWorkingAt) < 5 {
-					w.notWorkingAt = append(w.notWorkingAt, fmt.Sprintf("app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)", a.Index, now.Sub(Epoch), slices.Index(a.Sim.Issued(), s)))
-				}
-			}
-			w.mu.Unlock()
 		}
-		issued := a.Sim.Issued()
-		var missing []string
-		w.mu.Lock()
-		for _, s := range issued[1:] {
-			if _, ok := w.storedAt[s]; !ok {
-				missing = append(missing, s)
-			}
+		if !working {
+			w.res.NotWorking++
+			w.notWorkingAt = note(w.notWorkingAt, "app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
+				a.Index, now.Sub(Epoch), slices.Index(issued, cur))
 		}
+		missing := slices.DeleteFunc(slices.Clone(issued[1:]), func(s string) bool { _, ok := w.storedAt[s]; return ok })
 		w.mu.Unlock()
 		if len(missing) == 0 {
 			continue
 		}
 		for _, v := range w.SM.Versions(a.ARN) {
-			val, ok := w.SM.Value(a.ARN, v.ID)
-			if !ok {
-				continue
-			}
+			val, _ := w.SM.Value(a.ARN, v.ID)
 			for _, s := range missing {
 				if strings.Contains(val, s) {
-					w.mu.Lock()
-					if _, ok := w.storedAt[s]; !ok {
-						w.storedAt[s] = now
-						if doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys); err == nil && doc.ClientSecret().Reveal() == s {
-							if exp, ok := doc.ExpiresAt(); ok {
-								w.storedExpiry[s] = exp
-							}
-						}
-					}
-					w.mu.Unlock()
+					w.stored(s, val, now)
 				}
 			}
 		}
 	}
 }
 
-// idle reports whether no rotation step runs or waits for a reattempt, no
-// message is queued and no notification is on its way.
+// stored records that issued secret s was first seen stored at now, in a version
+// holding val.
+func (w *World) stored(s, val string, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.storedAt[s]; ok {
+		return
+	}
+	w.storedAt[s] = now
+	if doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys); err == nil && doc.ClientSecret().Reveal() == s {
+		if exp, ok := doc.ExpiresAt(); ok {
+			w.storedExpiry[s] = exp
+		}
+	}
+}
+
+// idle reports whether no rotation step runs or waits for a reattempt, no message
+// is queued (or dead-lettered, with Redrive) and no notification is on its way.
 func (w *World) idle() bool {
-	if w.engine.Busy() {
+	if _, waiting := w.engine.Stats(); w.engine.Busy() || waiting > 0 {
 		return false
 	}
-	if _, n := w.engine.Stats(); n > 0 {
-		return false
-	}
-	// With Redrive, the operator moves dead-lettered messages back: a
-	// message there is not settled either.
-	if n, dead := w.NewSecretQ.Len(); n > 0 || (w.Redrive && dead > 0) {
-		return false
-	}
-	if n, dead := w.ExpiryQ.Len(); n > 0 || (w.Redrive && dead > 0) {
-		return false
-	}
-	for _, a := range w.Apps {
-		if a.Sim.Stats().Pending > 0 {
+	for _, q := range []*Queue{w.NewSecretQ, w.ExpiryQ} {
+		if n, dead := q.Len(); n > 0 || (w.Redrive && dead > 0) {
 			return false
 		}
 	}
-	return true
+	return !slices.ContainsFunc(w.Apps, func(a *App) bool { return a.Sim.Stats().Pending > 0 })
 }
 
 // settled reports whether the world is idle, no rotation is pending, and
 // AWSCURRENT of every app holds its newest secret.
 func (w *World) settled() bool {
-	if !w.idle() {
-		return false
-	}
-	for _, a := range w.Apps {
-		if _, ok := w.SM.StageVersion(a.ARN, managed.StagePending); ok {
-			return false // a rotation has not completed
-		}
-		newest, _ := a.Sim.Current()
-		if w.CurrentSecret(a.Index) != newest {
-			return false
-		}
-	}
-	return true
+	return w.idle() && !slices.ContainsFunc(w.Apps, func(a *App) bool {
+		_, pending := w.SM.StageVersion(a.ARN, managed.StagePending)
+		return pending || !w.adopted(a)
+	})
 }
 
-// event is a scheduled happening.
-type event struct {
-	at time.Duration
-	do func()
-}
-
-func (w *World) events() []event {
-	var evs []event
+// events returns the schedule's happenings and the Hooks, in time order.
+func (w *World) events() []Hook {
+	var evs []Hook
 	for _, at := range w.Sched.Rotations {
-		for _, a := range w.Apps {
-			evs = append(evs, event{at, func() { w.rotateBySchedule(a) }})
+		for i := range w.Apps {
+			evs = append(evs, Hook{at, func(w *World) { w.RotateNow(i) }})
 		}
 	}
 	for _, at := range w.Sched.Portal {
-		evs = append(evs, event{at, func() { w.Apps[0].Sim.PortalRotate() }})
+		evs = append(evs, Hook{at, func(w *World) { w.Apps[0].Sim.PortalRotate() }})
 	}
 	for _, n := range w.Sched.Expiry {
 		a := w.Apps[n.App%len(w.Apps)]
-		old := n.Old
-		evs = append(evs, event{n.At, func() {
-			var exp time.Time // the newest secret's
-			if old {
-				exp = a.InitialExpiry
+		evs = append(evs, Hook{n.At, func(w *World) {
+			var exp time.Time // zero: the newest secret's
+			if n.Old {
+				exp = initialExpiry
 			}
 			if err := a.Sim.EmitExpiryNotice(context.Background(), nil, exp); err != nil {
 				w.recordError(err)
@@ -919,34 +703,27 @@ func (w *World) events() []event {
 		}})
 	}
 	if f := w.Sched.Forged; f != nil {
-		evs = append(evs, event{f.At, func() { w.SendForged(f.App % len(w.Apps)) }})
+		evs = append(evs, Hook{f.At, func(w *World) { w.SendForged(f.App % len(w.Apps)) }})
 	}
-	for _, h := range w.Hooks {
-		evs = append(evs, event{h.At, func() { h.Do(w) }})
-	}
-	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at < evs[j].at })
+	evs = append(evs, w.Hooks...)
+	slices.SortStableFunc(evs, func(a, b Hook) int { return cmp.Compare(a.At, b.At) })
 	return evs
 }
 
-// Run runs the schedule: faults for Sched.FaultPhase, then none until the
-// world settles or a bound is hit. It checks the invariants and returns the
-// result. Run is called once per World.
+// Run runs the schedule: faults for Sched.FaultPhase, then none until the world
+// settles or a bound is hit. It checks the invariants and returns the result.
 func (w *World) Run() *Result {
 	realStart := time.Now()
 	evs := w.events()
 	faultEnd := Epoch.Add(w.Sched.FaultPhase)
 	w.faultsOn.Store(w.Sched.FaultPhase > 0)
-	res := &Result{Seed: w.Sched.Seed, Schedule: w.Sched}
-	var (
-		faultsOffAt   time.Time
-		realOffAt     time.Time
-		runsAtOff     int
-		off           = false
-		ctx           = context.Background()
-		newSecretPoll = w.mapping(w.NewSecretQ, w.Receiver.Handle)
-		expiryPoll    = w.mapping(w.ExpiryQ, w.Expiry.Handle)
-	)
-	for {
+	res := &w.res
+	res.Seed, res.Schedule = w.Sched.Seed, w.Sched
+	polls := []*awssim.Mapping{w.mapping(w.NewSecretQ, w.Receiver.Handle), w.mapping(w.ExpiryQ, w.Expiry.Handle)}
+	ctx := context.Background()
+	var faultsOffAt, realOffAt time.Time
+	var runsAtOff int
+	for off := false; ; {
 		now := w.Now()
 		if !off && !now.Before(faultEnd) {
 			off = true
@@ -957,8 +734,8 @@ func (w *World) Run() *Result {
 			faultsOffAt, realOffAt = now, time.Now()
 			runsAtOff, _ = w.engine.Stats()
 		}
-		for len(evs) > 0 && !Epoch.Add(evs[0].at).After(now) {
-			evs[0].do()
+		for len(evs) > 0 && !Epoch.Add(evs[0].At).After(now) {
+			evs[0].Do(w)
 			evs = evs[1:]
 		}
 		for _, a := range w.Apps {
@@ -967,27 +744,25 @@ func (w *World) Run() *Result {
 			}
 		}
 		if off && w.Redrive {
-			n := w.NewSecretQ.Redrive(now) + w.ExpiryQ.Redrive(now)
+			n := w.NewSecretQ.redrive(now) + w.ExpiryQ.redrive(now)
 			w.mu.Lock()
-			w.redriven += n
+			res.Redriven += n
 			w.mu.Unlock()
 		}
-		_, _ = newSecretPoll.Poll(ctx)
-		_, _ = expiryPoll.Poll(ctx)
+		for _, m := range polls {
+			_, _ = m.Poll(ctx)
+		}
 		w.engine.StartDue(now)
 		w.observe()
 		if off && len(evs) == 0 && w.OperatorRotates {
 			w.operatorRotate()
 		}
-		if off && len(evs) == 0 && w.settled() {
-			res.Settled = true
-			res.SettleSim = now.Sub(faultsOffAt)
-			res.SettleReal = time.Since(realOffAt)
-			break
-		}
-		if runs, _ := w.engine.Stats(); off && (now.Sub(faultsOffAt) > SettleBound || runs-runsAtOff > MaxSettleRuns) || time.Since(realStart) > maxReal {
-			res.SettleSim = now.Sub(faultsOffAt)
-			res.SettleReal = time.Since(realOffAt)
+		settled := off && len(evs) == 0 && w.settled()
+		runs, _ := w.engine.Stats()
+		bound := off && (now.Sub(faultsOffAt) > SettleBound || runs-runsAtOff > MaxSettleRuns) || time.Since(realStart) > maxReal
+		if settled || bound {
+			res.Settled = settled
+			res.SettleSim, res.SettleReal = now.Sub(faultsOffAt), time.Since(realOffAt)
 			break
 		}
 		if w.engine.Busy() {
@@ -1003,16 +778,14 @@ func (w *World) Run() *Result {
 			}
 		}
 		if len(evs) > 0 {
-			consider(Epoch.Add(evs[0].at), true)
+			consider(Epoch.Add(evs[0].At), true)
 		}
-		if !off {
-			consider(faultEnd, true)
-		}
+		consider(faultEnd, !off)
 		for _, a := range w.Apps {
 			consider(a.Sim.NextDue())
 		}
-		consider(w.NewSecretQ.NextVisible())
-		consider(w.ExpiryQ.NextVisible())
+		consider(w.NewSecretQ.nextVisible())
+		consider(w.ExpiryQ.nextVisible())
 		consider(w.engine.NextRetry())
 		if !next.After(now) {
 			next = now.Add(TickSim)
@@ -1029,13 +802,6 @@ func (w *World) Run() *Result {
 // Logs returns every log line written so far.
 func (w *World) Logs() string { return w.logs.String() }
 
-// Errors returns every error a handler returned.
-func (w *World) Errors() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.errs)
-}
-
 // Calls returns every rotate call.
 func (w *World) Calls() []RotateCall {
 	w.mu.Lock()
@@ -1047,10 +813,5 @@ func (w *World) Calls() []RotateCall {
 func (w *World) AccessTokens() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]string, 0, len(w.tokens))
-	for t := range w.tokens {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(w.tokens))
 }
