@@ -42,8 +42,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -121,48 +122,24 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 	if !utf8.Valid(data) {
 		return nil, fmt.Errorf("secretdoc: %w: not valid UTF-8", ErrInvalid)
 	}
-	var whole json.RawMessage
-	if err := json.Unmarshal(data, &whole); err != nil {
-		at := ""
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			at = " at offset " + strconv.FormatInt(se.Offset, 10)
-		}
-		return nil, fmt.Errorf("secretdoc: %w: not JSON (syntax error%s)", ErrInvalid, at)
-	}
-	if k := kind(data); k != "object" {
-		return nil, fmt.Errorf("secretdoc: %w: not a JSON object but a JSON %s", ErrInvalid, k)
-	}
-	d := &Document{keys: keys, fields: make(map[string][]byte, 8)}
-	var dup string
-	dupOffset := int64(-1)
-	dec := json.NewDecoder(bytes.NewReader(data))
-	_, err := dec.Token() // the object's '{'
-	for err == nil && dec.More() {
-		var key json.Token
-		var raw json.RawMessage
-		if key, err = dec.Token(); err == nil {
-			err = dec.Decode(&raw)
-		}
-		name, _ := key.(string)
-		if _, seen := d.fields[name]; seen {
-			if dupOffset < 0 {
-				dup, dupOffset = name, dec.InputOffset()-int64(len(raw))
-			}
-			continue
-		}
-		d.fields[name] = raw
-		d.order = append(d.order, name)
-	}
+	members, kind, err := redact.JSONObject(data)
 	if err != nil {
-		return nil, fmt.Errorf("secretdoc: %w: syntax error", ErrInvalid)
+		return nil, fmt.Errorf("secretdoc: %w: not JSON (%v)", ErrInvalid, err)
 	}
-	if dupOffset >= 0 {
-		if dup == keys.ClientID || dup == keys.ClientSecret || dup == ExpiresAtKey {
-			return nil, fmt.Errorf("secretdoc: %w: key %q appears more than once", ErrInvalid, dup)
+	if kind != "object" {
+		return nil, fmt.Errorf("secretdoc: %w: not a JSON object but a JSON %s", ErrInvalid, kind)
+	}
+	d := &Document{keys: keys, fields: make(map[string][]byte, len(members))}
+	for _, m := range members {
+		if _, seen := d.fields[m.Key]; !seen {
+			d.fields[m.Key] = m.Value
+			d.order = append(d.order, m.Key)
+		} else if m.Key == keys.ClientID || m.Key == keys.ClientSecret || m.Key == ExpiresAtKey {
+			return nil, fmt.Errorf("secretdoc: %w: key %q appears more than once", ErrInvalid, m.Key)
+		} else {
+			// Other key names are the operator's and might say too much.
+			return nil, fmt.Errorf("secretdoc: %w: a key appears more than once (value at offset %d)", ErrInvalid, m.Offset)
 		}
-		// Other key names are the operator's and might say too much.
-		return nil, fmt.Errorf("secretdoc: %w: a key appears more than once (value at offset %d)", ErrInvalid, dupOffset)
 	}
 	if d.clientID, err = d.requiredString(keys.ClientID); err != nil {
 		return nil, err
@@ -170,38 +147,29 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 	// Rule 4a before anything else, so that the key most likely to be
 	// quoted is the one named when both are wrong.
 	if redact.LooksSecret(d.clientID) {
-		return nil, fmt.Errorf("secretdoc: %w: key %q holds a value shaped like a client secret or token, not a client id; check that the values of %q and %q are not swapped",
-			ErrInvalid, keys.ClientID, keys.ClientID, keys.ClientSecret)
+		return nil, fmt.Errorf("secretdoc: %w: key %q holds a value shaped like a client secret or token, not a client id; "+
+			"check that the values of %q and %q are not swapped", ErrInvalid, keys.ClientID, keys.ClientID, keys.ClientSecret)
 	}
 	secret, err := d.requiredString(keys.ClientSecret)
 	if err != nil {
 		return nil, err
 	}
 	d.secret = lwa.ClientSecret(secret)
-	if err := checkPair(keys, d.clientID, secret); err != nil {
-		return nil, err
+	// Rules 4a (the character set), 4b and 4c.
+	switch {
+	case d.clientID == secret:
+		return nil, fmt.Errorf("secretdoc: %w: keys %q and %q hold the same value; put the client id under %q",
+			ErrInvalid, keys.ClientID, keys.ClientSecret, keys.ClientID)
+	case !redact.ValidID(d.clientID):
+		return nil, fmt.Errorf("secretdoc: %w: key %q does not hold a client id (want %s)", ErrInvalid, keys.ClientID, redact.IDRule)
+	case len(secret) > MaxSecretSize:
+		return nil, fmt.Errorf("secretdoc: %w: key %q holds more than %d bytes, too long for a client secret",
+			ErrInvalid, keys.ClientSecret, MaxSecretSize)
+	case strings.HasPrefix(secret, clientIDPrefix):
+		return nil, fmt.Errorf("secretdoc: %w: key %q holds a value shaped like a client id, not a client secret; "+
+			"check that the values of %q and %q are not swapped", ErrInvalid, keys.ClientSecret, keys.ClientID, keys.ClientSecret)
 	}
 	return d, nil
-}
-
-// checkPair applies rules 4a (the character set), 4b and 4c to a client id
-// and a client secret held under keys. Its errors name keys only.
-func checkPair(keys Keys, clientID, secret string) error {
-	switch {
-	case clientID == secret:
-		return fmt.Errorf("secretdoc: %w: keys %q and %q hold the same value; put the client id under %q",
-			ErrInvalid, keys.ClientID, keys.ClientSecret, keys.ClientID)
-	case !redact.ValidID(clientID):
-		return fmt.Errorf("secretdoc: %w: key %q does not hold a client id (want %s)", ErrInvalid, keys.ClientID, redact.IDRule)
-	}
-	switch {
-	case len(secret) > MaxSecretSize:
-		return fmt.Errorf("secretdoc: %w: key %q holds more than %d bytes, too long for a client secret", ErrInvalid, keys.ClientSecret, MaxSecretSize)
-	case strings.HasPrefix(secret, clientIDPrefix):
-		return fmt.Errorf("secretdoc: %w: key %q holds a value shaped like a client id, not a client secret; check that the values of %q and %q are not swapped",
-			ErrInvalid, keys.ClientSecret, keys.ClientID, keys.ClientSecret)
-	}
-	return nil
 }
 
 // requiredString returns the non-empty string value of key.
@@ -210,7 +178,7 @@ func (d *Document) requiredString(key string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("secretdoc: %w: key %q is missing", ErrInvalid, key)
 	}
-	if k := kind(raw); k != "string" {
+	if k := redact.JSONKind(raw); k != "string" {
 		return "", fmt.Errorf("secretdoc: %w: key %q holds a JSON %s, want a string", ErrInvalid, key, k)
 	}
 	var s string
@@ -231,26 +199,19 @@ func (d *Document) ClientSecret() lwa.ClientSecret { return d.secret }
 
 // ExpiresAt returns clientSecretExpiresAt, if present and valid (in UTC).
 func (d *Document) ExpiresAt() (time.Time, bool) {
-	raw, ok := d.fields[ExpiresAtKey]
 	var s string
-	if !ok || kind(raw) != "string" || json.Unmarshal(raw, &s) != nil {
-		return time.Time{}, false
+	if json.Unmarshal(d.fields[ExpiresAtKey], &s) != nil {
+		return time.Time{}, false // absent, or not a string
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t.UTC(), true
+	t, err := time.Parse(time.RFC3339Nano, s) // a JSON null leaves s empty
+	return t.UTC(), err == nil
 }
 
 // WithClientSecret returns the JSON of a copy of d with the client secret and
 // clientSecretExpiresAt replaced (expiresAt zero: key left as it is) and every
-// other key's JSON value unchanged.
-// The expiry is written as expiresAt.UTC().Format(time.RFC3339Nano): with
-// the fraction of a second it has (Amazon's notifications give
-// milliseconds), so that two secrets issued within one second keep their
-// order; a whole second is written without a fraction.
-// d itself is not changed.
+// other key's JSON value unchanged; d itself is not changed. The expiry keeps
+// its fraction of a second (Amazon's notifications give milliseconds), so
+// that two secrets issued within one second keep their order.
 func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time) ([]byte, error) {
 	if secret == "" {
 		return nil, errors.New("secretdoc: replace client secret: new secret is empty")
@@ -277,39 +238,24 @@ func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time
 		}
 		expires = appendString(nil, u.Format(time.RFC3339Nano))
 	}
-	size := 2 + len(secret) + len(expires) + len(ExpiresAtKey) + 8
-	for _, k := range d.order {
-		size += len(k) + len(d.fields[k]) + 4
+	order := d.order
+	if _, ok := d.fields[ExpiresAtKey]; !ok && expires != nil {
+		order = append(slices.Clip(order), ExpiresAtKey)
 	}
-	buf := make([]byte, 1, size)
-	buf[0] = '{'
-	member := func(key string, raw []byte) {
-		if len(buf) > 1 {
-			buf = append(buf, ',')
-		}
-		buf = appendString(buf, key)
-		buf = append(buf, ':')
-		buf = append(buf, raw...)
-	}
-	wroteExpiry := false
-	for _, k := range d.order {
+	buf := []byte{'{'}
+	for i, k := range order {
+		v := d.fields[k]
 		switch {
 		case k == d.keys.ClientSecret:
-			if len(buf) > 1 {
-				buf = append(buf, ',')
-			}
-			buf = appendString(buf, k)
-			buf = append(buf, ':')
-			buf = appendString(buf, secret.Reveal())
+			v = appendString(nil, secret.Reveal())
 		case k == ExpiresAtKey && expires != nil:
-			member(k, expires)
-			wroteExpiry = true
-		default:
-			member(k, d.fields[k])
+			v = expires
 		}
-	}
-	if expires != nil && !wroteExpiry {
-		member(ExpiresAtKey, expires)
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(appendString(buf, k), ':')
+		buf = append(buf, v...)
 	}
 	buf = append(buf, '}')
 	if len(buf) > MaxSize {
@@ -320,17 +266,12 @@ func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time
 
 // Format implements fmt.Formatter for every verb, so that no verb (%v, %+v,
 // %#v, %s, %x, %d …) can print the fields, which hold the secret.
-func (d Document) Format(f fmt.State, verb rune) {
-	if verb == 'v' && f.Flag('#') {
-		_, _ = fmt.Fprint(f, d.GoString())
-		return
-	}
-	_, _ = fmt.Fprint(f, d.String())
-}
+func (d Document) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, d.String()) }
 
 // String implements fmt.Stringer: the client id, never the secret.
 func (d Document) String() string {
-	return "secretdoc.Document{" + d.keys.ClientID + ": " + strconv.Quote(d.clientID) + ", " + d.keys.ClientSecret + ": [redacted], keys: " + strconv.Itoa(len(d.order)) + "}"
+	return fmt.Sprintf("secretdoc.Document{%s: %q, %s: [redacted], keys: %d}",
+		d.keys.ClientID, d.clientID, d.keys.ClientSecret, len(d.order))
 }
 
 // GoString implements fmt.GoStringer, like String.
@@ -348,40 +289,9 @@ func (d Document) LogValue() slog.Value {
 // appendString appends s as a JSON string, without HTML escaping, so that
 // the written value is the shortest faithful spelling of s.
 func appendString(dst []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		c := s[i]
-		plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\'
-	}
-	if plain {
-		dst = append(dst, '"')
-		dst = append(dst, s...)
-		return append(dst, '"')
-	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return append(dst, bytes.TrimSuffix(b.Bytes(), []byte("\n"))...)
-}
-
-// kind names the JSON type of raw, a valid JSON value, by its first byte.
-func kind(raw []byte) string {
-	raw = bytes.TrimLeft(raw, " \t\r\n")
-	if len(raw) == 0 {
-		return "nothing"
-	}
-	switch raw[0] {
-	case '{':
-		return "object"
-	case '[':
-		return "array"
-	case '"':
-		return "string"
-	case 't', 'f':
-		return "boolean"
-	case 'n':
-		return "null"
-	}
-	return "number"
 }
