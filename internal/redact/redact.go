@@ -38,20 +38,17 @@ func Clean(s string, limit int, secrets ...string) string {
 	if LooksSecret(s) || slices.ContainsFunc(secrets, quoted) {
 		return ""
 	}
-	var b strings.Builder
-	n := 0
-	for _, r := range strings.TrimSpace(s) {
-		if n == limit {
-			b.WriteString("…")
-			break
+	printable := func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
 		}
-		if !unicode.IsPrint(r) {
-			r = ' '
-		}
-		b.WriteRune(r)
-		n++
+		return ' '
 	}
-	return b.String()
+	runes := []rune(strings.Map(printable, strings.TrimSpace(s)))
+	if limit >= 0 && len(runes) > limit {
+		return string(runes[:limit]) + "…"
+	}
+	return string(runes)
 }
 
 // MaxIDLen is the longest id ValidID accepts. Amazon's ids are far shorter

@@ -175,20 +175,20 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 // requiredString returns the non-empty string value of key.
 func (d *Document) requiredString(key string) (string, error) {
 	raw, ok := d.fields[key]
-	if !ok {
-		return "", fmt.Errorf("secretdoc: %w: key %q is missing", ErrInvalid, key)
+	var s, problem string
+	switch kind := redact.JSONKind(raw); {
+	case !ok:
+		problem = "is missing"
+	case kind != "string":
+		problem = "holds a JSON " + kind + ", want a string"
+	case json.Unmarshal(raw, &s) != nil:
+		problem = "holds a bad JSON string"
+	case s == "":
+		problem = "is empty"
+	default:
+		return s, nil
 	}
-	if k := redact.JSONKind(raw); k != "string" {
-		return "", fmt.Errorf("secretdoc: %w: key %q holds a JSON %s, want a string", ErrInvalid, key, k)
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", fmt.Errorf("secretdoc: %w: key %q holds a bad JSON string", ErrInvalid, key)
-	}
-	if s == "" {
-		return "", fmt.Errorf("secretdoc: %w: key %q is empty", ErrInvalid, key)
-	}
-	return s, nil
+	return "", fmt.Errorf("secretdoc: %w: key %q %s", ErrInvalid, key, problem)
 }
 
 // ClientID returns the client id.
