@@ -52,14 +52,10 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
-// Notification types.
+// The notification types and the versions this package understands.
 const (
-	TypeNewSecret    = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
-	TypeSecretExpiry = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
-)
-
-// Versions this package understands.
-const (
+	TypeNewSecret       = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
+	TypeSecretExpiry    = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
 	NotificationVersion = "1.0"
 	PayloadVersion      = "2023-11-30"
 )
@@ -67,8 +63,7 @@ const (
 // MaxBodySize is the largest body accepted (SQS's own limit is 256 KiB).
 const MaxBodySize = 256 * 1024
 
-// RootField is the Error.Field of errors about the body as a whole
-// (too large, not UTF-8, not JSON, not an object).
+// RootField is the Error.Field of errors about the body as a whole.
 const RootField = "$"
 
 // Sentinel errors; every parse error wraps ErrInvalid and one of the others.
@@ -141,8 +136,7 @@ type SecretExpiry struct {
 
 // ParseNewSecret parses and validates an APPLICATION_OAUTH_CLIENT_NEW_SECRET body.
 func ParseNewSecret(body []byte) (*NewSecret, error) {
-	var err error
-	env, p := parseEnvelope(body, TypeNewSecret, "applicationOAuthClientNewSecret", &err)
+	env, p := parseEnvelope(body, TypeNewSecret, "applicationOAuthClientNewSecret")
 	n := &NewSecret{Envelope: env, ClientID: p.id("clientId")}
 	secret := p.str("newClientSecret", true)
 	if secret == n.ClientID {
@@ -151,32 +145,31 @@ func ParseNewSecret(body []byte) (*NewSecret, error) {
 	n.NewClientSecret = lwa.ClientSecret(secret)
 	n.NewClientSecretExpiryTime = p.timestamp("newClientSecretExpiryTime", true)
 	n.OldClientSecretExpiryTime = p.timestamp("oldClientSecretExpiryTime", false)
-	if err != nil {
-		return nil, err
+	if *p.err != nil {
+		return nil, *p.err
 	}
 	return n, nil
 }
 
 // ParseSecretExpiry parses and validates an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY body.
 func ParseSecretExpiry(body []byte) (*SecretExpiry, error) {
-	var err error
-	env, p := parseEnvelope(body, TypeSecretExpiry, "applicationOAuthClientSecretExpiry", &err)
+	env, p := parseEnvelope(body, TypeSecretExpiry, "applicationOAuthClientSecretExpiry")
 	n := &SecretExpiry{
 		Envelope:                 env,
 		ClientID:                 p.id("clientId"),
 		ClientSecretExpiryTime:   p.timestamp("clientSecretExpiryTime", true),
 		ClientSecretExpiryReason: p.str("clientSecretExpiryReason", false),
 	}
-	if err != nil {
-		return nil, err
+	if *p.err != nil {
+		return nil, *p.err
 	}
 	return n, nil
 }
 
 // parseEnvelope applies rules 1 to 5 and returns the envelope and the payload
-// object named payloadName. Errors go to *err (see object).
-func parseEnvelope(body []byte, wantType, payloadName string, err *error) (Envelope, *object) {
-	root := &object{err: err}
+// object named payloadName, which holds the first error (see object).
+func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object) {
+	root := &object{err: new(error)}
 	switch {
 	case len(body) > MaxBodySize:
 		root.fail(RootField, ErrTooLarge, "limit "+strconv.Itoa(MaxBodySize)+" bytes")
@@ -187,7 +180,7 @@ func parseEnvelope(body []byte, wantType, payloadName string, err *error) (Envel
 		}
 		root.fail(RootField, ErrMalformed, "invalid UTF-8 at offset "+strconv.Itoa(at))
 	default:
-		root = parseObject(body, "", err)
+		root = parseObject(body, "", root.err)
 	}
 	// The type is checked first, so a body sent to the wrong queue is
 	// reported as such whatever else is wrong with it.
@@ -213,13 +206,10 @@ func parseEnvelope(body []byte, wantType, payloadName string, err *error) (Envel
 }
 
 // object is one JSON object of a notification, read with redact.JSONObject so
-// that repeated keys are seen (encoding/json keeps the last one silently),
-// every value keeps its raw bytes, and no error quotes the body.
-//
-// The objects of one body share err, which keeps the first error only: once
-// it is set, every method returns zero values and records nothing, so a parse
-// reads the fields in the order of the package doc's rules and reports the
-// first problem.
+// that repeated keys are seen and no error quotes the body. The objects of a
+// body share err, the first error: once it is set, every method returns zero
+// values and records nothing, so a parse reads the fields in the order of the
+// rules and reports the first problem.
 type object struct {
 	at      string // JSON path of the object; "" for the body
 	members []redact.Member
@@ -256,9 +246,8 @@ func (o *object) path(name string) string {
 	return o.at + "." + name
 }
 
-// raw returns the value of name, nil when it is absent or JSON null (an
-// error if required). A key that appears twice is an error: which of its
-// values was meant is unknowable.
+// raw returns the value of name, nil when it is absent or JSON null (an error
+// if required) or when the key appears twice (an error).
 func (o *object) raw(name string, required bool) json.RawMessage {
 	if *o.err != nil {
 		return nil
@@ -300,8 +289,7 @@ func (o *object) str(name string, required bool) string {
 	return s
 }
 
-// id returns the value of name, which must be an id (redact.ValidID). The
-// error says what an id is, never what the field held.
+// id returns the value of name, which must be an id (redact.ValidID).
 func (o *object) id(name string) string {
 	id := o.str(name, true)
 	if !redact.ValidID(id) {
@@ -320,7 +308,6 @@ func (o *object) version(name, want string) string {
 }
 
 // timestamp returns the RFC 3339 time of name in UTC, the zero time when absent.
-// An empty string is a bad time, not a missing one.
 func (o *object) timestamp(name string, required bool) time.Time {
 	if o.raw(name, required) == nil {
 		return time.Time{}

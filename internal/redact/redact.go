@@ -19,12 +19,10 @@ import (
 	"unicode"
 )
 
-// prefixes are the prefixes of LWA client secrets, access tokens and refresh
-// tokens.
+// prefixes start LWA client secrets, access tokens and refresh tokens.
 var prefixes = []string{"amzn1.oa2-cs.", "Atza|", "Atzr|"}
 
-// LooksSecret reports whether s contains something shaped like an LWA client
-// secret or token.
+// LooksSecret reports whether s contains something shaped like an LWA secret or token.
 func LooksSecret(s string) bool {
 	return slices.ContainsFunc(prefixes, func(p string) bool { return strings.Contains(s, p) })
 }
@@ -51,24 +49,22 @@ func Clean(s string, limit int, secrets ...string) string {
 	return string(runes)
 }
 
-// MaxIDLen is the longest id ValidID accepts. Amazon's ids are far shorter
-// (a client id is about 60 characters, a notification id a UUID).
-const MaxIDLen = 128
-
-// idChars are the characters of Amazon's client ids, application ids,
-// notification ids and UUIDs.
-const idChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
+const (
+	// MaxIDLen is the longest id ValidID accepts. Amazon's ids are far shorter
+	// (a client id is about 60 characters, a notification id a UUID).
+	MaxIDLen = 128
+	// idChars are the characters of Amazon's client, application and notification ids.
+	idChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-"
+	// IDRule describes ValidID's rule in words, for error messages.
+	IDRule = "1 to 128 of the characters A-Z a-z 0-9 . _ : - and not shaped like a secret"
+)
 
 // ValidID reports whether s may be used as an id in a log field, an alert, a
-// tag or a token derivation: 1 to MaxIDLen of idChars, and nothing shaped
-// like a secret (a client secret has the same characters, so its prefix is
-// refused).
+// tag or a token derivation: 1 to MaxIDLen of idChars, and nothing shaped like
+// a secret (a client secret has the same characters, so its prefix is refused).
 func ValidID(s string) bool {
 	return s != "" && len(s) <= MaxIDLen && strings.Trim(s, idChars) == "" && !LooksSecret(s)
 }
-
-// IDRule describes ValidID's rule in words, for error messages.
-const IDRule = "1 to 128 of the characters A-Z a-z 0-9 . _ : - and not shaped like a secret"
 
 // Member is one member of a JSON object.
 type Member struct {
@@ -77,10 +73,9 @@ type Member struct {
 	Offset int64           // of Value in the object's text
 }
 
-// JSONObject reads data, one JSON value, and returns its JSON type (see
-// JSONKind) and, when it is an object, its members in document order,
-// repeated keys included. Unlike encoding/json, which can quote the input,
-// its error is fixed text and a byte offset.
+// JSONObject reads data, one JSON value, and returns its JSON type and, for an
+// object, its members in document order, repeated keys included. Unlike
+// encoding/json's, which can quote the input, its error is fixed text.
 func JSONObject(data []byte) ([]Member, string, error) {
 	if err := json.Unmarshal(data, new(json.RawMessage)); err != nil {
 		var se *json.SyntaxError

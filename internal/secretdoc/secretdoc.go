@@ -1,7 +1,8 @@
 // Package secretdoc reads and rewrites the managed secret's value: a JSON
 // object holding an SP-API application's LWA credentials (clientId,
-// clientSecret, clientSecretExpiresAt and any other keys, which are kept
-// byte for byte). Errors never quote the value.
+// clientSecret, clientSecretExpiresAt and any other keys, kept byte for
+// byte). Errors about the content wrap ErrInvalid and name a key and what is
+// wrong with it, never a value; a syntax error gives a byte offset only.
 //
 // The document (docs/design.md "The managed secret"):
 //
@@ -14,27 +15,21 @@
 //  4. The two values are what their keys say, so that a document with its
 //     values swapped, or the secret under the client id key, never puts the
 //     secret where a client id is quoted (errors, logs, alerts, tags):
-//     a. the client id is an id (redact.ValidID: 1 to 128 of A-Z a-z 0-9
-//     . _ : -) and is not shaped like an LWA client secret or token
-//     (amzn1.oa2-cs., Atza|, Atzr|);
-//     b. the client secret is at most MaxSecretSize bytes and is not shaped
+//     a. the client id is an id (redact.ValidID) and not shaped like an LWA
+//     client secret or token (amzn1.oa2-cs., Atza|, Atzr|);
+//     b. the client secret is at most MaxSecretSize bytes and not shaped
 //     like a client id (amzn1.application-oa2-client.);
 //     c. the two differ.
-//     Each failure names the key to fix and never the value; WithClientSecret
-//     applies b and c to the new secret, so what it writes parses again.
-//  5. clientSecretExpiresAt is optional. When it is absent, not a string, or
-//     not an RFC 3339 time, the document is still valid and ExpiresAt
-//     reports false: the expiry is information, and a rotation must not fail
-//     for it. WithClientSecret overwrites it.
-//  6. Every other key's JSON value is kept byte for byte (numbers such as
-//     1.0e3, escapes such as \u00e9, nested objects and their spacing).
-//     WithClientSecret writes the members in their original order, with the
-//     expiry key appended when it was absent; the white space between
-//     members is not kept, and keys are written unescaped (a key spelled
-//     "client\u0049d" is written "clientId", the same JSON string).
-//
-// Errors about the content wrap ErrInvalid and name the key and what is wrong
-// with it, never a value; a syntax error gives a byte offset only.
+//     WithClientSecret applies b and c to the new secret, so that what it
+//     writes parses again.
+//  5. clientSecretExpiresAt is optional: when it is absent, not a string or
+//     not an RFC 3339 time, ExpiresAt reports false, since the expiry is
+//     information and a rotation must not fail for it. WithClientSecret
+//     overwrites it.
+//  6. Every other key's JSON value is kept byte for byte (1.0e3, \u00e9,
+//     nested objects and their spacing). WithClientSecret keeps the members'
+//     order, appends the expiry key when it was absent, drops the white space
+//     between members and writes keys unescaped ("client\u0049d" as "clientId").
 package secretdoc
 
 import (
@@ -44,6 +39,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -52,9 +48,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
-
-// ExpiresAtKey is the key the project writes the client secret's expiry under (RFC 3339).
-const ExpiresAtKey = "clientSecretExpiresAt"
 
 // Keys names the two required keys (SECRET_CLIENT_ID_KEY, SECRET_CLIENT_SECRET_KEY).
 type Keys struct {
@@ -85,15 +78,17 @@ func (k Keys) Validate() error {
 	return errors.Join(errs...)
 }
 
-// MaxSize is the largest value accepted (Secrets Manager's own limit is 64 KiB).
-const MaxSize = 64 * 1024
-
-// MaxSecretSize is the longest client secret accepted, in bytes. LWA's
-// client secrets are under 100 bytes; a value far longer is not one.
-const MaxSecretSize = 1024
-
-// clientIDPrefix starts every LWA client id of an SP-API application.
-const clientIDPrefix = "amzn1.application-oa2-client."
+const (
+	// ExpiresAtKey is the key the client secret's expiry is written under (RFC 3339).
+	ExpiresAtKey = "clientSecretExpiresAt"
+	// MaxSize is the largest value accepted (Secrets Manager's own limit is 64 KiB).
+	MaxSize = 64 * 1024
+	// MaxSecretSize is the longest client secret accepted, in bytes. LWA's
+	// client secrets are under 100 bytes; a value far longer is not one.
+	MaxSecretSize = 1024
+	// clientIDPrefix starts every LWA client id of an SP-API application.
+	clientIDPrefix = "amzn1.application-oa2-client."
+)
 
 // ErrInvalid is wrapped by every error about a document's content.
 var ErrInvalid = errors.New("invalid secret document")
@@ -102,16 +97,14 @@ var ErrInvalid = errors.New("invalid secret document")
 // Document only through its Format method, and fmt cannot call methods on a
 // Document kept in an unexported struct field.
 type Document struct {
-	keys   Keys
-	fields map[string][]byte // raw JSON value of every key
-	order  []string          // keys in document order
-
+	keys     Keys
+	fields   map[string][]byte // raw JSON value of every key
+	order    []string          // keys in document order
 	clientID string
 	secret   lwa.ClientSecret
 }
 
-// Parse parses data as a secret document: a JSON object whose two required
-// keys hold non-empty strings.
+// Parse parses data as a secret document (rules 1 to 4).
 func Parse(data []byte, keys Keys) (*Document, error) {
 	if err := keys.Validate(); err != nil {
 		return nil, err
@@ -213,49 +206,40 @@ func (d *Document) ExpiresAt() (time.Time, bool) {
 // its fraction of a second (Amazon's notifications give milliseconds), so
 // that two secrets issued within one second keep their order.
 func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time) ([]byte, error) {
-	if secret == "" {
+	switch s := secret.Reveal(); {
+	case s == "":
 		return nil, errors.New("secretdoc: replace client secret: new secret is empty")
-	}
-	if !utf8.ValidString(secret.Reveal()) {
+	case !utf8.ValidString(s):
 		// encoding/json would replace the bad bytes: the stored secret
 		// would not be the one issued.
 		return nil, errors.New("secretdoc: replace client secret: new secret is not valid UTF-8")
-	}
 	// Rule 4 for the new secret, so that the result parses again.
-	switch {
-	case secret.Reveal() == d.clientID:
+	case s == d.clientID:
 		return nil, fmt.Errorf("secretdoc: replace client secret: %w: new secret is the same as the client id", ErrInvalid)
 	case len(secret) > MaxSecretSize:
 		return nil, fmt.Errorf("secretdoc: replace client secret: %w: new secret is longer than %d bytes", ErrInvalid, MaxSecretSize)
-	case strings.HasPrefix(secret.Reveal(), clientIDPrefix):
+	case strings.HasPrefix(s, clientIDPrefix):
 		return nil, fmt.Errorf("secretdoc: replace client secret: %w: new secret is shaped like a client id", ErrInvalid)
 	}
-	var expires []byte
+	values := maps.Clone(d.fields)
+	values[d.keys.ClientSecret] = appendString(nil, secret.Reveal())
+	order := d.order
 	if !expiresAt.IsZero() {
 		u := expiresAt.UTC()
 		if y := u.Year(); y < 1 || y > 9999 {
 			return nil, fmt.Errorf("secretdoc: replace client secret: expiry year %d is outside RFC 3339", y)
 		}
-		expires = appendString(nil, u.Format(time.RFC3339Nano))
-	}
-	order := d.order
-	if _, ok := d.fields[ExpiresAtKey]; !ok && expires != nil {
-		order = append(slices.Clip(order), ExpiresAtKey)
+		if _, ok := values[ExpiresAtKey]; !ok {
+			order = append(slices.Clip(order), ExpiresAtKey)
+		}
+		values[ExpiresAtKey] = appendString(nil, u.Format(time.RFC3339Nano))
 	}
 	buf := []byte{'{'}
 	for i, k := range order {
-		v := d.fields[k]
-		switch {
-		case k == d.keys.ClientSecret:
-			v = appendString(nil, secret.Reveal())
-		case k == ExpiresAtKey && expires != nil:
-			v = expires
-		}
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(appendString(buf, k), ':')
-		buf = append(buf, v...)
+		buf = append(append(appendString(buf, k), ':'), values[k]...)
 	}
 	buf = append(buf, '}')
 	if len(buf) > MaxSize {
@@ -279,11 +263,8 @@ func (d Document) GoString() string { return d.String() }
 
 // LogValue implements slog.LogValuer: the client id and the number of keys.
 func (d Document) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("clientId", d.clientID),
-		slog.String("clientSecret", "[redacted]"),
-		slog.Int("keys", len(d.order)),
-	)
+	return slog.GroupValue(slog.String("clientId", d.clientID), slog.String("clientSecret", "[redacted]"),
+		slog.Int("keys", len(d.order)))
 }
 
 // appendString appends s as a JSON string, without HTML escaping, so that
