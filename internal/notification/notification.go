@@ -110,11 +110,9 @@ type Metadata struct {
 
 // Envelope is what every notification shares.
 type Envelope struct {
-	NotificationVersion string
-	NotificationType    string
-	PayloadVersion      string
-	EventTime           time.Time
-	Metadata            Metadata
+	NotificationType string
+	EventTime        time.Time
+	Metadata         Metadata
 }
 
 // NewSecret is an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification.
@@ -192,8 +190,8 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 		}
 		root.fail("notificationType", ErrWrongType, detail)
 	}
-	env.NotificationVersion = root.version("notificationVersion", NotificationVersion)
-	env.PayloadVersion = root.version("payloadVersion", PayloadVersion)
+	root.version("notificationVersion", NotificationVersion)
+	root.version("payloadVersion", PayloadVersion)
 	env.EventTime = root.timestamp("eventTime", true)
 	md := root.object("notificationMetadata")
 	env.Metadata = Metadata{
@@ -298,13 +296,11 @@ func (o *object) id(name string) string {
 	return id
 }
 
-// version returns the value of name, which must be want.
-func (o *object) version(name, want string) string {
-	v := o.str(name, true)
-	if v != want {
+// version checks that the value of name is want.
+func (o *object) version(name, want string) {
+	if o.str(name, true) != want {
 		o.fail(o.path(name), ErrUnsupportedVersion, "want "+want)
 	}
-	return v
 }
 
 // timestamp returns the RFC 3339 time of name in UTC, the zero time when absent.

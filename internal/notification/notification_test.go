@@ -41,10 +41,8 @@ func TestParseNewSecretExample(t *testing.T) {
 	}
 	want := &NewSecret{
 		Envelope: Envelope{
-			NotificationVersion: "1.0",
-			NotificationType:    TypeNewSecret,
-			PayloadVersion:      "2023-11-30",
-			EventTime:           ms(2024, time.January, 10, 22, 9, 17, 456),
+			NotificationType: TypeNewSecret,
+			EventTime:        ms(2024, time.January, 10, 22, 9, 17, 456),
 			Metadata: Metadata{
 				ApplicationID:  "amzn1.sp.solution.6XXXXXXXXXXXXXXXXXXXXXXXXX",
 				SubscriptionID: "8594dc0e-78dc-4b05-83a4-a6XXXXXXXXXXXXXX",
@@ -72,10 +70,8 @@ func TestParseSecretExpiryExample(t *testing.T) {
 	}
 	want := &SecretExpiry{
 		Envelope: Envelope{
-			NotificationVersion: "1.0",
-			NotificationType:    TypeSecretExpiry,
-			PayloadVersion:      "2023-11-30",
-			EventTime:           ms(2024, time.January, 10, 2, 15, 10, 45),
+			NotificationType: TypeSecretExpiry,
+			EventTime:        ms(2024, time.January, 10, 2, 15, 10, 45),
 			Metadata: Metadata{
 				ApplicationID:  "amzn1.sp.solution.xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 				SubscriptionID: "a275c00d-260c-4xxxxxxxxxxxf25",

@@ -11,6 +11,7 @@ package redact
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,8 +116,5 @@ func JSONKind(raw []byte) string {
 	if len(raw) == 0 {
 		return "nothing"
 	}
-	if k, ok := kinds[raw[0]]; ok {
-		return k
-	}
-	return "number"
+	return cmp.Or(kinds[raw[0]], "number")
 }
