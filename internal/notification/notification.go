@@ -26,9 +26,9 @@
 //     "amzn1.application-oa2-client." prefix is not required: the client id
 //     is only ever compared with the tag on the managed secret.
 //  7. New secret: newClientSecret is a non-empty string, not checked further
-//     (a secret that is stored can be tested, one that is rejected is only in
-//     a dead-letter queue); newClientSecretExpiryTime is required and
-//     oldClientSecretExpiryTime optional (only reported), both RFC 3339 times.
+//     (a stored secret can be tested, a rejected one is only in a dead-letter
+//     queue); newClientSecretExpiryTime is a required RFC 3339 time,
+//     oldClientSecretExpiryTime an optional one (only reported).
 //  8. Secret expiry: clientSecretExpiryTime is a required RFC 3339 time;
 //     clientSecretExpiryReason is an optional string.
 //
@@ -68,17 +68,14 @@ const RootField = "$"
 
 // Sentinel errors; every parse error wraps ErrInvalid and one of the others.
 var (
-	ErrInvalid      = errors.New("invalid notification")
-	ErrMalformed    = errors.New("malformed JSON")
-	ErrWrongType    = errors.New("wrong notification type")
-	ErrMissingField = errors.New("missing field")
-	ErrBadTime      = errors.New("bad time")
-	ErrTooLarge     = errors.New("body too large")
-	// ErrUnsupportedVersion: a version field holds another version (rule 4).
-	ErrUnsupportedVersion = errors.New("unsupported version")
-	// ErrBadValue: a field holds a value the project cannot use, such as an id
-	// that fails redact.ValidID.
-	ErrBadValue = errors.New("bad value")
+	ErrInvalid            = errors.New("invalid notification")
+	ErrMalformed          = errors.New("malformed JSON")
+	ErrWrongType          = errors.New("wrong notification type")
+	ErrMissingField       = errors.New("missing field")
+	ErrBadTime            = errors.New("bad time")
+	ErrTooLarge           = errors.New("body too large")
+	ErrUnsupportedVersion = errors.New("unsupported version") // rule 4
+	ErrBadValue           = errors.New("bad value")           // rules 5 and 6
 )
 
 // Error describes what is wrong with a notification, naming the field, never its value.
@@ -138,7 +135,7 @@ func ParseNewSecret(body []byte) (*NewSecret, error) {
 	n := &NewSecret{Envelope: env, ClientID: p.id("clientId")}
 	secret := p.str("newClientSecret", true)
 	if secret == n.ClientID {
-		p.fail(p.path("clientId"), ErrBadValue, "same as newClientSecret")
+		p.fail(p.prefix+"clientId", ErrBadValue, "same as newClientSecret")
 	}
 	n.NewClientSecret = lwa.ClientSecret(secret)
 	n.NewClientSecretExpiryTime = p.timestamp("newClientSecretExpiryTime", true)
@@ -209,14 +206,17 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 // values and records nothing, so a parse reads the fields in the order of the
 // rules and reports the first problem.
 type object struct {
-	at      string // JSON path of the object; "" for the body
+	prefix  string // JSON path of the object and a dot; "" for the body
 	members []redact.Member
 	err     *error
 }
 
-// parseObject reads data, the JSON value at path at, as an object.
+// parseObject reads data, the JSON value at path at ("" for the body), as an object.
 func parseObject(data []byte, at string, err *error) *object {
-	o := &object{at: at, err: err}
+	o := &object{err: err}
+	if at != "" {
+		o.prefix = at + "."
+	}
 	members, kind, jerr := redact.JSONObject(data)
 	switch field := cmp.Or(at, RootField); {
 	case jerr != nil:
@@ -236,14 +236,6 @@ func (o *object) fail(field string, sentinel error, detail string) {
 	}
 }
 
-// path is the JSON path of the member name.
-func (o *object) path(name string) string {
-	if o.at == "" {
-		return name
-	}
-	return o.at + "." + name
-}
-
 // raw returns the value of name, nil when it is absent or JSON null (an error
 // if required) or when the key appears twice (an error).
 func (o *object) raw(name string, required bool) json.RawMessage {
@@ -256,14 +248,14 @@ func (o *object) raw(name string, required bool) json.RawMessage {
 			continue
 		}
 		if raw != nil {
-			o.fail(o.path(name), ErrMalformed, "duplicate key")
+			o.fail(o.prefix+name, ErrMalformed, "duplicate key")
 			return nil
 		}
 		raw = m.Value
 	}
 	if raw == nil || redact.JSONKind(raw) == "null" {
 		if required {
-			o.fail(o.path(name), ErrMissingField, "")
+			o.fail(o.prefix+name, ErrMissingField, "")
 		}
 		return nil
 	}
@@ -278,11 +270,11 @@ func (o *object) str(name string, required bool) string {
 	switch kind := redact.JSONKind(raw); {
 	case raw == nil:
 	case kind != "string":
-		o.fail(o.path(name), ErrMalformed, "want a JSON string, got "+kind)
+		o.fail(o.prefix+name, ErrMalformed, "want a JSON string, got "+kind)
 	case json.Unmarshal(raw, &s) != nil:
-		o.fail(o.path(name), ErrMalformed, "bad JSON string")
+		o.fail(o.prefix+name, ErrMalformed, "bad JSON string")
 	case required && s == "":
-		o.fail(o.path(name), ErrMissingField, "empty string")
+		o.fail(o.prefix+name, ErrMissingField, "empty string")
 	}
 	return s
 }
@@ -291,7 +283,7 @@ func (o *object) str(name string, required bool) string {
 func (o *object) id(name string) string {
 	id := o.str(name, true)
 	if !redact.ValidID(id) {
-		o.fail(o.path(name), ErrBadValue, "want "+redact.IDRule)
+		o.fail(o.prefix+name, ErrBadValue, "want "+redact.IDRule)
 	}
 	return id
 }
@@ -299,7 +291,7 @@ func (o *object) id(name string) string {
 // version checks that the value of name is want.
 func (o *object) version(name, want string) {
 	if o.str(name, true) != want {
-		o.fail(o.path(name), ErrUnsupportedVersion, "want "+want)
+		o.fail(o.prefix+name, ErrUnsupportedVersion, "want "+want)
 	}
 }
 
@@ -310,12 +302,12 @@ func (o *object) timestamp(name string, required bool) time.Time {
 	}
 	t, err := time.Parse(time.RFC3339Nano, o.str(name, false))
 	if err != nil {
-		o.fail(o.path(name), ErrBadTime, "want RFC 3339")
+		o.fail(o.prefix+name, ErrBadTime, "want RFC 3339")
 	}
 	return t.UTC()
 }
 
 // object returns the object value of name, which is required.
 func (o *object) object(name string) *object {
-	return parseObject(o.raw(name, true), o.path(name), o.err)
+	return parseObject(o.raw(name, true), o.prefix+name, o.err)
 }

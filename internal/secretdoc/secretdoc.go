@@ -23,9 +23,8 @@
 //     WithClientSecret applies b and c to the new secret, so that what it
 //     writes parses again.
 //  5. clientSecretExpiresAt is optional: when it is absent, not a string or
-//     not an RFC 3339 time, ExpiresAt reports false, since the expiry is
-//     information and a rotation must not fail for it. WithClientSecret
-//     overwrites it.
+//     not an RFC 3339 time, ExpiresAt reports false, since a rotation must not
+//     fail for information. WithClientSecret overwrites it.
 //  6. Every other key's JSON value is kept byte for byte (1.0e3, \u00e9,
 //     nested objects and their spacing). WithClientSecret keeps the members'
 //     order, appends the expiry key when it was absent, drops the white space
@@ -200,11 +199,10 @@ func (d *Document) ExpiresAt() (time.Time, bool) {
 	return t.UTC(), err == nil
 }
 
-// WithClientSecret returns the JSON of a copy of d with the client secret and
-// clientSecretExpiresAt replaced (expiresAt zero: key left as it is) and every
-// other key's JSON value unchanged; d itself is not changed. The expiry keeps
-// its fraction of a second (Amazon's notifications give milliseconds), so
-// that two secrets issued within one second keep their order.
+// WithClientSecret returns the JSON of d with the client secret and, unless
+// expiresAt is zero, clientSecretExpiresAt replaced; d is not changed. The
+// expiry keeps its fraction of a second (Amazon's notifications give
+// milliseconds), so that two secrets issued within one second keep their order.
 func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time) ([]byte, error) {
 	switch s := secret.Reveal(); {
 	case s == "":
