@@ -187,8 +187,13 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 		}
 		root.fail("notificationType", ErrWrongType, detail)
 	}
-	root.version("notificationVersion", NotificationVersion)
-	root.version("payloadVersion", PayloadVersion)
+	for _, v := range []struct{ name, want string }{
+		{"notificationVersion", NotificationVersion}, {"payloadVersion", PayloadVersion},
+	} {
+		if root.str(v.name, true) != v.want {
+			root.fail(v.name, ErrUnsupportedVersion, "want "+v.want)
+		}
+	}
 	env.EventTime = root.timestamp("eventTime", true)
 	md := root.object("notificationMetadata")
 	env.Metadata = Metadata{
@@ -286,13 +291,6 @@ func (o *object) id(name string) string {
 		o.fail(o.prefix+name, ErrBadValue, "want "+redact.IDRule)
 	}
 	return id
-}
-
-// version checks that the value of name is want.
-func (o *object) version(name, want string) {
-	if o.str(name, true) != want {
-		o.fail(o.prefix+name, ErrUnsupportedVersion, "want "+want)
-	}
 }
 
 // timestamp returns the RFC 3339 time of name in UTC, the zero time when absent.

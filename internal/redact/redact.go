@@ -1,12 +1,10 @@
-// Package redact keeps LWA secret values out of text that leaves the
-// project: error messages, log lines and alerts. It knows the shapes of
-// Login with Amazon's client secrets (amzn1.oa2-cs.…), access tokens
-// (Atza|…) and refresh tokens (Atzr|…), and cleans text that outside
-// services send back (LWA error descriptions, SP-API error messages) before
-// it is quoted. ValidID is the one rule for the ids (client id, application
-// id, notification id) the project lets into logs, alerts, tags and derived
-// tokens. JSONObject reads the JSON objects that hold secrets (a
-// notification, the secret document) without ever quoting them in an error.
+// Package redact keeps LWA secret values out of text that leaves the project
+// (errors, log lines, alerts). It knows the shapes of Login with Amazon's
+// client secrets (amzn1.oa2-cs.…), access tokens (Atza|…) and refresh tokens
+// (Atzr|…); Clean makes text that outside services send back fit to quote;
+// ValidID is the one rule for the ids the project lets into logs, alerts,
+// tags and derived tokens; JSONObject reads the JSON objects that hold secrets
+// (a notification, the secret document) without quoting them in an error.
 package redact
 
 import (

@@ -246,8 +246,7 @@ func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time
 	return buf, nil
 }
 
-// Format implements fmt.Formatter for every verb, so that no verb (%v, %+v,
-// %#v, %s, %x, %d …) can print the fields, which hold the secret.
+// Format implements fmt.Formatter: every verb (%v, %#v, %x …) prints String.
 func (d Document) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, d.String()) }
 
 // String implements fmt.Stringer: the client id, never the secret.
