@@ -41,7 +41,6 @@
 package notification
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"strconv"
@@ -175,7 +174,7 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 		}
 		root.fail(RootField, ErrMalformed, "invalid UTF-8 at offset "+strconv.Itoa(at))
 	default:
-		root = parseObject(body, "", root.err)
+		root = parseObject(body, RootField, "", root.err)
 	}
 	// The type is checked first, so a body sent to the wrong queue is
 	// reported as such whatever else is wrong with it.
@@ -216,14 +215,12 @@ type object struct {
 	err     *error
 }
 
-// parseObject reads data, the JSON value at path at ("" for the body), as an object.
-func parseObject(data []byte, at string, err *error) *object {
-	o := &object{err: err}
-	if at != "" {
-		o.prefix = at + "."
-	}
+// parseObject reads data as an object: field names it in errors, prefix
+// starts the paths of its members.
+func parseObject(data []byte, field, prefix string, err *error) *object {
+	o := &object{prefix: prefix, err: err}
 	members, kind, jerr := redact.JSONObject(data)
-	switch field := cmp.Or(at, RootField); {
+	switch {
 	case jerr != nil:
 		o.fail(field, ErrMalformed, jerr.Error())
 	case kind != "object":
@@ -307,5 +304,5 @@ func (o *object) timestamp(name string, required bool) time.Time {
 
 // object returns the object value of name, which is required.
 func (o *object) object(name string) *object {
-	return parseObject(o.raw(name, true), o.prefix+name, o.err)
+	return parseObject(o.raw(name, true), o.prefix+name, o.prefix+name+".", o.err)
 }
