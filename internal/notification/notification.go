@@ -7,51 +7,43 @@
 //
 // The rules, in the order they are checked:
 //
-//  1. The body is at most MaxBodySize bytes (ErrTooLarge) and is valid UTF-8
-//     (ErrMalformed): encoding/json would silently replace invalid bytes, and
-//     a secret changed that way is a lost secret.
-//  2. The body is one JSON value and that value is an object (ErrMalformed;
-//     the message gives the byte offset of a syntax error, never the text
-//     around it).
-//  3. notificationType is the expected type (ErrWrongType, also for unknown
-//     types; the message names the type only when it is one of the two this
-//     package knows).
-//  4. notificationVersion is "1.0" and payloadVersion is "2023-11-30".
-//     Absent: ErrMissingField. Present with another value:
-//     ErrUnsupportedVersion, so that a new version Amazon introduces is
-//     reported as such (the project must be updated) rather than as a
-//     malformed body.
+//  1. The body is at most MaxBodySize bytes (ErrTooLarge) and valid UTF-8
+//     (ErrMalformed): encoding/json would silently replace invalid bytes,
+//     and a secret changed that way is a lost secret.
+//  2. The body is one JSON object (ErrMalformed; a syntax error is reported
+//     by its byte offset, never the text around it).
+//  3. notificationType is the expected type (ErrWrongType; the message names
+//     the type only when it is one of the two this package knows).
+//  4. notificationVersion is "1.0" and payloadVersion "2023-11-30". Another
+//     value is ErrUnsupportedVersion rather than a malformed body: a new
+//     version Amazon introduces means the project must be updated.
 //  5. eventTime and notificationMetadata.publishTime are RFC 3339 times;
 //     notificationMetadata.applicationId and notificationId are ids
-//     (redact.ValidID: 1 to 128 of A-Z a-z 0-9 . _ : -, nothing shaped like
-//     a secret; otherwise ErrBadValue), because they reach alerts, log
-//     fields and derived tokens; notificationMetadata.subscriptionId is
-//     optional.
+//     (redact.ValidID, else ErrBadValue), because they reach alerts, log
+//     fields and derived tokens; subscriptionId is optional.
 //  6. The payload object for the type is present; its clientId is an id
-//     like the above (ErrBadValue), and for a new secret it differs from
-//     newClientSecret; the "amzn1.application-oa2-client." prefix is not
-//     required, since the client id is only ever compared with the tag on
-//     the managed secret.
-//  7. New secret: newClientSecret is a non-empty string (its content is not
-//     checked further: a secret that is stored can be tested, a secret that is
-//     rejected is only in a dead-letter queue); newClientSecretExpiryTime is
-//     a required RFC 3339 time; oldClientSecretExpiryTime is optional (the
-//     project only reports it), but when present it must be an RFC 3339 time.
+//     (ErrBadValue) and, for a new secret, differs from newClientSecret. The
+//     "amzn1.application-oa2-client." prefix is not required: the client id
+//     is only ever compared with the tag on the managed secret.
+//  7. New secret: newClientSecret is a non-empty string, not checked further
+//     (a stored secret can be tested, a rejected one is only in a dead-letter
+//     queue); newClientSecretExpiryTime is a required RFC 3339 time,
+//     oldClientSecretExpiryTime an optional one (only reported).
 //  8. Secret expiry: clientSecretExpiryTime is a required RFC 3339 time;
 //     clientSecretExpiryReason is an optional string.
 //
-// Conventions: a field that is absent or JSON null is missing
-// (ErrMissingField when required). An empty string in a required string field
-// is missing too; a time that does not parse, including "", is ErrBadTime. A
-// field of the wrong JSON type is ErrMalformed. Unknown fields are ignored.
+// A field that is absent or JSON null is missing (ErrMissingField when
+// required), and so is an empty required string; a time that does not parse,
+// "" included, is ErrBadTime; a field of the wrong JSON type is ErrMalformed.
+// A key this package reads that appears twice is ErrMalformed (which value
+// was meant is unknowable); unknown keys, repeated or not, are ignored.
 // Times are returned in UTC.
-// A key that appears twice in an object this package reads is ErrMalformed
-// when it is one of the keys it reads (which of the two values was meant is
-// unknowable); duplicates among unknown keys are ignored like the keys.
 package notification
 
 import (
+	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -59,14 +51,10 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
-// Notification types.
+// The notification types and the versions this package understands.
 const (
-	TypeNewSecret    = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
-	TypeSecretExpiry = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
-)
-
-// Versions this package understands.
-const (
+	TypeNewSecret       = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
+	TypeSecretExpiry    = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
 	NotificationVersion = "1.0"
 	PayloadVersion      = "2023-11-30"
 )
@@ -74,35 +62,26 @@ const (
 // MaxBodySize is the largest body accepted (SQS's own limit is 256 KiB).
 const MaxBodySize = 256 * 1024
 
-// RootField is the Error.Field of errors about the body as a whole
-// (too large, not UTF-8, not JSON, not an object).
+// RootField is the Error.Field of errors about the body as a whole.
 const RootField = "$"
 
 // Sentinel errors; every parse error wraps ErrInvalid and one of the others.
 var (
-	ErrInvalid      = errors.New("invalid notification")
-	ErrMalformed    = errors.New("malformed JSON")
-	ErrWrongType    = errors.New("wrong notification type")
-	ErrMissingField = errors.New("missing field")
-	ErrBadTime      = errors.New("bad time")
-	ErrTooLarge     = errors.New("body too large")
-	// ErrUnsupportedVersion: notificationVersion or payloadVersion is present
-	// but not the version this package implements.
-	ErrUnsupportedVersion = errors.New("unsupported version")
-	// ErrBadValue: a string field holds a value the project cannot use
-	// (an id outside redact.ValidID's character set or length, or shaped
-	// like a secret).
-	ErrBadValue = errors.New("bad value")
+	ErrInvalid            = errors.New("invalid notification")
+	ErrMalformed          = errors.New("malformed JSON")
+	ErrWrongType          = errors.New("wrong notification type")
+	ErrMissingField       = errors.New("missing field")
+	ErrBadTime            = errors.New("bad time")
+	ErrTooLarge           = errors.New("body too large")
+	ErrUnsupportedVersion = errors.New("unsupported version") // rule 4
+	ErrBadValue           = errors.New("bad value")           // rules 5 and 6
 )
 
 // Error describes what is wrong with a notification, naming the field, never its value.
 type Error struct {
-	Field string // JSON path, e.g. "payload.applicationOAuthClientNewSecret.clientId"
-	Err   error  // one of the sentinels above
-
-	// detail is fixed text and numbers only (an offset, the JSON type
-	// wanted), never text taken from the body.
-	detail string
+	Field  string // JSON path, e.g. "payload.applicationOAuthClientNewSecret.clientId"
+	Err    error  // one of the sentinels above
+	detail string // fixed text and numbers only, never text of the body
 }
 
 // Error implements error.
@@ -127,11 +106,9 @@ type Metadata struct {
 
 // Envelope is what every notification shares.
 type Envelope struct {
-	NotificationVersion string
-	NotificationType    string
-	PayloadVersion      string
-	EventTime           time.Time
-	Metadata            Metadata
+	NotificationType string
+	EventTime        time.Time
+	Metadata         Metadata
 }
 
 // NewSecret is an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification.
@@ -151,180 +128,181 @@ type SecretExpiry struct {
 	ClientSecretExpiryReason string // "" when the notification has none
 }
 
-// Payload object names, under "payload".
-const (
-	payloadNewSecret    = "applicationOAuthClientNewSecret"
-	payloadSecretExpiry = "applicationOAuthClientSecretExpiry"
-)
-
-// Type reads only the envelope's notificationType, validating nothing else
-// but the body's size and JSON syntax. It returns TypeNewSecret or
-// TypeSecretExpiry; any other type is an error wrapping ErrWrongType, so the
-// returned string is always one of the constants and safe to log.
-func Type(body []byte) (string, error) {
-	root, err := parseRoot(body)
-	if err != nil {
-		return "", err
-	}
-	t, err := root.requiredString("notificationType")
-	if err != nil {
-		return "", err
-	}
-	switch t {
-	case TypeNewSecret, TypeSecretExpiry:
-		return t, nil
-	}
-	return "", &Error{Field: "notificationType", Err: ErrWrongType, detail: "unknown type"}
-}
-
 // ParseNewSecret parses and validates an APPLICATION_OAUTH_CLIENT_NEW_SECRET body.
 func ParseNewSecret(body []byte) (*NewSecret, error) {
-	env, p, err := parseEnvelope(body, TypeNewSecret, payloadNewSecret)
-	if err != nil {
-		return nil, err
-	}
-	n := &NewSecret{Envelope: env}
-	if n.ClientID, err = clientID(p); err != nil {
-		return nil, err
-	}
-	secret, err := p.requiredString("newClientSecret")
-	if err != nil {
-		return nil, err
+	env, p := parseEnvelope(body, TypeNewSecret, "applicationOAuthClientNewSecret")
+	n := &NewSecret{Envelope: env, ClientID: p.id("clientId")}
+	secret := p.str("newClientSecret", true)
+	if secret == n.ClientID {
+		p.fail(p.prefix+"clientId", ErrBadValue, "same as newClientSecret")
 	}
 	n.NewClientSecret = lwa.ClientSecret(secret)
-	if secret == n.ClientID {
-		return nil, &Error{Field: p.path("clientId"), Err: ErrBadValue, detail: "same as newClientSecret"}
-	}
-	if n.NewClientSecretExpiryTime, err = p.requiredTime("newClientSecretExpiryTime"); err != nil {
-		return nil, err
-	}
-	if n.OldClientSecretExpiryTime, err = p.optionalTime("oldClientSecretExpiryTime"); err != nil {
-		return nil, err
+	n.NewClientSecretExpiryTime = p.timestamp("newClientSecretExpiryTime", true)
+	n.OldClientSecretExpiryTime = p.timestamp("oldClientSecretExpiryTime", false)
+	if *p.err != nil {
+		return nil, *p.err
 	}
 	return n, nil
 }
 
 // ParseSecretExpiry parses and validates an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY body.
 func ParseSecretExpiry(body []byte) (*SecretExpiry, error) {
-	env, p, err := parseEnvelope(body, TypeSecretExpiry, payloadSecretExpiry)
-	if err != nil {
-		return nil, err
+	env, p := parseEnvelope(body, TypeSecretExpiry, "applicationOAuthClientSecretExpiry")
+	n := &SecretExpiry{
+		Envelope:                 env,
+		ClientID:                 p.id("clientId"),
+		ClientSecretExpiryTime:   p.timestamp("clientSecretExpiryTime", true),
+		ClientSecretExpiryReason: p.str("clientSecretExpiryReason", false),
 	}
-	n := &SecretExpiry{Envelope: env}
-	if n.ClientID, err = clientID(p); err != nil {
-		return nil, err
-	}
-	if n.ClientSecretExpiryTime, err = p.requiredTime("clientSecretExpiryTime"); err != nil {
-		return nil, err
-	}
-	if n.ClientSecretExpiryReason, _, err = p.optionalString("clientSecretExpiryReason"); err != nil {
-		return nil, err
+	if *p.err != nil {
+		return nil, *p.err
 	}
 	return n, nil
 }
 
-// parseRoot applies rules 1 and 2 of the package doc.
-func parseRoot(body []byte) (*object, error) {
-	if len(body) > MaxBodySize {
-		return nil, &Error{Field: RootField, Err: ErrTooLarge, detail: "limit " + itoa(MaxBodySize) + " bytes"}
-	}
-	if !utf8.Valid(body) {
-		return nil, &Error{Field: RootField, Err: ErrMalformed, detail: "invalid UTF-8 at offset " + itoa(invalidUTF8Offset(body))}
-	}
-	return parseObject(body, "")
-}
-
-// parseEnvelope applies rules 1 to 5 and returns the payload object named
-// payloadName.
-func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object, error) {
-	var env Envelope
-	root, err := parseRoot(body)
-	if err != nil {
-		return env, nil, err
+// parseEnvelope applies rules 1 to 5 and returns the envelope and the payload
+// object named payloadName, which holds the first error (see object).
+func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object) {
+	root := &object{err: new(error)}
+	switch {
+	case len(body) > MaxBodySize:
+		root.fail(RootField, ErrTooLarge, "limit "+strconv.Itoa(MaxBodySize)+" bytes")
+	case !utf8.Valid(body):
+		at := 0 // of the first byte that is not part of valid UTF-8
+		for r, n := utf8.DecodeRune(body); r != utf8.RuneError || n > 1; r, n = utf8.DecodeRune(body[at:]) {
+			at += n
+		}
+		root.fail(RootField, ErrMalformed, "invalid UTF-8 at offset "+strconv.Itoa(at))
+	default:
+		root = parseObject(body, RootField, "", root.err)
 	}
 	// The type is checked first, so a body sent to the wrong queue is
 	// reported as such whatever else is wrong with it.
-	if env.NotificationType, err = root.requiredString("notificationType"); err != nil {
-		return env, nil, err
-	}
-	if env.NotificationType != wantType {
+	env := Envelope{NotificationType: root.str("notificationType", true)}
+	if t := env.NotificationType; t != wantType {
 		detail := "want " + wantType
-		if env.NotificationType == TypeNewSecret || env.NotificationType == TypeSecretExpiry {
-			detail += ", got " + env.NotificationType
+		if t == TypeNewSecret || t == TypeSecretExpiry {
+			detail += ", got " + t
 		}
-		return env, nil, &Error{Field: "notificationType", Err: ErrWrongType, detail: detail}
+		root.fail("notificationType", ErrWrongType, detail)
 	}
-	if env.NotificationVersion, err = root.version("notificationVersion", NotificationVersion); err != nil {
-		return env, nil, err
+	for _, v := range []struct{ name, want string }{
+		{"notificationVersion", NotificationVersion}, {"payloadVersion", PayloadVersion},
+	} {
+		if root.str(v.name, true) != v.want {
+			root.fail(v.name, ErrUnsupportedVersion, "want "+v.want)
+		}
 	}
-	if env.PayloadVersion, err = root.version("payloadVersion", PayloadVersion); err != nil {
-		return env, nil, err
+	env.EventTime = root.timestamp("eventTime", true)
+	md := root.object("notificationMetadata")
+	env.Metadata = Metadata{
+		ApplicationID:  md.id("applicationId"),
+		SubscriptionID: md.str("subscriptionId", false),
+		PublishTime:    md.timestamp("publishTime", true),
+		NotificationID: md.id("notificationId"),
 	}
-	if env.EventTime, err = root.requiredTime("eventTime"); err != nil {
-		return env, nil, err
-	}
-	md, err := root.requiredObject("notificationMetadata")
-	if err != nil {
-		return env, nil, err
-	}
-	if env.Metadata.ApplicationID, err = md.requiredID("applicationId"); err != nil {
-		return env, nil, err
-	}
-	if env.Metadata.SubscriptionID, _, err = md.optionalString("subscriptionId"); err != nil {
-		return env, nil, err
-	}
-	if env.Metadata.PublishTime, err = md.requiredTime("publishTime"); err != nil {
-		return env, nil, err
-	}
-	if env.Metadata.NotificationID, err = md.requiredID("notificationId"); err != nil {
-		return env, nil, err
-	}
-	payload, err := root.requiredObject("payload")
-	if err != nil {
-		return env, nil, err
-	}
-	p, err := payload.requiredObject(payloadName)
-	if err != nil {
-		return env, nil, err
-	}
-	return env, p, nil
+	return env, root.object("payload").object(payloadName)
 }
 
-// clientID reads and checks the payload's clientId (rule 6).
-func clientID(p *object) (string, error) {
-	return p.requiredID("clientId")
+// object is one JSON object of a notification, read with redact.JSONObject so
+// that repeated keys are seen and no error quotes the body. The objects of a
+// body share err, the first error: once it is set, every method returns zero
+// values and records nothing, so a parse reads the fields in the order of the
+// rules and reports the first problem.
+type object struct {
+	prefix  string // JSON path of the object and a dot; "" for the body
+	members []redact.Member
+	err     *error
 }
 
-// requiredID reads a required string that must be an id (redact.ValidID).
-// The error says what an id is, never what the field held.
-func (o *object) requiredID(name string) (string, error) {
-	id, err := o.requiredString(name)
-	if err != nil {
-		return "", err
+// parseObject reads data as an object: field names it in errors, prefix
+// starts the paths of its members.
+func parseObject(data []byte, field, prefix string, err *error) *object {
+	o := &object{prefix: prefix, err: err}
+	members, kind, jerr := redact.JSONObject(data)
+	switch {
+	case jerr != nil:
+		o.fail(field, ErrMalformed, jerr.Error())
+	case kind != "object":
+		o.fail(field, ErrMalformed, "want a JSON object, got "+kind)
+	default:
+		o.members = members
 	}
+	return o
+}
+
+// fail records an error about field, unless one is recorded already.
+func (o *object) fail(field string, sentinel error, detail string) {
+	if *o.err == nil {
+		*o.err = &Error{Field: field, Err: sentinel, detail: detail}
+	}
+}
+
+// raw returns the value of name, nil when it is absent or JSON null (an error
+// if required) or when the key appears twice (an error).
+func (o *object) raw(name string, required bool) json.RawMessage {
+	if *o.err != nil {
+		return nil
+	}
+	var raw json.RawMessage
+	for _, m := range o.members {
+		if m.Key != name {
+			continue
+		}
+		if raw != nil {
+			o.fail(o.prefix+name, ErrMalformed, "duplicate key")
+			return nil
+		}
+		raw = m.Value
+	}
+	if raw == nil || redact.JSONKind(raw) == "null" {
+		if required {
+			o.fail(o.prefix+name, ErrMissingField, "")
+		}
+		return nil
+	}
+	return raw
+}
+
+// str returns the string value of name, "" when absent; a required string
+// must be present and not empty.
+func (o *object) str(name string, required bool) string {
+	raw := o.raw(name, required)
+	var s string
+	switch kind := redact.JSONKind(raw); {
+	case raw == nil:
+	case kind != "string":
+		o.fail(o.prefix+name, ErrMalformed, "want a JSON string, got "+kind)
+	case json.Unmarshal(raw, &s) != nil:
+		o.fail(o.prefix+name, ErrMalformed, "bad JSON string")
+	case required && s == "":
+		o.fail(o.prefix+name, ErrMissingField, "empty string")
+	}
+	return s
+}
+
+// id returns the value of name, which must be an id (redact.ValidID).
+func (o *object) id(name string) string {
+	id := o.str(name, true)
 	if !redact.ValidID(id) {
-		return "", &Error{Field: o.path(name), Err: ErrBadValue, detail: "want " + redact.IDRule}
+		o.fail(o.prefix+name, ErrBadValue, "want "+redact.IDRule)
 	}
-	return id, nil
+	return id
 }
 
-// version reads a required version field that must equal want.
-func (o *object) version(name, want string) (string, error) {
-	v, err := o.requiredString(name)
+// timestamp returns the RFC 3339 time of name in UTC, the zero time when absent.
+func (o *object) timestamp(name string, required bool) time.Time {
+	if o.raw(name, required) == nil {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, o.str(name, false))
 	if err != nil {
-		return "", err
+		o.fail(o.prefix+name, ErrBadTime, "want RFC 3339")
 	}
-	if v != want {
-		return "", &Error{Field: o.path(name), Err: ErrUnsupportedVersion, detail: "want " + want}
-	}
-	return v, nil
+	return t.UTC()
 }
 
-// parseTime parses an RFC 3339 time (fractional seconds allowed) and returns it in UTC.
-func parseTime(s string) (time.Time, bool) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return t.UTC(), true
+// object returns the object value of name, which is required.
+func (o *object) object(name string) *object {
+	return parseObject(o.raw(name, true), o.prefix+name, o.prefix+name+".", o.err)
 }

@@ -41,10 +41,8 @@ func TestParseNewSecretExample(t *testing.T) {
 	}
 	want := &NewSecret{
 		Envelope: Envelope{
-			NotificationVersion: "1.0",
-			NotificationType:    TypeNewSecret,
-			PayloadVersion:      "2023-11-30",
-			EventTime:           ms(2024, time.January, 10, 22, 9, 17, 456),
+			NotificationType: TypeNewSecret,
+			EventTime:        ms(2024, time.January, 10, 22, 9, 17, 456),
 			Metadata: Metadata{
 				ApplicationID:  "amzn1.sp.solution.6XXXXXXXXXXXXXXXXXXXXXXXXX",
 				SubscriptionID: "8594dc0e-78dc-4b05-83a4-a6XXXXXXXXXXXXXX",
@@ -72,10 +70,8 @@ func TestParseSecretExpiryExample(t *testing.T) {
 	}
 	want := &SecretExpiry{
 		Envelope: Envelope{
-			NotificationVersion: "1.0",
-			NotificationType:    TypeSecretExpiry,
-			PayloadVersion:      "2023-11-30",
-			EventTime:           ms(2024, time.January, 10, 2, 15, 10, 45),
+			NotificationType: TypeSecretExpiry,
+			EventTime:        ms(2024, time.January, 10, 2, 15, 10, 45),
 			Metadata: Metadata{
 				ApplicationID:  "amzn1.sp.solution.xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 				SubscriptionID: "a275c00d-260c-4xxxxxxxxxxxf25",
@@ -89,45 +85,6 @@ func TestParseSecretExpiryExample(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("ParseSecretExpiry() = %+v, want %+v", got, want)
-	}
-}
-
-func TestType(t *testing.T) {
-	tests := []struct {
-		name      string
-		body      []byte
-		want      string
-		wantErr   error
-		wantField string
-	}{
-		{name: "new secret example", body: readTestdata(t, newSecretFile), want: TypeNewSecret},
-		{name: "secret expiry example", body: readTestdata(t, secretExpiryFile), want: TypeSecretExpiry},
-		{name: "only the type", body: []byte(`{"notificationType":"APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"}`), want: TypeSecretExpiry},
-		{name: "unknown type", body: []byte(`{"notificationType":"ANY_OFFER_CHANGED"}`), wantErr: ErrWrongType, wantField: "notificationType"},
-		{name: "missing type", body: []byte(`{"payload":{}}`), wantErr: ErrMissingField, wantField: "notificationType"},
-		{name: "null type", body: []byte(`{"notificationType":null}`), wantErr: ErrMissingField, wantField: "notificationType"},
-		{name: "empty type", body: []byte(`{"notificationType":""}`), wantErr: ErrMissingField, wantField: "notificationType"},
-		{name: "number type", body: []byte(`{"notificationType":7}`), wantErr: ErrMalformed, wantField: "notificationType"},
-		{name: "duplicate type", body: []byte(`{"notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","notificationType":"APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"}`), wantErr: ErrMalformed, wantField: "notificationType"},
-		{name: "not JSON", body: []byte(`notificationType`), wantErr: ErrMalformed, wantField: RootField},
-		{name: "array", body: []byte(`[{"notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET"}]`), wantErr: ErrMalformed, wantField: RootField},
-		{name: "empty", body: nil, wantErr: ErrMalformed, wantField: RootField},
-		{name: "too large", body: padded(readTestdata(t, newSecretFile), MaxBodySize+1), wantErr: ErrTooLarge, wantField: RootField},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := Type(tt.body)
-			if tt.wantErr == nil {
-				if err != nil || got != tt.want {
-					t.Fatalf("Type() = %q, %v, want %q, nil", got, err, tt.want)
-				}
-				return
-			}
-			if got != "" {
-				t.Errorf("Type() = %q, want \"\" with an error", got)
-			}
-			checkError(t, err, tt.wantErr, tt.wantField)
-		})
 	}
 }
 
@@ -473,8 +430,7 @@ func TestErrorsNeverQuoteTheSecret(t *testing.T) {
 				t.Fatalf("ParseNewSecret() error = nil, want one")
 			}
 			_, err2 := ParseSecretExpiry([]byte(body))
-			_, err3 := Type([]byte(body))
-			for _, err := range []error{err, err2, err3} {
+			for _, err := range []error{err, err2} {
 				if err == nil {
 					continue
 				}
