@@ -267,6 +267,13 @@ func (d Document) LogValue() slog.Value {
 // appendString appends s as a JSON string, without HTML escaping, so that
 // the written value is the shortest faithful spelling of s.
 func appendString(dst []byte, s string) []byte {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		plain = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\'
+	}
+	if plain { // the common case, without the encoder's allocations
+		return append(append(append(dst, '"'), s...), '"')
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
