@@ -14,31 +14,43 @@
 // error code, Amazon's description and the status, never the request form
 // or the raw answer.
 //
-// The client never follows a redirect: a 3xx answer is an error naming the
-// status and the endpoint (host and path), and the form, which holds the
-// client secret, is sent nowhere else. The token URL must be https (plain
-// http only on a loopback address); a client built for another URL refuses
-// every call without sending anything. Both rules are internal/endpoint's.
+// The token URL must be https (plain http only on a loopback address) and a
+// redirect is never followed, so the form, which holds the client secret, is
+// sent nowhere else: both rules are internal/endpoint's.
 package lwa
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
 // ScopeRotation is the grantless scope that rotateApplicationClientSecret requires.
 const ScopeRotation = "sellingpartnerapi::client_credential:rotation"
 
 const redacted = "[redacted]"
+
+// maxBodySize bounds how much of an answer is read. Token answers are a few
+// hundred bytes; anything near this limit is not a token endpoint talking.
+const maxBodySize = 64 << 10
+
+// Bounds on the error code and error_description kept in an *Error.
+const (
+	maxCode        = 64
+	maxDescription = 200
+)
 
 // Secret is a credential that never prints: String, GoString, Format (every
 // fmt verb), LogValue and MarshalText all give [redacted]; Reveal returns the
@@ -108,30 +120,19 @@ type Error struct {
 
 // Client calls the LWA token endpoint.
 type Client struct {
-	tokenURL string
-	// name is the endpoint as errors name it (host and path).
-	name string
-	// refused is why tokenURL may not be called (endpoint.Check), or nil.
-	refused error
-	hc      *http.Client
+	ep *endpoint.Client
 	// MinBackoff and MaxBackoff bound the wait between retries of 5xx and 429.
 	MinBackoff, MaxBackoff time.Duration
 	// MaxAttempts bounds the tries of one call (the context bounds them too).
 	MaxAttempts int
 }
 
-// NewClient returns a client for tokenURL (LWA_TOKEN_URL) that uses a copy
-// of hc (http.DefaultClient when nil) that never follows redirects; hc
-// itself is not changed. When tokenURL is not an endpoint the project may
-// call (endpoint.Check: https, or http on a loopback address), every call
-// fails with that error and sends nothing.
+// NewClient returns a client for tokenURL (LWA_TOKEN_URL) over a copy of hc
+// (endpoint.NewClient: never follows a redirect; a URL endpoint.Check
+// refuses makes every call fail and send nothing).
 func NewClient(tokenURL string, hc *http.Client) *Client {
-	c := &Client{tokenURL: tokenURL, hc: endpoint.Client(hc), MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 5}
-	c.refused = endpoint.Check(tokenURL)
-	if u, err := url.Parse(tokenURL); err == nil {
-		c.name = endpoint.Name(u)
-	}
-	return c
+	ep := endpoint.NewClient(tokenURL, hc)
+	return &Client{ep: ep, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 5}
 }
 
 // ClientCredentials obtains a grantless access token for scope (for
@@ -139,13 +140,75 @@ func NewClient(tokenURL string, hc *http.Client) *Client {
 // an *Error that matches one of the sentinels; retries that ran out return
 // an error matching ErrServer.
 func (c *Client) ClientCredentials(ctx context.Context, clientID string, secret ClientSecret, scope string) (Token, error) {
-	form := url.Values{
+	body := url.Values{
 		"grant_type":    {"client_credentials"},
 		"scope":         {scope},
 		"client_id":     {clientID},
 		"client_secret": {secret.Reveal()},
+	}.Encode()
+	var last error
+	for n := 1; ; n++ {
+		tok, a := c.once(ctx, body, []string{secret.Reveal()})
+		if a.err == nil {
+			return tok, nil
+		}
+		if ctx.Err() != nil && last != nil {
+			// Cut short by the caller's context: the answer before it says
+			// more than "context deadline exceeded".
+			return Token{}, last
+		}
+		last = a.err
+		if !a.retryable || n >= max(c.MaxAttempts, 1) {
+			return Token{}, last
+		}
+		wait := max(retry.Backoff(n, c.MinBackoff, c.MaxBackoff), a.retryAfter)
+		if !retry.SleepUntil(ctx, time.Now().Add(wait)) {
+			return Token{}, last
+		}
 	}
-	return c.token(ctx, form, []string{secret.Reveal()})
+}
+
+// attempt is the outcome of one HTTP exchange.
+type attempt struct {
+	err        error
+	retryable  bool
+	retryAfter time.Duration // from Retry-After, 0 if absent
+}
+
+// once performs one exchange with the token endpoint. secrets are the values
+// in body that must never appear in an error.
+func (c *Client) once(ctx context.Context, body string, secrets []string) (Token, attempt) {
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	a, err := c.ep.Post(ctx, strings.NewReader(body), form, maxBodySize)
+	switch {
+	case a == nil && err != nil && ctx.Err() == nil && !errors.Is(err, endpoint.ErrInsecure):
+		// No answer: *url.Error names the method and URL only; the form is in the body.
+		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w: %w", ErrServer, err), retryable: true}
+	case err != nil:
+		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
+	}
+	tooLarge := len(a.Body) > maxBodySize
+	if a.ReadErr != nil && !tooLarge {
+		err := fmt.Errorf("lwa: token request: read answer (status %d): %w: %w", a.StatusCode, ErrServer, a.ReadErr)
+		return Token{}, attempt{err: err, retryable: ctx.Err() == nil}
+	}
+	if a.StatusCode == http.StatusOK {
+		if tooLarge {
+			err := fmt.Errorf("lwa: token request: answer larger than %d bytes (status 200): %w", maxBodySize, ErrMalformedResponse)
+			return Token{}, attempt{err: err}
+		}
+		tok, err := parseTokenResponse(a.Body)
+		if err != nil {
+			return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
+		}
+		return tok, attempt{}
+	}
+	e := &Error{StatusCode: a.StatusCode}
+	if !tooLarge {
+		e = parseErrorResponse(a.StatusCode, a.Body, secrets)
+	}
+	retryable := a.StatusCode >= 500 || a.StatusCode == http.StatusTooManyRequests
+	return Token{}, attempt{err: e, retryable: retryable, retryAfter: retry.After(a.Header.Get("Retry-After"), a.At)}
 }
 
 // Error implements error. It carries the code, Amazon's description and the
@@ -187,4 +250,53 @@ func (e *Error) Unwrap() error {
 		return ErrServer
 	}
 	return nil
+}
+
+// tokenResponse is the JSON body of a successful token answer.
+// refresh_token, sent back by the refresh_token grant, is not kept.
+type tokenResponse struct {
+	AccessToken *string `json:"access_token"`
+	TokenType   string  `json:"token_type"`
+	ExpiresIn   *int64  `json:"expires_in"`
+}
+
+// parseTokenResponse decodes a 200 body. Its errors never quote the body: it
+// holds a token (encoding/json errors can quote values, so they are dropped).
+func parseTokenResponse(raw []byte) (Token, error) {
+	var r tokenResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Token{}, fmt.Errorf("decode answer (status 200): %w", ErrMalformedResponse)
+	}
+	if r.AccessToken == nil || *r.AccessToken == "" {
+		return Token{}, fmt.Errorf("answer has no access_token (status 200): %w", ErrMalformedResponse)
+	}
+	var expires time.Duration
+	if r.ExpiresIn != nil {
+		if *r.ExpiresIn < 0 || *r.ExpiresIn > math.MaxInt64/int64(time.Second) {
+			return Token{}, fmt.Errorf("answer has expires_in out of range (status 200): %w", ErrMalformedResponse)
+		}
+		expires = time.Duration(*r.ExpiresIn) * time.Second
+	}
+	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expires}, nil
+}
+
+// errorResponse is the JSON body of an error answer.
+type errorResponse struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+}
+
+// parseErrorResponse builds the *Error of a non-200 answer. A body that is
+// not the expected JSON yields an *Error with the status only. The code and
+// description are cleaned (printable, bounded) and dropped if they contain
+// any of secrets or look like a secret.
+func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
+	e := &Error{StatusCode: status}
+	var r errorResponse
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return e
+	}
+	e.Code = redact.Clean(r.Error, maxCode, secrets...)
+	e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
+	return e
 }
