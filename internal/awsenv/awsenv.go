@@ -2,13 +2,11 @@
 // Lambda environment: its own configuration variables (Vars), its logger and
 // its AWS clients (Setup).
 //
-// config.LoadDefaultConfig serves every kind of program: it reads the shared
-// config and credentials files and links a credential provider for each
-// source the SDK knows (SSO, STS, processes, container endpoints, EC2
-// instance metadata). A Lambda function has none of those files and gets its
-// credentials in its environment, yet would pay for that code at every cold
-// start. Config keeps the parts of the SDK's standard behaviour a function
-// relies on, read the same way the SDK reads them:
+// config.LoadDefaultConfig reads shared config files and links a credential
+// provider for every source the SDK knows; a Lambda function has none of
+// those and would pay for that code at every cold start. Config keeps the
+// parts of the SDK's standard behaviour a function relies on, read the same
+// way the SDK reads them:
 //
 //  1. Region: AWS_REGION, else AWS_DEFAULT_REGION.
 //  2. Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, when set,
@@ -185,9 +183,6 @@ type Vars struct {
 // NewVars returns Vars that read through getenv.
 func NewVars(getenv func(string) string) *Vars { return &Vars{getenv: getenv} }
 
-// Or returns the value of name, or def when it is empty.
-func (v *Vars) Or(name, def string) string { return cmp.Or(v.getenv(name), def) }
-
 // Check records err, if it is not nil.
 func (v *Vars) Check(err error) {
 	if err != nil {
@@ -205,7 +200,7 @@ func (v *Vars) TopicARN() string {
 // Endpoint returns the URL in name (def when empty), which endpoint.Check
 // must accept; the error names the URL without user information or query.
 func (v *Vars) Endpoint(name, def string) string {
-	u := v.Or(name, def)
+	u := cmp.Or(v.getenv(name), def)
 	if err := endpoint.Check(u); err != nil {
 		v.Check(fmt.Errorf("%s %w", name, err))
 	}
@@ -216,8 +211,8 @@ func (v *Vars) Endpoint(name, def string) string {
 // SECRET_CLIENT_SECRET_KEY (secretdoc.DefaultKeys when empty), validated.
 func (v *Vars) Keys() secretdoc.Keys {
 	k := secretdoc.Keys{
-		ClientID:     v.Or("SECRET_CLIENT_ID_KEY", secretdoc.DefaultKeys.ClientID),
-		ClientSecret: v.Or("SECRET_CLIENT_SECRET_KEY", secretdoc.DefaultKeys.ClientSecret),
+		ClientID:     cmp.Or(v.getenv("SECRET_CLIENT_ID_KEY"), secretdoc.DefaultKeys.ClientID),
+		ClientSecret: cmp.Or(v.getenv("SECRET_CLIENT_SECRET_KEY"), secretdoc.DefaultKeys.ClientSecret),
 	}
 	if err := k.Validate(); err != nil {
 		v.Check(fmt.Errorf("SECRET_CLIENT_ID_KEY, SECRET_CLIENT_SECRET_KEY: %w", err))

@@ -28,11 +28,12 @@ import (
 // userAgent names the project in every request, in the form SP-API asks for.
 const userAgent = "spapi-lwa-secret-rotation/1.0 (Language=Go)"
 
-// ErrRedirect is wrapped by every *RedirectError.
-var ErrRedirect = errors.New("redirect not followed")
-
-// ErrInsecure is wrapped by the errors of Check.
-var ErrInsecure = errors.New("endpoint refused")
+var (
+	// ErrRedirect is wrapped by every *RedirectError.
+	ErrRedirect = errors.New("redirect not followed")
+	// ErrInsecure is wrapped by the errors of Check.
+	ErrInsecure = errors.New("endpoint refused")
+)
 
 // Check reports whether raw is an endpoint the clients may call (rule 1).
 // Its errors name the scheme, host and path of raw at most, never the user
@@ -54,15 +55,16 @@ func Check(raw string) error {
 		return fmt.Errorf("%w: %s: a query in the URL is not allowed", ErrInsecure, name)
 	case u.Fragment != "":
 		return fmt.Errorf("%w: %s: a fragment in the URL is not allowed", ErrInsecure, name)
-	case u.Scheme == "http" && !strings.EqualFold(u.Hostname(), "localhost") && !isLoopbackIP(u.Hostname()):
+	case u.Scheme == "http" && !loopback(u.Hostname()):
 		return fmt.Errorf("%w: %s: want https (plain http is accepted only on a loopback address)", ErrInsecure, name)
 	}
 	return nil
 }
 
-func isLoopbackIP(host string) bool {
+// loopback reports whether host is localhost or an IP address in 127.0.0.0/8 or ::1.
+func loopback(host string) bool {
 	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return strings.EqualFold(host, "localhost") || ip != nil && ip.IsLoopback()
 }
 
 // Client posts to one endpoint under rules 1 and 2.
@@ -94,7 +96,7 @@ type Answer struct {
 	StatusCode int
 	Header     http.Header
 	Body       []byte    // at most limit+1 bytes
-	ReadErr    error     // why reading Body stopped before its end or the limit, if it did
+	ReadErr    error     // why reading Body failed, if it did
 	At         time.Time // when the answer was read
 }
 

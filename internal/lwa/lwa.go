@@ -1,25 +1,19 @@
 // Package lwa is a client for the Login with Amazon (LWA) token endpoint
-// (POST LWA_TOKEN_URL, form-encoded) used by Selling Partner API applications:
-// the client_credentials grant (grantless, with a scope), the only one the
-// rotation needs. Secret-bearing values are of the type Secret, which never
-// prints.
+// (POST LWA_TOKEN_URL, form-encoded): the client_credentials grant (grantless,
+// with a scope), the only one the rotation needs. Calls retry 5xx, 429 and
+// transport failures with jittered exponential backoff, never waiting past the
+// context's deadline. Errors carry the LWA error code, Amazon's description
+// and the status, never the request form or the raw answer. The endpoint
+// rules (https, no redirects) are internal/endpoint's.
 //
-// Every verb of fmt, encoding/json and log/slog prints them as [redacted]
-// when they are passed directly or held in exported fields. fmt (and so the
-// slog text handler) does not call methods on unexported struct fields: a
-// struct that keeps a secret in an unexported field must not be printed.
-//
-// Calls retry 5xx, 429 and transport failures with jittered exponential
-// backoff, never waiting past the context's deadline. Errors carry the LWA
-// error code, Amazon's description and the status, never the request form
-// or the raw answer.
-//
-// The token URL must be https (plain http only on a loopback address) and a
-// redirect is never followed, so the form, which holds the client secret, is
-// sent nowhere else: both rules are internal/endpoint's.
+// Secret-bearing values are of the type Secret, which every verb of fmt,
+// encoding/json and log/slog prints as [redacted] when it is passed directly
+// or held in an exported field. fmt does not call methods on unexported
+// struct fields: a struct that keeps a secret in one must not be printed.
 package lwa
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -214,19 +208,11 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 // Error implements error. It carries the code, Amazon's description and the
 // status, never the request or the raw body.
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("lwa: token request: ")
-	if e.Code == "" {
-		b.WriteString("unexpected answer")
-	} else {
-		b.WriteString(e.Code)
-	}
+	msg := "lwa: token request: " + cmp.Or(e.Code, "unexpected answer")
 	if e.Description != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Description)
+		msg += ": " + e.Description
 	}
-	fmt.Fprintf(&b, " (status %d)", e.StatusCode)
-	return b.String()
+	return fmt.Sprintf("%s (status %d)", msg, e.StatusCode)
 }
 
 // Unwrap returns the sentinel that matches the answer: ErrServer for 5xx and
@@ -235,35 +221,28 @@ func (e *Error) Unwrap() error {
 	if e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests {
 		return ErrServer
 	}
-	switch e.Code {
-	case "invalid_client":
-		return ErrInvalidClient
-	case "invalid_grant":
-		return ErrInvalidGrant
-	case "unauthorized_client":
-		return ErrUnauthorizedClient
-	case "invalid_scope":
-		return ErrInvalidScope
-	case "invalid_request":
-		return ErrInvalidRequest
-	case "server_error", "temporarily_unavailable":
-		return ErrServer
-	}
-	return nil
+	return codeErrors[e.Code]
 }
 
-// tokenResponse is the JSON body of a successful token answer.
-// refresh_token, sent back by the refresh_token grant, is not kept.
-type tokenResponse struct {
-	AccessToken *string `json:"access_token"`
-	TokenType   string  `json:"token_type"`
-	ExpiresIn   *int64  `json:"expires_in"`
+// codeErrors are the sentinels of the LWA error codes.
+var codeErrors = map[string]error{
+	"invalid_client":          ErrInvalidClient,
+	"invalid_grant":           ErrInvalidGrant,
+	"unauthorized_client":     ErrUnauthorizedClient,
+	"invalid_scope":           ErrInvalidScope,
+	"invalid_request":         ErrInvalidRequest,
+	"server_error":            ErrServer,
+	"temporarily_unavailable": ErrServer,
 }
 
 // parseTokenResponse decodes a 200 body. Its errors never quote the body: it
 // holds a token (encoding/json errors can quote values, so they are dropped).
 func parseTokenResponse(raw []byte) (Token, error) {
-	var r tokenResponse
+	var r struct {
+		AccessToken *string `json:"access_token"`
+		TokenType   string  `json:"token_type"`
+		ExpiresIn   *int64  `json:"expires_in"`
+	}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return Token{}, fmt.Errorf("decode answer (status 200): %w", ErrMalformedResponse)
 	}
@@ -280,19 +259,16 @@ func parseTokenResponse(raw []byte) (Token, error) {
 	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expires}, nil
 }
 
-// errorResponse is the JSON body of an error answer.
-type errorResponse struct {
-	Error            string `json:"error"`
-	ErrorDescription string `json:"error_description"`
-}
-
 // parseErrorResponse builds the *Error of a non-200 answer. A body that is
 // not the expected JSON yields an *Error with the status only. The code and
 // description are cleaned (printable, bounded) and dropped if they contain
 // any of secrets or look like a secret.
 func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
 	e := &Error{StatusCode: status}
-	var r errorResponse
+	var r struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+	}
 	if err := json.Unmarshal(raw, &r); err != nil {
 		return e
 	}

@@ -96,18 +96,14 @@ func NewClient(base string, hc *http.Client) *Client {
 // RotateApplicationClientSecret asks Amazon for a new client secret. nil means 204.
 //
 // 429 and 5xx answers are retried, at most MaxAttempts tries in all: after a
-// 429 the next try comes no sooner than Interval after the throttled answer
-// (or Retry-After, if the answer says so), after a 5xx with exponential
-// backoff from MinBackoff. A wait that would not end before the context's
-// deadline is not started: the last answer is returned at once, so a caller
-// near its Lambda deadline gets the error while it can still act on it.
+// 429 no sooner than Interval (or Retry-After) after the answer, after a 5xx
+// with exponential backoff from MinBackoff. A wait that would not end before
+// the context's deadline is not started: the last answer is returned at once.
 //
-// A call that got a 5xx and then another refusal wraps ErrOutcomeUnknown:
-// the 5xx may have issued a secret. So does a call whose retry the context
-// cut short before its answer came (it returns the previous answer): that
-// retry may have reached Amazon and issued a secret. A transport error (no
-// HTTP answer) is not retried for the same reason: the rotation protocol's
-// cooldown, not a blind second call, handles that case.
+// A 5xx, or a retry the context cut short before its answer came, may have
+// issued a secret: a later refusal, or the previous answer, then wraps
+// ErrOutcomeUnknown. A transport error (no HTTP answer) is not retried for
+// the same reason: the rotation protocol's cooldown handles that case.
 func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.AccessToken) error {
 	var last error
 	failures5xx := 0
