@@ -18,10 +18,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/spapi"
 )
 
-// httpTimeout bounds one HTTP exchange with LWA or SP-API; the clients retry
-// within the Lambda's deadline.
-const httpTimeout = 30 * time.Second
-
 // config is the function's configuration, read from the environment.
 type config struct {
 	alertTopicARN string
@@ -50,7 +46,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 func main() {
 	cfg, err := loadConfig(os.Getenv)
 	fn := awsenv.Setup(os.Getenv, err)
-	hc := &http.Client{Timeout: httpTimeout} // the clients use copies that never follow a redirect
+	// The timeout bounds one exchange; the clients retry within the Lambda's deadline, over
+	// copies of hc that never follow a redirect.
+	hc := &http.Client{Timeout: 30 * time.Second}
 	r := rotation.New(
 		fn.SecretsManager, fn.SecretsManager,
 		lwa.NewClient(cfg.lwaTokenURL, hc),

@@ -23,10 +23,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/watchdog"
 )
 
-// httpTimeout bounds one exchange with LWA; the client retries within the
-// Lambda's deadline.
-const httpTimeout = 10 * time.Second
-
 // config is the function's configuration, read from the environment.
 type config struct {
 	alertTopicARN     string
@@ -65,7 +61,9 @@ func functionARN(v *awsenv.Vars, arn string) string {
 func main() {
 	cfg, err := loadConfig(os.Getenv)
 	fn := awsenv.Setup(os.Getenv, err)
-	hc := &http.Client{Timeout: httpTimeout} // lwa.NewClient uses a copy that never follows a redirect
+	// The timeout bounds one exchange; the client retries within the Lambda's deadline, over
+	// a copy of hc that never follows a redirect.
+	hc := &http.Client{Timeout: 10 * time.Second}
 	h := watchdog.New(
 		fn.SecretsManager, fn.SecretsManager,
 		lwa.NewClient(cfg.lwaTokenURL, hc),

@@ -183,12 +183,8 @@ type Vars struct {
 // NewVars returns Vars that read through getenv.
 func NewVars(getenv func(string) string) *Vars { return &Vars{getenv: getenv} }
 
-// Check records err, if it is not nil.
-func (v *Vars) Check(err error) {
-	if err != nil {
-		v.errs = append(v.errs, err)
-	}
-}
+// Check records err; nil is no problem.
+func (v *Vars) Check(err error) { v.errs = append(v.errs, err) }
 
 // TopicARN returns ALERT_TOPIC_ARN, which alert.CheckTopicARN must accept.
 func (v *Vars) TopicARN() string {

@@ -34,14 +34,12 @@ import (
 // ScopeRotation is the grantless scope that rotateApplicationClientSecret requires.
 const ScopeRotation = "sellingpartnerapi::client_credential:rotation"
 
-const redacted = "[redacted]"
-
-// maxBodySize bounds how much of an answer is read. Token answers are a few
-// hundred bytes; anything near this limit is not a token endpoint talking.
-const maxBodySize = 64 << 10
-
-// Bounds on the error code and error_description kept in an *Error.
 const (
+	redacted = "[redacted]"
+	// maxBodySize bounds how much of an answer is read. Token answers are a few
+	// hundred bytes; anything near this limit is not a token endpoint talking.
+	maxBodySize = 64 << 10
+	// Bounds on the error code and error_description kept in an *Error.
 	maxCode        = 64
 	maxDescription = 200
 )

@@ -30,16 +30,14 @@ import (
 // RotatePath is the path of rotateApplicationClientSecret.
 const RotatePath = "/applications/2023-11-30/clientSecret"
 
-// maxBodySize bounds how much of an error answer is read.
-const maxBodySize = 64 << 10
-
-// Bounds on what an *Error keeps from an answer.
+// Bounds on how much of an error answer is read, and on what an *Error keeps.
 const (
-	maxErrors  = 10
-	maxCode    = 64
-	maxMessage = 300
-	maxDetails = 300
-	maxReqID   = 128
+	maxBodySize = 64 << 10
+	maxErrors   = 10
+	maxCode     = 64
+	maxMessage  = 300
+	maxDetails  = 300
+	maxReqID    = 128
 )
 
 // Sentinel errors a caller acts on; an *Error wraps the one that matches it.
