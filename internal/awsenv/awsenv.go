@@ -116,12 +116,10 @@ func (e endpoints) ignored() bool {
 	return strings.EqualFold(e.getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true")
 }
 
-// GetServiceBaseEndpoint implements the SDK's service endpoint provider
-// for the service with SDK id sdkID ("Secrets Manager", "SNS").
+// GetServiceBaseEndpoint implements the SDK's service endpoint provider for
+// the service with SDK id sdkID ("Secrets Manager", "SNS"). The SDK asks
+// GetIgnoreConfiguredEndpoints first.
 func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
-	if e.ignored() {
-		return "", false, nil
-	}
 	v := e.getenv("AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_"))
 	return v, v != "", nil
 }
