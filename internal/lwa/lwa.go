@@ -186,8 +186,8 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 	}
 	if a.StatusCode == http.StatusOK {
 		if tooLarge {
-			err := fmt.Errorf("lwa: token request: answer larger than %d bytes (status 200): %w", maxBodySize, ErrMalformedResponse)
-			return Token{}, attempt{err: err}
+			const msg = "lwa: token request: answer larger than %d bytes (status 200): %w"
+			return Token{}, attempt{err: fmt.Errorf(msg, maxBodySize, ErrMalformedResponse)}
 		}
 		tok, err := parseTokenResponse(a.Body)
 		if err != nil {
@@ -200,7 +200,8 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 		e = parseErrorResponse(a.StatusCode, a.Body, secrets)
 	}
 	retryable := a.StatusCode >= 500 || a.StatusCode == http.StatusTooManyRequests
-	return Token{}, attempt{err: e, retryable: retryable, retryAfter: retry.After(a.Header.Get("Retry-After"), a.At)}
+	retryAfter := retry.After(a.Header.Get("Retry-After"), a.At)
+	return Token{}, attempt{err: e, retryable: retryable, retryAfter: retryAfter}
 }
 
 // Error implements error. It carries the code, Amazon's description and the

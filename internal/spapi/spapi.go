@@ -126,7 +126,7 @@ func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.Ac
 			return fail()
 		}
 		last = err
-		retryable := a != nil && (a.StatusCode == http.StatusTooManyRequests || a.StatusCode >= 500 && a.StatusCode <= 599)
+		retryable := a != nil && (a.StatusCode == http.StatusTooManyRequests || a.StatusCode/100 == 5)
 		if !retryable || n >= max(c.MaxAttempts, 1) {
 			return fail()
 		}
