@@ -1,20 +1,16 @@
-// Package awsenv builds the AWS SDK configuration of a Lambda function from
-// the variables the Lambda runtime sets, and nothing else.
+// Package awsenv builds what every function's main starts with from the
+// Lambda environment: its own configuration variables (Vars), its logger and
+// its AWS clients (Setup).
 //
-// config.LoadDefaultConfig serves every kind of program: it reads the shared
-// config and credentials files, and links a credential provider for each
-// source the SDK knows (SSO, SSO-OIDC, STS web identity and assume-role,
-// sign-in, processes, container endpoints, EC2 instance metadata). A Lambda
-// function has none of those files and gets its credentials in its
-// environment, yet pays for that code at every cold start: the packages'
-// initialisation and a larger binary. Config keeps the parts of the SDK's
-// standard behaviour a function relies on, read the same way the SDK reads
-// them:
+// config.LoadDefaultConfig reads shared config files and links a credential
+// provider for every source the SDK knows; a Lambda function has none of
+// those and would pay for that code at every cold start. Config keeps the
+// parts of the SDK's standard behaviour a function relies on, read the same
+// way the SDK reads them:
 //
 //  1. Region: AWS_REGION, else AWS_DEFAULT_REGION.
 //  2. Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, when set,
-//     AWS_SESSION_TOKEN, as the SDK's environment credential provider reads
-//     them (Lambda sets all three for the function's execution role).
+//     AWS_SESSION_TOKEN (Lambda sets all three for the execution role).
 //  3. Endpoints, for local testing: AWS_ENDPOINT_URL for every service and
 //     AWS_ENDPOINT_URL_<SERVICE> (the service's SDK id in upper case, spaces
 //     as underscores: AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_SNS)
@@ -24,20 +20,30 @@
 //     (true or false).
 //
 // Everything else keeps the SDK's defaults (the legacy defaults mode, the
-// standard retryer, each client's own HTTP client), as LoadDefaultConfig
-// leaves them when no file or variable says otherwise.
+// standard retryer, each client's own HTTP client).
 package awsenv
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+
+	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
+	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
 // Config returns the AWS configuration described in the package doc, read
@@ -45,10 +51,7 @@ import (
 // once, never a credential.
 func Config(getenv func(string) string) (aws.Config, error) {
 	var errs []error
-	region := getenv("AWS_REGION")
-	if region == "" {
-		region = getenv("AWS_DEFAULT_REGION")
-	}
+	region := cmp.Or(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
 	if region == "" {
 		errs = append(errs, errors.New("AWS_REGION (or AWS_DEFAULT_REGION) is required"))
 	}
@@ -57,25 +60,10 @@ func Config(getenv func(string) string) (aws.Config, error) {
 		errs = append(errs, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required"))
 	}
 	src := endpoints{getenv: getenv}
-	const fipsVar, dualVar = "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT"
-	switch v := getenv(fipsVar); {
-	case v == "":
-	case strings.EqualFold(v, "true"):
-		src.fips = aws.FIPSEndpointStateEnabled
-	case strings.EqualFold(v, "false"):
-		src.fips = aws.FIPSEndpointStateDisabled
-	default:
-		errs = append(errs, fmt.Errorf("%s must be true or false, got %q", fipsVar, v))
-	}
-	switch v := getenv(dualVar); {
-	case v == "":
-	case strings.EqualFold(v, "true"):
-		src.dual = aws.DualStackEndpointStateEnabled
-	case strings.EqualFold(v, "false"):
-		src.dual = aws.DualStackEndpointStateDisabled
-	default:
-		errs = append(errs, fmt.Errorf("%s must be true or false, got %q", dualVar, v))
-	}
+	src.fips = variant(getenv, "AWS_USE_FIPS_ENDPOINT", &errs,
+		aws.FIPSEndpointStateEnabled, aws.FIPSEndpointStateDisabled)
+	src.dual = variant(getenv, "AWS_USE_DUALSTACK_ENDPOINT", &errs,
+		aws.DualStackEndpointStateEnabled, aws.DualStackEndpointStateDisabled)
 	if err := errors.Join(errs...); err != nil {
 		return aws.Config{}, fmt.Errorf("AWS configuration: %w", err)
 	}
@@ -89,6 +77,20 @@ func Config(getenv func(string) string) (aws.Config, error) {
 		cfg.BaseEndpoint = aws.String(url)
 	}
 	return cfg, nil
+}
+
+// variant reads an endpoint variant switch: true, false (in any case) or unset.
+func variant[S ~uint](getenv func(string) string, name string, errs *[]error, enabled, disabled S) S {
+	switch v := getenv(name); {
+	case v == "":
+	case strings.EqualFold(v, "true"):
+		return enabled
+	case strings.EqualFold(v, "false"):
+		return disabled
+	default:
+		*errs = append(*errs, fmt.Errorf("%s must be true or false, got %q", name, v))
+	}
+	return 0
 }
 
 // endpoints is the configuration source the service clients ask for a
@@ -114,29 +116,21 @@ func (e endpoints) ignored() bool {
 	return strings.EqualFold(e.getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true")
 }
 
-// GetServiceBaseEndpoint implements the SDK's service endpoint provider
-// for the service with SDK id sdkID ("Secrets Manager", "SNS").
+// GetServiceBaseEndpoint implements the SDK's service endpoint provider for
+// the service with SDK id sdkID ("Secrets Manager", "SNS"). The SDK asks
+// GetIgnoreConfiguredEndpoints first.
 func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
-	if e.ignored() {
-		return "", false, nil
-	}
-	name := "AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_")
-	if v := e.getenv(name); v != "" {
-		return v, true, nil
-	}
-	return "", false, nil
+	v := e.getenv("AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_"))
+	return v, v != "", nil
 }
 
-// GetIgnoreConfiguredEndpoints reports AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
-// to the SDK.
+// GetIgnoreConfiguredEndpoints reports AWS_IGNORE_CONFIGURED_ENDPOINT_URLS to the SDK.
 func (e endpoints) GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error) {
 	return e.ignored(), e.ignored(), nil
 }
 
-// SNS is an SNS client created on its first Publish. A function publishes
-// an alert on some invocations only (a rotation step that fails or
-// finishes, a batch with records, a secret at risk), so its start does not
-// build a client it may never use.
+// SNS is an SNS client created on its first Publish: a function publishes on
+// some invocations only, so its start does not build a client it may not use.
 type SNS struct {
 	cfg    aws.Config
 	once   sync.Once
@@ -150,4 +144,113 @@ func NewSNS(cfg aws.Config) *SNS { return &SNS{cfg: cfg} }
 func (s *SNS) Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	s.once.Do(func() { s.client = sns.NewFromConfig(s.cfg) })
 	return s.client.Publish(ctx, in, optFns...)
+}
+
+// Function is what a function's handler is built from.
+type Function struct {
+	Logger         *slog.Logger
+	SecretsManager *secretsmanager.Client
+	aws            aws.Config
+}
+
+// Setup reads the AWS configuration through getenv (Config). When it or
+// configErr (the function's own configuration) failed, it logs every
+// problem and exits 1; otherwise it returns the logger and the clients.
+func Setup(getenv func(string) string, configErr error) Function {
+	logger := lambdacontext.NewLogger()
+	cfg, err := Config(getenv)
+	if err := errors.Join(configErr, err); err != nil {
+		logger.ErrorContext(context.Background(), "startup failed", "error", err)
+		os.Exit(1)
+	}
+	return Function{Logger: logger, SecretsManager: secretsmanager.NewFromConfig(cfg), aws: cfg}
+}
+
+// Alerts returns a publisher to topicARN over an SNS client built on first use.
+func (f Function) Alerts(topicARN string) *alert.Publisher {
+	return alert.NewPublisher(NewSNS(f.aws), topicARN)
+}
+
+// Vars reads a function's own variables and collects every problem, so that
+// its loadConfig reports them all at once.
+type Vars struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// NewVars returns Vars that read through getenv.
+func NewVars(getenv func(string) string) *Vars { return &Vars{getenv: getenv} }
+
+// Check records err; nil is no problem.
+func (v *Vars) Check(err error) { v.errs = append(v.errs, err) }
+
+// TopicARN returns ALERT_TOPIC_ARN, which alert.CheckTopicARN must accept.
+func (v *Vars) TopicARN() string {
+	arn := v.getenv("ALERT_TOPIC_ARN")
+	v.Check(alert.CheckTopicARN(arn))
+	return arn
+}
+
+// Endpoint returns the URL in name (def when empty), which endpoint.Check
+// must accept; the error names the URL without user information or query.
+func (v *Vars) Endpoint(name, def string) string {
+	u := cmp.Or(v.getenv(name), def)
+	if err := endpoint.Check(u); err != nil {
+		v.Check(fmt.Errorf("%s %w", name, err))
+	}
+	return u
+}
+
+// Keys returns the document keys SECRET_CLIENT_ID_KEY and
+// SECRET_CLIENT_SECRET_KEY (secretdoc.DefaultKeys when empty), validated.
+func (v *Vars) Keys() secretdoc.Keys {
+	k := secretdoc.Keys{
+		ClientID:     cmp.Or(v.getenv("SECRET_CLIENT_ID_KEY"), secretdoc.DefaultKeys.ClientID),
+		ClientSecret: cmp.Or(v.getenv("SECRET_CLIENT_SECRET_KEY"), secretdoc.DefaultKeys.ClientSecret),
+	}
+	if err := k.Validate(); err != nil {
+		v.Check(fmt.Errorf("SECRET_CLIENT_ID_KEY, SECRET_CLIENT_SECRET_KEY: %w", err))
+	}
+	return k
+}
+
+// Duration returns the positive duration in name, def when empty; example
+// shows the format in the error.
+func (v *Vars) Duration(name, example string, def time.Duration) time.Duration {
+	s := v.getenv(name)
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		v.Check(fmt.Errorf("%s must be a duration such as %s, got %q", name, example, s))
+	case d <= 0:
+		v.Check(fmt.Errorf("%s must be positive, got %q", name, s))
+	default:
+		return d
+	}
+	return def
+}
+
+// Bool returns the boolean in name (strconv.ParseBool), def when empty.
+func (v *Vars) Bool(name string, def bool) bool {
+	s := v.getenv(name)
+	if s == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		v.Check(fmt.Errorf("%s must be true or false, got %q", name, s))
+		return def
+	}
+	return b
+}
+
+// Err returns every problem recorded, for the function named fn, or nil.
+func (v *Vars) Err(fn string) error {
+	if err := errors.Join(v.errs...); err != nil {
+		return fmt.Errorf("%s: configuration: %w", fn, err)
+	}
+	return nil
 }

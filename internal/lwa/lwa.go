@@ -1,44 +1,48 @@
 // Package lwa is a client for the Login with Amazon (LWA) token endpoint
-// (POST LWA_TOKEN_URL, form-encoded) used by Selling Partner API applications:
-// the client_credentials grant (grantless, with a scope), the only one the
-// rotation needs. Secret-bearing values are of the type Secret, which never
-// prints.
+// (POST LWA_TOKEN_URL, form-encoded): the client_credentials grant (grantless,
+// with a scope), the only one the rotation needs. Calls retry 5xx, 429 and
+// transport failures with jittered exponential backoff, never waiting past the
+// context's deadline. Errors carry the LWA error code, Amazon's description
+// and the status, never the request form or the raw answer. The endpoint
+// rules (https, no redirects) are internal/endpoint's.
 //
-// Every verb of fmt, encoding/json and log/slog prints them as [redacted]
-// when they are passed directly or held in exported fields. fmt (and so the
-// slog text handler) does not call methods on unexported struct fields: a
-// struct that keeps a secret in an unexported field must not be printed.
-//
-// Calls retry 5xx, 429 and transport failures with jittered exponential
-// backoff, never waiting past the context's deadline. Errors carry the LWA
-// error code, Amazon's description and the status, never the request form
-// or the raw answer.
-//
-// The client never follows a redirect: a 3xx answer is an error naming the
-// status and the endpoint (host and path), and the form, which holds the
-// client secret, is sent nowhere else. The token URL must be https (plain
-// http only on a loopback address); a client built for another URL refuses
-// every call without sending anything. Both rules are internal/endpoint's.
+// Secret-bearing values are of the type Secret, which every verb of fmt,
+// encoding/json and log/slog prints as [redacted] when it is passed directly
+// or held in an exported field. fmt does not call methods on unexported
+// struct fields: a struct that keeps a secret in one must not be printed.
 package lwa
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
 // ScopeRotation is the grantless scope that rotateApplicationClientSecret requires.
 const ScopeRotation = "sellingpartnerapi::client_credential:rotation"
 
-const redacted = "[redacted]"
+const (
+	redacted = "[redacted]"
+	// maxBodySize bounds how much of an answer is read. Token answers are a few
+	// hundred bytes; anything near this limit is not a token endpoint talking.
+	maxBodySize = 64 << 10
+	// Bounds on the error code and error_description kept in an *Error.
+	maxCode        = 64
+	maxDescription = 200
+)
 
 // Secret is a credential that never prints: String, GoString, Format (every
 // fmt verb), LogValue and MarshalText all give [redacted]; Reveal returns the
@@ -108,30 +112,19 @@ type Error struct {
 
 // Client calls the LWA token endpoint.
 type Client struct {
-	tokenURL string
-	// name is the endpoint as errors name it (host and path).
-	name string
-	// refused is why tokenURL may not be called (endpoint.Check), or nil.
-	refused error
-	hc      *http.Client
+	ep *endpoint.Client
 	// MinBackoff and MaxBackoff bound the wait between retries of 5xx and 429.
 	MinBackoff, MaxBackoff time.Duration
 	// MaxAttempts bounds the tries of one call (the context bounds them too).
 	MaxAttempts int
 }
 
-// NewClient returns a client for tokenURL (LWA_TOKEN_URL) that uses a copy
-// of hc (http.DefaultClient when nil) that never follows redirects; hc
-// itself is not changed. When tokenURL is not an endpoint the project may
-// call (endpoint.Check: https, or http on a loopback address), every call
-// fails with that error and sends nothing.
+// NewClient returns a client for tokenURL (LWA_TOKEN_URL) over a copy of hc
+// (endpoint.NewClient: never follows a redirect; a URL endpoint.Check
+// refuses makes every call fail and send nothing).
 func NewClient(tokenURL string, hc *http.Client) *Client {
-	c := &Client{tokenURL: tokenURL, hc: endpoint.Client(hc), MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 5}
-	c.refused = endpoint.Check(tokenURL)
-	if u, err := url.Parse(tokenURL); err == nil {
-		c.name = endpoint.Name(u)
-	}
-	return c
+	ep := endpoint.NewClient(tokenURL, hc)
+	return &Client{ep: ep, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 5}
 }
 
 // ClientCredentials obtains a grantless access token for scope (for
@@ -139,31 +132,86 @@ func NewClient(tokenURL string, hc *http.Client) *Client {
 // an *Error that matches one of the sentinels; retries that ran out return
 // an error matching ErrServer.
 func (c *Client) ClientCredentials(ctx context.Context, clientID string, secret ClientSecret, scope string) (Token, error) {
-	form := url.Values{
+	body := url.Values{
 		"grant_type":    {"client_credentials"},
 		"scope":         {scope},
 		"client_id":     {clientID},
 		"client_secret": {secret.Reveal()},
+	}.Encode()
+	var last error
+	for n := 1; ; n++ {
+		tok, a := c.once(ctx, body, []string{secret.Reveal()})
+		if a.err == nil {
+			return tok, nil
+		}
+		if ctx.Err() != nil && last != nil {
+			// Cut short by the caller's context: the answer before it says
+			// more than "context deadline exceeded".
+			return Token{}, last
+		}
+		last = a.err
+		if !a.retryable || n >= max(c.MaxAttempts, 1) {
+			return Token{}, last
+		}
+		wait := max(retry.Backoff(n, c.MinBackoff, c.MaxBackoff), a.retryAfter)
+		if !retry.SleepUntil(ctx, time.Now().Add(wait)) {
+			return Token{}, last
+		}
 	}
-	return c.token(ctx, form, []string{secret.Reveal()})
+}
+
+// attempt is the outcome of one HTTP exchange.
+type attempt struct {
+	err        error
+	retryable  bool
+	retryAfter time.Duration // from Retry-After, 0 if absent
+}
+
+// once performs one exchange with the token endpoint. secrets are the values
+// in body that must never appear in an error.
+func (c *Client) once(ctx context.Context, body string, secrets []string) (Token, attempt) {
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	a, err := c.ep.Post(ctx, strings.NewReader(body), form, maxBodySize)
+	switch {
+	case a == nil && err != nil && ctx.Err() == nil && !errors.Is(err, endpoint.ErrInsecure):
+		// No answer: *url.Error names the method and URL only; the form is in the body.
+		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w: %w", ErrServer, err), retryable: true}
+	case err != nil:
+		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
+	}
+	tooLarge := len(a.Body) > maxBodySize
+	if a.ReadErr != nil && !tooLarge {
+		err := fmt.Errorf("lwa: token request: read answer (status %d): %w: %w", a.StatusCode, ErrServer, a.ReadErr)
+		return Token{}, attempt{err: err, retryable: ctx.Err() == nil}
+	}
+	if a.StatusCode == http.StatusOK {
+		if tooLarge {
+			const msg = "lwa: token request: answer larger than %d bytes (status 200): %w"
+			return Token{}, attempt{err: fmt.Errorf(msg, maxBodySize, ErrMalformedResponse)}
+		}
+		tok, err := parseTokenResponse(a.Body)
+		if err != nil {
+			return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
+		}
+		return tok, attempt{}
+	}
+	e := &Error{StatusCode: a.StatusCode}
+	if !tooLarge {
+		e = parseErrorResponse(a.StatusCode, a.Body, secrets)
+	}
+	retryable := a.StatusCode >= 500 || a.StatusCode == http.StatusTooManyRequests
+	retryAfter := retry.After(a.Header.Get("Retry-After"), a.At)
+	return Token{}, attempt{err: e, retryable: retryable, retryAfter: retryAfter}
 }
 
 // Error implements error. It carries the code, Amazon's description and the
 // status, never the request or the raw body.
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("lwa: token request: ")
-	if e.Code == "" {
-		b.WriteString("unexpected answer")
-	} else {
-		b.WriteString(e.Code)
-	}
+	msg := "lwa: token request: " + cmp.Or(e.Code, "unexpected answer")
 	if e.Description != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Description)
+		msg += ": " + e.Description
 	}
-	fmt.Fprintf(&b, " (status %d)", e.StatusCode)
-	return b.String()
+	return fmt.Sprintf("%s (status %d)", msg, e.StatusCode)
 }
 
 // Unwrap returns the sentinel that matches the answer: ErrServer for 5xx and
@@ -172,19 +220,58 @@ func (e *Error) Unwrap() error {
 	if e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests {
 		return ErrServer
 	}
-	switch e.Code {
-	case "invalid_client":
-		return ErrInvalidClient
-	case "invalid_grant":
-		return ErrInvalidGrant
-	case "unauthorized_client":
-		return ErrUnauthorizedClient
-	case "invalid_scope":
-		return ErrInvalidScope
-	case "invalid_request":
-		return ErrInvalidRequest
-	case "server_error", "temporarily_unavailable":
-		return ErrServer
+	return codeErrors[e.Code]
+}
+
+// codeErrors are the sentinels of the LWA error codes.
+var codeErrors = map[string]error{
+	"invalid_client":          ErrInvalidClient,
+	"invalid_grant":           ErrInvalidGrant,
+	"unauthorized_client":     ErrUnauthorizedClient,
+	"invalid_scope":           ErrInvalidScope,
+	"invalid_request":         ErrInvalidRequest,
+	"server_error":            ErrServer,
+	"temporarily_unavailable": ErrServer,
+}
+
+// parseTokenResponse decodes a 200 body. Its errors never quote the body: it
+// holds a token (encoding/json errors can quote values, so they are dropped).
+func parseTokenResponse(raw []byte) (Token, error) {
+	var r struct {
+		AccessToken *string `json:"access_token"`
+		TokenType   string  `json:"token_type"`
+		ExpiresIn   *int64  `json:"expires_in"`
 	}
-	return nil
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return Token{}, fmt.Errorf("decode answer (status 200): %w", ErrMalformedResponse)
+	}
+	if r.AccessToken == nil || *r.AccessToken == "" {
+		return Token{}, fmt.Errorf("answer has no access_token (status 200): %w", ErrMalformedResponse)
+	}
+	var expires time.Duration
+	if r.ExpiresIn != nil {
+		if *r.ExpiresIn < 0 || *r.ExpiresIn > math.MaxInt64/int64(time.Second) {
+			return Token{}, fmt.Errorf("answer has expires_in out of range (status 200): %w", ErrMalformedResponse)
+		}
+		expires = time.Duration(*r.ExpiresIn) * time.Second
+	}
+	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expires}, nil
+}
+
+// parseErrorResponse builds the *Error of a non-200 answer. A body that is
+// not the expected JSON yields an *Error with the status only. The code and
+// description are cleaned (printable, bounded) and dropped if they contain
+// any of secrets or look like a secret.
+func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
+	e := &Error{StatusCode: status}
+	var r struct {
+		Error            string `json:"error"`
+		ErrorDescription string `json:"error_description"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return e
+	}
+	e.Code = redact.Clean(r.Error, maxCode, secrets...)
+	e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
+	return e
 }

@@ -1,8 +1,8 @@
 // Package retry holds what the project's HTTP clients (LWA, SP-API) share
 // when they retry: one jittered exponential backoff, reading a Retry-After
-// header (RFC 9110, delay-seconds or an HTTP date) and waiting without starting a wait that the caller's
-// deadline would cut short, so a Lambda near its deadline gets its error
-// while it can still act on it.
+// header (RFC 9110: delay-seconds or an HTTP date), and waits that do not
+// start when the caller's deadline would cut them short, so a Lambda near its
+// deadline gets its error while it can still act on it.
 package retry
 
 import (
@@ -34,18 +34,12 @@ func Backoff(n int, first, ceil time.Duration) time.Duration {
 	return min(d+rand.N(d/2+1), ceil)
 }
 
-// After reads a Retry-After header value at now: delay-seconds or an HTTP
-// date. Absent, malformed or past values are 0; values are capped at MaxAfter.
+// After reads a Retry-After header value at now. Absent, malformed or past
+// values are 0; values are capped at MaxAfter.
 func After(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
 	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
-		}
-		return time.Duration(min(s, int64(MaxAfter/time.Second))) * time.Second
+		return time.Duration(min(max(s, 0), int64(MaxAfter/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return min(max(t.Sub(now), 0), MaxAfter)
@@ -53,8 +47,8 @@ func After(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// SleepUntil waits until t unless ctx ends first. It does not start a wait
-// that would not end before ctx's deadline. It reports whether t was reached.
+// SleepUntil waits until t unless ctx ends first; it reports whether t was
+// reached. It does not start a wait that would not end before ctx's deadline.
 func SleepUntil(ctx context.Context, t time.Time) bool {
 	if dl, ok := ctx.Deadline(); ok && !t.Before(dl) {
 		return false

@@ -4,29 +4,41 @@
 // LWA client secret and deliver it as an APPLICATION_OAUTH_CLIENT_NEW_SECRET
 // notification.
 //
-// The client never follows a redirect: a 3xx answer is an error naming the
-// status and the endpoint (host and path), not retried, and the access
-// token is sent nowhere else. The endpoint must be https (plain http only on
-// a loopback address); a client built for another URL refuses every call
-// without sending anything. Both rules are internal/endpoint's.
+// The endpoint must be https (plain http only on a loopback address) and a
+// redirect is never followed, so the access token is sent nowhere else: both
+// rules are internal/endpoint's.
 package spapi
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/redact"
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
 // RotatePath is the path of rotateApplicationClientSecret.
 const RotatePath = "/applications/2023-11-30/clientSecret"
+
+// Bounds on how much of an error answer is read, and on what an *Error keeps.
+const (
+	maxBodySize = 64 << 10
+	maxErrors   = 10
+	maxCode     = 64
+	maxMessage  = 300
+	maxDetails  = 300
+	maxReqID    = 128
+)
 
 // Sentinel errors a caller acts on; an *Error wraps the one that matches it.
 var (
@@ -61,12 +73,7 @@ type Error struct {
 
 // Client calls SP-API.
 type Client struct {
-	endpoint string
-	// name is the operation's URL as errors name it (host and path).
-	name string
-	// refused is why endpoint may not be called (endpoint.Check), or nil.
-	refused error
-	hc      *http.Client
+	ep *endpoint.Client
 	// Interval is the operation's rate limit: 1/0.0167 s, about one minute.
 	// A 429 is retried no sooner than this after the previous call.
 	Interval time.Duration
@@ -76,43 +83,26 @@ type Client struct {
 	MaxAttempts int
 }
 
-// NewClient returns a client for base (SP_API_ENDPOINT) that uses a copy of
-// hc (http.DefaultClient when nil) that never follows redirects; hc itself
-// is not changed. When base is not an endpoint the project may call
-// (endpoint.Check: https, or http on a loopback address), every call fails
-// with that error and sends nothing.
+// NewClient returns a client for base (SP_API_ENDPOINT) over a copy of hc
+// (endpoint.NewClient: never follows a redirect; a URL endpoint.Check
+// refuses makes every call fail and send nothing).
 func NewClient(base string, hc *http.Client) *Client {
-	c := &Client{endpoint: base, hc: endpoint.Client(hc), Interval: 60 * time.Second, MinBackoff: time.Second, MaxAttempts: 5}
-	c.refused = endpoint.Check(base)
-	if u, err := url.Parse(c.url()); err == nil {
-		c.name = endpoint.Name(u)
-	}
-	return c
+	ep := endpoint.NewClient(strings.TrimRight(base, "/")+RotatePath, hc)
+	return &Client{ep: ep, Interval: 60 * time.Second, MinBackoff: time.Second, MaxAttempts: 5}
 }
-
-// url is the operation's URL.
-func (c *Client) url() string { return strings.TrimRight(c.endpoint, "/") + RotatePath }
 
 // RotateApplicationClientSecret asks Amazon for a new client secret. nil means 204.
 //
 // 429 and 5xx answers are retried, at most MaxAttempts tries in all: after a
-// 429 the next try comes no sooner than Interval after the throttled answer
-// (or later, if Retry-After says so), after a 5xx with exponential backoff
-// from MinBackoff. A wait that would not end before the context's deadline is
-// not started: the last answer is returned at once, so a caller near its
-// Lambda deadline gets the error while it can still act on it.
+// 429 no sooner than Interval (or Retry-After) after the answer, after a 5xx
+// with exponential backoff from MinBackoff. A wait that would not end before
+// the context's deadline is not started: the last answer is returned at once.
 //
-// A call that got a 5xx and then another refusal wraps ErrOutcomeUnknown:
-// the 5xx may have issued a secret. So does a call whose retry the context
-// cut short before its answer came (it returns the previous answer): that
-// retry may have reached Amazon and issued a secret (chaos runs under CPU
-// load: a 429, then a retry that Amazon answered 204 after the deadline,
-// returned as a plain 429, and the rotation asked again within the
-// cooldown). A transport error (no HTTP answer) is not retried: the request
-// may have reached Amazon and issued a secret, and the rotation protocol's
-// cooldown, not a blind second call, is what handles that case.
+// A 5xx, or a retry the context cut short before its answer came, may have
+// issued a secret: a later refusal, or the previous answer, then wraps
+// ErrOutcomeUnknown. A transport error (no HTTP answer) is not retried for
+// the same reason: the rotation protocol's cooldown handles that case.
 func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.AccessToken) error {
-	maxAttempts := max(c.MaxAttempts, 1)
 	var last error
 	failures5xx := 0
 	cut := false
@@ -125,44 +115,88 @@ func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.Ac
 		return last
 	}
 	for n := 1; ; n++ {
-		a := c.once(ctx, token)
-		if a.err == nil {
+		a, err := c.once(ctx, token)
+		if err == nil {
 			return nil
 		}
-		if a.status == 0 && ctx.Err() != nil && last != nil {
-			// Cut short by the caller's context before an answer came:
-			// the previous answer says more than "context deadline
-			// exceeded", but this try may have issued a secret.
+		if a == nil && ctx.Err() != nil && last != nil {
+			// Cut short by the caller's context before an answer came: the
+			// previous answer says more than "context deadline exceeded".
 			cut = true
 			return fail()
 		}
-		last = a.err
-		if !a.retryable || n >= maxAttempts {
+		last = err
+		retryable := a != nil && (a.StatusCode == http.StatusTooManyRequests || a.StatusCode/100 == 5)
+		if !retryable || n >= max(c.MaxAttempts, 1) {
 			return fail()
 		}
-		var next time.Time
-		if a.status == http.StatusTooManyRequests {
-			// Rate 0.0167/s, burst 1: the bucket holds one call and
-			// refills in Interval. The throttled call arrived before
-			// a.at, so a.at+Interval is safely after the refill. A
-			// Retry-After header is the service's own word and wins,
-			// shorter or longer.
-			next = a.at.Add(c.Interval)
-			if a.retryAfter > 0 {
-				next = a.at.Add(a.retryAfter)
-			}
+		// A Retry-After header is the service's own word and wins.
+		retryAfter := retry.After(a.Header.Get("Retry-After"), a.At)
+		var wait time.Duration
+		if a.StatusCode == http.StatusTooManyRequests {
+			// Rate 0.0167/s, burst 1: the bucket refills in Interval, and
+			// the throttled call arrived before a.At.
+			wait = cmp.Or(retryAfter, c.Interval)
 		} else {
 			failures5xx++
 			// By Interval the rate limit, not the backoff, spaces the calls.
-			next = a.at.Add(retry.Backoff(failures5xx, c.MinBackoff, c.Interval))
+			wait = max(retryAfter, retry.Backoff(failures5xx, c.MinBackoff, c.Interval))
 		}
-		if ra := a.at.Add(a.retryAfter); ra.After(next) {
-			next = ra
-		}
-		if !retry.SleepUntil(ctx, next) {
+		if !retry.SleepUntil(ctx, a.At.Add(wait)) {
 			return fail()
 		}
 	}
+}
+
+// once performs one call; its answer is nil when no HTTP answer came.
+func (c *Client) once(ctx context.Context, token lwa.AccessToken) (*endpoint.Answer, error) {
+	// The operation has no parameters: no body, Content-Length 0.
+	a, err := c.ep.Post(ctx, http.NoBody, map[string]string{"x-amz-access-token": token.Reveal()}, maxBodySize)
+	switch {
+	case err != nil:
+		// A redirect is not retried: asking the wrong endpoint again changes nothing.
+		return a, fmt.Errorf("spapi: rotateApplicationClientSecret: %w", err)
+	case a.StatusCode == http.StatusNoContent:
+		return a, nil
+	}
+	e := &Error{
+		StatusCode: a.StatusCode,
+		RequestID:  redact.Clean(a.Header.Get("x-amzn-RequestId"), maxReqID, token.Reveal()),
+	}
+	if len(a.Body) <= maxBodySize {
+		e.Errors = parseErrorList(a.Body, token.Reveal())
+	}
+	return a, e
+}
+
+// parseErrorList decodes the model's ErrorList. A body that is not one yields
+// nil. Kept strings are printable and bounded, and dropped if they contain
+// token (an answer must not smuggle the access token into a log).
+func parseErrorList(raw []byte, token string) []ErrorDetail {
+	var l errorList
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return nil
+	}
+	var out []ErrorDetail
+	for _, d := range l.Errors {
+		if len(out) == maxErrors {
+			break
+		}
+		d = ErrorDetail{
+			Code:    redact.Clean(d.Code, maxCode, token),
+			Message: redact.Clean(d.Message, maxMessage, token),
+			Details: redact.Clean(d.Details, maxDetails, token),
+		}
+		if d != (ErrorDetail{}) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// errorList is the model's ErrorList.
+type errorList struct {
+	Errors []ErrorDetail `json:"errors"`
 }
 
 // Error implements error. Every message names the status, the error codes
@@ -208,21 +242,13 @@ func (e *Error) Unwrap() error {
 // notEnrolled reports a 400 with the code InvalidInput, the model's answer
 // for an application with no queue registered for new secrets.
 func (e *Error) notEnrolled() bool {
-	if e.StatusCode != http.StatusBadRequest {
-		return false
-	}
-	for _, d := range e.Errors {
-		if d.Code == "InvalidInput" {
-			return true
-		}
-	}
-	return false
+	return e.StatusCode == http.StatusBadRequest &&
+		slices.ContainsFunc(e.Errors, func(d ErrorDetail) bool { return d.Code == "InvalidInput" })
 }
 
 // summary is "<status> <codes>, request <id>".
 func (e *Error) summary() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d", e.StatusCode)
+	s := strconv.Itoa(e.StatusCode)
 	var codes []string
 	for _, d := range e.Errors {
 		if d.Code != "" {
@@ -230,14 +256,10 @@ func (e *Error) summary() string {
 		}
 	}
 	if len(codes) > 0 {
-		b.WriteString(" ")
-		b.WriteString(strings.Join(codes, ","))
+		s += " " + strings.Join(codes, ",")
 	}
-	if e.RequestID != "" {
-		b.WriteString(", request ")
-		b.WriteString(e.RequestID)
-	} else {
-		b.WriteString(", no request id")
+	if e.RequestID == "" {
+		return s + ", no request id"
 	}
-	return b.String()
+	return s + ", request " + e.RequestID
 }
