@@ -255,7 +255,7 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, sm even
 		nt.a.Action = alert.ActionManual
 		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + " and rotation is not enabled for its secret: rotate it."
 		nt.a.Did = "Nothing was rotated: rotation is not enabled for " + sec.ARN + "."
-		nt.a.ToDo = "Enable rotation and rotate now (before " + exp.Format(time.RFC3339) + "):\n" + enableCommands(sec.ARN, aws.ToString(desc.RotationLambdaARN)) +
+		nt.a.ToDo = "Enable rotation and rotate now (before " + exp.Format(time.RFC3339) + "):\n" + alert.EnableCommands(sec.ARN, aws.ToString(desc.RotationLambdaARN)) +
 			"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
 		return h.publish(ctx, m, nt.a)
 	}
@@ -285,17 +285,6 @@ func (h *Handler) unmanaged(ctx context.Context, nt *notice, err error) error {
 	return h.publish(ctx, nt.m, nt.a)
 }
 
-// enableCommands are the commands that configure the secret's rotation with
-// the rotation function (never rotating at once) and then rotate it.
-func enableCommands(arn, lambdaARN string) string {
-	if lambdaARN == "" {
-		lambdaARN = "<RotateSecretFunctionArn output of the stack>"
-	}
-	return "  aws secretsmanager rotate-secret --secret-id " + arn + " --rotation-lambda-arn " + lambdaARN +
-		" --rotation-rules '{\"ScheduleExpression\":\"rate(30 days)\"}' --no-rotate-immediately\n" +
-		"  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
-}
-
 // expired is Case 5: the secret has expired; a rotation cannot help.
 func (h *Handler) expired(ctx context.Context, nt *notice, arn string, enabled bool, lambdaARN string) error {
 	nt.a.Action = alert.ActionManual
@@ -305,7 +294,7 @@ func (h *Handler) expired(ctx context.Context, nt *notice, arn string, enabled b
 	if enabled {
 		nt.a.ToDo += " and starts the rotation that adopts it.\n"
 	} else {
-		nt.a.ToDo += ", but rotation is not enabled for " + arn + ", so enable it to adopt the new secret:\n" + enableCommands(arn, lambdaARN)
+		nt.a.ToDo += ", but rotation is not enabled for " + arn + ", so enable it to adopt the new secret:\n" + alert.EnableCommands(arn, lambdaARN)
 	}
 	return h.publish(ctx, nt.m, nt.a)
 }

@@ -378,7 +378,7 @@ func (h *Handler) pending(ctx context.Context, arn string) (*secretdoc.Document,
 // fails the message; the secret stays stored and the retry writes nothing.
 func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcome) error {
 	d.Outcome = o
-	if err := h.alerts.Publish(ctx, alert.Received(*d, o, h.cfg.Now())); err != nil {
+	if err := h.alerts.Publish(ctx, alert.Received(*d, h.cfg.Now())); err != nil {
 		return fmt.Errorf("receiver: message %s: %w", d.MessageID, err)
 	}
 	return nil
@@ -390,7 +390,7 @@ func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcom
 func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, err error) error {
 	var r rejection
 	errors.As(err, &r)
-	a := alert.RejectedDelivery(d.MessageID, d.NotificationID, d.ApplicationID, d.ClientID, d.SecretARN, r.cause, r.fix)
+	a := alert.RejectedDelivery(*d, r.cause, r.fix)
 	perr := h.alerts.Publish(ctx, a)
 	if errors.Is(perr, alert.ErrLooksSecret) {
 		perr = h.alerts.Publish(ctx, a.Redacted())
