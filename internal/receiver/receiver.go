@@ -3,60 +3,46 @@
 // rotation adopts them: the receiver part of the rotation protocol
 // (docs/design.md, "The receiver").
 //
-// The receiver only appends; the rotation alone decides. Every delivery for
-// a managed client id is stored as a version of its own, whatever it
-// claims, and a message is acknowledged only after that. Which stored
-// secret becomes AWSCURRENT is chosen by createSecret (package rotation,
-// Case 3) among all stored versions, and Secrets Manager runs one rotation
-// of a secret at a time, so concurrent receivers never have to agree on
-// anything.
-//
-// For each message of a batch, in order (a failed message is reported in
+// The receiver only appends; the rotation alone decides. Every delivery is
+// stored as a version of its own before its message is acknowledged, and
+// createSecret (package rotation, Case 3) chooses among all stored versions,
+// one rotation of a secret at a time, so concurrent receivers never have to
+// agree. For each message of a batch, in order (a failed one is reported in
 // BatchItemFailures and the others go on):
 //
-//  1. Validate it and find its secret. A malformed body or a wrong type
-//     (1a), a client id tagged on no secret or on several (1b), an
-//     AWSCURRENT that is not a document for that client id (1c): the
-//     message fails with a NOTIFICATION_REJECTED alert (once per message id
-//     per invocation); SQS redelivers it and finally moves it to the
-//     dead-letter queue, so nothing of it is lost.
-//  2. Store it (decide, a pure function, says how). (2a) AWSCURRENT already
-//     holds the secret: nothing is written. (2b) This notification's version
-//     (ClientRequestToken managed.ReceivedToken(notificationId)) exists: a
-//     redelivery, nothing is written. (2c) Otherwise the AWSCURRENT document
-//     with the new secret and clientSecretExpiresAt is written under that
-//     token, labelled LWA_RECEIVED when it expires later than AWSCURRENT and
-//     the LWA_RECEIVED secret and was never rejected, else LWA_SUPERSEDED
-//     (a version needs a label: without one it would become AWSCURRENT).
-//  3. Any failure before the write succeeded fails the message; nothing was
-//     acknowledged.
-//  4. Make sure a rotation adopts it, and publish NEW_CLIENT_SECRET_RECEIVED
-//     saying what happened (the wording lives in package alert). (4a)
-//     AWSCURRENT expires later, or the secret is listed in
-//     sp-api-lwa:rejected-secrets: nothing to adopt (INFO, or WARNING for a
-//     rejected one). (4b) Rotation not enabled: CRITICAL,
-//     MANUAL_ACTION_REQUIRED with the commands that adopt it by hand. (4c)
-//     RotateSecret starts a rotation, or (4d) is refused because one is in
-//     progress. Either way the receiver reads that rotation's pending
-//     version (AWSCURRENT once it finished) every AdoptPoll for at most
-//     AdoptWait. Once it holds this secret: ROTATION_STARTED or
-//     ROTATION_RESUMED. If it holds another secret or is still empty, the
-//     message fails with ErrRotationBusy: that rotation promotes something
-//     else (a later secret, or one that LWA will reject), and the
-//     redelivery, which writes nothing (2b), starts the rotation that
-//     adopts this secret once it has ended.
+//  1. Validate it and find its secret: a malformed body or wrong type (1a), a
+//     client id tagged on no secret or several (1b), an AWSCURRENT that is not
+//     a document for that client id (1c) fail the message with one
+//     NOTIFICATION_REJECTED per message id per invocation; SQS redelivers it,
+//     then moves it to the dead-letter queue.
+//  2. Store it, as the pure function decide says: (2a) AWSCURRENT holds the
+//     secret, or (2b) this notification's version (managed.ReceivedToken)
+//     exists: nothing is written. (2c) Else the AWSCURRENT document with the
+//     new secret and expiry is written under that token, labelled LWA_RECEIVED
+//     when it expires later than AWSCURRENT and LWA_RECEIVED and was never
+//     rejected, else LWA_SUPERSEDED (a version without a label would become
+//     AWSCURRENT).
+//  3. A failure before the write succeeded fails the message.
+//  4. Make sure a rotation adopts it and publish NEW_CLIENT_SECRET_RECEIVED:
+//     (4a) AWSCURRENT expires later, or the secret was rejected before:
+//     nothing to adopt. (4b) Rotation not enabled: MANUAL_ACTION_REQUIRED.
+//     (4c) RotateSecret starts a rotation or (4d) is refused as one is in
+//     progress; then the receiver reads its pending version (AWSCURRENT once
+//     it ended) every AdoptPoll for up to AdoptWait. Holding this secret:
+//     ROTATION_STARTED or ROTATION_RESUMED. Holding another, or still empty:
+//     ErrRotationBusy, and the redelivery (2b) starts the rotation that
+//     adopts it once that one has ended.
 //
-// The interleaving this accepts: two receivers that store two secrets at
-// once can both read the same LWA_RECEIVED and both write with that label,
-// leaving it on the earlier of the two. Nothing depends on that label but
-// people and the watchdog: createSecret reads every stored version, so the
-// later secret is still the one adopted.
+// Two receivers storing two secrets at once can both label theirs
+// LWA_RECEIVED, leaving the label on the earlier one; only people and the
+// watchdog read it, and createSecret still adopts the later secret.
 //
 // Logs carry messageId, notificationId, clientId, secretId, versionId and
 // outcome; never a message body or a secret value.
 package receiver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,26 +94,13 @@ var ErrRotationBusy = errors.New("a rotation in progress has not taken this clie
 // will not succeed by retrying alone.
 var errRejected = errors.New("notification rejected")
 
-// Config is the receiver's configuration.
+// Config is the receiver's configuration; a zero field takes its default.
 type Config struct {
-	// Keys names the client id and client secret keys of the secret
-	// document; zero means secretdoc.DefaultKeys.
-	Keys secretdoc.Keys
-	// Now is the clock for daysLeft in alerts; nil means time.Now.
-	Now func() time.Time
-	// AdoptWait bounds the wait of Case 4d (default DefaultAdoptWait); it is
-	// also left free before the invocation's deadline.
-	AdoptWait time.Duration
-	// AdoptPoll is the interval of that wait's reads (default DefaultAdoptPoll).
-	AdoptPoll time.Duration
+	Keys      secretdoc.Keys   // keys of the secret document (secretdoc.DefaultKeys)
+	Now       func() time.Time // the clock for daysLeft in alerts (time.Now)
+	AdoptWait time.Duration    // the longest wait of Case 4c/4d (10s), also left free before the deadline
+	AdoptPoll time.Duration    // the interval of that wait's reads (1s)
 }
-
-// Defaults of Config.
-const (
-	// DefaultAdoptWait is five of the rotation's polls (rotation.DefaultPollInterval).
-	DefaultAdoptWait = 10 * time.Second
-	DefaultAdoptPoll = time.Second
-)
 
 // Handler handles batches of APPLICATION_OAUTH_CLIENT_NEW_SECRET messages.
 type Handler struct {
@@ -143,18 +116,13 @@ func New(store secretStore, rotations rotationStarter, alerts alerter, logger *s
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Keys == (secretdoc.Keys{}) {
-		cfg.Keys = secretdoc.DefaultKeys
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.AdoptWait <= 0 {
-		cfg.AdoptWait = DefaultAdoptWait
-	}
-	if cfg.AdoptPoll <= 0 {
-		cfg.AdoptPoll = DefaultAdoptPoll
-	}
+	cfg.Keys = cmp.Or(cfg.Keys, secretdoc.DefaultKeys)
+	// 10s is five of the rotation's polls (rotation.DefaultPollInterval).
+	cfg.AdoptWait = cmp.Or(cfg.AdoptWait, 10*time.Second)
+	cfg.AdoptPoll = cmp.Or(cfg.AdoptPoll, time.Second)
 	return &Handler{store: store, rotations: rotations, alerts: alerts, logger: logger, cfg: cfg}
 }
 
@@ -174,30 +142,27 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 			alerted[m.MessageId] = true
 			err = h.publishRejected(ctx, d, err)
 		}
-		h.log(ctx, d, err)
+		attrs := []slog.Attr{slog.String("messageId", d.MessageID)}
+		for _, kv := range [][2]string{
+			{"notificationId", d.NotificationID}, {"clientId", d.ClientID}, {"secretId", d.SecretARN}, {"versionId", d.VersionID},
+		} {
+			if kv[1] != "" {
+				attrs = append(attrs, slog.String(kv[0], kv[1]))
+			}
+		}
+		switch {
+		case err == nil:
+			h.logger.LogAttrs(ctx, slog.LevelInfo, "new client secret message handled", append(attrs, slog.String("outcome", d.Outcome.String()))...)
+		case errors.Is(err, errRejected):
+			h.logger.LogAttrs(ctx, slog.LevelWarn, "new client secret message rejected", append(attrs, slog.String("outcome", "rejected"), slog.String("error", err.Error()))...)
+		default:
+			h.logger.LogAttrs(ctx, slog.LevelError, "new client secret message failed", append(attrs, slog.String("outcome", "failed"), slog.String("error", err.Error()))...)
+		}
 		if err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
 	}
 	return resp, nil
-}
-
-// log logs a message's end once, with the ids known about it.
-func (h *Handler) log(ctx context.Context, d *alert.Delivery, err error) {
-	attrs := []slog.Attr{slog.String("messageId", d.MessageID)}
-	for _, kv := range [][2]string{{"notificationId", d.NotificationID}, {"clientId", d.ClientID}, {"secretId", d.SecretARN}, {"versionId", d.VersionID}} {
-		if kv[1] != "" {
-			attrs = append(attrs, slog.String(kv[0], kv[1]))
-		}
-	}
-	switch {
-	case err == nil:
-		h.logger.LogAttrs(ctx, slog.LevelInfo, "new client secret message handled", append(attrs, slog.String("outcome", d.Outcome.String()))...)
-	case errors.Is(err, errRejected):
-		h.logger.LogAttrs(ctx, slog.LevelWarn, "new client secret message rejected", append(attrs, slog.String("outcome", "rejected"), slog.String("error", err.Error()))...)
-	default:
-		h.logger.LogAttrs(ctx, slog.LevelError, "new client secret message failed", append(attrs, slog.String("outcome", "failed"), slog.String("error", err.Error()))...)
-	}
 }
 
 // rejection is a Case 1 failure: a short cause and what a person must do.
@@ -319,59 +284,47 @@ func (h *Handler) put(ctx context.Context, arn, token string, cur *secretdoc.Doc
 // rotation can take another stored secret (a later one, or one LWA will
 // reject), and then this message's redelivery starts the next.
 func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.NewSecret) error {
-	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(d.SecretARN)})
+	arn := d.SecretARN
+	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
 	outcome := alert.OutcomeRotationStarted
 	var busy *types.InvalidRequestException
 	switch {
 	case errors.As(err, &busy):
 		outcome = alert.OutcomeRotationResumed
 	case err != nil:
-		return fmt.Errorf("receiver: start rotation of %s: %w", d.SecretARN, err)
+		return fmt.Errorf("receiver: start rotation of %s: %w", arn, err)
 	}
 	until := time.Now().Add(h.cfg.AdoptWait)
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-h.cfg.AdoptWait).Before(until) {
 		until = dl.Add(-h.cfg.AdoptWait)
 	}
 	for {
-		pending, ok, err := h.pending(ctx, d.SecretARN)
+		desc, err := h.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+		if err != nil {
+			return fmt.Errorf("receiver: rotation of %s: describe secret %s: %w", arn, arn, err)
+		}
+		// The pending version, or AWSCURRENT once the rotation has finished.
+		stage, id := managed.StageCurrent, managed.PendingVersion(desc.VersionIdsToStages)
+		if id != "" {
+			stage = ""
+		}
+		doc, _, err := h.read(ctx, arn, stage, id)
+		empty := isNotFound(err) // the pending version has no value yet
 		switch {
-		case err != nil:
-			return fmt.Errorf("receiver: rotation of %s: %w", d.SecretARN, err)
-		case ok && pending != nil && pending.ClientSecret() == n.NewClientSecret:
+		case err != nil && !empty && !errors.Is(err, secretdoc.ErrInvalid):
+			return fmt.Errorf("receiver: rotation of %s: %w", arn, err)
+		case err == nil && doc.ClientSecret() == n.NewClientSecret:
 			return h.publish(ctx, d, outcome)
-		case ok || !time.Now().Add(h.cfg.AdoptPoll).Before(until):
-			return fmt.Errorf("receiver: the rotation of %s has not taken version %s: %w", d.SecretARN, d.VersionID, ErrRotationBusy)
+		case !empty || !time.Now().Add(h.cfg.AdoptPoll).Before(until):
+			// Another secret, no document (setSecret fails that rotation), or no time left.
+			return fmt.Errorf("receiver: the rotation of %s has not taken version %s: %w", arn, d.VersionID, ErrRotationBusy)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("receiver: wait for the rotation of %s: %w", d.SecretARN, ctx.Err())
+			return fmt.Errorf("receiver: wait for the rotation of %s: %w", arn, ctx.Err())
 		case <-time.After(h.cfg.AdoptPoll):
 		}
 	}
-}
-
-// pending reads the pending version of the rotation in progress on arn, or
-// AWSCURRENT once that rotation has finished; ok is false while the pending
-// version has no value.
-func (h *Handler) pending(ctx context.Context, arn string) (*secretdoc.Document, bool, error) {
-	desc, err := h.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return nil, false, fmt.Errorf("describe secret %s: %w", arn, err)
-	}
-	stage, id := managed.StageCurrent, managed.PendingVersion(desc.VersionIdsToStages)
-	if id != "" {
-		stage = "" // else the rotation has finished meanwhile: did it adopt this secret?
-	}
-	doc, _, err := h.read(ctx, arn, stage, id)
-	switch {
-	case isNotFound(err):
-		return nil, false, nil
-	case errors.Is(err, secretdoc.ErrInvalid):
-		return nil, true, nil // not a document: setSecret fails that rotation
-	case err != nil:
-		return nil, false, err
-	}
-	return doc, true, nil
 }
 
 // publish publishes NEW_CLIENT_SECRET_RECEIVED (Case 4). A failed publish
