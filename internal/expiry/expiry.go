@@ -60,15 +60,9 @@ type rotationStarter interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
 
-// alerter publishes alerts; *alert.Publisher in production.
-type alerter interface {
-	Publish(ctx context.Context, a alert.Alert) error
-}
-
 var (
 	_ secretMeta      = (*secretsmanager.Client)(nil)
 	_ rotationStarter = (*secretsmanager.Client)(nil)
-	_ alerter         = (*alert.Publisher)(nil)
 )
 
 // Config is the expiry alert's configuration.
@@ -81,14 +75,14 @@ type Config struct {
 type Handler struct {
 	meta       secretMeta
 	rotations  rotationStarter
-	alerts     alerter
+	alerts     *alert.Publisher
 	logger     *slog.Logger
 	autoRotate bool
 	now        func() time.Time
 }
 
 // New returns a Handler. A nil logger discards logs.
-func New(meta secretMeta, rotations rotationStarter, alerts alerter, logger *slog.Logger, cfg Config) *Handler {
+func New(meta secretMeta, rotations rotationStarter, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

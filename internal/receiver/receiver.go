@@ -1,44 +1,36 @@
 // Package receiver stores the new LWA client secrets that Amazon delivers as
-// APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications on SQS, and makes sure a
-// rotation adopts them: the receiver part of the rotation protocol
-// (docs/design.md, "The receiver").
+// APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications on SQS and makes sure a
+// rotation adopts them (docs/design.md, "The receiver"). It only appends:
+// every delivery is stored as a version of its own before its message is
+// acknowledged, and createSecret (package rotation, Case 3), one rotation of
+// a secret at a time, chooses among them, so receivers never have to agree.
+// Each message of a batch, in order (a failed one goes into
+// BatchItemFailures; the others go on):
 //
-// The receiver only appends; the rotation alone decides. Every delivery is
-// stored as a version of its own before its message is acknowledged, and
-// createSecret (package rotation, Case 3) chooses among all stored versions,
-// one rotation of a secret at a time, so concurrent receivers never have to
-// agree. For each message of a batch, in order (a failed one is reported in
-// BatchItemFailures and the others go on):
-//
-//  1. Validate it and find its secret: a malformed body or wrong type (1a), a
-//     client id tagged on no secret or several (1b), an AWSCURRENT that is not
-//     a document for that client id (1c) fail the message with one
-//     NOTIFICATION_REJECTED per message id per invocation; SQS redelivers it,
-//     then moves it to the dead-letter queue.
-//  2. Store it, as the pure function decide says: (2a) AWSCURRENT holds the
-//     secret, or (2b) this notification's version (managed.ReceivedToken)
-//     exists: nothing is written. (2c) Else the AWSCURRENT document with the
-//     new secret and expiry is written under that token, labelled LWA_RECEIVED
-//     when it expires later than AWSCURRENT and LWA_RECEIVED and was never
-//     rejected, else LWA_SUPERSEDED (a version without a label would become
-//     AWSCURRENT).
+//  1. Validate and find: a malformed body or wrong type (1a), a client id
+//     tagged on no secret or several (1b), an AWSCURRENT that is not a
+//     document for that client id (1c) fail the message with a
+//     NOTIFICATION_REJECTED (once per message id per invocation); SQS
+//     redelivers it, then moves it to the dead-letter queue.
+//  2. Store, as decide says: nothing when (2a) AWSCURRENT holds the secret or
+//     (2b) this notification's version (managed.ReceivedToken) exists; (2c)
+//     else the AWSCURRENT document with the new secret and expiry under that
+//     token, labelled LWA_RECEIVED when later than AWSCURRENT and
+//     LWA_RECEIVED and never rejected, else LWA_SUPERSEDED (an unlabelled
+//     version would become AWSCURRENT).
 //  3. A failure before the write succeeded fails the message.
-//  4. Make sure a rotation adopts it and publish NEW_CLIENT_SECRET_RECEIVED:
-//     (4a) AWSCURRENT expires later, or the secret was rejected before:
-//     nothing to adopt. (4b) Rotation not enabled: MANUAL_ACTION_REQUIRED.
-//     (4c) RotateSecret starts a rotation or (4d) is refused as one is in
-//     progress; then the receiver reads its pending version (AWSCURRENT once
-//     it ended) every AdoptPoll for up to AdoptWait. Holding this secret:
-//     ROTATION_STARTED or ROTATION_RESUMED. Holding another, or still empty:
-//     ErrRotationBusy, and the redelivery (2b) starts the rotation that
-//     adopts it once that one has ended.
+//  4. Adopt, and publish NEW_CLIENT_SECRET_RECEIVED: (4a) nothing to adopt
+//     when AWSCURRENT expires later or the secret was rejected before; (4b)
+//     rotation not enabled: MANUAL_ACTION_REQUIRED; (4c) RotateSecret starts
+//     a rotation or (4d) is refused as one is in progress, and the receiver
+//     polls its pending version (AWSCURRENT once it ended) for up to
+//     AdoptWait: holding this secret, ROTATION_STARTED or ROTATION_RESUMED;
+//     else ErrRotationBusy, and the redelivery (2b) retries once it ended.
 //
-// Two receivers storing two secrets at once can both label theirs
-// LWA_RECEIVED, leaving the label on the earlier one; only people and the
-// watchdog read it, and createSecret still adopts the later secret.
-//
-// Logs carry messageId, notificationId, clientId, secretId, versionId and
-// outcome; never a message body or a secret value.
+// Two receivers storing at once can both label LWA_RECEIVED, leaving the
+// label on the earlier secret; only people and the watchdog read it, and
+// createSecret still adopts the later one. Logs carry ids, never a message
+// body or a secret value.
 package receiver
 
 import (
@@ -75,24 +67,14 @@ type rotationStarter interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
 
-// alerter publishes alerts; *alert.Publisher in production.
-type alerter interface {
-	Publish(ctx context.Context, a alert.Alert) error
-}
-
 var (
 	_ secretStore     = (*secretsmanager.Client)(nil)
 	_ rotationStarter = (*secretsmanager.Client)(nil)
-	_ alerter         = (*alert.Publisher)(nil)
 )
 
 // ErrRotationBusy fails a message whose secret is stored but not yet taken
 // by the rotation in progress (Case 4d); its redelivery decides again.
 var ErrRotationBusy = errors.New("a rotation in progress has not taken this client secret; retry after it")
-
-// errRejected is wrapped by the error of a rejected message (Case 1): it
-// will not succeed by retrying alone.
-var errRejected = errors.New("notification rejected")
 
 // Config is the receiver's configuration; a zero field takes its default.
 type Config struct {
@@ -106,13 +88,13 @@ type Config struct {
 type Handler struct {
 	store     secretStore
 	rotations rotationStarter
-	alerts    alerter
+	alerts    *alert.Publisher
 	logger    *slog.Logger
 	cfg       Config
 }
 
 // New returns a Handler. A nil logger discards logs.
-func New(store secretStore, rotations rotationStarter, alerts alerter, logger *slog.Logger, cfg Config) *Handler {
+func New(store secretStore, rotations rotationStarter, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,9 +120,20 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	for _, m := range ev.Records {
 		d := &alert.Delivery{MessageID: m.MessageId}
 		err := h.process(ctx, m.Body, d)
-		if errors.Is(err, errRejected) && !alerted[m.MessageId] {
+		var r rejection
+		rejected := errors.As(err, &r)
+		if rejected && !alerted[m.MessageId] {
+			// NOTIFICATION_REJECTED; only what is certainly safe when a field looks like a secret.
 			alerted[m.MessageId] = true
-			err = h.publishRejected(ctx, d, err)
+			a := alert.RejectedDelivery(*d, r.cause, r.fix)
+			perr := h.alerts.Publish(ctx, a)
+			if errors.Is(perr, alert.ErrLooksSecret) {
+				perr = h.alerts.Publish(ctx, a.Redacted())
+			}
+			err = fmt.Errorf("receiver: message %s: %w", d.MessageID, r)
+			if perr != nil {
+				err = fmt.Errorf("receiver: message %s: %w (and then: %w)", d.MessageID, r, perr)
+			}
 		}
 		attrs := []slog.Attr{slog.String("messageId", d.MessageID)}
 		for _, kv := range [][2]string{
@@ -153,7 +146,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		switch {
 		case err == nil:
 			h.logger.LogAttrs(ctx, slog.LevelInfo, "new client secret message handled", append(attrs, slog.String("outcome", d.Outcome.String()))...)
-		case errors.Is(err, errRejected):
+		case rejected:
 			h.logger.LogAttrs(ctx, slog.LevelWarn, "new client secret message rejected", append(attrs, slog.String("outcome", "rejected"), slog.String("error", err.Error()))...)
 		default:
 			h.logger.LogAttrs(ctx, slog.LevelError, "new client secret message failed", append(attrs, slog.String("outcome", "failed"), slog.String("error", err.Error()))...)
@@ -165,15 +158,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	return resp, nil
 }
 
-// rejection is a Case 1 failure: a short cause and what a person must do.
+// rejection fails a message in Case 1, which retrying alone will not make
+// succeed: a short cause, and what a person must do.
 type rejection struct{ cause, fix string }
 
-func (r rejection) Error() string { return r.cause }
-
-// reject returns the error of a rejected message.
-func reject(cause, fix string) error {
-	return fmt.Errorf("%w: %w", errRejected, rejection{cause, fix})
-}
+func (r rejection) Error() string { return "notification rejected: " + r.cause }
 
 // process handles one message: it reads (Case 1, 2), decides, and acts.
 // d collects what is known about the message as it goes.
@@ -181,11 +170,11 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	// Case 1a: parse and validate.
 	n, err := notification.ParseNewSecret([]byte(body))
 	if err != nil {
-		return reject(err.Error(), "")
+		return rejection{err.Error(), ""}
 	}
 	d.NotificationID, d.ApplicationID = n.Metadata.NotificationID, n.Metadata.ApplicationID
 	if redact.LooksSecret(n.ClientID) || n.ClientID == n.NewClientSecret.Reveal() {
-		return reject("the clientId field has the shape of a client secret", "") // never log or publish it
+		return rejection{"the clientId field has the shape of a client secret", ""} // never log or publish it
 	}
 	d.ClientID, d.ExpiresAt, d.OldExpiresAt = n.ClientID, n.NewClientSecretExpiryTime, n.OldClientSecretExpiryTime
 	d.VersionID = managed.ReceivedToken(n.Metadata.NotificationID)
@@ -194,11 +183,11 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	sec, err := managed.FindByClientID(ctx, h.store, n.ClientID)
 	switch {
 	case errors.Is(err, managed.ErrUnknownClient):
-		return reject(err.Error(), fmt.Sprintf("Tag the secret that holds this application's credentials with its client id, then move the message back from the dead-letter queue (below):\n"+
-			"  aws secretsmanager tag-resource --secret-id <secret name> --tags Key=%s,Value=%s\n", managed.TagClientID, n.ClientID))
+		return rejection{err.Error(), fmt.Sprintf("Tag the secret that holds this application's credentials with its client id, then move the message back from the dead-letter queue (below):\n"+
+			"  aws secretsmanager tag-resource --secret-id <secret name> --tags Key=%s,Value=%s\n", managed.TagClientID, n.ClientID)}
 	case errors.Is(err, managed.ErrAmbiguous):
-		return reject(err.Error(), fmt.Sprintf("Keep the tag %s=%s on exactly one secret, then move the message back from the dead-letter queue (below):\n"+
-			"  aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s\n", managed.TagClientID, n.ClientID, managed.TagClientID))
+		return rejection{err.Error(), fmt.Sprintf("Keep the tag %s=%s on exactly one secret, then move the message back from the dead-letter queue (below):\n"+
+			"  aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s\n", managed.TagClientID, n.ClientID, managed.TagClientID)}
 	case err != nil:
 		return fmt.Errorf("receiver: %w", err)
 	}
@@ -216,8 +205,8 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	}
 	switch {
 	case errors.Is(err, secretdoc.ErrInvalid), isNotFound(err):
-		return reject(err.Error(), fmt.Sprintf("Fix the AWSCURRENT value of %s: a JSON object with the client id %s under %q and its client secret under %q, and the tag %s naming the same client id. Then move the message back from the dead-letter queue (below).\n",
-			sec.ARN, n.ClientID, h.cfg.Keys.ClientID, h.cfg.Keys.ClientSecret, managed.TagClientID))
+		return rejection{err.Error(), fmt.Sprintf("Fix the AWSCURRENT value of %s: a JSON object with the client id %s under %q and its client secret under %q, and the tag %s naming the same client id. Then move the message back from the dead-letter queue (below).\n",
+			sec.ARN, n.ClientID, h.cfg.Keys.ClientID, h.cfg.Keys.ClientSecret, managed.TagClientID)}
 	case err != nil:
 		return err
 	}
@@ -238,10 +227,9 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	}
 	// Case 2c: store it.
 	if p.label != "" {
-		if err := h.put(ctx, sec.ARN, d.VersionID, cur, n, p.label); err != nil {
+		if err := h.put(ctx, d, cur, n, p.label); err != nil {
 			return err
 		}
-		d.Label = p.label
 	}
 	if !p.adopt {
 		return h.publish(ctx, d, p.outcome)
@@ -252,15 +240,16 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	return h.adopt(ctx, d, n)
 }
 
-// put writes the delivered secret as version token of arn (Case 2c). The
+// put writes the delivered secret as version d.VersionID (Case 2c). The
 // same token with the same value is a no-op for Secrets Manager;
 // ResourceExistsException means an earlier delivery wrote it.
-func (h *Handler) put(ctx context.Context, arn, token string, cur *secretdoc.Document, n *notification.NewSecret, label string) error {
+func (h *Handler) put(ctx context.Context, d *alert.Delivery, cur *secretdoc.Document, n *notification.NewSecret, label string) error {
+	arn, token := d.SecretARN, d.VersionID
 	value, err := cur.WithClientSecret(n.NewClientSecret, n.NewClientSecretExpiryTime)
 	if errors.Is(err, secretdoc.ErrInvalid) {
 		// The delivered secret cannot be a client secret (too long, shaped
 		// like a client id, or equal to it): reject it, nothing is written.
-		return reject(err.Error(), "Inspect the message in the dead-letter queue: its newClientSecret is not a valid LWA client secret.\n")
+		return rejection{err.Error(), "Inspect the message in the dead-letter queue: its newClientSecret is not a valid LWA client secret.\n"}
 	}
 	if err != nil {
 		return fmt.Errorf("receiver: build version %s of %s: %w", token, arn, err)
@@ -275,6 +264,7 @@ func (h *Handler) put(ctx context.Context, arn, token string, cur *secretdoc.Doc
 	if err != nil && !errors.As(err, &exists) {
 		return fmt.Errorf("receiver: put version %s (%s) of %s: %w", token, label, arn, err)
 	}
+	d.Label = label
 	return nil
 }
 
@@ -335,23 +325,6 @@ func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcom
 		return fmt.Errorf("receiver: message %s: %w", d.MessageID, err)
 	}
 	return nil
-}
-
-// publishRejected publishes NOTIFICATION_REJECTED for a Case 1 failure and
-// returns err (joined with a publish error). When a field looks like a
-// secret, the alert says only what is certainly safe.
-func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, err error) error {
-	var r rejection
-	errors.As(err, &r)
-	a := alert.RejectedDelivery(*d, r.cause, r.fix)
-	perr := h.alerts.Publish(ctx, a)
-	if errors.Is(perr, alert.ErrLooksSecret) {
-		perr = h.alerts.Publish(ctx, a.Redacted())
-	}
-	if perr != nil {
-		return fmt.Errorf("receiver: message %s: %w (and then: %w)", d.MessageID, err, perr)
-	}
-	return fmt.Errorf("receiver: message %s: %w", d.MessageID, err)
 }
 
 // read reads and parses the version of arn that holds stage, or version
