@@ -149,98 +149,58 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 }
 
 func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *notice) error {
-	// Case 1.
+	// Case 1: parse and validate.
 	n, err := notification.ParseSecretExpiry([]byte(nt.sm.Body))
 	if err != nil {
 		return h.reject(ctx, rejected, nt.sm.MessageId, err)
 	}
-	// Case 2.
-	app := n.Metadata.ApplicationID
+	// Case 2: days left and severity.
 	nt.exp = n.ClientSecretExpiryTime.UTC()
 	nt.days = alert.DaysLeft(h.now(), nt.exp)
-	nt.lead = "The LWA client secret of " + app + " " + expiresPhrase(nt.exp, nt.days)
+	nt.lead = "The LWA client secret of " + n.Metadata.ApplicationID + " " + expiresPhrase(nt.exp, nt.days)
 	nt.a = alert.Alert{
 		Event: alert.EventExpiring, Severity: alert.SeverityForDaysLeft(nt.days),
-		ClientID: n.ClientID, ApplicationID: app, ExpiresAt: &nt.exp, DaysLeft: &nt.days,
+		ClientID: n.ClientID, ApplicationID: n.Metadata.ApplicationID, ExpiresAt: &nt.exp, DaysLeft: &nt.days,
 		NotificationID: n.Metadata.NotificationID, MessageID: nt.sm.MessageId,
 	}
-
-	// Case 3.
 	sec, err := managed.FindByClientID(ctx, h.meta, n.ClientID)
-	if errors.Is(err, managed.ErrUnknownClient) || errors.Is(err, managed.ErrAmbiguous) {
-		return h.unmanaged(ctx, nt, err)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, managed.ErrUnknownClient), errors.Is(err, managed.ErrAmbiguous):
+		// Case 3: no managed secret, or several.
+		nt.unmanaged(err)
+		return h.publish(ctx, nt.a)
+	case err != nil:
 		return fmt.Errorf("expiry: message %s: %w", nt.sm.MessageId, err)
 	}
-	arn := sec.ARN
-	nt.a.SecretARN = arn
-	desc, err := h.meta.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	nt.a.SecretARN = sec.ARN
+	desc, err := h.meta.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(sec.ARN)})
 	if err != nil {
-		return fmt.Errorf("expiry: describe secret %s: %w", arn, err)
+		return fmt.Errorf("expiry: describe secret %s: %w", sec.ARN, err)
 	}
 	tags := sec.Tags
 	if desc.Tags != nil {
 		tags = managed.TagMap(desc.Tags)
 	}
-
-	// Case 4.
-	if v, ok := tags[managed.TagClientSecretExpiresAt]; ok {
-		if current, err := time.Parse(time.RFC3339Nano, v); err == nil && nt.exp.Before(current.Add(-replacedMargin)) {
-			cur := current.UTC().Format(time.RFC3339)
-			nt.a.Severity, nt.a.Action = alert.SeverityInfo, alert.ActionNone
-			nt.a.Message = "This expiry notice for " + app + " is about a client secret that has already been replaced; the current one expires " + cur + "."
-			nt.a.Did = "Nothing: the secret in AWSCURRENT of " + arn + " is a newer one (" + managed.TagClientSecretExpiresAt + " = " + cur +
-				"). The old secret keeps working until " + nt.exp.Format(time.RFC3339) + "."
-			return h.publish(ctx, nt.a)
-		}
-	}
-
+	current, err := time.Parse(time.RFC3339Nano, tags[managed.TagClientSecretExpiresAt])
 	enabled, lambdaARN := aws.ToBool(desc.RotationEnabled), aws.ToString(desc.RotationLambdaARN)
 	switch {
+	case err == nil && nt.exp.Before(current.Add(-replacedMargin)):
+		nt.replaced(current) // Case 4: a replaced secret.
 	case nt.days < 0:
-		// Case 5: a rotation cannot request a new secret with an expired one.
-		nt.a.Action = alert.ActionManual
-		nt.a.Message = nt.lead + "; the application cannot call SP-API until a new secret is in place."
-		nt.a.Did = "Nothing: a rotation cannot request a new secret with an expired one."
-		nt.a.ToDo = "Now, " + portal + ". The new secret arrives as a notification; the receiver stores it"
-		if enabled {
-			nt.a.ToDo += " and starts the rotation that adopts it.\n"
-		} else {
-			nt.a.ToDo += ", but rotation is not enabled for " + arn + ", so enable it to adopt the new secret:\n" + alert.EnableCommands(arn, lambdaARN)
-		}
+		nt.expired(enabled, lambdaARN) // Case 5: expired.
 	case enabled && h.autoRotate:
-		return h.rotate(ctx, nt, arn) // Case 6.
+		return h.rotate(ctx, nt) // Case 6: rotate.
 	case enabled:
-		// Case 7: the schedule is left to rotate it, unless it would be too late.
-		next := desc.NextRotationDate
-		nt.a.Action = alert.ActionNone
-		nt.a.Did = "No rotation was started: AUTO_ROTATE_ON_EXPIRY_NOTICE is false."
-		if next != nil {
-			nt.a.Did += " Secrets Manager's next scheduled rotation of " + arn + " is " + next.UTC().Format(time.RFC3339) + "."
-		}
-		if nt.days <= 7 || (next != nil && !next.Before(nt.exp)) {
-			nt.a.Action = alert.ActionManual
-			nt.a.Message = nt.lead + " and the rotation schedule will not replace it in time: rotate it now."
-			nt.a.ToDo = "Rotate it now:\n" + rotateCommand(arn)
-		} else {
-			nt.a.Message = nt.lead + "; the rotation schedule is left to replace it."
-			nt.a.ToDo = "Nothing if the scheduled rotation runs before " + nt.exp.Format(time.RFC3339) + ". To rotate now:\n" + rotateCommand(arn)
-		}
+		nt.scheduled(desc.NextRotationDate) // Case 7: left to the schedule.
 	default:
-		// Case 8.
-		nt.a.Action = alert.ActionManual
-		nt.a.Message = nt.lead + " and rotation is not enabled for its secret: rotate it."
-		nt.a.Did = "Nothing was rotated: rotation is not enabled for " + arn + "."
-		nt.a.ToDo = "Enable rotation and rotate now (before " + nt.exp.Format(time.RFC3339) + "):\n" + alert.EnableCommands(arn, lambdaARN) +
-			"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
+		nt.disabled(lambdaARN) // Case 8: rotation not enabled.
 	}
 	return h.publish(ctx, nt.a)
 }
 
-// unmanaged is Case 3: no secret, or more than one, is tagged with the
+// unmanaged words Case 3: no secret, or more than one, is tagged with the
 // notice's client id.
-func (h *Handler) unmanaged(ctx context.Context, nt *notice, err error) error {
+func (nt *notice) unmanaged(err error) {
 	id := nt.a.ClientID
 	nt.a.Action = alert.ActionManual
 	if errors.Is(err, managed.ErrAmbiguous) {
@@ -250,7 +210,7 @@ func (h *Handler) unmanaged(ctx context.Context, nt *notice, err error) error {
 			"  aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s\n"+
 			"  aws secretsmanager rotate-secret --secret-id <the managed secret>\n",
 			managed.TagClientID, id, managed.TagClientID)
-		return h.publish(ctx, nt.a)
+		return
 	}
 	nt.a.Message = nt.lead + ", and no secret in Secrets Manager is tagged with its client id, so nothing rotates it."
 	nt.a.Did = "No managed secret is tagged " + managed.TagClientID + "=" + id + ". Nothing was rotated."
@@ -259,11 +219,64 @@ func (h *Handler) unmanaged(ctx context.Context, nt *notice, err error) error {
 		"  aws secretsmanager rotate-secret --secret-id <secret name>\n"+
 		"Otherwise %s before %s, and store the new secret where the application reads it.\n",
 		managed.TagClientID, id, portal, nt.exp.Format(time.RFC3339))
-	return h.publish(ctx, nt.a)
+}
+
+// replaced words Case 4: AWSCURRENT holds a secret that expires at current.
+func (nt *notice) replaced(current time.Time) {
+	cur := current.UTC().Format(time.RFC3339)
+	nt.a.Severity, nt.a.Action = alert.SeverityInfo, alert.ActionNone
+	nt.a.Message = "This expiry notice for " + nt.a.ApplicationID + " is about a client secret that has already been replaced; the current one expires " + cur + "."
+	nt.a.Did = "Nothing: the secret in AWSCURRENT of " + nt.a.SecretARN + " is a newer one (" + managed.TagClientSecretExpiresAt + " = " + cur +
+		"). The old secret keeps working until " + nt.exp.Format(time.RFC3339) + "."
+}
+
+// expired words Case 5: a rotation cannot request a new secret with an
+// expired one.
+func (nt *notice) expired(enabled bool, lambdaARN string) {
+	nt.a.Action = alert.ActionManual
+	nt.a.Message = nt.lead + "; the application cannot call SP-API until a new secret is in place."
+	nt.a.Did = "Nothing: a rotation cannot request a new secret with an expired one."
+	nt.a.ToDo = "Now, " + portal + ". The new secret arrives as a notification; the receiver stores it"
+	if enabled {
+		nt.a.ToDo += " and starts the rotation that adopts it.\n"
+	} else {
+		nt.a.ToDo += ", but rotation is not enabled for " + nt.a.SecretARN + ", so enable it to adopt the new secret:\n" +
+			alert.EnableCommands(nt.a.SecretARN, lambdaARN)
+	}
+}
+
+// scheduled words Case 7: the schedule is left to rotate the secret, unless
+// it would be too late.
+func (nt *notice) scheduled(next *time.Time) {
+	arn := nt.a.SecretARN
+	nt.a.Action = alert.ActionNone
+	nt.a.Did = "No rotation was started: AUTO_ROTATE_ON_EXPIRY_NOTICE is false."
+	if next != nil {
+		nt.a.Did += " Secrets Manager's next scheduled rotation of " + arn + " is " + next.UTC().Format(time.RFC3339) + "."
+	}
+	if nt.days <= 7 || (next != nil && !next.Before(nt.exp)) {
+		nt.a.Action = alert.ActionManual
+		nt.a.Message = nt.lead + " and the rotation schedule will not replace it in time: rotate it now."
+		nt.a.ToDo = "Rotate it now:\n" + rotateCommand(arn)
+	} else {
+		nt.a.Message = nt.lead + "; the rotation schedule is left to replace it."
+		nt.a.ToDo = "Nothing if the scheduled rotation runs before " + nt.exp.Format(time.RFC3339) + ". To rotate now:\n" + rotateCommand(arn)
+	}
+}
+
+// disabled words Case 8: rotation is not enabled.
+func (nt *notice) disabled(lambdaARN string) {
+	arn := nt.a.SecretARN
+	nt.a.Action = alert.ActionManual
+	nt.a.Message = nt.lead + " and rotation is not enabled for its secret: rotate it."
+	nt.a.Did = "Nothing was rotated: rotation is not enabled for " + arn + "."
+	nt.a.ToDo = "Enable rotation and rotate now (before " + nt.exp.Format(time.RFC3339) + "):\n" + alert.EnableCommands(arn, lambdaARN) +
+		"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
 }
 
 // rotate is Case 6: start (or join) the rotation that replaces the secret.
-func (h *Handler) rotate(ctx context.Context, nt *notice, arn string) error {
+func (h *Handler) rotate(ctx context.Context, nt *notice) error {
+	arn := nt.a.SecretARN
 	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
 	var refused *types.InvalidRequestException
 	switch {
