@@ -121,6 +121,17 @@ type badIDError struct{}
 func (badIDError) Error() string        { return "alert: an id field is not an id" }
 func (badIDError) Is(target error) bool { return target == ErrLooksSecret }
 
+// ExpiresIn is "expires today", "expires in 1 day" or "expires in N days".
+func ExpiresIn(days int) string {
+	switch days {
+	case 0:
+		return "expires today"
+	case 1:
+		return "expires in 1 day"
+	}
+	return fmt.Sprintf("expires in %d days", days)
+}
+
 // Subject is the email subject: severity, what happened, the application.
 func (a Alert) Subject() string {
 	what := map[Event]string{
@@ -138,15 +149,9 @@ func (a Alert) Subject() string {
 		what = string(a.Event)
 	}
 	if a.Event == EventExpiring && a.DaysLeft != nil {
-		switch d := *a.DaysLeft; {
-		case d < 0:
-			what = "LWA client secret has expired"
-		case d == 0:
-			what = "LWA client secret expires today"
-		case d == 1:
-			what = "LWA client secret expires in 1 day"
-		default:
-			what = fmt.Sprintf("LWA client secret expires in %d days", d)
+		what = "LWA client secret has expired"
+		if *a.DaysLeft >= 0 {
+			what = "LWA client secret " + ExpiresIn(*a.DaysLeft)
 		}
 	}
 	s := fmt.Sprintf("[%s] SP-API %s", a.Severity, what)
@@ -231,7 +236,8 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 		return nil, fmt.Errorf("alert: render %s: message is %d bytes, over the SNS limit", a.Event, len(msg))
 	}
 	attrs := map[string]types.MessageAttributeValue{}
-	for k, v := range map[string]string{"event": string(a.Event), "severity": string(a.Severity), "clientId": a.ClientID} {
+	values := map[string]string{"event": string(a.Event), "severity": string(a.Severity), "clientId": a.ClientID}
+	for k, v := range values {
 		if v != "" { // SNS rejects empty attribute values
 			attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 		}

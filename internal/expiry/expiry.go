@@ -302,9 +302,13 @@ func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 		// reaches the dead-letter queue, then fail the message so that
 		// SQS's redelivery retries the rotation.
 		rerr := fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
+		attempt := "1" // when the event does not say
+		if n, err := strconv.Atoi(nt.sm.Attributes["ApproximateReceiveCount"]); err == nil && n > 0 {
+			attempt = strconv.Itoa(n)
+		}
 		nt.a.Severity, nt.a.Action = alert.SeverityCritical, alert.ActionManual
 		nt.a.Message = nt.lead + ", and the rotation that replaces it could not be started."
-		nt.a.Did = "RotateSecret on " + arn + " failed (" + errorCode(err) + "), attempt " + receiveCount(nt.sm) +
+		nt.a.Did = "RotateSecret on " + arn + " failed (" + errorCode(err) + "), attempt " + attempt +
 			". The notice is retried, which tries the rotation again; after the queue's maximum receives it moves to the dead-letter queue."
 		nt.a.ToDo = "If no CLIENT_SECRET_ROTATED alert follows within the hour, read the expiry alert function's logs for the cause (permissions, rotation function) and rotate by hand:\n" +
 			rotateCommand(arn) + "or " + portal + " before " + nt.exp.Format(time.RFC3339) + ".\n"
@@ -339,12 +343,9 @@ func (h *Handler) reject(ctx context.Context, rejected map[string]bool, messageI
 	}
 	rejected[messageID] = true
 	a := alert.Alert{
-		Event:     alert.EventRejected,
-		Severity:  alert.SeverityWarning,
-		Action:    alert.ActionManual,
-		MessageID: messageID,
-		Message:   "An LWA client secret expiry notification was rejected; the expiry it announces is not tracked.",
-		Did:       "The message failed (reason: " + cause.Error() + "). SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue.",
+		Event: alert.EventRejected, Severity: alert.SeverityWarning, Action: alert.ActionManual, MessageID: messageID,
+		Message: "An LWA client secret expiry notification was rejected; the expiry it announces is not tracked.",
+		Did:     "The message failed (reason: " + cause.Error() + "). SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue.",
 		ToDo: "Inspect the message (SQS message id " + messageID + ") in the expiry queue's dead-letter queue:\n" +
 			"  aws sqs receive-message --queue-url <URL of the expiry dead-letter queue> --max-number-of-messages 10 --visibility-timeout 30\n" +
 			"Check the client secret's expiry in the Solution Provider Portal and rotate it there if it is due. Once the cause is fixed, move the message back:\n" +
@@ -358,16 +359,10 @@ func (h *Handler) reject(ctx context.Context, rejected map[string]bool, messageI
 
 // expiresPhrase says when the secret expires, for a sentence.
 func expiresPhrase(exp time.Time, days int) string {
-	date := exp.Format(time.RFC3339)
-	switch {
-	case days < 0:
-		return "expired at " + date
-	case days == 0:
-		return "expires today (" + date + ")"
-	case days == 1:
-		return "expires in 1 day (" + date + ")"
+	if days < 0 {
+		return "expired at " + exp.Format(time.RFC3339)
 	}
-	return fmt.Sprintf("expires in %d days (%s)", days, date)
+	return alert.ExpiresIn(days) + " (" + exp.Format(time.RFC3339) + ")"
 }
 
 // errorCode names an AWS error by its code (no message text, which is
@@ -381,13 +376,4 @@ func errorCode(err error) string {
 		return "timed out"
 	}
 	return "an error without an AWS error code"
-}
-
-// receiveCount is how many times SQS has delivered the message, or "1" when
-// the event does not say.
-func receiveCount(sm events.SQSMessage) string {
-	if n, err := strconv.Atoi(sm.Attributes["ApproximateReceiveCount"]); err == nil && n > 0 {
-		return strconv.Itoa(n)
-	}
-	return "1"
 }
