@@ -123,17 +123,8 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		var r rejection
 		rejected := errors.As(err, &r)
 		if rejected && !alerted[m.MessageId] {
-			// NOTIFICATION_REJECTED; only what is certainly safe when a field looks like a secret.
 			alerted[m.MessageId] = true
-			a := alert.RejectedDelivery(*d, r.cause, r.fix)
-			perr := h.alerts.Publish(ctx, a)
-			if errors.Is(perr, alert.ErrLooksSecret) {
-				perr = h.alerts.Publish(ctx, a.Redacted())
-			}
-			err = fmt.Errorf("receiver: message %s: %w", d.MessageID, r)
-			if perr != nil {
-				err = fmt.Errorf("receiver: message %s: %w (and then: %w)", d.MessageID, r, perr)
-			}
+			err = h.publishRejected(ctx, d, r)
 		}
 		attrs := []slog.Attr{slog.String("messageId", d.MessageID)}
 		for _, kv := range [][2]string{
@@ -244,7 +235,6 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 // same token with the same value is a no-op for Secrets Manager;
 // ResourceExistsException means an earlier delivery wrote it.
 func (h *Handler) put(ctx context.Context, d *alert.Delivery, cur *secretdoc.Document, n *notification.NewSecret, label string) error {
-	arn, token := d.SecretARN, d.VersionID
 	value, err := cur.WithClientSecret(n.NewClientSecret, n.NewClientSecretExpiryTime)
 	if errors.Is(err, secretdoc.ErrInvalid) {
 		// The delivered secret cannot be a client secret (too long, shaped
@@ -252,27 +242,25 @@ func (h *Handler) put(ctx context.Context, d *alert.Delivery, cur *secretdoc.Doc
 		return rejection{err.Error(), "Inspect the message in the dead-letter queue: its newClientSecret is not a valid LWA client secret.\n"}
 	}
 	if err != nil {
-		return fmt.Errorf("receiver: build version %s of %s: %w", token, arn, err)
+		return fmt.Errorf("receiver: build version %s of %s: %w", d.VersionID, d.SecretARN, err)
 	}
 	_, err = h.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId:           aws.String(arn),
-		ClientRequestToken: aws.String(token),
+		SecretId:           aws.String(d.SecretARN),
+		ClientRequestToken: aws.String(d.VersionID),
 		SecretString:       aws.String(string(value)),
 		VersionStages:      []string{label},
 	})
 	var exists *types.ResourceExistsException
 	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("receiver: put version %s (%s) of %s: %w", token, label, arn, err)
+		return fmt.Errorf("receiver: put version %s (%s) of %s: %w", d.VersionID, label, d.SecretARN, err)
 	}
 	d.Label = label
 	return nil
 }
 
-// adopt is Case 4c and 4d: start or resume the rotation, then wait until
-// its pending version has a value (or it has finished) and see whose secret
-// it is. Only a rotation that took this secret acknowledges the message: a
-// rotation can take another stored secret (a later one, or one LWA will
-// reject), and then this message's redelivery starts the next.
+// adopt is Case 4c and 4d. Only a rotation that took this secret acknowledges
+// the message: a rotation can take another stored secret (a later one, or one
+// LWA will reject), and then this message's redelivery starts the next.
 func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.NewSecret) error {
 	arn := d.SecretARN
 	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
@@ -325,6 +313,21 @@ func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcom
 		return fmt.Errorf("receiver: message %s: %w", d.MessageID, err)
 	}
 	return nil
+}
+
+// publishRejected publishes NOTIFICATION_REJECTED for a Case 1 failure, only
+// what is certainly safe when a field looks like a secret, and returns r
+// (joined with a publish error).
+func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, r rejection) error {
+	a := alert.RejectedDelivery(*d, r.cause, r.fix)
+	perr := h.alerts.Publish(ctx, a)
+	if errors.Is(perr, alert.ErrLooksSecret) {
+		perr = h.alerts.Publish(ctx, a.Redacted())
+	}
+	if perr != nil {
+		return fmt.Errorf("receiver: message %s: %w (and then: %w)", d.MessageID, r, perr)
+	}
+	return fmt.Errorf("receiver: message %s: %w", d.MessageID, r)
 }
 
 // read reads and parses the version of arn that holds stage, or version
