@@ -102,8 +102,7 @@ var errRejected = errors.New("notification rejected")
 // portal says how to rotate a client secret by hand.
 const portal = "rotate the client secret in the Solution Provider Portal (Developer Central, the application's LWA credentials: Rotate secret)"
 
-// notice is one message being handled and the alert built for it; the
-// alert's ids are what is logged about the message.
+// notice is one message and the alert built for it, whose ids are logged.
 type notice struct {
 	sm   events.SQSMessage
 	a    alert.Alert
@@ -198,8 +197,7 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *not
 	return h.publish(ctx, nt.a)
 }
 
-// unmanaged words Case 3: no secret, or more than one, is tagged with the
-// notice's client id.
+// unmanaged words Case 3: no secret, or several, is tagged with the client id.
 func (nt *notice) unmanaged(err error) {
 	id := nt.a.ClientID
 	nt.a.Action = alert.ActionManual
@@ -230,8 +228,7 @@ func (nt *notice) replaced(current time.Time) {
 		"). The old secret keeps working until " + nt.exp.Format(time.RFC3339) + "."
 }
 
-// expired words Case 5: a rotation cannot request a new secret with an
-// expired one.
+// expired words Case 5: a rotation cannot ask for a secret with an expired one.
 func (nt *notice) expired(enabled bool, lambdaARN string) {
 	nt.a.Action = alert.ActionManual
 	nt.a.Message = nt.lead + "; the application cannot call SP-API until a new secret is in place."
@@ -245,8 +242,7 @@ func (nt *notice) expired(enabled bool, lambdaARN string) {
 	}
 }
 
-// scheduled words Case 7: the schedule is left to rotate the secret, unless
-// it would be too late.
+// scheduled words Case 7: the schedule rotates the secret, unless too late.
 func (nt *notice) scheduled(next *time.Time) {
 	arn := nt.a.SecretARN
 	nt.a.Action = alert.ActionNone
@@ -298,9 +294,8 @@ func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 		nt.a.Message = nt.lead + "; a rotation already in progress will replace it."
 		nt.a.Did = "A rotation of " + arn + " is already in progress; Secrets Manager reattempts it. A CLIENT_SECRET_ROTATED alert follows."
 	default:
-		// Case 6a: tell a person now rather than only once the message
-		// reaches the dead-letter queue, then fail the message so that
-		// SQS's redelivery retries the rotation.
+		// Case 6a: tell a person now, not only once the message is dead-lettered,
+		// and fail the message so that SQS's redelivery retries the rotation.
 		rerr := fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
 		attempt := "1" // when the event does not say
 		if n, err := strconv.Atoi(nt.sm.Attributes["ApproximateReceiveCount"]); err == nil && n > 0 {
