@@ -1,15 +1,14 @@
 // Package alert is the project's alert model and its SNS rendering
 // (docs/design.md "Alerts"): one Publish with MessageStructure=json whose key
-// "default" holds the event as a JSON document and whose key "email" holds a
-// plain-text message a person can act on, a subject of at most 100
-// characters, and the String message attributes event, severity and clientId
-// for subscription filter policies. No secret value is ever part of an alert;
-// Render refuses text that looks like an LWA client secret or token, and
-// ids (clientId, applicationId, notificationId) that are not ids by
-// redact.ValidID. Its errors never quote a field.
+// "default" holds the event as JSON and whose key "email" holds plain text a
+// person can act on, a subject of at most 100 characters, and the message
+// attributes event, severity and clientId for filter policies. Render refuses
+// text shaped like an LWA client secret or token and ids that are not ids
+// (redact.ValidID); its errors never quote a field.
 package alert
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,17 +58,16 @@ const (
 	ActionManual          Action = "MANUAL_ACTION_REQUIRED"
 )
 
-// SeverityForDaysLeft is the severity of a secret expiring in daysLeft whole
-// days: CRITICAL at 7 or fewer, WARNING at 30 or fewer, INFO otherwise.
+// SeverityForDaysLeft is CRITICAL at 7 days left or fewer, WARNING at 30 or
+// fewer, INFO otherwise.
 func SeverityForDaysLeft(daysLeft int) Severity {
 	switch {
 	case daysLeft <= 7:
 		return SeverityCritical
 	case daysLeft <= 30:
 		return SeverityWarning
-	default:
-		return SeverityInfo
 	}
+	return SeverityInfo
 }
 
 // DaysLeft is the number of whole days from now until expiresAt, rounded
@@ -96,23 +94,16 @@ type Alert struct {
 	NotificationID string     `json:"notificationId,omitempty"`
 	MessageID      string     `json:"messageId,omitempty"`
 	VersionID      string     `json:"versionId,omitempty"`
-	// Reason says why a SECRET_AT_RISK alert was raised (the watchdog's
-	// reasons, such as ROTATION_DISABLED); empty on most other alerts.
-	Reason string `json:"reason,omitempty"`
-	// Message is one sentence for a person.
-	Message string `json:"message"`
+	Reason         string     `json:"reason,omitempty"` // why a SECRET_AT_RISK alert was raised
+	Message        string     `json:"message"`          // one sentence for a person
 
-	// Did says what the system did, for the email (one or more sentences).
-	Did string `json:"-"`
-	// ToDo says what a person must do, exact commands included; empty when
-	// nothing is needed.
-	ToDo string `json:"-"`
+	Did  string `json:"-"` // what the system did, for the email
+	ToDo string `json:"-"` // what a person must do, commands included; "" when nothing
 }
 
-// Limits of SNS that Render keeps to.
+// Limits of SNS that Render keeps to: the subject, and a whole message (256 KiB).
 const (
 	MaxSubject = 100
-	// MaxMessage is SNS's limit for a whole message (256 KiB).
 	MaxMessage = 256 * 1024
 )
 
@@ -120,19 +111,26 @@ const (
 // like an LWA client secret or token. Such an alert is never published.
 var ErrLooksSecret = errors.New("alert: text looks like a secret value")
 
-// ErrBadID is returned by Render when an id field (clientId, applicationId,
-// notificationId) is not an id (redact.ValidID). It also matches
-// ErrLooksSecret: an id of unknown shape may be anything, a secret
-// included, and a caller that retries without the fields it cannot vouch
-// for on ErrLooksSecret recovers from both the same way.
+// ErrBadID is returned by Render when an id field is not an id. It matches
+// ErrLooksSecret too: such an id may be anything, a secret included, and a
+// caller recovers from both the same way.
 var ErrBadID error = badIDError{}
 
 type badIDError struct{}
 
-func (badIDError) Error() string { return "alert: an id field is not an id" }
-
-// Is makes ErrBadID match ErrLooksSecret too.
+func (badIDError) Error() string        { return "alert: an id field is not an id" }
 func (badIDError) Is(target error) bool { return target == ErrLooksSecret }
+
+// ExpiresIn is "expires today", "expires in 1 day" or "expires in N days".
+func ExpiresIn(days int) string {
+	switch days {
+	case 0:
+		return "expires today"
+	case 1:
+		return "expires in 1 day"
+	}
+	return fmt.Sprintf("expires in %d days", days)
+}
 
 // Subject is the email subject: severity, what happened, the application.
 func (a Alert) Subject() string {
@@ -151,26 +149,26 @@ func (a Alert) Subject() string {
 		what = string(a.Event)
 	}
 	if a.Event == EventExpiring && a.DaysLeft != nil {
-		switch d := *a.DaysLeft; {
-		case d < 0:
-			what = "LWA client secret has expired"
-		case d == 0:
-			what = "LWA client secret expires today"
-		case d == 1:
-			what = "LWA client secret expires in 1 day"
-		default:
-			what = fmt.Sprintf("LWA client secret expires in %d days", d)
+		what = "LWA client secret has expired"
+		if *a.DaysLeft >= 0 {
+			what = "LWA client secret " + ExpiresIn(*a.DaysLeft)
 		}
 	}
-	app := a.ApplicationID
-	if app == "" {
-		app = a.ClientID
-	}
 	s := fmt.Sprintf("[%s] SP-API %s", a.Severity, what)
-	if app != "" {
+	if app := cmp.Or(a.ApplicationID, a.ClientID); app != "" {
 		s += ": " + app
 	}
-	return clip(asciiLine(s), MaxSubject)
+	// SNS wants printable ASCII on one line.
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > MaxSubject {
+		s = s[:MaxSubject-3] + "..."
+	}
+	return s
 }
 
 // Email is the plain-text message for people.
@@ -201,11 +199,7 @@ func (a Alert) Email() string {
 	if a.Did != "" {
 		fmt.Fprintf(&b, "\nWhat the system did:\n%s\n", a.Did)
 	}
-	if a.ToDo != "" {
-		fmt.Fprintf(&b, "\nWhat you must do:\n%s\n", a.ToDo)
-	} else {
-		b.WriteString("\nWhat you must do:\nNothing.\n")
-	}
+	fmt.Fprintf(&b, "\nWhat you must do:\n%s\n", cmp.Or(a.ToDo, "Nothing."))
 	return b.String()
 }
 
@@ -218,15 +212,12 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 		t := a.ExpiresAt.UTC()
 		a.ExpiresAt = &t
 	}
-	// Ids reach the subject, filter attributes and emails: each must be an
-	// id. The error names the field, never its value.
-	for _, f := range []struct{ name, value string }{
-		{"clientId", a.ClientID},
-		{"applicationId", a.ApplicationID},
-		{"notificationId", a.NotificationID},
+	// Ids reach the subject, filter attributes and emails: each must be an id.
+	for _, f := range [][2]string{
+		{"clientId", a.ClientID}, {"applicationId", a.ApplicationID}, {"notificationId", a.NotificationID},
 	} {
-		if f.value != "" && !redact.ValidID(f.value) {
-			return nil, fmt.Errorf("alert: render %s: field %s (want %s): %w", a.Event, f.name, redact.IDRule, ErrBadID)
+		if f[1] != "" && !redact.ValidID(f[1]) {
+			return nil, fmt.Errorf("alert: render %s: field %s (want %s): %w", a.Event, f[0], redact.IDRule, ErrBadID)
 		}
 	}
 	doc, err := json.Marshal(a)
@@ -234,10 +225,8 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 		return nil, fmt.Errorf("alert: render %s: %w", a.Event, err)
 	}
 	subject, email := a.Subject(), a.Email()
-	for _, s := range []string{string(doc), subject, email} {
-		if redact.LooksSecret(s) {
-			return nil, fmt.Errorf("alert: render %s: %w", a.Event, ErrLooksSecret)
-		}
+	if redact.LooksSecret(string(doc)) || redact.LooksSecret(subject) || redact.LooksSecret(email) {
+		return nil, fmt.Errorf("alert: render %s: %w", a.Event, ErrLooksSecret)
 	}
 	msg, err := json.Marshal(map[string]string{"default": string(doc), "email": email})
 	if err != nil {
@@ -246,16 +235,12 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 	if len(msg) > MaxMessage {
 		return nil, fmt.Errorf("alert: render %s: message is %d bytes, over the SNS limit", a.Event, len(msg))
 	}
-	attr := func(v string) types.MessageAttributeValue {
-		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
-	}
-	attrs := map[string]types.MessageAttributeValue{
-		"event":    attr(string(a.Event)),
-		"severity": attr(string(a.Severity)),
-	}
-	if a.ClientID != "" {
-		// SNS rejects empty attribute values.
-		attrs["clientId"] = attr(a.ClientID)
+	attrs := map[string]types.MessageAttributeValue{}
+	values := map[string]string{"event": string(a.Event), "severity": string(a.Severity), "clientId": a.ClientID}
+	for k, v := range values {
+		if v != "" { // SNS rejects empty attribute values
+			attrs[k] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		}
 	}
 	return &sns.PublishInput{
 		TopicArn:          aws.String(topicARN),
@@ -303,27 +288,8 @@ func (p *Publisher) Publish(ctx context.Context, a Alert) error {
 		return err
 	}
 	if _, err := p.client.Publish(ctx, in); err != nil {
-		// The ids are the caller's to log (they are checked above); the
-		// error names the event only.
+		// The error names the event only: the ids are the caller's to log.
 		return fmt.Errorf("alert: publish %s: %w", a.Event, err)
 	}
 	return nil
-}
-
-// asciiLine makes s a valid SNS subject: printable ASCII on one line.
-func asciiLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return ' '
-		}
-		return r
-	}, s)
-}
-
-// clip shortens s to at most n bytes, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n-3] + "..."
 }

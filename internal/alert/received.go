@@ -1,13 +1,12 @@
 package alert
 
 import (
-	"fmt"
+	"cmp"
 	"time"
 )
 
-// Delivery is what the receiver knows about one new-secret notification it
-// handled, for the NEW_CLIENT_SECRET_RECEIVED alert. Every field is safe to
-// publish.
+// Delivery is what the receiver knows about one new-secret notification, for
+// its alerts. Every field is safe to publish.
 type Delivery struct {
 	ClientID, ApplicationID, NotificationID, MessageID string
 
@@ -40,9 +39,8 @@ func (o Outcome) String() string {
 	return [...]string{"none", "rotationStarted", "rotationResumed", "rotationOff", "alreadyCurrent", "older", "rejectedBefore"}[o]
 }
 
-// Received is the NEW_CLIENT_SECRET_RECEIVED alert for a delivery the
-// receiver handled with outcome o.
-func Received(d Delivery, o Outcome, now time.Time) Alert {
+// Received is the NEW_CLIENT_SECRET_RECEIVED alert for d, by its Outcome.
+func Received(d Delivery, now time.Time) Alert {
 	exp := d.ExpiresAt.UTC()
 	days := DaysLeft(now, exp)
 	app := d.ApplicationID
@@ -56,7 +54,7 @@ func Received(d Delivery, o Outcome, now time.Time) Alert {
 	if d.Label != "" {
 		stored = "The new client secret was stored in Secrets Manager as version " + d.VersionID + " (label " + d.Label + ")."
 	}
-	switch o {
+	switch d.Outcome {
 	case OutcomeRotationStarted:
 		a.Action = ActionRotationStarted
 		a.Message = "A new LWA client secret for " + app + " was received and stored; a rotation was started to adopt it."
@@ -69,7 +67,18 @@ func Received(d Delivery, o Outcome, now time.Time) Alert {
 		a.Severity, a.Action = SeverityCritical, ActionManual
 		a.Message = "A new LWA client secret for " + app + " was stored but will not be adopted because rotation is not enabled: act before the previous secret stops working."
 		a.Did = stored + " Rotation is not enabled for the secret, so it was not adopted."
-		a.ToDo = rotationOffToDo(d)
+		deadline := "before the previous client secret stops working"
+		if !d.OldExpiresAt.IsZero() {
+			deadline += " (" + d.OldExpiresAt.UTC().Format(time.RFC3339) + ")"
+		}
+		a.ToDo = "Rotation is not enabled for this secret, so nothing will adopt the new client secret. Do one of these " + deadline + ":\n" +
+			"1. Enable rotation; its first run adopts the stored secret without asking Amazon for another one:\n" +
+			EnableCommands(d.SecretARN, d.RotationLambdaARN) +
+			"2. Or make it current by hand, and record its expiry:\n" +
+			"  aws secretsmanager update-secret-version-stage --secret-id " + d.SecretARN + " --version-stage AWSCURRENT --move-to-version-id " +
+			d.VersionID + " --remove-from-version-id " + d.CurrentVersionID + "\n" +
+			"  aws secretsmanager tag-resource --secret-id " + d.SecretARN +
+			" --tags Key=sp-api-lwa:client-secret-expires-at,Value=" + exp.Format(time.RFC3339) + "\n"
 	case OutcomeCurrent:
 		a.Message = "A new LWA client secret notification for " + app + " needed no action: the secret is already the current one."
 		a.Did = "AWSCURRENT already holds this client secret (the notification was delivered again after it was adopted). Nothing was written."
@@ -85,40 +94,27 @@ func Received(d Delivery, o Outcome, now time.Time) Alert {
 	return a
 }
 
-func rotationOffToDo(d Delivery) string {
-	lambdaARN := d.RotationLambdaARN
-	if lambdaARN == "" {
-		lambdaARN = "<RotateSecretFunctionArn output of the stack>"
-	}
-	deadline := "before the previous client secret stops working"
-	if !d.OldExpiresAt.IsZero() {
-		deadline += " (" + d.OldExpiresAt.UTC().Format(time.RFC3339) + ")"
-	}
-	return fmt.Sprintf("Rotation is not enabled for this secret, so nothing will adopt the new client secret. Do one of these %s:\n"+
-		"1. Enable rotation; its first run adopts the stored secret without asking Amazon for another one:\n"+
-		"  aws secretsmanager rotate-secret --secret-id %s --rotation-lambda-arn %s --rotation-rules '{\"ScheduleExpression\":\"rate(30 days)\"}' --no-rotate-immediately\n"+
-		"  aws secretsmanager rotate-secret --secret-id %s\n"+
-		"2. Or make it current by hand, and record its expiry:\n"+
-		"  aws secretsmanager update-secret-version-stage --secret-id %s --version-stage AWSCURRENT --move-to-version-id %s --remove-from-version-id %s\n"+
-		"  aws secretsmanager tag-resource --secret-id %s --tags Key=sp-api-lwa:client-secret-expires-at,Value=%s\n",
-		deadline, d.SecretARN, lambdaARN, d.SecretARN,
-		d.SecretARN, d.VersionID, d.CurrentVersionID,
-		d.SecretARN, d.ExpiresAt.UTC().Format(time.RFC3339))
+// EnableCommands are the commands that configure the rotation of secret arn
+// with the rotation function (without rotating at once) and then rotate it.
+func EnableCommands(arn, lambdaARN string) string {
+	return "  aws secretsmanager rotate-secret --secret-id " + arn + " --rotation-lambda-arn " +
+		cmp.Or(lambdaARN, "<RotateSecretFunctionArn output of the stack>") +
+		" --rotation-rules '{\"ScheduleExpression\":\"rate(30 days)\"}' --no-rotate-immediately\n" +
+		"  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
 }
 
-// RejectedDelivery is the NOTIFICATION_REJECTED alert for a new-secret
-// message that failed validation or could not be matched to its secret
-// (messageID always set, the other fields when known). cause is the short
-// reason, fix what a person must do about it; both must hold no value from
-// the message body but ids.
-func RejectedDelivery(messageID, notificationID, applicationID, clientID, secretARN, cause, fix string) Alert {
+// RejectedDelivery is the NOTIFICATION_REJECTED alert for a new-secret message
+// that failed validation or matched no secret (d holds what is known of it).
+// cause is the short reason and fix what a person must do; neither may hold a
+// value from the message body but ids.
+func RejectedDelivery(d Delivery, cause, fix string) Alert {
 	return Alert{
 		Event: EventRejected, Severity: SeverityCritical, Action: ActionManual,
-		ClientID: clientID, ApplicationID: applicationID, SecretARN: secretARN,
-		NotificationID: notificationID, MessageID: messageID,
+		ClientID: d.ClientID, ApplicationID: d.ApplicationID, SecretARN: d.SecretARN,
+		NotificationID: d.NotificationID, MessageID: d.MessageID,
 		Message: "A new LWA client secret notification was rejected and not stored; it may hold a secret that exists nowhere else.",
 		Did:     "The message was not stored and failed (reason: " + cause + "). SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue.",
-		ToDo:    fix + rejectRecovery(messageID),
+		ToDo:    fix + rejectRecovery(d.MessageID),
 	}
 }
 

@@ -1,43 +1,30 @@
 // Package expiry turns Amazon's APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY
 // notifications into CLIENT_SECRET_EXPIRING alerts and, when policy says so,
 // starts the rotation that replaces the expiring secret (docs/design.md "The
-// expiry alert", with the alerts of "Alerts").
-//
-// It works on secret metadata only (DescribeSecret, ListSecrets,
-// RotateSecret); it cannot read a secret value, and the deployment does not
-// allow it to.
+// expiry alert"). It reads secret metadata only: it cannot read a value, and
+// the deployment does not allow it to.
 //
 // For each message, in batch order:
 //
-//  1. Parse and validate the body. A malformed body or a wrong notification
-//     type fails the message (it reaches the dead-letter queue after the
-//     queue's retries) with a NOTIFICATION_REJECTED alert (WARNING,
-//     MANUAL_ACTION_REQUIRED), published once per message id per invocation.
-//  2. daysLeft is the whole days from now to clientSecretExpiryTime, rounded
-//     down; the severity follows from it (alert.SeverityForDaysLeft: CRITICAL
-//     at 7 or fewer, including 0 and expired; WARNING at 30 or fewer).
-//  3. Find the managed secret by the tag sp-api-lwa:client-id. None, or more
-//     than one: MANUAL_ACTION_REQUIRED with the commands that fix it; the
-//     message succeeds (retrying would not change anything).
-//  4. The tag sp-api-lwa:client-secret-expires-at is later than the notice's
-//     expiry by more than a minute: the notice is about a secret that has
-//     already been replaced (Amazon keeps the old one working for 7 days and
-//     warns about it). INFO, NONE.
-//  5. The secret has already expired: a rotation cannot work any more
-//     (asking Amazon for a new secret needs the current one).
-//     MANUAL_ACTION_REQUIRED: rotate it in the Solution Provider Portal; the
-//     receiver stores the new secret and a rotation adopts it.
-//  6. Rotation enabled and AUTO_ROTATE_ON_EXPIRY_NOTICE true: RotateSecret.
-//     ROTATION_STARTED, or ROTATION_RESUMED when Secrets Manager refuses
-//     because a rotation is in progress (not an error). (6a) Any other error:
-//     CRITICAL, MANUAL_ACTION_REQUIRED naming the error code and the attempt,
-//     and the message fails, so SQS's redelivery retries the rotation.
-//  7. Rotation enabled, AUTO_ROTATE_ON_EXPIRY_NOTICE false: the schedule is
-//     left to rotate it. NONE, with the command to rotate now; but
-//     MANUAL_ACTION_REQUIRED when 7 days or fewer are left, or when Secrets
-//     Manager's next scheduled rotation is not before the expiry, since then
-//     the schedule will not replace the secret in time.
-//  8. Rotation not enabled: MANUAL_ACTION_REQUIRED with the exact commands.
+//  1. A malformed body or a wrong type fails the message with a
+//     NOTIFICATION_REJECTED alert (WARNING), once per message id per invocation.
+//  2. daysLeft, the whole days to clientSecretExpiryTime rounded down, sets
+//     the severity (alert.SeverityForDaysLeft).
+//  3. No secret, or several, tagged with the client id: MANUAL_ACTION_REQUIRED
+//     with the fix; the message succeeds (a retry would change nothing).
+//  4. sp-api-lwa:client-secret-expires-at is over a minute later than the
+//     notice's expiry: the secret was already replaced (Amazon keeps the old
+//     one working for 7 days and warns about it). INFO, NONE.
+//  5. Already expired: MANUAL_ACTION_REQUIRED, rotate in the portal (asking
+//     Amazon for a new secret needs the current one).
+//  6. Rotation enabled and AUTO_ROTATE_ON_EXPIRY_NOTICE true: RotateSecret;
+//     ROTATION_STARTED, or ROTATION_RESUMED when a rotation is in progress.
+//     (6a) Any other error: CRITICAL, MANUAL_ACTION_REQUIRED naming the error
+//     code, and the message fails so that SQS's redelivery retries it.
+//  7. Rotation enabled, auto-rotate off: NONE, with the command to rotate now;
+//     MANUAL_ACTION_REQUIRED at 7 days or fewer, or when the next scheduled
+//     rotation is not before the expiry.
+//  8. Rotation not enabled: MANUAL_ACTION_REQUIRED with the commands.
 //
 // A failed publish fails the message, so it is retried.
 package expiry
@@ -73,38 +60,29 @@ type rotationStarter interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
 
-// alerter publishes alerts; *alert.Publisher in production.
-type alerter interface {
-	Publish(ctx context.Context, a alert.Alert) error
-}
-
 var (
 	_ secretMeta      = (*secretsmanager.Client)(nil)
 	_ rotationStarter = (*secretsmanager.Client)(nil)
-	_ alerter         = (*alert.Publisher)(nil)
 )
 
 // Config is the expiry alert's configuration.
 type Config struct {
-	// AutoRotate starts a rotation on an expiry notice
-	// (AUTO_ROTATE_ON_EXPIRY_NOTICE).
-	AutoRotate bool
-	// Now is the clock for days left; nil means time.Now.
-	Now func() time.Time
+	AutoRotate bool             // start a rotation on an expiry notice (AUTO_ROTATE_ON_EXPIRY_NOTICE)
+	Now        func() time.Time // the clock for days left; nil means time.Now
 }
 
 // Handler handles batches of APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY messages.
 type Handler struct {
 	meta       secretMeta
 	rotations  rotationStarter
-	alerts     alerter
+	alerts     *alert.Publisher
 	logger     *slog.Logger
 	autoRotate bool
 	now        func() time.Time
 }
 
 // New returns a Handler. A nil logger discards logs.
-func New(meta secretMeta, rotations rotationStarter, alerts alerter, logger *slog.Logger, cfg Config) *Handler {
+func New(meta secretMeta, rotations rotationStarter, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,13 +92,24 @@ func New(meta secretMeta, rotations rotationStarter, alerts alerter, logger *slo
 	return &Handler{meta: meta, rotations: rotations, alerts: alerts, logger: logger, autoRotate: cfg.AutoRotate, now: cfg.Now}
 }
 
-// replacedMargin is how much later than the notice's expiry the recorded
-// expiry of AWSCURRENT must be for the notice to be about a replaced secret;
-// it absorbs rounding of the two times.
+// replacedMargin absorbs rounding between the notice's expiry and the one
+// recorded for AWSCURRENT (Case 4).
 const replacedMargin = time.Minute
 
 // errRejected is wrapped by the error of a rejected message.
 var errRejected = errors.New("notification rejected")
+
+// portal says how to rotate a client secret by hand.
+const portal = "rotate the client secret in the Solution Provider Portal (Developer Central, the application's LWA credentials: Rotate secret)"
+
+// notice is one message and the alert built for it, whose ids are logged.
+type notice struct {
+	sm   events.SQSMessage
+	a    alert.Alert
+	exp  time.Time // the secret's expiry
+	days int       // whole days left
+	lead string    // "The LWA client secret of <app> expires in N days (<date>)"
+}
 
 // Handle handles the batch's messages one by one, in order, and reports the
 // failed ones in BatchItemFailures. It returns an error only when no message
@@ -132,12 +121,20 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	}
 	rejected := make(map[string]bool)
 	for _, sm := range ev.Records {
-		m := &message{messageID: sm.MessageId}
-		err := h.process(ctx, rejected, sm, m)
-		attrs := m.attrs()
+		nt := &notice{sm: sm, a: alert.Alert{MessageID: sm.MessageId}}
+		err := h.process(ctx, rejected, nt)
+		attrs := []slog.Attr{slog.String("messageId", sm.MessageId)}
+		for _, kv := range [][2]string{{"notificationId", nt.a.NotificationID}, {"clientId", nt.a.ClientID}, {"secretId", nt.a.SecretARN}} {
+			if kv[1] != "" {
+				attrs = append(attrs, slog.String(kv[0], kv[1]))
+			}
+		}
+		if nt.a.ClientID != "" {
+			attrs = append(attrs, slog.Int("daysLeft", nt.days))
+		}
 		switch {
 		case err == nil:
-			h.logger.LogAttrs(ctx, slog.LevelInfo, "expiry notice handled", append(attrs, slog.String("outcome", m.outcome))...)
+			h.logger.LogAttrs(ctx, slog.LevelInfo, "expiry notice handled", append(attrs, slog.String("outcome", string(nt.a.Action)))...)
 		case errors.Is(err, errRejected):
 			h.logger.LogAttrs(ctx, slog.LevelWarn, "expiry notice rejected", append(attrs, slog.String("outcome", "rejected"), slog.String("error", err.Error()))...)
 		default:
@@ -150,78 +147,30 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	return resp, nil
 }
 
-// message is what is known about the message being handled; every field is
-// safe to log.
-type message struct {
-	messageID      string
-	notificationID string
-	clientID       string
-	secretID       string
-	daysLeft       int
-	outcome        string // the alert's action
-}
-
-func (m *message) attrs() []slog.Attr {
-	attrs := []slog.Attr{slog.String("messageId", m.messageID)}
-	for _, kv := range [][2]string{{"notificationId", m.notificationID}, {"clientId", m.clientID}, {"secretId", m.secretID}} {
-		if kv[1] != "" {
-			attrs = append(attrs, slog.String(kv[0], kv[1]))
-		}
-	}
-	if m.clientID != "" {
-		attrs = append(attrs, slog.Int("daysLeft", m.daysLeft))
-	}
-	return attrs
-}
-
-// notice is what one valid notice says, with the alert being built for it.
-type notice struct {
-	sm   events.SQSMessage
-	m    *message
-	a    alert.Alert
-	app  string    // the application id
-	exp  time.Time // the secret's expiry
-	days int       // whole days left
-	when string    // "expires in N days (...)"
-}
-
-// portal says how to rotate a client secret by hand.
-const portal = "rotate the client secret in the Solution Provider Portal (Developer Central, the application's LWA credentials: Rotate secret)"
-
-func (h *Handler) process(ctx context.Context, rejected map[string]bool, sm events.SQSMessage, m *message) error {
-	// Case 1.
-	n, err := notification.ParseSecretExpiry([]byte(sm.Body))
+func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *notice) error {
+	// Case 1: parse and validate.
+	n, err := notification.ParseSecretExpiry([]byte(nt.sm.Body))
 	if err != nil {
-		return h.reject(ctx, rejected, m, err)
+		return h.reject(ctx, rejected, nt.sm.MessageId, err)
 	}
-	m.notificationID = n.Metadata.NotificationID
-	m.clientID = n.ClientID
-
-	// Case 2.
-	exp := n.ClientSecretExpiryTime.UTC()
-	days := alert.DaysLeft(h.now(), exp)
-	m.daysLeft = days
-	nt := &notice{sm: sm, m: m, app: n.Metadata.ApplicationID, exp: exp, days: days, when: expiresPhrase(exp, days),
-		a: alert.Alert{
-			Event:          alert.EventExpiring,
-			ClientID:       n.ClientID,
-			ApplicationID:  n.Metadata.ApplicationID,
-			ExpiresAt:      &exp,
-			DaysLeft:       &days,
-			NotificationID: n.Metadata.NotificationID,
-			MessageID:      m.messageID,
-		}}
-	nt.a.Severity = alert.SeverityForDaysLeft(days)
-
-	// Case 3.
+	// Case 2: days left and severity.
+	nt.exp = n.ClientSecretExpiryTime.UTC()
+	nt.days = alert.DaysLeft(h.now(), nt.exp)
+	nt.lead = "The LWA client secret of " + n.Metadata.ApplicationID + " " + expiresPhrase(nt.exp, nt.days)
+	nt.a = alert.Alert{
+		Event: alert.EventExpiring, Severity: alert.SeverityForDaysLeft(nt.days),
+		ClientID: n.ClientID, ApplicationID: n.Metadata.ApplicationID, ExpiresAt: &nt.exp, DaysLeft: &nt.days,
+		NotificationID: n.Metadata.NotificationID, MessageID: nt.sm.MessageId,
+	}
 	sec, err := managed.FindByClientID(ctx, h.meta, n.ClientID)
-	if errors.Is(err, managed.ErrUnknownClient) || errors.Is(err, managed.ErrAmbiguous) {
-		return h.unmanaged(ctx, nt, err)
+	switch {
+	case errors.Is(err, managed.ErrUnknownClient), errors.Is(err, managed.ErrAmbiguous):
+		// Case 3: no managed secret, or several.
+		nt.unmanaged(err)
+		return h.publish(ctx, nt.a)
+	case err != nil:
+		return fmt.Errorf("expiry: message %s: %w", nt.sm.MessageId, err)
 	}
-	if err != nil {
-		return fmt.Errorf("expiry: message %s: %w", m.messageID, err)
-	}
-	m.secretID = sec.ARN
 	nt.a.SecretARN = sec.ARN
 	desc, err := h.meta.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(sec.ARN)})
 	if err != nil {
@@ -231,129 +180,71 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, sm even
 	if desc.Tags != nil {
 		tags = managed.TagMap(desc.Tags)
 	}
-
-	// Case 4.
-	if v, ok := tags[managed.TagClientSecretExpiresAt]; ok {
-		if current, err := time.Parse(time.RFC3339Nano, v); err == nil && exp.Before(current.Add(-replacedMargin)) {
-			nt.a.Severity, nt.a.Action = alert.SeverityInfo, alert.ActionNone
-			nt.a.Message = "This expiry notice for " + nt.app + " is about a client secret that has already been replaced; the current one expires " + current.UTC().Format(time.RFC3339) + "."
-			nt.a.Did = "Nothing: the secret in AWSCURRENT of " + sec.ARN + " is a newer one (" + managed.TagClientSecretExpiresAt + " = " + current.UTC().Format(time.RFC3339) + "). The old secret keeps working until " + exp.Format(time.RFC3339) + "."
-			return h.publish(ctx, m, nt.a)
-		}
-	}
-
-	enabled := aws.ToBool(desc.RotationEnabled)
+	current, err := time.Parse(time.RFC3339Nano, tags[managed.TagClientSecretExpiresAt])
+	enabled, lambdaARN := aws.ToBool(desc.RotationEnabled), aws.ToString(desc.RotationLambdaARN)
 	switch {
-	case days < 0:
-		return h.expired(ctx, nt, sec.ARN, enabled, aws.ToString(desc.RotationLambdaARN)) // Case 5.
+	case err == nil && nt.exp.Before(current.Add(-replacedMargin)):
+		nt.replaced(current) // Case 4: a replaced secret.
+	case nt.days < 0:
+		nt.expired(enabled, lambdaARN) // Case 5: expired.
 	case enabled && h.autoRotate:
-		return h.rotate(ctx, nt, sec.ARN) // Case 6.
+		return h.rotate(ctx, nt) // Case 6: rotate.
 	case enabled:
-		return h.scheduled(ctx, nt, sec.ARN, desc.NextRotationDate) // Case 7.
+		nt.scheduled(desc.NextRotationDate) // Case 7: left to the schedule.
 	default:
-		// Case 8.
-		nt.a.Action = alert.ActionManual
-		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + " and rotation is not enabled for its secret: rotate it."
-		nt.a.Did = "Nothing was rotated: rotation is not enabled for " + sec.ARN + "."
-		nt.a.ToDo = "Enable rotation and rotate now (before " + exp.Format(time.RFC3339) + "):\n" + enableCommands(sec.ARN, aws.ToString(desc.RotationLambdaARN)) +
-			"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
-		return h.publish(ctx, m, nt.a)
+		nt.disabled(lambdaARN) // Case 8: rotation not enabled.
 	}
+	return h.publish(ctx, nt.a)
 }
 
-// unmanaged is Case 3: no secret, or more than one, is tagged with the
-// notice's client id.
-func (h *Handler) unmanaged(ctx context.Context, nt *notice, err error) error {
+// unmanaged words Case 3: no secret, or several, is tagged with the client id.
+func (nt *notice) unmanaged(err error) {
 	id := nt.a.ClientID
 	nt.a.Action = alert.ActionManual
 	if errors.Is(err, managed.ErrAmbiguous) {
-		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + ", and more than one secret is tagged with its client id, so nothing rotates it."
+		nt.a.Message = nt.lead + ", and more than one secret is tagged with its client id, so nothing rotates it."
 		nt.a.Did = "Nothing was rotated: " + err.Error() + "."
 		nt.a.ToDo = fmt.Sprintf("Keep the tag %s=%s on exactly one secret, then rotate it:\n"+
 			"  aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s\n"+
 			"  aws secretsmanager rotate-secret --secret-id <the managed secret>\n",
 			managed.TagClientID, id, managed.TagClientID)
-		return h.publish(ctx, nt.m, nt.a)
+		return
 	}
-	nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + ", and no secret in Secrets Manager is tagged with its client id, so nothing rotates it."
+	nt.a.Message = nt.lead + ", and no secret in Secrets Manager is tagged with its client id, so nothing rotates it."
 	nt.a.Did = "No managed secret is tagged " + managed.TagClientID + "=" + id + ". Nothing was rotated."
 	nt.a.ToDo = fmt.Sprintf("If the credentials are kept in Secrets Manager, tag that secret and configure its rotation (go run ./cmd/lwa-rotation enable <secret name> --stack <stack> does both), then rotate it:\n"+
 		"  aws secretsmanager tag-resource --secret-id <secret name> --tags Key=%s,Value=%s\n"+
 		"  aws secretsmanager rotate-secret --secret-id <secret name>\n"+
 		"Otherwise %s before %s, and store the new secret where the application reads it.\n",
 		managed.TagClientID, id, portal, nt.exp.Format(time.RFC3339))
-	return h.publish(ctx, nt.m, nt.a)
 }
 
-// enableCommands are the commands that configure the secret's rotation with
-// the rotation function (never rotating at once) and then rotate it.
-func enableCommands(arn, lambdaARN string) string {
-	if lambdaARN == "" {
-		lambdaARN = "<RotateSecretFunctionArn output of the stack>"
-	}
-	return "  aws secretsmanager rotate-secret --secret-id " + arn + " --rotation-lambda-arn " + lambdaARN +
-		" --rotation-rules '{\"ScheduleExpression\":\"rate(30 days)\"}' --no-rotate-immediately\n" +
-		"  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
+// replaced words Case 4: AWSCURRENT holds a secret that expires at current.
+func (nt *notice) replaced(current time.Time) {
+	cur := current.UTC().Format(time.RFC3339)
+	nt.a.Severity, nt.a.Action = alert.SeverityInfo, alert.ActionNone
+	nt.a.Message = "This expiry notice for " + nt.a.ApplicationID + " is about a client secret that has already been replaced; the current one expires " + cur + "."
+	nt.a.Did = "Nothing: the secret in AWSCURRENT of " + nt.a.SecretARN + " is a newer one (" + managed.TagClientSecretExpiresAt + " = " + cur +
+		"). The old secret keeps working until " + nt.exp.Format(time.RFC3339) + "."
 }
 
-// expired is Case 5: the secret has expired; a rotation cannot help.
-func (h *Handler) expired(ctx context.Context, nt *notice, arn string, enabled bool, lambdaARN string) error {
+// expired words Case 5: a rotation cannot ask for a secret with an expired one.
+func (nt *notice) expired(enabled bool, lambdaARN string) {
 	nt.a.Action = alert.ActionManual
-	nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + "; the application cannot call SP-API until a new secret is in place."
+	nt.a.Message = nt.lead + "; the application cannot call SP-API until a new secret is in place."
 	nt.a.Did = "Nothing: a rotation cannot request a new secret with an expired one."
 	nt.a.ToDo = "Now, " + portal + ". The new secret arrives as a notification; the receiver stores it"
 	if enabled {
 		nt.a.ToDo += " and starts the rotation that adopts it.\n"
 	} else {
-		nt.a.ToDo += ", but rotation is not enabled for " + arn + ", so enable it to adopt the new secret:\n" + enableCommands(arn, lambdaARN)
+		nt.a.ToDo += ", but rotation is not enabled for " + nt.a.SecretARN + ", so enable it to adopt the new secret:\n" +
+			alert.EnableCommands(nt.a.SecretARN, lambdaARN)
 	}
-	return h.publish(ctx, nt.m, nt.a)
 }
 
-// rotate is Case 6: start (or join) the rotation that replaces the secret.
-func (h *Handler) rotate(ctx context.Context, nt *notice, arn string) error {
-	rotateNow := "  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
-	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
-	switch {
-	case err == nil:
-		nt.a.Action = alert.ActionRotationStarted
-		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + "; a rotation was started to replace it."
-		nt.a.Did = "A rotation of " + arn + " was started. It asks Amazon for a new client secret, which the receiver stores and the rotation adopts; a CLIENT_SECRET_ROTATED alert follows."
-	case isInvalidRequest(err):
-		inProgress, derr := h.rotationInProgress(ctx, arn)
-		if derr != nil {
-			return fmt.Errorf("expiry: start rotation of %s: %w (and then: %w)", arn, err, derr)
-		}
-		if !inProgress {
-			return fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
-		}
-		nt.a.Action = alert.ActionRotationResumed
-		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + "; a rotation already in progress will replace it."
-		nt.a.Did = "A rotation of " + arn + " is already in progress; Secrets Manager reattempts it. A CLIENT_SECRET_ROTATED alert follows."
-	default:
-		// Case 6a: tell a person now rather than only once the message
-		// reaches the dead-letter queue, then fail the message so that
-		// SQS's redelivery retries the rotation.
-		rerr := fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
-		nt.a.Severity, nt.a.Action = alert.SeverityCritical, alert.ActionManual
-		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + ", and the rotation that replaces it could not be started."
-		nt.a.Did = "RotateSecret on " + arn + " failed (" + errorCode(err) + "), attempt " + receiveCount(nt.sm) + ". The notice is retried, which tries the rotation again; after the queue's maximum receives it moves to the dead-letter queue."
-		nt.a.ToDo = "If no CLIENT_SECRET_ROTATED alert follows within the hour, read the expiry alert function's logs for the cause (permissions, rotation function) and rotate by hand:\n" + rotateNow +
-			"or " + portal + " before " + nt.exp.Format(time.RFC3339) + ".\n"
-		if perr := h.publish(ctx, nt.m, nt.a); perr != nil {
-			return fmt.Errorf("%w (and then: %w)", rerr, perr)
-		}
-		return rerr
-	}
-	if nt.days <= 7 {
-		nt.a.ToDo = "Nothing, if a CLIENT_SECRET_ROTATED alert arrives within the hour. Otherwise check the rotation function's logs and " + portal + " before " + nt.exp.Format(time.RFC3339) + ".\n"
-	}
-	return h.publish(ctx, nt.m, nt.a)
-}
-
-// scheduled is Case 7: rotation is enabled but not started by notices.
-func (h *Handler) scheduled(ctx context.Context, nt *notice, arn string, next *time.Time) error {
-	rotateNow := "  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
+// scheduled words Case 7: the schedule rotates the secret, unless too late.
+func (nt *notice) scheduled(next *time.Time) {
+	arn := nt.a.SecretARN
 	nt.a.Action = alert.ActionNone
 	nt.a.Did = "No rotation was started: AUTO_ROTATE_ON_EXPIRY_NOTICE is false."
 	if next != nil {
@@ -361,49 +252,96 @@ func (h *Handler) scheduled(ctx context.Context, nt *notice, arn string, next *t
 	}
 	if nt.days <= 7 || (next != nil && !next.Before(nt.exp)) {
 		nt.a.Action = alert.ActionManual
-		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + " and the rotation schedule will not replace it in time: rotate it now."
-		nt.a.ToDo = "Rotate it now:\n" + rotateNow
+		nt.a.Message = nt.lead + " and the rotation schedule will not replace it in time: rotate it now."
+		nt.a.ToDo = "Rotate it now:\n" + rotateCommand(arn)
 	} else {
-		nt.a.Message = "The LWA client secret of " + nt.app + " " + nt.when + "; the rotation schedule is left to replace it."
-		nt.a.ToDo = "Nothing if the scheduled rotation runs before " + nt.exp.Format(time.RFC3339) + ". To rotate now:\n" + rotateNow
+		nt.a.Message = nt.lead + "; the rotation schedule is left to replace it."
+		nt.a.ToDo = "Nothing if the scheduled rotation runs before " + nt.exp.Format(time.RFC3339) + ". To rotate now:\n" + rotateCommand(arn)
 	}
-	return h.publish(ctx, nt.m, nt.a)
 }
 
-// rotationInProgress reports whether a version other than AWSCURRENT holds
-// AWSPENDING, which is what makes Secrets Manager refuse RotateSecret.
-func (h *Handler) rotationInProgress(ctx context.Context, arn string) (bool, error) {
-	desc, err := h.meta.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return false, fmt.Errorf("describe secret %s: %w", arn, err)
-	}
-	return managed.PendingVersion(desc.VersionIdsToStages) != "", nil
+// disabled words Case 8: rotation is not enabled.
+func (nt *notice) disabled(lambdaARN string) {
+	arn := nt.a.SecretARN
+	nt.a.Action = alert.ActionManual
+	nt.a.Message = nt.lead + " and rotation is not enabled for its secret: rotate it."
+	nt.a.Did = "Nothing was rotated: rotation is not enabled for " + arn + "."
+	nt.a.ToDo = "Enable rotation and rotate now (before " + nt.exp.Format(time.RFC3339) + "):\n" + alert.EnableCommands(arn, lambdaARN) +
+		"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
 }
 
-func (h *Handler) publish(ctx context.Context, m *message, a alert.Alert) error {
-	m.outcome = string(a.Action)
+// rotate is Case 6: start (or join) the rotation that replaces the secret.
+func (h *Handler) rotate(ctx context.Context, nt *notice) error {
+	arn := nt.a.SecretARN
+	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
+	var refused *types.InvalidRequestException
+	switch {
+	case err == nil:
+		nt.a.Action = alert.ActionRotationStarted
+		nt.a.Message = nt.lead + "; a rotation was started to replace it."
+		nt.a.Did = "A rotation of " + arn + " was started. It asks Amazon for a new client secret, which the receiver stores and the rotation adopts; a CLIENT_SECRET_ROTATED alert follows."
+	case errors.As(err, &refused):
+		// Refused: not an error when a version other than AWSCURRENT holds
+		// AWSPENDING, that is when a rotation is in progress.
+		desc, derr := h.meta.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+		if derr != nil {
+			return fmt.Errorf("expiry: start rotation of %s: %w (and then: describe secret %s: %w)", arn, err, arn, derr)
+		}
+		if managed.PendingVersion(desc.VersionIdsToStages) == "" {
+			return fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
+		}
+		nt.a.Action = alert.ActionRotationResumed
+		nt.a.Message = nt.lead + "; a rotation already in progress will replace it."
+		nt.a.Did = "A rotation of " + arn + " is already in progress; Secrets Manager reattempts it. A CLIENT_SECRET_ROTATED alert follows."
+	default:
+		// Case 6a: tell a person now, not only once the message is dead-lettered,
+		// and fail the message so that SQS's redelivery retries the rotation.
+		rerr := fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
+		attempt := "1" // when the event does not say
+		if n, err := strconv.Atoi(nt.sm.Attributes["ApproximateReceiveCount"]); err == nil && n > 0 {
+			attempt = strconv.Itoa(n)
+		}
+		nt.a.Severity, nt.a.Action = alert.SeverityCritical, alert.ActionManual
+		nt.a.Message = nt.lead + ", and the rotation that replaces it could not be started."
+		nt.a.Did = "RotateSecret on " + arn + " failed (" + errorCode(err) + "), attempt " + attempt +
+			". The notice is retried, which tries the rotation again; after the queue's maximum receives it moves to the dead-letter queue."
+		nt.a.ToDo = "If no CLIENT_SECRET_ROTATED alert follows within the hour, read the expiry alert function's logs for the cause (permissions, rotation function) and rotate by hand:\n" +
+			rotateCommand(arn) + "or " + portal + " before " + nt.exp.Format(time.RFC3339) + ".\n"
+		if perr := h.publish(ctx, nt.a); perr != nil {
+			return fmt.Errorf("%w (and then: %w)", rerr, perr)
+		}
+		return rerr
+	}
+	if nt.days <= 7 {
+		nt.a.ToDo = "Nothing, if a CLIENT_SECRET_ROTATED alert arrives within the hour. Otherwise check the rotation function's logs and " + portal + " before " + nt.exp.Format(time.RFC3339) + ".\n"
+	}
+	return h.publish(ctx, nt.a)
+}
+
+func rotateCommand(arn string) string {
+	return "  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
+}
+
+func (h *Handler) publish(ctx context.Context, a alert.Alert) error {
 	if err := h.alerts.Publish(ctx, a); err != nil {
-		return fmt.Errorf("expiry: message %s: %w", m.messageID, err)
+		return fmt.Errorf("expiry: message %s: %w", a.MessageID, err)
 	}
 	return nil
 }
 
-// reject fails the message (case 1) and publishes NOTIFICATION_REJECTED once
+// reject fails the message (Case 1) and publishes NOTIFICATION_REJECTED once
 // per message id per invocation.
-func (h *Handler) reject(ctx context.Context, rejected map[string]bool, m *message, cause error) error {
-	err := fmt.Errorf("expiry: message %s: %w: %w", m.messageID, errRejected, cause)
-	if rejected[m.messageID] {
+func (h *Handler) reject(ctx context.Context, rejected map[string]bool, messageID string, cause error) error {
+	err := fmt.Errorf("expiry: message %s: %w: %w", messageID, errRejected, cause)
+	if rejected[messageID] {
 		return err
 	}
-	rejected[m.messageID] = true
+	rejected[messageID] = true
 	a := alert.Alert{
-		Event:     alert.EventRejected,
-		Severity:  alert.SeverityWarning,
-		Action:    alert.ActionManual,
-		MessageID: m.messageID,
-		Message:   "An LWA client secret expiry notification was rejected; the expiry it announces is not tracked.",
-		Did:       "The message failed (reason: " + cause.Error() + "). SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue.",
-		ToDo: "Inspect the message (SQS message id " + m.messageID + ") in the expiry queue's dead-letter queue:\n" +
+		Event: alert.EventRejected, Severity: alert.SeverityWarning, Action: alert.ActionManual, MessageID: messageID,
+		Message: "An LWA client secret expiry notification was rejected; the expiry it announces is not tracked.",
+		Did:     "The message failed (reason: " + cause.Error() + "). SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue.",
+		ToDo: "Inspect the message (SQS message id " + messageID + ") in the expiry queue's dead-letter queue:\n" +
 			"  aws sqs receive-message --queue-url <URL of the expiry dead-letter queue> --max-number-of-messages 10 --visibility-timeout 30\n" +
 			"Check the client secret's expiry in the Solution Provider Portal and rotate it there if it is due. Once the cause is fixed, move the message back:\n" +
 			"  aws sqs start-message-move-task --source-arn <ARN of the expiry dead-letter queue>\n",
@@ -416,17 +354,10 @@ func (h *Handler) reject(ctx context.Context, rejected map[string]bool, m *messa
 
 // expiresPhrase says when the secret expires, for a sentence.
 func expiresPhrase(exp time.Time, days int) string {
-	date := exp.Format(time.RFC3339)
-	switch {
-	case days < 0:
-		return "expired at " + date
-	case days == 0:
-		return "expires today (" + date + ")"
-	case days == 1:
-		return "expires in 1 day (" + date + ")"
-	default:
-		return fmt.Sprintf("expires in %d days (%s)", days, date)
+	if days < 0 {
+		return "expired at " + exp.Format(time.RFC3339)
 	}
+	return alert.ExpiresIn(days) + " (" + exp.Format(time.RFC3339) + ")"
 }
 
 // errorCode names an AWS error by its code (no message text, which is
@@ -440,18 +371,4 @@ func errorCode(err error) string {
 		return "timed out"
 	}
 	return "an error without an AWS error code"
-}
-
-// receiveCount is how many times SQS has delivered the message, or "1" when
-// the event does not say.
-func receiveCount(sm events.SQSMessage) string {
-	if n, err := strconv.Atoi(sm.Attributes["ApproximateReceiveCount"]); err == nil && n > 0 {
-		return strconv.Itoa(n)
-	}
-	return "1"
-}
-
-func isInvalidRequest(err error) bool {
-	var e *types.InvalidRequestException
-	return errors.As(err, &e)
 }

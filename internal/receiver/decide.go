@@ -37,7 +37,7 @@ func decide(f facts) plan {
 	// LWA_RECEIVED only when it is the newest delivered.
 	if !f.stored {
 		p.label = managed.StageSuperseded
-		if !f.rejected && laterThan(f.expires, f.current) && (f.received == nil || laterThan(f.expires, f.received)) {
+		if !f.rejected && versus(f.expires, f.current) > 0 && (f.received == nil || versus(f.expires, f.received) > 0) {
 			p.label = managed.StageReceived
 		}
 	}
@@ -46,7 +46,7 @@ func decide(f facts) plan {
 	switch {
 	case f.rejected:
 		p.outcome = alert.OutcomeRejectedBefore
-	case earlierThan(f.expires, f.current):
+	case versus(f.expires, f.current) < 0:
 		p.outcome = alert.OutcomeOlder
 	default:
 		p.adopt = true
@@ -54,16 +54,10 @@ func decide(f facts) plan {
 	return p
 }
 
-// laterThan reports whether expires is later than doc's expiry (true when
-// doc has none).
-func laterThan(expires time.Time, doc *secretdoc.Document) bool {
-	e, ok := doc.ExpiresAt()
-	return !ok || expires.After(e)
-}
-
-// earlierThan reports whether expires is earlier than doc's expiry (false
-// when doc has none).
-func earlierThan(expires time.Time, doc *secretdoc.Document) bool {
-	e, ok := doc.ExpiresAt()
-	return ok && expires.Before(e)
+// versus compares expires with doc's expiry; 1 (later) when doc has none.
+func versus(expires time.Time, doc *secretdoc.Document) int {
+	if e, ok := doc.ExpiresAt(); ok {
+		return expires.Compare(e)
+	}
+	return 1
 }

@@ -1,62 +1,40 @@
 // Package receiver stores the new LWA client secrets that Amazon delivers as
-// APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications on SQS, and makes sure a
-// rotation adopts them: the receiver part of the rotation protocol
-// (docs/design.md, "The receiver").
+// APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications on SQS and makes sure a
+// rotation adopts them (docs/design.md, "The receiver"). It only appends:
+// every delivery is stored as a version of its own before its message is
+// acknowledged, and createSecret (package rotation, Case 3), one rotation of
+// a secret at a time, chooses among them, so receivers never have to agree.
+// Each message of a batch, in order (a failed one goes into
+// BatchItemFailures; the others go on):
 //
-// The receiver only appends; the rotation alone decides. Every delivery for
-// a managed client id is stored as a version of its own, whatever it
-// claims, and a message is acknowledged only after that. Which stored
-// secret becomes AWSCURRENT is chosen by createSecret (package rotation,
-// Case 3) among all stored versions, and Secrets Manager runs one rotation
-// of a secret at a time, so concurrent receivers never have to agree on
-// anything.
+//  1. Validate and find: a malformed body or wrong type (1a), a client id
+//     tagged on no secret or several (1b), an AWSCURRENT that is not a
+//     document for that client id (1c) fail the message with a
+//     NOTIFICATION_REJECTED (once per message id per invocation); SQS
+//     redelivers it, then moves it to the dead-letter queue.
+//  2. Store, as decide says: nothing when (2a) AWSCURRENT holds the secret or
+//     (2b) this notification's version (managed.ReceivedToken) exists; (2c)
+//     else the AWSCURRENT document with the new secret and expiry under that
+//     token, labelled LWA_RECEIVED when later than AWSCURRENT and
+//     LWA_RECEIVED and never rejected, else LWA_SUPERSEDED (an unlabelled
+//     version would become AWSCURRENT).
+//  3. A failure before the write succeeded fails the message.
+//  4. Adopt, and publish NEW_CLIENT_SECRET_RECEIVED: (4a) nothing to adopt
+//     when AWSCURRENT expires later or the secret was rejected before; (4b)
+//     rotation not enabled: MANUAL_ACTION_REQUIRED; (4c) RotateSecret starts
+//     a rotation or (4d) is refused as one is in progress, and the receiver
+//     polls its pending version (AWSCURRENT once it ended) for up to
+//     AdoptWait: holding this secret, ROTATION_STARTED or ROTATION_RESUMED;
+//     else ErrRotationBusy, and the redelivery (2b) retries once it ended.
 //
-// For each message of a batch, in order (a failed message is reported in
-// BatchItemFailures and the others go on):
-//
-//  1. Validate it and find its secret. A malformed body or a wrong type
-//     (1a), a client id tagged on no secret or on several (1b), an
-//     AWSCURRENT that is not a document for that client id (1c): the
-//     message fails with a NOTIFICATION_REJECTED alert (once per message id
-//     per invocation); SQS redelivers it and finally moves it to the
-//     dead-letter queue, so nothing of it is lost.
-//  2. Store it (decide, a pure function, says how). (2a) AWSCURRENT already
-//     holds the secret: nothing is written. (2b) This notification's version
-//     (ClientRequestToken managed.ReceivedToken(notificationId)) exists: a
-//     redelivery, nothing is written. (2c) Otherwise the AWSCURRENT document
-//     with the new secret and clientSecretExpiresAt is written under that
-//     token, labelled LWA_RECEIVED when it expires later than AWSCURRENT and
-//     the LWA_RECEIVED secret and was never rejected, else LWA_SUPERSEDED
-//     (a version needs a label: without one it would become AWSCURRENT).
-//  3. Any failure before the write succeeded fails the message; nothing was
-//     acknowledged.
-//  4. Make sure a rotation adopts it, and publish NEW_CLIENT_SECRET_RECEIVED
-//     saying what happened (the wording lives in package alert). (4a)
-//     AWSCURRENT expires later, or the secret is listed in
-//     sp-api-lwa:rejected-secrets: nothing to adopt (INFO, or WARNING for a
-//     rejected one). (4b) Rotation not enabled: CRITICAL,
-//     MANUAL_ACTION_REQUIRED with the commands that adopt it by hand. (4c)
-//     RotateSecret starts a rotation, or (4d) is refused because one is in
-//     progress. Either way the receiver reads that rotation's pending
-//     version (AWSCURRENT once it finished) every AdoptPoll for at most
-//     AdoptWait. Once it holds this secret: ROTATION_STARTED or
-//     ROTATION_RESUMED. If it holds another secret or is still empty, the
-//     message fails with ErrRotationBusy: that rotation promotes something
-//     else (a later secret, or one that LWA will reject), and the
-//     redelivery, which writes nothing (2b), starts the rotation that
-//     adopts this secret once it has ended.
-//
-// The interleaving this accepts: two receivers that store two secrets at
-// once can both read the same LWA_RECEIVED and both write with that label,
-// leaving it on the earlier of the two. Nothing depends on that label but
-// people and the watchdog: createSecret reads every stored version, so the
-// later secret is still the one adopted.
-//
-// Logs carry messageId, notificationId, clientId, secretId, versionId and
-// outcome; never a message body or a secret value.
+// Two receivers storing at once can both label LWA_RECEIVED, leaving the
+// label on the earlier secret; only people and the watchdog read it, and
+// createSecret still adopts the later one. Logs carry ids, never a message
+// body or a secret value.
 package receiver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,72 +67,44 @@ type rotationStarter interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
 
-// alerter publishes alerts; *alert.Publisher in production.
-type alerter interface {
-	Publish(ctx context.Context, a alert.Alert) error
-}
-
 var (
 	_ secretStore     = (*secretsmanager.Client)(nil)
 	_ rotationStarter = (*secretsmanager.Client)(nil)
-	_ alerter         = (*alert.Publisher)(nil)
 )
 
 // ErrRotationBusy fails a message whose secret is stored but not yet taken
 // by the rotation in progress (Case 4d); its redelivery decides again.
 var ErrRotationBusy = errors.New("a rotation in progress has not taken this client secret; retry after it")
 
-// errRejected is wrapped by the error of a rejected message (Case 1): it
-// will not succeed by retrying alone.
-var errRejected = errors.New("notification rejected")
-
-// Config is the receiver's configuration.
+// Config is the receiver's configuration; a zero field takes its default.
 type Config struct {
-	// Keys names the client id and client secret keys of the secret
-	// document; zero means secretdoc.DefaultKeys.
-	Keys secretdoc.Keys
-	// Now is the clock for daysLeft in alerts; nil means time.Now.
-	Now func() time.Time
-	// AdoptWait bounds the wait of Case 4d (default DefaultAdoptWait); it is
-	// also left free before the invocation's deadline.
-	AdoptWait time.Duration
-	// AdoptPoll is the interval of that wait's reads (default DefaultAdoptPoll).
-	AdoptPoll time.Duration
+	Keys      secretdoc.Keys   // keys of the secret document (secretdoc.DefaultKeys)
+	Now       func() time.Time // the clock for daysLeft in alerts (time.Now)
+	AdoptWait time.Duration    // the longest wait of Case 4c/4d (10s), also left free before the deadline
+	AdoptPoll time.Duration    // the interval of that wait's reads (1s)
 }
-
-// Defaults of Config.
-const (
-	// DefaultAdoptWait is five of the rotation's polls (rotation.DefaultPollInterval).
-	DefaultAdoptWait = 10 * time.Second
-	DefaultAdoptPoll = time.Second
-)
 
 // Handler handles batches of APPLICATION_OAUTH_CLIENT_NEW_SECRET messages.
 type Handler struct {
 	store     secretStore
 	rotations rotationStarter
-	alerts    alerter
+	alerts    *alert.Publisher
 	logger    *slog.Logger
 	cfg       Config
 }
 
 // New returns a Handler. A nil logger discards logs.
-func New(store secretStore, rotations rotationStarter, alerts alerter, logger *slog.Logger, cfg Config) *Handler {
+func New(store secretStore, rotations rotationStarter, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Keys == (secretdoc.Keys{}) {
-		cfg.Keys = secretdoc.DefaultKeys
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.AdoptWait <= 0 {
-		cfg.AdoptWait = DefaultAdoptWait
-	}
-	if cfg.AdoptPoll <= 0 {
-		cfg.AdoptPoll = DefaultAdoptPoll
-	}
+	cfg.Keys = cmp.Or(cfg.Keys, secretdoc.DefaultKeys)
+	// 10s is five of the rotation's polls (rotation.DefaultPollInterval).
+	cfg.AdoptWait = cmp.Or(cfg.AdoptWait, 10*time.Second)
+	cfg.AdoptPoll = cmp.Or(cfg.AdoptPoll, time.Second)
 	return &Handler{store: store, rotations: rotations, alerts: alerts, logger: logger, cfg: cfg}
 }
 
@@ -170,11 +120,28 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	for _, m := range ev.Records {
 		d := &alert.Delivery{MessageID: m.MessageId}
 		err := h.process(ctx, m.Body, d)
-		if errors.Is(err, errRejected) && !alerted[m.MessageId] {
+		var r rejection
+		rejected := errors.As(err, &r)
+		if rejected && !alerted[m.MessageId] {
 			alerted[m.MessageId] = true
-			err = h.publishRejected(ctx, d, err)
+			err = h.publishRejected(ctx, d, r)
 		}
-		h.log(ctx, d, err)
+		attrs := []slog.Attr{slog.String("messageId", d.MessageID)}
+		for _, kv := range [][2]string{
+			{"notificationId", d.NotificationID}, {"clientId", d.ClientID}, {"secretId", d.SecretARN}, {"versionId", d.VersionID},
+		} {
+			if kv[1] != "" {
+				attrs = append(attrs, slog.String(kv[0], kv[1]))
+			}
+		}
+		switch {
+		case err == nil:
+			h.logger.LogAttrs(ctx, slog.LevelInfo, "new client secret message handled", append(attrs, slog.String("outcome", d.Outcome.String()))...)
+		case rejected:
+			h.logger.LogAttrs(ctx, slog.LevelWarn, "new client secret message rejected", append(attrs, slog.String("outcome", "rejected"), slog.String("error", err.Error()))...)
+		default:
+			h.logger.LogAttrs(ctx, slog.LevelError, "new client secret message failed", append(attrs, slog.String("outcome", "failed"), slog.String("error", err.Error()))...)
+		}
 		if err != nil {
 			resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: m.MessageId})
 		}
@@ -182,33 +149,11 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	return resp, nil
 }
 
-// log logs a message's end once, with the ids known about it.
-func (h *Handler) log(ctx context.Context, d *alert.Delivery, err error) {
-	attrs := []slog.Attr{slog.String("messageId", d.MessageID)}
-	for _, kv := range [][2]string{{"notificationId", d.NotificationID}, {"clientId", d.ClientID}, {"secretId", d.SecretARN}, {"versionId", d.VersionID}} {
-		if kv[1] != "" {
-			attrs = append(attrs, slog.String(kv[0], kv[1]))
-		}
-	}
-	switch {
-	case err == nil:
-		h.logger.LogAttrs(ctx, slog.LevelInfo, "new client secret message handled", append(attrs, slog.String("outcome", d.Outcome.String()))...)
-	case errors.Is(err, errRejected):
-		h.logger.LogAttrs(ctx, slog.LevelWarn, "new client secret message rejected", append(attrs, slog.String("outcome", "rejected"), slog.String("error", err.Error()))...)
-	default:
-		h.logger.LogAttrs(ctx, slog.LevelError, "new client secret message failed", append(attrs, slog.String("outcome", "failed"), slog.String("error", err.Error()))...)
-	}
-}
-
-// rejection is a Case 1 failure: a short cause and what a person must do.
+// rejection fails a message in Case 1, which retrying alone will not make
+// succeed: a short cause, and what a person must do.
 type rejection struct{ cause, fix string }
 
-func (r rejection) Error() string { return r.cause }
-
-// reject returns the error of a rejected message.
-func reject(cause, fix string) error {
-	return fmt.Errorf("%w: %w", errRejected, rejection{cause, fix})
-}
+func (r rejection) Error() string { return "notification rejected: " + r.cause }
 
 // process handles one message: it reads (Case 1, 2), decides, and acts.
 // d collects what is known about the message as it goes.
@@ -216,11 +161,11 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	// Case 1a: parse and validate.
 	n, err := notification.ParseNewSecret([]byte(body))
 	if err != nil {
-		return reject(err.Error(), "")
+		return rejection{err.Error(), ""}
 	}
 	d.NotificationID, d.ApplicationID = n.Metadata.NotificationID, n.Metadata.ApplicationID
 	if redact.LooksSecret(n.ClientID) || n.ClientID == n.NewClientSecret.Reveal() {
-		return reject("the clientId field has the shape of a client secret", "") // never log or publish it
+		return rejection{"the clientId field has the shape of a client secret", ""} // never log or publish it
 	}
 	d.ClientID, d.ExpiresAt, d.OldExpiresAt = n.ClientID, n.NewClientSecretExpiryTime, n.OldClientSecretExpiryTime
 	d.VersionID = managed.ReceivedToken(n.Metadata.NotificationID)
@@ -229,11 +174,11 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	sec, err := managed.FindByClientID(ctx, h.store, n.ClientID)
 	switch {
 	case errors.Is(err, managed.ErrUnknownClient):
-		return reject(err.Error(), fmt.Sprintf("Tag the secret that holds this application's credentials with its client id, then move the message back from the dead-letter queue (below):\n"+
-			"  aws secretsmanager tag-resource --secret-id <secret name> --tags Key=%s,Value=%s\n", managed.TagClientID, n.ClientID))
+		return rejection{err.Error(), fmt.Sprintf("Tag the secret that holds this application's credentials with its client id, then move the message back from the dead-letter queue (below):\n"+
+			"  aws secretsmanager tag-resource --secret-id <secret name> --tags Key=%s,Value=%s\n", managed.TagClientID, n.ClientID)}
 	case errors.Is(err, managed.ErrAmbiguous):
-		return reject(err.Error(), fmt.Sprintf("Keep the tag %s=%s on exactly one secret, then move the message back from the dead-letter queue (below):\n"+
-			"  aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s\n", managed.TagClientID, n.ClientID, managed.TagClientID))
+		return rejection{err.Error(), fmt.Sprintf("Keep the tag %s=%s on exactly one secret, then move the message back from the dead-letter queue (below):\n"+
+			"  aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s\n", managed.TagClientID, n.ClientID, managed.TagClientID)}
 	case err != nil:
 		return fmt.Errorf("receiver: %w", err)
 	}
@@ -251,8 +196,8 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	}
 	switch {
 	case errors.Is(err, secretdoc.ErrInvalid), isNotFound(err):
-		return reject(err.Error(), fmt.Sprintf("Fix the AWSCURRENT value of %s: a JSON object with the client id %s under %q and its client secret under %q, and the tag %s naming the same client id. Then move the message back from the dead-letter queue (below).\n",
-			sec.ARN, n.ClientID, h.cfg.Keys.ClientID, h.cfg.Keys.ClientSecret, managed.TagClientID))
+		return rejection{err.Error(), fmt.Sprintf("Fix the AWSCURRENT value of %s: a JSON object with the client id %s under %q and its client secret under %q, and the tag %s naming the same client id. Then move the message back from the dead-letter queue (below).\n",
+			sec.ARN, n.ClientID, h.cfg.Keys.ClientID, h.cfg.Keys.ClientSecret, managed.TagClientID)}
 	case err != nil:
 		return err
 	}
@@ -273,10 +218,9 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	}
 	// Case 2c: store it.
 	if p.label != "" {
-		if err := h.put(ctx, sec.ARN, d.VersionID, cur, n, p.label); err != nil {
+		if err := h.put(ctx, d, cur, n, p.label); err != nil {
 			return err
 		}
-		d.Label = p.label
 	}
 	if !p.adopt {
 		return h.publish(ctx, d, p.outcome)
@@ -287,118 +231,103 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	return h.adopt(ctx, d, n)
 }
 
-// put writes the delivered secret as version token of arn (Case 2c). The
+// put writes the delivered secret as version d.VersionID (Case 2c). The
 // same token with the same value is a no-op for Secrets Manager;
 // ResourceExistsException means an earlier delivery wrote it.
-func (h *Handler) put(ctx context.Context, arn, token string, cur *secretdoc.Document, n *notification.NewSecret, label string) error {
+func (h *Handler) put(ctx context.Context, d *alert.Delivery, cur *secretdoc.Document, n *notification.NewSecret, label string) error {
 	value, err := cur.WithClientSecret(n.NewClientSecret, n.NewClientSecretExpiryTime)
 	if errors.Is(err, secretdoc.ErrInvalid) {
 		// The delivered secret cannot be a client secret (too long, shaped
 		// like a client id, or equal to it): reject it, nothing is written.
-		return reject(err.Error(), "Inspect the message in the dead-letter queue: its newClientSecret is not a valid LWA client secret.\n")
+		return rejection{err.Error(), "Inspect the message in the dead-letter queue: its newClientSecret is not a valid LWA client secret.\n"}
 	}
 	if err != nil {
-		return fmt.Errorf("receiver: build version %s of %s: %w", token, arn, err)
+		return fmt.Errorf("receiver: build version %s of %s: %w", d.VersionID, d.SecretARN, err)
 	}
 	_, err = h.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId:           aws.String(arn),
-		ClientRequestToken: aws.String(token),
+		SecretId:           aws.String(d.SecretARN),
+		ClientRequestToken: aws.String(d.VersionID),
 		SecretString:       aws.String(string(value)),
 		VersionStages:      []string{label},
 	})
 	var exists *types.ResourceExistsException
 	if err != nil && !errors.As(err, &exists) {
-		return fmt.Errorf("receiver: put version %s (%s) of %s: %w", token, label, arn, err)
+		return fmt.Errorf("receiver: put version %s (%s) of %s: %w", d.VersionID, label, d.SecretARN, err)
 	}
+	d.Label = label
 	return nil
 }
 
-// adopt is Case 4c and 4d: start or resume the rotation, then wait until
-// its pending version has a value (or it has finished) and see whose secret
-// it is. Only a rotation that took this secret acknowledges the message: a
-// rotation can take another stored secret (a later one, or one LWA will
-// reject), and then this message's redelivery starts the next.
+// adopt is Case 4c and 4d. Only a rotation that took this secret acknowledges
+// the message: a rotation can take another stored secret (a later one, or one
+// LWA will reject), and then this message's redelivery starts the next.
 func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.NewSecret) error {
-	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(d.SecretARN)})
+	arn := d.SecretARN
+	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
 	outcome := alert.OutcomeRotationStarted
 	var busy *types.InvalidRequestException
 	switch {
 	case errors.As(err, &busy):
 		outcome = alert.OutcomeRotationResumed
 	case err != nil:
-		return fmt.Errorf("receiver: start rotation of %s: %w", d.SecretARN, err)
+		return fmt.Errorf("receiver: start rotation of %s: %w", arn, err)
 	}
 	until := time.Now().Add(h.cfg.AdoptWait)
 	if dl, ok := ctx.Deadline(); ok && dl.Add(-h.cfg.AdoptWait).Before(until) {
 		until = dl.Add(-h.cfg.AdoptWait)
 	}
 	for {
-		pending, ok, err := h.pending(ctx, d.SecretARN)
+		desc, err := h.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+		if err != nil {
+			return fmt.Errorf("receiver: rotation of %s: describe secret %s: %w", arn, arn, err)
+		}
+		// The pending version, or AWSCURRENT once the rotation has finished.
+		stage, id := managed.StageCurrent, managed.PendingVersion(desc.VersionIdsToStages)
+		if id != "" {
+			stage = ""
+		}
+		doc, _, err := h.read(ctx, arn, stage, id)
+		empty := isNotFound(err) // the pending version has no value yet
 		switch {
-		case err != nil:
-			return fmt.Errorf("receiver: rotation of %s: %w", d.SecretARN, err)
-		case ok && pending != nil && pending.ClientSecret() == n.NewClientSecret:
+		case err != nil && !empty && !errors.Is(err, secretdoc.ErrInvalid):
+			return fmt.Errorf("receiver: rotation of %s: %w", arn, err)
+		case err == nil && doc.ClientSecret() == n.NewClientSecret:
 			return h.publish(ctx, d, outcome)
-		case ok || !time.Now().Add(h.cfg.AdoptPoll).Before(until):
-			return fmt.Errorf("receiver: the rotation of %s has not taken version %s: %w", d.SecretARN, d.VersionID, ErrRotationBusy)
+		case !empty || !time.Now().Add(h.cfg.AdoptPoll).Before(until):
+			// Another secret, no document (setSecret fails that rotation), or no time left.
+			return fmt.Errorf("receiver: the rotation of %s has not taken version %s: %w", arn, d.VersionID, ErrRotationBusy)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("receiver: wait for the rotation of %s: %w", d.SecretARN, ctx.Err())
+			return fmt.Errorf("receiver: wait for the rotation of %s: %w", arn, ctx.Err())
 		case <-time.After(h.cfg.AdoptPoll):
 		}
 	}
-}
-
-// pending reads the pending version of the rotation in progress on arn, or
-// AWSCURRENT once that rotation has finished; ok is false while the pending
-// version has no value.
-func (h *Handler) pending(ctx context.Context, arn string) (*secretdoc.Document, bool, error) {
-	desc, err := h.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return nil, false, fmt.Errorf("describe secret %s: %w", arn, err)
-	}
-	stage, id := managed.StageCurrent, managed.PendingVersion(desc.VersionIdsToStages)
-	if id != "" {
-		stage = "" // else the rotation has finished meanwhile: did it adopt this secret?
-	}
-	doc, _, err := h.read(ctx, arn, stage, id)
-	switch {
-	case isNotFound(err):
-		return nil, false, nil
-	case errors.Is(err, secretdoc.ErrInvalid):
-		return nil, true, nil // not a document: setSecret fails that rotation
-	case err != nil:
-		return nil, false, err
-	}
-	return doc, true, nil
 }
 
 // publish publishes NEW_CLIENT_SECRET_RECEIVED (Case 4). A failed publish
 // fails the message; the secret stays stored and the retry writes nothing.
 func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcome) error {
 	d.Outcome = o
-	if err := h.alerts.Publish(ctx, alert.Received(*d, o, h.cfg.Now())); err != nil {
+	if err := h.alerts.Publish(ctx, alert.Received(*d, h.cfg.Now())); err != nil {
 		return fmt.Errorf("receiver: message %s: %w", d.MessageID, err)
 	}
 	return nil
 }
 
-// publishRejected publishes NOTIFICATION_REJECTED for a Case 1 failure and
-// returns err (joined with a publish error). When a field looks like a
-// secret, the alert says only what is certainly safe.
-func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, err error) error {
-	var r rejection
-	errors.As(err, &r)
-	a := alert.RejectedDelivery(d.MessageID, d.NotificationID, d.ApplicationID, d.ClientID, d.SecretARN, r.cause, r.fix)
+// publishRejected publishes NOTIFICATION_REJECTED for a Case 1 failure, only
+// what is certainly safe when a field looks like a secret, and returns r
+// (joined with a publish error).
+func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, r rejection) error {
+	a := alert.RejectedDelivery(*d, r.cause, r.fix)
 	perr := h.alerts.Publish(ctx, a)
 	if errors.Is(perr, alert.ErrLooksSecret) {
 		perr = h.alerts.Publish(ctx, a.Redacted())
 	}
 	if perr != nil {
-		return fmt.Errorf("receiver: message %s: %w (and then: %w)", d.MessageID, err, perr)
+		return fmt.Errorf("receiver: message %s: %w (and then: %w)", d.MessageID, r, perr)
 	}
-	return fmt.Errorf("receiver: message %s: %w", d.MessageID, err)
+	return fmt.Errorf("receiver: message %s: %w", d.MessageID, r)
 }
 
 // read reads and parses the version of arn that holds stage, or version
