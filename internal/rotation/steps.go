@@ -17,16 +17,18 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
+// errNoPending fails setSecret and finishSecret before createSecret has written the version.
+const errNoPending = "pending version has no value: createSecret has not completed"
+
 // setSecret checks the pending version; Amazon has already set the secret
 // on its side, so nothing is changed.
 func (r *Rotator) setSecret(ctx context.Context, c *call) error {
 	// Case 7: a valid document for the client of AWSCURRENT and of the tag.
-	pending, ok, err := r.readPending(ctx, c)
+	pending, err := r.readPending(ctx, c)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return c.errorf("pending version has no value: createSecret has not completed")
+	} else if pending == nil {
+		return c.errorf(errNoPending)
 	}
 	cur, err := r.readCurrent(ctx, c)
 	if err != nil {
@@ -42,11 +44,11 @@ func (r *Rotator) setSecret(ctx context.Context, c *call) error {
 // testSecret proves the pending credentials work, or the current ones during
 // the configuration test.
 func (r *Rotator) testSecret(ctx context.Context, c *call) error {
-	pending, ok, err := r.readPending(ctx, c)
+	pending, err := r.readPending(ctx, c)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if pending == nil {
 		// Case 8: configuration test; test AWSCURRENT and change nothing.
 		cur, err := r.readCurrent(ctx, c)
 		if err != nil {
@@ -75,36 +77,28 @@ func (r *Rotator) testSecret(ctx context.Context, c *call) error {
 			c.log.InfoContext(ctx, "pending credentials work", "attempts", attempt)
 			return nil
 		}
+		const failed = "obtain LWA token with the pending credentials (%d attempts): %w"
 		if !errors.Is(err, lwa.ErrInvalidClient) {
-			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
+			return c.errorf(failed, attempt, err)
 		}
 		if time.Now().Add(r.cfg.TestRetryInterval).After(until) {
-			err = c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
-			delivered, derr := r.deliveredAt(ctx, c, pending)
-			if derr != nil {
-				return errors.Join(err, derr)
-			}
-			if age := r.cfg.Now().Sub(delivered); age >= r.cfg.RejectAfter {
-				return r.reject(ctx, c, pending, fmt.Errorf("%w; LWA has refused it since it was stored %s ago", err, age.Round(time.Second)))
-			}
-			return err
+			return r.refused(ctx, c, pending, c.errorf(failed, attempt, err))
 		}
 		c.log.DebugContext(ctx, "pending client secret not accepted yet; retrying", "attempts", attempt)
 		if !retry.Sleep(ctx, r.cfg.TestRetryInterval) {
-			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, errors.Join(err, ctx.Err()))
+			return c.errorf(failed, attempt, errors.Join(err, ctx.Err()))
 		}
 	}
 }
 
-// deliveredAt is when the pending secret was first stored: the earliest
-// created date of the other versions holding it (the receiver's version of
-// the delivery), else the pending version's own (which RotateSecret may have
-// created long before the secret arrived). Read only when LWA keeps
-// refusing the secret.
-func (r *Rotator) deliveredAt(ctx context.Context, c *call, pending *version) (time.Time, error) {
-	stored, err := r.stored(ctx, c, "", map[string]*version{})
-	if err != nil {
-		return time.Time{}, err
+// refused ends Case 9 when the retries ran out: it rejects the pending
+// secret once LWA has refused it for RejectAfter since it was first stored:
+// the earliest created date of the other versions holding it (the
+// receiver's), else the pending version's own. Read only on this path.
+func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err error) error {
+	stored, serr := r.stored(ctx, c, "", map[string]*version{})
+	if serr != nil {
+		return errors.Join(err, serr)
 	}
 	var at time.Time
 	for _, v := range stored {
@@ -113,24 +107,22 @@ func (r *Rotator) deliveredAt(ctx context.Context, c *call, pending *version) (t
 		}
 	}
 	if at.IsZero() {
-		at = pending.created // the pending version was created before the secret came
+		at = pending.created // RotateSecret may have created it long before the secret came
 	}
-	return at, nil
+	if age := r.cfg.Now().Sub(at); age >= r.cfg.RejectAfter {
+		return r.reject(ctx, c, pending, fmt.Errorf("%w; LWA has refused it since it was stored %s ago", err, age.Round(time.Second)))
+	}
+	return err
 }
 
-// reject is the end of Case 9 for a secret LWA keeps rejecting: list it in
-// sp-api-lwa:rejected-secrets (so no rotation adopts it again), take
-// LWA_RECEIVED off it, alert, and take AWSPENDING off the token's version, so
-// the next rotation starts afresh. Each step is safe to repeat when
-// Secrets Manager retries the step after a failure in between.
+// reject lists the pending secret in sp-api-lwa:rejected-secrets (so no
+// rotation adopts it again), takes LWA_RECEIVED off it, alerts, and takes
+// AWSPENDING off the token's version so the next rotation starts afresh
+// (Case 9). Each part is safe to repeat when the step is retried.
 func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause error) error {
-	secret := pending.doc.ClientSecret().Reveal()
-	if _, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
-		SecretId: aws.String(c.secretID),
-		Tags: []types.Tag{{Key: aws.String(managed.TagRejectedSecrets),
-			Value: aws.String(managed.WithRejected(c.tags[managed.TagRejectedSecrets], secret))}},
-	}); err != nil {
-		return errors.Join(cause, c.errorf("tag %s: %w", managed.TagRejectedSecrets, err))
+	rejected := managed.WithRejected(c.tags[managed.TagRejectedSecrets], pending.doc.ClientSecret().Reveal())
+	if err := r.tag(ctx, c, managed.TagRejectedSecrets, rejected); err != nil {
+		return errors.Join(cause, err)
 	}
 	if err := r.unlabelReceived(ctx, c, pending); err != nil {
 		return errors.Join(cause, err)
@@ -172,20 +164,18 @@ func (r *Rotator) removeStage(ctx context.Context, c *call, stage, id string) er
 
 // finishSecret promotes the pending version.
 func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
-	// Case 10: move AWSCURRENT, then alert and update the tags.
-	pending, ok, err := r.readPending(ctx, c)
+	// Case 10: check with LWA, untag, move AWSCURRENT, then alert and tag.
+	pending, err := r.readPending(ctx, c)
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return c.errorf("pending version has no value: createSecret has not completed")
+	} else if pending == nil {
+		return c.errorf(errNoPending)
 	}
 	if err := r.checkClient(c, pending.doc); err != nil {
 		return fmt.Errorf("pending version: %w", err)
 	}
 	c.log = c.log.With("clientId", pending.doc.ClientID())
-	// A forged finishSecret invocation must not promote untested
-	// credentials: LWA must accept them first.
+	// A forged finishSecret invocation must not promote untested credentials.
 	if _, err := r.tokens.ClientCredentials(ctx, pending.doc.ClientID(), pending.doc.ClientSecret(), lwa.ScopeRotation); err != nil {
 		return c.errorf("check the pending credentials with LWA before promoting them: %w", err)
 	}
@@ -193,12 +183,9 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
 	if currentID == "" {
 		return c.errorf("no version holds AWSCURRENT")
 	}
-	// The request this rotation made (if any) is fulfilled: remove its tag
-	// now, while no other rotation can start. Once AWSCURRENT has moved,
-	// RotateSecret starts the next one, whose createSecret may set the tag
-	// at once; removing it then would make that rotation's next run ask
-	// Amazon again (chaos runs under CPU load). client-secret-expires-at
-	// goes too when the new secret's expiry is unknown.
+	// Untag before the move, while no other rotation can start: after it, the
+	// next rotation may set rotation-requested-at at once, and removing that
+	// would make it ask Amazon again.
 	untag := []string{managed.TagRotationRequestedAt}
 	if expiresTag(pending.doc) == "" {
 		untag = append(untag, managed.TagClientSecretExpiresAt)
@@ -214,14 +201,14 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
 		MoveToVersionId:     aws.String(c.token),
 		RemoveFromVersionId: aws.String(currentID),
 	})
-	if err != nil {
-		var ip *types.InvalidParameterException
-		if !errors.As(err, &ip) || !r.isCurrent(ctx, c) {
-			return c.errorf("move AWSCURRENT from version %s: %w", currentID, err)
-		}
-		c.log.InfoContext(ctx, "a concurrent run already moved AWSCURRENT")
-	} else {
+	var ip *types.InvalidParameterException
+	switch {
+	case err == nil:
 		c.log.InfoContext(ctx, "moved AWSCURRENT", "previousVersionId", currentID)
+	case errors.As(err, &ip) && r.isCurrent(ctx, c):
+		c.log.InfoContext(ctx, "a concurrent run already moved AWSCURRENT")
+	default:
+		return c.errorf("move AWSCURRENT from version %s: %w", currentID, err)
 	}
 	return r.finishTail(ctx, c, pending.doc)
 }
@@ -232,22 +219,23 @@ func (r *Rotator) isCurrent(ctx context.Context, c *call) bool {
 	return err == nil && managed.Holder(out.VersionIdsToStages, managed.StageCurrent) == c.token
 }
 
-// finishRetried handles finishSecret for a version that is already AWSCURRENT (Case 11).
+// finishRetried handles finishSecret for a version that is already AWSCURRENT.
 func (r *Rotator) finishRetried(ctx context.Context, c *call) error {
 	// Case 11: redo the tail of Case 10 unless the tags show it was done.
-	out, ok, err := r.getValue(ctx, c, c.token, managed.StageCurrent)
-	if err != nil {
+	cur, invalid, err := r.read(ctx, c, c.token, managed.StageCurrent)
+	switch {
+	case err != nil:
 		return c.errorf("read AWSCURRENT: %w", err)
-	}
-	if !ok {
+	case invalid != nil:
+		return c.errorf("AWSCURRENT: %w", invalid)
+	case cur == nil:
 		return c.errorf("AWSCURRENT has no value")
 	}
-	cur, err := r.parse(out)
-	if err != nil {
-		return c.errorf("AWSCURRENT: %w", err)
-	}
 	c.log = c.log.With("clientId", cur.doc.ClientID())
-	if tailDone(c.tags, cur.doc) {
+	// rotation-requested-at says nothing here: it was removed before the
+	// move, and once AWSCURRENT has moved it may be the next rotation's.
+	got, ok := c.tags[managed.TagClientSecretExpiresAt]
+	if want := expiresTag(cur.doc); got == want && ok == (want != "") {
 		c.log.InfoContext(ctx, "version is already AWSCURRENT and its tags are up to date; nothing to do")
 		return nil
 	}
@@ -263,18 +251,8 @@ func expiresTag(doc *secretdoc.Document) string {
 	return ""
 }
 
-// tailDone reports whether the tags show the tail of Case 10 finished.
-// rotation-requested-at says nothing here: it was removed before the move,
-// and once AWSCURRENT has moved it may be the next rotation's.
-func tailDone(tags map[string]string, doc *secretdoc.Document) bool {
-	got, ok := tags[managed.TagClientSecretExpiresAt]
-	want := expiresTag(doc)
-	return got == want && ok == (want != "")
-}
-
-// finishTail publishes CLIENT_SECRET_ROTATED and then updates the tags, which
-// record that it is done. A failure returns the error so the step is retried
-// (Case 11 redoes the tail).
+// finishTail publishes CLIENT_SECRET_ROTATED, then sets client-secret-expires-at,
+// which records that the tail is done (Case 11 redoes it after a failure).
 func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Document) error {
 	a := alert.Alert{
 		Event:     alert.EventRotated,
@@ -295,16 +273,8 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 	if err := r.alerts.Publish(ctx, a); err != nil {
 		return c.errorf("publish %s alert: %w", alert.EventRotated, err)
 	}
-
-	// An unknown expiry's tag was removed before the move (finishSecret).
-	if exp := expiresTag(doc); exp != "" {
-		_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
-			SecretId: aws.String(c.secretID),
-			Tags:     []types.Tag{{Key: aws.String(managed.TagClientSecretExpiresAt), Value: aws.String(exp)}},
-		})
-		if err != nil {
-			return c.errorf("tag %s: %w", managed.TagClientSecretExpiresAt, err)
-		}
+	if exp := expiresTag(doc); exp != "" { // an unknown expiry's tag was removed before the move
+		return r.tag(ctx, c, managed.TagClientSecretExpiresAt, exp)
 	}
 	return nil
 }
