@@ -45,7 +45,7 @@ type secretStore interface {
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
 }
 
-// secretIndex lists the secret's versions (Case 3) and the secrets tagged with its client id (Case 5).
+// secretIndex lists the secret's versions (Case 3) and the secrets with its client id (Case 5).
 type secretIndex interface {
 	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
@@ -89,8 +89,7 @@ type Config struct {
 	Cooldown time.Duration
 	// PollInterval is the wait between looks for the new secret (Case 6).
 	PollInterval time.Duration
-	// DeadlineMargin: stop waiting this long before the context's deadline, so
-	// the step returns its own error.
+	// DeadlineMargin: stop waiting this long before the deadline, to return the step's own error.
 	DeadlineMargin time.Duration
 	// TestRetryFor bounds the retries of invalid_client in testSecret (Case 9).
 	TestRetryFor time.Duration
@@ -112,10 +111,9 @@ const (
 	DefaultTestRetryFor      = 60 * time.Second
 	DefaultTestRetryInterval = 5 * time.Second
 	DefaultSettle            = 500 * time.Millisecond
-	// DefaultRejectAfter is longer than a new secret takes to be accepted
-	// (minutes) and shorter than the new-secret queue's redelivery budget (5
-	// receives, 6 minutes apart): a genuine delivery refused while a forged
-	// secret is pending is still redelivered after that secret is rejected.
+	// DefaultRejectAfter is longer than a new secret takes to be accepted (minutes) and shorter
+	// than the new-secret queue's redelivery budget (5 receives, 6 minutes apart): a genuine
+	// delivery refused while a forged secret is pending is redelivered after that one is rejected.
 	DefaultRejectAfter = 15 * time.Minute
 )
 
@@ -133,9 +131,8 @@ type Rotator struct {
 	cfg    Config
 }
 
-// New returns a Rotator. store and tagger are usually the same
-// *secretsmanager.Client, tokens an *lwa.Client, api an *spapi.Client and
-// alerts an *alert.Publisher.
+// New returns a Rotator. store and tagger are usually one *secretsmanager.Client, tokens an
+// *lwa.Client, api an *spapi.Client and alerts an *alert.Publisher.
 func New(store interface {
 	secretStore
 	secretIndex
@@ -226,18 +223,12 @@ type version struct {
 	doc     *secretdoc.Document
 }
 
-// read reads a version by id and/or stage and parses it. v is nil when the
-// version has no value (ResourceNotFoundException) or invalid says why it is
-// not a secret document (never quoting the value); err is a failed read.
-func (r *Rotator) read(ctx context.Context, c *call, versionID, stage string) (v *version, invalid, err error) {
-	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(c.secretID)}
-	if versionID != "" {
-		in.VersionId = aws.String(versionID)
-	}
-	if stage != "" {
-		in.VersionStage = aws.String(stage)
-	}
-	out, err := r.store.GetSecretValue(ctx, in)
+// read reads a version by id and/or stage (nil: not named). v is nil when it has no value or
+// invalid says why it is not a secret document (never quoting the value); err is a failed read.
+func (r *Rotator) read(ctx context.Context, c *call, versionID, stage *string) (v *version, invalid, err error) {
+	out, err := r.store.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(c.secretID), VersionId: versionID, VersionStage: stage,
+	})
 	var nf *types.ResourceNotFoundException
 	if errors.As(err, &nf) {
 		return nil, nil, nil
@@ -256,7 +247,7 @@ func (r *Rotator) read(ctx context.Context, c *call, versionID, stage string) (v
 
 // readPending reads the token's version; nil when it has no value.
 func (r *Rotator) readPending(ctx context.Context, c *call) (*version, error) {
-	v, invalid, err := r.read(ctx, c, c.token, managed.StagePending)
+	v, invalid, err := r.read(ctx, c, &c.token, aws.String(managed.StagePending))
 	if err != nil {
 		return nil, c.errorf("read pending version: %w", err)
 	} else if invalid != nil {
@@ -265,10 +256,10 @@ func (r *Rotator) readPending(ctx context.Context, c *call) (*version, error) {
 	return v, nil
 }
 
-// readCurrent reads AWSCURRENT and checks it against the client-id tag (Case 2).
-// Its errors wrap ErrMisconfigured when a person must fix the secret.
+// readCurrent reads AWSCURRENT and checks its client id (Case 2). Its errors wrap
+// ErrMisconfigured when a person must fix the secret.
 func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
-	cur, invalid, err := r.read(ctx, c, "", managed.StageCurrent)
+	cur, invalid, err := r.read(ctx, c, nil, aws.String(managed.StageCurrent))
 	switch {
 	case err != nil:
 		return nil, c.errorf("read AWSCURRENT: %w", err)
@@ -280,9 +271,8 @@ func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	return cur, r.checkClient(c, cur.doc)
 }
 
-// checkClient checks that doc is for the client the tag sp-api-lwa:client-id
-// names. The error names the key and the tag, never a value: a broken
-// document may hold the client secret where the client id belongs.
+// checkClient checks that doc is for the client the tag sp-api-lwa:client-id names. The error
+// quotes no value: a broken document may hold the client secret where the client id belongs.
 func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	switch tag := c.tags[managed.TagClientID]; {
 	case tag == "":
@@ -304,8 +294,7 @@ func (r *Rotator) tag(ctx context.Context, c *call, key, value string) error {
 	return nil
 }
 
-// giveUp is when waiting must stop: DeadlineMargin before ctx's deadline,
-// or the zero time when ctx has none.
+// giveUp is DeadlineMargin before ctx's deadline, when waiting must stop (zero: no deadline).
 func (r *Rotator) giveUp(ctx context.Context) time.Time {
 	if d, ok := ctx.Deadline(); ok {
 		return d.Add(-r.cfg.DeadlineMargin)
@@ -313,14 +302,12 @@ func (r *Rotator) giveUp(ctx context.Context) time.Time {
 	return time.Time{}
 }
 
-// cleanupContext is for calls that must run even after ctx ended (removing a
-// tag or alerting after a failure).
+// cleanupContext is for clean-up calls that must run even after ctx ended.
 func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 }
 
-// failWithAlert publishes a ROTATION_FAILED alert that asks a person to act
-// and returns err (joined with the publish error, if any).
+// failWithAlert publishes a ROTATION_FAILED alert that asks a person to act, and returns err.
 func (r *Rotator) failWithAlert(ctx context.Context, c *call, clientID string, err error, message, did, todo string) error {
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
