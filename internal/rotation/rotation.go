@@ -148,9 +148,6 @@ func New(store interface {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &Rotator{store: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
 }
 
@@ -182,9 +179,9 @@ func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRota
 	return err
 }
 
-// handle makes the entry checks and runs the step.
+// handle makes the entry checks, reads the pending version (nil: no value) and runs the step.
 func (r *Rotator) handle(ctx context.Context, log *slog.Logger, ev events.SecretsManagerSecretRotationEvent) error {
-	step, ok := map[string]func(context.Context, *call) error{
+	step, ok := map[string]func(context.Context, *call, *version) error{
 		StepCreate: r.createSecret, StepSet: r.setSecret, StepTest: r.testSecret, StepFinish: r.finishSecret,
 	}[ev.Step]
 	if !ok {
@@ -213,7 +210,11 @@ func (r *Rotator) handle(ctx context.Context, log *slog.Logger, ev events.Secret
 	case !slices.Contains(stages, managed.StagePending):
 		return c.errorf("version is not AWSPENDING")
 	}
-	return step(ctx, c)
+	pending, err := r.readPending(ctx, c) // every step starts from the token's version
+	if err != nil {
+		return err
+	}
+	return step(ctx, c, pending)
 }
 
 // version is a read secret version with its parsed document.

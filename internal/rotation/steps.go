@@ -28,13 +28,11 @@ const (
 )
 
 // createSecret makes the token's version hold the new client secret.
-func (r *Rotator) createSecret(ctx context.Context, c *call) error {
+func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) error {
 	// Case 1: the token's version already has a value.
-	if pending, err := r.readPending(ctx, c); err != nil || pending != nil {
-		if pending != nil {
-			c.log.InfoContext(ctx, "pending version already has a value")
-		}
-		return err
+	if pending != nil {
+		c.log.InfoContext(ctx, "pending version already has a value")
+		return nil
 	}
 
 	// Case 2: AWSCURRENT must be a valid document for the tagged client id.
@@ -300,12 +298,9 @@ func (r *Rotator) untagAfter(ctx context.Context, c *call, err error) error {
 }
 
 // setSecret checks the pending version; Amazon has already set the secret on its side.
-func (r *Rotator) setSecret(ctx context.Context, c *call) error {
+func (r *Rotator) setSecret(ctx context.Context, c *call, pending *version) error {
 	// Case 7: a valid document for the client of AWSCURRENT and of the tag.
-	pending, err := r.readPending(ctx, c)
-	if err != nil {
-		return err
-	} else if pending == nil {
+	if pending == nil {
 		return c.errorf("pending version has no value: createSecret has not completed")
 	}
 	cur, err := r.readCurrent(ctx, c)
@@ -320,11 +315,7 @@ func (r *Rotator) setSecret(ctx context.Context, c *call) error {
 }
 
 // testSecret proves the pending credentials work, or the current ones in a configuration test.
-func (r *Rotator) testSecret(ctx context.Context, c *call) error {
-	pending, err := r.readPending(ctx, c)
-	if err != nil {
-		return err
-	}
+func (r *Rotator) testSecret(ctx context.Context, c *call, pending *version) error {
 	if pending == nil {
 		// Case 8: configuration test; test AWSCURRENT and change nothing.
 		cur, err := r.readCurrent(ctx, c)
@@ -435,12 +426,9 @@ func (r *Rotator) removeStage(ctx context.Context, c *call, stage, id string) er
 }
 
 // finishSecret promotes the pending version.
-func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
+func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) error {
 	// Case 10: check with LWA, untag, move AWSCURRENT, then alert and tag.
-	pending, err := r.readPending(ctx, c)
-	if err != nil {
-		return err
-	} else if pending == nil {
+	if pending == nil {
 		return c.errorf("pending version has no value: createSecret has not completed")
 	}
 	if err := r.checkClient(c, pending.doc); err != nil {
@@ -465,7 +453,7 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
 	}); err != nil {
 		return c.errorf("untag %v: %w", untag, err)
 	}
-	_, err = r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+	_, err := r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId:            aws.String(c.secretID),
 		VersionStage:        aws.String(managed.StageCurrent),
 		MoveToVersionId:     aws.String(c.token),
