@@ -1,15 +1,13 @@
 // Package rotation implements the Secrets Manager rotation protocol for an
 // SP-API application's LWA client secret (docs/design.md "The rotation
-// protocol"): the steps createSecret, setSecret, testSecret and finishSecret,
-// run in that order for one ClientRequestToken (the new version's id). Every
-// step is safe to repeat after a failure at any point, and to run twice at
-// once. Every read names a VersionStage or a VersionId: a read without one
-// may be served stale.
+// protocol"): the steps createSecret, setSecret, testSecret and finishSecret
+// for one ClientRequestToken (the new version's id). Every step is safe to
+// repeat after a failure and to run twice at once. Every read names a
+// VersionStage or a VersionId: a read without one may be served stale.
 //
-// Every step first makes the checks of AWS's rotation templates
-// (DescribeSecret): rotation is enabled; the token is a version of the
-// secret; a version already AWSCURRENT needs nothing (but see Case 11); one
-// not AWSPENDING, or an unknown step, fails.
+// Every step first makes AWS's entry checks (DescribeSecret): rotation is
+// enabled; the token is a version; one already AWSCURRENT needs nothing (but
+// see Case 11); one not AWSPENDING, or an unknown step, fails.
 //
 // # createSecret
 //
@@ -71,13 +69,12 @@
 //
 // # finishSecret
 //
-// Case 10: Get an LWA token with the pending credentials, so that a forged
+// Case 10: Get an LWA token with the pending credentials: a forged
 // finishSecret never promotes refused credentials. Remove
-// rotation-requested-at (and client-secret-expires-at when the new expiry is
-// unknown) before the move: after it the next rotation may set the tag at
-// once. Move AWSCURRENT to the token's version (a concurrent run having moved
-// it is success); AWSPENDING is left for Secrets Manager, which takes its
-// early removal for a failed rotation. Publish CLIENT_SECRET_ROTATED, then
+// rotation-requested-at (and client-secret-expires-at if the new expiry is
+// unknown) before the move, after which the next rotation may set it. Move
+// AWSCURRENT to the token's version (done by a concurrent run: success);
+// AWSPENDING is left for Secrets Manager. Publish CLIENT_SECRET_ROTATED, then
 // set client-secret-expires-at, which records that this tail is done.
 //
 // Case 11: The token's version is already AWSCURRENT: if
@@ -101,13 +98,12 @@
 //	              UntagResource 1
 //
 // In all (20 Secrets Manager calls),
-// 3 LWA token requests, 1 SP-API call, 1 SNS publish. Why each is needed:
+// 3 LWA token requests, 1 SP-API call, 1 SNS publish, as
+// TestFullRotationCallCounts asserts. Why each is needed:
 //   - DescribeSecret: the entry checks, and the tag read back (Case 5).
 //   - GetSecretValue: the token's version (Case 1, 7, 9, 10), AWSCURRENT
 //     (Case 2, 7) and the new version (Case 6).
 //   - ListSecretVersionIds: Case 3, 6. ListSecrets, PutSecretValue: Case 5, 3.
 //   - TagResource, UntagResource: Case 5, 10. UpdateSecretVersionStage: Case 10.
 //   - LWA: Case 5, 9, 10. SP-API: Case 5.
-//
-// TestFullRotationCallCounts asserts these numbers.
 package rotation

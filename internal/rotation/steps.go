@@ -85,20 +85,42 @@ func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.
 	return at, ok && err == nil && at.After(cur.created) && r.cfg.Now().Sub(at) < r.cfg.Cooldown
 }
 
-// adoptStored is Case 3: it writes the pending version from the stored one choose picks.
+// adoptStored is Case 3: it writes the pending version from the stored one choose picks, as the
+// AWSCURRENT document with its client secret and expiry. It reports whether it adopted one.
 func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, seen map[string]*version) (bool, error) {
 	stored, err := r.stored(ctx, c, cur.id, seen)
 	if err != nil {
 		return false, err
 	}
-	best, tied := choose(cur, stored, c.tags[managed.TagRejectedSecrets])
+	recv, tied := choose(cur, stored, c.tags[managed.TagRejectedSecrets])
 	if tied {
 		c.log.InfoContext(ctx, "two received client secrets expire at the same instant; neither is adopted")
 	}
-	if best == nil {
+	if recv == nil {
 		return false, nil
 	}
-	return true, r.writePending(ctx, c, cur, best)
+	expiresAt, _ := recv.doc.ExpiresAt()
+	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
+	if err != nil {
+		return true, c.errorf("build pending value from version %s: %w", recv.id, err)
+	}
+	_, err = r.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(c.secretID), ClientRequestToken: aws.String(c.token),
+		SecretString: aws.String(string(value)), VersionStages: []string{managed.StagePending},
+	})
+	var exists *types.ResourceExistsException
+	if errors.As(err, &exists) {
+		// A concurrent run wrote the version first (Case 1 for it).
+		if pending, rerr := r.readPending(ctx, c); rerr == nil && pending != nil {
+			c.log.InfoContext(ctx, "pending version was written by a concurrent run")
+			return true, nil
+		}
+	}
+	if err != nil {
+		return true, c.errorf("put pending version from version %s: %w", recv.id, err)
+	}
+	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "receivedVersionId", recv.id)
+	return true, nil
 }
 
 // stored returns the secret's versions (unlabelled ones included) that hold a secret document,
@@ -173,34 +195,6 @@ func newer(a, b *version) bool {
 		return ae.After(be)
 	}
 	return a.created.After(b.created)
-}
-
-// writePending writes the pending version: AWSCURRENT's document with recv's secret and expiry.
-func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv *version) error {
-	expiresAt, _ := recv.doc.ExpiresAt()
-	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
-	if err != nil {
-		return c.errorf("build pending value from version %s: %w", recv.id, err)
-	}
-	_, err = r.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId:           aws.String(c.secretID),
-		ClientRequestToken: aws.String(c.token),
-		SecretString:       aws.String(string(value)),
-		VersionStages:      []string{managed.StagePending},
-	})
-	var exists *types.ResourceExistsException
-	if errors.As(err, &exists) {
-		// A concurrent run wrote the version first (Case 1 for it).
-		if pending, rerr := r.readPending(ctx, c); rerr == nil && pending != nil {
-			c.log.InfoContext(ctx, "pending version was written by a concurrent run")
-			return nil
-		}
-	}
-	if err != nil {
-		return c.errorf("put pending version from version %s: %w", recv.id, err)
-	}
-	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "receivedVersionId", recv.id)
-	return nil
 }
 
 // requestSecret sets rotation-requested-at and, unless a concurrent run
@@ -454,10 +448,8 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) e
 		return c.errorf("untag %v: %w", untag, err)
 	}
 	_, err := r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId:            aws.String(c.secretID),
-		VersionStage:        aws.String(managed.StageCurrent),
-		MoveToVersionId:     aws.String(c.token),
-		RemoveFromVersionId: aws.String(currentID),
+		SecretId: aws.String(c.secretID), VersionStage: aws.String(managed.StageCurrent),
+		MoveToVersionId: aws.String(c.token), RemoveFromVersionId: aws.String(currentID),
 	})
 	var ip *types.InvalidParameterException
 	switch {
