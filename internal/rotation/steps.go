@@ -74,8 +74,7 @@ func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) e
 	}
 }
 
-// outstanding reports whether rotation-requested-at names a request newer
-// than AWSCURRENT and younger than the cooldown (Case 4).
+// outstanding reports whether rotation-requested-at is newer than AWSCURRENT and younger than Cooldown.
 func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.Time, bool) {
 	v, ok := c.tags[managed.TagRotationRequestedAt]
 	at, err := time.Parse(time.RFC3339Nano, v)
@@ -197,8 +196,7 @@ func newer(a, b *version) bool {
 	return a.created.After(b.created)
 }
 
-// requestSecret sets rotation-requested-at and, unless a concurrent run
-// took over, asks Amazon for a new client secret (Case 5).
+// requestSecret sets rotation-requested-at and, unless a concurrent run took over, asks Amazon (Case 5).
 func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) error {
 	if _, err := managed.FindByClientID(ctx, r.store, cur.doc.ClientID()); err != nil {
 		err = c.errorf("check that the client id is tagged on this secret alone: %w", err)
