@@ -284,17 +284,6 @@ func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	return nil
 }
 
-// tag sets one tag on the secret.
-func (r *Rotator) tag(ctx context.Context, c *call, key, value string) error {
-	_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
-		SecretId: aws.String(c.secretID), Tags: []types.Tag{{Key: aws.String(key), Value: aws.String(value)}},
-	})
-	if err != nil {
-		return c.errorf("tag %s: %w", key, err)
-	}
-	return nil
-}
-
 // giveUp is DeadlineMargin before ctx's deadline, when waiting must stop (zero: no deadline).
 func (r *Rotator) giveUp(ctx context.Context) time.Time {
 	if d, ok := ctx.Deadline(); ok {

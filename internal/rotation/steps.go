@@ -84,42 +84,20 @@ func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.
 	return at, ok && err == nil && at.After(cur.created) && r.cfg.Now().Sub(at) < r.cfg.Cooldown
 }
 
-// adoptStored is Case 3: it writes the pending version from the stored one choose picks, as the
-// AWSCURRENT document with its client secret and expiry. It reports whether it adopted one.
+// adoptStored is Case 3: it writes the pending version from the stored one choose picks.
 func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, seen map[string]*version) (bool, error) {
 	stored, err := r.stored(ctx, c, cur.id, seen)
 	if err != nil {
 		return false, err
 	}
-	recv, tied := choose(cur, stored, c.tags[managed.TagRejectedSecrets])
+	best, tied := choose(cur, stored, c.tags[managed.TagRejectedSecrets])
 	if tied {
 		c.log.InfoContext(ctx, "two received client secrets expire at the same instant; neither is adopted")
 	}
-	if recv == nil {
+	if best == nil {
 		return false, nil
 	}
-	expiresAt, _ := recv.doc.ExpiresAt()
-	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
-	if err != nil {
-		return true, c.errorf("build pending value from version %s: %w", recv.id, err)
-	}
-	_, err = r.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId: aws.String(c.secretID), ClientRequestToken: aws.String(c.token),
-		SecretString: aws.String(string(value)), VersionStages: []string{managed.StagePending},
-	})
-	var exists *types.ResourceExistsException
-	if errors.As(err, &exists) {
-		// A concurrent run wrote the version first (Case 1 for it).
-		if pending, rerr := r.readPending(ctx, c); rerr == nil && pending != nil {
-			c.log.InfoContext(ctx, "pending version was written by a concurrent run")
-			return true, nil
-		}
-	}
-	if err != nil {
-		return true, c.errorf("put pending version from version %s: %w", recv.id, err)
-	}
-	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "receivedVersionId", recv.id)
-	return true, nil
+	return true, r.writePending(ctx, c, cur, best)
 }
 
 // stored returns the secret's versions (unlabelled ones included) that hold a secret document,
@@ -196,6 +174,32 @@ func newer(a, b *version) bool {
 	return a.created.After(b.created)
 }
 
+// writePending writes the pending version: AWSCURRENT's document with recv's secret and expiry.
+func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv *version) error {
+	expiresAt, _ := recv.doc.ExpiresAt()
+	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
+	if err != nil {
+		return c.errorf("build pending value from version %s: %w", recv.id, err)
+	}
+	_, err = r.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(c.secretID), ClientRequestToken: aws.String(c.token),
+		SecretString: aws.String(string(value)), VersionStages: []string{managed.StagePending},
+	})
+	var exists *types.ResourceExistsException
+	if errors.As(err, &exists) {
+		// A concurrent run wrote the version first (Case 1 for it).
+		if pending, rerr := r.readPending(ctx, c); rerr == nil && pending != nil {
+			c.log.InfoContext(ctx, "pending version was written by a concurrent run")
+			return nil
+		}
+	}
+	if err != nil {
+		return c.errorf("put pending version from version %s: %w", recv.id, err)
+	}
+	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "receivedVersionId", recv.id)
+	return nil
+}
+
 // requestSecret sets rotation-requested-at and, unless a concurrent run took over, asks Amazon (Case 5).
 func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) error {
 	if _, err := managed.FindByClientID(ctx, r.store, cur.doc.ClientID()); err != nil {
@@ -208,8 +212,12 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 		return err
 	}
 	stamp := r.cfg.Now().UTC().Format(time.RFC3339Nano)
-	if err := r.tag(ctx, c, managed.TagRotationRequestedAt, stamp); err != nil {
-		return err
+	_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+		SecretId: aws.String(c.secretID),
+		Tags:     []types.Tag{{Key: aws.String(managed.TagRotationRequestedAt), Value: aws.String(stamp)}},
+	})
+	if err != nil {
+		return c.errorf("tag %s: %w", managed.TagRotationRequestedAt, err)
 	}
 	if !retry.Sleep(ctx, r.cfg.Settle) {
 		return r.untagAfter(ctx, c, c.errorf("settle after tagging: %w", ctx.Err()))
@@ -377,8 +385,11 @@ func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err er
 // AWSPENDING off the token's version (Case 9). Each part is safe to repeat.
 func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause error) error {
 	rejected := managed.WithRejected(c.tags[managed.TagRejectedSecrets], pending.doc.ClientSecret().Reveal())
-	if err := r.tag(ctx, c, managed.TagRejectedSecrets, rejected); err != nil {
-		return errors.Join(cause, err)
+	if _, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+		SecretId: aws.String(c.secretID),
+		Tags:     []types.Tag{{Key: aws.String(managed.TagRejectedSecrets), Value: aws.String(rejected)}},
+	}); err != nil {
+		return errors.Join(cause, c.errorf("tag %s: %w", managed.TagRejectedSecrets, err))
 	}
 	if err := r.unlabelReceived(ctx, c, pending); err != nil {
 		return errors.Join(cause, err)
@@ -516,7 +527,13 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 		return c.errorf("publish %s alert: %w", alert.EventRotated, err)
 	}
 	if exp := expiresTag(doc); exp != "" { // an unknown expiry's tag was removed before the move
-		return r.tag(ctx, c, managed.TagClientSecretExpiresAt, exp)
+		_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+			SecretId: aws.String(c.secretID),
+			Tags:     []types.Tag{{Key: aws.String(managed.TagClientSecretExpiresAt), Value: aws.String(exp)}},
+		})
+		if err != nil {
+			return c.errorf("tag %s: %w", managed.TagClientSecretExpiresAt, err)
+		}
 	}
 	return nil
 }
