@@ -21,13 +21,12 @@
 // the deprecated ones), except AWSCURRENT, AWSPREVIOUS and the token's.
 // choose picks the newest that holds the current client id, another client
 // secret, one not in the tag sp-api-lwa:rejected-secrets, and is newer than
-// AWSCURRENT: a later clientSecretExpiresAt when both have one, else a later
-// CreatedDate. Labels play no part (the receiver only appends), so a secret
-// rotated by hand, or one that arrived after an earlier run gave up, is
-// adopted: written as the token's AWSPENDING version, the AWSCURRENT document
-// with the new client secret and expiry. Two different secrets sharing the
-// newest expiry are a tie (Amazon issued both at once, and nothing tells
-// which replaced the other): neither is adopted and Case 5 asks again.
+// AWSCURRENT (by clientSecretExpiresAt when both have one, else CreatedDate),
+// whatever its label: a secret rotated by hand, or one that came after an
+// earlier run gave up, is adopted too. It is written as the token's version:
+// the AWSCURRENT document with the new client secret and expiry. Two secrets
+// tied at the newest expiry were issued at once, and nothing tells which
+// replaced the other: neither is adopted and Case 5 asks again.
 //
 // Case 4: sp-api-lwa:rotation-requested-at is newer than AWSCURRENT and
 // younger than Config.Cooldown: a request is outstanding; go to Case 6.
@@ -45,9 +44,9 @@
 // secret may have been issued: keep the tag (Case 4 waits for it) and fail.
 //
 // Case 6: Do Case 3 every Config.PollInterval until a secret is adopted;
-// Config.DeadlineMargin before the deadline fail with ErrSecretNotReceived,
-// a warning without an alert: Secrets Manager retries, and the receiver
-// resumes the rotation when the secret arrives.
+// Config.DeadlineMargin before the deadline fail with ErrSecretNotReceived
+// (a warning, no alert): Secrets Manager retries, and the receiver resumes
+// the rotation when the secret arrives.
 //
 // # setSecret
 //
@@ -78,9 +77,9 @@
 // set client-secret-expires-at, which records that this tail is done.
 //
 // Case 11: The token's version is already AWSCURRENT: if
-// client-secret-expires-at disagrees with its document, redo the tail of Case
-// 10 (so the alert is sent at least once). Leave rotation-requested-at: it
-// may be the next rotation's.
+// client-secret-expires-at disagrees with its document, redo the tail of
+// Case 10 (so the alert is sent at least once). Leave rotation-requested-at:
+// it may be the next rotation's.
 //
 // # Calls for one rotation
 //
