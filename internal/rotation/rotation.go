@@ -1,6 +1,7 @@
 package rotation
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,13 +31,9 @@ const (
 
 // Errors a caller acts on.
 var (
-	// ErrSecretNotReceived: the new client secret was requested but has not
-	// arrived before the deadline (Case 6). Nothing is lost: Secrets Manager
-	// retries the rotation, and the receiver resumes it as soon as the secret
-	// arrives.
+	// ErrSecretNotReceived: the requested secret has not arrived before the deadline (Case 6).
 	ErrSecretNotReceived = errors.New("the new client secret has not arrived yet; Secrets Manager will retry the rotation, and the receiver resumes it as soon as the secret arrives")
-	// ErrMisconfigured: the managed secret (its value or its tags) must be
-	// fixed by a person before it can be rotated (Case 2, Case 7).
+	// ErrMisconfigured: a person must fix the secret's value or tags (Case 2, Case 7).
 	ErrMisconfigured = errors.New("managed secret is misconfigured")
 )
 
@@ -48,8 +45,7 @@ type secretStore interface {
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
 }
 
-// secretIndex lists what a rotation chooses among: the secret's versions
-// (Case 3) and the secrets tagged with its client id (Case 5).
+// secretIndex lists the secret's versions (Case 3) and the secrets with its client id (Case 5).
 type secretIndex interface {
 	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
@@ -89,28 +85,19 @@ var (
 type Config struct {
 	// Keys names the document's client id and secret keys (default secretdoc.DefaultKeys).
 	Keys secretdoc.Keys
-	// Cooldown is how long an outstanding rotation request is waited for
-	// before asking again (ROTATION_REQUEST_COOLDOWN, default 30m).
+	// Cooldown: how long an outstanding request is waited for before asking again (Case 4).
 	Cooldown time.Duration
-	// PollInterval is the wait between looks for the new secret (default 2s).
+	// PollInterval is the wait between looks for the new secret (Case 6).
 	PollInterval time.Duration
-	// DeadlineMargin: give up waiting this long before the context's
-	// deadline, so the step returns its own error (default 10s).
+	// DeadlineMargin: stop waiting this long before the deadline, to return the step's own error.
 	DeadlineMargin time.Duration
-	// TestRetryFor bounds the retries of invalid_client in testSecret
-	// (default 60s, never past the deadline margin).
+	// TestRetryFor bounds the retries of invalid_client in testSecret (Case 9).
 	TestRetryFor time.Duration
-	// TestRetryInterval is the wait between those retries (default 5s).
+	// TestRetryInterval is the wait between those retries.
 	TestRetryInterval time.Duration
-	// RejectAfter: testSecret marks a secret rejected only when LWA still
-	// refuses it this long after it was first stored (Case 9;
-	// SECRET_REJECT_AFTER, default DefaultRejectAfter). A genuine new secret
-	// can take minutes to be accepted; until then the step fails and is
-	// reattempted.
+	// RejectAfter: how long LWA must have refused a stored secret before it is rejected (Case 9).
 	RejectAfter time.Duration
-	// Settle is the wait between setting rotation-requested-at and reading it
-	// back (Case 5), long enough for a concurrent run's write to show
-	// (default 500ms; negative: no wait).
+	// Settle is the wait before reading rotation-requested-at back (Case 5; negative: none).
 	Settle time.Duration
 	// Now is the clock for tags and alerts (default time.Now).
 	Now func() time.Time
@@ -124,21 +111,18 @@ const (
 	DefaultTestRetryFor      = 60 * time.Second
 	DefaultTestRetryInterval = 5 * time.Second
 	DefaultSettle            = 500 * time.Millisecond
-	// DefaultRejectAfter is longer than a new secret takes to be accepted
-	// (minutes) and shorter than the new-secret queue's redelivery budget
-	// (5 receives, 6 minutes apart): a genuine delivery refused while a
-	// forged secret is pending is still being redelivered when that secret
-	// is rejected, and its redelivery starts the rotation that adopts it.
+	// DefaultRejectAfter is longer than a new secret takes to be accepted (minutes) and shorter
+	// than the new-secret queue's redelivery budget (5 receives, 6 minutes apart): a genuine
+	// delivery refused while a forged secret is pending is redelivered after that one is rejected.
 	DefaultRejectAfter = 15 * time.Minute
 )
 
-// cleanupTimeout bounds the clean-up calls made after the step's context ended.
-const cleanupTimeout = 5 * time.Second
-
 // Rotator runs the rotation steps. It holds only dependencies.
 type Rotator struct {
-	store  secretStore
-	index  secretIndex
+	store interface {
+		secretStore
+		secretIndex
+	}
 	tagger secretTagger
 	tokens tokenSource
 	api    secretRotator
@@ -147,44 +131,32 @@ type Rotator struct {
 	cfg    Config
 }
 
-// New returns a Rotator. store and tagger are usually the same
-// *secretsmanager.Client, tokens an *lwa.Client, api an *spapi.Client and
-// alerts an *alert.Publisher.
+// New returns a Rotator. store and tagger are usually one *secretsmanager.Client, tokens an
+// *lwa.Client, api an *spapi.Client and alerts an *alert.Publisher.
 func New(store interface {
 	secretStore
 	secretIndex
 }, tagger secretTagger, tokens tokenSource, api secretRotator, alerts alerter, logger *slog.Logger, cfg Config) *Rotator {
-	if cfg.Keys == (secretdoc.Keys{}) {
-		cfg.Keys = secretdoc.DefaultKeys
-	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	def(&cfg.Cooldown, DefaultCooldown)
-	def(&cfg.PollInterval, DefaultPollInterval)
-	def(&cfg.DeadlineMargin, DefaultDeadlineMargin)
-	def(&cfg.TestRetryFor, DefaultTestRetryFor)
-	def(&cfg.TestRetryInterval, DefaultTestRetryInterval)
-	def(&cfg.Settle, DefaultSettle)
-	def(&cfg.RejectAfter, DefaultRejectAfter)
+	cfg.Keys = cmp.Or(cfg.Keys, secretdoc.DefaultKeys)
+	cfg.Cooldown = cmp.Or(cfg.Cooldown, DefaultCooldown)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultPollInterval)
+	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, DefaultDeadlineMargin)
+	cfg.TestRetryFor = cmp.Or(cfg.TestRetryFor, DefaultTestRetryFor)
+	cfg.TestRetryInterval = cmp.Or(cfg.TestRetryInterval, DefaultTestRetryInterval)
+	cfg.Settle = cmp.Or(cfg.Settle, DefaultSettle)
+	cfg.RejectAfter = cmp.Or(cfg.RejectAfter, DefaultRejectAfter)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &Rotator{store: store, index: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
+	return &Rotator{store: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
 }
 
 // call is one step's view of the secret, from the entry checks.
 type call struct {
-	step, secretID, token string
-	arn                   string
-	stages                map[string][]string
-	tags                  map[string]string
-	log                   *slog.Logger
+	step, secretID, token, arn string
+	stages                     map[string][]string
+	tags                       map[string]string
+	log                        *slog.Logger
 }
 
 // errorf returns an error prefixed with the package, step, secret and version.
@@ -207,50 +179,42 @@ func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRota
 	return err
 }
 
+// handle makes the entry checks, reads the pending version (nil: no value) and runs the step.
 func (r *Rotator) handle(ctx context.Context, log *slog.Logger, ev events.SecretsManagerSecretRotationEvent) error {
-	var step func(context.Context, *call) error
-	switch ev.Step {
-	case StepCreate:
-		step = r.createSecret
-	case StepSet:
-		step = r.setSecret
-	case StepTest:
-		step = r.testSecret
-	case StepFinish:
-		step = r.finishSecret
-	default:
+	step, ok := map[string]func(context.Context, *call, *version) error{
+		StepCreate: r.createSecret, StepSet: r.setSecret, StepTest: r.testSecret, StepFinish: r.finishSecret,
+	}[ev.Step]
+	if !ok {
 		return fmt.Errorf("rotation: unknown step %q for secret %s", ev.Step, ev.SecretID)
 	}
 	if ev.SecretID == "" || ev.ClientRequestToken == "" {
 		return fmt.Errorf("rotation: %s: event has no SecretId or ClientRequestToken", ev.Step)
 	}
 	c := &call{step: ev.Step, secretID: ev.SecretID, token: ev.ClientRequestToken, log: log}
-
-	// Entry checks.
 	out, err := r.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(c.secretID)})
 	if err != nil {
 		return c.errorf("describe secret: %w", err)
 	}
 	c.arn, c.stages, c.tags = aws.ToString(out.ARN), out.VersionIdsToStages, managed.TagMap(out.Tags)
-	if !aws.ToBool(out.RotationEnabled) {
-		return c.errorf("rotation is not enabled for the secret")
-	}
 	stages, ok := c.stages[c.token]
-	if !ok {
+	switch {
+	case !aws.ToBool(out.RotationEnabled):
+		return c.errorf("rotation is not enabled for the secret")
+	case !ok:
 		return c.errorf("the secret has no such version")
-	}
-	if slices.Contains(stages, managed.StageCurrent) {
-		if ev.Step == StepFinish {
-			// Case 11 (the one exception to "already current: nothing to do").
-			return r.finishRetried(ctx, c)
-		}
+	case slices.Contains(stages, managed.StageCurrent) && ev.Step == StepFinish:
+		return r.finishRetried(ctx, c) // Case 11: the one exception to "already current".
+	case slices.Contains(stages, managed.StageCurrent):
 		log.InfoContext(ctx, "version is already AWSCURRENT; nothing to do")
 		return nil
-	}
-	if !slices.Contains(stages, managed.StagePending) {
+	case !slices.Contains(stages, managed.StagePending):
 		return c.errorf("version is not AWSPENDING")
 	}
-	return step(ctx, c)
+	pending, err := r.readPending(ctx, c) // every step starts from the token's version
+	if err != nil {
+		return err
+	}
+	return step(ctx, c, pending)
 }
 
 // version is a read secret version with its parsed document.
@@ -260,78 +224,56 @@ type version struct {
 	doc     *secretdoc.Document
 }
 
-// getValue reads a version by id and/or stage. ok is false when the version
-// has no value (ResourceNotFoundException).
-func (r *Rotator) getValue(ctx context.Context, c *call, versionID, stage string) (out *secretsmanager.GetSecretValueOutput, ok bool, err error) {
-	in := &secretsmanager.GetSecretValueInput{SecretId: aws.String(c.secretID)}
-	if versionID != "" {
-		in.VersionId = aws.String(versionID)
-	}
-	if stage != "" {
-		in.VersionStage = aws.String(stage)
-	}
-	out, err = r.store.GetSecretValue(ctx, in)
+// read reads a version by id and/or stage (nil: not named). v is nil when it has no value or
+// invalid says why it is not a secret document (never quoting the value); err is a failed read.
+func (r *Rotator) read(ctx context.Context, c *call, versionID, stage *string) (v *version, invalid, err error) {
+	out, err := r.store.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
+		SecretId: aws.String(c.secretID), VersionId: versionID, VersionStage: stage,
+	})
 	var nf *types.ResourceNotFoundException
 	if errors.As(err, &nf) {
-		return nil, false, nil
+		return nil, nil, nil
+	} else if err != nil {
+		return nil, nil, err
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	return out, true, nil
-}
-
-// parse parses a read version. The error never quotes the value.
-func (r *Rotator) parse(out *secretsmanager.GetSecretValueOutput) (*version, error) {
 	if out.SecretString == nil {
-		return nil, errors.New("value is binary, not a JSON secret document")
+		return nil, errors.New("value is binary, not a JSON secret document"), nil
 	}
 	doc, err := secretdoc.Parse([]byte(*out.SecretString), r.cfg.Keys)
 	if err != nil {
-		return nil, err
+		return nil, err, nil
 	}
-	return &version{id: aws.ToString(out.VersionId), created: aws.ToTime(out.CreatedDate), doc: doc}, nil
+	return &version{id: aws.ToString(out.VersionId), created: aws.ToTime(out.CreatedDate), doc: doc}, nil, nil
 }
 
-// readPending reads the token's version. ok is false when it has no value.
-func (r *Rotator) readPending(ctx context.Context, c *call) (v *version, ok bool, err error) {
-	out, ok, err := r.getValue(ctx, c, c.token, managed.StagePending)
+// readPending reads the token's version; nil when it has no value.
+func (r *Rotator) readPending(ctx context.Context, c *call) (*version, error) {
+	v, invalid, err := r.read(ctx, c, &c.token, aws.String(managed.StagePending))
 	if err != nil {
-		return nil, false, c.errorf("read pending version: %w", err)
+		return nil, c.errorf("read pending version: %w", err)
+	} else if invalid != nil {
+		return nil, c.errorf("pending value: %w", invalid)
 	}
-	if !ok {
-		return nil, false, nil
-	}
-	v, err = r.parse(out)
-	if err != nil {
-		return nil, false, c.errorf("pending value: %w", err)
-	}
-	return v, true, nil
+	return v, nil
 }
 
-// readCurrent reads AWSCURRENT and checks it against the client-id tag (Case 2).
-// Its errors wrap ErrMisconfigured when a person must fix the secret.
+// readCurrent reads AWSCURRENT and checks its client id (Case 2). Its errors wrap
+// ErrMisconfigured when a person must fix the secret.
 func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
-	out, ok, err := r.getValue(ctx, c, "", managed.StageCurrent)
-	if err != nil {
+	cur, invalid, err := r.read(ctx, c, nil, aws.String(managed.StageCurrent))
+	switch {
+	case err != nil:
 		return nil, c.errorf("read AWSCURRENT: %w", err)
-	}
-	if !ok {
+	case invalid != nil:
+		return nil, c.errorf("AWSCURRENT is not a valid secret document: %w: %w; put a JSON object whose keys %q and %q hold the client id and client secret", ErrMisconfigured, invalid, r.cfg.Keys.ClientID, r.cfg.Keys.ClientSecret)
+	case cur == nil:
 		return nil, c.errorf("AWSCURRENT has no value: %w; put the application's credentials as a JSON object with the keys %q and %q", ErrMisconfigured, r.cfg.Keys.ClientID, r.cfg.Keys.ClientSecret)
 	}
-	cur, err := r.parse(out)
-	if err != nil {
-		return nil, c.errorf("AWSCURRENT is not a valid secret document: %w: %w; put a JSON object whose keys %q and %q hold the client id and client secret", ErrMisconfigured, err, r.cfg.Keys.ClientID, r.cfg.Keys.ClientSecret)
-	}
-	if err := r.checkClient(c, cur.doc); err != nil {
-		return nil, err
-	}
-	return cur, nil
+	return cur, r.checkClient(c, cur.doc)
 }
 
-// checkClient checks that doc is for the client the tag sp-api-lwa:client-id
-// names. The error names the key and the tag, never a value: a broken
-// document may hold the client secret where the client id belongs.
+// checkClient checks that doc is for the client the tag sp-api-lwa:client-id names. The error
+// quotes no value: a broken document may hold the client secret where the client id belongs.
 func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	switch tag := c.tags[managed.TagClientID]; {
 	case tag == "":
@@ -342,18 +284,28 @@ func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	return nil
 }
 
-// giveUp returns when waiting must stop: DeadlineMargin before ctx's
-// deadline, or the zero time when ctx has none.
+// giveUp is DeadlineMargin before ctx's deadline, when waiting must stop (zero: no deadline).
 func (r *Rotator) giveUp(ctx context.Context) time.Time {
-	d, ok := ctx.Deadline()
-	if !ok {
-		return time.Time{}
+	if d, ok := ctx.Deadline(); ok {
+		return d.Add(-r.cfg.DeadlineMargin)
 	}
-	return d.Add(-r.cfg.DeadlineMargin)
+	return time.Time{}
 }
 
-// cleanupContext is for calls that must run even after ctx ended (removing a
-// tag after a failure), bounded by cleanupTimeout.
+// cleanupContext is for clean-up calls that must run even after ctx ended.
 func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}
+
+// failWithAlert publishes a ROTATION_FAILED alert that asks a person to act, and returns err.
+func (r *Rotator) failWithAlert(ctx context.Context, c *call, clientID string, err error, message, did, todo string) error {
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	if perr := r.alerts.Publish(cctx, alert.Alert{
+		Event: alert.EventRotationFailed, Severity: alert.SeverityCritical, Action: alert.ActionManual,
+		ClientID: clientID, SecretARN: c.arn, VersionID: c.token, Message: message, Did: did, ToDo: todo,
+	}); perr != nil {
+		return errors.Join(err, c.errorf("publish %s alert: %w", alert.EventRotationFailed, perr))
+	}
+	return err
 }

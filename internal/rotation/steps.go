@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -11,21 +13,294 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
+	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
+	"github.com/spapi-lwa/secret-rotation/internal/spapi"
 )
 
-// setSecret checks the pending version; Amazon has already set the secret
-// on its side, so nothing is changed.
-func (r *Rotator) setSecret(ctx context.Context, c *call) error {
-	// Case 7: a valid document for the client of AWSCURRENT and of the tag.
-	pending, ok, err := r.readPending(ctx, c)
-	if err != nil {
+// What a failed request did, for ROTATION_FAILED alerts.
+const (
+	nothingRequested = "Nothing was requested from Amazon; the secret is unchanged."
+	nothingIssued    = "Amazon issued no new client secret; the secret is unchanged."
+)
+
+// createSecret makes the token's version hold the new client secret.
+func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) error {
+	// Case 1: the token's version already has a value.
+	if pending != nil {
+		c.log.InfoContext(ctx, "pending version already has a value")
+		return nil
+	}
+
+	// Case 2: AWSCURRENT must be a valid document for the tagged client id.
+	cur, err := r.readCurrent(ctx, c)
+	if errors.Is(err, ErrMisconfigured) {
+		return r.failWithAlert(ctx, c, c.tags[managed.TagClientID], err,
+			"The secret cannot be rotated until its value or tags are fixed.", nothingRequested, err.Error())
+	} else if err != nil {
 		return err
 	}
-	if !ok {
+	c.log = c.log.With("clientId", cur.doc.ClientID())
+
+	// Case 3: adopt a secret that was already received.
+	seen := map[string]*version{}
+	if adopted, err := r.adoptStored(ctx, c, cur, seen); err != nil || adopted {
+		return err
+	}
+
+	// Case 4: a request is outstanding.
+	if at, ok := r.outstanding(ctx, c, cur); ok {
+		c.log.InfoContext(ctx, "rotation already requested; waiting for the new client secret", "requestedAt", at)
+	} else if err := r.requestSecret(ctx, c, cur); err != nil { // Case 5: request a new secret.
+		return err
+	}
+
+	// Case 6: wait for it.
+	giveUp, start := r.giveUp(ctx), time.Now()
+	for polls := 1; ; polls++ {
+		if !retry.Sleep(ctx, r.cfg.PollInterval) {
+			return c.errorf("wait for the new client secret: %w", ctx.Err())
+		}
+		if adopted, err := r.adoptStored(ctx, c, cur, seen); err != nil || adopted {
+			return err
+		}
+		if !giveUp.IsZero() && time.Now().Add(r.cfg.PollInterval).After(giveUp) {
+			return c.errorf("waited %s (%d looks): %w", time.Since(start).Round(time.Millisecond), polls, ErrSecretNotReceived)
+		}
+		c.log.DebugContext(ctx, "new client secret not received yet", "polls", polls)
+	}
+}
+
+// outstanding reports whether rotation-requested-at is newer than AWSCURRENT and younger than Cooldown.
+func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.Time, bool) {
+	v, ok := c.tags[managed.TagRotationRequestedAt]
+	at, err := time.Parse(time.RFC3339Nano, v)
+	if ok && err != nil {
+		c.log.WarnContext(ctx, "ignoring unreadable tag", "tag", managed.TagRotationRequestedAt)
+	}
+	return at, ok && err == nil && at.After(cur.created) && r.cfg.Now().Sub(at) < r.cfg.Cooldown
+}
+
+// adoptStored is Case 3: it writes the pending version from the stored one choose picks.
+func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, seen map[string]*version) (bool, error) {
+	stored, err := r.stored(ctx, c, cur.id, seen)
+	if err != nil {
+		return false, err
+	}
+	best, tied := choose(cur, stored, c.tags[managed.TagRejectedSecrets])
+	if tied {
+		c.log.InfoContext(ctx, "two received client secrets expire at the same instant; neither is adopted")
+	}
+	if best == nil {
+		return false, nil
+	}
+	return true, r.writePending(ctx, c, cur, best)
+}
+
+// stored returns the secret's versions (unlabelled ones included) that hold a secret document,
+// except the token's, AWSPREVIOUS and currentID. It reads only versions not in seen.
+func (r *Rotator) stored(ctx context.Context, c *call, currentID string, seen map[string]*version) ([]*version, error) {
+	in := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(c.secretID), IncludeDeprecated: aws.Bool(true)}
+	var stored []*version
+	for pages := secretsmanager.NewListSecretVersionIdsPaginator(r.store, in); pages.HasMorePages(); {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, c.errorf("list versions: %w", err)
+		}
+		for _, e := range page.Versions {
+			id := aws.ToString(e.VersionId)
+			if id == c.token || id == currentID || slices.Contains(e.VersionStages, managed.StagePrevious) {
+				continue // the empty pending version, or a secret already replaced
+			}
+			v, ok := seen[id]
+			if !ok {
+				if v, err = r.readStored(ctx, c, id); err != nil {
+					return nil, err
+				}
+				seen[id] = v
+			}
+			if v != nil {
+				stored = append(stored, v)
+			}
+		}
+	}
+	return stored, nil
+}
+
+// readStored reads version id; nil when it has no value or is not a secret document.
+func (r *Rotator) readStored(ctx context.Context, c *call, id string) (*version, error) {
+	v, invalid, err := r.read(ctx, c, &id, nil)
+	if err != nil {
+		return nil, c.errorf("read version %s: %w", id, err)
+	} else if invalid != nil {
+		c.log.WarnContext(ctx, "stored version is not a valid secret document; not adopted", "storedVersionId", id, "error", invalid)
+	}
+	return v, nil
+}
+
+// choose is the decision of Case 3, made on what was read: the version to adopt, or nil.
+// rejected is the tag sp-api-lwa:rejected-secrets; tied reports a tie at the newest expiry.
+func choose(cur *version, stored []*version, rejected string) (best *version, tied bool) {
+	for _, v := range stored {
+		switch {
+		case v.doc.ClientID() != cur.doc.ClientID(),
+			v.doc.ClientSecret() == cur.doc.ClientSecret(),
+			managed.Rejected(rejected, v.doc.ClientSecret().Reveal()),
+			!newer(v, cur):
+			continue
+		case best == nil || newer(v, best):
+			best, tied = v, false
+		case !newer(best, v) && v.doc.ClientSecret() != best.doc.ClientSecret():
+			tied = true
+		}
+	}
+	if tied {
+		return nil, true
+	}
+	return best, false
+}
+
+// newer reports whether a holds a later client secret than b: by expiry when both documents
+// have one (a version may be older than an AWSCURRENT written in between), else by creation.
+func newer(a, b *version) bool {
+	ae, aok := a.doc.ExpiresAt()
+	be, bok := b.doc.ExpiresAt()
+	if aok && bok {
+		return ae.After(be)
+	}
+	return a.created.After(b.created)
+}
+
+// writePending writes the pending version: AWSCURRENT's document with recv's secret and expiry.
+func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv *version) error {
+	expiresAt, _ := recv.doc.ExpiresAt()
+	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
+	if err != nil {
+		return c.errorf("build pending value from version %s: %w", recv.id, err)
+	}
+	_, err = r.store.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(c.secretID), ClientRequestToken: aws.String(c.token),
+		SecretString: aws.String(string(value)), VersionStages: []string{managed.StagePending},
+	})
+	var exists *types.ResourceExistsException
+	if errors.As(err, &exists) {
+		// A concurrent run wrote the version first (Case 1 for it).
+		if pending, rerr := r.readPending(ctx, c); rerr == nil && pending != nil {
+			c.log.InfoContext(ctx, "pending version was written by a concurrent run")
+			return nil
+		}
+	}
+	if err != nil {
+		return c.errorf("put pending version from version %s: %w", recv.id, err)
+	}
+	c.log.InfoContext(ctx, "adopted the received client secret as the pending version", "receivedVersionId", recv.id)
+	return nil
+}
+
+// requestSecret sets rotation-requested-at and, unless a concurrent run took over, asks Amazon (Case 5).
+func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) error {
+	if _, err := managed.FindByClientID(ctx, r.store, cur.doc.ClientID()); err != nil {
+		err = c.errorf("check that the client id is tagged on this secret alone: %w", err)
+		if errors.Is(err, managed.ErrAmbiguous) {
+			return r.failWithAlert(ctx, c, cur.doc.ClientID(), err,
+				"The client id is tagged on more than one secret, so no new client secret was requested.", nothingRequested,
+				fmt.Sprintf("Keep the tag %s on exactly one secret (aws secretsmanager untag-resource --secret-id <other secret> --tag-keys %s), then run: aws secretsmanager rotate-secret --secret-id %s", managed.TagClientID, managed.TagClientID, c.arn))
+		}
+		return err
+	}
+	stamp := r.cfg.Now().UTC().Format(time.RFC3339Nano)
+	_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+		SecretId: aws.String(c.secretID),
+		Tags:     []types.Tag{{Key: aws.String(managed.TagRotationRequestedAt), Value: aws.String(stamp)}},
+	})
+	if err != nil {
+		return c.errorf("tag %s: %w", managed.TagRotationRequestedAt, err)
+	}
+	if !retry.Sleep(ctx, r.cfg.Settle) {
+		return r.untagAfter(ctx, c, c.errorf("settle after tagging: %w", ctx.Err()))
+	}
+	out, err := r.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(c.secretID)})
+	if err != nil {
+		return r.untagAfter(ctx, c, c.errorf("read back tag %s: %w", managed.TagRotationRequestedAt, err))
+	}
+	if managed.TagMap(out.Tags)[managed.TagRotationRequestedAt] != stamp {
+		c.log.InfoContext(ctx, "a concurrent run requested the rotation; waiting for its client secret")
+		return nil
+	}
+
+	tok, err := r.tokens.ClientCredentials(ctx, cur.doc.ClientID(), cur.doc.ClientSecret(), lwa.ScopeRotation)
+	if err != nil {
+		return r.requestFailed(ctx, c, cur, c.errorf("obtain LWA token with the AWSCURRENT credentials: %w", err), false)
+	}
+	c.log.InfoContext(ctx, "calling rotateApplicationClientSecret")
+	if err := r.api.RotateApplicationClientSecret(ctx, tok.AccessToken); err != nil {
+		return r.requestFailed(ctx, c, cur, c.errorf("rotateApplicationClientSecret: %w", err), true)
+	}
+	c.log.InfoContext(ctx, "rotateApplicationClientSecret accepted; the new client secret is on its way")
+	return nil
+}
+
+// requestFailed decides what a failed LWA token request (called false) or rotate call means
+// (Case 5): whether Amazon may have issued a secret (keep the tag), and whether a person must act.
+func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err error, called bool) error {
+	var le *lwa.Error
+	var se *spapi.Error
+	var message, did, todo string
+	rerun := "aws secretsmanager rotate-secret --secret-id " + c.arn
+	switch {
+	case errors.Is(err, endpoint.ErrRedirect) || errors.Is(err, endpoint.ErrInsecure):
+		// A redirect (never followed) or an endpoint that is not https: the call reached no handler.
+		message = "The LWA or SP-API endpoint answered with a redirect (or is not https), so no new client secret was requested."
+		did = "Nothing was sent to the redirect's target; the secret is unchanged."
+		todo = fmt.Sprintf("Check the stack parameters LwaTokenUrl and SpApiEndpoint (environment LWA_TOKEN_URL, SP_API_ENDPOINT of the rotation function): they must be Amazon's https endpoints. Then run: %s. The error was: %v", rerun, err)
+	case !called && errors.As(err, &le) && !errors.Is(err, lwa.ErrServer):
+		message = "Login with Amazon rejected the credentials in AWSCURRENT, so no new client secret could be requested."
+		did = nothingRequested
+		todo = fmt.Sprintf("Check that the client id and client secret in AWSCURRENT of %s are the application's current LWA credentials (Solution Provider Portal, Developer Central, View credentials). If the secret was rotated in the portal, wait for its APPLICATION_OAUTH_CLIENT_NEW_SECRET notification to be stored, or put the new secret into AWSCURRENT. Then run: %s. LWA said: %v", c.arn, rerun, le)
+	case !called:
+		return r.untagAfter(ctx, c, err) // LWA unavailable: nothing was requested
+	case errors.Is(err, spapi.ErrNotEnrolled):
+		message = "SP-API refused to rotate the client secret: the application is not enrolled for the rotation notification."
+		did = nothingIssued
+		todo = fmt.Sprintf("Register the new-secret queue (stack output NewSecretQueueArn) in the Developer Console, Notification Preferences, row \"Application Client New Secret\". Then run: %s. SP-API said: %v", rerun, err)
+	case errors.Is(err, spapi.ErrForbidden):
+		message = "SP-API refused to rotate the client secret (403 forbidden)."
+		did = nothingIssued
+		todo = fmt.Sprintf("Check that the application is allowed to call the Application Management API (rotateApplicationClientSecret) with a grantless token of scope %s, and that the credentials in AWSCURRENT belong to it. Then run: %s. SP-API said: %v", lwa.ScopeRotation, rerun, err)
+	case errors.Is(err, spapi.ErrThrottled) && !errors.Is(err, spapi.ErrOutcomeUnknown):
+		// Nothing was issued; after an earlier 5xx (outcome unknown) something may have been.
+		return r.untagAfter(ctx, c, err)
+	case errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != http.StatusTooManyRequests:
+		message = fmt.Sprintf("SP-API refused to rotate the client secret (status %d).", se.StatusCode)
+		did = nothingIssued
+		todo = fmt.Sprintf("Read SP-API's answer and fix its cause, then run: %s. SP-API said: %v", rerun, err)
+	default:
+		// 5xx or timeout: Amazon may have issued a secret. Keep the tag: Case 4 waits for it.
+		return err
+	}
+	return r.untagAfter(ctx, c, r.failWithAlert(ctx, c, cur.doc.ClientID(), err, message, did, todo))
+}
+
+// untagAfter removes rotation-requested-at after a failure that requested nothing, and returns err.
+func (r *Rotator) untagAfter(ctx context.Context, c *call, err error) error {
+	cctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	_, uerr := r.tagger.UntagResource(cctx, &secretsmanager.UntagResourceInput{
+		SecretId: aws.String(c.secretID), TagKeys: []string{managed.TagRotationRequestedAt},
+	})
+	if uerr != nil {
+		return errors.Join(err, c.errorf("untag %s: %w", managed.TagRotationRequestedAt, uerr))
+	}
+	return err
+}
+
+// setSecret checks the pending version; Amazon has already set the secret on its side.
+func (r *Rotator) setSecret(ctx context.Context, c *call, pending *version) error {
+	// Case 7: a valid document for the client of AWSCURRENT and of the tag.
+	if pending == nil {
 		return c.errorf("pending version has no value: createSecret has not completed")
 	}
 	cur, err := r.readCurrent(ctx, c)
@@ -39,14 +314,9 @@ func (r *Rotator) setSecret(ctx context.Context, c *call) error {
 	return nil
 }
 
-// testSecret proves the pending credentials work, or the current ones during
-// the configuration test.
-func (r *Rotator) testSecret(ctx context.Context, c *call) error {
-	pending, ok, err := r.readPending(ctx, c)
-	if err != nil {
-		return err
-	}
-	if !ok {
+// testSecret proves the pending credentials work, or the current ones in a configuration test.
+func (r *Rotator) testSecret(ctx context.Context, c *call, pending *version) error {
+	if pending == nil {
 		// Case 8: configuration test; test AWSCURRENT and change nothing.
 		cur, err := r.readCurrent(ctx, c)
 		if err != nil {
@@ -75,36 +345,26 @@ func (r *Rotator) testSecret(ctx context.Context, c *call) error {
 			c.log.InfoContext(ctx, "pending credentials work", "attempts", attempt)
 			return nil
 		}
+		const failed = "obtain LWA token with the pending credentials (%d attempts): %w"
 		if !errors.Is(err, lwa.ErrInvalidClient) {
-			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
+			return c.errorf(failed, attempt, err)
 		}
 		if time.Now().Add(r.cfg.TestRetryInterval).After(until) {
-			err = c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, err)
-			delivered, derr := r.deliveredAt(ctx, c, pending)
-			if derr != nil {
-				return errors.Join(err, derr)
-			}
-			if age := r.cfg.Now().Sub(delivered); age >= r.cfg.RejectAfter {
-				return r.reject(ctx, c, pending, fmt.Errorf("%w; LWA has refused it since it was stored %s ago", err, age.Round(time.Second)))
-			}
-			return err
+			return r.refused(ctx, c, pending, c.errorf(failed, attempt, err))
 		}
 		c.log.DebugContext(ctx, "pending client secret not accepted yet; retrying", "attempts", attempt)
 		if !retry.Sleep(ctx, r.cfg.TestRetryInterval) {
-			return c.errorf("obtain LWA token with the pending credentials (%d attempts): %w", attempt, errors.Join(err, ctx.Err()))
+			return c.errorf(failed, attempt, errors.Join(err, ctx.Err()))
 		}
 	}
 }
 
-// deliveredAt is when the pending secret was first stored: the earliest
-// created date of the other versions holding it (the receiver's version of
-// the delivery), else the pending version's own (which RotateSecret may have
-// created long before the secret arrived). Read only when LWA keeps
-// refusing the secret.
-func (r *Rotator) deliveredAt(ctx context.Context, c *call, pending *version) (time.Time, error) {
-	stored, err := r.stored(ctx, c, "", map[string]*version{})
-	if err != nil {
-		return time.Time{}, err
+// refused ends Case 9 when the retries ran out: it rejects the pending secret once LWA has refused it
+// for RejectAfter since it was first stored (by the receiver, else in the pending version).
+func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err error) error {
+	stored, serr := r.stored(ctx, c, "", map[string]*version{})
+	if serr != nil {
+		return errors.Join(err, serr)
 	}
 	var at time.Time
 	for _, v := range stored {
@@ -113,22 +373,21 @@ func (r *Rotator) deliveredAt(ctx context.Context, c *call, pending *version) (t
 		}
 	}
 	if at.IsZero() {
-		at = pending.created // the pending version was created before the secret came
+		at = pending.created // RotateSecret may have created it long before the secret came
 	}
-	return at, nil
+	if age := r.cfg.Now().Sub(at); age >= r.cfg.RejectAfter {
+		return r.reject(ctx, c, pending, fmt.Errorf("%w; LWA has refused it since it was stored %s ago", err, age.Round(time.Second)))
+	}
+	return err
 }
 
-// reject is the end of Case 9 for a secret LWA keeps rejecting: list it in
-// sp-api-lwa:rejected-secrets (so no rotation adopts it again), take
-// LWA_RECEIVED off it, alert, and take AWSPENDING off the token's version, so
-// the next rotation starts afresh. Each step is safe to repeat when
-// Secrets Manager retries the step after a failure in between.
+// reject lists the pending secret as rejected, takes LWA_RECEIVED off it, alerts, and takes
+// AWSPENDING off the token's version (Case 9). Each part is safe to repeat.
 func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause error) error {
-	secret := pending.doc.ClientSecret().Reveal()
+	rejected := managed.WithRejected(c.tags[managed.TagRejectedSecrets], pending.doc.ClientSecret().Reveal())
 	if _, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
 		SecretId: aws.String(c.secretID),
-		Tags: []types.Tag{{Key: aws.String(managed.TagRejectedSecrets),
-			Value: aws.String(managed.WithRejected(c.tags[managed.TagRejectedSecrets], secret))}},
+		Tags:     []types.Tag{{Key: aws.String(managed.TagRejectedSecrets), Value: aws.String(rejected)}},
 	}); err != nil {
 		return errors.Join(cause, c.errorf("tag %s: %w", managed.TagRejectedSecrets, err))
 	}
@@ -145,8 +404,7 @@ func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause e
 	return cause
 }
 
-// unlabelReceived takes LWA_RECEIVED off its version when that version holds
-// the client secret of pending.
+// unlabelReceived takes LWA_RECEIVED off its version when that holds the client secret of pending.
 func (r *Rotator) unlabelReceived(ctx context.Context, c *call, pending *version) error {
 	id := managed.Holder(c.stages, managed.StageReceived)
 	if id == "" {
@@ -171,21 +429,16 @@ func (r *Rotator) removeStage(ctx context.Context, c *call, stage, id string) er
 }
 
 // finishSecret promotes the pending version.
-func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
-	// Case 10: move AWSCURRENT, then alert and update the tags.
-	pending, ok, err := r.readPending(ctx, c)
-	if err != nil {
-		return err
-	}
-	if !ok {
+func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) error {
+	// Case 10: check with LWA, untag, move AWSCURRENT, then alert and tag.
+	if pending == nil {
 		return c.errorf("pending version has no value: createSecret has not completed")
 	}
 	if err := r.checkClient(c, pending.doc); err != nil {
 		return fmt.Errorf("pending version: %w", err)
 	}
 	c.log = c.log.With("clientId", pending.doc.ClientID())
-	// A forged finishSecret invocation must not promote untested
-	// credentials: LWA must accept them first.
+	// A forged finishSecret invocation must not promote untested credentials.
 	if _, err := r.tokens.ClientCredentials(ctx, pending.doc.ClientID(), pending.doc.ClientSecret(), lwa.ScopeRotation); err != nil {
 		return c.errorf("check the pending credentials with LWA before promoting them: %w", err)
 	}
@@ -193,12 +446,7 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
 	if currentID == "" {
 		return c.errorf("no version holds AWSCURRENT")
 	}
-	// The request this rotation made (if any) is fulfilled: remove its tag
-	// now, while no other rotation can start. Once AWSCURRENT has moved,
-	// RotateSecret starts the next one, whose createSecret may set the tag
-	// at once; removing it then would make that rotation's next run ask
-	// Amazon again (chaos runs under CPU load). client-secret-expires-at
-	// goes too when the new secret's expiry is unknown.
+	// Untag before the move: after it the next rotation may set rotation-requested-at at once.
 	untag := []string{managed.TagRotationRequestedAt}
 	if expiresTag(pending.doc) == "" {
 		untag = append(untag, managed.TagClientSecretExpiresAt)
@@ -208,20 +456,18 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call) error {
 	}); err != nil {
 		return c.errorf("untag %v: %w", untag, err)
 	}
-	_, err = r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId:            aws.String(c.secretID),
-		VersionStage:        aws.String(managed.StageCurrent),
-		MoveToVersionId:     aws.String(c.token),
-		RemoveFromVersionId: aws.String(currentID),
+	_, err := r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(c.secretID), VersionStage: aws.String(managed.StageCurrent),
+		MoveToVersionId: aws.String(c.token), RemoveFromVersionId: aws.String(currentID),
 	})
-	if err != nil {
-		var ip *types.InvalidParameterException
-		if !errors.As(err, &ip) || !r.isCurrent(ctx, c) {
-			return c.errorf("move AWSCURRENT from version %s: %w", currentID, err)
-		}
-		c.log.InfoContext(ctx, "a concurrent run already moved AWSCURRENT")
-	} else {
+	var ip *types.InvalidParameterException
+	switch {
+	case err == nil:
 		c.log.InfoContext(ctx, "moved AWSCURRENT", "previousVersionId", currentID)
+	case errors.As(err, &ip) && r.isCurrent(ctx, c):
+		c.log.InfoContext(ctx, "a concurrent run already moved AWSCURRENT")
+	default:
+		return c.errorf("move AWSCURRENT from version %s: %w", currentID, err)
 	}
 	return r.finishTail(ctx, c, pending.doc)
 }
@@ -232,22 +478,22 @@ func (r *Rotator) isCurrent(ctx context.Context, c *call) bool {
 	return err == nil && managed.Holder(out.VersionIdsToStages, managed.StageCurrent) == c.token
 }
 
-// finishRetried handles finishSecret for a version that is already AWSCURRENT (Case 11).
+// finishRetried handles finishSecret for a version that is already AWSCURRENT.
 func (r *Rotator) finishRetried(ctx context.Context, c *call) error {
 	// Case 11: redo the tail of Case 10 unless the tags show it was done.
-	out, ok, err := r.getValue(ctx, c, c.token, managed.StageCurrent)
-	if err != nil {
+	cur, invalid, err := r.read(ctx, c, &c.token, aws.String(managed.StageCurrent))
+	switch {
+	case err != nil:
 		return c.errorf("read AWSCURRENT: %w", err)
-	}
-	if !ok {
+	case invalid != nil:
+		return c.errorf("AWSCURRENT: %w", invalid)
+	case cur == nil:
 		return c.errorf("AWSCURRENT has no value")
 	}
-	cur, err := r.parse(out)
-	if err != nil {
-		return c.errorf("AWSCURRENT: %w", err)
-	}
 	c.log = c.log.With("clientId", cur.doc.ClientID())
-	if tailDone(c.tags, cur.doc) {
+	// Not rotation-requested-at: it was removed before the move and may be the next rotation's.
+	got, ok := c.tags[managed.TagClientSecretExpiresAt]
+	if want := expiresTag(cur.doc); got == want && ok == (want != "") {
 		c.log.InfoContext(ctx, "version is already AWSCURRENT and its tags are up to date; nothing to do")
 		return nil
 	}
@@ -263,28 +509,13 @@ func expiresTag(doc *secretdoc.Document) string {
 	return ""
 }
 
-// tailDone reports whether the tags show the tail of Case 10 finished.
-// rotation-requested-at says nothing here: it was removed before the move,
-// and once AWSCURRENT has moved it may be the next rotation's.
-func tailDone(tags map[string]string, doc *secretdoc.Document) bool {
-	got, ok := tags[managed.TagClientSecretExpiresAt]
-	want := expiresTag(doc)
-	return got == want && ok == (want != "")
-}
-
-// finishTail publishes CLIENT_SECRET_ROTATED and then updates the tags, which
-// record that it is done. A failure returns the error so the step is retried
-// (Case 11 redoes the tail).
+// finishTail publishes CLIENT_SECRET_ROTATED, then sets client-secret-expires-at to record it.
 func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Document) error {
 	a := alert.Alert{
-		Event:     alert.EventRotated,
-		Severity:  alert.SeverityInfo,
-		ClientID:  doc.ClientID(),
-		SecretARN: c.arn,
-		Action:    alert.ActionNone,
-		VersionID: c.token,
-		Message:   fmt.Sprintf("The LWA client secret of %s was rotated; AWSCURRENT of the secret now holds the new one.", doc.ClientID()),
-		Did:       "Secrets Manager serves the new client secret as AWSCURRENT. The previous secret is kept as AWSPREVIOUS and Amazon accepts it for 7 more days.",
+		Event: alert.EventRotated, Severity: alert.SeverityInfo, Action: alert.ActionNone,
+		ClientID: doc.ClientID(), SecretARN: c.arn, VersionID: c.token,
+		Message: fmt.Sprintf("The LWA client secret of %s was rotated; AWSCURRENT of the secret now holds the new one.", doc.ClientID()),
+		Did:     "Secrets Manager serves the new client secret as AWSCURRENT. The previous secret is kept as AWSPREVIOUS and Amazon accepts it for 7 more days.",
 	}
 	if t, ok := doc.ExpiresAt(); ok {
 		t = t.UTC()
@@ -295,9 +526,7 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 	if err := r.alerts.Publish(ctx, a); err != nil {
 		return c.errorf("publish %s alert: %w", alert.EventRotated, err)
 	}
-
-	// An unknown expiry's tag was removed before the move (finishSecret).
-	if exp := expiresTag(doc); exp != "" {
+	if exp := expiresTag(doc); exp != "" { // an unknown expiry's tag was removed before the move
 		_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
 			SecretId: aws.String(c.secretID),
 			Tags:     []types.Tag{{Key: aws.String(managed.TagClientSecretExpiresAt), Value: aws.String(exp)}},
