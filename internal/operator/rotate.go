@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
@@ -24,7 +25,7 @@ const DefaultRotateTimeout = 10 * time.Minute
 const progressEvery = 10 * time.Second
 
 func (a *App) rotate(ctx context.Context, args []string) error {
-	fs := a.flagSet("rotate", "rotate SECRET --wait [--timeout D]",
+	fs := flagSet("rotate", "rotate SECRET --wait [--timeout D]",
 		"Start a rotation of SECRET (or join the one in progress). With --wait, follow it until\n"+
 			"AWSCURRENT holds the new client secret or the rotation fails, printing each stage:\n"+
 			"requested (SP-API asked for a new secret), delivered (Amazon's new secret stored),\n"+
@@ -143,16 +144,12 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name strin
 	if err == nil {
 		return aws.ToString(out.VersionId), false, nil
 	}
-	if apiCode(err) != "InvalidRequestException" {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidRequestException" {
 		return "", false, fmt.Errorf("start rotation of %s: %w", name, err)
 	}
-	var msg string
-	var ae interface{ ErrorMessage() string }
-	if errors.As(err, &ae) {
-		msg = ae.ErrorMessage()
-	}
-	if !strings.Contains(msg, "previous rotation isn't complete") {
-		return "", false, badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(msg))
+	if !strings.Contains(ae.ErrorMessage(), "previous rotation isn't complete") {
+		return "", false, badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(ae.ErrorMessage()))
 	}
 	d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if derr != nil {
@@ -167,16 +164,12 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name strin
 // pendingValue reads the pending version and returns the fingerprint of
 // its client secret ("-" when the document does not parse), or "" while the
 // version has no value yet.
-func (a *App) pendingValue(ctx context.Context, sm secretReader, arn, token string, keys secretdoc.Keys) (string, error) {
+func (a *App) pendingValue(ctx context.Context, sm SecretStore, arn, token string, keys secretdoc.Keys) (string, error) {
 	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn),
 		VersionId: aws.String(token), VersionStage: aws.String(managed.StagePending)})
 	if err != nil {
-		if notFound(err) || apiCode(err) == "ResourceNotFoundException" {
-			return "", nil
-		}
-		if apiCode(err) == "InvalidParameterException" {
-			// The label moved off the version since DescribeSecret.
-			return "", nil
+		if c := apiCode(err); c == "ResourceNotFoundException" || c == "InvalidParameterException" {
+			return "", nil // no value yet, or the label moved off the version since DescribeSecret
 		}
 		return "", fmt.Errorf("read pending version %s: %w", token, err)
 	}
@@ -386,18 +379,15 @@ func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secr
 		FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, secretARN)),
 	}
 	var last string
-	for range 20 {
-		out, err := logs.FilterLogEvents(ctx, in)
+	pages := cloudwatchlogs.NewFilterLogEventsPaginator(logs, in)
+	for i := 0; i < 20 && pages.HasMorePages(); i++ {
+		out, err := pages.NextPage(ctx)
 		if err != nil {
 			return "", false
 		}
 		for _, e := range out.Events {
 			last = aws.ToString(e.Message)
 		}
-		if aws.ToString(out.NextToken) == "" {
-			break
-		}
-		in.NextToken = out.NextToken
 	}
 	if last == "" {
 		return "", false
