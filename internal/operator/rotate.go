@@ -68,11 +68,11 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	started := "Rotation of %s (client %s) started: version %s.\n"
 	if joined {
-		fmt.Fprintf(a.Stdout, "A rotation of %s (client %s) is already in progress: following version %s.\n", name, clientID, token)
-	} else {
-		fmt.Fprintf(a.Stdout, "Rotation of %s (client %s) started: version %s.\n", name, clientID, token)
+		started = "A rotation of %s (client %s) is already in progress: following version %s.\n"
 	}
+	fmt.Fprintf(a.Stdout, started, name, clientID, token)
 	if !*wait {
 		fmt.Fprintf(a.Stdout, "Run '%s rotate %s --wait' to follow it, or '%s status' to check it later.\n", Name, name, Name)
 		return nil
@@ -82,47 +82,40 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 	deadline := start.Add(*timeout)
 	lastSaid := start
 	for {
+		var snap snapshot
 		d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+		if err != nil {
+			err = fmt.Errorf("describe secret %s: %w", name, err)
+		} else if snap = snapshotOf(d); snap.pending == token && !f.seen[stageAdopted] {
+			snap.pendingValue, err = a.pendingValue(ctx, sm, arn, token, keys)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return a.stopped(name)
 			}
-			return fmt.Errorf("describe secret %s: %w", name, err)
-		}
-		snap := snapshotOf(d)
-		if snap.pending == token && !f.seen[stageAdopted] {
-			snap.pendingValue, err = a.pendingValue(ctx, sm, arn, token, keys)
-			if err != nil {
-				if ctx.Err() != nil {
-					return a.stopped(name)
-				}
-				return err
-			}
+			return err
 		}
 		now := a.Now()
+		at := elapsed(now.Sub(start))
 		stages, outcome := f.observe(snap)
 		for _, st := range stages {
-			fmt.Fprintf(a.Stdout, "[%5s] %s\n", elapsed(now.Sub(start)), f.describe(st, snap))
+			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
 			lastSaid = now
 		}
-		switch outcome {
-		case outcomePromoted:
-			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. The previous one keeps working for 7 days.\n",
-				elapsed(now.Sub(start)), name)
+		switch {
+		case outcome == outcomePromoted:
+			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. "+
+				"The previous one keeps working for 7 days.\n", at, name)
 			return nil
-		case outcomeFailed:
-			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; AWSCURRENT is unchanged.\n",
-				elapsed(now.Sub(start)), token)
-			a.explain(ctx, c, d, start, f, snap)
-			return needsPerson
-		}
-		if !now.Before(deadline) {
-			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", elapsed(now.Sub(start)), f.waitingFor())
-			a.explain(ctx, c, d, start, f, snap)
-			return needsPerson
-		}
-		if now.Sub(lastSaid) >= progressEvery {
-			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", elapsed(now.Sub(start)), f.waitingFor())
+		case outcome == outcomeFailed:
+			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; "+
+				"AWSCURRENT is unchanged.\n", at, token)
+			return a.explain(ctx, c, d, start, f, snap)
+		case !now.Before(deadline):
+			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", at, f.waitingFor())
+			return a.explain(ctx, c, d, start, f, snap)
+		case now.Sub(lastSaid) >= progressEvery:
+			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, f.waitingFor())
 			lastSaid = now
 		}
 		if err := a.Sleep(ctx, min(a.PollInterval, deadline.Sub(now))); err != nil {
@@ -273,17 +266,13 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 			mark(stageDelivered)
 		}
 	}
-	promoted := s.current != "" && s.current != f.before.current && s.current == f.token
-	if (s.pending == f.token && s.pendingValue != "") || promoted {
+	moved := s.current != "" && s.current != f.before.current
+	if (s.pending == f.token && s.pendingValue != "") || (moved && s.current == f.token) {
 		mark(stageAdopted)
 	}
-	if promoted {
-		mark(stagePromoted)
-		return out, outcomePromoted
-	}
-	if s.current != f.before.current && s.current != "" {
-		// AWSCURRENT moved to another version than the one followed: the
-		// secret changed, by another rotation or by hand.
+	if moved {
+		// To the followed version, or to another one: the secret changed by
+		// another rotation or by hand.
 		mark(stagePromoted)
 		return out, outcomePromoted
 	}
@@ -344,8 +333,8 @@ func (f *follower) runbook(name string) string {
 }
 
 // explain prints the last error and the runbook step after a failure or a
-// timeout.
-func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, f *follower, s snapshot) {
+// timeout, which need a person.
+func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, f *follower, s snapshot) error {
 	name := aws.ToString(d.Name)
 	if msg, ok := a.lastLoggedError(ctx, c, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
 		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
@@ -354,6 +343,7 @@ func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.Describ
 			orNone(s.current), orNone(s.pending), managed.TagRotationRequestedAt, orNone(s.requestedAt))
 	}
 	fmt.Fprintf(a.Stdout, "What to do: %s\n", f.runbook(name))
+	return needsPerson
 }
 
 func orNone(s string) string {
@@ -367,8 +357,7 @@ func orNone(s string) string {
 // logged for secret since start, from its CloudWatch Logs log group. It is
 // best effort: no log group, no permission or no event returns false.
 func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secretARN string, start time.Time) (string, bool) {
-	logs := c.Logs
-	if logs == nil || functionARN == "" {
+	if c.Logs == nil || functionARN == "" {
 		return "", false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -379,7 +368,7 @@ func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secr
 		FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, secretARN)),
 	}
 	var last string
-	pages := cloudwatchlogs.NewFilterLogEventsPaginator(logs, in)
+	pages := cloudwatchlogs.NewFilterLogEventsPaginator(c.Logs, in)
 	for i := 0; i < 20 && pages.HasMorePages(); i++ {
 		out, err := pages.NextPage(ctx)
 		if err != nil {
