@@ -88,11 +88,7 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 		} else {
 			problems++
 			fmt.Fprintf(w, "  FAIL  %s (client %s)\n", r.Name, r.ClientID)
-			var b strings.Builder
-			writeTodo(&b, r, *stack)
-			for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-				fmt.Fprintf(w, "        %s\n", line)
-			}
+			writeTodo(w, "        ", r, *stack)
 		}
 		if ch, ok := lwaChecks[r.SecretARN]; ok {
 			problems += writeCheck(w, "        ", ch)

@@ -43,7 +43,7 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	case *function != "" && *stack != "":
 		return badInput("give either --function or --stack, not both")
 	}
-	if !validSchedule(*schedule) {
+	if !scheduleRE.MatchString(*schedule) {
 		return badInput("--schedule %q is not a rate(...) or cron(...) expression", *schedule)
 	}
 	keys, err := a.keys(*idKey, *secretKey)
@@ -130,8 +130,6 @@ func (a *App) enable(ctx context.Context, args []string) error {
 }
 
 var scheduleRE = regexp.MustCompile(`^(rate\([1-9][0-9]* (hours?|days?)\)|cron\([^()]+\))$`)
-
-func validSchedule(s string) bool { return scheduleRE.MatchString(s) }
 
 var rateDaysRE = regexp.MustCompile(`^rate\(([1-9][0-9]*) days?\)$`)
 

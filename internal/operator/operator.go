@@ -143,12 +143,8 @@ func (a *App) exit(cmd string, err error) int {
 }
 
 func (a *App) defaults() {
-	if a.Stdout == nil {
-		a.Stdout = io.Discard
-	}
-	if a.Stderr == nil {
-		a.Stderr = io.Discard
-	}
+	a.Stdout = cmp.Or(a.Stdout, io.Writer(io.Discard))
+	a.Stderr = cmp.Or(a.Stderr, io.Writer(io.Discard))
 	if a.Getenv == nil {
 		a.Getenv = func(string) string { return "" }
 	}

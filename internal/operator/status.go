@@ -186,23 +186,26 @@ func writeTable(w io.Writer, rows []*row, stack string) {
 			if todo++; todo == 1 {
 				fmt.Fprintf(w, "\nWhat to do:\n")
 			}
-			writeTodo(w, r, stack)
+			writeTodo(w, "", r, stack)
 		}
 	}
 	fmt.Fprintf(w, "\n%d managed %s: %d OK, %d %s attention.\n", len(rows), plural(len(rows), "secret", "secrets"),
 		len(rows)-todo, todo, plural(todo, "needs", "need"))
 }
 
-func writeTodo(w io.Writer, r *row, stack string) {
+// writeTodo writes what to do for each of a row's findings, each line
+// after indent.
+func writeTodo(w io.Writer, indent string, r *row, stack string) {
 	if r.readErr != nil {
-		fmt.Fprintf(w, "- %s: %s: could not read it: %s\n    Fix: check that your credentials may call secretsmanager:DescribeSecret, ListSecretVersionIds and GetSecretValue on it.\n",
-			r.Name, ReasonUnreadable, oneLine(r.readErr.Error()))
+		fmt.Fprintf(w, "%s- %s: %s: could not read it: %s\n%s    Fix: check that your credentials may call "+
+			"secretsmanager:DescribeSecret, ListSecretVersionIds and GetSecretValue on it.\n",
+			indent, r.Name, ReasonUnreadable, oneLine(r.readErr.Error()), indent)
 		return
 	}
 	for _, f := range sortedFindings(r.findings) {
-		fmt.Fprintf(w, "- %s: %s (%s): %s\n    Fix: %s\n", r.Name, f.Reason, f.Severity, f.Message, f.Fix)
+		fmt.Fprintf(w, "%s- %s: %s (%s): %s\n%s    Fix: %s\n", indent, r.Name, f.Reason, f.Severity, f.Message, indent, f.Fix)
 		if hint := cliHint(r, f.Reason, stack); hint != "" {
-			fmt.Fprintf(w, "    Or:  %s\n", hint)
+			fmt.Fprintf(w, "%s    Or:  %s\n", indent, hint)
 		}
 	}
 }
