@@ -21,14 +21,16 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 )
 
-// SPAPIAccount is the AWS account SP-API sends notifications from.
-const SPAPIAccount = "437568002678"
-
-// Stack outputs doctor reads.
 const (
+	// SPAPIAccount is the AWS account SP-API sends notifications from.
+	SPAPIAccount = "437568002678"
+	// Stack outputs and resources doctor reads.
 	OutputNewSecretQueue = "NewSecretQueueArn"
 	OutputExpiryQueue    = "SecretExpiryQueueArn"
 	OutputAlertTopic     = "AlertTopicArn"
+	WatchdogResource     = "WatchdogFunction" // the watchdog function's logical id
+	// watchdogOverdue is how long after its last log event the daily watchdog is overdue.
+	watchdogOverdue = 26 * time.Hour
 )
 
 // check is one doctor finding about the deployment. status is OK, NOTE (a
@@ -149,13 +151,6 @@ func (a *App) stackChecks(ctx context.Context, c *Clients, stack string, outs ma
 	}
 	return append(checks, a.watchdogCheck(ctx, c, stack))
 }
-
-// WatchdogResource is the watchdog function's logical id in the template.
-const WatchdogResource = "WatchdogFunction"
-
-// watchdogOverdue is how long after its last log event the daily watchdog
-// is overdue.
-const watchdogOverdue = 26 * time.Hour
 
 // watchdogCheck reports when the watchdog last ran, from the newest event
 // of its log group.

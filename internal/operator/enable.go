@@ -16,11 +16,12 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// DefaultSchedule is enable's rotation schedule when --schedule is not given.
-const DefaultSchedule = "rate(30 days)"
-
-// OutputRotateFunction is the stack output holding the rotation function's ARN.
-const OutputRotateFunction = "RotateSecretFunctionArn"
+const (
+	// DefaultSchedule is enable's rotation schedule when --schedule is not given.
+	DefaultSchedule = "rate(30 days)"
+	// OutputRotateFunction is the stack output holding the rotation function's ARN.
+	OutputRotateFunction = "RotateSecretFunctionArn"
+)
 
 func (a *App) enable(ctx context.Context, args []string) error {
 	fs := flagSet("enable", "enable SECRET (--function ARN | --stack NAME) [--schedule EXPR]",
@@ -36,7 +37,6 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	secretID := pos[0]
 	switch {
 	case *function == "" && *stack == "":
 		return badInput("give the rotation function with --function ARN or --stack NAME")
@@ -60,7 +60,7 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	}
 	sm := c.SecretsManager
 
-	d, err := describeSecret(ctx, sm, secretID)
+	d, err := describeSecret(ctx, sm, pos[0])
 	if err != nil {
 		return err
 	}
@@ -112,13 +112,9 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		if old := aws.ToString(d.RotationLambdaARN); aws.ToBool(d.RotationEnabled) && old != "" && old != fn {
 			fmt.Fprintf(a.Stdout, "Rotation function was %s.\n", old)
 		}
-		_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
-			SecretId:          aws.String(arn),
-			RotationLambdaARN: aws.String(fn),
+		if _, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn), RotationLambdaARN: aws.String(fn),
 			RotationRules:     &smtypes.RotationRulesType{ScheduleExpression: aws.String(*schedule)},
-			RotateImmediately: aws.Bool(false),
-		})
-		if err != nil {
+			RotateImmediately: aws.Bool(false)}); err != nil {
 			return fmt.Errorf("configure rotation of %s: %w", name, err)
 		}
 		fmt.Fprintf(a.Stdout, "Rotation configured: function %s, schedule %s, not rotated now\n"+
@@ -129,9 +125,10 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	return nil
 }
 
-var scheduleRE = regexp.MustCompile(`^(rate\([1-9][0-9]* (hours?|days?)\)|cron\([^()]+\))$`)
-
-var rateDaysRE = regexp.MustCompile(`^rate\(([1-9][0-9]*) days?\)$`)
+var (
+	scheduleRE = regexp.MustCompile(`^(rate\([1-9][0-9]* (hours?|days?)\)|cron\([^()]+\))$`)
+	rateDaysRE = regexp.MustCompile(`^rate\(([1-9][0-9]*) days?\)$`)
+)
 
 // sameSchedule reports whether rules already say schedule. Secrets Manager
 // can report a rate in days as AutomaticallyAfterDays.

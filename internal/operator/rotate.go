@@ -18,11 +18,11 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// DefaultRotateTimeout bounds rotate --wait when --timeout is not given.
-const DefaultRotateTimeout = 10 * time.Minute
-
-// progressEvery is how often rotate --wait says it is still waiting.
-const progressEvery = 10 * time.Second
+const (
+	// DefaultRotateTimeout bounds rotate --wait when --timeout is not given.
+	DefaultRotateTimeout = 10 * time.Minute
+	progressEvery        = 10 * time.Second // how often rotate --wait says it is still waiting
+)
 
 func (a *App) rotate(ctx context.Context, args []string) error {
 	fs := flagSet("rotate", "rotate SECRET --wait [--timeout D]",
