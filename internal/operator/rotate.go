@@ -205,13 +205,9 @@ const (
 // snapshot is what DescribeSecret (and one read of the pending version)
 // shows of a rotation.
 type snapshot struct {
-	current, pending string
-	requestedAt      string
-	// delivered holds the versions carrying LWA_RECEIVED or LWA_SUPERSEDED.
-	delivered map[string]string
-	// pendingValue is the fingerprint of the pending version's client
-	// secret, "" while it has no value.
-	pendingValue string
+	current, pending, requestedAt string
+	delivered                     map[string]string // version id to its label LWA_RECEIVED or LWA_SUPERSEDED
+	pendingValue                  string            // the pending client secret's fingerprint, "" while it has none
 }
 
 func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
@@ -234,12 +230,10 @@ func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
 // follower decides, from successive snapshots, which stages a rotation
 // reached and how it ended. It only reads; rotate prints.
 type follower struct {
-	token  string
-	before snapshot
-	seen   map[stage]bool
-	// pendingSeen: the token's version held AWSPENDING at some point; only
-	// then does its loss mean the rotation failed.
-	pendingSeen bool
+	token       string
+	before      snapshot
+	seen        map[stage]bool
+	pendingSeen bool // the token's version held AWSPENDING: only then does its loss mean a failure
 	newVersion  string
 }
 

@@ -264,17 +264,16 @@ func (r *row) reasonList() string {
 }
 
 func (r *row) rotation() string {
-	if r.readErr != nil {
-		return "?"
-	}
-	if !r.RotationEnabled {
-		return "off"
-	}
 	fn := r.RotationFunctionARN
 	if i := strings.LastIndex(fn, ":function:"); i >= 0 {
 		fn = fn[i+len(":function:"):]
 	}
-	if fn == "" {
+	switch {
+	case r.readErr != nil:
+		return "?"
+	case !r.RotationEnabled:
+		return "off"
+	case fn == "":
 		return "on"
 	}
 	return "on (" + fn + ")"
