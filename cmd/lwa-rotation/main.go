@@ -1,15 +1,7 @@
 // Command lwa-rotation is the operator CLI of the project (docs/design.md "The
 // operator CLI"): status, enable, rotate --wait and doctor for every managed
-// secret, with the caller's usual AWS configuration (profile, region,
-// AWS_ENDPOINT_URL). It only wires the process to internal/operator.
-//
-// Usage:
-//
-//	go run ./cmd/lwa-rotation <command> [flags]
-//	go run ./cmd/lwa-rotation -h
-//
-// Exit status: 0 when nothing needs a person, 1 when something does, 2 for
-// bad input.
+// secret, with the caller's usual AWS configuration. It only wires the process
+// to internal/operator; run it with -h for the commands.
 package main
 
 import (

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,27 +21,24 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 )
 
-// SPAPIAccount is the AWS account SP-API sends notifications from.
-const SPAPIAccount = "437568002678"
-
-// Stack outputs doctor reads.
 const (
+	// SPAPIAccount is the AWS account SP-API sends notifications from.
+	SPAPIAccount = "437568002678"
+	// Stack outputs and resources doctor reads.
 	OutputNewSecretQueue = "NewSecretQueueArn"
 	OutputExpiryQueue    = "SecretExpiryQueueArn"
 	OutputAlertTopic     = "AlertTopicArn"
+	WatchdogResource     = "WatchdogFunction" // the watchdog function's logical id
+	// watchdogOverdue is how long after its last log event the daily watchdog is overdue.
+	watchdogOverdue = 26 * time.Hour
 )
 
-// check is one doctor finding about the deployment.
-type check struct {
-	ok      bool
-	what    string
-	fix     string
-	unknown bool // could not be checked
-	note    bool // a reminder, not a check
-}
+// check is one doctor finding about the deployment. status is OK, NOTE (a
+// reminder, not a check), ?? (could not be checked) or FAIL.
+type check struct{ status, what, fix string }
 
 func (a *App) doctor(ctx context.Context, args []string) error {
-	fs := a.flagSet("doctor", "doctor [--stack NAME]",
+	fs := flagSet("doctor", "doctor [--stack NAME]",
 		"Check everything status checks, ask LWA whether it accepts each AWSCURRENT secret (one token\n"+
 			"request each), and with --stack check the deployment: SP-API's account "+SPAPIAccount+" may send\n"+
 			"to both queues, and the alert topic has a confirmed subscription. Every finding comes with\n"+
@@ -59,37 +57,26 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	cfg, err := a.fleetConfig(outs[OutputRotateFunction])
-	if err != nil {
-		return err
-	}
-	rows, err := a.readFleet(ctx, c.SecretsManager, cfg)
-	if err != nil {
-		return err
-	}
 	// One token request per secret whose document is usable.
 	lwaChecks := map[string]check{}
-	for _, r := range rows {
+	rows, err := a.fleet(ctx, c.SecretsManager, outs[OutputRotateFunction], func(r *row) {
 		if r.doc == nil {
-			continue
+			return
 		}
 		_, err := c.LWA.ClientCredentials(ctx, r.doc.ClientID(), r.doc.ClientSecret(), lwa.ScopeRotation)
+		accepted := err == nil
 		switch {
-		case err == nil:
-			t := true
-			r.secret.Credentials = &t
-			lwaChecks[r.SecretARN] = check{ok: true, what: fmt.Sprintf("LWA accepts the current secret (%s)", Fingerprint(r.doc.ClientSecret().Reveal()))}
-		case errors.Is(err, lwa.ErrInvalidClient):
-			f := false
-			r.secret.Credentials = &f
-		default:
-			lwaChecks[r.SecretARN] = check{unknown: true, what: "LWA could not be asked: " + oneLine(err.Error()),
-				fix: "check the network path to LWA (LWA_TOKEN_URL, default " + DefaultTokenURL + ") and run doctor again"}
+		case accepted:
+			lwaChecks[r.SecretARN] = check{"OK", fmt.Sprintf("LWA accepts the current secret (%s)", Fingerprint(r.doc.ClientSecret().Reveal())), ""}
+		case !errors.Is(err, lwa.ErrInvalidClient):
+			lwaChecks[r.SecretARN] = check{"??", "LWA could not be asked: " + oneLine(err.Error()),
+				"check the network path to LWA (LWA_TOKEN_URL, default " + DefaultTokenURL + ") and run doctor again"}
+			return
 		}
-	}
-	now := a.Now()
-	for _, r := range rows {
-		r.judge(now, cfg.judge)
+		r.secret.Credentials = &accepted
+	})
+	if err != nil {
+		return err
 	}
 	problems := 0
 	w := a.Stdout
@@ -103,11 +90,7 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 		} else {
 			problems++
 			fmt.Fprintf(w, "  FAIL  %s (client %s)\n", r.Name, r.ClientID)
-			var b strings.Builder
-			writeTodo(&b, r, *stack)
-			for _, line := range strings.Split(strings.TrimRight(b.String(), "\n"), "\n") {
-				fmt.Fprintf(w, "        %s\n", line)
-			}
+			writeTodo(w, "        ", r, *stack)
 		}
 		if ch, ok := lwaChecks[r.SecretARN]; ok {
 			problems += writeCheck(w, "        ", ch)
@@ -131,23 +114,19 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 
 // writeCheck prints a check and returns 1 when it needs a person.
 func writeCheck(w io.Writer, indent string, ch check) int {
-	switch {
-	case ch.ok:
-		fmt.Fprintf(w, "%sOK    %s\n", indent, ch.what)
+	fmt.Fprintf(w, "%s%-4s  %s\n", indent, ch.status, ch.what)
+	if ch.status == "OK" || ch.status == "NOTE" {
 		return 0
-	case ch.note:
-		fmt.Fprintf(w, "%sNOTE  %s\n", indent, ch.what)
-		return 0
-	case ch.unknown:
-		fmt.Fprintf(w, "%s??    %s\n%s      Fix: %s\n", indent, ch.what, indent, ch.fix)
-	default:
-		fmt.Fprintf(w, "%sFAIL  %s\n%s      Fix: %s\n", indent, ch.what, indent, ch.fix)
 	}
+	fmt.Fprintf(w, "%s      Fix: %s\n", indent, ch.fix)
 	return 1
 }
 
 // stackChecks checks the deployment named by the stack's outputs.
 func (a *App) stackChecks(ctx context.Context, c *Clients, stack string, outs map[string]string) []check {
+	missing := func(output string) check {
+		return check{"FAIL", "the stack has no output " + output, "deploy this project's template (sam deploy) and run doctor again"}
+	}
 	var checks []check
 	for _, q := range []struct{ output, what, row string }{
 		{OutputNewSecretQueue, "new-secret queue", "Application Client New Secret"},
@@ -155,31 +134,23 @@ func (a *App) stackChecks(ctx context.Context, c *Clients, stack string, outs ma
 	} {
 		arn := outs[q.output]
 		if arn == "" {
-			checks = append(checks, check{what: fmt.Sprintf("the stack has no output %s", q.output),
-				fix: "deploy this project's template (sam deploy) and run doctor again"})
+			checks = append(checks, missing(q.output))
 			continue
 		}
 		ch := queueCheck(ctx, c.SQS, arn, q.what)
 		checks = append(checks, ch)
-		if ch.ok {
-			checks = append(checks, check{note: true, what: fmt.Sprintf("register %s by hand in the Developer Console, Notification Preferences, row %q (doctor cannot see that)", arn, q.row)})
+		if ch.status == "OK" {
+			checks = append(checks, check{"NOTE", fmt.Sprintf("register %s by hand in the Developer Console, "+
+				"Notification Preferences, row %q (doctor cannot see that)", arn, q.row), ""})
 		}
 	}
-	topic := outs[OutputAlertTopic]
-	if topic == "" {
-		checks = append(checks, check{what: "the stack has no output " + OutputAlertTopic, fix: "deploy this project's template (sam deploy) and run doctor again"})
+	if topic := outs[OutputAlertTopic]; topic == "" {
+		checks = append(checks, missing(OutputAlertTopic))
 	} else {
 		checks = append(checks, topicCheck(ctx, c.SNS, topic))
 	}
 	return append(checks, a.watchdogCheck(ctx, c, stack))
 }
-
-// WatchdogResource is the watchdog function's logical id in the template.
-const WatchdogResource = "WatchdogFunction"
-
-// watchdogOverdue is how long after its last log event the daily watchdog
-// is overdue.
-const watchdogOverdue = 26 * time.Hour
 
 // watchdogCheck reports when the watchdog last ran, from the newest event
 // of its log group.
@@ -187,67 +158,69 @@ func (a *App) watchdogCheck(ctx context.Context, c *Clients, stack string) check
 	res, err := c.CloudFormation.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{
 		StackName: aws.String(stack), LogicalResourceId: aws.String(WatchdogResource)})
 	if err != nil || res.StackResourceDetail == nil || aws.ToString(res.StackResourceDetail.PhysicalResourceId) == "" {
-		return check{note: true, what: "the stack has no " + WatchdogResource + " (an older template?): nothing checks the secrets daily; deploy the current template"}
+		return check{"NOTE", "the stack has no " + WatchdogResource +
+			" (an older template?): nothing checks the secrets daily; deploy the current template", ""}
 	}
-	group := logGroup(ctx, c.Lambda, aws.ToString(res.StackResourceDetail.PhysicalResourceId))
+	fn := aws.ToString(res.StackResourceDetail.PhysicalResourceId)
+	group := logGroup(ctx, c.Lambda, fn)
 	out, err := c.Logs.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: aws.String(group),
 		OrderBy: logtypes.OrderByLastEventTime, Descending: aws.Bool(true), Limit: aws.Int32(1)})
 	if err != nil && apiCode(err) == "ResourceNotFoundException" {
-		// No log group: the function never ran.
-		out, err = &cloudwatchlogs.DescribeLogStreamsOutput{}, nil
+		out, err = &cloudwatchlogs.DescribeLogStreamsOutput{}, nil // no log group: the function never ran
 	}
 	if err != nil {
-		return check{unknown: true, what: "the watchdog's last run could not be read from " + group + ": " + oneLine(err.Error()),
-			fix: "check that your credentials may call logs:DescribeLogStreams on it"}
+		return check{"??", "the watchdog's last run could not be read from " + group + ": " + oneLine(err.Error()),
+			"check that your credentials may call logs:DescribeLogStreams on it"}
 	}
 	var last int64
 	for _, st := range out.LogStreams {
 		last = max(last, aws.ToInt64(st.LastEventTimestamp), aws.ToInt64(st.LastIngestionTime))
 	}
-	invoke := fmt.Sprintf("aws lambda invoke --function-name %s --payload '{}' /dev/stdout", aws.ToString(res.StackResourceDetail.PhysicalResourceId))
+	invoke := fmt.Sprintf("aws lambda invoke --function-name %s --payload '{}' /dev/stdout", fn)
 	if last == 0 {
-		return check{what: "the watchdog has never run (" + group + " has no events)", fix: "check its schedule in the stack, or run it now: " + invoke}
+		return check{"FAIL", "the watchdog has never run (" + group + " has no events)", "check its schedule in the stack, or run it now: " + invoke}
 	}
 	at := time.UnixMilli(last).UTC()
 	if ago := a.Now().Sub(at); ago > watchdogOverdue {
-		return check{what: fmt.Sprintf("the watchdog last ran %d hours ago (%s); it runs daily", int(ago.Hours()), at.Format(time.RFC3339)),
-			fix: "check its schedule and its errors in " + group + ", or run it now: " + invoke}
+		return check{"FAIL", fmt.Sprintf("the watchdog last ran %d hours ago (%s); it runs daily", int(ago.Hours()), at.Format(time.RFC3339)),
+			"check its schedule and its errors in " + group + ", or run it now: " + invoke}
 	}
-	return check{ok: true, what: "the watchdog last ran at " + at.Format(time.RFC3339)}
+	return check{"OK", "the watchdog last ran at " + at.Format(time.RFC3339), ""}
 }
 
 func queueCheck(ctx context.Context, q QueueReader, arn, what string) check {
 	parts := strings.Split(arn, ":")
 	if len(parts) != 6 || parts[2] != "sqs" {
-		return check{what: fmt.Sprintf("%s: %q is not an SQS queue ARN", what, arn), fix: "check the stack's outputs"}
+		return check{"FAIL", fmt.Sprintf("%s: %q is not an SQS queue ARN", what, arn), "check the stack's outputs"}
 	}
-	u, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(parts[5]), QueueOwnerAWSAccountId: aws.String(parts[4])})
+	name := parts[5]
+	u, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name), QueueOwnerAWSAccountId: aws.String(parts[4])})
 	if err != nil {
-		return check{unknown: true, what: fmt.Sprintf("%s %s could not be read: %s", what, parts[5], oneLine(err.Error())),
-			fix: "check that your credentials may call sqs:GetQueueUrl and sqs:GetQueueAttributes on it"}
+		return check{"??", fmt.Sprintf("%s %s could not be read: %s", what, name, oneLine(err.Error())),
+			"check that your credentials may call sqs:GetQueueUrl and sqs:GetQueueAttributes on it"}
 	}
 	attrs, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: u.QueueUrl,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNamePolicy}})
 	if err != nil {
-		return check{unknown: true, what: fmt.Sprintf("%s %s policy could not be read: %s", what, parts[5], oneLine(err.Error())),
-			fix: "check that your credentials may call sqs:GetQueueAttributes on it"}
+		return check{"??", fmt.Sprintf("%s %s policy could not be read: %s", what, name, oneLine(err.Error())),
+			"check that your credentials may call sqs:GetQueueAttributes on it"}
 	}
-	fix := fmt.Sprintf("the template's queue policy lets %s call sqs:SendMessage and sqs:GetQueueAttributes; redeploy the stack (sam deploy) to restore it", SPAPIAccount)
-	ok, why := policyAllowsSend(attrs.Attributes[string(sqstypes.QueueAttributeNamePolicy)], SPAPIAccount)
-	if !ok {
-		return check{what: fmt.Sprintf("%s %s: SP-API's account %s cannot send to it (%s)", what, parts[5], SPAPIAccount, why), fix: fix}
+	if ok, why := policyAllowsSend(attrs.Attributes[string(sqstypes.QueueAttributeNamePolicy)], SPAPIAccount); !ok {
+		return check{"FAIL", fmt.Sprintf("%s %s: SP-API's account %s cannot send to it (%s)", what, name, SPAPIAccount, why),
+			fmt.Sprintf("the template's queue policy lets %s call sqs:SendMessage and sqs:GetQueueAttributes; "+
+				"redeploy the stack (sam deploy) to restore it", SPAPIAccount)}
 	}
-	return check{ok: true, what: fmt.Sprintf("%s %s: SP-API's account %s may send to it", what, parts[5], SPAPIAccount)}
+	return check{"OK", fmt.Sprintf("%s %s: SP-API's account %s may send to it", what, name, SPAPIAccount), ""}
 }
 
-func topicCheck(ctx context.Context, s TopicReader, topic string) check {
-	in := &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)}
+func topicCheck(ctx context.Context, s sns.ListSubscriptionsByTopicAPIClient, topic string) check {
 	confirmed, pending := 0, 0
-	for range 50 {
-		out, err := s.ListSubscriptionsByTopic(ctx, in)
+	pages := sns.NewListSubscriptionsByTopicPaginator(s, &sns.ListSubscriptionsByTopicInput{TopicArn: aws.String(topic)})
+	for i := 0; i < 50 && pages.HasMorePages(); i++ {
+		out, err := pages.NextPage(ctx)
 		if err != nil {
-			return check{unknown: true, what: "alert topic subscriptions could not be read: " + oneLine(err.Error()),
-				fix: "check that your credentials may call sns:ListSubscriptionsByTopic on " + topic}
+			return check{"??", "alert topic subscriptions could not be read: " + oneLine(err.Error()),
+				"check that your credentials may call sns:ListSubscriptionsByTopic on " + topic}
 		}
 		for _, sub := range out.Subscriptions {
 			switch arn := aws.ToString(sub.SubscriptionArn); {
@@ -257,19 +230,16 @@ func topicCheck(ctx context.Context, s TopicReader, topic string) check {
 				confirmed++
 			}
 		}
-		if aws.ToString(out.NextToken) == "" {
-			break
-		}
-		in.NextToken = out.NextToken
 	}
-	if confirmed == 0 {
-		fix := "subscribe someone who acts on alerts: set the stack's AlertEmail parameter, or aws sns subscribe --topic-arn " + topic + " --protocol email --notification-endpoint you@example.com, then confirm the e-mail"
-		if pending > 0 {
-			fix = fmt.Sprintf("%d subscription(s) wait for confirmation: open the confirmation e-mail from AWS Notifications and click the link", pending)
-		}
-		return check{what: "the alert topic has no confirmed subscription: nobody receives alerts", fix: fix}
+	if confirmed > 0 {
+		return check{"OK", fmt.Sprintf("the alert topic has %d confirmed %s", confirmed, plural(confirmed, "subscription", "subscriptions")), ""}
 	}
-	return check{ok: true, what: fmt.Sprintf("the alert topic has %d confirmed %s", confirmed, plural(confirmed, "subscription", "subscriptions"))}
+	fix := "subscribe someone who acts on alerts: set the stack's AlertEmail parameter, or aws sns subscribe --topic-arn " +
+		topic + " --protocol email --notification-endpoint you@example.com, then confirm the e-mail"
+	if pending > 0 {
+		fix = fmt.Sprintf("%d subscription(s) wait for confirmation: open the confirmation e-mail from AWS Notifications and click the link", pending)
+	}
+	return check{"FAIL", "the alert topic has no confirmed subscription: nobody receives alerts", fix}
 }
 
 // policyAllowsSend reports whether an SQS queue policy lets account call
@@ -281,19 +251,13 @@ func policyAllowsSend(policy, account string) (bool, string) {
 	if policy == "" {
 		return false, "the queue has no policy"
 	}
-	var doc struct {
-		Statement json.RawMessage
-	}
+	var doc struct{ Statement json.RawMessage }
 	if err := json.Unmarshal([]byte(policy), &doc); err != nil {
 		return false, "the policy is not JSON"
 	}
-	var stmts []policyStatement
-	if err := json.Unmarshal(doc.Statement, &stmts); err != nil {
-		var one policyStatement
-		if err := json.Unmarshal(doc.Statement, &one); err != nil {
-			return false, "the policy has no readable Statement"
-		}
-		stmts = []policyStatement{one}
+	stmts, ok := oneOrMany[policyStatement](doc.Statement)
+	if !ok {
+		return false, "the policy has no readable Statement"
 	}
 	allowed := false
 	for _, s := range stmts {
@@ -320,39 +284,32 @@ type policyStatement struct {
 	Condition map[string]json.RawMessage
 }
 
-// strings decodes a policy value that is a string or a list of strings.
-func policyStrings(raw json.RawMessage) []string {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return []string{one}
+// oneOrMany decodes a policy value that is a T or a list of them.
+func oneOrMany[T any](raw json.RawMessage) ([]T, bool) {
+	var many []T
+	if json.Unmarshal(raw, &many) == nil {
+		return many, true
 	}
-	var many []string
-	json.Unmarshal(raw, &many)
-	return many
+	var one T
+	if json.Unmarshal(raw, &one) == nil {
+		return []T{one}, true
+	}
+	return nil, false
 }
 
 func (s policyStatement) principal(account string) bool {
-	var names []string
 	var m map[string]json.RawMessage
+	names, _ := oneOrMany[string](s.Principal)
 	if json.Unmarshal(s.Principal, &m) == nil {
-		names = policyStrings(m["AWS"])
-	} else {
-		names = policyStrings(s.Principal)
+		names, _ = oneOrMany[string](m["AWS"])
 	}
-	for _, n := range names {
-		if n == "*" || n == account || n == "arn:aws:iam::"+account+":root" {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(names, func(n string) bool { return n == "*" || n == account || n == "arn:aws:iam::"+account+":root" })
 }
 
 func (s policyStatement) action(want string) bool {
-	for _, a := range policyStrings(s.Action) {
+	actions, _ := oneOrMany[string](s.Action)
+	return slices.ContainsFunc(actions, func(a string) bool {
 		a = strings.ToLower(a)
-		if a == "*" || a == "sqs:*" || a == strings.ToLower(want) {
-			return true
-		}
-	}
-	return false
+		return a == "*" || a == "sqs:*" || a == strings.ToLower(want)
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,14 +16,15 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// DefaultSchedule is enable's rotation schedule when --schedule is not given.
-const DefaultSchedule = "rate(30 days)"
-
-// OutputRotateFunction is the stack output holding the rotation function's ARN.
-const OutputRotateFunction = "RotateSecretFunctionArn"
+const (
+	// DefaultSchedule is enable's rotation schedule when --schedule is not given.
+	DefaultSchedule = "rate(30 days)"
+	// OutputRotateFunction is the stack output holding the rotation function's ARN.
+	OutputRotateFunction = "RotateSecretFunctionArn"
+)
 
 func (a *App) enable(ctx context.Context, args []string) error {
-	fs := a.flagSet("enable", "enable SECRET (--function ARN | --stack NAME) [--schedule EXPR]",
+	fs := flagSet("enable", "enable SECRET (--function ARN | --stack NAME) [--schedule EXPR]",
 		"Check that SECRET's AWSCURRENT value is a secret document, tag the secret with its client id\n"+
 			"("+managed.TagClientID+") and configure its rotation with the rotation function, without\n"+
 			"rotating now. Running it again changes nothing and says so.")
@@ -35,14 +37,13 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	secretID := pos[0]
 	switch {
 	case *function == "" && *stack == "":
 		return badInput("give the rotation function with --function ARN or --stack NAME")
 	case *function != "" && *stack != "":
 		return badInput("give either --function or --stack, not both")
 	}
-	if !validSchedule(*schedule) {
+	if !scheduleRE.MatchString(*schedule) {
 		return badInput("--schedule %q is not a rate(...) or cron(...) expression", *schedule)
 	}
 	keys, err := a.keys(*idKey, *secretKey)
@@ -59,7 +60,7 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	}
 	sm := c.SecretsManager
 
-	d, err := describeSecret(ctx, sm, secretID)
+	d, err := describeSecret(ctx, sm, pos[0])
 	if err != nil {
 		return err
 	}
@@ -75,16 +76,16 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	clientID := doc.ClientID()
 	tags := managed.TagMap(d.Tags)
 	if t, ok := tags[managed.TagClientID]; ok && t != clientID {
-		return &attentionError{msg: fmt.Sprintf("refused: secret %s is tagged %s=%s but its document holds client id %s; fix the tag or the document first",
-			name, managed.TagClientID, t, clientID)}
+		return &exitError{ExitAttention, fmt.Sprintf("refused: secret %s is tagged %s=%s but its document holds client id %s; "+
+			"fix the tag or the document first", name, managed.TagClientID, t, clientID)}
 	}
-	others, err := taggedElsewhere(ctx, sm, clientID, arn)
+	others, err := managed.List(ctx, sm, clientID)
 	if err != nil {
-		return err
+		return fmt.Errorf("list secrets tagged %s: %w", clientID, err)
 	}
-	if len(others) > 0 {
-		return &attentionError{msg: fmt.Sprintf("refused: client id %s is already tagged on secret %s; one application must have one managed secret (untag the other or enable that one)",
-			clientID, others[0])}
+	if i := slices.IndexFunc(others, func(o managed.Secret) bool { return o.ARN != arn }); i >= 0 {
+		return &exitError{ExitAttention, fmt.Sprintf("refused: client id %s is already tagged on secret %s; one application "+
+			"must have one managed secret (untag the other or enable that one)", clientID, others[i].Name)}
 	}
 
 	tagged := tags[managed.TagClientID] == clientID
@@ -95,8 +96,8 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		return nil
 	}
 	if pending := managed.PendingVersion(d.VersionIdsToStages); pending != "" {
-		return &attentionError{msg: fmt.Sprintf("refused: a rotation of %s is in progress (version %s holds AWSPENDING); run '%s rotate %s --wait' to see it finish, then enable again",
-			name, pending, Name, name)}
+		return &exitError{ExitAttention, fmt.Sprintf("refused: a rotation of %s is in progress (version %s holds AWSPENDING); "+
+			"run '%s rotate %s --wait' to see it finish, then enable again", name, pending, Name, name)}
 	}
 	fmt.Fprintf(a.Stdout, "Secret %s\n  ARN        %s\n  client id  %s (document keys %s, %s; current secret %s)\n",
 		name, arn, clientID, keys.ClientID, keys.ClientSecret, Fingerprint(doc.ClientSecret().Reveal()))
@@ -111,13 +112,9 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		if old := aws.ToString(d.RotationLambdaARN); aws.ToBool(d.RotationEnabled) && old != "" && old != fn {
 			fmt.Fprintf(a.Stdout, "Rotation function was %s.\n", old)
 		}
-		_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
-			SecretId:          aws.String(arn),
-			RotationLambdaARN: aws.String(fn),
+		if _, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn), RotationLambdaARN: aws.String(fn),
 			RotationRules:     &smtypes.RotationRulesType{ScheduleExpression: aws.String(*schedule)},
-			RotateImmediately: aws.Bool(false),
-		})
-		if err != nil {
+			RotateImmediately: aws.Bool(false)}); err != nil {
 			return fmt.Errorf("configure rotation of %s: %w", name, err)
 		}
 		fmt.Fprintf(a.Stdout, "Rotation configured: function %s, schedule %s, not rotated now\n"+
@@ -128,11 +125,10 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	return nil
 }
 
-var scheduleRE = regexp.MustCompile(`^(rate\([1-9][0-9]* (hours?|days?)\)|cron\([^()]+\))$`)
-
-func validSchedule(s string) bool { return scheduleRE.MatchString(s) }
-
-var rateDaysRE = regexp.MustCompile(`^rate\(([1-9][0-9]*) days?\)$`)
+var (
+	scheduleRE = regexp.MustCompile(`^(rate\([1-9][0-9]* (hours?|days?)\)|cron\([^()]+\))$`)
+	rateDaysRE = regexp.MustCompile(`^rate\(([1-9][0-9]*) days?\)$`)
+)
 
 // sameSchedule reports whether rules already say schedule. Secrets Manager
 // can report a rate in days as AutomaticallyAfterDays.
@@ -148,37 +144,6 @@ func sameSchedule(rules *smtypes.RotationRulesType, schedule string) bool {
 		return aws.ToInt64(rules.AutomaticallyAfterDays) == n
 	}
 	return false
-}
-
-// taggedElsewhere returns the names of secrets other than arn tagged with
-// clientID (exact pair: ListSecrets matches tag keys and values separately).
-func taggedElsewhere(ctx context.Context, sm secretReader, clientID, arn string) ([]string, error) {
-	in := &secretsmanager.ListSecretsInput{
-		Filters: []smtypes.Filter{
-			{Key: smtypes.FilterNameStringTypeTagKey, Values: []string{managed.TagClientID}},
-			{Key: smtypes.FilterNameStringTypeTagValue, Values: []string{clientID}},
-		},
-		MaxResults: aws.Int32(100),
-	}
-	var names []string
-	for {
-		out, err := sm.ListSecrets(ctx, in)
-		if err != nil {
-			return nil, fmt.Errorf("list secrets tagged %s: %w", clientID, err)
-		}
-		for _, e := range out.SecretList {
-			if e.DeletedDate != nil || aws.ToString(e.ARN) == arn {
-				continue
-			}
-			if managed.TagMap(e.Tags)[managed.TagClientID] == clientID {
-				names = append(names, aws.ToString(e.Name))
-			}
-		}
-		if aws.ToString(out.NextToken) == "" {
-			return names, nil
-		}
-		in.NextToken = out.NextToken
-	}
 }
 
 // rotateFunction is the rotation function's ARN: function, or the output

@@ -16,6 +16,7 @@
 package operator
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,7 +28,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
@@ -46,67 +46,57 @@ const Name = "lwa-rotation"
 // travel as arguments.
 type App struct {
 	Stdout, Stderr io.Writer
-	// Getenv reads the environment (SECRET_CLIENT_ID_KEY,
-	// SECRET_CLIENT_SECRET_KEY, ROTATE_SECRET_FUNCTION_ARN,
-	// STUCK_ROTATION_AFTER, LWA_TOKEN_URL).
+	// Getenv reads SECRET_CLIENT_ID_KEY, SECRET_CLIENT_SECRET_KEY,
+	// ROTATE_SECRET_FUNCTION_ARN, STUCK_ROTATION_AFTER and LWA_TOKEN_URL.
 	Getenv func(string) string
-	// Clients returns the AWS and LWA clients, built from the caller's
-	// AWS configuration on first use.
+	// Clients returns the AWS and LWA clients, built on first use.
 	Clients func(ctx context.Context) (*Clients, error)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// Sleep waits d or until ctx is done; default a timer. rotate --wait
-	// polls through it.
+	// Sleep waits d or until ctx is done; rotate --wait polls through it.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// PollInterval is rotate --wait's DescribeSecret period (default 2 s).
 	PollInterval time.Duration
-
-	usages map[string]func()
 }
 
-// inputError is bad input: exit status 2 with one line.
-type inputError struct{ msg string }
-
-func (e *inputError) Error() string { return e.msg }
-
-func badInput(format string, a ...any) error { return &inputError{msg: fmt.Sprintf(format, a...)} }
-
-// attentionError means the command ran but something needs a person: exit
-// status 1. Its message has been printed already when quiet is set.
-type attentionError struct {
-	msg   string
-	quiet bool
+// exitError ends a command with exit status code, printing msg unless it is
+// empty (the output already told the person what to do).
+type exitError struct {
+	code int
+	msg  string
 }
 
-func (e *attentionError) Error() string { return e.msg }
+func (e *exitError) Error() string { return e.msg }
+
+func badInput(format string, a ...any) error {
+	return &exitError{ExitBadInput, fmt.Sprintf(format, a...)}
+}
 
 // needsPerson is the error of a command whose output already told the
 // person what to do.
-var needsPerson = &attentionError{msg: "something needs a person", quiet: true}
+var needsPerson = &exitError{code: ExitAttention}
 
 type command struct {
-	name, usage, summary string
-	run                  func(a *App, ctx context.Context, args []string) error
+	name, summary string
+	run           func(a *App, ctx context.Context, args []string) error
 }
 
-func (a *App) commands() []command {
-	return []command{
-		{"status", "status [--output table|json]", "show every managed secret, its expiry and what needs doing", (*App).status},
-		{"enable", "enable SECRET (--function ARN | --stack NAME) [--schedule EXPR]", "tag a secret and turn on its rotation without rotating now", (*App).enable},
-		{"rotate", "rotate SECRET --wait [--timeout D]", "rotate a secret now and follow the rotation to its end", (*App).rotate},
-		{"doctor", "doctor [--stack NAME]", "check everything status checks, the stack's queues and topic, and LWA", (*App).doctor},
-	}
+var commands = []command{
+	{"status", "show every managed secret, its expiry and what needs doing", (*App).status},
+	{"enable", "tag a secret and turn on its rotation without rotating now", (*App).enable},
+	{"rotate", "rotate a secret now and follow the rotation to its end", (*App).rotate},
+	{"doctor", "check everything status checks, the stack's queues and topic, and LWA", (*App).doctor},
 }
 
-func (a *App) usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: %s <command> [flags]\n\n", Name)
-	fmt.Fprintf(w, "Operate the automatic rotation of SP-API LWA client secrets kept in AWS Secrets Manager.\n")
-	fmt.Fprintf(w, "Uses your usual AWS configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).\n\nCommands:\n")
-	for _, c := range a.commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+func (a *App) usage() {
+	fmt.Fprintf(a.Stdout, "Usage: %s <command> [flags]\n\n", Name)
+	fmt.Fprintf(a.Stdout, "Operate the automatic rotation of SP-API LWA client secrets kept in AWS Secrets Manager.\n")
+	fmt.Fprintf(a.Stdout, "Uses your usual AWS configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(a.Stdout, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun '%s <command> -h' for a command's flags.\n", Name)
-	fmt.Fprintf(w, "Exit status: 0 nothing needs a person, 1 something does, 2 bad input.\n")
+	fmt.Fprintf(a.Stdout, "\nRun '%s <command> -h' for a command's flags.\n", Name)
+	fmt.Fprintf(a.Stdout, "Exit status: 0 nothing needs a person, 1 something does, 2 bad input.\n")
 }
 
 // Run runs the command line args (without the program name) and returns
@@ -119,64 +109,42 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		a.usage(a.Stdout)
+		a.usage()
 		return ExitOK
 	}
-	for _, c := range a.commands() {
-		if c.name != args[0] {
-			continue
+	for _, c := range commands {
+		if c.name == args[0] {
+			return a.exit(c.name, c.run(a, ctx, args[1:]))
 		}
-		err := c.run(a, ctx, args[1:])
-		return a.exit(c.name, err)
 	}
 	fmt.Fprintf(a.Stderr, "%s: unknown command %q (run '%s -h' for the list)\n", Name, args[0], Name)
 	return ExitBadInput
 }
 
+// exit prints err's one line on stderr and returns the exit status. A
+// caller without a region gives bad input, not something at risk.
 func (a *App) exit(cmd string, err error) int {
-	if err == nil {
+	var ee *exitError
+	var mr *aws.MissingRegionError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
 		return ExitOK
-	}
-	if errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	var att *attentionError
-	if errors.As(err, &att) {
-		if !att.quiet {
-			fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(att.msg))
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(ee.msg))
 		}
-		return ExitAttention
-	}
-	var in *inputError
-	if errors.As(err, &in) {
-		fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(in.msg))
-		return ExitBadInput
-	}
-	if msg, ok := setupProblem(err); ok {
-		fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, msg)
+		return ee.code
+	case errors.As(err, &mr):
+		fmt.Fprintf(a.Stderr, "%s %s: no AWS region configured: set AWS_REGION or a region in your profile\n", Name, cmd)
 		return ExitBadInput
 	}
 	fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(err.Error()))
 	return ExitAttention
 }
 
-// setupProblem recognises the errors of a caller without credentials or
-// region, which are bad input rather than something at risk.
-func setupProblem(err error) (string, bool) {
-	var mr *aws.MissingRegionError
-	if errors.As(err, &mr) {
-		return "no AWS region configured: set AWS_REGION or a region in your profile", true
-	}
-	return "", false
-}
-
 func (a *App) defaults() {
-	if a.Stdout == nil {
-		a.Stdout = io.Discard
-	}
-	if a.Stderr == nil {
-		a.Stderr = io.Discard
-	}
+	a.Stdout = cmp.Or(a.Stdout, io.Writer(io.Discard))
+	a.Stderr = cmp.Or(a.Stderr, io.Writer(io.Discard))
 	if a.Getenv == nil {
 		a.Getenv = func(string) string { return "" }
 	}
@@ -186,7 +154,6 @@ func (a *App) defaults() {
 	if a.Sleep == nil {
 		a.Sleep = sleep
 	}
-	a.usages = map[string]func(){}
 	if a.PollInterval <= 0 {
 		a.PollInterval = 2 * time.Second
 	}
@@ -203,16 +170,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// flagSet returns a command's flag set; -h prints its usage on stdout.
-func (a *App) flagSet(name, usage, about string) *flag.FlagSet {
+// flagSet returns a command's flag set. Its usage goes to the set's output,
+// io.Discard while parsing: parse prints it on stdout for -h only.
+func flagSet(name, usage, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {} // parse prints the usage for -h, and one line for a bad flag
-	a.usages[name] = func() {
-		fmt.Fprintf(a.Stdout, "Usage: %s %s\n\n%s\n\nFlags:\n", Name, usage, about)
-		fs.SetOutput(a.Stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s %s\n\n%s\n\nFlags:\n", Name, usage, about)
 		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
 	}
 	return fs
 }
@@ -220,59 +185,38 @@ func (a *App) flagSet(name, usage, about string) *flag.FlagSet {
 // parse parses args, flags and positional arguments in any order, and
 // checks the number of positional arguments.
 func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
-	pos, err := parse(fs, args, positional)
-	if errors.Is(err, flag.ErrHelp) {
-		a.usages[fs.Name()]()
-	}
-	return pos, err
-}
-
-func parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(a.Stdout)
+			fs.Usage()
+			return nil, err
+		} else if err != nil {
 			return nil, badInput("%v (run '%s %s -h')", err, Name, fs.Name())
 		}
-		args = fs.Args()
-		if len(args) == 0 {
+		if fs.NArg() == 0 {
 			break
 		}
-		pos = append(pos, args[0])
-		args = args[1:]
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if len(pos) != positional {
-		switch positional {
-		case 0:
-			return nil, badInput("unexpected argument %q (run '%s %s -h')", pos[0], Name, fs.Name())
-		default:
-			if len(pos) == 0 {
-				return nil, badInput("missing the secret's name or ARN (run '%s %s -h')", Name, fs.Name())
-			}
-			return nil, badInput("expected one secret, got %d arguments (run '%s %s -h')", len(pos), Name, fs.Name())
-		}
+	switch {
+	case len(pos) == positional:
+		return pos, nil
+	case positional == 0:
+		return nil, badInput("unexpected argument %q (run '%s %s -h')", pos[0], Name, fs.Name())
+	case len(pos) == 0:
+		return nil, badInput("missing the secret's name or ARN (run '%s %s -h')", Name, fs.Name())
 	}
-	return pos, nil
+	return nil, badInput("expected one secret, got %d arguments (run '%s %s -h')", len(pos), Name, fs.Name())
 }
 
 // keys returns the document key names: flags, else the environment, else
 // the defaults.
 func (a *App) keys(idFlag, secretFlag string) (secretdoc.Keys, error) {
 	k := secretdoc.DefaultKeys
-	if v := a.Getenv("SECRET_CLIENT_ID_KEY"); v != "" {
-		k.ClientID = v
-	}
-	if v := a.Getenv("SECRET_CLIENT_SECRET_KEY"); v != "" {
-		k.ClientSecret = v
-	}
-	if idFlag != "" {
-		k.ClientID = idFlag
-	}
-	if secretFlag != "" {
-		k.ClientSecret = secretFlag
-	}
+	k.ClientID = cmp.Or(idFlag, a.Getenv("SECRET_CLIENT_ID_KEY"), k.ClientID)
+	k.ClientSecret = cmp.Or(secretFlag, a.Getenv("SECRET_CLIENT_SECRET_KEY"), k.ClientSecret)
 	if err := k.Validate(); err != nil {
 		return k, badInput("%v", err)
 	}
@@ -292,10 +236,4 @@ func oneLine(s string) string {
 		s = s[:397] + "..."
 	}
 	return s
-}
-
-// notFound reports whether err is Secrets Manager's ResourceNotFoundException.
-func notFound(err error) bool {
-	var nf *smtypes.ResourceNotFoundException
-	return errors.As(err, &nf)
 }

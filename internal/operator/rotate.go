@@ -12,19 +12,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// DefaultRotateTimeout bounds rotate --wait when --timeout is not given.
-const DefaultRotateTimeout = 10 * time.Minute
-
-// progressEvery is how often rotate --wait says it is still waiting.
-const progressEvery = 10 * time.Second
+const (
+	// DefaultRotateTimeout bounds rotate --wait when --timeout is not given.
+	DefaultRotateTimeout = 10 * time.Minute
+	progressEvery        = 10 * time.Second // how often rotate --wait says it is still waiting
+)
 
 func (a *App) rotate(ctx context.Context, args []string) error {
-	fs := a.flagSet("rotate", "rotate SECRET --wait [--timeout D]",
+	fs := flagSet("rotate", "rotate SECRET --wait [--timeout D]",
 		"Start a rotation of SECRET (or join the one in progress). With --wait, follow it until\n"+
 			"AWSCURRENT holds the new client secret or the rotation fails, printing each stage:\n"+
 			"requested (SP-API asked for a new secret), delivered (Amazon's new secret stored),\n"+
@@ -67,11 +68,11 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	started := "Rotation of %s (client %s) started: version %s.\n"
 	if joined {
-		fmt.Fprintf(a.Stdout, "A rotation of %s (client %s) is already in progress: following version %s.\n", name, clientID, token)
-	} else {
-		fmt.Fprintf(a.Stdout, "Rotation of %s (client %s) started: version %s.\n", name, clientID, token)
+		started = "A rotation of %s (client %s) is already in progress: following version %s.\n"
 	}
+	fmt.Fprintf(a.Stdout, started, name, clientID, token)
 	if !*wait {
 		fmt.Fprintf(a.Stdout, "Run '%s rotate %s --wait' to follow it, or '%s status' to check it later.\n", Name, name, Name)
 		return nil
@@ -81,47 +82,40 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 	deadline := start.Add(*timeout)
 	lastSaid := start
 	for {
+		var snap snapshot
 		d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+		if err != nil {
+			err = fmt.Errorf("describe secret %s: %w", name, err)
+		} else if snap = snapshotOf(d); snap.pending == token && !f.seen[stageAdopted] {
+			snap.pendingValue, err = a.pendingValue(ctx, sm, arn, token, keys)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return a.stopped(name)
 			}
-			return fmt.Errorf("describe secret %s: %w", name, err)
-		}
-		snap := snapshotOf(d)
-		if snap.pending == token && !f.seen[stageAdopted] {
-			snap.pendingValue, err = a.pendingValue(ctx, sm, arn, token, keys)
-			if err != nil {
-				if ctx.Err() != nil {
-					return a.stopped(name)
-				}
-				return err
-			}
+			return err
 		}
 		now := a.Now()
+		at := elapsed(now.Sub(start))
 		stages, outcome := f.observe(snap)
 		for _, st := range stages {
-			fmt.Fprintf(a.Stdout, "[%5s] %s\n", elapsed(now.Sub(start)), f.describe(st, snap))
+			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
 			lastSaid = now
 		}
-		switch outcome {
-		case outcomePromoted:
-			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. The previous one keeps working for 7 days.\n",
-				elapsed(now.Sub(start)), name)
+		switch {
+		case outcome == outcomePromoted:
+			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. "+
+				"The previous one keeps working for 7 days.\n", at, name)
 			return nil
-		case outcomeFailed:
-			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; AWSCURRENT is unchanged.\n",
-				elapsed(now.Sub(start)), token)
-			a.explain(ctx, c, d, start, f, snap)
-			return needsPerson
-		}
-		if !now.Before(deadline) {
-			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", elapsed(now.Sub(start)), f.waitingFor())
-			a.explain(ctx, c, d, start, f, snap)
-			return needsPerson
-		}
-		if now.Sub(lastSaid) >= progressEvery {
-			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", elapsed(now.Sub(start)), f.waitingFor())
+		case outcome == outcomeFailed:
+			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; "+
+				"AWSCURRENT is unchanged.\n", at, token)
+			return a.explain(ctx, c, d, start, f, snap)
+		case !now.Before(deadline):
+			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", at, f.waitingFor())
+			return a.explain(ctx, c, d, start, f, snap)
+		case now.Sub(lastSaid) >= progressEvery:
+			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, f.waitingFor())
 			lastSaid = now
 		}
 		if err := a.Sleep(ctx, min(a.PollInterval, deadline.Sub(now))); err != nil {
@@ -143,16 +137,12 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name strin
 	if err == nil {
 		return aws.ToString(out.VersionId), false, nil
 	}
-	if apiCode(err) != "InvalidRequestException" {
+	var ae smithy.APIError
+	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidRequestException" {
 		return "", false, fmt.Errorf("start rotation of %s: %w", name, err)
 	}
-	var msg string
-	var ae interface{ ErrorMessage() string }
-	if errors.As(err, &ae) {
-		msg = ae.ErrorMessage()
-	}
-	if !strings.Contains(msg, "previous rotation isn't complete") {
-		return "", false, badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(msg))
+	if !strings.Contains(ae.ErrorMessage(), "previous rotation isn't complete") {
+		return "", false, badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(ae.ErrorMessage()))
 	}
 	d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if derr != nil {
@@ -167,16 +157,12 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name strin
 // pendingValue reads the pending version and returns the fingerprint of
 // its client secret ("-" when the document does not parse), or "" while the
 // version has no value yet.
-func (a *App) pendingValue(ctx context.Context, sm secretReader, arn, token string, keys secretdoc.Keys) (string, error) {
+func (a *App) pendingValue(ctx context.Context, sm SecretStore, arn, token string, keys secretdoc.Keys) (string, error) {
 	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn),
 		VersionId: aws.String(token), VersionStage: aws.String(managed.StagePending)})
 	if err != nil {
-		if notFound(err) || apiCode(err) == "ResourceNotFoundException" {
-			return "", nil
-		}
-		if apiCode(err) == "InvalidParameterException" {
-			// The label moved off the version since DescribeSecret.
-			return "", nil
+		if c := apiCode(err); c == "ResourceNotFoundException" || c == "InvalidParameterException" {
+			return "", nil // no value yet, or the label moved off the version since DescribeSecret
 		}
 		return "", fmt.Errorf("read pending version %s: %w", token, err)
 	}
@@ -219,13 +205,9 @@ const (
 // snapshot is what DescribeSecret (and one read of the pending version)
 // shows of a rotation.
 type snapshot struct {
-	current, pending string
-	requestedAt      string
-	// delivered holds the versions carrying LWA_RECEIVED or LWA_SUPERSEDED.
-	delivered map[string]string
-	// pendingValue is the fingerprint of the pending version's client
-	// secret, "" while it has no value.
-	pendingValue string
+	current, pending, requestedAt string
+	delivered                     map[string]string // version id to its label LWA_RECEIVED or LWA_SUPERSEDED
+	pendingValue                  string            // the pending client secret's fingerprint, "" while it has none
 }
 
 func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
@@ -248,12 +230,10 @@ func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
 // follower decides, from successive snapshots, which stages a rotation
 // reached and how it ended. It only reads; rotate prints.
 type follower struct {
-	token  string
-	before snapshot
-	seen   map[stage]bool
-	// pendingSeen: the token's version held AWSPENDING at some point; only
-	// then does its loss mean the rotation failed.
-	pendingSeen bool
+	token       string
+	before      snapshot
+	seen        map[stage]bool
+	pendingSeen bool // the token's version held AWSPENDING: only then does its loss mean a failure
 	newVersion  string
 }
 
@@ -280,17 +260,13 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 			mark(stageDelivered)
 		}
 	}
-	promoted := s.current != "" && s.current != f.before.current && s.current == f.token
-	if (s.pending == f.token && s.pendingValue != "") || promoted {
+	moved := s.current != "" && s.current != f.before.current
+	if (s.pending == f.token && s.pendingValue != "") || (moved && s.current == f.token) {
 		mark(stageAdopted)
 	}
-	if promoted {
-		mark(stagePromoted)
-		return out, outcomePromoted
-	}
-	if s.current != f.before.current && s.current != "" {
-		// AWSCURRENT moved to another version than the one followed: the
-		// secret changed, by another rotation or by hand.
+	if moved {
+		// To the followed version, or to another one: the secret changed by
+		// another rotation or by hand.
 		mark(stagePromoted)
 		return out, outcomePromoted
 	}
@@ -351,8 +327,8 @@ func (f *follower) runbook(name string) string {
 }
 
 // explain prints the last error and the runbook step after a failure or a
-// timeout.
-func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, f *follower, s snapshot) {
+// timeout, which need a person.
+func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, f *follower, s snapshot) error {
 	name := aws.ToString(d.Name)
 	if msg, ok := a.lastLoggedError(ctx, c, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
 		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
@@ -361,6 +337,7 @@ func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.Describ
 			orNone(s.current), orNone(s.pending), managed.TagRotationRequestedAt, orNone(s.requestedAt))
 	}
 	fmt.Fprintf(a.Stdout, "What to do: %s\n", f.runbook(name))
+	return needsPerson
 }
 
 func orNone(s string) string {
@@ -374,8 +351,7 @@ func orNone(s string) string {
 // logged for secret since start, from its CloudWatch Logs log group. It is
 // best effort: no log group, no permission or no event returns false.
 func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secretARN string, start time.Time) (string, bool) {
-	logs := c.Logs
-	if logs == nil || functionARN == "" {
+	if c.Logs == nil || functionARN == "" {
 		return "", false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -386,18 +362,15 @@ func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secr
 		FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, secretARN)),
 	}
 	var last string
-	for range 20 {
-		out, err := logs.FilterLogEvents(ctx, in)
+	pages := cloudwatchlogs.NewFilterLogEventsPaginator(c.Logs, in)
+	for i := 0; i < 20 && pages.HasMorePages(); i++ {
+		out, err := pages.NextPage(ctx)
 		if err != nil {
 			return "", false
 		}
 		for _, e := range out.Events {
 			last = aws.ToString(e.Message)
 		}
-		if aws.ToString(out.NextToken) == "" {
-			break
-		}
-		in.NextToken = out.NextToken
 	}
 	if last == "" {
 		return "", false

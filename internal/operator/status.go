@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
@@ -36,77 +35,64 @@ type row struct {
 	DaysLeft            *int       `json:"daysLeft"`
 	Reasons             []string   `json:"reasons"`
 
-	lastRotated *time.Time
-	secret      health.Secret
-	findings    []health.Finding
-	readErr     error
-	// doc is AWSCURRENT's document when usable, for doctor's LWA check.
-	doc *secretdoc.Document
+	secret   health.Secret
+	findings []health.Finding
+	readErr  error
+	doc      *secretdoc.Document // AWSCURRENT's document when usable, for doctor's LWA check
 }
 
-// fleetConfig is what reading and judging the fleet needs.
-type fleetConfig struct {
-	keys  secretdoc.Keys
-	judge health.Config
-}
-
-func (a *App) fleetConfig(function string) (fleetConfig, error) {
+// fleet reads every managed secret in name order (one DescribeSecret, one
+// ListSecretVersionIds, one GetSecretValue each), calls ask on each row when
+// given (doctor asks LWA), and judges the rows with the rotation function.
+func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask func(*row)) ([]*row, error) {
 	keys, err := a.keys("", "")
 	if err != nil {
-		return fleetConfig{}, err
+		return nil, err
 	}
-	cfg := fleetConfig{keys: keys, judge: health.Config{RotateFunctionARN: a.Getenv("ROTATE_SECRET_FUNCTION_ARN")}}
-	if function != "" {
-		cfg.judge.RotateFunctionARN = function
-	}
+	cfg := health.Config{RotateFunctionARN: cmp.Or(function, a.Getenv("ROTATE_SECRET_FUNCTION_ARN"))}
 	if v := a.Getenv("STUCK_ROTATION_AFTER"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return fleetConfig{}, badInput("STUCK_ROTATION_AFTER must be a positive duration such as 6h, got %q", v)
+			return nil, badInput("STUCK_ROTATION_AFTER must be a positive duration such as 6h, got %q", v)
 		}
-		cfg.judge.StuckAfter = d
+		cfg.StuckAfter = d
 	}
-	return cfg, nil
-}
-
-// readFleet lists every managed secret and reads each (one DescribeSecret,
-// one ListSecretVersionIds, one GetSecretValue), in name order.
-func (a *App) readFleet(ctx context.Context, sm SecretStore, cfg fleetConfig) ([]*row, error) {
 	listed, err := health.List(ctx, sm)
 	if err != nil {
 		return nil, err
 	}
 	rows := make([]*row, len(listed))
-	jobs := make(chan int)
+	busy := make(chan struct{}, readWorkers)
 	var wg sync.WaitGroup
-	for range min(readWorkers, len(listed)) {
+	for i, l := range listed {
+		busy <- struct{}{}
 		wg.Go(func() {
-			for i := range jobs {
-				rows[i] = a.readOne(ctx, sm, listed[i], cfg)
-			}
+			defer func() { <-busy }()
+			rows[i] = readRow(ctx, sm, l, keys)
 		})
 	}
-	for i := range listed {
-		jobs <- i
-	}
-	close(jobs)
 	wg.Wait()
 	slices.SortStableFunc(rows, func(x, y *row) int { return cmp.Compare(x.Name, y.Name) })
+	for _, r := range rows {
+		if ask != nil {
+			ask(r)
+		}
+	}
+	now := a.Now()
+	for _, r := range rows {
+		r.judge(now, cfg)
+	}
 	return rows, nil
 }
 
-func (a *App) readOne(ctx context.Context, sm SecretStore, l health.Listed, cfg fleetConfig) *row {
-	s, doc, err := health.Read(ctx, sm, l.ARN, cfg.keys)
+func readRow(ctx context.Context, sm SecretStore, l health.Listed, keys secretdoc.Keys) *row {
+	s, doc, err := health.Read(ctx, sm, l.ARN, keys)
 	if err != nil {
 		return &row{SecretARN: l.ARN, Name: l.Name, ClientID: l.ClientID, Reasons: []string{ReasonUnreadable}, readErr: err}
 	}
 	s.TaggedSecrets = l.TaggedSecrets
-	return &row{
-		SecretARN: s.ARN, Name: s.Name, ClientID: s.ClientID,
-		RotationEnabled: s.RotationEnabled, RotationFunctionARN: s.RotationFunctionARN,
-		ExpiresAt: s.ExpiresAt, lastRotated: s.LastRotated, doc: doc,
-		secret: s,
-	}
+	return &row{SecretARN: s.ARN, Name: s.Name, ClientID: s.ClientID, RotationEnabled: s.RotationEnabled,
+		RotationFunctionARN: s.RotationFunctionARN, ExpiresAt: s.ExpiresAt, secret: s, doc: doc}
 }
 
 // judge fills the row's findings and reasons at now.
@@ -125,7 +111,7 @@ func (r *row) judge(now time.Time, cfg health.Config) {
 }
 
 func (a *App) status(ctx context.Context, args []string) error {
-	fs := a.flagSet("status", "status [--output table|json] [--function ARN | --stack NAME]",
+	fs := flagSet("status", "status [--output table|json] [--function ARN | --stack NAME]",
 		"Show every managed secret (tag sp-api-lwa:client-id): rotation, last rotation, expiry, days left,\n"+
 			"and the watchdog's reasons it is at risk, with what to do. It reads metadata and documents\n"+
 			"only; it does not ask LWA (doctor does). Exit status 1 when a secret needs a person.")
@@ -149,44 +135,26 @@ func (a *App) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := a.fleetConfig(fn)
+	rows, err := a.fleet(ctx, c.SecretsManager, fn, nil)
 	if err != nil {
 		return err
-	}
-	rows, err := a.readFleet(ctx, c.SecretsManager, cfg)
-	if err != nil {
-		return err
-	}
-	now := a.Now()
-	for _, r := range rows {
-		r.judge(now, cfg.judge)
 	}
 	if *output == "json" {
-		if err := writeJSON(a.Stdout, rows); err != nil {
-			return err
+		enc := json.NewEncoder(a.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rows); err != nil {
+			return fmt.Errorf("write JSON: %w", err)
 		}
 	} else {
 		writeTable(a.Stdout, rows, *stack)
 	}
-	for _, r := range rows {
-		if len(r.Reasons) > 0 {
-			return needsPerson
-		}
+	if slices.ContainsFunc(rows, (*row).needsPerson) {
+		return needsPerson
 	}
 	return nil
 }
 
-func writeJSON(w io.Writer, rows []*row) error {
-	if rows == nil {
-		rows = []*row{}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(rows); err != nil {
-		return fmt.Errorf("write JSON: %w", err)
-	}
-	return nil
-}
+func (r *row) needsPerson() bool { return len(r.Reasons) > 0 }
 
 // writeTable writes the status table, then what to do for each finding.
 func writeTable(w io.Writer, rows []*row, stack string) {
@@ -198,7 +166,7 @@ func writeTable(w io.Writer, rows []*row, stack string) {
 	// Worst first, then soonest expiry, then name.
 	rows = slices.Clone(rows)
 	slices.SortStableFunc(rows, func(x, y *row) int {
-		if c := cmp.Compare(stateRank[x.state()], stateRank[y.state()]); c != 0 {
+		if c := cmp.Compare(rank[x.state()], rank[y.state()]); c != 0 {
 			return c
 		}
 		return cmp.Compare(daysKey(x.DaysLeft), daysKey(y.DaysLeft))
@@ -207,40 +175,37 @@ func writeTable(w io.Writer, rows []*row, stack string) {
 	fmt.Fprintln(tw, "STATE\tNAME\tCLIENT ID\tROTATION\tLAST ROTATED\tEXPIRES\tDAYS LEFT\tREASONS\tARN")
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			r.state(), r.Name, r.ClientID, r.rotation(), day(r.lastRotated, "never"), day(r.ExpiresAt, "unknown"),
+			r.state(), r.Name, r.ClientID, r.rotation(), day(r.secret.LastRotated, "never"), day(r.ExpiresAt, "unknown"),
 			daysLeft(r.DaysLeft), r.reasonList(), r.SecretARN)
 	}
 	tw.Flush()
 
-	var todo []*row
-	ok := 0
+	todo := 0
 	for _, r := range rows {
-		if len(r.Reasons) == 0 {
-			ok++
-		} else {
-			todo = append(todo, r)
-		}
-	}
-	if len(todo) > 0 {
-		fmt.Fprintf(w, "\nWhat to do:\n")
-		for _, r := range todo {
-			writeTodo(w, r, stack)
+		if r.needsPerson() {
+			if todo++; todo == 1 {
+				fmt.Fprintf(w, "\nWhat to do:\n")
+			}
+			writeTodo(w, "", r, stack)
 		}
 	}
 	fmt.Fprintf(w, "\n%d managed %s: %d OK, %d %s attention.\n", len(rows), plural(len(rows), "secret", "secrets"),
-		ok, len(todo), plural(len(todo), "needs", "need"))
+		len(rows)-todo, todo, plural(todo, "needs", "need"))
 }
 
-func writeTodo(w io.Writer, r *row, stack string) {
+// writeTodo writes what to do for each of a row's findings, each line
+// after indent.
+func writeTodo(w io.Writer, indent string, r *row, stack string) {
 	if r.readErr != nil {
-		fmt.Fprintf(w, "- %s: %s: could not read it: %s\n    Fix: check that your credentials may call secretsmanager:DescribeSecret, ListSecretVersionIds and GetSecretValue on it.\n",
-			r.Name, ReasonUnreadable, oneLine(r.readErr.Error()))
+		fmt.Fprintf(w, "%s- %s: %s: could not read it: %s\n%s    Fix: check that your credentials may call "+
+			"secretsmanager:DescribeSecret, ListSecretVersionIds and GetSecretValue on it.\n",
+			indent, r.Name, ReasonUnreadable, oneLine(r.readErr.Error()), indent)
 		return
 	}
 	for _, f := range sortedFindings(r.findings) {
-		fmt.Fprintf(w, "- %s: %s (%s): %s\n    Fix: %s\n", r.Name, f.Reason, f.Severity, f.Message, f.Fix)
+		fmt.Fprintf(w, "%s- %s: %s (%s): %s\n%s    Fix: %s\n", indent, r.Name, f.Reason, f.Severity, f.Message, indent, f.Fix)
 		if hint := cliHint(r, f.Reason, stack); hint != "" {
-			fmt.Fprintf(w, "    Or:  %s\n", hint)
+			fmt.Fprintf(w, "%s    Or:  %s\n", indent, hint)
 		}
 	}
 }
@@ -264,7 +229,8 @@ func cliHint(r *row, reason, stack string) string {
 	return ""
 }
 
-var stateRank = map[string]int{"CRITICAL": 0, "UNKNOWN": 1, "WARNING": 2, "INFO": 3, "OK": 4}
+// rank orders the table's states and the findings' severities, worst first.
+var rank = map[string]int{"CRITICAL": 0, "UNKNOWN": 1, "WARNING": 2, "INFO": 3, "OK": 4}
 
 func daysKey(d *int) int {
 	if d == nil {
@@ -273,11 +239,9 @@ func daysKey(d *int) int {
 	return *d
 }
 
-var severityRank = map[alert.Severity]int{alert.SeverityCritical: 0, alert.SeverityWarning: 1, alert.SeverityInfo: 2}
-
 func sortedFindings(fs []health.Finding) []health.Finding {
 	out := slices.Clone(fs)
-	slices.SortStableFunc(out, func(x, y health.Finding) int { return cmp.Compare(severityRank[x.Severity], severityRank[y.Severity]) })
+	slices.SortStableFunc(out, func(x, y health.Finding) int { return cmp.Compare(rank[string(x.Severity)], rank[string(y.Severity)]) })
 	return out
 }
 
@@ -300,17 +264,16 @@ func (r *row) reasonList() string {
 }
 
 func (r *row) rotation() string {
-	if r.readErr != nil {
-		return "?"
-	}
-	if !r.RotationEnabled {
-		return "off"
-	}
 	fn := r.RotationFunctionARN
 	if i := strings.LastIndex(fn, ":function:"); i >= 0 {
 		fn = fn[i+len(":function:"):]
 	}
-	if fn == "" {
+	switch {
+	case r.readErr != nil:
+		return "?"
+	case !r.RotationEnabled:
+		return "off"
+	case fn == "":
 		return "on"
 	}
 	return "on (" + fn + ")"
