@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,25 +22,20 @@ func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+TokenPath, s.serveToken)
 	mux.HandleFunc("POST "+RotatePath, s.serveRotate)
-	return s.withRequestID(mux)
-}
-
-func (s *Sim) withRequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		id := s.uuidLocked()
+		w.Header().Set("x-amzn-RequestId", s.uuidLocked())
 		s.mu.Unlock()
-		w.Header().Set("x-amzn-RequestId", id)
-		h.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r)
 	})
 }
 
 // wait sleeps a random part of Faults.Latency, in real time.
 func (s *Sim) wait(ctx context.Context) {
-	s.mu.Lock()
 	var d time.Duration
-	if s.faults.Latency > 0 {
-		d = time.Duration(s.rnd.Int64N(int64(s.faults.Latency) + 1))
+	s.mu.Lock()
+	if s.cfg.Faults.Latency > 0 {
+		d = time.Duration(s.cfg.Rand.Int64N(int64(s.cfg.Faults.Latency) + 1))
 	}
 	s.mu.Unlock()
 	if d == 0 {
@@ -69,36 +65,29 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.wait(ctx)
 	s.mu.Lock()
 	s.stats.TokenCalls++
-	fail := s.faults.FailNextTokenCalls > 0
-	if fail {
-		s.faults.FailNextTokenCalls--
-	}
-	var status int
-	if fail {
+	status := 0
+	switch {
+	case s.cfg.Faults.FailNextTokenCalls > 0:
+		s.cfg.Faults.FailNextTokenCalls--
 		status = http.StatusServiceUnavailable
-	} else if s.chanceLocked(s.faults.TokenErrorRate) {
-		status = http.StatusInternalServerError
-		if s.rnd.IntN(2) == 1 {
-			status = http.StatusServiceUnavailable
-		}
+	case s.chanceLocked(s.cfg.Faults.TokenErrorRate):
+		status = []int{http.StatusInternalServerError, http.StatusServiceUnavailable}[s.cfg.Rand.IntN(2)]
 	}
 	if status != 0 {
 		s.stats.TokenServerErrors++
 	}
 	s.mu.Unlock()
-	switch status {
-	case http.StatusInternalServerError:
-		lwaError(w, status, "server_error", "Internal server error")
-		s.log.InfoContext(ctx, "spapisim: token", "status", status)
-		return
-	case http.StatusServiceUnavailable:
-		lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
-		s.log.InfoContext(ctx, "spapisim: token", "status", status)
+	if status != 0 {
+		if status == http.StatusInternalServerError {
+			lwaError(w, status, "server_error", "Internal server error")
+		} else {
+			lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
+		}
+		s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status)
 		return
 	}
-
 	status, code, grant := s.token(w, r)
-	s.log.InfoContext(ctx, "spapisim: token", "status", status, "grantType", grant, "error", code)
+	s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status, "grantType", grant, "error", code)
 }
 
 // token answers a token request that no fault intercepted, and returns the
@@ -127,12 +116,11 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 	if u, p, ok := r.BasicAuth(); ok && clientID == "" && secret == "" {
 		clientID, secret = u, p
 	}
-	for _, p := range []struct{ name, value string }{
-		{"client_id", clientID}, {"client_secret", secret},
-	} {
-		if p.value == "" {
-			return bad("invalid_request", "The request is missing a required parameter : "+p.name)
-		}
+	if clientID == "" {
+		return bad("invalid_request", "The request is missing a required parameter : client_id")
+	}
+	if secret == "" {
+		return bad("invalid_request", "The request is missing a required parameter : client_secret")
 	}
 	scopes := map[string]bool{}
 	switch grant {
@@ -154,8 +142,8 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 	}
 
 	s.mu.Lock()
-	now := s.clock()
-	if clientID != s.clientID || !s.acceptsLocked(secret, now) {
+	now := s.cfg.Clock()
+	if clientID != s.cfg.ClientID || !s.acceptsLocked(secret, now) {
 		s.stats.TokenInvalidClient++
 		s.mu.Unlock()
 		lwaError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
@@ -168,11 +156,7 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 	}
 	access := "Atza|" + base64.RawURLEncoding.EncodeToString(s.randBytesLocked(48))
 	if len(s.tokens) > 1000 {
-		for k, t := range s.tokens {
-			if !now.Before(t.expiresAt) {
-				delete(s.tokens, k)
-			}
-		}
+		maps.DeleteFunc(s.tokens, func(_ string, t token) bool { return !now.Before(t.expiresAt) })
 	}
 	s.tokens[access] = token{scopes: scopes, expiresAt: now.Add(TokenLifetime)}
 	s.mu.Unlock()
@@ -218,31 +202,30 @@ func (s *Sim) serveRotate(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s.wait(ctx)
 	status, notificationID := s.rotate(w, r)
-	s.log.InfoContext(ctx, "spapisim: rotate", "status", status, "notificationId", notificationID)
+	s.cfg.Logger.InfoContext(ctx, "spapisim: rotate", "status", status, "notificationId", notificationID)
 }
 
 func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.RotateCalls++
-	now := s.clock()
+	now, f := s.cfg.Clock(), &s.cfg.Faults
 
 	// Case 2: a live token with the rotation scope.
 	t, ok := s.tokens[r.Header.Get("x-amz-access-token")]
 	if !ok || !now.Before(t.expiresAt) || !t.scopes[ScopeRotation] {
 		s.stats.RotateForbidden++
-		empty := ""
-		apiErr(w, http.StatusForbidden, "Unauthorized", msgForbidden, &empty)
+		apiErr(w, http.StatusForbidden, "Unauthorized", msgForbidden, new(string))
 		return http.StatusForbidden, ""
 	}
 
 	// Case 3: the limiter, and injected throttling in front of it.
-	throttled := s.faults.ThrottleNextRotateCalls > 0
+	throttled := f.ThrottleNextRotateCalls > 0
 	if throttled {
-		s.faults.ThrottleNextRotateCalls--
+		f.ThrottleNextRotateCalls--
 	}
-	throttled = throttled || s.chanceLocked(s.faults.RotateThrottleRate) ||
-		(s.limiterUsed && now.Before(s.lastRotate.Add(s.interval)))
+	throttled = throttled || s.chanceLocked(f.RotateThrottleRate) ||
+		(s.limiterUsed && now.Before(s.lastRotate.Add(s.cfg.RotateInterval)))
 	if throttled {
 		s.stats.RotateThrottled++
 		apiErr(w, http.StatusTooManyRequests, "QuotaExceeded", msgQuota, nil)
@@ -250,7 +233,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 	}
 	s.limiterUsed, s.lastRotate = true, now
 
-	if s.chanceLocked(s.faults.RotateErrorRate) {
+	if s.chanceLocked(f.RotateErrorRate) {
 		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
 		return http.StatusInternalServerError, ""
@@ -258,7 +241,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 
 	// Case 4: no queue registered.
 	w.Header().Set("x-amzn-RateLimit-Limit", RateLimit)
-	if s.newSecretD == nil {
+	if s.cfg.NewSecretDeliverer == nil {
 		s.stats.RotateNotEnrolled++
 		apiErr(w, http.StatusBadRequest, "InvalidInput", msgNotEnrolled, nil)
 		return http.StatusBadRequest, ""
@@ -267,7 +250,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 	// Case 5: issue the secret and queue its notification.
 	s.stats.Rotations++
 	id := s.rotateLocked()
-	if s.chanceLocked(s.faults.RotateLostResponseRate) {
+	if s.chanceLocked(f.RotateLostResponseRate) {
 		w.Header().Del("x-amzn-RateLimit-Limit")
 		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
@@ -278,7 +261,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 }
 
 func (s *Sim) serverErrorLocked(w http.ResponseWriter) {
-	if s.rnd.IntN(2) == 1 {
+	if s.cfg.Rand.IntN(2) == 1 {
 		apiErr(w, http.StatusServiceUnavailable, "ServiceUnavailable", msgUnavailable, nil)
 		return
 	}

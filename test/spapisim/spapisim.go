@@ -58,36 +58,20 @@ import (
 
 // Values of the simulated protocol.
 const (
-	// TokenPath is the LWA token endpoint.
-	TokenPath = "/auth/o2/token"
-	// RotatePath is the rotateApplicationClientSecret operation.
-	RotatePath = "/applications/2023-11-30/clientSecret"
-	// ScopeRotation is the grantless scope rotateApplicationClientSecret requires.
-	ScopeRotation = "sellingpartnerapi::client_credential:rotation"
-	// ScopeNotifications is the grantless scope of the Notifications API.
-	ScopeNotifications = "sellingpartnerapi::notifications"
-	// RateLimit is the x-amzn-RateLimit-Limit header of rotateApplicationClientSecret.
-	RateLimit = "0.0167"
-	// TokenLifetime is the lifetime of an access token (expires_in 3600).
-	TokenLifetime = time.Hour
-	// SecretPrefix starts every client secret the simulator issues.
-	SecretPrefix = "amzn1.oa2-cs.v1."
+	TokenPath          = "/auth/o2/token"                                // the LWA token endpoint
+	RotatePath         = "/applications/2023-11-30/clientSecret"         // rotateApplicationClientSecret
+	ScopeRotation      = "sellingpartnerapi::client_credential:rotation" // the scope RotatePath requires
+	ScopeNotifications = "sellingpartnerapi::notifications"              // the Notifications API's scope
+	RateLimit          = "0.0167"                                        // x-amzn-RateLimit-Limit of rotateApplicationClientSecret
+	TokenLifetime      = time.Hour                                       // of an access token (expires_in 3600)
+	SecretPrefix       = "amzn1.oa2-cs.v1."                              // starts every client secret the simulator issues
 )
 
-// Defaults of Config.
-const (
-	DefaultSecretLifetime = 180 * 24 * time.Hour
-	DefaultOldSecretGrace = 7 * 24 * time.Hour
-	DefaultRotateInterval = time.Minute
-)
-
-// Config configures a Sim. The zero value of every field but ClientID and
-// InitialSecret has a sensible default.
+// Config configures a Sim. Every field but ClientID and InitialSecret has a default.
 type Config struct {
-	ClientID      string // the application's LWA client id
-	ApplicationID string // notificationMetadata.applicationId
-	// SubscriptionID is notificationMetadata.subscriptionId; default a random UUID.
-	SubscriptionID string
+	ClientID       string    // the application's LWA client id
+	ApplicationID  string    // notificationMetadata.applicationId
+	SubscriptionID string    // notificationMetadata.subscriptionId; default a random UUID
 	InitialSecret  string    // the secret in force at start
 	InitialExpiry  time.Time // its expiry; default Clock()+SecretLifetime
 
@@ -99,8 +83,7 @@ type Config struct {
 	// NewSecretDeliverer sends APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications to
 	// the registered queue. Nil means no queue is registered: rotate calls get 400.
 	NewSecretDeliverer Deliverer
-	// ExpiryDeliverer sends APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notices when
-	// EmitExpiryNotice is given no Deliverer.
+	// ExpiryDeliverer sends the expiry notices of EmitExpiryNotice given no Deliverer.
 	ExpiryDeliverer Deliverer
 	// DeliveryDelay is the time between a rotation and the due time of its notification.
 	DeliveryDelay time.Duration
@@ -124,10 +107,8 @@ type Faults struct {
 	RotateThrottleRate     float64       // extra 429s on rotate calls
 	Latency                time.Duration // each call waits up to this long (uniform), in real time
 
-	// FailNextTokenCalls answers the next n token calls 503, then counts down.
-	FailNextTokenCalls int
-	// ThrottleNextRotateCalls answers the next n rotate calls 429, then counts down.
-	ThrottleNextRotateCalls int
+	FailNextTokenCalls      int // answers the next n token calls 503, then counts down
+	ThrottleNextRotateCalls int // answers the next n rotate calls 429, then counts down
 
 	// ActivationDelay: a secret issued by a rotation answers invalid_client for
 	// this long (simulated clock) after issue.
@@ -168,14 +149,11 @@ type Stats struct {
 	ExpiryNotices    int // expiry notices sent
 }
 
-// secretRecord is one issued client secret.
+// secretRecord is one issued client secret. LWA accepts it from activeAt
+// (issue plus activation delay) until deadline: expiresAt, or replacement plus grace.
 type secretRecord struct {
-	value     string
-	issuedAt  time.Time
-	activeAt  time.Time // issuedAt + activation delay
-	expiresAt time.Time // issuedAt + SecretLifetime
-	// deadline is when LWA stops accepting it: expiresAt, or replacement + grace.
-	deadline time.Time
+	value                         string
+	activeAt, expiresAt, deadline time.Time
 }
 
 // token is a granted access token.
@@ -187,16 +165,9 @@ type token struct {
 // Sim is a simulated LWA and SP-API for one application. It is safe for
 // concurrent use.
 type Sim struct {
-	clientID, applicationID, subscriptionID string
-	clock                                   func() time.Time
-	lifetime, grace, interval, delay        time.Duration
-	log                                     *slog.Logger
+	cfg Config // with defaults; Faults, NewSecretDeliverer and Rand are guarded by mu
 
 	mu          sync.Mutex
-	rnd         *rand.Rand
-	faults      Faults
-	newSecretD  Deliverer
-	expiryD     Deliverer
 	secrets     []*secretRecord
 	tokens      map[string]token
 	lastRotate  time.Time // last rotate call let through by the limiter
@@ -212,58 +183,40 @@ type Sim struct {
 
 // New returns a simulator configured by cfg.
 func New(cfg Config) *Sim {
-	s := &Sim{
-		clientID:       cfg.ClientID,
-		applicationID:  cfg.ApplicationID,
-		subscriptionID: cfg.SubscriptionID,
-		clock:          cfg.Clock,
-		lifetime:       cfg.SecretLifetime,
-		grace:          cfg.OldSecretGrace,
-		interval:       cfg.RotateInterval,
-		delay:          cfg.DeliveryDelay,
-		log:            cfg.Logger,
-		rnd:            cfg.Rand,
-		faults:         cfg.Faults,
-		newSecretD:     cfg.NewSecretDeliverer,
-		expiryD:        cfg.ExpiryDeliverer,
-		tokens:         make(map[string]token),
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
-	if s.clock == nil {
-		s.clock = time.Now
+	if cfg.SecretLifetime <= 0 {
+		cfg.SecretLifetime = 180 * 24 * time.Hour
 	}
-	if s.lifetime <= 0 {
-		s.lifetime = DefaultSecretLifetime
+	if cfg.OldSecretGrace <= 0 {
+		cfg.OldSecretGrace = 7 * 24 * time.Hour
 	}
-	if s.grace <= 0 {
-		s.grace = DefaultOldSecretGrace
+	if cfg.RotateInterval <= 0 {
+		cfg.RotateInterval = time.Minute
 	}
-	if s.interval <= 0 {
-		s.interval = DefaultRotateInterval
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
-	}
-	if s.rnd == nil {
+	if cfg.Rand == nil {
 		var seed [16]byte
 		cryptorand.Read(seed[:])
-		s.rnd = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+		cfg.Rand = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
 	}
-	if s.subscriptionID == "" {
-		s.subscriptionID = s.uuidLocked()
+	s := &Sim{cfg: cfg, tokens: make(map[string]token)}
+	if s.cfg.SubscriptionID == "" {
+		s.cfg.SubscriptionID = s.uuidLocked()
 	}
 	expiry := cfg.InitialExpiry
 	if expiry.IsZero() {
-		expiry = s.clock().Add(s.lifetime)
+		expiry = cfg.Clock().Add(cfg.SecretLifetime)
 	}
-	issued := expiry.Add(-s.lifetime)
-	s.secrets = append(s.secrets, &secretRecord{
-		value: cfg.InitialSecret, issuedAt: issued, activeAt: issued, expiresAt: expiry, deadline: expiry,
-	})
+	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-cfg.SecretLifetime), expiry, expiry}}
 	return s
 }
 
 // Now returns the simulator's clock.
-func (s *Sim) Now() time.Time { return s.clock() }
+func (s *Sim) Now() time.Time { return s.cfg.Clock() }
 
 // Issued returns every client secret the application has had, in order of
 // issue: the initial secret first, the current one last.
@@ -285,19 +238,16 @@ func (s *Sim) Current() (secret string, expiresAt time.Time) {
 	return r.value, r.expiresAt
 }
 
-// Accepts reports whether LWA would accept secret for the client now.
+// Accepts reports whether LWA would accept secret for the client now (case 1).
 func (s *Sim) Accepts(secret string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.acceptsLocked(secret, s.clock())
+	return s.acceptsLocked(secret, s.cfg.Clock())
 }
 
 func (s *Sim) acceptsLocked(secret string, now time.Time) bool {
-	if secret == "" {
-		return false
-	}
 	for _, r := range s.secrets {
-		if r.value == secret {
+		if r.value == secret && secret != "" {
 			return !now.Before(r.activeAt) && now.Before(r.deadline)
 		}
 	}
@@ -320,7 +270,7 @@ func (s *Sim) Stats() Stats {
 func (s *Sim) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = f
+	s.cfg.Faults = f
 }
 
 // Enroll registers d as the new-secret queue (nil unregisters it). Notifications
@@ -328,7 +278,7 @@ func (s *Sim) SetFaults(f Faults) {
 func (s *Sim) Enroll(d Deliverer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.newSecretD = d
+	s.cfg.NewSecretDeliverer = d
 }
 
 // PortalRotate is a rotation by hand in the Solution Provider Portal: it issues
@@ -338,35 +288,32 @@ func (s *Sim) PortalRotate() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.PortalRotations++
-	id := s.rotateLocked()
-	s.log.Info("spapisim: portal rotation", "notificationId", id)
+	s.cfg.Logger.Info("spapisim: portal rotation", "notificationId", s.rotateLocked())
 }
 
 // rotateLocked issues a new secret, starts the grace period of the previous
 // one and queues the new-secret notification. It returns the notification id
 // ("" when no queue is registered).
 func (s *Sim) rotateLocked() string {
-	now := s.clock()
+	now := s.cfg.Clock()
 	prev := s.secrets[len(s.secrets)-1]
-	if d := now.Add(s.grace); d.Before(prev.deadline) {
+	if d := now.Add(s.cfg.OldSecretGrace); d.Before(prev.deadline) {
 		prev.deadline = d
 	}
-	r := &secretRecord{
-		value:     s.newSecretLocked(),
-		issuedAt:  now,
-		activeAt:  now.Add(s.faults.ActivationDelay),
-		expiresAt: now.Add(s.lifetime),
-	}
-	r.deadline = r.expiresAt
+	expiry := now.Add(s.cfg.SecretLifetime)
+	r := &secretRecord{s.newSecretLocked(), now.Add(s.cfg.Faults.ActivationDelay), expiry, expiry}
 	s.secrets = append(s.secrets, r)
-	if s.newSecretD == nil {
+	if s.cfg.NewSecretDeliverer == nil {
 		return ""
 	}
-	due := now.Add(s.delay)
+	due := now.Add(s.cfg.DeliveryDelay)
 	id := s.uuidLocked()
-	body := newSecretBody(s.clientID, s.applicationID, s.subscriptionID, id, r.value, now, due, r.expiresAt, prev.deadline)
+	var p newSecretPayload
+	p.ClientID, p.NewClientSecret = s.cfg.ClientID, r.value
+	p.NewClientSecretExpiryTime, p.OldClientSecretExpiryTime = formatTime(r.expiresAt), formatTime(prev.deadline)
+	body := s.notification(TypeNewSecret, map[string]any{"applicationOAuthClientNewSecret": p}, id, now, due)
 	s.seq++
-	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.newSecretD})
+	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.cfg.NewSecretDeliverer})
 	return id
 }
 
@@ -377,14 +324,15 @@ func (s *Sim) rotateLocked() string {
 func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.Time) error {
 	s.mu.Lock()
 	if d == nil {
-		d = s.expiryD
+		d = s.cfg.ExpiryDeliverer
 	}
 	if expiresAt.IsZero() {
 		expiresAt = s.secrets[len(s.secrets)-1].expiresAt
 	}
-	now := s.clock()
-	id := s.uuidLocked()
-	body := expiryBody(s.clientID, s.applicationID, s.subscriptionID, id, now, expiresAt)
+	now, id := s.cfg.Clock(), s.uuidLocked()
+	body := s.notification(TypeSecretExpiry, map[string]any{"applicationOAuthClientSecretExpiry": expiryPayload{
+		ClientID: s.cfg.ClientID, ClientSecretExpiryTime: formatTime(expiresAt), ClientSecretExpiryReason: "PERIODIC_ROTATION",
+	}}, id, now, now)
 	s.mu.Unlock()
 	if d == nil {
 		return errors.New("spapisim: emit expiry notice: no deliverer")
@@ -395,32 +343,25 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 	s.mu.Lock()
 	s.stats.ExpiryNotices++
 	s.mu.Unlock()
-	s.log.InfoContext(ctx, "spapisim: expiry notice sent", "notificationId", id)
+	s.cfg.Logger.InfoContext(ctx, "spapisim: expiry notice sent", "notificationId", id)
 	return nil
 }
 
 // ExpiresIn returns the expiry time that leaves daysLeft whole days from now.
 func (s *Sim) ExpiresIn(daysLeft int) time.Time {
-	return s.clock().Add(time.Duration(daysLeft) * 24 * time.Hour)
+	return s.cfg.Clock().Add(time.Duration(daysLeft) * 24 * time.Hour)
 }
 
 // chanceLocked draws against rate p; a zero rate draws nothing, so runs
 // without faults use the same random sequence.
-func (s *Sim) chanceLocked(p float64) bool {
-	if p <= 0 {
-		return false
-	}
-	return s.rnd.Float64() < p
-}
+func (s *Sim) chanceLocked(p float64) bool { return p > 0 && s.cfg.Rand.Float64() < p }
 
 func (s *Sim) randBytesLocked(n int) []byte {
-	b := make([]byte, n)
-	for i := 0; i < n; i += 8 {
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], s.rnd.Uint64())
-		copy(b[i:], w[:])
+	var b []byte
+	for len(b) < n {
+		b = binary.LittleEndian.AppendUint64(b, s.cfg.Rand.Uint64())
 	}
-	return b
+	return b[:n]
 }
 
 func (s *Sim) newSecretLocked() string {
@@ -434,4 +375,35 @@ func (s *Sim) uuidLocked() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// ManualClock is a simulated clock that moves only when told to. Its Now
+// method fits Config.Clock. It is safe for concurrent use.
+type ManualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewManualClock returns a clock set to t.
+func NewManualClock(t time.Time) *ManualClock { return &ManualClock{t: t} }
+
+// Now returns the clock's time.
+func (c *ManualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *ManualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Set moves the clock to t.
+func (c *ManualClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
 }
