@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/http"
 	"strconv"
@@ -282,52 +283,48 @@ func (s *Sim) serverErrorLocked(w http.ResponseWriter) {
 // in logs; mount it only on a loopback address.
 func (s *Sim) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /sim/portal-rotate", func(w http.ResponseWriter, r *http.Request) {
-		s.PortalRotate()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("POST /sim/expiry-notice", func(w http.ResponseWriter, r *http.Request) {
-		var expiresAt time.Time
-		q := r.URL.Query()
-		switch {
-		case q.Get("daysLeft") != "":
-			n, err := strconv.Atoi(q.Get("daysLeft"))
-			if err != nil {
-				http.Error(w, "bad daysLeft", http.StatusBadRequest)
+	// handle answers 204, or the status and error of fn.
+	handle := func(pattern string, fn func(*http.Request) (int, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormSize)
+			if status, err := fn(r); err != nil {
+				http.Error(w, err.Error(), status)
 				return
 			}
-			expiresAt = s.ExpiresIn(n)
-		case q.Get("expiresAt") != "":
-			t, err := time.Parse(time.RFC3339, q.Get("expiresAt"))
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
+	handle("POST /sim/portal-rotate", func(*http.Request) (int, error) {
+		s.PortalRotate()
+		return 0, nil
+	})
+	handle("POST /sim/expiry-notice", func(r *http.Request) (int, error) {
+		var expiresAt time.Time
+		if q := r.URL.Query().Get("daysLeft"); q != "" {
+			n, err := strconv.Atoi(q)
 			if err != nil {
-				http.Error(w, "bad expiresAt", http.StatusBadRequest)
-				return
+				return http.StatusBadRequest, errors.New("bad daysLeft")
+			}
+			expiresAt = s.ExpiresIn(n)
+		} else if q := r.URL.Query().Get("expiresAt"); q != "" {
+			t, err := time.Parse(time.RFC3339, q)
+			if err != nil {
+				return http.StatusBadRequest, errors.New("bad expiresAt")
 			}
 			expiresAt = t
 		}
-		if err := s.EmitExpiryNotice(r.Context(), nil, expiresAt); err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+		return http.StatusBadGateway, s.EmitExpiryNotice(r.Context(), nil, expiresAt)
 	})
-	mux.HandleFunc("POST /sim/flush", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Flush(r.Context()); err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("PUT /sim/faults", func(w http.ResponseWriter, r *http.Request) {
+	handle("POST /sim/flush", func(r *http.Request) (int, error) { return http.StatusBadGateway, s.Flush(r.Context()) })
+	handle("PUT /sim/faults", func(r *http.Request) (int, error) {
 		var f Faults
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormSize))
+		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f); err != nil {
-			http.Error(w, "bad faults: "+err.Error(), http.StatusBadRequest)
-			return
+			return http.StatusBadRequest, errors.New("bad faults: " + err.Error())
 		}
 		s.SetFaults(f)
-		w.WriteHeader(http.StatusNoContent)
+		return 0, nil
 	})
 	mux.HandleFunc("GET /sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())

@@ -1,46 +1,38 @@
-// Package spapisim simulates the two Amazon endpoints the project talks to and
-// the notifications Amazon sends, for tests, the local stack and the demo:
+// Package spapisim simulates, for tests, the local stack and the demo, the two
+// Amazon endpoints the project talks to and the notifications Amazon sends:
+// the Login with Amazon (LWA) token endpoint (POST /auth/o2/token, grants
+// client_credentials with scope and refresh_token); the Application Management
+// 2023-11-30 operation rotateApplicationClientSecret (POST
+// /applications/2023-11-30/clientSecret); and the notifications
+// APPLICATION_OAUTH_CLIENT_NEW_SECRET and APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY
+// in the exact shape of the official examples.
 //
-//   - the Login with Amazon (LWA) token endpoint, POST /auth/o2/token, with the
-//     client_credentials (grantless, with scope) and refresh_token grants;
-//   - the Selling Partner API for Application Management 2023-11-30 operation
-//     rotateApplicationClientSecret, POST /applications/2023-11-30/clientSecret;
-//   - the SP-API notifications APPLICATION_OAUTH_CLIENT_NEW_SECRET (sent after a
-//     rotation) and APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY (sent on demand), in
-//     the exact shape of the official examples.
-//
-// The simulator models one application with one LWA client. It keeps every
-// client secret it ever issued (Issued) and decides from its clock whether LWA
-// accepts a secret (Accepts):
+// It models one application with one LWA client, keeps every client secret it
+// issued (Issued) and decides from its clock whether LWA accepts one (Accepts):
 //
 //  1. A secret is accepted from its issue (plus Faults.ActivationDelay for a
 //     secret issued by a rotation) until the earlier of its expiry
 //     (SecretLifetime after issue) and OldSecretGrace after the rotation that
 //     replaced it. Every replaced secret keeps its own grace period.
 //  2. rotateApplicationClientSecret requires an access token, unexpired on the
-//     simulated clock, granted with scope
-//     sellingpartnerapi::client_credential:rotation; otherwise 403 Unauthorized.
-//  3. The operation's usage plan (0.0167 requests per second, burst 1) is a
-//     limiter: a call within RotateInterval of the last call the limiter let
-//     through is answered 429 QuotaExceeded and consumes nothing. A call let
-//     through consumes the limiter even when it then fails (400, 5xx), as a
-//     rate limit in front of the service does.
+//     simulated clock, granted with scope ScopeRotation; otherwise 403 Unauthorized.
+//  3. The usage plan (0.0167 requests per second, burst 1) is a limiter: a call
+//     within RotateInterval of the last call it let through is answered 429
+//     QuotaExceeded and consumes nothing. A call let through consumes it even
+//     when it then fails (400, 5xx), as a rate limit in front of a service does.
 //  4. With no new-secret queue registered (no NewSecretDeliverer) the call is
 //     answered 400 InvalidInput and no secret is issued.
 //  5. Otherwise a new secret is issued, the previous one enters its grace
-//     period, and an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification is queued
-//     for delivery DeliveryDelay later; the answer is 204.
+//     period, an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification is queued
+//     for delivery DeliveryDelay later, and the answer is 204.
 //
-// Delivery is explicit so that tests can be deterministic: a notification is
+// Delivery is explicit so that tests are deterministic: a notification is
 // queued with a due time on the simulated clock and sent by DeliverDue (what is
-// due now), Flush (everything now) or Run (DeliverDue every 50 ms of real
-// time, for the command and end-to-end tests). A failed delivery stays queued
-// and is retried on the next call; nothing is ever dropped.
+// due), Flush (everything) or Run (DeliverDue every PollInterval of real time).
+// A failed delivery stays queued and is retried; nothing is dropped.
 //
-// Faults (error rates, throttling, latency, activation delay, duplicated and
-// reordered delivery, lost responses) are drawn from Config.Rand, so a seed
-// replays a run. No client secret, access token or notification body is ever
-// logged or put in an error.
+// Faults are drawn from Config.Rand, so a seed replays a run. No client secret,
+// access token or notification body is ever logged or put in an error.
 package spapisim
 
 import (
@@ -56,15 +48,18 @@ import (
 	"time"
 )
 
-// Values of the simulated protocol.
+// Values of the simulated protocol: the paths of the token endpoint and of
+// rotateApplicationClientSecret, the grantless scopes LWA grants, the latter's
+// x-amzn-RateLimit-Limit, the lifetime of an access token (expires_in 3600) and
+// the start of every client secret the simulator issues.
 const (
-	TokenPath          = "/auth/o2/token"                                // the LWA token endpoint
-	RotatePath         = "/applications/2023-11-30/clientSecret"         // rotateApplicationClientSecret
-	ScopeRotation      = "sellingpartnerapi::client_credential:rotation" // the scope RotatePath requires
-	ScopeNotifications = "sellingpartnerapi::notifications"              // the Notifications API's scope
-	RateLimit          = "0.0167"                                        // x-amzn-RateLimit-Limit of rotateApplicationClientSecret
-	TokenLifetime      = time.Hour                                       // of an access token (expires_in 3600)
-	SecretPrefix       = "amzn1.oa2-cs.v1."                              // starts every client secret the simulator issues
+	TokenPath          = "/auth/o2/token"
+	RotatePath         = "/applications/2023-11-30/clientSecret"
+	ScopeRotation      = "sellingpartnerapi::client_credential:rotation"
+	ScopeNotifications = "sellingpartnerapi::notifications"
+	RateLimit          = "0.0167"
+	TokenLifetime      = time.Hour
+	SecretPrefix       = "amzn1.oa2-cs.v1."
 )
 
 // Config configures a Sim. Every field but ClientID and InitialSecret has a default.
@@ -80,49 +75,28 @@ type Config struct {
 	OldSecretGrace time.Duration    // default 7 days
 	RotateInterval time.Duration    // default 1 minute (rate 0.0167/s, burst 1)
 
-	// NewSecretDeliverer sends APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications to
-	// the registered queue. Nil means no queue is registered: rotate calls get 400.
-	NewSecretDeliverer Deliverer
-	// ExpiryDeliverer sends the expiry notices of EmitExpiryNotice given no Deliverer.
-	ExpiryDeliverer Deliverer
-	// DeliveryDelay is the time between a rotation and the due time of its notification.
-	DeliveryDelay time.Duration
+	NewSecretDeliverer Deliverer     // the new-secret queue; nil: none registered (case 4)
+	ExpiryDeliverer    Deliverer     // where EmitExpiryNotice sends given no Deliverer
+	DeliveryDelay      time.Duration // from a rotation to the due time of its notification
 
 	Faults Faults
-	// Rand drives every random choice (faults, secrets, tokens, ids); seed it to
-	// replay a run. Default: seeded from crypto/rand. Guarded by the Sim.
-	Rand *rand.Rand
-	// Logger receives one line per request and delivery (ids and outcomes only);
-	// default discards.
-	Logger *slog.Logger
+	Rand   *rand.Rand   // drives every random choice, to replay a run; default seeded from crypto/rand
+	Logger *slog.Logger // one line per request and delivery (ids and outcomes); default discards
 }
 
 // Faults are the knobs of injected trouble. Rates are fractions in [0, 1].
 type Faults struct {
-	TokenErrorRate  float64 // token calls answered 500 or 503
-	RotateErrorRate float64 // rotate calls answered 500 or 503, no secret issued
-	// RotateLostResponseRate: rotate calls that issue a secret (and queue its
-	// notification) but answer 500 or 503, as when a response is lost.
-	RotateLostResponseRate float64
-	RotateThrottleRate     float64       // extra 429s on rotate calls
-	Latency                time.Duration // each call waits up to this long (uniform), in real time
-
-	FailNextTokenCalls      int // answers the next n token calls 503, then counts down
-	ThrottleNextRotateCalls int // answers the next n rotate calls 429, then counts down
-
-	// ActivationDelay: a secret issued by a rotation answers invalid_client for
-	// this long (simulated clock) after issue.
-	ActivationDelay time.Duration
-
-	// DuplicateRate: fraction of new-secret deliveries sent again (same body,
-	// same notificationId) on the next delivery pass.
-	DuplicateRate float64
-	// Reorder holds each due new-secret notification back and sends it right
-	// after the next one, so pairs arrive swapped.
-	Reorder bool
-	// ReorderWindow bounds how long (simulated clock) a held notification waits
-	// for a follower; 0 means until the next delivery or Flush.
-	ReorderWindow time.Duration
+	TokenErrorRate          float64       // token calls answered 500 or 503
+	RotateErrorRate         float64       // rotate calls answered 500 or 503, no secret issued
+	RotateLostResponseRate  float64       // rotate calls that issue a secret but answer 500 or 503
+	RotateThrottleRate      float64       // extra 429s on rotate calls
+	Latency                 time.Duration // each call waits up to this long (uniform), in real time
+	FailNextTokenCalls      int           // answers the next n token calls 503, then counts down
+	ThrottleNextRotateCalls int           // answers the next n rotate calls 429, then counts down
+	ActivationDelay         time.Duration // a rotated secret answers invalid_client this long after issue
+	DuplicateRate           float64       // new-secret deliveries sent again (same body) on the next pass
+	Reorder                 bool          // holds each new-secret notification until the next one is sent
+	ReorderWindow           time.Duration // how long a held one waits (simulated); 0: until the next pass
 }
 
 // Stats counts what the simulator saw and did.
@@ -214,9 +188,6 @@ func New(cfg Config) *Sim {
 	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-cfg.SecretLifetime), expiry, expiry}}
 	return s
 }
-
-// Now returns the simulator's clock.
-func (s *Sim) Now() time.Time { return s.cfg.Clock() }
 
 // Issued returns every client secret the application has had, in order of
 // issue: the initial secret first, the current one last.
