@@ -33,7 +33,7 @@ const (
 
 // Fake is an in-memory Secrets Manager. The zero value is not ready; use New.
 type Fake struct {
-	// Now is the clock for created and rotation dates; default time.Now.
+	// Now is the clock for created and rotation dates.
 	Now func() time.Time
 	// Fail, when set, is called before every operation with its name and input;
 	// a non-nil result is the operation's error and the operation does nothing.
@@ -73,14 +73,7 @@ type Version struct {
 }
 
 // New returns an empty fake.
-func New() *Fake { return &Fake{calls: map[string]int{}} }
-
-func (f *Fake) now() time.Time {
-	if f.Now != nil {
-		return f.Now()
-	}
-	return time.Now()
-}
+func New() *Fake { return &Fake{Now: time.Now, calls: map[string]int{}} }
 
 // call counts op and runs the error injection without the lock, then fn under it.
 func call[T any](f *Fake, op string, in any, fn func() (*T, error)) (*T, error) {
@@ -120,17 +113,10 @@ func (f *Fake) with(id string, fn func(*secret)) error {
 	return err
 }
 
-func notFound(msg string) error { return &types.ResourceNotFoundException{Message: aws.String(msg)} }
-
-func invalidRequest(msg string) error {
-	return &types.InvalidRequestException{Message: aws.String(msg)}
-}
-
-func invalidParameter(msg string) error {
-	return &types.InvalidParameterException{Message: aws.String(msg)}
-}
-
-func exists(msg string) error { return &types.ResourceExistsException{Message: aws.String(msg)} }
+func notFound(msg string) error         { return &types.ResourceNotFoundException{Message: &msg} }
+func invalidRequest(msg string) error   { return &types.InvalidRequestException{Message: &msg} }
+func invalidParameter(msg string) error { return &types.InvalidParameterException{Message: &msg} }
+func exists(msg string) error           { return &types.ResourceExistsException{Message: &msg} }
 
 // tokenOr returns the client request token, or a new random UUID.
 func tokenOr(token *string) string {
@@ -262,7 +248,7 @@ func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecret
 		if in.SecretString != nil {
 			id := tokenOr(in.ClientRequestToken)
 			s.versions = append(s.versions, &version{
-				id: id, value: aws.String(*in.SecretString), stages: []string{stageCurrent}, created: f.now(),
+				id: id, value: aws.String(*in.SecretString), stages: []string{stageCurrent}, created: f.Now(),
 			})
 			out.VersionId = aws.String(id)
 		}
@@ -312,7 +298,7 @@ func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretV
 		v := s.version(id)
 		switch {
 		case v == nil:
-			v = &version{id: id, created: f.now()}
+			v = &version{id: id, created: f.Now()}
 			s.versions = append(s.versions, v)
 			fallthrough
 		case v.value == nil:
@@ -485,7 +471,7 @@ func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecret
 			return nil, exists("A version with this ClientRequestToken already exists.")
 		}
 		token = id
-		v := &version{id: id, created: f.now()}
+		v := &version{id: id, created: f.Now()}
 		s.versions = append(s.versions, v)
 		s.moveStage(stagePending, v)
 		return &secretsmanager.RotateSecretOutput{ARN: aws.String(arn), Name: aws.String(s.name), VersionId: aws.String(id)}, nil
@@ -507,7 +493,7 @@ func (f *Fake) FinishRotation(id, token string) {
 				s.versions = slices.DeleteFunc(s.versions, func(x *version) bool { return x == v })
 			}
 		}
-		t := f.now()
+		t := f.Now()
 		s.lastRotated = &t
 	})
 	if err != nil {

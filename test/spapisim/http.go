@@ -42,10 +42,8 @@ func (s *Sim) wait(ctx context.Context) {
 	if d == 0 {
 		return
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-time.After(d):
 	case <-ctx.Done():
 	}
 }
@@ -162,11 +160,8 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 	s.tokens[access] = token{scopes: scopes, expiresAt: now.Add(TokenLifetime)}
 	s.mu.Unlock()
 
-	resp := map[string]any{
-		"access_token": access,
-		"token_type":   "bearer",
-		"expires_in":   int(TokenLifetime / time.Second),
-	}
+	resp := map[string]any{"access_token": access, "token_type": "bearer",
+		"expires_in": int(TokenLifetime / time.Second)}
 	if grant == "refresh_token" {
 		resp["refresh_token"] = f.Get("refresh_token")
 	}
@@ -174,11 +169,7 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 	return http.StatusOK, "", grant
 }
 
-// errorList is the SP-API ErrorList.
-type errorList struct {
-	Errors []apiError `json:"errors"`
-}
-
+// apiError is an entry of the SP-API ErrorList.
 type apiError struct {
 	Code    string  `json:"code"`
 	Message string  `json:"message"`
@@ -186,7 +177,7 @@ type apiError struct {
 }
 
 func apiErr(w http.ResponseWriter, status int, code, message string, details *string) {
-	writeJSON(w, status, errorList{Errors: []apiError{{Code: code, Message: message, Details: details}}})
+	writeJSON(w, status, map[string][]apiError{"errors": {{code, message, details}}})
 }
 
 // Messages of the SP-API answers, as the official model and service give them.
