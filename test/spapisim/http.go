@@ -104,39 +104,35 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 		return bad("invalid_request", "The request has an invalid parameter")
 	}
 	f := r.PostForm
-	grant := f.Get("grant_type")
-	if grant == "" {
-		return bad("invalid_request", "The request is missing a required parameter : grant_type")
-	}
-	if grant != "client_credentials" && grant != "refresh_token" {
-		return bad("unsupported_grant_type", "The authorization grant type is not supported by the authorization server")
-	}
-	clientID, secret := f.Get("client_id"), f.Get("client_secret")
+	grant, clientID, secret := f.Get("grant_type"), f.Get("client_id"), f.Get("client_secret")
 	if u, p, ok := r.BasicAuth(); ok && clientID == "" && secret == "" {
 		clientID, secret = u, p
 	}
-	if clientID == "" {
-		return bad("invalid_request", "The request is missing a required parameter : client_id")
+	missing := ""
+	switch {
+	case grant == "":
+		missing = "grant_type"
+	case grant != "client_credentials" && grant != "refresh_token":
+		return bad("unsupported_grant_type", "The authorization grant type is not supported by the authorization server")
+	case clientID == "":
+		missing = "client_id"
+	case secret == "":
+		missing = "client_secret"
+	case grant == "client_credentials" && f.Get("scope") == "":
+		missing = "scope"
+	case grant == "refresh_token" && f.Get("refresh_token") == "":
+		missing = "refresh_token"
 	}
-	if secret == "" {
-		return bad("invalid_request", "The request is missing a required parameter : client_secret")
+	if missing != "" {
+		return bad("invalid_request", "The request is missing a required parameter : "+missing)
 	}
 	scopes := map[string]bool{}
-	switch grant {
-	case "client_credentials":
-		scope := f.Get("scope")
-		if scope == "" {
-			return bad("invalid_request", "The request is missing a required parameter : scope")
-		}
-		for _, sc := range strings.Fields(scope) {
+	if grant == "client_credentials" {
+		for _, sc := range strings.Fields(f.Get("scope")) {
 			if !knownScopes[sc] {
 				return bad("invalid_scope", "The request has an invalid parameter : scope")
 			}
 			scopes[sc] = true
-		}
-	case "refresh_token":
-		if f.Get("refresh_token") == "" {
-			return bad("invalid_request", "The request is missing a required parameter : refresh_token")
 		}
 	}
 
