@@ -167,16 +167,12 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 
 	s.mu.Lock()
 	now, f := s.cfg.Clock(), s.cfg.Faults
-	var batch, keep []*delivery
-	for _, d := range s.pending {
-		if all || !d.due.After(now) {
-			batch = append(batch, d)
-		} else {
-			keep = append(keep, d)
-		}
-	}
-	s.pending = keep
-	slices.SortFunc(batch, func(a, b *delivery) int { return cmp.Or(a.due.Compare(b.due), cmp.Compare(a.seq, b.seq)) })
+	due := func(d *delivery) bool { return all || !d.due.After(now) }
+	batch := slices.DeleteFunc(slices.Clone(s.pending), func(d *delivery) bool { return !due(d) })
+	s.pending = slices.DeleteFunc(s.pending, due)
+	slices.SortFunc(batch, func(a, b *delivery) int {
+		return cmp.Or(a.due.Compare(b.due), cmp.Compare(a.seq, b.seq))
+	})
 	// The send order: with Reorder, each original is held until the next one has been sent.
 	var order []*delivery
 	for _, d := range batch {
