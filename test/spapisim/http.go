@@ -302,7 +302,9 @@ func (s *Sim) AdminHandler() http.Handler {
 		}
 		return http.StatusBadGateway, s.EmitExpiryNotice(r.Context(), nil, expiresAt)
 	})
-	handle("POST /sim/flush", func(r *http.Request) (int, error) { return http.StatusBadGateway, s.Flush(r.Context()) })
+	handle("POST /sim/flush", func(r *http.Request) (int, error) {
+		return http.StatusBadGateway, s.Flush(r.Context())
+	})
 	handle("PUT /sim/faults", func(r *http.Request) (int, error) {
 		var f Faults
 		dec := json.NewDecoder(r.Body)

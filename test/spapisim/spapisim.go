@@ -279,9 +279,8 @@ func (s *Sim) rotateLocked() string {
 	}
 	due := now.Add(s.cfg.DeliveryDelay)
 	id := s.uuidLocked()
-	var p newSecretPayload
-	p.ClientID, p.NewClientSecret = s.cfg.ClientID, r.value
-	p.NewClientSecretExpiryTime, p.OldClientSecretExpiryTime = formatTime(r.expiresAt), formatTime(prev.deadline)
+	p := newSecretPayload{ClientID: s.cfg.ClientID, NewClientSecret: r.value,
+		NewClientSecretExpiryTime: formatTime(r.expiresAt), OldClientSecretExpiryTime: formatTime(prev.deadline)}
 	body := s.notification(TypeNewSecret, map[string]any{"applicationOAuthClientNewSecret": p}, id, now, due)
 	s.seq++
 	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.cfg.NewSecretDeliverer})
@@ -301,9 +300,9 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 		expiresAt = s.secrets[len(s.secrets)-1].expiresAt
 	}
 	now, id := s.cfg.Clock(), s.uuidLocked()
-	body := s.notification(TypeSecretExpiry, map[string]any{"applicationOAuthClientSecretExpiry": expiryPayload{
-		ClientID: s.cfg.ClientID, ClientSecretExpiryTime: formatTime(expiresAt), ClientSecretExpiryReason: "PERIODIC_ROTATION",
-	}}, id, now, now)
+	p := expiryPayload{ClientID: s.cfg.ClientID, ClientSecretExpiryTime: formatTime(expiresAt),
+		ClientSecretExpiryReason: "PERIODIC_ROTATION"}
+	body := s.notification(TypeSecretExpiry, map[string]any{"applicationOAuthClientSecretExpiry": p}, id, now, now)
 	s.mu.Unlock()
 	if d == nil {
 		return errors.New("spapisim: emit expiry notice: no deliverer")
