@@ -422,23 +422,23 @@ func (f *Fake) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsIn
 	})
 }
 
+// matches reports whether s passes every filter: one of the filter's values is
+// a prefix of the name, of a tag key or of a tag value, as the filter's key says.
 func matches(s *secret, filters []types.Filter) bool {
 	for _, fl := range filters {
-		var candidates []string
+		var fields []string
 		switch fl.Key {
 		case types.FilterNameStringTypeName:
-			candidates = []string{s.name}
+			fields = []string{s.name}
 		case types.FilterNameStringTypeTagKey:
-			candidates = slices.Collect(maps.Keys(s.tags))
+			fields = slices.Collect(maps.Keys(s.tags))
 		case types.FilterNameStringTypeTagValue:
-			candidates = slices.Collect(maps.Values(s.tags))
-		default: // other filters are not modelled: any value matches
-			if len(fl.Values) > 0 {
-				continue
-			}
+			fields = slices.Collect(maps.Values(s.tags))
+		default: // other keys are not modelled: any value passes
+			fields = fl.Values
 		}
 		if !slices.ContainsFunc(fl.Values, func(want string) bool {
-			return slices.ContainsFunc(candidates, func(c string) bool { return strings.HasPrefix(c, want) })
+			return slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, want) })
 		}) {
 			return false
 		}

@@ -37,7 +37,6 @@ package spapisim
 
 import (
 	"context"
-	cryptorand "crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -80,7 +79,7 @@ type Config struct {
 	DeliveryDelay      time.Duration // from a rotation to the due time of its notification
 
 	Faults Faults
-	Rand   *rand.Rand   // drives every random choice, to replay a run; default seeded from crypto/rand
+	Rand   *rand.Rand   // drives every random choice, to replay a run; default randomly seeded
 	Logger *slog.Logger // one line per request and delivery (ids and outcomes); default discards
 }
 
@@ -173,9 +172,7 @@ func New(cfg Config) *Sim {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Rand == nil {
-		var seed [16]byte
-		cryptorand.Read(seed[:])
-		cfg.Rand = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
 	s := &Sim{cfg: cfg, tokens: make(map[string]token)}
 	if s.cfg.SubscriptionID == "" {
