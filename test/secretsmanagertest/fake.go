@@ -14,8 +14,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -33,16 +33,14 @@ const (
 
 // Fake is an in-memory Secrets Manager. The zero value is not ready; use New.
 type Fake struct {
-	// Now is the clock for created and rotation dates; default time.Now.
+	// Now is the clock for created and rotation dates.
 	Now func() time.Time
-	// Fail, when set, is called before every operation with its name
-	// ("GetSecretValue", …) and input; a non-nil result is returned as the
-	// operation's error and the operation does nothing.
+	// Fail, when set, is called before every operation with its name and input;
+	// a non-nil result is the operation's error and the operation does nothing.
 	Fail func(op string, in any) error
-	// OnRotate, when set, plays the rotation engine: it is called (without
-	// the fake's lock held) after RotateSecret created the pending version
-	// (retry false), or refused because a rotation is incomplete (retry true,
-	// token of that rotation).
+	// OnRotate, when set, plays the rotation engine: it is called (without the
+	// lock held) after RotateSecret created the pending version (retry false) or
+	// refused because a rotation is incomplete (retry true, that rotation's token).
 	OnRotate func(secretARN, token string, retry bool)
 
 	mu      sync.Mutex
@@ -52,20 +50,18 @@ type Fake struct {
 }
 
 type secret struct {
-	arn, name       string
-	rotationEnabled bool
-	lambdaARN       string
-	tags            map[string]string
-	versions        []*version
-	lastRotated     *time.Time
+	arn, name, lambdaARN string
+	rotationEnabled      bool
+	tags                 map[string]string
+	versions             []*version
+	lastRotated          *time.Time
 }
 
 type version struct {
-	id       string
-	value    *string
-	stages   []string
-	created  time.Time
-	hasValue bool
+	id      string
+	value   *string // nil until the version holds a value
+	stages  []string
+	created time.Time
 }
 
 // Version is a snapshot of one version for inspection.
@@ -77,53 +73,66 @@ type Version struct {
 }
 
 // New returns an empty fake.
-func New() *Fake {
-	return &Fake{calls: map[string]int{}}
-}
+func New() *Fake { return &Fake{Now: time.Now, calls: map[string]int{}} }
 
-func (f *Fake) now() time.Time {
-	if f.Now != nil {
-		return f.Now()
-	}
-	return time.Now()
-}
-
-// begin counts the call and runs the error injection. It is called without the lock.
-func (f *Fake) begin(op string, in any) error {
+// call counts op and runs the error injection without the lock, then fn under it.
+func call[T any](f *Fake, op string, in any, fn func() (*T, error)) (*T, error) {
 	f.mu.Lock()
 	f.calls[op]++
 	fail := f.Fail
 	f.mu.Unlock()
 	if fail != nil {
-		return fail(op, in)
+		if err := fail(op, in); err != nil {
+			return nil, err
+		}
 	}
-	return nil
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fn()
 }
 
-func notFound(format string, a ...any) error {
-	return &types.ResourceNotFoundException{Message: aws.String(fmt.Sprintf(format, a...))}
+// onSecret is call for an operation on the secret id names.
+func onSecret[T any](f *Fake, op string, in any, id *string, fn func(*secret) (*T, error)) (*T, error) {
+	return call(f, op, in, func() (*T, error) {
+		s, err := f.find(aws.ToString(id))
+		if err != nil {
+			return nil, err
+		}
+		return fn(s)
+	})
 }
 
-func invalidRequest(format string, a ...any) error {
-	return &types.InvalidRequestException{Message: aws.String(fmt.Sprintf(format, a...))}
+// with runs fn under the lock on the secret id names.
+func (f *Fake) with(id string, fn func(*secret)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s, err := f.find(id)
+	if err == nil {
+		fn(s)
+	}
+	return err
 }
 
-func invalidParameter(format string, a ...any) error {
-	return &types.InvalidParameterException{Message: aws.String(fmt.Sprintf(format, a...))}
-}
+func notFound(msg string) error         { return &types.ResourceNotFoundException{Message: &msg} }
+func invalidRequest(msg string) error   { return &types.InvalidRequestException{Message: &msg} }
+func invalidParameter(msg string) error { return &types.InvalidParameterException{Message: &msg} }
+func exists(msg string) error           { return &types.ResourceExistsException{Message: &msg} }
 
-func newToken() string {
+// tokenOr returns the client request token, or a new random UUID.
+func tokenOr(token *string) string {
+	if aws.ToString(token) != "" {
+		return *token
+	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// find returns the secret named or with the ARN id. Callers hold the lock.
-func (f *Fake) find(id *string) (*secret, error) {
-	want := aws.ToString(id)
+// find returns the secret with the name or ARN id. Callers hold the lock.
+func (f *Fake) find(id string) (*secret, error) {
 	for _, s := range f.secrets {
-		if s.arn == want || s.name == want {
+		if s.arn == id || s.name == id {
 			return s, nil
 		}
 	}
@@ -131,21 +140,23 @@ func (f *Fake) find(id *string) (*secret, error) {
 }
 
 func (s *secret) version(id string) *version {
-	for _, v := range s.versions {
-		if v.id == id {
-			return v
-		}
+	i := slices.IndexFunc(s.versions, func(v *version) bool { return v.id == id })
+	if i < 0 {
+		return nil
 	}
-	return nil
+	return s.versions[i]
 }
 
 func (s *secret) staged(stage string) *version {
-	for _, v := range s.versions {
-		if slices.Contains(v.stages, stage) {
-			return v
-		}
+	i := slices.IndexFunc(s.versions, func(v *version) bool { return slices.Contains(v.stages, stage) })
+	if i < 0 {
+		return nil
 	}
-	return nil
+	return s.versions[i]
+}
+
+func (v *version) drop(stage string) {
+	v.stages = slices.DeleteFunc(v.stages, func(x string) bool { return x == stage })
 }
 
 // moveStage puts stage on v, removing it from any other version. Moving
@@ -156,17 +167,34 @@ func (s *secret) moveStage(stage string, v *version) {
 		return
 	}
 	if old != nil {
-		old.stages = slices.DeleteFunc(old.stages, func(x string) bool { return x == stage })
-	}
-	if stage == stageCurrent && old != nil {
-		s.moveStage(stagePrevious, old)
-	}
-	if v != nil {
-		v.stages = append(v.stages, stage)
+		old.drop(stage)
 		if stage == stageCurrent {
-			v.stages = slices.DeleteFunc(v.stages, func(x string) bool { return x == stagePrevious })
+			s.moveStage(stagePrevious, old)
 		}
 	}
+	v.stages = append(v.stages, stage)
+	if stage == stageCurrent {
+		v.drop(stagePrevious)
+	}
+}
+
+// page returns the page of list that starts at the offset in token and holds
+// at most size (default 100) entries, and the token of the next page.
+func page[T any](list []T, token *string, size *int32) ([]T, *string) {
+	start, n := 0, int(aws.ToInt32(size))
+	if token != nil {
+		fmt.Sscan(*token, &start)
+	}
+	if n <= 0 {
+		n = 100
+	}
+	if start >= len(list) {
+		return nil, nil
+	}
+	if end := start + n; end < len(list) {
+		return list[start:end], aws.String(fmt.Sprint(end))
+	}
+	return list[start:], nil
 }
 
 // Seed creates a secret whose only version holds value under AWSCURRENT and returns its ARN.
@@ -184,13 +212,8 @@ func (f *Fake) Seed(name, value string, tags map[string]string) string {
 }
 
 func toTags(m map[string]string) []types.Tag {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var tags []types.Tag
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(m[k])})
 	}
 	return tags
@@ -198,324 +221,225 @@ func toTags(m map[string]string) []types.Tag {
 
 // SetRotation turns rotation on or off for the secret id, with the rotation function lambdaARN.
 func (f *Fake) SetRotation(id string, enabled bool, lambdaARN string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(&id)
-	if err != nil {
+	if err := f.with(id, func(s *secret) { s.rotationEnabled, s.lambdaARN = enabled, lambdaARN }); err != nil {
 		panic(err)
 	}
-	s.rotationEnabled, s.lambdaARN = enabled, lambdaARN
 }
 
 // CreateSecret implements the SDK operation.
 func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
-	if err := f.begin("CreateSecret", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	name := aws.ToString(in.Name)
-	if name == "" {
-		return nil, invalidParameter("You must provide a name.")
-	}
-	if _, err := f.find(in.Name); err == nil {
-		return nil, &types.ResourceExistsException{Message: aws.String("The operation failed because the secret " + name + " already exists.")}
-	}
-	f.seq++
-	s := &secret{
-		arn:  fmt.Sprintf("arn:aws:secretsmanager:us-east-1:123456789012:secret:%s-%06d", name, f.seq),
-		name: name, tags: map[string]string{},
-	}
-	for _, t := range in.Tags {
-		s.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	out := &secretsmanager.CreateSecretOutput{ARN: aws.String(s.arn), Name: aws.String(name)}
-	if in.SecretString != nil {
-		id := aws.ToString(in.ClientRequestToken)
-		if id == "" {
-			id = newToken()
+	return call(f, "CreateSecret", in, func() (*secretsmanager.CreateSecretOutput, error) {
+		name := aws.ToString(in.Name)
+		if name == "" {
+			return nil, invalidParameter("You must provide a name.")
 		}
-		s.versions = append(s.versions, &version{id: id, value: aws.String(*in.SecretString), hasValue: true, stages: []string{stageCurrent}, created: f.now()})
-		out.VersionId = aws.String(id)
-	}
-	f.secrets = append(f.secrets, s)
-	return out, nil
+		if _, err := f.find(name); err == nil {
+			return nil, exists("The operation failed because the secret " + name + " already exists.")
+		}
+		f.seq++
+		s := &secret{
+			arn:  fmt.Sprintf("arn:aws:secretsmanager:us-east-1:123456789012:secret:%s-%06d", name, f.seq),
+			name: name, tags: map[string]string{},
+		}
+		for _, t := range in.Tags {
+			s.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		}
+		out := &secretsmanager.CreateSecretOutput{ARN: aws.String(s.arn), Name: aws.String(name)}
+		if in.SecretString != nil {
+			id := tokenOr(in.ClientRequestToken)
+			s.versions = append(s.versions, &version{
+				id: id, value: aws.String(*in.SecretString), stages: []string{stageCurrent}, created: f.Now(),
+			})
+			out.VersionId = aws.String(id)
+		}
+		f.secrets = append(f.secrets, s)
+		return out, nil
+	})
 }
 
 // GetSecretValue implements the SDK operation. Without VersionId or
 // VersionStage it reads AWSCURRENT.
 func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	if err := f.begin("GetSecretValue", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(in.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	var v *version
-	switch {
-	case in.VersionId != nil:
-		v = s.version(*in.VersionId)
-		if v != nil && in.VersionStage != nil && !slices.Contains(v.stages, *in.VersionStage) {
-			return nil, invalidParameter("You provided a VersionStage that is not associated to the provided VersionId.")
+	return onSecret(f, "GetSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.GetSecretValueOutput, error) {
+		v := s.staged(stageCurrent)
+		switch {
+		case in.VersionId != nil:
+			v = s.version(*in.VersionId)
+			if v != nil && in.VersionStage != nil && !slices.Contains(v.stages, *in.VersionStage) {
+				return nil, invalidParameter("You provided a VersionStage that is not associated to the provided VersionId.")
+			}
+		case in.VersionStage != nil:
+			v = s.staged(*in.VersionStage)
 		}
-	case in.VersionStage != nil:
-		v = s.staged(*in.VersionStage)
-	default:
-		v = s.staged(stageCurrent)
-	}
-	if v == nil || !v.hasValue {
-		return nil, notFound("Secrets Manager can't find the specified secret value for staging label or version.")
-	}
-	return &secretsmanager.GetSecretValueOutput{
-		ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(v.id),
-		SecretString: aws.String(*v.value), VersionStages: slices.Clone(v.stages), CreatedDate: aws.Time(v.created),
-	}, nil
+		if v == nil || v.value == nil {
+			return nil, notFound("Secrets Manager can't find the specified secret value for staging label or version.")
+		}
+		return &secretsmanager.GetSecretValueOutput{
+			ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(v.id),
+			SecretString: aws.String(*v.value), VersionStages: slices.Clone(v.stages), CreatedDate: aws.Time(v.created),
+		}, nil
+	})
 }
 
 // PutSecretValue implements the SDK operation. A token whose version holds
-// the same value is a no-op (its labels stay where they are); another value is ResourceExistsException. An
-// empty version (created by RotateSecret) takes the value. Without
-// VersionStages the new version becomes AWSCURRENT.
+// the same value is a no-op (labels included); another value is
+// ResourceExistsException. An empty version (created by RotateSecret) takes
+// the value. Without VersionStages the new version becomes AWSCURRENT.
 func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	if err := f.begin("PutSecretValue", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(in.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	if in.SecretString == nil {
-		return nil, invalidParameter("You must provide either SecretString or SecretBinary.")
-	}
-	id := aws.ToString(in.ClientRequestToken)
-	if id == "" {
-		id = newToken()
-	}
-	stages := in.VersionStages
-	if len(stages) == 0 {
-		stages = []string{stageCurrent}
-	}
-	v := s.version(id)
-	switch {
-	case v == nil:
-		v = &version{id: id, created: f.now()}
-		s.versions = append(s.versions, v)
-		fallthrough
-	case !v.hasValue:
-		v.value, v.hasValue = aws.String(*in.SecretString), true
-	case *v.value != *in.SecretString:
-		return nil, &types.ResourceExistsException{Message: aws.String("You can't modify an existing version, you can only create a new version.")}
-	default:
-		// The same token and value again: the service succeeds and does
-		// nothing, labels included.
-		return &secretsmanager.PutSecretValueOutput{ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(id), VersionStages: slices.Clone(v.stages)}, nil
-	}
-	for _, st := range stages {
-		s.moveStage(st, v)
-	}
-	return &secretsmanager.PutSecretValueOutput{ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(id), VersionStages: slices.Clone(v.stages)}, nil
+	return onSecret(f, "PutSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.PutSecretValueOutput, error) {
+		if in.SecretString == nil {
+			return nil, invalidParameter("You must provide either SecretString or SecretBinary.")
+		}
+		id := tokenOr(in.ClientRequestToken)
+		stages := in.VersionStages
+		if len(stages) == 0 {
+			stages = []string{stageCurrent}
+		}
+		v := s.version(id)
+		switch {
+		case v == nil:
+			v = &version{id: id, created: f.Now()}
+			s.versions = append(s.versions, v)
+			fallthrough
+		case v.value == nil:
+			v.value = aws.String(*in.SecretString)
+			for _, st := range stages {
+				s.moveStage(st, v)
+			}
+		case *v.value != *in.SecretString:
+			return nil, exists("You can't modify an existing version, you can only create a new version.")
+		}
+		return &secretsmanager.PutSecretValueOutput{
+			ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(id), VersionStages: slices.Clone(v.stages),
+		}, nil
+	})
 }
 
 // DescribeSecret implements the SDK operation. VersionIdsToStages lists the
 // versions that have at least one staging label, as the service does.
 func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	if err := f.begin("DescribeSecret", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(in.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	vs := map[string][]string{}
-	for _, v := range s.versions {
-		if len(v.stages) > 0 {
-			vs[v.id] = slices.Clone(v.stages)
+	return onSecret(f, "DescribeSecret", in, in.SecretId, func(s *secret) (*secretsmanager.DescribeSecretOutput, error) {
+		vs := map[string][]string{}
+		for _, v := range s.versions {
+			if len(v.stages) > 0 {
+				vs[v.id] = slices.Clone(v.stages)
+			}
 		}
-	}
-	out := &secretsmanager.DescribeSecretOutput{
-		ARN: aws.String(s.arn), Name: aws.String(s.name), RotationEnabled: aws.Bool(s.rotationEnabled),
-		Tags: toTags(s.tags), VersionIdsToStages: vs, LastRotatedDate: s.lastRotated,
-	}
-	if s.lambdaARN != "" {
-		out.RotationLambdaARN = aws.String(s.lambdaARN)
-	}
-	return out, nil
+		out := &secretsmanager.DescribeSecretOutput{
+			ARN: aws.String(s.arn), Name: aws.String(s.name), RotationEnabled: aws.Bool(s.rotationEnabled),
+			Tags: toTags(s.tags), VersionIdsToStages: vs, LastRotatedDate: s.lastRotated,
+		}
+		if s.lambdaARN != "" {
+			out.RotationLambdaARN = aws.String(s.lambdaARN)
+		}
+		return out, nil
+	})
 }
 
 // ListSecretVersionIds implements the SDK operation: every version with a
 // staging label (every version with IncludeDeprecated), with its labels and
 // creation date, oldest first, paged by MaxResults.
 func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
-	if err := f.begin("ListSecretVersionIds", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(in.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	var list []types.SecretVersionsListEntry
-	for _, v := range s.versions {
-		if len(v.stages) > 0 || aws.ToBool(in.IncludeDeprecated) {
-			list = append(list, types.SecretVersionsListEntry{
-				VersionId: aws.String(v.id), VersionStages: slices.Clone(v.stages), CreatedDate: aws.Time(v.created),
-			})
+	return onSecret(f, "ListSecretVersionIds", in, in.SecretId, func(s *secret) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+		var list []types.SecretVersionsListEntry
+		for _, v := range s.versions {
+			if len(v.stages) > 0 || aws.ToBool(in.IncludeDeprecated) {
+				list = append(list, types.SecretVersionsListEntry{
+					VersionId: aws.String(v.id), VersionStages: slices.Clone(v.stages), CreatedDate: aws.Time(v.created),
+				})
+			}
 		}
-	}
-	start := 0
-	if in.NextToken != nil {
-		fmt.Sscan(*in.NextToken, &start)
-	}
-	size := int(aws.ToInt32(in.MaxResults))
-	if size <= 0 {
-		size = 100
-	}
-	out := &secretsmanager.ListSecretVersionIdsOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}
-	if start < len(list) {
-		end := min(start+size, len(list))
-		out.Versions = list[start:end]
-		if end < len(list) {
-			out.NextToken = aws.String(fmt.Sprint(end))
-		}
-	}
-	return out, nil
+		out := &secretsmanager.ListSecretVersionIdsOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}
+		out.Versions, out.NextToken = page(list, in.NextToken, in.MaxResults)
+		return out, nil
+	})
 }
 
 // UpdateSecretVersionStage implements the SDK operation. A label already on
 // a version moves only when RemoveFromVersionId names that version.
 func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
-	if err := f.begin("UpdateSecretVersionStage", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(in.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	stage := aws.ToString(in.VersionStage)
-	holder := s.staged(stage)
-	var to *version
-	if in.MoveToVersionId != nil {
-		if to = s.version(*in.MoveToVersionId); to == nil {
-			return nil, notFound("Secrets Manager can't find the specified secret version.")
+	return onSecret(f, "UpdateSecretVersionStage", in, in.SecretId, func(s *secret) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
+		stage, from := aws.ToString(in.VersionStage), in.RemoveFromVersionId
+		holder := s.staged(stage)
+		var to *version
+		if in.MoveToVersionId != nil {
+			if to = s.version(*in.MoveToVersionId); to == nil {
+				return nil, notFound("Secrets Manager can't find the specified secret version.")
+			}
 		}
-	}
-	if in.RemoveFromVersionId != nil && (holder == nil || holder.id != *in.RemoveFromVersionId) {
-		return nil, invalidParameter("The staging label %s is not attached to version %s.", stage, *in.RemoveFromVersionId)
-	}
-	if holder != nil && holder != to && in.RemoveFromVersionId == nil {
-		return nil, invalidParameter("The staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.", stage, holder.id)
-	}
-	if to == nil {
-		if holder != nil {
-			holder.stages = slices.DeleteFunc(holder.stages, func(x string) bool { return x == stage })
+		if from != nil && (holder == nil || holder.id != *from) {
+			return nil, invalidParameter(fmt.Sprintf("The staging label %s is not attached to version %s.", stage, *from))
 		}
-	} else {
-		s.moveStage(stage, to)
-	}
-	return &secretsmanager.UpdateSecretVersionStageOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}, nil
+		if holder != nil && holder != to && from == nil {
+			return nil, invalidParameter(fmt.Sprintf("The staging label %s is currently attached to version %s, "+
+				"so you must explicitly reference that version in RemoveFromVersionId.", stage, holder.id))
+		}
+		if to != nil {
+			s.moveStage(stage, to)
+		} else if holder != nil {
+			holder.drop(stage)
+		}
+		return &secretsmanager.UpdateSecretVersionStageOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}, nil
+	})
 }
 
 // TagResource implements the SDK operation.
 func (f *Fake) TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
-	if err := f.begin("TagResource", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(in.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range in.Tags {
-		s.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-	}
-	return &secretsmanager.TagResourceOutput{}, nil
+	return onSecret(f, "TagResource", in, in.SecretId, func(s *secret) (*secretsmanager.TagResourceOutput, error) {
+		for _, t := range in.Tags {
+			s.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+		}
+		return &secretsmanager.TagResourceOutput{}, nil
+	})
 }
 
 // UntagResource implements the SDK operation.
 func (f *Fake) UntagResource(ctx context.Context, in *secretsmanager.UntagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UntagResourceOutput, error) {
-	if err := f.begin("UntagResource", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(in.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range in.TagKeys {
-		delete(s.tags, k)
-	}
-	return &secretsmanager.UntagResourceOutput{}, nil
+	return onSecret(f, "UntagResource", in, in.SecretId, func(s *secret) (*secretsmanager.UntagResourceOutput, error) {
+		for _, k := range in.TagKeys {
+			delete(s.tags, k)
+		}
+		return &secretsmanager.UntagResourceOutput{}, nil
+	})
 }
 
 // ListSecrets implements the SDK operation with the name, tag-key and
-// tag-value filters (values match by prefix, as in the service). It pages
-// by MaxResults.
+// tag-value filters (matching by prefix, as the service does), paged by MaxResults.
 func (f *Fake) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
-	if err := f.begin("ListSecrets", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var list []types.SecretListEntry
-	for _, s := range f.secrets {
-		if matches(s, in.Filters) {
-			list = append(list, types.SecretListEntry{
-				ARN: aws.String(s.arn), Name: aws.String(s.name), RotationEnabled: aws.Bool(s.rotationEnabled),
-				Tags: toTags(s.tags),
-			})
-		}
-	}
-	start := 0
-	if in.NextToken != nil {
-		fmt.Sscan(*in.NextToken, &start)
-	}
-	size := int(aws.ToInt32(in.MaxResults))
-	if size <= 0 {
-		size = 100
-	}
-	out := &secretsmanager.ListSecretsOutput{}
-	if start < len(list) {
-		end := min(start+size, len(list))
-		out.SecretList = list[start:end]
-		if end < len(list) {
-			out.NextToken = aws.String(fmt.Sprint(end))
-		}
-	}
-	return out, nil
-}
-
-func matches(s *secret, filters []types.Filter) bool {
-	for _, fl := range filters {
-		ok := false
-		for _, want := range fl.Values {
-			switch fl.Key {
-			case types.FilterNameStringTypeName:
-				ok = ok || strings.HasPrefix(s.name, want)
-			case types.FilterNameStringTypeTagKey:
-				for k := range s.tags {
-					ok = ok || strings.HasPrefix(k, want)
-				}
-			case types.FilterNameStringTypeTagValue:
-				for _, v := range s.tags {
-					ok = ok || strings.HasPrefix(v, want)
-				}
-			default:
-				ok = true
+	return call(f, "ListSecrets", in, func() (*secretsmanager.ListSecretsOutput, error) {
+		var list []types.SecretListEntry
+		for _, s := range f.secrets {
+			if matches(s, in.Filters) {
+				list = append(list, types.SecretListEntry{
+					ARN: aws.String(s.arn), Name: aws.String(s.name), RotationEnabled: aws.Bool(s.rotationEnabled),
+					Tags: toTags(s.tags),
+				})
 			}
 		}
-		if !ok {
+		out := &secretsmanager.ListSecretsOutput{}
+		out.SecretList, out.NextToken = page(list, in.NextToken, in.MaxResults)
+		return out, nil
+	})
+}
+
+// matches reports whether s passes every filter: one of the filter's values is
+// a prefix of the name, of a tag key or of a tag value, as the filter's key says.
+func matches(s *secret, filters []types.Filter) bool {
+	for _, fl := range filters {
+		var fields []string
+		switch fl.Key {
+		case types.FilterNameStringTypeName:
+			fields = []string{s.name}
+		case types.FilterNameStringTypeTagKey:
+			fields = slices.Collect(maps.Keys(s.tags))
+		case types.FilterNameStringTypeTagValue:
+			fields = slices.Collect(maps.Values(s.tags))
+		default: // other keys are not modelled: any value passes
+			fields = fl.Values
+		}
+		if !slices.ContainsFunc(fl.Values, func(want string) bool {
+			return slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, want) })
+		}) {
 			return false
 		}
 	}
@@ -527,83 +451,63 @@ func matches(s *secret, filters []types.Filter) bool {
 // than AWSCURRENT holds AWSPENDING, it answers InvalidRequestException and
 // hands that rotation to OnRotate again, as the service reattempts it.
 func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
-	if err := f.begin("RotateSecret", in); err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	s, err := f.find(in.SecretId)
-	if err != nil {
-		f.mu.Unlock()
-		return nil, err
-	}
-	if in.RotationLambdaARN != nil {
-		s.lambdaARN, s.rotationEnabled = *in.RotationLambdaARN, true
-	}
-	if !s.rotationEnabled || s.lambdaARN == "" {
-		f.mu.Unlock()
-		return nil, invalidRequest("No Lambda rotation function ARN is associated with this secret.")
-	}
-	onRotate := f.OnRotate
-	if p := s.staged(stagePending); p != nil && !slices.Contains(p.stages, stageCurrent) {
-		arn, token := s.arn, p.id
-		f.mu.Unlock()
-		if onRotate != nil {
-			onRotate(arn, token, true)
+	var onRotate func(string, string, bool)
+	var arn, token string
+	retry := false
+	out, err := onSecret(f, "RotateSecret", in, in.SecretId, func(s *secret) (*secretsmanager.RotateSecretOutput, error) {
+		if in.RotationLambdaARN != nil {
+			s.lambdaARN, s.rotationEnabled = *in.RotationLambdaARN, true
 		}
-		return nil, invalidRequest("A previous rotation isn't complete. That rotation will be reattempted.")
+		if !s.rotationEnabled || s.lambdaARN == "" {
+			return nil, invalidRequest("No Lambda rotation function ARN is associated with this secret.")
+		}
+		onRotate, arn = f.OnRotate, s.arn
+		if p := s.staged(stagePending); p != nil && !slices.Contains(p.stages, stageCurrent) {
+			token, retry = p.id, true
+			return nil, invalidRequest("A previous rotation isn't complete. That rotation will be reattempted.")
+		}
+		id := tokenOr(in.ClientRequestToken)
+		if s.version(id) != nil {
+			return nil, exists("A version with this ClientRequestToken already exists.")
+		}
+		token = id
+		v := &version{id: id, created: f.Now()}
+		s.versions = append(s.versions, v)
+		s.moveStage(stagePending, v)
+		return &secretsmanager.RotateSecretOutput{ARN: aws.String(arn), Name: aws.String(s.name), VersionId: aws.String(id)}, nil
+	})
+	if token != "" && onRotate != nil {
+		onRotate(arn, token, retry)
 	}
-	token := aws.ToString(in.ClientRequestToken)
-	if token == "" {
-		token = newToken()
-	}
-	if s.version(token) != nil {
-		f.mu.Unlock()
-		return nil, &types.ResourceExistsException{Message: aws.String("A version with this ClientRequestToken already exists.")}
-	}
-	v := &version{id: token, created: f.now()}
-	s.versions = append(s.versions, v)
-	s.moveStage(stagePending, v)
-	arn := s.arn
-	f.mu.Unlock()
-	if onRotate != nil {
-		onRotate(arn, token, false)
-	}
-	return &secretsmanager.RotateSecretOutput{ARN: aws.String(arn), Name: aws.String(s.name), VersionId: aws.String(token)}, nil
+	return out, err
 }
 
 // FinishRotation does what the service does after the four steps of a
 // rotation succeeded: it removes AWSPENDING from the token's version and
 // records the rotation date.
 func (f *Fake) FinishRotation(id, token string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(&id)
+	err := f.with(id, func(s *secret) {
+		if v := s.version(token); v != nil {
+			v.drop(stagePending)
+			if v.value == nil && len(v.stages) == 0 {
+				s.versions = slices.DeleteFunc(s.versions, func(x *version) bool { return x == v })
+			}
+		}
+		t := f.Now()
+		s.lastRotated = &t
+	})
 	if err != nil {
 		panic(err)
 	}
-	if v := s.version(token); v != nil {
-		v.stages = slices.DeleteFunc(v.stages, func(x string) bool { return x == stagePending })
-		if !v.hasValue && len(v.stages) == 0 {
-			s.versions = slices.DeleteFunc(s.versions, func(x *version) bool { return x == v })
-		}
-	}
-	t := f.now()
-	s.lastRotated = &t
 }
 
 // Calls returns how many times op was called.
-func (f *Fake) Calls(op string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[op]
-}
+func (f *Fake) Calls(op string) int { return f.CallCounts()[op] }
 
 // TotalCalls returns how many operations were called.
 func (f *Fake) TotalCalls() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	n := 0
-	for _, c := range f.calls {
+	for _, c := range f.CallCounts() {
 		n += c
 	}
 	return n
@@ -613,11 +517,7 @@ func (f *Fake) TotalCalls() int {
 func (f *Fake) CallCounts() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	m := make(map[string]int, len(f.calls))
-	for k, v := range f.calls {
-		m[k] = v
-	}
-	return m
+	return maps.Clone(f.calls)
 }
 
 // ResetCalls sets every count to zero.
@@ -628,59 +528,37 @@ func (f *Fake) ResetCalls() {
 }
 
 // StageVersion returns the id of the version holding stage.
-func (f *Fake) StageVersion(id, stage string) (string, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(&id)
-	if err != nil {
-		return "", false
-	}
-	if v := s.staged(stage); v != nil {
-		return v.id, true
-	}
-	return "", false
+func (f *Fake) StageVersion(id, stage string) (versionID string, ok bool) {
+	f.with(id, func(s *secret) {
+		if v := s.staged(stage); v != nil {
+			versionID, ok = v.id, true
+		}
+	})
+	return versionID, ok
 }
 
 // Value returns the value of a version.
-func (f *Fake) Value(id, versionID string) (string, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(&id)
-	if err != nil {
-		return "", false
-	}
-	if v := s.version(versionID); v != nil && v.hasValue {
-		return *v.value, true
-	}
-	return "", false
+func (f *Fake) Value(id, versionID string) (value string, ok bool) {
+	f.with(id, func(s *secret) {
+		if v := s.version(versionID); v != nil && v.value != nil {
+			value, ok = *v.value, true
+		}
+	})
+	return value, ok
 }
 
 // Versions returns every version of the secret, labelled or not, oldest first.
-func (f *Fake) Versions(id string) []Version {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(&id)
-	if err != nil {
-		return nil
-	}
-	out := make([]Version, len(s.versions))
-	for i, v := range s.versions {
-		out[i] = Version{ID: v.id, Stages: slices.Clone(v.stages), Created: v.created, HasValue: v.hasValue}
-	}
+func (f *Fake) Versions(id string) (out []Version) {
+	f.with(id, func(s *secret) {
+		for _, v := range s.versions {
+			out = append(out, Version{ID: v.id, Stages: slices.Clone(v.stages), Created: v.created, HasValue: v.value != nil})
+		}
+	})
 	return out
 }
 
 // Tags returns a copy of the secret's tags.
-func (f *Fake) Tags(id string) map[string]string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	s, err := f.find(&id)
-	if err != nil {
-		return nil
-	}
-	m := make(map[string]string, len(s.tags))
-	for k, v := range s.tags {
-		m[k] = v
-	}
-	return m
+func (f *Fake) Tags(id string) (tags map[string]string) {
+	f.with(id, func(s *secret) { tags = maps.Clone(s.tags) })
+	return tags
 }

@@ -20,8 +20,7 @@ import (
 
 // Fake records published messages.
 type Fake struct {
-	// Fail, when set, is called before every Publish; a non-nil result is
-	// returned and nothing is recorded.
+	// Fail, when set, is called before every Publish; a non-nil result is returned and nothing recorded.
 	Fail func(in *sns.PublishInput) error
 
 	mu        sync.Mutex
@@ -67,9 +66,11 @@ func (f *Fake) Alerts() []map[string]any {
 	for _, in := range f.Published() {
 		var msg map[string]string
 		doc := map[string]any{}
-		if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &msg); err != nil {
-			doc["error"] = err.Error()
-		} else if err := json.Unmarshal([]byte(msg["default"]), &doc); err != nil {
+		err := json.Unmarshal([]byte(aws.ToString(in.Message)), &msg)
+		if err == nil {
+			err = json.Unmarshal([]byte(msg["default"]), &doc)
+		}
+		if err != nil {
 			doc = map[string]any{"error": err.Error()}
 		}
 		out = append(out, doc)
@@ -77,10 +78,8 @@ func (f *Fake) Alerts() []map[string]any {
 	return out
 }
 
-// Summaries returns "EVENT SEVERITY ACTION" for every published alert, in
-// order, from its "default" document.
-func (f *Fake) Summaries() []string {
-	var out []string
+// Summaries returns "EVENT SEVERITY ACTION" for every published alert, in order.
+func (f *Fake) Summaries() (out []string) {
 	for _, a := range f.Alerts() {
 		out = append(out, fmt.Sprintf("%v %v %v", a["event"], a["severity"], a["action"]))
 	}
@@ -133,7 +132,8 @@ func (f *Fake) Check(t testing.TB, topicARN string, secrets ...string) {
 			t.Errorf("alert %d: message is not JSON: %v", i, err)
 		}
 		for _, s := range secrets {
-			if strings.Contains(subject, s) || strings.Contains(message, s) || strings.Contains(m["default"], s) || strings.Contains(m["email"], s) {
+			if strings.Contains(subject, s) || strings.Contains(message, s) ||
+				strings.Contains(m["default"], s) || strings.Contains(m["email"], s) {
 				t.Errorf("alert %d contains a secret value", i)
 			}
 		}

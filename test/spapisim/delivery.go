@@ -1,14 +1,22 @@
 package spapisim
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// Notification types the simulator sends.
+const (
+	TypeNewSecret    = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
+	TypeSecretExpiry = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
 )
 
 // PollInterval is how often Run looks for due notifications.
@@ -41,14 +49,53 @@ type SQSDeliverer struct {
 
 // Deliver sends body to the queue.
 func (d SQSDeliverer) Deliver(ctx context.Context, body []byte) error {
-	_, err := d.Client.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl:    aws.String(d.QueueURL),
-		MessageBody: aws.String(string(body)),
-	})
-	if err != nil {
+	in := &sqs.SendMessageInput{QueueUrl: aws.String(d.QueueURL), MessageBody: aws.String(string(body))}
+	if _, err := d.Client.SendMessage(ctx, in); err != nil {
 		return fmt.Errorf("send message to %s: %w", d.QueueURL, err)
 	}
 	return nil
+}
+
+// The envelope and payloads, field for field in the order of the official examples.
+type (
+	envelope struct {
+		NotificationVersion  string   `json:"notificationVersion"`
+		NotificationType     string   `json:"notificationType"`
+		PayloadVersion       string   `json:"payloadVersion"`
+		EventTime            string   `json:"eventTime"`
+		Payload              any      `json:"payload"`
+		NotificationMetadata metadata `json:"notificationMetadata"`
+	}
+	metadata struct {
+		ApplicationID  string `json:"applicationId"`
+		SubscriptionID string `json:"subscriptionId"`
+		PublishTime    string `json:"publishTime"`
+		NotificationID string `json:"notificationId"`
+	}
+	newSecretPayload struct {
+		ClientID                  string `json:"clientId"`
+		NewClientSecret           string `json:"newClientSecret"`
+		NewClientSecretExpiryTime string `json:"newClientSecretExpiryTime"`
+		OldClientSecretExpiryTime string `json:"oldClientSecretExpiryTime"`
+	}
+	expiryPayload struct {
+		ClientID                 string `json:"clientId"`
+		ClientSecretExpiryTime   string `json:"clientSecretExpiryTime"`
+		ClientSecretExpiryReason string `json:"clientSecretExpiryReason"`
+	}
+)
+
+// formatTime is RFC 3339 in UTC with milliseconds, as in the official examples.
+func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// notification returns the body of a notification of type typ.
+func (s *Sim) notification(typ string, payload any, id string, eventTime, publishTime time.Time) []byte {
+	b, err := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(eventTime), payload,
+		metadata{s.cfg.ApplicationID, s.cfg.SubscriptionID, formatTime(publishTime), id}})
+	if err != nil { // only strings: cannot happen
+		panic("spapisim: marshal notification: " + err.Error())
+	}
+	return b
 }
 
 // delivery is a queued new-secret notification.
@@ -65,20 +112,15 @@ type delivery struct {
 // in due order, applying the Duplicate and Reorder knobs. It returns how many
 // sends succeeded. Failed sends stay queued for the next call; the error joins
 // their causes (with notification ids, never bodies).
-func (s *Sim) DeliverDue(ctx context.Context) (int, error) {
-	return s.deliver(ctx, false)
-}
+func (s *Sim) DeliverDue(ctx context.Context) (int, error) { return s.deliver(ctx, false) }
 
 // Flush sends everything queued, due or not, including a notification held
 // back for reordering and the duplicates this produces.
 func (s *Sim) Flush(ctx context.Context) error {
 	for {
 		n, err := s.deliver(ctx, true)
-		if err != nil {
+		if err != nil || n == 0 || s.Stats().Pending == 0 {
 			return err
-		}
-		if n == 0 || s.Stats().Pending == 0 {
-			return nil
 		}
 	}
 }
@@ -88,19 +130,17 @@ func (s *Sim) Flush(ctx context.Context) error {
 func (s *Sim) NextDue() (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var next time.Time
-	ok := false
+	var times []time.Time
 	for _, d := range s.pending {
-		if !ok || d.due.Before(next) {
-			next, ok = d.due, true
-		}
+		times = append(times, d.due)
 	}
-	if s.held != nil && s.faults.ReorderWindow > 0 {
-		if t := s.heldAt.Add(s.faults.ReorderWindow); !ok || t.Before(next) {
-			next, ok = t, true
-		}
+	if s.held != nil && s.cfg.Faults.ReorderWindow > 0 {
+		times = append(times, s.heldAt.Add(s.cfg.Faults.ReorderWindow))
 	}
-	return next, ok
+	if len(times) == 0 {
+		return time.Time{}, false
+	}
+	return slices.MinFunc(times, time.Time.Compare), true
 }
 
 // Run calls DeliverDue every PollInterval until ctx is done, logging failures
@@ -114,7 +154,7 @@ func (s *Sim) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 			if _, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
-				s.log.WarnContext(ctx, "spapisim: delivery failed, will retry", "error", err)
+				s.cfg.Logger.WarnContext(ctx, "spapisim: delivery failed, will retry", "error", err)
 			}
 		}
 	}
@@ -126,39 +166,27 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 	defer s.deliverMu.Unlock()
 
 	s.mu.Lock()
-	now := s.clock()
-	var batch, keep []*delivery
-	for _, d := range s.pending {
-		if all || !d.due.After(now) {
-			batch = append(batch, d)
-		} else {
-			keep = append(keep, d)
-		}
-	}
-	s.pending = keep
-	sort.SliceStable(batch, func(i, j int) bool {
-		if !batch[i].due.Equal(batch[j].due) {
-			return batch[i].due.Before(batch[j].due)
-		}
-		return batch[i].seq < batch[j].seq
+	now, f := s.cfg.Clock(), s.cfg.Faults
+	due := func(d *delivery) bool { return all || !d.due.After(now) }
+	batch := slices.DeleteFunc(slices.Clone(s.pending), func(d *delivery) bool { return !due(d) })
+	s.pending = slices.DeleteFunc(s.pending, due)
+	slices.SortFunc(batch, func(a, b *delivery) int {
+		return cmp.Or(a.due.Compare(b.due), cmp.Compare(a.seq, b.seq))
 	})
-	// Build the send order: with Reorder, each original is held until the
-	// next one has been sent.
+	// The send order: with Reorder, each original is held until the next one has been sent.
 	var order []*delivery
 	for _, d := range batch {
-		if !s.faults.Reorder || d.dup {
+		switch {
+		case !f.Reorder || d.dup:
 			order = append(order, d)
-			continue
-		}
-		if s.held == nil {
+		case s.held == nil:
 			s.held, s.heldAt = d, now
-			continue
+		default:
+			order = append(order, d, s.held)
+			s.held = nil
 		}
-		order = append(order, d, s.held)
-		s.held = nil
 	}
-	if s.held != nil && (all || !s.faults.Reorder ||
-		(s.faults.ReorderWindow > 0 && !now.Before(s.heldAt.Add(s.faults.ReorderWindow)))) {
+	if s.held != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(s.heldAt.Add(f.ReorderWindow)))) {
 		order = append(order, s.held)
 		s.held = nil
 	}
@@ -167,15 +195,16 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 	sent := 0
 	var errs []error
 	for _, d := range order {
-		if err := ctx.Err(); err != nil {
-			s.requeue(d)
-			errs = append(errs, fmt.Errorf("spapisim: deliver notification %s: %w", d.id, err))
-			continue
+		err := ctx.Err()
+		tried := err == nil
+		if tried {
+			err = d.to.Deliver(ctx, d.body)
 		}
-		err := d.to.Deliver(ctx, d.body)
 		s.mu.Lock()
 		if err != nil {
-			s.stats.DeliveryFailures++
+			if tried {
+				s.stats.DeliveryFailures++
+			}
 			s.pending = append(s.pending, d)
 			s.mu.Unlock()
 			errs = append(errs, fmt.Errorf("spapisim: deliver notification %s: %w", d.id, err))
@@ -185,18 +214,12 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 		s.stats.Deliveries++
 		if d.dup {
 			s.stats.Duplicates++
-		} else if s.chanceLocked(s.faults.DuplicateRate) {
+		} else if s.chanceLocked(s.cfg.Faults.DuplicateRate) {
 			s.seq++
 			s.pending = append(s.pending, &delivery{seq: s.seq, due: now, id: d.id, body: d.body, to: d.to, dup: true})
 		}
 		s.mu.Unlock()
-		s.log.InfoContext(ctx, "spapisim: notification delivered", "notificationId", d.id, "duplicate", d.dup)
+		s.cfg.Logger.InfoContext(ctx, "spapisim: notification delivered", "notificationId", d.id, "duplicate", d.dup)
 	}
 	return sent, errors.Join(errs...)
-}
-
-func (s *Sim) requeue(d *delivery) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.pending = append(s.pending, d)
 }

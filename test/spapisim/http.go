@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,34 +23,27 @@ func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+TokenPath, s.serveToken)
 	mux.HandleFunc("POST "+RotatePath, s.serveRotate)
-	return s.withRequestID(mux)
-}
-
-func (s *Sim) withRequestID(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
-		id := s.uuidLocked()
+		w.Header().Set("x-amzn-RequestId", s.uuidLocked())
 		s.mu.Unlock()
-		w.Header().Set("x-amzn-RequestId", id)
-		h.ServeHTTP(w, r)
+		mux.ServeHTTP(w, r)
 	})
 }
 
 // wait sleeps a random part of Faults.Latency, in real time.
 func (s *Sim) wait(ctx context.Context) {
-	s.mu.Lock()
 	var d time.Duration
-	if s.faults.Latency > 0 {
-		d = time.Duration(s.rnd.Int64N(int64(s.faults.Latency) + 1))
+	s.mu.Lock()
+	if s.cfg.Faults.Latency > 0 {
+		d = time.Duration(s.cfg.Rand.Int64N(int64(s.cfg.Faults.Latency) + 1))
 	}
 	s.mu.Unlock()
 	if d == 0 {
 		return
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-time.After(d):
 	case <-ctx.Done():
 	}
 }
@@ -69,36 +64,29 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 	s.wait(ctx)
 	s.mu.Lock()
 	s.stats.TokenCalls++
-	fail := s.faults.FailNextTokenCalls > 0
-	if fail {
-		s.faults.FailNextTokenCalls--
-	}
-	var status int
-	if fail {
+	status := 0
+	switch {
+	case s.cfg.Faults.FailNextTokenCalls > 0:
+		s.cfg.Faults.FailNextTokenCalls--
 		status = http.StatusServiceUnavailable
-	} else if s.chanceLocked(s.faults.TokenErrorRate) {
-		status = http.StatusInternalServerError
-		if s.rnd.IntN(2) == 1 {
-			status = http.StatusServiceUnavailable
-		}
+	case s.chanceLocked(s.cfg.Faults.TokenErrorRate):
+		status = []int{http.StatusInternalServerError, http.StatusServiceUnavailable}[s.cfg.Rand.IntN(2)]
 	}
 	if status != 0 {
 		s.stats.TokenServerErrors++
 	}
 	s.mu.Unlock()
-	switch status {
-	case http.StatusInternalServerError:
-		lwaError(w, status, "server_error", "Internal server error")
-		s.log.InfoContext(ctx, "spapisim: token", "status", status)
-		return
-	case http.StatusServiceUnavailable:
-		lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
-		s.log.InfoContext(ctx, "spapisim: token", "status", status)
+	if status != 0 {
+		if status == http.StatusInternalServerError {
+			lwaError(w, status, "server_error", "Internal server error")
+		} else {
+			lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
+		}
+		s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status)
 		return
 	}
-
 	status, code, grant := s.token(w, r)
-	s.log.InfoContext(ctx, "spapisim: token", "status", status, "grantType", grant, "error", code)
+	s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status, "grantType", grant, "error", code)
 }
 
 // token answers a token request that no fault intercepted, and returns the
@@ -116,46 +104,41 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 		return bad("invalid_request", "The request has an invalid parameter")
 	}
 	f := r.PostForm
-	grant := f.Get("grant_type")
-	if grant == "" {
-		return bad("invalid_request", "The request is missing a required parameter : grant_type")
-	}
-	if grant != "client_credentials" && grant != "refresh_token" {
-		return bad("unsupported_grant_type", "The authorization grant type is not supported by the authorization server")
-	}
-	clientID, secret := f.Get("client_id"), f.Get("client_secret")
+	grant, clientID, secret := f.Get("grant_type"), f.Get("client_id"), f.Get("client_secret")
 	if u, p, ok := r.BasicAuth(); ok && clientID == "" && secret == "" {
 		clientID, secret = u, p
 	}
-	for _, p := range []struct{ name, value string }{
-		{"client_id", clientID}, {"client_secret", secret},
-	} {
-		if p.value == "" {
-			return bad("invalid_request", "The request is missing a required parameter : "+p.name)
-		}
+	missing := ""
+	switch {
+	case grant == "":
+		missing = "grant_type"
+	case grant != "client_credentials" && grant != "refresh_token":
+		return bad("unsupported_grant_type", "The authorization grant type is not supported by the authorization server")
+	case clientID == "":
+		missing = "client_id"
+	case secret == "":
+		missing = "client_secret"
+	case grant == "client_credentials" && f.Get("scope") == "":
+		missing = "scope"
+	case grant == "refresh_token" && f.Get("refresh_token") == "":
+		missing = "refresh_token"
+	}
+	if missing != "" {
+		return bad("invalid_request", "The request is missing a required parameter : "+missing)
 	}
 	scopes := map[string]bool{}
-	switch grant {
-	case "client_credentials":
-		scope := f.Get("scope")
-		if scope == "" {
-			return bad("invalid_request", "The request is missing a required parameter : scope")
-		}
-		for _, sc := range strings.Fields(scope) {
+	if grant == "client_credentials" {
+		for _, sc := range strings.Fields(f.Get("scope")) {
 			if !knownScopes[sc] {
 				return bad("invalid_scope", "The request has an invalid parameter : scope")
 			}
 			scopes[sc] = true
 		}
-	case "refresh_token":
-		if f.Get("refresh_token") == "" {
-			return bad("invalid_request", "The request is missing a required parameter : refresh_token")
-		}
 	}
 
 	s.mu.Lock()
-	now := s.clock()
-	if clientID != s.clientID || !s.acceptsLocked(secret, now) {
+	now := s.cfg.Clock()
+	if clientID != s.cfg.ClientID || !s.acceptsLocked(secret, now) {
 		s.stats.TokenInvalidClient++
 		s.mu.Unlock()
 		lwaError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
@@ -168,20 +151,13 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 	}
 	access := "Atza|" + base64.RawURLEncoding.EncodeToString(s.randBytesLocked(48))
 	if len(s.tokens) > 1000 {
-		for k, t := range s.tokens {
-			if !now.Before(t.expiresAt) {
-				delete(s.tokens, k)
-			}
-		}
+		maps.DeleteFunc(s.tokens, func(_ string, t token) bool { return !now.Before(t.expiresAt) })
 	}
 	s.tokens[access] = token{scopes: scopes, expiresAt: now.Add(TokenLifetime)}
 	s.mu.Unlock()
 
-	resp := map[string]any{
-		"access_token": access,
-		"token_type":   "bearer",
-		"expires_in":   int(TokenLifetime / time.Second),
-	}
+	resp := map[string]any{"access_token": access, "token_type": "bearer",
+		"expires_in": int(TokenLifetime / time.Second)}
 	if grant == "refresh_token" {
 		resp["refresh_token"] = f.Get("refresh_token")
 	}
@@ -189,11 +165,7 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 	return http.StatusOK, "", grant
 }
 
-// errorList is the SP-API ErrorList.
-type errorList struct {
-	Errors []apiError `json:"errors"`
-}
-
+// apiError is an entry of the SP-API ErrorList.
 type apiError struct {
 	Code    string  `json:"code"`
 	Message string  `json:"message"`
@@ -201,7 +173,7 @@ type apiError struct {
 }
 
 func apiErr(w http.ResponseWriter, status int, code, message string, details *string) {
-	writeJSON(w, status, errorList{Errors: []apiError{{Code: code, Message: message, Details: details}}})
+	writeJSON(w, status, map[string][]apiError{"errors": {{code, message, details}}})
 }
 
 // Messages of the SP-API answers, as the official model and service give them.
@@ -218,31 +190,30 @@ func (s *Sim) serveRotate(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s.wait(ctx)
 	status, notificationID := s.rotate(w, r)
-	s.log.InfoContext(ctx, "spapisim: rotate", "status", status, "notificationId", notificationID)
+	s.cfg.Logger.InfoContext(ctx, "spapisim: rotate", "status", status, "notificationId", notificationID)
 }
 
 func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.RotateCalls++
-	now := s.clock()
+	now, f := s.cfg.Clock(), &s.cfg.Faults
 
 	// Case 2: a live token with the rotation scope.
 	t, ok := s.tokens[r.Header.Get("x-amz-access-token")]
 	if !ok || !now.Before(t.expiresAt) || !t.scopes[ScopeRotation] {
 		s.stats.RotateForbidden++
-		empty := ""
-		apiErr(w, http.StatusForbidden, "Unauthorized", msgForbidden, &empty)
+		apiErr(w, http.StatusForbidden, "Unauthorized", msgForbidden, new(string))
 		return http.StatusForbidden, ""
 	}
 
 	// Case 3: the limiter, and injected throttling in front of it.
-	throttled := s.faults.ThrottleNextRotateCalls > 0
+	throttled := f.ThrottleNextRotateCalls > 0
 	if throttled {
-		s.faults.ThrottleNextRotateCalls--
+		f.ThrottleNextRotateCalls--
 	}
-	throttled = throttled || s.chanceLocked(s.faults.RotateThrottleRate) ||
-		(s.limiterUsed && now.Before(s.lastRotate.Add(s.interval)))
+	throttled = throttled || s.chanceLocked(f.RotateThrottleRate) ||
+		(s.limiterUsed && now.Before(s.lastRotate.Add(s.cfg.RotateInterval)))
 	if throttled {
 		s.stats.RotateThrottled++
 		apiErr(w, http.StatusTooManyRequests, "QuotaExceeded", msgQuota, nil)
@@ -250,7 +221,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 	}
 	s.limiterUsed, s.lastRotate = true, now
 
-	if s.chanceLocked(s.faults.RotateErrorRate) {
+	if s.chanceLocked(f.RotateErrorRate) {
 		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
 		return http.StatusInternalServerError, ""
@@ -258,7 +229,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 
 	// Case 4: no queue registered.
 	w.Header().Set("x-amzn-RateLimit-Limit", RateLimit)
-	if s.newSecretD == nil {
+	if s.cfg.NewSecretDeliverer == nil {
 		s.stats.RotateNotEnrolled++
 		apiErr(w, http.StatusBadRequest, "InvalidInput", msgNotEnrolled, nil)
 		return http.StatusBadRequest, ""
@@ -267,7 +238,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 	// Case 5: issue the secret and queue its notification.
 	s.stats.Rotations++
 	id := s.rotateLocked()
-	if s.chanceLocked(s.faults.RotateLostResponseRate) {
+	if s.chanceLocked(f.RotateLostResponseRate) {
 		w.Header().Del("x-amzn-RateLimit-Limit")
 		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
@@ -278,7 +249,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 }
 
 func (s *Sim) serverErrorLocked(w http.ResponseWriter) {
-	if s.rnd.IntN(2) == 1 {
+	if s.cfg.Rand.IntN(2) == 1 {
 		apiErr(w, http.StatusServiceUnavailable, "ServiceUnavailable", msgUnavailable, nil)
 		return
 	}
@@ -299,52 +270,50 @@ func (s *Sim) serverErrorLocked(w http.ResponseWriter) {
 // in logs; mount it only on a loopback address.
 func (s *Sim) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /sim/portal-rotate", func(w http.ResponseWriter, r *http.Request) {
-		s.PortalRotate()
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("POST /sim/expiry-notice", func(w http.ResponseWriter, r *http.Request) {
-		var expiresAt time.Time
-		q := r.URL.Query()
-		switch {
-		case q.Get("daysLeft") != "":
-			n, err := strconv.Atoi(q.Get("daysLeft"))
-			if err != nil {
-				http.Error(w, "bad daysLeft", http.StatusBadRequest)
+	// handle answers 204, or the status and error of fn.
+	handle := func(pattern string, fn func(*http.Request) (int, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			r.Body = http.MaxBytesReader(w, r.Body, maxFormSize)
+			if status, err := fn(r); err != nil {
+				http.Error(w, err.Error(), status)
 				return
 			}
-			expiresAt = s.ExpiresIn(n)
-		case q.Get("expiresAt") != "":
-			t, err := time.Parse(time.RFC3339, q.Get("expiresAt"))
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
+	handle("POST /sim/portal-rotate", func(*http.Request) (int, error) {
+		s.PortalRotate()
+		return 0, nil
+	})
+	handle("POST /sim/expiry-notice", func(r *http.Request) (int, error) {
+		var expiresAt time.Time
+		if q := r.URL.Query().Get("daysLeft"); q != "" {
+			n, err := strconv.Atoi(q)
 			if err != nil {
-				http.Error(w, "bad expiresAt", http.StatusBadRequest)
-				return
+				return http.StatusBadRequest, errors.New("bad daysLeft")
+			}
+			expiresAt = s.ExpiresIn(n)
+		} else if q := r.URL.Query().Get("expiresAt"); q != "" {
+			t, err := time.Parse(time.RFC3339, q)
+			if err != nil {
+				return http.StatusBadRequest, errors.New("bad expiresAt")
 			}
 			expiresAt = t
 		}
-		if err := s.EmitExpiryNotice(r.Context(), nil, expiresAt); err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+		return http.StatusBadGateway, s.EmitExpiryNotice(r.Context(), nil, expiresAt)
 	})
-	mux.HandleFunc("POST /sim/flush", func(w http.ResponseWriter, r *http.Request) {
-		if err := s.Flush(r.Context()); err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+	handle("POST /sim/flush", func(r *http.Request) (int, error) {
+		return http.StatusBadGateway, s.Flush(r.Context())
 	})
-	mux.HandleFunc("PUT /sim/faults", func(w http.ResponseWriter, r *http.Request) {
+	handle("PUT /sim/faults", func(r *http.Request) (int, error) {
 		var f Faults
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormSize))
+		dec := json.NewDecoder(r.Body)
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&f); err != nil {
-			http.Error(w, "bad faults: "+err.Error(), http.StatusBadRequest)
-			return
+			return http.StatusBadRequest, errors.New("bad faults: " + err.Error())
 		}
 		s.SetFaults(f)
-		w.WriteHeader(http.StatusNoContent)
+		return 0, nil
 	})
 	mux.HandleFunc("GET /sim/stats", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.Stats())

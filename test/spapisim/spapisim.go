@@ -1,51 +1,42 @@
-// Package spapisim simulates the two Amazon endpoints the project talks to and
-// the notifications Amazon sends, for tests, the local stack and the demo:
+// Package spapisim simulates, for tests, the local stack and the demo, the two
+// Amazon endpoints the project talks to and the notifications Amazon sends:
+// the Login with Amazon (LWA) token endpoint (POST /auth/o2/token, grants
+// client_credentials with scope and refresh_token); the Application Management
+// 2023-11-30 operation rotateApplicationClientSecret (POST
+// /applications/2023-11-30/clientSecret); and the notifications
+// APPLICATION_OAUTH_CLIENT_NEW_SECRET and APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY
+// in the exact shape of the official examples.
 //
-//   - the Login with Amazon (LWA) token endpoint, POST /auth/o2/token, with the
-//     client_credentials (grantless, with scope) and refresh_token grants;
-//   - the Selling Partner API for Application Management 2023-11-30 operation
-//     rotateApplicationClientSecret, POST /applications/2023-11-30/clientSecret;
-//   - the SP-API notifications APPLICATION_OAUTH_CLIENT_NEW_SECRET (sent after a
-//     rotation) and APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY (sent on demand), in
-//     the exact shape of the official examples.
-//
-// The simulator models one application with one LWA client. It keeps every
-// client secret it ever issued (Issued) and decides from its clock whether LWA
-// accepts a secret (Accepts):
+// It models one application with one LWA client, keeps every client secret it
+// issued (Issued) and decides from its clock whether LWA accepts one (Accepts):
 //
 //  1. A secret is accepted from its issue (plus Faults.ActivationDelay for a
 //     secret issued by a rotation) until the earlier of its expiry
 //     (SecretLifetime after issue) and OldSecretGrace after the rotation that
 //     replaced it. Every replaced secret keeps its own grace period.
 //  2. rotateApplicationClientSecret requires an access token, unexpired on the
-//     simulated clock, granted with scope
-//     sellingpartnerapi::client_credential:rotation; otherwise 403 Unauthorized.
-//  3. The operation's usage plan (0.0167 requests per second, burst 1) is a
-//     limiter: a call within RotateInterval of the last call the limiter let
-//     through is answered 429 QuotaExceeded and consumes nothing. A call let
-//     through consumes the limiter even when it then fails (400, 5xx), as a
-//     rate limit in front of the service does.
+//     simulated clock, granted with scope ScopeRotation; otherwise 403 Unauthorized.
+//  3. The usage plan (0.0167 requests per second, burst 1) is a limiter: a call
+//     within RotateInterval of the last call it let through is answered 429
+//     QuotaExceeded and consumes nothing. A call let through consumes it even
+//     when it then fails (400, 5xx), as a rate limit in front of a service does.
 //  4. With no new-secret queue registered (no NewSecretDeliverer) the call is
 //     answered 400 InvalidInput and no secret is issued.
 //  5. Otherwise a new secret is issued, the previous one enters its grace
-//     period, and an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification is queued
-//     for delivery DeliveryDelay later; the answer is 204.
+//     period, an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification is queued
+//     for delivery DeliveryDelay later, and the answer is 204.
 //
-// Delivery is explicit so that tests can be deterministic: a notification is
+// Delivery is explicit so that tests are deterministic: a notification is
 // queued with a due time on the simulated clock and sent by DeliverDue (what is
-// due now), Flush (everything now) or Run (DeliverDue every 50 ms of real
-// time, for the command and end-to-end tests). A failed delivery stays queued
-// and is retried on the next call; nothing is ever dropped.
+// due), Flush (everything) or Run (DeliverDue every PollInterval of real time).
+// A failed delivery stays queued and is retried; nothing is dropped.
 //
-// Faults (error rates, throttling, latency, activation delay, duplicated and
-// reordered delivery, lost responses) are drawn from Config.Rand, so a seed
-// replays a run. No client secret, access token or notification body is ever
-// logged or put in an error.
+// Faults are drawn from Config.Rand, so a seed replays a run. No client secret,
+// access token or notification body is ever logged or put in an error.
 package spapisim
 
 import (
 	"context"
-	cryptorand "crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -56,38 +47,25 @@ import (
 	"time"
 )
 
-// Values of the simulated protocol.
+// Values of the simulated protocol: the paths of the token endpoint and of
+// rotateApplicationClientSecret, the grantless scopes LWA grants, the latter's
+// x-amzn-RateLimit-Limit, the lifetime of an access token (expires_in 3600) and
+// the start of every client secret the simulator issues.
 const (
-	// TokenPath is the LWA token endpoint.
-	TokenPath = "/auth/o2/token"
-	// RotatePath is the rotateApplicationClientSecret operation.
-	RotatePath = "/applications/2023-11-30/clientSecret"
-	// ScopeRotation is the grantless scope rotateApplicationClientSecret requires.
-	ScopeRotation = "sellingpartnerapi::client_credential:rotation"
-	// ScopeNotifications is the grantless scope of the Notifications API.
+	TokenPath          = "/auth/o2/token"
+	RotatePath         = "/applications/2023-11-30/clientSecret"
+	ScopeRotation      = "sellingpartnerapi::client_credential:rotation"
 	ScopeNotifications = "sellingpartnerapi::notifications"
-	// RateLimit is the x-amzn-RateLimit-Limit header of rotateApplicationClientSecret.
-	RateLimit = "0.0167"
-	// TokenLifetime is the lifetime of an access token (expires_in 3600).
-	TokenLifetime = time.Hour
-	// SecretPrefix starts every client secret the simulator issues.
-	SecretPrefix = "amzn1.oa2-cs.v1."
+	RateLimit          = "0.0167"
+	TokenLifetime      = time.Hour
+	SecretPrefix       = "amzn1.oa2-cs.v1."
 )
 
-// Defaults of Config.
-const (
-	DefaultSecretLifetime = 180 * 24 * time.Hour
-	DefaultOldSecretGrace = 7 * 24 * time.Hour
-	DefaultRotateInterval = time.Minute
-)
-
-// Config configures a Sim. The zero value of every field but ClientID and
-// InitialSecret has a sensible default.
+// Config configures a Sim. Every field but ClientID and InitialSecret has a default.
 type Config struct {
-	ClientID      string // the application's LWA client id
-	ApplicationID string // notificationMetadata.applicationId
-	// SubscriptionID is notificationMetadata.subscriptionId; default a random UUID.
-	SubscriptionID string
+	ClientID       string    // the application's LWA client id
+	ApplicationID  string    // notificationMetadata.applicationId
+	SubscriptionID string    // notificationMetadata.subscriptionId; default a random UUID
 	InitialSecret  string    // the secret in force at start
 	InitialExpiry  time.Time // its expiry; default Clock()+SecretLifetime
 
@@ -96,52 +74,28 @@ type Config struct {
 	OldSecretGrace time.Duration    // default 7 days
 	RotateInterval time.Duration    // default 1 minute (rate 0.0167/s, burst 1)
 
-	// NewSecretDeliverer sends APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications to
-	// the registered queue. Nil means no queue is registered: rotate calls get 400.
-	NewSecretDeliverer Deliverer
-	// ExpiryDeliverer sends APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notices when
-	// EmitExpiryNotice is given no Deliverer.
-	ExpiryDeliverer Deliverer
-	// DeliveryDelay is the time between a rotation and the due time of its notification.
-	DeliveryDelay time.Duration
+	NewSecretDeliverer Deliverer     // the new-secret queue; nil: none registered (case 4)
+	ExpiryDeliverer    Deliverer     // where EmitExpiryNotice sends given no Deliverer
+	DeliveryDelay      time.Duration // from a rotation to the due time of its notification
 
 	Faults Faults
-	// Rand drives every random choice (faults, secrets, tokens, ids); seed it to
-	// replay a run. Default: seeded from crypto/rand. Guarded by the Sim.
-	Rand *rand.Rand
-	// Logger receives one line per request and delivery (ids and outcomes only);
-	// default discards.
-	Logger *slog.Logger
+	Rand   *rand.Rand   // drives every random choice, to replay a run; default randomly seeded
+	Logger *slog.Logger // one line per request and delivery (ids and outcomes); default discards
 }
 
 // Faults are the knobs of injected trouble. Rates are fractions in [0, 1].
 type Faults struct {
-	TokenErrorRate  float64 // token calls answered 500 or 503
-	RotateErrorRate float64 // rotate calls answered 500 or 503, no secret issued
-	// RotateLostResponseRate: rotate calls that issue a secret (and queue its
-	// notification) but answer 500 or 503, as when a response is lost.
-	RotateLostResponseRate float64
-	RotateThrottleRate     float64       // extra 429s on rotate calls
-	Latency                time.Duration // each call waits up to this long (uniform), in real time
-
-	// FailNextTokenCalls answers the next n token calls 503, then counts down.
-	FailNextTokenCalls int
-	// ThrottleNextRotateCalls answers the next n rotate calls 429, then counts down.
-	ThrottleNextRotateCalls int
-
-	// ActivationDelay: a secret issued by a rotation answers invalid_client for
-	// this long (simulated clock) after issue.
-	ActivationDelay time.Duration
-
-	// DuplicateRate: fraction of new-secret deliveries sent again (same body,
-	// same notificationId) on the next delivery pass.
-	DuplicateRate float64
-	// Reorder holds each due new-secret notification back and sends it right
-	// after the next one, so pairs arrive swapped.
-	Reorder bool
-	// ReorderWindow bounds how long (simulated clock) a held notification waits
-	// for a follower; 0 means until the next delivery or Flush.
-	ReorderWindow time.Duration
+	TokenErrorRate          float64       // token calls answered 500 or 503
+	RotateErrorRate         float64       // rotate calls answered 500 or 503, no secret issued
+	RotateLostResponseRate  float64       // rotate calls that issue a secret but answer 500 or 503
+	RotateThrottleRate      float64       // extra 429s on rotate calls
+	Latency                 time.Duration // each call waits up to this long (uniform), in real time
+	FailNextTokenCalls      int           // answers the next n token calls 503, then counts down
+	ThrottleNextRotateCalls int           // answers the next n rotate calls 429, then counts down
+	ActivationDelay         time.Duration // a rotated secret answers invalid_client this long after issue
+	DuplicateRate           float64       // new-secret deliveries sent again (same body) on the next pass
+	Reorder                 bool          // holds each new-secret notification until the next one is sent
+	ReorderWindow           time.Duration // how long a held one waits (simulated); 0: until a follower or Flush
 }
 
 // Stats counts what the simulator saw and did.
@@ -168,14 +122,11 @@ type Stats struct {
 	ExpiryNotices    int // expiry notices sent
 }
 
-// secretRecord is one issued client secret.
+// secretRecord is one issued client secret. LWA accepts it from activeAt
+// (issue plus activation delay) until deadline: expiresAt, or replacement plus grace.
 type secretRecord struct {
-	value     string
-	issuedAt  time.Time
-	activeAt  time.Time // issuedAt + activation delay
-	expiresAt time.Time // issuedAt + SecretLifetime
-	// deadline is when LWA stops accepting it: expiresAt, or replacement + grace.
-	deadline time.Time
+	value                         string
+	activeAt, expiresAt, deadline time.Time
 }
 
 // token is a granted access token.
@@ -187,16 +138,9 @@ type token struct {
 // Sim is a simulated LWA and SP-API for one application. It is safe for
 // concurrent use.
 type Sim struct {
-	clientID, applicationID, subscriptionID string
-	clock                                   func() time.Time
-	lifetime, grace, interval, delay        time.Duration
-	log                                     *slog.Logger
+	cfg Config // with defaults; Faults, NewSecretDeliverer and Rand are guarded by mu
 
 	mu          sync.Mutex
-	rnd         *rand.Rand
-	faults      Faults
-	newSecretD  Deliverer
-	expiryD     Deliverer
 	secrets     []*secretRecord
 	tokens      map[string]token
 	lastRotate  time.Time // last rotate call let through by the limiter
@@ -212,58 +156,35 @@ type Sim struct {
 
 // New returns a simulator configured by cfg.
 func New(cfg Config) *Sim {
-	s := &Sim{
-		clientID:       cfg.ClientID,
-		applicationID:  cfg.ApplicationID,
-		subscriptionID: cfg.SubscriptionID,
-		clock:          cfg.Clock,
-		lifetime:       cfg.SecretLifetime,
-		grace:          cfg.OldSecretGrace,
-		interval:       cfg.RotateInterval,
-		delay:          cfg.DeliveryDelay,
-		log:            cfg.Logger,
-		rnd:            cfg.Rand,
-		faults:         cfg.Faults,
-		newSecretD:     cfg.NewSecretDeliverer,
-		expiryD:        cfg.ExpiryDeliverer,
-		tokens:         make(map[string]token),
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
-	if s.clock == nil {
-		s.clock = time.Now
+	if cfg.SecretLifetime <= 0 {
+		cfg.SecretLifetime = 180 * 24 * time.Hour
 	}
-	if s.lifetime <= 0 {
-		s.lifetime = DefaultSecretLifetime
+	if cfg.OldSecretGrace <= 0 {
+		cfg.OldSecretGrace = 7 * 24 * time.Hour
 	}
-	if s.grace <= 0 {
-		s.grace = DefaultOldSecretGrace
+	if cfg.RotateInterval <= 0 {
+		cfg.RotateInterval = time.Minute
 	}
-	if s.interval <= 0 {
-		s.interval = DefaultRotateInterval
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
 	}
-	if s.rnd == nil {
-		var seed [16]byte
-		cryptorand.Read(seed[:])
-		s.rnd = rand.New(rand.NewPCG(binary.LittleEndian.Uint64(seed[:8]), binary.LittleEndian.Uint64(seed[8:])))
-	}
-	if s.subscriptionID == "" {
-		s.subscriptionID = s.uuidLocked()
+	s := &Sim{cfg: cfg, tokens: make(map[string]token)}
+	if s.cfg.SubscriptionID == "" {
+		s.cfg.SubscriptionID = s.uuidLocked()
 	}
 	expiry := cfg.InitialExpiry
 	if expiry.IsZero() {
-		expiry = s.clock().Add(s.lifetime)
+		expiry = cfg.Clock().Add(cfg.SecretLifetime)
 	}
-	issued := expiry.Add(-s.lifetime)
-	s.secrets = append(s.secrets, &secretRecord{
-		value: cfg.InitialSecret, issuedAt: issued, activeAt: issued, expiresAt: expiry, deadline: expiry,
-	})
+	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-cfg.SecretLifetime), expiry, expiry}}
 	return s
 }
-
-// Now returns the simulator's clock.
-func (s *Sim) Now() time.Time { return s.clock() }
 
 // Issued returns every client secret the application has had, in order of
 // issue: the initial secret first, the current one last.
@@ -285,19 +206,16 @@ func (s *Sim) Current() (secret string, expiresAt time.Time) {
 	return r.value, r.expiresAt
 }
 
-// Accepts reports whether LWA would accept secret for the client now.
+// Accepts reports whether LWA would accept secret for the client now (case 1).
 func (s *Sim) Accepts(secret string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.acceptsLocked(secret, s.clock())
+	return s.acceptsLocked(secret, s.cfg.Clock())
 }
 
 func (s *Sim) acceptsLocked(secret string, now time.Time) bool {
-	if secret == "" {
-		return false
-	}
 	for _, r := range s.secrets {
-		if r.value == secret {
+		if r.value == secret && secret != "" {
 			return !now.Before(r.activeAt) && now.Before(r.deadline)
 		}
 	}
@@ -320,7 +238,7 @@ func (s *Sim) Stats() Stats {
 func (s *Sim) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.faults = f
+	s.cfg.Faults = f
 }
 
 // Enroll registers d as the new-secret queue (nil unregisters it). Notifications
@@ -328,7 +246,7 @@ func (s *Sim) SetFaults(f Faults) {
 func (s *Sim) Enroll(d Deliverer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.newSecretD = d
+	s.cfg.NewSecretDeliverer = d
 }
 
 // PortalRotate is a rotation by hand in the Solution Provider Portal: it issues
@@ -338,35 +256,31 @@ func (s *Sim) PortalRotate() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.PortalRotations++
-	id := s.rotateLocked()
-	s.log.Info("spapisim: portal rotation", "notificationId", id)
+	s.cfg.Logger.Info("spapisim: portal rotation", "notificationId", s.rotateLocked())
 }
 
 // rotateLocked issues a new secret, starts the grace period of the previous
 // one and queues the new-secret notification. It returns the notification id
 // ("" when no queue is registered).
 func (s *Sim) rotateLocked() string {
-	now := s.clock()
+	now := s.cfg.Clock()
 	prev := s.secrets[len(s.secrets)-1]
-	if d := now.Add(s.grace); d.Before(prev.deadline) {
+	if d := now.Add(s.cfg.OldSecretGrace); d.Before(prev.deadline) {
 		prev.deadline = d
 	}
-	r := &secretRecord{
-		value:     s.newSecretLocked(),
-		issuedAt:  now,
-		activeAt:  now.Add(s.faults.ActivationDelay),
-		expiresAt: now.Add(s.lifetime),
-	}
-	r.deadline = r.expiresAt
+	expiry := now.Add(s.cfg.SecretLifetime)
+	r := &secretRecord{s.newSecretLocked(), now.Add(s.cfg.Faults.ActivationDelay), expiry, expiry}
 	s.secrets = append(s.secrets, r)
-	if s.newSecretD == nil {
+	if s.cfg.NewSecretDeliverer == nil {
 		return ""
 	}
-	due := now.Add(s.delay)
+	due := now.Add(s.cfg.DeliveryDelay)
 	id := s.uuidLocked()
-	body := newSecretBody(s.clientID, s.applicationID, s.subscriptionID, id, r.value, now, due, r.expiresAt, prev.deadline)
+	p := newSecretPayload{ClientID: s.cfg.ClientID, NewClientSecret: r.value,
+		NewClientSecretExpiryTime: formatTime(r.expiresAt), OldClientSecretExpiryTime: formatTime(prev.deadline)}
+	body := s.notification(TypeNewSecret, map[string]any{"applicationOAuthClientNewSecret": p}, id, now, due)
 	s.seq++
-	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.newSecretD})
+	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.cfg.NewSecretDeliverer})
 	return id
 }
 
@@ -377,14 +291,15 @@ func (s *Sim) rotateLocked() string {
 func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.Time) error {
 	s.mu.Lock()
 	if d == nil {
-		d = s.expiryD
+		d = s.cfg.ExpiryDeliverer
 	}
 	if expiresAt.IsZero() {
 		expiresAt = s.secrets[len(s.secrets)-1].expiresAt
 	}
-	now := s.clock()
-	id := s.uuidLocked()
-	body := expiryBody(s.clientID, s.applicationID, s.subscriptionID, id, now, expiresAt)
+	now, id := s.cfg.Clock(), s.uuidLocked()
+	p := expiryPayload{ClientID: s.cfg.ClientID, ClientSecretExpiryTime: formatTime(expiresAt),
+		ClientSecretExpiryReason: "PERIODIC_ROTATION"}
+	body := s.notification(TypeSecretExpiry, map[string]any{"applicationOAuthClientSecretExpiry": p}, id, now, now)
 	s.mu.Unlock()
 	if d == nil {
 		return errors.New("spapisim: emit expiry notice: no deliverer")
@@ -395,32 +310,25 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 	s.mu.Lock()
 	s.stats.ExpiryNotices++
 	s.mu.Unlock()
-	s.log.InfoContext(ctx, "spapisim: expiry notice sent", "notificationId", id)
+	s.cfg.Logger.InfoContext(ctx, "spapisim: expiry notice sent", "notificationId", id)
 	return nil
 }
 
 // ExpiresIn returns the expiry time that leaves daysLeft whole days from now.
 func (s *Sim) ExpiresIn(daysLeft int) time.Time {
-	return s.clock().Add(time.Duration(daysLeft) * 24 * time.Hour)
+	return s.cfg.Clock().Add(time.Duration(daysLeft) * 24 * time.Hour)
 }
 
 // chanceLocked draws against rate p; a zero rate draws nothing, so runs
 // without faults use the same random sequence.
-func (s *Sim) chanceLocked(p float64) bool {
-	if p <= 0 {
-		return false
-	}
-	return s.rnd.Float64() < p
-}
+func (s *Sim) chanceLocked(p float64) bool { return p > 0 && s.cfg.Rand.Float64() < p }
 
 func (s *Sim) randBytesLocked(n int) []byte {
-	b := make([]byte, n)
-	for i := 0; i < n; i += 8 {
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], s.rnd.Uint64())
-		copy(b[i:], w[:])
+	var b []byte
+	for len(b) < n {
+		b = binary.LittleEndian.AppendUint64(b, s.cfg.Rand.Uint64())
 	}
-	return b
+	return b[:n]
 }
 
 func (s *Sim) newSecretLocked() string {
@@ -434,4 +342,35 @@ func (s *Sim) uuidLocked() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b)
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// ManualClock is a simulated clock that moves only when told to. Its Now
+// method fits Config.Clock. It is safe for concurrent use.
+type ManualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewManualClock returns a clock set to t.
+func NewManualClock(t time.Time) *ManualClock { return &ManualClock{t: t} }
+
+// Now returns the clock's time.
+func (c *ManualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *ManualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Set moves the clock to t.
+func (c *ManualClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
 }
