@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -17,16 +16,15 @@ import (
 
 // mapping is an SQS event source mapping (awssim's) of a queue in moto to a
 // function under the runtime interface emulator, in real time. It is also
-// the queue the mapping polls, and redrives a message received more than
-// MaxReceiveCount times itself, in case moto does not.
+// the queue the mapping polls; moto redrives to the dead-letter queue.
 type mapping struct {
 	*awssim.Mapping
-	s                        *Stack
-	name, url, dlq, function string
+	s                   *Stack
+	name, url, function string
 }
 
-func (s *Stack) startMapping(ctx context.Context, queue, url, dlq, function string) *mapping {
-	m := &mapping{s: s, name: queue + " queue → " + function, url: url, dlq: dlq, function: function}
+func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *mapping {
+	m := &mapping{s: s, name: queue + " queue → " + function, url: url, function: function}
 	m.Mapping = &awssim.Mapping{Queue: m, QueueARN: queueARN(url), Region: Region, Invoke: m.call}
 	s.wg.Go(func() {
 		for ctx.Err() == nil {
@@ -67,8 +65,7 @@ func (m *mapping) call(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 
 // Receive is ReceiveMessage, as the mapping polls.
 func (m *mapping) Receive(ctx context.Context, n int) ([]events.SQSMessage, error) {
-	sqsc := m.s.SQS
-	out, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+	out, err := m.s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(m.url),
 		MaxNumberOfMessages:         int32(n),
 		WaitTimeSeconds:             1,
@@ -81,22 +78,13 @@ func (m *mapping) Receive(ctx context.Context, n int) ([]events.SQSMessage, erro
 	}
 	var msgs []events.SQSMessage
 	for _, msg := range out.Messages {
-		id, rh := aws.ToString(msg.MessageId), aws.ToString(msg.ReceiptHandle)
-		count, _ := strconv.Atoi(msg.Attributes[string(types.MessageSystemAttributeNameApproximateReceiveCount)])
-		if count > m.s.opts.MaxReceiveCount {
-			_, err := sqsc.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(m.dlq), MessageBody: msg.Body})
-			if err == nil {
-				sqsc.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(m.url), ReceiptHandle: aws.String(rh)})
-				m.s.emit("%s: message %s moved to the dead-letter queue after %d receives", m.name, short(id), count)
-			}
-			continue
-		}
 		ma := map[string]events.SQSMessageAttribute{}
 		for k, v := range msg.MessageAttributes {
 			ma[k] = events.SQSMessageAttribute{StringValue: v.StringValue, BinaryValue: v.BinaryValue, DataType: aws.ToString(v.DataType)}
 		}
 		msgs = append(msgs, events.SQSMessage{
-			MessageId: id, ReceiptHandle: rh, Body: aws.ToString(msg.Body), Md5OfBody: aws.ToString(msg.MD5OfBody),
+			MessageId: aws.ToString(msg.MessageId), ReceiptHandle: aws.ToString(msg.ReceiptHandle),
+			Body: aws.ToString(msg.Body), Md5OfBody: aws.ToString(msg.MD5OfBody),
 			Md5OfMessageAttributes: aws.ToString(msg.MD5OfMessageAttributes),
 			Attributes:             msg.Attributes, MessageAttributes: ma,
 		})

@@ -293,8 +293,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.emit("functions running under aws-lambda-rie")
 
 	s.maps = []*mapping{
-		s.startMapping(runCtx, "new-secret", s.NewSecretQueueURL, s.NewSecretDLQURL, FunctionReceive),
-		s.startMapping(runCtx, "expiry", s.ExpiryQueueURL, s.ExpiryDLQURL, FunctionExpiry),
+		s.startMapping(runCtx, "new-secret", s.NewSecretQueueURL, FunctionReceive),
+		s.startMapping(runCtx, "expiry", s.ExpiryQueueURL, FunctionExpiry),
 	}
 	s.emit("stack ready in %s", time.Since(started).Round(time.Millisecond))
 	return s, nil
