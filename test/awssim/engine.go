@@ -12,6 +12,7 @@ package awssim
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -66,8 +67,8 @@ type Engine struct {
 	ConcurrentRerun func() bool
 	// OnStart and OnDone, when set, hear of every attempt (without the
 	// engine's lock held).
-	OnStart func(a Attempt)
-	OnDone  func(a Attempt, o Outcome)
+	OnStart func(Attempt)
+	OnDone  func(Attempt, Outcome)
 	// Wake, when set, is called with the time of a reattempt just scheduled.
 	Wake func(at time.Time)
 
@@ -228,14 +229,10 @@ func (e *Engine) StartDue(now time.Time) {
 func (e *Engine) NextRetry() (time.Time, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var t time.Time
-	ok := false
-	for _, at := range e.retryAt {
-		if !ok || at.Before(t) {
-			t, ok = at, true
-		}
+	if len(e.retryAt) == 0 {
+		return time.Time{}, false
 	}
-	return t, ok
+	return slices.MinFunc(slices.Collect(maps.Values(e.retryAt)), time.Time.Compare), true
 }
 
 // Running reports whether a run of any rotation of secretARN is in progress.
