@@ -51,7 +51,8 @@ type engine struct {
 var errIncomplete = &smithy.GenericAPIError{Code: "InvalidRequestException",
 	Message: "A previous rotation isn't complete. That rotation will be reattempted."}
 
-func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, retry time.Duration, attempts int, event func(Event)) *engine {
+func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, retry time.Duration, attempts int,
+	event func(Event)) *engine {
 	u, _ := url.Parse(motoURL)
 	e := &engine{sm: sm, event: event, proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx}
 	e.rot = &awssim.Engine{
@@ -128,7 +129,8 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // rotateSecret is RotateSecret as the service plays it; it returns the
 // secret's ARN and name and the rotation's token.
-func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (arn, name, token string, err error) {
+func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (
+	arn, name, token string, err error) {
 	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: in.SecretId})
 	if err != nil {
 		return "", "", "", err
