@@ -50,12 +50,9 @@ const (
 // Reattempts become due on the Now clock and start when StartDue is called;
 // Wake tells a real-time caller when to call it.
 type Engine struct {
-	// Now is the clock reattempts are scheduled on.
-	Now func() time.Time
-	// RetryDelay is how long after a failure a rotation is reattempted.
-	RetryDelay time.Duration
-	// MaxAttempts bounds the attempts of one rotation; 0 means no bound.
-	MaxAttempts int
+	Now         func() time.Time // the clock reattempts are scheduled on
+	RetryDelay  time.Duration    // how long after a failure a rotation is reattempted
+	MaxAttempts int              // bound on the attempts of one rotation; 0 means none
 	// Invoke runs one step as one Lambda invocation; an error fails the attempt.
 	Invoke func(a Attempt, step string) error
 	// Finish ends a rotation whose steps succeeded; an error fails the attempt.

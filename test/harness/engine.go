@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -222,13 +222,11 @@ func (e *engine) pending(arn string) (string, bool) {
 // stages returns the versions holding AWSCURRENT and AWSPENDING.
 func stages(d *secretsmanager.DescribeSecretOutput) (current, pending string) {
 	for v, stages := range d.VersionIdsToStages {
-		for _, s := range stages {
-			switch s {
-			case "AWSCURRENT":
-				current = v
-			case "AWSPENDING":
-				pending = v
-			}
+		if slices.Contains(stages, "AWSCURRENT") {
+			current = v
+		}
+		if slices.Contains(stages, "AWSPENDING") {
+			pending = v
 		}
 	}
 	return current, pending
@@ -272,8 +270,7 @@ func NewToken() string {
 	rand.Read(b)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 func short(id string) string { return id[:min(len(id), 8)] }

@@ -1,15 +1,11 @@
-// Package harness runs the project's local stack: the four functions as
-// built bootstrap binaries under aws-lambda-rie, moto (python3 -m
-// moto.server) as Secrets Manager, SQS and SNS, the SP-API/LWA simulator,
-// and the two AWS behaviours moto cannot play, both test/awssim's, in real
-// time and over moto as the chaos world plays them on its clock: Secrets
-// Manager's rotation engine (RotateSecret creates the pending version, the
-// four steps are invoked in order, a failed rotation is retried, AWSPENDING
-// is removed after success) and the SQS event source mapping with
-// ReportBatchItemFailures (poll, invoke with an SQSEvent, delete what
-// succeeded, redrive to the dead-letter queue after maxReceiveCount
-// receives). Everything listens on 127.0.0.1 on free ports and is stopped
-// by Close.
+// Package harness runs the project's local stack on 127.0.0.1, stopped by
+// Close: the four functions' bootstraps under aws-lambda-rie, moto as
+// Secrets Manager, SQS and SNS, the SP-API/LWA simulator, and test/awssim's
+// players of what moto cannot do, in real time as the chaos world runs them
+// on its clock: Secrets Manager's rotation engine (RotateSecret creates the
+// pending version, the four steps run in order, a failed rotation is
+// retried, AWSPENDING is removed after success) and the SQS event source
+// mapping with ReportBatchItemFailures.
 //
 // The functions reach Secrets Manager through the engine's proxy
 // (AWS_ENDPOINT_URL_SECRETS_MANAGER), which forwards every call to moto but
