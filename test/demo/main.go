@@ -15,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -236,17 +237,11 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 			hidden++ // left by turning rotation on in moto; no label, no value
 			continue
 		}
-		labels := strings.Join(v.Stages, ",")
-		if labels == "" {
-			labels = "-"
-		}
+		labels := cmp.Or(strings.Join(v.Stages, ","), "-")
 		exp, fp := "-", "(no value)"
 		if v.Value != "" {
 			d, _ := v.Document()
-			fp = harness.Fingerprint(d.ClientSecret)
-			if d.ClientSecretExpiresAt != "" {
-				exp = d.ClientSecretExpiresAt
-			}
+			exp, fp = cmp.Or(d.ClientSecretExpiresAt, "-"), harness.Fingerprint(d.ClientSecret)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, labels, v.Created.Local().Format("15:04:05"), fp, exp)
 		if v.Has(managed.StageCurrent) {
@@ -261,11 +256,8 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nALERT\tSEVERITY\tACTION\tREASON\tSUBJECT")
 	for _, a := range as {
-		reason := a.Field("reason")
-		if reason == "" {
-			reason = "-"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"), reason, a.Subject)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"),
+			cmp.Or(a.Field("reason"), "-"), a.Subject)
 	}
 	w.Flush()
 
