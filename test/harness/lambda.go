@@ -63,8 +63,8 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 		}
 		// Both listeners must be up: rie can serve invocations and still fail
 		// to bind its runtime API, and then it exits.
-		if err = waitTCP(ctx, p, addr, 10*time.Second); err == nil {
-			err = waitTCP(ctx, p, apiAddr, 10*time.Second)
+		if err = waitUp(ctx, p, addr, 10*time.Second, listening(addr)); err == nil {
+			err = waitUp(ctx, p, apiAddr, 10*time.Second, listening(apiAddr))
 		}
 		if err == nil {
 			url := "http://" + addr + "/2015-03-31/functions/function/invocations"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,28 +153,35 @@ func (p *process) Stop() {
 	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-// waitTCP polls addr until it accepts a connection, the process exits or
-// timeout.
-func waitTCP(ctx context.Context, p *process, addr string, timeout time.Duration) error {
+// waitUp polls up until it is true, the process exits or timeout.
+func waitUp(ctx context.Context, p *process, what string, timeout time.Duration, up func(context.Context) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
+	for !up(ctx) {
 		if p.exited() {
-			return fmt.Errorf("harness: %s exited before it listened: %v", p.name, p.err)
+			return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, what, p.err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("harness: wait for %s on %s: %w", p.name, addr, ctx.Err())
+			return fmt.Errorf("harness: wait for %s of %s: %w", what, p.name, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
-// startMoto runs python3 -m moto.server on a free port and waits until it listens.
+// listening reports whether addr accepts a connection.
+func listening(addr string) func(context.Context) bool {
+	return func(context.Context) bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+}
+
+// startMoto runs python3 -m moto.server on a free port and waits until it answers.
 func startMoto(ctx context.Context, logs io.Writer) (*process, string, error) {
 	addr, err := freeAddr()
 	if err != nil {
@@ -184,7 +192,16 @@ func startMoto(ctx context.Context, logs io.Writer) (*process, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if err := waitTCP(ctx, p, addr, 20*time.Second); err != nil {
+	c := &http.Client{Timeout: time.Second}
+	err = waitUp(ctx, p, "http://"+addr, 20*time.Second, func(ctx context.Context) bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/moto-api/", nil)
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	if err != nil {
 		p.Stop()
 		return nil, "", err
 	}
