@@ -181,31 +181,38 @@ func listening(addr string) func(context.Context) bool {
 	}
 }
 
-// startMoto runs python3 -m moto.server on a free port and waits until it answers.
-func startMoto(ctx context.Context, logs io.Writer) (*process, string, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, "", err
-	}
-	host, port, _ := net.SplitHostPort(addr)
-	p, err := startProcess("moto", exec.Command("python3", "-m", "moto.server", "-H", host, "-p", port), logs)
-	if err != nil {
-		return nil, "", err
-	}
+// startMoto runs python3 -m moto.server on a free port and waits until it
+// answers. Another process can take the port before moto binds it (tests run
+// in parallel): moto then exits, or the other process answers; a new port is
+// tried, three times at most.
+func startMoto(ctx context.Context, logs io.Writer) (p *process, url string, err error) {
 	c := &http.Client{Timeout: time.Second}
-	err = waitUp(ctx, p, "http://"+addr, 20*time.Second, func(ctx context.Context) bool {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/moto-api/", nil)
-		resp, err := c.Do(req)
-		if err == nil {
-			resp.Body.Close()
+	for range 3 {
+		var addr string
+		if addr, err = freeAddr(); err != nil {
+			return nil, "", err
 		}
-		return err == nil
-	})
-	if err != nil {
+		host, port, _ := net.SplitHostPort(addr)
+		cmd := exec.Command("python3", "-m", "moto.server", "-H", host, "-p", port)
+		if p, err = startProcess("moto", cmd, logs); err != nil {
+			continue
+		}
+		url = "http://" + addr
+		err = waitUp(ctx, p, url, 20*time.Second, func(ctx context.Context) bool {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/moto-api/", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		if err == nil {
+			return p, url, nil
+		}
 		p.Stop()
-		return nil, "", err
 	}
-	return p, "http://" + addr, nil
+	return nil, "", err
 }
 
 // childPID returns the pid of a child of parent, such as the bootstrap
