@@ -12,6 +12,7 @@ package awssim
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -49,12 +50,9 @@ const (
 // Reattempts become due on the Now clock and start when StartDue is called;
 // Wake tells a real-time caller when to call it.
 type Engine struct {
-	// Now is the clock reattempts are scheduled on.
-	Now func() time.Time
-	// RetryDelay is how long after a failure a rotation is reattempted.
-	RetryDelay time.Duration
-	// MaxAttempts bounds the attempts of one rotation; 0 means no bound.
-	MaxAttempts int
+	Now         func() time.Time // the clock reattempts are scheduled on
+	RetryDelay  time.Duration    // how long after a failure a rotation is reattempted
+	MaxAttempts int              // bound on the attempts of one rotation; 0 means none
 	// Invoke runs one step as one Lambda invocation; an error fails the attempt.
 	Invoke func(a Attempt, step string) error
 	// Finish ends a rotation whose steps succeeded; an error fails the attempt.
@@ -66,8 +64,8 @@ type Engine struct {
 	ConcurrentRerun func() bool
 	// OnStart and OnDone, when set, hear of every attempt (without the
 	// engine's lock held).
-	OnStart func(a Attempt)
-	OnDone  func(a Attempt, o Outcome)
+	OnStart func(Attempt)
+	OnDone  func(Attempt, Outcome)
 	// Wake, when set, is called with the time of a reattempt just scheduled.
 	Wake func(at time.Time)
 
@@ -228,14 +226,10 @@ func (e *Engine) StartDue(now time.Time) {
 func (e *Engine) NextRetry() (time.Time, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var t time.Time
-	ok := false
-	for _, at := range e.retryAt {
-		if !ok || at.Before(t) {
-			t, ok = at, true
-		}
+	if len(e.retryAt) == 0 {
+		return time.Time{}, false
 	}
-	return t, ok
+	return slices.MinFunc(slices.Collect(maps.Values(e.retryAt)), time.Time.Compare), true
 }
 
 // Running reports whether a run of any rotation of secretARN is in progress.

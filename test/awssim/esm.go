@@ -3,6 +3,7 @@ package awssim
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -43,8 +44,7 @@ type Mapping struct {
 	// the deletes of its batch use too.
 	Invocation func(ctx context.Context) context.Context
 
-	mu       sync.Mutex
-	inflight int
+	inflight atomic.Int32 // polls whose batches are being handled
 }
 
 // Poll is one poll: it returns how many messages it received, and the
@@ -59,14 +59,8 @@ func (m *Mapping) Poll(ctx context.Context) (int, error) {
 	if err != nil || n == 0 {
 		return 0, err
 	}
-	m.mu.Lock()
-	m.inflight++
-	m.mu.Unlock()
-	defer func() {
-		m.mu.Lock()
-		m.inflight--
-		m.mu.Unlock()
-	}()
+	m.inflight.Add(1)
+	defer m.inflight.Add(-1)
 	var batches [][]events.SQSMessage
 	if m.Split != nil {
 		batches = m.Split(msgs)
@@ -115,8 +109,4 @@ func (m *Mapping) deliver(ctx context.Context, batch []events.SQSMessage) {
 }
 
 // Idle reports whether no batch is being handled.
-func (m *Mapping) Idle() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.inflight == 0
-}
+func (m *Mapping) Idle() bool { return m.inflight.Load() == 0 }

@@ -15,6 +15,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -31,6 +32,9 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/operator"
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
+
+// extraSecret is the made-up client secret of the secret without rotation.
+const extraSecret = "amzn1.oa2-cs.v1.demo-made-up-secret-of-another-application"
 
 func main() {
 	logFile := flag.String("logs", "", "also write every function log to `file`")
@@ -50,10 +54,6 @@ func main() {
 type printer struct {
 	mu    sync.Mutex
 	start time.Time
-}
-
-func (p *printer) event(ev harness.Event) {
-	p.line(ev.Time, ev.What)
 }
 
 func (p *printer) line(t time.Time, what string) {
@@ -77,7 +77,7 @@ func run(ctx context.Context, logFile string) error {
 		InitialExpiry: time.Now().Add(30*24*time.Hour + time.Hour).UTC().Truncate(time.Second),
 		DeliveryDelay: 2 * time.Second,
 		LogFile:       logFile,
-		OnEvent:       p.event,
+		OnEvent:       func(ev harness.Event) { p.line(ev.Time, ev.What) },
 	})
 	if err != nil {
 		return err
@@ -125,10 +125,7 @@ func run(ctx context.Context, logFile string) error {
 	if err := s.Sim.EmitExpiryNotice(ctx, nil, s.Sim.ExpiresIn(30).Add(time.Hour)); err != nil {
 		return err
 	}
-	if err := s.WaitFor(ctx, 30*time.Second, "the expiry alert", func(ctx context.Context) (bool, error) {
-		as, err := s.Alerts(ctx)
-		return slices.ContainsFunc(as, func(a harness.Alert) bool { return a.Field("event") == "CLIENT_SECRET_EXPIRING" }), err
-	}); err != nil {
+	if err := waitAlert(ctx, s, "the expiry alert", "CLIENT_SECRET_EXPIRING"); err != nil {
 		return err
 	}
 	if err := s.Settle(ctx, 30*time.Second); err != nil {
@@ -156,11 +153,10 @@ func run(ctx context.Context, logFile string) error {
 // at risk (exit status 1: something needs a person).
 func status(ctx context.Context, s *harness.Stack, p *printer) error {
 	p.phase("Operator CLI: go run ./cmd/lwa-rotation status")
-	env := map[string]string{
+	for k, v := range map[string]string{
 		"AWS_REGION": harness.Region, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 		"AWS_ENDPOINT_URL": s.MotoURL, "ROTATE_SECRET_FUNCTION_ARN": harness.RotationFunctionARN,
-	}
-	for k, v := range env {
+	} {
 		if err := os.Setenv(k, v); err != nil {
 			return err
 		}
@@ -184,7 +180,7 @@ func sweep(ctx context.Context, s *harness.Stack, p *printer) (string, error) {
 	name := "sp-api-lwa/forgotten-application"
 	extra, err := s.Seed(ctx, harness.SeedOptions{Name: name, Document: &harness.SecretDocument{
 		ClientID:              "amzn1.application-oa2-client.demoforgotten",
-		ClientSecret:          "amzn1.oa2-cs.v1.demo-made-up-secret-of-another-application",
+		ClientSecret:          extraSecret,
 		ClientSecretExpiresAt: time.Now().Add(20 * 24 * time.Hour).UTC().Format(time.RFC3339),
 	}})
 	if err != nil {
@@ -203,10 +199,19 @@ func sweep(ctx context.Context, s *harness.Stack, p *printer) (string, error) {
 			p.line(time.Now(), "metric "+strings.TrimSuffix(l[strings.LastIndex(l, `"ClientId"`):], "}"))
 		}
 	}
-	return extra, s.WaitFor(ctx, 30*time.Second, "the watchdog's alerts", func(ctx context.Context) (bool, error) {
+	return extra, waitAlert(ctx, s, "the watchdog's alerts", "SECRET_AT_RISK")
+}
+
+// waitAlert waits up to 30 s for an alert of event.
+func waitAlert(ctx context.Context, s *harness.Stack, what, event string) error {
+	return s.WaitFor(ctx, 30*time.Second, what, func(ctx context.Context) (bool, error) {
 		as, err := s.Alerts(ctx)
-		return slices.ContainsFunc(as, func(a harness.Alert) bool { return a.Field("event") == "SECRET_AT_RISK" }), err
+		return hasAlert(as, event), err
 	})
+}
+
+func hasAlert(as []harness.Alert, event string) bool {
+	return slices.ContainsFunc(as, func(a harness.Alert) bool { return a.Field("event") == event })
 }
 
 func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer) error {
@@ -232,17 +237,11 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 			hidden++ // left by turning rotation on in moto; no label, no value
 			continue
 		}
-		labels := strings.Join(v.Stages, ",")
-		if labels == "" {
-			labels = "-"
-		}
+		labels := cmp.Or(strings.Join(v.Stages, ","), "-")
 		exp, fp := "-", "(no value)"
 		if v.Value != "" {
 			d, _ := v.Document()
-			fp = harness.Fingerprint(d.ClientSecret)
-			if d.ClientSecretExpiresAt != "" {
-				exp = d.ClientSecretExpiresAt
-			}
+			exp, fp = cmp.Or(d.ClientSecretExpiresAt, "-"), harness.Fingerprint(d.ClientSecret)
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, labels, v.Created.Local().Format("15:04:05"), fp, exp)
 		if v.Has(managed.StageCurrent) {
@@ -257,11 +256,8 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nALERT\tSEVERITY\tACTION\tREASON\tSUBJECT")
 	for _, a := range as {
-		reason := a.Field("reason")
-		if reason == "" {
-			reason = "-"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"), reason, a.Subject)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"),
+			cmp.Or(a.Field("reason"), "-"), a.Subject)
 	}
 	w.Flush()
 
@@ -282,7 +278,7 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 		problems = append(problems, "AWSPENDING was not removed")
 	}
 	for _, want := range []string{"NEW_CLIENT_SECRET_RECEIVED", "CLIENT_SECRET_ROTATED", "CLIENT_SECRET_EXPIRING"} {
-		if !slices.ContainsFunc(as, func(a harness.Alert) bool { return a.Field("event") == want }) {
+		if !hasAlert(as, want) {
 			problems = append(problems, "no "+want+" alert")
 		}
 	}
@@ -305,8 +301,8 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 	for _, a := range as {
 		texts = append(texts, a.Subject+a.Default)
 	}
-	for _, t := range texts {
-		for _, sec := range append(s.Sim.Issued(), "amzn1.oa2-cs.v1.demo-made-up-secret-of-another-application") {
+	for _, sec := range append(s.Sim.Issued(), extraSecret) {
+		for _, t := range texts {
 			if strings.Contains(t, sec) {
 				leaks++
 			}

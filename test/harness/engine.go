@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,12 +26,9 @@ import (
 
 // StepRecord is one invocation of the rotation function by the engine.
 type StepRecord struct {
-	Time     time.Time
 	SecretID string
-	Token    string
 	Attempt  int
 	Step     string
-	Duration time.Duration
 	Err      string // "" on success
 }
 
@@ -40,21 +37,24 @@ type StepRecord struct {
 // the service does), and runs rotations with awssim's engine in real time,
 // invoking the rotation function under the runtime interface emulator.
 type engine struct {
-	sm        *secretsmanager.Client // moto, directly
-	lambdaARN string
-	invoke    func(ctx context.Context, event any) ([]byte, error)
-	event     func(Event)
-	proxy     *httputil.ReverseProxy
-	ctx       context.Context
-	rot       *awssim.Engine
+	sm     *secretsmanager.Client // moto, directly
+	invoke func(ctx context.Context, event any) ([]byte, error)
+	event  func(Event)
+	proxy  *httputil.ReverseProxy
+	ctx    context.Context
+	rot    *awssim.Engine
 
 	mu      sync.Mutex
 	records []StepRecord
 }
 
-func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, lambdaARN string, retry time.Duration, attempts int, event func(Event)) *engine {
+var errIncomplete = &smithy.GenericAPIError{Code: "InvalidRequestException",
+	Message: "A previous rotation isn't complete. That rotation will be reattempted."}
+
+func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, retry time.Duration, attempts int,
+	event func(Event)) *engine {
 	u, _ := url.Parse(motoURL)
-	e := &engine{sm: sm, lambdaARN: lambdaARN, event: event, proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx}
+	e := &engine{sm: sm, event: event, proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx}
 	e.rot = &awssim.Engine{
 		Now: time.Now, RetryDelay: retry, MaxAttempts: attempts,
 		Invoke: e.step, Finish: e.finish, Pending: e.pending,
@@ -83,9 +83,7 @@ func (e *engine) say(format string, args ...any) { e.event(Event{What: fmt.Sprin
 // ServeHTTP is the Secrets Manager endpoint the functions use.
 func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
-	switch op {
-	case "RotateSecret", "PutSecretValue":
-	default:
+	if op != "RotateSecret" && op != "PutSecretValue" {
 		e.proxy.ServeHTTP(w, r)
 		return
 	}
@@ -100,18 +98,21 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeAWSError(w, http.StatusBadRequest, "InvalidParameterException", "malformed request")
 			return
 		}
-		out, err := e.rotateSecret(r.Context(), &in)
-		if err != nil {
-			writeErr(w, err)
-			return
+		arn, name, token, err := e.rotateSecret(r.Context(), &in)
+		var ae smithy.APIError
+		switch {
+		case errors.As(err, &ae):
+			writeAWSError(w, http.StatusBadRequest, ae.ErrorCode(), ae.ErrorMessage())
+		case err != nil:
+			writeAWSError(w, http.StatusInternalServerError, "InternalServiceError", "the local rotation engine failed")
+		default:
+			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+			json.NewEncoder(w).Encode(map[string]string{"ARN": arn, "Name": name, "VersionId": token})
 		}
-		writeJSON(w, out)
 		return
 	}
 	// PutSecretValue: reusing a token with a different value fails, as in AWS.
-	var in struct {
-		SecretId, ClientRequestToken, SecretString string
-	}
+	var in struct{ SecretId, ClientRequestToken, SecretString string }
 	if json.Unmarshal(body, &in) == nil && in.ClientRequestToken != "" {
 		got, err := e.sm.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
 			SecretId: aws.String(in.SecretId), VersionId: aws.String(in.ClientRequestToken)})
@@ -126,37 +127,31 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.proxy.ServeHTTP(w, r)
 }
 
-type rotateOut struct {
-	ARN       string `json:"ARN"`
-	Name      string `json:"Name"`
-	VersionID string `json:"VersionId"`
-}
-
-// rotateSecret is RotateSecret as the service plays it.
-func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (*rotateOut, error) {
+// rotateSecret is RotateSecret as the service plays it; it returns the
+// secret's ARN and name and the rotation's token.
+func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (
+	arn, name, token string, err error) {
 	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: in.SecretId})
 	if err != nil {
-		return nil, err
+		return "", "", "", err
 	}
-	arn := aws.ToString(d.ARN)
+	arn = aws.ToString(d.ARN)
 	current, pending := stages(d)
-	if e.rot.Running(arn) || (pending != "" && pending != current) {
-		if !e.rot.Running(arn) && pending != "" {
-			// That rotation will be reattempted: now.
-			e.rot.Start(arn, pending, true)
+	if running := e.rot.Running(arn); running || pending != "" && pending != current {
+		if !running {
+			e.rot.Start(arn, pending, true) // that rotation will be reattempted: now
 		}
-		return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
-			Message: "A previous rotation isn't complete. That rotation will be reattempted."}
+		return "", "", "", errIncomplete
 	}
 	lambdaARN := aws.ToString(in.RotationLambdaARN)
 	if lambdaARN == "" {
 		if !aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == "" {
-			return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
+			return "", "", "", &smithy.GenericAPIError{Code: "InvalidRequestException",
 				Message: "No Lambda rotation function ARN is associated with this secret."}
 		}
-		lambdaARN = e.lambdaARN
+		lambdaARN = RotationFunctionARN
 	}
-	token := aws.ToString(in.ClientRequestToken)
+	token = aws.ToString(in.ClientRequestToken)
 	if token == "" {
 		token = NewToken()
 	}
@@ -164,25 +159,32 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
 		RotationLambdaARN: aws.String(lambdaARN), RotationRules: in.RotationRules,
 	})
-	var ae smithy.APIError
-	if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException") {
-		return nil, err
+	if err != nil && !notFound(err) {
+		return "", "", "", err
 	}
 	if e.rot.Running(arn) {
-		return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
-			Message: "A previous rotation isn't complete. That rotation will be reattempted."}
+		return "", "", "", errIncomplete
 	}
 	if in.RotateImmediately == nil || *in.RotateImmediately {
 		e.rot.Start(arn, token, false)
 	}
-	return &rotateOut{ARN: arn, Name: aws.ToString(d.Name), VersionID: token}, nil
+	return arn, aws.ToString(d.Name), token, nil
+}
+
+// notFound reports a ResourceNotFoundException: moto's answer to a
+// RotateSecret naming a Lambda function it does not know, after it has
+// stored the rotation's configuration and pending version.
+func notFound(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException"
 }
 
 // step invokes the rotation function for one step and records it.
 func (e *engine) step(a awssim.Attempt, step string) error {
 	start := time.Now()
 	_, err := e.invoke(e.ctx, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
-	rec := StepRecord{Time: start, SecretID: a.SecretARN, Token: a.Token, Attempt: a.N, Step: step, Duration: time.Since(start)}
+	took := time.Since(start).Round(time.Millisecond)
+	rec := StepRecord{SecretID: a.SecretARN, Attempt: a.N, Step: step}
 	if err != nil {
 		rec.Err = err.Error()
 	}
@@ -190,10 +192,10 @@ func (e *engine) step(a awssim.Attempt, step string) error {
 	e.records = append(e.records, rec)
 	e.mu.Unlock()
 	if err != nil {
-		e.say("  %s failed after %s: %s", step, rec.Duration.Round(time.Millisecond), oneLine(rec.Err))
+		e.say("  %s failed after %s: %s", step, took, oneLine(rec.Err))
 		return err
 	}
-	e.say("  %s ok (%s)", step, rec.Duration.Round(time.Millisecond))
+	e.say("  %s ok (%s)", step, took)
 	return nil
 }
 
@@ -220,13 +222,11 @@ func (e *engine) pending(arn string) (string, bool) {
 // stages returns the versions holding AWSCURRENT and AWSPENDING.
 func stages(d *secretsmanager.DescribeSecretOutput) (current, pending string) {
 	for v, stages := range d.VersionIdsToStages {
-		for _, s := range stages {
-			switch s {
-			case "AWSCURRENT":
-				current = v
-			case "AWSPENDING":
-				pending = v
-			}
+		if slices.Contains(stages, "AWSCURRENT") {
+			current = v
+		}
+		if slices.Contains(stages, "AWSPENDING") {
+			pending = v
 		}
 	}
 	return current, pending
@@ -237,11 +237,14 @@ func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
 	if e.ctx.Err() != nil {
 		return // the stack is closing
 	}
+	arn, token := shortARN(a.SecretARN), short(a.Token)
 	switch o {
 	case awssim.Succeeded:
-		e.event(Event{What: fmt.Sprintf("rotation succeeded: secret %s version %s", shortARN(a.SecretARN), short(a.Token)), SecretARN: a.SecretARN, Rotation: RotationSucceeded})
+		e.event(Event{What: fmt.Sprintf("rotation succeeded: secret %s version %s", arn, token),
+			SecretARN: a.SecretARN, Rotation: RotationSucceeded})
 	case awssim.Abandoned:
-		e.event(Event{What: fmt.Sprintf("rotation abandoned after %d attempts: secret %s version %s", a.N, shortARN(a.SecretARN), short(a.Token)), SecretARN: a.SecretARN, Rotation: RotationAbandoned})
+		e.event(Event{What: fmt.Sprintf("rotation abandoned after %d attempts: secret %s version %s", a.N, arn, token),
+			SecretARN: a.SecretARN, Rotation: RotationAbandoned})
 	case awssim.WillRetry:
 		e.say("rotation failed (attempt %d); retry in %s", a.N, e.rot.RetryDelay)
 	}
@@ -253,33 +256,11 @@ func (e *engine) busy() bool {
 	return e.rot.Busy() || waiting > 0
 }
 
-func (e *engine) stop() { e.rot.Stop() }
-
-func (e *engine) steps() []StepRecord {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]StepRecord(nil), e.records...)
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	json.NewEncoder(w).Encode(v)
-}
-
 func writeAWSError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-ErrorType", code)
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
-}
-
-func writeErr(w http.ResponseWriter, err error) {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		writeAWSError(w, http.StatusBadRequest, ae.ErrorCode(), ae.ErrorMessage())
-		return
-	}
-	writeAWSError(w, http.StatusInternalServerError, "InternalServiceError", "the local rotation engine failed")
 }
 
 // NewToken returns a random version-4 UUID, the form of a ClientRequestToken
@@ -289,23 +270,12 @@ func NewToken() string {
 	rand.Read(b)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
-func short(id string) string {
-	if len(id) > 8 {
-		return id[:8]
-	}
-	return id
-}
+func short(id string) string { return id[:min(len(id), 8)] }
 
-func shortARN(arn string) string {
-	if i := strings.LastIndexByte(arn, ':'); i >= 0 {
-		return arn[i+1:]
-	}
-	return arn
-}
+func shortARN(arn string) string { return arn[strings.LastIndexByte(arn, ':')+1:] }
 
 func oneLine(s string) string {
 	s = strings.ReplaceAll(s, "\n", " ")

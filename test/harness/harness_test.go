@@ -123,7 +123,7 @@ func TestEngineRotation(t *testing.T) {
 	var ended []Event // the events that end a rotation
 	var tmu sync.Mutex
 	ctx, cancel := context.WithCancel(context.Background())
-	e := newEngine(ctx, url, direct, RotationFunctionARN, 200*time.Millisecond, 3, func(ev Event) {
+	e := newEngine(ctx, url, direct, 200*time.Millisecond, 3, func(ev Event) {
 		tmu.Lock()
 		timeline = append(timeline, ev.What)
 		if ev.Rotation != "" {
@@ -131,7 +131,7 @@ func TestEngineRotation(t *testing.T) {
 		}
 		tmu.Unlock()
 	})
-	t.Cleanup(func() { cancel(); e.stop() })
+	t.Cleanup(func() { cancel(); e.rot.Stop() })
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	proxied := secretsManagerClient(srv.URL)
@@ -186,7 +186,7 @@ func TestEngineRotation(t *testing.T) {
 		t.Errorf("rotation end events = %+v, want one %q for %s", ended, RotationSucceeded, arn)
 	}
 	tmu.Unlock()
-	if n := len(e.steps()); n != len(want) {
+	if n := len((&Stack{engine: e}).Steps()); n != len(want) {
 		t.Errorf("engine recorded %d steps, want %d", n, len(want))
 	}
 
@@ -207,9 +207,9 @@ func TestEngineRefusesWithoutRotation(t *testing.T) {
 	url := motoURL(t)
 	direct := secretsManagerClient(url)
 	ctx, cancel := context.WithCancel(context.Background())
-	e := newEngine(ctx, url, direct, RotationFunctionARN, time.Second, 1, func(Event) {})
+	e := newEngine(ctx, url, direct, time.Second, 1, func(Event) {})
 	e.invoke = func(context.Context, any) ([]byte, error) { return nil, errors.New("must not be invoked") }
-	t.Cleanup(func() { cancel(); e.stop() })
+	t.Cleanup(func() { cancel(); e.rot.Stop() })
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	if _, err := direct.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String("plain"), SecretString: aws.String("v")}); err != nil {
@@ -228,7 +228,7 @@ func TestEngineRefusesWithoutRotation(t *testing.T) {
 }
 
 func TestChildPID(t *testing.T) {
-	p, err := StartProcess("sh", exec.Command("sh", "-c", "sleep 30; true"), &logsink.Buffer{})
+	p, err := startProcess("sh", exec.Command("sh", "-c", "sleep 30; true"), &logsink.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +238,7 @@ func TestChildPID(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	last := "no child"
 	for {
-		if child, ok := ChildPID(p.Pid()); ok {
+		if child, ok := childPID(p.cmd.Process.Pid); ok {
 			comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child))
 			if err == nil && strings.TrimSpace(string(comm)) == "sleep" {
 				break
@@ -246,16 +246,16 @@ func TestChildPID(t *testing.T) {
 			last = fmt.Sprintf("child %d with comm %q (%v)", child, comm, err)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ChildPID(%d) found %s, want the sleep child", p.Pid(), last)
+			t.Fatalf("childPID(%d) found %s, want the sleep child", p.cmd.Process.Pid, last)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	p.Stop()
-	if !p.Exited() {
-		t.Error("Exited() = false after Stop")
+	if !p.exited() {
+		t.Error("exited() = false after Stop")
 	}
-	if _, ok := ChildPID(p.Pid()); ok {
-		t.Errorf("ChildPID(%d) found a child after Stop", p.Pid())
+	if _, ok := childPID(p.cmd.Process.Pid); ok {
+		t.Errorf("childPID(%d) found a child after Stop", p.cmd.Process.Pid)
 	}
 }
 

@@ -43,11 +43,10 @@ func RepoRoot() (string, error) {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			return dir, nil
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
+		if filepath.Dir(dir) == dir {
 			return "", errors.New("harness: find repository root: no go.mod above the working directory")
 		}
-		dir = parent
+		dir = filepath.Dir(dir)
 	}
 }
 
@@ -65,36 +64,26 @@ func RIEPath(root string) (string, error) {
 func CheckMoto(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, "python3", "-c", "import moto.server, flask").CombinedOutput()
 	if err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 		return fmt.Errorf("harness: python3 -m moto.server is not available (pip install 'moto[server]'): %v: %s: %w",
-			err, strings.TrimSpace(lastLine(string(out))), ErrMissing)
+			err, strings.TrimSpace(lines[len(lines)-1]), ErrMissing)
 	}
 	return nil
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 // Build builds the four bootstraps for this machine (CGO_ENABLED=0,
 // -tags lambda.norpc) into outDir/<function>/bootstrap.
 func Build(ctx context.Context, root, outDir string) error {
-	var errs []error
-	var mu sync.Mutex
+	errs := make([]error, len(Functions))
 	var wg sync.WaitGroup
-	for _, name := range Functions {
+	for i, name := range Functions {
 		wg.Go(func() {
 			out := filepath.Join(outDir, name, "bootstrap")
 			cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, "./functions/"+name)
 			cmd.Dir = root
 			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
 			if b, err := cmd.CombinedOutput(); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("harness: build %s: %v\n%s", name, err, strings.TrimSpace(string(b))))
-				mu.Unlock()
+				errs[i] = fmt.Errorf("harness: build %s: %v\n%s", name, err, strings.TrimSpace(string(b)))
 			}
 		})
 	}
@@ -102,35 +91,34 @@ func Build(ctx context.Context, root, outDir string) error {
 	return errors.Join(errs...)
 }
 
-// FreePort returns a free TCP port on 127.0.0.1.
-func FreePort() (int, error) {
+// freeAddr returns a free TCP address on 127.0.0.1.
+func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, fmt.Errorf("harness: find free port: %w", err)
+		return "", fmt.Errorf("harness: find free port: %w", err)
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return l.Addr().String(), nil
 }
 
-// Process is a started child in its own process group.
-type Process struct {
+// process is a started child in its own process group.
+type process struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
 }
 
-// StartProcess starts cmd in a process group of its own (so that Stop
-// reaches its children too), killed if this process dies, writing its
-// standard output and error to out.
-func StartProcess(name string, cmd *exec.Cmd, out io.Writer) (*Process, error) {
-	// Own group, so stop reaches the children; killed if this process dies.
+// startProcess starts cmd writing its standard output and error to out, in a
+// process group of its own (so that Stop reaches its children too), killed if
+// this process dies.
+func startProcess(name string, cmd *exec.Cmd, out io.Writer) (*process, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("harness: start %s: %w", name, err)
 	}
-	p := &Process{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -138,8 +126,7 @@ func StartProcess(name string, cmd *exec.Cmd, out io.Writer) (*Process, error) {
 	return p, nil
 }
 
-// Exited reports whether the process has ended.
-func (p *Process) Exited() bool {
+func (p *process) exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -148,16 +135,10 @@ func (p *Process) Exited() bool {
 	}
 }
 
-// Pid is the process id (and process group id).
-func (p *Process) Pid() int { return p.cmd.Process.Pid }
-
-// Done is closed when the process has ended.
-func (p *Process) Done() <-chan struct{} { return p.done }
-
 // Stop ends the process group: SIGTERM, then SIGKILL after 3 s. It is safe
 // on a nil or ended process.
-func (p *Process) Stop() {
-	if p == nil || p.Exited() {
+func (p *process) Stop() {
+	if p == nil || p.exited() {
 		return
 	}
 	pgid := p.cmd.Process.Pid
@@ -172,91 +153,77 @@ func (p *Process) Stop() {
 	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-// waitHTTP polls url until it answers any HTTP status, the process exits or ctx ends.
-func waitHTTP(ctx context.Context, p *Process, url string, timeout time.Duration) error {
+// waitUp polls up until it is true, the process exits or timeout.
+func waitUp(ctx context.Context, p *process, what string, timeout time.Duration, up func(context.Context) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := &http.Client{Timeout: time.Second}
-	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if resp, err := c.Do(req); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		if p != nil && p.Exited() {
-			return fmt.Errorf("harness: %s exited before it answered: %v", p.name, p.err)
+	for !up(ctx) {
+		if p.exited() {
+			return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, what, p.err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("harness: wait for %s: %w", url, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// waitTCP polls addr until it accepts a connection.
-func waitTCP(ctx context.Context, p *Process, addr string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return nil
-		}
-		if p.Exited() {
-			return fmt.Errorf("harness: %s exited before it listened: %v", p.name, p.err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("harness: wait for %s on %s: %w", p.name, addr, ctx.Err())
+			return fmt.Errorf("harness: wait for %s of %s: %w", what, p.name, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
-// startMoto runs python3 -m moto.server on a free port and waits until it answers.
-func startMoto(ctx context.Context, logs io.Writer) (*Process, string, error) {
-	port, err := FreePort()
-	if err != nil {
-		return nil, "", err
+// listening reports whether addr accepts a connection.
+func listening(addr string) func(context.Context) bool {
+	return func(context.Context) bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
 	}
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	p, err := StartProcess("moto", exec.Command("python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", fmt.Sprint(port)), logs)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := waitHTTP(ctx, p, url+"/moto-api/", 20*time.Second); err != nil {
+}
+
+// startMoto runs python3 -m moto.server on a free port and waits until it
+// answers. Another process can take the port before moto binds it (tests run
+// in parallel): moto then exits, or the other process answers; a new port is
+// tried, three times at most.
+func startMoto(ctx context.Context, logs io.Writer) (p *process, url string, err error) {
+	c := &http.Client{Timeout: time.Second}
+	for range 3 {
+		var addr string
+		if addr, err = freeAddr(); err != nil {
+			return nil, "", err
+		}
+		host, port, _ := net.SplitHostPort(addr)
+		cmd := exec.Command("python3", "-m", "moto.server", "-H", host, "-p", port)
+		if p, err = startProcess("moto", cmd, logs); err != nil {
+			continue
+		}
+		url = "http://" + addr
+		err = waitUp(ctx, p, url, 20*time.Second, func(ctx context.Context) bool {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/moto-api/", nil)
+			resp, err := c.Do(req)
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		})
+		if err == nil {
+			return p, url, nil
+		}
 		p.Stop()
-		return nil, "", err
 	}
-	return p, url, nil
+	return nil, "", err
 }
 
-// ChildPID returns the pid of a child of parent (the first found in /proc),
-// such as the bootstrap aws-lambda-rie runs.
-func ChildPID(parent int) (int, bool) {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, false
-	}
-	want := strconv.Itoa(parent)
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
-		st := string(b)
-		i := strings.LastIndexByte(st, ')')
-		if i < 0 {
-			continue
-		}
-		if f := strings.Fields(st[i+1:]); len(f) > 1 && f[1] == want {
-			return pid, true
+// childPID returns the pid of a child of parent, such as the bootstrap
+// aws-lambda-rie runs; any of parent's threads may have started it.
+func childPID(parent int) (int, bool) {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", parent))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(t)
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			pid, err := strconv.Atoi(f[0])
+			return pid, err == nil
 		}
 	}
 	return 0, false

@@ -1,15 +1,11 @@
-// Package harness runs the project's local stack: the four functions as
-// built bootstrap binaries under aws-lambda-rie, moto (python3 -m
-// moto.server) as Secrets Manager, SQS and SNS, the SP-API/LWA simulator,
-// and the two AWS behaviours moto cannot play: Secrets Manager's rotation
-// engine (RotateSecret creates the pending version and the four steps
-// createSecret, setSecret, testSecret and finishSecret are invoked in order,
-// a failed rotation is retried, AWSPENDING is removed after success) and the
-// SQS event source mapping with ReportBatchItemFailures (poll, invoke with an
-// SQSEvent, delete what succeeded, redrive to the dead-letter queue after
-// maxReceiveCount receives), both test/awssim's, in real time and over
-// moto, as the chaos world plays them on its clock. Everything listens on 127.0.0.1 on free ports
-// and is stopped by Close.
+// Package harness runs the project's local stack on 127.0.0.1, stopped by
+// Close: the four functions' bootstraps under aws-lambda-rie, moto as
+// Secrets Manager, SQS and SNS, the SP-API/LWA simulator, and test/awssim's
+// players of what moto cannot do, in real time as the chaos world runs them
+// on its clock: Secrets Manager's rotation engine (RotateSecret creates the
+// pending version, the four steps run in order, a failed rotation is
+// retried, AWSPENDING is removed after success) and the SQS event source
+// mapping with ReportBatchItemFailures.
 //
 // The functions reach Secrets Manager through the engine's proxy
 // (AWS_ENDPOINT_URL_SECRETS_MANAGER), which forwards every call to moto but
@@ -18,6 +14,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -26,13 +23,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,7 +41,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/test/logsink"
@@ -60,22 +57,15 @@ const (
 
 // Options configure a Stack. Zero values have test-friendly defaults.
 type Options struct {
-	// BinDir holds prebuilt <function>/bootstrap; empty builds into a temp dir.
-	BinDir string
-	// RotationTimeout is the rotation function's deadline (default 20 s);
-	// the SQS functions get 30 s.
-	RotationTimeout time.Duration
-	// RotationRetryDelay is the wait before a failed rotation is retried
-	// (default 2 s); RotationAttempts bounds the attempts (default 5).
-	RotationRetryDelay time.Duration
-	RotationAttempts   int
-	// MaxReceiveCount is the queues' redrive threshold (default 3) and
-	// VisibilityTimeout their visibility timeout in seconds (default 2).
-	MaxReceiveCount   int
-	VisibilityTimeout int32
-	// Env adds or overrides environment variables of every function.
-	Env map[string]string
-	// FunctionEnv adds or overrides variables of one function, by name.
+	BinDir             string        // prebuilt <function>/bootstrap; empty builds into a temp dir
+	RotationTimeout    time.Duration // the rotation function's deadline (20 s); the others get 30 s
+	RotationRetryDelay time.Duration // the wait before a failed rotation is retried (2 s)
+	RotationAttempts   int           // bound on the attempts of a rotation (5)
+	MaxReceiveCount    int           // the queues' redrive threshold (3)
+	VisibilityTimeout  int32         // the queues' visibility timeout in seconds (2)
+	// Env adds or overrides environment variables of every function;
+	// FunctionEnv those of one function, by name.
+	Env         map[string]string
 	FunctionEnv map[string]map[string]string
 
 	// The simulated application. Defaults: a random client id, an
@@ -84,13 +74,9 @@ type Options struct {
 	ApplicationID string
 	InitialSecret string
 	InitialExpiry time.Time
-	// DeliveryDelay is the simulator's delay before a new-secret
-	// notification is sent (default 1 s).
-	DeliveryDelay time.Duration
-	// NotEnrolled leaves the new-secret queue unregistered (rotate → 400).
-	NotEnrolled bool
-	// Faults are the simulator's initial fault knobs.
-	Faults spapisim.Faults
+	DeliveryDelay time.Duration   // before the simulator sends a new-secret notification (1 s)
+	NotEnrolled   bool            // leaves the new-secret queue unregistered (rotate → 400)
+	Faults        spapisim.Faults // the simulator's initial fault knobs
 
 	// Instances sets how many aws-lambda-rie instances of a function run,
 	// by name (default 2 of the rotation function, 1 of the others).
@@ -105,20 +91,15 @@ type Options struct {
 	// rotation engine, an event source mapping or Invoke.
 	AroundInvoke AroundInvoke
 
-	// LogFile, if set, receives a copy of every function log.
-	LogFile string
-	// OnEvent is called for every timeline event as it happens.
-	OnEvent func(Event)
+	LogFile string      // if set, receives a copy of every function log
+	OnEvent func(Event) // called for every timeline event as it happens
 }
 
 // Peers a function reaches, as WrapPeer names them.
 const (
-	// PeerSecretsManager is the rotation engine's Secrets Manager proxy.
-	PeerSecretsManager = "secretsmanager"
-	// PeerSNS is SNS (moto).
-	PeerSNS = "sns"
-	// PeerAmazon is the SP-API/LWA simulator (LWA_TOKEN_URL and SP_API_ENDPOINT).
-	PeerAmazon = "amazon"
+	PeerSecretsManager = "secretsmanager" // the rotation engine's Secrets Manager proxy
+	PeerSNS            = "sns"            // SNS (moto)
+	PeerAmazon         = "amazon"         // the SP-API/LWA simulator (LWA_TOKEN_URL and SP_API_ENDPOINT)
 )
 
 // Event is one timeline entry.
@@ -134,11 +115,10 @@ type Event struct {
 // RotationEnd is how a rotation the engine ran ended.
 type RotationEnd string
 
+// The ends of a rotation.
 const (
-	// RotationSucceeded: all four steps succeeded and AWSPENDING was removed.
-	RotationSucceeded RotationEnd = "succeeded"
-	// RotationAbandoned: the engine gave up after RotationAttempts attempts.
-	RotationAbandoned RotationEnd = "abandoned"
+	RotationSucceeded RotationEnd = "succeeded" // the four steps succeeded and AWSPENDING was removed
+	RotationAbandoned RotationEnd = "abandoned" // the engine gave up after RotationAttempts attempts
 )
 
 // Stack is a running local stack.
@@ -157,29 +137,29 @@ type Stack struct {
 	ClientID, ApplicationID            string
 	InitialSecret                      string
 
-	opts    Options
-	started time.Time
-	cancel  context.CancelFunc
-	moto    *Process
-	servers []*http.Server
-	pools   map[string]*pool
-	engine  *engine
-	maps    []*mapping
-	wg      sync.WaitGroup
-	logs    map[string]*logsink.Buffer
-	logFile *os.File
-	tmp     string
+	opts      Options
+	cancel    context.CancelFunc
+	moto      *process
+	servers   []*http.Server
+	pools     map[string]*pool
+	engine    *engine
+	maps      []*mapping
+	wg        sync.WaitGroup
+	logs      map[string]*logsink.Buffer
+	logFile   *os.File
+	tmp       string
+	closeOnce sync.Once
 
 	mu       sync.Mutex
 	timeline []Event
 	alerts   []Alert
-	closed   bool
 }
 
 // Start starts a stack. On error everything started so far is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	setDefaults(&opts)
-	s := &Stack{opts: opts, started: time.Now(), logs: map[string]*logsink.Buffer{}, pools: map[string]*pool{},
+	started := time.Now()
+	s := &Stack{opts: opts, logs: map[string]*logsink.Buffer{}, pools: map[string]*pool{},
 		ClientID: opts.ClientID, ApplicationID: opts.ApplicationID, InitialSecret: opts.InitialSecret}
 	defer func() {
 		if err != nil {
@@ -223,27 +203,22 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		s.emit("built the four bootstraps in %s", time.Since(t0).Round(time.Millisecond))
 	}
 
-	// moto.
 	if s.moto, s.MotoURL, err = startMoto(ctx, s.logs["moto"]); err != nil {
 		return nil, err
 	}
 	s.emit("moto is up at %s", s.MotoURL)
-	cfg := awsConfig()
 	s.SecretsManager = secretsManagerClient(s.MotoURL)
-	s.SQS = sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.MotoURL) })
-	s.SNS = sns.NewFromConfig(cfg, func(o *sns.Options) { o.BaseEndpoint = aws.String(s.MotoURL) })
-
+	s.SQS = sqs.NewFromConfig(awsConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.MotoURL) })
+	s.SNS = sns.NewFromConfig(awsConfig(), func(o *sns.Options) { o.BaseEndpoint = aws.String(s.MotoURL) })
 	if err := s.createQueues(ctx); err != nil {
 		return nil, err
 	}
 
-	// The simulator.
 	simCfg := spapisim.Config{
 		ClientID: opts.ClientID, ApplicationID: opts.ApplicationID,
 		InitialSecret: opts.InitialSecret, InitialExpiry: opts.InitialExpiry,
 		ExpiryDeliverer: spapisim.SQSDeliverer{Client: s.SQS, QueueURL: s.ExpiryQueueURL},
-		DeliveryDelay:   opts.DeliveryDelay,
-		Faults:          opts.Faults,
+		DeliveryDelay:   opts.DeliveryDelay, Faults: opts.Faults,
 	}
 	if !opts.NotEnrolled {
 		simCfg.NewSecretDeliverer = spapisim.SQSDeliverer{Client: s.SQS, QueueURL: s.NewSecretQueueURL}
@@ -255,13 +230,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.wg.Go(func() { s.Sim.Run(runCtx) })
 	s.emit("SP-API/LWA simulator is up at %s", s.SimURL)
 
-	// The rotation engine's Secrets Manager proxy.
-	s.engine = newEngine(runCtx, s.MotoURL, s.SecretsManager, RotationFunctionARN, opts.RotationRetryDelay, opts.RotationAttempts, s.record)
+	s.engine = newEngine(runCtx, s.MotoURL, s.SecretsManager, opts.RotationRetryDelay, opts.RotationAttempts, s.record)
 	if s.ProxyURL, err = s.serve(s.engine); err != nil {
 		return nil, err
 	}
 
-	// The functions.
 	env := map[string]string{
 		"AWS_REGION":                       Region,
 		"AWS_DEFAULT_REGION":               Region,
@@ -274,68 +247,52 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		"LWA_TOKEN_URL":                    s.SimURL + spapisim.TokenPath,
 		"SP_API_ENDPOINT":                  s.SimURL,
 	}
-	for k, v := range opts.Env {
-		env[k] = v
-	}
-	counts := map[string]int{FunctionRotate: 2, FunctionReceive: 1, FunctionExpiry: 1, FunctionWatchdog: 1}
-	for name, n := range opts.Instances {
-		if n > 0 {
-			counts[name] = n
-		}
-	}
-	type started struct {
-		name  string
-		insts []*instance
-		err   error
-	}
-	results := make(chan started, len(Functions))
-	for _, name := range Functions {
-		fenv := maps(env, s.peerEnv(name))
+	maps.Copy(env, opts.Env)
+	errs := make([]error, len(Functions))
+	var wg sync.WaitGroup
+	for i, name := range Functions {
+		fenv := maps.Clone(env)
+		maps.Copy(fenv, s.peerEnv(name))
 		if name == FunctionWatchdog {
 			// The watchdog judges rotation configured with any other
 			// function FOREIGN_ROTATION_FUNCTION.
-			fenv = maps(fenv, map[string]string{"ROTATE_SECRET_FUNCTION_ARN": RotationFunctionARN})
+			fenv["ROTATE_SECRET_FUNCTION_ARN"] = RotationFunctionARN
 		}
-		fenv = maps(fenv, opts.FunctionEnv[name])
-		timeout := 30 * time.Second
+		maps.Copy(fenv, opts.FunctionEnv[name])
+		n, timeout := 1, 30*time.Second
 		if name == FunctionRotate {
-			timeout = opts.RotationTimeout
+			n, timeout = 2, opts.RotationTimeout
 		}
-		go func() {
-			r := started{name: name}
-			for range counts[name] {
+		if opts.Instances[name] > 0 {
+			n = opts.Instances[name]
+		}
+		wg.Go(func() {
+			var insts []*instance
+			for range n {
 				in, err := startInstance(ctx, rie, name, filepath.Join(binDir, name, "bootstrap"), timeout, fenv, s.logs[name])
 				if err != nil {
-					r.err = err
+					errs[i] = err
 					break
 				}
-				r.insts = append(r.insts, in)
+				insts = append(insts, in)
 			}
-			results <- r
-		}()
+			s.mu.Lock()
+			s.pools[name] = newPool(name, insts, opts.AroundInvoke)
+			s.mu.Unlock()
+		})
 	}
-	var errs []error
-	for range Functions {
-		r := <-results
-		s.pools[r.name] = newPool(r.name, r.insts, opts.AroundInvoke)
-		errs = append(errs, r.err)
-	}
+	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	s.engine.invoke = s.pools[FunctionRotate].invoke
 	s.emit("functions running under aws-lambda-rie")
 
-	// The event source mappings.
-	for _, m := range []struct{ name, url, dlq, fn string }{
-		{"new-secret queue → " + FunctionReceive, s.NewSecretQueueURL, s.NewSecretDLQURL, FunctionReceive},
-		{"expiry queue → " + FunctionExpiry, s.ExpiryQueueURL, s.ExpiryDLQURL, FunctionExpiry},
-	} {
-		mp := newMapping(s.SQS, m.url, m.dlq, opts.MaxReceiveCount, opts.VisibilityTimeout, m.name, s.pools[m.fn].invoke, s.emit)
-		s.maps = append(s.maps, mp)
-		s.wg.Go(func() { mp.run(runCtx) })
+	s.maps = []*mapping{
+		s.startMapping(runCtx, "new-secret", s.NewSecretQueueURL, FunctionReceive),
+		s.startMapping(runCtx, "expiry", s.ExpiryQueueURL, FunctionExpiry),
 	}
-	s.emit("stack ready in %s", time.Since(s.started).Round(time.Millisecond))
+	s.emit("stack ready in %s", time.Since(started).Round(time.Millisecond))
 	return s, nil
 }
 
@@ -375,51 +332,20 @@ func (s *Stack) BootstrapPID(function string) (int, bool) {
 	if p == nil || len(p.all) == 0 {
 		return 0, false
 	}
-	return ChildPID(p.all[0].proc.Pid())
+	return childPID(p.all[0].proc.cmd.Process.Pid)
 }
 
 func setDefaults(o *Options) {
-	if o.RotationTimeout <= 0 {
-		o.RotationTimeout = 20 * time.Second
-	}
-	if o.RotationRetryDelay <= 0 {
-		o.RotationRetryDelay = 2 * time.Second
-	}
-	if o.RotationAttempts <= 0 {
-		o.RotationAttempts = 5
-	}
-	if o.MaxReceiveCount <= 0 {
-		o.MaxReceiveCount = 3
-	}
-	if o.VisibilityTimeout <= 0 {
-		o.VisibilityTimeout = 2
-	}
-	if o.ClientID == "" {
-		o.ClientID = "amzn1.application-oa2-client." + randomHex(16)
-	}
-	if o.ApplicationID == "" {
-		o.ApplicationID = "amzn1.sp.solution." + randomHex(8)
-	}
-	if o.InitialSecret == "" {
-		o.InitialSecret = spapisim.SecretPrefix + randomHex(32)
-	}
-	if o.InitialExpiry.IsZero() {
-		o.InitialExpiry = time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
-	}
-	if o.DeliveryDelay <= 0 {
-		o.DeliveryDelay = time.Second
-	}
-}
-
-func maps(a, b map[string]string) map[string]string {
-	out := make(map[string]string, len(a)+len(b))
-	for k, v := range a {
-		out[k] = v
-	}
-	for k, v := range b {
-		out[k] = v
-	}
-	return out
+	o.RotationTimeout = cmp.Or(o.RotationTimeout, 20*time.Second)
+	o.RotationRetryDelay = cmp.Or(o.RotationRetryDelay, 2*time.Second)
+	o.RotationAttempts = cmp.Or(o.RotationAttempts, 5)
+	o.MaxReceiveCount = cmp.Or(o.MaxReceiveCount, 3)
+	o.VisibilityTimeout = cmp.Or(o.VisibilityTimeout, 2)
+	o.ClientID = cmp.Or(o.ClientID, "amzn1.application-oa2-client."+randomHex(16))
+	o.ApplicationID = cmp.Or(o.ApplicationID, "amzn1.sp.solution."+randomHex(8))
+	o.InitialSecret = cmp.Or(o.InitialSecret, spapisim.SecretPrefix+randomHex(32))
+	o.InitialExpiry = cmp.Or(o.InitialExpiry, time.Now().Add(30*24*time.Hour).UTC().Truncate(time.Second))
+	o.DeliveryDelay = cmp.Or(o.DeliveryDelay, time.Second)
 }
 
 // randomHex returns n random hex digits.
@@ -495,15 +421,11 @@ func (s *Stack) record(ev Event) {
 	ev.Time = time.Now()
 	s.mu.Lock()
 	s.timeline = append(s.timeline, ev)
-	on := s.opts.OnEvent
 	s.mu.Unlock()
-	if on != nil {
-		on(ev)
+	if s.opts.OnEvent != nil {
+		s.opts.OnEvent(ev)
 	}
 }
-
-// Note adds an event of the caller to the timeline.
-func (s *Stack) Note(format string, args ...any) { s.emit(format, args...) }
 
 // Timeline returns every event so far.
 func (s *Stack) Timeline() []Event {
@@ -513,64 +435,54 @@ func (s *Stack) Timeline() []Event {
 }
 
 // Steps returns every rotation step the engine invoked, with its result.
-func (s *Stack) Steps() []StepRecord { return s.engine.steps() }
+func (s *Stack) Steps() []StepRecord {
+	s.engine.mu.Lock()
+	defer s.engine.mu.Unlock()
+	return slices.Clone(s.engine.records)
+}
 
 // Logs returns the captured output of one function (or "moto"), or of all
 // functions when name is "".
 func (s *Stack) Logs(name string) string {
+	names := Functions
 	if name != "" {
-		if b := s.logs[name]; b != nil {
-			return b.String()
+		names = []string{name}
+	}
+	var b strings.Builder
+	for _, n := range names {
+		if l := s.logs[n]; l != nil {
+			b.WriteString(l.String())
 		}
-		return ""
 	}
-	var out string
-	for _, n := range Functions {
-		out += s.logs[n].String()
-	}
-	return out
-}
-
-// Invocations returns how many batches each mapping delivered, by function.
-func (s *Stack) Invocations() map[string]int {
-	out := map[string]int{}
-	for i, fn := range []string{FunctionReceive, FunctionExpiry} {
-		s.maps[i].mu.Lock()
-		out[fn] = s.maps[i].invocations
-		s.maps[i].mu.Unlock()
-	}
-	return out
+	return b.String()
 }
 
 // Close stops everything. It is safe to call more than once.
 func (s *Stack) Close() {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.closed = true
-	s.mu.Unlock()
-	if s.cancel != nil {
-		s.cancel()
-	}
-	for _, p := range s.pools {
-		p.stop()
-	}
-	if s.engine != nil {
-		s.engine.stop()
-	}
-	s.wg.Wait()
-	for _, srv := range s.servers {
-		srv.Close()
-	}
-	s.moto.Stop()
-	if s.logFile != nil {
-		s.logFile.Close()
-	}
-	if s.tmp != "" {
-		os.RemoveAll(s.tmp)
-	}
+	s.closeOnce.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		for _, p := range s.pools {
+			for _, in := range p.all {
+				in.proc.Stop()
+			}
+		}
+		if s.engine != nil {
+			s.engine.rot.Stop()
+		}
+		s.wg.Wait()
+		for _, srv := range s.servers {
+			srv.Close()
+		}
+		s.moto.Stop()
+		if s.logFile != nil {
+			s.logFile.Close()
+		}
+		if s.tmp != "" {
+			os.RemoveAll(s.tmp)
+		}
+	})
 }
 
 // SecretDocument is the managed secret's value.
@@ -583,24 +495,20 @@ type SecretDocument struct {
 
 // SeedOptions describe a managed secret to create.
 type SeedOptions struct {
-	Name string // default "sp-api-lwa/<application id>"
-	// Document defaults to the simulator's client id and initial secret.
-	Document *SecretDocument
+	Name     string          // default "sp-api-lwa/<application id>"
+	Document *SecretDocument // default the simulator's client id and initial secret
 	// Rotation enables rotation with the rotation function, as a schedule
 	// with RotateImmediatelyOnUpdate false does.
 	Rotation bool
 	// RotationFunction is the Lambda ARN rotation is configured with
 	// (default RotationFunctionARN), e.g. another team's function.
 	RotationFunction string
-	// NoTag leaves out the sp-api-lwa:client-id tag.
-	NoTag bool
+	NoTag            bool // leaves out the sp-api-lwa:client-id tag
 }
 
 // Seed creates a managed secret and returns its ARN.
 func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
-	if o.Name == "" {
-		o.Name = "sp-api-lwa/" + s.ApplicationID
-	}
+	o.Name = cmp.Or(o.Name, "sp-api-lwa/"+s.ApplicationID)
 	doc := SecretDocument{ClientID: s.ClientID, ClientSecret: s.InitialSecret,
 		ClientSecretExpiresAt: s.opts.InitialExpiry.UTC().Format(time.RFC3339), RefreshToken: "Atzr|local-refresh-token"}
 	if o.Document != nil {
@@ -620,10 +528,7 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 		}
 	}
 	if o.Rotation {
-		fn := o.RotationFunction
-		if fn == "" {
-			fn = RotationFunctionARN
-		}
+		fn := cmp.Or(o.RotationFunction, RotationFunctionARN)
 		if err := enableRotation(ctx, s.SecretsManager, arn, aws.ToString(out.VersionId), fn); err != nil {
 			return "", err
 		}
@@ -636,35 +541,31 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 // RotateSecret naming a Lambda it does not know keeps the ARN and rules and
 // leaves an empty AWSPENDING version, which is then removed.
 func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current, function string) error {
-	token := NewToken()
 	_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
-		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
+		SecretId: aws.String(arn), ClientRequestToken: aws.String(NewToken()),
 		RotationLambdaARN: aws.String(function),
 		RotationRules:     &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
 	})
-	var ae smithy.APIError
-	if err != nil && !(errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException") {
+	if err != nil && !notFound(err) {
 		return fmt.Errorf("harness: enable rotation of %s: %w", arn, err)
 	}
-	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	describe := &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)}
+	d, err := sm.DescribeSecret(ctx, describe)
 	if err != nil {
 		return fmt.Errorf("harness: describe %s: %w", arn, err)
 	}
-	for v, stages := range d.VersionIdsToStages {
-		if slices.Contains(stages, "AWSPENDING") {
-			if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-				SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(v)}); err != nil {
-				return fmt.Errorf("harness: remove AWSPENDING of %s: %w", arn, err)
-			}
+	if _, pending := stages(d); pending != "" {
+		if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+			SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(pending)}); err != nil {
+			return fmt.Errorf("harness: remove AWSPENDING of %s: %w", arn, err)
 		}
 	}
-	d, err = sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil {
+	if d, err = sm.DescribeSecret(ctx, describe); err != nil {
 		return fmt.Errorf("harness: describe %s: %w", arn, err)
 	}
-	if !aws.ToBool(d.RotationEnabled) || !slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT") {
+	if kept := slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT"); !aws.ToBool(d.RotationEnabled) || !kept {
 		return fmt.Errorf("harness: enable rotation of %s: rotation enabled %v, AWSCURRENT kept %v",
-			arn, aws.ToBool(d.RotationEnabled), slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT"))
+			arn, aws.ToBool(d.RotationEnabled), kept)
 	}
 	return nil
 }
@@ -672,11 +573,11 @@ func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current
 // StartRotation is what a rotation schedule does: RotateSecret through the
 // engine. It returns the new version id.
 func (s *Stack) StartRotation(ctx context.Context, secretID string) (string, error) {
-	out, err := s.engine.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
+	_, _, token, err := s.engine.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
 		return "", fmt.Errorf("harness: start rotation of %s: %w", secretID, err)
 	}
-	return out.VersionID, nil
+	return token, nil
 }
 
 // Version is one version of a secret.
@@ -715,9 +616,10 @@ func (v Version) Has(stage string) bool { return slices.Contains(v.Stages, stage
 // Versions returns every version of the secret, oldest first.
 func (s *Stack) Versions(ctx context.Context, secretID string) ([]Version, error) {
 	var out []Version
-	in := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(secretID), IncludeDeprecated: aws.Bool(true)}
-	for {
-		page, err := s.SecretsManager.ListSecretVersionIds(ctx, in)
+	pages := secretsmanager.NewListSecretVersionIdsPaginator(s.SecretsManager,
+		&secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(secretID), IncludeDeprecated: aws.Bool(true)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("harness: list versions of %s: %w", secretID, err)
 		}
@@ -734,27 +636,18 @@ func (s *Stack) Versions(ctx context.Context, secretID string) ([]Version, error
 			}
 			out = append(out, v)
 		}
-		if aws.ToString(page.NextToken) == "" {
-			break
-		}
-		in.NextToken = page.NextToken
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) })
+	slices.SortStableFunc(out, func(a, b Version) int { return a.Created.Compare(b.Created) })
 	return out, nil
 }
 
 // Stage returns the version holding stage.
 func (s *Stack) Stage(ctx context.Context, secretID, stage string) (Version, bool, error) {
 	vs, err := s.Versions(ctx, secretID)
-	if err != nil {
-		return Version{}, false, err
+	if i := slices.IndexFunc(vs, func(v Version) bool { return v.Has(stage) }); i >= 0 {
+		return vs[i], true, nil
 	}
-	for _, v := range vs {
-		if v.Has(stage) {
-			return v, true, nil
-		}
-	}
-	return Version{}, false, nil
+	return Version{}, false, err
 }
 
 // Tags returns the secret's tags.
@@ -774,11 +667,8 @@ func (s *Stack) CurrentIsNewest(ctx context.Context, secretID string) (bool, err
 		return false, err
 	}
 	d, err := v.Document()
-	if err != nil {
-		return false, nil
-	}
 	cur, _ := s.Sim.Current()
-	return d.ClientSecret == cur, nil
+	return err == nil && d.ClientSecret == cur, nil
 }
 
 // WaitFor polls cond every 500 ms until it is true, it fails, or timeout.
@@ -812,24 +702,19 @@ func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
 			if !m.Idle() {
 				return false, nil
 			}
-			n, err := s.queueDepth(ctx, m.queueURL)
-			if err != nil || n > 0 {
-				return false, err
+			out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(m.url),
+				AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
+			if err != nil {
+				return false, fmt.Errorf("harness: queue attributes: %w", err)
+			}
+			visible, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
+			inFlight, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
+			if visible+inFlight > 0 {
+				return false, nil
 			}
 		}
 		return true, nil
 	})
-}
-
-func (s *Stack) queueDepth(ctx context.Context, url string) (int, error) {
-	out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
-	if err != nil {
-		return 0, fmt.Errorf("harness: queue attributes: %w", err)
-	}
-	a, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
-	b, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
-	return a + b, nil
 }
 
 // Alert is one alert read from the topic's SQS subscription.
@@ -925,10 +810,7 @@ func (w *retryAfterWriter) WriteHeader(status int) {
 }
 
 func awsConfig() aws.Config {
-	return aws.Config{
-		Region:      Region,
-		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-	}
+	return aws.Config{Region: Region, Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
 }
 
 func secretsManagerClient(url string) *secretsmanager.Client {

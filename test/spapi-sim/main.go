@@ -46,22 +46,14 @@ func run(log *slog.Logger) error {
 	if *clientID == "" || *secret == "" {
 		return fmt.Errorf("-client-id and -client-secret are required")
 	}
-	cfg := spapisim.Config{
-		ClientID:      *clientID,
-		ApplicationID: *appID,
-		InitialSecret: *secret,
-		DeliveryDelay: *delay,
-		Logger:        log,
-	}
+	cfg := spapisim.Config{ClientID: *clientID, ApplicationID: *appID, InitialSecret: *secret,
+		DeliveryDelay: *delay, Logger: log}
 	if *queueURL != "" || *expiryURL != "" {
 		if *endpoint == "" {
 			return fmt.Errorf("-sqs-endpoint is required with a queue URL")
 		}
-		client := sqs.New(sqs.Options{
-			Region:       "us-east-1",
-			BaseEndpoint: aws.String(*endpoint),
-			Credentials:  credentials.NewStaticCredentialsProvider("testing", "testing", ""),
-		})
+		client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(*endpoint),
+			Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
 		if *queueURL != "" {
 			cfg.NewSecretDeliverer = spapisim.SQSDeliverer{Client: client, QueueURL: *queueURL}
 		}
@@ -85,12 +77,11 @@ func run(log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go sim.Run(ctx)
-	go func() {
-		<-ctx.Done()
+	context.AfterFunc(ctx, func() {
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(shutdown)
-	}()
+	})
 	if err := srv.Serve(ln); err != http.ErrServerClosed {
 		return fmt.Errorf("serve: %w", err)
 	}
