@@ -228,7 +228,7 @@ func TestEngineRefusesWithoutRotation(t *testing.T) {
 }
 
 func TestChildPID(t *testing.T) {
-	p, err := startProcess("sh", exec.Command("sh", "-c", "sleep 30; true"), &logsink.Buffer{})
+	p, err := StartProcess("sh", exec.Command("sh", "-c", "sleep 30; true"), &logsink.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}

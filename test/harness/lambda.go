@@ -18,7 +18,7 @@ import (
 type instance struct {
 	name string
 	url  string
-	proc *process
+	proc *Process
 	http *http.Client
 }
 
@@ -48,7 +48,7 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 	var err error
 	for range 3 {
 		var addr, apiAddr string
-		var p *process
+		var p *Process
 		if addr, err = freeAddr(); err != nil {
 			return nil, err
 		}
@@ -58,7 +58,7 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 		cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
 			"--runtime-api-address", apiAddr, "--log-level", "warn", bootstrap)
 		cmd.Env = vars
-		if p, err = startProcess(name, cmd, logs); err != nil {
+		if p, err = StartProcess(name, cmd, logs); err != nil {
 			continue
 		}
 		// Both listeners must be up: rie can serve invocations and still fail

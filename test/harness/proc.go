@@ -101,24 +101,24 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// process is a started child in its own process group.
-type process struct {
+// Process is a started child in its own process group.
+type Process struct {
 	name string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
 }
 
-// startProcess starts cmd writing its standard output and error to out, in a
+// StartProcess starts cmd writing its standard output and error to out, in a
 // process group of its own (so that Stop reaches its children too), killed if
 // this process dies.
-func startProcess(name string, cmd *exec.Cmd, out io.Writer) (*process, error) {
+func StartProcess(name string, cmd *exec.Cmd, out io.Writer) (*Process, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("harness: start %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &Process{name: name, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -126,7 +126,13 @@ func startProcess(name string, cmd *exec.Cmd, out io.Writer) (*process, error) {
 	return p, nil
 }
 
-func (p *process) exited() bool {
+// Pid is the process id (and process group id).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
+// Done is closed when the process has ended.
+func (p *Process) Done() <-chan struct{} { return p.done }
+
+func (p *Process) exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -137,7 +143,7 @@ func (p *process) exited() bool {
 
 // Stop ends the process group: SIGTERM, then SIGKILL after 3 s. It is safe
 // on a nil or ended process.
-func (p *process) Stop() {
+func (p *Process) Stop() {
 	if p == nil || p.exited() {
 		return
 	}
@@ -154,7 +160,7 @@ func (p *process) Stop() {
 }
 
 // waitUp polls up until it is true, the process exits or timeout.
-func waitUp(ctx context.Context, p *process, what string, timeout time.Duration, up func(context.Context) bool) error {
+func waitUp(ctx context.Context, p *Process, what string, timeout time.Duration, up func(context.Context) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for !up(ctx) {
@@ -185,7 +191,7 @@ func listening(addr string) func(context.Context) bool {
 // answers. Another process can take the port before moto binds it (tests run
 // in parallel): moto then exits, or the other process answers; a new port is
 // tried, three times at most.
-func startMoto(ctx context.Context, logs io.Writer) (p *process, url string, err error) {
+func startMoto(ctx context.Context, logs io.Writer) (p *Process, url string, err error) {
 	c := &http.Client{Timeout: time.Second}
 	for range 3 {
 		var addr string
@@ -194,7 +200,7 @@ func startMoto(ctx context.Context, logs io.Writer) (p *process, url string, err
 		}
 		host, port, _ := net.SplitHostPort(addr)
 		cmd := exec.Command("python3", "-m", "moto.server", "-H", host, "-p", port)
-		if p, err = startProcess("moto", cmd, logs); err != nil {
+		if p, err = StartProcess("moto", cmd, logs); err != nil {
 			continue
 		}
 		url = "http://" + addr
@@ -215,15 +221,22 @@ func startMoto(ctx context.Context, logs io.Writer) (p *process, url string, err
 	return nil, "", err
 }
 
-// childPID returns the pid of a child of parent, such as the bootstrap
-// aws-lambda-rie runs; any of parent's threads may have started it.
+// childPID returns the pid of a child of parent (the first found in /proc),
+// such as the bootstrap aws-lambda-rie runs. It reads each /proc/PID/stat,
+// which every Linux kernel has (task/*/children needs CONFIG_PROC_CHILDREN).
 func childPID(parent int) (int, bool) {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", parent))
-	for _, t := range tasks {
-		b, _ := os.ReadFile(t)
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			pid, err := strconv.Atoi(f[0])
-			return pid, err == nil
+	entries, _ := os.ReadDir("/proc")
+	want := strconv.Itoa(parent)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
+		st := string(b)
+		if f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:]); len(f) > 1 && f[1] == want {
+			return pid, true
 		}
 	}
 	return 0, false

@@ -139,7 +139,7 @@ type Stack struct {
 
 	opts      Options
 	cancel    context.CancelFunc
-	moto      *process
+	moto      *Process
 	servers   []*http.Server
 	pools     map[string]*pool
 	engine    *engine
