@@ -472,7 +472,7 @@ func renderCalls(r *report, res *results) {
 	if rot.refused > 0 {
 		refused = " (refused here, because this very rotation was running: its waiting createSecret adopts the secret, and the receiver reports ROTATION_RESUMED)"
 	}
-	r.para("receive-secret's calls for the delivery (see `internal/receiver`'s package doc): ListSecrets finds the secret by its `sp-api-lwa:client-id` tag; DescribeSecret reads whether rotation is enabled and, after a refused RotateSecret, whether a rotation is waiting; GetSecretValue reads AWSCURRENT (the document the new version is built from) and the version labelled `LWA_RECEIVED` (so that only a newer secret replaces it); PutSecretValue stores the new secret; UpdateSecretVersionStage moves `LWA_RECEIVED` to it and takes the temporary label off; RotateSecret makes sure a rotation adopts it%s; SNS Publish sends NEW_CLIENT_SECRET_RECEIVED.", refused)
+	r.para("receive-secret's calls for the delivery (see `internal/receiver`'s package doc, which only appends): ListSecrets finds the secret by its `sp-api-lwa:client-id` tag; DescribeSecret reads its versions, labels and whether rotation is enabled, then once per poll while the receiver waits for the rotation to hold the new secret as pending; GetSecretValue reads AWSCURRENT (the document the new version is built from), the version labelled `LWA_RECEIVED` if any (to choose the new version's label) and the pending version at each poll; PutSecretValue stores the new secret as a version of its own, labelled `LWA_RECEIVED` or `LWA_SUPERSEDED`; RotateSecret makes sure a rotation adopts it%s; SNS Publish sends NEW_CLIENT_SECRET_RECEIVED.", refused)
 }
 
 func renderGoBench(r *report, res *results) {
