@@ -132,7 +132,7 @@ type Rotator struct {
 }
 
 // New returns a Rotator. store and tagger are usually one *secretsmanager.Client, tokens an
-// *lwa.Client, api an *spapi.Client and alerts an *alert.Publisher.
+// *lwa.Client, api an *spapi.Client and alerts an *alert.Publisher. A nil logger discards logs.
 func New(store interface {
 	secretStore
 	secretIndex
@@ -147,6 +147,9 @@ func New(store interface {
 	cfg.RejectAfter = cmp.Or(cfg.RejectAfter, DefaultRejectAfter)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Rotator{store: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
 }
