@@ -1112,3 +1112,13 @@ func TestHandleLogsOutcomeOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestNilLoggerDiscards(t *testing.T) {
+	w := newWorld(t)
+	w.r = New(w.sm, w.sm, w.lwa, w.api, w.alerts, nil, Config{Settle: -1, Now: w.clock.Now})
+	token := w.start()
+	// A step that fails logs its error: with a nil logger, that must not panic.
+	if err := w.step(context.Background(), StepSet, token); err == nil {
+		t.Fatalf("Handle(%s) before createSecret = nil, want an error", StepSet)
+	}
+}
