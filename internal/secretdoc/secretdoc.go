@@ -38,8 +38,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -219,25 +217,33 @@ func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time
 	case strings.HasPrefix(s, clientIDPrefix):
 		return nil, fmt.Errorf("secretdoc: replace client secret: %w: new secret is shaped like a client id", ErrInvalid)
 	}
-	values := maps.Clone(d.fields)
-	values[d.keys.ClientSecret] = appendString(nil, secret.Reveal())
-	order := d.order
+	var expiry []byte
 	if !expiresAt.IsZero() {
 		u := expiresAt.UTC()
 		if y := u.Year(); y < 1 || y > 9999 {
 			return nil, fmt.Errorf("secretdoc: replace client secret: expiry year %d is outside RFC 3339", y)
 		}
-		if _, ok := values[ExpiresAtKey]; !ok {
-			order = append(slices.Clip(order), ExpiresAtKey)
-		}
-		values[ExpiresAtKey] = appendString(nil, u.Format(time.RFC3339Nano))
+		expiry = appendString(nil, u.Format(time.RFC3339Nano))
 	}
-	buf := []byte{'{'}
-	for i, k := range order {
-		if i > 0 {
+	buf := append(make([]byte, 0, 512), '{')
+	member := func(k string, v []byte) {
+		if len(buf) > 1 {
 			buf = append(buf, ',')
 		}
-		buf = append(append(appendString(buf, k), ':'), values[k]...)
+		buf = append(append(appendString(buf, k), ':'), v...)
+	}
+	for _, k := range d.order {
+		switch {
+		case k == d.keys.ClientSecret:
+			member(k, appendString(nil, secret.Reveal()))
+		case k == ExpiresAtKey && expiry != nil:
+			member(k, expiry)
+		default:
+			member(k, d.fields[k])
+		}
+	}
+	if _, ok := d.fields[ExpiresAtKey]; !ok && expiry != nil {
+		member(ExpiresAtKey, expiry)
 	}
 	buf = append(buf, '}')
 	if len(buf) > MaxSize {
