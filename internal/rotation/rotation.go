@@ -31,7 +31,7 @@ const (
 
 // Errors a caller acts on.
 var (
-	// ErrSecretNotReceived: the requested secret has not arrived before the deadline (Case 6).
+	// ErrSecretNotReceived: the new secret has not arrived before the deadline (Case 6).
 	ErrSecretNotReceived = errors.New("the new client secret has not arrived yet; Secrets Manager will retry the rotation, and the receiver resumes it as soon as the secret arrives")
 	// ErrMisconfigured: a person must fix the secret's value or tags (Case 2, Case 7).
 	ErrMisconfigured = errors.New("managed secret is misconfigured")
@@ -43,6 +43,7 @@ type secretStore interface {
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error)
+	secretIndex
 }
 
 // secretIndex lists the secret's versions (Case 3) and the secrets with its client id (Case 5).
@@ -74,7 +75,6 @@ type alerter interface {
 
 var (
 	_ secretStore   = (*secretsmanager.Client)(nil)
-	_ secretIndex   = (*secretsmanager.Client)(nil)
 	_ secretTagger  = (*secretsmanager.Client)(nil)
 	_ tokenSource   = (*lwa.Client)(nil)
 	_ secretRotator = (*spapi.Client)(nil)
@@ -87,14 +87,10 @@ type Config struct {
 	Keys secretdoc.Keys
 	// Cooldown: how long an outstanding request is waited for before asking again (Case 4).
 	Cooldown time.Duration
-	// PollInterval is the wait between looks for the new secret (Case 6).
-	PollInterval time.Duration
-	// DeadlineMargin: stop waiting this long before the deadline, to return the step's own error.
-	DeadlineMargin time.Duration
-	// TestRetryFor bounds the retries of invalid_client in testSecret (Case 9).
-	TestRetryFor time.Duration
-	// TestRetryInterval is the wait between those retries.
-	TestRetryInterval time.Duration
+	// PollInterval spaces the looks for the new secret, which stop DeadlineMargin before the deadline.
+	PollInterval, DeadlineMargin time.Duration
+	// TestRetryFor bounds the retries of invalid_client in testSecret, TestRetryInterval spaces them.
+	TestRetryFor, TestRetryInterval time.Duration
 	// RejectAfter: how long LWA must have refused a stored secret before it is rejected (Case 9).
 	RejectAfter time.Duration
 	// Settle is the wait before reading rotation-requested-at back (Case 5; negative: none).
@@ -111,18 +107,12 @@ const (
 	DefaultTestRetryFor      = 60 * time.Second
 	DefaultTestRetryInterval = 5 * time.Second
 	DefaultSettle            = 500 * time.Millisecond
-	// DefaultRejectAfter is longer than a new secret takes to be accepted (minutes) and shorter
-	// than the new-secret queue's redelivery budget (5 receives, 6 minutes apart): a genuine
-	// delivery refused while a forged secret is pending is redelivered after that one is rejected.
-	DefaultRejectAfter = 15 * time.Minute
+	DefaultRejectAfter       = 15 * time.Minute // shorter than the new-secret queue's redelivery budget
 )
 
 // Rotator runs the rotation steps. It holds only dependencies.
 type Rotator struct {
-	store interface {
-		secretStore
-		secretIndex
-	}
+	store  secretStore
 	tagger secretTagger
 	tokens tokenSource
 	api    secretRotator
@@ -133,10 +123,7 @@ type Rotator struct {
 
 // New returns a Rotator. store and tagger are usually one *secretsmanager.Client, tokens an
 // *lwa.Client, api an *spapi.Client and alerts an *alert.Publisher. A nil logger discards logs.
-func New(store interface {
-	secretStore
-	secretIndex
-}, tagger secretTagger, tokens tokenSource, api secretRotator, alerts alerter, logger *slog.Logger, cfg Config) *Rotator {
+func New(store secretStore, tagger secretTagger, tokens tokenSource, api secretRotator, alerts alerter, logger *slog.Logger, cfg Config) *Rotator {
 	cfg.Keys = cmp.Or(cfg.Keys, secretdoc.DefaultKeys)
 	cfg.Cooldown = cmp.Or(cfg.Cooldown, DefaultCooldown)
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultPollInterval)
@@ -154,7 +141,7 @@ func New(store interface {
 	return &Rotator{store: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
 }
 
-// call is one step's view of the secret, from the entry checks.
+// call is one step's view of the secret.
 type call struct {
 	step, secretID, token, arn string
 	stages                     map[string][]string
@@ -162,7 +149,6 @@ type call struct {
 	log                        *slog.Logger
 }
 
-// errorf returns an error prefixed with the package, step, secret and version.
 func (c *call) errorf(format string, a ...any) error {
 	return fmt.Errorf("rotation: %s %s version %s: "+format, append([]any{c.step, c.secretID, c.token}, a...)...)
 }
@@ -182,7 +168,7 @@ func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRota
 	return err
 }
 
-// handle makes the entry checks, reads the pending version (nil: no value) and runs the step.
+// handle makes the entry checks and runs the step on the token's version (nil: no value).
 func (r *Rotator) handle(ctx context.Context, log *slog.Logger, ev events.SecretsManagerSecretRotationEvent) error {
 	step, ok := map[string]func(context.Context, *call, *version) error{
 		StepCreate: r.createSecret, StepSet: r.setSecret, StepTest: r.testSecret, StepFinish: r.finishSecret,
@@ -213,22 +199,21 @@ func (r *Rotator) handle(ctx context.Context, log *slog.Logger, ev events.Secret
 	case !slices.Contains(stages, managed.StagePending):
 		return c.errorf("version is not AWSPENDING")
 	}
-	pending, err := r.readPending(ctx, c) // every step starts from the token's version
+	pending, err := r.readPending(ctx, c)
 	if err != nil {
 		return err
 	}
 	return step(ctx, c, pending)
 }
 
-// version is a read secret version with its parsed document.
 type version struct {
 	id      string
 	created time.Time
 	doc     *secretdoc.Document
 }
 
-// read reads a version by id and/or stage (nil: not named). v is nil when it has no value or
-// invalid says why it is not a secret document (never quoting the value); err is a failed read.
+// read reads a version by id and/or stage. v is nil when it has no value or invalid says why it
+// is not a secret document (never quoting the value).
 func (r *Rotator) read(ctx context.Context, c *call, versionID, stage *string) (v *version, invalid, err error) {
 	out, err := r.store.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 		SecretId: aws.String(c.secretID), VersionId: versionID, VersionStage: stage,
@@ -249,7 +234,6 @@ func (r *Rotator) read(ctx context.Context, c *call, versionID, stage *string) (
 	return &version{id: aws.ToString(out.VersionId), created: aws.ToTime(out.CreatedDate), doc: doc}, nil, nil
 }
 
-// readPending reads the token's version; nil when it has no value.
 func (r *Rotator) readPending(ctx context.Context, c *call) (*version, error) {
 	v, invalid, err := r.read(ctx, c, &c.token, aws.String(managed.StagePending))
 	if err != nil {
@@ -260,8 +244,7 @@ func (r *Rotator) readPending(ctx context.Context, c *call) (*version, error) {
 	return v, nil
 }
 
-// readCurrent reads AWSCURRENT and checks its client id (Case 2). Its errors wrap
-// ErrMisconfigured when a person must fix the secret.
+// readCurrent reads AWSCURRENT and checks its client id (Case 2).
 func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	cur, invalid, err := r.read(ctx, c, nil, aws.String(managed.StageCurrent))
 	switch {
@@ -275,8 +258,8 @@ func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	return cur, r.checkClient(c, cur.doc)
 }
 
-// checkClient checks that doc is for the client the tag sp-api-lwa:client-id names. The error
-// quotes no value: a broken document may hold the client secret where the client id belongs.
+// checkClient checks doc against the tag sp-api-lwa:client-id. The error quotes no value: a broken
+// document may hold the client secret where the client id belongs.
 func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	switch tag := c.tags[managed.TagClientID]; {
 	case tag == "":
@@ -287,7 +270,7 @@ func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	return nil
 }
 
-// giveUp is DeadlineMargin before ctx's deadline, when waiting must stop (zero: no deadline).
+// giveUp is when waiting must stop (zero: no deadline).
 func (r *Rotator) giveUp(ctx context.Context) time.Time {
 	if d, ok := ctx.Deadline(); ok {
 		return d.Add(-r.cfg.DeadlineMargin)
@@ -295,14 +278,9 @@ func (r *Rotator) giveUp(ctx context.Context) time.Time {
 	return time.Time{}
 }
 
-// cleanupContext is for clean-up calls that must run even after ctx ended.
-func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-}
-
 // failWithAlert publishes a ROTATION_FAILED alert that asks a person to act, and returns err.
 func (r *Rotator) failWithAlert(ctx context.Context, c *call, clientID string, err error, message, did, todo string) error {
-	cctx, cancel := cleanupContext(ctx)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if perr := r.alerts.Publish(cctx, alert.Alert{
 		Event: alert.EventRotationFailed, Severity: alert.SeverityCritical, Action: alert.ActionManual,

@@ -21,13 +21,12 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/spapi"
 )
 
-// What a failed request did, for ROTATION_FAILED alerts.
+// What a failed request did (ROTATION_FAILED alerts).
 const (
 	nothingRequested = "Nothing was requested from Amazon; the secret is unchanged."
 	nothingIssued    = "Amazon issued no new client secret; the secret is unchanged."
 )
 
-// createSecret makes the token's version hold the new client secret.
 func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) error {
 	// Case 1: the token's version already has a value.
 	if pending != nil {
@@ -45,7 +44,7 @@ func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) e
 	}
 	c.log = c.log.With("clientId", cur.doc.ClientID())
 
-	// Case 3: adopt a secret that was already received.
+	// Case 3: adopt a secret already stored.
 	seen := map[string]*version{}
 	if adopted, err := r.adoptStored(ctx, c, cur, seen); err != nil || adopted {
 		return err
@@ -74,7 +73,6 @@ func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) e
 	}
 }
 
-// outstanding reports whether rotation-requested-at is newer than AWSCURRENT and younger than Cooldown.
 func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.Time, bool) {
 	v, ok := c.tags[managed.TagRotationRequestedAt]
 	at, err := time.Parse(time.RFC3339Nano, v)
@@ -84,7 +82,6 @@ func (r *Rotator) outstanding(ctx context.Context, c *call, cur *version) (time.
 	return at, ok && err == nil && at.After(cur.created) && r.cfg.Now().Sub(at) < r.cfg.Cooldown
 }
 
-// adoptStored is Case 3: it writes the pending version from the stored one choose picks.
 func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, seen map[string]*version) (bool, error) {
 	stored, err := r.stored(ctx, c, cur.id, seen)
 	if err != nil {
@@ -100,8 +97,8 @@ func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, seen m
 	return true, r.writePending(ctx, c, cur, best)
 }
 
-// stored returns the secret's versions (unlabelled ones included) that hold a secret document,
-// except the token's, AWSPREVIOUS and currentID. It reads only versions not in seen.
+// stored returns the secret documents of every version but the token's, AWSPREVIOUS and currentID,
+// reading only versions not in seen.
 func (r *Rotator) stored(ctx context.Context, c *call, currentID string, seen map[string]*version) ([]*version, error) {
 	in := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(c.secretID), IncludeDeprecated: aws.Bool(true)}
 	var stored []*version
@@ -130,7 +127,6 @@ func (r *Rotator) stored(ctx context.Context, c *call, currentID string, seen ma
 	return stored, nil
 }
 
-// readStored reads version id; nil when it has no value or is not a secret document.
 func (r *Rotator) readStored(ctx context.Context, c *call, id string) (*version, error) {
 	v, invalid, err := r.read(ctx, c, &id, nil)
 	if err != nil {
@@ -141,8 +137,8 @@ func (r *Rotator) readStored(ctx context.Context, c *call, id string) (*version,
 	return v, nil
 }
 
-// choose is the decision of Case 3, made on what was read: the version to adopt, or nil.
-// rejected is the tag sp-api-lwa:rejected-secrets; tied reports a tie at the newest expiry.
+// choose is the decision of Case 3: the version to adopt, or nil. rejected is the tag
+// sp-api-lwa:rejected-secrets; tied reports a tie at the newest expiry.
 func choose(cur *version, stored []*version, rejected string) (best *version, tied bool) {
 	for _, v := range stored {
 		switch {
@@ -158,13 +154,13 @@ func choose(cur *version, stored []*version, rejected string) (best *version, ti
 		}
 	}
 	if tied {
-		return nil, true
+		best = nil
 	}
-	return best, false
+	return best, tied
 }
 
-// newer reports whether a holds a later client secret than b: by expiry when both documents
-// have one (a version may be older than an AWSCURRENT written in between), else by creation.
+// newer compares expiries when both documents have one: a version may be older than an AWSCURRENT
+// written in between.
 func newer(a, b *version) bool {
 	ae, aok := a.doc.ExpiresAt()
 	be, bok := b.doc.ExpiresAt()
@@ -174,7 +170,7 @@ func newer(a, b *version) bool {
 	return a.created.After(b.created)
 }
 
-// writePending writes the pending version: AWSCURRENT's document with recv's secret and expiry.
+// writePending writes AWSCURRENT's document with recv's secret and expiry as the token's version.
 func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv *version) error {
 	expiresAt, _ := recv.doc.ExpiresAt()
 	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
@@ -187,7 +183,6 @@ func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv 
 	})
 	var exists *types.ResourceExistsException
 	if errors.As(err, &exists) {
-		// A concurrent run wrote the version first (Case 1 for it).
 		if pending, rerr := r.readPending(ctx, c); rerr == nil && pending != nil {
 			c.log.InfoContext(ctx, "pending version was written by a concurrent run")
 			return nil
@@ -200,7 +195,6 @@ func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv 
 	return nil
 }
 
-// requestSecret sets rotation-requested-at and, unless a concurrent run took over, asks Amazon (Case 5).
 func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) error {
 	if _, err := managed.FindByClientID(ctx, r.store, cur.doc.ClientID()); err != nil {
 		err = c.errorf("check that the client id is tagged on this secret alone: %w", err)
@@ -212,12 +206,8 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 		return err
 	}
 	stamp := r.cfg.Now().UTC().Format(time.RFC3339Nano)
-	_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
-		SecretId: aws.String(c.secretID),
-		Tags:     []types.Tag{{Key: aws.String(managed.TagRotationRequestedAt), Value: aws.String(stamp)}},
-	})
-	if err != nil {
-		return c.errorf("tag %s: %w", managed.TagRotationRequestedAt, err)
+	if err := r.tag(ctx, c, managed.TagRotationRequestedAt, stamp); err != nil {
+		return err
 	}
 	if !retry.Sleep(ctx, r.cfg.Settle) {
 		return r.untagAfter(ctx, c, c.errorf("settle after tagging: %w", ctx.Err()))
@@ -243,8 +233,8 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 	return nil
 }
 
-// requestFailed decides what a failed LWA token request (called false) or rotate call means
-// (Case 5): whether Amazon may have issued a secret (keep the tag), and whether a person must act.
+// requestFailed decides whether a failed LWA token request (called false) or rotate call may have
+// issued a secret (keep the tag), and whether a person must act.
 func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err error, called bool) error {
 	var le *lwa.Error
 	var se *spapi.Error
@@ -252,7 +242,6 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 	rerun := "aws secretsmanager rotate-secret --secret-id " + c.arn
 	switch {
 	case errors.Is(err, endpoint.ErrRedirect) || errors.Is(err, endpoint.ErrInsecure):
-		// A redirect (never followed) or an endpoint that is not https: the call reached no handler.
 		message = "The LWA or SP-API endpoint answered with a redirect (or is not https), so no new client secret was requested."
 		did = "Nothing was sent to the redirect's target; the secret is unchanged."
 		todo = fmt.Sprintf("Check the stack parameters LwaTokenUrl and SpApiEndpoint (environment LWA_TOKEN_URL, SP_API_ENDPOINT of the rotation function): they must be Amazon's https endpoints. Then run: %s. The error was: %v", rerun, err)
@@ -261,7 +250,7 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 		did = nothingRequested
 		todo = fmt.Sprintf("Check that the client id and client secret in AWSCURRENT of %s are the application's current LWA credentials (Solution Provider Portal, Developer Central, View credentials). If the secret was rotated in the portal, wait for its APPLICATION_OAUTH_CLIENT_NEW_SECRET notification to be stored, or put the new secret into AWSCURRENT. Then run: %s. LWA said: %v", c.arn, rerun, le)
 	case !called:
-		return r.untagAfter(ctx, c, err) // LWA unavailable: nothing was requested
+		return r.untagAfter(ctx, c, err)
 	case errors.Is(err, spapi.ErrNotEnrolled):
 		message = "SP-API refused to rotate the client secret: the application is not enrolled for the rotation notification."
 		did = nothingIssued
@@ -284,9 +273,9 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 	return r.untagAfter(ctx, c, r.failWithAlert(ctx, c, cur.doc.ClientID(), err, message, did, todo))
 }
 
-// untagAfter removes rotation-requested-at after a failure that requested nothing, and returns err.
+// untagAfter removes rotation-requested-at and returns err.
 func (r *Rotator) untagAfter(ctx context.Context, c *call, err error) error {
-	cctx, cancel := cleanupContext(ctx)
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	_, uerr := r.tagger.UntagResource(cctx, &secretsmanager.UntagResourceInput{
 		SecretId: aws.String(c.secretID), TagKeys: []string{managed.TagRotationRequestedAt},
@@ -297,7 +286,6 @@ func (r *Rotator) untagAfter(ctx context.Context, c *call, err error) error {
 	return err
 }
 
-// setSecret checks the pending version; Amazon has already set the secret on its side.
 func (r *Rotator) setSecret(ctx context.Context, c *call, pending *version) error {
 	// Case 7: a valid document for the client of AWSCURRENT and of the tag.
 	if pending == nil {
@@ -314,10 +302,9 @@ func (r *Rotator) setSecret(ctx context.Context, c *call, pending *version) erro
 	return nil
 }
 
-// testSecret proves the pending credentials work, or the current ones in a configuration test.
 func (r *Rotator) testSecret(ctx context.Context, c *call, pending *version) error {
 	if pending == nil {
-		// Case 8: configuration test; test AWSCURRENT and change nothing.
+		// Case 8: configuration test.
 		cur, err := r.readCurrent(ctx, c)
 		if err != nil {
 			return err
@@ -330,7 +317,7 @@ func (r *Rotator) testSecret(ctx context.Context, c *call, pending *version) err
 		return nil
 	}
 
-	// Case 9: test the pending credentials, retrying invalid_client for a while.
+	// Case 9: test the pending credentials.
 	if err := r.checkClient(c, pending.doc); err != nil {
 		return fmt.Errorf("pending version: %w", err)
 	}
@@ -359,8 +346,8 @@ func (r *Rotator) testSecret(ctx context.Context, c *call, pending *version) err
 	}
 }
 
-// refused ends Case 9 when the retries ran out: it rejects the pending secret once LWA has refused it
-// for RejectAfter since it was first stored (by the receiver, else in the pending version).
+// refused rejects the pending secret once LWA has refused it for RejectAfter since it was first
+// stored (by the receiver, else in the pending version).
 func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err error) error {
 	stored, serr := r.stored(ctx, c, "", map[string]*version{})
 	if serr != nil {
@@ -382,14 +369,11 @@ func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err er
 }
 
 // reject lists the pending secret as rejected, takes LWA_RECEIVED off it, alerts, and takes
-// AWSPENDING off the token's version (Case 9). Each part is safe to repeat.
+// AWSPENDING off the token's version. Each part is safe to repeat.
 func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause error) error {
 	rejected := managed.WithRejected(c.tags[managed.TagRejectedSecrets], pending.doc.ClientSecret().Reveal())
-	if _, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
-		SecretId: aws.String(c.secretID),
-		Tags:     []types.Tag{{Key: aws.String(managed.TagRejectedSecrets), Value: aws.String(rejected)}},
-	}); err != nil {
-		return errors.Join(cause, c.errorf("tag %s: %w", managed.TagRejectedSecrets, err))
+	if err := r.tag(ctx, c, managed.TagRejectedSecrets, rejected); err != nil {
+		return errors.Join(cause, err)
 	}
 	if err := r.unlabelReceived(ctx, c, pending); err != nil {
 		return errors.Join(cause, err)
@@ -404,7 +388,7 @@ func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause e
 	return cause
 }
 
-// unlabelReceived takes LWA_RECEIVED off its version when that holds the client secret of pending.
+// unlabelReceived takes LWA_RECEIVED off its version if that holds the client secret of pending.
 func (r *Rotator) unlabelReceived(ctx context.Context, c *call, pending *version) error {
 	id := managed.Holder(c.stages, managed.StageReceived)
 	if id == "" {
@@ -417,7 +401,6 @@ func (r *Rotator) unlabelReceived(ctx context.Context, c *call, pending *version
 	return r.removeStage(ctx, c, managed.StageReceived, id)
 }
 
-// removeStage takes stage off version id.
 func (r *Rotator) removeStage(ctx context.Context, c *call, stage, id string) error {
 	_, err := r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(c.secretID), VersionStage: aws.String(stage), RemoveFromVersionId: aws.String(id),
@@ -428,7 +411,6 @@ func (r *Rotator) removeStage(ctx context.Context, c *call, stage, id string) er
 	return nil
 }
 
-// finishSecret promotes the pending version.
 func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) error {
 	// Case 10: check with LWA, untag, move AWSCURRENT, then alert and tag.
 	if pending == nil {
@@ -438,7 +420,6 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) e
 		return fmt.Errorf("pending version: %w", err)
 	}
 	c.log = c.log.With("clientId", pending.doc.ClientID())
-	// A forged finishSecret invocation must not promote untested credentials.
 	if _, err := r.tokens.ClientCredentials(ctx, pending.doc.ClientID(), pending.doc.ClientSecret(), lwa.ScopeRotation); err != nil {
 		return c.errorf("check the pending credentials with LWA before promoting them: %w", err)
 	}
@@ -446,7 +427,7 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) e
 	if currentID == "" {
 		return c.errorf("no version holds AWSCURRENT")
 	}
-	// Untag before the move: after it the next rotation may set rotation-requested-at at once.
+	// Before the move: after it the next rotation may set rotation-requested-at at once.
 	untag := []string{managed.TagRotationRequestedAt}
 	if expiresTag(pending.doc) == "" {
 		untag = append(untag, managed.TagClientSecretExpiresAt)
@@ -472,15 +453,13 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) e
 	return r.finishTail(ctx, c, pending.doc)
 }
 
-// isCurrent reports whether the token's version holds AWSCURRENT now.
 func (r *Rotator) isCurrent(ctx context.Context, c *call) bool {
 	out, err := r.store.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(c.secretID)})
 	return err == nil && managed.Holder(out.VersionIdsToStages, managed.StageCurrent) == c.token
 }
 
-// finishRetried handles finishSecret for a version that is already AWSCURRENT.
 func (r *Rotator) finishRetried(ctx context.Context, c *call) error {
-	// Case 11: redo the tail of Case 10 unless the tags show it was done.
+	// Case 11: redo the tail of Case 10 unless the tag shows it was done.
 	cur, invalid, err := r.read(ctx, c, &c.token, aws.String(managed.StageCurrent))
 	switch {
 	case err != nil:
@@ -491,7 +470,7 @@ func (r *Rotator) finishRetried(ctx context.Context, c *call) error {
 		return c.errorf("AWSCURRENT has no value")
 	}
 	c.log = c.log.With("clientId", cur.doc.ClientID())
-	// Not rotation-requested-at: it was removed before the move and may be the next rotation's.
+	// Not rotation-requested-at: it may be the next rotation's.
 	got, ok := c.tags[managed.TagClientSecretExpiresAt]
 	if want := expiresTag(cur.doc); got == want && ok == (want != "") {
 		c.log.InfoContext(ctx, "version is already AWSCURRENT and its tags are up to date; nothing to do")
@@ -527,13 +506,18 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 		return c.errorf("publish %s alert: %w", alert.EventRotated, err)
 	}
 	if exp := expiresTag(doc); exp != "" { // an unknown expiry's tag was removed before the move
-		_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
-			SecretId: aws.String(c.secretID),
-			Tags:     []types.Tag{{Key: aws.String(managed.TagClientSecretExpiresAt), Value: aws.String(exp)}},
-		})
-		if err != nil {
-			return c.errorf("tag %s: %w", managed.TagClientSecretExpiresAt, err)
-		}
+		return r.tag(ctx, c, managed.TagClientSecretExpiresAt, exp)
+	}
+	return nil
+}
+
+// tag sets one tag on the secret.
+func (r *Rotator) tag(ctx context.Context, c *call, key, value string) error {
+	_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+		SecretId: aws.String(c.secretID), Tags: []types.Tag{{Key: aws.String(key), Value: aws.String(value)}},
+	})
+	if err != nil {
+		return c.errorf("tag %s: %w", key, err)
 	}
 	return nil
 }
