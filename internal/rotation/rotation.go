@@ -52,23 +52,19 @@ type secretIndex interface {
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
 }
 
-// secretTagger is the part of Secrets Manager that keeps the metadata tags.
 type secretTagger interface {
 	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 	UntagResource(ctx context.Context, in *secretsmanager.UntagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.UntagResourceOutput, error)
 }
 
-// tokenSource obtains grantless LWA access tokens.
 type tokenSource interface {
 	ClientCredentials(ctx context.Context, clientID string, secret lwa.ClientSecret, scope string) (lwa.Token, error)
 }
 
-// secretRotator asks Amazon for a new client secret.
 type secretRotator interface {
 	RotateApplicationClientSecret(ctx context.Context, token lwa.AccessToken) error
 }
 
-// alerter publishes alerts.
 type alerter interface {
 	Publish(ctx context.Context, a alert.Alert) error
 }
@@ -87,9 +83,10 @@ type Config struct {
 	Keys secretdoc.Keys
 	// Cooldown: how long an outstanding request is waited for before asking again (Case 4).
 	Cooldown time.Duration
-	// PollInterval spaces the looks for the new secret, which stop DeadlineMargin before the deadline.
+	// PollInterval spaces the looks for the new secret, which stop DeadlineMargin (default 10s)
+	// before the deadline (Case 6).
 	PollInterval, DeadlineMargin time.Duration
-	// TestRetryFor bounds the retries of invalid_client in testSecret, TestRetryInterval spaces them.
+	// TestRetryFor (default 60s) bounds the retries of invalid_client, TestRetryInterval (5s) spaces them.
 	TestRetryFor, TestRetryInterval time.Duration
 	// RejectAfter: how long LWA must have refused a stored secret before it is rejected (Case 9).
 	RejectAfter time.Duration
@@ -101,13 +98,10 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultCooldown          = 30 * time.Minute
-	DefaultPollInterval      = 2 * time.Second
-	DefaultDeadlineMargin    = 10 * time.Second
-	DefaultTestRetryFor      = 60 * time.Second
-	DefaultTestRetryInterval = 5 * time.Second
-	DefaultSettle            = 500 * time.Millisecond
-	DefaultRejectAfter       = 15 * time.Minute // shorter than the new-secret queue's redelivery budget
+	DefaultCooldown     = 30 * time.Minute
+	DefaultPollInterval = 2 * time.Second
+	DefaultSettle       = 500 * time.Millisecond
+	DefaultRejectAfter  = 15 * time.Minute // shorter than the new-secret queue's redelivery budget
 )
 
 // Rotator runs the rotation steps. It holds only dependencies.
@@ -121,15 +115,15 @@ type Rotator struct {
 	cfg    Config
 }
 
-// New returns a Rotator. store and tagger are usually one *secretsmanager.Client, tokens an
-// *lwa.Client, api an *spapi.Client and alerts an *alert.Publisher. A nil logger discards logs.
-func New(store secretStore, tagger secretTagger, tokens tokenSource, api secretRotator, alerts alerter, logger *slog.Logger, cfg Config) *Rotator {
+// New returns a Rotator; store and tagger are usually one *secretsmanager.Client. A nil logger discards logs.
+func New(store secretStore, tagger secretTagger, tokens tokenSource, api secretRotator, alerts alerter,
+	logger *slog.Logger, cfg Config) *Rotator {
 	cfg.Keys = cmp.Or(cfg.Keys, secretdoc.DefaultKeys)
 	cfg.Cooldown = cmp.Or(cfg.Cooldown, DefaultCooldown)
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, DefaultPollInterval)
-	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, DefaultDeadlineMargin)
-	cfg.TestRetryFor = cmp.Or(cfg.TestRetryFor, DefaultTestRetryFor)
-	cfg.TestRetryInterval = cmp.Or(cfg.TestRetryInterval, DefaultTestRetryInterval)
+	cfg.DeadlineMargin = cmp.Or(cfg.DeadlineMargin, 10*time.Second)
+	cfg.TestRetryFor = cmp.Or(cfg.TestRetryFor, 60*time.Second)
+	cfg.TestRetryInterval = cmp.Or(cfg.TestRetryInterval, 5*time.Second)
 	cfg.Settle = cmp.Or(cfg.Settle, DefaultSettle)
 	cfg.RejectAfter = cmp.Or(cfg.RejectAfter, DefaultRejectAfter)
 	if cfg.Now == nil {
@@ -141,7 +135,6 @@ func New(store secretStore, tagger secretTagger, tokens tokenSource, api secretR
 	return &Rotator{store: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
 }
 
-// call is one step's view of the secret.
 type call struct {
 	step, secretID, token, arn string
 	stages                     map[string][]string
@@ -168,7 +161,6 @@ func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRota
 	return err
 }
 
-// handle makes the entry checks and runs the step on the token's version (nil: no value).
 func (r *Rotator) handle(ctx context.Context, log *slog.Logger, ev events.SecretsManagerSecretRotationEvent) error {
 	step, ok := map[string]func(context.Context, *call, *version) error{
 		StepCreate: r.createSecret, StepSet: r.setSecret, StepTest: r.testSecret, StepFinish: r.finishSecret,
@@ -212,8 +204,7 @@ type version struct {
 	doc     *secretdoc.Document
 }
 
-// read reads a version by id and/or stage. v is nil when it has no value or invalid says why it
-// is not a secret document (never quoting the value).
+// read returns nil when the version has no value, or invalid: why it is not a secret document.
 func (r *Rotator) read(ctx context.Context, c *call, versionID, stage *string) (v *version, invalid, err error) {
 	out, err := r.store.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 		SecretId: aws.String(c.secretID), VersionId: versionID, VersionStage: stage,
@@ -270,7 +261,6 @@ func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	return nil
 }
 
-// giveUp is when waiting must stop (zero: no deadline).
 func (r *Rotator) giveUp(ctx context.Context) time.Time {
 	if d, ok := ctx.Deadline(); ok {
 		return d.Add(-r.cfg.DeadlineMargin)
@@ -278,7 +268,6 @@ func (r *Rotator) giveUp(ctx context.Context) time.Time {
 	return time.Time{}
 }
 
-// failWithAlert publishes a ROTATION_FAILED alert that asks a person to act, and returns err.
 func (r *Rotator) failWithAlert(ctx context.Context, c *call, clientID string, err error, message, did, todo string) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()

@@ -21,11 +21,8 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/spapi"
 )
 
-// What a failed request did (ROTATION_FAILED alerts).
-const (
-	nothingRequested = "Nothing was requested from Amazon; the secret is unchanged."
-	nothingIssued    = "Amazon issued no new client secret; the secret is unchanged."
-)
+// nothingRequested is what a failed request did, for ROTATION_FAILED alerts.
+const nothingRequested = "Nothing was requested from Amazon; the secret is unchanged."
 
 func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) error {
 	// Case 1: the token's version already has a value.
@@ -97,8 +94,7 @@ func (r *Rotator) adoptStored(ctx context.Context, c *call, cur *version, seen m
 	return true, r.writePending(ctx, c, cur, best)
 }
 
-// stored returns the secret documents of every version but the token's, AWSPREVIOUS and currentID,
-// reading only versions not in seen.
+// stored reads only the versions not in seen.
 func (r *Rotator) stored(ctx context.Context, c *call, currentID string, seen map[string]*version) ([]*version, error) {
 	in := &secretsmanager.ListSecretVersionIdsInput{SecretId: aws.String(c.secretID), IncludeDeprecated: aws.Bool(true)}
 	var stored []*version
@@ -137,8 +133,7 @@ func (r *Rotator) readStored(ctx context.Context, c *call, id string) (*version,
 	return v, nil
 }
 
-// choose is the decision of Case 3: the version to adopt, or nil. rejected is the tag
-// sp-api-lwa:rejected-secrets; tied reports a tie at the newest expiry.
+// choose is the pure decision of Case 3: the version to adopt, or nil (always on a tie).
 func choose(cur *version, stored []*version, rejected string) (best *version, tied bool) {
 	for _, v := range stored {
 		switch {
@@ -170,7 +165,6 @@ func newer(a, b *version) bool {
 	return a.created.After(b.created)
 }
 
-// writePending writes AWSCURRENT's document with recv's secret and expiry as the token's version.
 func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv *version) error {
 	expiresAt, _ := recv.doc.ExpiresAt()
 	value, err := cur.doc.WithClientSecret(recv.doc.ClientSecret(), expiresAt)
@@ -238,7 +232,8 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err error, called bool) error {
 	var le *lwa.Error
 	var se *spapi.Error
-	var message, did, todo string
+	var message, todo string
+	did := "Amazon issued no new client secret; the secret is unchanged."
 	rerun := "aws secretsmanager rotate-secret --secret-id " + c.arn
 	switch {
 	case errors.Is(err, endpoint.ErrRedirect) || errors.Is(err, endpoint.ErrInsecure):
@@ -253,18 +248,15 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 		return r.untagAfter(ctx, c, err)
 	case errors.Is(err, spapi.ErrNotEnrolled):
 		message = "SP-API refused to rotate the client secret: the application is not enrolled for the rotation notification."
-		did = nothingIssued
 		todo = fmt.Sprintf("Register the new-secret queue (stack output NewSecretQueueArn) in the Developer Console, Notification Preferences, row \"Application Client New Secret\". Then run: %s. SP-API said: %v", rerun, err)
 	case errors.Is(err, spapi.ErrForbidden):
 		message = "SP-API refused to rotate the client secret (403 forbidden)."
-		did = nothingIssued
 		todo = fmt.Sprintf("Check that the application is allowed to call the Application Management API (rotateApplicationClientSecret) with a grantless token of scope %s, and that the credentials in AWSCURRENT belong to it. Then run: %s. SP-API said: %v", lwa.ScopeRotation, rerun, err)
 	case errors.Is(err, spapi.ErrThrottled) && !errors.Is(err, spapi.ErrOutcomeUnknown):
 		// Nothing was issued; after an earlier 5xx (outcome unknown) something may have been.
 		return r.untagAfter(ctx, c, err)
 	case errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != http.StatusTooManyRequests:
 		message = fmt.Sprintf("SP-API refused to rotate the client secret (status %d).", se.StatusCode)
-		did = nothingIssued
 		todo = fmt.Sprintf("Read SP-API's answer and fix its cause, then run: %s. SP-API said: %v", rerun, err)
 	default:
 		// 5xx or timeout: Amazon may have issued a secret. Keep the tag: Case 4 waits for it.
@@ -273,7 +265,6 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 	return r.untagAfter(ctx, c, r.failWithAlert(ctx, c, cur.doc.ClientID(), err, message, did, todo))
 }
 
-// untagAfter removes rotation-requested-at and returns err.
 func (r *Rotator) untagAfter(ctx context.Context, c *call, err error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -346,8 +337,7 @@ func (r *Rotator) testSecret(ctx context.Context, c *call, pending *version) err
 	}
 }
 
-// refused rejects the pending secret once LWA has refused it for RejectAfter since it was first
-// stored (by the receiver, else in the pending version).
+// refused rejects the pending secret once LWA has refused it for RejectAfter since first stored.
 func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err error) error {
 	stored, serr := r.stored(ctx, c, "", map[string]*version{})
 	if serr != nil {
@@ -368,8 +358,7 @@ func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err er
 	return err
 }
 
-// reject lists the pending secret as rejected, takes LWA_RECEIVED off it, alerts, and takes
-// AWSPENDING off the token's version. Each part is safe to repeat.
+// reject: each part is safe to repeat.
 func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause error) error {
 	rejected := managed.WithRejected(c.tags[managed.TagRejectedSecrets], pending.doc.ClientSecret().Reveal())
 	if err := r.tag(ctx, c, managed.TagRejectedSecrets, rejected); err != nil {
@@ -388,7 +377,6 @@ func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause e
 	return cause
 }
 
-// unlabelReceived takes LWA_RECEIVED off its version if that holds the client secret of pending.
 func (r *Rotator) unlabelReceived(ctx context.Context, c *call, pending *version) error {
 	id := managed.Holder(c.stages, managed.StageReceived)
 	if id == "" {
@@ -480,7 +468,6 @@ func (r *Rotator) finishRetried(ctx context.Context, c *call) error {
 	return r.finishTail(ctx, c, cur.doc)
 }
 
-// expiresTag is the value of client-secret-expires-at for doc ("" when unknown).
 func expiresTag(doc *secretdoc.Document) string {
 	if t, ok := doc.ExpiresAt(); ok {
 		return t.UTC().Format(time.RFC3339)
@@ -511,7 +498,6 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 	return nil
 }
 
-// tag sets one tag on the secret.
 func (r *Rotator) tag(ctx context.Context, c *call, key, value string) error {
 	_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
 		SecretId: aws.String(c.secretID), Tags: []types.Tag{{Key: aws.String(key), Value: aws.String(value)}},
