@@ -1,7 +1,6 @@
-// Package rotation implements the Secrets Manager rotation protocol (createSecret, setSecret,
-// testSecret, finishSecret) for an SP-API application's LWA client secret, as docs/design.md "The
-// rotation protocol" explains. Every step is safe to repeat and to run twice at once, and every read
-// names a VersionStage or a VersionId: a read without one may be served stale.
+// Package rotation implements the Secrets Manager rotation protocol (docs/design.md) for an SP-API
+// application's LWA client secret. Every step is safe to repeat and to run twice at once, and every
+// read names a VersionStage or a VersionId: a read without one may be served stale.
 //
 // Every step first makes AWS's entry checks (DescribeSecret): rotation is enabled; the token is a
 // version; one already AWSCURRENT needs nothing (but see Case 11); one not AWSPENDING fails.
@@ -16,8 +15,7 @@
 // Case 3: choose picks the newest stored secret for that client id that is newer than AWSCURRENT and
 // not in sp-api-lwa:rejected-secrets (none on a tie); it is written as the token's version.
 //
-// Case 4: sp-api-lwa:rotation-requested-at is newer than AWSCURRENT and younger than
-// Config.Cooldown: a request is outstanding; go to Case 6.
+// Case 4: rotation-requested-at is newer than AWSCURRENT and younger than Config.Cooldown: go to Case 6.
 //
 // Case 5: If the client id is tagged on this secret alone, set rotation-requested-at and, unless a
 // concurrent run replaced it, call rotateApplicationClientSecret (untag if nothing can be issued).
@@ -26,8 +24,7 @@
 //
 // # setSecret
 //
-// Case 7: Amazon has already set the secret. The pending value must be a secret document for the
-// client id of AWSCURRENT and of the tag.
+// Case 7: The pending value must be a secret document for the client id of AWSCURRENT and the tag.
 //
 // # testSecret
 //
@@ -46,8 +43,7 @@
 //
 // # Calls for one rotation
 //
-// A rotation that requests a new secret (Case 5, nothing stored yet) and
-// finds it on the first poll makes:
+// A rotation that requests a new secret (Case 5) and finds it on the first poll makes:
 //
 //	step          Secrets Manager                                   LWA  SP-API  SNS
 //	createSecret  DescribeSecret 2, GetSecretValue 3,                 1     1       0

@@ -147,21 +147,18 @@ func (c *call) errorf(format string, a ...any) error {
 }
 
 // Handle runs one rotation step. It is the Lambda handler of rotate-secret.
-func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) error {
+func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRotationEvent) (err error) {
 	log := r.logger.With("step", ev.Step, "secretId", ev.SecretID, "versionId", ev.ClientRequestToken)
-	err := r.handle(ctx, log, ev)
-	switch {
-	case err == nil:
-		log.InfoContext(ctx, "rotation step succeeded")
-	case errors.Is(err, ErrSecretNotReceived):
-		log.WarnContext(ctx, "rotation step waiting for the new client secret", "error", err)
-	default:
-		log.ErrorContext(ctx, "rotation step failed", "error", err)
-	}
-	return err
-}
-
-func (r *Rotator) handle(ctx context.Context, log *slog.Logger, ev events.SecretsManagerSecretRotationEvent) error {
+	defer func() {
+		switch {
+		case err == nil:
+			log.InfoContext(ctx, "rotation step succeeded")
+		case errors.Is(err, ErrSecretNotReceived):
+			log.WarnContext(ctx, "rotation step waiting for the new client secret", "error", err)
+		default:
+			log.ErrorContext(ctx, "rotation step failed", "error", err)
+		}
+	}()
 	step, ok := map[string]func(context.Context, *call, *version) error{
 		StepCreate: r.createSecret, StepSet: r.setSecret, StepTest: r.testSecret, StepFinish: r.finishSecret,
 	}[ev.Step]
@@ -209,8 +206,7 @@ func (r *Rotator) read(ctx context.Context, c *call, versionID, stage *string) (
 	out, err := r.store.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 		SecretId: aws.String(c.secretID), VersionId: versionID, VersionStage: stage,
 	})
-	var nf *types.ResourceNotFoundException
-	if errors.As(err, &nf) {
+	if errors.As(err, new(*types.ResourceNotFoundException)) {
 		return nil, nil, nil
 	} else if err != nil {
 		return nil, nil, err

@@ -175,8 +175,7 @@ func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv 
 		SecretId: aws.String(c.secretID), ClientRequestToken: aws.String(c.token),
 		SecretString: aws.String(string(value)), VersionStages: []string{managed.StagePending},
 	})
-	var exists *types.ResourceExistsException
-	if errors.As(err, &exists) {
+	if errors.As(err, new(*types.ResourceExistsException)) {
 		if pending, rerr := r.readPending(ctx, c); rerr == nil && pending != nil {
 			c.log.InfoContext(ctx, "pending version was written by a concurrent run")
 			return nil
@@ -429,11 +428,10 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) e
 		SecretId: aws.String(c.secretID), VersionStage: aws.String(managed.StageCurrent),
 		MoveToVersionId: aws.String(c.token), RemoveFromVersionId: aws.String(currentID),
 	})
-	var ip *types.InvalidParameterException
 	switch {
 	case err == nil:
 		c.log.InfoContext(ctx, "moved AWSCURRENT", "previousVersionId", currentID)
-	case errors.As(err, &ip) && r.isCurrent(ctx, c):
+	case errors.As(err, new(*types.InvalidParameterException)) && r.isCurrent(ctx, c):
 		c.log.InfoContext(ctx, "a concurrent run already moved AWSCURRENT")
 	default:
 		return c.errorf("move AWSCURRENT from version %s: %w", currentID, err)
