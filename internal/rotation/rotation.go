@@ -257,11 +257,12 @@ func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	return nil
 }
 
-func (r *Rotator) giveUp(ctx context.Context) time.Time {
-	if d, ok := ctx.Deadline(); ok {
+// giveUp is the earlier of limit (zero: none) and DeadlineMargin before ctx's deadline.
+func (r *Rotator) giveUp(ctx context.Context, limit time.Time) time.Time {
+	if d, ok := ctx.Deadline(); ok && (limit.IsZero() || d.Add(-r.cfg.DeadlineMargin).Before(limit)) {
 		return d.Add(-r.cfg.DeadlineMargin)
 	}
-	return time.Time{}
+	return limit
 }
 
 func (r *Rotator) failWithAlert(ctx context.Context, c *call, clientID string, err error, message, did, todo string) error {

@@ -55,7 +55,7 @@ func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) e
 	}
 
 	// Case 6: wait for it.
-	giveUp, start := r.giveUp(ctx), time.Now()
+	giveUp, start := r.giveUp(ctx, time.Time{}), time.Now()
 	for polls := 1; ; polls++ {
 		if !retry.Sleep(ctx, r.cfg.PollInterval) {
 			return c.errorf("wait for the new client secret: %w", ctx.Err())
@@ -312,10 +312,7 @@ func (r *Rotator) testSecret(ctx context.Context, c *call, pending *version) err
 		return fmt.Errorf("pending version: %w", err)
 	}
 	c.log = c.log.With("clientId", pending.doc.ClientID())
-	until := time.Now().Add(r.cfg.TestRetryFor)
-	if g := r.giveUp(ctx); !g.IsZero() && g.Before(until) {
-		until = g
-	}
+	until := r.giveUp(ctx, time.Now().Add(r.cfg.TestRetryFor))
 	for attempt := 1; ; attempt++ {
 		_, err := r.tokens.ClientCredentials(ctx, pending.doc.ClientID(), pending.doc.ClientSecret(), lwa.ScopeRotation)
 		if err == nil {
@@ -357,14 +354,21 @@ func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err er
 	return err
 }
 
-// reject: each part is safe to repeat.
+// reject lists the secret as rejected, takes LWA_RECEIVED off it if it holds it, alerts and takes
+// AWSPENDING off the token's version; each part is safe to repeat.
 func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause error) error {
 	rejected := managed.WithRejected(c.tags[managed.TagRejectedSecrets], pending.doc.ClientSecret().Reveal())
 	if err := r.tag(ctx, c, managed.TagRejectedSecrets, rejected); err != nil {
 		return errors.Join(cause, err)
 	}
-	if err := r.unlabelReceived(ctx, c, pending); err != nil {
-		return errors.Join(cause, err)
+	if id := managed.Holder(c.stages, managed.StageReceived); id != "" {
+		v, err := r.readStored(ctx, c, id)
+		if err == nil && v != nil && v.doc.ClientSecret() == pending.doc.ClientSecret() {
+			err = r.removeStage(ctx, c, managed.StageReceived, id)
+		}
+		if err != nil {
+			return errors.Join(cause, err)
+		}
 	}
 	cause = r.failWithAlert(ctx, c, pending.doc.ClientID(), cause,
 		"Login with Amazon kept rejecting a delivered client secret; it was not promoted and is listed in the tag "+managed.TagRejectedSecrets+" so that it is never adopted again.",
@@ -374,18 +378,6 @@ func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause e
 		return errors.Join(cause, err)
 	}
 	return cause
-}
-
-func (r *Rotator) unlabelReceived(ctx context.Context, c *call, pending *version) error {
-	id := managed.Holder(c.stages, managed.StageReceived)
-	if id == "" {
-		return nil
-	}
-	v, err := r.readStored(ctx, c, id)
-	if err != nil || v == nil || v.doc.ClientSecret() != pending.doc.ClientSecret() {
-		return err
-	}
-	return r.removeStage(ctx, c, managed.StageReceived, id)
 }
 
 func (r *Rotator) removeStage(ctx context.Context, c *call, stage, id string) error {
