@@ -86,8 +86,7 @@ type Config struct {
 	Keys secretdoc.Keys
 	// Cooldown: how long an outstanding request is waited for before asking again (Case 4).
 	Cooldown time.Duration
-	// PollInterval spaces the looks for the new secret, which stop DeadlineMargin (default 10s)
-	// before the deadline (Case 6).
+	// PollInterval spaces the looks for the new secret until DeadlineMargin (10s) before the deadline.
 	PollInterval, DeadlineMargin time.Duration
 	// TestRetryFor (default 60s) bounds the retries of invalid_client, TestRetryInterval (5s) spaces them.
 	TestRetryFor, TestRetryInterval time.Duration
@@ -248,8 +247,8 @@ func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	return cur, r.checkClient(c, cur.doc)
 }
 
-// checkClient checks doc against the tag sp-api-lwa:client-id. The error quotes no value: a broken
-// document may hold the client secret where the client id belongs.
+// checkClient checks doc against the tag sp-api-lwa:client-id, then logs the client id. The error
+// quotes no value: a broken document may hold the client secret where the client id belongs.
 func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	switch tag := c.tags[managed.TagClientID]; {
 	case tag == "":
@@ -257,6 +256,7 @@ func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	case tag != doc.ClientID():
 		return c.errorf("the value under the key %q is not the client id that the tag %s names: %w; correct the tag or the value", r.cfg.Keys.ClientID, managed.TagClientID, ErrMisconfigured)
 	}
+	c.log = c.log.With("clientId", doc.ClientID())
 	return nil
 }
 
@@ -298,7 +298,6 @@ func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) e
 	} else if err != nil {
 		return err
 	}
-	c.log = c.log.With("clientId", cur.doc.ClientID())
 
 	// Case 3: adopt a secret already stored.
 	seen := map[string]*version{}
@@ -540,11 +539,9 @@ func (r *Rotator) setSecret(ctx context.Context, c *call, pending *version) erro
 	if pending == nil {
 		return c.errorf("pending version has no value: createSecret has not completed")
 	}
-	cur, err := r.readCurrent(ctx, c)
-	if err != nil {
+	if _, err := r.readCurrent(ctx, c); err != nil {
 		return err
 	}
-	c.log = c.log.With("clientId", cur.doc.ClientID())
 	if err := r.checkClient(c, pending.doc); err != nil {
 		return fmt.Errorf("pending version: %w", err)
 	}
@@ -558,7 +555,6 @@ func (r *Rotator) testSecret(ctx context.Context, c *call, pending *version) err
 		if err != nil {
 			return err
 		}
-		c.log = c.log.With("clientId", cur.doc.ClientID())
 		if _, err := r.tokens.ClientCredentials(ctx, cur.doc.ClientID(), cur.doc.ClientSecret(), lwa.ScopeRotation); err != nil {
 			return c.errorf("configuration test: obtain LWA token with the AWSCURRENT credentials: %w", err)
 		}
@@ -570,7 +566,6 @@ func (r *Rotator) testSecret(ctx context.Context, c *call, pending *version) err
 	if err := r.checkClient(c, pending.doc); err != nil {
 		return fmt.Errorf("pending version: %w", err)
 	}
-	c.log = c.log.With("clientId", pending.doc.ClientID())
 	until := r.giveUp(ctx, time.Now().Add(r.cfg.TestRetryFor))
 	for attempt := 1; ; attempt++ {
 		_, err := r.tokens.ClientCredentials(ctx, pending.doc.ClientID(), pending.doc.ClientSecret(), lwa.ScopeRotation)
@@ -657,7 +652,6 @@ func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) e
 	if err := r.checkClient(c, pending.doc); err != nil {
 		return fmt.Errorf("pending version: %w", err)
 	}
-	c.log = c.log.With("clientId", pending.doc.ClientID())
 	if _, err := r.tokens.ClientCredentials(ctx, pending.doc.ClientID(), pending.doc.ClientSecret(), lwa.ScopeRotation); err != nil {
 		return c.errorf("check the pending credentials with LWA before promoting them: %w", err)
 	}
