@@ -38,8 +38,7 @@
 // Case 10: Test the pending credentials, untag, move AWSCURRENT, publish CLIENT_SECRET_ROTATED, then
 // set client-secret-expires-at, which records that this tail is done.
 //
-// Case 11: The token's version is already AWSCURRENT: redo the tail of Case 10 if
-// client-secret-expires-at disagrees with its document.
+// Case 11: Already AWSCURRENT: redo the tail of Case 10 if client-secret-expires-at disagrees with it.
 //
 // # Calls for one rotation
 //
@@ -56,8 +55,7 @@
 //	              UntagResource 1
 //
 // In all (20 Secrets Manager calls),
-// 3 LWA token requests, 1 SP-API call, 1 SNS publish, as
-// TestFullRotationCallCounts asserts. Why each is needed:
+// 3 LWA token requests, 1 SP-API call, 1 SNS publish (TestFullRotationCallCounts). Why each is needed:
 //   - DescribeSecret: the entry checks, and the tag read back (Case 5).
 //   - GetSecretValue: the token's version (Case 1, 7, 9, 10), AWSCURRENT
 //     (Case 2, 7) and the new version (Case 6).

@@ -190,9 +190,11 @@ func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRota
 	case !slices.Contains(stages, managed.StagePending):
 		return c.errorf("version is not AWSPENDING")
 	}
-	pending, err := r.readPending(ctx, c)
+	pending, invalid, err := r.read(ctx, c, &c.token, aws.String(managed.StagePending))
 	if err != nil {
-		return err
+		return c.errorf("read pending version: %w", err)
+	} else if invalid != nil {
+		return c.errorf("pending value: %w", invalid)
 	}
 	return step(ctx, c, pending)
 }
@@ -221,16 +223,6 @@ func (r *Rotator) read(ctx context.Context, c *call, versionID, stage *string) (
 		return nil, err, nil
 	}
 	return &version{id: aws.ToString(out.VersionId), created: aws.ToTime(out.CreatedDate), doc: doc}, nil, nil
-}
-
-func (r *Rotator) readPending(ctx context.Context, c *call) (*version, error) {
-	v, invalid, err := r.read(ctx, c, &c.token, aws.String(managed.StagePending))
-	if err != nil {
-		return nil, c.errorf("read pending version: %w", err)
-	} else if invalid != nil {
-		return nil, c.errorf("pending value: %w", invalid)
-	}
-	return v, nil
 }
 
 // readCurrent reads AWSCURRENT and checks its client id (Case 2).
@@ -434,7 +426,8 @@ func (r *Rotator) writePending(ctx context.Context, c *call, cur *version, recv 
 		SecretString: aws.String(string(value)), VersionStages: []string{managed.StagePending},
 	})
 	if errors.As(err, new(*types.ResourceExistsException)) {
-		if pending, rerr := r.readPending(ctx, c); rerr == nil && pending != nil {
+		pending, _, rerr := r.read(ctx, c, &c.token, aws.String(managed.StagePending))
+		if rerr == nil && pending != nil {
 			c.log.InfoContext(ctx, "pending version was written by a concurrent run")
 			return nil
 		}
