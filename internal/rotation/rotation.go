@@ -32,7 +32,6 @@ const (
 	StepFinish = "finishSecret"
 )
 
-// Errors a caller acts on.
 var (
 	// ErrSecretNotReceived: the new secret has not arrived before the deadline (Case 6).
 	ErrSecretNotReceived = errors.New("the new client secret has not arrived yet; Secrets Manager will retry the rotation, and the receiver resumes it as soon as the secret arrives")
@@ -195,6 +194,8 @@ func (r *Rotator) Handle(ctx context.Context, ev events.SecretsManagerSecretRota
 		return c.errorf("read pending version: %w", err)
 	} else if invalid != nil {
 		return c.errorf("pending value: %w", invalid)
+	} else if pending == nil && (ev.Step == StepSet || ev.Step == StepFinish) {
+		return c.errorf("pending version has no value: createSecret has not completed")
 	}
 	return step(ctx, c, pending)
 }
@@ -272,7 +273,6 @@ func (r *Rotator) failWithAlert(ctx context.Context, c *call, clientID string, e
 	return err
 }
 
-// nothingRequested is what a failed request did, for ROTATION_FAILED alerts.
 const nothingRequested = "Nothing was requested from Amazon; the secret is unchanged."
 
 func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) error {
@@ -404,8 +404,7 @@ func choose(cur *version, stored []*version, rejected string) (best *version, ti
 	return best, tied
 }
 
-// newer compares expiries when both documents have one: a version may be older than an AWSCURRENT
-// written in between.
+// newer compares expiries when both have one: a version may be older than an AWSCURRENT written since.
 func newer(a, b *version) bool {
 	ae, aok := a.doc.ExpiresAt()
 	be, bok := b.doc.ExpiresAt()
@@ -477,8 +476,7 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 	return nil
 }
 
-// requestFailed decides whether a failed LWA token request (called false) or rotate call may have
-// issued a secret (keep the tag), and whether a person must act.
+// requestFailed decides if Amazon may have issued a secret (keep the tag) and if a person must act.
 func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err error, called bool) error {
 	var le *lwa.Error
 	var se *spapi.Error
@@ -518,10 +516,9 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 func (r *Rotator) untagAfter(ctx context.Context, c *call, err error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	_, uerr := r.tagger.UntagResource(cctx, &secretsmanager.UntagResourceInput{
+	if _, uerr := r.tagger.UntagResource(cctx, &secretsmanager.UntagResourceInput{
 		SecretId: aws.String(c.secretID), TagKeys: []string{managed.TagRotationRequestedAt},
-	})
-	if uerr != nil {
+	}); uerr != nil {
 		return errors.Join(err, c.errorf("untag %s: %w", managed.TagRotationRequestedAt, uerr))
 	}
 	return err
@@ -529,9 +526,6 @@ func (r *Rotator) untagAfter(ctx context.Context, c *call, err error) error {
 
 func (r *Rotator) setSecret(ctx context.Context, c *call, pending *version) error {
 	// Case 7: a valid document for the client of AWSCURRENT and of the tag.
-	if pending == nil {
-		return c.errorf("pending version has no value: createSecret has not completed")
-	}
 	if _, err := r.readCurrent(ctx, c); err != nil {
 		return err
 	}
@@ -601,8 +595,7 @@ func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err er
 	return err
 }
 
-// reject lists the secret as rejected, takes LWA_RECEIVED off it if it holds it, alerts and takes
-// AWSPENDING off the token's version; each part is safe to repeat.
+// reject: each part is safe to repeat, so a retried step redoes them all.
 func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause error) error {
 	rejected := managed.WithRejected(c.tags[managed.TagRejectedSecrets], pending.doc.ClientSecret().Reveal())
 	if err := r.tag(ctx, c, managed.TagRejectedSecrets, rejected); err != nil {
@@ -628,10 +621,9 @@ func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause e
 }
 
 func (r *Rotator) removeStage(ctx context.Context, c *call, stage, id string) error {
-	_, err := r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+	if _, err := r.store.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(c.secretID), VersionStage: aws.String(stage), RemoveFromVersionId: aws.String(id),
-	})
-	if err != nil {
+	}); err != nil {
 		return c.errorf("remove %s from version %s: %w", stage, id, err)
 	}
 	return nil
@@ -639,9 +631,6 @@ func (r *Rotator) removeStage(ctx context.Context, c *call, stage, id string) er
 
 func (r *Rotator) finishSecret(ctx context.Context, c *call, pending *version) error {
 	// Case 10: check with LWA, untag, move AWSCURRENT, then alert and tag.
-	if pending == nil {
-		return c.errorf("pending version has no value: createSecret has not completed")
-	}
 	if err := r.checkClient(c, pending.doc); err != nil {
 		return fmt.Errorf("pending version: %w", err)
 	}
@@ -735,10 +724,9 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 }
 
 func (r *Rotator) tag(ctx context.Context, c *call, key, value string) error {
-	_, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+	if _, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
 		SecretId: aws.String(c.secretID), Tags: []types.Tag{{Key: aws.String(key), Value: aws.String(value)}},
-	})
-	if err != nil {
+	}); err != nil {
 		return c.errorf("tag %s: %w", key, err)
 	}
 	return nil
