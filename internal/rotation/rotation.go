@@ -449,8 +449,8 @@ func (r *Rotator) requestSecret(ctx context.Context, c *call, cur *version) erro
 		return err
 	}
 	stamp := r.cfg.Now().UTC().Format(time.RFC3339Nano)
-	if err := r.tag(ctx, c, managed.TagRotationRequestedAt, stamp); err != nil {
-		return err
+	if _, err := r.tagger.TagResource(ctx, c.tagInput(managed.TagRotationRequestedAt, stamp)); err != nil {
+		return c.errorf("tag %s: %w", managed.TagRotationRequestedAt, err)
 	}
 	if !retry.Sleep(ctx, r.cfg.Settle) {
 		return r.untagAfter(ctx, c, c.errorf("settle after tagging: %w", ctx.Err()))
@@ -598,8 +598,8 @@ func (r *Rotator) refused(ctx context.Context, c *call, pending *version, err er
 // reject: each part is safe to repeat, so a retried step redoes them all.
 func (r *Rotator) reject(ctx context.Context, c *call, pending *version, cause error) error {
 	rejected := managed.WithRejected(c.tags[managed.TagRejectedSecrets], pending.doc.ClientSecret().Reveal())
-	if err := r.tag(ctx, c, managed.TagRejectedSecrets, rejected); err != nil {
-		return errors.Join(cause, err)
+	if _, err := r.tagger.TagResource(ctx, c.tagInput(managed.TagRejectedSecrets, rejected)); err != nil {
+		return errors.Join(cause, c.errorf("tag %s: %w", managed.TagRejectedSecrets, err))
 	}
 	if id := managed.Holder(c.stages, managed.StageReceived); id != "" {
 		v, err := r.readStored(ctx, c, id)
@@ -718,16 +718,15 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 		return c.errorf("publish %s alert: %w", alert.EventRotated, err)
 	}
 	if exp := expiresTag(doc); exp != "" { // an unknown expiry's tag was removed before the move
-		return r.tag(ctx, c, managed.TagClientSecretExpiresAt, exp)
+		if _, err := r.tagger.TagResource(ctx, c.tagInput(managed.TagClientSecretExpiresAt, exp)); err != nil {
+			return c.errorf("tag %s: %w", managed.TagClientSecretExpiresAt, err)
+		}
 	}
 	return nil
 }
 
-func (r *Rotator) tag(ctx context.Context, c *call, key, value string) error {
-	if _, err := r.tagger.TagResource(ctx, &secretsmanager.TagResourceInput{
+func (c *call) tagInput(key, value string) *secretsmanager.TagResourceInput {
+	return &secretsmanager.TagResourceInput{
 		SecretId: aws.String(c.secretID), Tags: []types.Tag{{Key: aws.String(key), Value: aws.String(value)}},
-	}); err != nil {
-		return c.errorf("tag %s: %w", key, err)
 	}
-	return nil
 }
