@@ -18,7 +18,7 @@
 // Case 4: rotation-requested-at is newer than AWSCURRENT and younger than Config.Cooldown: go to Case 6.
 //
 // Case 5: If the client id is tagged on this secret alone, set rotation-requested-at and, unless a
-// concurrent run replaced it, call rotateApplicationClientSecret (untag if nothing can be issued).
+// concurrent run replaced it, call rotateApplicationClientSecret (untag unless a secret may be issued).
 //
 // Case 6: Do Case 3 every Config.PollInterval; near the deadline fail with ErrSecretNotReceived.
 //
