@@ -99,13 +99,11 @@ const (
 	MaxMessage = 256 * 1024
 )
 
-// ErrLooksSecret is returned by Render when a field is shaped like an LWA client secret or token.
-var ErrLooksSecret = errors.New("alert: text looks like a secret value")
-
-// ErrBadID is returned by Render when an id field is not an id; it matches ErrLooksSecret too.
-var ErrBadID error = badIDError{}
-
-// badIDError matches ErrLooksSecret because a malformed id may hold anything, a secret included.
+// Errors of Render. ErrBadID matches ErrLooksSecret too: a malformed id may hold anything, a secret included.
+var (
+	ErrLooksSecret       = errors.New("alert: text looks like a secret value") // shaped like a client secret or token
+	ErrBadID       error = badIDError{}                                        // an id field is not an id
+)
 
 type badIDError struct{}
 
@@ -196,8 +194,7 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 		return nil, fmt.Errorf("alert: render %s: event, severity, action and message are required", a.Event)
 	}
 	if a.ExpiresAt != nil {
-		t := a.ExpiresAt.UTC()
-		a.ExpiresAt = &t
+		a.ExpiresAt = new(a.ExpiresAt.UTC())
 	}
 	for _, f := range [][2]string{
 		{"clientId", a.ClientID}, {"applicationId", a.ApplicationID}, {"notificationId", a.NotificationID},

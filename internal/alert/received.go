@@ -19,24 +19,18 @@ type Delivery struct {
 	Outcome           Outcome
 }
 
-// Outcome is what the receiver did about a delivery.
-type Outcome int
+// Outcome is what the receiver did about a delivery, as logged (key "outcome").
+type Outcome string
 
 // Outcomes of the receiver, one sentence each in Received.
 const (
-	OutcomeNone            Outcome = iota // not known yet
-	OutcomeRotationStarted                // stored; a rotation was started to adopt it
-	OutcomeRotationResumed                // stored; the rotation in progress adopts it
-	OutcomeRotationOff                    // stored; rotation is not enabled: a person must act
-	OutcomeCurrent                        // AWSCURRENT already holds it
-	OutcomeOlder                          // stored; AWSCURRENT holds a later secret
-	OutcomeRejectedBefore                 // stored; LWA rejected this secret before
+	OutcomeRotationStarted Outcome = "rotationStarted" // stored; a rotation was started to adopt it
+	OutcomeRotationResumed Outcome = "rotationResumed" // stored; the rotation in progress adopts it
+	OutcomeRotationOff     Outcome = "rotationOff"     // stored; rotation is not enabled: a person must act
+	OutcomeCurrent         Outcome = "alreadyCurrent"  // AWSCURRENT already holds it
+	OutcomeOlder           Outcome = "older"           // stored; AWSCURRENT holds a later secret
+	OutcomeRejectedBefore  Outcome = "rejectedBefore"  // stored; LWA rejected this secret before
 )
-
-// String is the outcome as logged (key "outcome").
-func (o Outcome) String() string {
-	return [...]string{"none", "rotationStarted", "rotationResumed", "rotationOff", "alreadyCurrent", "older", "rejectedBefore"}[o]
-}
 
 // Received is the NEW_CLIENT_SECRET_RECEIVED alert for d, by its Outcome.
 func Received(d Delivery, now time.Time) Alert {
