@@ -8,15 +8,14 @@ import (
 // Delivery is what the receiver knows about one new-secret notification; every field is safe to publish.
 type Delivery struct {
 	ClientID, ApplicationID, NotificationID, MessageID string
-
-	SecretARN         string
-	VersionID         string // the version that holds the delivered secret
-	CurrentVersionID  string // the AWSCURRENT version
-	Label             string // the label the version was written with, "" when nothing was written
-	RotationLambdaARN string
-	ExpiresAt         time.Time
-	OldExpiresAt      time.Time // zero when the notification has none
-	Outcome           Outcome
+	SecretARN                                          string
+	VersionID                                          string // the version that holds the delivered secret
+	CurrentVersionID                                   string // the AWSCURRENT version
+	Label                                              string // the label the version was written with, "" when nothing was written
+	RotationLambdaARN                                  string
+	ExpiresAt                                          time.Time
+	OldExpiresAt                                       time.Time // zero when the notification has none
+	Outcome                                            Outcome
 }
 
 // Outcome is what the receiver did about a delivery, as logged (key "outcome").
@@ -34,12 +33,10 @@ const (
 
 // Received is the NEW_CLIENT_SECRET_RECEIVED alert for d, by its Outcome.
 func Received(d Delivery, now time.Time) Alert {
-	exp := d.ExpiresAt.UTC()
-	days := DaysLeft(now, exp)
 	a := Alert{
 		Event: EventReceived, Severity: SeverityInfo, Action: ActionNone,
 		ClientID: d.ClientID, ApplicationID: d.ApplicationID, SecretARN: d.SecretARN,
-		ExpiresAt: &exp, DaysLeft: &days,
+		ExpiresAt: new(d.ExpiresAt.UTC()), DaysLeft: new(DaysLeft(now, d.ExpiresAt)),
 		NotificationID: d.NotificationID, MessageID: d.MessageID, VersionID: d.VersionID,
 	}
 	stored := "The delivery was already stored as version " + d.VersionID + "; nothing was written. "
@@ -72,7 +69,7 @@ func Received(d Delivery, now time.Time) Alert {
 			"  aws secretsmanager update-secret-version-stage --secret-id " + d.SecretARN + " --version-stage AWSCURRENT --move-to-version-id " +
 			d.VersionID + " --remove-from-version-id " + d.CurrentVersionID + "\n" +
 			"  aws secretsmanager tag-resource --secret-id " + d.SecretARN +
-			" --tags Key=sp-api-lwa:client-secret-expires-at,Value=" + exp.Format(time.RFC3339) + "\n"
+			" --tags Key=sp-api-lwa:client-secret-expires-at,Value=" + a.ExpiresAt.Format(time.RFC3339) + "\n"
 	case OutcomeCurrent:
 		a.Message = needless + " needed no action: the secret is already the current one."
 		a.Did = "AWSCURRENT already holds this client secret (the notification was delivered again after it was adopted). Nothing was written."
