@@ -231,7 +231,6 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 	}, nil
 }
 
-// publisher is the part of SNS an alert needs.
 type publisher interface {
 	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
 }

@@ -19,7 +19,6 @@ type facts struct {
 	rejected bool                // the secret is listed in sp-api-lwa:rejected-secrets
 }
 
-// plan is what the receiver does about it.
 type plan struct {
 	label   string        // the label to write the version with; "" writes nothing
 	adopt   bool          // make sure a rotation adopts it (Case 4)

@@ -35,7 +35,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// secretStore is the part of Secrets Manager the receiver uses: it reads and writes new versions.
 type secretStore interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
@@ -87,8 +86,7 @@ func New(store secretStore, rotations rotationStarter, alerts *alert.Publisher, 
 	return &Handler{store: store, rotations: rotations, alerts: alerts, logger: logger, cfg: cfg}
 }
 
-// Handle handles the messages in order and reports the failed ones in BatchItemFailures; it returns an
-// error only when no message could be attempted.
+// Handle handles the messages in order, listing failed ones in BatchItemFailures; it errs only if none ran.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	if err := ctx.Err(); err != nil {
@@ -190,21 +188,19 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	p := decide(f)
 	if p.outcome == alert.OutcomeCurrent {
 		d.VersionID = curID
-		return h.publish(ctx, d, p.outcome)
 	}
-	// Case 2c: store it.
-	if p.label != "" {
+	if p.label != "" { // Case 2c: store it.
 		if err := h.put(ctx, d, cur, n, p.label); err != nil {
 			return err
 		}
 	}
-	if !p.adopt {
-		return h.publish(ctx, d, p.outcome)
+	switch {
+	case p.adopt && !aws.ToBool(desc.RotationEnabled):
+		p.outcome = alert.OutcomeRotationOff // Case 4b
+	case p.adopt:
+		return h.adopt(ctx, d, n)
 	}
-	if !aws.ToBool(desc.RotationEnabled) {
-		return h.publish(ctx, d, alert.OutcomeRotationOff) // Case 4b
-	}
-	return h.adopt(ctx, d, n)
+	return h.publish(ctx, d, p.outcome)
 }
 
 // put writes the delivered secret as version d.VersionID (Case 2c). Secrets Manager ignores the same
@@ -283,8 +279,6 @@ func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcom
 	return nil
 }
 
-// publishRejected publishes NOTIFICATION_REJECTED for r, redacted when a field looks like a secret,
-// and returns r (joined with a publish error).
 func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, r rejection) error {
 	a := alert.RejectedDelivery(*d, r.cause, r.fix)
 	perr := h.alerts.Publish(ctx, a)
@@ -297,8 +291,7 @@ func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, r reje
 	return fmt.Errorf("receiver: message %s: %w", d.MessageID, r)
 }
 
-// read reads and parses version versionID of arn, or when it is "" the version that holds stage. Its
-// errors name the version, never a value.
+// read parses version versionID of arn, or if "" the one holding stage; its errors never quote a value.
 func (h *Handler) read(ctx context.Context, arn, stage, versionID string) (*secretdoc.Document, string, error) {
 	in, what := &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)}, stage
 	if versionID != "" {
