@@ -8,14 +8,15 @@ import (
 // Delivery is what the receiver knows about one new-secret notification; every field is safe to publish.
 type Delivery struct {
 	ClientID, ApplicationID, NotificationID, MessageID string
-	SecretARN                                          string
-	VersionID                                          string // the version that holds the delivered secret
-	CurrentVersionID                                   string // the AWSCURRENT version
-	Label                                              string // the label the version was written with, "" when nothing was written
-	RotationLambdaARN                                  string
-	ExpiresAt                                          time.Time
-	OldExpiresAt                                       time.Time // zero when the notification has none
-	Outcome                                            Outcome
+
+	SecretARN         string
+	VersionID         string // the version that holds the delivered secret
+	CurrentVersionID  string // the AWSCURRENT version
+	Label             string // the label the version was written with, "" when nothing was written
+	RotationLambdaARN string
+	ExpiresAt         time.Time
+	OldExpiresAt      time.Time // zero when the notification has none
+	Outcome           Outcome
 }
 
 // Outcome is what the receiver did about a delivery, as logged (key "outcome").

@@ -6,8 +6,8 @@
 //     (1a) a malformed body or wrong type; (1b) a client id tagged on no secret or several;
 //     (1c) an AWSCURRENT that is not a document for that client id.
 //  2. Store, as decide says: nothing when (2a) AWSCURRENT holds the secret or (2b) this
-//     notification's version exists; (2c) else the AWSCURRENT document with the new secret,
-//     labelled LWA_RECEIVED when it is the newest not rejected delivery, else LWA_SUPERSEDED.
+//     notification's version exists; (2c) else the AWSCURRENT document with the new secret, labelled
+//     LWA_RECEIVED if not rejected and later than AWSCURRENT and LWA_RECEIVED, else LWA_SUPERSEDED.
 //  3. A failure before the write succeeded fails the message.
 //  4. Adopt, and publish NEW_CLIENT_SECRET_RECEIVED: (4a) nothing to adopt when AWSCURRENT expires
 //     later or the secret was rejected before; (4b) rotation off: MANUAL_ACTION_REQUIRED;
@@ -86,7 +86,8 @@ func New(store secretStore, rotations rotationStarter, alerts *alert.Publisher, 
 	return &Handler{store: store, rotations: rotations, alerts: alerts, logger: logger, cfg: cfg}
 }
 
-// Handle handles the messages in order, listing failed ones in BatchItemFailures; it errs only if none ran.
+// Handle handles the messages in order and lists the failed ones in BatchItemFailures. It returns an
+// error only when no message could be attempted.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	if err := ctx.Err(); err != nil {
