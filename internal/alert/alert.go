@@ -1,10 +1,5 @@
-// Package alert is the project's alert model and its SNS rendering
-// (docs/design.md "Alerts"): one Publish with MessageStructure=json whose key
-// "default" holds the event as JSON and whose key "email" holds plain text a
-// person can act on, a subject of at most 100 characters, and the message
-// attributes event, severity and clientId for filter policies. Render refuses
-// text shaped like an LWA client secret or token and ids that are not ids
-// (redact.ValidID); its errors never quote a field.
+// Package alert is the project's alert model and its SNS rendering (docs/design.md "Alerts"): one
+// Publish with MessageStructure=json, the event as JSON under "default" and plain text under "email".
 package alert
 
 import (
@@ -33,8 +28,7 @@ const (
 	EventRotated        Event = "CLIENT_SECRET_ROTATED"
 	EventRotationFailed Event = "ROTATION_FAILED"
 	EventRejected       Event = "NOTIFICATION_REJECTED"
-	// EventSecretAtRisk is the watchdog's: one alert per secret and reason.
-	EventSecretAtRisk Event = "SECRET_AT_RISK"
+	EventSecretAtRisk   Event = "SECRET_AT_RISK" // the watchdog's: one alert per secret and reason
 )
 
 // Severity is how urgent it is.
@@ -58,8 +52,7 @@ const (
 	ActionManual          Action = "MANUAL_ACTION_REQUIRED"
 )
 
-// SeverityForDaysLeft is CRITICAL at 7 days left or fewer, WARNING at 30 or
-// fewer, INFO otherwise.
+// SeverityForDaysLeft is CRITICAL at 7 days left or fewer, WARNING at 30 or fewer, INFO otherwise.
 func SeverityForDaysLeft(daysLeft int) Severity {
 	switch {
 	case daysLeft <= 7:
@@ -70,8 +63,7 @@ func SeverityForDaysLeft(daysLeft int) Severity {
 	return SeverityInfo
 }
 
-// DaysLeft is the number of whole days from now until expiresAt, rounded
-// down; negative once expired.
+// DaysLeft is the number of whole days from now until expiresAt, rounded down; negative once expired.
 func DaysLeft(now, expiresAt time.Time) int {
 	d := expiresAt.Sub(now)
 	days := int(d / (24 * time.Hour))
@@ -107,14 +99,11 @@ const (
 	MaxMessage = 256 * 1024
 )
 
-// ErrLooksSecret is returned by Render when a field holds something shaped
-// like an LWA client secret or token. Such an alert is never published.
-var ErrLooksSecret = errors.New("alert: text looks like a secret value")
-
-// ErrBadID is returned by Render when an id field is not an id. It matches
-// ErrLooksSecret too: such an id may be anything, a secret included, and a
-// caller recovers from both the same way.
-var ErrBadID error = badIDError{}
+// Errors of Render. ErrBadID matches ErrLooksSecret too: a malformed id may hold anything, a secret included.
+var (
+	ErrLooksSecret       = errors.New("alert: text looks like a secret value") // shaped like a client secret or token
+	ErrBadID       error = badIDError{}                                        // an id field is not an id
+)
 
 type badIDError struct{}
 
@@ -175,27 +164,23 @@ func (a Alert) Subject() string {
 func (a Alert) Email() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", a.Message)
-	row := func(k, v string) {
-		if v != "" {
-			fmt.Fprintf(&b, "%-16s %s\n", k+":", v)
-		}
-	}
-	row("Event", string(a.Event))
-	row("Severity", string(a.Severity))
-	row("Application", a.ApplicationID)
-	row("Client id", a.ClientID)
-	row("Secret", a.SecretARN)
+	var expires, days string
 	if a.ExpiresAt != nil {
-		row("Expires at", a.ExpiresAt.UTC().Format("2006-01-02 15:04 MST"))
+		expires = a.ExpiresAt.UTC().Format("2006-01-02 15:04 MST")
 	}
 	if a.DaysLeft != nil {
-		row("Days left", fmt.Sprint(*a.DaysLeft))
+		days = fmt.Sprint(*a.DaysLeft)
 	}
-	row("Action", string(a.Action))
-	row("Notification id", a.NotificationID)
-	row("SQS message id", a.MessageID)
-	row("Version id", a.VersionID)
-	row("Reason", a.Reason)
+	for _, row := range [][2]string{
+		{"Event", string(a.Event)}, {"Severity", string(a.Severity)}, {"Application", a.ApplicationID},
+		{"Client id", a.ClientID}, {"Secret", a.SecretARN}, {"Expires at", expires}, {"Days left", days},
+		{"Action", string(a.Action)}, {"Notification id", a.NotificationID}, {"SQS message id", a.MessageID},
+		{"Version id", a.VersionID}, {"Reason", a.Reason},
+	} {
+		if row[1] != "" {
+			fmt.Fprintf(&b, "%-16s %s\n", row[0]+":", row[1])
+		}
+	}
 	if a.Did != "" {
 		fmt.Fprintf(&b, "\nWhat the system did:\n%s\n", a.Did)
 	}
@@ -209,10 +194,8 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 		return nil, fmt.Errorf("alert: render %s: event, severity, action and message are required", a.Event)
 	}
 	if a.ExpiresAt != nil {
-		t := a.ExpiresAt.UTC()
-		a.ExpiresAt = &t
+		a.ExpiresAt = new(a.ExpiresAt.UTC())
 	}
-	// Ids reach the subject, filter attributes and emails: each must be an id.
 	for _, f := range [][2]string{
 		{"clientId", a.ClientID}, {"applicationId", a.ApplicationID}, {"notificationId", a.NotificationID},
 	} {
@@ -228,10 +211,7 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 	if redact.LooksSecret(string(doc)) || redact.LooksSecret(subject) || redact.LooksSecret(email) {
 		return nil, fmt.Errorf("alert: render %s: %w", a.Event, ErrLooksSecret)
 	}
-	msg, err := json.Marshal(map[string]string{"default": string(doc), "email": email})
-	if err != nil {
-		return nil, fmt.Errorf("alert: render %s: %w", a.Event, err)
-	}
+	msg, _ := json.Marshal(map[string]string{"default": string(doc), "email": email}) // strings always marshal
 	if len(msg) > MaxMessage {
 		return nil, fmt.Errorf("alert: render %s: message is %d bytes, over the SNS limit", a.Event, len(msg))
 	}
@@ -251,7 +231,6 @@ func Render(topicARN string, a Alert) (*sns.PublishInput, error) {
 	}, nil
 }
 
-// publisher is the part of SNS an alert needs.
 type publisher interface {
 	Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
 }
@@ -264,8 +243,7 @@ type Publisher struct {
 	topicARN string
 }
 
-// CheckTopicARN reports whether topicARN (ALERT_TOPIC_ARN) can be an SNS
-// topic ARN, so a function stops at start rather than at its first alert.
+// CheckTopicARN reports whether topicARN (ALERT_TOPIC_ARN) can be an SNS topic ARN.
 func CheckTopicARN(topicARN string) error {
 	switch {
 	case topicARN == "":
@@ -287,8 +265,7 @@ func (p *Publisher) Publish(ctx context.Context, a Alert) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.client.Publish(ctx, in); err != nil {
-		// The error names the event only: the ids are the caller's to log.
+	if _, err := p.client.Publish(ctx, in); err != nil { // names the event only: ids are the caller's to log
 		return fmt.Errorf("alert: publish %s: %w", a.Event, err)
 	}
 	return nil

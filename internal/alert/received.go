@@ -5,8 +5,7 @@ import (
 	"time"
 )
 
-// Delivery is what the receiver knows about one new-secret notification, for
-// its alerts. Every field is safe to publish.
+// Delivery is what the receiver knows about one new-secret notification; every field is safe to publish.
 type Delivery struct {
 	ClientID, ApplicationID, NotificationID, MessageID string
 
@@ -14,59 +13,52 @@ type Delivery struct {
 	VersionID         string // the version that holds the delivered secret
 	CurrentVersionID  string // the AWSCURRENT version
 	Label             string // the label the version was written with, "" when nothing was written
-	RotationLambdaARN string // "" when Secrets Manager reports none
+	RotationLambdaARN string
 	ExpiresAt         time.Time
 	OldExpiresAt      time.Time // zero when the notification has none
-	Outcome           Outcome   // what the receiver did, once it is known
+	Outcome           Outcome
 }
 
-// Outcome is what the receiver did about a delivery.
-type Outcome int
+// Outcome is what the receiver did about a delivery, as logged (key "outcome").
+type Outcome string
 
 // Outcomes of the receiver, one sentence each in Received.
 const (
-	OutcomeNone            Outcome = iota // not known yet
-	OutcomeRotationStarted                // stored; a rotation was started to adopt it
-	OutcomeRotationResumed                // stored; the rotation in progress adopts it
-	OutcomeRotationOff                    // stored; rotation is not enabled: a person must act
-	OutcomeCurrent                        // AWSCURRENT already holds it
-	OutcomeOlder                          // stored; AWSCURRENT holds a later secret
-	OutcomeRejectedBefore                 // stored; LWA rejected this secret before
+	OutcomeRotationStarted Outcome = "rotationStarted" // stored; a rotation was started to adopt it
+	OutcomeRotationResumed Outcome = "rotationResumed" // stored; the rotation in progress adopts it
+	OutcomeRotationOff     Outcome = "rotationOff"     // stored; rotation is not enabled: a person must act
+	OutcomeCurrent         Outcome = "alreadyCurrent"  // AWSCURRENT already holds it
+	OutcomeOlder           Outcome = "older"           // stored; AWSCURRENT holds a later secret
+	OutcomeRejectedBefore  Outcome = "rejectedBefore"  // stored; LWA rejected this secret before
 )
-
-// String is the outcome as logged (key "outcome").
-func (o Outcome) String() string {
-	return [...]string{"none", "rotationStarted", "rotationResumed", "rotationOff", "alreadyCurrent", "older", "rejectedBefore"}[o]
-}
 
 // Received is the NEW_CLIENT_SECRET_RECEIVED alert for d, by its Outcome.
 func Received(d Delivery, now time.Time) Alert {
-	exp := d.ExpiresAt.UTC()
-	days := DaysLeft(now, exp)
-	app := d.ApplicationID
 	a := Alert{
 		Event: EventReceived, Severity: SeverityInfo, Action: ActionNone,
-		ClientID: d.ClientID, ApplicationID: app, SecretARN: d.SecretARN,
-		ExpiresAt: &exp, DaysLeft: &days,
+		ClientID: d.ClientID, ApplicationID: d.ApplicationID, SecretARN: d.SecretARN,
+		ExpiresAt: new(d.ExpiresAt.UTC()), DaysLeft: new(DaysLeft(now, d.ExpiresAt)),
 		NotificationID: d.NotificationID, MessageID: d.MessageID, VersionID: d.VersionID,
 	}
-	stored := "The delivery was already stored as version " + d.VersionID + "; nothing was written."
+	stored := "The delivery was already stored as version " + d.VersionID + "; nothing was written. "
 	if d.Label != "" {
-		stored = "The new client secret was stored in Secrets Manager as version " + d.VersionID + " (label " + d.Label + ")."
+		stored = "The new client secret was stored in Secrets Manager as version " + d.VersionID + " (label " + d.Label + "). "
 	}
+	received := "A new LWA client secret for " + d.ApplicationID + " was "
+	needless := "A new LWA client secret notification for " + d.ApplicationID
 	switch d.Outcome {
 	case OutcomeRotationStarted:
 		a.Action = ActionRotationStarted
-		a.Message = "A new LWA client secret for " + app + " was received and stored; a rotation was started to adopt it."
-		a.Did = stored + " A rotation was started; it adopts the newest stored secret that LWA accepts."
+		a.Message = received + "received and stored; a rotation was started to adopt it."
+		a.Did = stored + "A rotation was started; it adopts the newest stored secret that LWA accepts."
 	case OutcomeRotationResumed:
 		a.Action = ActionRotationResumed
-		a.Message = "A new LWA client secret for " + app + " was received and stored; the rotation in progress adopts it."
-		a.Did = stored + " The rotation in progress has taken it as its pending version."
+		a.Message = received + "received and stored; the rotation in progress adopts it."
+		a.Did = stored + "The rotation in progress has taken it as its pending version."
 	case OutcomeRotationOff:
 		a.Severity, a.Action = SeverityCritical, ActionManual
-		a.Message = "A new LWA client secret for " + app + " was stored but will not be adopted because rotation is not enabled: act before the previous secret stops working."
-		a.Did = stored + " Rotation is not enabled for the secret, so it was not adopted."
+		a.Message = received + "stored but will not be adopted because rotation is not enabled: act before the previous secret stops working."
+		a.Did = stored + "Rotation is not enabled for the secret, so it was not adopted."
 		deadline := "before the previous client secret stops working"
 		if !d.OldExpiresAt.IsZero() {
 			deadline += " (" + d.OldExpiresAt.UTC().Format(time.RFC3339) + ")"
@@ -78,24 +70,23 @@ func Received(d Delivery, now time.Time) Alert {
 			"  aws secretsmanager update-secret-version-stage --secret-id " + d.SecretARN + " --version-stage AWSCURRENT --move-to-version-id " +
 			d.VersionID + " --remove-from-version-id " + d.CurrentVersionID + "\n" +
 			"  aws secretsmanager tag-resource --secret-id " + d.SecretARN +
-			" --tags Key=sp-api-lwa:client-secret-expires-at,Value=" + exp.Format(time.RFC3339) + "\n"
+			" --tags Key=sp-api-lwa:client-secret-expires-at,Value=" + a.ExpiresAt.Format(time.RFC3339) + "\n"
 	case OutcomeCurrent:
-		a.Message = "A new LWA client secret notification for " + app + " needed no action: the secret is already the current one."
+		a.Message = needless + " needed no action: the secret is already the current one."
 		a.Did = "AWSCURRENT already holds this client secret (the notification was delivered again after it was adopted). Nothing was written."
 	case OutcomeOlder:
-		a.Message = "A new LWA client secret notification for " + app + " needed no action: AWSCURRENT already holds a later secret."
-		a.Did = stored + " AWSCURRENT holds a secret that expires later (this one was delivered out of order, or again), so it is kept and not adopted."
+		a.Message = needless + " needed no action: AWSCURRENT already holds a later secret."
+		a.Did = stored + "AWSCURRENT holds a secret that expires later (this one was delivered out of order, or again), so it is kept and not adopted."
 	case OutcomeRejectedBefore:
 		a.Severity = SeverityWarning
-		a.Message = "A new LWA client secret notification for " + app + " carried a secret that Login with Amazon already rejected; it will not be adopted."
-		a.Did = stored + " Its secret is listed as rejected (tag sp-api-lwa:rejected-secrets), so no rotation was started."
+		a.Message = needless + " carried a secret that Login with Amazon already rejected; it will not be adopted."
+		a.Did = stored + "Its secret is listed as rejected (tag sp-api-lwa:rejected-secrets), so no rotation was started."
 		a.ToDo = "Find out who sends this notification to the new-secret queue: Amazon's notifications carry secrets that LWA accepts. The queue policy names who may send."
 	}
 	return a
 }
 
-// EnableCommands are the commands that configure the rotation of secret arn
-// with the rotation function (without rotating at once) and then rotate it.
+// EnableCommands configure the rotation of secret arn with the rotation function, then rotate it.
 func EnableCommands(arn, lambdaARN string) string {
 	return "  aws secretsmanager rotate-secret --secret-id " + arn + " --rotation-lambda-arn " +
 		cmp.Or(lambdaARN, "<RotateSecretFunctionArn output of the stack>") +
@@ -103,39 +94,32 @@ func EnableCommands(arn, lambdaARN string) string {
 		"  aws secretsmanager rotate-secret --secret-id " + arn + "\n"
 }
 
-// RejectedDelivery is the NOTIFICATION_REJECTED alert for a new-secret message
-// that failed validation or matched no secret (d holds what is known of it).
-// cause is the short reason and fix what a person must do; neither may hold a
-// value from the message body but ids.
+// RejectedDelivery is the NOTIFICATION_REJECTED alert for a new-secret message that failed Case 1 of the
+// receiver: cause is the short reason and fix what a person must do, neither holding a body value but ids.
 func RejectedDelivery(d Delivery, cause, fix string) Alert {
+	if cause != "" {
+		cause = " (reason: " + cause + ")"
+	}
 	return Alert{
 		Event: EventRejected, Severity: SeverityCritical, Action: ActionManual,
 		ClientID: d.ClientID, ApplicationID: d.ApplicationID, SecretARN: d.SecretARN,
 		NotificationID: d.NotificationID, MessageID: d.MessageID,
 		Message: "A new LWA client secret notification was rejected and not stored; it may hold a secret that exists nowhere else.",
-		Did:     "The message was not stored and failed (reason: " + cause + "). SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue.",
-		ToDo:    fix + rejectRecovery(d.MessageID),
+		Did:     "The message was not stored and failed" + cause + ". SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue.",
+		ToDo: fix + "The message's SQS message id is " + d.MessageID +
+			". Its body contains the new client secret: handle it as a secret.\n" +
+			"To move it back for another attempt once the cause is fixed:\n" +
+			"  aws sqs start-message-move-task --source-arn <ARN of the new-secret dead-letter queue>\n" +
+			"To inspect it:\n" +
+			"  aws sqs receive-message --queue-url <URL of the new-secret dead-letter queue> --max-number-of-messages 10 --visibility-timeout 30\n" +
+			"If it cannot be processed, store the secret by hand before the previous one stops working: write the AWSCURRENT document with the new client secret and clientSecretExpiresAt = newClientSecretExpiryTime to a file, then\n" +
+			"  aws secretsmanager put-secret-value --secret-id <secret> --secret-string file://new-secret.json --version-stages LWA_RECEIVED\n" +
+			"  aws secretsmanager rotate-secret --secret-id <secret>\n" +
+			"and delete the file.\n",
 	}
 }
 
-// Redacted is a NOTIFICATION_REJECTED alert reduced to what is certainly
-// safe, for when a field of the full one looked like a secret.
+// Redacted is a NOTIFICATION_REJECTED alert reduced to what is certainly safe.
 func (a Alert) Redacted() Alert {
-	a.ClientID, a.ApplicationID, a.SecretARN = "", "", ""
-	a.Did = "The message was not stored and failed. SQS delivers it again and, after the queue's maximum receives, moves it to the dead-letter queue."
-	a.ToDo = rejectRecovery(a.MessageID)
-	return a
-}
-
-// rejectRecovery says how to find a rejected message and store its secret.
-func rejectRecovery(messageID string) string {
-	return "The message's SQS message id is " + messageID + ". Its body contains the new client secret: handle it as a secret.\n" +
-		"To move it back for another attempt once the cause is fixed:\n" +
-		"  aws sqs start-message-move-task --source-arn <ARN of the new-secret dead-letter queue>\n" +
-		"To inspect it:\n" +
-		"  aws sqs receive-message --queue-url <URL of the new-secret dead-letter queue> --max-number-of-messages 10 --visibility-timeout 30\n" +
-		"If it cannot be processed, store the secret by hand before the previous one stops working: write the AWSCURRENT document with the new client secret and clientSecretExpiresAt = newClientSecretExpiryTime to a file, then\n" +
-		"  aws secretsmanager put-secret-value --secret-id <secret> --secret-string file://new-secret.json --version-stages LWA_RECEIVED\n" +
-		"  aws secretsmanager rotate-secret --secret-id <secret>\n" +
-		"and delete the file.\n"
+	return RejectedDelivery(Delivery{NotificationID: a.NotificationID, MessageID: a.MessageID}, "", "")
 }

@@ -19,7 +19,6 @@ type facts struct {
 	rejected bool                // the secret is listed in sp-api-lwa:rejected-secrets
 }
 
-// plan is what the receiver does about it.
 type plan struct {
 	label   string        // the label to write the version with; "" writes nothing
 	adopt   bool          // make sure a rotation adopts it (Case 4)
@@ -28,25 +27,21 @@ type plan struct {
 
 // decide is the receiver's decision, made only on what was read.
 func decide(f facts) plan {
-	// Case 2a: already adopted.
 	if f.current.ClientSecret() == f.secret {
-		return plan{outcome: alert.OutcomeCurrent}
+		return plan{outcome: alert.OutcomeCurrent} // Case 2a
 	}
 	var p plan
-	// Case 2b: a redelivery writes nothing. Case 2c: store it, labelled
-	// LWA_RECEIVED only when it is the newest delivered.
-	if !f.stored {
+	later := versus(f.expires, f.current)
+	if !f.stored { // Case 2b writes nothing; Case 2c labels only the newest delivery LWA_RECEIVED.
 		p.label = managed.StageSuperseded
-		if !f.rejected && versus(f.expires, f.current) > 0 && (f.received == nil || versus(f.expires, f.received) > 0) {
+		if !f.rejected && later > 0 && (f.received == nil || versus(f.expires, f.received) > 0) {
 			p.label = managed.StageReceived
 		}
 	}
-	// Case 4a: nothing to adopt when AWSCURRENT is later, or LWA rejected
-	// this secret before.
-	switch {
+	switch { // Case 4a: nothing to adopt when LWA rejected this secret before, or AWSCURRENT is later.
 	case f.rejected:
 		p.outcome = alert.OutcomeRejectedBefore
-	case versus(f.expires, f.current) < 0:
+	case later < 0:
 		p.outcome = alert.OutcomeOlder
 	default:
 		p.adopt = true

@@ -1,36 +1,18 @@
-// Package receiver stores the new LWA client secrets that Amazon delivers as
-// APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications on SQS and makes sure a
-// rotation adopts them (docs/design.md, "The receiver"). It only appends:
-// every delivery is stored as a version of its own before its message is
-// acknowledged, and createSecret (package rotation, Case 3), one rotation of
-// a secret at a time, chooses among them, so receivers never have to agree.
-// Each message of a batch, in order (a failed one goes into
-// BatchItemFailures; the others go on):
+// Package receiver stores each LWA client secret that Amazon delivers as an
+// APPLICATION_OAUTH_CLIENT_NEW_SECRET notification on SQS as a version of its own, and makes sure a
+// rotation adopts it (docs/design.md, "The receiver"). Each message of a batch, in order:
 //
-//  1. Validate and find: a malformed body or wrong type (1a), a client id
-//     tagged on no secret or several (1b), an AWSCURRENT that is not a
-//     document for that client id (1c) fail the message with a
-//     NOTIFICATION_REJECTED (once per message id per invocation); SQS
-//     redelivers it, then moves it to the dead-letter queue.
-//  2. Store, as decide says: nothing when (2a) AWSCURRENT holds the secret or
-//     (2b) this notification's version (managed.ReceivedToken) exists; (2c)
-//     else the AWSCURRENT document with the new secret and expiry under that
-//     token, labelled LWA_RECEIVED when later than AWSCURRENT and
-//     LWA_RECEIVED and never rejected, else LWA_SUPERSEDED (an unlabelled
-//     version would become AWSCURRENT).
+//  1. Reject, failing the message with NOTIFICATION_REJECTED once per message id per invocation:
+//     (1a) a malformed body or wrong type; (1b) a client id tagged on no secret or several;
+//     (1c) an AWSCURRENT that is not a document for that client id.
+//  2. Store, as decide says: nothing when (2a) AWSCURRENT holds the secret or (2b) this
+//     notification's version exists; (2c) else the AWSCURRENT document with the new secret, labelled
+//     LWA_RECEIVED if not rejected and later than AWSCURRENT and LWA_RECEIVED, else LWA_SUPERSEDED.
 //  3. A failure before the write succeeded fails the message.
-//  4. Adopt, and publish NEW_CLIENT_SECRET_RECEIVED: (4a) nothing to adopt
-//     when AWSCURRENT expires later or the secret was rejected before; (4b)
-//     rotation not enabled: MANUAL_ACTION_REQUIRED; (4c) RotateSecret starts
-//     a rotation or (4d) is refused as one is in progress, and the receiver
-//     polls its pending version (AWSCURRENT once it ended) for up to
-//     AdoptWait: holding this secret, ROTATION_STARTED or ROTATION_RESUMED;
-//     else ErrRotationBusy, and the redelivery (2b) retries once it ended.
-//
-// Two receivers storing at once can both label LWA_RECEIVED, leaving the
-// label on the earlier secret; only people and the watchdog read it, and
-// createSecret still adopts the later one. Logs carry ids, never a message
-// body or a secret value.
+//  4. Adopt, and publish NEW_CLIENT_SECRET_RECEIVED: (4a) nothing to adopt when AWSCURRENT expires
+//     later or the secret was rejected before; (4b) rotation off: MANUAL_ACTION_REQUIRED;
+//     (4c) RotateSecret starts a rotation or (4d) one is in progress: wait up to AdoptWait for
+//     its pending version to hold this secret, else ErrRotationBusy.
 package receiver
 
 import (
@@ -53,8 +35,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// secretStore is the part of Secrets Manager the receiver uses: it reads,
-// and it writes new versions, nothing else.
 type secretStore interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
@@ -72,8 +52,7 @@ var (
 	_ rotationStarter = (*secretsmanager.Client)(nil)
 )
 
-// ErrRotationBusy fails a message whose secret is stored but not yet taken
-// by the rotation in progress (Case 4d); its redelivery decides again.
+// ErrRotationBusy fails a message whose stored secret the rotation in progress has not taken (Case 4d).
 var ErrRotationBusy = errors.New("a rotation in progress has not taken this client secret; retry after it")
 
 // Config is the receiver's configuration; a zero field takes its default.
@@ -102,15 +81,13 @@ func New(store secretStore, rotations rotationStarter, alerts *alert.Publisher, 
 		cfg.Now = time.Now
 	}
 	cfg.Keys = cmp.Or(cfg.Keys, secretdoc.DefaultKeys)
-	// 10s is five of the rotation's polls (rotation.DefaultPollInterval).
-	cfg.AdoptWait = cmp.Or(cfg.AdoptWait, 10*time.Second)
+	cfg.AdoptWait = cmp.Or(cfg.AdoptWait, 10*time.Second) // five of the rotation's polls
 	cfg.AdoptPoll = cmp.Or(cfg.AdoptPoll, time.Second)
 	return &Handler{store: store, rotations: rotations, alerts: alerts, logger: logger, cfg: cfg}
 }
 
-// Handle handles the batch's messages one by one, in order, and reports the
-// failed ones in BatchItemFailures. It returns an error only when no message
-// could be attempted.
+// Handle handles the messages in order and lists the failed ones in BatchItemFailures. It returns an
+// error only when no message could be attempted.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	if err := ctx.Err(); err != nil {
@@ -136,7 +113,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 		switch {
 		case err == nil:
-			h.logger.LogAttrs(ctx, slog.LevelInfo, "new client secret message handled", append(attrs, slog.String("outcome", d.Outcome.String()))...)
+			h.logger.LogAttrs(ctx, slog.LevelInfo, "new client secret message handled", append(attrs, slog.String("outcome", string(d.Outcome)))...)
 		case rejected:
 			h.logger.LogAttrs(ctx, slog.LevelWarn, "new client secret message rejected", append(attrs, slog.String("outcome", "rejected"), slog.String("error", err.Error()))...)
 		default:
@@ -149,14 +126,12 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 	return resp, nil
 }
 
-// rejection fails a message in Case 1, which retrying alone will not make
-// succeed: a short cause, and what a person must do.
+// rejection fails a message in Case 1: a short cause, and what a person must do.
 type rejection struct{ cause, fix string }
 
 func (r rejection) Error() string { return "notification rejected: " + r.cause }
 
-// process handles one message: it reads (Case 1, 2), decides, and acts.
-// d collects what is known about the message as it goes.
+// process reads (Case 1, 2), decides and acts on one message; d collects what is known of it.
 func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) error {
 	// Case 1a: parse and validate.
 	n, err := notification.ParseNewSecret([]byte(body))
@@ -214,31 +189,26 @@ func (h *Handler) process(ctx context.Context, body string, d *alert.Delivery) e
 	p := decide(f)
 	if p.outcome == alert.OutcomeCurrent {
 		d.VersionID = curID
-		return h.publish(ctx, d, p.outcome)
 	}
-	// Case 2c: store it.
-	if p.label != "" {
+	if p.label != "" { // Case 2c: store it.
 		if err := h.put(ctx, d, cur, n, p.label); err != nil {
 			return err
 		}
 	}
-	if !p.adopt {
-		return h.publish(ctx, d, p.outcome)
+	switch {
+	case p.adopt && !aws.ToBool(desc.RotationEnabled):
+		p.outcome = alert.OutcomeRotationOff // Case 4b
+	case p.adopt:
+		return h.adopt(ctx, d, n)
 	}
-	if !aws.ToBool(desc.RotationEnabled) {
-		return h.publish(ctx, d, alert.OutcomeRotationOff) // Case 4b
-	}
-	return h.adopt(ctx, d, n)
+	return h.publish(ctx, d, p.outcome)
 }
 
-// put writes the delivered secret as version d.VersionID (Case 2c). The
-// same token with the same value is a no-op for Secrets Manager;
-// ResourceExistsException means an earlier delivery wrote it.
+// put writes the delivered secret as version d.VersionID (Case 2c). Secrets Manager ignores the same
+// token with the same value; ResourceExistsException means an earlier delivery wrote it.
 func (h *Handler) put(ctx context.Context, d *alert.Delivery, cur *secretdoc.Document, n *notification.NewSecret, label string) error {
 	value, err := cur.WithClientSecret(n.NewClientSecret, n.NewClientSecretExpiryTime)
-	if errors.Is(err, secretdoc.ErrInvalid) {
-		// The delivered secret cannot be a client secret (too long, shaped
-		// like a client id, or equal to it): reject it, nothing is written.
+	if errors.Is(err, secretdoc.ErrInvalid) { // too long, shaped like a client id, or equal to it
 		return rejection{err.Error(), "Inspect the message in the dead-letter queue: its newClientSecret is not a valid LWA client secret.\n"}
 	}
 	if err != nil {
@@ -258,9 +228,8 @@ func (h *Handler) put(ctx context.Context, d *alert.Delivery, cur *secretdoc.Doc
 	return nil
 }
 
-// adopt is Case 4c and 4d. Only a rotation that took this secret acknowledges
-// the message: a rotation can take another stored secret (a later one, or one
-// LWA will reject), and then this message's redelivery starts the next.
+// adopt is Case 4c and 4d. A rotation can take another stored secret (a later one, or one LWA will
+// reject): only one that took this secret acknowledges the message, else its redelivery starts the next.
 func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.NewSecret) error {
 	arn := d.SecretARN
 	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
@@ -282,11 +251,7 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 			return fmt.Errorf("receiver: rotation of %s: describe secret %s: %w", arn, arn, err)
 		}
 		// The pending version, or AWSCURRENT once the rotation has finished.
-		stage, id := managed.StageCurrent, managed.PendingVersion(desc.VersionIdsToStages)
-		if id != "" {
-			stage = ""
-		}
-		doc, _, err := h.read(ctx, arn, stage, id)
+		doc, _, err := h.read(ctx, arn, managed.StageCurrent, managed.PendingVersion(desc.VersionIdsToStages))
 		empty := isNotFound(err) // the pending version has no value yet
 		switch {
 		case err != nil && !empty && !errors.Is(err, secretdoc.ErrInvalid):
@@ -305,8 +270,8 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 	}
 }
 
-// publish publishes NEW_CLIENT_SECRET_RECEIVED (Case 4). A failed publish
-// fails the message; the secret stays stored and the retry writes nothing.
+// publish publishes NEW_CLIENT_SECRET_RECEIVED (Case 4). A failed publish fails the message; the
+// secret stays stored and the retry writes nothing.
 func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcome) error {
 	d.Outcome = o
 	if err := h.alerts.Publish(ctx, alert.Received(*d, h.cfg.Now())); err != nil {
@@ -315,9 +280,6 @@ func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcom
 	return nil
 }
 
-// publishRejected publishes NOTIFICATION_REJECTED for a Case 1 failure, only
-// what is certainly safe when a field looks like a secret, and returns r
-// (joined with a publish error).
 func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, r rejection) error {
 	a := alert.RejectedDelivery(*d, r.cause, r.fix)
 	perr := h.alerts.Publish(ctx, a)
@@ -330,14 +292,13 @@ func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, r reje
 	return fmt.Errorf("receiver: message %s: %w", d.MessageID, r)
 }
 
-// read reads and parses the version of arn that holds stage, or version
-// versionID when stage is "". Its errors name the version, never a value.
+// read parses version versionID of arn, or if "" the one holding stage; its errors never quote a value.
 func (h *Handler) read(ctx context.Context, arn, stage, versionID string) (*secretdoc.Document, string, error) {
 	in, what := &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)}, stage
-	if stage != "" {
-		in.VersionStage = aws.String(stage)
-	} else {
+	if versionID != "" {
 		in.VersionId, what = aws.String(versionID), "version "+versionID
+	} else {
+		in.VersionStage = aws.String(stage)
 	}
 	out, err := h.store.GetSecretValue(ctx, in)
 	if err != nil {
