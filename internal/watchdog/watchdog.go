@@ -79,7 +79,7 @@ type Config struct {
 
 // Handler is the watchdog's Lambda handler.
 type Handler struct {
-	list   health.SecretLister
+	list   managed.SecretLister
 	read   health.SecretReader
 	lwa    tokenRequester
 	alerts alerter
@@ -89,7 +89,7 @@ type Handler struct {
 }
 
 // New returns a Handler. A nil logger discards logs.
-func New(list health.SecretLister, read health.SecretReader, tokens tokenRequester, alerts alerter, logger *slog.Logger, cfg Config) *Handler {
+func New(list managed.SecretLister, read health.SecretReader, tokens tokenRequester, alerts alerter, logger *slog.Logger, cfg Config) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
