@@ -1,29 +1,18 @@
-// Package expiry turns Amazon's APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY
-// notifications into CLIENT_SECRET_EXPIRING alerts and, when policy says so,
-// starts the rotation that replaces the expiring secret (docs/design.md "The
-// expiry alert"). It reads secret metadata only: it cannot read a value, and
-// the deployment does not allow it to.
-//
+// Package expiry turns Amazon's APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notifications into
+// CLIENT_SECRET_EXPIRING alerts and, when policy says so, starts the rotation that replaces
+// the expiring secret (docs/design.md "The expiry alert"). It reads secret metadata only.
 // For each message, in batch order:
 //
-//  1. A malformed body or a wrong type fails the message with a
-//     NOTIFICATION_REJECTED alert (WARNING), once per message id per invocation.
-//  2. daysLeft, the whole days to clientSecretExpiryTime rounded down, sets
-//     the severity (alert.SeverityForDaysLeft).
-//  3. No secret, or several, tagged with the client id: MANUAL_ACTION_REQUIRED
-//     with the fix; the message succeeds (a retry would change nothing).
-//  4. sp-api-lwa:client-secret-expires-at is over a minute later than the
-//     notice's expiry: the secret was already replaced (Amazon keeps the old
-//     one working for 7 days and warns about it). INFO, NONE.
-//  5. Already expired: MANUAL_ACTION_REQUIRED, rotate in the portal (asking
-//     Amazon for a new secret needs the current one).
-//  6. Rotation enabled and AUTO_ROTATE_ON_EXPIRY_NOTICE true: RotateSecret;
-//     ROTATION_STARTED, or ROTATION_RESUMED when a rotation is in progress.
-//     (6a) Any other error: CRITICAL, MANUAL_ACTION_REQUIRED naming the error
-//     code, and the message fails so that SQS's redelivery retries it.
-//  7. Rotation enabled, auto-rotate off: NONE, with the command to rotate now;
-//     MANUAL_ACTION_REQUIRED at 7 days or fewer, or when the next scheduled
-//     rotation is not before the expiry.
+//  1. A malformed body or a wrong type fails the message with NOTIFICATION_REJECTED.
+//  2. Whole days left to clientSecretExpiryTime, rounded down, set the severity.
+//  3. No secret, or several, tagged with the client id: MANUAL_ACTION_REQUIRED; it succeeds.
+//  4. The tag client-secret-expires-at is over a minute after the notice's expiry: the
+//     secret was already replaced. INFO, NONE.
+//  5. Already expired: MANUAL_ACTION_REQUIRED, rotate in the portal.
+//  6. Rotation enabled and AUTO_ROTATE_ON_EXPIRY_NOTICE: RotateSecret; ROTATION_STARTED, or
+//     ROTATION_RESUMED. (6a) Other errors: CRITICAL alert, and the message fails.
+//  7. Rotation enabled, auto-rotate off: NONE; MANUAL_ACTION_REQUIRED at 7 days or fewer,
+//     or when the next scheduled rotation is not before the expiry.
 //  8. Rotation not enabled: MANUAL_ACTION_REQUIRED with the commands.
 //
 // A failed publish fails the message, so it is retried.
@@ -48,8 +37,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/notification"
 )
 
-// secretMeta is the metadata part of Secrets Manager. It has no
-// GetSecretValue on purpose: this function must not read secret values.
+// secretMeta has no GetSecretValue on purpose: this function must not read secret values.
 type secretMeta interface {
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
@@ -73,12 +61,11 @@ type Config struct {
 
 // Handler handles batches of APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY messages.
 type Handler struct {
-	meta       secretMeta
-	rotations  rotationStarter
-	alerts     *alert.Publisher
-	logger     *slog.Logger
-	autoRotate bool
-	now        func() time.Time
+	meta      secretMeta
+	rotations rotationStarter
+	alerts    *alert.Publisher
+	logger    *slog.Logger
+	cfg       Config
 }
 
 // New returns a Handler. A nil logger discards logs.
@@ -89,17 +76,13 @@ func New(meta secretMeta, rotations rotationStarter, alerts *alert.Publisher, lo
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{meta: meta, rotations: rotations, alerts: alerts, logger: logger, autoRotate: cfg.AutoRotate, now: cfg.Now}
+	return &Handler{meta: meta, rotations: rotations, alerts: alerts, logger: logger, cfg: cfg}
 }
 
-// replacedMargin absorbs rounding between the notice's expiry and the one
-// recorded for AWSCURRENT (Case 4).
-const replacedMargin = time.Minute
+const replacedMargin = time.Minute // rounding between the notice's expiry and AWSCURRENT's (Case 4)
 
-// errRejected is wrapped by the error of a rejected message.
 var errRejected = errors.New("notification rejected")
 
-// portal says how to rotate a client secret by hand.
 const portal = "rotate the client secret in the Solution Provider Portal (Developer Central, the application's LWA credentials: Rotate secret)"
 
 // notice is one message and the alert built for it, whose ids are logged.
@@ -155,7 +138,7 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *not
 	}
 	// Case 2: days left and severity.
 	nt.exp = n.ClientSecretExpiryTime.UTC()
-	nt.days = alert.DaysLeft(h.now(), nt.exp)
+	nt.days = alert.DaysLeft(h.cfg.Now(), nt.exp)
 	nt.lead = "The LWA client secret of " + n.Metadata.ApplicationID + " " + expiresPhrase(nt.exp, nt.days)
 	nt.a = alert.Alert{
 		Event: alert.EventExpiring, Severity: alert.SeverityForDaysLeft(nt.days),
@@ -187,7 +170,7 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *not
 		nt.replaced(current) // Case 4: a replaced secret.
 	case nt.days < 0:
 		nt.expired(enabled, lambdaARN) // Case 5: expired.
-	case enabled && h.autoRotate:
+	case enabled && h.cfg.AutoRotate:
 		return h.rotate(ctx, nt) // Case 6: rotate.
 	case enabled:
 		nt.scheduled(desc.NextRotationDate) // Case 7: left to the schedule.
@@ -197,7 +180,7 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *not
 	return h.publish(ctx, nt.a)
 }
 
-// unmanaged words Case 3: no secret, or several, is tagged with the client id.
+// unmanaged words Case 3.
 func (nt *notice) unmanaged(err error) {
 	id := nt.a.ClientID
 	nt.a.Action = alert.ActionManual
@@ -219,7 +202,7 @@ func (nt *notice) unmanaged(err error) {
 		managed.TagClientID, id, portal, nt.exp.Format(time.RFC3339))
 }
 
-// replaced words Case 4: AWSCURRENT holds a secret that expires at current.
+// replaced words Case 4: AWSCURRENT's secret expires at current.
 func (nt *notice) replaced(current time.Time) {
 	cur := current.UTC().Format(time.RFC3339)
 	nt.a.Severity, nt.a.Action = alert.SeverityInfo, alert.ActionNone
@@ -228,7 +211,7 @@ func (nt *notice) replaced(current time.Time) {
 		"). The old secret keeps working until " + nt.exp.Format(time.RFC3339) + "."
 }
 
-// expired words Case 5: a rotation cannot ask for a secret with an expired one.
+// expired words Case 5.
 func (nt *notice) expired(enabled bool, lambdaARN string) {
 	nt.a.Action = alert.ActionManual
 	nt.a.Message = nt.lead + "; the application cannot call SP-API until a new secret is in place."
@@ -242,7 +225,7 @@ func (nt *notice) expired(enabled bool, lambdaARN string) {
 	}
 }
 
-// scheduled words Case 7: the schedule rotates the secret, unless too late.
+// scheduled words Case 7.
 func (nt *notice) scheduled(next *time.Time) {
 	arn := nt.a.SecretARN
 	nt.a.Action = alert.ActionNone
@@ -260,7 +243,7 @@ func (nt *notice) scheduled(next *time.Time) {
 	}
 }
 
-// disabled words Case 8: rotation is not enabled.
+// disabled words Case 8.
 func (nt *notice) disabled(lambdaARN string) {
 	arn := nt.a.SecretARN
 	nt.a.Action = alert.ActionManual
@@ -270,7 +253,7 @@ func (nt *notice) disabled(lambdaARN string) {
 		"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
 }
 
-// rotate is Case 6: start (or join) the rotation that replaces the secret.
+// rotate is Case 6.
 func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 	arn := nt.a.SecretARN
 	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
@@ -281,8 +264,7 @@ func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 		nt.a.Message = nt.lead + "; a rotation was started to replace it."
 		nt.a.Did = "A rotation of " + arn + " was started. It asks Amazon for a new client secret, which the receiver stores and the rotation adopts; a CLIENT_SECRET_ROTATED alert follows."
 	case errors.As(err, &refused):
-		// Refused: not an error when a version other than AWSCURRENT holds
-		// AWSPENDING, that is when a rotation is in progress.
+		// Refused: not an error when a rotation is in progress.
 		desc, derr := h.meta.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 		if derr != nil {
 			return fmt.Errorf("expiry: start rotation of %s: %w (and then: describe secret %s: %w)", arn, err, arn, derr)
@@ -294,8 +276,7 @@ func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 		nt.a.Message = nt.lead + "; a rotation already in progress will replace it."
 		nt.a.Did = "A rotation of " + arn + " is already in progress; Secrets Manager reattempts it. A CLIENT_SECRET_ROTATED alert follows."
 	default:
-		// Case 6a: tell a person now, not only once the message is dead-lettered,
-		// and fail the message so that SQS's redelivery retries the rotation.
+		// Case 6a: tell a person now, not only once the message is dead-lettered.
 		rerr := fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
 		attempt := "1" // when the event does not say
 		if n, err := strconv.Atoi(nt.sm.Attributes["ApproximateReceiveCount"]); err == nil && n > 0 {
@@ -329,8 +310,7 @@ func (h *Handler) publish(ctx context.Context, a alert.Alert) error {
 	return nil
 }
 
-// reject fails the message (Case 1) and publishes NOTIFICATION_REJECTED once
-// per message id per invocation.
+// reject fails the message (Case 1), alerting once per message id per invocation.
 func (h *Handler) reject(ctx context.Context, rejected map[string]bool, messageID string, cause error) error {
 	err := fmt.Errorf("expiry: message %s: %w: %w", messageID, errRejected, cause)
 	if rejected[messageID] {
@@ -352,7 +332,6 @@ func (h *Handler) reject(ctx context.Context, rejected map[string]bool, messageI
 	return err
 }
 
-// expiresPhrase says when the secret expires, for a sentence.
 func expiresPhrase(exp time.Time, days int) string {
 	if days < 0 {
 		return "expired at " + exp.Format(time.RFC3339)
@@ -360,8 +339,7 @@ func expiresPhrase(exp time.Time, days int) string {
 	return alert.ExpiresIn(days) + " (" + exp.Format(time.RFC3339) + ")"
 }
 
-// errorCode names an AWS error by its code (no message text, which is
-// not the project's to put in an alert), or "an error" when it has none.
+// errorCode names an AWS error by its code: its message text is not the project's to put in an alert.
 func errorCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorCode() != "" {
