@@ -43,7 +43,6 @@ type secretMeta interface {
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
 }
 
-// rotationStarter starts (or resumes) a Secrets Manager rotation.
 type rotationStarter interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
@@ -94,9 +93,8 @@ type notice struct {
 	lead string    // "The LWA client secret of <app> expires in N days (<date>)"
 }
 
-// Handle handles the batch's messages one by one, in order, and reports the
-// failed ones in BatchItemFailures. It returns an error only when no message
-// could be attempted.
+// Handle handles the messages in order and reports the failed ones in BatchItemFailures.
+// It returns an error only when no message could be attempted.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	if err := ctx.Err(); err != nil {
@@ -139,9 +137,14 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *not
 	// Case 2: days left and severity.
 	nt.exp = n.ClientSecretExpiryTime.UTC()
 	nt.days = alert.DaysLeft(h.cfg.Now(), nt.exp)
-	nt.lead = "The LWA client secret of " + n.Metadata.ApplicationID + " " + expiresPhrase(nt.exp, nt.days)
+	when := "expired at " + nt.exp.Format(time.RFC3339)
+	if nt.days >= 0 {
+		when = alert.ExpiresIn(nt.days) + " (" + nt.exp.Format(time.RFC3339) + ")"
+	}
+	nt.lead = "The LWA client secret of " + n.Metadata.ApplicationID + " " + when
 	nt.a = alert.Alert{
 		Event: alert.EventExpiring, Severity: alert.SeverityForDaysLeft(nt.days),
+		Action:   alert.ActionManual, // unless a case below says otherwise
 		ClientID: n.ClientID, ApplicationID: n.Metadata.ApplicationID, ExpiresAt: &nt.exp, DaysLeft: &nt.days,
 		NotificationID: n.Metadata.NotificationID, MessageID: nt.sm.MessageId,
 	}
@@ -180,10 +183,8 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *not
 	return h.publish(ctx, nt.a)
 }
 
-// unmanaged words Case 3.
 func (nt *notice) unmanaged(err error) {
 	id := nt.a.ClientID
-	nt.a.Action = alert.ActionManual
 	if errors.Is(err, managed.ErrAmbiguous) {
 		nt.a.Message = nt.lead + ", and more than one secret is tagged with its client id, so nothing rotates it."
 		nt.a.Did = "Nothing was rotated: " + err.Error() + "."
@@ -211,9 +212,7 @@ func (nt *notice) replaced(current time.Time) {
 		"). The old secret keeps working until " + nt.exp.Format(time.RFC3339) + "."
 }
 
-// expired words Case 5.
 func (nt *notice) expired(enabled bool, lambdaARN string) {
-	nt.a.Action = alert.ActionManual
 	nt.a.Message = nt.lead + "; the application cannot call SP-API until a new secret is in place."
 	nt.a.Did = "Nothing: a rotation cannot request a new secret with an expired one."
 	nt.a.ToDo = "Now, " + portal + ". The new secret arrives as a notification; the receiver stores it"
@@ -225,35 +224,30 @@ func (nt *notice) expired(enabled bool, lambdaARN string) {
 	}
 }
 
-// scheduled words Case 7.
 func (nt *notice) scheduled(next *time.Time) {
 	arn := nt.a.SecretARN
-	nt.a.Action = alert.ActionNone
 	nt.a.Did = "No rotation was started: AUTO_ROTATE_ON_EXPIRY_NOTICE is false."
 	if next != nil {
 		nt.a.Did += " Secrets Manager's next scheduled rotation of " + arn + " is " + next.UTC().Format(time.RFC3339) + "."
 	}
 	if nt.days <= 7 || (next != nil && !next.Before(nt.exp)) {
-		nt.a.Action = alert.ActionManual
 		nt.a.Message = nt.lead + " and the rotation schedule will not replace it in time: rotate it now."
 		nt.a.ToDo = "Rotate it now:\n" + rotateCommand(arn)
 	} else {
+		nt.a.Action = alert.ActionNone
 		nt.a.Message = nt.lead + "; the rotation schedule is left to replace it."
 		nt.a.ToDo = "Nothing if the scheduled rotation runs before " + nt.exp.Format(time.RFC3339) + ". To rotate now:\n" + rotateCommand(arn)
 	}
 }
 
-// disabled words Case 8.
 func (nt *notice) disabled(lambdaARN string) {
 	arn := nt.a.SecretARN
-	nt.a.Action = alert.ActionManual
 	nt.a.Message = nt.lead + " and rotation is not enabled for its secret: rotate it."
 	nt.a.Did = "Nothing was rotated: rotation is not enabled for " + arn + "."
 	nt.a.ToDo = "Enable rotation and rotate now (before " + nt.exp.Format(time.RFC3339) + "):\n" + alert.EnableCommands(arn, lambdaARN) +
 		"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
 }
 
-// rotate is Case 6.
 func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 	arn := nt.a.SecretARN
 	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
@@ -282,7 +276,7 @@ func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 		if n, err := strconv.Atoi(nt.sm.Attributes["ApproximateReceiveCount"]); err == nil && n > 0 {
 			attempt = strconv.Itoa(n)
 		}
-		nt.a.Severity, nt.a.Action = alert.SeverityCritical, alert.ActionManual
+		nt.a.Severity = alert.SeverityCritical
 		nt.a.Message = nt.lead + ", and the rotation that replaces it could not be started."
 		nt.a.Did = "RotateSecret on " + arn + " failed (" + errorCode(err) + "), attempt " + attempt +
 			". The notice is retried, which tries the rotation again; after the queue's maximum receives it moves to the dead-letter queue."
@@ -310,7 +304,6 @@ func (h *Handler) publish(ctx context.Context, a alert.Alert) error {
 	return nil
 }
 
-// reject fails the message (Case 1), alerting once per message id per invocation.
 func (h *Handler) reject(ctx context.Context, rejected map[string]bool, messageID string, cause error) error {
 	err := fmt.Errorf("expiry: message %s: %w: %w", messageID, errRejected, cause)
 	if rejected[messageID] {
@@ -330,13 +323,6 @@ func (h *Handler) reject(ctx context.Context, rejected map[string]bool, messageI
 		return fmt.Errorf("%w (and then: %w)", err, perr)
 	}
 	return err
-}
-
-func expiresPhrase(exp time.Time, days int) string {
-	if days < 0 {
-		return "expired at " + exp.Format(time.RFC3339)
-	}
-	return alert.ExpiresIn(days) + " (" + exp.Format(time.RFC3339) + ")"
 }
 
 // errorCode names an AWS error by its code: its message text is not the project's to put in an alert.

@@ -40,7 +40,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// tokenRequester asks LWA for a client-credentials token.
 type tokenRequester interface {
 	ClientCredentials(ctx context.Context, clientID string, secret lwa.ClientSecret, scope string) (lwa.Token, error)
 }
@@ -250,8 +249,6 @@ func (h *Handler) check(ctx context.Context, l health.Listed) (health.Secret, er
 	return s, nil
 }
 
-// report judges s, writes its metric and publishes its alerts; it counts the alerts
-// published and those that could not be.
 func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (published, unpublished int) {
 	days, known := health.DaysLeft(now, s.ExpiresAt)
 	if known {
