@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"regexp"
@@ -59,13 +60,13 @@ type Config struct {
 
 // Handler is the watchdog's Lambda handler.
 type Handler struct {
-	list   managed.SecretLister
-	read   health.SecretReader
-	lwa    tokenRequester
-	alerts *alert.Publisher
-	logger *slog.Logger
-	cfg    Config
-	mu     sync.Mutex // guards cfg.Metrics
+	list    managed.SecretLister
+	read    health.SecretReader
+	lwa     tokenRequester
+	alerts  *alert.Publisher
+	logger  *slog.Logger
+	cfg     Config
+	metrics *log.Logger // one Write per record, serialized across the sweep's workers
 }
 
 // New returns a Handler. A nil logger discards logs.
@@ -79,7 +80,8 @@ func New(list managed.SecretLister, read health.SecretReader, tokens tokenReques
 	if cfg.Metrics == nil {
 		cfg.Metrics = os.Stdout
 	}
-	return &Handler{list: list, read: read, lwa: tokens, alerts: alerts, logger: logger, cfg: cfg}
+	return &Handler{list: list, read: read, lwa: tokens, alerts: alerts, logger: logger, cfg: cfg,
+		metrics: log.New(cfg.Metrics, "", 0)}
 }
 
 // Result is what an invocation did.
@@ -252,7 +254,8 @@ func (h *Handler) check(ctx context.Context, l health.Listed) (health.Secret, er
 func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (published, unpublished int) {
 	days, known := health.DaysLeft(now, s.ExpiresAt)
 	if known {
-		h.writeMetric(s.ClientID, days, now)
+		id, _ := json.Marshal(s.ClientID) // a string always marshals
+		h.metrics.Printf(emfRecord, now.UnixMilli(), id, days)
 	}
 	findings := health.Judge(s, now, health.Config{RotateFunctionARN: h.cfg.RotateFunctionARN, StuckAfter: h.cfg.StuckAfter})
 	reasons := make([]string, 0, len(findings))
@@ -285,14 +288,7 @@ func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (p
 // is the fleet's series, which the template alarms on.
 const emfRecord = `{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"SpApiLwaRotation",` +
 	`"Dimensions":[["ClientId"],[]],"Metrics":[{"Name":"DaysUntilExpiry","Unit":"None"}]}]},` +
-	`"ClientId":%s,"DaysUntilExpiry":%d}` + "\n"
-
-func (h *Handler) writeMetric(clientID string, days int, now time.Time) {
-	id, _ := json.Marshal(clientID) // a string always marshals
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	fmt.Fprintf(h.cfg.Metrics, emfRecord, now.UnixMilli(), id, days)
-}
+	`"ClientId":%s,"DaysUntilExpiry":%d}`
 
 // clientIDPattern is a client id's shape; the length is checked apart, as a bounded
 // repetition such as {0,254} compiles into one instruction per repeat (cold start time).
