@@ -30,13 +30,11 @@ const MaxRejected = 19
 
 // Staging labels.
 const (
-	StageCurrent  = "AWSCURRENT"
-	StagePending  = "AWSPENDING"
-	StagePrevious = "AWSPREVIOUS"
-	// StageReceived marks the newest delivered client secret, for people and the watchdog.
-	StageReceived = "LWA_RECEIVED"
-	// StageSuperseded marks the last stored delivery that was not the newest when it arrived.
-	StageSuperseded = "LWA_SUPERSEDED"
+	StageCurrent    = "AWSCURRENT"
+	StagePending    = "AWSPENDING"
+	StagePrevious   = "AWSPREVIOUS"
+	StageReceived   = "LWA_RECEIVED"   // the newest delivered client secret, for people and the watchdog
+	StageSuperseded = "LWA_SUPERSEDED" // the last stored delivery that was not the newest when it arrived
 )
 
 // TagMap returns tags as a map from key to value.
