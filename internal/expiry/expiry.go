@@ -1,29 +1,18 @@
-// Package expiry turns Amazon's APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY
-// notifications into CLIENT_SECRET_EXPIRING alerts and, when policy says so,
-// starts the rotation that replaces the expiring secret (docs/design.md "The
-// expiry alert"). It reads secret metadata only: it cannot read a value, and
-// the deployment does not allow it to.
-//
+// Package expiry turns Amazon's APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notifications into
+// CLIENT_SECRET_EXPIRING alerts and, when policy says so, starts the rotation that replaces
+// the expiring secret (docs/design.md "The expiry alert"). It reads secret metadata only.
 // For each message, in batch order:
 //
-//  1. A malformed body or a wrong type fails the message with a
-//     NOTIFICATION_REJECTED alert (WARNING), once per message id per invocation.
-//  2. daysLeft, the whole days to clientSecretExpiryTime rounded down, sets
-//     the severity (alert.SeverityForDaysLeft).
-//  3. No secret, or several, tagged with the client id: MANUAL_ACTION_REQUIRED
-//     with the fix; the message succeeds (a retry would change nothing).
-//  4. sp-api-lwa:client-secret-expires-at is over a minute later than the
-//     notice's expiry: the secret was already replaced (Amazon keeps the old
-//     one working for 7 days and warns about it). INFO, NONE.
-//  5. Already expired: MANUAL_ACTION_REQUIRED, rotate in the portal (asking
-//     Amazon for a new secret needs the current one).
-//  6. Rotation enabled and AUTO_ROTATE_ON_EXPIRY_NOTICE true: RotateSecret;
-//     ROTATION_STARTED, or ROTATION_RESUMED when a rotation is in progress.
-//     (6a) Any other error: CRITICAL, MANUAL_ACTION_REQUIRED naming the error
-//     code, and the message fails so that SQS's redelivery retries it.
-//  7. Rotation enabled, auto-rotate off: NONE, with the command to rotate now;
-//     MANUAL_ACTION_REQUIRED at 7 days or fewer, or when the next scheduled
-//     rotation is not before the expiry.
+//  1. A malformed body or a wrong type fails the message with NOTIFICATION_REJECTED.
+//  2. Whole days left to clientSecretExpiryTime, rounded down, set the severity.
+//  3. No secret, or several, tagged with the client id: MANUAL_ACTION_REQUIRED; it succeeds.
+//  4. The tag client-secret-expires-at is over a minute after the notice's expiry: the
+//     secret was already replaced. INFO, NONE.
+//  5. Already expired: MANUAL_ACTION_REQUIRED, rotate in the portal.
+//  6. Rotation enabled and AUTO_ROTATE_ON_EXPIRY_NOTICE: RotateSecret; ROTATION_STARTED, or
+//     ROTATION_RESUMED. (6a) Other errors: CRITICAL alert, and the message fails.
+//  7. Rotation enabled, auto-rotate off: NONE; MANUAL_ACTION_REQUIRED at 7 days or fewer,
+//     or when the next scheduled rotation is not before the expiry.
 //  8. Rotation not enabled: MANUAL_ACTION_REQUIRED with the commands.
 //
 // A failed publish fails the message, so it is retried.
@@ -48,14 +37,12 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/notification"
 )
 
-// secretMeta is the metadata part of Secrets Manager. It has no
-// GetSecretValue on purpose: this function must not read secret values.
+// secretMeta has no GetSecretValue on purpose: this function must not read secret values.
 type secretMeta interface {
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
 }
 
-// rotationStarter starts (or resumes) a Secrets Manager rotation.
 type rotationStarter interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
@@ -73,12 +60,11 @@ type Config struct {
 
 // Handler handles batches of APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY messages.
 type Handler struct {
-	meta       secretMeta
-	rotations  rotationStarter
-	alerts     *alert.Publisher
-	logger     *slog.Logger
-	autoRotate bool
-	now        func() time.Time
+	meta      secretMeta
+	rotations rotationStarter
+	alerts    *alert.Publisher
+	logger    *slog.Logger
+	cfg       Config
 }
 
 // New returns a Handler. A nil logger discards logs.
@@ -89,17 +75,13 @@ func New(meta secretMeta, rotations rotationStarter, alerts *alert.Publisher, lo
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Handler{meta: meta, rotations: rotations, alerts: alerts, logger: logger, autoRotate: cfg.AutoRotate, now: cfg.Now}
+	return &Handler{meta: meta, rotations: rotations, alerts: alerts, logger: logger, cfg: cfg}
 }
 
-// replacedMargin absorbs rounding between the notice's expiry and the one
-// recorded for AWSCURRENT (Case 4).
-const replacedMargin = time.Minute
+const replacedMargin = time.Minute // rounding between the notice's expiry and AWSCURRENT's (Case 4)
 
-// errRejected is wrapped by the error of a rejected message.
 var errRejected = errors.New("notification rejected")
 
-// portal says how to rotate a client secret by hand.
 const portal = "rotate the client secret in the Solution Provider Portal (Developer Central, the application's LWA credentials: Rotate secret)"
 
 // notice is one message and the alert built for it, whose ids are logged.
@@ -111,9 +93,8 @@ type notice struct {
 	lead string    // "The LWA client secret of <app> expires in N days (<date>)"
 }
 
-// Handle handles the batch's messages one by one, in order, and reports the
-// failed ones in BatchItemFailures. It returns an error only when no message
-// could be attempted.
+// Handle handles the messages in order and reports the failed ones in BatchItemFailures.
+// It returns an error only when no message could be attempted.
 func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	resp := events.SQSEventResponse{BatchItemFailures: []events.SQSBatchItemFailure{}}
 	if err := ctx.Err(); err != nil {
@@ -155,10 +136,15 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *not
 	}
 	// Case 2: days left and severity.
 	nt.exp = n.ClientSecretExpiryTime.UTC()
-	nt.days = alert.DaysLeft(h.now(), nt.exp)
-	nt.lead = "The LWA client secret of " + n.Metadata.ApplicationID + " " + expiresPhrase(nt.exp, nt.days)
+	nt.days = alert.DaysLeft(h.cfg.Now(), nt.exp)
+	when := "expired at " + nt.exp.Format(time.RFC3339)
+	if nt.days >= 0 {
+		when = alert.ExpiresIn(nt.days) + " (" + nt.exp.Format(time.RFC3339) + ")"
+	}
+	nt.lead = "The LWA client secret of " + n.Metadata.ApplicationID + " " + when
 	nt.a = alert.Alert{
 		Event: alert.EventExpiring, Severity: alert.SeverityForDaysLeft(nt.days),
+		Action:   alert.ActionManual, // unless a case below says otherwise
 		ClientID: n.ClientID, ApplicationID: n.Metadata.ApplicationID, ExpiresAt: &nt.exp, DaysLeft: &nt.days,
 		NotificationID: n.Metadata.NotificationID, MessageID: nt.sm.MessageId,
 	}
@@ -187,7 +173,7 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *not
 		nt.replaced(current) // Case 4: a replaced secret.
 	case nt.days < 0:
 		nt.expired(enabled, lambdaARN) // Case 5: expired.
-	case enabled && h.autoRotate:
+	case enabled && h.cfg.AutoRotate:
 		return h.rotate(ctx, nt) // Case 6: rotate.
 	case enabled:
 		nt.scheduled(desc.NextRotationDate) // Case 7: left to the schedule.
@@ -197,10 +183,8 @@ func (h *Handler) process(ctx context.Context, rejected map[string]bool, nt *not
 	return h.publish(ctx, nt.a)
 }
 
-// unmanaged words Case 3: no secret, or several, is tagged with the client id.
 func (nt *notice) unmanaged(err error) {
 	id := nt.a.ClientID
-	nt.a.Action = alert.ActionManual
 	if errors.Is(err, managed.ErrAmbiguous) {
 		nt.a.Message = nt.lead + ", and more than one secret is tagged with its client id, so nothing rotates it."
 		nt.a.Did = "Nothing was rotated: " + err.Error() + "."
@@ -219,7 +203,7 @@ func (nt *notice) unmanaged(err error) {
 		managed.TagClientID, id, portal, nt.exp.Format(time.RFC3339))
 }
 
-// replaced words Case 4: AWSCURRENT holds a secret that expires at current.
+// replaced words Case 4: AWSCURRENT's secret expires at current.
 func (nt *notice) replaced(current time.Time) {
 	cur := current.UTC().Format(time.RFC3339)
 	nt.a.Severity, nt.a.Action = alert.SeverityInfo, alert.ActionNone
@@ -228,9 +212,7 @@ func (nt *notice) replaced(current time.Time) {
 		"). The old secret keeps working until " + nt.exp.Format(time.RFC3339) + "."
 }
 
-// expired words Case 5: a rotation cannot ask for a secret with an expired one.
 func (nt *notice) expired(enabled bool, lambdaARN string) {
-	nt.a.Action = alert.ActionManual
 	nt.a.Message = nt.lead + "; the application cannot call SP-API until a new secret is in place."
 	nt.a.Did = "Nothing: a rotation cannot request a new secret with an expired one."
 	nt.a.ToDo = "Now, " + portal + ". The new secret arrives as a notification; the receiver stores it"
@@ -242,35 +224,30 @@ func (nt *notice) expired(enabled bool, lambdaARN string) {
 	}
 }
 
-// scheduled words Case 7: the schedule rotates the secret, unless too late.
 func (nt *notice) scheduled(next *time.Time) {
 	arn := nt.a.SecretARN
-	nt.a.Action = alert.ActionNone
 	nt.a.Did = "No rotation was started: AUTO_ROTATE_ON_EXPIRY_NOTICE is false."
 	if next != nil {
 		nt.a.Did += " Secrets Manager's next scheduled rotation of " + arn + " is " + next.UTC().Format(time.RFC3339) + "."
 	}
 	if nt.days <= 7 || (next != nil && !next.Before(nt.exp)) {
-		nt.a.Action = alert.ActionManual
 		nt.a.Message = nt.lead + " and the rotation schedule will not replace it in time: rotate it now."
 		nt.a.ToDo = "Rotate it now:\n" + rotateCommand(arn)
 	} else {
+		nt.a.Action = alert.ActionNone
 		nt.a.Message = nt.lead + "; the rotation schedule is left to replace it."
 		nt.a.ToDo = "Nothing if the scheduled rotation runs before " + nt.exp.Format(time.RFC3339) + ". To rotate now:\n" + rotateCommand(arn)
 	}
 }
 
-// disabled words Case 8: rotation is not enabled.
 func (nt *notice) disabled(lambdaARN string) {
 	arn := nt.a.SecretARN
-	nt.a.Action = alert.ActionManual
 	nt.a.Message = nt.lead + " and rotation is not enabled for its secret: rotate it."
 	nt.a.Did = "Nothing was rotated: rotation is not enabled for " + arn + "."
 	nt.a.ToDo = "Enable rotation and rotate now (before " + nt.exp.Format(time.RFC3339) + "):\n" + alert.EnableCommands(arn, lambdaARN) +
 		"Or " + portal + "; the receiver stores the new secret, and it is adopted once rotation is enabled.\n"
 }
 
-// rotate is Case 6: start (or join) the rotation that replaces the secret.
 func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 	arn := nt.a.SecretARN
 	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
@@ -281,8 +258,7 @@ func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 		nt.a.Message = nt.lead + "; a rotation was started to replace it."
 		nt.a.Did = "A rotation of " + arn + " was started. It asks Amazon for a new client secret, which the receiver stores and the rotation adopts; a CLIENT_SECRET_ROTATED alert follows."
 	case errors.As(err, &refused):
-		// Refused: not an error when a version other than AWSCURRENT holds
-		// AWSPENDING, that is when a rotation is in progress.
+		// Refused: not an error when a rotation is in progress.
 		desc, derr := h.meta.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 		if derr != nil {
 			return fmt.Errorf("expiry: start rotation of %s: %w (and then: describe secret %s: %w)", arn, err, arn, derr)
@@ -294,14 +270,13 @@ func (h *Handler) rotate(ctx context.Context, nt *notice) error {
 		nt.a.Message = nt.lead + "; a rotation already in progress will replace it."
 		nt.a.Did = "A rotation of " + arn + " is already in progress; Secrets Manager reattempts it. A CLIENT_SECRET_ROTATED alert follows."
 	default:
-		// Case 6a: tell a person now, not only once the message is dead-lettered,
-		// and fail the message so that SQS's redelivery retries the rotation.
+		// Case 6a: tell a person now, not only once the message is dead-lettered.
 		rerr := fmt.Errorf("expiry: start rotation of %s: %w", arn, err)
 		attempt := "1" // when the event does not say
 		if n, err := strconv.Atoi(nt.sm.Attributes["ApproximateReceiveCount"]); err == nil && n > 0 {
 			attempt = strconv.Itoa(n)
 		}
-		nt.a.Severity, nt.a.Action = alert.SeverityCritical, alert.ActionManual
+		nt.a.Severity = alert.SeverityCritical
 		nt.a.Message = nt.lead + ", and the rotation that replaces it could not be started."
 		nt.a.Did = "RotateSecret on " + arn + " failed (" + errorCode(err) + "), attempt " + attempt +
 			". The notice is retried, which tries the rotation again; after the queue's maximum receives it moves to the dead-letter queue."
@@ -329,8 +304,6 @@ func (h *Handler) publish(ctx context.Context, a alert.Alert) error {
 	return nil
 }
 
-// reject fails the message (Case 1) and publishes NOTIFICATION_REJECTED once
-// per message id per invocation.
 func (h *Handler) reject(ctx context.Context, rejected map[string]bool, messageID string, cause error) error {
 	err := fmt.Errorf("expiry: message %s: %w: %w", messageID, errRejected, cause)
 	if rejected[messageID] {
@@ -352,16 +325,7 @@ func (h *Handler) reject(ctx context.Context, rejected map[string]bool, messageI
 	return err
 }
 
-// expiresPhrase says when the secret expires, for a sentence.
-func expiresPhrase(exp time.Time, days int) string {
-	if days < 0 {
-		return "expired at " + exp.Format(time.RFC3339)
-	}
-	return alert.ExpiresIn(days) + " (" + exp.Format(time.RFC3339) + ")"
-}
-
-// errorCode names an AWS error by its code (no message text, which is
-// not the project's to put in an alert), or "an error" when it has none.
+// errorCode names an AWS error by its code: its message text is not the project's to put in an alert.
 func errorCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorCode() != "" {

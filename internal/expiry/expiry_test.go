@@ -114,7 +114,7 @@ func TestOfficialExample(t *testing.T) {
 	e := newEnv(t, true, true, nil)
 	arn := e.sm.Seed("sp-api/example", value, map[string]string{managed.TagClientID: exClient})
 	e.sm.SetRotation(arn, true, lambdaARN)
-	e.h.now = func() time.Time { return time.Date(2024, 1, 10, 2, 15, 14, 0, time.UTC) }
+	e.h.cfg.Now = func() time.Time { return time.Date(2024, 1, 10, 2, 15, 14, 0, time.UTC) }
 
 	if failed := e.handle(t, msg("m-example", string(readTestdata(t, "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY.example.json")))); len(failed) != 0 {
 		t.Fatalf("Handle() failures = %v, want none", failed)

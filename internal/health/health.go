@@ -1,28 +1,19 @@
 // Package health judges whether a managed secret is at risk (docs/design.md "The
 // watchdog"): the watchdog and the operator CLI read a secret into a Secret and pass it
-// to Judge, a pure function, so both say the same thing about the same secret.
+// to Judge, a pure function, so both say the same about the same secret. Reasons, each
+// judged on its own (a secret can have several):
 //
-// The reasons, each checked on its own (a secret can have several):
+//  1. ROTATION_DISABLED: rotation is off. CRITICAL at 30 days left or fewer, else WARNING.
+//  2. FOREIGN_ROTATION_FUNCTION: another Lambda rotates it (qualifier ignored). WARNING.
+//  3. CREDENTIALS_REJECTED: LWA answered invalid_client for AWSCURRENT. CRITICAL.
+//  4. INVALID_SECRET_DOCUMENT: AWSCURRENT does not parse or names another client. CRITICAL.
+//  5. AMBIGUOUS_CLIENT_ID: the client id is tagged on several secrets. CRITICAL.
+//  6. ROTATION_STUCK: AWSPENDING off AWSCURRENT, created over StuckAfter ago. CRITICAL.
+//  7. RECEIVED_NOT_ADOPTED: LWA_RECEIVED on a version newer than AWSCURRENT's, created
+//     over StuckAfter ago. CRITICAL.
+//  8. EXPIRING_SOON: 30 days left or fewer. Severity by days left.
 //
-//  1. ROTATION_DISABLED: rotation is not enabled. CRITICAL when the expiry is known and
-//     30 days or fewer away, else WARNING.
-//  2. FOREIGN_ROTATION_FUNCTION: rotation uses a Lambda other than the project's rotation
-//     function (compared without version or alias), when that is known. WARNING.
-//  3. CREDENTIALS_REJECTED: LWA answered invalid_client for the AWSCURRENT credentials,
-//     when asked. CRITICAL.
-//  4. INVALID_SECRET_DOCUMENT: AWSCURRENT does not parse, or its client id is not the
-//     tag's. CRITICAL.
-//  5. AMBIGUOUS_CLIENT_ID: the client id is tagged on more than one secret. CRITICAL.
-//  6. ROTATION_STUCK: AWSPENDING is on a version other than AWSCURRENT's, created longer
-//     than StuckAfter ago. CRITICAL.
-//  7. RECEIVED_NOT_ADOPTED: LWA_RECEIVED is on a version created after AWSCURRENT's and
-//     longer than StuckAfter ago (an adopted delivery is copied into a newer version, and
-//     a rejected one loses the label). CRITICAL.
-//  8. EXPIRING_SOON: the expiry is known and 30 days or fewer away. Severity by days
-//     left (alert.SeverityForDaysLeft).
-//
-// A version whose creation date is unknown is never judged stuck. Messages and fixes
-// name the secret, the client id, labels and version ids, never a secret value.
+// A version of unknown creation date is never stuck. No text names a secret value.
 package health
 
 import (
@@ -51,7 +42,7 @@ const (
 const DefaultStuckAfter = 6 * time.Hour
 
 const (
-	soonDays      = 30                          // days before the expiry a secret is at risk
+	soonDays      = 30
 	placeholderFn = "<RotateSecretFunctionArn>" // the rotation function in a command, when unknown
 )
 
@@ -70,8 +61,7 @@ type Secret struct {
 	Credentials         *bool                // LWA's verdict: nil if not asked or unsure, false if rejected
 }
 
-// Finding is one reason a secret is at risk: a sentence for a person (Message) and the
-// runbook line that fixes it (Fix).
+// Finding is one reason a secret is at risk: a sentence (Message) and its runbook line (Fix).
 type Finding struct {
 	Reason       string
 	Severity     alert.Severity
@@ -92,8 +82,7 @@ func DaysLeft(now time.Time, expiresAt *time.Time) (int, bool) {
 	return alert.DaysLeft(now, *expiresAt), true
 }
 
-// Judge returns every reason s is at risk at now, in the order of the package
-// documentation; none for a healthy secret. It is pure.
+// Judge returns every reason s is at risk at now, in the package doc's order; none if healthy.
 func Judge(s Secret, now time.Time, cfg Config) []Finding {
 	if cfg.StuckAfter <= 0 {
 		cfg.StuckAfter = DefaultStuckAfter
@@ -160,7 +149,6 @@ func Judge(s Secret, now time.Time, cfg Config) []Finding {
 	return out
 }
 
-// judgeVersions is Case 6 and 7, judged on the versions' creation dates.
 func judgeVersions(s Secret, now time.Time, cfg Config, rotate string,
 	add func(reason string, sev alert.Severity, msg, fix string)) {
 	// Case 6.
@@ -184,15 +172,13 @@ func judgeVersions(s Secret, now time.Time, cfg Config, rotate string,
 	}
 }
 
-// LogsCommand shows the last day of the log of the rotation function fnARN (a placeholder
-// when unknown), from the log group its LoggingConfig names.
+// LogsCommand shows the last day of the rotation function fnARN's log group (from its LoggingConfig).
 func LogsCommand(fnARN string) string {
 	fn := cmp.Or(unqualified(fnARN), placeholderFn)
 	return `aws logs tail "$(aws lambda get-function-configuration --function-name ` + fn + ` --query LoggingConfig.LogGroup --output text)" --since 1d`
 }
 
-// unqualified returns a Lambda function ARN without a version or alias qualifier
-// (arn:aws:lambda:region:account:function:name[:qualifier]).
+// unqualified drops the qualifier of arn:aws:lambda:region:account:function:name[:qualifier].
 func unqualified(arn string) string {
 	parts := strings.Split(arn, ":")
 	if len(parts) == 8 && parts[2] == "lambda" && parts[5] == "function" {
@@ -201,7 +187,6 @@ func unqualified(arn string) string {
 	return arn
 }
 
-// daysClause is " (N days left)", or the singular or "already expired" forms.
 func daysClause(days int) string {
 	switch {
 	case days < 0:

@@ -13,11 +13,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// SecretLister lists secrets: the part of Secrets Manager that finds every managed secret.
-type SecretLister interface {
-	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
-}
-
 // SecretReader reads one secret. It has no write method: judging a secret never changes it.
 type SecretReader interface {
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
@@ -25,10 +20,7 @@ type SecretReader interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-var (
-	_ SecretLister = (*secretsmanager.Client)(nil)
-	_ SecretReader = (*secretsmanager.Client)(nil)
-)
+var _ SecretReader = (*secretsmanager.Client)(nil)
 
 // Listed is a managed secret as List found it.
 type Listed struct {
@@ -37,9 +29,8 @@ type Listed struct {
 	TaggedSecrets int    // how many listed secrets carry the same client id
 }
 
-// List returns every managed secret (managed.List), with the count of secrets per client
-// id from this one listing.
-func List(ctx context.Context, c SecretLister) ([]Listed, error) {
+// List returns every managed secret, counting the secrets per client id in this one listing.
+func List(ctx context.Context, c managed.SecretLister) ([]Listed, error) {
 	secrets, err := managed.List(ctx, c, "")
 	if err != nil {
 		return nil, fmt.Errorf("health: list managed secrets: %w", err)
@@ -59,11 +50,8 @@ func List(ctx context.Context, c SecretLister) ([]Listed, error) {
 // ErrNotManaged is returned by Read for a secret without the tag sp-api-lwa:client-id.
 var ErrNotManaged = errors.New("secret is not tagged " + managed.TagClientID)
 
-// Read reads the secret id with one DescribeSecret, one ListSecretVersionIds (per 100
-// versions) and one GetSecretValue of AWSCURRENT, and parses the document with keys.
-// TaggedSecrets is left at 1: the caller that listed the fleet knows better. An unusable
-// document is no error but Secret.DocErr, with a nil document; a usable one is returned
-// for a credentials check (it prints redacted).
+// Read reads the secret id (TaggedSecrets left at 1) and returns its AWSCURRENT document
+// when usable, for a credentials check; an unusable one sets Secret.DocErr, not the error.
 func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (Secret, *secretdoc.Document, error) {
 	desc, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
 	if err != nil {
@@ -107,7 +95,6 @@ func Read(ctx context.Context, c SecretReader, id string, keys secretdoc.Keys) (
 		s.DocErr = fmt.Errorf("%w: key %q does not hold the client id tagged %s", secretdoc.ErrInvalid, keys.ClientID, managed.TagClientID)
 		doc = nil
 	}
-	// The expiry is the tag's when it holds an RFC 3339 time, else the document's.
 	if t, err := time.Parse(time.RFC3339Nano, tags[managed.TagClientSecretExpiresAt]); err == nil {
 		s.ExpiresAt = aws.Time(t.UTC())
 	} else if doc != nil {

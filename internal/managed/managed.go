@@ -19,14 +19,10 @@ import (
 
 // Tags kept on a managed secret. None ever holds a secret value.
 const (
-	TagClientID = "sp-api-lwa:client-id" // set by the operator: the LWA client id
-	// TagRotationRequestedAt is the RFC 3339 time of the last rotateApplicationClientSecret
-	// call still waiting for its new secret.
-	TagRotationRequestedAt   = "sp-api-lwa:rotation-requested-at"
+	TagClientID              = "sp-api-lwa:client-id"                // set by the operator: the LWA client id
+	TagRotationRequestedAt   = "sp-api-lwa:rotation-requested-at"    // RFC 3339: a rotate call awaits its secret
 	TagClientSecretExpiresAt = "sp-api-lwa:client-secret-expires-at" // RFC 3339 expiry of AWSCURRENT
-	// TagRejectedSecrets lists the Fingerprints of the client secrets testSecret gave up
-	// on (LWA kept rejecting them), newest last, at most MaxRejected; never adopted again.
-	TagRejectedSecrets = "sp-api-lwa:rejected-secrets"
+	TagRejectedSecrets       = "sp-api-lwa:rejected-secrets"         // Fingerprints LWA rejected, newest last
 )
 
 // MaxRejected is how many fingerprints fit in TagRejectedSecrets (256 characters).
@@ -34,18 +30,11 @@ const MaxRejected = 19
 
 // Staging labels.
 const (
-	StageCurrent  = "AWSCURRENT"
-	StagePending  = "AWSPENDING"
-	StagePrevious = "AWSPREVIOUS"
-	// StageReceived marks the newest client secret Amazon delivered: the receiver puts it
-	// on a delivery that expires later than AWSCURRENT and its current holder, and
-	// testSecret takes it off a secret LWA keeps rejecting. It tells people (and the
-	// watchdog) where the newest delivery is; the rotation does not rely on it.
-	StageReceived = "LWA_RECEIVED"
-	// StageSuperseded marks the last stored delivery that was not the newest when it
-	// arrived (a version needs a label, or it becomes AWSCURRENT). It is on one version at
-	// a time; the versions it leaves keep their values.
-	StageSuperseded = "LWA_SUPERSEDED"
+	StageCurrent    = "AWSCURRENT"
+	StagePending    = "AWSPENDING"
+	StagePrevious   = "AWSPREVIOUS"
+	StageReceived   = "LWA_RECEIVED"   // the newest delivered client secret, for people and the watchdog
+	StageSuperseded = "LWA_SUPERSEDED" // the last stored delivery that was not the newest when it arrived
 )
 
 // TagMap returns tags as a map from key to value.
@@ -57,8 +46,7 @@ func TagMap(tags []types.Tag) map[string]string {
 	return m
 }
 
-// Holder returns the id of the version that holds stage in stages (a secret's
-// VersionIdsToStages), or "" when none does.
+// Holder returns the id of the version that holds stage in VersionIdsToStages, or "".
 func Holder(stages map[string][]string, stage string) string {
 	for id, st := range stages {
 		if slices.Contains(st, stage) {
@@ -77,7 +65,7 @@ func PendingVersion(stages map[string][]string) string {
 	return ""
 }
 
-// Lookup errors a caller acts on (for ErrAmbiguous, the project will not guess).
+// Lookup errors a caller acts on.
 var (
 	ErrUnknownClient = errors.New("no managed secret is tagged with this client id")
 	ErrAmbiguous     = errors.New("more than one managed secret is tagged with this client id")
@@ -89,17 +77,16 @@ type Secret struct {
 	Tags      map[string]string
 }
 
-// secretLister is the part of Secrets Manager that List needs.
-type secretLister interface {
+// SecretLister is the part of Secrets Manager that finds managed secrets.
+type SecretLister interface {
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
 }
 
-var _ secretLister = (*secretsmanager.Client)(nil)
+var _ SecretLister = (*secretsmanager.Client)(nil)
 
-// List returns the secrets not scheduled for deletion tagged sp-api-lwa:client-id (with
-// the value clientID, unless ""), in ListSecrets' order and with its error unwrapped.
-// ListSecrets filters tag keys and values apart and by prefix: each pair is confirmed.
-func List(ctx context.Context, c secretLister, clientID string) ([]Secret, error) {
+// List returns the live secrets tagged sp-api-lwa:client-id (=clientID, unless ""), in
+// ListSecrets' order, its error unwrapped.
+func List(ctx context.Context, c SecretLister, clientID string) ([]Secret, error) {
 	filters := []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{TagClientID}}}
 	if clientID != "" {
 		filters = append(filters, types.Filter{Key: types.FilterNameStringTypeTagValue, Values: []string{clientID}})
@@ -112,6 +99,7 @@ func List(ctx context.Context, c secretLister, clientID string) ([]Secret, error
 			return nil, err
 		}
 		for _, e := range page.SecretList {
+			// ListSecrets filters tag keys and values apart and by prefix: confirm the pair.
 			tags := TagMap(e.Tags)
 			if id, ok := tags[TagClientID]; ok && e.DeletedDate == nil && (clientID == "" || id == clientID) {
 				out = append(out, Secret{ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), Tags: tags})
@@ -122,7 +110,7 @@ func List(ctx context.Context, c secretLister, clientID string) ([]Secret, error
 }
 
 // FindByClientID returns the one secret tagged sp-api-lwa:client-id=clientID.
-func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secret, error) {
+func FindByClientID(ctx context.Context, c SecretLister, clientID string) (Secret, error) {
 	if clientID == "" {
 		return Secret{}, fmt.Errorf("managed: find secret: %w", ErrUnknownClient)
 	}
@@ -143,8 +131,7 @@ func FindByClientID(ctx context.Context, c secretLister, clientID string) (Secre
 	return Secret{}, fmt.Errorf("managed: find secret for client %s (%s): %w", clientID, strings.Join(names, ", "), ErrAmbiguous)
 }
 
-// Fingerprint is a short, one-way name for a client secret in TagRejectedSecrets: 12 hex
-// digits of a domain-separated SHA-256.
+// Fingerprint is a one-way name for a client secret: 12 hex digits of a domain-separated SHA-256.
 func Fingerprint(clientSecret string) string {
 	sum := sha256.Sum256([]byte("sp-api-lwa/rejected/" + clientSecret))
 	return hex.EncodeToString(sum[:6])
@@ -155,17 +142,16 @@ func Rejected(tagValue, clientSecret string) bool {
 	return slices.Contains(strings.Fields(tagValue), Fingerprint(clientSecret))
 }
 
-// WithRejected returns TagRejectedSecrets' value with the client secret's fingerprint
-// added (once), keeping the newest MaxRejected.
+// WithRejected adds the client secret's fingerprint to TagRejectedSecrets' value (once),
+// keeping the newest MaxRejected.
 func WithRejected(tagValue, clientSecret string) string {
 	fps := slices.DeleteFunc(strings.Fields(tagValue), func(f string) bool { return f == Fingerprint(clientSecret) })
 	fps = append(fps, Fingerprint(clientSecret))
 	return strings.Join(fps[max(0, len(fps)-MaxRejected):], " ")
 }
 
-// ReceivedToken is the ClientRequestToken (so the version id) under which the receiver
-// stores the secret of a notification: derived, not random, so a redelivered
-// notification maps to the version already written and writes nothing new.
+// ReceivedToken is the version id of a notification's stored secret: derived, so that a
+// redelivered notification writes nothing new.
 func ReceivedToken(notificationID string) string {
 	sum := sha256.Sum256([]byte("sp-api-lwa/new-secret/" + notificationID))
 	h := hex.EncodeToString(sum[:16])

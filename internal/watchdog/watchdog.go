@@ -2,26 +2,16 @@
 // notices, and alerts on Secrets Manager's rotation-failure events (docs/design.md "The
 // watchdog"). It never writes a secret: its Secrets Manager interfaces have no write method.
 //
-// Invocations:
-//
-//  1. A scheduled event (source aws.scheduler or aws.events, detail-type "Scheduled
-//     Event") or an empty object {}: a sweep.
-//  2. A rotation-failure event (detail-type "AWS Service Event via CloudTrail",
-//     detail.eventName RotationFailed, RotationAbandoned or TestRotationFailed, the
-//     secret's ARN in detail.additionalEventData.SecretId): a ROTATION_FAILED alert
-//     (CRITICAL, MANUAL_ACTION_REQUIRED) with the event's error text once it passed the
-//     secret-shape check, for a managed secret. (2a) A secret that is not managed, or no
-//     longer exists, is logged and left alone.
+//  1. A scheduled event (aws.scheduler or aws.events, "Scheduled Event") or {}: a sweep.
+//  2. A CloudTrail RotationFailed, RotationAbandoned or TestRotationFailed event: ROTATION_FAILED
+//     (CRITICAL), with its error text if that passes the secret-shape check. (2a) A secret
+//     not managed, or gone, is logged and left alone.
 //  3. Anything else is an error.
-//
-// A sweep (4) lists every managed secret once (health.List) and reads each with one
-// DescribeSecret, one ListSecretVersionIds and one GetSecretValue (health.Read); (5) asks
-// LWA once per usable secret for a client-credentials token with the current credentials
-// (invalid_client means rejected; LWA unavailable is logged and judges nothing); (6)
-// publishes one SECRET_AT_RISK alert per secret and reason (health.Judge), none for a
-// healthy secret; (7) writes one Embedded Metric Format record per secret whose expiry is
-// known; (8) a secret that cannot be read or alerted does not stop the sweep: the others
-// go first, then the invocation fails with a count, so the function's Errors alarm fires.
+//  4. A sweep lists the managed secrets once (health.List) and reads each (health.Read).
+//  5. LWA is asked once per usable secret; an unavailable LWA is logged and judges nothing.
+//  6. One SECRET_AT_RISK alert per secret and reason (health.Judge).
+//  7. One Embedded Metric Format record per secret whose expiry is known.
+//  8. A secret not read or not alerted fails the invocation, with a count, after the others.
 package watchdog
 
 import (
@@ -30,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"regexp"
@@ -50,23 +41,13 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// tokenRequester asks LWA for a client-credentials token; *lwa.Client.
 type tokenRequester interface {
 	ClientCredentials(ctx context.Context, clientID string, secret lwa.ClientSecret, scope string) (lwa.Token, error)
 }
 
-// alerter publishes alerts; *alert.Publisher.
-type alerter interface {
-	Publish(ctx context.Context, a alert.Alert) error
-}
+var _ tokenRequester = (*lwa.Client)(nil)
 
-var (
-	_ tokenRequester = (*lwa.Client)(nil)
-	_ alerter        = (*alert.Publisher)(nil)
-)
-
-// concurrency bounds the secrets a sweep checks at once: it mostly waits on AWS and LWA.
-const concurrency = 8
+const concurrency = 8 // secrets checked at once: a check mostly waits on AWS and LWA
 
 // Config is the watchdog's configuration.
 type Config struct {
@@ -79,17 +60,17 @@ type Config struct {
 
 // Handler is the watchdog's Lambda handler.
 type Handler struct {
-	list   health.SecretLister
-	read   health.SecretReader
-	lwa    tokenRequester
-	alerts alerter
-	logger *slog.Logger
-	cfg    Config
-	mu     sync.Mutex // guards cfg.Metrics
+	list    managed.SecretLister
+	read    health.SecretReader
+	lwa     tokenRequester
+	alerts  *alert.Publisher
+	logger  *slog.Logger
+	cfg     Config
+	metrics *log.Logger // one Write per record, serialized across the sweep's workers
 }
 
 // New returns a Handler. A nil logger discards logs.
-func New(list health.SecretLister, read health.SecretReader, tokens tokenRequester, alerts alerter, logger *slog.Logger, cfg Config) *Handler {
+func New(list managed.SecretLister, read health.SecretReader, tokens tokenRequester, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -99,7 +80,8 @@ func New(list health.SecretLister, read health.SecretReader, tokens tokenRequest
 	if cfg.Metrics == nil {
 		cfg.Metrics = os.Stdout
 	}
-	return &Handler{list: list, read: read, lwa: tokens, alerts: alerts, logger: logger, cfg: cfg}
+	return &Handler{list: list, read: read, lwa: tokens, alerts: alerts, logger: logger, cfg: cfg,
+		metrics: log.New(cfg.Metrics, "", 0)}
 }
 
 // Result is what an invocation did.
@@ -115,14 +97,12 @@ var ErrUnknownEvent = errors.New("watchdog: unknown event")
 
 var failureEvents = map[string]bool{"RotationFailed": true, "RotationAbandoned": true, "TestRotationFailed": true}
 
-// envelope is the part of an EventBridge event the watchdog reads.
 type envelope struct {
 	Source     string          `json:"source"`
 	DetailType string          `json:"detail-type"`
 	Detail     json.RawMessage `json:"detail"`
 }
 
-// failureDetail is the detail of a rotation-failure event.
 type failureDetail struct {
 	EventName           string `json:"eventName"`
 	ErrorCode           string `json:"errorCode"`
@@ -164,7 +144,6 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 	return Result{}, fmt.Errorf("%w: source %q, detail-type %q", ErrUnknownEvent, safeText(ev.Source, 64), safeText(ev.DetailType, 64))
 }
 
-// rotationFailed publishes ROTATION_FAILED for a managed secret.
 func (h *Handler) rotationFailed(ctx context.Context, d failureDetail) (Result, error) {
 	res := Result{Kind: "rotationFailure"}
 	id := d.AdditionalEventData.SecretID
@@ -250,7 +229,6 @@ func (h *Handler) Sweep(ctx context.Context) (Result, error) {
 	return res, nil
 }
 
-// check reads one secret and asks LWA about its credentials.
 func (h *Handler) check(ctx context.Context, l health.Listed) (health.Secret, error) {
 	s, doc, err := health.Read(ctx, h.read, l.ARN, h.cfg.Keys)
 	if err != nil {
@@ -273,12 +251,11 @@ func (h *Handler) check(ctx context.Context, l health.Listed) (health.Secret, er
 	return s, nil
 }
 
-// report judges one secret, writes its metric record, publishes an alert per finding and
-// logs the outcome. It returns how many alerts were published and how many could not be.
 func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (published, unpublished int) {
 	days, known := health.DaysLeft(now, s.ExpiresAt)
 	if known {
-		h.writeMetric(s.ClientID, days, now)
+		id, _ := json.Marshal(s.ClientID) // a string always marshals
+		h.metrics.Printf(emfRecord, now.UnixMilli(), id, days)
 	}
 	findings := health.Judge(s, now, health.Config{RotateFunctionARN: h.cfg.RotateFunctionARN, StuckAfter: h.cfg.StuckAfter})
 	reasons := make([]string, 0, len(findings))
@@ -307,40 +284,20 @@ func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (p
 	return published, unpublished
 }
 
-// Names of the EMF record.
-const (
-	MetricNamespace = "SpApiLwaRotation"
-	MetricName      = "DaysUntilExpiry"
-	DimensionName   = "ClientId"
-)
+// emfRecord is one secret's DaysUntilExpiry in Embedded Metric Format. The dimension set []
+// is the fleet's series, which the template alarms on.
+const emfRecord = `{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"SpApiLwaRotation",` +
+	`"Dimensions":[["ClientId"],[]],"Metrics":[{"Name":"DaysUntilExpiry","Unit":"None"}]}]},` +
+	`"ClientId":%s,"DaysUntilExpiry":%d}`
 
-// emfRecord is one secret's DaysUntilExpiry record in Embedded Metric Format: the
-// directive under "_aws", then the dimension and the value as members. The dimension sets
-// are [ClientId] (a series per application) and [] (one for the fleet, alarmed on).
-const emfRecord = `{"_aws":{"Timestamp":%d,"CloudWatchMetrics":[{"Namespace":"` + MetricNamespace +
-	`","Dimensions":[["` + DimensionName + `"],[]],"Metrics":[{"Name":"` + MetricName + `","Unit":"None"}]}]},` +
-	`"` + DimensionName + `":%s,"` + MetricName + `":%d}` + "\n"
-
-// writeMetric writes the emfRecord of one secret.
-func (h *Handler) writeMetric(clientID string, days int, now time.Time) {
-	id, _ := json.Marshal(clientID) // a string always marshals
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	fmt.Fprintf(h.cfg.Metrics, emfRecord, now.UnixMilli(), id, days)
-}
-
-// clientIDPattern and maxClientIDLen are a conservative shape for a client id taken from
-// a tag. The length is checked apart: a bounded repetition such as {0,254} compiles into
-// one instruction per repeat, milliseconds of every cold start.
+// clientIDPattern is a client id's shape; the length is checked apart, as a bounded
+// repetition such as {0,254} compiles into one instruction per repeat (cold start time).
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-const maxClientIDLen = 255
+const maxClientIDLen, invalidClientID = 255, "invalid-client-id-tag"
 
-// invalidClientID stands in for a tag value that is not shaped like a client id.
-const invalidClientID = "invalid-client-id-tag"
-
-// safeClientID is id, or invalidClientID when id could be anything else (a secret put in
-// the wrong place included), before it reaches an alert, a log field or a metric.
+// safeClientID is id, or invalidClientID when the tag could hold anything else (a secret put
+// in the wrong place included), before it reaches an alert, a log field or a metric.
 func safeClientID(id string) string {
 	if len(id) > maxClientIDLen || !clientIDPattern.MatchString(id) || redact.LooksSecret(id) {
 		return invalidClientID
