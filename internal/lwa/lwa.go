@@ -1,8 +1,6 @@
-// Package lwa is a client for the Login with Amazon token endpoint's
-// client_credentials grant (grantless, with a scope). Calls retry 5xx, 429 and
-// transport failures within the context's deadline; errors carry the LWA code,
-// description and status, never the form or the raw answer. Secret values
-// print as [redacted], except in an unexported struct field (fmt cannot reach it).
+// Package lwa is a client for the Login with Amazon token endpoint's grantless
+// client_credentials grant; its errors carry the LWA code, description and
+// status, never the form or the raw answer.
 package lwa
 
 import (
@@ -33,8 +31,8 @@ const (
 	maxBodySize, maxCode, maxDescription = 64 << 10, 64, 200
 )
 
-// Secret is a credential that prints as [redacted] everywhere; Reveal returns it.
-// K tells kinds apart at compile time (an access token is not a client secret).
+// Secret is a credential that prints as [redacted], except from an unexported struct
+// field (fmt cannot call its methods there). K keeps kinds of credential apart.
 type Secret[K any] string
 
 type (
@@ -75,11 +73,8 @@ type Token struct {
 
 // Sentinel errors; an *Error wraps the one of its LWA error code.
 var (
-	ErrInvalidClient      = errors.New("invalid_client")
-	ErrInvalidGrant       = errors.New("invalid_grant")
-	ErrUnauthorizedClient = errors.New("unauthorized_client")
-	ErrInvalidScope       = errors.New("invalid_scope")
-	ErrInvalidRequest     = errors.New("invalid_request")
+	ErrInvalidClient = errors.New("invalid_client")
+	ErrInvalidScope  = errors.New("invalid_scope")
 	// ErrServer: 5xx, 429 or unreachable until the retries or the deadline ran out.
 	ErrServer = errors.New("server_error")
 	// ErrMalformedResponse: a 200 answer that is not a usable token response.
@@ -106,8 +101,8 @@ func NewClient(tokenURL string, hc *http.Client) *Client {
 	return &Client{ep: ep, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 5}
 }
 
-// ClientCredentials obtains a grantless access token for scope (ScopeRotation for
-// SP-API's rotation); a refusal is an *Error, retries that ran out match ErrServer.
+// ClientCredentials obtains a grantless access token for scope, retrying 5xx, 429 and
+// transport failures within the context's deadline; a refusal is an *Error.
 func (c *Client) ClientCredentials(ctx context.Context, clientID string, secret ClientSecret, scope string) (Token, error) {
 	body := url.Values{
 		"grant_type":    {"client_credentials"},
@@ -196,10 +191,7 @@ func (e *Error) Unwrap() error {
 
 var codeErrors = map[string]error{
 	"invalid_client":          ErrInvalidClient,
-	"invalid_grant":           ErrInvalidGrant,
-	"unauthorized_client":     ErrUnauthorizedClient,
 	"invalid_scope":           ErrInvalidScope,
-	"invalid_request":         ErrInvalidRequest,
 	"server_error":            ErrServer,
 	"temporarily_unavailable": ErrServer,
 }

@@ -31,19 +31,17 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
-// The notification types and versions this package understands.
+// The notification types and versions this package understands, and its limits.
 const (
 	TypeNewSecret       = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
 	TypeSecretExpiry    = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
 	NotificationVersion = "1.0"
 	PayloadVersion      = "2023-11-30"
+	// MaxBodySize is the largest body accepted (SQS's own limit).
+	MaxBodySize = 256 * 1024
+	// RootField is the Error.Field of errors about the body as a whole.
+	RootField = "$"
 )
-
-// MaxBodySize is the largest body accepted (SQS's own limit).
-const MaxBodySize = 256 * 1024
-
-// RootField is the Error.Field of errors about the body as a whole.
-const RootField = "$"
 
 // Sentinel errors; every parse error wraps ErrInvalid and one of the others.
 var (

@@ -202,15 +202,11 @@ func (e *Error) notEnrolled() bool {
 
 // summary is "<status> <codes>, request <id>".
 func (e *Error) summary() string {
-	s := strconv.Itoa(e.StatusCode)
-	var codes []string
+	s, sep := strconv.Itoa(e.StatusCode), " "
 	for _, d := range e.Errors {
 		if d.Code != "" {
-			codes = append(codes, d.Code)
+			s, sep = s+sep+d.Code, ","
 		}
-	}
-	if len(codes) > 0 {
-		s += " " + strings.Join(codes, ",")
 	}
 	if e.RequestID == "" {
 		return s + ", no request id"
