@@ -8,6 +8,7 @@
 package endpoint
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -65,11 +66,9 @@ type Client struct {
 // NewClient returns a client for raw over a copy of hc (nil: defaults) that never
 // follows a redirect; if raw fails Check, every Post fails with that error.
 func NewClient(raw string, hc *http.Client) *Client {
-	c := &Client{url: raw, refused: Check(raw), hc: &http.Client{}}
-	if hc != nil {
-		*c.hc = *hc
-	}
-	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	own := *cmp.Or(hc, &http.Client{})
+	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c := &Client{url: raw, refused: Check(raw), hc: &own}
 	if u, err := url.Parse(raw); err == nil {
 		c.name = u.Host + u.EscapedPath()
 	}
