@@ -35,10 +35,8 @@ const (
 // field (fmt cannot call its methods there). K keeps kinds of credential apart.
 type Secret[K any] string
 
-type (
-	clientSecret struct{}
-	accessToken  struct{}
-)
+type clientSecret struct{}
+type accessToken struct{}
 
 // ClientSecret is an LWA client secret.
 type ClientSecret = Secret[clientSecret]
@@ -104,12 +102,8 @@ func NewClient(tokenURL string, hc *http.Client) *Client {
 // ClientCredentials obtains a grantless access token for scope, retrying 5xx, 429 and
 // transport failures within the context's deadline; a refusal is an *Error.
 func (c *Client) ClientCredentials(ctx context.Context, clientID string, secret ClientSecret, scope string) (Token, error) {
-	body := url.Values{
-		"grant_type":    {"client_credentials"},
-		"scope":         {scope},
-		"client_id":     {clientID},
-		"client_secret": {secret.Reveal()},
-	}.Encode()
+	body := url.Values{"grant_type": {"client_credentials"}, "scope": {scope},
+		"client_id": {clientID}, "client_secret": {secret.Reveal()}}.Encode()
 	var last error
 	for n := 1; ; n++ {
 		tok, a := c.once(ctx, body, []string{secret.Reveal()})
@@ -228,10 +222,9 @@ func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`
 	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return e
+	if json.Unmarshal(raw, &r) == nil {
+		e.Code = redact.Clean(r.Error, maxCode, secrets...)
+		e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
 	}
-	e.Code = redact.Clean(r.Error, maxCode, secrets...)
-	e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
 	return e
 }

@@ -28,13 +28,12 @@ func Clean(s string, limit int, secrets ...string) string {
 	if LooksSecret(s) || slices.ContainsFunc(secrets, quoted) {
 		return ""
 	}
-	printable := func(r rune) rune {
-		if unicode.IsPrint(r) {
-			return r
+	runes := []rune(strings.TrimSpace(s))
+	for i, r := range runes {
+		if !unicode.IsPrint(r) {
+			runes[i] = ' '
 		}
-		return ' '
 	}
-	runes := []rune(strings.Map(printable, strings.TrimSpace(s)))
 	if limit >= 0 && len(runes) > limit {
 		return string(runes[:limit]) + "…"
 	}

@@ -58,10 +58,8 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
 	select {
-	case <-timer.C:
+	case <-time.After(d): // unreferenced timers are collected (Go 1.23)
 		return true
 	case <-ctx.Done():
 		return false

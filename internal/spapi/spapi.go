@@ -97,11 +97,9 @@ func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.Ac
 			return fail(false)
 		}
 		retryAfter := retry.After(a.Header.Get("Retry-After"), a.At)
-		var wait time.Duration
-		if a.StatusCode == http.StatusTooManyRequests {
-			// Burst 1: the bucket refills in Interval from before a.At.
-			wait = cmp.Or(retryAfter, c.Interval)
-		} else {
+		// 429: burst 1, so the bucket refills in Interval from before a.At.
+		wait := cmp.Or(retryAfter, c.Interval)
+		if a.StatusCode != http.StatusTooManyRequests {
 			failures5xx++
 			// By Interval the rate limit, not the backoff, spaces the calls.
 			wait = max(retryAfter, retry.Backoff(failures5xx, c.MinBackoff, c.Interval))
