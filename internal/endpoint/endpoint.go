@@ -23,11 +23,10 @@ import (
 // userAgent is in the form SP-API asks for.
 const userAgent = "spapi-lwa-secret-rotation/1.0 (Language=Go)"
 
+// Sentinel errors.
 var (
-	// ErrRedirect is wrapped by every *RedirectError.
-	ErrRedirect = errors.New("redirect not followed")
-	// ErrInsecure is wrapped by the errors of Check.
-	ErrInsecure = errors.New("endpoint refused")
+	ErrRedirect = errors.New("redirect not followed") // wrapped by every *RedirectError
+	ErrInsecure = errors.New("endpoint refused")      // wrapped by Check's errors
 )
 
 // Check reports whether raw is an endpoint the clients may call (rule 1); its

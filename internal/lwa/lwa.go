@@ -22,12 +22,11 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
-// ScopeRotation is the grantless scope that rotateApplicationClientSecret requires.
-const ScopeRotation = "sellingpartnerapi::client_credential:rotation"
-
 const (
-	redacted = "[redacted]"
-	// Token answers are a few hundred bytes.
+	// ScopeRotation is the grantless scope that rotateApplicationClientSecret requires.
+	ScopeRotation = "sellingpartnerapi::client_credential:rotation"
+	redacted      = "[redacted]"
+
 	maxBodySize, maxCode, maxDescription = 64 << 10, 64, 200
 )
 

@@ -168,10 +168,8 @@ func (d *Document) ClientSecret() lwa.ClientSecret { return d.secret }
 // ExpiresAt returns clientSecretExpiresAt in UTC, if present and valid.
 func (d *Document) ExpiresAt() (time.Time, bool) {
 	var s string
-	if json.Unmarshal(d.fields[ExpiresAtKey], &s) != nil {
-		return time.Time{}, false // absent, or not a string
-	}
-	t, err := time.Parse(time.RFC3339Nano, s) // a JSON null leaves s empty
+	_ = json.Unmarshal(d.fields[ExpiresAtKey], &s) // s stays "" unless it is a JSON string
+	t, err := time.Parse(time.RFC3339Nano, s)
 	return t.UTC(), err == nil
 }
 

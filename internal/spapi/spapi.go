@@ -21,11 +21,10 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
-// RotatePath is the path of rotateApplicationClientSecret.
-const RotatePath = "/applications/2023-11-30/clientSecret"
-
-// Bounds on how much of an error answer is read, and on what an *Error keeps.
 const (
+	// RotatePath is the path of rotateApplicationClientSecret.
+	RotatePath = "/applications/2023-11-30/clientSecret"
+	// Bounds on how much of an error answer is read, and on what an *Error keeps.
 	maxBodySize, maxErrors                    = 64 << 10, 10
 	maxCode, maxMessage, maxDetails, maxReqID = 64, 300, 300, 128
 )
