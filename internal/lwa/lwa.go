@@ -141,20 +141,19 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
 	}
 	tooLarge := len(a.Body) > maxBodySize
-	if a.ReadErr != nil && !tooLarge {
+	switch {
+	case a.ReadErr != nil && !tooLarge:
 		err := fmt.Errorf("lwa: token request: read answer (status %d): %w: %w", a.StatusCode, ErrServer, a.ReadErr)
 		return Token{}, attempt{err: err, retryable: ctx.Err() == nil}
-	}
-	if a.StatusCode == http.StatusOK {
-		if tooLarge {
-			const msg = "lwa: token request: answer larger than %d bytes (status 200): %w"
-			return Token{}, attempt{err: fmt.Errorf(msg, maxBodySize, ErrMalformedResponse)}
-		}
+	case a.StatusCode == http.StatusOK && tooLarge:
+		const msg = "lwa: token request: answer larger than %d bytes (status 200): %w"
+		return Token{}, attempt{err: fmt.Errorf(msg, maxBodySize, ErrMalformedResponse)}
+	case a.StatusCode == http.StatusOK:
 		tok, err := parseTokenResponse(a.Body)
 		if err != nil {
-			return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
+			err = fmt.Errorf("lwa: token request: %w", err)
 		}
-		return tok, attempt{}
+		return tok, attempt{err: err}
 	}
 	e := &Error{StatusCode: a.StatusCode}
 	if !tooLarge {

@@ -31,12 +31,10 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
-// The notification types and versions this package understands, and its limits.
+// The notification types this package understands, and its limits.
 const (
-	TypeNewSecret       = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
-	TypeSecretExpiry    = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
-	NotificationVersion = "1.0"
-	PayloadVersion      = "2023-11-30"
+	TypeNewSecret    = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
+	TypeSecretExpiry = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
 	// MaxBodySize is the largest body accepted (SQS's own limit).
 	MaxBodySize = 256 * 1024
 	// RootField is the Error.Field of errors about the body as a whole.
@@ -162,9 +160,8 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 		}
 		root.fail("notificationType", ErrWrongType, detail)
 	}
-	for _, v := range []struct{ name, want string }{
-		{"notificationVersion", NotificationVersion}, {"payloadVersion", PayloadVersion},
-	} {
+	versions := []struct{ name, want string }{{"notificationVersion", "1.0"}, {"payloadVersion", "2023-11-30"}}
+	for _, v := range versions {
 		if root.str(v.name, true) != v.want {
 			root.fail(v.name, ErrUnsupportedVersion, "want "+v.want)
 		}
