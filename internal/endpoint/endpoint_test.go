@@ -3,6 +3,7 @@ package endpoint
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,27 +66,39 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestClientNeverFollows: the copy answers a 3xx itself; the target of the
-// Location header receives nothing, and the caller's client is unchanged.
+// TestClientNeverFollows: whatever redirect policy the caller's client has, the
+// copy answers a 3xx itself; the Location's host receives nothing (no body, no
+// header), and the caller's client is unchanged.
 func TestClientNeverFollows(t *testing.T) {
 	var hits atomic.Int32
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
 	defer target.Close()
+	followAll := func(*http.Request, []*http.Request) error { return nil }
+	clients := map[string]*http.Client{"nil": nil, "default": {}, "follows every": {CheckRedirect: followAll}}
 	for _, status := range []int{301, 302, 303, 307, 308} {
 		src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			http.Redirect(w, r, target.URL+"/elsewhere", status)
+			http.Redirect(w, r, target.URL+"/elsewhere?token=x", status)
 		}))
-		follows := src.Client() // follows redirects, as Go's default does
-		a, err := NewClient(src.URL+"/path", follows).Post(context.Background(), strings.NewReader("body"), nil, 10)
-		var re *RedirectError
-		if !errors.As(err, &re) || re.StatusCode != status || re.Endpoint != strings.TrimPrefix(src.URL, "http://")+"/path" {
-			t.Errorf("status %d: Post() error = %v, want a *RedirectError naming the status and endpoint", status, err)
-		}
-		if a == nil || a.StatusCode != status {
-			t.Errorf("Post() answer = %+v, want the redirect %d itself", a, status)
-		}
-		if follows.CheckRedirect != nil {
-			t.Errorf("NewClient() changed the caller's client")
+		for name, hc := range clients {
+			var before string
+			if hc != nil {
+				before = fmt.Sprintf("%p", hc.CheckRedirect)
+			}
+			header := map[string]string{"x-amz-access-token": "tok"}
+			a, err := NewClient(src.URL+"/path", hc).Post(context.Background(), strings.NewReader("body"), header, 10)
+			var re *RedirectError
+			if !errors.As(err, &re) || re.StatusCode != status || re.Endpoint != strings.TrimPrefix(src.URL, "http://")+"/path" {
+				t.Errorf("%d %s: Post() error = %v, want a *RedirectError naming the status and endpoint", status, name, err)
+			}
+			if err != nil && strings.Contains(err.Error(), strings.TrimPrefix(target.URL, "http://")) {
+				t.Errorf("%d %s: Post() error = %q, names the Location", status, name, err)
+			}
+			if a == nil || a.StatusCode != status {
+				t.Errorf("%d %s: Post() answer = %+v, want the redirect itself", status, name, a)
+			}
+			if hc != nil && fmt.Sprintf("%p", hc.CheckRedirect) != before {
+				t.Errorf("%d %s: NewClient() changed the caller's client", status, name)
+			}
 		}
 		src.Close()
 	}
@@ -105,6 +118,40 @@ func TestClientNeverFollows(t *testing.T) {
 	}
 	if c := NewClient(src.URL, nil).hc; c.CheckRedirect == nil || c.Timeout != 0 {
 		t.Errorf("NewClient(nil) client = %+v, want a default client that does not follow", c)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestPostRefused: Post to an endpoint Check refuses fails with its error and
+// sends nothing; https and loopback http are sent.
+func TestPostRefused(t *testing.T) {
+	var sent atomic.Int32
+	hc := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		sent.Add(1)
+		return &http.Response{StatusCode: 204, Body: http.NoBody, Request: r}, nil
+	})}
+	refused := []string{"http://example.com/x", "http://api.amazon.com/auth/o2/token", "ftp://api.amazon.com/x",
+		"https://user:pw@api.amazon.com/auth/o2/token", "https://sellingpartnerapi-na.amazon.com?x=1"}
+	for _, u := range refused {
+		_, err := NewClient(u, hc).Post(context.Background(), http.NoBody, nil, 10)
+		if !errors.Is(err, ErrInsecure) {
+			t.Errorf("Post() to %s error = %v, want ErrInsecure", u, err)
+		}
+	}
+	if n := sent.Load(); n != 0 {
+		t.Errorf("requests sent to refused endpoints = %d, want 0", n)
+	}
+	accepted := []string{"http://127.0.0.1:9/x", "http://localhost:9/", "http://[::1]:9", "https://api.amazon.com/auth/o2/token"}
+	for _, u := range accepted {
+		if _, err := NewClient(u, hc).Post(context.Background(), http.NoBody, nil, 10); err != nil {
+			t.Errorf("Post() to %s error = %v, want nil", u, err)
+		}
+	}
+	if n := sent.Load(); n != int32(len(accepted)) {
+		t.Errorf("requests sent to accepted endpoints = %d, want %d", n, len(accepted))
 	}
 }
 

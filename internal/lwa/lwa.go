@@ -1,15 +1,6 @@
-// Package lwa is a client for the Login with Amazon (LWA) token endpoint
-// (POST LWA_TOKEN_URL, form-encoded): the client_credentials grant (grantless,
-// with a scope), the only one the rotation needs. Calls retry 5xx, 429 and
-// transport failures with jittered exponential backoff, never waiting past the
-// context's deadline. Errors carry the LWA error code, Amazon's description
-// and the status, never the request form or the raw answer. The endpoint
-// rules (https, no redirects) are internal/endpoint's.
-//
-// Secret-bearing values are of the type Secret, which every verb of fmt,
-// encoding/json and log/slog prints as [redacted] when it is passed directly
-// or held in an exported field. fmt does not call methods on unexported
-// struct fields: a struct that keeps a secret in one must not be printed.
+// Package lwa is a client for the Login with Amazon token endpoint's grantless
+// client_credentials grant; its errors carry the LWA code, description and
+// status, never the form or the raw answer.
 package lwa
 
 import (
@@ -31,29 +22,20 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
-// ScopeRotation is the grantless scope that rotateApplicationClientSecret requires.
-const ScopeRotation = "sellingpartnerapi::client_credential:rotation"
-
 const (
-	redacted = "[redacted]"
-	// maxBodySize bounds how much of an answer is read. Token answers are a few
-	// hundred bytes; anything near this limit is not a token endpoint talking.
-	maxBodySize = 64 << 10
-	// Bounds on the error code and error_description kept in an *Error.
-	maxCode        = 64
-	maxDescription = 200
+	// ScopeRotation is the grantless scope that rotateApplicationClientSecret requires.
+	ScopeRotation = "sellingpartnerapi::client_credential:rotation"
+	redacted      = "[redacted]"
+
+	maxBodySize, maxCode, maxDescription = 64 << 10, 64, 200
 )
 
-// Secret is a credential that never prints: String, GoString, Format (every
-// fmt verb), LogValue and MarshalText all give [redacted]; Reveal returns the
-// value. K only tells kinds of credential apart at compile time, so that an
-// access token cannot be passed where a client secret is wanted.
+// Secret is a credential that prints as [redacted], except from an unexported struct
+// field (fmt cannot call its methods there). K keeps kinds of credential apart.
 type Secret[K any] string
 
-type (
-	clientSecret struct{}
-	accessToken  struct{}
-)
+type clientSecret struct{}
+type accessToken struct{}
 
 // ClientSecret is an LWA client secret.
 type ClientSecret = Secret[clientSecret]
@@ -61,7 +43,7 @@ type ClientSecret = Secret[clientSecret]
 // AccessToken is an LWA access token.
 type AccessToken = Secret[accessToken]
 
-// Reveal returns the value itself, for the few places that must send or store it.
+// Reveal returns the value, for the few places that must send or store it.
 func (s Secret[K]) Reveal() string { return string(s) }
 
 // String implements fmt.Stringer.
@@ -73,8 +55,7 @@ func (Secret[K]) GoString() string { return redacted }
 // LogValue implements slog.LogValuer.
 func (Secret[K]) LogValue() slog.Value { return slog.StringValue(redacted) }
 
-// Format implements fmt.Formatter so every verb prints [redacted]: without
-// it, a verb that does not fit a string (%d) makes fmt print the raw value.
+// Format implements fmt.Formatter: without it, a verb such as %d prints the value.
 func (Secret[K]) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redacted) }
 
 // MarshalText keeps the value out of encoders that fall back to text.
@@ -87,19 +68,13 @@ type Token struct {
 	ExpiresIn   time.Duration
 }
 
-// Sentinel errors for the LWA error codes a caller acts on. An *Error wraps
-// the one matching its code, so errors.Is(err, ErrInvalidClient) works.
+// Sentinel errors; an *Error wraps the one of its LWA error code.
 var (
-	ErrInvalidClient      = errors.New("invalid_client")
-	ErrInvalidGrant       = errors.New("invalid_grant")
-	ErrUnauthorizedClient = errors.New("unauthorized_client")
-	ErrInvalidScope       = errors.New("invalid_scope")
-	ErrInvalidRequest     = errors.New("invalid_request")
-	// ErrServer: the endpoint answered 5xx or 429, or could not be reached,
-	// and the retries ran out (attempts, or the time left before the deadline).
+	ErrInvalidClient = errors.New("invalid_client")
+	ErrInvalidScope  = errors.New("invalid_scope")
+	// ErrServer: 5xx, 429 or unreachable until the retries or the deadline ran out.
 	ErrServer = errors.New("server_error")
-	// ErrMalformedResponse: a 200 answer that is not a usable token response
-	// (not JSON, no access_token, too large).
+	// ErrMalformedResponse: a 200 answer that is not a usable token response.
 	ErrMalformedResponse = errors.New("malformed token response")
 )
 
@@ -112,41 +87,29 @@ type Error struct {
 
 // Client calls the LWA token endpoint.
 type Client struct {
-	ep *endpoint.Client
-	// MinBackoff and MaxBackoff bound the wait between retries of 5xx and 429.
-	MinBackoff, MaxBackoff time.Duration
-	// MaxAttempts bounds the tries of one call (the context bounds them too).
-	MaxAttempts int
+	ep                     *endpoint.Client
+	MinBackoff, MaxBackoff time.Duration // between retries
+	MaxAttempts            int           // tries of one call
 }
 
-// NewClient returns a client for tokenURL (LWA_TOKEN_URL) over a copy of hc
-// (endpoint.NewClient: never follows a redirect; a URL endpoint.Check
-// refuses makes every call fail and send nothing).
+// NewClient returns a client for tokenURL (LWA_TOKEN_URL) through endpoint.NewClient.
 func NewClient(tokenURL string, hc *http.Client) *Client {
 	ep := endpoint.NewClient(tokenURL, hc)
 	return &Client{ep: ep, MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second, MaxAttempts: 5}
 }
 
-// ClientCredentials obtains a grantless access token for scope (for
-// rotateApplicationClientSecret, ScopeRotation). A refused request returns
-// an *Error that matches one of the sentinels; retries that ran out return
-// an error matching ErrServer.
+// ClientCredentials obtains a grantless access token for scope, retrying 5xx, 429 and
+// transport failures within the context's deadline; a refusal is an *Error.
 func (c *Client) ClientCredentials(ctx context.Context, clientID string, secret ClientSecret, scope string) (Token, error) {
-	body := url.Values{
-		"grant_type":    {"client_credentials"},
-		"scope":         {scope},
-		"client_id":     {clientID},
-		"client_secret": {secret.Reveal()},
-	}.Encode()
+	body := url.Values{"grant_type": {"client_credentials"}, "scope": {scope},
+		"client_id": {clientID}, "client_secret": {secret.Reveal()}}.Encode()
 	var last error
 	for n := 1; ; n++ {
 		tok, a := c.once(ctx, body, []string{secret.Reveal()})
 		if a.err == nil {
 			return tok, nil
 		}
-		if ctx.Err() != nil && last != nil {
-			// Cut short by the caller's context: the answer before it says
-			// more than "context deadline exceeded".
+		if ctx.Err() != nil && last != nil { // the answer before says more than the context error
 			return Token{}, last
 		}
 		last = a.err
@@ -160,40 +123,37 @@ func (c *Client) ClientCredentials(ctx context.Context, clientID string, secret 
 	}
 }
 
-// attempt is the outcome of one HTTP exchange.
 type attempt struct {
 	err        error
 	retryable  bool
-	retryAfter time.Duration // from Retry-After, 0 if absent
+	retryAfter time.Duration
 }
 
-// once performs one exchange with the token endpoint. secrets are the values
-// in body that must never appear in an error.
+// once performs one exchange; secrets must never appear in its error.
 func (c *Client) once(ctx context.Context, body string, secrets []string) (Token, attempt) {
 	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
 	a, err := c.ep.Post(ctx, strings.NewReader(body), form, maxBodySize)
 	switch {
 	case a == nil && err != nil && ctx.Err() == nil && !errors.Is(err, endpoint.ErrInsecure):
-		// No answer: *url.Error names the method and URL only; the form is in the body.
+		// No answer: *url.Error names the method and URL only.
 		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w: %w", ErrServer, err), retryable: true}
 	case err != nil:
 		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
 	}
 	tooLarge := len(a.Body) > maxBodySize
-	if a.ReadErr != nil && !tooLarge {
+	switch {
+	case a.ReadErr != nil && !tooLarge:
 		err := fmt.Errorf("lwa: token request: read answer (status %d): %w: %w", a.StatusCode, ErrServer, a.ReadErr)
 		return Token{}, attempt{err: err, retryable: ctx.Err() == nil}
-	}
-	if a.StatusCode == http.StatusOK {
-		if tooLarge {
-			const msg = "lwa: token request: answer larger than %d bytes (status 200): %w"
-			return Token{}, attempt{err: fmt.Errorf(msg, maxBodySize, ErrMalformedResponse)}
-		}
+	case a.StatusCode == http.StatusOK && tooLarge:
+		const msg = "lwa: token request: answer larger than %d bytes (status 200): %w"
+		return Token{}, attempt{err: fmt.Errorf(msg, maxBodySize, ErrMalformedResponse)}
+	case a.StatusCode == http.StatusOK:
 		tok, err := parseTokenResponse(a.Body)
 		if err != nil {
-			return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
+			err = fmt.Errorf("lwa: token request: %w", err)
 		}
-		return tok, attempt{}
+		return tok, attempt{err: err}
 	}
 	e := &Error{StatusCode: a.StatusCode}
 	if !tooLarge {
@@ -204,8 +164,7 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 	return Token{}, attempt{err: e, retryable: retryable, retryAfter: retryAfter}
 }
 
-// Error implements error. It carries the code, Amazon's description and the
-// status, never the request or the raw body.
+// Error implements error.
 func (e *Error) Error() string {
 	msg := "lwa: token request: " + cmp.Or(e.Code, "unexpected answer")
 	if e.Description != "" {
@@ -214,8 +173,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s (status %d)", msg, e.StatusCode)
 }
 
-// Unwrap returns the sentinel that matches the answer: ErrServer for 5xx and
-// 429 (worth retrying later), otherwise the one matching the code, if any.
+// Unwrap returns ErrServer for 5xx and 429, else the sentinel of the code, if any.
 func (e *Error) Unwrap() error {
 	if e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests {
 		return ErrServer
@@ -223,19 +181,15 @@ func (e *Error) Unwrap() error {
 	return codeErrors[e.Code]
 }
 
-// codeErrors are the sentinels of the LWA error codes.
 var codeErrors = map[string]error{
 	"invalid_client":          ErrInvalidClient,
-	"invalid_grant":           ErrInvalidGrant,
-	"unauthorized_client":     ErrUnauthorizedClient,
 	"invalid_scope":           ErrInvalidScope,
-	"invalid_request":         ErrInvalidRequest,
 	"server_error":            ErrServer,
 	"temporarily_unavailable": ErrServer,
 }
 
-// parseTokenResponse decodes a 200 body. Its errors never quote the body: it
-// holds a token (encoding/json errors can quote values, so they are dropped).
+// parseTokenResponse decodes a 200 body; encoding/json's errors can quote the
+// token, so they are dropped.
 func parseTokenResponse(raw []byte) (Token, error) {
 	var r struct {
 		AccessToken *string `json:"access_token"`
@@ -258,20 +212,17 @@ func parseTokenResponse(raw []byte) (Token, error) {
 	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expires}, nil
 }
 
-// parseErrorResponse builds the *Error of a non-200 answer. A body that is
-// not the expected JSON yields an *Error with the status only. The code and
-// description are cleaned (printable, bounded) and dropped if they contain
-// any of secrets or look like a secret.
+// parseErrorResponse builds the *Error of a non-200 answer (the status only when
+// the body is not the expected JSON).
 func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
 	e := &Error{StatusCode: status}
 	var r struct {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`
 	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return e
+	if json.Unmarshal(raw, &r) == nil {
+		e.Code = redact.Clean(r.Error, maxCode, secrets...)
+		e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
 	}
-	e.Code = redact.Clean(r.Error, maxCode, secrets...)
-	e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
 	return e
 }

@@ -134,13 +134,13 @@ func TestErrorCodes(t *testing.T) {
 	}{
 		{400, "invalid_client", "Client authentication failed", ErrInvalidClient},
 		{401, "invalid_client", "Client authentication failed", ErrInvalidClient},
-		{400, "invalid_grant", "The request has an invalid grant parameter : refresh_token", ErrInvalidGrant},
-		{400, "unauthorized_client", "Not authorized for requested operation", ErrUnauthorizedClient},
+		{400, "invalid_grant", "The request has an invalid grant parameter : refresh_token", nil},
+		{400, "unauthorized_client", "Not authorized for requested operation", nil},
 		{400, "invalid_scope", "An unknown scope was requested", ErrInvalidScope},
-		{400, "invalid_request", "The request is missing a required parameter : client_secret", ErrInvalidRequest},
+		{400, "invalid_request", "The request is missing a required parameter : client_secret", nil},
 		{400, "unsupported_grant_type", "", nil},
 	}
-	all := []error{ErrInvalidClient, ErrInvalidGrant, ErrUnauthorizedClient, ErrInvalidScope, ErrInvalidRequest, ErrServer, ErrMalformedResponse}
+	all := []error{ErrInvalidClient, ErrInvalidScope, ErrServer, ErrMalformedResponse}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%d_%s", tt.status, tt.code), func(t *testing.T) {
 			body := fmt.Sprintf(`{"error":%q,"error_description":%q}`, tt.code, tt.desc)

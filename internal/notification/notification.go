@@ -1,43 +1,23 @@
-// Package notification parses and validates the Selling Partner API
-// notifications this project consumes from SQS: the envelope
-// (notificationVersion 1.0, payloadVersion 2023-11-30) and the payloads of
-// APPLICATION_OAUTH_CLIENT_NEW_SECRET and APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY.
-// Parsing is strict about what the project relies on and tolerant of fields
-// Amazon may add. Errors never quote the body: a new-secret body holds a secret.
-//
+// Package notification strictly parses the SP-API notifications the project
+// consumes (notificationVersion 1.0, payloadVersion 2023-11-30): new client
+// secret and client secret expiry. Errors name fields, never the body's text.
 // The rules, in the order they are checked:
 //
-//  1. The body is at most MaxBodySize bytes (ErrTooLarge) and valid UTF-8
-//     (ErrMalformed): encoding/json would silently replace invalid bytes,
-//     and a secret changed that way is a lost secret.
-//  2. The body is one JSON object (ErrMalformed; a syntax error is reported
-//     by its byte offset, never the text around it).
-//  3. notificationType is the expected type (ErrWrongType; the message names
-//     the type only when it is one of the two this package knows).
-//  4. notificationVersion is "1.0" and payloadVersion "2023-11-30". Another
-//     value is ErrUnsupportedVersion rather than a malformed body: a new
-//     version Amazon introduces means the project must be updated.
-//  5. eventTime and notificationMetadata.publishTime are RFC 3339 times;
-//     notificationMetadata.applicationId and notificationId are ids
-//     (redact.ValidID, else ErrBadValue), because they reach alerts, log
-//     fields and derived tokens; subscriptionId is optional.
-//  6. The payload object for the type is present; its clientId is an id
-//     (ErrBadValue) and, for a new secret, differs from newClientSecret. The
-//     "amzn1.application-oa2-client." prefix is not required: the client id
-//     is only ever compared with the tag on the managed secret.
-//  7. New secret: newClientSecret is a non-empty string, not checked further
-//     (a stored secret can be tested, a rejected one is only in a dead-letter
-//     queue); newClientSecretExpiryTime is a required RFC 3339 time,
-//     oldClientSecretExpiryTime an optional one (only reported).
-//  8. Secret expiry: clientSecretExpiryTime is a required RFC 3339 time;
-//     clientSecretExpiryReason is an optional string.
+//  1. At most MaxBodySize bytes (ErrTooLarge) of valid UTF-8 (ErrMalformed):
+//     encoding/json would silently replace invalid bytes of a secret.
+//  2. One JSON object (ErrMalformed; a syntax error gives a byte offset only).
+//  3. notificationType is the expected one (ErrWrongType).
+//  4. notificationVersion and payloadVersion are the known ones (ErrUnsupportedVersion).
+//  5. eventTime and publishTime are RFC 3339; applicationId and notificationId
+//     are ids (redact.ValidID, else ErrBadValue); subscriptionId is optional.
+//  6. The payload's clientId is an id (ErrBadValue) and differs from newClientSecret.
+//  7. New secret: newClientSecret is a non-empty string; newClientSecretExpiryTime
+//     is required, oldClientSecretExpiryTime optional (RFC 3339).
+//  8. Secret expiry: clientSecretExpiryTime is required, clientSecretExpiryReason optional.
 //
-// A field that is absent or JSON null is missing (ErrMissingField when
-// required), and so is an empty required string; a time that does not parse,
-// "" included, is ErrBadTime; a field of the wrong JSON type is ErrMalformed.
-// A key this package reads that appears twice is ErrMalformed (which value
-// was meant is unknowable); unknown keys, repeated or not, are ignored.
-// Times are returned in UTC.
+// Absent, null or empty required fields are ErrMissingField; a bad time ErrBadTime;
+// a wrong JSON type or a repeated known key ErrMalformed. Unknown keys are ignored;
+// times are in UTC.
 package notification
 
 import (
@@ -51,19 +31,15 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
 )
 
-// The notification types and the versions this package understands.
+// The notification types this package understands, and its limits.
 const (
-	TypeNewSecret       = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
-	TypeSecretExpiry    = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
-	NotificationVersion = "1.0"
-	PayloadVersion      = "2023-11-30"
+	TypeNewSecret    = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
+	TypeSecretExpiry = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
+	// MaxBodySize is the largest body accepted (SQS's own limit).
+	MaxBodySize = 256 * 1024
+	// RootField is the Error.Field of errors about the body as a whole.
+	RootField = "$"
 )
-
-// MaxBodySize is the largest body accepted (SQS's own limit is 256 KiB).
-const MaxBodySize = 256 * 1024
-
-// RootField is the Error.Field of errors about the body as a whole.
-const RootField = "$"
 
 // Sentinel errors; every parse error wraps ErrInvalid and one of the others.
 var (
@@ -73,15 +49,15 @@ var (
 	ErrMissingField       = errors.New("missing field")
 	ErrBadTime            = errors.New("bad time")
 	ErrTooLarge           = errors.New("body too large")
-	ErrUnsupportedVersion = errors.New("unsupported version") // rule 4
-	ErrBadValue           = errors.New("bad value")           // rules 5 and 6
+	ErrUnsupportedVersion = errors.New("unsupported version")
+	ErrBadValue           = errors.New("bad value")
 )
 
-// Error describes what is wrong with a notification, naming the field, never its value.
+// Error names the field of a notification that is wrong, never its value.
 type Error struct {
 	Field  string // JSON path, e.g. "payload.applicationOAuthClientNewSecret.clientId"
-	Err    error  // one of the sentinels above
-	detail string // fixed text and numbers only, never text of the body
+	Err    error  // one of the sentinels
+	detail string // never text of the body
 }
 
 // Error implements error.
@@ -117,7 +93,7 @@ type NewSecret struct {
 	ClientID                  string
 	NewClientSecret           lwa.ClientSecret
 	NewClientSecretExpiryTime time.Time
-	OldClientSecretExpiryTime time.Time // zero when the notification has none
+	OldClientSecretExpiryTime time.Time // zero when absent
 }
 
 // SecretExpiry is an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notification.
@@ -125,7 +101,7 @@ type SecretExpiry struct {
 	Envelope
 	ClientID                 string
 	ClientSecretExpiryTime   time.Time
-	ClientSecretExpiryReason string // "" when the notification has none
+	ClientSecretExpiryReason string // "" when absent
 }
 
 // ParseNewSecret parses and validates an APPLICATION_OAUTH_CLIENT_NEW_SECRET body.
@@ -160,15 +136,14 @@ func ParseSecretExpiry(body []byte) (*SecretExpiry, error) {
 	return n, nil
 }
 
-// parseEnvelope applies rules 1 to 5 and returns the envelope and the payload
-// object named payloadName, which holds the first error (see object).
+// parseEnvelope applies rules 1 to 5 and returns the payload object payloadName.
 func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object) {
 	root := &object{err: new(error)}
 	switch {
 	case len(body) > MaxBodySize:
 		root.fail(RootField, ErrTooLarge, "limit "+strconv.Itoa(MaxBodySize)+" bytes")
 	case !utf8.Valid(body):
-		at := 0 // of the first byte that is not part of valid UTF-8
+		at := 0
 		for r, n := utf8.DecodeRune(body); r != utf8.RuneError || n > 1; r, n = utf8.DecodeRune(body[at:]) {
 			at += n
 		}
@@ -176,19 +151,17 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 	default:
 		root = parseObject(body, RootField, "", root.err)
 	}
-	// The type is checked first, so a body sent to the wrong queue is
-	// reported as such whatever else is wrong with it.
+	// The type first: a body sent to the wrong queue is reported as such.
 	env := Envelope{NotificationType: root.str("notificationType", true)}
 	if t := env.NotificationType; t != wantType {
 		detail := "want " + wantType
-		if t == TypeNewSecret || t == TypeSecretExpiry {
+		if t == TypeNewSecret || t == TypeSecretExpiry { // any other could be body text
 			detail += ", got " + t
 		}
 		root.fail("notificationType", ErrWrongType, detail)
 	}
-	for _, v := range []struct{ name, want string }{
-		{"notificationVersion", NotificationVersion}, {"payloadVersion", PayloadVersion},
-	} {
+	versions := []struct{ name, want string }{{"notificationVersion", "1.0"}, {"payloadVersion", "2023-11-30"}}
+	for _, v := range versions {
 		if root.str(v.name, true) != v.want {
 			root.fail(v.name, ErrUnsupportedVersion, "want "+v.want)
 		}
@@ -204,19 +177,16 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 	return env, root.object("payload").object(payloadName)
 }
 
-// object is one JSON object of a notification, read with redact.JSONObject so
-// that repeated keys are seen and no error quotes the body. The objects of a
-// body share err, the first error: once it is set, every method returns zero
-// values and records nothing, so a parse reads the fields in the order of the
-// rules and reports the first problem.
+// object is one JSON object of a notification. The objects of a body share err,
+// the first error: once it is set, every method returns zero values, so a parse
+// reads the fields in the order of the rules and reports the first problem.
 type object struct {
 	prefix  string // JSON path of the object and a dot; "" for the body
 	members []redact.Member
 	err     *error
 }
 
-// parseObject reads data as an object: field names it in errors, prefix
-// starts the paths of its members.
+// parseObject reads data as an object named field; prefix starts its members' paths.
 func parseObject(data []byte, field, prefix string, err *error) *object {
 	o := &object{prefix: prefix, err: err}
 	members, kind, jerr := redact.JSONObject(data)
@@ -231,15 +201,13 @@ func parseObject(data []byte, field, prefix string, err *error) *object {
 	return o
 }
 
-// fail records an error about field, unless one is recorded already.
 func (o *object) fail(field string, sentinel error, detail string) {
 	if *o.err == nil {
 		*o.err = &Error{Field: field, Err: sentinel, detail: detail}
 	}
 }
 
-// raw returns the value of name, nil when it is absent or JSON null (an error
-// if required) or when the key appears twice (an error).
+// raw returns the value of name, nil when it is absent, null or repeated.
 func (o *object) raw(name string, required bool) json.RawMessage {
 	if *o.err != nil {
 		return nil
@@ -264,8 +232,7 @@ func (o *object) raw(name string, required bool) json.RawMessage {
 	return raw
 }
 
-// str returns the string value of name, "" when absent; a required string
-// must be present and not empty.
+// str returns the string value of name, "" when absent.
 func (o *object) str(name string, required bool) string {
 	raw := o.raw(name, required)
 	var s string
@@ -281,7 +248,6 @@ func (o *object) str(name string, required bool) string {
 	return s
 }
 
-// id returns the value of name, which must be an id (redact.ValidID).
 func (o *object) id(name string) string {
 	id := o.str(name, true)
 	if !redact.ValidID(id) {
@@ -290,7 +256,6 @@ func (o *object) id(name string) string {
 	return id
 }
 
-// timestamp returns the RFC 3339 time of name in UTC, the zero time when absent.
 func (o *object) timestamp(name string, required bool) time.Time {
 	if o.raw(name, required) == nil {
 		return time.Time{}
@@ -302,7 +267,6 @@ func (o *object) timestamp(name string, required bool) time.Time {
 	return t.UTC()
 }
 
-// object returns the object value of name, which is required.
 func (o *object) object(name string) *object {
 	return parseObject(o.raw(name, true), o.prefix+name, o.prefix+name+".", o.err)
 }

@@ -1,8 +1,7 @@
-// Package retry holds what the project's HTTP clients (LWA, SP-API) share
-// when they retry: one jittered exponential backoff, reading a Retry-After
-// header (RFC 9110: delay-seconds or an HTTP date), and waits that do not
-// start when the caller's deadline would cut them short, so a Lambda near its
-// deadline gets its error while it can still act on it.
+// Package retry holds what the LWA and SP-API clients share when they retry:
+// a jittered exponential backoff, the Retry-After header (RFC 9110), and waits
+// that do not start when the caller's deadline would cut them short, so a
+// Lambda near its deadline gets its error while it can still act on it.
 package retry
 
 import (
@@ -17,15 +16,13 @@ import (
 // MaxAfter caps a Retry-After delay.
 const MaxAfter = 24 * time.Hour
 
-// Backoff returns the wait before retry n (n >= 1): first·2ⁿ⁻¹ plus up to
-// half of that again in jitter, never above ceil. The jitter keeps clients
-// that failed together from retrying together; the doubling floor keeps every
-// wait at least as long as the one before it (until ceil).
+// Backoff returns the wait before retry n (n >= 1): first·2ⁿ⁻¹ plus up to half
+// of that in jitter, never above ceil; a wait is never shorter than the one before.
 func Backoff(n int, first, ceil time.Duration) time.Duration {
 	d := max(first, time.Millisecond)
 	ceil = max(ceil, d)
 	for i := 1; i < n && d < ceil; i++ {
-		if d > ceil/2 {
+		if d > ceil/2 { // doubling would pass ceil, or overflow
 			d = ceil
 		} else {
 			d *= 2
@@ -34,8 +31,8 @@ func Backoff(n int, first, ceil time.Duration) time.Duration {
 	return min(d+rand.N(d/2+1), ceil)
 }
 
-// After reads a Retry-After header value at now. Absent, malformed or past
-// values are 0; values are capped at MaxAfter.
+// After reads a Retry-After value (delay-seconds or an HTTP date) at now:
+// 0 when absent, malformed or past, at most MaxAfter.
 func After(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
@@ -47,8 +44,8 @@ func After(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// SleepUntil waits until t unless ctx ends first; it reports whether t was
-// reached. It does not start a wait that would not end before ctx's deadline.
+// SleepUntil waits until t unless ctx ends first, and reports whether t was
+// reached; it does not start a wait that would not end before ctx's deadline.
 func SleepUntil(ctx context.Context, t time.Time) bool {
 	if dl, ok := ctx.Deadline(); ok && !t.Before(dl) {
 		return false
@@ -56,16 +53,13 @@ func SleepUntil(ctx context.Context, t time.Time) bool {
 	return Sleep(ctx, time.Until(t))
 }
 
-// Sleep waits d unless ctx ends first; it reports whether d elapsed. A wait
-// of d <= 0 reports whether ctx is still live.
+// Sleep waits d unless ctx ends first and reports whether d elapsed (d <= 0: whether ctx is live).
 func Sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
 	select {
-	case <-timer.C:
+	case <-time.After(d): // unreferenced timers are collected (Go 1.23)
 		return true
 	case <-ctx.Done():
 		return false

@@ -1,34 +1,17 @@
-// Package secretdoc reads and rewrites the managed secret's value: a JSON
-// object holding an SP-API application's LWA credentials (clientId,
-// clientSecret, clientSecretExpiresAt and any other keys, kept byte for
-// byte). Errors about the content wrap ErrInvalid and name a key and what is
-// wrong with it, never a value; a syntax error gives a byte offset only.
+// Package secretdoc reads and rewrites the managed secret's value, a JSON object
+// holding an SP-API application's LWA credentials. Errors wrap ErrInvalid and
+// name a key, never a value; a syntax error gives a byte offset only. The rules:
 //
-// The document (docs/design.md "The managed secret"):
-//
-//  1. It is at most MaxSize bytes of valid UTF-8 holding exactly one JSON
-//     object (not an array, string, number or null).
-//  2. The client id and client secret keys (Keys; SECRET_CLIENT_ID_KEY and
-//     SECRET_CLIENT_SECRET_KEY) hold non-empty JSON strings.
-//  3. No key appears twice: a rewrite could keep only one of the values, and
-//     which one was meant is unknowable.
-//  4. The two values are what their keys say, so that a document with its
-//     values swapped, or the secret under the client id key, never puts the
-//     secret where a client id is quoted (errors, logs, alerts, tags):
-//     a. the client id is an id (redact.ValidID) and not shaped like an LWA
-//     client secret or token (amzn1.oa2-cs., Atza|, Atzr|);
-//     b. the client secret is at most MaxSecretSize bytes and not shaped
-//     like a client id (amzn1.application-oa2-client.);
-//     c. the two differ.
-//     WithClientSecret applies b and c to the new secret, so that what it
-//     writes parses again.
-//  5. clientSecretExpiresAt is optional: when it is absent, not a string or
-//     not an RFC 3339 time, ExpiresAt reports false, since a rotation must not
-//     fail for information. WithClientSecret overwrites it.
-//  6. Every other key's JSON value is kept byte for byte (1.0e3, \u00e9,
-//     nested objects and their spacing). WithClientSecret keeps the members'
-//     order, appends the expiry key when it was absent, drops the white space
-//     between members and writes keys unescaped ("client\u0049d" as "clientId").
+//  1. At most MaxSize bytes of valid UTF-8 holding exactly one JSON object.
+//  2. The client id and client secret keys (Keys) hold non-empty JSON strings.
+//  3. No key appears twice (a rewrite could keep only one of the values).
+//  4. The values are what their keys say, so a swapped secret is never quoted as an id:
+//     a. the client id is an id (redact.ValidID), not shaped like a secret or token;
+//     b. the client secret is at most MaxSecretSize bytes, not shaped like a client id;
+//     c. the two differ. WithClientSecret applies b and c to the new secret.
+//  5. clientSecretExpiresAt is optional: if absent or not RFC 3339, ExpiresAt reports false.
+//  6. Every other key's JSON value is kept byte for byte; WithClientSecret keeps the
+//     order, appends the expiry when absent and drops the white space between members.
 package secretdoc
 
 import (
@@ -55,8 +38,8 @@ type Keys struct {
 // DefaultKeys are the key names used when none are configured.
 var DefaultKeys = Keys{ClientID: "clientId", ClientSecret: "clientSecret"}
 
-// Validate reports whether k can name a document's keys: both non-empty,
-// valid UTF-8, distinct, and neither equal to ExpiresAtKey.
+// Validate reports whether k can name a document's keys: non-empty, valid UTF-8,
+// distinct, and not ExpiresAtKey.
 func (k Keys) Validate() error {
 	var errs []error
 	for _, n := range []struct{ what, key string }{{"client id", k.ClientID}, {"client secret", k.ClientSecret}} {
@@ -80,23 +63,20 @@ const (
 	ExpiresAtKey = "clientSecretExpiresAt"
 	// MaxSize is the largest value accepted (Secrets Manager's own limit is 64 KiB).
 	MaxSize = 64 * 1024
-	// MaxSecretSize is the longest client secret accepted, in bytes. LWA's
-	// client secrets are under 100 bytes; a value far longer is not one.
-	MaxSecretSize = 1024
-	// clientIDPrefix starts every LWA client id of an SP-API application.
+	// MaxSecretSize is the longest client secret accepted, in bytes (LWA's are under 100).
+	MaxSecretSize  = 1024
 	clientIDPrefix = "amzn1.application-oa2-client."
 )
 
 // ErrInvalid is wrapped by every error about a document's content.
 var ErrInvalid = errors.New("invalid secret document")
 
-// Document is a parsed secret value. Hold it by pointer: fmt prints a
-// Document only through its Format method, and fmt cannot call methods on a
-// Document kept in an unexported struct field.
+// Document is a parsed secret value; it prints redacted, but not from an
+// unexported struct field (fmt cannot call its methods there).
 type Document struct {
 	keys     Keys
-	fields   map[string][]byte // raw JSON value of every key
-	order    []string          // keys in document order
+	fields   map[string][]byte // raw JSON values
+	order    []string
 	clientID string
 	secret   lwa.ClientSecret
 }
@@ -134,8 +114,7 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 	if d.clientID, err = d.requiredString(keys.ClientID); err != nil {
 		return nil, err
 	}
-	// Rule 4a before anything else, so that the key most likely to be
-	// quoted is the one named when both are wrong.
+	// Rule 4a first: when both are wrong, name the key most likely to be quoted.
 	if redact.LooksSecret(d.clientID) {
 		return nil, fmt.Errorf("secretdoc: %w: key %q holds a value shaped like a client secret or token, not a client id; "+
 			"check that the values of %q and %q are not swapped", ErrInvalid, keys.ClientID, keys.ClientID, keys.ClientSecret)
@@ -162,7 +141,6 @@ func Parse(data []byte, keys Keys) (*Document, error) {
 	return d, nil
 }
 
-// requiredString returns the non-empty string value of key.
 func (d *Document) requiredString(key string) (string, error) {
 	raw, ok := d.fields[key]
 	var s, problem string
@@ -187,27 +165,22 @@ func (d *Document) ClientID() string { return d.clientID }
 // ClientSecret returns the client secret.
 func (d *Document) ClientSecret() lwa.ClientSecret { return d.secret }
 
-// ExpiresAt returns clientSecretExpiresAt, if present and valid (in UTC).
+// ExpiresAt returns clientSecretExpiresAt in UTC, if present and valid.
 func (d *Document) ExpiresAt() (time.Time, bool) {
 	var s string
-	if json.Unmarshal(d.fields[ExpiresAtKey], &s) != nil {
-		return time.Time{}, false // absent, or not a string
-	}
-	t, err := time.Parse(time.RFC3339Nano, s) // a JSON null leaves s empty
+	_ = json.Unmarshal(d.fields[ExpiresAtKey], &s) // s stays "" unless it is a JSON string
+	t, err := time.Parse(time.RFC3339Nano, s)
 	return t.UTC(), err == nil
 }
 
 // WithClientSecret returns the JSON of d with the client secret and, unless
-// expiresAt is zero, clientSecretExpiresAt replaced; d is not changed. The
-// expiry keeps its fraction of a second (Amazon's notifications give
-// milliseconds), so that two secrets issued within one second keep their order.
+// expiresAt is zero, clientSecretExpiresAt replaced.
 func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time) ([]byte, error) {
 	switch s := secret.Reveal(); {
 	case s == "":
 		return nil, errors.New("secretdoc: replace client secret: new secret is empty")
 	case !utf8.ValidString(s):
-		// encoding/json would replace the bad bytes: the stored secret
-		// would not be the one issued.
+		// encoding/json would replace the bad bytes.
 		return nil, errors.New("secretdoc: replace client secret: new secret is not valid UTF-8")
 	// Rule 4 for the new secret, so that the result parses again.
 	case s == d.clientID:
@@ -223,6 +196,7 @@ func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time
 		if y := u.Year(); y < 1 || y > 9999 {
 			return nil, fmt.Errorf("secretdoc: replace client secret: expiry year %d is outside RFC 3339", y)
 		}
+		// With its fraction, two secrets issued within a second keep their order.
 		expiry = appendString(nil, u.Format(time.RFC3339Nano))
 	}
 	buf := append(make([]byte, 0, 512), '{')
@@ -252,7 +226,7 @@ func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time
 	return buf, nil
 }
 
-// Format implements fmt.Formatter: every verb (%v, %#v, %x …) prints String.
+// Format implements fmt.Formatter: every verb prints String.
 func (d Document) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, d.String()) }
 
 // String implements fmt.Stringer: the client id, never the secret.
@@ -270,8 +244,7 @@ func (d Document) LogValue() slog.Value {
 		slog.Int("keys", len(d.order)))
 }
 
-// appendString appends s as a JSON string, without HTML escaping, so that
-// the written value is the shortest faithful spelling of s.
+// appendString appends s as a JSON string without HTML escaping.
 func appendString(dst []byte, s string) []byte {
 	plain := true
 	for i := 0; i < len(s) && plain; i++ {

@@ -1,12 +1,6 @@
-// Package spapi is a client for the Selling Partner API for Application
-// Management (version 2023-11-30): rotateApplicationClientSecret,
-// POST /applications/2023-11-30/clientSecret, which makes Amazon issue a new
-// LWA client secret and deliver it as an APPLICATION_OAUTH_CLIENT_NEW_SECRET
-// notification.
-//
-// The endpoint must be https (plain http only on a loopback address) and a
-// redirect is never followed, so the access token is sent nowhere else: both
-// rules are internal/endpoint's.
+// Package spapi is a client for SP-API Application Management 2023-11-30
+// rotateApplicationClientSecret, which makes Amazon issue a new LWA client
+// secret and deliver it as an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification.
 package spapi
 
 import (
@@ -27,33 +21,23 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
-// RotatePath is the path of rotateApplicationClientSecret.
-const RotatePath = "/applications/2023-11-30/clientSecret"
-
-// Bounds on how much of an error answer is read, and on what an *Error keeps.
 const (
-	maxBodySize = 64 << 10
-	maxErrors   = 10
-	maxCode     = 64
-	maxMessage  = 300
-	maxDetails  = 300
-	maxReqID    = 128
+	// RotatePath is the path of rotateApplicationClientSecret.
+	RotatePath = "/applications/2023-11-30/clientSecret"
+	// Bounds on how much of an error answer is read, and on what an *Error keeps.
+	maxBodySize, maxErrors                    = 64 << 10, 10
+	maxCode, maxMessage, maxDetails, maxReqID = 64, 300, 300, 128
 )
 
 // Sentinel errors a caller acts on; an *Error wraps the one that matches it.
 var (
-	// ErrNotEnrolled: 400 InvalidInput, the application has no queue registered
-	// for "Application Client New Secret" notifications.
+	// ErrNotEnrolled: 400 InvalidInput, no queue registered for new-secret notifications.
 	ErrNotEnrolled = errors.New("application is not enrolled for rotation notification")
-	// ErrForbidden: 403, the token lacks access.
-	ErrForbidden = errors.New("forbidden")
-	// ErrThrottled: 429 still answered when the retries ran out.
-	ErrThrottled = errors.New("throttled")
-	// ErrUnavailable: 5xx still answered when the retries ran out.
-	ErrUnavailable = errors.New("service unavailable")
-	// ErrOutcomeUnknown: an earlier try of this call got a 5xx, so Amazon may
-	// have issued a new client secret even though the last answer (a 429,
-	// say) refused. The caller must wait for a delivery before asking again.
+	ErrForbidden   = errors.New("forbidden")           // 403
+	ErrThrottled   = errors.New("throttled")           // 429 when the retries ran out
+	ErrUnavailable = errors.New("service unavailable") // 5xx when the retries ran out
+	// ErrOutcomeUnknown: an earlier try got a 5xx, so Amazon may have issued a
+	// secret; the caller must wait for a delivery before asking again.
 	ErrOutcomeUnknown = errors.New("an earlier attempt may have issued a new client secret")
 )
 
@@ -73,42 +57,25 @@ type Error struct {
 
 // Client calls SP-API.
 type Client struct {
-	ep *endpoint.Client
-	// Interval is the operation's rate limit: 1/0.0167 s, about one minute.
-	// A 429 is retried no sooner than this after the previous call.
-	Interval time.Duration
-	// MinBackoff bounds the first wait after a 5xx.
-	MinBackoff time.Duration
-	// MaxAttempts bounds the tries of one call (the context bounds them too).
-	MaxAttempts int
+	ep          *endpoint.Client
+	Interval    time.Duration // the rate limit (0.0167/s): the wait after a 429
+	MinBackoff  time.Duration // the first wait after a 5xx
+	MaxAttempts int           // tries of one call
 }
 
-// NewClient returns a client for base (SP_API_ENDPOINT) over a copy of hc
-// (endpoint.NewClient: never follows a redirect; a URL endpoint.Check
-// refuses makes every call fail and send nothing).
+// NewClient returns a client for base (SP_API_ENDPOINT) through endpoint.NewClient.
 func NewClient(base string, hc *http.Client) *Client {
 	ep := endpoint.NewClient(strings.TrimRight(base, "/")+RotatePath, hc)
 	return &Client{ep: ep, Interval: 60 * time.Second, MinBackoff: time.Second, MaxAttempts: 5}
 }
 
-// RotateApplicationClientSecret asks Amazon for a new client secret. nil means 204.
-//
-// 429 and 5xx answers are retried, at most MaxAttempts tries in all: after a
-// 429 no sooner than Interval (or Retry-After) after the answer, after a 5xx
-// with exponential backoff from MinBackoff. A wait that would not end before
-// the context's deadline is not started: the last answer is returned at once.
-//
-// A 5xx, or a retry the context cut short before its answer came, may have
-// issued a secret: a later refusal, or the previous answer, then wraps
-// ErrOutcomeUnknown. A transport error (no HTTP answer) is not retried for
-// the same reason: the rotation protocol's cooldown handles that case.
+// RotateApplicationClientSecret asks Amazon for a new client secret (nil: 204),
+// retrying 429 and 5xx; after a 5xx or a try cut short, a refusal wraps ErrOutcomeUnknown.
 func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.AccessToken) error {
 	var last error
 	failures5xx := 0
-	cut := false
-	// fail returns the last answer, marked when an earlier 5xx or a try cut
-	// short left it open whether Amazon issued a secret.
-	fail := func() error {
+	// fail marks last when an earlier 5xx or a try cut short may have issued a secret.
+	fail := func(cut bool) error {
 		if (failures5xx > 0 || cut) && !errors.Is(last, ErrUnavailable) {
 			return fmt.Errorf("%w (%w)", last, ErrOutcomeUnknown)
 		}
@@ -119,42 +86,34 @@ func (c *Client) RotateApplicationClientSecret(ctx context.Context, token lwa.Ac
 		if err == nil {
 			return nil
 		}
-		if a == nil && ctx.Err() != nil && last != nil {
-			// Cut short by the caller's context before an answer came: the
-			// previous answer says more than "context deadline exceeded".
-			cut = true
-			return fail()
+		if a == nil && ctx.Err() != nil && last != nil { // the answer before says more
+			return fail(true)
 		}
 		last = err
+		// No answer (a transport error) is not retried: the rotation's cooldown handles it.
 		retryable := a != nil && (a.StatusCode == http.StatusTooManyRequests || a.StatusCode/100 == 5)
 		if !retryable || n >= max(c.MaxAttempts, 1) {
-			return fail()
+			return fail(false)
 		}
-		// A Retry-After header is the service's own word and wins.
 		retryAfter := retry.After(a.Header.Get("Retry-After"), a.At)
-		var wait time.Duration
-		if a.StatusCode == http.StatusTooManyRequests {
-			// Rate 0.0167/s, burst 1: the bucket refills in Interval, and
-			// the throttled call arrived before a.At.
-			wait = cmp.Or(retryAfter, c.Interval)
-		} else {
+		// 429: burst 1, so the bucket refills in Interval from before a.At.
+		wait := cmp.Or(retryAfter, c.Interval)
+		if a.StatusCode != http.StatusTooManyRequests {
 			failures5xx++
 			// By Interval the rate limit, not the backoff, spaces the calls.
 			wait = max(retryAfter, retry.Backoff(failures5xx, c.MinBackoff, c.Interval))
 		}
 		if !retry.SleepUntil(ctx, a.At.Add(wait)) {
-			return fail()
+			return fail(false)
 		}
 	}
 }
 
-// once performs one call; its answer is nil when no HTTP answer came.
+// once performs one call; its answer is nil when none came.
 func (c *Client) once(ctx context.Context, token lwa.AccessToken) (*endpoint.Answer, error) {
-	// The operation has no parameters: no body, Content-Length 0.
 	a, err := c.ep.Post(ctx, http.NoBody, map[string]string{"x-amz-access-token": token.Reveal()}, maxBodySize)
 	switch {
 	case err != nil:
-		// A redirect is not retried: asking the wrong endpoint again changes nothing.
 		return a, fmt.Errorf("spapi: rotateApplicationClientSecret: %w", err)
 	case a.StatusCode == http.StatusNoContent:
 		return a, nil
@@ -169,11 +128,11 @@ func (c *Client) once(ctx context.Context, token lwa.AccessToken) (*endpoint.Ans
 	return a, e
 }
 
-// parseErrorList decodes the model's ErrorList. A body that is not one yields
-// nil. Kept strings are printable and bounded, and dropped if they contain
-// token (an answer must not smuggle the access token into a log).
+// parseErrorList decodes the model's ErrorList (nil when the body is not one).
 func parseErrorList(raw []byte, token string) []ErrorDetail {
-	var l errorList
+	var l struct {
+		Errors []ErrorDetail `json:"errors"`
+	}
 	if err := json.Unmarshal(raw, &l); err != nil {
 		return nil
 	}
@@ -194,13 +153,7 @@ func parseErrorList(raw []byte, token string) []ErrorDetail {
 	return out
 }
 
-// errorList is the model's ErrorList.
-type errorList struct {
-	Errors []ErrorDetail `json:"errors"`
-}
-
-// Error implements error. Every message names the status, the error codes
-// and the request id, and says what to do where the answer tells it.
+// Error implements error: the status, codes and request id, and what to do.
 func (e *Error) Error() string {
 	const op = "spapi: rotateApplicationClientSecret: "
 	switch {
@@ -239,8 +192,6 @@ func (e *Error) Unwrap() error {
 	return nil
 }
 
-// notEnrolled reports a 400 with the code InvalidInput, the model's answer
-// for an application with no queue registered for new secrets.
 func (e *Error) notEnrolled() bool {
 	return e.StatusCode == http.StatusBadRequest &&
 		slices.ContainsFunc(e.Errors, func(d ErrorDetail) bool { return d.Code == "InvalidInput" })
@@ -248,15 +199,11 @@ func (e *Error) notEnrolled() bool {
 
 // summary is "<status> <codes>, request <id>".
 func (e *Error) summary() string {
-	s := strconv.Itoa(e.StatusCode)
-	var codes []string
+	s, sep := strconv.Itoa(e.StatusCode), " "
 	for _, d := range e.Errors {
 		if d.Code != "" {
-			codes = append(codes, d.Code)
+			s, sep = s+sep+d.Code, ","
 		}
-	}
-	if len(codes) > 0 {
-		s += " " + strings.Join(codes, ",")
 	}
 	if e.RequestID == "" {
 		return s + ", no request id"

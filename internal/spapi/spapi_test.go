@@ -528,3 +528,8 @@ func TestOutcomeUnknownWhenRetryCut(t *testing.T) {
 		t.Errorf("RotateApplicationClientSecret() = %v, want ErrThrottled marked ErrOutcomeUnknown", err)
 	}
 }
+
+// errorList is the model's ErrorList.
+type errorList struct {
+	Errors []ErrorDetail `json:"errors"`
+}
