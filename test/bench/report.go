@@ -371,24 +371,23 @@ func renderHandler(r *report, res *results) {
 	}
 	r.para("On the local stack of `test/harness` (the one of `make demo` and the end-to-end tests), one instance of each function: moto (`python3 -m moto.server`) as Secrets Manager, SQS and SNS; the SP-API/LWA simulator (`test/spapisim`); the host-built bootstraps under aws-lambda-rie; the harness plays Secrets Manager's rotation engine (RotateSecret creates the empty AWSPENDING version, then the four steps are invoked in order, then AWSPENDING is removed) and the SQS event source mapping of the new-secret queue. The bench puts its timing proxies between each function and each of its peers (`harness.Options.WrapPeer`), measures every invocation (`harness.Options.AroundInvoke`) and reads each bootstrap's `/proc` through `Stack.BootstrapPID`.")
 	r.para("How the split is measured: each function reaches every peer through a timing reverse proxy on 127.0.0.1 (one set per function). *Waiting on peers* is the wall time during which at least one of the function's requests is in flight (overlapping requests count once), taken as the difference of the proxy's counter around the invocation; *in handler* = round trip − waiting on peers, so it includes the runtime emulator's relay of the event and answer (well under a millisecond) and any sleep of the handler (createSecret's settle and poll waits). *CPU* is the CPU time of the bootstrap's threads over the invocation (`/proc/<pid>/task/*/schedstat`), the work the function actually did. Every function had one warm-up invocation first: these are warm figures (the cold start is section 2).")
-	var all []labeled
+	var rows [][]string
+	row := func(name string, i invocation) {
+		rows = append(rows, []string{name, ms(i.roundTrip), ms(i.peer), ms(i.roundTrip - i.peer), ms(i.cpu), calls(i.calls)})
+	}
 	for _, inv := range rot.steps {
-		all = append(all, labeled{"rotate-secret " + inv.label, inv})
+		row("rotate-secret "+inv.label, inv)
 	}
 	for _, inv := range rot.receives {
-		all = append(all, labeled{fmt.Sprintf("receive-secret: the rotation's delivery (%s)", plural(max(1, inv.records), "message")), inv})
+		row(fmt.Sprintf("receive-secret: the rotation's delivery (%s)", plural(max(1, inv.records), "message")), inv)
 	}
-	all = append(all, res.batches...)
+	for _, inv := range res.batches {
+		row(inv.label, inv)
+	}
 	for _, sw := range res.sweeps {
-		all = append(all, labeled{fmt.Sprintf("watchdog: sweep of %d managed secrets (%d alerts)", sw.secrets, sw.alerts), sw.inv})
+		row(fmt.Sprintf("watchdog: sweep of %d managed secrets (%d alerts)", sw.secrets, sw.alerts), sw.inv)
 	}
-	var rows [][]string
-	for _, l := range all {
-		i := l.inv
-		rows = append(rows, []string{l.name, ms(i.roundTrip), ms(i.peer), ms(i.roundTrip - i.peer), ms(i.cpu), calls(i.calls)})
-	}
-	head := []string{"invocation", "round trip", "waiting on peers", "in handler", "CPU", "peer calls"}
-	r.table(head, rows...)
+	r.table([]string{"invocation", "round trip", "waiting on peers", "in handler", "CPU", "peer calls"}, rows...)
 	if res.stackErr != nil {
 		r.para("The stack run stopped early: %s", oneLine(res.stackErr))
 	}
