@@ -16,25 +16,22 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/rotation"
 )
 
-// Targets of issues 7, 11 and 15.
+// Targets of issues 7, 11 and 15: a function's median cold start over that of Python and of the
+// floor in the same run, peak RSS, a watchdog sweep of 100 managed secrets, bootstrap size.
 const (
-	// targetColdRatio and targetFloorRatio bound a function's median cold
-	// start against the Python baseline's and the floor's in the same run.
 	targetColdRatio  = 1.0 / 25
 	targetFloorRatio = 1.3
 	targetRSSKiB     = 25 * 1024
-	// targetSweep bounds a watchdog sweep of 100 managed secrets (issue 11).
-	targetSweep     = 10 * time.Second
-	targetBootstrap = 9 << 20
+	targetSweep      = 10 * time.Second
+	targetBootstrap  = 9 << 20
 )
 
 // report is a Markdown builder.
 type report struct{ b strings.Builder }
 
-// para writes a paragraph (or a heading) and the blank line after it.
+// para writes a paragraph or a heading.
 func (r *report) para(format string, args ...any) { fmt.Fprintf(&r.b, format+"\n\n", args...) }
 
-// table writes a table of head and rows, and the blank line after it.
 func (r *report) table(head []string, rows ...[]string) {
 	row := func(cells []string) { fmt.Fprintf(&r.b, "| %s |\n", strings.Join(cells, " | ")) }
 	row(head)
@@ -45,7 +42,6 @@ func (r *report) table(head []string, rows ...[]string) {
 	r.b.WriteString("\n")
 }
 
-// spread summarizes durations or ratios.
 type spread[T ~int64 | ~float64] struct {
 	n                          int
 	median, p10, p90, min, max T
@@ -81,7 +77,6 @@ func fraction(x float64) string {
 	return fmt.Sprintf("1/%.0f (%.3f)", 1/x, x)
 }
 
-// noise is the spread of a subject's starts relative to its median.
 func noise(s spread[time.Duration]) string {
 	if s.median <= 0 {
 		return "–"
@@ -89,7 +84,6 @@ func noise(s spread[time.Duration]) string {
 	return fmt.Sprintf("±%.0f%%", 50*float64(s.p90-s.p10)/float64(s.median))
 }
 
-// yes renders whether a target is met.
 var yes = map[bool]string{true: "**met**", false: "**missed**"}
 
 func plural(n int, what string) string {
@@ -212,13 +206,9 @@ func renderTargets(r *report, res *results) {
 		for _, inv := range res.rotation.steps {
 			got, want := smCalls(inv.calls), res.doc[inv.label].sm
 			p, o, _ := smDiff(inv.label, got, want)
-			polls, off = polls+p, off+o
-			for _, n := range got {
-				measured += n
-			}
-			for _, n := range want {
-				expected += n
-			}
+			_, g := formatCalls(got, "")
+			_, w := formatCalls(want, "")
+			measured, expected, polls, off = measured+g, expected+w, polls+p, off+o
 		}
 		why := fmt.Sprintf("rotate-secret made %d calls; the protocol table of internal/rotation/doc.go lists %d (each explained in section 5).", measured, expected)
 		if polls > 0 {
@@ -234,7 +224,6 @@ func renderTargets(r *report, res *results) {
 	r.table([]string{"target", "measured", "result", "why, and what would close it"}, rows...)
 }
 
-// coldTargets are the rows of the two cold-start targets.
 func coldTargets(res *results) [][]string {
 	var floor, python coldVerdict
 	err := res.coldErr
@@ -260,7 +249,7 @@ func coldTargets(res *results) [][]string {
 		floor.function, times(floor.ratio.paired.p10), times(floor.ratio.paired.p90))
 	why += inSpread(floor.ratio.paired, targetFloorRatio)
 	if sr, ok := compareCold(res.cold, subjectSDKFloor, subjectFloor); ok {
-		why += fmt.Sprintf(" The floor with the SDK's secretsmanager and sns packages linked but never called (sdkfloor) is %s the floor: that much is the SDK's own package initialisation (its schemas and endpoint tables), which no wiring can avoid while the functions use the SDK's clients.", times(sr.median))
+		why += fmt.Sprintf(" The floor with the SDK's secretsmanager and sns packages linked but never called (sdkfloor) is %s the floor: that much is the SDK's own package initialisation (its endpoint tables and client code), which no wiring can avoid while the functions use the SDK's clients. The service modules are pinned below their schema-based versions for cold start (see go.mod), so a bump shows up here.", times(sr.median))
 		if !floor.met {
 			why += " What would close the gap: calling Secrets Manager and SNS through hand-written signed requests (the SDK's SigV4 signer costs nearly nothing at start) instead of the SDK's service clients."
 		}
@@ -275,7 +264,6 @@ func coldTargets(res *results) [][]string {
 	return append(rows, []string{"cold start ≤ 1/25 of boto3", fraction(python.ratio.median), yes[python.met], why})
 }
 
-// renderNoise says how far each kind of figure can be trusted.
 func renderNoise(r *report, res *results) {
 	r.para("## How noisy the figures are")
 	r.para(`- **Sizes** (section 1) are exact: the same source and Go version build the same bytes (`+"`-trimpath`"+`).
@@ -490,8 +478,7 @@ func renderGoBench(r *report, res *results) {
 	r.table([]string{"package", "benchmark", "time/op (median)", "fastest – slowest run", "bytes/op", "allocs/op"}, rows...)
 }
 
-// docStep is one row of the "Calls for one rotation" table of the rotation
-// package doc: Secrets Manager calls per operation, and LWA, SP-API, SNS.
+// docStep is one row of the rotation package doc's "Calls for one rotation" table.
 type docStep struct {
 	sm           map[string]int
 	lwa, sp, sns int
@@ -500,16 +487,14 @@ type docStep struct {
 var rotationSteps = []string{"createSecret", "setSecret", "testSecret", "finishSecret"}
 
 var (
-	// docRow is a row of the table: the step, its Secrets Manager calls, the
-	// LWA, SP-API and SNS columns, then the lines that continue the calls.
+	// The step, its Secrets Manager calls, the LWA, SP-API and SNS columns, the calls' continuation.
 	docRow = regexp.MustCompile(`(?m)^//\t(` + strings.Join(rotationSteps, "|") +
 		`)\s+(.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s*\n((?://\t +\S.*\n)*)`)
 	docPair = regexp.MustCompile(`([A-Z][A-Za-z]+) (\d+)`)
 )
 
-// readDoc reads internal/rotation/doc.go, so that the expected numbers come
-// from the package doc, never from this program: its per-step table (nil if
-// it cannot be read) and its explanation of each call, as Markdown.
+// readDoc reads the expected calls from internal/rotation/doc.go, never from this program: its
+// per-step table (nil if it cannot be read) and its explanation of each call, as Markdown.
 func readDoc(root string) (map[string]*docStep, string) {
 	b, err := os.ReadFile(filepath.Join(root, "internal", "rotation", "doc.go"))
 	if err != nil {
@@ -556,7 +541,7 @@ func readDocReasons(doc string) string {
 	return strings.Join(out, "\n")
 }
 
-// smCalls keeps the Secrets Manager calls, by bare operation name.
+// smCalls keeps the Secrets Manager calls, by operation.
 func smCalls(m map[string]int) map[string]int {
 	out := map[string]int{}
 	for k, v := range m {
@@ -567,9 +552,8 @@ func smCalls(m map[string]int) map[string]int {
 	return out
 }
 
-// smDiff compares one step's Secrets Manager calls with the doc's: extra
-// DescribeSecret calls in createSecret are polls for the new secret; the
-// other differences are listed as "op ±n" and counted in off.
+// smDiff compares one step's Secrets Manager calls with the doc's: extra DescribeSecret calls in
+// createSecret are polls for the new secret; other differences are listed and counted in off.
 func smDiff(step string, got, want map[string]int) (polls, off int, diffs []string) {
 	ops := maps.Clone(got)
 	maps.Copy(ops, want)
