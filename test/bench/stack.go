@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,30 +53,26 @@ type stack struct {
 // startStack starts the stack with the bootstraps of bins; close it even after an error.
 func startStack(ctx context.Context, root, work string, bins map[string]string) (*stack, error) {
 	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
+	binDir, one := filepath.Join(work, "stack"), map[string]int{}
 	for _, f := range functionNames {
 		s.meters[f] = &meter{meterState: meterState{calls: map[string]int{}, lastEnd: map[string]time.Time{}}}
-	}
-	binDir, home := filepath.Join(work, "stack"), filepath.Join(work, "home")
-	for f, p := range bins {
+		one[f] = 1
 		if err := os.MkdirAll(filepath.Join(binDir, f), 0o755); err != nil {
 			return s, err
 		}
-		if err := os.Symlink(p, filepath.Join(binDir, f, "bootstrap")); err != nil {
+		if err := os.Symlink(bins[f], filepath.Join(binDir, f, "bootstrap")); err != nil {
 			return s, err
 		}
-	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return s, err
 	}
 	h, err := harness.Start(ctx, harness.Options{
 		BinDir:           binDir,
 		RotationTimeout:  stepTimeout,
 		RotationAttempts: 1,
-		Instances:        map[string]int{harness.FunctionRotate: 1, harness.FunctionReceive: 1, harness.FunctionExpiry: 1, harness.FunctionWatchdog: 1},
-		Env:              map[string]string{"HOME": home, "TZ": "UTC"},
+		Instances:        one,
+		Env:              map[string]string{"HOME": filepath.Join(work, "home"), "TZ": "UTC"}, // made by coldStarts
 		ClientID:         benchClientID,
 		ApplicationID:    benchAppID,
-		InitialSecret:    "amzn1.oa2-cs.v1.bench" + randomHex(16),
+		InitialSecret:    "amzn1.oa2-cs.v1.bench" + harness.NewToken(),
 		DeliveryDelay:    500 * time.Millisecond,
 		WrapPeer:         s.wrapPeer,
 		AroundInvoke:     s.around,
@@ -139,10 +133,9 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	case events.SQSEvent:
 		inv.records = len(ev.Records)
 		for _, r := range ev.Records {
-			if ms, err := strconv.ParseInt(r.Attributes["SentTimestamp"], 10, 64); err == nil {
-				if t := time.UnixMilli(ms); inv.sent.IsZero() || t.Before(inv.sent) {
-					inv.sent = t
-				}
+			ms, err := strconv.ParseInt(r.Attributes["SentTimestamp"], 10, 64)
+			if t := time.UnixMilli(ms); err == nil && (inv.sent.IsZero() || t.Before(inv.sent)) {
+				inv.sent = t
 			}
 		}
 	}
@@ -200,7 +193,7 @@ func (s *stack) takeRecords() map[string][]invocation {
 // seed creates a managed secret of clientID with rotation enabled.
 func (s *stack) seed(ctx context.Context, name, clientID, secret string) (string, error) {
 	return s.h.Seed(ctx, harness.SeedOptions{Name: name, Rotation: true, Document: &harness.SecretDocument{
-		ClientID: clientID, ClientSecret: secret, RefreshToken: "Atzr|bench-refresh-" + randomHex(8)}})
+		ClientID: clientID, ClientSecret: secret, RefreshToken: "Atzr|bench-refresh-" + harness.NewToken()}})
 }
 
 // rotationRun is the measure of one full rotation.
@@ -260,8 +253,6 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	run.steps, run.receives = recs[harness.FunctionRotate], recs[harness.FunctionReceive]
 	for _, inv := range slices.Concat(run.steps, run.receives) {
 		run.refused += inv.refused
-	}
-	for _, inv := range run.receives {
 		if !inv.sent.IsZero() && (run.delivery.IsZero() || inv.sent.Before(run.delivery)) {
 			run.delivery = inv.sent
 		}
@@ -281,7 +272,7 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 func (s *stack) receiveBatch(ctx context.Context) (invocation, error) {
 	return s.sqsBatch(ctx, harness.FunctionReceive, "new secrets", "APPLICATION_OAUTH_CLIENT_NEW_SECRET",
 		s.h.NewSecretQueueURL, 1100*time.Millisecond, func(p map[string]any, now time.Time, _ int) {
-			p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + randomHex(16)
+			p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + harness.NewToken()
 			p["newClientSecretExpiryTime"] = now.Add(180 * 24 * time.Hour).Format(time.RFC3339Nano)
 			p["oldClientSecretExpiryTime"] = now.Add(7 * 24 * time.Hour).Format(time.RFC3339Nano)
 		})
@@ -311,7 +302,7 @@ func (s *stack) sqsBatch(ctx context.Context, function, what, typ, queueURL stri
 	var ev events.SQSEvent
 	for i := range batchSize {
 		clientID := fmt.Sprintf("amzn1.application-oa2-client.bench%s%02d", kind, i)
-		if _, err := s.seed(ctx, fmt.Sprintf("bench/%s-%02d", kind, i), clientID, "amzn1.oa2-cs.v1."+kind+randomHex(16)); err != nil {
+		if _, err := s.seed(ctx, fmt.Sprintf("bench/%s-%02d", kind, i), clientID, "amzn1.oa2-cs.v1."+kind+harness.NewToken()); err != nil {
 			return invocation{}, err
 		}
 		var n map[string]any
@@ -328,7 +319,7 @@ func (s *stack) sqsBatch(ctx context.Context, function, what, typ, queueURL stri
 		md["publishTime"] = now.Format(time.RFC3339Nano)
 		body, _ := json.Marshal(n)
 		ev.Records = append(ev.Records, events.SQSMessage{
-			MessageId: harness.NewToken(), ReceiptHandle: "bench-" + randomHex(8), Body: string(body),
+			MessageId: harness.NewToken(), ReceiptHandle: "bench-" + harness.NewToken(), Body: string(body),
 			Attributes:  map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10)},
 			EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:" + harness.Region + ":" + harness.AccountID + ":" + path.Base(queueURL),
 			AWSRegion: harness.Region,
@@ -362,7 +353,7 @@ func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 		}
 		for i := len(listed); i < size; i++ {
 			clientID := fmt.Sprintf("amzn1.application-oa2-client.benchsweep%03d", i)
-			if _, err := s.seed(ctx, fmt.Sprintf("bench/sweep-%03d", i), clientID, "amzn1.oa2-cs.v1.sweep"+randomHex(16)); err != nil {
+			if _, err := s.seed(ctx, fmt.Sprintf("bench/sweep-%03d", i), clientID, "amzn1.oa2-cs.v1.sweep"+harness.NewToken()); err != nil {
 				return runs, err
 			}
 		}
@@ -395,12 +386,6 @@ func (s *stack) warmUp(ctx context.Context) error {
 	}
 	s.takeRecords()
 	return nil
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // meter accounts one function's peer requests: the wall time with at least one in flight, and
