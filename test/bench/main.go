@@ -22,7 +22,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
-// results is everything one run measured.
 type results struct {
 	date       time.Time
 	took       time.Duration
@@ -118,7 +117,6 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	return nil
 }
 
-// runStack runs the rotation, the two batches and the sweeps on the local stack.
 func runStack(ctx context.Context, r *results, root, work string, host map[string]string) (err error) {
 	s, err := startStack(ctx, root, work, host)
 	defer s.close()

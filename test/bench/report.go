@@ -26,10 +26,8 @@ const (
 	targetBootstrap  = 9 << 20
 )
 
-// report is a Markdown builder.
 type report struct{ b strings.Builder }
 
-// para writes a paragraph or a heading.
 func (r *report) para(format string, args ...any) { fmt.Fprintf(&r.b, format+"\n\n", args...) }
 
 func (r *report) table(head []string, rows ...[]string) {

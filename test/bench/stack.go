@@ -106,7 +106,6 @@ func (s *stack) wrapPeer(function, peer, target string) string {
 	return "http://" + addr
 }
 
-// invocation is the measure of one invocation.
 type invocation struct {
 	label     string        // the rotation step, or a batch's row in the report
 	roundTrip time.Duration // POST to the emulator until its answer
@@ -181,7 +180,6 @@ func (s *stack) measure(ctx context.Context, what, function string, event, answe
 	return s.records[function][len(s.records[function])-1], nil
 }
 
-// takeRecords returns and forgets the invocations recorded so far.
 func (s *stack) takeRecords() map[string][]invocation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -190,13 +188,11 @@ func (s *stack) takeRecords() map[string][]invocation {
 	return out
 }
 
-// seed creates a managed secret of clientID with rotation enabled.
 func (s *stack) seed(ctx context.Context, name, clientID, secret string) (string, error) {
 	return s.h.Seed(ctx, harness.SeedOptions{Name: name, Rotation: true, Document: &harness.SecretDocument{
 		ClientID: clientID, ClientSecret: secret, RefreshToken: "Atzr|bench-refresh-" + harness.NewToken()}})
 }
 
-// rotationRun is the measure of one full rotation.
 type rotationRun struct {
 	steps    []invocation
 	receives []invocation // receive-secret invocations while the rotation ran
@@ -332,7 +328,6 @@ func (s *stack) sqsBatch(ctx context.Context, function, what, typ, queueURL stri
 	return inv, err
 }
 
-// sweepRun is the measure of one watchdog sweep.
 type sweepRun struct {
 	secrets, alerts int
 	inv             invocation
@@ -367,7 +362,6 @@ func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 	return runs, nil
 }
 
-// warmUp invokes each function once, so that the measured invocations are warm.
 func (s *stack) warmUp(ctx context.Context) error {
 	for _, f := range functionNames {
 		var ev any = events.SQSEvent{Records: []events.SQSMessage{}}
@@ -398,7 +392,6 @@ type meter struct {
 	meterState
 }
 
-// meterState is what a meter has counted so far.
 type meterState struct {
 	busy    time.Duration
 	calls   map[string]int       // "peer operation" → count
@@ -417,7 +410,6 @@ func (m *meter) snapshot() meterState {
 	return st
 }
 
-// timed counts each request on m and hands it to next, the real peer.
 func timed(m *meter, peer string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := operation(peer, r)

@@ -25,7 +25,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
-// extraSecret is the made-up client secret of the secret without rotation.
 const extraSecret = "amzn1.oa2-cs.v1.demo-made-up-secret-of-another-application"
 
 func main() {
@@ -42,7 +41,6 @@ func main() {
 	}
 }
 
-// printer writes timeline lines as they happen.
 type printer struct {
 	mu    sync.Mutex
 	start time.Time
@@ -204,16 +202,10 @@ func hasAlert(as []harness.Alert, event string) bool {
 }
 
 func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer) error {
-	vs, err := s.Versions(ctx, arn)
-	if err != nil {
-		return err
-	}
-	as, err := s.Alerts(ctx)
-	if err != nil {
-		return err
-	}
-	tags, err := s.Tags(ctx, arn)
-	if err != nil {
+	vs, errV := s.Versions(ctx, arn)
+	as, errA := s.Alerts(ctx)
+	tags, errT := s.Tags(ctx, arn)
+	if err := errors.Join(errV, errA, errT); err != nil {
 		return err
 	}
 	p.phase("Result")
