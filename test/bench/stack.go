@@ -145,7 +145,7 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	out, err := invoke(ctx)
 	inv.roundTrip = time.Since(start)
 	after := m.snapshot()
-	if p == 0 { // no bootstrap before the first invocation
+	if p == 0 { // aws-lambda-rie may start the bootstrap only with the first invocation
 		p, _ = h.BootstrapPID(function)
 	}
 	inv.cpu = cpuTime(p) - cpu0
