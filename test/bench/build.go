@@ -19,10 +19,9 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
-// functionNames are the directories under functions/.
 var functionNames = harness.Functions
 
-// The references built beside the functions, named after their directories.
+// The references built beside the functions, named after their directories under test/bench.
 const (
 	subjectFloor    = "floor"
 	subjectSDKFloor = "sdkfloor"
@@ -31,8 +30,7 @@ const (
 // builtNames are the binaries build makes: the functions, then the references.
 var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKFloor})
 
-// build builds the functions and the references for goos/goarch into
-// dir/<name>, with the Makefile's flags, and returns their paths.
+// build builds builtNames for goos/goarch into dir/<name> with the Makefile's flags.
 func build(ctx context.Context, root, dir, goos, goarch string) (map[string]string, error) {
 	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}
 	for _, f := range functionNames {
@@ -52,16 +50,13 @@ func build(ctx context.Context, root, dir, goos, goarch string) (map[string]stri
 	return paths, nil
 }
 
-// sizes of one function's artifacts, in bytes.
+// sizes of one function's artifacts, in bytes: the bootstraps and the deployment zip of the arm64 one.
 type sizes struct {
-	function string
-	arm64    int64 // bootstrap as deployed, linux/arm64
-	zip      int64 // its deployment zip
-	host     int64 // bootstrap for this machine, same flags
+	function         string
+	arm64, zip, host int64
 }
 
-// measureSizes measures function's bootstraps and the deployment zip of the
-// arm64 one: one file named bootstrap, mode 0755, deflated.
+// measureSizes zips the arm64 bootstrap as a deployment does: one file named bootstrap, mode 0755.
 func measureSizes(function, arm64, host string) (sizes, error) {
 	data, err := os.ReadFile(arm64)
 	if err != nil {
@@ -87,11 +82,8 @@ func measureSizes(function, arm64, host string) (sizes, error) {
 
 // machine describes where the benchmark ran.
 type machine struct {
-	arch, cpu, kernel, goVersion string
-	cores                        int
-	memory                       string
-	python, boto3                string
-	load                         string // /proc/loadavg at the start
+	arch, cpu, kernel, goVersion, memory, python, boto3, load string
+	cores                                                     int
 }
 
 func describeMachine(ctx context.Context) machine {
@@ -112,7 +104,7 @@ func describeMachine(ctx context.Context) machine {
 	return m
 }
 
-// procField returns the value of the first "name: value" line of a /proc file.
+// procField returns the value of the first "name: value" line of a file.
 func procField(path, name string) (string, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -126,15 +118,13 @@ func procField(path, name string) (string, bool) {
 	return "", false
 }
 
-// procKB reads a "name: N kB" line of a /proc file.
 func procKB(path, name string) (int64, bool) {
 	v, ok := procField(path, name)
 	n, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
 	return n, ok && err == nil
 }
 
-// cpuTime returns the CPU time all threads of pid have run so far
-// (/proc/<pid>/task/*/schedstat, nanoseconds).
+// cpuTime returns the CPU time all threads of pid have run so far.
 func cpuTime(pid int) time.Duration {
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
 	var sum int64
@@ -148,7 +138,6 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(sum)
 }
 
-// loadavg returns the 1, 5 and 15 minute load averages.
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	if f := strings.Fields(string(b)); len(f) >= 3 {
@@ -159,12 +148,10 @@ func loadavg() string {
 
 // goBench is the median run of one benchmark, with the fastest and slowest.
 type goBench struct {
-	pkg, name                  string
-	nsPerOp, bytesOp, allocsOp float64
-	minNs, maxNs               float64
+	pkg, name                                string
+	nsPerOp, bytesOp, allocsOp, minNs, maxNs float64
 }
 
-// goBenchCount is how often each Go benchmark runs (go test -count).
 const goBenchCount = 5
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+[0-9.]+ MB/s)?(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
@@ -172,7 +159,6 @@ var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) 
 // benchPackages hold the Go benchmarks of the hot paths.
 var benchPackages = []string{"./internal/notification", "./internal/secretdoc", "./internal/alert"}
 
-// runGoBenchmarks runs the hot-path benchmarks.
 func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 	var out []goBench
 	for _, pkg := range benchPackages {

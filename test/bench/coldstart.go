@@ -21,40 +21,37 @@ import (
 //go:embed baseline.py
 var baselinePy []byte
 
-// subjectPython is the Python baseline of the cold starts.
 const subjectPython = "python-boto3"
 
 // coldSubjects are the subjects of the cold starts, in the report's order.
 var coldSubjects = append(slices.Clone(builtNames), subjectPython)
 
-// coldNotes say what each reference does before it asks for an invocation
-// (a function: its main).
+// coldNotes say what each reference does before it asks for an invocation.
 var coldNotes = map[string]string{
 	subjectFloor:    "test/bench/floor: lambda.Start with a handler that does nothing",
 	subjectSDKFloor: "test/bench/sdkfloor: the floor with the SDK's secretsmanager and sns packages linked, never called",
 	subjectPython:   "test/bench/baseline.py: import boto3, create the Secrets Manager and SNS clients",
 }
 
-// caVariables are never passed to a measured process: a Lambda sandbox has
-// none of them, and loading an extra CA bundle costs start-up time.
+// caVariables are never passed to a measured process: a Lambda sandbox has none of them, and
+// loading an extra CA bundle costs start-up time.
 var caVariables = []string{"AWS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"}
 
 // nextPath is the first request a runtime makes once it is ready.
 const nextPath = "/2018-06-01/runtime/invocation/next"
 
-// coldSample is one measured start.
+// coldSample is one measured start: exec to the first nextPath request, and the process's CPU
+// time and peak RSS then.
 type coldSample struct {
-	ready time.Duration // exec to the arrival of the first /runtime/invocation/next
-	cpu   time.Duration // CPU time of the process (all threads) when it asked
-	hwmKB int64         // peak RSS of the process when it asked
+	ready, cpu time.Duration
+	hwmKB      int64
 }
 
-// coldRun is the whole cold-start measurement.
+// coldRun is the whole cold-start measurement, by subject, in round order.
 type coldRun struct {
-	ready, cpu map[string][]time.Duration // by subject, in round order
-	hwmKB      map[string]int64           // by subject, the highest peak RSS when ready
-	loadBefore string                     // /proc/loadavg (1, 5, 15 min) before the first start
-	loadAfter  string                     // and after the last
+	ready, cpu            map[string][]time.Duration
+	hwmKB                 map[string]int64 // the highest peak RSS when ready
+	loadBefore, loadAfter string
 }
 
 // serve serves h on a free 127.0.0.1 port and returns its host:port.
@@ -68,9 +65,8 @@ func serve(h http.Handler) (string, *http.Server, error) {
 	return ln.Addr().String(), srv, nil
 }
 
-// measureStart execs argv with env under a fresh fake runtime API and times
-// it from exec to its first nextPath request, which is held open until the
-// process is stopped, so that nothing after "ready" is timed.
+// measureStart execs argv with env under a fresh fake runtime API and times it from exec to its
+// first nextPath request, held open until the process is stopped so that nothing after is timed.
 func measureStart(argv, env []string) (coldSample, error) {
 	arrived := make(chan time.Time, 1)
 	addr, api, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -111,8 +107,7 @@ func measureStart(argv, env []string) (coldSample, error) {
 	}
 }
 
-// sandboxEnv is the whole environment of a measured process (an empty HOME
-// has no ~/.aws), so none of caVariables reaches it.
+// sandboxEnv is the whole environment of a measured process (an empty HOME has no ~/.aws).
 func sandboxEnv(home string, extra ...string) []string {
 	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TZ=UTC",
 		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
@@ -120,16 +115,12 @@ func sandboxEnv(home string, extra ...string) []string {
 		"AWS_ENDPOINT_URL=" + unreachable}, extra...)
 }
 
-// unreachable is an endpoint on an unused loopback port: the measured
-// processes call nothing before their first invocation.
+// unreachable is an unused loopback port: the measured processes call nothing before they are ready.
 const unreachable = "http://127.0.0.1:9"
 
-// coldStarts measures n starts of each function, of the references and of
-// the Python baseline (host builds), all the same way: exec to the first
-// /runtime/invocation/next under a fake runtime API. Each round starts every
-// subject once, in an order shuffled per round (fixed seed), so that they
-// share the machine's state and no subject always follows another; one
-// discarded round warms the page cache first.
+// coldStarts measures n starts of each subject (host builds). Each round starts every subject once,
+// in an order shuffled per round (fixed seed), so that they share the machine's state and no
+// subject always follows another; one discarded round warms the page cache first.
 func coldStarts(ctx context.Context, bins map[string]string, n int, work string) (*coldRun, error) {
 	home, script := filepath.Join(work, "home"), filepath.Join(work, "baseline.py")
 	if err := os.MkdirAll(home, 0o755); err != nil {
@@ -146,8 +137,7 @@ func coldStarts(ctx context.Context, bins map[string]string, n int, work string)
 	argv := map[string][]string{subjectPython: {strings.TrimSpace(string(python)), script}}
 	env := map[string][]string{subjectPython: sandboxEnv(home, "PYTHONDONTWRITEBYTECODE=1")}
 	for _, f := range builtNames {
-		// What every function needs to start (the watchdog alone reads the
-		// rotation function's ARN).
+		// What every function needs to start (the watchdog alone reads the rotation function's ARN).
 		argv[f], env[f] = []string{bins[f]}, sandboxEnv(home, "AWS_LAMBDA_FUNCTION_NAME="+f,
 			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 			"ALERT_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:bench-alerts",
@@ -182,12 +172,11 @@ func coldStarts(ctx context.Context, bins map[string]string, n int, work string)
 	return run, nil
 }
 
-// coldRatio compares a subject with a reference (the floor or Python): the
-// verdict's ratio is that of the medians; the per-round ratios (both started
-// in the same round) show how much it moved with the load.
+// coldRatio compares a subject with a reference: the ratio of the medians (the verdict's), and the
+// spread of the ratios round by round.
 type coldRatio struct {
-	median float64         // median(subject) / median(reference)
-	paired spread[float64] // subject / reference, round by round
+	median float64
+	paired spread[float64]
 }
 
 // compareCold compares subject with ref; false if either has no starts.
@@ -206,7 +195,6 @@ func compareCold(c *coldRun, subject, ref string) (coldRatio, bool) {
 	return coldRatio{median: float64(sm) / float64(rm), paired: summarize(per)}, true
 }
 
-// coldVerdict is the worst function against one reference subject.
 type coldVerdict struct {
 	function string
 	ratio    coldRatio

@@ -1,23 +1,10 @@
-// Command bench measures what a platform team weighs when it chooses
-// between this project and AWS's Python rotation templates (issue 7,
-// "Benchmarks"), and writes the figures to BENCHMARKS.md:
-//
-//   - the size of each bootstrap built exactly as deployed (linux/arm64,
-//     the Makefile's flags) and of its deployment zip, and of the host build;
-//   - cold start, from exec to the first request for an invocation under a
-//     fake runtime API, of each function, of a bare aws-lambda-go function
-//     (the floor) and of a Python process that imports boto3 and creates
-//     the Secrets Manager and SNS clients, interleaved in the same run;
-//   - peak RSS, handler time split from the time spent waiting on peers, and
-//     the calls to Secrets Manager, LWA, SP-API and SNS, over a full rotation,
-//     over SQS batches of 10 messages and over watchdog sweeps of 50 and 100
-//     managed secrets on a local stack (moto, the SP-API simulator, the
-//     functions under aws-lambda-rie);
-//   - the Go benchmarks of the hot paths (go test -bench);
-//   - the issue's targets, met or missed, with the reason.
-//
-// Every number in the report is measured by this run; none is typed by hand.
-// Usage: go run ./test/bench [-out BENCHMARKS.md] [-starts 120].
+// Command bench measures what a platform team weighs when it chooses between this project and AWS's
+// Python rotation templates (issue 7) and writes it to BENCHMARKS.md: bootstrap and zip sizes as
+// deployed; cold starts of each function, of a bare aws-lambda-go floor, of the SDK floor and of
+// Python boto3, interleaved in one run; peak RSS, handler time against time waiting on peers, and
+// peer calls, over a full rotation, SQS batches and watchdog sweeps on the local stack; the Go
+// benchmarks of the hot paths; and the issue's targets, met or missed. Every number is measured
+// by the run. Usage: go run ./test/bench [-out BENCHMARKS.md] [-starts 120].
 package main
 
 import (
@@ -35,7 +22,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
-// results is everything one run measured.
 type results struct {
 	date       time.Time
 	took       time.Duration
@@ -46,11 +32,10 @@ type results struct {
 	cold       *coldRun
 	coldErr    error
 	starts     int
-	loadEnd    string // /proc/loadavg at the end
-
+	loadEnd    string
 	stackErr   error
 	rotation   *rotationRun
-	batches    []labeled // the receive-secret and expiry-alert batches
+	batches    []invocation // the receive-secret and expiry-alert batches, labelled as rows
 	sweeps     []sweepRun
 	peakRSS    map[string]int64    // KiB
 	doc        map[string]*docStep // nil when the rotation package doc's table cannot be read
@@ -80,7 +65,7 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	if err != nil {
 		return err
 	}
-	// The stack finds aws-lambda-rie itself; without it, stop before building.
+	// Fail before building when aws-lambda-rie is missing.
 	if _, err := harness.RIEPath(root); err != nil {
 		return err
 	}
@@ -132,7 +117,6 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	return nil
 }
 
-// runStack runs the rotation, the two batches and the sweeps on the local stack.
 func runStack(ctx context.Context, r *results, root, work string, host map[string]string) (err error) {
 	s, err := startStack(ctx, root, work, host)
 	defer s.close()
@@ -164,17 +148,13 @@ func runStack(ctx context.Context, r *results, root, work string, host map[strin
 	if r.rotation.err != nil {
 		return fmt.Errorf("rotation: %w", r.rotation.err)
 	}
-	progress("stack: receive-secret batch of %d", batchSize)
-	inv, err := s.receiveBatch(ctx)
-	if err != nil {
-		return err
+	for _, batch := range []func(context.Context) (invocation, error){s.receiveBatch, s.expiryBatch} {
+		inv, err := batch(ctx)
+		if err != nil {
+			return err
+		}
+		r.batches = append(r.batches, inv)
 	}
-	r.batches = append(r.batches, labeled{fmt.Sprintf("receive-secret: batch of %d new secrets (%d failed)", batchSize, inv.failures), inv})
-	progress("stack: expiry-alert batch of %d", batchSize)
-	if inv, err = s.expiryBatch(ctx); err != nil {
-		return err
-	}
-	r.batches = append(r.batches, labeled{fmt.Sprintf("expiry-alert: batch of %d expiry notices (%d failed)", batchSize, inv.failures), inv})
 	progress("stack: watchdog sweeps of %v managed secrets", sweepSizes)
 	r.sweeps, err = s.sweeps(ctx)
 	return err

@@ -16,25 +16,20 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/rotation"
 )
 
-// Targets of issues 7, 11 and 15.
+// Targets of issues 7, 11 and 15: a function's median cold start over that of Python and of the
+// floor in the same run, peak RSS, a watchdog sweep of 100 managed secrets, bootstrap size.
 const (
-	// targetColdRatio and targetFloorRatio bound a function's median cold
-	// start against the Python baseline's and the floor's in the same run.
 	targetColdRatio  = 1.0 / 25
 	targetFloorRatio = 1.3
 	targetRSSKiB     = 25 * 1024
-	// targetSweep bounds a watchdog sweep of 100 managed secrets (issue 11).
-	targetSweep     = 10 * time.Second
-	targetBootstrap = 9 << 20
+	targetSweep      = 10 * time.Second
+	targetBootstrap  = 9 << 20
 )
 
-// report is a Markdown builder.
 type report struct{ b strings.Builder }
 
-// para writes a paragraph (or a heading) and the blank line after it.
 func (r *report) para(format string, args ...any) { fmt.Fprintf(&r.b, format+"\n\n", args...) }
 
-// table writes a table of head and rows, and the blank line after it.
 func (r *report) table(head []string, rows ...[]string) {
 	row := func(cells []string) { fmt.Fprintf(&r.b, "| %s |\n", strings.Join(cells, " | ")) }
 	row(head)
@@ -45,7 +40,6 @@ func (r *report) table(head []string, rows ...[]string) {
 	r.b.WriteString("\n")
 }
 
-// spread summarizes durations or ratios.
 type spread[T ~int64 | ~float64] struct {
 	n                          int
 	median, p10, p90, min, max T
@@ -81,7 +75,6 @@ func fraction(x float64) string {
 	return fmt.Sprintf("1/%.0f (%.3f)", 1/x, x)
 }
 
-// noise is the spread of a subject's starts relative to its median.
 func noise(s spread[time.Duration]) string {
 	if s.median <= 0 {
 		return "–"
@@ -89,7 +82,6 @@ func noise(s spread[time.Duration]) string {
 	return fmt.Sprintf("±%.0f%%", 50*float64(s.p90-s.p10)/float64(s.median))
 }
 
-// yes renders whether a target is met.
 var yes = map[bool]string{true: "**met**", false: "**missed**"}
 
 func plural(n int, what string) string {
@@ -212,13 +204,9 @@ func renderTargets(r *report, res *results) {
 		for _, inv := range res.rotation.steps {
 			got, want := smCalls(inv.calls), res.doc[inv.label].sm
 			p, o, _ := smDiff(inv.label, got, want)
-			polls, off = polls+p, off+o
-			for _, n := range got {
-				measured += n
-			}
-			for _, n := range want {
-				expected += n
-			}
+			_, g := formatCalls(got, "")
+			_, w := formatCalls(want, "")
+			measured, expected, polls, off = measured+g, expected+w, polls+p, off+o
 		}
 		why := fmt.Sprintf("rotate-secret made %d calls; the protocol table of internal/rotation/doc.go lists %d (each explained in section 5).", measured, expected)
 		if polls > 0 {
@@ -234,7 +222,6 @@ func renderTargets(r *report, res *results) {
 	r.table([]string{"target", "measured", "result", "why, and what would close it"}, rows...)
 }
 
-// coldTargets are the rows of the two cold-start targets.
 func coldTargets(res *results) [][]string {
 	var floor, python coldVerdict
 	err := res.coldErr
@@ -260,7 +247,7 @@ func coldTargets(res *results) [][]string {
 		floor.function, times(floor.ratio.paired.p10), times(floor.ratio.paired.p90))
 	why += inSpread(floor.ratio.paired, targetFloorRatio)
 	if sr, ok := compareCold(res.cold, subjectSDKFloor, subjectFloor); ok {
-		why += fmt.Sprintf(" The floor with the SDK's secretsmanager and sns packages linked but never called (sdkfloor) is %s the floor: that much is the SDK's own package initialisation (its schemas and endpoint tables), which no wiring can avoid while the functions use the SDK's clients.", times(sr.median))
+		why += fmt.Sprintf(" The floor with the SDK's secretsmanager and sns packages linked but never called (sdkfloor) is %s the floor: that much is the SDK's own package initialisation (its endpoint tables and client code), which no wiring can avoid while the functions use the SDK's clients. The service modules are pinned below their schema-based versions for cold start (see go.mod), so a bump shows up here.", times(sr.median))
 		if !floor.met {
 			why += " What would close the gap: calling Secrets Manager and SNS through hand-written signed requests (the SDK's SigV4 signer costs nearly nothing at start) instead of the SDK's service clients."
 		}
@@ -275,7 +262,6 @@ func coldTargets(res *results) [][]string {
 	return append(rows, []string{"cold start ≤ 1/25 of boto3", fraction(python.ratio.median), yes[python.met], why})
 }
 
-// renderNoise says how far each kind of figure can be trusted.
 func renderNoise(r *report, res *results) {
 	r.para("## How noisy the figures are")
 	r.para(`- **Sizes** (section 1) are exact: the same source and Go version build the same bytes (`+"`-trimpath`"+`).
@@ -371,24 +357,23 @@ func renderHandler(r *report, res *results) {
 	}
 	r.para("On the local stack of `test/harness` (the one of `make demo` and the end-to-end tests), one instance of each function: moto (`python3 -m moto.server`) as Secrets Manager, SQS and SNS; the SP-API/LWA simulator (`test/spapisim`); the host-built bootstraps under aws-lambda-rie; the harness plays Secrets Manager's rotation engine (RotateSecret creates the empty AWSPENDING version, then the four steps are invoked in order, then AWSPENDING is removed) and the SQS event source mapping of the new-secret queue. The bench puts its timing proxies between each function and each of its peers (`harness.Options.WrapPeer`), measures every invocation (`harness.Options.AroundInvoke`) and reads each bootstrap's `/proc` through `Stack.BootstrapPID`.")
 	r.para("How the split is measured: each function reaches every peer through a timing reverse proxy on 127.0.0.1 (one set per function). *Waiting on peers* is the wall time during which at least one of the function's requests is in flight (overlapping requests count once), taken as the difference of the proxy's counter around the invocation; *in handler* = round trip − waiting on peers, so it includes the runtime emulator's relay of the event and answer (well under a millisecond) and any sleep of the handler (createSecret's settle and poll waits). *CPU* is the CPU time of the bootstrap's threads over the invocation (`/proc/<pid>/task/*/schedstat`), the work the function actually did. Every function had one warm-up invocation first: these are warm figures (the cold start is section 2).")
-	var all []labeled
+	var rows [][]string
+	row := func(name string, i invocation) {
+		rows = append(rows, []string{name, ms(i.roundTrip), ms(i.peer), ms(i.roundTrip - i.peer), ms(i.cpu), calls(i.calls)})
+	}
 	for _, inv := range rot.steps {
-		all = append(all, labeled{"rotate-secret " + inv.label, inv})
+		row("rotate-secret "+inv.label, inv)
 	}
 	for _, inv := range rot.receives {
-		all = append(all, labeled{fmt.Sprintf("receive-secret: the rotation's delivery (%s)", plural(max(1, inv.records), "message")), inv})
+		row(fmt.Sprintf("receive-secret: the rotation's delivery (%s)", plural(max(1, inv.records), "message")), inv)
 	}
-	all = append(all, res.batches...)
+	for _, inv := range res.batches {
+		row(inv.label, inv)
+	}
 	for _, sw := range res.sweeps {
-		all = append(all, labeled{fmt.Sprintf("watchdog: sweep of %d managed secrets (%d alerts)", sw.secrets, sw.alerts), sw.inv})
+		row(fmt.Sprintf("watchdog: sweep of %d managed secrets (%d alerts)", sw.secrets, sw.alerts), sw.inv)
 	}
-	var rows [][]string
-	for _, l := range all {
-		i := l.inv
-		rows = append(rows, []string{l.name, ms(i.roundTrip), ms(i.peer), ms(i.roundTrip - i.peer), ms(i.cpu), calls(i.calls)})
-	}
-	head := []string{"invocation", "round trip", "waiting on peers", "in handler", "CPU", "peer calls"}
-	r.table(head, rows...)
+	r.table([]string{"invocation", "round trip", "waiting on peers", "in handler", "CPU", "peer calls"}, rows...)
 	if res.stackErr != nil {
 		r.para("The stack run stopped early: %s", oneLine(res.stackErr))
 	}
@@ -491,8 +476,7 @@ func renderGoBench(r *report, res *results) {
 	r.table([]string{"package", "benchmark", "time/op (median)", "fastest – slowest run", "bytes/op", "allocs/op"}, rows...)
 }
 
-// docStep is one row of the "Calls for one rotation" table of the rotation
-// package doc: Secrets Manager calls per operation, and LWA, SP-API, SNS.
+// docStep is one row of the rotation package doc's "Calls for one rotation" table.
 type docStep struct {
 	sm           map[string]int
 	lwa, sp, sns int
@@ -501,16 +485,14 @@ type docStep struct {
 var rotationSteps = []string{"createSecret", "setSecret", "testSecret", "finishSecret"}
 
 var (
-	// docRow is a row of the table: the step, its Secrets Manager calls, the
-	// LWA, SP-API and SNS columns, then the lines that continue the calls.
+	// The step, its Secrets Manager calls, the LWA, SP-API and SNS columns, the calls' continuation.
 	docRow = regexp.MustCompile(`(?m)^//\t(` + strings.Join(rotationSteps, "|") +
 		`)\s+(.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s*\n((?://\t +\S.*\n)*)`)
 	docPair = regexp.MustCompile(`([A-Z][A-Za-z]+) (\d+)`)
 )
 
-// readDoc reads internal/rotation/doc.go, so that the expected numbers come
-// from the package doc, never from this program: its per-step table (nil if
-// it cannot be read) and its explanation of each call, as Markdown.
+// readDoc reads the expected calls from internal/rotation/doc.go, never from this program: its
+// per-step table (nil if it cannot be read) and its explanation of each call, as Markdown.
 func readDoc(root string) (map[string]*docStep, string) {
 	b, err := os.ReadFile(filepath.Join(root, "internal", "rotation", "doc.go"))
 	if err != nil {
@@ -557,7 +539,7 @@ func readDocReasons(doc string) string {
 	return strings.Join(out, "\n")
 }
 
-// smCalls keeps the Secrets Manager calls, by bare operation name.
+// smCalls keeps the Secrets Manager calls, by operation.
 func smCalls(m map[string]int) map[string]int {
 	out := map[string]int{}
 	for k, v := range m {
@@ -568,9 +550,8 @@ func smCalls(m map[string]int) map[string]int {
 	return out
 }
 
-// smDiff compares one step's Secrets Manager calls with the doc's: extra
-// DescribeSecret calls in createSecret are polls for the new secret; the
-// other differences are listed as "op ±n" and counted in off.
+// smDiff compares one step's Secrets Manager calls with the doc's: extra DescribeSecret calls in
+// createSecret are polls for the new secret; other differences are listed and counted in off.
 func smDiff(step string, got, want map[string]int) (polls, off int, diffs []string) {
 	ops := maps.Clone(got)
 	maps.Copy(ops, want)

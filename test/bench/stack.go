@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,55 +33,46 @@ const (
 	benchAppID    = "amzn1.sp.solution.benchrotation0000000000000000"
 )
 
-// errNotRun answers the rotation engine's invocations for secrets other
-// than the benchmarked one: the batch benchmarks' subject is the function
-// that called RotateSecret, so those rotations stop at the pending version.
+// errNotRun answers the engine's invocations for secrets other than the benchmarked one: in the
+// batches, the subject is the function that called RotateSecret.
 var errNotRun = errors.New("bench: rotation of this secret is not run")
 
-// stack is test/harness's local stack (moto, the SP-API/LWA simulator, one
-// instance of each function under aws-lambda-rie, so that an invocation's
-// bootstrap is known) with a timing proxy between each function and each of
-// its peers (Options.WrapPeer) and a record of every invocation
-// (Options.AroundInvoke).
+// stack is test/harness's local stack with one instance of each function (so that an invocation's
+// bootstrap is known), a timing proxy between each function and each of its peers, and a record
+// of every invocation.
 type stack struct {
 	root    string
 	h       *harness.Stack
 	meters  map[string]*meter // by function, made before the stack starts
-	servers []*http.Server    // the proxies, started by Start
-
+	servers []*http.Server    // the proxies
 	mu      sync.Mutex
-	records map[string][]invocation // measured invocations, by function
+	records map[string][]invocation // by function
 	runOnly string                  // when set, the only secret whose rotation runs
 }
 
-// startStack starts the stack with the bootstraps of bins; close it even
-// after an error.
+// startStack starts the stack with the bootstraps of bins; close it even after an error.
 func startStack(ctx context.Context, root, work string, bins map[string]string) (*stack, error) {
 	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
+	binDir, one := filepath.Join(work, "stack"), map[string]int{}
 	for _, f := range functionNames {
 		s.meters[f] = &meter{meterState: meterState{calls: map[string]int{}, lastEnd: map[string]time.Time{}}}
-	}
-	binDir, home := filepath.Join(work, "stack"), filepath.Join(work, "home")
-	for f, p := range bins {
+		one[f] = 1
 		if err := os.MkdirAll(filepath.Join(binDir, f), 0o755); err != nil {
 			return s, err
 		}
-		if err := os.Symlink(p, filepath.Join(binDir, f, "bootstrap")); err != nil {
+		if err := os.Symlink(bins[f], filepath.Join(binDir, f, "bootstrap")); err != nil {
 			return s, err
 		}
-	}
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return s, err
 	}
 	h, err := harness.Start(ctx, harness.Options{
 		BinDir:           binDir,
 		RotationTimeout:  stepTimeout,
 		RotationAttempts: 1,
-		Instances:        map[string]int{harness.FunctionRotate: 1, harness.FunctionReceive: 1, harness.FunctionExpiry: 1, harness.FunctionWatchdog: 1},
-		Env:              map[string]string{"HOME": home, "TZ": "UTC"},
+		Instances:        one,
+		Env:              map[string]string{"HOME": filepath.Join(work, "home"), "TZ": "UTC"}, // made by coldStarts
 		ClientID:         benchClientID,
 		ApplicationID:    benchAppID,
-		InitialSecret:    "amzn1.oa2-cs.v1.bench" + randomHex(16),
+		InitialSecret:    "amzn1.oa2-cs.v1.bench" + harness.NewToken(),
 		DeliveryDelay:    500 * time.Millisecond,
 		WrapPeer:         s.wrapPeer,
 		AroundInvoke:     s.around,
@@ -103,12 +92,11 @@ func (s *stack) close() {
 	}
 }
 
-// wrapPeer puts a timing proxy of function's meter in front of target. The
-// harness calls it once per function and peer, from Start.
+// wrapPeer puts a timing proxy of function's meter in front of target (harness.Options.WrapPeer).
 func (s *stack) wrapPeer(function, peer, target string) string {
 	u, err := url.Parse(target)
 	if err != nil {
-		return unreachable // The function then fails to reach the peer, and the run says so.
+		return unreachable // the function then fails to reach the peer, and the run says so
 	}
 	addr, srv, err := serve(timed(s.meters[function], peer, httputil.NewSingleHostReverseProxy(u)))
 	if err != nil {
@@ -118,23 +106,15 @@ func (s *stack) wrapPeer(function, peer, target string) string {
 	return "http://" + addr
 }
 
-// invocation is the measure of one invocation.
 type invocation struct {
-	label     string
+	label     string        // the rotation step, or a batch's row in the report
 	roundTrip time.Duration // POST to the emulator until its answer
 	peer      time.Duration // time with at least one peer request in flight
-	cpu       time.Duration // CPU time of the bootstrap (all threads)
+	cpu       time.Duration // of the bootstrap's threads
 	calls     map[string]int
 	refused   int       // RotateSecret calls the engine refused
 	records   int       // SQS records in the event
-	failures  int       // SQS records the function reported failed
 	sent      time.Time // the earliest SentTimestamp of the SQS records
-}
-
-// labeled is an invocation with its row label.
-type labeled struct {
-	name string
-	inv  invocation
 }
 
 // around measures and records one invocation (harness.AroundInvoke).
@@ -142,7 +122,7 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	s.mu.Lock()
 	h, runOnly := s.h, s.runOnly
 	s.mu.Unlock()
-	inv := invocation{label: "invocation"}
+	var inv invocation
 	switch ev := event.(type) {
 	case events.SecretsManagerSecretRotationEvent:
 		if runOnly != "" && ev.SecretID != runOnly {
@@ -150,30 +130,23 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 		}
 		inv.label = ev.Step
 	case events.SQSEvent:
-		inv.label, inv.records = "SQS batch", len(ev.Records)
+		inv.records = len(ev.Records)
 		for _, r := range ev.Records {
-			if ms, err := strconv.ParseInt(r.Attributes["SentTimestamp"], 10, 64); err == nil {
-				if t := time.UnixMilli(ms); inv.sent.IsZero() || t.Before(inv.sent) {
-					inv.sent = t
-				}
+			ms, err := strconv.ParseInt(r.Attributes["SentTimestamp"], 10, 64)
+			if t := time.UnixMilli(ms); err == nil && (inv.sent.IsZero() || t.Before(inv.sent)) {
+				inv.sent = t
 			}
 		}
 	}
-	pid := func() int {
-		if h == nil {
-			return 0
-		}
-		pid, _ := h.BootstrapPID(function)
-		return pid
-	}
-	m, p := s.meters[function], pid()
+	m := s.meters[function]
+	p, _ := h.BootstrapPID(function)
 	cpu0, before := cpuTime(p), m.snapshot()
 	start := time.Now()
 	out, err := invoke(ctx)
 	inv.roundTrip = time.Since(start)
 	after := m.snapshot()
-	if p == 0 {
-		p = pid()
+	if p == 0 { // aws-lambda-rie may start the bootstrap only with the first invocation
+		p, _ = h.BootstrapPID(function)
 	}
 	inv.cpu = cpuTime(p) - cpu0
 	var fe *harness.FunctionError
@@ -193,8 +166,7 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	return out, err
 }
 
-// measure invokes function with event, decodes its answer into answer and
-// returns the invocation's measure; what names it in errors.
+// measure invokes function with event, decodes its answer into answer and returns the measure.
 func (s *stack) measure(ctx context.Context, what, function string, event, answer any) (invocation, error) {
 	out, err := s.h.Invoke(ctx, function, event)
 	if err != nil {
@@ -208,7 +180,6 @@ func (s *stack) measure(ctx context.Context, what, function string, event, answe
 	return s.records[function][len(s.records[function])-1], nil
 }
 
-// takeRecords returns and forgets the invocations recorded so far.
 func (s *stack) takeRecords() map[string][]invocation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,13 +188,11 @@ func (s *stack) takeRecords() map[string][]invocation {
 	return out
 }
 
-// seed creates a managed secret of clientID with rotation enabled.
 func (s *stack) seed(ctx context.Context, name, clientID, secret string) (string, error) {
 	return s.h.Seed(ctx, harness.SeedOptions{Name: name, Rotation: true, Document: &harness.SecretDocument{
-		ClientID: clientID, ClientSecret: secret, RefreshToken: "Atzr|bench-refresh-" + randomHex(8)}})
+		ClientID: clientID, ClientSecret: secret, RefreshToken: "Atzr|bench-refresh-" + harness.NewToken()}})
 }
 
-// rotationRun is the measure of one full rotation.
 type rotationRun struct {
 	steps    []invocation
 	receives []invocation // receive-secret invocations while the rotation ran
@@ -237,9 +206,8 @@ type rotationRun struct {
 	current  bool      // AWSCURRENT holds the simulator's newest secret at the end
 }
 
-// rotation runs one full scheduled rotation of a freshly seeded secret:
-// RotateSecret → the four steps, with the new-secret notification delivered
-// through SQS to receive-secret by the event source mapping.
+// rotation runs one full scheduled rotation of a freshly seeded secret, the new secret delivered
+// through SQS to receive-secret.
 func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	initial, _ := s.h.Sim.Current()
 	seeded := time.Now()
@@ -247,8 +215,7 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	// moto dates versions to the second; the new version must be dated after
-	// AWSCURRENT for createSecret to adopt it.
+	// moto dates versions to the second; createSecret adopts only a version dated after AWSCURRENT.
 	time.Sleep(time.Until(seeded.Add(1100 * time.Millisecond)))
 	s.mu.Lock()
 	s.runOnly = arn
@@ -282,8 +249,6 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	run.steps, run.receives = recs[harness.FunctionRotate], recs[harness.FunctionReceive]
 	for _, inv := range slices.Concat(run.steps, run.receives) {
 		run.refused += inv.refused
-	}
-	for _, inv := range run.receives {
 		if !inv.sent.IsZero() && (run.delivery.IsZero() || inv.sent.Before(run.delivery)) {
 			run.delivery = inv.sent
 		}
@@ -298,34 +263,33 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	return run, nil
 }
 
-// receiveBatch invokes receive-secret with new-secret notifications.
+// receiveBatch invokes receive-secret with new-secret notifications, dated a second after the
+// seeded AWSCURRENT as moto dates versions to the second.
 func (s *stack) receiveBatch(ctx context.Context) (invocation, error) {
-	// Versions are dated to the second: keep the received ones after AWSCURRENT.
-	return s.sqsBatch(ctx, harness.FunctionReceive, "receive", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", s.h.NewSecretQueueURL,
-		1100*time.Millisecond,
-		func(p map[string]any, now time.Time, _ int) {
-			p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + randomHex(16)
+	return s.sqsBatch(ctx, harness.FunctionReceive, "new secrets", "APPLICATION_OAUTH_CLIENT_NEW_SECRET",
+		s.h.NewSecretQueueURL, 1100*time.Millisecond, func(p map[string]any, now time.Time, _ int) {
+			p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + harness.NewToken()
 			p["newClientSecretExpiryTime"] = now.Add(180 * 24 * time.Hour).Format(time.RFC3339Nano)
 			p["oldClientSecretExpiryTime"] = now.Add(7 * 24 * time.Hour).Format(time.RFC3339Nano)
 		})
 }
 
-// expiryBatch invokes expiry-alert with expiry notices at the days of
-// Amazon's schedule.
+// expiryBatch invokes expiry-alert with expiry notices at the days of Amazon's schedule.
 func (s *stack) expiryBatch(ctx context.Context) (invocation, error) {
 	days := []int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}
-	return s.sqsBatch(ctx, harness.FunctionExpiry, "expiry", "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", s.h.ExpiryQueueURL, 0,
-		func(p map[string]any, now time.Time, i int) {
+	return s.sqsBatch(ctx, harness.FunctionExpiry, "expiry notices", "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY",
+		s.h.ExpiryQueueURL, 0, func(p map[string]any, now time.Time, i int) {
 			p["clientSecretExpiryTime"] = now.Add(time.Duration(days[i])*24*time.Hour + time.Hour).Format(time.RFC3339Nano)
 		})
 }
 
-// sqsBatch seeds batchSize applications bench/<kind>-NN, waits settle, and
-// invokes function with one batch (an event source mapping delivers at most
-// 10) of one notification of typ for each: the official example of
-// internal/notification/testdata, its payload filled in by fill.
-func (s *stack) sqsBatch(ctx context.Context, function, kind, typ, queueURL string, settle time.Duration,
+// sqsBatch seeds batchSize applications, waits settle, and invokes function with one batch (an event
+// source mapping delivers at most 10) of one notification of typ for each: the official example of
+// internal/notification/testdata, its payload filled in by fill. what names the notifications.
+func (s *stack) sqsBatch(ctx context.Context, function, what, typ, queueURL string, settle time.Duration,
 	fill func(payload map[string]any, now time.Time, i int)) (invocation, error) {
+	progress("stack: %s batch of %d", function, batchSize)
+	kind, _, _ := strings.Cut(function, "-")
 	example, err := os.ReadFile(filepath.Join(s.root, "internal", "notification", "testdata", typ+".example.json"))
 	if err != nil {
 		return invocation{}, err
@@ -334,7 +298,7 @@ func (s *stack) sqsBatch(ctx context.Context, function, kind, typ, queueURL stri
 	var ev events.SQSEvent
 	for i := range batchSize {
 		clientID := fmt.Sprintf("amzn1.application-oa2-client.bench%s%02d", kind, i)
-		if _, err := s.seed(ctx, fmt.Sprintf("bench/%s-%02d", kind, i), clientID, "amzn1.oa2-cs.v1."+kind+randomHex(16)); err != nil {
+		if _, err := s.seed(ctx, fmt.Sprintf("bench/%s-%02d", kind, i), clientID, "amzn1.oa2-cs.v1."+kind+harness.NewToken()); err != nil {
 			return invocation{}, err
 		}
 		var n map[string]any
@@ -351,7 +315,7 @@ func (s *stack) sqsBatch(ctx context.Context, function, kind, typ, queueURL stri
 		md["publishTime"] = now.Format(time.RFC3339Nano)
 		body, _ := json.Marshal(n)
 		ev.Records = append(ev.Records, events.SQSMessage{
-			MessageId: harness.NewToken(), ReceiptHandle: "bench-" + randomHex(8), Body: string(body),
+			MessageId: harness.NewToken(), ReceiptHandle: "bench-" + harness.NewToken(), Body: string(body),
 			Attributes:  map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": strconv.FormatInt(time.Now().UnixMilli(), 10)},
 			EventSource: "aws:sqs", EventSourceARN: "arn:aws:sqs:" + harness.Region + ":" + harness.AccountID + ":" + path.Base(queueURL),
 			AWSRegion: harness.Region,
@@ -360,25 +324,21 @@ func (s *stack) sqsBatch(ctx context.Context, function, kind, typ, queueURL stri
 	time.Sleep(settle)
 	var resp events.SQSEventResponse
 	inv, err := s.measure(ctx, function+" batch", function, ev, &resp)
-	inv.failures = len(resp.BatchItemFailures)
+	inv.label = fmt.Sprintf("%s: batch of %d %s (%d failed)", function, batchSize, what, len(resp.BatchItemFailures))
 	return inv, err
 }
 
-// sweepRun is the measure of one watchdog sweep.
 type sweepRun struct {
 	secrets, alerts int
 	inv             invocation
 }
 
-// sweepSizes are the fleet sizes the watchdog's sweep is timed at: two, to
-// show the time grows linearly.
+// sweepSizes are the fleet sizes the watchdog's sweep is timed at: two, to show it is linear.
 var sweepSizes = []int{50, 100}
 
-// sweeps tops the managed secrets up to each of sweepSizes (the secrets of
-// the earlier runs count) and times one sweep at each size. The simulator
-// plays one application: every added secret names another client id, so LWA
-// rejects it and the sweep publishes a CREDENTIALS_REJECTED alert for it,
-// the most publishing a sweep of that size can do.
+// sweeps tops the managed secrets up to each of sweepSizes and times one sweep at each size. The
+// simulator knows one application, so LWA rejects every added secret and the sweep publishes an
+// alert for each: the most publishing a sweep of that size can do.
 func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 	var runs []sweepRun
 	for _, size := range sweepSizes {
@@ -388,7 +348,7 @@ func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 		}
 		for i := len(listed); i < size; i++ {
 			clientID := fmt.Sprintf("amzn1.application-oa2-client.benchsweep%03d", i)
-			if _, err := s.seed(ctx, fmt.Sprintf("bench/sweep-%03d", i), clientID, "amzn1.oa2-cs.v1.sweep"+randomHex(16)); err != nil {
+			if _, err := s.seed(ctx, fmt.Sprintf("bench/sweep-%03d", i), clientID, "amzn1.oa2-cs.v1.sweep"+harness.NewToken()); err != nil {
 				return runs, err
 			}
 		}
@@ -402,8 +362,6 @@ func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 	return runs, nil
 }
 
-// warmUp invokes each function once with as little as it allows, so that
-// the measured invocations are warm.
 func (s *stack) warmUp(ctx context.Context) error {
 	for _, f := range functionNames {
 		var ev any = events.SQSEvent{Records: []events.SQSMessage{}}
@@ -424,16 +382,9 @@ func (s *stack) warmUp(ctx context.Context) error {
 	return nil
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// meter accounts one function's peer requests: the wall time during which
-// at least one is in flight (overlapping requests count once), and their
-// number per operation. A function runs one invocation at a time, so two
-// snapshots around an invocation give that invocation's figures.
+// meter accounts one function's peer requests: the wall time with at least one in flight, and
+// their number per operation. A function runs one invocation at a time, so two snapshots around an
+// invocation give its figures.
 type meter struct {
 	mu        sync.Mutex
 	inflight  int
@@ -441,7 +392,6 @@ type meter struct {
 	meterState
 }
 
-// meterState is what a meter has counted so far.
 type meterState struct {
 	busy    time.Duration
 	calls   map[string]int       // "peer operation" → count
@@ -460,7 +410,6 @@ func (m *meter) snapshot() meterState {
 	return st
 }
 
-// timed counts each request on m and hands it to next, the real peer.
 func timed(m *meter, peer string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := operation(peer, r)
@@ -470,7 +419,6 @@ func timed(m *meter, peer string, next http.Handler) http.Handler {
 		}
 		m.inflight++
 		m.mu.Unlock()
-		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -480,31 +428,17 @@ func timed(m *meter, peer string, next http.Handler) http.Handler {
 			}
 			m.calls[op]++
 			m.lastEnd[op] = now
-			// The rotation engine refuses a RotateSecret while a rotation is incomplete.
-			if op == "Secrets Manager RotateSecret" && sw.errorType == "InvalidRequestException" {
+			// The engine refuses a RotateSecret while a rotation is incomplete.
+			if op == "Secrets Manager RotateSecret" && w.Header().Get("X-Amzn-ErrorType") == "InvalidRequestException" {
 				m.refused++
 			}
 		}()
-		next.ServeHTTP(sw, r)
+		next.ServeHTTP(w, r)
 	})
 }
 
-// statusWriter notes the AWS error type of an answer.
-type statusWriter struct {
-	http.ResponseWriter
-	errorType string
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	if status >= 400 {
-		w.errorType = w.Header().Get("X-Amzn-ErrorType")
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-// operation names a request to peer: Secrets Manager's by its X-Amz-Target
-// (AWS JSON protocol), SNS's by its Action form field (query protocol; the
-// body is read and put back), LWA's and SP-API's by their path.
+// operation names a request to peer: Secrets Manager's by its X-Amz-Target, SNS's by its Action
+// form field (the body is read and put back), LWA's and SP-API's by their path.
 func operation(peer string, r *http.Request) string {
 	switch peer {
 	case harness.PeerSecretsManager:

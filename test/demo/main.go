@@ -1,16 +1,8 @@
-// Command demo runs the whole rotation system on this machine, with no AWS
-// account: the four functions as built bootstrap binaries under
-// aws-lambda-rie, moto as Secrets Manager, SQS and SNS, and the SP-API/LWA
-// simulator (see test/harness). It seeds a tagged secret with rotation
-// on, runs a scheduled rotation end to end (request, delivery, receive,
-// adopt, test, promote) and an expiry notice, then tags one more secret
-// without rotation and runs the watchdog's sweep over both, printing a
-// timeline as it goes and a final table of versions, labels and alerts. Secret values are never
-// printed: versions show a short sha256 fingerprint.
-//
-// Usage (from the repository, after make tools):
-//
-//	go run ./test/demo [-logs FILE]
+// Command demo runs the whole rotation system on this machine, with no AWS account, on the local
+// stack of test/harness: a scheduled rotation of a tagged secret end to end, an expiry notice, and
+// the watchdog's sweep over it and one more secret without rotation, printed as a timeline and a
+// final table of versions, labels and alerts. Secret values are never printed, only fingerprints.
+// Usage (after make tools): go run ./test/demo [-logs FILE]
 package main
 
 import (
@@ -33,7 +25,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
-// extraSecret is the made-up client secret of the secret without rotation.
 const extraSecret = "amzn1.oa2-cs.v1.demo-made-up-secret-of-another-application"
 
 func main() {
@@ -50,22 +41,21 @@ func main() {
 	}
 }
 
-// printer writes timeline lines as they happen.
 type printer struct {
 	mu    sync.Mutex
 	start time.Time
 }
 
 func (p *printer) line(t time.Time, what string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Fprintf(os.Stdout, "  %6.1fs  %s\n", t.Sub(p.start).Seconds(), what)
+	p.print("  %6.1fs  %s\n", t.Sub(p.start).Seconds(), what)
 }
 
-func (p *printer) phase(title string) {
+func (p *printer) phase(title string) { p.print("\n== %s\n", title) }
+
+func (p *printer) print(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(os.Stdout, "\n== %s\n", title)
+	fmt.Printf(format, args...)
 }
 
 func run(ctx context.Context, logFile string) error {
@@ -147,10 +137,8 @@ func run(ctx context.Context, logFile string) error {
 	return status(ctx, s, p)
 }
 
-// status runs the operator CLI's status over the demo's secrets, as a
-// person would with AWS_ENDPOINT_URL pointing at the local stack. It
-// succeeds when the CLI sees the rotated secret healthy and the other one
-// at risk (exit status 1: something needs a person).
+// status runs the operator CLI's status against the local stack, as a person would. It succeeds
+// when the CLI sees the secret without rotation at risk (exit status 1: something needs a person).
 func status(ctx context.Context, s *harness.Stack, p *printer) error {
 	p.phase("Operator CLI: go run ./cmd/lwa-rotation status")
 	for k, v := range map[string]string{
@@ -173,8 +161,8 @@ func status(ctx context.Context, s *harness.Stack, p *printer) error {
 	return nil
 }
 
-// sweep tags one more secret, of another application, without rotation,
-// and runs the watchdog's daily sweep. It returns the new secret's ARN.
+// sweep tags one more secret, of another application, without rotation, and runs the watchdog's
+// daily sweep. It returns the new secret's ARN.
 func sweep(ctx context.Context, s *harness.Stack, p *printer) (string, error) {
 	p.phase("Watchdog: one more tagged secret without rotation, then the daily sweep")
 	name := "sp-api-lwa/forgotten-application"
@@ -202,7 +190,6 @@ func sweep(ctx context.Context, s *harness.Stack, p *printer) (string, error) {
 	return extra, waitAlert(ctx, s, "the watchdog's alerts", "SECRET_AT_RISK")
 }
 
-// waitAlert waits up to 30 s for an alert of event.
 func waitAlert(ctx context.Context, s *harness.Stack, what, event string) error {
 	return s.WaitFor(ctx, 30*time.Second, what, func(ctx context.Context) (bool, error) {
 		as, err := s.Alerts(ctx)
@@ -215,16 +202,10 @@ func hasAlert(as []harness.Alert, event string) bool {
 }
 
 func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer) error {
-	vs, err := s.Versions(ctx, arn)
-	if err != nil {
-		return err
-	}
-	as, err := s.Alerts(ctx)
-	if err != nil {
-		return err
-	}
-	tags, err := s.Tags(ctx, arn)
-	if err != nil {
+	vs, errV := s.Versions(ctx, arn)
+	as, errA := s.Alerts(ctx)
+	tags, errT := s.Tags(ctx, arn)
+	if err := errors.Join(errV, errA, errT); err != nil {
 		return err
 	}
 	p.phase("Result")
@@ -268,7 +249,6 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 	fmt.Printf("SP-API rotate calls: %d; LWA tokens granted: %d; rotation steps invoked: %d\n",
 		st.RotateCalls, st.TokenClientCredentials+st.TokenRefresh, len(s.Steps()))
 
-	// Check what the demo promised.
 	var problems []string
 	newest, _ := s.Sim.Current()
 	if d.ClientSecret != newest || !s.Sim.Accepts(d.ClientSecret) {

@@ -1,9 +1,6 @@
-// Command sdkfloor is a reference of test/bench, not a function of the
-// project: the floor (test/bench/floor) with the two AWS SDK service
-// packages every function uses linked in but never called. Its cold start
-// over the floor's is what initialising those packages costs (their
-// schemas and endpoint tables are built at package initialisation), a cost
-// no change to a function's wiring can remove.
+// Command sdkfloor is a cold-start reference of test/bench, not a function: the floor with the
+// secretsmanager and sns service packages linked but never called. Its start over the floor's is
+// what initialising their endpoint tables and client code costs, which no wiring can remove.
 package main
 
 import (
