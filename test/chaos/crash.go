@@ -94,45 +94,46 @@ func guard[I, O, P any](w *World, ctx context.Context, op string, in I, o []P, f
 	return out, err
 }
 
-// smClient is the fake behind the crash points; the receiver's records the rotations it started.
-type smClient struct {
+// client is the Secrets Manager and SNS the handlers see: the fakes behind the crash points and
+// the injected errors. The receiver's records the rotations its RotateSecret started.
+type client struct {
 	w        *World
 	receiver bool
 }
 
-func (c smClient) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput, o ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
+func (c client) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput, o ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
 	return guard(c.w, ctx, "GetSecretValue", in, o, c.w.SM.GetSecretValue)
 }
 
-func (c smClient) PutSecretValue(ctx context.Context, in *sm.PutSecretValueInput, o ...func(*sm.Options)) (*sm.PutSecretValueOutput, error) {
+func (c client) PutSecretValue(ctx context.Context, in *sm.PutSecretValueInput, o ...func(*sm.Options)) (*sm.PutSecretValueOutput, error) {
 	return guard(c.w, ctx, "PutSecretValue", in, o, c.w.SM.PutSecretValue)
 }
 
-func (c smClient) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput, o ...func(*sm.Options)) (*sm.DescribeSecretOutput, error) {
+func (c client) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput, o ...func(*sm.Options)) (*sm.DescribeSecretOutput, error) {
 	return guard(c.w, ctx, "DescribeSecret", in, o, c.w.SM.DescribeSecret)
 }
 
-func (c smClient) UpdateSecretVersionStage(ctx context.Context, in *sm.UpdateSecretVersionStageInput, o ...func(*sm.Options)) (*sm.UpdateSecretVersionStageOutput, error) {
+func (c client) UpdateSecretVersionStage(ctx context.Context, in *sm.UpdateSecretVersionStageInput, o ...func(*sm.Options)) (*sm.UpdateSecretVersionStageOutput, error) {
 	return guard(c.w, ctx, "UpdateSecretVersionStage", in, o, c.w.SM.UpdateSecretVersionStage)
 }
 
-func (c smClient) TagResource(ctx context.Context, in *sm.TagResourceInput, o ...func(*sm.Options)) (*sm.TagResourceOutput, error) {
+func (c client) TagResource(ctx context.Context, in *sm.TagResourceInput, o ...func(*sm.Options)) (*sm.TagResourceOutput, error) {
 	return guard(c.w, ctx, "TagResource", in, o, c.w.SM.TagResource)
 }
 
-func (c smClient) UntagResource(ctx context.Context, in *sm.UntagResourceInput, o ...func(*sm.Options)) (*sm.UntagResourceOutput, error) {
+func (c client) UntagResource(ctx context.Context, in *sm.UntagResourceInput, o ...func(*sm.Options)) (*sm.UntagResourceOutput, error) {
 	return guard(c.w, ctx, "UntagResource", in, o, c.w.SM.UntagResource)
 }
 
-func (c smClient) ListSecrets(ctx context.Context, in *sm.ListSecretsInput, o ...func(*sm.Options)) (*sm.ListSecretsOutput, error) {
+func (c client) ListSecrets(ctx context.Context, in *sm.ListSecretsInput, o ...func(*sm.Options)) (*sm.ListSecretsOutput, error) {
 	return guard(c.w, ctx, "ListSecrets", in, o, c.w.SM.ListSecrets)
 }
 
-func (c smClient) ListSecretVersionIds(ctx context.Context, in *sm.ListSecretVersionIdsInput, o ...func(*sm.Options)) (*sm.ListSecretVersionIdsOutput, error) {
+func (c client) ListSecretVersionIds(ctx context.Context, in *sm.ListSecretVersionIdsInput, o ...func(*sm.Options)) (*sm.ListSecretVersionIdsOutput, error) {
 	return guard(c.w, ctx, "ListSecretVersionIds", in, o, c.w.SM.ListSecretVersionIds)
 }
 
-func (c smClient) RotateSecret(ctx context.Context, in *sm.RotateSecretInput, o ...func(*sm.Options)) (*sm.RotateSecretOutput, error) {
+func (c client) RotateSecret(ctx context.Context, in *sm.RotateSecretInput, o ...func(*sm.Options)) (*sm.RotateSecretOutput, error) {
 	return guard(c.w, ctx, "RotateSecret", in, o, func(ctx context.Context, in *sm.RotateSecretInput, o ...func(*sm.Options)) (*sm.RotateSecretOutput, error) {
 		out, err := c.w.SM.RotateSecret(ctx, in, o...)
 		if err == nil && c.receiver {
@@ -144,10 +145,7 @@ func (c smClient) RotateSecret(ctx context.Context, in *sm.RotateSecretInput, o 
 	})
 }
 
-// snsClient is the SNS the handlers see.
-type snsClient struct{ w *World }
-
-func (c snsClient) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
+func (c client) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	return guard(c.w, ctx, "Publish", in, o, c.w.SNS.Publish)
 }
 

@@ -167,7 +167,7 @@ var Scenarios = map[string]func(seed uint64) *World{
 	},
 	"configTest": func(seed uint64) *World {
 		w := scenario(seed, nil)
-		w.Hooks = []Hook{{30 * time.Second, func(w *World) { w.ConfigTest(0) }}}
+		w.Hooks = []Hook{{30 * time.Second, func(w *World) { w.rotate(0, true) }}}
 		return w
 	},
 	"malformed": func(seed uint64) *World {

@@ -12,19 +12,14 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// Queue is an in-memory standard SQS queue with a dead-letter queue, as the
-// world's event source mappings reach it (through its faults and crash points).
-// A received message is invisible for Visibility, and one already received
-// MaxReceiveCount times moves to the dead-letter queue on its next receive, as
-// SQS's redrive policy does.
+// Queue is an in-memory standard SQS queue with a dead-letter queue (after MaxReceiveCount
+// receives), reached through the world's faults and crash points.
 type Queue struct {
-	Name string
-	w    *World
-
-	mu   sync.Mutex
-	seq  int
-	msgs []*message
-	dlq  []*message
+	Name      string
+	w         *World
+	mu        sync.Mutex
+	seq       int
+	msgs, dlq []*message
 }
 
 type message struct {
@@ -41,8 +36,8 @@ func (q *Queue) Send(body string, now time.Time) {
 	q.msgs = append(q.msgs, &message{id: fmt.Sprintf("%s-msg-%04d", q.Name, q.seq), body: body, sentAt: now, visibleAt: now})
 }
 
-// Receive returns up to n visible messages and hides them for the visibility
-// timeout; messages over the receive limit move to the dead-letter queue.
+// Receive returns up to n visible messages and hides them for Visibility; a message already
+// received MaxReceiveCount times moves to the dead-letter queue instead, as SQS's redrive does.
 func (q *Queue) Receive(_ context.Context, n int) ([]events.SQSMessage, error) {
 	if q.w.faulty(q.w.Sched.SQSReceiveFail) {
 		return nil, nil
@@ -94,15 +89,13 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 
 var errDeleteFailed = errors.New("chaos: DeleteMessage failed")
 
-// Len returns how many messages are in the queue (visible or not) and in its
-// dead-letter queue.
+// Len returns how many messages are in the queue (visible or not) and in its dead-letter queue.
 func (q *Queue) Len() (inQueue, dead int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.msgs), len(q.dlq)
 }
 
-// nextVisible returns when the next hidden message becomes visible.
 func (q *Queue) nextVisible() (t time.Time, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -114,8 +107,7 @@ func (q *Queue) nextVisible() (t time.Time, ok bool) {
 	return t, ok
 }
 
-// redrive moves every dead-lettered message back with a fresh receive count
-// (start-message-move-task) and returns how many moved.
+// redrive moves every dead-lettered message back, as start-message-move-task does.
 func (q *Queue) redrive(now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()

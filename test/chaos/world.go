@@ -206,12 +206,10 @@ func NewWorld(s Schedule) *World {
 			Rand:               rand.New(rand.NewPCG(s.Seed, uint64(100+i))),
 		})
 		expires := initialExpiry.Format(time.RFC3339)
-		doc, _ := json.Marshal(map[string]string{
-			"clientId": a.ClientID, "clientSecret": a.Initial, "clientSecretExpiresAt": expires, "refreshToken": a.Refresh,
-		})
-		a.ARN = w.SM.Seed(a.Name, string(doc), map[string]string{
-			managed.TagClientID: a.ClientID, managed.TagClientSecretExpiresAt: expires,
-		})
+		doc, _ := json.Marshal(map[string]string{"clientId": a.ClientID, "clientSecret": a.Initial,
+			"clientSecretExpiresAt": expires, "refreshToken": a.Refresh})
+		tags := map[string]string{managed.TagClientID: a.ClientID, managed.TagClientSecretExpiresAt: expires}
+		a.ARN = w.SM.Seed(a.Name, string(doc), tags)
 		w.SM.SetRotation(a.ARN, true, rotationLambdaARN)
 		w.Apps = append(w.Apps, a)
 	}
@@ -222,15 +220,15 @@ func NewWorld(s Schedule) *World {
 	api := spapi.NewClient("https://sellingpartnerapi.sim.local", hc)
 	// The simulator's limiter lets one call a simulated minute through: 10 ms is 100 simulated s.
 	api.Interval, api.MinBackoff, api.MaxAttempts = 10*time.Millisecond, time.Millisecond, 5
-	alerts := alert.NewPublisher(snsClient{w}, topicARN)
-	sm := smClient{w: w}
+	sm := client{w: w}
+	alerts := alert.NewPublisher(sm, topicARN)
 	w.rotator = rotation.New(sm, sm, tokens, api, alerts, w.Logger, rotation.Config{
 		Cooldown: Cooldown, RejectAfter: rotation.DefaultRejectAfter, Now: w.Now,
 		PollInterval: 2 * time.Millisecond, DeadlineMargin: 10 * time.Millisecond, Settle: time.Millisecond,
 		TestRetryFor: 40 * time.Millisecond, TestRetryInterval: 3 * time.Millisecond,
 	})
 	// Receiver Case 4d waits five polls, as deployed (10 s for 2 s polls).
-	w.receiver = receiver.New(sm, smClient{w: w, receiver: true}, alerts, w.Logger,
+	w.receiver = receiver.New(sm, client{w: w, receiver: true}, alerts, w.Logger,
 		receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
 	w.expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
 	return w
@@ -484,18 +482,15 @@ var errInvocationDied = errors.New("chaos: the invocation died")
 // RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does.
 func (w *World) RotateNow(i int) { w.rotate(i, false) }
 
-// ConfigTest plays Secrets Manager's configuration test for app i: testSecret alone.
-func (w *World) ConfigTest(i int) { w.rotate(i, true) }
-
+// rotate calls RotateSecret, refused while a rotation is incomplete (the engine reattempts that
+// one); configTest plays Secrets Manager's configuration test first (testSecret alone).
 func (w *World) rotate(i int, configTest bool) {
 	a, token := w.Apps[i], w.uuid()
 	if configTest {
 		w.engine.ConfigTest(a.ARN, token)
 	}
-	// Refused while a rotation is incomplete: the engine reattempts that one.
-	_, _ = w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
-		SecretId: aws.String(a.ARN), ClientRequestToken: aws.String(token),
-	})
+	in := &secretsmanager.RotateSecretInput{SecretId: aws.String(a.ARN), ClientRequestToken: aws.String(token)}
+	_, _ = w.SM.RotateSecret(context.Background(), in)
 }
 
 // SendForged sends a forged delivery for app i now; its secret must never leak (I4) nor be current (I6).
@@ -579,27 +574,19 @@ func (w *World) observe() {
 			w.notWorkingAt = note(w.notWorkingAt, "app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
 				a.Index, now.Sub(Epoch), slices.Index(issued, cur))
 		}
-		missing := slices.DeleteFunc(slices.Clone(issued[1:]), func(s string) bool { _, ok := w.storedAt[s]; return ok })
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
-			for _, s := range missing {
-				if strings.Contains(val, s) {
-					w.stored(s, val, now)
+			for _, s := range issued[1:] {
+				if _, seen := w.storedAt[s]; seen || !strings.Contains(val, s) {
+					continue
+				}
+				w.storedAt[s] = now
+				if doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys); err == nil && doc.ClientSecret().Reveal() == s {
+					if exp, ok := doc.ExpiresAt(); ok {
+						w.storedExpiry[s] = exp
+					}
 				}
 			}
-		}
-	}
-}
-
-// stored records that issued secret s was first seen stored at now, in a version holding val.
-func (w *World) stored(s, val string, now time.Time) {
-	if _, ok := w.storedAt[s]; ok {
-		return
-	}
-	w.storedAt[s] = now
-	if doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys); err == nil && doc.ClientSecret().Reveal() == s {
-		if exp, ok := doc.ExpiresAt(); ok {
-			w.storedExpiry[s] = exp
 		}
 	}
 }
