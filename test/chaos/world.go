@@ -504,6 +504,14 @@ func (w *World) SendForged(i int) Forgery {
 	return f
 }
 
+// newSecretBody returns a NEW_SECRET body shaped like the official example.
+func newSecretBody(clientID, applicationID, secret, notificationID string, now, expires time.Time) string {
+	const layout = "2006-01-02T15:04:05.000Z"
+	ts, exp, old := now.UTC().Format(layout), expires.UTC().Format(layout), now.Add(7*24*time.Hour).UTC().Format(layout)
+	return fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payloadVersion":"2023-11-30","eventTime":%q,"payload":{"applicationOAuthClientNewSecret":{"clientId":%q,"newClientSecret":%q,"newClientSecretExpiryTime":%q,"oldClientSecretExpiryTime":%q}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"sub-1","publishTime":%q,"notificationId":%q}}`,
+		ts, clientID, secret, exp, old, applicationID, ts, notificationID)
+}
+
 // Forged returns the forged deliveries sent so far.
 func (w *World) Forged() []Forgery { return w.forged }
 

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"fmt"
 	"hash/fnv"
 	"time"
 
@@ -220,11 +219,4 @@ func SeedOf(name string) uint64 {
 // NewSecretBody returns a NEW_SECRET body shaped like the official example, expiring 180 days on.
 func NewSecretBody(clientID, applicationID, secret, notificationID string, now time.Time) string {
 	return newSecretBody(clientID, applicationID, secret, notificationID, now, now.Add(180*24*time.Hour))
-}
-
-func newSecretBody(clientID, applicationID, secret, notificationID string, now, expires time.Time) string {
-	const layout = "2006-01-02T15:04:05.000Z"
-	ts, exp, old := now.UTC().Format(layout), expires.UTC().Format(layout), now.Add(7*24*time.Hour).UTC().Format(layout)
-	return fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payloadVersion":"2023-11-30","eventTime":%q,"payload":{"applicationOAuthClientNewSecret":{"clientId":%q,"newClientSecret":%q,"newClientSecretExpiryTime":%q,"oldClientSecretExpiryTime":%q}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"sub-1","publishTime":%q,"notificationId":%q}}`,
-		ts, clientID, secret, exp, old, applicationID, ts, notificationID)
 }
