@@ -45,7 +45,8 @@ func (w *World) crashBefore(ctx context.Context, op string, in any) error {
 		return ErrCrash
 	}
 	c := w.Crash
-	if c == nil || c.Op != op || (c.Step != "" && c.Step != inv.step) || (c.Arg != "" && !slices.Contains(argsOf(in), c.Arg)) {
+	if c == nil || c.Op != op || (c.Step != "" && c.Step != inv.step) ||
+		(c.Arg != "" && !slices.Contains(argsOf(in), c.Arg)) {
 		return nil
 	}
 	w.crashSeen++

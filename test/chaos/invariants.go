@@ -15,25 +15,19 @@ import (
 
 // Result is the outcome of one run and its invariant checks.
 type Result struct {
-	Seed     uint64
-	Schedule Schedule
+	Seed                  uint64
+	Schedule              Schedule
+	Settled               bool          // I5
+	SettleSim, SettleReal time.Duration // from the end of faults to settled (or the bound): simulated, real
+	Real                  time.Duration // the whole run in real time
 
-	Settled    bool          // I5
-	SettleSim  time.Duration // simulated time from the end of faults to settled (or to the bound)
-	SettleReal time.Duration // the same in real time
-	Real       time.Duration // the whole run in real time
-
-	Issued            int // client secrets issued after the initial ones (API and portal)
-	Portal            int // of which by hand in the portal
-	RotateCalls       int // rotate calls (any answer)
-	IssuingCalls      int // rotate calls that issued a secret
-	Runs              int // rotation attempts (first runs and reattempts)
-	StepFailures      int
-	Redriven          int // dead-lettered messages moved back by the operator
-	Alerts            int
-	Forged            int // forged deliveries sent
-	ForgedRejected    int // of which listed in sp-api-lwa:rejected-secrets at the end
-	OperatorRotations int // rotations World.OperatorRotates started
+	Issued, Portal            int // secrets issued after the initial ones, of which by hand in the portal
+	RotateCalls, IssuingCalls int // rotate calls (any answer), of which those that issued a secret
+	Runs                      int // rotation attempts (first runs and reattempts)
+	StepFailures, Alerts      int
+	Redriven                  int // dead-lettered messages moved back by the operator
+	Forged, ForgedRejected    int // forged deliveries sent, of which listed as rejected at the end
+	OperatorRotations         int // rotations World.OperatorRotates started
 
 	Lost       int // I1: issued secrets stored in no version
 	NotNewest  int // I1: apps whose AWSCURRENT is not the newest secret once settled
@@ -185,9 +179,13 @@ func (w *World) checkRotateCalls(res *Result) {
 			case !c.At.Before(cooledAt) && (!ok || stored.After(cooledAt)):
 				res.ExplainedCooldown++
 			default:
+				desc := "never"
+				if ok {
+					desc = stored.Sub(Epoch).String()
+				}
 				res.Needless++
 				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored at %v, within the cooldown",
-					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, storedDesc(stored, ok))
+					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, desc)
 			}
 		} else if w.byReceiver[c.Token] && lateReceiverCall(c, issued, w.storedAt, w.storedExpiry) {
 			res.ExplainedLate++
@@ -266,13 +264,6 @@ func (w *World) requestedBefore(arn string, t time.Time) time.Time {
 		}
 	}
 	return at
-}
-
-func storedDesc(t time.Time, ok bool) string {
-	if !ok {
-		return "never"
-	}
-	return t.Sub(Epoch).String()
 }
 
 // checkLeaks is I4: no client secret, access or refresh token in a log line, alert or error.

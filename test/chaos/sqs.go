@@ -79,15 +79,13 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 		return err
 	}
 	if q.w.faulty(q.w.Sched.SQSDeleteFail) {
-		return errDeleteFailed
+		return errors.New("chaos: DeleteMessage failed")
 	}
 	q.mu.Lock()
 	q.msgs = slices.DeleteFunc(q.msgs, func(x *message) bool { return x.id == m.MessageId })
 	q.mu.Unlock()
 	return q.w.crashAfter(ctx)
 }
-
-var errDeleteFailed = errors.New("chaos: DeleteMessage failed")
 
 // Len returns how many messages are in the queue (visible or not) and in its dead-letter queue.
 func (q *Queue) Len() (inQueue, dead int) {

@@ -321,7 +321,8 @@ func (w *World) inject(op string, in any) error {
 	if w.Sched.SMErrorRate > 0 && slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate) {
 		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
 	}
-	if ti, ok := in.(*secretsmanager.TagResourceInput); ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
+	ti, ok := in.(*secretsmanager.TagResourceInput)
+	if ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
 		now, arn := w.Now(), aws.ToString(ti.SecretId)
 		w.mu.Lock()
 		w.requested[arn] = append(w.requested[arn], now)
@@ -359,25 +360,20 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	in, a := req.Clone(ctx), w.Apps[0]
 	op, rotate := "ClientCredentials", req.URL.Path == spapisim.RotatePath
 	if rotate {
 		op = "RotateApplicationClientSecret"
+	}
+	if err := w.crashBefore(ctx, op, req); err != nil {
+		return nil, err
+	}
+	in, a, rec := req.Clone(ctx), w.Apps[0], httptest.NewRecorder()
+	if rotate {
 		w.mu.Lock()
 		if i, ok := w.tokens[req.Header.Get("x-amz-access-token")]; ok {
 			a = w.Apps[i]
 		}
 		w.mu.Unlock()
-	} else if in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
-		if i := slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }); i >= 0 {
-			a = w.Apps[i]
-		}
-	}
-	if err := w.crashBefore(ctx, op, req); err != nil {
-		return nil, err
-	}
-	rec := httptest.NewRecorder()
-	if rotate {
 		w.rotMu.Lock()
 		current := slices.Index(a.Sim.Issued(), w.CurrentSecret(a.Index))
 		before := a.Sim.Stats().Rotations
@@ -397,6 +393,11 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			f(c)
 		}
 	} else {
+		if in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
+			if i := slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }); i >= 0 {
+				a = w.Apps[i]
+			}
+		}
 		a.Sim.Handler().ServeHTTP(rec, in)
 		var tok struct {
 			AccessToken string `json:"access_token"`
@@ -455,7 +456,7 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 		},
 		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 			if w.faulty(w.Sched.InvokeFail) {
-				return events.SQSEventResponse{}, errInvocationDied
+				return events.SQSEventResponse{}, errors.New("chaos: the invocation died")
 			}
 			resp, err := h(ctx, ev)
 			if err != nil {
@@ -477,8 +478,6 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 	return m
 }
 
-var errInvocationDied = errors.New("chaos: the invocation died")
-
 // RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does.
 func (w *World) RotateNow(i int) { w.rotate(i, false) }
 
@@ -489,8 +488,9 @@ func (w *World) rotate(i int, configTest bool) {
 	if configTest {
 		w.engine.ConfigTest(a.ARN, token)
 	}
-	in := &secretsmanager.RotateSecretInput{SecretId: aws.String(a.ARN), ClientRequestToken: aws.String(token)}
-	_, _ = w.SM.RotateSecret(context.Background(), in)
+	_, _ = w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
+		SecretId: aws.String(a.ARN), ClientRequestToken: aws.String(token),
+	})
 }
 
 // SendForged sends a forged delivery for app i now; its secret must never leak (I4) nor be current (I6).
@@ -507,7 +507,8 @@ func (w *World) SendForged(i int) Forgery {
 // newSecretBody returns a NEW_SECRET body shaped like the official example.
 func newSecretBody(clientID, applicationID, secret, notificationID string, now, expires time.Time) string {
 	const layout = "2006-01-02T15:04:05.000Z"
-	ts, exp, old := now.UTC().Format(layout), expires.UTC().Format(layout), now.Add(7*24*time.Hour).UTC().Format(layout)
+	ts, exp := now.UTC().Format(layout), expires.UTC().Format(layout)
+	old := now.Add(7 * 24 * time.Hour).UTC().Format(layout)
 	return fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payloadVersion":"2023-11-30","eventTime":%q,"payload":{"applicationOAuthClientNewSecret":{"clientId":%q,"newClientSecret":%q,"newClientSecretExpiryTime":%q,"oldClientSecretExpiryTime":%q}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"sub-1","publishTime":%q,"notificationId":%q}}`,
 		ts, clientID, secret, exp, old, applicationID, ts, notificationID)
 }
@@ -541,12 +542,8 @@ func secretOf(value string) string {
 
 // CurrentSecret returns the client secret in AWSCURRENT of app i.
 func (w *World) CurrentSecret(i int) string {
-	a := w.Apps[i]
-	id, ok := w.SM.StageVersion(a.ARN, managed.StageCurrent)
-	if !ok {
-		return ""
-	}
-	v, _ := w.SM.Value(a.ARN, id)
+	id, _ := w.SM.StageVersion(w.Apps[i].ARN, managed.StageCurrent)
+	v, _ := w.SM.Value(w.Apps[i].ARN, id) // "" without AWSCURRENT
 	return secretOf(v)
 }
 
@@ -569,7 +566,6 @@ func (w *World) observe() {
 	now := w.Now()
 	for _, a := range w.Apps {
 		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
-		working := !w.CheckWorking || a.Sim.Accepts(cur)
 		if cur != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == cur }) {
 			w.res.ForgedCurrent++
 			w.forgedCurrentAt = note(w.forgedCurrentAt, "app %d at %s", a.Index, now.Sub(Epoch))
@@ -577,7 +573,7 @@ func (w *World) observe() {
 		if w.CheckWorking {
 			w.observations++
 		}
-		if !working {
+		if w.CheckWorking && !a.Sim.Accepts(cur) {
 			w.res.NotWorking++
 			w.notWorkingAt = note(w.notWorkingAt, "app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
 				a.Index, now.Sub(Epoch), slices.Index(issued, cur))
