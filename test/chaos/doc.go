@@ -1,10 +1,8 @@
 // Package chaos is the project's reliability proof (issue 6): the real rotation, receiver and
 // expiry handlers run in process against the SP-API/LWA simulator, the Secrets Manager and SNS
 // fakes, in-memory SQS queues with dead-letter queues and test/awssim's rotation engine and event
-// source mappings, under simulated time and a seeded fault schedule; invariants are checked after
-// every run. While a step runs the clock advances TickSim per TickReal; otherwise the driver jumps
-// to the next event. ForgedShare percent of runs also get a forged delivery; in those runs an
-// operator rotates an app left unadopted once the world is idle (World.OperatorRotates).
+// source mappings, under simulated time (TickSim per TickReal while a step runs; else a jump to the
+// next event) and a seeded fault schedule, which in ForgedShare percent of runs forges a delivery.
 //
 // # Invariants (see Result)
 //
@@ -16,7 +14,4 @@
 //   - I5 Bounded: once faults stop the world settles within SettleBound and MaxSettleRuns.
 //   - I6 Nothing forged is trusted: a forged secret is stored, never AWSCURRENT, and listed in
 //     sp-api-lwa:rejected-secrets once settled; no genuine secret is ever listed as rejected.
-//
-// CrashPoints crash each side-effect boundary of the handlers in a fault-free scenario; a
-// source scan fails on a side-effecting call without a row.
 package chaos

@@ -54,9 +54,6 @@ func (r *Result) violate(format string, a ...any) {
 
 // check computes the invariants of a finished run into res.
 func (w *World) check(res *Result) {
-	for _, n := range w.operatorRotations {
-		res.OperatorRotations += n
-	}
 	res.Runs, _ = w.engine.Stats()
 	res.Alerts = len(w.SNS.Published())
 	for _, a := range w.Apps { // I1

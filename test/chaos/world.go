@@ -525,6 +525,7 @@ func (w *World) operatorRotate() {
 		_, pending := w.SM.StageVersion(a.ARN, managed.StagePending)
 		if !pending && !w.adopted(a) && w.operatorRotations[a.Index] < 3 {
 			w.operatorRotations[a.Index]++
+			w.res.OperatorRotations++
 			w.RotateNow(a.Index)
 		}
 	}
