@@ -26,13 +26,6 @@ type Crash struct {
 	After bool
 }
 
-// CrashHits returns how many times the crash was injected.
-func (w *World) CrashHits() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.crashHits
-}
-
 // crashBefore fails an operation if its invocation crashed, or if it is the crash point (After false).
 func (w *World) crashBefore(ctx context.Context, op string, in any) error {
 	inv, ok := ctx.Value(invocationKey{}).(*invocation)

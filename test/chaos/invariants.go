@@ -21,21 +21,18 @@ type Result struct {
 	SettleSim, SettleReal time.Duration // from the end of faults to settled (or the bound): simulated, real
 	Real                  time.Duration // the whole run in real time
 
-	Issued, Portal            int // secrets issued after the initial ones, of which by hand in the portal
-	RotateCalls, IssuingCalls int // rotate calls (any answer), of which those that issued a secret
-	Runs                      int // rotation attempts (first runs and reattempts)
-	StepFailures, Alerts      int
-	Redriven                  int // dead-lettered messages moved back by the operator
-	Forged, ForgedRejected    int // forged deliveries sent, of which listed as rejected at the end
-	OperatorRotations         int // rotations World.OperatorRotates started
+	Issued, Portal              int // secrets issued after the initial ones, of which by hand in the portal
+	RotateCalls, IssuingCalls   int // rotate calls (any answer), of which those that issued a secret
+	Runs, StepFailures, Alerts  int // rotation attempts (first runs and reattempts), failed steps, alerts
+	Forged, ForgedRejected      int // forged deliveries sent, of which listed as rejected at the end
+	Redriven, OperatorRotations int // by the operator: dead-lettered messages moved back, rotations started
 
-	Lost       int // I1: issued secrets stored in no version
-	NotNewest  int // I1: apps whose AWSCURRENT is not the newest secret once settled
-	NotWorking int // I2: observations where LWA did not accept AWSCURRENT
-	Needless   int // I3: unexplained issuing calls
-	Tied       int // I3: issuing calls past a stored secret of a tied expiry (not needless)
-	Overlap    int // issuing calls while another rotation's secret was on its way
-	Leaks      int // I4: secret values found in logs, alerts or errors
+	Lost, NotNewest int // I1: issued secrets stored in no version; apps not at the newest once settled
+	NotWorking      int // I2: observations where LWA did not accept AWSCURRENT
+	Needless        int // I3: unexplained issuing calls
+	Tied            int // I3: issuing calls past a stored secret of a tied expiry (not needless)
+	Overlap         int // issuing calls while another rotation's secret was on its way
+	Leaks           int // I4: secret values found in logs, alerts or errors
 	// I6: observations of a forged secret in AWSCURRENT, genuine secrets listed as rejected.
 	ForgedCurrent, GenuineRejected int
 	Violations                     []string // what broke, never a value

@@ -119,17 +119,15 @@ func (q *Queue) redrive(now time.Time) int {
 }
 
 // holding says which messages of the queue hold secret.
-func (q *Queue) holding(secret string) []string {
+func (q *Queue) holding(secret string) (at []string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var at []string
-	for _, m := range q.msgs {
-		if strings.Contains(m.body, secret) {
+	for i, m := range append(slices.Clone(q.msgs), q.dlq...) {
+		switch {
+		case !strings.Contains(m.body, secret):
+		case i < len(q.msgs):
 			at = append(at, fmt.Sprintf("message %s in %s, received %d times", m.id, q.Name, m.receives))
-		}
-	}
-	for _, m := range q.dlq {
-		if strings.Contains(m.body, secret) {
+		default:
 			at = append(at, fmt.Sprintf("message %s in the %s dead-letter queue", m.id, q.Name))
 		}
 	}

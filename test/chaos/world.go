@@ -243,7 +243,9 @@ func (w *World) Now() time.Time {
 	if !w.tickStart.IsZero() {
 		t = t.Add(time.Duration(float64(time.Since(w.tickStart)) * float64(TickSim) / float64(TickReal)))
 	}
-	w.last = later(t, w.last)
+	if t.After(w.last) {
+		w.last = t
+	}
 	return w.last
 }
 
@@ -254,18 +256,14 @@ func (w *World) advance(t time.Time, running bool) {
 	if t.IsZero() {
 		t = w.clock.Now().Add(TickSim)
 	}
-	w.clock.Set(later(t, w.last))
+	if t.Before(w.last) {
+		t = w.last
+	}
+	w.clock.Set(t)
 	w.tickStart = time.Time{}
 	if running {
 		w.tickStart = time.Now()
 	}
-}
-
-func later(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return b
-	}
-	return a
 }
 
 // flow makes simulated time flow with real time until the next advance.
@@ -513,9 +511,6 @@ func newSecretBody(clientID, applicationID, secret, notificationID string, now, 
 		ts, clientID, secret, exp, old, applicationID, ts, notificationID)
 }
 
-// Forged returns the forged deliveries sent so far.
-func (w *World) Forged() []Forgery { return w.forged }
-
 // operatorRotate is OperatorRotates, at most three times per app and run.
 func (w *World) operatorRotate() {
 	if !w.idle() {
@@ -531,7 +526,6 @@ func (w *World) operatorRotate() {
 	}
 }
 
-// secretOf returns the client secret of a secret document ("" if none).
 func secretOf(value string) string {
 	var doc map[string]any
 	if json.Unmarshal([]byte(value), &doc) != nil {
@@ -553,7 +547,6 @@ func (w *World) adopted(a *App) bool {
 	return w.CurrentSecret(a.Index) == newest
 }
 
-// note appends a violation's detail to notes, keeping the first five.
 func note(notes []string, format string, args ...any) []string {
 	if len(notes) >= 5 {
 		return notes
@@ -651,9 +644,7 @@ func (w *World) events() []Hook {
 // Run runs the schedule (faults for Sched.FaultPhase, then none until the world settles or a bound
 // is hit) and checks the invariants.
 func (w *World) Run() *Result {
-	realStart := time.Now()
-	evs := w.events()
-	faultEnd := Epoch.Add(w.Sched.FaultPhase)
+	realStart, evs, faultEnd := time.Now(), w.events(), Epoch.Add(w.Sched.FaultPhase)
 	w.faultsOn.Store(w.Sched.FaultPhase > 0)
 	res := &w.res
 	res.Seed, res.Schedule = w.Sched.Seed, w.Sched
