@@ -27,7 +27,7 @@ func TestCrashPoints(t *testing.T) {
 			crash := cp.Crash
 			w.Crash = &crash
 			r := w.Run()
-			if w.CrashHits() == 0 {
+			if w.crashHits == 0 {
 				t.Errorf("the crash point was never reached (op %s, scenario %s)", crash.Op, cp.Scenario)
 			}
 			for _, v := range r.Violations {

@@ -58,7 +58,7 @@ func TestForgedDeliveryThenScheduledRotation(t *testing.T) {
 	for _, v := range r.Violations {
 		t.Error(v)
 	}
-	forged := w.Forged()
+	forged := w.forged
 	if len(forged) != 1 || r.Forged != 1 {
 		t.Fatalf("forged deliveries = %d, want 1", len(forged))
 	}
@@ -201,7 +201,7 @@ func TestSeed1470GenuineSecretStrandedBehindForgedOne(t *testing.T) {
 	if !failed() || r.ForgedRejected != 1 {
 		t.Fatalf("the scenario did not happen: RotateSecret failed %v, forged secrets rejected %d", failed(), r.ForgedRejected)
 	}
-	f := w.Forged()[0]
+	f := w.forged[0]
 	started := firstAlert(publishedAlerts(t, w), 0, func(a publishedAlert) bool {
 		return eventIs(alert.EventReceived)(a) && a.doc["notificationId"] != f.NotificationID && a.doc["action"] == string(alert.ActionRotationStarted)
 	})

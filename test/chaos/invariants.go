@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"fmt"
-	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -16,45 +15,31 @@ import (
 
 // Result is the outcome of one run and its invariant checks.
 type Result struct {
-	Seed     uint64
-	Schedule Schedule
+	Seed                  uint64
+	Schedule              Schedule
+	Settled               bool          // I5
+	SettleSim, SettleReal time.Duration // from the end of faults to settled (or the bound): simulated, real
+	Real                  time.Duration // the whole run in real time
 
-	Settled    bool          // I5
-	SettleSim  time.Duration // simulated time from the end of faults to settled (or to the bound)
-	SettleReal time.Duration // the same in real time
-	Real       time.Duration // the whole run in real time
+	Issued, Portal              int // secrets issued after the initial ones, of which by hand in the portal
+	RotateCalls, IssuingCalls   int // rotate calls (any answer), of which those that issued a secret
+	Runs, StepFailures, Alerts  int // rotation attempts (first runs and reattempts), failed steps, alerts
+	Forged, ForgedRejected      int // forged deliveries sent, of which listed as rejected at the end
+	Redriven, OperatorRotations int // by the operator: dead-lettered messages moved back, rotations started
 
-	Issued            int // client secrets issued after the initial ones (API and portal)
-	Portal            int // of which by hand in the portal
-	RotateCalls       int // rotate calls (any answer)
-	IssuingCalls      int // rotate calls that issued a secret
-	Runs              int // rotation attempts (first runs and reattempts)
-	StepFailures      int
-	Redriven          int // dead-lettered messages moved back by the operator
-	Alerts            int
-	Forged            int // forged deliveries sent
-	ForgedRejected    int // of which listed in sp-api-lwa:rejected-secrets at the end
-	OperatorRotations int // rotations World.OperatorRotates started
-
-	Lost       int // I1: issued secrets stored in no version
-	NotNewest  int // I1: apps whose AWSCURRENT is not the newest secret once settled
-	NotWorking int // I2: observations where LWA did not accept AWSCURRENT
-	Needless   int // I3: unexplained issuing calls
-	// I3's explained extra issuing calls of one rotation: the SP-API client
-	// retried a 5xx whose call had issued a secret (docs/design.md requires the
-	// retry); two createSecret runs of the rotation ran at once (their tag writes
-	// further apart than Config.Settle; rotation Case 5); the cooldown elapsed
-	// without the previous secret being stored; and a receiver's rotation asked
-	// Amazon because another rotation had just adopted its secret.
+	Lost, NotNewest int // I1: issued secrets stored in no version; apps not at the newest once settled
+	NotWorking      int // I2: observations where LWA did not accept AWSCURRENT
+	Needless        int // I3: unexplained issuing calls
+	Tied            int // I3: issuing calls past a stored secret of a tied expiry (not needless)
+	Overlap         int // issuing calls while another rotation's secret was on its way
+	Leaks           int // I4: secret values found in logs, alerts or errors
+	// I6: observations of a forged secret in AWSCURRENT, genuine secrets listed as rejected.
+	ForgedCurrent, GenuineRejected int
+	Violations                     []string // what broke, never a value
+	// I3's explained extra issuing calls of one rotation: a retried 5xx that had issued a secret;
+	// two createSecret runs at once (rotation Case 5); the cooldown elapsed before the previous
+	// secret was stored; a receiver's rotation that asked Amazon just after its secret was adopted.
 	ExplainedRetry, ExplainedConcurrent, ExplainedCooldown, ExplainedLate int
-	// Tied: issuing calls past a stored secret that has the expiry of AWSCURRENT's
-	// or of another stored secret: unorderable, so not needless (checkRotateCalls).
-	Tied            int
-	Overlap         int      // issuing calls while another rotation's secret was on its way (informational)
-	Leaks           int      // I4: secret values found in logs, alerts or errors
-	ForgedCurrent   int      // I6: observations of a forged secret in AWSCURRENT
-	GenuineRejected int      // I6: secrets Amazon issued listed in sp-api-lwa:rejected-secrets
-	Violations      []string // what broke, with ids and counts, never a value
 }
 
 // OK reports whether every invariant held.
@@ -66,22 +51,14 @@ func (r *Result) violate(format string, a ...any) {
 
 // check computes the invariants of a finished run into res.
 func (w *World) check(res *Result) {
-	w.mu.Lock()
-	for _, n := range w.operatorRotations {
-		res.OperatorRotations += n
-	}
-	storedAt, storedExpiry := maps.Clone(w.storedAt), maps.Clone(w.storedExpiry)
-	w.mu.Unlock()
 	res.Runs, _ = w.engine.Stats()
 	res.Alerts = len(w.SNS.Published())
-
-	// I1.
-	for _, a := range w.Apps {
+	for _, a := range w.Apps { // I1
 		issued := a.Sim.Issued()
 		res.Issued += len(issued) - 1
 		res.Portal += a.Sim.Stats().PortalRotations
 		for i, s := range issued[1:] {
-			if _, ok := storedAt[s]; !ok {
+			if _, ok := w.storedAt[s]; !ok {
 				res.Lost++
 				res.violate("I1: app %d: issued secret #%d is stored in no version of %s (%s)", a.Index, i+1, a.Name, w.whereIs(s))
 			}
@@ -91,16 +68,14 @@ func (w *World) check(res *Result) {
 			res.violate("I1: app %d: settled but AWSCURRENT is not the newest issued secret (#%d)", a.Index, len(issued)-1)
 		}
 	}
-	// I2.
 	if res.NotWorking > 0 {
 		res.violate("I2: %d observations of %d found AWSCURRENT not accepted by LWA: %s",
 			res.NotWorking, w.observations, strings.Join(w.notWorkingAt, "; "))
 	}
-	w.checkRotateCalls(res, storedAt, storedExpiry) // I3
-	w.checkLeaks(res)                               // I4
-	w.checkForged(res)                              // I6
-	// I5.
-	if !res.Settled {
+	w.checkRotateCalls(res) // I3
+	w.checkLeaks(res)       // I4
+	w.checkForged(res)      // I6
+	if !res.Settled {       // I5
 		runs, retries := w.engine.Stats()
 		var state []string
 		for _, a := range w.Apps {
@@ -117,15 +92,12 @@ func (w *World) check(res *Result) {
 	}
 }
 
-// checkForged is I6: a forged secret is never in AWSCURRENT, every forged
-// delivery is stored (storing is unconditional) and, once settled, listed in
-// sp-api-lwa:rejected-secrets (it claims the latest expiry, so it was adopted
-// and testSecret gave up on it); no secret Amazon issued is listed as rejected.
+// checkForged is I6. A forged delivery claims the latest expiry, so it is adopted and then rejected.
 func (w *World) checkForged(res *Result) {
 	if res.ForgedCurrent > 0 {
 		res.violate("I6: %d observations found a forged secret in AWSCURRENT: %s", res.ForgedCurrent, strings.Join(w.forgedCurrentAt, "; "))
 	}
-	for _, f := range w.Forged() {
+	for _, f := range w.forged {
 		res.Forged++
 		a := w.Apps[f.App]
 		if !slices.ContainsFunc(w.SM.Versions(a.ARN), func(v secretsmanagertest.Version) bool {
@@ -162,22 +134,12 @@ func (w *World) whereIs(secret string) string {
 	return strings.Join(at, "; ")
 }
 
-// checkRotateCalls counts I3: per rotation (token), every issuing call after the
-// first must be explained; and none may be made while a secret newer than
-// AWSCURRENT's was stored, since createSecret adopts it instead (rotation Case 3).
-// "Newer" is by clientSecretExpiresAt, to the millisecond: two secrets issued in
-// one millisecond (a rotate call and a portal rotation) share it, nothing tells
-// which one Amazon replaced, so createSecret adopts neither, nor one with
-// AWSCURRENT's own expiry, and asks Amazon: counted in Tied, not Needless.
-// A receiver's rotation whose first call finds AWSCURRENT already holding the
-// newest stored secret (adopted by a rotation that finished between the
-// receiver's read and its RotateSecret) is counted in ExplainedLate: the race
-// is the receiver's, it costs a secret and loses none.
-func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]time.Time) {
+// checkRotateCalls counts I3: per rotation (token), every issuing call after the first must be
+// explained, and none may be made while a secret newer than AWSCURRENT's (by expiry, to the
+// millisecond) was stored, since createSecret adopts it instead (rotation Case 3). Secrets with
+// equal expiries cannot be ordered, so createSecret adopts neither and asks Amazon: Tied.
+func (w *World) checkRotateCalls(res *Result) {
 	calls := w.Calls()
-	w.mu.Lock()
-	invs, byReceiver := maps.Clone(w.invs), maps.Clone(w.byReceiver)
-	w.mu.Unlock()
 	res.RotateCalls = len(calls)
 	lastOf := map[string]RotateCall{} // the last issuing call of each rotation
 	var issuing []RotateCall
@@ -187,23 +149,22 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 		}
 		res.IssuingCalls++
 		issued := w.Apps[c.App].Sim.Issued()
-		if started := invs[c.Inv][0]; c.Current >= 0 && !started.IsZero() {
-			switch j, tie := adoptable(c, issued, started, storedAt, storedExpiry); {
+		if started := w.invs[c.Inv][0]; c.Current >= 0 && !started.IsZero() {
+			switch j, tie := adoptable(c, issued, started, w.storedAt, w.storedExpiry); {
 			case j >= 0:
 				res.Needless++
 				res.violate("I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
-					c.App, c.Token, c.At.Sub(Epoch), j, c.Current, storedAt[issued[j]].Sub(Epoch))
+					c.App, c.Token, c.At.Sub(Epoch), j, c.Current, w.storedAt[issued[j]].Sub(Epoch))
 			case tie:
 				res.Tied++
 			}
 		}
 		k := fmt.Sprintf("%d|%s", c.App, c.Token)
 		if last, ok := lastOf[k]; ok {
-			stored, ok := storedAt[issued[last.Secret]]
-			// The cooldown runs from the rotation-requested-at stamp written before
-			// the previous call.
+			stored, ok := w.storedAt[issued[last.Secret]]
+			// The cooldown runs from the rotation-requested-at stamp written before the previous call.
 			cooledAt := w.requestedBefore(w.Apps[c.App].ARN, last.At).Add(Cooldown)
-			a, b := invs[last.Inv], invs[c.Inv]
+			a, b := w.invs[last.Inv], w.invs[c.Inv]
 			switch {
 			case last.Status >= http.StatusInternalServerError && last.Inv == c.Inv:
 				res.ExplainedRetry++
@@ -212,17 +173,21 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 			case !c.At.Before(cooledAt) && (!ok || stored.After(cooledAt)):
 				res.ExplainedCooldown++
 			default:
+				desc := "never"
+				if ok {
+					desc = stored.Sub(Epoch).String()
+				}
 				res.Needless++
 				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored at %v, within the cooldown",
-					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, storedDesc(stored, ok))
+					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, desc)
 			}
-		} else if byReceiver[c.Token] && lateReceiverCall(c, issued, storedAt, storedExpiry) {
+		} else if w.byReceiver[c.Token] && lateReceiverCall(c, issued, w.storedAt, w.storedExpiry) {
 			res.ExplainedLate++
 		} else if slices.ContainsFunc(issuing, func(o RotateCall) bool {
 			if o.App != c.App || o.Token == c.Token {
 				return false
 			}
-			stored, ok := storedAt[issued[o.Secret]]
+			stored, ok := w.storedAt[issued[o.Secret]]
 			return c.At.Before(o.At.Add(Cooldown)) && (!ok || stored.After(c.At))
 		}) {
 			res.Overlap++
@@ -232,12 +197,10 @@ func (w *World) checkRotateCalls(res *Result, storedAt, storedExpiry map[string]
 	}
 }
 
-// adoptable returns the issued secret createSecret would have adopted instead of
-// making issuing call c (-1 when none), and whether a tie explains that it adopted
-// none. Candidates were issued after AWSCURRENT's and stored before the step
-// started; one tied with AWSCURRENT, or a newest one tied with another stored
-// secret, is a tie (rotation, choose). A tie's partner counts when stored at any
-// time, since storedAt can trail the write under load.
+// adoptable returns the issued secret createSecret would have adopted instead of making issuing
+// call c (-1 when none), and whether a tie explains that it adopted none. Candidates were issued
+// after AWSCURRENT's and stored before the step started; one tied with AWSCURRENT, or a newest one
+// tied with another secret stored at any time (storedAt can trail the write under load), is a tie.
 func adoptable(c RotateCall, issued []string, started time.Time, storedAt, storedExpiry map[string]time.Time) (int, bool) {
 	best, tie := -1, false
 	for j := c.Current + 1; j < c.Secret; j++ {
@@ -261,10 +224,9 @@ func adoptable(c RotateCall, issued []string, started time.Time, storedAt, store
 	return best, false
 }
 
-// lateReceiverCall reports whether c, the first issuing call of a receiver's
-// rotation, found AWSCURRENT newer than, and tied with none of, every other secret
-// issued before it and stored at any time in the run (storedAt can trail a write
-// under load, so a call is counted as late only when it surely is).
+// lateReceiverCall reports whether c, the first issuing call of a receiver's rotation, found
+// AWSCURRENT newer than, and tied with none of, every other secret issued before it and stored at
+// any time in the run (ExplainedLate: a rotation adopted the receiver's secret in between).
 func lateReceiverCall(c RotateCall, issued []string, storedAt, storedExpiry map[string]time.Time) bool {
 	if c.Current < 0 {
 		return false
@@ -280,19 +242,15 @@ func lateReceiverCall(c RotateCall, issued []string, storedAt, storedExpiry map[
 	return true
 }
 
-// tied reports whether secrets a and b were both stored with the same
-// clientSecretExpiresAt.
+// tied reports whether secrets a and b were both stored with the same clientSecretExpiresAt.
 func tied(storedExpiry map[string]time.Time, a, b string) bool {
 	ea, aok := storedExpiry[a]
 	eb, bok := storedExpiry[b]
 	return aok && bok && ea.Equal(eb)
 }
 
-// requestedBefore returns the last rotation-requested-at write for arn at or
-// before t (t itself if there is none).
+// requestedBefore returns the last rotation-requested-at write for arn at or before t (else t).
 func (w *World) requestedBefore(arn string, t time.Time) time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	at := t
 	for _, r := range w.requested[arn] {
 		if !r.After(t) {
@@ -302,15 +260,7 @@ func (w *World) requestedBefore(arn string, t time.Time) time.Time {
 	return at
 }
 
-func storedDesc(t time.Time, ok bool) string {
-	if !ok {
-		return "never"
-	}
-	return t.Sub(Epoch).String()
-}
-
-// checkLeaks is I4: no client secret, access token or refresh token in any log
-// line, alert or returned error.
+// checkLeaks is I4: no client secret, access or refresh token in a log line, alert or error.
 func (w *World) checkLeaks(res *Result) {
 	type named struct{ what, text string }
 	var secrets []named
@@ -320,6 +270,12 @@ func (w *World) checkLeaks(res *Result) {
 		}
 		secrets = append(secrets, named{fmt.Sprintf("app %d refresh token", a.Index), a.Refresh})
 	}
+	for i, v := range w.Secrets {
+		secrets = append(secrets, named{fmt.Sprintf("test secret #%d", i), v})
+	}
+	for i, t := range w.AccessTokens() {
+		secrets = append(secrets, named{fmt.Sprintf("access token #%d", i), t})
+	}
 	places := []named{{"logs", w.Logs()}}
 	for i, in := range w.SNS.Published() {
 		text := aws.ToString(in.Subject) + "\n" + aws.ToString(in.Message)
@@ -328,16 +284,8 @@ func (w *World) checkLeaks(res *Result) {
 		}
 		places = append(places, named{fmt.Sprintf("alert #%d", i), text})
 	}
-	w.mu.Lock()
-	for i, v := range w.Secrets {
-		secrets = append(secrets, named{fmt.Sprintf("test secret #%d", i), v})
-	}
 	for i, e := range w.errs {
 		places = append(places, named{fmt.Sprintf("returned error #%d", i), e})
-	}
-	w.mu.Unlock()
-	for i, t := range w.AccessTokens() {
-		secrets = append(secrets, named{fmt.Sprintf("access token #%d", i), t})
 	}
 	for _, p := range places {
 		for _, s := range secrets {

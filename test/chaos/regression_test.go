@@ -38,7 +38,7 @@ func TestSeed5PortalSecretArrivesWhileRotationFinishes(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
-		case StageMove(managed.StageCurrent)(in):
+		case op == "UpdateSecretVersionStage" && slices.Contains(argsOf(in), managed.StageCurrent):
 			// finishSecret of the scheduled rotation: its pending value holds
 			// the secret it requested. Now the portal rotation happens.
 			if !portalDone {

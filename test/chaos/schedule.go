@@ -8,8 +8,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
 )
 
-// Schedule is one seeded fault schedule; times are simulated, from the start of
-// the run. Every fault stops at FaultPhase; the world must then settle.
+// Schedule is one seeded fault schedule, in simulated time from the start of the run.
 type Schedule struct {
 	Seed          uint64
 	Apps          int           // applications (managed secrets)
@@ -33,8 +32,8 @@ type Schedule struct {
 	Forged    *ForgedDelivery // a NEW_SECRET message Amazon did not send, or nil
 }
 
-// ForgedDelivery is a NEW_SECRET message for app App's client id, sent at At on
-// Amazon's queue, whose secret LWA never accepts and which claims ForgedExpiry.
+// ForgedDelivery is a NEW_SECRET message for app App sent at At: LWA never accepts its secret,
+// which claims ForgedExpiry.
 type ForgedDelivery struct {
 	At  time.Duration
 	App int
@@ -49,20 +48,17 @@ var ForgedExpiry = Epoch.Add(365 * 24 * time.Hour)
 // ForgedShare is the share of seeded runs, in percent, with a forged delivery.
 const ForgedShare = 10
 
-// ExpiryNotice is an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY sent at At, about the
-// initial secret (Old) or the newest one.
+// ExpiryNotice is an expiry notice sent at At about the initial secret (Old) or the newest one.
 type ExpiryNotice struct {
 	At  time.Duration
 	App int
 	Old bool
 }
 
-// smOps are the Secrets Manager operations that faults can hit.
 var smOps = []string{"GetSecretValue", "PutSecretValue", "DescribeSecret", "UpdateSecretVersionStage",
 	"TagResource", "UntagResource", "ListSecrets", "RotateSecret"}
 
-// NewSchedule derives the schedule of seed: about one seed in ten has no faults,
-// the others a random subset of fault kinds with random strengths.
+// NewSchedule derives the schedule of seed: one in ten has no faults, the others random faults.
 func NewSchedule(seed uint64) Schedule {
 	r := rand.New(rand.NewPCG(seed, 0x6368616f73)) // "chaos"
 	s := Schedule{Seed: seed, Apps: 1}

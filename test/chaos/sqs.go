@@ -12,19 +12,14 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// Queue is an in-memory standard SQS queue with a dead-letter queue, as the
-// world's event source mappings reach it (through its faults and crash points).
-// A received message is invisible for Visibility, and one already received
-// MaxReceiveCount times moves to the dead-letter queue on its next receive, as
-// SQS's redrive policy does.
+// Queue is an in-memory standard SQS queue with a dead-letter queue (after MaxReceiveCount
+// receives), reached through the world's faults and crash points.
 type Queue struct {
-	Name string
-	w    *World
-
-	mu   sync.Mutex
-	seq  int
-	msgs []*message
-	dlq  []*message
+	Name      string
+	w         *World
+	mu        sync.Mutex
+	seq       int
+	msgs, dlq []*message
 }
 
 type message struct {
@@ -41,8 +36,8 @@ func (q *Queue) Send(body string, now time.Time) {
 	q.msgs = append(q.msgs, &message{id: fmt.Sprintf("%s-msg-%04d", q.Name, q.seq), body: body, sentAt: now, visibleAt: now})
 }
 
-// Receive returns up to n visible messages and hides them for the visibility
-// timeout; messages over the receive limit move to the dead-letter queue.
+// Receive returns up to n visible messages and hides them for Visibility; a message already
+// received MaxReceiveCount times moves to the dead-letter queue instead, as SQS's redrive does.
 func (q *Queue) Receive(_ context.Context, n int) ([]events.SQSMessage, error) {
 	if q.w.faulty(q.w.Sched.SQSReceiveFail) {
 		return nil, nil
@@ -84,7 +79,7 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 		return err
 	}
 	if q.w.faulty(q.w.Sched.SQSDeleteFail) {
-		return errDeleteFailed
+		return errors.New("chaos: DeleteMessage failed")
 	}
 	q.mu.Lock()
 	q.msgs = slices.DeleteFunc(q.msgs, func(x *message) bool { return x.id == m.MessageId })
@@ -92,17 +87,13 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 	return q.w.crashAfter(ctx)
 }
 
-var errDeleteFailed = errors.New("chaos: DeleteMessage failed")
-
-// Len returns how many messages are in the queue (visible or not) and in its
-// dead-letter queue.
+// Len returns how many messages are in the queue (visible or not) and in its dead-letter queue.
 func (q *Queue) Len() (inQueue, dead int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return len(q.msgs), len(q.dlq)
 }
 
-// nextVisible returns when the next hidden message becomes visible.
 func (q *Queue) nextVisible() (t time.Time, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -114,8 +105,7 @@ func (q *Queue) nextVisible() (t time.Time, ok bool) {
 	return t, ok
 }
 
-// redrive moves every dead-lettered message back with a fresh receive count
-// (start-message-move-task) and returns how many moved.
+// redrive moves every dead-lettered message back, as start-message-move-task does.
 func (q *Queue) redrive(now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -129,17 +119,15 @@ func (q *Queue) redrive(now time.Time) int {
 }
 
 // holding says which messages of the queue hold secret.
-func (q *Queue) holding(secret string) []string {
+func (q *Queue) holding(secret string) (at []string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	var at []string
-	for _, m := range q.msgs {
-		if strings.Contains(m.body, secret) {
+	for i, m := range append(slices.Clone(q.msgs), q.dlq...) {
+		switch {
+		case !strings.Contains(m.body, secret):
+		case i < len(q.msgs):
 			at = append(at, fmt.Sprintf("message %s in %s, received %d times", m.id, q.Name, m.receives))
-		}
-	}
-	for _, m := range q.dlq {
-		if strings.Contains(m.body, secret) {
+		default:
 			at = append(at, fmt.Sprintf("message %s in the %s dead-letter queue", m.id, q.Name))
 		}
 	}

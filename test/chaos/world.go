@@ -39,9 +39,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
 )
 
-// Scale of the world: real durations are the deployed ones scaled down so that a
-// run takes milliseconds; simulated ones are as deployed. While a step runs, the
-// clock advances TickSim per TickReal.
+// Real durations are the deployed ones scaled down; simulated ones are as deployed.
 const (
 	TickReal        = time.Millisecond
 	TickSim         = 10 * time.Second
@@ -59,7 +57,6 @@ const (
 // Epoch is the simulated start of every run.
 var Epoch = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 
-// initialExpiry is the expiry of every app's initial secret.
 var initialExpiry = Epoch.Add(90 * 24 * time.Hour)
 
 const (
@@ -82,8 +79,7 @@ type Hook struct {
 	Do func(w *World)
 }
 
-// World is one in-process deployment with its peers. Build it with NewWorld,
-// adjust the exported fields, then call Run once.
+// World is one in-process deployment with its peers: NewWorld, adjust the exported fields, Run once.
 type World struct {
 	Sched               Schedule
 	Apps                []*App
@@ -91,9 +87,6 @@ type World struct {
 	SNS                 *snstest.Fake
 	NewSecretQ, ExpiryQ *Queue
 	Logger              *slog.Logger
-	Rotator             *rotation.Rotator
-	Receiver            *receiver.Handler
-	Expiry              *expiry.Handler
 
 	SMHook          func(op string, in any) error // fails handlers' Secrets Manager calls, before the faults
 	Crash           *Crash                        // interrupts one handler invocation
@@ -103,12 +96,13 @@ type World struct {
 	Redrive         bool     // once faults stop, dead-lettered messages are moved back (the runbook)
 	Secrets         []string // more values that no log line, alert or error may hold (I4)
 	CheckWorking    bool     // I2; off when a test breaks AWSCURRENT on purpose
-	// OperatorRotates rotates an app whose AWSCURRENT is not its newest secret once
-	// faults stopped and the world is idle. On with a forged delivery, whose
-	// rejection fails the rotation that adopted it; off elsewhere, so that a stored
-	// secret nothing adopts stays an I5 failure.
+	// OperatorRotates rotates an app whose AWSCURRENT is not its newest secret once the world is
+	// idle after the faults. Off without a forged delivery, so that an unadopted secret fails I5.
 	OperatorRotates bool
 
+	rotator   *rotation.Rotator
+	receiver  *receiver.Handler
+	expiry    *expiry.Handler
 	clock     *spapisim.ManualClock
 	logs      logsink.Buffer
 	engine    *awssim.Engine
@@ -118,23 +112,25 @@ type World struct {
 	last      time.Time  // last time Now returned
 	rotMu     sync.Mutex // serializes rotate calls, so that each can be attributed
 
-	mu                     sync.Mutex // guards what follows
-	rnd                    *rand.Rand
-	res                    Result // the counters the run fills in
-	tokens                 map[string]int
-	errs                   []string // every error a handler returned
-	calls                  []RotateCall
-	storedAt, storedExpiry map[string]time.Time   // issued secret → first seen stored, its version's expiry
-	byReceiver             map[string]bool        // rotation tokens a receiver's RotateSecret started
-	requested              map[string][]time.Time // ARN → writes of rotation-requested-at that passed
-	invs                   map[int64][2]time.Time // step invocation → simulated start and end
+	// Only the driver (Run and its hooks) touches these.
+	res                    Result
+	storedAt, storedExpiry map[string]time.Time // issued secret → first seen stored, its version's expiry
 	forged                 []Forgery
-	operatorRotations      map[int]int // per app
-	crashSeen, crashHits   int
-	armed, crashed         int64 // the invocation crashing after its operation, and the one that crashed
+	operatorRotations      map[int]int
 	observations           int
 	notWorkingAt           []string
 	forgedCurrentAt        []string
+
+	mu                   sync.Mutex // guards what follows, which handlers write
+	rnd                  *rand.Rand
+	tokens               map[string]int // access token → app
+	errs                 []string       // every error a handler returned
+	calls                []RotateCall
+	byReceiver           map[string]bool        // rotation tokens a receiver's RotateSecret started
+	requested            map[string][]time.Time // ARN → writes of rotation-requested-at that passed
+	invs                 map[int64][2]time.Time // step invocation → simulated start and end
+	crashSeen, crashHits int
+	armed, crashed       int64 // the invocation crashing after its operation, and the one that crashed
 }
 
 // Forgery is a forged delivery that was sent.
@@ -155,7 +151,6 @@ type RotateCall struct {
 	Current int  // index in App.Sim.Issued() of AWSCURRENT's secret at the call (-1 unknown)
 }
 
-// invocation identifies a handler invocation in its context.
 type invocation struct {
 	token, step string // of a rotation step; "" for an SQS handler
 	id          int64
@@ -165,9 +160,7 @@ type invocationKey struct{}
 
 var invocationSeq atomic.Int64
 
-// NewWorld builds the world of s: its applications, seeded secrets (tagged,
-// rotation enabled), simulators, fakes, queues and the three handlers, all
-// logging JSON to one buffer.
+// NewWorld builds the world of s: apps with seeded secrets and simulators, fakes, queues, handlers.
 func NewWorld(s Schedule) *World {
 	w := &World{
 		Sched:             s,
@@ -213,12 +206,10 @@ func NewWorld(s Schedule) *World {
 			Rand:               rand.New(rand.NewPCG(s.Seed, uint64(100+i))),
 		})
 		expires := initialExpiry.Format(time.RFC3339)
-		doc, _ := json.Marshal(map[string]string{
-			"clientId": a.ClientID, "clientSecret": a.Initial, "clientSecretExpiresAt": expires, "refreshToken": a.Refresh,
-		})
-		a.ARN = w.SM.Seed(a.Name, string(doc), map[string]string{
-			managed.TagClientID: a.ClientID, managed.TagClientSecretExpiresAt: expires,
-		})
+		doc, _ := json.Marshal(map[string]string{"clientId": a.ClientID, "clientSecret": a.Initial,
+			"clientSecretExpiresAt": expires, "refreshToken": a.Refresh})
+		tags := map[string]string{managed.TagClientID: a.ClientID, managed.TagClientSecretExpiresAt: expires}
+		a.ARN = w.SM.Seed(a.Name, string(doc), tags)
 		w.SM.SetRotation(a.ARN, true, rotationLambdaARN)
 		w.Apps = append(w.Apps, a)
 	}
@@ -227,30 +218,24 @@ func NewWorld(s Schedule) *World {
 	tokens := lwa.NewClient("https://lwa.sim.local"+spapisim.TokenPath, hc)
 	tokens.MinBackoff, tokens.MaxBackoff, tokens.MaxAttempts = time.Millisecond, 4*time.Millisecond, 5
 	api := spapi.NewClient("https://sellingpartnerapi.sim.local", hc)
-	// The simulator's limiter lets one call a simulated minute through; 10 ms of
-	// real time is 100 simulated seconds while a step runs.
+	// The simulator's limiter lets one call a simulated minute through: 10 ms is 100 simulated s.
 	api.Interval, api.MinBackoff, api.MaxAttempts = 10*time.Millisecond, time.Millisecond, 5
-	alerts := alert.NewPublisher(snsClient{w}, topicARN)
-	sm := smClient{w: w}
-	// RejectAfter is as deployed, in simulated time: reattempts come every
-	// RetryDelay, so a forged secret is rejected within a run.
-	w.Rotator = rotation.New(sm, sm, tokens, api, alerts, w.Logger, rotation.Config{
+	sm := client{w: w}
+	alerts := alert.NewPublisher(sm, topicARN)
+	w.rotator = rotation.New(sm, sm, tokens, api, alerts, w.Logger, rotation.Config{
 		Cooldown: Cooldown, RejectAfter: rotation.DefaultRejectAfter, Now: w.Now,
 		PollInterval: 2 * time.Millisecond, DeadlineMargin: 10 * time.Millisecond, Settle: time.Millisecond,
 		TestRetryFor: 40 * time.Millisecond, TestRetryInterval: 3 * time.Millisecond,
 	})
-	// A receiver waits for a rotation in progress five of its polls (receiver
-	// Case 4d), as deployed (10 s for 2 s polls).
-	w.Receiver = receiver.New(sm, smClient{w: w, receiver: true}, alerts, w.Logger,
+	// Receiver Case 4d waits five polls, as deployed (10 s for 2 s polls).
+	w.receiver = receiver.New(sm, client{w: w, receiver: true}, alerts, w.Logger,
 		receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
-	w.Expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
+	w.expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
 	return w
 }
 
-// Now is the world's simulated time: the clock, plus, while a function runs in
-// real time, the real time since the last tick scaled by TickSim/TickReal (so
-// that things happening in one tick happen at distinct times). It never goes
-// backwards.
+// Now is the world's simulated time; while a function runs, real time flows scaled by
+// TickSim/TickReal (so that things in one tick happen at distinct times). It never goes back.
 func (w *World) Now() time.Time {
 	w.clockMu.Lock()
 	defer w.clockMu.Unlock()
@@ -258,30 +243,27 @@ func (w *World) Now() time.Time {
 	if !w.tickStart.IsZero() {
 		t = t.Add(time.Duration(float64(time.Since(w.tickStart)) * float64(TickSim) / float64(TickReal)))
 	}
-	w.last = later(t, w.last)
+	if t.After(w.last) {
+		w.last = t
+	}
 	return w.last
 }
 
-// advance moves the clock to t (one tick on when t is zero); running says whether
-// time flows in real time until the next advance.
+// advance moves the clock to t (one tick on when t is zero); running makes time flow until the next.
 func (w *World) advance(t time.Time, running bool) {
 	w.clockMu.Lock()
 	defer w.clockMu.Unlock()
 	if t.IsZero() {
 		t = w.clock.Now().Add(TickSim)
 	}
-	w.clock.Set(later(t, w.last))
+	if t.Before(w.last) {
+		t = w.last
+	}
+	w.clock.Set(t)
 	w.tickStart = time.Time{}
 	if running {
 		w.tickStart = time.Now()
 	}
-}
-
-func later(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return b
-	}
-	return a
 }
 
 // flow makes simulated time flow with real time until the next advance.
@@ -320,10 +302,8 @@ func (w *World) uuid() string {
 	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
 }
 
-// inject is the error injection on a handler's call of op: SMHook and the
-// schedule's faults. It records the writes of rotation-requested-at that pass
-// (I3). The world's own calls (the rotation schedule's RotateSecret, the
-// tests') are the service's, and see no faults.
+// inject is the error injection on a handler's call of op, and records the writes of
+// rotation-requested-at that pass (I3). The world's own calls see no faults.
 func (w *World) inject(op string, in any) error {
 	if op == "Publish" {
 		if w.faulty(w.Sched.SNSErrorRate) {
@@ -339,19 +319,17 @@ func (w *World) inject(op string, in any) error {
 	if w.Sched.SMErrorRate > 0 && slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate) {
 		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
 	}
-	if ti, ok := in.(*secretsmanager.TagResourceInput); ok && slices.ContainsFunc(ti.Tags, func(t smtypes.Tag) bool {
-		return aws.ToString(t.Key) == managed.TagRotationRequestedAt
-	}) {
-		now := w.Now()
+	ti, ok := in.(*secretsmanager.TagResourceInput)
+	if ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
+		now, arn := w.Now(), aws.ToString(ti.SecretId)
 		w.mu.Lock()
-		w.requested[aws.ToString(ti.SecretId)] = append(w.requested[aws.ToString(ti.SecretId)], now)
+		w.requested[arn] = append(w.requested[arn], now)
 		w.mu.Unlock()
 	}
 	return nil
 }
 
-// deliverTo is Amazon's delivery of notifications to q, failing with probability
-// p during faults (the simulator retries).
+// deliverTo is Amazon's delivery to q, failing with probability p during faults (the simulator retries).
 func (w *World) deliverTo(q *Queue, p float64) spapisim.DelivererFunc {
 	return func(_ context.Context, body []byte) error {
 		if w.faulty(p) {
@@ -362,16 +340,14 @@ func (w *World) deliverTo(q *Queue, p float64) spapisim.DelivererFunc {
 	}
 }
 
-// recordError keeps an error a handler returned, for the leak check.
 func (w *World) recordError(err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.errs = append(w.errs, err.Error())
 }
 
-// roundTripper serves the project's LWA and SP-API requests with the simulators'
-// handlers, in process: a token request goes to the app of its client_id, a
-// rotate call to the app its access token was granted for.
+// roundTripper serves LWA and SP-API requests with the simulators' handlers: a token request goes
+// to the app of its client_id, a rotate call to the app its access token was granted for.
 type roundTripper struct{ w *World }
 
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -382,25 +358,20 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	in, a := req.Clone(ctx), w.Apps[0]
 	op, rotate := "ClientCredentials", req.URL.Path == spapisim.RotatePath
 	if rotate {
 		op = "RotateApplicationClientSecret"
+	}
+	if err := w.crashBefore(ctx, op, req); err != nil {
+		return nil, err
+	}
+	in, a, rec := req.Clone(ctx), w.Apps[0], httptest.NewRecorder()
+	if rotate {
 		w.mu.Lock()
 		if i, ok := w.tokens[req.Header.Get("x-amz-access-token")]; ok {
 			a = w.Apps[i]
 		}
 		w.mu.Unlock()
-	} else if in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
-		if i := slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }); i >= 0 {
-			a = w.Apps[i]
-		}
-	}
-	if err := w.crashBefore(ctx, op, req); err != nil {
-		return nil, err
-	}
-	rec := httptest.NewRecorder()
-	if rotate {
 		w.rotMu.Lock()
 		current := slices.Index(a.Sim.Issued(), w.CurrentSecret(a.Index))
 		before := a.Sim.Stats().Rotations
@@ -420,6 +391,11 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			f(c)
 		}
 	} else {
+		if in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
+			if i := slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }); i >= 0 {
+				a = w.Apps[i]
+			}
+		}
 		a.Sim.Handler().ServeHTTP(rec, in)
 		var tok struct {
 			AccessToken string `json:"access_token"`
@@ -441,7 +417,6 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// invokeStep runs one rotation step as one Lambda invocation.
 func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	timeout := StepTimeout
 	if w.faulty(w.Sched.StepTimeouts) {
@@ -453,7 +428,7 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
 	defer cancel()
 	start := w.Now()
-	err := w.Rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
+	err := w.rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
 		SecretID: a.SecretARN, ClientRequestToken: a.Token, Step: step,
 	})
 	end := w.Now()
@@ -467,9 +442,7 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	return err
 }
 
-// mapping returns the SQS event source mapping of q to h as deployed (batches of
-// 10, MaximumConcurrency 2: what one poll receives may be split into two batches
-// handled at once), on the world's clock and faults.
+// mapping is the event source mapping of q to h as deployed (batches of 10, MaximumConcurrency 2).
 func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) *awssim.Mapping {
 	m := &awssim.Mapping{
 		Queue:    q,
@@ -481,8 +454,7 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 		},
 		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 			if w.faulty(w.Sched.InvokeFail) {
-				// The invocation died: every message reappears after the visibility timeout.
-				return events.SQSEventResponse{}, errInvocationDied
+				return events.SQSEventResponse{}, errors.New("chaos: the invocation died")
 			}
 			resp, err := h(ctx, ev)
 			if err != nil {
@@ -504,72 +476,56 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 	return m
 }
 
-var errInvocationDied = errors.New("chaos: the invocation died")
-
 // RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does.
 func (w *World) RotateNow(i int) { w.rotate(i, false) }
 
-// ConfigTest plays Secrets Manager's configuration test for app i: a new empty
-// AWSPENDING version tested alone (testSecret), then removed.
-func (w *World) ConfigTest(i int) { w.rotate(i, true) }
-
+// rotate calls RotateSecret, refused while a rotation is incomplete (the engine reattempts that
+// one); configTest plays Secrets Manager's configuration test first (testSecret alone).
 func (w *World) rotate(i int, configTest bool) {
 	a, token := w.Apps[i], w.uuid()
 	if configTest {
 		w.engine.ConfigTest(a.ARN, token)
 	}
-	// Refused while a rotation is incomplete: the engine reattempts that one.
 	_, _ = w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
 		SecretId: aws.String(a.ARN), ClientRequestToken: aws.String(token),
 	})
 }
 
-// SendForged sends a forged delivery (Schedule.Forged) for app i now. Its secret
-// joins those that must never leak (I4) nor be AWSCURRENT (I6).
+// SendForged sends a forged delivery for app i now; its secret must never leak (I4) nor be current (I6).
 func (w *World) SendForged(i int) Forgery {
 	a := w.Apps[i]
 	f := Forgery{App: i, NotificationID: w.uuid(), Secret: spapisim.SecretPrefix + "f0r9ed" + w.hex(29)}
 	now := w.Now()
-	w.mu.Lock()
 	w.forged = append(w.forged, f)
 	w.Secrets = append(w.Secrets, f.Secret)
-	w.mu.Unlock()
 	w.NewSecretQ.Send(newSecretBody(a.ClientID, a.AppID, f.Secret, f.NotificationID, now, ForgedExpiry), now)
 	return f
 }
 
-// Forged returns the forged deliveries sent so far.
-func (w *World) Forged() []Forgery {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.forged)
+// newSecretBody returns a NEW_SECRET body shaped like the official example.
+func newSecretBody(clientID, applicationID, secret, notificationID string, now, expires time.Time) string {
+	const layout = "2006-01-02T15:04:05.000Z"
+	ts, exp := now.UTC().Format(layout), expires.UTC().Format(layout)
+	old := now.Add(7 * 24 * time.Hour).UTC().Format(layout)
+	return fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payloadVersion":"2023-11-30","eventTime":%q,"payload":{"applicationOAuthClientNewSecret":{"clientId":%q,"newClientSecret":%q,"newClientSecretExpiryTime":%q,"oldClientSecretExpiryTime":%q}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"sub-1","publishTime":%q,"notificationId":%q}}`,
+		ts, clientID, secret, exp, old, applicationID, ts, notificationID)
 }
 
-// maxOperatorRotations bounds OperatorRotates per app and run.
-const maxOperatorRotations = 3
-
-// operatorRotate is OperatorRotates, once the world is idle.
+// operatorRotate is OperatorRotates, at most three times per app and run.
 func (w *World) operatorRotate() {
 	if !w.idle() {
 		return
 	}
 	for _, a := range w.Apps {
-		if _, pending := w.SM.StageVersion(a.ARN, managed.StagePending); pending || w.adopted(a) {
-			continue
-		}
-		w.mu.Lock()
-		n := w.operatorRotations[a.Index]
-		if n < maxOperatorRotations {
+		_, pending := w.SM.StageVersion(a.ARN, managed.StagePending)
+		if !pending && !w.adopted(a) && w.operatorRotations[a.Index] < 3 {
 			w.operatorRotations[a.Index]++
-		}
-		w.mu.Unlock()
-		if n < maxOperatorRotations {
+			w.res.OperatorRotations++
 			w.RotateNow(a.Index)
 		}
 	}
 }
 
-// secretOf returns the client secret of a secret document ("" if none).
 func secretOf(value string) string {
 	var doc map[string]any
 	if json.Unmarshal([]byte(value), &doc) != nil {
@@ -581,22 +537,16 @@ func secretOf(value string) string {
 
 // CurrentSecret returns the client secret in AWSCURRENT of app i.
 func (w *World) CurrentSecret(i int) string {
-	a := w.Apps[i]
-	id, ok := w.SM.StageVersion(a.ARN, managed.StageCurrent)
-	if !ok {
-		return ""
-	}
-	v, _ := w.SM.Value(a.ARN, id)
+	id, _ := w.SM.StageVersion(w.Apps[i].ARN, managed.StageCurrent)
+	v, _ := w.SM.Value(w.Apps[i].ARN, id) // "" without AWSCURRENT
 	return secretOf(v)
 }
 
-// adopted reports whether AWSCURRENT of a holds its newest secret.
 func (w *World) adopted(a *App) bool {
 	newest, _ := a.Sim.Current()
 	return w.CurrentSecret(a.Index) == newest
 }
 
-// note appends a violation's detail to notes, keeping the first five.
 func note(notes []string, format string, args ...any) []string {
 	if len(notes) >= 5 {
 		return notes
@@ -610,8 +560,6 @@ func (w *World) observe() {
 	now := w.Now()
 	for _, a := range w.Apps {
 		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
-		working := !w.CheckWorking || a.Sim.Accepts(cur)
-		w.mu.Lock()
 		if cur != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == cur }) {
 			w.res.ForgedCurrent++
 			w.forgedCurrentAt = note(w.forgedCurrentAt, "app %d at %s", a.Index, now.Sub(Epoch))
@@ -619,45 +567,29 @@ func (w *World) observe() {
 		if w.CheckWorking {
 			w.observations++
 		}
-		if !working {
+		if w.CheckWorking && !a.Sim.Accepts(cur) {
 			w.res.NotWorking++
 			w.notWorkingAt = note(w.notWorkingAt, "app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
 				a.Index, now.Sub(Epoch), slices.Index(issued, cur))
 		}
-		missing := slices.DeleteFunc(slices.Clone(issued[1:]), func(s string) bool { _, ok := w.storedAt[s]; return ok })
-		w.mu.Unlock()
-		if len(missing) == 0 {
-			continue
-		}
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
-			for _, s := range missing {
-				if strings.Contains(val, s) {
-					w.stored(s, val, now)
+			for _, s := range issued[1:] {
+				if _, seen := w.storedAt[s]; seen || !strings.Contains(val, s) {
+					continue
+				}
+				w.storedAt[s] = now
+				if doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys); err == nil && doc.ClientSecret().Reveal() == s {
+					if exp, ok := doc.ExpiresAt(); ok {
+						w.storedExpiry[s] = exp
+					}
 				}
 			}
 		}
 	}
 }
 
-// stored records that issued secret s was first seen stored at now, in a version
-// holding val.
-func (w *World) stored(s, val string, now time.Time) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, ok := w.storedAt[s]; ok {
-		return
-	}
-	w.storedAt[s] = now
-	if doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys); err == nil && doc.ClientSecret().Reveal() == s {
-		if exp, ok := doc.ExpiresAt(); ok {
-			w.storedExpiry[s] = exp
-		}
-	}
-}
-
-// idle reports whether no rotation step runs or waits for a reattempt, no message
-// is queued (or dead-lettered, with Redrive) and no notification is on its way.
+// idle: no step runs or waits, nothing queued (or dead-lettered, with Redrive) or on its way.
 func (w *World) idle() bool {
 	if _, waiting := w.engine.Stats(); w.engine.Busy() || waiting > 0 {
 		return false
@@ -670,8 +602,7 @@ func (w *World) idle() bool {
 	return !slices.ContainsFunc(w.Apps, func(a *App) bool { return a.Sim.Stats().Pending > 0 })
 }
 
-// settled reports whether the world is idle, no rotation is pending, and
-// AWSCURRENT of every app holds its newest secret.
+// settled: idle, no rotation pending, and every app's AWSCURRENT holds its newest secret.
 func (w *World) settled() bool {
 	return w.idle() && !slices.ContainsFunc(w.Apps, func(a *App) bool {
 		_, pending := w.SM.StageVersion(a.ARN, managed.StagePending)
@@ -693,7 +624,7 @@ func (w *World) events() []Hook {
 	for _, n := range w.Sched.Expiry {
 		a := w.Apps[n.App%len(w.Apps)]
 		evs = append(evs, Hook{n.At, func(w *World) {
-			var exp time.Time // zero: the newest secret's
+			var exp time.Time // the newest secret's
 			if n.Old {
 				exp = initialExpiry
 			}
@@ -710,16 +641,14 @@ func (w *World) events() []Hook {
 	return evs
 }
 
-// Run runs the schedule: faults for Sched.FaultPhase, then none until the world
-// settles or a bound is hit. It checks the invariants and returns the result.
+// Run runs the schedule (faults for Sched.FaultPhase, then none until the world settles or a bound
+// is hit) and checks the invariants.
 func (w *World) Run() *Result {
-	realStart := time.Now()
-	evs := w.events()
-	faultEnd := Epoch.Add(w.Sched.FaultPhase)
+	realStart, evs, faultEnd := time.Now(), w.events(), Epoch.Add(w.Sched.FaultPhase)
 	w.faultsOn.Store(w.Sched.FaultPhase > 0)
 	res := &w.res
 	res.Seed, res.Schedule = w.Sched.Seed, w.Sched
-	polls := []*awssim.Mapping{w.mapping(w.NewSecretQ, w.Receiver.Handle), w.mapping(w.ExpiryQ, w.Expiry.Handle)}
+	polls := []*awssim.Mapping{w.mapping(w.NewSecretQ, w.receiver.Handle), w.mapping(w.ExpiryQ, w.expiry.Handle)}
 	ctx := context.Background()
 	var faultsOffAt, realOffAt time.Time
 	var runsAtOff int
@@ -744,10 +673,7 @@ func (w *World) Run() *Result {
 			}
 		}
 		if off && w.Redrive {
-			n := w.NewSecretQ.redrive(now) + w.ExpiryQ.redrive(now)
-			w.mu.Lock()
-			res.Redriven += n
-			w.mu.Unlock()
+			res.Redriven += w.NewSecretQ.redrive(now) + w.ExpiryQ.redrive(now)
 		}
 		for _, m := range polls {
 			_, _ = m.Poll(ctx)
@@ -770,7 +696,6 @@ func (w *World) Run() *Result {
 			w.advance(time.Time{}, true)
 			continue
 		}
-		// Nothing runs in real time: jump to the next event.
 		next := now.Add(10 * time.Minute)
 		consider := func(t time.Time, ok bool) {
 			if ok && t.Before(next) {
