@@ -239,9 +239,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		if name == FunctionRotate {
 			n, timeout = 2, opts.RotationTimeout
 		}
-		if opts.Instances[name] > 0 {
-			n = opts.Instances[name]
-		}
+		n = cmp.Or(max(opts.Instances[name], 0), n)
 		wg.Go(func() {
 			var insts []*instance
 			for range n {

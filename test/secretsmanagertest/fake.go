@@ -5,6 +5,7 @@
 package secretsmanagertest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -129,20 +130,19 @@ func (f *Fake) find(id string) (*secret, error) {
 	return nil, notFound("Secrets Manager can't find the specified secret.")
 }
 
-func (s *secret) version(id string) *version {
-	i := slices.IndexFunc(s.versions, func(v *version) bool { return v.id == id })
-	if i < 0 {
-		return nil
+func (s *secret) first(match func(*version) bool) *version {
+	if i := slices.IndexFunc(s.versions, match); i >= 0 {
+		return s.versions[i]
 	}
-	return s.versions[i]
+	return nil
+}
+
+func (s *secret) version(id string) *version {
+	return s.first(func(v *version) bool { return v.id == id })
 }
 
 func (s *secret) staged(stage string) *version {
-	i := slices.IndexFunc(s.versions, func(v *version) bool { return slices.Contains(v.stages, stage) })
-	if i < 0 {
-		return nil
-	}
-	return s.versions[i]
+	return s.first(func(v *version) bool { return slices.Contains(v.stages, stage) })
 }
 
 func (v *version) drop(stage string) {
@@ -169,12 +169,9 @@ func (s *secret) moveStage(stage string, v *version) {
 
 // page returns the page of list at the offset in token, of at most size (default 100) entries.
 func page[T any](list []T, token *string, size *int32) ([]T, *string) {
-	start, n := 0, int(aws.ToInt32(size))
+	start, n := 0, cmp.Or(max(int(aws.ToInt32(size)), 0), 100)
 	if token != nil {
 		fmt.Sscan(*token, &start)
-	}
-	if n <= 0 {
-		n = 100
 	}
 	if start >= len(list) {
 		return nil, nil
