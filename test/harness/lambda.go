@@ -36,7 +36,6 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(timeout/time.Second)),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
 		"AWS_LAMBDA_LOG_FORMAT=JSON", // as the template's LoggingConfig sets it
-
 	)
 	for k, v := range env {
 		vars = append(vars, k+"="+v)

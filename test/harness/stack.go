@@ -582,11 +582,7 @@ func (s *Stack) Versions(ctx context.Context, secretID string) ([]Version, error
 			got, err := s.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 				SecretId: aws.String(secretID), VersionId: e.VersionId})
 			if err == nil {
-				v.Value = aws.ToString(got.SecretString)
-				// moto's ListSecretVersionIds answers the time of the call.
-				if got.CreatedDate != nil {
-					v.Created = *got.CreatedDate
-				}
+				v.Value, v.Created = aws.ToString(got.SecretString), cmp.Or(aws.ToTime(got.CreatedDate), v.Created)
 			}
 			out = append(out, v)
 		}
