@@ -232,7 +232,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		fenv := maps.Clone(env)
 		maps.Copy(fenv, s.peerEnv(name))
 		if name == FunctionWatchdog {
-			fenv["ROTATE_SECRET_FUNCTION_ARN"] = RotationFunctionARN
+			fenv["ROTATE_SECRET_FUNCTION_ARN"] = RotationFunctionARN // any other is FOREIGN_ROTATION_FUNCTION
 		}
 		maps.Copy(fenv, opts.FunctionEnv[name])
 		n, timeout := 1, 30*time.Second
