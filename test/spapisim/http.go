@@ -251,8 +251,8 @@ func (s *Sim) serverErrorLocked(w http.ResponseWriter) {
 	apiErr(w, http.StatusInternalServerError, "InternalFailure", msgInternal, nil)
 }
 
-// AdminHandler serves the control plane under /sim/ (portal-rotate, expiry-notice?daysLeft=N or
-// ?expiresAt=RFC3339, flush, faults, stats, issued). issued returns the secrets: loopback only.
+// AdminHandler serves /sim/: POST portal-rotate, expiry-notice?daysLeft=N|expiresAt=RFC3339, flush;
+// PUT faults (JSON, durations in ns); GET stats, issued (the secrets: mount on loopback only).
 func (s *Sim) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	handle := func(pattern string, fn func(*http.Request) (int, error)) {
