@@ -1,13 +1,7 @@
-// Package awssim plays the AWS behaviours the project relies on but cannot
-// call on this machine: Secrets Manager's rotation engine, which runs a
-// rotation function's four steps and reattempts a failed rotation, and
-// Lambda's SQS event source mapping, which polls a queue, invokes a function
-// with a batch and deletes what the function did not report as failed.
-//
-// Each is written once, against a clock, a store and a function invoker the
-// caller provides, so that the local stack (moto over HTTP, real time) and
-// the chaos world (in-memory fakes, simulated time) play AWS alike. It is
-// test support: no function links it.
+// Package awssim plays what AWS does that moto cannot: Secrets Manager's rotation engine (the four
+// steps, reattempts) and Lambda's SQS event source mapping (batches, partial failures). Both run
+// against the caller's clock, store and invoker, so that the local stack (moto, real time) and the
+// chaos world (fakes, simulated time) play AWS alike.
 package awssim
 
 import (
@@ -36,38 +30,26 @@ type Outcome int
 // The outcomes an engine reports to OnDone.
 const (
 	Succeeded   Outcome = iota // the steps and Finish succeeded
-	WillRetry                  // it failed; a reattempt is scheduled
+	WillRetry                  // a reattempt is scheduled
 	Abandoned                  // it failed MaxAttempts times in a row
 	Interrupted                // it failed after Stop
 )
 
-// Engine is Secrets Manager's rotation engine. A rotation is a secret ARN
-// and a token. Start runs its steps in the background, one Invoke each, and
-// then Finish (the service removes AWSPENDING). A failed attempt is
-// reattempted RetryDelay later, or at once if a RotateSecret call asked for
-// it while it ran, as long as the token still holds AWSPENDING (Pending);
-// after MaxAttempts failures in a row (0: never) the rotation is abandoned.
-// Reattempts become due on the Now clock and start when StartDue is called;
-// Wake tells a real-time caller when to call it.
+// Engine is Secrets Manager's rotation engine. Start runs a rotation (secret ARN and token) in the
+// background, one Invoke per step, then Finish. A failed attempt is reattempted RetryDelay later (at
+// once if RotateSecret asked while it ran) while its token holds AWSPENDING, until MaxAttempts
+// failures in a row (0: no bound). Reattempts start when StartDue is called; Wake says when.
 type Engine struct {
-	Now         func() time.Time // the clock reattempts are scheduled on
-	RetryDelay  time.Duration    // how long after a failure a rotation is reattempted
-	MaxAttempts int              // bound on the attempts of one rotation; 0 means none
-	// Invoke runs one step as one Lambda invocation; an error fails the attempt.
-	Invoke func(a Attempt, step string) error
-	// Finish ends a rotation whose steps succeeded; an error fails the attempt.
-	Finish func(secretARN, token string) error
-	// Pending returns the token whose version holds AWSPENDING, if any.
-	Pending func(secretARN string) (token string, ok bool)
-	// ConcurrentRerun, when set and true, makes a reattempt asked for while
-	// the rotation runs start a second run at once instead of waiting.
-	ConcurrentRerun func() bool
-	// OnStart and OnDone, when set, hear of every attempt (without the
-	// engine's lock held).
-	OnStart func(Attempt)
-	OnDone  func(Attempt, Outcome)
-	// Wake, when set, is called with the time of a reattempt just scheduled.
-	Wake func(at time.Time)
+	Now             func() time.Time
+	RetryDelay      time.Duration
+	MaxAttempts     int
+	Invoke          func(a Attempt, step string) error             // one step, one invocation
+	Finish          func(secretARN, token string) error            // removes AWSPENDING
+	Pending         func(secretARN string) (token string, ok bool) // the token holding AWSPENDING
+	ConcurrentRerun func() bool                                    // if true, a rerun asked for runs at once
+	OnStart         func(Attempt)                                  // optional; called without the lock
+	OnDone          func(Attempt, Outcome)                         // optional; called without the lock
+	Wake            func(at time.Time)                             // optional; when a reattempt is due
 
 	mu       sync.Mutex
 	running  map[rotation]int       // runs in progress
@@ -83,9 +65,8 @@ type Engine struct {
 
 type rotation struct{ arn, token string }
 
-// Start is RotateSecret's effect on the engine: it starts the rotation, or,
-// when reattempt is set (RotateSecret refused because the rotation is
-// incomplete) and it is running, asks for a reattempt once that run ends.
+// Start is RotateSecret's effect: it starts the rotation or, when reattempt is set (RotateSecret
+// refused as a rotation is incomplete) and it runs, asks for a reattempt once that run ends.
 func (e *Engine) Start(secretARN, token string, reattempt bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -106,9 +87,8 @@ func (e *Engine) Start(secretARN, token string, reattempt bool) {
 	e.startLocked(r, reattempt)
 }
 
-// ConfigTest marks the next run of the rotation as the configuration test
-// that the service runs when rotation is set up without rotating: testSecret
-// alone, then Finish, never reattempted.
+// ConfigTest marks the rotation's next run as the service's configuration test: testSecret alone,
+// then Finish, never reattempted.
 func (e *Engine) ConfigTest(secretARN, token string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -136,7 +116,6 @@ func (e *Engine) startLocked(r rotation, reattempt bool) {
 	e.wg.Go(func() { e.run(a, config) })
 }
 
-// run invokes the steps of one attempt.
 func (e *Engine) run(a Attempt, config bool) {
 	if e.OnStart != nil {
 		e.OnStart(a)
@@ -164,8 +143,7 @@ func (e *Engine) run(a Attempt, config bool) {
 	}
 }
 
-// done settles a finished attempt and reports its outcome and when it is
-// reattempted (zero: not scheduled).
+// done settles a finished attempt: its outcome and when it is reattempted (zero: not scheduled).
 func (e *Engine) done(a Attempt, ok bool) (Outcome, time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -197,8 +175,7 @@ func (e *Engine) done(a Attempt, ok bool) (Outcome, time.Time) {
 	return WillRetry, at
 }
 
-// StartDue reattempts the failed rotations due at now whose token still
-// holds AWSPENDING, in a fixed order.
+// StartDue reattempts, in a fixed order, the failed rotations due whose token holds AWSPENDING.
 func (e *Engine) StartDue(now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

@@ -9,46 +9,31 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 )
 
-// Queue is the SQS queue a Mapping polls: moto over HTTP, or an in-memory
-// queue on a simulated clock. Visibility timeouts, receive counts and the
-// redrive to a dead-letter queue are the queue's.
+// Queue is the SQS queue a Mapping polls; visibility, receive counts and redrive are the queue's.
 type Queue interface {
-	// Receive returns up to max visible messages, as ReceiveMessage does.
-	Receive(ctx context.Context, max int) ([]events.SQSMessage, error)
-	// Delete deletes a handled message by its receipt handle.
-	Delete(ctx context.Context, m events.SQSMessage) error
+	Receive(ctx context.Context, max int) ([]events.SQSMessage, error) // ReceiveMessage
+	Delete(ctx context.Context, m events.SQSMessage) error             // DeleteMessage by receipt handle
 }
 
-// Mapping is a Lambda event source mapping of an SQS queue with
-// ReportBatchItemFailures: each poll receives up to BatchSize·Concurrency
-// messages, hands them to the function in batches of at most BatchSize,
-// at once, and deletes every message of a batch the function did not list
-// in BatchItemFailures. A batch whose invocation failed is deleted from
-// nothing: its messages reappear after the visibility timeout.
+// Mapping is a Lambda event source mapping of an SQS queue with ReportBatchItemFailures: each poll
+// receives up to BatchSize·Concurrency messages, invokes the function with batches of at most
+// BatchSize at once, and deletes the messages of a batch not listed in BatchItemFailures. The
+// messages of a failed invocation reappear after the visibility timeout.
 type Mapping struct {
-	Queue     Queue
-	QueueARN  string
-	Region    string
-	BatchSize int // 10 when 0
-	// Concurrency is the mapping's MaximumConcurrency; 1 when 0.
-	Concurrency int
-	// Split, when set, cuts what one poll received into batches; by default
-	// they are filled up to BatchSize in order.
-	Split func(msgs []events.SQSMessage) [][]events.SQSMessage
-	// Invoke is one invocation of the function with a batch.
-	Invoke func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
-	// Timeout is the function's timeout, the deadline of each invocation's
-	// context; none when 0.
-	Timeout time.Duration
-	// Invocation, when set, derives the context of one invocation, which
-	// the deletes of its batch use too.
-	Invocation func(ctx context.Context) context.Context
+	Queue       Queue
+	QueueARN    string
+	Region      string
+	BatchSize   int                                                  // 10 when 0
+	Concurrency int                                                  // MaximumConcurrency; 1 when 0
+	Split       func(msgs []events.SQSMessage) [][]events.SQSMessage // if set, cuts a poll into batches
+	Invoke      func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error)
+	Timeout     time.Duration                             // the deadline of each invocation; none when 0
+	Invocation  func(ctx context.Context) context.Context // if set, an invocation's (and deletes') ctx
 
 	inflight atomic.Int32 // polls whose batches are being handled
 }
 
-// Poll is one poll: it returns how many messages it received, and the
-// receive error, if any.
+// Poll is one poll: it returns how many messages it received, and the receive error.
 func (m *Mapping) Poll(ctx context.Context) (int, error) {
 	size := m.BatchSize
 	if size <= 0 {
@@ -78,7 +63,6 @@ func (m *Mapping) Poll(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// deliver invokes the function with one batch and deletes what succeeded.
 func (m *Mapping) deliver(ctx context.Context, batch []events.SQSMessage) {
 	ev := events.SQSEvent{Records: make([]events.SQSMessage, len(batch))}
 	for i, msg := range batch {

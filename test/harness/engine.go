@@ -32,10 +32,8 @@ type StepRecord struct {
 	Err      string // "" on success
 }
 
-// engine plays Secrets Manager's rotation engine in front of moto: a proxy
-// that forwards every call except RotateSecret (and checks PutSecretValue as
-// the service does), and runs rotations with awssim's engine in real time,
-// invoking the rotation function under the runtime interface emulator.
+// engine is Secrets Manager's rotation engine in front of moto: the proxy, and awssim's engine
+// running rotations in real time.
 type engine struct {
 	sm     *secretsmanager.Client // moto, directly
 	invoke func(ctx context.Context, event any) ([]byte, error)
@@ -77,7 +75,6 @@ func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, r
 	return e
 }
 
-// say adds a plain event to the timeline.
 func (e *engine) say(format string, args ...any) { e.event(Event{What: fmt.Sprintf(format, args...)}) }
 
 // ServeHTTP is the Secrets Manager endpoint the functions use.
@@ -111,7 +108,7 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	// PutSecretValue: reusing a token with a different value fails, as in AWS.
+	// moto lets PutSecretValue reuse a token for another value; AWS refuses.
 	var in struct{ SecretId, ClientRequestToken, SecretString string }
 	if json.Unmarshal(body, &in) == nil && in.ClientRequestToken != "" {
 		got, err := e.sm.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
@@ -127,8 +124,7 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.proxy.ServeHTTP(w, r)
 }
 
-// rotateSecret is RotateSecret as the service plays it; it returns the
-// secret's ARN and name and the rotation's token.
+// rotateSecret is RotateSecret as the service plays it.
 func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (
 	arn, name, token string, err error) {
 	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: in.SecretId})
@@ -139,7 +135,7 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 	current, pending := stages(d)
 	if running := e.rot.Running(arn); running || pending != "" && pending != current {
 		if !running {
-			e.rot.Start(arn, pending, true) // that rotation will be reattempted: now
+			e.rot.Start(arn, pending, true) // "That rotation will be reattempted": now
 		}
 		return "", "", "", errIncomplete
 	}
@@ -171,15 +167,13 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 	return arn, aws.ToString(d.Name), token, nil
 }
 
-// notFound reports a ResourceNotFoundException: moto's answer to a
-// RotateSecret naming a Lambda function it does not know, after it has
-// stored the rotation's configuration and pending version.
+// notFound reports a ResourceNotFoundException: moto's answer to a RotateSecret naming a Lambda it
+// does not know, after it has stored the rotation's configuration and pending version.
 func notFound(err error) bool {
 	var ae smithy.APIError
 	return errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException"
 }
 
-// step invokes the rotation function for one step and records it.
 func (e *engine) step(a awssim.Attempt, step string) error {
 	start := time.Now()
 	_, err := e.invoke(e.ctx, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
@@ -199,7 +193,6 @@ func (e *engine) step(a awssim.Attempt, step string) error {
 	return nil
 }
 
-// finish removes AWSPENDING, as the service does after a successful rotation.
 func (e *engine) finish(arn, token string) error {
 	_, err := e.sm.UpdateSecretVersionStage(e.ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(token)})
@@ -209,7 +202,6 @@ func (e *engine) finish(arn, token string) error {
 	return nil
 }
 
-// pending returns the version of arn that holds AWSPENDING, as moto has it.
 func (e *engine) pending(arn string) (string, bool) {
 	d, err := e.sm.DescribeSecret(e.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if err != nil {
@@ -219,7 +211,6 @@ func (e *engine) pending(arn string) (string, bool) {
 	return pending, pending != ""
 }
 
-// stages returns the versions holding AWSCURRENT and AWSPENDING.
 func stages(d *secretsmanager.DescribeSecretOutput) (current, pending string) {
 	for v, stages := range d.VersionIdsToStages {
 		if slices.Contains(stages, "AWSCURRENT") {
@@ -232,7 +223,6 @@ func stages(d *secretsmanager.DescribeSecretOutput) (current, pending string) {
 	return current, pending
 }
 
-// done adds the end of an attempt to the timeline.
 func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
 	if e.ctx.Err() != nil {
 		return // the stack is closing
@@ -250,7 +240,6 @@ func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
 	}
 }
 
-// busy reports whether a rotation runs or waits for a retry.
 func (e *engine) busy() bool {
 	_, waiting := e.rot.Stats()
 	return e.rot.Busy() || waiting > 0
@@ -263,8 +252,7 @@ func writeAWSError(w http.ResponseWriter, status int, code, msg string) {
 	json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
 }
 
-// NewToken returns a random version-4 UUID, the form of a ClientRequestToken
-// or an SQS message id.
+// NewToken returns a random version-4 UUID, the form of a ClientRequestToken.
 func NewToken() string {
 	b := make([]byte, 16)
 	rand.Read(b)

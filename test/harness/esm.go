@@ -14,9 +14,8 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/awssim"
 )
 
-// mapping is an SQS event source mapping (awssim's) of a queue in moto to a
-// function under the runtime interface emulator, in real time. It is also
-// the queue the mapping polls; moto redrives to the dead-letter queue.
+// mapping is awssim's SQS event source mapping of a moto queue to a function, in real time; it is
+// also the awssim.Queue it polls.
 type mapping struct {
 	*awssim.Mapping
 	s                   *Stack
@@ -37,7 +36,6 @@ func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *
 	return m
 }
 
-// call invokes the function through the emulator with one batch.
 func (m *mapping) call(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 	m.s.emit("%s: invoking with %d message(s)", m.name, len(ev.Records))
 	var resp events.SQSEventResponse

@@ -13,8 +13,7 @@ import (
 	"time"
 )
 
-// instance is one function process under aws-lambda-rie, which runs one
-// invocation at a time: its pool hands it to one caller at a time.
+// instance is one function under aws-lambda-rie, which runs one invocation at a time.
 type instance struct {
 	name string
 	url  string
@@ -22,10 +21,8 @@ type instance struct {
 	http *http.Client
 }
 
-// startInstance runs bootstrap under rie with env (nothing else is inherited
-// but PATH, HOME and TMPDIR), writing its output to logs. A free port can be
-// taken by another process before rie binds it (tests run in parallel), and
-// rie then exits: a new pair of ports is tried, three times at most.
+// startInstance runs bootstrap under rie with env, PATH, HOME and TMPDIR. Another process can take
+// a free port before rie binds it (tests run in parallel), and rie then exits: new ports are tried.
 func startInstance(ctx context.Context, rie, name, bootstrap string, timeout time.Duration,
 	env map[string]string, logs io.Writer) (*instance, error) {
 	var vars []string
@@ -38,9 +35,7 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 		"AWS_LAMBDA_FUNCTION_NAME="+name,
 		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(timeout/time.Second)),
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
-		// As the template's LoggingConfig sets it: lambdacontext.NewLogger
-		// writes JSON, the form the deployed functions log in.
-		"AWS_LAMBDA_LOG_FORMAT=JSON",
+		"AWS_LAMBDA_LOG_FORMAT=JSON", // as the template's LoggingConfig sets it
 	)
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
@@ -75,8 +70,6 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 	return nil, err
 }
 
-// invoke sends event and returns the response payload, or an error naming
-// the handler's errorType and errorMessage.
 func (i *instance) invoke(ctx context.Context, event any) ([]byte, error) {
 	body, err := json.Marshal(event)
 	if err != nil {
@@ -115,12 +108,10 @@ func (e *FunctionError) Error() string {
 	return fmt.Sprintf("%s: %s: %s", e.Function, e.Type, e.Message)
 }
 
-// AroundInvoke wraps one invocation of function with event: it is called
-// while an instance is held for the invocation, and must call invoke once
-// (or answer without it).
+// AroundInvoke wraps one invocation of function, while an instance is held; it calls invoke once
+// or answers without it.
 type AroundInvoke func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error)
 
-// pool spreads invocations over instances of one function.
 type pool struct {
 	name   string
 	free   chan *instance

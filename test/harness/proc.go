@@ -32,8 +32,7 @@ const (
 // Functions lists the four functions.
 var Functions = []string{FunctionRotate, FunctionReceive, FunctionExpiry, FunctionWatchdog}
 
-// RepoRoot returns the directory of the module's go.mod, found by walking up
-// from the working directory.
+// RepoRoot returns the directory of the go.mod above the working directory.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
@@ -50,8 +49,7 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// RIEPath returns ./bin/aws-lambda-rie of the repository, or an error wrapping
-// ErrMissing that says to run make tools.
+// RIEPath returns the repository's bin/aws-lambda-rie, or an error wrapping ErrMissing.
 func RIEPath(root string) (string, error) {
 	p := filepath.Join(root, "bin", "aws-lambda-rie")
 	if st, err := os.Stat(p); err != nil || st.IsDir() {
@@ -71,8 +69,7 @@ func CheckMoto(ctx context.Context) error {
 	return nil
 }
 
-// Build builds the four bootstraps for this machine (CGO_ENABLED=0,
-// -tags lambda.norpc) into outDir/<function>/bootstrap.
+// Build builds the four bootstraps for this machine into outDir/<function>/bootstrap.
 func Build(ctx context.Context, root, outDir string) error {
 	errs := make([]error, len(Functions))
 	var wg sync.WaitGroup
@@ -91,7 +88,6 @@ func Build(ctx context.Context, root, outDir string) error {
 	return errors.Join(errs...)
 }
 
-// freeAddr returns a free TCP address on 127.0.0.1.
 func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -109,9 +105,8 @@ type Process struct {
 	err  error
 }
 
-// StartProcess starts cmd writing its standard output and error to out, in a
-// process group of its own (so that Stop reaches its children too), killed if
-// this process dies.
+// StartProcess starts cmd with its output to out, in its own process group (so that Stop reaches
+// its children too), killed if this process dies.
 func StartProcess(name string, cmd *exec.Cmd, out io.Writer) (*Process, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -141,8 +136,7 @@ func (p *Process) exited() bool {
 	}
 }
 
-// Stop ends the process group: SIGTERM, then SIGKILL after 3 s. It is safe
-// on a nil or ended process.
+// Stop ends the process group: SIGTERM, then SIGKILL after 3 s; it is safe on a nil or ended process.
 func (p *Process) Stop() {
 	if p == nil || p.exited() {
 		return
@@ -155,11 +149,9 @@ func (p *Process) Stop() {
 		syscall.Kill(-pgid, syscall.SIGKILL)
 		<-p.done
 	}
-	// Children that outlived the leader.
 	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-// waitUp polls up until it is true, the process exits or timeout.
 func waitUp(ctx context.Context, p *Process, what string, timeout time.Duration, up func(context.Context) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -176,7 +168,6 @@ func waitUp(ctx context.Context, p *Process, what string, timeout time.Duration,
 	return nil
 }
 
-// listening reports whether addr accepts a connection.
 func listening(addr string) func(context.Context) bool {
 	return func(context.Context) bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -187,10 +178,8 @@ func listening(addr string) func(context.Context) bool {
 	}
 }
 
-// startMoto runs python3 -m moto.server on a free port and waits until it
-// answers. Another process can take the port before moto binds it (tests run
-// in parallel): moto then exits, or the other process answers; a new port is
-// tried, three times at most.
+// startMoto runs moto on a free port. Another process can take the port before moto binds it (tests
+// run in parallel): moto then exits, or the other process answers; a new port is tried, thrice at most.
 func startMoto(ctx context.Context, logs io.Writer) (p *Process, url string, err error) {
 	c := &http.Client{Timeout: time.Second}
 	for range 3 {
@@ -221,9 +210,8 @@ func startMoto(ctx context.Context, logs io.Writer) (p *Process, url string, err
 	return nil, "", err
 }
 
-// childPID returns the pid of a child of parent (the first found in /proc),
-// such as the bootstrap aws-lambda-rie runs. It reads each /proc/PID/stat,
-// which every Linux kernel has (task/*/children needs CONFIG_PROC_CHILDREN).
+// childPID returns the pid of a child of parent from /proc/PID/stat, which every Linux kernel has
+// (task/*/children needs CONFIG_PROC_CHILDREN).
 func childPID(parent int) (int, bool) {
 	entries, _ := os.ReadDir("/proc")
 	want := strconv.Itoa(parent)

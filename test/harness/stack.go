@@ -1,16 +1,8 @@
-// Package harness runs the project's local stack on 127.0.0.1, stopped by
-// Close: the four functions' bootstraps under aws-lambda-rie, moto as
-// Secrets Manager, SQS and SNS, the SP-API/LWA simulator, and test/awssim's
-// players of what moto cannot do, in real time as the chaos world runs them
-// on its clock: Secrets Manager's rotation engine (RotateSecret creates the
-// pending version, the four steps run in order, a failed rotation is
-// retried, AWSPENDING is removed after success) and the SQS event source
-// mapping with ReportBatchItemFailures.
-//
-// The functions reach Secrets Manager through the engine's proxy
-// (AWS_ENDPOINT_URL_SECRETS_MANAGER), which forwards every call to moto but
-// RotateSecret, and enforces the service's PutSecretValue rule that a
-// ClientRequestToken cannot be reused for another value.
+// Package harness runs the project's local stack on 127.0.0.1 until Close: the four functions'
+// bootstraps under aws-lambda-rie, moto as Secrets Manager, SQS and SNS, the SP-API/LWA simulator,
+// and, in real time, test/awssim's Secrets Manager rotation engine and SQS event source mapping.
+// The functions reach Secrets Manager through the engine's proxy, which forwards every call to moto
+// but RotateSecret and refuses, as the service does, a ClientRequestToken reused for another value.
 package harness
 
 import (
@@ -63,13 +55,11 @@ type Options struct {
 	RotationAttempts   int           // bound on the attempts of a rotation (5)
 	MaxReceiveCount    int           // the queues' redrive threshold (3)
 	VisibilityTimeout  int32         // the queues' visibility timeout in seconds (2)
-	// Env adds or overrides environment variables of every function;
-	// FunctionEnv those of one function, by name.
-	Env         map[string]string
-	FunctionEnv map[string]map[string]string
 
-	// The simulated application. Defaults: a random client id, an
-	// application id, a random initial secret expiring in 30 days.
+	Env         map[string]string            // added to every function's environment
+	FunctionEnv map[string]map[string]string // added to one function's, by name
+
+	// The simulated application; default random ids and secret, expiring in 30 days.
 	ClientID      string
 	ApplicationID string
 	InitialSecret string
@@ -78,18 +68,11 @@ type Options struct {
 	NotEnrolled   bool            // leaves the new-secret queue unregistered (rotate → 400)
 	Faults        spapisim.Faults // the simulator's initial fault knobs
 
-	// Instances sets how many aws-lambda-rie instances of a function run,
-	// by name (default 2 of the rotation function, 1 of the others).
-	Instances map[string]int
-	// WrapPeer, if set, is given each endpoint a function is configured
-	// with (function name, PeerSecretsManager, PeerSNS or PeerAmazon, the
-	// stack's URL) and returns the URL the function gets instead, e.g. a
-	// proxy in front of it. With WrapPeer set, SNS gets its own endpoint
-	// variable (AWS_ENDPOINT_URL_SNS); the other AWS services stay at moto.
-	WrapPeer func(function, peer, url string) string
-	// AroundInvoke, if set, wraps every invocation of a function, by the
-	// rotation engine, an event source mapping or Invoke.
-	AroundInvoke AroundInvoke
+	Instances map[string]int // instances of a function, by name (default 2 of rotate-secret, 1 of the others)
+	// WrapPeer, if set, maps each endpoint a function gets (function, Peer*, URL) to the URL it gets
+	// instead, e.g. a proxy; SNS then gets its own AWS_ENDPOINT_URL_SNS.
+	WrapPeer     func(function, peer, url string) string
+	AroundInvoke AroundInvoke // if set, wraps every invocation of a function
 
 	LogFile string      // if set, receives a copy of every function log
 	OnEvent func(Event) // called for every timeline event as it happens
@@ -102,12 +85,10 @@ const (
 	PeerAmazon         = "amazon"         // the SP-API/LWA simulator (LWA_TOKEN_URL and SP_API_ENDPOINT)
 )
 
-// Event is one timeline entry.
+// Event is one timeline entry; SecretARN and Rotation are set on the one that ends a rotation.
 type Event struct {
-	Time time.Time
-	What string
-	// SecretARN and Rotation are set on the event that ends a rotation, so
-	// that a caller need not read What.
+	Time      time.Time
+	What      string
 	SecretARN string
 	Rotation  RotationEnd
 }
@@ -123,10 +104,8 @@ const (
 
 // Stack is a running local stack.
 type Stack struct {
-	// Sim is the SP-API/LWA simulator of the application.
-	Sim *spapisim.Sim
-	// Clients straight to moto.
-	SecretsManager *secretsmanager.Client
+	Sim            *spapisim.Sim
+	SecretsManager *secretsmanager.Client // straight to moto, as SQS and SNS
 	SQS            *sqs.Client
 	SNS            *sns.Client
 
@@ -208,8 +187,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.emit("moto is up at %s", s.MotoURL)
 	s.SecretsManager = secretsManagerClient(s.MotoURL)
-	s.SQS = sqs.NewFromConfig(awsConfig(), func(o *sqs.Options) { o.BaseEndpoint = aws.String(s.MotoURL) })
-	s.SNS = sns.NewFromConfig(awsConfig(), func(o *sns.Options) { o.BaseEndpoint = aws.String(s.MotoURL) })
+	s.SQS, s.SNS = sqs.NewFromConfig(awsConfig(s.MotoURL)), sns.NewFromConfig(awsConfig(s.MotoURL))
 	if err := s.createQueues(ctx); err != nil {
 		return nil, err
 	}
@@ -254,18 +232,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		fenv := maps.Clone(env)
 		maps.Copy(fenv, s.peerEnv(name))
 		if name == FunctionWatchdog {
-			// The watchdog judges rotation configured with any other
-			// function FOREIGN_ROTATION_FUNCTION.
-			fenv["ROTATE_SECRET_FUNCTION_ARN"] = RotationFunctionARN
+			fenv["ROTATE_SECRET_FUNCTION_ARN"] = RotationFunctionARN // any other is FOREIGN_ROTATION_FUNCTION
 		}
 		maps.Copy(fenv, opts.FunctionEnv[name])
 		n, timeout := 1, 30*time.Second
 		if name == FunctionRotate {
 			n, timeout = 2, opts.RotationTimeout
 		}
-		if opts.Instances[name] > 0 {
-			n = opts.Instances[name]
-		}
+		n = cmp.Or(max(opts.Instances[name], 0), n)
 		wg.Go(func() {
 			var insts []*instance
 			for range n {
@@ -296,8 +270,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-// peerEnv returns the endpoint variables of function as WrapPeer rewrites
-// them, or nothing without WrapPeer.
+// peerEnv returns the endpoint variables of function as WrapPeer rewrites them.
 func (s *Stack) peerEnv(function string) map[string]string {
 	wrap := s.opts.WrapPeer
 	if wrap == nil {
@@ -312,10 +285,7 @@ func (s *Stack) peerEnv(function string) map[string]string {
 	}
 }
 
-// Invoke invokes one instance of function (a Function* name) with event, as
-// the stack's own callers do (AroundInvoke applies), and returns the
-// response payload; a handler error is a *FunctionError, returned with the
-// payload.
+// Invoke invokes function with event through AroundInvoke; a handler error is a *FunctionError.
 func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte, error) {
 	p := s.pools[function]
 	if p == nil {
@@ -324,9 +294,7 @@ func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte,
 	return p.invoke(ctx, event)
 }
 
-// BootstrapPID returns the pid of the bootstrap process of function's first
-// instance (the child of its aws-lambda-rie), e.g. to read its
-// /proc/<pid>/status. Set Options.Instances to 1 to have a single one.
+// BootstrapPID returns the pid of the bootstrap under function's first aws-lambda-rie.
 func (s *Stack) BootstrapPID(function string) (int, bool) {
 	p := s.pools[function]
 	if p == nil || len(p.all) == 0 {
@@ -348,7 +316,6 @@ func setDefaults(o *Options) {
 	o.DeliveryDelay = cmp.Or(o.DeliveryDelay, time.Second)
 }
 
-// randomHex returns n random hex digits.
 func randomHex(n int) string {
 	b := make([]byte, (n+1)/2)
 	rand.Read(b)
@@ -366,7 +333,6 @@ func (s *Stack) serve(h http.Handler) (string, error) {
 	return "http://" + l.Addr().String(), nil
 }
 
-// queueARN derives a moto queue ARN from its URL.
 func queueARN(url string) string {
 	return "arn:aws:sqs:" + Region + ":" + AccountID + ":" + filepath.Base(url)
 }
@@ -413,10 +379,8 @@ func (s *Stack) createQueues(ctx context.Context) error {
 	return nil
 }
 
-// emit records a timeline event.
 func (s *Stack) emit(format string, args ...any) { s.record(Event{What: fmt.Sprintf(format, args...)}) }
 
-// record adds ev to the timeline, stamped now.
 func (s *Stack) record(ev Event) {
 	ev.Time = time.Now()
 	s.mu.Lock()
@@ -441,8 +405,7 @@ func (s *Stack) Steps() []StepRecord {
 	return slices.Clone(s.engine.records)
 }
 
-// Logs returns the captured output of one function (or "moto"), or of all
-// functions when name is "".
+// Logs returns the output of one function (or "moto"), or of all functions when name is "".
 func (s *Stack) Logs(name string) string {
 	names := Functions
 	if name != "" {
@@ -495,15 +458,11 @@ type SecretDocument struct {
 
 // SeedOptions describe a managed secret to create.
 type SeedOptions struct {
-	Name     string          // default "sp-api-lwa/<application id>"
-	Document *SecretDocument // default the simulator's client id and initial secret
-	// Rotation enables rotation with the rotation function, as a schedule
-	// with RotateImmediatelyOnUpdate false does.
-	Rotation bool
-	// RotationFunction is the Lambda ARN rotation is configured with
-	// (default RotationFunctionARN), e.g. another team's function.
-	RotationFunction string
-	NoTag            bool // leaves out the sp-api-lwa:client-id tag
+	Name             string          // default "sp-api-lwa/<application id>"
+	Document         *SecretDocument // default the simulator's client id and initial secret
+	Rotation         bool            // enables rotation without rotating, as a schedule does
+	RotationFunction string          // the rotation Lambda (default RotationFunctionARN)
+	NoTag            bool            // leaves out the sp-api-lwa:client-id tag
 }
 
 // Seed creates a managed secret and returns its ARN.
@@ -537,9 +496,8 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 	return arn, nil
 }
 
-// enableRotation turns rotation on the way moto understands it: a
-// RotateSecret naming a Lambda it does not know keeps the ARN and rules and
-// leaves an empty AWSPENDING version, which is then removed.
+// enableRotation turns rotation on in moto: a RotateSecret naming a Lambda moto does not know
+// keeps the ARN and rules and leaves an empty AWSPENDING version, which is then removed.
 func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current, function string) error {
 	_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
 		SecretId: aws.String(arn), ClientRequestToken: aws.String(NewToken()),
@@ -570,8 +528,7 @@ func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current
 	return nil
 }
 
-// StartRotation is what a rotation schedule does: RotateSecret through the
-// engine. It returns the new version id.
+// StartRotation is a scheduled rotation: RotateSecret through the engine; it returns the new version id.
 func (s *Stack) StartRotation(ctx context.Context, secretID string) (string, error) {
 	_, _, token, err := s.engine.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
@@ -582,13 +539,10 @@ func (s *Stack) StartRotation(ctx context.Context, secretID string) (string, err
 
 // Version is one version of a secret.
 type Version struct {
-	ID     string
-	Stages []string
-	// Created is the version's creation time (seconds in moto); for a
-	// version without a value, moto gives only the time of the listing.
-	Created time.Time
-	// Value is the secret string; "" for a version without a value.
-	Value string
+	ID      string
+	Stages  []string
+	Created time.Time // moto: seconds; for a version without a value, the time of the listing
+	Value   string    // "" for a version without a value
 }
 
 // Fingerprint is a short digest of the value, safe to print.
@@ -628,11 +582,7 @@ func (s *Stack) Versions(ctx context.Context, secretID string) ([]Version, error
 			got, err := s.SecretsManager.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{
 				SecretId: aws.String(secretID), VersionId: e.VersionId})
 			if err == nil {
-				v.Value = aws.ToString(got.SecretString)
-				// moto's ListSecretVersionIds answers the time of the call.
-				if got.CreatedDate != nil {
-					v.Created = *got.CreatedDate
-				}
+				v.Value, v.Created = aws.ToString(got.SecretString), cmp.Or(aws.ToTime(got.CreatedDate), v.Created)
 			}
 			out = append(out, v)
 		}
@@ -659,8 +609,7 @@ func (s *Stack) Tags(ctx context.Context, secretID string) (map[string]string, e
 	return managed.TagMap(d.Tags), nil
 }
 
-// CurrentIsNewest reports whether AWSCURRENT holds the newest secret the
-// simulator issued.
+// CurrentIsNewest reports whether AWSCURRENT holds the newest secret the simulator issued.
 func (s *Stack) CurrentIsNewest(ctx context.Context, secretID string) (bool, error) {
 	v, ok, err := s.Stage(ctx, secretID, "AWSCURRENT")
 	if err != nil || !ok {
@@ -691,8 +640,7 @@ func (s *Stack) WaitFor(ctx context.Context, timeout time.Duration, what string,
 	}
 }
 
-// Settle waits until no rotation runs or waits for a retry and both queues
-// are empty and idle.
+// Settle waits until no rotation runs or waits for a retry and both queues are empty and idle.
 func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
 	return s.WaitFor(ctx, timeout, "the stack to settle", func(ctx context.Context) (bool, error) {
 		if s.engine.busy() || s.Sim.Stats().Pending > 0 {
@@ -721,16 +669,14 @@ func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
 type Alert struct {
 	Subject    string
 	Attributes map[string]string
-	// Default is the "default" document as received; Doc is it decoded.
-	Default string
-	Doc     map[string]any
+	Default    string         // the "default" document as received
+	Doc        map[string]any // Default decoded
 }
 
 // Field returns a string field of the document.
 func (a Alert) Field(k string) string { s, _ := a.Doc[k].(string); return s }
 
-// Alerts drains the alert subscription queue and returns every alert
-// received so far, in order of arrival.
+// Alerts drains the alert subscription queue and returns every alert so far, in order of arrival.
 func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 	for {
 		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.AlertQueueURL),
@@ -767,9 +713,7 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 	return slices.Clone(s.alerts), nil
 }
 
-// DLQ returns the bodies of the messages in a dead-letter queue (url
-// NewSecretDLQURL or ExpiryDLQURL), leaving them there. Bodies can hold
-// secrets: never print them.
+// DLQ returns the bodies in a dead-letter queue, leaving them there; they can hold secrets.
 func (s *Stack) DLQ(ctx context.Context, url string) ([]string, error) {
 	out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
 		MaxNumberOfMessages: 10, VisibilityTimeout: 0})
@@ -791,9 +735,8 @@ func (s *Stack) SendNotification(ctx context.Context, queueURL, body string) err
 	return nil
 }
 
-// retryAfter adds "Retry-After: 1" to 429 answers that carry none, so that
-// clients retry a throttled call within the short deadlines of the stack
-// instead of waiting a whole rate interval.
+// retryAfter adds "Retry-After: 1" to 429 answers without one, so that clients retry within the
+// stack's short deadlines instead of waiting a whole rate interval.
 func retryAfter(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(&retryAfterWriter{ResponseWriter: w}, r)
@@ -809,10 +752,11 @@ func (w *retryAfterWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
-func awsConfig() aws.Config {
-	return aws.Config{Region: Region, Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
+func awsConfig(url string) aws.Config {
+	return aws.Config{Region: Region, BaseEndpoint: aws.String(url),
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
 }
 
 func secretsManagerClient(url string) *secretsmanager.Client {
-	return secretsmanager.NewFromConfig(awsConfig(), func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(url) })
+	return secretsmanager.NewFromConfig(awsConfig(url))
 }

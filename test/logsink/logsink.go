@@ -1,6 +1,4 @@
-// Package logsink is a log destination that many goroutines write to while
-// another reads what was written: the functions' logs on the local stack, and
-// the loggers of in-process tests.
+// Package logsink is a log destination many goroutines write to while another reads it.
 package logsink
 
 import (
@@ -9,8 +7,7 @@ import (
 	"sync"
 )
 
-// Buffer keeps everything written to it and is safe for concurrent use.
-// When Tee is set (before the first write), every write is copied to it too.
+// Buffer keeps everything written to it, and copies it to Tee if set; it is safe for concurrent use.
 type Buffer struct {
 	Tee io.Writer
 
@@ -18,7 +15,7 @@ type Buffer struct {
 	buf bytes.Buffer
 }
 
-// Write appends p (and writes it to Tee, if set).
+// Write appends p.
 func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -1,15 +1,11 @@
-// Package secretsmanagertest is a stateful in-memory AWS Secrets Manager for
-// tests. It keeps secrets, versions, staging labels, tags and created dates
-// and answers with the SDK's typed errors, so rotation, retry and
-// idempotency cases follow from state rather than canned answers. It plays
-// the parts of the service the project relies on: an empty AWSPENDING
-// version created by RotateSecret, the refusal of RotateSecret while a
-// rotation is incomplete, idempotent PutSecretValue per ClientRequestToken,
-// AWSPREVIOUS on the version that loses AWSCURRENT, and tag filters of
-// ListSecrets that match values by prefix.
+// Package secretsmanagertest is a stateful in-memory AWS Secrets Manager for tests: versions,
+// staging labels, tags and dates, and the SDK's typed errors. It plays RotateSecret's empty
+// AWSPENDING version and its refusal while a rotation is incomplete, PutSecretValue idempotent per
+// ClientRequestToken, AWSPREVIOUS, and ListSecrets filters matching by prefix.
 package secretsmanagertest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -33,14 +29,11 @@ const (
 
 // Fake is an in-memory Secrets Manager. The zero value is not ready; use New.
 type Fake struct {
-	// Now is the clock for created and rotation dates.
-	Now func() time.Time
-	// Fail, when set, is called before every operation with its name and input;
-	// a non-nil result is the operation's error and the operation does nothing.
+	Now func() time.Time // the clock of created and rotation dates
+	// Fail, if set, is called before every operation; an error is its answer and it does nothing.
 	Fail func(op string, in any) error
-	// OnRotate, when set, plays the rotation engine: it is called (without the
-	// lock held) after RotateSecret created the pending version (retry false) or
-	// refused because a rotation is incomplete (retry true, that rotation's token).
+	// OnRotate, if set, is called without the lock after RotateSecret created the pending version
+	// (retry false) or refused as a rotation is incomplete (retry true, that rotation's token).
 	OnRotate func(secretARN, token string, retry bool)
 
 	mu      sync.Mutex
@@ -64,7 +57,7 @@ type version struct {
 	created time.Time
 }
 
-// Version is a snapshot of one version for inspection.
+// Version is a snapshot of one version.
 type Version struct {
 	ID       string
 	Stages   []string
@@ -75,7 +68,7 @@ type Version struct {
 // New returns an empty fake.
 func New() *Fake { return &Fake{Now: time.Now, calls: map[string]int{}} }
 
-// call counts op and runs the error injection without the lock, then fn under it.
+// call counts op and runs Fail without the lock, then fn under it.
 func call[T any](f *Fake, op string, in any, fn func() (*T, error)) (*T, error) {
 	f.mu.Lock()
 	f.calls[op]++
@@ -91,7 +84,6 @@ func call[T any](f *Fake, op string, in any, fn func() (*T, error)) (*T, error) 
 	return fn()
 }
 
-// onSecret is call for an operation on the secret id names.
 func onSecret[T any](f *Fake, op string, in any, id *string, fn func(*secret) (*T, error)) (*T, error) {
 	return call(f, op, in, func() (*T, error) {
 		s, err := f.find(aws.ToString(id))
@@ -102,7 +94,6 @@ func onSecret[T any](f *Fake, op string, in any, id *string, fn func(*secret) (*
 	})
 }
 
-// with runs fn under the lock on the secret id names.
 func (f *Fake) with(id string, fn func(*secret)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -129,7 +120,7 @@ func tokenOr(token *string) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// find returns the secret with the name or ARN id. Callers hold the lock.
+// find returns the secret with the name or ARN id; callers hold the lock.
 func (f *Fake) find(id string) (*secret, error) {
 	for _, s := range f.secrets {
 		if s.arn == id || s.name == id {
@@ -139,28 +130,26 @@ func (f *Fake) find(id string) (*secret, error) {
 	return nil, notFound("Secrets Manager can't find the specified secret.")
 }
 
-func (s *secret) version(id string) *version {
-	i := slices.IndexFunc(s.versions, func(v *version) bool { return v.id == id })
-	if i < 0 {
-		return nil
+func (s *secret) first(match func(*version) bool) *version {
+	if i := slices.IndexFunc(s.versions, match); i >= 0 {
+		return s.versions[i]
 	}
-	return s.versions[i]
+	return nil
+}
+
+func (s *secret) version(id string) *version {
+	return s.first(func(v *version) bool { return v.id == id })
 }
 
 func (s *secret) staged(stage string) *version {
-	i := slices.IndexFunc(s.versions, func(v *version) bool { return slices.Contains(v.stages, stage) })
-	if i < 0 {
-		return nil
-	}
-	return s.versions[i]
+	return s.first(func(v *version) bool { return slices.Contains(v.stages, stage) })
 }
 
 func (v *version) drop(stage string) {
 	v.stages = slices.DeleteFunc(v.stages, func(x string) bool { return x == stage })
 }
 
-// moveStage puts stage on v, removing it from any other version. Moving
-// AWSCURRENT puts AWSPREVIOUS on the version that held it, as the service does.
+// moveStage puts stage on v alone; the version losing AWSCURRENT gets AWSPREVIOUS, as in the service.
 func (s *secret) moveStage(stage string, v *version) {
 	old := s.staged(stage)
 	if old == v {
@@ -178,15 +167,11 @@ func (s *secret) moveStage(stage string, v *version) {
 	}
 }
 
-// page returns the page of list that starts at the offset in token and holds
-// at most size (default 100) entries, and the token of the next page.
+// page returns the page of list at the offset in token, of at most size (default 100) entries.
 func page[T any](list []T, token *string, size *int32) ([]T, *string) {
-	start, n := 0, int(aws.ToInt32(size))
+	start, n := 0, cmp.Or(max(int(aws.ToInt32(size)), 0), 100)
 	if token != nil {
 		fmt.Sscan(*token, &start)
-	}
-	if n <= 0 {
-		n = 100
 	}
 	if start >= len(list) {
 		return nil, nil
@@ -197,7 +182,7 @@ func page[T any](list []T, token *string, size *int32) ([]T, *string) {
 	return list[start:], nil
 }
 
-// Seed creates a secret whose only version holds value under AWSCURRENT and returns its ARN.
+// Seed creates a secret whose AWSCURRENT holds value, uncounted, and returns its ARN.
 func (f *Fake) Seed(name, value string, tags map[string]string) string {
 	out, err := f.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
 		Name: aws.String(name), SecretString: aws.String(value), Tags: toTags(tags),
@@ -219,7 +204,7 @@ func toTags(m map[string]string) []types.Tag {
 	return tags
 }
 
-// SetRotation turns rotation on or off for the secret id, with the rotation function lambdaARN.
+// SetRotation turns rotation on or off for the secret id, with the function lambdaARN.
 func (f *Fake) SetRotation(id string, enabled bool, lambdaARN string) {
 	if err := f.with(id, func(s *secret) { s.rotationEnabled, s.lambdaARN = enabled, lambdaARN }); err != nil {
 		panic(err)
@@ -257,8 +242,7 @@ func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecret
 	})
 }
 
-// GetSecretValue implements the SDK operation. Without VersionId or
-// VersionStage it reads AWSCURRENT.
+// GetSecretValue implements the SDK operation.
 func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
 	return onSecret(f, "GetSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.GetSecretValueOutput, error) {
 		v := s.staged(stageCurrent)
@@ -281,10 +265,8 @@ func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretV
 	})
 }
 
-// PutSecretValue implements the SDK operation. A token whose version holds
-// the same value is a no-op (labels included); another value is
-// ResourceExistsException. An empty version (created by RotateSecret) takes
-// the value. Without VersionStages the new version becomes AWSCURRENT.
+// PutSecretValue implements the SDK operation: a token's version with the same value is a no-op,
+// another value ResourceExistsException; an empty version (from RotateSecret) takes the value.
 func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
 	return onSecret(f, "PutSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.PutSecretValueOutput, error) {
 		if in.SecretString == nil {
@@ -315,8 +297,7 @@ func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretV
 	})
 }
 
-// DescribeSecret implements the SDK operation. VersionIdsToStages lists the
-// versions that have at least one staging label, as the service does.
+// DescribeSecret implements the SDK operation; VersionIdsToStages lists labelled versions only.
 func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
 	return onSecret(f, "DescribeSecret", in, in.SecretId, func(s *secret) (*secretsmanager.DescribeSecretOutput, error) {
 		vs := map[string][]string{}
@@ -336,9 +317,8 @@ func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSe
 	})
 }
 
-// ListSecretVersionIds implements the SDK operation: every version with a
-// staging label (every version with IncludeDeprecated), with its labels and
-// creation date, oldest first, paged by MaxResults.
+// ListSecretVersionIds implements the SDK operation: labelled versions (all with
+// IncludeDeprecated), oldest first.
 func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
 	return onSecret(f, "ListSecretVersionIds", in, in.SecretId, func(s *secret) (*secretsmanager.ListSecretVersionIdsOutput, error) {
 		var list []types.SecretVersionsListEntry
@@ -355,8 +335,8 @@ func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.List
 	})
 }
 
-// UpdateSecretVersionStage implements the SDK operation. A label already on
-// a version moves only when RemoveFromVersionId names that version.
+// UpdateSecretVersionStage implements the SDK operation; a label moves only when
+// RemoveFromVersionId names its version.
 func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 	return onSecret(f, "UpdateSecretVersionStage", in, in.SecretId, func(s *secret) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 		stage, from := aws.ToString(in.VersionStage), in.RemoveFromVersionId
@@ -403,8 +383,7 @@ func (f *Fake) UntagResource(ctx context.Context, in *secretsmanager.UntagResour
 	})
 }
 
-// ListSecrets implements the SDK operation with the name, tag-key and
-// tag-value filters (matching by prefix, as the service does), paged by MaxResults.
+// ListSecrets implements the SDK operation with the name, tag-key and tag-value filters.
 func (f *Fake) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
 	return call(f, "ListSecrets", in, func() (*secretsmanager.ListSecretsOutput, error) {
 		var list []types.SecretListEntry
@@ -422,8 +401,7 @@ func (f *Fake) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsIn
 	})
 }
 
-// matches reports whether s passes every filter: one of the filter's values is
-// a prefix of the name, of a tag key or of a tag value, as the filter's key says.
+// matches reports whether, for every filter, one of its values prefixes a field its key names.
 func matches(s *secret, filters []types.Filter) bool {
 	for _, fl := range filters {
 		var fields []string
@@ -446,10 +424,8 @@ func matches(s *secret, filters []types.Filter) bool {
 	return true
 }
 
-// RotateSecret implements the SDK operation: it creates an empty AWSPENDING
-// version under the token and hands it to OnRotate. While another version
-// than AWSCURRENT holds AWSPENDING, it answers InvalidRequestException and
-// hands that rotation to OnRotate again, as the service reattempts it.
+// RotateSecret implements the SDK operation: it creates an empty AWSPENDING version and hands it
+// to OnRotate; while a rotation is incomplete it refuses and hands that one to OnRotate again.
 func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
 	var onRotate func(string, string, bool)
 	var arn, token string
@@ -482,9 +458,7 @@ func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecret
 	return out, err
 }
 
-// FinishRotation does what the service does after the four steps of a
-// rotation succeeded: it removes AWSPENDING from the token's version and
-// records the rotation date.
+// FinishRotation is the service's end of a successful rotation: AWSPENDING removed, date recorded.
 func (f *Fake) FinishRotation(id, token string) {
 	err := f.with(id, func(s *secret) {
 		if v := s.version(token); v != nil {

@@ -1,6 +1,5 @@
-// Package snstest is an in-memory Amazon SNS topic for tests: it records
-// every Publish and decodes the "default" documents of the project's alerts
-// (MessageStructure=json).
+// Package snstest is an in-memory Amazon SNS topic for tests that records every Publish and
+// decodes the project's alerts (MessageStructure=json).
 package snstest
 
 import (
@@ -20,7 +19,7 @@ import (
 
 // Fake records published messages.
 type Fake struct {
-	// Fail, when set, is called before every Publish; a non-nil result is returned and nothing recorded.
+	// Fail, if set, is called before every Publish; an error is returned and nothing recorded.
 	Fail func(in *sns.PublishInput) error
 
 	mu        sync.Mutex
@@ -56,11 +55,10 @@ func (f *Fake) Calls() int {
 func (f *Fake) Published() []*sns.PublishInput {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]*sns.PublishInput(nil), f.published...)
+	return slices.Clone(f.published)
 }
 
-// Alerts returns the decoded "default" document of every published message.
-// A message that is not of that shape yields a document holding "error".
+// Alerts returns the decoded "default" document of every message, or one holding "error".
 func (f *Fake) Alerts() []map[string]any {
 	var out []map[string]any
 	for _, in := range f.Published() {
@@ -97,8 +95,7 @@ func Attributes(in *sns.PublishInput) map[string]string {
 	return out
 }
 
-// Structure decodes a MessageStructure=json message into its texts per
-// protocol ("default", "email"); it fails t if the message is not that.
+// Structure decodes a MessageStructure=json message into its texts per protocol, or fails t.
 func Structure(t testing.TB, in *sns.PublishInput) map[string]string {
 	t.Helper()
 	var m map[string]string
@@ -108,11 +105,8 @@ func Structure(t testing.TB, in *sns.PublishInput) map[string]string {
 	return m
 }
 
-// Check fails t for every published message that breaks what the project's
-// alerts promise: a subject and a message within SNS's limits,
-// MessageStructure=json on topicARN, a message that is a JSON document, and
-// none of secrets, nor anything that looks like an LWA client secret, in the
-// subject, the message or the texts it holds.
+// Check fails t for every message over SNS's limits, not MessageStructure=json on topicARN, not
+// JSON, or holding one of secrets or anything shaped like an LWA client secret.
 func (f *Fake) Check(t testing.TB, topicARN string, secrets ...string) {
 	t.Helper()
 	secrets = append(slices.Clone(secrets), "amzn1.oa2-cs.")

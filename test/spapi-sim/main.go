@@ -1,8 +1,6 @@
-// Command spapi-sim serves the SP-API/LWA simulator of package spapisim on a
-// local address: the LWA token endpoint, rotateApplicationClientSecret, and
-// the control plane under /sim/. New-secret notifications and expiry notices
-// are sent to SQS queues at -sqs-endpoint (a local SQS such as moto), never
-// to AWS. The first line on stdout is "listening on http://HOST:PORT".
+// Command spapi-sim serves package spapisim's simulator and its /sim/ control plane, sending
+// notifications to SQS queues at -sqs-endpoint (a local SQS such as moto), never to AWS. The first
+// line on stdout is "listening on http://HOST:PORT".
 package main
 
 import (

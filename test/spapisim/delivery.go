@@ -22,8 +22,7 @@ const (
 // PollInterval is how often Run looks for due notifications.
 const PollInterval = 50 * time.Millisecond
 
-// Deliverer sends one notification body to a destination (an SQS queue in
-// production). The body holds a client secret: a Deliverer must not log it.
+// Deliverer sends one notification body, which holds a client secret: it must not log it.
 type Deliverer interface {
 	Deliver(ctx context.Context, body []byte) error
 }
@@ -88,7 +87,6 @@ type (
 // formatTime is RFC 3339 in UTC with milliseconds, as in the official examples.
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
-// notification returns the body of a notification of type typ.
 func (s *Sim) notification(typ string, payload any, id string, eventTime, publishTime time.Time) []byte {
 	b, err := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(eventTime), payload,
 		metadata{s.cfg.ApplicationID, s.cfg.SubscriptionID, formatTime(publishTime), id}})
@@ -98,7 +96,6 @@ func (s *Sim) notification(typ string, payload any, id string, eventTime, publis
 	return b
 }
 
-// delivery is a queued new-secret notification.
 type delivery struct {
 	seq  int
 	due  time.Time
@@ -108,14 +105,11 @@ type delivery struct {
 	dup  bool // a duplicate of a delivered notification
 }
 
-// DeliverDue sends every queued notification due at the simulated clock's now,
-// in due order, applying the Duplicate and Reorder knobs. It returns how many
-// sends succeeded. Failed sends stay queued for the next call; the error joins
-// their causes (with notification ids, never bodies).
+// DeliverDue sends every queued notification due now, in due order, with the Duplicate and Reorder
+// knobs, and returns how many sends succeeded; failed ones stay queued, their causes joined.
 func (s *Sim) DeliverDue(ctx context.Context) (int, error) { return s.deliver(ctx, false) }
 
-// Flush sends everything queued, due or not, including a notification held
-// back for reordering and the duplicates this produces.
+// Flush sends everything queued, due or not, held back or duplicated.
 func (s *Sim) Flush(ctx context.Context) error {
 	for {
 		n, err := s.deliver(ctx, true)
@@ -125,8 +119,7 @@ func (s *Sim) Flush(ctx context.Context) error {
 	}
 }
 
-// NextDue returns the earliest simulated time at which DeliverDue has
-// something to send, so a driver of a simulated clock can jump to it.
+// NextDue returns the earliest time at which DeliverDue has something to send.
 func (s *Sim) NextDue() (time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,8 +136,7 @@ func (s *Sim) NextDue() (time.Time, bool) {
 	return slices.MinFunc(times, time.Time.Compare), true
 }
 
-// Run calls DeliverDue every PollInterval until ctx is done, logging failures
-// (they stay queued). It returns ctx.Err().
+// Run calls DeliverDue every PollInterval until ctx is done, logging failures; it returns ctx.Err().
 func (s *Sim) Run(ctx context.Context) error {
 	t := time.NewTicker(PollInterval)
 	defer t.Stop()
@@ -160,7 +152,6 @@ func (s *Sim) Run(ctx context.Context) error {
 	}
 }
 
-// deliver runs one delivery pass.
 func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()

@@ -12,13 +12,11 @@ import (
 	"time"
 )
 
-// knownScopes are the grantless scopes LWA grants with client_credentials.
 var knownScopes = map[string]bool{ScopeRotation: true, ScopeNotifications: true}
 
 const maxFormSize = 64 << 10
 
-// Handler serves POST /auth/o2/token and POST /applications/2023-11-30/clientSecret.
-// Every response carries x-amzn-RequestId.
+// Handler serves the token endpoint and rotateApplicationClientSecret.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+TokenPath, s.serveToken)
@@ -58,7 +56,6 @@ func lwaError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
 
-// serveToken is the LWA token endpoint.
 func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s.wait(ctx)
@@ -76,21 +73,20 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 		s.stats.TokenServerErrors++
 	}
 	s.mu.Unlock()
-	if status != 0 {
-		if status == http.StatusInternalServerError {
-			lwaError(w, status, "server_error", "Internal server error")
-		} else {
-			lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
-		}
-		s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status)
+	switch status {
+	case http.StatusInternalServerError:
+		lwaError(w, status, "server_error", "Internal server error")
+	case http.StatusServiceUnavailable:
+		lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
+	default:
+		status, code, grant := s.token(w, r)
+		s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status, "grantType", grant, "error", code)
 		return
 	}
-	status, code, grant := s.token(w, r)
-	s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status, "grantType", grant, "error", code)
+	s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status)
 }
 
-// token answers a token request that no fault intercepted, and returns the
-// status, the error code ("" on success) and the grant type for the log.
+// token answers a request no fault intercepted; it returns status, error code and grant type.
 func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string) {
 	bad := func(code, desc string) (int, string, string) {
 		s.mu.Lock()
@@ -165,7 +161,6 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 	return http.StatusOK, "", grant
 }
 
-// apiError is an entry of the SP-API ErrorList.
 type apiError struct {
 	Code    string  `json:"code"`
 	Message string  `json:"message"`
@@ -185,7 +180,7 @@ const (
 	msgUnavailable = "Service temporarily unavailable. Please try again."
 )
 
-// serveRotate is rotateApplicationClientSecret (cases 2 to 5 of the package doc).
+// serveRotate is rotateApplicationClientSecret (cases 2 to 5).
 func (s *Sim) serveRotate(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	s.wait(ctx)
@@ -256,21 +251,10 @@ func (s *Sim) serverErrorLocked(w http.ResponseWriter) {
 	apiErr(w, http.StatusInternalServerError, "InternalFailure", msgInternal, nil)
 }
 
-// AdminHandler serves the simulator's control plane, for end-to-end tests and
-// the demo driving a simulator in another process (all under /sim/):
-//
-//	POST /sim/portal-rotate                         PortalRotate
-//	POST /sim/expiry-notice?daysLeft=N | ?expiresAt=RFC3339   EmitExpiryNotice (Config.ExpiryDeliverer)
-//	POST /sim/flush                                 Flush
-//	PUT  /sim/faults   (JSON Faults; durations in ns) SetFaults
-//	GET  /sim/stats                                 Stats as JSON
-//	GET  /sim/issued                                Issued as a JSON array
-//
-// /sim/issued returns the simulated secrets, so that tests can look for them
-// in logs; mount it only on a loopback address.
+// AdminHandler serves /sim/: POST portal-rotate, expiry-notice?daysLeft=N|expiresAt=RFC3339, flush;
+// PUT faults (JSON, durations in ns); GET stats, issued (the secrets: mount on loopback only).
 func (s *Sim) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	// handle answers 204, or the status and error of fn.
 	handle := func(pattern string, fn func(*http.Request) (int, error)) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			r.Body = http.MaxBytesReader(w, r.Body, maxFormSize)

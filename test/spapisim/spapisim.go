@@ -1,41 +1,23 @@
-// Package spapisim simulates, for tests, the local stack and the demo, the two
-// Amazon endpoints the project talks to and the notifications Amazon sends:
-// the Login with Amazon (LWA) token endpoint (POST /auth/o2/token, grants
-// client_credentials with scope and refresh_token); the Application Management
-// 2023-11-30 operation rotateApplicationClientSecret (POST
-// /applications/2023-11-30/clientSecret); and the notifications
-// APPLICATION_OAUTH_CLIENT_NEW_SECRET and APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY
-// in the exact shape of the official examples.
+// Package spapisim simulates one application's Amazon peers: the LWA token endpoint (grants
+// client_credentials with scope, and refresh_token), SP-API's rotateApplicationClientSecret, and the
+// new-secret and expiry notifications in the shape of the official examples. Faults are drawn from
+// Config.Rand, so a seed replays a run. No secret, token or notification body is logged.
 //
-// It models one application with one LWA client, keeps every client secret it
-// issued (Issued) and decides from its clock whether LWA accepts one (Accepts):
+//  1. LWA accepts a secret from its issue (plus Faults.ActivationDelay after a rotation) until the
+//     earlier of its expiry and OldSecretGrace after the rotation that replaced it.
+//  2. Rotating needs an unexpired access token with ScopeRotation; otherwise 403 Unauthorized.
+//  3. A rotate call within RotateInterval of the last one let through is 429 QuotaExceeded and
+//     consumes nothing; a call let through consumes it even when it then fails.
+//  4. With no new-secret queue registered the answer is 400 InvalidInput and nothing is issued.
+//  5. Otherwise a new secret is issued, the previous one enters its grace period, the new-secret
+//     notification is queued for DeliveryDelay later, and the answer is 204.
 //
-//  1. A secret is accepted from its issue (plus Faults.ActivationDelay for a
-//     secret issued by a rotation) until the earlier of its expiry
-//     (SecretLifetime after issue) and OldSecretGrace after the rotation that
-//     replaced it. Every replaced secret keeps its own grace period.
-//  2. rotateApplicationClientSecret requires an access token, unexpired on the
-//     simulated clock, granted with scope ScopeRotation; otherwise 403 Unauthorized.
-//  3. The usage plan (0.0167 requests per second, burst 1) is a limiter: a call
-//     within RotateInterval of the last call it let through is answered 429
-//     QuotaExceeded and consumes nothing. A call let through consumes it even
-//     when it then fails (400, 5xx), as a rate limit in front of a service does.
-//  4. With no new-secret queue registered (no NewSecretDeliverer) the call is
-//     answered 400 InvalidInput and no secret is issued.
-//  5. Otherwise a new secret is issued, the previous one enters its grace
-//     period, an APPLICATION_OAUTH_CLIENT_NEW_SECRET notification is queued
-//     for delivery DeliveryDelay later, and the answer is 204.
-//
-// Delivery is explicit so that tests are deterministic: a notification is
-// queued with a due time on the simulated clock and sent by DeliverDue (what is
-// due), Flush (everything) or Run (DeliverDue every PollInterval of real time).
-// A failed delivery stays queued and is retried; nothing is dropped.
-//
-// Faults are drawn from Config.Rand, so a seed replays a run. No client secret,
-// access token or notification body is ever logged or put in an error.
+// Notifications are sent by DeliverDue (what is due on the clock), Flush (everything) or Run
+// (DeliverDue every PollInterval); a failed send stays queued.
 package spapisim
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/hex"
@@ -47,10 +29,7 @@ import (
 	"time"
 )
 
-// Values of the simulated protocol: the paths of the token endpoint and of
-// rotateApplicationClientSecret, the grantless scopes LWA grants, the latter's
-// x-amzn-RateLimit-Limit, the lifetime of an access token (expires_in 3600) and
-// the start of every client secret the simulator issues.
+// Values of the simulated protocol.
 const (
 	TokenPath          = "/auth/o2/token"
 	RotatePath         = "/applications/2023-11-30/clientSecret"
@@ -61,7 +40,7 @@ const (
 	SecretPrefix       = "amzn1.oa2-cs.v1."
 )
 
-// Config configures a Sim. Every field but ClientID and InitialSecret has a default.
+// Config configures a Sim; every field but ClientID and InitialSecret has a default.
 type Config struct {
 	ClientID       string    // the application's LWA client id
 	ApplicationID  string    // notificationMetadata.applicationId
@@ -122,21 +101,18 @@ type Stats struct {
 	ExpiryNotices    int // expiry notices sent
 }
 
-// secretRecord is one issued client secret. LWA accepts it from activeAt
-// (issue plus activation delay) until deadline: expiresAt, or replacement plus grace.
+// secretRecord is one issued secret; deadline is expiresAt, or replacement plus grace (case 1).
 type secretRecord struct {
 	value                         string
 	activeAt, expiresAt, deadline time.Time
 }
 
-// token is a granted access token.
 type token struct {
 	scopes    map[string]bool
 	expiresAt time.Time
 }
 
-// Sim is a simulated LWA and SP-API for one application. It is safe for
-// concurrent use.
+// Sim is a simulated LWA and SP-API for one application, safe for concurrent use.
 type Sim struct {
 	cfg Config // with defaults; Faults, NewSecretDeliverer and Rand are guarded by mu
 
@@ -159,15 +135,9 @@ func New(cfg Config) *Sim {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	if cfg.SecretLifetime <= 0 {
-		cfg.SecretLifetime = 180 * 24 * time.Hour
-	}
-	if cfg.OldSecretGrace <= 0 {
-		cfg.OldSecretGrace = 7 * 24 * time.Hour
-	}
-	if cfg.RotateInterval <= 0 {
-		cfg.RotateInterval = time.Minute
-	}
+	cfg.SecretLifetime = cmp.Or(max(cfg.SecretLifetime, 0), 180*24*time.Hour)
+	cfg.OldSecretGrace = cmp.Or(max(cfg.OldSecretGrace, 0), 7*24*time.Hour)
+	cfg.RotateInterval = cmp.Or(max(cfg.RotateInterval, 0), time.Minute)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -178,16 +148,12 @@ func New(cfg Config) *Sim {
 	if s.cfg.SubscriptionID == "" {
 		s.cfg.SubscriptionID = s.uuidLocked()
 	}
-	expiry := cfg.InitialExpiry
-	if expiry.IsZero() {
-		expiry = cfg.Clock().Add(cfg.SecretLifetime)
-	}
+	expiry := cmp.Or(cfg.InitialExpiry, cfg.Clock().Add(cfg.SecretLifetime))
 	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-cfg.SecretLifetime), expiry, expiry}}
 	return s
 }
 
-// Issued returns every client secret the application has had, in order of
-// issue: the initial secret first, the current one last.
+// Issued returns every client secret the application has had, the current one last.
 func (s *Sim) Issued() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -234,24 +200,21 @@ func (s *Sim) Stats() Stats {
 	return st
 }
 
-// SetFaults replaces the fault knobs, e.g. to stop faults and let the system settle.
+// SetFaults replaces the fault knobs.
 func (s *Sim) SetFaults(f Faults) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg.Faults = f
 }
 
-// Enroll registers d as the new-secret queue (nil unregisters it). Notifications
-// already queued keep the deliverer they were queued with.
+// Enroll registers d as the new-secret queue (nil unregisters it); queued notifications keep theirs.
 func (s *Sim) Enroll(d Deliverer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg.NewSecretDeliverer = d
 }
 
-// PortalRotate is a rotation by hand in the Solution Provider Portal: it issues
-// a new secret and queues its notification (when a queue is registered) with no
-// API call, no limiter and no injected fault.
+// PortalRotate is a rotation by hand in the Solution Provider Portal: no limiter, no fault.
 func (s *Sim) PortalRotate() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -259,9 +222,7 @@ func (s *Sim) PortalRotate() {
 	s.cfg.Logger.Info("spapisim: portal rotation", "notificationId", s.rotateLocked())
 }
 
-// rotateLocked issues a new secret, starts the grace period of the previous
-// one and queues the new-secret notification. It returns the notification id
-// ("" when no queue is registered).
+// rotateLocked is case 5; it returns the notification id ("" when no queue is registered).
 func (s *Sim) rotateLocked() string {
 	now := s.cfg.Clock()
 	prev := s.secrets[len(s.secrets)-1]
@@ -269,7 +230,8 @@ func (s *Sim) rotateLocked() string {
 		prev.deadline = d
 	}
 	expiry := now.Add(s.cfg.SecretLifetime)
-	r := &secretRecord{s.newSecretLocked(), now.Add(s.cfg.Faults.ActivationDelay), expiry, expiry}
+	value := SecretPrefix + hex.EncodeToString(s.randBytesLocked(32))
+	r := &secretRecord{value, now.Add(s.cfg.Faults.ActivationDelay), expiry, expiry}
 	s.secrets = append(s.secrets, r)
 	if s.cfg.NewSecretDeliverer == nil {
 		return ""
@@ -284,10 +246,8 @@ func (s *Sim) rotateLocked() string {
 	return id
 }
 
-// EmitExpiryNotice sends an APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notice at
-// once through d (Config.ExpiryDeliverer when d is nil). expiresAt is the
-// clientSecretExpiryTime; zero means the current secret's expiry. ExpiresIn
-// computes it from days left.
+// EmitExpiryNotice sends an expiry notice at once through d (default Config.ExpiryDeliverer) for
+// expiresAt (default the current secret's expiry).
 func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.Time) error {
 	s.mu.Lock()
 	if d == nil {
@@ -319,8 +279,8 @@ func (s *Sim) ExpiresIn(daysLeft int) time.Time {
 	return s.cfg.Clock().Add(time.Duration(daysLeft) * 24 * time.Hour)
 }
 
-// chanceLocked draws against rate p; a zero rate draws nothing, so runs
-// without faults use the same random sequence.
+// chanceLocked draws against rate p; a zero rate draws nothing, so that runs without faults keep
+// the same random sequence.
 func (s *Sim) chanceLocked(p float64) bool { return p > 0 && s.cfg.Rand.Float64() < p }
 
 func (s *Sim) randBytesLocked(n int) []byte {
@@ -331,11 +291,6 @@ func (s *Sim) randBytesLocked(n int) []byte {
 	return b[:n]
 }
 
-func (s *Sim) newSecretLocked() string {
-	return SecretPrefix + hex.EncodeToString(s.randBytesLocked(32))
-}
-
-// uuidLocked returns a random (version 4) UUID.
 func (s *Sim) uuidLocked() string {
 	b := s.randBytesLocked(16)
 	b[6] = b[6]&0x0f | 0x40
@@ -344,8 +299,7 @@ func (s *Sim) uuidLocked() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// ManualClock is a simulated clock that moves only when told to. Its Now
-// method fits Config.Clock. It is safe for concurrent use.
+// ManualClock is a simulated clock that moves only when told to, safe for concurrent use.
 type ManualClock struct {
 	mu sync.Mutex
 	t  time.Time
