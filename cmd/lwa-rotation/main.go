@@ -1,7 +1,5 @@
-// Command lwa-rotation is the operator CLI of the project (docs/design.md "The
-// operator CLI"): status, enable, rotate --wait and doctor for every managed
-// secret, with the caller's usual AWS configuration. It only wires the process
-// to internal/operator; run it with -h for the commands.
+// Command lwa-rotation is the operator CLI (internal/operator): status, enable, rotate --wait and
+// doctor for every managed secret, with the caller's usual AWS configuration. Run it with -h.
 package main
 
 import (
@@ -15,12 +13,8 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	app := &operator.App{
-		Stdout:  os.Stdout,
-		Stderr:  os.Stderr,
-		Getenv:  os.Getenv,
-		Clients: operator.AWSClients(os.Getenv),
-	}
+	app := operator.App{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
+		Clients: operator.AWSClients(os.Getenv)}
 	code := app.Run(ctx, os.Args[1:])
 	stop()
 	os.Exit(code)

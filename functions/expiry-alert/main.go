@@ -1,9 +1,5 @@
-// Command expiry-alert is ExpiryAlertFunction: the Lambda fed by the SQS
-// queue of APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY notifications. It publishes
-// CLIENT_SECRET_EXPIRING alerts and starts a rotation when policy says so
-// (docs/design.md "The expiry alert"). It reads secret metadata only, never a
-// secret value. It only wires configuration, AWS clients and the
-// expiry.Handler.
+// Command expiry-alert is ExpiryAlertFunction: it turns APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY
+// notifications into alerts and rotations (internal/expiry). It never reads a secret value.
 package main
 
 import (
@@ -15,15 +11,12 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/expiry"
 )
 
-// config is the function's configuration, read from the environment.
 type config struct {
 	alertTopicARN string
 	autoRotate    bool
 }
 
-// loadConfig reads the configuration through getenv and reports every problem
-// at once. SECRET_CLIENT_ID_KEY and SECRET_CLIENT_SECRET_KEY are not read:
-// this function never sees a secret value.
+// loadConfig does not read the document keys: this function never sees a document.
 func loadConfig(getenv func(string) string) (config, error) {
 	v := awsenv.NewVars(getenv)
 	cfg := config{alertTopicARN: v.TopicARN(), autoRotate: v.Bool("AUTO_ROTATE_ON_EXPIRY_NOTICE", true)}

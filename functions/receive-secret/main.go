@@ -1,8 +1,5 @@
-// Command receive-secret is ReceiveSecretFunction: the Lambda fed by the SQS
-// queue of APPLICATION_OAUTH_CLIENT_NEW_SECRET notifications. It stores every
-// delivered client secret in Secrets Manager and makes sure a rotation adopts
-// it (docs/design.md "The receiver"). It only wires configuration, AWS
-// clients and the receiver.Handler.
+// Command receive-secret is ReceiveSecretFunction: it stores every APPLICATION_OAUTH_CLIENT_NEW_SECRET
+// delivered on its SQS queue and makes sure a rotation adopts it (internal/receiver).
 package main
 
 import (
@@ -15,13 +12,11 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// config is the function's configuration, read from the environment.
 type config struct {
 	alertTopicARN string
 	keys          secretdoc.Keys
 }
 
-// loadConfig reads the configuration through getenv and reports every problem at once.
 func loadConfig(getenv func(string) string) (config, error) {
 	v := awsenv.NewVars(getenv)
 	cfg := config{alertTopicARN: v.TopicARN(), keys: v.Keys()}

@@ -1,7 +1,5 @@
-// Command rotate-secret is RotateSecretFunction: the Lambda that Secrets
-// Manager invokes for the four steps of a rotation (createSecret, setSecret,
-// testSecret, finishSecret) of a managed SP-API LWA client secret. It only
-// wires configuration, AWS clients and the rotation.Rotator handler.
+// Command rotate-secret is RotateSecretFunction: Secrets Manager invokes it for the four steps of
+// a rotation of a managed SP-API LWA client secret (internal/rotation).
 package main
 
 import (
@@ -18,18 +16,12 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/spapi"
 )
 
-// config is the function's configuration, read from the environment.
 type config struct {
-	alertTopicARN string
-	lwaTokenURL   string
-	spAPIEndpoint string
-	keys          secretdoc.Keys
-	cooldown      time.Duration
-	rejectAfter   time.Duration
+	alertTopicARN, lwaTokenURL, spAPIEndpoint string
+	keys                                      secretdoc.Keys
+	cooldown, rejectAfter                     time.Duration
 }
 
-// loadConfig reads the configuration through getenv and reports every
-// problem at once. The defaults are docs/design.md's "Configuration".
 func loadConfig(getenv func(string) string) (config, error) {
 	v := awsenv.NewVars(getenv)
 	cfg := config{
@@ -46,16 +38,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 func main() {
 	cfg, err := loadConfig(os.Getenv)
 	fn := awsenv.Setup(os.Getenv, err)
-	// The timeout bounds one exchange; the clients retry within the Lambda's deadline, over
-	// copies of hc that never follow a redirect.
+	// One exchange's timeout: the clients retry within the deadline and never follow a redirect.
 	hc := &http.Client{Timeout: 30 * time.Second}
-	r := rotation.New(
-		fn.SecretsManager, fn.SecretsManager,
-		lwa.NewClient(cfg.lwaTokenURL, hc),
-		spapi.NewClient(cfg.spAPIEndpoint, hc),
-		fn.Alerts(cfg.alertTopicARN),
-		fn.Logger,
-		rotation.Config{Keys: cfg.keys, Cooldown: cfg.cooldown, RejectAfter: cfg.rejectAfter},
-	)
+	r := rotation.New(fn.SecretsManager, fn.SecretsManager, lwa.NewClient(cfg.lwaTokenURL, hc),
+		spapi.NewClient(cfg.spAPIEndpoint, hc), fn.Alerts(cfg.alertTopicARN), fn.Logger,
+		rotation.Config{Keys: cfg.keys, Cooldown: cfg.cooldown, RejectAfter: cfg.rejectAfter})
 	lambda.Start(r.Handle)
 }

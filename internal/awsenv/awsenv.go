@@ -1,26 +1,16 @@
-// Package awsenv builds what every function's main starts with from the
-// Lambda environment: its own configuration variables (Vars), its logger and
-// its AWS clients (Setup).
+// Package awsenv gives every function's main what it starts with: its own
+// configuration variables (Vars), its logger and its AWS clients (Setup).
 //
-// config.LoadDefaultConfig reads shared config files and links a credential
-// provider for every source the SDK knows; a Lambda function has none of
-// those and would pay for that code at every cold start. Config keeps the
-// parts of the SDK's standard behaviour a function relies on, read the same
-// way the SDK reads them:
+// Config reads the AWS configuration from the Lambda environment alone,
+// the way the SDK reads these variables; config.LoadDefaultConfig would link
+// shared-file and credential-provider code a function never uses and pays
+// for at every cold start:
 //
 //  1. Region: AWS_REGION, else AWS_DEFAULT_REGION.
-//  2. Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, when set,
-//     AWS_SESSION_TOKEN (Lambda sets all three for the execution role).
-//  3. Endpoints, for local testing: AWS_ENDPOINT_URL for every service and
-//     AWS_ENDPOINT_URL_<SERVICE> (the service's SDK id in upper case, spaces
-//     as underscores: AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL_SNS)
-//     for one, the latter winning; AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true
-//     ignores both.
-//  4. Endpoint variants: AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT
-//     (true or false).
-//
-// Everything else keeps the SDK's defaults (the legacy defaults mode, the
-// standard retryer, each client's own HTTP client).
+//  2. Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
+//  3. Endpoints: AWS_ENDPOINT_URL, or AWS_ENDPOINT_URL_<SERVICE> (SDK id in upper
+//     case, spaces as underscores), ignored when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true.
+//  4. Variants: AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT (true or false).
 package awsenv
 
 import (
@@ -46,9 +36,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// Config returns the AWS configuration described in the package doc, read
-// through getenv. Its error names every missing or invalid variable at
-// once, never a credential.
+// Config reads the AWS configuration of the package doc; its error names every problem, no credential.
 func Config(getenv func(string) string) (aws.Config, error) {
 	var errs []error
 	region := cmp.Or(getenv("AWS_REGION"), getenv("AWS_DEFAULT_REGION"))
@@ -59,7 +47,8 @@ func Config(getenv func(string) string) (aws.Config, error) {
 	if id == "" || secret == "" {
 		errs = append(errs, errors.New("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required"))
 	}
-	src := endpoints{getenv: getenv}
+	ignore := strings.EqualFold(getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true")
+	src := endpoints{getenv: getenv, ignore: ignore}
 	src.fips = variant(getenv, "AWS_USE_FIPS_ENDPOINT", &errs,
 		aws.FIPSEndpointStateEnabled, aws.FIPSEndpointStateDisabled)
 	src.dual = variant(getenv, "AWS_USE_DUALSTACK_ENDPOINT", &errs,
@@ -73,13 +62,12 @@ func Config(getenv func(string) string) (aws.Config, error) {
 		DefaultsMode:  aws.DefaultsModeLegacy,
 		ConfigSources: []any{src},
 	}
-	if url := getenv("AWS_ENDPOINT_URL"); url != "" && !src.ignored() {
+	if url := getenv("AWS_ENDPOINT_URL"); url != "" && !src.ignore {
 		cfg.BaseEndpoint = aws.String(url)
 	}
 	return cfg, nil
 }
 
-// variant reads an endpoint variant switch: true, false (in any case) or unset.
 func variant[S ~uint](getenv func(string) string, name string, errs *[]error, enabled, disabled S) S {
 	switch v := getenv(name); {
 	case v == "":
@@ -93,11 +81,11 @@ func variant[S ~uint](getenv func(string) string, name string, errs *[]error, en
 	return 0
 }
 
-// endpoints is the configuration source the service clients ask for a
-// service's own endpoint (AWS_ENDPOINT_URL_<SERVICE>) and for the FIPS and
-// dual-stack variants.
+// endpoints is the configuration source the service clients ask for their
+// own endpoint and the endpoint variants (the SDK finds it by these methods).
 type endpoints struct {
 	getenv func(string) string
+	ignore bool
 	fips   aws.FIPSEndpointState
 	dual   aws.DualStackEndpointState
 }
@@ -112,13 +100,7 @@ func (e endpoints) GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpoi
 	return e.dual, e.dual != aws.DualStackEndpointStateUnset, nil
 }
 
-func (e endpoints) ignored() bool {
-	return strings.EqualFold(e.getenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"), "true")
-}
-
-// GetServiceBaseEndpoint implements the SDK's service endpoint provider for
-// the service with SDK id sdkID ("Secrets Manager", "SNS"). The SDK asks
-// GetIgnoreConfiguredEndpoints first.
+// GetServiceBaseEndpoint reports AWS_ENDPOINT_URL_<SERVICE> for sdkID ("Secrets Manager", "SNS").
 func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
 	v := e.getenv("AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_"))
 	return v, v != "", nil
@@ -126,22 +108,17 @@ func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (stri
 
 // GetIgnoreConfiguredEndpoints reports AWS_IGNORE_CONFIGURED_ENDPOINT_URLS to the SDK.
 func (e endpoints) GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error) {
-	return e.ignored(), e.ignored(), nil
+	return e.ignore, e.ignore, nil
 }
 
-// SNS is an SNS client created on its first Publish: a function publishes on
-// some invocations only, so its start does not build a client it may not use.
-type SNS struct {
+// lazySNS builds its client on the first Publish, which most invocations never make.
+type lazySNS struct {
 	cfg    aws.Config
 	once   sync.Once
 	client *sns.Client
 }
 
-// NewSNS returns an SNS client for cfg that is built on first use.
-func NewSNS(cfg aws.Config) *SNS { return &SNS{cfg: cfg} }
-
-// Publish creates the client if it does not exist yet and publishes.
-func (s *SNS) Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error) {
+func (s *lazySNS) Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	s.once.Do(func() { s.client = sns.NewFromConfig(s.cfg) })
 	return s.client.Publish(ctx, in, optFns...)
 }
@@ -153,9 +130,7 @@ type Function struct {
 	aws            aws.Config
 }
 
-// Setup reads the AWS configuration through getenv (Config). When it or
-// configErr (the function's own configuration) failed, it logs every
-// problem and exits 1; otherwise it returns the logger and the clients.
+// Setup returns the logger and clients; when Config or configErr fails it logs every problem and exits 1.
 func Setup(getenv func(string) string, configErr error) Function {
 	logger := lambdacontext.NewLogger()
 	cfg, err := Config(getenv)
@@ -168,11 +143,10 @@ func Setup(getenv func(string) string, configErr error) Function {
 
 // Alerts returns a publisher to topicARN over an SNS client built on first use.
 func (f Function) Alerts(topicARN string) *alert.Publisher {
-	return alert.NewPublisher(NewSNS(f.aws), topicARN)
+	return alert.NewPublisher(&lazySNS{cfg: f.aws}, topicARN)
 }
 
-// Vars reads a function's own variables and collects every problem, so that
-// its loadConfig reports them all at once.
+// Vars reads a function's own variables and collects every problem for its loadConfig.
 type Vars struct {
 	getenv func(string) string
 	errs   []error
@@ -191,8 +165,7 @@ func (v *Vars) TopicARN() string {
 	return arn
 }
 
-// Endpoint returns the URL in name (def when empty), which endpoint.Check
-// must accept; the error names the URL without user information or query.
+// Endpoint returns the URL in name (def when empty), which endpoint.Check must accept.
 func (v *Vars) Endpoint(name, def string) string {
 	u := cmp.Or(v.getenv(name), def)
 	if err := endpoint.Check(u); err != nil {
@@ -201,8 +174,7 @@ func (v *Vars) Endpoint(name, def string) string {
 	return u
 }
 
-// Keys returns the document keys SECRET_CLIENT_ID_KEY and
-// SECRET_CLIENT_SECRET_KEY (secretdoc.DefaultKeys when empty), validated.
+// Keys returns SECRET_CLIENT_ID_KEY and SECRET_CLIENT_SECRET_KEY (default secretdoc.DefaultKeys), validated.
 func (v *Vars) Keys() secretdoc.Keys {
 	k := secretdoc.Keys{
 		ClientID:     cmp.Or(v.getenv("SECRET_CLIENT_ID_KEY"), secretdoc.DefaultKeys.ClientID),
@@ -214,8 +186,7 @@ func (v *Vars) Keys() secretdoc.Keys {
 	return k
 }
 
-// Duration returns the positive duration in name, def when empty; example
-// shows the format in the error.
+// Duration returns the positive duration in name, def when empty; example shows the format in the error.
 func (v *Vars) Duration(name, example string, def time.Duration) time.Duration {
 	s := v.getenv(name)
 	if s == "" {

@@ -72,12 +72,11 @@ type Clients struct {
 	SQS            QueueReader
 	SNS            sns.ListSubscriptionsByTopicAPIClient
 	Logs           LogReader
-	Lambda         lambda.GetFunctionConfigurationAPIClient // optional: where a function logs
+	Lambda         lambda.GetFunctionConfigurationAPIClient // optional
 	LWA            TokenClient
 }
 
-// logGroup is the log group of function fn (a name or ARN): its
-// LoggingConfig.LogGroup, else Lambda's default /aws/lambda/<name>.
+// logGroup is function fn's LoggingConfig.LogGroup, else Lambda's default /aws/lambda/<name>.
 func logGroup(ctx context.Context, fr lambda.GetFunctionConfigurationAPIClient, fn string) string {
 	if fr != nil {
 		out, err := fr.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(fn)})
@@ -94,14 +93,11 @@ func logGroup(ctx context.Context, fr lambda.GetFunctionConfigurationAPIClient, 
 // DefaultTokenURL is LWA's token endpoint, used when LWA_TOKEN_URL is unset.
 const DefaultTokenURL = "https://api.amazon.com/auth/o2/token"
 
-// AWSClients returns a Clients function that builds every client once from
-// the caller's AWS configuration (profile, region, AWS_ENDPOINT_URL, ...).
+// AWSClients returns a Clients function that builds every client once, from the caller's AWS configuration.
 func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients, error) {
-	var (
-		once sync.Once
-		c    *Clients
-		err  error
-	)
+	var once sync.Once
+	var c *Clients
+	var err error
 	return func(ctx context.Context) (*Clients, error) {
 		once.Do(func() { c, err = newClients(ctx, getenv) })
 		return c, err
@@ -125,7 +121,6 @@ func newClients(ctx context.Context, getenv func(string) string) (*Clients, erro
 	if err := checkTokenURL(tokenURL); err != nil {
 		return nil, err
 	}
-	hc := &http.Client{Timeout: 30 * time.Second} // lwa.NewClient never follows a redirect
 	return &Clients{
 		SecretsManager: secretsmanager.NewFromConfig(cfg),
 		CloudFormation: cloudformation.NewFromConfig(cfg),
@@ -133,12 +128,10 @@ func newClients(ctx context.Context, getenv func(string) string) (*Clients, erro
 		SNS:            sns.NewFromConfig(cfg),
 		Logs:           cloudwatchlogs.NewFromConfig(cfg),
 		Lambda:         lambda.NewFromConfig(cfg),
-		LWA:            lwa.NewClient(tokenURL, hc),
+		LWA:            lwa.NewClient(tokenURL, &http.Client{Timeout: 30 * time.Second}),
 	}, nil
 }
 
-// checkTokenURL accepts https URLs, and http only on a loopback address
-// (a local simulator): the token request carries the client secret.
 func checkTokenURL(raw string) error {
 	if err := endpoint.Check(raw); err != nil {
 		return badInput("LWA_TOKEN_URL: %v", err)
@@ -146,7 +139,6 @@ func checkTokenURL(raw string) error {
 	return nil
 }
 
-// apiCode returns the AWS error code of err, or "".
 func apiCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -155,14 +147,46 @@ func apiCode(err error) string {
 	return ""
 }
 
-// describeSecret reads a secret's metadata; an unknown secret is bad input.
-func describeSecret(ctx context.Context, sm SecretStore, id string) (*secretsmanager.DescribeSecretOutput, error) {
-	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &id})
+// open returns the clients, the rotation function (function, else stack's output
+// RotateSecretFunctionArn) and, when id is given, the secret's metadata.
+func (a *App) open(ctx context.Context, function, stack, id string) (
+	*Clients, string, *secretsmanager.DescribeSecretOutput, error) {
+	c, err := a.Clients(ctx)
 	if err != nil {
-		if apiCode(err) == "ResourceNotFoundException" {
-			return nil, badInput("secret %s not found in this account and region", id)
-		}
-		return nil, fmt.Errorf("describe secret %s: %w", id, err)
+		return nil, "", nil, err
 	}
-	return d, nil
+	if stack != "" {
+		outs, err := stackOutputs(ctx, c.CloudFormation, stack)
+		if err != nil {
+			return nil, "", nil, err
+		}
+		if function = outs[OutputRotateFunction]; function == "" {
+			return nil, "", nil, badInput("stack %s has no output %s: is it this project's stack?",
+				stack, OutputRotateFunction)
+		}
+	}
+	if id == "" {
+		return c, function, nil, nil
+	}
+	d, err := c.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &id})
+	if apiCode(err) == "ResourceNotFoundException" {
+		return nil, "", nil, badInput("secret %s not found in this account and region", id)
+	} else if err != nil {
+		return nil, "", nil, fmt.Errorf("describe secret %s: %w", id, err)
+	}
+	return c, function, d, nil
+}
+
+func stackOutputs(ctx context.Context, cf StackReader, stack string) (map[string]string, error) {
+	out, err := cf.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
+	if apiCode(err) == "ValidationError" || (err == nil && len(out.Stacks) == 0) {
+		return nil, badInput("stack %s not found in this account and region", stack)
+	} else if err != nil {
+		return nil, fmt.Errorf("describe stack %s: %w", stack, err)
+	}
+	m := map[string]string{}
+	for _, o := range out.Stacks[0].Outputs {
+		m[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+	}
+	return m, nil
 }

@@ -21,20 +21,19 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 )
 
+// SPAPIAccount is the AWS account SP-API sends notifications from.
+const SPAPIAccount = "437568002678"
+
+// The stack outputs and resource doctor reads.
 const (
-	// SPAPIAccount is the AWS account SP-API sends notifications from.
-	SPAPIAccount = "437568002678"
-	// Stack outputs and resources doctor reads.
 	OutputNewSecretQueue = "NewSecretQueueArn"
 	OutputExpiryQueue    = "SecretExpiryQueueArn"
 	OutputAlertTopic     = "AlertTopicArn"
-	WatchdogResource     = "WatchdogFunction" // the watchdog function's logical id
-	// watchdogOverdue is how long after its last log event the daily watchdog is overdue.
-	watchdogOverdue = 26 * time.Hour
+	WatchdogResource     = "WatchdogFunction"
+	watchdogOverdue      = 26 * time.Hour // after the daily watchdog's last log event
 )
 
-// check is one doctor finding about the deployment. status is OK, NOTE (a
-// reminder, not a check), ?? (could not be checked) or FAIL.
+// check is one doctor finding: status OK, NOTE (a reminder), ?? (could not be checked) or FAIL.
 type check struct{ status, what, fix string }
 
 func (a *App) doctor(ctx context.Context, args []string) error {
@@ -57,7 +56,6 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	// One token request per secret whose document is usable.
 	lwaChecks := map[string]check{}
 	rows, err := a.fleet(ctx, c.SecretsManager, outs[OutputRotateFunction], func(r *row) {
 		if r.doc == nil {
@@ -67,7 +65,7 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 		accepted := err == nil
 		switch {
 		case accepted:
-			lwaChecks[r.SecretARN] = check{"OK", fmt.Sprintf("LWA accepts the current secret (%s)", Fingerprint(r.doc.ClientSecret().Reveal())), ""}
+			lwaChecks[r.SecretARN] = check{"OK", fmt.Sprintf("LWA accepts the current secret (%s)", fingerprint(r.doc.ClientSecret().Reveal())), ""}
 		case !errors.Is(err, lwa.ErrInvalidClient):
 			lwaChecks[r.SecretARN] = check{"??", "LWA could not be asked: " + oneLine(err.Error()),
 				"check the network path to LWA (LWA_TOKEN_URL, default " + DefaultTokenURL + ") and run doctor again"}
@@ -122,7 +120,6 @@ func writeCheck(w io.Writer, indent string, ch check) int {
 	return 1
 }
 
-// stackChecks checks the deployment named by the stack's outputs.
 func (a *App) stackChecks(ctx context.Context, c *Clients, stack string, outs map[string]string) []check {
 	missing := func(output string) check {
 		return check{"FAIL", "the stack has no output " + output, "deploy this project's template (sam deploy) and run doctor again"}
@@ -152,8 +149,7 @@ func (a *App) stackChecks(ctx context.Context, c *Clients, stack string, outs ma
 	return append(checks, a.watchdogCheck(ctx, c, stack))
 }
 
-// watchdogCheck reports when the watchdog last ran, from the newest event
-// of its log group.
+// watchdogCheck reports when the watchdog last ran, from its log group's newest event.
 func (a *App) watchdogCheck(ctx context.Context, c *Clients, stack string) check {
 	res, err := c.CloudFormation.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{
 		StackName: aws.String(stack), LogicalResourceId: aws.String(WatchdogResource)})
@@ -242,11 +238,9 @@ func topicCheck(ctx context.Context, s sns.ListSubscriptionsByTopicAPIClient, to
 	return check{"FAIL", "the alert topic has no confirmed subscription: nobody receives alerts", fix}
 }
 
-// policyAllowsSend reports whether an SQS queue policy lets account call
-// sqs:SendMessage: an Allow statement names the account (or any principal)
-// for the action, and no unconditional Deny takes it back. Conditions on an
-// Allow are not evaluated (the template's deny of non-TLS access is
-// conditional and does not block SP-API).
+// policyAllowsSend reports whether an SQS queue policy lets account call sqs:SendMessage: an Allow
+// names it (or "*") and no unconditional Deny takes it back. Conditions are not evaluated (the
+// template's conditional deny of non-TLS access does not block SP-API).
 func policyAllowsSend(policy, account string) (bool, string) {
 	if policy == "" {
 		return false, "the queue has no policy"

@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
@@ -16,10 +15,9 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
+// Enable's default schedule, and the stack output that names the rotation function.
 const (
-	// DefaultSchedule is enable's rotation schedule when --schedule is not given.
-	DefaultSchedule = "rate(30 days)"
-	// OutputRotateFunction is the stack output holding the rotation function's ARN.
+	DefaultSchedule      = "rate(30 days)"
 	OutputRotateFunction = "RotateSecretFunctionArn"
 )
 
@@ -50,21 +48,11 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := a.Clients(ctx)
+	c, fn, d, err := a.open(ctx, *function, *stack, pos[0])
 	if err != nil {
 		return err
 	}
-	fn, err := rotateFunction(ctx, c, *function, *stack)
-	if err != nil {
-		return err
-	}
-	sm := c.SecretsManager
-
-	d, err := describeSecret(ctx, sm, pos[0])
-	if err != nil {
-		return err
-	}
-	arn, name := aws.ToString(d.ARN), aws.ToString(d.Name)
+	sm, arn, name := c.SecretsManager, aws.ToString(d.ARN), aws.ToString(d.Name)
 	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
 	if err != nil {
 		return fmt.Errorf("read AWSCURRENT of %s: %w", name, err)
@@ -100,7 +88,7 @@ func (a *App) enable(ctx context.Context, args []string) error {
 			"run '%s rotate %s --wait' to see it finish, then enable again", name, pending, Name, name)}
 	}
 	fmt.Fprintf(a.Stdout, "Secret %s\n  ARN        %s\n  client id  %s (document keys %s, %s; current secret %s)\n",
-		name, arn, clientID, keys.ClientID, keys.ClientSecret, Fingerprint(doc.ClientSecret().Reveal()))
+		name, arn, clientID, keys.ClientID, keys.ClientSecret, fingerprint(doc.ClientSecret().Reveal()))
 	if !tagged {
 		if _, err := sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(arn),
 			Tags: []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(clientID)}}}); err != nil {
@@ -130,53 +118,15 @@ var (
 	rateDaysRE = regexp.MustCompile(`^rate\(([1-9][0-9]*) days?\)$`)
 )
 
-// sameSchedule reports whether rules already say schedule. Secrets Manager
-// can report a rate in days as AutomaticallyAfterDays.
+// sameSchedule reports whether rules say schedule; Secrets Manager may report a rate in days
+// as AutomaticallyAfterDays.
 func sameSchedule(rules *smtypes.RotationRulesType, schedule string) bool {
-	if rules == nil {
+	switch m := rateDaysRE.FindStringSubmatch(schedule); {
+	case rules == nil:
 		return false
-	}
-	if aws.ToString(rules.ScheduleExpression) == schedule {
-		return true
-	}
-	if m := rateDaysRE.FindStringSubmatch(schedule); m != nil && rules.ScheduleExpression == nil {
+	case m != nil && rules.ScheduleExpression == nil:
 		n, _ := strconv.ParseInt(m[1], 10, 64)
 		return aws.ToInt64(rules.AutomaticallyAfterDays) == n
 	}
-	return false
-}
-
-// rotateFunction is the rotation function's ARN: function, or the output
-// RotateSecretFunctionArn of stack when stack is given ("" when neither).
-func rotateFunction(ctx context.Context, c *Clients, function, stack string) (string, error) {
-	if stack == "" {
-		return function, nil
-	}
-	outs, err := stackOutputs(ctx, c.CloudFormation, stack)
-	if err != nil {
-		return "", err
-	}
-	if outs[OutputRotateFunction] == "" {
-		return "", badInput("stack %s has no output %s: is it this project's stack?", stack, OutputRotateFunction)
-	}
-	return outs[OutputRotateFunction], nil
-}
-
-// stackOutputs returns a CloudFormation stack's outputs by key.
-func stackOutputs(ctx context.Context, cf StackReader, stack string) (map[string]string, error) {
-	out, err := cf.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(stack)})
-	if err != nil {
-		if apiCode(err) == "ValidationError" {
-			return nil, badInput("stack %s not found in this account and region", stack)
-		}
-		return nil, fmt.Errorf("describe stack %s: %w", stack, err)
-	}
-	if len(out.Stacks) == 0 {
-		return nil, badInput("stack %s not found in this account and region", stack)
-	}
-	m := map[string]string{}
-	for _, o := range out.Stacks[0].Outputs {
-		m[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
-	}
-	return m, nil
+	return aws.ToString(rules.ScheduleExpression) == schedule
 }

@@ -1,18 +1,12 @@
-// Package operator is the operator CLI lwa-rotation (docs/design.md "The operator
-// CLI"): status, enable, rotate --wait and doctor for every managed secret
-// of an AWS account and region, with the caller's own AWS credentials.
+// Package operator is the operator CLI lwa-rotation: status, enable, rotate --wait and doctor for
+// every managed secret of an account and region, with the caller's own AWS credentials. No command
+// prints a secret value; a short SHA-256 fingerprint tells two apart. The exit status:
 //
-// The exit status is the contract a pipeline relies on:
-//
-//  1. 0: the command did what was asked and nothing needs a person.
-//  2. 1: something needs a person (a secret at risk, a rotation that failed
-//     or did not finish in time, a refused enable, a doctor finding).
-//  3. 2: the input is wrong (bad flags, unknown or untagged secret, a
-//     broken secret document, no credentials or region); one line on
-//     stderr says what.
-//
-// No command ever prints a secret value: where a person needs to tell two
-// secrets apart, a short SHA-256 fingerprint is shown instead.
+//  1. 0: done, and nothing needs a person.
+//  2. 1: something needs a person (a secret at risk, a rotation failed or unfinished, a refused
+//     enable, a doctor finding).
+//  3. 2: bad input (flags, unknown or untagged secret, broken document, no credentials or
+//     region); one line on stderr says what.
 package operator
 
 import (
@@ -27,8 +21,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
@@ -42,25 +34,17 @@ const (
 // Name is the command's name in messages.
 const Name = "lwa-rotation"
 
-// App runs one command. Its fields are the dependencies; per-call values
-// travel as arguments.
+// App runs one command; Stdout, Stderr, Getenv and Clients are required.
 type App struct {
 	Stdout, Stderr io.Writer
-	// Getenv reads SECRET_CLIENT_ID_KEY, SECRET_CLIENT_SECRET_KEY,
-	// ROTATE_SECRET_FUNCTION_ARN, STUCK_ROTATION_AFTER and LWA_TOKEN_URL.
-	Getenv func(string) string
-	// Clients returns the AWS and LWA clients, built on first use.
-	Clients func(ctx context.Context) (*Clients, error)
-	// Now is the clock; default time.Now.
-	Now func() time.Time
-	// Sleep waits d or until ctx is done; rotate --wait polls through it.
-	Sleep func(ctx context.Context, d time.Duration) error
-	// PollInterval is rotate --wait's DescribeSecret period (default 2 s).
-	PollInterval time.Duration
+	Getenv         func(string) string
+	Clients        func(ctx context.Context) (*Clients, error)
+	Now            func() time.Time                                 // default time.Now
+	Sleep          func(ctx context.Context, d time.Duration) error // rotate --wait polls through it
+	PollInterval   time.Duration                                    // rotate --wait's period (default 2 s)
 }
 
-// exitError ends a command with exit status code, printing msg unless it is
-// empty (the output already told the person what to do).
+// exitError ends a command with exit status code, printing msg unless it is empty.
 type exitError struct {
 	code int
 	msg  string
@@ -72,35 +56,20 @@ func badInput(format string, a ...any) error {
 	return &exitError{ExitBadInput, fmt.Sprintf(format, a...)}
 }
 
-// needsPerson is the error of a command whose output already told the
-// person what to do.
+// needsPerson ends a command whose output already told the person what to do.
 var needsPerson = &exitError{code: ExitAttention}
 
-type command struct {
+var commands = []struct {
 	name, summary string
 	run           func(a *App, ctx context.Context, args []string) error
-}
-
-var commands = []command{
+}{
 	{"status", "show every managed secret, its expiry and what needs doing", (*App).status},
 	{"enable", "tag a secret and turn on its rotation without rotating now", (*App).enable},
 	{"rotate", "rotate a secret now and follow the rotation to its end", (*App).rotate},
 	{"doctor", "check everything status checks, the stack's queues and topic, and LWA", (*App).doctor},
 }
 
-func (a *App) usage() {
-	fmt.Fprintf(a.Stdout, "Usage: %s <command> [flags]\n\n", Name)
-	fmt.Fprintf(a.Stdout, "Operate the automatic rotation of SP-API LWA client secrets kept in AWS Secrets Manager.\n")
-	fmt.Fprintf(a.Stdout, "Uses your usual AWS configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).\n\nCommands:\n")
-	for _, c := range commands {
-		fmt.Fprintf(a.Stdout, "  %-8s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(a.Stdout, "\nRun '%s <command> -h' for a command's flags.\n", Name)
-	fmt.Fprintf(a.Stdout, "Exit status: 0 nothing needs a person, 1 something does, 2 bad input.\n")
-}
-
-// Run runs the command line args (without the program name) and returns
-// the exit status.
+// Run runs the command line args (without the program name) and returns the exit status.
 func (a *App) Run(ctx context.Context, args []string) int {
 	a.defaults()
 	if len(args) == 0 {
@@ -109,7 +78,14 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		a.usage()
+		fmt.Fprintf(a.Stdout, "Usage: %s <command> [flags]\n\n"+
+			"Operate the automatic rotation of SP-API LWA client secrets kept in AWS Secrets Manager.\n"+
+			"Uses your usual AWS configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).\n\nCommands:\n", Name)
+		for _, c := range commands {
+			fmt.Fprintf(a.Stdout, "  %-8s %s\n", c.name, c.summary)
+		}
+		fmt.Fprintf(a.Stdout, "\nRun '%s <command> -h' for a command's flags.\n"+
+			"Exit status: 0 nothing needs a person, 1 something does, 2 bad input.\n", Name)
 		return ExitOK
 	}
 	for _, c := range commands {
@@ -121,11 +97,8 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	return ExitBadInput
 }
 
-// exit prints err's one line on stderr and returns the exit status. A
-// caller without a region gives bad input, not something at risk.
 func (a *App) exit(cmd string, err error) int {
 	var ee *exitError
-	var mr *aws.MissingRegionError
 	switch {
 	case err == nil || errors.Is(err, flag.ErrHelp):
 		return ExitOK
@@ -134,20 +107,12 @@ func (a *App) exit(cmd string, err error) int {
 			fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(ee.msg))
 		}
 		return ee.code
-	case errors.As(err, &mr):
-		fmt.Fprintf(a.Stderr, "%s %s: no AWS region configured: set AWS_REGION or a region in your profile\n", Name, cmd)
-		return ExitBadInput
 	}
 	fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(err.Error()))
 	return ExitAttention
 }
 
 func (a *App) defaults() {
-	a.Stdout = cmp.Or(a.Stdout, io.Writer(io.Discard))
-	a.Stderr = cmp.Or(a.Stderr, io.Writer(io.Discard))
-	if a.Getenv == nil {
-		a.Getenv = func(string) string { return "" }
-	}
 	if a.Now == nil {
 		a.Now = time.Now
 	}
@@ -160,18 +125,15 @@ func (a *App) defaults() {
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-t.C:
+	case <-time.After(d):
 		return nil
 	}
 }
 
-// flagSet returns a command's flag set. Its usage goes to the set's output,
-// io.Discard while parsing: parse prints it on stdout for -h only.
+// flagSet returns a command's flag set, whose output stays io.Discard but for -h (see parse).
 func flagSet(name, usage, about string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -182,8 +144,7 @@ func flagSet(name, usage, about string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args, flags and positional arguments in any order, and
-// checks the number of positional arguments.
+// parse parses flags and positional arguments in any order and checks the positional count.
 func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	var pos []string
 	for {
@@ -211,8 +172,6 @@ func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 	return nil, badInput("expected one secret, got %d arguments (run '%s %s -h')", len(pos), Name, fs.Name())
 }
 
-// keys returns the document key names: flags, else the environment, else
-// the defaults.
 func (a *App) keys(idFlag, secretFlag string) (secretdoc.Keys, error) {
 	k := secretdoc.DefaultKeys
 	k.ClientID = cmp.Or(idFlag, a.Getenv("SECRET_CLIENT_ID_KEY"), k.ClientID)
@@ -223,9 +182,8 @@ func (a *App) keys(idFlag, secretFlag string) (secretdoc.Keys, error) {
 	return k, nil
 }
 
-// Fingerprint returns "sha256:" and the first 8 hex digits of value's
-// SHA-256: enough to tell two secrets apart, nothing to recover one.
-func Fingerprint(value string) string {
+// fingerprint is "sha256:" and 8 hex digits: enough to tell two secrets apart, nothing to recover one.
+func fingerprint(value string) string {
 	h := sha256.Sum256([]byte(value))
 	return "sha256:" + hex.EncodeToString(h[:4])
 }

@@ -47,8 +47,8 @@ func TestCheckTokenURL(t *testing.T) {
 }
 
 func TestFingerprint(t *testing.T) {
-	a, b := Fingerprint("amzn1.oa2-cs.v1.one"), Fingerprint("amzn1.oa2-cs.v1.two")
+	a, b := fingerprint("amzn1.oa2-cs.v1.one"), fingerprint("amzn1.oa2-cs.v1.two")
 	if a == b || len(a) != len("sha256:")+8 || strings.Contains(a, "one") {
-		t.Errorf("Fingerprint() = %q, %q; want distinct sha256:<8 hex>", a, b)
+		t.Errorf("fingerprint() = %q, %q; want distinct sha256:<8 hex>", a, b)
 	}
 }

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,8 +20,7 @@ import (
 )
 
 const (
-	// DefaultRotateTimeout bounds rotate --wait when --timeout is not given.
-	DefaultRotateTimeout = 10 * time.Minute
+	defaultRotateTimeout = 10 * time.Minute
 	progressEvery        = 10 * time.Second // how often rotate --wait says it is still waiting
 )
 
@@ -31,7 +31,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 			"requested (SP-API asked for a new secret), delivered (Amazon's new secret stored),\n"+
 			"adopted (the rotation took it), tested and promoted (AWSCURRENT moved).")
 	wait := fs.Bool("wait", false, "follow the rotation to its end (exit 0 only when AWSCURRENT moved)")
-	timeout := fs.Duration("timeout", DefaultRotateTimeout, "give up following after `D`")
+	timeout := fs.Duration("timeout", defaultRotateTimeout, "give up following after `D`")
 	idKey := fs.String("client-id-key", "", "the document's client id `key` (default $SECRET_CLIENT_ID_KEY, else clientId)")
 	secretKey := fs.String("client-secret-key", "", "the document's client secret `key` (default $SECRET_CLIENT_SECRET_KEY, else clientSecret)")
 	pos, err := a.parse(fs, args, 1)
@@ -45,16 +45,11 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := a.Clients(ctx)
+	c, _, d, err := a.open(ctx, "", "", pos[0])
 	if err != nil {
 		return err
 	}
-	sm := c.SecretsManager
-	d, err := describeSecret(ctx, sm, pos[0])
-	if err != nil {
-		return err
-	}
-	arn, name := aws.ToString(d.ARN), aws.ToString(d.Name)
+	sm, arn, name := c.SecretsManager, aws.ToString(d.ARN), aws.ToString(d.Name)
 	clientID := managed.TagMap(d.Tags)[managed.TagClientID]
 	if clientID == "" {
 		return badInput("secret %s is not a managed secret (no tag %s): run '%s enable %s --stack NAME' first", name, managed.TagClientID, Name, name)
@@ -129,9 +124,8 @@ func (a *App) stopped(name string) error {
 	return needsPerson
 }
 
-// startRotation asks Secrets Manager to rotate now. When a rotation is
-// already in progress, Secrets Manager refuses and reattempts that one: the
-// CLI joins it.
+// startRotation asks Secrets Manager to rotate now. When a rotation is in progress, Secrets
+// Manager refuses and reattempts that one: the CLI joins it.
 func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name string) (token string, joined bool, err error) {
 	out, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
 	if err == nil {
@@ -154,9 +148,8 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name strin
 	return "", false, fmt.Errorf("start rotation of %s: %w (and no version holds AWSPENDING)", name, err)
 }
 
-// pendingValue reads the pending version and returns the fingerprint of
-// its client secret ("-" when the document does not parse), or "" while the
-// version has no value yet.
+// pendingValue is the pending client secret's fingerprint, "-" when the document does not
+// parse, "" while the version has no value.
 func (a *App) pendingValue(ctx context.Context, sm SecretStore, arn, token string, keys secretdoc.Keys) (string, error) {
 	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn),
 		VersionId: aws.String(token), VersionStage: aws.String(managed.StagePending)})
@@ -173,7 +166,7 @@ func (a *App) pendingValue(ctx context.Context, sm SecretStore, arn, token strin
 	if err != nil {
 		return "-", nil
 	}
-	return Fingerprint(doc.ClientSecret().Reveal()), nil
+	return fingerprint(doc.ClientSecret().Reveal()), nil
 }
 
 func elapsed(d time.Duration) string {
@@ -184,7 +177,6 @@ func elapsed(d time.Duration) string {
 	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 }
 
-// stage is one observable step of a rotation.
 type stage int
 
 const (
@@ -202,8 +194,7 @@ const (
 	outcomeFailed
 )
 
-// snapshot is what DescribeSecret (and one read of the pending version)
-// shows of a rotation.
+// snapshot is what DescribeSecret and one read of the pending version show of a rotation.
 type snapshot struct {
 	current, pending, requestedAt string
 	delivered                     map[string]string // version id to its label LWA_RECEIVED or LWA_SUPERSEDED
@@ -227,8 +218,7 @@ func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
 	return s
 }
 
-// follower decides, from successive snapshots, which stages a rotation
-// reached and how it ended. It only reads; rotate prints.
+// follower decides from successive snapshots which stages a rotation reached and how it ended.
 type follower struct {
 	token       string
 	before      snapshot
@@ -249,9 +239,7 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 	if s.pending == f.token {
 		f.pendingSeen = true
 	}
-	// The tag is removed when a rotation finishes: while it is set, a
-	// request to SP-API is outstanding.
-	if s.requestedAt != "" {
+	if s.requestedAt != "" { // removed when a rotation finishes
 		mark(stageRequested)
 	}
 	for id := range s.delivered {
@@ -264,9 +252,7 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 	if (s.pending == f.token && s.pendingValue != "") || (moved && s.current == f.token) {
 		mark(stageAdopted)
 	}
-	if moved {
-		// To the followed version, or to another one: the secret changed by
-		// another rotation or by hand.
+	if moved { // to the followed version, or by another rotation or by hand
 		mark(stagePromoted)
 		return out, outcomePromoted
 	}
@@ -297,7 +283,6 @@ func (f *follower) describe(st stage, s snapshot) string {
 	return ""
 }
 
-// waitingFor says what the rotation waits for, from the stages seen.
 func (f *follower) waitingFor() string {
 	switch {
 	case f.seen[stageAdopted]:
@@ -311,8 +296,7 @@ func (f *follower) waitingFor() string {
 	}
 }
 
-// runbook is the step a person takes after a rotation failed or timed out
-// at the stages seen.
+// runbook is the step a person takes after a rotation failed or timed out at the stages seen.
 func (f *follower) runbook(name string) string {
 	switch {
 	case f.seen[stageAdopted]:
@@ -326,30 +310,20 @@ func (f *follower) runbook(name string) string {
 	}
 }
 
-// explain prints the last error and the runbook step after a failure or a
-// timeout, which need a person.
 func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, f *follower, s snapshot) error {
 	name := aws.ToString(d.Name)
 	if msg, ok := a.lastLoggedError(ctx, c, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
 		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
 	} else {
 		fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
-			orNone(s.current), orNone(s.pending), managed.TagRotationRequestedAt, orNone(s.requestedAt))
+			cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
 	}
 	fmt.Fprintf(a.Stdout, "What to do: %s\n", f.runbook(name))
 	return needsPerson
 }
 
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
-}
-
-// lastLoggedError returns the last error or warning the rotation function
-// logged for secret since start, from its CloudWatch Logs log group. It is
-// best effort: no log group, no permission or no event returns false.
+// lastLoggedError is the rotation function's last error or warning for the secret since start,
+// from CloudWatch Logs; best effort: no log group, permission or event returns false.
 func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secretARN string, start time.Time) (string, bool) {
 	if c.Logs == nil || functionARN == "" {
 		return "", false
@@ -372,9 +346,6 @@ func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secr
 			last = aws.ToString(e.Message)
 		}
 	}
-	if last == "" {
-		return "", false
-	}
 	var rec struct {
 		Time  string `json:"timestamp"`
 		Msg   string `json:"message"` // the functions' JSON log format
@@ -388,5 +359,5 @@ func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secr
 	if rec.Error != "" {
 		msg += ": " + rec.Error
 	}
-	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)", msg, orNone(rec.Step), rec.Time)), true
+	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)", msg, cmp.Or(rec.Step, "none"), rec.Time)), true
 }

@@ -16,15 +16,12 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
-// ReasonUnreadable is the CLI's own reason for a managed secret it could
-// not read (no permission, throttled): its health is unknown.
+// ReasonUnreadable is the CLI's own reason for a managed secret it could not read.
 const ReasonUnreadable = "UNREADABLE"
 
-// readWorkers bounds the secrets read at once.
-const readWorkers = 8
+const readWorkers = 8 // secrets read at once
 
-// row is one managed secret as status and doctor show it. The JSON keys are
-// the contract of 'status --output json'.
+// row is one managed secret as status and doctor show it; the JSON keys are 'status --output json'.
 type row struct {
 	SecretARN           string     `json:"secretArn"`
 	Name                string     `json:"name"`
@@ -41,9 +38,8 @@ type row struct {
 	doc      *secretdoc.Document // AWSCURRENT's document when usable, for doctor's LWA check
 }
 
-// fleet reads every managed secret in name order (one DescribeSecret, one
-// ListSecretVersionIds, one GetSecretValue each), calls ask on each row when
-// given (doctor asks LWA), and judges the rows with the rotation function.
+// fleet reads every managed secret in name order, calls ask on each row when given (doctor asks
+// LWA), and judges the rows with the rotation function.
 func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask func(*row)) ([]*row, error) {
 	keys, err := a.keys("", "")
 	if err != nil {
@@ -95,7 +91,6 @@ func readRow(ctx context.Context, sm SecretStore, l health.Listed, keys secretdo
 		RotationFunctionARN: s.RotationFunctionARN, ExpiresAt: s.ExpiresAt, secret: s, doc: doc}
 }
 
-// judge fills the row's findings and reasons at now.
 func (r *row) judge(now time.Time, cfg health.Config) {
 	if r.readErr != nil {
 		return
@@ -127,11 +122,7 @@ func (a *App) status(ctx context.Context, args []string) error {
 	if *function != "" && *stack != "" {
 		return badInput("give either --function or --stack, not both")
 	}
-	c, err := a.Clients(ctx)
-	if err != nil {
-		return err
-	}
-	fn, err := rotateFunction(ctx, c, *function, *stack)
+	c, fn, _, err := a.open(ctx, *function, *stack, "")
 	if err != nil {
 		return err
 	}
@@ -156,7 +147,6 @@ func (a *App) status(ctx context.Context, args []string) error {
 
 func (r *row) needsPerson() bool { return len(r.Reasons) > 0 }
 
-// writeTable writes the status table, then what to do for each finding.
 func writeTable(w io.Writer, rows []*row, stack string) {
 	if len(rows) == 0 {
 		fmt.Fprintf(w, "No managed secrets (tag sp-api-lwa:client-id) in this account and region.\n"+
@@ -176,7 +166,7 @@ func writeTable(w io.Writer, rows []*row, stack string) {
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.state(), r.Name, r.ClientID, r.rotation(), day(r.secret.LastRotated, "never"), day(r.ExpiresAt, "unknown"),
-			daysLeft(r.DaysLeft), r.reasonList(), r.SecretARN)
+			daysLeft(r.DaysLeft), cmp.Or(strings.Join(r.Reasons, ","), "OK"), r.SecretARN)
 	}
 	tw.Flush()
 
@@ -193,8 +183,6 @@ func writeTable(w io.Writer, rows []*row, stack string) {
 		len(rows)-todo, todo, plural(todo, "needs", "need"))
 }
 
-// writeTodo writes what to do for each of a row's findings, each line
-// after indent.
 func writeTodo(w io.Writer, indent string, r *row, stack string) {
 	if r.readErr != nil {
 		fmt.Fprintf(w, "%s- %s: %s: could not read it: %s\n%s    Fix: check that your credentials may call "+
@@ -245,7 +233,6 @@ func sortedFindings(fs []health.Finding) []health.Finding {
 	return out
 }
 
-// state is the table's first column: OK, or the worst severity.
 func (r *row) state() string {
 	if r.readErr != nil {
 		return "UNKNOWN"
@@ -254,13 +241,6 @@ func (r *row) state() string {
 		return "OK"
 	}
 	return string(sortedFindings(r.findings)[0].Severity)
-}
-
-func (r *row) reasonList() string {
-	if len(r.Reasons) == 0 {
-		return "OK"
-	}
-	return strings.Join(r.Reasons, ",")
 }
 
 func (r *row) rotation() string {
