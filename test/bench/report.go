@@ -187,11 +187,8 @@ func renderTargets(r *report, res *results) {
 	worst := slices.MaxFunc(res.sizes[:len(functionNames)], func(a, b sizes) int {
 		return cmp.Compare(a.arm64, b.arm64)
 	})
-	why := fmt.Sprintf("largest: %s, %s (linux/arm64, `-s -w`).", worst.function, mib(worst.arm64))
-	if worst.arm64 > targetBootstrap {
-		why += " The SDK's config module links every credential provider (SSO, SSO-OIDC, STS, sign-in, IMDS) although Lambda only ever uses the environment's credentials; building the clients with the environment credential provider instead of config.LoadDefaultConfig removes them."
-	}
-	why += fmt.Sprintf(" The floor (a bare aws-lambda-go function) is %s.", mib(res.sizes[len(functionNames)].arm64))
+	why := fmt.Sprintf("largest: %s, %s (linux/arm64, `-s -w`). The floor (a bare aws-lambda-go function) is %s.",
+		worst.function, mib(worst.arm64), mib(res.sizes[len(functionNames)].arm64))
 	rows = append(rows, []string{"each bootstrap ≤ 9 MiB", mib(worst.arm64), yes[worst.arm64 <= targetBootstrap], why})
 
 	switch {
