@@ -39,7 +39,6 @@ var (
 	ErrMisconfigured = errors.New("managed secret is misconfigured")
 )
 
-// secretStore is the part of Secrets Manager the rotation reads and writes.
 type secretStore interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
@@ -48,7 +47,6 @@ type secretStore interface {
 	secretIndex
 }
 
-// secretIndex lists the secret's versions (Case 3) and the secrets with its client id (Case 5).
 type secretIndex interface {
 	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
@@ -709,10 +707,8 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 		Did:     "Secrets Manager serves the new client secret as AWSCURRENT. The previous secret is kept as AWSPREVIOUS and Amazon accepts it for 7 more days.",
 	}
 	if t, ok := doc.ExpiresAt(); ok {
-		t = t.UTC()
-		days := alert.DaysLeft(r.cfg.Now(), t)
-		a.ExpiresAt, a.DaysLeft = &t, &days
-		a.Message = fmt.Sprintf("The LWA client secret of %s was rotated; the new one is in AWSCURRENT and expires on %s.", doc.ClientID(), t.Format(time.RFC3339))
+		a.ExpiresAt, a.DaysLeft = new(t.UTC()), new(alert.DaysLeft(r.cfg.Now(), t))
+		a.Message = fmt.Sprintf("The LWA client secret of %s was rotated; the new one is in AWSCURRENT and expires on %s.", doc.ClientID(), a.ExpiresAt.Format(time.RFC3339))
 	}
 	if err := r.alerts.Publish(ctx, a); err != nil {
 		return c.errorf("publish %s alert: %w", alert.EventRotated, err)
