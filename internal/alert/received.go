@@ -118,8 +118,3 @@ func RejectedDelivery(d Delivery, cause, fix string) Alert {
 			"and delete the file.\n",
 	}
 }
-
-// Redacted is a NOTIFICATION_REJECTED alert reduced to what is certainly safe.
-func (a Alert) Redacted() Alert {
-	return RejectedDelivery(Delivery{NotificationID: a.NotificationID, MessageID: a.MessageID}, "", "")
-}

@@ -32,6 +32,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/notification"
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
@@ -220,8 +221,7 @@ func (h *Handler) put(ctx context.Context, d *alert.Delivery, cur *secretdoc.Doc
 		SecretString:       aws.String(string(value)),
 		VersionStages:      []string{label},
 	})
-	var exists *types.ResourceExistsException
-	if err != nil && !errors.As(err, &exists) {
+	if err != nil && !errors.As(err, new(*types.ResourceExistsException)) {
 		return fmt.Errorf("receiver: put version %s (%s) of %s: %w", d.VersionID, label, d.SecretARN, err)
 	}
 	d.Label = label
@@ -234,9 +234,8 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 	arn := d.SecretARN
 	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
 	outcome := alert.OutcomeRotationStarted
-	var busy *types.InvalidRequestException
 	switch {
-	case errors.As(err, &busy):
+	case errors.As(err, new(*types.InvalidRequestException)):
 		outcome = alert.OutcomeRotationResumed
 	case err != nil:
 		return fmt.Errorf("receiver: start rotation of %s: %w", arn, err)
@@ -262,10 +261,8 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 			// Another secret, no document (setSecret fails that rotation), or no time left.
 			return fmt.Errorf("receiver: the rotation of %s has not taken version %s: %w", arn, d.VersionID, ErrRotationBusy)
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, h.cfg.AdoptPoll) {
 			return fmt.Errorf("receiver: wait for the rotation of %s: %w", arn, ctx.Err())
-		case <-time.After(h.cfg.AdoptPoll):
 		}
 	}
 }
@@ -284,7 +281,8 @@ func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, r reje
 	a := alert.RejectedDelivery(*d, r.cause, r.fix)
 	perr := h.alerts.Publish(ctx, a)
 	if errors.Is(perr, alert.ErrLooksSecret) {
-		perr = h.alerts.Publish(ctx, a.Redacted())
+		safe := alert.Delivery{NotificationID: d.NotificationID, MessageID: d.MessageID}
+		perr = h.alerts.Publish(ctx, alert.RejectedDelivery(safe, "", "")) // only what is certainly safe
 	}
 	if perr != nil {
 		return fmt.Errorf("receiver: message %s: %w (and then: %w)", d.MessageID, r, perr)
