@@ -43,7 +43,6 @@ type secretStore interface {
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 }
 
-// rotationStarter starts (or resumes) a Secrets Manager rotation.
 type rotationStarter interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
@@ -75,9 +74,7 @@ type Handler struct {
 
 // New returns a Handler. A nil logger discards logs.
 func New(store secretStore, rotations rotationStarter, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -267,8 +264,7 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 	}
 }
 
-// publish publishes NEW_CLIENT_SECRET_RECEIVED (Case 4). A failed publish fails the message; the
-// secret stays stored and the retry writes nothing.
+// publish publishes NEW_CLIENT_SECRET_RECEIVED (Case 4); when it fails, the retry writes nothing.
 func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcome) error {
 	d.Outcome = o
 	if err := h.alerts.Publish(ctx, alert.Received(*d, h.cfg.Now())); err != nil {

@@ -128,9 +128,7 @@ func New(store secretStore, tagger secretTagger, tokens tokenSource, api secretR
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
 	return &Rotator{store: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
 }
 
@@ -224,7 +222,6 @@ func (r *Rotator) read(ctx context.Context, c *call, versionID, stage *string) (
 	return &version{id: aws.ToString(out.VersionId), created: aws.ToTime(out.CreatedDate), doc: doc}, nil, nil
 }
 
-// readCurrent reads AWSCURRENT and checks its client id (Case 2).
 func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	cur, invalid, err := r.read(ctx, c, nil, aws.String(managed.StageCurrent))
 	switch {
@@ -238,8 +235,7 @@ func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	return cur, r.checkClient(c, cur.doc)
 }
 
-// checkClient checks doc against the tag sp-api-lwa:client-id, then logs the client id. The error
-// quotes no value: a broken document may hold the client secret where the client id belongs.
+// checkClient's errors quote no value: a broken document may hold the client secret as its client id.
 func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	switch tag := c.tags[managed.TagClientID]; {
 	case tag == "":
