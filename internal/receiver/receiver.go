@@ -274,8 +274,7 @@ func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcom
 }
 
 func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, r rejection) error {
-	a := alert.RejectedDelivery(*d, r.cause, r.fix)
-	perr := h.alerts.Publish(ctx, a)
+	perr := h.alerts.Publish(ctx, alert.RejectedDelivery(*d, r.cause, r.fix))
 	if errors.Is(perr, alert.ErrLooksSecret) {
 		safe := alert.Delivery{NotificationID: d.NotificationID, MessageID: d.MessageID}
 		perr = h.alerts.Publish(ctx, alert.RejectedDelivery(safe, "", "")) // only what is certainly safe
@@ -307,6 +306,5 @@ func (h *Handler) read(ctx context.Context, arn, stage, versionID string) (*secr
 }
 
 func isNotFound(err error) bool {
-	var e *types.ResourceNotFoundException
-	return errors.As(err, &e)
+	return errors.As(err, new(*types.ResourceNotFoundException))
 }

@@ -46,8 +46,7 @@
 // In all (20 Secrets Manager calls),
 // 3 LWA token requests, 1 SP-API call, 1 SNS publish (TestFullRotationCallCounts). Why each is needed:
 //   - DescribeSecret: the entry checks, and the tag read back (Case 5).
-//   - GetSecretValue: the token's version (Case 1, 7, 9, 10), AWSCURRENT
-//     (Case 2, 7) and the new version (Case 6).
+//   - GetSecretValue: the token's version (Case 1, 7, 9, 10), AWSCURRENT (Case 2, 7), the new one (Case 6).
 //   - ListSecretVersionIds: Case 3, 6. ListSecrets, PutSecretValue: Case 5, 3.
 //   - TagResource, UntagResource: Case 5, 10. UpdateSecretVersionStage: Case 10.
 //   - LWA: Case 5, 9, 10. SP-API: Case 5.
