@@ -486,7 +486,8 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 		message = "Login with Amazon rejected the credentials in AWSCURRENT, so no new client secret could be requested."
 		did = nothingRequested
 		todo = fmt.Sprintf("Check that the client id and client secret in AWSCURRENT of %s are the application's current LWA credentials (Solution Provider Portal, Developer Central, View credentials). If the secret was rotated in the portal, wait for its APPLICATION_OAUTH_CLIENT_NEW_SECRET notification to be stored, or put the new secret into AWSCURRENT. Then run: %s. LWA said: %v", c.arn, rerun, le)
-	case !called:
+	case !called, errors.Is(err, spapi.ErrThrottled) && !errors.Is(err, spapi.ErrOutcomeUnknown):
+		// Nothing issued: no call, or throttled (after an earlier 5xx, outcome unknown, it may have been).
 		return r.untagAfter(ctx, c, err)
 	case errors.Is(err, spapi.ErrNotEnrolled):
 		message = "SP-API refused to rotate the client secret: the application is not enrolled for the rotation notification."
@@ -494,9 +495,6 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 	case errors.Is(err, spapi.ErrForbidden):
 		message = "SP-API refused to rotate the client secret (403 forbidden)."
 		todo = fmt.Sprintf("Check that the application is allowed to call the Application Management API (rotateApplicationClientSecret) with a grantless token of scope %s, and that the credentials in AWSCURRENT belong to it. Then run: %s. SP-API said: %v", lwa.ScopeRotation, rerun, err)
-	case errors.Is(err, spapi.ErrThrottled) && !errors.Is(err, spapi.ErrOutcomeUnknown):
-		// Nothing was issued; after an earlier 5xx (outcome unknown) something may have been.
-		return r.untagAfter(ctx, c, err)
 	case errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != http.StatusTooManyRequests:
 		message = fmt.Sprintf("SP-API refused to rotate the client secret (status %d).", se.StatusCode)
 		todo = fmt.Sprintf("Read SP-API's answer and fix its cause, then run: %s. SP-API said: %v", rerun, err)
