@@ -32,6 +32,7 @@ import (
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/notification"
 	"github.com/spapi-lwa/secret-rotation/internal/redact"
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
@@ -42,7 +43,6 @@ type secretStore interface {
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
 }
 
-// rotationStarter starts (or resumes) a Secrets Manager rotation.
 type rotationStarter interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
@@ -74,9 +74,7 @@ type Handler struct {
 
 // New returns a Handler. A nil logger discards logs.
 func New(store secretStore, rotations rotationStarter, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -220,8 +218,7 @@ func (h *Handler) put(ctx context.Context, d *alert.Delivery, cur *secretdoc.Doc
 		SecretString:       aws.String(string(value)),
 		VersionStages:      []string{label},
 	})
-	var exists *types.ResourceExistsException
-	if err != nil && !errors.As(err, &exists) {
+	if err != nil && !errors.As(err, new(*types.ResourceExistsException)) {
 		return fmt.Errorf("receiver: put version %s (%s) of %s: %w", d.VersionID, label, d.SecretARN, err)
 	}
 	d.Label = label
@@ -234,9 +231,8 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 	arn := d.SecretARN
 	_, err := h.rotations.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
 	outcome := alert.OutcomeRotationStarted
-	var busy *types.InvalidRequestException
 	switch {
-	case errors.As(err, &busy):
+	case errors.As(err, new(*types.InvalidRequestException)):
 		outcome = alert.OutcomeRotationResumed
 	case err != nil:
 		return fmt.Errorf("receiver: start rotation of %s: %w", arn, err)
@@ -262,16 +258,13 @@ func (h *Handler) adopt(ctx context.Context, d *alert.Delivery, n *notification.
 			// Another secret, no document (setSecret fails that rotation), or no time left.
 			return fmt.Errorf("receiver: the rotation of %s has not taken version %s: %w", arn, d.VersionID, ErrRotationBusy)
 		}
-		select {
-		case <-ctx.Done():
+		if !retry.Sleep(ctx, h.cfg.AdoptPoll) {
 			return fmt.Errorf("receiver: wait for the rotation of %s: %w", arn, ctx.Err())
-		case <-time.After(h.cfg.AdoptPoll):
 		}
 	}
 }
 
-// publish publishes NEW_CLIENT_SECRET_RECEIVED (Case 4). A failed publish fails the message; the
-// secret stays stored and the retry writes nothing.
+// publish publishes NEW_CLIENT_SECRET_RECEIVED (Case 4); when it fails, the retry writes nothing.
 func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcome) error {
 	d.Outcome = o
 	if err := h.alerts.Publish(ctx, alert.Received(*d, h.cfg.Now())); err != nil {
@@ -281,10 +274,10 @@ func (h *Handler) publish(ctx context.Context, d *alert.Delivery, o alert.Outcom
 }
 
 func (h *Handler) publishRejected(ctx context.Context, d *alert.Delivery, r rejection) error {
-	a := alert.RejectedDelivery(*d, r.cause, r.fix)
-	perr := h.alerts.Publish(ctx, a)
+	perr := h.alerts.Publish(ctx, alert.RejectedDelivery(*d, r.cause, r.fix))
 	if errors.Is(perr, alert.ErrLooksSecret) {
-		perr = h.alerts.Publish(ctx, a.Redacted())
+		safe := alert.Delivery{NotificationID: d.NotificationID, MessageID: d.MessageID}
+		perr = h.alerts.Publish(ctx, alert.RejectedDelivery(safe, "", "")) // only what is certainly safe
 	}
 	if perr != nil {
 		return fmt.Errorf("receiver: message %s: %w (and then: %w)", d.MessageID, r, perr)
@@ -313,6 +306,5 @@ func (h *Handler) read(ctx context.Context, arn, stage, versionID string) (*secr
 }
 
 func isNotFound(err error) bool {
-	var e *types.ResourceNotFoundException
-	return errors.As(err, &e)
+	return errors.As(err, new(*types.ResourceNotFoundException))
 }

@@ -39,7 +39,6 @@ var (
 	ErrMisconfigured = errors.New("managed secret is misconfigured")
 )
 
-// secretStore is the part of Secrets Manager the rotation reads and writes.
 type secretStore interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
@@ -48,7 +47,6 @@ type secretStore interface {
 	secretIndex
 }
 
-// secretIndex lists the secret's versions (Case 3) and the secrets with its client id (Case 5).
 type secretIndex interface {
 	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
 	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
@@ -130,9 +128,7 @@ func New(store secretStore, tagger secretTagger, tokens tokenSource, api secretR
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
 	return &Rotator{store: store, tagger: tagger, tokens: tokens, api: api, alerts: alerts, logger: logger, cfg: cfg}
 }
 
@@ -226,7 +222,6 @@ func (r *Rotator) read(ctx context.Context, c *call, versionID, stage *string) (
 	return &version{id: aws.ToString(out.VersionId), created: aws.ToTime(out.CreatedDate), doc: doc}, nil, nil
 }
 
-// readCurrent reads AWSCURRENT and checks its client id (Case 2).
 func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	cur, invalid, err := r.read(ctx, c, nil, aws.String(managed.StageCurrent))
 	switch {
@@ -240,8 +235,7 @@ func (r *Rotator) readCurrent(ctx context.Context, c *call) (*version, error) {
 	return cur, r.checkClient(c, cur.doc)
 }
 
-// checkClient checks doc against the tag sp-api-lwa:client-id, then logs the client id. The error
-// quotes no value: a broken document may hold the client secret where the client id belongs.
+// checkClient's errors quote no value: a broken document may hold the client secret as its client id.
 func (r *Rotator) checkClient(c *call, doc *secretdoc.Document) error {
 	switch tag := c.tags[managed.TagClientID]; {
 	case tag == "":
@@ -492,7 +486,8 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 		message = "Login with Amazon rejected the credentials in AWSCURRENT, so no new client secret could be requested."
 		did = nothingRequested
 		todo = fmt.Sprintf("Check that the client id and client secret in AWSCURRENT of %s are the application's current LWA credentials (Solution Provider Portal, Developer Central, View credentials). If the secret was rotated in the portal, wait for its APPLICATION_OAUTH_CLIENT_NEW_SECRET notification to be stored, or put the new secret into AWSCURRENT. Then run: %s. LWA said: %v", c.arn, rerun, le)
-	case !called:
+	case !called, errors.Is(err, spapi.ErrThrottled) && !errors.Is(err, spapi.ErrOutcomeUnknown):
+		// Nothing issued: no call, or throttled (after an earlier 5xx, outcome unknown, it may have been).
 		return r.untagAfter(ctx, c, err)
 	case errors.Is(err, spapi.ErrNotEnrolled):
 		message = "SP-API refused to rotate the client secret: the application is not enrolled for the rotation notification."
@@ -500,9 +495,6 @@ func (r *Rotator) requestFailed(ctx context.Context, c *call, cur *version, err 
 	case errors.Is(err, spapi.ErrForbidden):
 		message = "SP-API refused to rotate the client secret (403 forbidden)."
 		todo = fmt.Sprintf("Check that the application is allowed to call the Application Management API (rotateApplicationClientSecret) with a grantless token of scope %s, and that the credentials in AWSCURRENT belong to it. Then run: %s. SP-API said: %v", lwa.ScopeRotation, rerun, err)
-	case errors.Is(err, spapi.ErrThrottled) && !errors.Is(err, spapi.ErrOutcomeUnknown):
-		// Nothing was issued; after an earlier 5xx (outcome unknown) something may have been.
-		return r.untagAfter(ctx, c, err)
 	case errors.As(err, &se) && se.StatusCode >= 400 && se.StatusCode < 500 && se.StatusCode != http.StatusTooManyRequests:
 		message = fmt.Sprintf("SP-API refused to rotate the client secret (status %d).", se.StatusCode)
 		todo = fmt.Sprintf("Read SP-API's answer and fix its cause, then run: %s. SP-API said: %v", rerun, err)
@@ -709,10 +701,8 @@ func (r *Rotator) finishTail(ctx context.Context, c *call, doc *secretdoc.Docume
 		Did:     "Secrets Manager serves the new client secret as AWSCURRENT. The previous secret is kept as AWSPREVIOUS and Amazon accepts it for 7 more days.",
 	}
 	if t, ok := doc.ExpiresAt(); ok {
-		t = t.UTC()
-		days := alert.DaysLeft(r.cfg.Now(), t)
-		a.ExpiresAt, a.DaysLeft = &t, &days
-		a.Message = fmt.Sprintf("The LWA client secret of %s was rotated; the new one is in AWSCURRENT and expires on %s.", doc.ClientID(), t.Format(time.RFC3339))
+		a.ExpiresAt, a.DaysLeft = new(t.UTC()), new(alert.DaysLeft(r.cfg.Now(), t))
+		a.Message = fmt.Sprintf("The LWA client secret of %s was rotated; the new one is in AWSCURRENT and expires on %s.", doc.ClientID(), a.ExpiresAt.Format(time.RFC3339))
 	}
 	if err := r.alerts.Publish(ctx, a); err != nil {
 		return c.errorf("publish %s alert: %w", alert.EventRotated, err)
