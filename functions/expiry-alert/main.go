@@ -25,8 +25,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 func main() {
 	cfg, err := loadConfig(os.Getenv)
-	fn := awsenv.Setup(os.Getenv, err)
-	h := expiry.New(fn.SecretsManager, fn.SecretsManager, fn.Alerts(cfg.alertTopicARN), fn.Logger,
+	fn := awsenv.Setup(os.Getenv, cfg.alertTopicARN, err)
+	h := expiry.New(fn.SecretsManager, fn.SecretsManager, fn.Alerts, fn.Logger,
 		expiry.Config{AutoRotate: cfg.autoRotate})
 	lambda.Start(h.Handle)
 }

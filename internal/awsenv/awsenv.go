@@ -90,60 +90,48 @@ type endpoints struct {
 	dual   aws.DualStackEndpointState
 }
 
-// GetUseFIPSEndpoint reports AWS_USE_FIPS_ENDPOINT to the SDK.
 func (e endpoints) GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState, bool, error) {
 	return e.fips, e.fips != aws.FIPSEndpointStateUnset, nil
 }
 
-// GetUseDualStackEndpoint reports AWS_USE_DUALSTACK_ENDPOINT to the SDK.
 func (e endpoints) GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error) {
 	return e.dual, e.dual != aws.DualStackEndpointStateUnset, nil
 }
 
-// GetServiceBaseEndpoint reports AWS_ENDPOINT_URL_<SERVICE> for sdkID ("Secrets Manager", "SNS").
 func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
 	v := e.getenv("AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_"))
 	return v, v != "", nil
 }
 
-// GetIgnoreConfiguredEndpoints reports AWS_IGNORE_CONFIGURED_ENDPOINT_URLS to the SDK.
 func (e endpoints) GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error) {
 	return e.ignore, e.ignore, nil
 }
 
 // lazySNS builds its client on the first Publish, which most invocations never make.
-type lazySNS struct {
-	cfg    aws.Config
-	once   sync.Once
-	client *sns.Client
-}
+type lazySNS func() *sns.Client
 
-func (s *lazySNS) Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error) {
-	s.once.Do(func() { s.client = sns.NewFromConfig(s.cfg) })
-	return s.client.Publish(ctx, in, optFns...)
+func (s lazySNS) Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	return s().Publish(ctx, in, optFns...)
 }
 
 // Function is what a function's handler is built from.
 type Function struct {
 	Logger         *slog.Logger
 	SecretsManager *secretsmanager.Client
-	aws            aws.Config
+	Alerts         *alert.Publisher // to ALERT_TOPIC_ARN, over an SNS client built on first use
 }
 
 // Setup returns the logger and clients; when Config or configErr fails it logs every problem and exits 1.
-func Setup(getenv func(string) string, configErr error) Function {
+func Setup(getenv func(string) string, topicARN string, configErr error) Function {
 	logger := lambdacontext.NewLogger()
 	cfg, err := Config(getenv)
 	if err := errors.Join(configErr, err); err != nil {
 		logger.ErrorContext(context.Background(), "startup failed", "error", err)
 		os.Exit(1)
 	}
-	return Function{Logger: logger, SecretsManager: secretsmanager.NewFromConfig(cfg), aws: cfg}
-}
-
-// Alerts returns a publisher to topicARN over an SNS client built on first use.
-func (f Function) Alerts(topicARN string) *alert.Publisher {
-	return alert.NewPublisher(&lazySNS{cfg: f.aws}, topicARN)
+	topic := lazySNS(sync.OnceValue(func() *sns.Client { return sns.NewFromConfig(cfg) }))
+	return Function{Logger: logger, SecretsManager: secretsmanager.NewFromConfig(cfg),
+		Alerts: alert.NewPublisher(topic, topicARN)}
 }
 
 // Vars reads a function's own variables and collects every problem for its loadConfig.
