@@ -69,11 +69,8 @@ type Handler struct {
 	metrics *log.Logger // one Write per record, serialized across the sweep's workers
 }
 
-// New returns a Handler. A nil logger discards logs.
+// New returns a Handler.
 func New(list managed.SecretLister, read health.SecretReader, tokens tokenRequester, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
