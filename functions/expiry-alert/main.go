@@ -16,7 +16,6 @@ type config struct {
 	autoRotate    bool
 }
 
-// loadConfig does not read the document keys: this function never sees a document.
 func loadConfig(getenv func(string) string) (config, error) {
 	v := awsenv.NewVars(getenv)
 	cfg := config{alertTopicARN: v.TopicARN(), autoRotate: v.Bool("AUTO_ROTATE_ON_EXPIRY_NOTICE", true)}

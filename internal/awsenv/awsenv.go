@@ -1,10 +1,8 @@
 // Package awsenv gives every function's main what it starts with: its own
 // configuration variables (Vars), its logger and its AWS clients (Setup).
 //
-// Config reads the AWS configuration from the Lambda environment alone,
-// the way the SDK reads these variables; config.LoadDefaultConfig would link
-// shared-file and credential-provider code a function never uses and pays
-// for at every cold start:
+// Config reads the AWS configuration from the Lambda environment alone, as the SDK reads
+// these variables, without the shared-config loader (whose code costs every cold start):
 //
 //  1. Region: AWS_REGION, else AWS_DEFAULT_REGION.
 //  2. Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
@@ -81,8 +79,7 @@ func variant[S ~uint](getenv func(string) string, name string, errs *[]error, en
 	return 0
 }
 
-// endpoints is the configuration source the service clients ask for their
-// own endpoint and the endpoint variants (the SDK finds it by these methods).
+// endpoints is the configuration source the SDK's clients ask, by these method names, for endpoints.
 type endpoints struct {
 	getenv func(string) string
 	ignore bool

@@ -15,6 +15,7 @@
 package watchdog
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,11 +75,8 @@ func New(list managed.SecretLister, read health.SecretReader, tokens tokenReques
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = os.Stdout
-	}
 	return &Handler{list: list, read: read, lwa: tokens, alerts: alerts, logger: logger, cfg: cfg,
-		metrics: log.New(cfg.Metrics, "", 0)}
+		metrics: log.New(cmp.Or(cfg.Metrics, io.Writer(os.Stdout)), "", 0)}
 }
 
 // Result is what an invocation did.
@@ -293,8 +291,7 @@ var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 const maxClientIDLen, invalidClientID = 255, "invalid-client-id-tag"
 
-// safeClientID is id, or invalidClientID when the tag could hold anything else (a secret put
-// in the wrong place included), before it reaches an alert, a log field or a metric.
+// safeClientID is id, or invalidClientID when id is not shaped like a client id or could be a secret.
 func safeClientID(id string) string {
 	if len(id) > maxClientIDLen || !clientIDPattern.MatchString(id) || redact.LooksSecret(id) {
 		return invalidClientID
