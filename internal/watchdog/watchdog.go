@@ -92,12 +92,6 @@ var ErrUnknownEvent = errors.New("watchdog: unknown event")
 
 var failureEvents = map[string]bool{"RotationFailed": true, "RotationAbandoned": true, "TestRotationFailed": true}
 
-type envelope struct {
-	Source     string          `json:"source"`
-	DetailType string          `json:"detail-type"`
-	Detail     json.RawMessage `json:"detail"`
-}
-
 type failureDetail struct {
 	EventName           string `json:"eventName"`
 	ErrorCode           string `json:"errorCode"`
@@ -117,7 +111,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 	if len(fields) == 0 {
 		return h.Sweep(ctx)
 	}
-	var ev envelope
+	var ev struct {
+		Source     string          `json:"source"`
+		DetailType string          `json:"detail-type"`
+		Detail     json.RawMessage `json:"detail"`
+	}
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return Result{}, fmt.Errorf("%w: %v", ErrUnknownEvent, err)
 	}
