@@ -174,11 +174,9 @@ func (v *Vars) Keys() secretdoc.Keys {
 // Duration returns the positive duration in name, def when empty; example shows the format in the error.
 func (v *Vars) Duration(name, example string, def time.Duration) time.Duration {
 	s := v.getenv(name)
-	if s == "" {
-		return def
-	}
 	d, err := time.ParseDuration(s)
 	switch {
+	case s == "":
 	case err != nil:
 		v.Check(fmt.Errorf("%s must be a duration such as %s, got %q", name, example, s))
 	case d <= 0:

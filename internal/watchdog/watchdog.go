@@ -107,10 +107,6 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		return Result{}, fmt.Errorf("%w: not a JSON object", ErrUnknownEvent)
 	}
-	// Case 1.
-	if len(fields) == 0 {
-		return h.Sweep(ctx)
-	}
 	var ev struct {
 		Source     string          `json:"source"`
 		DetailType string          `json:"detail-type"`
@@ -120,7 +116,8 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 		return Result{}, fmt.Errorf("%w: %v", ErrUnknownEvent, err)
 	}
 	switch {
-	case (ev.Source == "aws.scheduler" || ev.Source == "aws.events") && ev.DetailType == "Scheduled Event":
+	case len(fields) == 0, (ev.Source == "aws.scheduler" || ev.Source == "aws.events") && ev.DetailType == "Scheduled Event":
+		// Case 1.
 		return h.Sweep(ctx)
 	case ev.DetailType == "AWS Service Event via CloudTrail":
 		var d failureDetail
@@ -207,9 +204,7 @@ func (h *Handler) Sweep(ctx context.Context) (Result, error) {
 				h.logger.ErrorContext(ctx, "secret could not be checked", "secretArn", l.ARN, "clientId", safeClientID(l.ClientID), "error", err)
 				return
 			}
-			published, failed := h.report(ctx, s, now)
-			alerts.Add(int64(published))
-			unpublished.Add(int64(failed))
+			h.report(ctx, s, now, &alerts, &unpublished)
 		})
 	}
 	wg.Wait()
@@ -244,7 +239,7 @@ func (h *Handler) check(ctx context.Context, l health.Listed) (health.Secret, er
 	return s, nil
 }
 
-func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (published, unpublished int) {
+func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time, published, unpublished *atomic.Int64) {
 	days, known := health.DaysLeft(now, s.ExpiresAt)
 	if known {
 		id, _ := json.Marshal(s.ClientID) // a string always marshals
@@ -263,18 +258,17 @@ func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (p
 			a.ExpiresAt, a.DaysLeft = s.ExpiresAt, &days
 		}
 		if err := h.alerts.Publish(ctx, a); err != nil {
-			unpublished++
+			unpublished.Add(1)
 			h.logger.ErrorContext(ctx, "alert could not be published", "secretArn", s.ARN, "reason", f.Reason, "error", err)
 			continue
 		}
-		published++
+		published.Add(1)
 	}
 	attrs := []any{"secretArn", s.ARN, "clientId", s.ClientID, "reasons", reasons}
 	if known {
 		attrs = append(attrs, "daysLeft", days)
 	}
 	h.logger.InfoContext(ctx, "secret checked", attrs...)
-	return published, unpublished
 }
 
 // emfRecord is one secret's DaysUntilExpiry in Embedded Metric Format. The dimension set []
