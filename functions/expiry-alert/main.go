@@ -24,8 +24,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 func main() {
 	cfg, err := loadConfig(os.Getenv)
-	fn := awsenv.Setup(os.Getenv, cfg.alertTopicARN, err)
-	h := expiry.New(fn.SecretsManager, fn.SecretsManager, fn.Alerts, fn.Logger,
-		expiry.Config{AutoRotate: cfg.autoRotate})
+	logger, sm, alerts := awsenv.Setup(os.Getenv, cfg.alertTopicARN, err)
+	h := expiry.New(sm, sm, alerts, logger, expiry.Config{AutoRotate: cfg.autoRotate})
 	lambda.Start(h.Handle)
 }

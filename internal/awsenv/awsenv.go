@@ -111,15 +111,9 @@ func (s lazySNS) Publish(ctx context.Context, in *sns.PublishInput, optFns ...fu
 	return s().Publish(ctx, in, optFns...)
 }
 
-// Function is what a function's handler is built from.
-type Function struct {
-	Logger         *slog.Logger
-	SecretsManager *secretsmanager.Client
-	Alerts         *alert.Publisher // to ALERT_TOPIC_ARN, over an SNS client built on first use
-}
-
-// Setup returns the logger and clients; when Config or configErr fails it logs every problem and exits 1.
-func Setup(getenv func(string) string, topicARN string, configErr error) Function {
+// Setup returns the logger, the Secrets Manager client and the publisher to topicARN (its SNS client is
+// built on first use); when Config or configErr fails it logs every problem and exits 1.
+func Setup(getenv func(string) string, topicARN string, configErr error) (*slog.Logger, *secretsmanager.Client, *alert.Publisher) {
 	logger := lambdacontext.NewLogger()
 	cfg, err := Config(getenv)
 	if err := errors.Join(configErr, err); err != nil {
@@ -127,8 +121,7 @@ func Setup(getenv func(string) string, topicARN string, configErr error) Functio
 		os.Exit(1)
 	}
 	topic := lazySNS(sync.OnceValue(func() *sns.Client { return sns.NewFromConfig(cfg) }))
-	return Function{Logger: logger, SecretsManager: secretsmanager.NewFromConfig(cfg),
-		Alerts: alert.NewPublisher(topic, topicARN)}
+	return logger, secretsmanager.NewFromConfig(cfg), alert.NewPublisher(topic, topicARN)
 }
 
 // Vars reads a function's own variables and collects every problem for its loadConfig.
