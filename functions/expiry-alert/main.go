@@ -16,7 +16,6 @@ type config struct {
 	autoRotate    bool
 }
 
-// loadConfig does not read the document keys: this function never sees a document.
 func loadConfig(getenv func(string) string) (config, error) {
 	v := awsenv.NewVars(getenv)
 	cfg := config{alertTopicARN: v.TopicARN(), autoRotate: v.Bool("AUTO_ROTATE_ON_EXPIRY_NOTICE", true)}
@@ -25,8 +24,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 func main() {
 	cfg, err := loadConfig(os.Getenv)
-	fn := awsenv.Setup(os.Getenv, err)
-	h := expiry.New(fn.SecretsManager, fn.SecretsManager, fn.Alerts(cfg.alertTopicARN), fn.Logger,
-		expiry.Config{AutoRotate: cfg.autoRotate})
+	logger, sm, alerts := awsenv.Setup(os.Getenv, cfg.alertTopicARN, err)
+	h := expiry.New(sm, sm, alerts, logger, expiry.Config{AutoRotate: cfg.autoRotate})
 	lambda.Start(h.Handle)
 }

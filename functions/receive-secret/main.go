@@ -25,8 +25,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 func main() {
 	cfg, err := loadConfig(os.Getenv)
-	fn := awsenv.Setup(os.Getenv, err)
-	h := receiver.New(fn.SecretsManager, fn.SecretsManager, fn.Alerts(cfg.alertTopicARN), fn.Logger,
-		receiver.Config{Keys: cfg.keys})
+	logger, sm, alerts := awsenv.Setup(os.Getenv, cfg.alertTopicARN, err)
+	h := receiver.New(sm, sm, alerts, logger, receiver.Config{Keys: cfg.keys})
 	lambda.Start(h.Handle)
 }

@@ -37,11 +37,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 func main() {
 	cfg, err := loadConfig(os.Getenv)
-	fn := awsenv.Setup(os.Getenv, err)
+	logger, sm, alerts := awsenv.Setup(os.Getenv, cfg.alertTopicARN, err)
 	// One exchange's timeout: the clients retry within the deadline and never follow a redirect.
 	hc := &http.Client{Timeout: 30 * time.Second}
-	r := rotation.New(fn.SecretsManager, fn.SecretsManager, lwa.NewClient(cfg.lwaTokenURL, hc),
-		spapi.NewClient(cfg.spAPIEndpoint, hc), fn.Alerts(cfg.alertTopicARN), fn.Logger,
-		rotation.Config{Keys: cfg.keys, Cooldown: cfg.cooldown, RejectAfter: cfg.rejectAfter})
+	r := rotation.New(sm, sm, lwa.NewClient(cfg.lwaTokenURL, hc), spapi.NewClient(cfg.spAPIEndpoint, hc),
+		alerts, logger, rotation.Config{Keys: cfg.keys, Cooldown: cfg.cooldown, RejectAfter: cfg.rejectAfter})
 	lambda.Start(r.Handle)
 }

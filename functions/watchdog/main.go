@@ -41,11 +41,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 
 func main() {
 	cfg, err := loadConfig(os.Getenv)
-	fn := awsenv.Setup(os.Getenv, err)
+	logger, sm, alerts := awsenv.Setup(os.Getenv, cfg.alertTopicARN, err)
 	// One exchange's timeout: the client retries within the deadline and never follows a redirect.
 	hc := &http.Client{Timeout: 10 * time.Second}
-	h := watchdog.New(fn.SecretsManager, fn.SecretsManager, lwa.NewClient(cfg.lwaTokenURL, hc),
-		fn.Alerts(cfg.alertTopicARN), fn.Logger,
+	h := watchdog.New(sm, sm, lwa.NewClient(cfg.lwaTokenURL, hc), alerts, logger,
 		watchdog.Config{Keys: cfg.keys, RotateFunctionARN: cfg.rotateFunctionARN, StuckAfter: cfg.stuckAfter})
 	lambda.Start(h.Handle)
 }

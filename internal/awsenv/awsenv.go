@@ -1,10 +1,8 @@
 // Package awsenv gives every function's main what it starts with: its own
 // configuration variables (Vars), its logger and its AWS clients (Setup).
 //
-// Config reads the AWS configuration from the Lambda environment alone,
-// the way the SDK reads these variables; config.LoadDefaultConfig would link
-// shared-file and credential-provider code a function never uses and pays
-// for at every cold start:
+// Config reads the AWS configuration from the Lambda environment alone, as the SDK reads
+// these variables, without the shared-config loader (whose code costs every cold start):
 //
 //  1. Region: AWS_REGION, else AWS_DEFAULT_REGION.
 //  2. Credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN.
@@ -81,8 +79,7 @@ func variant[S ~uint](getenv func(string) string, name string, errs *[]error, en
 	return 0
 }
 
-// endpoints is the configuration source the service clients ask for their
-// own endpoint and the endpoint variants (the SDK finds it by these methods).
+// endpoints is the configuration source the SDK's clients ask, by these method names, for endpoints.
 type endpoints struct {
 	getenv func(string) string
 	ignore bool
@@ -90,60 +87,41 @@ type endpoints struct {
 	dual   aws.DualStackEndpointState
 }
 
-// GetUseFIPSEndpoint reports AWS_USE_FIPS_ENDPOINT to the SDK.
 func (e endpoints) GetUseFIPSEndpoint(context.Context) (aws.FIPSEndpointState, bool, error) {
 	return e.fips, e.fips != aws.FIPSEndpointStateUnset, nil
 }
 
-// GetUseDualStackEndpoint reports AWS_USE_DUALSTACK_ENDPOINT to the SDK.
 func (e endpoints) GetUseDualStackEndpoint(context.Context) (aws.DualStackEndpointState, bool, error) {
 	return e.dual, e.dual != aws.DualStackEndpointStateUnset, nil
 }
 
-// GetServiceBaseEndpoint reports AWS_ENDPOINT_URL_<SERVICE> for sdkID ("Secrets Manager", "SNS").
 func (e endpoints) GetServiceBaseEndpoint(_ context.Context, sdkID string) (string, bool, error) {
 	v := e.getenv("AWS_ENDPOINT_URL_" + strings.ReplaceAll(strings.ToUpper(sdkID), " ", "_"))
 	return v, v != "", nil
 }
 
-// GetIgnoreConfiguredEndpoints reports AWS_IGNORE_CONFIGURED_ENDPOINT_URLS to the SDK.
 func (e endpoints) GetIgnoreConfiguredEndpoints(context.Context) (bool, bool, error) {
 	return e.ignore, e.ignore, nil
 }
 
 // lazySNS builds its client on the first Publish, which most invocations never make.
-type lazySNS struct {
-	cfg    aws.Config
-	once   sync.Once
-	client *sns.Client
+type lazySNS func() *sns.Client
+
+func (s lazySNS) Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error) {
+	return s().Publish(ctx, in, optFns...)
 }
 
-func (s *lazySNS) Publish(ctx context.Context, in *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error) {
-	s.once.Do(func() { s.client = sns.NewFromConfig(s.cfg) })
-	return s.client.Publish(ctx, in, optFns...)
-}
-
-// Function is what a function's handler is built from.
-type Function struct {
-	Logger         *slog.Logger
-	SecretsManager *secretsmanager.Client
-	aws            aws.Config
-}
-
-// Setup returns the logger and clients; when Config or configErr fails it logs every problem and exits 1.
-func Setup(getenv func(string) string, configErr error) Function {
+// Setup returns the logger, the Secrets Manager client and the publisher to topicARN (its SNS client is
+// built on first use); when Config or configErr fails it logs every problem and exits 1.
+func Setup(getenv func(string) string, topicARN string, configErr error) (*slog.Logger, *secretsmanager.Client, *alert.Publisher) {
 	logger := lambdacontext.NewLogger()
 	cfg, err := Config(getenv)
 	if err := errors.Join(configErr, err); err != nil {
 		logger.ErrorContext(context.Background(), "startup failed", "error", err)
 		os.Exit(1)
 	}
-	return Function{Logger: logger, SecretsManager: secretsmanager.NewFromConfig(cfg), aws: cfg}
-}
-
-// Alerts returns a publisher to topicARN over an SNS client built on first use.
-func (f Function) Alerts(topicARN string) *alert.Publisher {
-	return alert.NewPublisher(&lazySNS{cfg: f.aws}, topicARN)
+	topic := lazySNS(sync.OnceValue(func() *sns.Client { return sns.NewFromConfig(cfg) }))
+	return logger, secretsmanager.NewFromConfig(cfg), alert.NewPublisher(topic, topicARN)
 }
 
 // Vars reads a function's own variables and collects every problem for its loadConfig.
@@ -189,11 +167,9 @@ func (v *Vars) Keys() secretdoc.Keys {
 // Duration returns the positive duration in name, def when empty; example shows the format in the error.
 func (v *Vars) Duration(name, example string, def time.Duration) time.Duration {
 	s := v.getenv(name)
-	if s == "" {
-		return def
-	}
 	d, err := time.ParseDuration(s)
 	switch {
+	case s == "":
 	case err != nil:
 		v.Check(fmt.Errorf("%s must be a duration such as %s, got %q", name, example, s))
 	case d <= 0:

@@ -146,8 +146,9 @@ func TestServiceEndpoints(t *testing.T) {
 	if _, err := secretsmanager.NewFromConfig(cfg).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("s")}); err != nil {
 		t.Fatalf("DescribeSecret() error = %v", err)
 	}
-	lazy := &lazySNS{cfg: cfg}
-	if lazy.client != nil {
+	built := 0
+	lazy := lazySNS(sync.OnceValue(func() *sns.Client { built++; return sns.NewFromConfig(cfg) }))
+	if built != 0 {
 		t.Fatal("lazySNS built its client before the first Publish")
 	}
 	out, err := lazy.Publish(ctx, &sns.PublishInput{TopicArn: aws.String("arn:aws:sns:eu-west-1:123456789012:t"), Message: aws.String("m")})

@@ -39,8 +39,8 @@ import (
 
 // secretMeta has no GetSecretValue on purpose: this function must not read secret values.
 type secretMeta interface {
+	managed.SecretLister
 	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
-	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
 }
 
 type rotationStarter interface {
@@ -67,11 +67,8 @@ type Handler struct {
 	cfg       Config
 }
 
-// New returns a Handler. A nil logger discards logs.
+// New returns a Handler.
 func New(meta secretMeta, rotations rotationStarter, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -84,7 +81,6 @@ var errRejected = errors.New("notification rejected")
 
 const portal = "rotate the client secret in the Solution Provider Portal (Developer Central, the application's LWA credentials: Rotate secret)"
 
-// notice is one message and the alert built for it, whose ids are logged.
 type notice struct {
 	sm   events.SQSMessage
 	a    alert.Alert
@@ -203,7 +199,6 @@ func (nt *notice) unmanaged(err error) {
 		managed.TagClientID, id, portal, nt.exp.Format(time.RFC3339))
 }
 
-// replaced words Case 4: AWSCURRENT's secret expires at current.
 func (nt *notice) replaced(current time.Time) {
 	cur := current.UTC().Format(time.RFC3339)
 	nt.a.Severity, nt.a.Action = alert.SeverityInfo, alert.ActionNone

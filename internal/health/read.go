@@ -35,14 +35,14 @@ func List(ctx context.Context, c managed.SecretLister) ([]Listed, error) {
 	if err != nil {
 		return nil, fmt.Errorf("health: list managed secrets: %w", err)
 	}
-	var out []Listed
 	count := map[string]int{}
 	for _, s := range secrets {
-		out = append(out, Listed{ARN: s.ARN, Name: s.Name, ClientID: s.Tags[managed.TagClientID]})
 		count[s.Tags[managed.TagClientID]]++
 	}
-	for i := range out {
-		out[i].TaggedSecrets = count[out[i].ClientID]
+	out := make([]Listed, len(secrets))
+	for i, s := range secrets {
+		id := s.Tags[managed.TagClientID]
+		out[i] = Listed{ARN: s.ARN, Name: s.Name, ClientID: id, TaggedSecrets: count[id]}
 	}
 	return out, nil
 }

@@ -154,6 +154,5 @@ func WithRejected(tagValue, clientSecret string) string {
 // redelivered notification writes nothing new.
 func ReceivedToken(notificationID string) string {
 	sum := sha256.Sum256([]byte("sp-api-lwa/new-secret/" + notificationID))
-	h := hex.EncodeToString(sum[:16])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 }

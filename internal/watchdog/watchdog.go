@@ -15,6 +15,7 @@
 package watchdog
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,19 +70,13 @@ type Handler struct {
 	metrics *log.Logger // one Write per record, serialized across the sweep's workers
 }
 
-// New returns a Handler. A nil logger discards logs.
+// New returns a Handler.
 func New(list managed.SecretLister, read health.SecretReader, tokens tokenRequester, alerts *alert.Publisher, logger *slog.Logger, cfg Config) *Handler {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Metrics == nil {
-		cfg.Metrics = os.Stdout
-	}
 	return &Handler{list: list, read: read, lwa: tokens, alerts: alerts, logger: logger, cfg: cfg,
-		metrics: log.New(cfg.Metrics, "", 0)}
+		metrics: log.New(cmp.Or(cfg.Metrics, io.Writer(os.Stdout)), "", 0)}
 }
 
 // Result is what an invocation did.
@@ -96,12 +91,6 @@ type Result struct {
 var ErrUnknownEvent = errors.New("watchdog: unknown event")
 
 var failureEvents = map[string]bool{"RotationFailed": true, "RotationAbandoned": true, "TestRotationFailed": true}
-
-type envelope struct {
-	Source     string          `json:"source"`
-	DetailType string          `json:"detail-type"`
-	Detail     json.RawMessage `json:"detail"`
-}
 
 type failureDetail struct {
 	EventName           string `json:"eventName"`
@@ -118,16 +107,17 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		return Result{}, fmt.Errorf("%w: not a JSON object", ErrUnknownEvent)
 	}
-	// Case 1.
-	if len(fields) == 0 {
-		return h.Sweep(ctx)
+	var ev struct {
+		Source     string          `json:"source"`
+		DetailType string          `json:"detail-type"`
+		Detail     json.RawMessage `json:"detail"`
 	}
-	var ev envelope
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		return Result{}, fmt.Errorf("%w: %v", ErrUnknownEvent, err)
 	}
 	switch {
-	case (ev.Source == "aws.scheduler" || ev.Source == "aws.events") && ev.DetailType == "Scheduled Event":
+	case len(fields) == 0, (ev.Source == "aws.scheduler" || ev.Source == "aws.events") && ev.DetailType == "Scheduled Event":
+		// Case 1.
 		return h.Sweep(ctx)
 	case ev.DetailType == "AWS Service Event via CloudTrail":
 		var d failureDetail
@@ -214,9 +204,7 @@ func (h *Handler) Sweep(ctx context.Context) (Result, error) {
 				h.logger.ErrorContext(ctx, "secret could not be checked", "secretArn", l.ARN, "clientId", safeClientID(l.ClientID), "error", err)
 				return
 			}
-			published, failed := h.report(ctx, s, now)
-			alerts.Add(int64(published))
-			unpublished.Add(int64(failed))
+			h.report(ctx, s, now, &alerts, &unpublished)
 		})
 	}
 	wg.Wait()
@@ -251,7 +239,7 @@ func (h *Handler) check(ctx context.Context, l health.Listed) (health.Secret, er
 	return s, nil
 }
 
-func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (published, unpublished int) {
+func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time, published, unpublished *atomic.Int64) {
 	days, known := health.DaysLeft(now, s.ExpiresAt)
 	if known {
 		id, _ := json.Marshal(s.ClientID) // a string always marshals
@@ -270,18 +258,17 @@ func (h *Handler) report(ctx context.Context, s health.Secret, now time.Time) (p
 			a.ExpiresAt, a.DaysLeft = s.ExpiresAt, &days
 		}
 		if err := h.alerts.Publish(ctx, a); err != nil {
-			unpublished++
+			unpublished.Add(1)
 			h.logger.ErrorContext(ctx, "alert could not be published", "secretArn", s.ARN, "reason", f.Reason, "error", err)
 			continue
 		}
-		published++
+		published.Add(1)
 	}
 	attrs := []any{"secretArn", s.ARN, "clientId", s.ClientID, "reasons", reasons}
 	if known {
 		attrs = append(attrs, "daysLeft", days)
 	}
 	h.logger.InfoContext(ctx, "secret checked", attrs...)
-	return published, unpublished
 }
 
 // emfRecord is one secret's DaysUntilExpiry in Embedded Metric Format. The dimension set []
@@ -296,8 +283,7 @@ var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 const maxClientIDLen, invalidClientID = 255, "invalid-client-id-tag"
 
-// safeClientID is id, or invalidClientID when the tag could hold anything else (a secret put
-// in the wrong place included), before it reaches an alert, a log field or a metric.
+// safeClientID is id, or invalidClientID when id is not shaped like a client id or could be a secret.
 func safeClientID(id string) string {
 	if len(id) > maxClientIDLen || !clientIDPattern.MatchString(id) || redact.LooksSecret(id) {
 		return invalidClientID
