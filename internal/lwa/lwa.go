@@ -155,10 +155,7 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 		}
 		return tok, attempt{err: err}
 	}
-	e := &Error{StatusCode: a.StatusCode}
-	if !tooLarge {
-		e = parseErrorResponse(a.StatusCode, a.Body, secrets)
-	}
+	e := parseErrorResponse(a.StatusCode, a.Body, secrets)
 	retryable := a.StatusCode >= 500 || a.StatusCode == http.StatusTooManyRequests
 	retryAfter := retry.After(a.Header.Get("Retry-After"), a.At)
 	return Token{}, attempt{err: e, retryable: retryable, retryAfter: retryAfter}
@@ -213,14 +210,14 @@ func parseTokenResponse(raw []byte) (Token, error) {
 }
 
 // parseErrorResponse builds the *Error of a non-200 answer (the status only when
-// the body is not the expected JSON).
+// the body is too large or not the expected JSON).
 func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
 	e := &Error{StatusCode: status}
 	var r struct {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`
 	}
-	if json.Unmarshal(raw, &r) == nil {
+	if len(raw) <= maxBodySize && json.Unmarshal(raw, &r) == nil {
 		e.Code = redact.Clean(r.Error, maxCode, secrets...)
 		e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
 	}

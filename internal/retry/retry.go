@@ -22,11 +22,7 @@ func Backoff(n int, first, ceil time.Duration) time.Duration {
 	d := max(first, time.Millisecond)
 	ceil = max(ceil, d)
 	for i := 1; i < n && d < ceil; i++ {
-		if d > ceil/2 { // doubling would pass ceil, or overflow
-			d = ceil
-		} else {
-			d *= 2
-		}
+		d += min(d, ceil-d) // doubles, but never past ceil (nor overflows)
 	}
 	return min(d+rand.N(d/2+1), ceil)
 }
