@@ -139,13 +139,10 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w: %w", ErrServer, err), retryable: true}
 	case err != nil:
 		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
-	}
-	tooLarge := len(a.Body) > maxBodySize
-	switch {
-	case a.ReadErr != nil && !tooLarge:
+	case a.ReadErr != nil && len(a.Body) <= maxBodySize:
 		err := fmt.Errorf("lwa: token request: read answer (status %d): %w: %w", a.StatusCode, ErrServer, a.ReadErr)
 		return Token{}, attempt{err: err, retryable: ctx.Err() == nil}
-	case a.StatusCode == http.StatusOK && tooLarge:
+	case a.StatusCode == http.StatusOK && len(a.Body) > maxBodySize:
 		const msg = "lwa: token request: answer larger than %d bytes (status 200): %w"
 		return Token{}, attempt{err: fmt.Errorf(msg, maxBodySize, ErrMalformedResponse)}
 	case a.StatusCode == http.StatusOK:
@@ -199,14 +196,12 @@ func parseTokenResponse(raw []byte) (Token, error) {
 	if r.AccessToken == nil || *r.AccessToken == "" {
 		return Token{}, fmt.Errorf("answer has no access_token (status 200): %w", ErrMalformedResponse)
 	}
-	var expires time.Duration
-	if r.ExpiresIn != nil {
-		if *r.ExpiresIn < 0 || *r.ExpiresIn > math.MaxInt64/int64(time.Second) {
-			return Token{}, fmt.Errorf("answer has expires_in out of range (status 200): %w", ErrMalformedResponse)
-		}
-		expires = time.Duration(*r.ExpiresIn) * time.Second
+	expires := *cmp.Or(r.ExpiresIn, new(int64))
+	if expires < 0 || expires > math.MaxInt64/int64(time.Second) {
+		return Token{}, fmt.Errorf("answer has expires_in out of range (status 200): %w", ErrMalformedResponse)
 	}
-	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expires}, nil
+	expiresIn := time.Duration(expires) * time.Second
+	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expiresIn}, nil
 }
 
 // parseErrorResponse builds the *Error of a non-200 answer (the status only when

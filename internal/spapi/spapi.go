@@ -135,15 +135,12 @@ func parseErrorList(raw []byte, token string) []ErrorDetail {
 	}
 	var out []ErrorDetail
 	for _, d := range l.Errors {
-		if len(out) == maxErrors {
-			break
-		}
 		d = ErrorDetail{
 			Code:    redact.Clean(d.Code, maxCode, token),
 			Message: redact.Clean(d.Message, maxMessage, token),
 			Details: redact.Clean(d.Details, maxDetails, token),
 		}
-		if d != (ErrorDetail{}) {
+		if d != (ErrorDetail{}) && len(out) < maxErrors {
 			out = append(out, d)
 		}
 	}
