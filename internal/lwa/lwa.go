@@ -49,13 +49,10 @@ func (s Secret[K]) Reveal() string { return string(s) }
 // String implements fmt.Stringer.
 func (Secret[K]) String() string { return redacted }
 
-// GoString implements fmt.GoStringer.
-func (Secret[K]) GoString() string { return redacted }
-
 // LogValue implements slog.LogValuer.
 func (Secret[K]) LogValue() slog.Value { return slog.StringValue(redacted) }
 
-// Format implements fmt.Formatter: without it, a verb such as %d prints the value.
+// Format implements fmt.Formatter: every verb, %#v and %d included, prints [redacted].
 func (Secret[K]) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redacted) }
 
 // MarshalText keeps the value out of encoders that fall back to text.
@@ -113,11 +110,8 @@ func (c *Client) ClientCredentials(ctx context.Context, clientID string, secret 
 			return Token{}, last
 		}
 		last = a.err
-		if !a.retryable || n >= max(c.MaxAttempts, 1) {
-			return Token{}, last
-		}
 		wait := max(retry.Backoff(n, c.MinBackoff, c.MaxBackoff), a.retryAfter)
-		if !retry.SleepUntil(ctx, time.Now().Add(wait)) {
+		if !a.retryable || n >= max(c.MaxAttempts, 1) || !retry.SleepUntil(ctx, time.Now().Add(wait)) {
 			return Token{}, last
 		}
 	}
