@@ -141,9 +141,6 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 		return Token{}, attempt{err: fmt.Errorf(msg, maxBodySize, ErrMalformedResponse)}
 	case a.StatusCode == http.StatusOK:
 		tok, err := parseTokenResponse(a.Body)
-		if err != nil {
-			err = fmt.Errorf("lwa: token request: %w", err)
-		}
 		return tok, attempt{err: err}
 	}
 	e := parseErrorResponse(a.StatusCode, a.Body, secrets)
@@ -179,20 +176,21 @@ var codeErrors = map[string]error{
 // parseTokenResponse decodes a 200 body; encoding/json's errors can quote the
 // token, so they are dropped.
 func parseTokenResponse(raw []byte) (Token, error) {
+	const op = "lwa: token request: "
 	var r struct {
 		AccessToken *string `json:"access_token"`
 		TokenType   string  `json:"token_type"`
 		ExpiresIn   *int64  `json:"expires_in"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return Token{}, fmt.Errorf("decode answer (status 200): %w", ErrMalformedResponse)
+		return Token{}, fmt.Errorf(op+"decode answer (status 200): %w", ErrMalformedResponse)
 	}
 	if r.AccessToken == nil || *r.AccessToken == "" {
-		return Token{}, fmt.Errorf("answer has no access_token (status 200): %w", ErrMalformedResponse)
+		return Token{}, fmt.Errorf(op+"answer has no access_token (status 200): %w", ErrMalformedResponse)
 	}
 	expires := *cmp.Or(r.ExpiresIn, new(int64))
 	if expires < 0 || expires > math.MaxInt64/int64(time.Second) {
-		return Token{}, fmt.Errorf("answer has expires_in out of range (status 200): %w", ErrMalformedResponse)
+		return Token{}, fmt.Errorf(op+"answer has expires_in out of range (status 200): %w", ErrMalformedResponse)
 	}
 	expiresIn := time.Duration(expires) * time.Second
 	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expiresIn}, nil

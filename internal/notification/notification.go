@@ -177,9 +177,8 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 	return env, root.object("payload").object(payloadName)
 }
 
-// object is one JSON object of a notification. The objects of a body share err,
-// the first error: once it is set, every method returns zero values, so a parse
-// reads the fields in the order of the rules and reports the first problem.
+// object is one JSON object of a body; all share err, the first error. Once it is set, every
+// method returns zero values, so reading the fields in the order of the rules reports the first.
 type object struct {
 	prefix  string // JSON path of the object and a dot; "" for the body
 	members []redact.Member
@@ -232,7 +231,6 @@ func (o *object) raw(name string, required bool) json.RawMessage {
 	return raw
 }
 
-// str returns the string value of name, "" when absent.
 func (o *object) str(name string, required bool) string {
 	raw := o.raw(name, required)
 	var s string

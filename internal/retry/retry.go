@@ -1,7 +1,6 @@
-// Package retry holds what the LWA and SP-API clients share when they retry:
-// a jittered exponential backoff, the Retry-After header (RFC 9110), and waits
-// that do not start when the caller's deadline would cut them short, so a
-// Lambda near its deadline gets its error while it can still act on it.
+// Package retry holds what the LWA and SP-API clients share when they retry: a
+// jittered exponential backoff, the Retry-After header (RFC 9110), and waits that
+// do not start when the caller's deadline would cut them short.
 package retry
 
 import (
