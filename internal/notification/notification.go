@@ -108,11 +108,10 @@ type SecretExpiry struct {
 func ParseNewSecret(body []byte) (*NewSecret, error) {
 	env, p := parseEnvelope(body, TypeNewSecret, "applicationOAuthClientNewSecret")
 	n := &NewSecret{Envelope: env, ClientID: p.id("clientId")}
-	secret := p.str("newClientSecret", true)
-	if secret == n.ClientID {
+	n.NewClientSecret = lwa.ClientSecret(p.str("newClientSecret", true))
+	if n.NewClientSecret.Reveal() == n.ClientID {
 		p.fail(p.prefix+"clientId", ErrBadValue, "same as newClientSecret")
 	}
-	n.NewClientSecret = lwa.ClientSecret(secret)
 	n.NewClientSecretExpiryTime = p.timestamp("newClientSecretExpiryTime", true)
 	n.OldClientSecretExpiryTime = p.timestamp("oldClientSecretExpiryTime", false)
 	if *p.err != nil {
