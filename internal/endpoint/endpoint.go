@@ -57,8 +57,7 @@ func Check(raw string) error {
 // Client posts to one endpoint under rules 1 and 2.
 type Client struct {
 	url     string
-	name    string // host and path
-	refused error  // Check(url), or nil
+	refused error // Check(url), or nil
 	hc      *http.Client
 }
 
@@ -67,11 +66,7 @@ type Client struct {
 func NewClient(raw string, hc *http.Client) *Client {
 	own := *cmp.Or(hc, &http.Client{})
 	own.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	c := &Client{url: raw, refused: Check(raw), hc: &own}
-	if u, err := url.Parse(raw); err == nil {
-		c.name = u.Host + u.EscapedPath()
-	}
-	return c
+	return &Client{url: raw, refused: Check(raw), hc: &own}
 }
 
 // Answer is an HTTP answer read by Post.
@@ -105,7 +100,8 @@ func (c *Client) Post(ctx context.Context, body io.Reader, header map[string]str
 	defer resp.Body.Close()
 	a := &Answer{StatusCode: resp.StatusCode, Header: resp.Header}
 	if resp.StatusCode >= 300 && resp.StatusCode <= 399 {
-		err = &RedirectError{StatusCode: resp.StatusCode, Endpoint: c.name}
+		u, _ := url.Parse(c.url) // it passed Check
+		err = &RedirectError{StatusCode: resp.StatusCode, Endpoint: u.Host + u.EscapedPath()}
 	} else {
 		a.Body, a.ReadErr = io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	}

@@ -28,9 +28,9 @@ func FuzzParseTokenResponse(f *testing.F) {
 			// The message is one of a fixed few: it never depends on
 			// (and so never quotes) the body.
 			switch err.Error() {
-			case "decode answer (status 200): malformed token response",
-				"answer has no access_token (status 200): malformed token response",
-				"answer has expires_in out of range (status 200): malformed token response":
+			case "lwa: token request: decode answer (status 200): malformed token response",
+				"lwa: token request: answer has no access_token (status 200): malformed token response",
+				"lwa: token request: answer has expires_in out of range (status 200): malformed token response":
 			default:
 				t.Errorf("parseTokenResponse() error = %q, want one of the fixed messages", err)
 			}

@@ -49,13 +49,10 @@ func (s Secret[K]) Reveal() string { return string(s) }
 // String implements fmt.Stringer.
 func (Secret[K]) String() string { return redacted }
 
-// GoString implements fmt.GoStringer.
-func (Secret[K]) GoString() string { return redacted }
-
 // LogValue implements slog.LogValuer.
 func (Secret[K]) LogValue() slog.Value { return slog.StringValue(redacted) }
 
-// Format implements fmt.Formatter: without it, a verb such as %d prints the value.
+// Format implements fmt.Formatter: every verb, %#v and %d included, prints [redacted].
 func (Secret[K]) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, redacted) }
 
 // MarshalText keeps the value out of encoders that fall back to text.
@@ -113,11 +110,8 @@ func (c *Client) ClientCredentials(ctx context.Context, clientID string, secret 
 			return Token{}, last
 		}
 		last = a.err
-		if !a.retryable || n >= max(c.MaxAttempts, 1) {
-			return Token{}, last
-		}
 		wait := max(retry.Backoff(n, c.MinBackoff, c.MaxBackoff), a.retryAfter)
-		if !retry.SleepUntil(ctx, time.Now().Add(wait)) {
+		if !a.retryable || n >= max(c.MaxAttempts, 1) || !retry.SleepUntil(ctx, time.Now().Add(wait)) {
 			return Token{}, last
 		}
 	}
@@ -139,26 +133,17 @@ func (c *Client) once(ctx context.Context, body string, secrets []string) (Token
 		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w: %w", ErrServer, err), retryable: true}
 	case err != nil:
 		return Token{}, attempt{err: fmt.Errorf("lwa: token request: %w", err)}
-	}
-	tooLarge := len(a.Body) > maxBodySize
-	switch {
-	case a.ReadErr != nil && !tooLarge:
+	case a.ReadErr != nil && len(a.Body) <= maxBodySize:
 		err := fmt.Errorf("lwa: token request: read answer (status %d): %w: %w", a.StatusCode, ErrServer, a.ReadErr)
 		return Token{}, attempt{err: err, retryable: ctx.Err() == nil}
-	case a.StatusCode == http.StatusOK && tooLarge:
+	case a.StatusCode == http.StatusOK && len(a.Body) > maxBodySize:
 		const msg = "lwa: token request: answer larger than %d bytes (status 200): %w"
 		return Token{}, attempt{err: fmt.Errorf(msg, maxBodySize, ErrMalformedResponse)}
 	case a.StatusCode == http.StatusOK:
 		tok, err := parseTokenResponse(a.Body)
-		if err != nil {
-			err = fmt.Errorf("lwa: token request: %w", err)
-		}
 		return tok, attempt{err: err}
 	}
-	e := &Error{StatusCode: a.StatusCode}
-	if !tooLarge {
-		e = parseErrorResponse(a.StatusCode, a.Body, secrets)
-	}
+	e := parseErrorResponse(a.StatusCode, a.Body, secrets)
 	retryable := a.StatusCode >= 500 || a.StatusCode == http.StatusTooManyRequests
 	retryAfter := retry.After(a.Header.Get("Retry-After"), a.At)
 	return Token{}, attempt{err: e, retryable: retryable, retryAfter: retryAfter}
@@ -191,36 +176,35 @@ var codeErrors = map[string]error{
 // parseTokenResponse decodes a 200 body; encoding/json's errors can quote the
 // token, so they are dropped.
 func parseTokenResponse(raw []byte) (Token, error) {
+	const op = "lwa: token request: "
 	var r struct {
 		AccessToken *string `json:"access_token"`
 		TokenType   string  `json:"token_type"`
 		ExpiresIn   *int64  `json:"expires_in"`
 	}
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return Token{}, fmt.Errorf("decode answer (status 200): %w", ErrMalformedResponse)
+		return Token{}, fmt.Errorf(op+"decode answer (status 200): %w", ErrMalformedResponse)
 	}
 	if r.AccessToken == nil || *r.AccessToken == "" {
-		return Token{}, fmt.Errorf("answer has no access_token (status 200): %w", ErrMalformedResponse)
+		return Token{}, fmt.Errorf(op+"answer has no access_token (status 200): %w", ErrMalformedResponse)
 	}
-	var expires time.Duration
-	if r.ExpiresIn != nil {
-		if *r.ExpiresIn < 0 || *r.ExpiresIn > math.MaxInt64/int64(time.Second) {
-			return Token{}, fmt.Errorf("answer has expires_in out of range (status 200): %w", ErrMalformedResponse)
-		}
-		expires = time.Duration(*r.ExpiresIn) * time.Second
+	expires := *cmp.Or(r.ExpiresIn, new(int64))
+	if expires < 0 || expires > math.MaxInt64/int64(time.Second) {
+		return Token{}, fmt.Errorf(op+"answer has expires_in out of range (status 200): %w", ErrMalformedResponse)
 	}
-	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expires}, nil
+	expiresIn := time.Duration(expires) * time.Second
+	return Token{AccessToken: AccessToken(*r.AccessToken), TokenType: r.TokenType, ExpiresIn: expiresIn}, nil
 }
 
 // parseErrorResponse builds the *Error of a non-200 answer (the status only when
-// the body is not the expected JSON).
+// the body is too large or not the expected JSON).
 func parseErrorResponse(status int, raw []byte, secrets []string) *Error {
 	e := &Error{StatusCode: status}
 	var r struct {
 		Error            string `json:"error"`
 		ErrorDescription string `json:"error_description"`
 	}
-	if json.Unmarshal(raw, &r) == nil {
+	if len(raw) <= maxBodySize && json.Unmarshal(raw, &r) == nil {
 		e.Code = redact.Clean(r.Error, maxCode, secrets...)
 		e.Description = redact.Clean(r.ErrorDescription, maxDescription, secrets...)
 	}

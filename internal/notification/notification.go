@@ -108,11 +108,10 @@ type SecretExpiry struct {
 func ParseNewSecret(body []byte) (*NewSecret, error) {
 	env, p := parseEnvelope(body, TypeNewSecret, "applicationOAuthClientNewSecret")
 	n := &NewSecret{Envelope: env, ClientID: p.id("clientId")}
-	secret := p.str("newClientSecret", true)
-	if secret == n.ClientID {
+	n.NewClientSecret = lwa.ClientSecret(p.str("newClientSecret", true))
+	if n.NewClientSecret.Reveal() == n.ClientID {
 		p.fail(p.prefix+"clientId", ErrBadValue, "same as newClientSecret")
 	}
-	n.NewClientSecret = lwa.ClientSecret(secret)
 	n.NewClientSecretExpiryTime = p.timestamp("newClientSecretExpiryTime", true)
 	n.OldClientSecretExpiryTime = p.timestamp("oldClientSecretExpiryTime", false)
 	if *p.err != nil {
@@ -177,9 +176,8 @@ func parseEnvelope(body []byte, wantType, payloadName string) (Envelope, *object
 	return env, root.object("payload").object(payloadName)
 }
 
-// object is one JSON object of a notification. The objects of a body share err,
-// the first error: once it is set, every method returns zero values, so a parse
-// reads the fields in the order of the rules and reports the first problem.
+// object is one JSON object of a body; all share err, the first error. Once it is set, every
+// method returns zero values, so reading the fields in the order of the rules reports the first.
 type object struct {
 	prefix  string // JSON path of the object and a dot; "" for the body
 	members []redact.Member
@@ -232,7 +230,6 @@ func (o *object) raw(name string, required bool) json.RawMessage {
 	return raw
 }
 
-// str returns the string value of name, "" when absent.
 func (o *object) str(name string, required bool) string {
 	raw := o.raw(name, required)
 	var s string

@@ -1,7 +1,6 @@
-// Package retry holds what the LWA and SP-API clients share when they retry:
-// a jittered exponential backoff, the Retry-After header (RFC 9110), and waits
-// that do not start when the caller's deadline would cut them short, so a
-// Lambda near its deadline gets its error while it can still act on it.
+// Package retry holds what the LWA and SP-API clients share when they retry: a
+// jittered exponential backoff, the Retry-After header (RFC 9110), and waits that
+// do not start when the caller's deadline would cut them short.
 package retry
 
 import (
@@ -22,11 +21,7 @@ func Backoff(n int, first, ceil time.Duration) time.Duration {
 	d := max(first, time.Millisecond)
 	ceil = max(ceil, d)
 	for i := 1; i < n && d < ceil; i++ {
-		if d > ceil/2 { // doubling would pass ceil, or overflow
-			d = ceil
-		} else {
-			d *= 2
-		}
+		d += min(d, ceil-d) // doubles, but never past ceil (nor overflows)
 	}
 	return min(d+rand.N(d/2+1), ceil)
 }

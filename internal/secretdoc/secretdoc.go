@@ -38,8 +38,7 @@ type Keys struct {
 // DefaultKeys are the key names used when none are configured.
 var DefaultKeys = Keys{ClientID: "clientId", ClientSecret: "clientSecret"}
 
-// Validate reports whether k can name a document's keys: non-empty, valid UTF-8,
-// distinct, and not ExpiresAtKey.
+// Validate reports whether k can name a document's keys (distinct, not ExpiresAtKey).
 func (k Keys) Validate() error {
 	var errs []error
 	for _, n := range []struct{ what, key string }{{"client id", k.ClientID}, {"client secret", k.ClientSecret}} {
@@ -226,7 +225,7 @@ func (d *Document) WithClientSecret(secret lwa.ClientSecret, expiresAt time.Time
 	return buf, nil
 }
 
-// Format implements fmt.Formatter: every verb prints String.
+// Format implements fmt.Formatter: every verb, %#v included, prints String.
 func (d Document) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, d.String()) }
 
 // String implements fmt.Stringer: the client id, never the secret.
@@ -234,9 +233,6 @@ func (d Document) String() string {
 	return fmt.Sprintf("secretdoc.Document{%s: %q, %s: [redacted], keys: %d}",
 		d.keys.ClientID, d.clientID, d.keys.ClientSecret, len(d.order))
 }
-
-// GoString implements fmt.GoStringer, like String.
-func (d Document) GoString() string { return d.String() }
 
 // LogValue implements slog.LogValuer: the client id and the number of keys.
 func (d Document) LogValue() slog.Value {

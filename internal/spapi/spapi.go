@@ -118,35 +118,29 @@ func (c *Client) once(ctx context.Context, token lwa.AccessToken) (*endpoint.Ans
 	case a.StatusCode == http.StatusNoContent:
 		return a, nil
 	}
-	e := &Error{
+	return a, &Error{
 		StatusCode: a.StatusCode,
+		Errors:     parseErrorList(a.Body, token.Reveal()),
 		RequestID:  redact.Clean(a.Header.Get("x-amzn-RequestId"), maxReqID, token.Reveal()),
 	}
-	if len(a.Body) <= maxBodySize {
-		e.Errors = parseErrorList(a.Body, token.Reveal())
-	}
-	return a, e
 }
 
-// parseErrorList decodes the model's ErrorList (nil when the body is not one).
+// parseErrorList decodes the model's ErrorList (nil when the body is too large or not one).
 func parseErrorList(raw []byte, token string) []ErrorDetail {
 	var l struct {
 		Errors []ErrorDetail `json:"errors"`
 	}
-	if err := json.Unmarshal(raw, &l); err != nil {
+	if len(raw) > maxBodySize || json.Unmarshal(raw, &l) != nil {
 		return nil
 	}
 	var out []ErrorDetail
 	for _, d := range l.Errors {
-		if len(out) == maxErrors {
-			break
-		}
 		d = ErrorDetail{
 			Code:    redact.Clean(d.Code, maxCode, token),
 			Message: redact.Clean(d.Message, maxMessage, token),
 			Details: redact.Clean(d.Details, maxDetails, token),
 		}
-		if d != (ErrorDetail{}) {
+		if d != (ErrorDetail{}) && len(out) < maxErrors {
 			out = append(out, d)
 		}
 	}
