@@ -140,11 +140,12 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	}
 	m := s.meters[function]
 	p, _ := h.BootstrapPID(function)
-	cpu0, before := cpuTime(p), m.snapshot()
+	cpu0 := cpuTime(p)
+	m.snapshot()
 	start := time.Now()
 	out, err := invoke(ctx)
 	inv.roundTrip = time.Since(start)
-	after := m.snapshot()
+	st := m.snapshot()
 	if p == 0 { // aws-lambda-rie may start the bootstrap only with the first invocation
 		p, _ = h.BootstrapPID(function)
 	}
@@ -153,13 +154,7 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	if err != nil && !errors.As(err, &fe) {
 		return out, err
 	}
-	inv.peer, inv.refused = after.busy-before.busy, after.refused-before.refused
-	inv.calls = map[string]int{}
-	for k, v := range after.calls {
-		if n := v - before.calls[k]; n > 0 {
-			inv.calls[k] = n
-		}
-	}
+	inv.peer, inv.refused, inv.calls = st.busy, st.refused, st.calls
 	s.mu.Lock()
 	s.records[function] = append(s.records[function], inv)
 	s.mu.Unlock()
@@ -227,15 +222,12 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 		return nil, fmt.Errorf("start rotation: %w", err)
 	}
 	run.err = s.h.WaitFor(ctx, 3*stepTimeout, "the rotation", func(context.Context) (bool, error) {
-		for _, ev := range s.h.Timeline() {
-			if ev.SecretARN == arn && ev.Rotation == harness.RotationSucceeded {
-				run.end = ev.Time
-			}
-			if ev.SecretARN == arn && ev.Rotation != "" {
-				return true, nil
-			}
+		tl := s.h.Timeline()
+		i := slices.IndexFunc(tl, func(ev harness.Event) bool { return ev.SecretARN == arn && ev.Rotation != "" })
+		if i >= 0 && tl[i].Rotation == harness.RotationSucceeded {
+			run.end = tl[i].Time
 		}
-		return false, nil
+		return i >= 0, nil
 	})
 	if run.err == nil {
 		run.err = s.h.Settle(ctx, stepTimeout)
@@ -383,8 +375,8 @@ func (s *stack) warmUp(ctx context.Context) error {
 }
 
 // meter accounts one function's peer requests: the wall time with at least one in flight, and
-// their number per operation. A function runs one invocation at a time, so two snapshots around an
-// invocation give its figures.
+// their number per operation. A function runs one invocation at a time, so a snapshot right after
+// an invocation, with one right before it, gives its figures.
 type meter struct {
 	mu        sync.Mutex
 	inflight  int
@@ -399,14 +391,16 @@ type meterState struct {
 	lastEnd map[string]time.Time // "peer operation" → when its last request finished
 }
 
+// snapshot returns the figures since the last snapshot, and lastEnd since the start.
 func (m *meter) snapshot() meterState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.meterState
-	if m.inflight > 0 {
-		st.busy += time.Since(m.busySince)
+	if now := time.Now(); m.inflight > 0 {
+		m.busy, m.busySince = m.busy+now.Sub(m.busySince), now
 	}
-	st.calls, st.lastEnd = maps.Clone(m.calls), maps.Clone(m.lastEnd)
+	st := m.meterState
+	st.lastEnd = maps.Clone(m.lastEnd)
+	m.busy, m.calls, m.refused = 0, map[string]int{}, 0
 	return st
 }
 
