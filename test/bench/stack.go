@@ -30,16 +30,13 @@ const (
 	batchSize     = 10
 	stepTimeout   = 60 * time.Second
 	benchClientID = "amzn1.application-oa2-client.benchrotation0000000000"
-	benchAppID    = "amzn1.sp.solution.benchrotation0000000000000000"
 )
 
-// errNotRun answers the engine's invocations for secrets other than the benchmarked one: in the
-// batches, the subject is the function that called RotateSecret.
+// errNotRun answers the engine for the batches' secrets: the function that called RotateSecret is measured.
 var errNotRun = errors.New("bench: rotation of this secret is not run")
 
 // stack is test/harness's local stack with one instance of each function (so that an invocation's
-// bootstrap is known), a timing proxy between each function and each of its peers, and a record
-// of every invocation.
+// bootstrap is known), a timing proxy before each function's peers, and a record of every invocation.
 type stack struct {
 	root    string
 	h       *harness.Stack
@@ -71,7 +68,7 @@ func startStack(ctx context.Context, root, work string, bins map[string]string) 
 		Instances:        one,
 		Env:              map[string]string{"HOME": filepath.Join(work, "home"), "TZ": "UTC"}, // made by coldStarts
 		ClientID:         benchClientID,
-		ApplicationID:    benchAppID,
+		ApplicationID:    "amzn1.sp.solution.benchrotation0000000000000000",
 		InitialSecret:    "amzn1.oa2-cs.v1.bench" + harness.NewToken(),
 		DeliveryDelay:    500 * time.Millisecond,
 		WrapPeer:         s.wrapPeer,
@@ -303,8 +300,7 @@ func (s *stack) sqsBatch(ctx context.Context, function, what, typ, queueURL stri
 			fill(p.(map[string]any), now, i)
 		}
 		md := n["notificationMetadata"].(map[string]any)
-		md["notificationId"] = harness.NewToken()
-		md["publishTime"] = now.Format(time.RFC3339Nano)
+		md["notificationId"], md["publishTime"] = harness.NewToken(), now.Format(time.RFC3339Nano)
 		body, _ := json.Marshal(n)
 		ev.Records = append(ev.Records, events.SQSMessage{
 			MessageId: harness.NewToken(), ReceiptHandle: "bench-" + harness.NewToken(), Body: string(body),
@@ -328,9 +324,8 @@ type sweepRun struct {
 // sweepSizes are the fleet sizes the watchdog's sweep is timed at: two, to show it is linear.
 var sweepSizes = []int{50, 100}
 
-// sweeps tops the managed secrets up to each of sweepSizes and times one sweep at each size. The
-// simulator knows one application, so LWA rejects every added secret and the sweep publishes an
-// alert for each: the most publishing a sweep of that size can do.
+// sweeps tops the managed secrets up to each of sweepSizes and times one sweep at each size; LWA
+// rejects every added secret (unknown application), so the sweep publishes the most alerts it can.
 func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 	var runs []sweepRun
 	for _, size := range sweepSizes {
@@ -355,15 +350,14 @@ func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 }
 
 func (s *stack) warmUp(ctx context.Context) error {
+	warm := map[string]any{harness.FunctionWatchdog: map[string]any{},
+		harness.FunctionRotate: events.SecretsManagerSecretRotationEvent{Step: "createSecret",
+			SecretID:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-missing-AbCdEf",
+			ClientRequestToken: "00000000-0000-4000-8000-000000000000"}}
 	for _, f := range functionNames {
-		var ev any = events.SQSEvent{Records: []events.SQSMessage{}}
-		switch f {
-		case harness.FunctionRotate:
-			ev = events.SecretsManagerSecretRotationEvent{Step: "createSecret",
-				SecretID:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-missing-AbCdEf",
-				ClientRequestToken: "00000000-0000-4000-8000-000000000000"}
-		case harness.FunctionWatchdog:
-			ev = map[string]any{}
+		ev, ok := warm[f]
+		if !ok {
+			ev = events.SQSEvent{Records: []events.SQSMessage{}}
 		}
 		var fe *harness.FunctionError
 		if _, err := s.h.Invoke(ctx, f, ev); err != nil && !errors.As(err, &fe) {
