@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"slices"
 	"strings"
@@ -41,25 +42,20 @@ func main() {
 	}
 }
 
+// printer writes the timeline; its log.Logger serializes the lines the stack's goroutines write.
 type printer struct {
-	mu    sync.Mutex
+	*log.Logger
 	start time.Time
 }
 
 func (p *printer) line(t time.Time, what string) {
-	p.print("  %6.1fs  %s\n", t.Sub(p.start).Seconds(), what)
+	p.Printf("  %6.1fs  %s", t.Sub(p.start).Seconds(), what)
 }
 
-func (p *printer) phase(title string) { p.print("\n== %s\n", title) }
-
-func (p *printer) print(format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Printf(format, args...)
-}
+func (p *printer) phase(title string) { p.Printf("\n== %s", title) }
 
 func run(ctx context.Context, logFile string) error {
-	p := &printer{start: time.Now()}
+	p := &printer{Logger: log.New(os.Stdout, "", 0), start: time.Now()}
 	p.phase("Starting the local stack (moto, SP-API/LWA simulator, 4 functions under aws-lambda-rie)")
 	p.line(time.Now(), "building the four bootstraps...")
 	s, err := harness.Start(ctx, harness.Options{
@@ -218,13 +214,13 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 			hidden++ // left by turning rotation on in moto; no label, no value
 			continue
 		}
-		labels := cmp.Or(strings.Join(v.Stages, ","), "-")
 		exp, fp := "-", "(no value)"
 		if v.Value != "" {
 			d, _ := v.Document()
 			exp, fp = cmp.Or(d.ClientSecretExpiresAt, "-"), harness.Fingerprint(d.ClientSecret)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, labels, v.Created.Local().Format("15:04:05"), fp, exp)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, cmp.Or(strings.Join(v.Stages, ","), "-"),
+			v.Created.Local().Format("15:04:05"), fp, exp)
 		if v.Has(managed.StageCurrent) {
 			current = v
 		}
@@ -236,9 +232,14 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nALERT\tSEVERITY\tACTION\tREASON\tSUBJECT")
+	found, texts := map[string][]string{}, []string{s.Logs("")}
 	for _, a := range as {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"),
 			cmp.Or(a.Field("reason"), "-"), a.Subject)
+		if a.Field("event") == "SECRET_AT_RISK" {
+			found[a.Field("secretArn")] = append(found[a.Field("secretArn")], a.Field("reason"))
+		}
+		texts = append(texts, a.Subject+a.Default)
 	}
 	w.Flush()
 
@@ -263,12 +264,6 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 		}
 	}
 	// The sweep: the rotated secret is healthy, the forgotten one at risk.
-	found := map[string][]string{}
-	for _, a := range as {
-		if a.Field("event") == "SECRET_AT_RISK" {
-			found[a.Field("secretArn")] = append(found[a.Field("secretArn")], a.Field("reason"))
-		}
-	}
 	if len(found[arn]) > 0 {
 		problems = append(problems, "the watchdog found the rotated secret at risk: "+strings.Join(found[arn], ", "))
 	}
@@ -277,10 +272,6 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 	}
 	fmt.Printf("Watchdog: rotated secret healthy: %v; secret without rotation: %s\n", len(found[arn]) == 0, strings.Join(found[extra], ", "))
 	leaks := 0
-	texts := []string{s.Logs("")}
-	for _, a := range as {
-		texts = append(texts, a.Subject+a.Default)
-	}
 	for _, sec := range append(s.Sim.Issued(), extraSecret) {
 		for _, t := range texts {
 			if strings.Contains(t, sec) {
