@@ -80,7 +80,6 @@ func measureSizes(function, arm64, host string) (sizes, error) {
 	return sizes{function: function, arm64: int64(len(data)), zip: int64(buf.Len()), host: st.Size()}, err
 }
 
-// machine describes where the benchmark ran.
 type machine struct {
 	arch, cpu, kernel, goVersion, memory, python, boto3, load string
 	cores                                                     int
@@ -156,7 +155,6 @@ const goBenchCount = 5
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+[0-9.]+ MB/s)?(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
 
-// benchPackages hold the Go benchmarks of the hot paths.
 var benchPackages = []string{"./internal/notification", "./internal/secretdoc", "./internal/alert"}
 
 func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {

@@ -158,7 +158,6 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	return out, err
 }
 
-// measure invokes function with event, decodes its answer into answer and returns the measure.
 func (s *stack) measure(ctx context.Context, what, function string, event, answer any) (invocation, error) {
 	out, err := s.h.Invoke(ctx, function, event)
 	if err != nil {
@@ -198,8 +197,7 @@ type rotationRun struct {
 	current  bool      // AWSCURRENT holds the simulator's newest secret at the end
 }
 
-// rotation runs one full scheduled rotation of a freshly seeded secret, the new secret delivered
-// through SQS to receive-secret.
+// rotation runs one scheduled rotation of a fresh secret, the new one delivered through SQS.
 func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	initial, _ := s.h.Sim.Current()
 	seeded := time.Now()
@@ -252,8 +250,7 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	return run, nil
 }
 
-// receiveBatch invokes receive-secret with new-secret notifications, dated a second after the
-// seeded AWSCURRENT as moto dates versions to the second.
+// receiveBatch waits a second after seeding, as moto dates versions to the second.
 func (s *stack) receiveBatch(ctx context.Context) (invocation, error) {
 	return s.sqsBatch(ctx, harness.FunctionReceive, "new secrets", "APPLICATION_OAUTH_CLIENT_NEW_SECRET",
 		s.h.NewSecretQueueURL, 1100*time.Millisecond, func(p map[string]any, now time.Time, _ int) {
@@ -272,9 +269,8 @@ func (s *stack) expiryBatch(ctx context.Context) (invocation, error) {
 		})
 }
 
-// sqsBatch seeds batchSize applications, waits settle, and invokes function with one batch (an event
-// source mapping delivers at most 10) of one notification of typ for each: the official example of
-// internal/notification/testdata, its payload filled in by fill. what names the notifications.
+// sqsBatch seeds batchSize applications and invokes function with one batch (at most 10, as an event
+// source mapping) of typ's official example in internal/notification/testdata for each, filled in by fill.
 func (s *stack) sqsBatch(ctx context.Context, function, what, typ, queueURL string, settle time.Duration,
 	fill func(payload map[string]any, now time.Time, i int)) (invocation, error) {
 	progress("stack: %s batch of %d", function, batchSize)
@@ -368,9 +364,8 @@ func (s *stack) warmUp(ctx context.Context) error {
 	return nil
 }
 
-// meter accounts one function's peer requests: the wall time with at least one in flight, and
-// their number per operation. A function runs one invocation at a time, so a snapshot right after
-// an invocation, with one right before it, gives its figures.
+// meter accounts one function's peer requests: the wall time with at least one in flight, and their
+// number per operation. A function runs one invocation at a time: a snapshot after it gives its figures.
 type meter struct {
 	mu        sync.Mutex
 	inflight  int

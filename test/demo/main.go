@@ -1,8 +1,6 @@
-// Command demo runs the whole rotation system on this machine, with no AWS account, on the local
-// stack of test/harness: a scheduled rotation of a tagged secret end to end, an expiry notice, and
-// the watchdog's sweep over it and one more secret without rotation, printed as a timeline and a
-// final table of versions, labels and alerts. Secret values are never printed, only fingerprints.
-// Usage (after make tools): go run ./test/demo [-logs FILE]
+// Command demo runs a scheduled rotation, an expiry notice and the watchdog's sweep on the local stack
+// of test/harness, with no AWS account, printed as a timeline and tables; it prints only fingerprints
+// of secrets. Usage (after make tools): go run ./test/demo [-logs FILE]
 package main
 
 import (
@@ -133,8 +131,7 @@ func run(ctx context.Context, logFile string) error {
 	return status(ctx, s, p)
 }
 
-// status runs the operator CLI's status against the local stack, as a person would. It succeeds
-// when the CLI sees the secret without rotation at risk (exit status 1: something needs a person).
+// status runs the operator CLI's status as a person would; it must exit 1 for the secret without rotation.
 func status(ctx context.Context, s *harness.Stack, p *printer) error {
 	p.phase("Operator CLI: go run ./cmd/lwa-rotation status")
 	for k, v := range map[string]string{
@@ -157,8 +154,7 @@ func status(ctx context.Context, s *harness.Stack, p *printer) error {
 	return nil
 }
 
-// sweep tags one more secret, of another application, without rotation, and runs the watchdog's
-// daily sweep. It returns the new secret's ARN.
+// sweep seeds a tagged secret of another application without rotation, runs the watchdog, returns the ARN.
 func sweep(ctx context.Context, s *harness.Stack, p *printer) (string, error) {
 	p.phase("Watchdog: one more tagged secret without rotation, then the daily sweep")
 	name := "sp-api-lwa/forgotten-application"
