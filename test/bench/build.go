@@ -32,12 +32,8 @@ var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKF
 
 // build builds builtNames for goos/goarch into dir/<name> with the Makefile's flags.
 func build(ctx context.Context, root, dir, goos, goarch string) (map[string]string, error) {
-	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}
-	for _, f := range functionNames {
-		args = append(args, "./functions/"+f)
-	}
-	args = append(args, "./test/bench/"+subjectFloor, "./test/bench/"+subjectSDKFloor)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
+		"-o", dir+string(filepath.Separator), "./functions/...", "./test/bench/"+subjectFloor, "./test/bench/"+subjectSDKFloor)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -167,8 +163,7 @@ func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 		if err != nil {
 			return nil, fmt.Errorf("go test -bench %s: %v\n%s", pkg, err, tail(string(stdout), 2000))
 		}
-		runs := map[string][]goBench{}
-		var names []string
+		var runs [][]goBench // by benchmark, in the order of the output
 		for _, line := range strings.Split(string(stdout), "\n") {
 			m := benchLine.FindStringSubmatch(line)
 			if m == nil {
@@ -178,13 +173,13 @@ func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 			b.nsPerOp, _ = strconv.ParseFloat(m[2], 64)
 			b.bytesOp, _ = strconv.ParseFloat(m[3], 64)
 			b.allocsOp, _ = strconv.ParseFloat(m[4], 64)
-			if _, ok := runs[b.name]; !ok {
-				names = append(names, b.name)
+			i := slices.IndexFunc(runs, func(rs []goBench) bool { return rs[0].name == b.name })
+			if i < 0 {
+				i, runs = len(runs), append(runs, nil)
 			}
-			runs[b.name] = append(runs[b.name], b)
+			runs[i] = append(runs[i], b)
 		}
-		for _, name := range names {
-			rs := runs[name]
+		for _, rs := range runs {
 			slices.SortFunc(rs, func(a, b goBench) int { return cmp.Compare(a.nsPerOp, b.nsPerOp) })
 			b := rs[len(rs)/2]
 			b.minNs, b.maxNs = rs[0].nsPerOp, rs[len(rs)-1].nsPerOp

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -440,11 +441,10 @@ func operation(peer string, r *http.Request) string {
 		}
 		return "SNS " + v.Get("Action")
 	}
-	switch r.URL.Path {
-	case "/auth/o2/token":
-		return "LWA token"
-	case "/applications/2023-11-30/clientSecret":
-		return "SP-API rotateApplicationClientSecret"
-	}
-	return r.URL.Path
+	return cmp.Or(amazonOperations[r.URL.Path], r.URL.Path)
+}
+
+var amazonOperations = map[string]string{
+	"/auth/o2/token":                        "LWA token",
+	"/applications/2023-11-30/clientSecret": "SP-API rotateApplicationClientSecret",
 }
