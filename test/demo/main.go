@@ -80,7 +80,8 @@ func run(ctx context.Context, logFile string) error {
 			}
 		}
 	})
-	defer func() { stopAlerts(); wg.Wait() }()
+	stop := func() { stopAlerts(); wg.Wait() }
+	defer stop()
 
 	p.phase("Seeding the managed secret (tag " + managed.TagClientID + ", rotation on)")
 	arn, err := s.Seed(ctx, harness.SeedOptions{Rotation: true})
@@ -122,8 +123,7 @@ func run(ctx context.Context, logFile string) error {
 	}
 	// Alerts published last need a moment to reach the subscription.
 	time.Sleep(500 * time.Millisecond)
-	stopAlerts()
-	wg.Wait()
+	stop()
 
 	if err := report(ctx, s, arn, extra, p); err != nil {
 		return err
