@@ -157,8 +157,7 @@ func status(ctx context.Context, s *harness.Stack, p *printer) error {
 // sweep seeds a tagged secret of another application without rotation, runs the watchdog, returns the ARN.
 func sweep(ctx context.Context, s *harness.Stack, p *printer) (string, error) {
 	p.phase("Watchdog: one more tagged secret without rotation, then the daily sweep")
-	name := "sp-api-lwa/forgotten-application"
-	extra, err := s.Seed(ctx, harness.SeedOptions{Name: name, Document: &harness.SecretDocument{
+	extra, err := s.Seed(ctx, harness.SeedOptions{Name: "sp-api-lwa/forgotten-application", Document: &harness.SecretDocument{
 		ClientID:              "amzn1.application-oa2-client.demoforgotten",
 		ClientSecret:          extraSecret,
 		ClientSecretExpiresAt: time.Now().Add(20 * 24 * time.Hour).UTC().Format(time.RFC3339),
@@ -247,25 +246,21 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 		st.RotateCalls, st.TokenClientCredentials+st.TokenRefresh, len(s.Steps()))
 
 	var problems []string
-	newest, _ := s.Sim.Current()
-	if d.ClientSecret != newest || !s.Sim.Accepts(d.ClientSecret) {
-		problems = append(problems, "AWSCURRENT does not hold the newest secret LWA accepts")
-	}
-	if slices.ContainsFunc(vs, func(v harness.Version) bool { return v.Has(managed.StagePending) }) {
-		problems = append(problems, "AWSPENDING was not removed")
-	}
-	for _, want := range []string{"NEW_CLIENT_SECRET_RECEIVED", "CLIENT_SECRET_ROTATED", "CLIENT_SECRET_EXPIRING"} {
-		if !hasAlert(as, want) {
-			problems = append(problems, "no "+want+" alert")
+	check := func(ok bool, problem string) {
+		if !ok {
+			problems = append(problems, problem)
 		}
 	}
+	newest, _ := s.Sim.Current()
+	check(d.ClientSecret == newest && s.Sim.Accepts(d.ClientSecret), "AWSCURRENT does not hold the newest secret LWA accepts")
+	check(!slices.ContainsFunc(vs, func(v harness.Version) bool { return v.Has(managed.StagePending) }),
+		"AWSPENDING was not removed")
+	for _, want := range []string{"NEW_CLIENT_SECRET_RECEIVED", "CLIENT_SECRET_ROTATED", "CLIENT_SECRET_EXPIRING"} {
+		check(hasAlert(as, want), "no "+want+" alert")
+	}
 	// The sweep: the rotated secret is healthy, the forgotten one at risk.
-	if len(found[arn]) > 0 {
-		problems = append(problems, "the watchdog found the rotated secret at risk: "+strings.Join(found[arn], ", "))
-	}
-	if !slices.Contains(found[extra], "ROTATION_DISABLED") {
-		problems = append(problems, "the watchdog did not find the secret without rotation")
-	}
+	check(len(found[arn]) == 0, "the watchdog found the rotated secret at risk: "+strings.Join(found[arn], ", "))
+	check(slices.Contains(found[extra], "ROTATION_DISABLED"), "the watchdog did not find the secret without rotation")
 	fmt.Printf("Watchdog: rotated secret healthy: %v; secret without rotation: %s\n", len(found[arn]) == 0, strings.Join(found[extra], ", "))
 	leaks := 0
 	for _, sec := range append(s.Sim.Issued(), extraSecret) {
@@ -275,9 +270,7 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 			}
 		}
 	}
-	if leaks > 0 {
-		problems = append(problems, fmt.Sprintf("%d client secret occurrence(s) in function logs or alerts", leaks))
-	}
+	check(leaks == 0, fmt.Sprintf("%d client secret occurrence(s) in function logs or alerts", leaks))
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
