@@ -138,8 +138,7 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	}
 	m := s.meters[function]
 	p, _ := h.BootstrapPID(function)
-	cpu0 := cpuTime(p)
-	m.snapshot()
+	cpu0, _ := cpuTime(p), m.snapshot()
 	start := time.Now()
 	out, err := invoke(ctx)
 	inv.roundTrip = time.Since(start)
@@ -398,10 +397,9 @@ func timed(m *meter, peer string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := operation(peer, r)
 		m.mu.Lock()
-		if m.inflight == 0 {
+		if m.inflight++; m.inflight == 1 {
 			m.busySince = time.Now()
 		}
-		m.inflight++
 		m.mu.Unlock()
 		defer func() {
 			m.mu.Lock()
