@@ -30,7 +30,6 @@ const (
 // builtNames are the binaries build makes: the functions, then the references.
 var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKFloor})
 
-// build builds builtNames for goos/goarch into dir/<name> with the Makefile's flags.
 func build(ctx context.Context, root, dir, goos, goarch string) (map[string]string, error) {
 	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
 		"-o", dir+string(filepath.Separator), "./functions/...", "./test/bench/"+subjectFloor, "./test/bench/"+subjectSDKFloor)
@@ -99,7 +98,6 @@ func describeMachine(ctx context.Context) machine {
 	return m
 }
 
-// procField returns the value of the first "name: value" line of a file.
 func procField(path, name string) (string, bool) {
 	b, _ := os.ReadFile(path) // unreadable: no line matches
 	for _, line := range strings.Split(string(b), "\n") {

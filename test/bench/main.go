@@ -123,10 +123,9 @@ func runStack(ctx context.Context, r *results, root, work string, host map[strin
 	}
 	defer func() {
 		for _, f := range functionNames {
-			if pid, ok := s.h.BootstrapPID(f); ok {
-				if kb, ok := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM"); ok {
-					r.peakRSS[f] = kb
-				}
+			pid, ok := s.h.BootstrapPID(f)
+			if kb, found := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM"); ok && found {
+				r.peakRSS[f] = kb
 			}
 		}
 		if err != nil {

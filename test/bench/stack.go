@@ -90,7 +90,6 @@ func (s *stack) close() {
 	}
 }
 
-// wrapPeer puts a timing proxy of function's meter in front of target (harness.Options.WrapPeer).
 func (s *stack) wrapPeer(function, peer, target string) string {
 	u, err := url.Parse(target)
 	if err != nil {
@@ -115,7 +114,6 @@ type invocation struct {
 	sent      time.Time // the earliest SentTimestamp of the SQS records
 }
 
-// around measures and records one invocation (harness.AroundInvoke).
 func (s *stack) around(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
 	s.mu.Lock()
 	h, runOnly := s.h, s.runOnly
@@ -260,7 +258,6 @@ func (s *stack) receiveBatch(ctx context.Context) (invocation, error) {
 		})
 }
 
-// expiryBatch invokes expiry-alert with expiry notices at the days of Amazon's schedule.
 func (s *stack) expiryBatch(ctx context.Context) (invocation, error) {
 	days := []int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}
 	return s.sqsBatch(ctx, harness.FunctionExpiry, "expiry notices", "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY",
@@ -424,11 +421,8 @@ func timed(m *meter, peer string, next http.Handler) http.Handler {
 func operation(peer string, r *http.Request) string {
 	switch peer {
 	case harness.PeerSecretsManager:
-		t := r.Header.Get("X-Amz-Target")
-		if i := strings.LastIndexByte(t, '.'); i >= 0 {
-			return "Secrets Manager " + t[i+1:]
-		}
-		return "Secrets Manager ?"
+		_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".") // "secretsmanager.GetSecretValue"
+		return "Secrets Manager " + cmp.Or(op, "?")
 	case harness.PeerSNS:
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		r.Body.Close()

@@ -258,7 +258,6 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 	for _, want := range []string{"NEW_CLIENT_SECRET_RECEIVED", "CLIENT_SECRET_ROTATED", "CLIENT_SECRET_EXPIRING"} {
 		check(hasAlert(as, want), "no "+want+" alert")
 	}
-	// The sweep: the rotated secret is healthy, the forgotten one at risk.
 	check(len(found[arn]) == 0, "the watchdog found the rotated secret at risk: "+strings.Join(found[arn], ", "))
 	check(slices.Contains(found[extra], "ROTATION_DISABLED"), "the watchdog did not find the secret without rotation")
 	fmt.Printf("Watchdog: rotated secret healthy: %v; secret without rotation: %s\n", len(found[arn]) == 0, strings.Join(found[extra], ", "))
