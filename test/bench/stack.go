@@ -33,9 +33,6 @@ const (
 	benchClientID = "amzn1.application-oa2-client.benchrotation0000000000"
 )
 
-// errNotRun answers the engine for the batches' secrets: the function that called RotateSecret is measured.
-var errNotRun = errors.New("bench: rotation of this secret is not run")
-
 // stack is test/harness's local stack with one instance of each function (so that an invocation's
 // bootstrap is known), a timing proxy before each function's peers, and a record of every invocation.
 type stack struct {
@@ -121,8 +118,8 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	var inv invocation
 	switch ev := event.(type) {
 	case events.SecretsManagerSecretRotationEvent:
-		if runOnly != "" && ev.SecretID != runOnly {
-			return nil, errNotRun
+		if runOnly != "" && ev.SecretID != runOnly { // the batches' secrets: their functions are measured
+			return nil, errors.New("bench: rotation of this secret is not run")
 		}
 		inv.label = ev.Step
 	case events.SQSEvent:
