@@ -239,9 +239,8 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	run.lwa, run.sp = after.TokenCalls-before.TokenCalls, after.RotateCalls-before.RotateCalls
 	run.promoted = s.meters[harness.FunctionRotate].snapshot().lastEnd["Secrets Manager UpdateSecretVersionStage"]
 	newest, _ := s.h.Sim.Current()
-	if ok, err := s.h.CurrentIsNewest(ctx, arn); err == nil {
-		run.current = ok && newest != initial
-	}
+	ok, err := s.h.CurrentIsNewest(ctx, arn)
+	run.current = err == nil && ok && newest != initial
 	return run, nil
 }
 
@@ -421,8 +420,7 @@ func operation(peer string, r *http.Request) string {
 		_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".") // "secretsmanager.GetSecretValue"
 		return "Secrets Manager " + cmp.Or(op, "?")
 	case harness.PeerSNS:
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		r.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20)) // the server closes the original body
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		v, perr := url.ParseQuery(string(body))
 		if err != nil || perr != nil || v.Get("Action") == "" {
