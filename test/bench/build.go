@@ -87,8 +87,7 @@ func describeMachine(ctx context.Context) machine {
 	}
 	m := machine{arch: output("uname", "-m"), kernel: output("uname", "-sr"), cores: runtime.NumCPU(), load: loadavg()}
 	m.goVersion = cmp.Or(strings.TrimPrefix(output("go", "version"), "go version "), runtime.Version())
-	m.cpu, _ = procField("/proc/cpuinfo", "model name")
-	m.cpu, m.memory = cmp.Or(m.cpu, "unknown"), "unknown"
+	m.cpu, m.memory = cmp.Or(procField("/proc/cpuinfo", "model name"), "unknown"), "unknown"
 	if kb, ok := procKB("/proc/meminfo", "MemTotal"); ok {
 		m.memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
 	}
@@ -98,20 +97,19 @@ func describeMachine(ctx context.Context) machine {
 	return m
 }
 
-func procField(path, name string) (string, bool) {
+func procField(path, name string) string {
 	b, _ := os.ReadFile(path) // unreadable: no line matches
 	for _, line := range strings.Split(string(b), "\n") {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == name {
-			return strings.TrimSpace(v), true
+			return strings.TrimSpace(v)
 		}
 	}
-	return "", false
+	return ""
 }
 
 func procKB(path, name string) (int64, bool) {
-	v, ok := procField(path, name)
-	n, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-	return n, ok && err == nil
+	n, err := strconv.ParseInt(strings.TrimSuffix(procField(path, name), " kB"), 10, 64)
+	return n, err == nil
 }
 
 // cpuTime returns the CPU time all threads of pid have run so far.
