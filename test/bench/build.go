@@ -115,15 +115,14 @@ func procKB(path, name string) (int64, bool) {
 // cpuTime returns the CPU time all threads of pid have run so far.
 func cpuTime(pid int) time.Duration {
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	var sum int64
+	var sum time.Duration
 	for _, t := range tasks {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			sum += n
-		}
+		ns, _, _ := strings.Cut(string(b), " ") // the first field: nanoseconds on the CPU
+		n, _ := strconv.ParseInt(ns, 10, 64)
+		sum += time.Duration(n)
 	}
-	return time.Duration(sum)
+	return sum
 }
 
 func loadavg() string {
