@@ -30,14 +30,9 @@ const (
 // builtNames are the binaries build makes: the functions, then the references.
 var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKFloor})
 
-// build builds builtNames for goos/goarch into dir/<name> with the Makefile's flags.
 func build(ctx context.Context, root, dir, goos, goarch string) (map[string]string, error) {
-	args := []string{"build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w", "-o", dir + string(filepath.Separator)}
-	for _, f := range functionNames {
-		args = append(args, "./functions/"+f)
-	}
-	args = append(args, "./test/bench/"+subjectFloor, "./test/bench/"+subjectSDKFloor)
-	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
+		"-o", dir+string(filepath.Separator), "./functions/...", "./test/bench/"+subjectFloor, "./test/bench/"+subjectSDKFloor)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -80,7 +75,6 @@ func measureSizes(function, arm64, host string) (sizes, error) {
 	return sizes{function: function, arm64: int64(len(data)), zip: int64(buf.Len()), host: st.Size()}, err
 }
 
-// machine describes where the benchmark ran.
 type machine struct {
 	arch, cpu, kernel, goVersion, memory, python, boto3, load string
 	cores                                                     int
@@ -93,8 +87,7 @@ func describeMachine(ctx context.Context) machine {
 	}
 	m := machine{arch: output("uname", "-m"), kernel: output("uname", "-sr"), cores: runtime.NumCPU(), load: loadavg()}
 	m.goVersion = cmp.Or(strings.TrimPrefix(output("go", "version"), "go version "), runtime.Version())
-	m.cpu, _ = procField("/proc/cpuinfo", "model name")
-	m.cpu, m.memory = cmp.Or(m.cpu, "unknown"), "unknown"
+	m.cpu, m.memory = cmp.Or(procField("/proc/cpuinfo", "model name"), "unknown"), "unknown"
 	if kb, ok := procKB("/proc/meminfo", "MemTotal"); ok {
 		m.memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
 	}
@@ -104,38 +97,32 @@ func describeMachine(ctx context.Context) machine {
 	return m
 }
 
-// procField returns the value of the first "name: value" line of a file.
-func procField(path, name string) (string, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", false
-	}
+func procField(path, name string) string {
+	b, _ := os.ReadFile(path) // unreadable: no line matches
 	for _, line := range strings.Split(string(b), "\n") {
 		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == name {
-			return strings.TrimSpace(v), true
+			return strings.TrimSpace(v)
 		}
 	}
-	return "", false
+	return ""
 }
 
 func procKB(path, name string) (int64, bool) {
-	v, ok := procField(path, name)
-	n, err := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-	return n, ok && err == nil
+	n, err := strconv.ParseInt(strings.TrimSuffix(procField(path, name), " kB"), 10, 64)
+	return n, err == nil
 }
 
 // cpuTime returns the CPU time all threads of pid have run so far.
 func cpuTime(pid int) time.Duration {
 	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	var sum int64
+	var sum time.Duration
 	for _, t := range tasks {
 		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			sum += n
-		}
+		ns, _, _ := strings.Cut(string(b), " ") // the first field: nanoseconds on the CPU
+		n, _ := strconv.ParseInt(ns, 10, 64)
+		sum += time.Duration(n)
 	}
-	return time.Duration(sum)
+	return sum
 }
 
 func loadavg() string {
@@ -156,7 +143,6 @@ const goBenchCount = 5
 
 var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+[0-9.]+ MB/s)?(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
 
-// benchPackages hold the Go benchmarks of the hot paths.
 var benchPackages = []string{"./internal/notification", "./internal/secretdoc", "./internal/alert"}
 
 func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
@@ -169,8 +155,7 @@ func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 		if err != nil {
 			return nil, fmt.Errorf("go test -bench %s: %v\n%s", pkg, err, tail(string(stdout), 2000))
 		}
-		runs := map[string][]goBench{}
-		var names []string
+		var runs [][]goBench // by benchmark, in the order of the output
 		for _, line := range strings.Split(string(stdout), "\n") {
 			m := benchLine.FindStringSubmatch(line)
 			if m == nil {
@@ -180,13 +165,13 @@ func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 			b.nsPerOp, _ = strconv.ParseFloat(m[2], 64)
 			b.bytesOp, _ = strconv.ParseFloat(m[3], 64)
 			b.allocsOp, _ = strconv.ParseFloat(m[4], 64)
-			if _, ok := runs[b.name]; !ok {
-				names = append(names, b.name)
+			i := slices.IndexFunc(runs, func(rs []goBench) bool { return rs[0].name == b.name })
+			if i < 0 {
+				i, runs = len(runs), append(runs, nil)
 			}
-			runs[b.name] = append(runs[b.name], b)
+			runs[i] = append(runs[i], b)
 		}
-		for _, name := range names {
-			rs := runs[name]
+		for _, rs := range runs {
 			slices.SortFunc(rs, func(a, b goBench) int { return cmp.Compare(a.nsPerOp, b.nsPerOp) })
 			b := rs[len(rs)/2]
 			b.minNs, b.maxNs = rs[0].nsPerOp, rs[len(rs)-1].nsPerOp

@@ -1,10 +1,6 @@
-// Command bench measures what a platform team weighs when it chooses between this project and AWS's
-// Python rotation templates (issue 7) and writes it to BENCHMARKS.md: bootstrap and zip sizes as
-// deployed; cold starts of each function, of a bare aws-lambda-go floor, of the SDK floor and of
-// Python boto3, interleaved in one run; peak RSS, handler time against time waiting on peers, and
-// peer calls, over a full rotation, SQS batches and watchdog sweeps on the local stack; the Go
-// benchmarks of the hot paths; and the issue's targets, met or missed. Every number is measured
-// by the run. Usage: go run ./test/bench [-out BENCHMARKS.md] [-starts 120].
+// Command bench measures what issue 7 asks of this project against AWS's Python rotation templates
+// (sizes, cold starts, peak RSS, handler and peer time, calls per rotation, Go benchmarks, targets)
+// and writes it to BENCHMARKS.md. Usage: go run ./test/bench [-out BENCHMARKS.md] [-starts 120].
 package main
 
 import (
@@ -75,8 +71,7 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	}
 	defer os.RemoveAll(work)
 
-	r := &results{date: time.Now().UTC(), starts: starts, peakRSS: map[string]int64{}}
-	r.machine = describeMachine(ctx)
+	r := &results{date: began.UTC(), starts: starts, peakRSS: map[string]int64{}, machine: describeMachine(ctx)}
 	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
 	arm, err := build(ctx, root, filepath.Join(work, "arm64"), "linux", "arm64")
 	if err != nil {
@@ -128,10 +123,9 @@ func runStack(ctx context.Context, r *results, root, work string, host map[strin
 	}
 	defer func() {
 		for _, f := range functionNames {
-			if pid, ok := s.h.BootstrapPID(f); ok {
-				if kb, ok := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM"); ok {
-					r.peakRSS[f] = kb
-				}
+			pid, ok := s.h.BootstrapPID(f)
+			if kb, found := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM"); ok && found {
+				r.peakRSS[f] = kb
 			}
 		}
 		if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,16 +31,10 @@ const (
 	batchSize     = 10
 	stepTimeout   = 60 * time.Second
 	benchClientID = "amzn1.application-oa2-client.benchrotation0000000000"
-	benchAppID    = "amzn1.sp.solution.benchrotation0000000000000000"
 )
 
-// errNotRun answers the engine's invocations for secrets other than the benchmarked one: in the
-// batches, the subject is the function that called RotateSecret.
-var errNotRun = errors.New("bench: rotation of this secret is not run")
-
 // stack is test/harness's local stack with one instance of each function (so that an invocation's
-// bootstrap is known), a timing proxy between each function and each of its peers, and a record
-// of every invocation.
+// bootstrap is known), a timing proxy before each function's peers, and a record of every invocation.
 type stack struct {
 	root    string
 	h       *harness.Stack
@@ -71,7 +66,7 @@ func startStack(ctx context.Context, root, work string, bins map[string]string) 
 		Instances:        one,
 		Env:              map[string]string{"HOME": filepath.Join(work, "home"), "TZ": "UTC"}, // made by coldStarts
 		ClientID:         benchClientID,
-		ApplicationID:    benchAppID,
+		ApplicationID:    "amzn1.sp.solution.benchrotation0000000000000000",
 		InitialSecret:    "amzn1.oa2-cs.v1.bench" + harness.NewToken(),
 		DeliveryDelay:    500 * time.Millisecond,
 		WrapPeer:         s.wrapPeer,
@@ -92,7 +87,6 @@ func (s *stack) close() {
 	}
 }
 
-// wrapPeer puts a timing proxy of function's meter in front of target (harness.Options.WrapPeer).
 func (s *stack) wrapPeer(function, peer, target string) string {
 	u, err := url.Parse(target)
 	if err != nil {
@@ -117,7 +111,6 @@ type invocation struct {
 	sent      time.Time // the earliest SentTimestamp of the SQS records
 }
 
-// around measures and records one invocation (harness.AroundInvoke).
 func (s *stack) around(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
 	s.mu.Lock()
 	h, runOnly := s.h, s.runOnly
@@ -125,8 +118,8 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	var inv invocation
 	switch ev := event.(type) {
 	case events.SecretsManagerSecretRotationEvent:
-		if runOnly != "" && ev.SecretID != runOnly {
-			return nil, errNotRun
+		if runOnly != "" && ev.SecretID != runOnly { // the batches' secrets: their functions are measured
+			return nil, errors.New("bench: rotation of this secret is not run")
 		}
 		inv.label = ev.Step
 	case events.SQSEvent:
@@ -140,11 +133,11 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	}
 	m := s.meters[function]
 	p, _ := h.BootstrapPID(function)
-	cpu0, before := cpuTime(p), m.snapshot()
+	cpu0, _ := cpuTime(p), m.snapshot()
 	start := time.Now()
 	out, err := invoke(ctx)
 	inv.roundTrip = time.Since(start)
-	after := m.snapshot()
+	st := m.snapshot()
 	if p == 0 { // aws-lambda-rie may start the bootstrap only with the first invocation
 		p, _ = h.BootstrapPID(function)
 	}
@@ -153,20 +146,13 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 	if err != nil && !errors.As(err, &fe) {
 		return out, err
 	}
-	inv.peer, inv.refused = after.busy-before.busy, after.refused-before.refused
-	inv.calls = map[string]int{}
-	for k, v := range after.calls {
-		if n := v - before.calls[k]; n > 0 {
-			inv.calls[k] = n
-		}
-	}
+	inv.peer, inv.refused, inv.calls = st.busy, st.refused, st.calls
 	s.mu.Lock()
 	s.records[function] = append(s.records[function], inv)
 	s.mu.Unlock()
 	return out, err
 }
 
-// measure invokes function with event, decodes its answer into answer and returns the measure.
 func (s *stack) measure(ctx context.Context, what, function string, event, answer any) (invocation, error) {
 	out, err := s.h.Invoke(ctx, function, event)
 	if err != nil {
@@ -206,8 +192,7 @@ type rotationRun struct {
 	current  bool      // AWSCURRENT holds the simulator's newest secret at the end
 }
 
-// rotation runs one full scheduled rotation of a freshly seeded secret, the new secret delivered
-// through SQS to receive-secret.
+// rotation runs one scheduled rotation of a fresh secret, the new one delivered through SQS.
 func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	initial, _ := s.h.Sim.Current()
 	seeded := time.Now()
@@ -227,15 +212,12 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 		return nil, fmt.Errorf("start rotation: %w", err)
 	}
 	run.err = s.h.WaitFor(ctx, 3*stepTimeout, "the rotation", func(context.Context) (bool, error) {
-		for _, ev := range s.h.Timeline() {
-			if ev.SecretARN == arn && ev.Rotation == harness.RotationSucceeded {
-				run.end = ev.Time
-			}
-			if ev.SecretARN == arn && ev.Rotation != "" {
-				return true, nil
-			}
+		tl := s.h.Timeline()
+		i := slices.IndexFunc(tl, func(ev harness.Event) bool { return ev.SecretARN == arn && ev.Rotation != "" })
+		if i >= 0 && tl[i].Rotation == harness.RotationSucceeded {
+			run.end = tl[i].Time
 		}
-		return false, nil
+		return i >= 0, nil
 	})
 	if run.err == nil {
 		run.err = s.h.Settle(ctx, stepTimeout)
@@ -257,14 +239,12 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	run.lwa, run.sp = after.TokenCalls-before.TokenCalls, after.RotateCalls-before.RotateCalls
 	run.promoted = s.meters[harness.FunctionRotate].snapshot().lastEnd["Secrets Manager UpdateSecretVersionStage"]
 	newest, _ := s.h.Sim.Current()
-	if ok, err := s.h.CurrentIsNewest(ctx, arn); err == nil {
-		run.current = ok && newest != initial
-	}
+	ok, err := s.h.CurrentIsNewest(ctx, arn)
+	run.current = err == nil && ok && newest != initial
 	return run, nil
 }
 
-// receiveBatch invokes receive-secret with new-secret notifications, dated a second after the
-// seeded AWSCURRENT as moto dates versions to the second.
+// receiveBatch waits a second after seeding, as moto dates versions to the second.
 func (s *stack) receiveBatch(ctx context.Context) (invocation, error) {
 	return s.sqsBatch(ctx, harness.FunctionReceive, "new secrets", "APPLICATION_OAUTH_CLIENT_NEW_SECRET",
 		s.h.NewSecretQueueURL, 1100*time.Millisecond, func(p map[string]any, now time.Time, _ int) {
@@ -274,7 +254,6 @@ func (s *stack) receiveBatch(ctx context.Context) (invocation, error) {
 		})
 }
 
-// expiryBatch invokes expiry-alert with expiry notices at the days of Amazon's schedule.
 func (s *stack) expiryBatch(ctx context.Context) (invocation, error) {
 	days := []int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}
 	return s.sqsBatch(ctx, harness.FunctionExpiry, "expiry notices", "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY",
@@ -283,9 +262,8 @@ func (s *stack) expiryBatch(ctx context.Context) (invocation, error) {
 		})
 }
 
-// sqsBatch seeds batchSize applications, waits settle, and invokes function with one batch (an event
-// source mapping delivers at most 10) of one notification of typ for each: the official example of
-// internal/notification/testdata, its payload filled in by fill. what names the notifications.
+// sqsBatch seeds batchSize applications and invokes function with one batch (at most 10, as an event
+// source mapping) of typ's official example in internal/notification/testdata for each, filled in by fill.
 func (s *stack) sqsBatch(ctx context.Context, function, what, typ, queueURL string, settle time.Duration,
 	fill func(payload map[string]any, now time.Time, i int)) (invocation, error) {
 	progress("stack: %s batch of %d", function, batchSize)
@@ -311,8 +289,7 @@ func (s *stack) sqsBatch(ctx context.Context, function, what, typ, queueURL stri
 			fill(p.(map[string]any), now, i)
 		}
 		md := n["notificationMetadata"].(map[string]any)
-		md["notificationId"] = harness.NewToken()
-		md["publishTime"] = now.Format(time.RFC3339Nano)
+		md["notificationId"], md["publishTime"] = harness.NewToken(), now.Format(time.RFC3339Nano)
 		body, _ := json.Marshal(n)
 		ev.Records = append(ev.Records, events.SQSMessage{
 			MessageId: harness.NewToken(), ReceiptHandle: "bench-" + harness.NewToken(), Body: string(body),
@@ -336,9 +313,8 @@ type sweepRun struct {
 // sweepSizes are the fleet sizes the watchdog's sweep is timed at: two, to show it is linear.
 var sweepSizes = []int{50, 100}
 
-// sweeps tops the managed secrets up to each of sweepSizes and times one sweep at each size. The
-// simulator knows one application, so LWA rejects every added secret and the sweep publishes an
-// alert for each: the most publishing a sweep of that size can do.
+// sweeps tops the managed secrets up to each of sweepSizes and times one sweep at each size; LWA
+// rejects every added secret (unknown application), so the sweep publishes the most alerts it can.
 func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 	var runs []sweepRun
 	for _, size := range sweepSizes {
@@ -363,15 +339,14 @@ func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 }
 
 func (s *stack) warmUp(ctx context.Context) error {
+	warm := map[string]any{harness.FunctionWatchdog: map[string]any{},
+		harness.FunctionRotate: events.SecretsManagerSecretRotationEvent{Step: "createSecret",
+			SecretID:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-missing-AbCdEf",
+			ClientRequestToken: "00000000-0000-4000-8000-000000000000"}}
 	for _, f := range functionNames {
-		var ev any = events.SQSEvent{Records: []events.SQSMessage{}}
-		switch f {
-		case harness.FunctionRotate:
-			ev = events.SecretsManagerSecretRotationEvent{Step: "createSecret",
-				SecretID:           "arn:aws:secretsmanager:us-east-1:123456789012:secret:bench-missing-AbCdEf",
-				ClientRequestToken: "00000000-0000-4000-8000-000000000000"}
-		case harness.FunctionWatchdog:
-			ev = map[string]any{}
+		ev, ok := warm[f]
+		if !ok {
+			ev = events.SQSEvent{Records: []events.SQSMessage{}}
 		}
 		var fe *harness.FunctionError
 		if _, err := s.h.Invoke(ctx, f, ev); err != nil && !errors.As(err, &fe) {
@@ -382,9 +357,8 @@ func (s *stack) warmUp(ctx context.Context) error {
 	return nil
 }
 
-// meter accounts one function's peer requests: the wall time with at least one in flight, and
-// their number per operation. A function runs one invocation at a time, so two snapshots around an
-// invocation give its figures.
+// meter accounts one function's peer requests: the wall time with at least one in flight, and their
+// number per operation. A function runs one invocation at a time: a snapshot after it gives its figures.
 type meter struct {
 	mu        sync.Mutex
 	inflight  int
@@ -399,14 +373,16 @@ type meterState struct {
 	lastEnd map[string]time.Time // "peer operation" → when its last request finished
 }
 
+// snapshot returns the figures since the last snapshot, and lastEnd since the start.
 func (m *meter) snapshot() meterState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.meterState
-	if m.inflight > 0 {
-		st.busy += time.Since(m.busySince)
+	if now := time.Now(); m.inflight > 0 {
+		m.busy, m.busySince = m.busy+now.Sub(m.busySince), now
 	}
-	st.calls, st.lastEnd = maps.Clone(m.calls), maps.Clone(m.lastEnd)
+	st := m.meterState
+	st.lastEnd = maps.Clone(m.lastEnd)
+	m.busy, m.calls, m.refused = 0, map[string]int{}, 0
 	return st
 }
 
@@ -414,10 +390,9 @@ func timed(m *meter, peer string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		op := operation(peer, r)
 		m.mu.Lock()
-		if m.inflight == 0 {
+		if m.inflight++; m.inflight == 1 {
 			m.busySince = time.Now()
 		}
-		m.inflight++
 		m.mu.Unlock()
 		defer func() {
 			m.mu.Lock()
@@ -442,14 +417,10 @@ func timed(m *meter, peer string, next http.Handler) http.Handler {
 func operation(peer string, r *http.Request) string {
 	switch peer {
 	case harness.PeerSecretsManager:
-		t := r.Header.Get("X-Amz-Target")
-		if i := strings.LastIndexByte(t, '.'); i >= 0 {
-			return "Secrets Manager " + t[i+1:]
-		}
-		return "Secrets Manager ?"
+		_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".") // "secretsmanager.GetSecretValue"
+		return "Secrets Manager " + cmp.Or(op, "?")
 	case harness.PeerSNS:
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		r.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20)) // the server closes the original body
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		v, perr := url.ParseQuery(string(body))
 		if err != nil || perr != nil || v.Get("Action") == "" {
@@ -457,11 +428,10 @@ func operation(peer string, r *http.Request) string {
 		}
 		return "SNS " + v.Get("Action")
 	}
-	switch r.URL.Path {
-	case "/auth/o2/token":
-		return "LWA token"
-	case "/applications/2023-11-30/clientSecret":
-		return "SP-API rotateApplicationClientSecret"
-	}
-	return r.URL.Path
+	return cmp.Or(amazonOperations[r.URL.Path], r.URL.Path)
+}
+
+var amazonOperations = map[string]string{
+	"/auth/o2/token":                        "LWA token",
+	"/applications/2023-11-30/clientSecret": "SP-API rotateApplicationClientSecret",
 }

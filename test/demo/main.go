@@ -1,8 +1,6 @@
-// Command demo runs the whole rotation system on this machine, with no AWS account, on the local
-// stack of test/harness: a scheduled rotation of a tagged secret end to end, an expiry notice, and
-// the watchdog's sweep over it and one more secret without rotation, printed as a timeline and a
-// final table of versions, labels and alerts. Secret values are never printed, only fingerprints.
-// Usage (after make tools): go run ./test/demo [-logs FILE]
+// Command demo runs a scheduled rotation, an expiry notice and the watchdog's sweep on the local stack
+// of test/harness, with no AWS account, printed as a timeline and tables; it prints only fingerprints
+// of secrets. Usage (after make tools): go run ./test/demo [-logs FILE]
 package main
 
 import (
@@ -13,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"slices"
 	"strings"
@@ -41,25 +40,20 @@ func main() {
 	}
 }
 
+// printer writes the timeline; its log.Logger serializes the lines the stack's goroutines write.
 type printer struct {
-	mu    sync.Mutex
+	*log.Logger
 	start time.Time
 }
 
 func (p *printer) line(t time.Time, what string) {
-	p.print("  %6.1fs  %s\n", t.Sub(p.start).Seconds(), what)
+	p.Printf("  %6.1fs  %s", t.Sub(p.start).Seconds(), what)
 }
 
-func (p *printer) phase(title string) { p.print("\n== %s\n", title) }
-
-func (p *printer) print(format string, args ...any) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	fmt.Printf(format, args...)
-}
+func (p *printer) phase(title string) { p.Printf("\n== %s", title) }
 
 func run(ctx context.Context, logFile string) error {
-	p := &printer{start: time.Now()}
+	p := &printer{Logger: log.New(os.Stdout, "", 0), start: time.Now()}
 	p.phase("Starting the local stack (moto, SP-API/LWA simulator, 4 functions under aws-lambda-rie)")
 	p.line(time.Now(), "building the four bootstraps...")
 	s, err := harness.Start(ctx, harness.Options{
@@ -86,7 +80,8 @@ func run(ctx context.Context, logFile string) error {
 			}
 		}
 	})
-	defer func() { stopAlerts(); wg.Wait() }()
+	stop := func() { stopAlerts(); wg.Wait() }
+	defer stop()
 
 	p.phase("Seeding the managed secret (tag " + managed.TagClientID + ", rotation on)")
 	arn, err := s.Seed(ctx, harness.SeedOptions{Rotation: true})
@@ -128,8 +123,7 @@ func run(ctx context.Context, logFile string) error {
 	}
 	// Alerts published last need a moment to reach the subscription.
 	time.Sleep(500 * time.Millisecond)
-	stopAlerts()
-	wg.Wait()
+	stop()
 
 	if err := report(ctx, s, arn, extra, p); err != nil {
 		return err
@@ -137,8 +131,7 @@ func run(ctx context.Context, logFile string) error {
 	return status(ctx, s, p)
 }
 
-// status runs the operator CLI's status against the local stack, as a person would. It succeeds
-// when the CLI sees the secret without rotation at risk (exit status 1: something needs a person).
+// status runs the operator CLI's status as a person would; it must exit 1 for the secret without rotation.
 func status(ctx context.Context, s *harness.Stack, p *printer) error {
 	p.phase("Operator CLI: go run ./cmd/lwa-rotation status")
 	for k, v := range map[string]string{
@@ -161,12 +154,10 @@ func status(ctx context.Context, s *harness.Stack, p *printer) error {
 	return nil
 }
 
-// sweep tags one more secret, of another application, without rotation, and runs the watchdog's
-// daily sweep. It returns the new secret's ARN.
+// sweep seeds a tagged secret of another application without rotation, runs the watchdog, returns the ARN.
 func sweep(ctx context.Context, s *harness.Stack, p *printer) (string, error) {
 	p.phase("Watchdog: one more tagged secret without rotation, then the daily sweep")
-	name := "sp-api-lwa/forgotten-application"
-	extra, err := s.Seed(ctx, harness.SeedOptions{Name: name, Document: &harness.SecretDocument{
+	extra, err := s.Seed(ctx, harness.SeedOptions{Name: "sp-api-lwa/forgotten-application", Document: &harness.SecretDocument{
 		ClientID:              "amzn1.application-oa2-client.demoforgotten",
 		ClientSecret:          extraSecret,
 		ClientSecretExpiresAt: time.Now().Add(20 * 24 * time.Hour).UTC().Format(time.RFC3339),
@@ -218,13 +209,13 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 			hidden++ // left by turning rotation on in moto; no label, no value
 			continue
 		}
-		labels := cmp.Or(strings.Join(v.Stages, ","), "-")
 		exp, fp := "-", "(no value)"
 		if v.Value != "" {
 			d, _ := v.Document()
 			exp, fp = cmp.Or(d.ClientSecretExpiresAt, "-"), harness.Fingerprint(d.ClientSecret)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, labels, v.Created.Local().Format("15:04:05"), fp, exp)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", v.ID, cmp.Or(strings.Join(v.Stages, ","), "-"),
+			v.Created.Local().Format("15:04:05"), fp, exp)
 		if v.Has(managed.StageCurrent) {
 			current = v
 		}
@@ -236,9 +227,14 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "\nALERT\tSEVERITY\tACTION\tREASON\tSUBJECT")
+	found, texts := map[string][]string{}, []string{s.Logs("")}
 	for _, a := range as {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"),
 			cmp.Or(a.Field("reason"), "-"), a.Subject)
+		if a.Field("event") == "SECRET_AT_RISK" {
+			found[a.Field("secretArn")] = append(found[a.Field("secretArn")], a.Field("reason"))
+		}
+		texts = append(texts, a.Subject+a.Default)
 	}
 	w.Flush()
 
@@ -250,37 +246,22 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 		st.RotateCalls, st.TokenClientCredentials+st.TokenRefresh, len(s.Steps()))
 
 	var problems []string
+	check := func(ok bool, problem string) {
+		if !ok {
+			problems = append(problems, problem)
+		}
+	}
 	newest, _ := s.Sim.Current()
-	if d.ClientSecret != newest || !s.Sim.Accepts(d.ClientSecret) {
-		problems = append(problems, "AWSCURRENT does not hold the newest secret LWA accepts")
-	}
-	if slices.ContainsFunc(vs, func(v harness.Version) bool { return v.Has(managed.StagePending) }) {
-		problems = append(problems, "AWSPENDING was not removed")
-	}
+	check(d.ClientSecret == newest && s.Sim.Accepts(d.ClientSecret), "AWSCURRENT does not hold the newest secret LWA accepts")
+	check(!slices.ContainsFunc(vs, func(v harness.Version) bool { return v.Has(managed.StagePending) }),
+		"AWSPENDING was not removed")
 	for _, want := range []string{"NEW_CLIENT_SECRET_RECEIVED", "CLIENT_SECRET_ROTATED", "CLIENT_SECRET_EXPIRING"} {
-		if !hasAlert(as, want) {
-			problems = append(problems, "no "+want+" alert")
-		}
+		check(hasAlert(as, want), "no "+want+" alert")
 	}
-	// The sweep: the rotated secret is healthy, the forgotten one at risk.
-	found := map[string][]string{}
-	for _, a := range as {
-		if a.Field("event") == "SECRET_AT_RISK" {
-			found[a.Field("secretArn")] = append(found[a.Field("secretArn")], a.Field("reason"))
-		}
-	}
-	if len(found[arn]) > 0 {
-		problems = append(problems, "the watchdog found the rotated secret at risk: "+strings.Join(found[arn], ", "))
-	}
-	if !slices.Contains(found[extra], "ROTATION_DISABLED") {
-		problems = append(problems, "the watchdog did not find the secret without rotation")
-	}
+	check(len(found[arn]) == 0, "the watchdog found the rotated secret at risk: "+strings.Join(found[arn], ", "))
+	check(slices.Contains(found[extra], "ROTATION_DISABLED"), "the watchdog did not find the secret without rotation")
 	fmt.Printf("Watchdog: rotated secret healthy: %v; secret without rotation: %s\n", len(found[arn]) == 0, strings.Join(found[extra], ", "))
 	leaks := 0
-	texts := []string{s.Logs("")}
-	for _, a := range as {
-		texts = append(texts, a.Subject+a.Default)
-	}
 	for _, sec := range append(s.Sim.Issued(), extraSecret) {
 		for _, t := range texts {
 			if strings.Contains(t, sec) {
@@ -288,9 +269,7 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 			}
 		}
 	}
-	if leaks > 0 {
-		problems = append(problems, fmt.Sprintf("%d client secret occurrence(s) in function logs or alerts", leaks))
-	}
+	check(leaks == 0, fmt.Sprintf("%d client secret occurrence(s) in function logs or alerts", leaks))
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}

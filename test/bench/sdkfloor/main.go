@@ -1,6 +1,5 @@
 // Command sdkfloor is a cold-start reference of test/bench, not a function: the floor with the
-// secretsmanager and sns service packages linked but never called. Its start over the floor's is
-// what initialising their endpoint tables and client code costs, which no wiring can remove.
+// secretsmanager and sns packages linked but never called, to show what their initialisation costs.
 package main
 
 import (
