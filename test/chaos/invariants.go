@@ -70,7 +70,7 @@ func (w *World) check(res *Result) {
 	}
 	if res.NotWorking > 0 {
 		res.violate("I2: %d observations of %d found AWSCURRENT not accepted by LWA: %s",
-			res.NotWorking, w.observations, strings.Join(w.notWorkingAt, "; "))
+			res.NotWorking, w.observations, strings.Join(w.notWorkingAt[:min(5, len(w.notWorkingAt))], "; "))
 	}
 	w.checkRotateCalls(res) // I3
 	w.checkLeaks(res)       // I4
@@ -95,7 +95,7 @@ func (w *World) check(res *Result) {
 // checkForged is I6. A forged delivery claims the latest expiry, so it is adopted and then rejected.
 func (w *World) checkForged(res *Result) {
 	if res.ForgedCurrent > 0 {
-		res.violate("I6: %d observations found a forged secret in AWSCURRENT: %s", res.ForgedCurrent, strings.Join(w.forgedCurrentAt, "; "))
+		res.violate("I6: %d observations found a forged secret in AWSCURRENT: %s", res.ForgedCurrent, strings.Join(w.forgedCurrentAt[:min(5, len(w.forgedCurrentAt))], "; "))
 	}
 	for _, f := range w.forged {
 		res.Forged++

@@ -118,7 +118,7 @@ type World struct {
 	forged                 []Forgery
 	operatorRotations      map[int]int
 	observations           int
-	notWorkingAt           []string
+	notWorkingAt           []string // I2 and I6 violations' details; the first five are reported
 	forgedCurrentAt        []string
 
 	mu                   sync.Mutex // guards what follows, which handlers write
@@ -249,21 +249,18 @@ func (w *World) Now() time.Time {
 	return w.last
 }
 
-// advance moves the clock to t (one tick on when t is zero); running makes time flow until the next.
-func (w *World) advance(t time.Time, running bool) {
+// advance moves the clock to t, or one tick on with time flowing until the next advance when t is zero.
+func (w *World) advance(t time.Time) {
 	w.clockMu.Lock()
 	defer w.clockMu.Unlock()
+	w.tickStart = time.Time{}
 	if t.IsZero() {
-		t = w.clock.Now().Add(TickSim)
+		t, w.tickStart = w.clock.Now().Add(TickSim), time.Now()
 	}
 	if t.Before(w.last) {
 		t = w.last
 	}
 	w.clock.Set(t)
-	w.tickStart = time.Time{}
-	if running {
-		w.tickStart = time.Now()
-	}
 }
 
 // flow makes simulated time flow with real time until the next advance.
@@ -362,7 +359,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rotate {
 		op = "RotateApplicationClientSecret"
 	}
-	if err := w.crashBefore(ctx, op, req); err != nil {
+	if err := w.crash(ctx, op, req, false); err != nil {
 		return nil, err
 	}
 	in, a, rec := req.Clone(ctx), w.Apps[0], httptest.NewRecorder()
@@ -409,7 +406,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err // the caller gave up while the request was served: the answer is lost
 	}
-	if err := w.crashAfter(ctx); err != nil {
+	if err := w.crash(ctx, op, req, true); err != nil {
 		return nil, err
 	}
 	res := rec.Result()
@@ -547,13 +544,6 @@ func (w *World) adopted(a *App) bool {
 	return w.CurrentSecret(a.Index) == newest
 }
 
-func note(notes []string, format string, args ...any) []string {
-	if len(notes) >= 5 {
-		return notes
-	}
-	return append(notes, fmt.Sprintf(format, args...))
-}
-
 // observe is one observation point: I2, I6's forged AWSCURRENT, and which issued
 // secrets are stored (with their versions' expiry, what the handlers order by).
 func (w *World) observe() {
@@ -562,15 +552,15 @@ func (w *World) observe() {
 		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
 		if cur != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == cur }) {
 			w.res.ForgedCurrent++
-			w.forgedCurrentAt = note(w.forgedCurrentAt, "app %d at %s", a.Index, now.Sub(Epoch))
+			w.forgedCurrentAt = append(w.forgedCurrentAt, fmt.Sprintf("app %d at %s", a.Index, now.Sub(Epoch)))
 		}
 		if w.CheckWorking {
 			w.observations++
 		}
 		if w.CheckWorking && !a.Sim.Accepts(cur) {
 			w.res.NotWorking++
-			w.notWorkingAt = note(w.notWorkingAt, "app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
-				a.Index, now.Sub(Epoch), slices.Index(issued, cur))
+			w.notWorkingAt = append(w.notWorkingAt, fmt.Sprintf("app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
+				a.Index, now.Sub(Epoch), slices.Index(issued, cur)))
 		}
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
@@ -693,7 +683,7 @@ func (w *World) Run() *Result {
 		}
 		if w.engine.Busy() {
 			time.Sleep(TickReal)
-			w.advance(time.Time{}, true)
+			w.advance(time.Time{})
 			continue
 		}
 		next := now.Add(10 * time.Minute)
@@ -715,7 +705,7 @@ func (w *World) Run() *Result {
 		if !next.After(now) {
 			next = now.Add(TickSim)
 		}
-		w.advance(next, false)
+		w.advance(next)
 	}
 	w.engine.Wait()
 	w.observe()
