@@ -16,9 +16,7 @@ var ErrCrash = errors.New("chaos: the function was interrupted at this point")
 // Crash interrupts one handler invocation at the Nth call of Op matching Arg and Step, before it
 // takes effect or (After) losing its answer; every later operation of the invocation fails too.
 type Crash struct {
-	// Op is a Secrets Manager operation, "Publish", "ClientCredentials" (LWA),
-	// "RotateApplicationClientSecret" or "DeleteMessage" (the event source's acknowledgement).
-	Op    string
+	Op    string // of Secrets Manager, Publish, ClientCredentials, RotateApplicationClientSecret, DeleteMessage
 	Arg   string // when set, only calls with it among argsOf(in)
 	Step  string // a rotation.Step* name: only calls of that step
 	Nth   int    // 1-based; 0 means 1

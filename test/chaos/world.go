@@ -147,7 +147,7 @@ type RotateCall struct {
 	At      time.Time
 	Status  int
 	Issued  bool // a secret was issued (204, or a lost response)
-	Secret  int  // index in App.Sim.Issued() of the issued secret
+	Secret  int  // index in App.Sim.Issued() of the issued secret (of the newest when none was)
 	Current int  // index in App.Sim.Issued() of AWSCURRENT's secret at the call (-1 unknown)
 }
 
@@ -373,10 +373,8 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		current := slices.Index(a.Sim.Issued(), w.CurrentSecret(a.Index))
 		before := a.Sim.Stats().Rotations
 		a.Sim.Handler().ServeHTTP(rec, in)
-		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: a.Sim.Stats().Rotations > before, Current: current}
-		if c.Issued {
-			c.Secret = len(a.Sim.Issued()) - 1
-		}
+		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: a.Sim.Stats().Rotations > before,
+			Secret: len(a.Sim.Issued()) - 1, Current: current}
 		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok {
 			c.Token, c.Inv = inv.token, inv.id
 		}
@@ -441,10 +439,14 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 
 // mapping is the event source mapping of q to h as deployed (batches of 10, MaximumConcurrency 2).
 func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) *awssim.Mapping {
-	m := &awssim.Mapping{
+	concurrency := 2
+	if w.SerialReceivers {
+		concurrency = 1
+	}
+	return &awssim.Mapping{
 		Queue:    q,
 		QueueARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
-		Region:   "us-east-1", BatchSize: 10, Concurrency: 2,
+		Region:   "us-east-1", BatchSize: 10, Concurrency: concurrency,
 		Timeout: HandlerTimeout,
 		Invocation: func(ctx context.Context) context.Context {
 			return context.WithValue(ctx, invocationKey{}, &invocation{id: invocationSeq.Add(1)})
@@ -467,10 +469,6 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 			return [][]events.SQSMessage{msgs}
 		},
 	}
-	if w.SerialReceivers {
-		m.Concurrency = 1
-	}
-	return m
 }
 
 // RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does.
