@@ -13,60 +13,47 @@ import (
 // ErrCrash is what an operation returns once its invocation has crashed.
 var ErrCrash = errors.New("chaos: the function was interrupted at this point")
 
-// Crash interrupts one handler invocation: the Nth call of Op matching Arg and Step fails without
-// effect (After false) or takes effect and loses its answer (After true). Every later operation
-// of the invocation fails too, as if the process died; the retries must repair everything.
+// Crash interrupts one handler invocation at the Nth call of Op matching Arg and Step, before it
+// takes effect or (After) losing its answer; every later operation of the invocation fails too.
 type Crash struct {
-	// Op is a Secrets Manager operation, "Publish", "ClientCredentials" (LWA),
-	// "RotateApplicationClientSecret" or "DeleteMessage" (the event source's acknowledgement).
-	Op    string
+	Op    string // of Secrets Manager, Publish, ClientCredentials, RotateApplicationClientSecret, DeleteMessage
 	Arg   string // when set, only calls with it among argsOf(in)
 	Step  string // a rotation.Step* name: only calls of that step
 	Nth   int    // 1-based; 0 means 1
 	After bool
 }
 
-// crashBefore fails an operation if its invocation crashed, or if it is the crash point (After false).
-func (w *World) crashBefore(ctx context.Context, op string, in any) error {
+// crash fails an operation of an invocation that crashed, and crashes the one at the crash point:
+// before it takes effect (after false), or with Crash.After once it did, losing its answer (after true).
+func (w *World) crash(ctx context.Context, op string, in any, after bool) error {
 	inv, ok := ctx.Value(invocationKey{}).(*invocation)
 	if !ok {
 		return nil
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.crashed == inv.id {
-		return ErrCrash
-	}
 	c := w.Crash
-	if c == nil || c.Op != op || (c.Step != "" && c.Step != inv.step) ||
-		(c.Arg != "" && !slices.Contains(argsOf(in), c.Arg)) {
+	switch {
+	case after:
+		if w.armed != inv.id {
+			return nil
+		}
+		w.armed = 0
+	case w.crashed == inv.id:
+		return ErrCrash
+	case c == nil || c.Op != op || (c.Step != "" && c.Step != inv.step) ||
+		(c.Arg != "" && !slices.Contains(argsOf(in), c.Arg)):
 		return nil
+	default:
+		w.crashSeen++
+		if w.crashSeen != max(c.Nth, 1) {
+			return nil
+		}
+		if c.After {
+			w.armed = inv.id // its call with after true crashes
+			return nil
+		}
 	}
-	w.crashSeen++
-	if w.crashSeen != max(c.Nth, 1) {
-		return nil
-	}
-	if c.After {
-		w.armed = inv.id // crashAfter takes it from here
-		return nil
-	}
-	w.crashHits++
-	w.crashed = inv.id
-	return ErrCrash
-}
-
-// crashAfter loses the answer of an operation that took effect if it was the crash point (After true).
-func (w *World) crashAfter(ctx context.Context) error {
-	inv, ok := ctx.Value(invocationKey{}).(*invocation)
-	if !ok {
-		return nil
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.armed != inv.id {
-		return nil
-	}
-	w.armed = 0
 	w.crashHits++
 	w.crashed = inv.id
 	return ErrCrash
@@ -75,14 +62,14 @@ func (w *World) crashAfter(ctx context.Context) error {
 // guard calls f as operation op behind the crash points and the injected errors.
 func guard[I, O, P any](w *World, ctx context.Context, op string, in I, o []P, f func(context.Context, I, ...P) (O, error)) (O, error) {
 	var zero O
-	if err := w.crashBefore(ctx, op, in); err != nil {
+	if err := w.crash(ctx, op, in, false); err != nil {
 		return zero, err
 	}
 	out, err := zero, w.inject(op, in)
 	if err == nil {
 		out, err = f(ctx, in, o...)
 	}
-	if cerr := w.crashAfter(ctx); cerr != nil {
+	if cerr := w.crash(ctx, op, in, true); cerr != nil {
 		return zero, cerr
 	}
 	return out, err

@@ -70,7 +70,7 @@ func (w *World) check(res *Result) {
 	}
 	if res.NotWorking > 0 {
 		res.violate("I2: %d observations of %d found AWSCURRENT not accepted by LWA: %s",
-			res.NotWorking, w.observations, strings.Join(w.notWorkingAt, "; "))
+			res.NotWorking, w.observations, strings.Join(w.notWorkingAt[:min(5, len(w.notWorkingAt))], "; "))
 	}
 	w.checkRotateCalls(res) // I3
 	w.checkLeaks(res)       // I4
@@ -95,7 +95,7 @@ func (w *World) check(res *Result) {
 // checkForged is I6. A forged delivery claims the latest expiry, so it is adopted and then rejected.
 func (w *World) checkForged(res *Result) {
 	if res.ForgedCurrent > 0 {
-		res.violate("I6: %d observations found a forged secret in AWSCURRENT: %s", res.ForgedCurrent, strings.Join(w.forgedCurrentAt, "; "))
+		res.violate("I6: %d observations found a forged secret in AWSCURRENT: %s", res.ForgedCurrent, strings.Join(w.forgedCurrentAt[:min(5, len(w.forgedCurrentAt))], "; "))
 	}
 	for _, f := range w.forged {
 		res.Forged++
@@ -134,10 +134,9 @@ func (w *World) whereIs(secret string) string {
 	return strings.Join(at, "; ")
 }
 
-// checkRotateCalls counts I3: per rotation (token), every issuing call after the first must be
-// explained, and none may be made while a secret newer than AWSCURRENT's (by expiry, to the
-// millisecond) was stored, since createSecret adopts it instead (rotation Case 3). Secrets with
-// equal expiries cannot be ordered, so createSecret adopts neither and asks Amazon: Tied.
+// checkRotateCalls counts I3: every issuing call after a rotation's first must be explained, and
+// none may be made while a secret newer than AWSCURRENT's (by expiry, to the millisecond) was stored,
+// which createSecret adopts instead (rotation Case 3); equal expiries adopt neither: Tied.
 func (w *World) checkRotateCalls(res *Result) {
 	calls := w.Calls()
 	res.RotateCalls = len(calls)
@@ -197,10 +196,9 @@ func (w *World) checkRotateCalls(res *Result) {
 	}
 }
 
-// adoptable returns the issued secret createSecret would have adopted instead of making issuing
-// call c (-1 when none), and whether a tie explains that it adopted none. Candidates were issued
-// after AWSCURRENT's and stored before the step started; one tied with AWSCURRENT, or a newest one
-// tied with another secret stored at any time (storedAt can trail the write under load), is a tie.
+// adoptable returns the secret, issued after AWSCURRENT's and stored before the step started, that
+// createSecret would have adopted instead of issuing call c (-1: none), or whether a tie explains none:
+// with AWSCURRENT, or of the newest with one stored at any time (storedAt can trail the write).
 func adoptable(c RotateCall, issued []string, started time.Time, storedAt, storedExpiry map[string]time.Time) (int, bool) {
 	best, tie := -1, false
 	for j := c.Current + 1; j < c.Secret; j++ {
@@ -224,9 +222,8 @@ func adoptable(c RotateCall, issued []string, started time.Time, storedAt, store
 	return best, false
 }
 
-// lateReceiverCall reports whether c, the first issuing call of a receiver's rotation, found
-// AWSCURRENT newer than, and tied with none of, every other secret issued before it and stored at
-// any time in the run (ExplainedLate: a rotation adopted the receiver's secret in between).
+// lateReceiverCall reports whether c, a receiver's rotation's first issuing call, found AWSCURRENT newer
+// than and tied with no other secret issued before and ever stored (ExplainedLate: adopted in between).
 func lateReceiverCall(c RotateCall, issued []string, storedAt, storedExpiry map[string]time.Time) bool {
 	if c.Current < 0 {
 		return false

@@ -75,7 +75,7 @@ func (q *Queue) Receive(_ context.Context, n int) ([]events.SQSMessage, error) {
 
 // Delete deletes a handled message (the event source acknowledging it).
 func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
-	if err := q.w.crashBefore(ctx, "DeleteMessage", q.Name); err != nil {
+	if err := q.w.crash(ctx, "DeleteMessage", q.Name, false); err != nil {
 		return err
 	}
 	if q.w.faulty(q.w.Sched.SQSDeleteFail) {
@@ -84,7 +84,7 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 	q.mu.Lock()
 	q.msgs = slices.DeleteFunc(q.msgs, func(x *message) bool { return x.id == m.MessageId })
 	q.mu.Unlock()
-	return q.w.crashAfter(ctx)
+	return q.w.crash(ctx, "DeleteMessage", q.Name, true)
 }
 
 // Len returns how many messages are in the queue (visible or not) and in its dead-letter queue.

@@ -118,7 +118,7 @@ type World struct {
 	forged                 []Forgery
 	operatorRotations      map[int]int
 	observations           int
-	notWorkingAt           []string
+	notWorkingAt           []string // I2 and I6 violations' details; the first five are reported
 	forgedCurrentAt        []string
 
 	mu                   sync.Mutex // guards what follows, which handlers write
@@ -147,7 +147,7 @@ type RotateCall struct {
 	At      time.Time
 	Status  int
 	Issued  bool // a secret was issued (204, or a lost response)
-	Secret  int  // index in App.Sim.Issued() of the issued secret
+	Secret  int  // index in App.Sim.Issued() of the issued secret (of the newest when none was)
 	Current int  // index in App.Sim.Issued() of AWSCURRENT's secret at the call (-1 unknown)
 }
 
@@ -249,21 +249,18 @@ func (w *World) Now() time.Time {
 	return w.last
 }
 
-// advance moves the clock to t (one tick on when t is zero); running makes time flow until the next.
-func (w *World) advance(t time.Time, running bool) {
+// advance moves the clock to t, or one tick on with time flowing until the next advance when t is zero.
+func (w *World) advance(t time.Time) {
 	w.clockMu.Lock()
 	defer w.clockMu.Unlock()
+	w.tickStart = time.Time{}
 	if t.IsZero() {
-		t = w.clock.Now().Add(TickSim)
+		t, w.tickStart = w.clock.Now().Add(TickSim), time.Now()
 	}
 	if t.Before(w.last) {
 		t = w.last
 	}
 	w.clock.Set(t)
-	w.tickStart = time.Time{}
-	if running {
-		w.tickStart = time.Now()
-	}
 }
 
 // flow makes simulated time flow with real time until the next advance.
@@ -362,7 +359,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if rotate {
 		op = "RotateApplicationClientSecret"
 	}
-	if err := w.crashBefore(ctx, op, req); err != nil {
+	if err := w.crash(ctx, op, req, false); err != nil {
 		return nil, err
 	}
 	in, a, rec := req.Clone(ctx), w.Apps[0], httptest.NewRecorder()
@@ -376,10 +373,8 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		current := slices.Index(a.Sim.Issued(), w.CurrentSecret(a.Index))
 		before := a.Sim.Stats().Rotations
 		a.Sim.Handler().ServeHTTP(rec, in)
-		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: a.Sim.Stats().Rotations > before, Current: current}
-		if c.Issued {
-			c.Secret = len(a.Sim.Issued()) - 1
-		}
+		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: a.Sim.Stats().Rotations > before,
+			Secret: len(a.Sim.Issued()) - 1, Current: current}
 		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok {
 			c.Token, c.Inv = inv.token, inv.id
 		}
@@ -409,7 +404,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err // the caller gave up while the request was served: the answer is lost
 	}
-	if err := w.crashAfter(ctx); err != nil {
+	if err := w.crash(ctx, op, req, true); err != nil {
 		return nil, err
 	}
 	res := rec.Result()
@@ -444,10 +439,14 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 
 // mapping is the event source mapping of q to h as deployed (batches of 10, MaximumConcurrency 2).
 func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) *awssim.Mapping {
-	m := &awssim.Mapping{
+	concurrency := 2
+	if w.SerialReceivers {
+		concurrency = 1
+	}
+	return &awssim.Mapping{
 		Queue:    q,
 		QueueARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
-		Region:   "us-east-1", BatchSize: 10, Concurrency: 2,
+		Region:   "us-east-1", BatchSize: 10, Concurrency: concurrency,
 		Timeout: HandlerTimeout,
 		Invocation: func(ctx context.Context) context.Context {
 			return context.WithValue(ctx, invocationKey{}, &invocation{id: invocationSeq.Add(1)})
@@ -470,10 +469,6 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 			return [][]events.SQSMessage{msgs}
 		},
 	}
-	if w.SerialReceivers {
-		m.Concurrency = 1
-	}
-	return m
 }
 
 // RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does.
@@ -547,13 +542,6 @@ func (w *World) adopted(a *App) bool {
 	return w.CurrentSecret(a.Index) == newest
 }
 
-func note(notes []string, format string, args ...any) []string {
-	if len(notes) >= 5 {
-		return notes
-	}
-	return append(notes, fmt.Sprintf(format, args...))
-}
-
 // observe is one observation point: I2, I6's forged AWSCURRENT, and which issued
 // secrets are stored (with their versions' expiry, what the handlers order by).
 func (w *World) observe() {
@@ -562,15 +550,15 @@ func (w *World) observe() {
 		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
 		if cur != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == cur }) {
 			w.res.ForgedCurrent++
-			w.forgedCurrentAt = note(w.forgedCurrentAt, "app %d at %s", a.Index, now.Sub(Epoch))
+			w.forgedCurrentAt = append(w.forgedCurrentAt, fmt.Sprintf("app %d at %s", a.Index, now.Sub(Epoch)))
 		}
 		if w.CheckWorking {
 			w.observations++
 		}
 		if w.CheckWorking && !a.Sim.Accepts(cur) {
 			w.res.NotWorking++
-			w.notWorkingAt = note(w.notWorkingAt, "app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
-				a.Index, now.Sub(Epoch), slices.Index(issued, cur))
+			w.notWorkingAt = append(w.notWorkingAt, fmt.Sprintf("app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
+				a.Index, now.Sub(Epoch), slices.Index(issued, cur)))
 		}
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
@@ -693,7 +681,7 @@ func (w *World) Run() *Result {
 		}
 		if w.engine.Busy() {
 			time.Sleep(TickReal)
-			w.advance(time.Time{}, true)
+			w.advance(time.Time{})
 			continue
 		}
 		next := now.Add(10 * time.Minute)
@@ -715,7 +703,7 @@ func (w *World) Run() *Result {
 		if !next.After(now) {
 			next = now.Add(TickSim)
 		}
-		w.advance(next, false)
+		w.advance(next)
 	}
 	w.engine.Wait()
 	w.observe()
