@@ -186,8 +186,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.emit("moto is up at %s", s.MotoURL)
-	s.SecretsManager = secretsManagerClient(s.MotoURL)
-	s.SQS, s.SNS = sqs.NewFromConfig(awsConfig(s.MotoURL)), sns.NewFromConfig(awsConfig(s.MotoURL))
+	cfg := awsConfig(s.MotoURL)
+	s.SecretsManager, s.SQS, s.SNS = secretsmanager.NewFromConfig(cfg), sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg)
 	if err := s.createQueues(ctx); err != nil {
 		return nil, err
 	}
@@ -488,44 +488,12 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 	}
 	if o.Rotation {
 		fn := cmp.Or(o.RotationFunction, RotationFunctionARN)
-		if err := enableRotation(ctx, s.SecretsManager, arn, aws.ToString(out.VersionId), fn); err != nil {
+		if err := s.engine.enableRotation(ctx, arn, aws.ToString(out.VersionId), fn); err != nil {
 			return "", err
 		}
 	}
 	s.emit("seeded secret %s (tagged %v, rotation %v)", o.Name, !o.NoTag, o.Rotation)
 	return arn, nil
-}
-
-// enableRotation turns rotation on in moto: a RotateSecret naming a Lambda moto does not know
-// keeps the ARN and rules and leaves an empty AWSPENDING version, which is then removed.
-func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current, function string) error {
-	_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
-		SecretId: aws.String(arn), ClientRequestToken: aws.String(NewToken()),
-		RotationLambdaARN: aws.String(function),
-		RotationRules:     &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
-	})
-	if err != nil && !notFound(err) {
-		return fmt.Errorf("harness: enable rotation of %s: %w", arn, err)
-	}
-	describe := &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)}
-	d, err := sm.DescribeSecret(ctx, describe)
-	if err != nil {
-		return fmt.Errorf("harness: describe %s: %w", arn, err)
-	}
-	if _, pending := stages(d); pending != "" {
-		if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-			SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(pending)}); err != nil {
-			return fmt.Errorf("harness: remove AWSPENDING of %s: %w", arn, err)
-		}
-	}
-	if d, err = sm.DescribeSecret(ctx, describe); err != nil {
-		return fmt.Errorf("harness: describe %s: %w", arn, err)
-	}
-	if kept := slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT"); !aws.ToBool(d.RotationEnabled) || !kept {
-		return fmt.Errorf("harness: enable rotation of %s: rotation enabled %v, AWSCURRENT kept %v",
-			arn, aws.ToBool(d.RotationEnabled), kept)
-	}
-	return nil
 }
 
 // StartRotation is a scheduled rotation: RotateSecret through the engine; it returns the new version id.
@@ -738,14 +706,12 @@ func (s *Stack) SendNotification(ctx context.Context, queueURL, body string) err
 // retryAfter adds "Retry-After: 1" to 429 answers without one, so that clients retry within the
 // stack's short deadlines instead of waiting a whole rate interval.
 func retryAfter(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(&retryAfterWriter{ResponseWriter: w}, r)
-	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(retryAfterWriter{w}, r) })
 }
 
 type retryAfterWriter struct{ http.ResponseWriter }
 
-func (w *retryAfterWriter) WriteHeader(status int) {
+func (w retryAfterWriter) WriteHeader(status int) {
 	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
@@ -755,8 +721,4 @@ func (w *retryAfterWriter) WriteHeader(status int) {
 func awsConfig(url string) aws.Config {
 	return aws.Config{Region: Region, BaseEndpoint: aws.String(url),
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
-}
-
-func secretsManagerClient(url string) *secretsmanager.Client {
-	return secretsmanager.NewFromConfig(awsConfig(url))
 }
