@@ -295,7 +295,7 @@ func TestPoolAroundInvoke(t *testing.T) {
 	t.Cleanup(srv.Close)
 	in := &instance{name: "f", url: srv.URL, http: srv.Client()}
 	var calls []string
-	p := newPool("f", []*instance{in}, func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+	p := newPool([]*instance{in}, func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
 		calls = append(calls, fmt.Sprint(function, " ", event))
 		return invoke(ctx)
 	})

@@ -97,14 +97,13 @@ func (e *FunctionError) Error() string {
 type AroundInvoke func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error)
 
 type pool struct {
-	name   string
 	free   chan *instance
 	all    []*instance
 	around AroundInvoke
 }
 
-func newPool(name string, insts []*instance, around AroundInvoke) *pool {
-	p := &pool{name: name, free: make(chan *instance, len(insts)), all: insts, around: around}
+func newPool(insts []*instance, around AroundInvoke) *pool {
+	p := &pool{free: make(chan *instance, len(insts)), all: insts, around: around}
 	for _, in := range insts {
 		p.free <- in
 	}
@@ -120,7 +119,7 @@ func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
 	}
 	defer func() { p.free <- in }()
 	if p.around != nil {
-		return p.around(ctx, p.name, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
+		return p.around(ctx, in.name, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
 	}
 	return in.invoke(ctx, event)
 }

@@ -138,7 +138,8 @@ type Stack struct {
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	setDefaults(&opts)
 	started := time.Now()
-	s := &Stack{opts: opts, logs: map[string]*logsink.Buffer{}, pools: map[string]*pool{},
+	runCtx, cancel := context.WithCancel(context.Background())
+	s := &Stack{opts: opts, logs: map[string]*logsink.Buffer{}, pools: map[string]*pool{}, cancel: cancel,
 		ClientID: opts.ClientID, ApplicationID: opts.ApplicationID, InitialSecret: opts.InitialSecret}
 	defer func() {
 		if err != nil {
@@ -166,8 +167,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	for _, n := range append([]string{"moto"}, Functions...) {
 		s.logs[n] = &logsink.Buffer{Tee: tee}
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
 
 	binDir := opts.BinDir
 	if binDir == "" {
@@ -251,7 +250,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 				insts = append(insts, in)
 			}
 			s.mu.Lock()
-			s.pools[name] = newPool(name, insts, opts.AroundInvoke)
+			s.pools[name] = newPool(insts, opts.AroundInvoke)
 			s.mu.Unlock()
 		})
 	}
@@ -297,10 +296,10 @@ func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte,
 // BootstrapPID returns the pid of the bootstrap under function's first aws-lambda-rie.
 func (s *Stack) BootstrapPID(function string) (int, bool) {
 	p := s.pools[function]
-	if p == nil || len(p.all) == 0 {
+	if p == nil {
 		return 0, false
 	}
-	return childPID(p.all[0].proc.cmd.Process.Pid)
+	return childPID(p.all[0].proc.Pid())
 }
 
 func setDefaults(o *Options) {
@@ -423,9 +422,7 @@ func (s *Stack) Logs(name string) string {
 // Close stops everything. It is safe to call more than once.
 func (s *Stack) Close() {
 	s.closeOnce.Do(func() {
-		if s.cancel != nil {
-			s.cancel()
-		}
+		s.cancel()
 		for _, p := range s.pools {
 			for _, in := range p.all {
 				in.proc.Stop()
@@ -474,18 +471,15 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 		doc = *o.Document
 	}
 	b, _ := json.Marshal(doc)
-	out, err := s.SecretsManager.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(o.Name), SecretString: aws.String(string(b))})
+	in := &secretsmanager.CreateSecretInput{Name: aws.String(o.Name), SecretString: aws.String(string(b))}
+	if !o.NoTag {
+		in.Tags = []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(doc.ClientID)}}
+	}
+	out, err := s.SecretsManager.CreateSecret(ctx, in)
 	if err != nil {
 		return "", fmt.Errorf("harness: create secret %s: %w", o.Name, err)
 	}
 	arn := aws.ToString(out.ARN)
-	if !o.NoTag {
-		if _, err := s.SecretsManager.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(arn),
-			Tags: []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(doc.ClientID)}}}); err != nil {
-			return "", fmt.Errorf("harness: tag secret %s: %w", o.Name, err)
-		}
-	}
 	if o.Rotation {
 		fn := cmp.Or(o.RotationFunction, RotationFunctionARN)
 		if err := s.engine.enableRotation(ctx, arn, aws.ToString(out.VersionId), fn); err != nil {
