@@ -651,9 +651,8 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 		}
 		for _, m := range out.Messages {
 			var env struct {
-				Subject           string
-				Message           string
-				MessageAttributes map[string]struct{ Type, Value string }
+				Subject, Message  string
+				MessageAttributes map[string]struct{ Value string }
 			}
 			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
 				return nil, fmt.Errorf("harness: decode SNS envelope: %w", err)
