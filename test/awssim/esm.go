@@ -1,7 +1,9 @@
 package awssim
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,10 +37,7 @@ type Mapping struct {
 
 // Poll is one poll: it returns how many messages it received, and the receive error.
 func (m *Mapping) Poll(ctx context.Context) (int, error) {
-	size := m.BatchSize
-	if size <= 0 {
-		size = 10
-	}
+	size := cmp.Or(max(m.BatchSize, 0), 10)
 	msgs, err := m.Queue.Receive(ctx, size*max(m.Concurrency, 1))
 	n := len(msgs)
 	if err != nil || n == 0 {
@@ -46,14 +45,9 @@ func (m *Mapping) Poll(ctx context.Context) (int, error) {
 	}
 	m.inflight.Add(1)
 	defer m.inflight.Add(-1)
-	var batches [][]events.SQSMessage
+	batches := slices.Collect(slices.Chunk(msgs, size))
 	if m.Split != nil {
 		batches = m.Split(msgs)
-	} else {
-		for len(msgs) > 0 {
-			n := min(size, len(msgs))
-			batches, msgs = append(batches, msgs[:n]), msgs[n:]
-		}
 	}
 	var wg sync.WaitGroup
 	for _, b := range batches {
@@ -81,12 +75,9 @@ func (m *Mapping) deliver(ctx context.Context, batch []events.SQSMessage) {
 	if err != nil {
 		return
 	}
-	failed := make(map[string]bool, len(resp.BatchItemFailures))
-	for _, f := range resp.BatchItemFailures {
-		failed[f.ItemIdentifier] = true
-	}
 	for _, msg := range ev.Records {
-		if !failed[msg.MessageId] {
+		failed := func(f events.SQSBatchItemFailure) bool { return f.ItemIdentifier == msg.MessageId }
+		if !slices.ContainsFunc(resp.BatchItemFailures, failed) {
 			_ = m.Queue.Delete(ctx, msg) // an undeleted message comes back: SQS delivers at least once
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/test/awssim"
@@ -96,9 +97,9 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		arn, name, token, err := e.rotateSecret(r.Context(), &in)
-		var ae smithy.APIError
+		ae, isAPI := errors.AsType[smithy.APIError](err)
 		switch {
-		case errors.As(err, &ae):
+		case isAPI:
 			writeAWSError(w, http.StatusBadRequest, ae.ErrorCode(), ae.ErrorMessage())
 		case err != nil:
 			writeAWSError(w, http.StatusInternalServerError, "InternalServiceError", "the local rotation engine failed")
@@ -167,11 +168,34 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 	return arn, aws.ToString(d.Name), token, nil
 }
 
+// enableRotation turns rotation on as a schedule does, without rotating: moto keeps the ARN and
+// rules of a RotateSecret naming a Lambda it does not know, and an empty AWSPENDING version to remove.
+func (e *engine) enableRotation(ctx context.Context, arn, current, function string) error {
+	_, _, token, err := e.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn),
+		RotationLambdaARN: aws.String(function), RotateImmediately: aws.Bool(false),
+		RotationRules: &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}})
+	if err != nil {
+		return fmt.Errorf("harness: enable rotation of %s: %w", arn, err)
+	}
+	if err := e.finish(arn, token); err != nil {
+		return fmt.Errorf("harness: remove AWSPENDING of %s: %w", arn, err)
+	}
+	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return fmt.Errorf("harness: describe %s: %w", arn, err)
+	}
+	if kept := slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT"); !aws.ToBool(d.RotationEnabled) || !kept {
+		return fmt.Errorf("harness: enable rotation of %s: rotation enabled %v, AWSCURRENT kept %v",
+			arn, aws.ToBool(d.RotationEnabled), kept)
+	}
+	return nil
+}
+
 // notFound reports a ResourceNotFoundException: moto's answer to a RotateSecret naming a Lambda it
 // does not know, after it has stored the rotation's configuration and pending version.
 func notFound(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == "ResourceNotFoundException"
+	ae, ok := errors.AsType[smithy.APIError](err)
+	return ok && ae.ErrorCode() == "ResourceNotFoundException"
 }
 
 func (e *engine) step(a awssim.Attempt, step string) error {
@@ -187,19 +211,16 @@ func (e *engine) step(a awssim.Attempt, step string) error {
 	e.mu.Unlock()
 	if err != nil {
 		e.say("  %s failed after %s: %s", step, took, oneLine(rec.Err))
-		return err
+	} else {
+		e.say("  %s ok (%s)", step, took)
 	}
-	e.say("  %s ok (%s)", step, took)
-	return nil
+	return err
 }
 
 func (e *engine) finish(arn, token string) error {
 	_, err := e.sm.UpdateSecretVersionStage(e.ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(token)})
-	if err != nil {
-		return fmt.Errorf("remove AWSPENDING: %w", err)
-	}
-	return nil
+	return err
 }
 
 func (e *engine) pending(arn string) (string, bool) {
@@ -240,11 +261,6 @@ func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
 	}
 }
 
-func (e *engine) busy() bool {
-	_, waiting := e.rot.Stats()
-	return e.rot.Busy() || waiting > 0
-}
-
 func writeAWSError(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.Header().Set("X-Amzn-ErrorType", code)
@@ -271,4 +287,9 @@ func oneLine(s string) string {
 		s = s[:297] + "..."
 	}
 	return s
+}
+
+func (e *engine) busy() bool {
+	_, waiting := e.rot.Stats()
+	return e.rot.Busy() || waiting > 0
 }

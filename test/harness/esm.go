@@ -41,8 +41,7 @@ func (m *mapping) call(ctx context.Context, ev events.SQSEvent) (events.SQSEvent
 	var resp events.SQSEventResponse
 	out, err := m.s.pools[m.function].invoke(ctx, ev)
 	if err != nil {
-		var fe *FunctionError
-		if errors.As(err, &fe) {
+		if fe, ok := errors.AsType[*FunctionError](err); ok {
 			m.s.emit("%s: invocation failed, whole batch retried: %s", m.name, oneLine(fe.Message))
 		} else if ctx.Err() == nil {
 			m.s.emit("%s: invocation failed: %v", m.name, err)

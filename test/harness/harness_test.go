@@ -118,7 +118,7 @@ func (f *fakeRotation) invoke(ctx context.Context, event any) ([]byte, error) {
 
 func TestEngineRotation(t *testing.T) {
 	url := motoURL(t)
-	direct := secretsManagerClient(url)
+	direct := secretsmanager.NewFromConfig(awsConfig(url))
 	var timeline []string
 	var ended []Event // the events that end a rotation
 	var tmu sync.Mutex
@@ -134,7 +134,7 @@ func TestEngineRotation(t *testing.T) {
 	t.Cleanup(func() { cancel(); e.rot.Stop() })
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	proxied := secretsManagerClient(srv.URL)
+	proxied := secretsmanager.NewFromConfig(awsConfig(srv.URL))
 	fake := &fakeRotation{sm: proxied, block: make(chan struct{})}
 	e.invoke = fake.invoke
 
@@ -143,7 +143,7 @@ func TestEngineRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	arn := aws.ToString(out.ARN)
-	if err := enableRotation(t.Context(), direct, arn, aws.ToString(out.VersionId), RotationFunctionARN); err != nil {
+	if err := e.enableRotation(t.Context(), arn, aws.ToString(out.VersionId), RotationFunctionARN); err != nil {
 		t.Fatal(err)
 	}
 
@@ -205,7 +205,7 @@ func TestEngineRotation(t *testing.T) {
 
 func TestEngineRefusesWithoutRotation(t *testing.T) {
 	url := motoURL(t)
-	direct := secretsManagerClient(url)
+	direct := secretsmanager.NewFromConfig(awsConfig(url))
 	ctx, cancel := context.WithCancel(context.Background())
 	e := newEngine(ctx, url, direct, time.Second, 1, func(Event) {})
 	e.invoke = func(context.Context, any) ([]byte, error) { return nil, errors.New("must not be invoked") }
@@ -216,12 +216,12 @@ func TestEngineRefusesWithoutRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ire *types.InvalidRequestException
-	_, err := secretsManagerClient(srv.URL).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("plain")})
+	_, err := secretsmanager.NewFromConfig(awsConfig(srv.URL)).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("plain")})
 	if !errors.As(err, &ire) {
 		t.Errorf("RotateSecret without rotation configured = %v, want InvalidRequestException", err)
 	}
 	var rnf *types.ResourceNotFoundException
-	_, err = secretsManagerClient(srv.URL).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("missing")})
+	_, err = secretsmanager.NewFromConfig(awsConfig(srv.URL)).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("missing")})
 	if !errors.As(err, &rnf) {
 		t.Errorf("RotateSecret of a missing secret = %v, want ResourceNotFoundException", err)
 	}
@@ -295,7 +295,7 @@ func TestPoolAroundInvoke(t *testing.T) {
 	t.Cleanup(srv.Close)
 	in := &instance{name: "f", url: srv.URL, http: srv.Client()}
 	var calls []string
-	p := newPool("f", []*instance{in}, func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+	p := newPool([]*instance{in}, func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
 		calls = append(calls, fmt.Sprint(function, " ", event))
 		return invoke(ctx)
 	})

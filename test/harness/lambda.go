@@ -21,8 +21,7 @@ type instance struct {
 	http *http.Client
 }
 
-// startInstance runs bootstrap under rie with env, PATH, HOME and TMPDIR. Another process can take
-// a free port before rie binds it (tests run in parallel), and rie then exits: new ports are tried.
+// startInstance runs bootstrap under rie with env, PATH, HOME and TMPDIR.
 func startInstance(ctx context.Context, rie, name, bootstrap string, timeout time.Duration,
 	env map[string]string, logs io.Writer) (*instance, error) {
 	var vars []string
@@ -40,34 +39,19 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
-	var err error
-	for range 3 {
-		var addr, apiAddr string
-		var p *Process
-		if addr, err = freeAddr(); err != nil {
-			return nil, err
-		}
-		if apiAddr, err = freeAddr(); err != nil {
-			return nil, err
-		}
-		cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr,
-			"--runtime-api-address", apiAddr, "--log-level", "warn", bootstrap)
+	// Both listeners must be up: rie can serve invocations and still fail to bind its runtime API,
+	// and then it exits.
+	p, addrs, err := startOnFreePorts(ctx, name, 2, logs, 10*time.Second, func(addrs []string) *exec.Cmd {
+		cmd := exec.Command(rie, "--runtime-interface-emulator-address", addrs[0],
+			"--runtime-api-address", addrs[1], "--log-level", "warn", bootstrap)
 		cmd.Env = vars
-		if p, err = StartProcess(name, cmd, logs); err != nil {
-			continue
-		}
-		// Both listeners must be up: rie can serve invocations and still fail
-		// to bind its runtime API, and then it exits.
-		if err = waitUp(ctx, p, addr, 10*time.Second, listening(addr)); err == nil {
-			err = waitUp(ctx, p, apiAddr, 10*time.Second, listening(apiAddr))
-		}
-		if err == nil {
-			url := "http://" + addr + "/2015-03-31/functions/function/invocations"
-			return &instance{name: name, url: url, proc: p, http: &http.Client{Timeout: timeout + 15*time.Second}}, nil
-		}
-		p.Stop()
+		return cmd
+	}, listening)
+	if err != nil {
+		return nil, err
 	}
-	return nil, err
+	url := "http://" + addrs[0] + "/2015-03-31/functions/function/invocations"
+	return &instance{name: name, url: url, proc: p, http: &http.Client{Timeout: timeout + 15*time.Second}}, nil
 }
 
 func (i *instance) invoke(ctx context.Context, event any) ([]byte, error) {
@@ -113,14 +97,13 @@ func (e *FunctionError) Error() string {
 type AroundInvoke func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error)
 
 type pool struct {
-	name   string
 	free   chan *instance
 	all    []*instance
 	around AroundInvoke
 }
 
-func newPool(name string, insts []*instance, around AroundInvoke) *pool {
-	p := &pool{name: name, free: make(chan *instance, len(insts)), all: insts, around: around}
+func newPool(insts []*instance, around AroundInvoke) *pool {
+	p := &pool{free: make(chan *instance, len(insts)), all: insts, around: around}
 	for _, in := range insts {
 		p.free <- in
 	}
@@ -136,7 +119,7 @@ func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
 	}
 	defer func() { p.free <- in }()
 	if p.around != nil {
-		return p.around(ctx, p.name, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
+		return p.around(ctx, in.name, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
 	}
 	return in.invoke(ctx, event)
 }

@@ -88,15 +88,6 @@ func Build(ctx context.Context, root, outDir string) error {
 	return errors.Join(errs...)
 }
 
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("harness: find free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // Process is a started child in its own process group.
 type Process struct {
 	name string
@@ -152,62 +143,83 @@ func (p *Process) Stop() {
 	syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
-func waitUp(ctx context.Context, p *Process, what string, timeout time.Duration, up func(context.Context) bool) error {
+// startOnFreePorts starts cmd(addrs) on n free addresses and waits, up to timeout for each, until
+// up(addr) holds for each. Another process can take a free port before the child binds it (tests run
+// in parallel): the child then exits or the other process answers; new ports are tried, thrice at most.
+func startOnFreePorts(ctx context.Context, name string, n int, logs io.Writer, timeout time.Duration,
+	cmd func(addrs []string) *exec.Cmd, up func(context.Context, string) bool) (*Process, []string, error) {
+	var err error
+	for range 3 {
+		addrs := make([]string, n)
+		for i := range addrs {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, nil, fmt.Errorf("harness: find free port: %w", err)
+			}
+			addrs[i] = l.Addr().String()
+			l.Close()
+		}
+		var p *Process
+		if p, err = StartProcess(name, cmd(addrs), logs); err != nil {
+			continue
+		}
+		for _, addr := range addrs {
+			if err = waitUp(ctx, p, addr, timeout, up); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			return p, addrs, nil
+		}
+		p.Stop()
+	}
+	return nil, nil, err
+}
+
+func waitUp(ctx context.Context, p *Process, addr string, timeout time.Duration,
+	up func(context.Context, string) bool) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for !up(ctx) {
+	for !up(ctx, addr) {
 		if p.exited() {
-			return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, what, p.err)
+			return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, addr, p.err)
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("harness: wait for %s of %s: %w", what, p.name, ctx.Err())
+			return fmt.Errorf("harness: wait for %s of %s: %w", addr, p.name, ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	return nil
 }
 
-func listening(addr string) func(context.Context) bool {
-	return func(context.Context) bool {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
+func listening(_ context.Context, addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
 	}
+	return err == nil
 }
 
-// startMoto runs moto on a free port. Another process can take the port before moto binds it (tests
-// run in parallel): moto then exits, or the other process answers; a new port is tried, thrice at most.
-func startMoto(ctx context.Context, logs io.Writer) (p *Process, url string, err error) {
+// startMoto runs moto on a free port.
+func startMoto(ctx context.Context, logs io.Writer) (*Process, string, error) {
 	c := &http.Client{Timeout: time.Second}
-	for range 3 {
-		var addr string
-		if addr, err = freeAddr(); err != nil {
-			return nil, "", err
+	p, addrs, err := startOnFreePorts(ctx, "moto", 1, logs, 20*time.Second, func(addrs []string) *exec.Cmd {
+		host, port, _ := net.SplitHostPort(addrs[0])
+		return exec.Command("python3", "-m", "moto.server", "-H", host, "-p", port)
+	}, func(ctx context.Context, addr string) bool {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/moto-api/", nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			return false
 		}
-		host, port, _ := net.SplitHostPort(addr)
-		cmd := exec.Command("python3", "-m", "moto.server", "-H", host, "-p", port)
-		if p, err = StartProcess("moto", cmd, logs); err != nil {
-			continue
-		}
-		url = "http://" + addr
-		err = waitUp(ctx, p, url, 20*time.Second, func(ctx context.Context) bool {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/moto-api/", nil)
-			resp, err := c.Do(req)
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
-		if err == nil {
-			return p, url, nil
-		}
-		p.Stop()
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if err != nil {
+		return nil, "", err
 	}
-	return nil, "", err
+	return p, "http://" + addrs[0], nil
 }
 
 // childPID returns the pid of a child of parent from /proc/PID/stat, which every Linux kernel has

@@ -138,7 +138,8 @@ type Stack struct {
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	setDefaults(&opts)
 	started := time.Now()
-	s := &Stack{opts: opts, logs: map[string]*logsink.Buffer{}, pools: map[string]*pool{},
+	runCtx, cancel := context.WithCancel(context.Background())
+	s := &Stack{opts: opts, logs: map[string]*logsink.Buffer{}, pools: map[string]*pool{}, cancel: cancel,
 		ClientID: opts.ClientID, ApplicationID: opts.ApplicationID, InitialSecret: opts.InitialSecret}
 	defer func() {
 		if err != nil {
@@ -166,8 +167,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	for _, n := range append([]string{"moto"}, Functions...) {
 		s.logs[n] = &logsink.Buffer{Tee: tee}
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
 
 	binDir := opts.BinDir
 	if binDir == "" {
@@ -186,8 +185,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.emit("moto is up at %s", s.MotoURL)
-	s.SecretsManager = secretsManagerClient(s.MotoURL)
-	s.SQS, s.SNS = sqs.NewFromConfig(awsConfig(s.MotoURL)), sns.NewFromConfig(awsConfig(s.MotoURL))
+	cfg := awsConfig(s.MotoURL)
+	s.SecretsManager, s.SQS, s.SNS = secretsmanager.NewFromConfig(cfg), sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg)
 	if err := s.createQueues(ctx); err != nil {
 		return nil, err
 	}
@@ -251,7 +250,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 				insts = append(insts, in)
 			}
 			s.mu.Lock()
-			s.pools[name] = newPool(name, insts, opts.AroundInvoke)
+			s.pools[name] = newPool(insts, opts.AroundInvoke)
 			s.mu.Unlock()
 		})
 	}
@@ -297,10 +296,10 @@ func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte,
 // BootstrapPID returns the pid of the bootstrap under function's first aws-lambda-rie.
 func (s *Stack) BootstrapPID(function string) (int, bool) {
 	p := s.pools[function]
-	if p == nil || len(p.all) == 0 {
+	if p == nil {
 		return 0, false
 	}
-	return childPID(p.all[0].proc.cmd.Process.Pid)
+	return childPID(p.all[0].proc.Pid())
 }
 
 func setDefaults(o *Options) {
@@ -423,9 +422,7 @@ func (s *Stack) Logs(name string) string {
 // Close stops everything. It is safe to call more than once.
 func (s *Stack) Close() {
 	s.closeOnce.Do(func() {
-		if s.cancel != nil {
-			s.cancel()
-		}
+		s.cancel()
 		for _, p := range s.pools {
 			for _, in := range p.all {
 				in.proc.Stop()
@@ -474,58 +471,23 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 		doc = *o.Document
 	}
 	b, _ := json.Marshal(doc)
-	out, err := s.SecretsManager.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(o.Name), SecretString: aws.String(string(b))})
+	in := &secretsmanager.CreateSecretInput{Name: aws.String(o.Name), SecretString: aws.String(string(b))}
+	if !o.NoTag {
+		in.Tags = []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(doc.ClientID)}}
+	}
+	out, err := s.SecretsManager.CreateSecret(ctx, in)
 	if err != nil {
 		return "", fmt.Errorf("harness: create secret %s: %w", o.Name, err)
 	}
 	arn := aws.ToString(out.ARN)
-	if !o.NoTag {
-		if _, err := s.SecretsManager.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(arn),
-			Tags: []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(doc.ClientID)}}}); err != nil {
-			return "", fmt.Errorf("harness: tag secret %s: %w", o.Name, err)
-		}
-	}
 	if o.Rotation {
 		fn := cmp.Or(o.RotationFunction, RotationFunctionARN)
-		if err := enableRotation(ctx, s.SecretsManager, arn, aws.ToString(out.VersionId), fn); err != nil {
+		if err := s.engine.enableRotation(ctx, arn, aws.ToString(out.VersionId), fn); err != nil {
 			return "", err
 		}
 	}
 	s.emit("seeded secret %s (tagged %v, rotation %v)", o.Name, !o.NoTag, o.Rotation)
 	return arn, nil
-}
-
-// enableRotation turns rotation on in moto: a RotateSecret naming a Lambda moto does not know
-// keeps the ARN and rules and leaves an empty AWSPENDING version, which is then removed.
-func enableRotation(ctx context.Context, sm *secretsmanager.Client, arn, current, function string) error {
-	_, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
-		SecretId: aws.String(arn), ClientRequestToken: aws.String(NewToken()),
-		RotationLambdaARN: aws.String(function),
-		RotationRules:     &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
-	})
-	if err != nil && !notFound(err) {
-		return fmt.Errorf("harness: enable rotation of %s: %w", arn, err)
-	}
-	describe := &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)}
-	d, err := sm.DescribeSecret(ctx, describe)
-	if err != nil {
-		return fmt.Errorf("harness: describe %s: %w", arn, err)
-	}
-	if _, pending := stages(d); pending != "" {
-		if _, err := sm.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-			SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(pending)}); err != nil {
-			return fmt.Errorf("harness: remove AWSPENDING of %s: %w", arn, err)
-		}
-	}
-	if d, err = sm.DescribeSecret(ctx, describe); err != nil {
-		return fmt.Errorf("harness: describe %s: %w", arn, err)
-	}
-	if kept := slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT"); !aws.ToBool(d.RotationEnabled) || !kept {
-		return fmt.Errorf("harness: enable rotation of %s: rotation enabled %v, AWSCURRENT kept %v",
-			arn, aws.ToBool(d.RotationEnabled), kept)
-	}
-	return nil
 }
 
 // StartRotation is a scheduled rotation: RotateSecret through the engine; it returns the new version id.
@@ -689,9 +651,8 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 		}
 		for _, m := range out.Messages {
 			var env struct {
-				Subject           string
-				Message           string
-				MessageAttributes map[string]struct{ Type, Value string }
+				Subject, Message  string
+				MessageAttributes map[string]struct{ Value string }
 			}
 			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
 				return nil, fmt.Errorf("harness: decode SNS envelope: %w", err)
@@ -738,14 +699,12 @@ func (s *Stack) SendNotification(ctx context.Context, queueURL, body string) err
 // retryAfter adds "Retry-After: 1" to 429 answers without one, so that clients retry within the
 // stack's short deadlines instead of waiting a whole rate interval.
 func retryAfter(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(&retryAfterWriter{ResponseWriter: w}, r)
-	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(retryAfterWriter{w}, r) })
 }
 
 type retryAfterWriter struct{ http.ResponseWriter }
 
-func (w *retryAfterWriter) WriteHeader(status int) {
+func (w retryAfterWriter) WriteHeader(status int) {
 	if status == http.StatusTooManyRequests && w.Header().Get("Retry-After") == "" {
 		w.Header().Set("Retry-After", "1")
 	}
@@ -755,8 +714,4 @@ func (w *retryAfterWriter) WriteHeader(status int) {
 func awsConfig(url string) aws.Config {
 	return aws.Config{Region: Region, BaseEndpoint: aws.String(url),
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")}
-}
-
-func secretsManagerClient(url string) *secretsmanager.Client {
-	return secretsmanager.NewFromConfig(awsConfig(url))
 }
