@@ -11,9 +11,6 @@
 //  4. With no new-secret queue registered the answer is 400 InvalidInput and nothing is issued.
 //  5. Otherwise a new secret is issued, the previous one enters its grace period, the new-secret
 //     notification is queued for DeliveryDelay later, and the answer is 204.
-//
-// Notifications are sent by DeliverDue (what is due on the clock), Flush (everything) or Run
-// (DeliverDue every PollInterval); a failed send stays queued.
 package spapisim
 
 import (
@@ -116,16 +113,15 @@ type token struct {
 type Sim struct {
 	cfg Config // with defaults; Faults, NewSecretDeliverer and Rand are guarded by mu
 
-	mu          sync.Mutex
-	secrets     []*secretRecord
-	tokens      map[string]token
-	lastRotate  time.Time // last rotate call let through by the limiter
-	limiterUsed bool
-	pending     []*delivery
-	held        *delivery
-	heldAt      time.Time
-	seq         int
-	stats       Stats
+	mu         sync.Mutex
+	secrets    []*secretRecord
+	tokens     map[string]token
+	lastRotate time.Time // last rotate call let through by the limiter
+	pending    []*delivery
+	held       *delivery
+	heldAt     time.Time
+	seq        int
+	stats      Stats
 
 	deliverMu sync.Mutex // serializes delivery passes so their order is kept
 }
@@ -138,12 +134,8 @@ func New(cfg Config) *Sim {
 	cfg.SecretLifetime = cmp.Or(max(cfg.SecretLifetime, 0), 180*24*time.Hour)
 	cfg.OldSecretGrace = cmp.Or(max(cfg.OldSecretGrace, 0), 7*24*time.Hour)
 	cfg.RotateInterval = cmp.Or(max(cfg.RotateInterval, 0), time.Minute)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	cfg.Rand = cmp.Or(cfg.Rand, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	s := &Sim{cfg: cfg, tokens: make(map[string]token)}
 	if s.cfg.SubscriptionID == "" {
 		s.cfg.SubscriptionID = s.uuidLocked()
@@ -250,12 +242,7 @@ func (s *Sim) rotateLocked() string {
 // expiresAt (default the current secret's expiry).
 func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.Time) error {
 	s.mu.Lock()
-	if d == nil {
-		d = s.cfg.ExpiryDeliverer
-	}
-	if expiresAt.IsZero() {
-		expiresAt = s.secrets[len(s.secrets)-1].expiresAt
-	}
+	d, expiresAt = cmp.Or(d, s.cfg.ExpiryDeliverer), cmp.Or(expiresAt, s.secrets[len(s.secrets)-1].expiresAt)
 	now, id := s.cfg.Clock(), s.uuidLocked()
 	p := expiryPayload{ClientID: s.cfg.ClientID, ClientSecretExpiryTime: formatTime(expiresAt),
 		ClientSecretExpiryReason: "PERIODIC_ROTATION"}
@@ -295,8 +282,7 @@ func (s *Sim) uuidLocked() string {
 	b := s.randBytesLocked(16)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // ManualClock is a simulated clock that moves only when told to, safe for concurrent use.
@@ -309,17 +295,14 @@ type ManualClock struct {
 func NewManualClock(t time.Time) *ManualClock { return &ManualClock{t: t} }
 
 // Now returns the clock's time.
-func (c *ManualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func (c *ManualClock) Now() time.Time { return c.Advance(0) }
 
-// Advance moves the clock forward by d.
-func (c *ManualClock) Advance(d time.Duration) {
+// Advance moves the clock forward by d and returns the new time.
+func (c *ManualClock) Advance(d time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+	return c.t
 }
 
 // Set moves the clock to t.
