@@ -232,7 +232,8 @@ func (s *Sim) rotateLocked() string {
 	id := s.uuidLocked()
 	p := newSecretPayload{ClientID: s.cfg.ClientID, NewClientSecret: r.value,
 		NewClientSecretExpiryTime: formatTime(r.expiresAt), OldClientSecretExpiryTime: formatTime(prev.deadline)}
-	body := s.notification(TypeNewSecret, map[string]any{"applicationOAuthClientNewSecret": p}, id, now, due)
+	body := s.notification("APPLICATION_OAUTH_CLIENT_NEW_SECRET", id, now, due,
+		map[string]any{"applicationOAuthClientNewSecret": p})
 	s.seq++
 	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.cfg.NewSecretDeliverer})
 	return id
@@ -246,7 +247,8 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 	now, id := s.cfg.Clock(), s.uuidLocked()
 	p := expiryPayload{ClientID: s.cfg.ClientID, ClientSecretExpiryTime: formatTime(expiresAt),
 		ClientSecretExpiryReason: "PERIODIC_ROTATION"}
-	body := s.notification(TypeSecretExpiry, map[string]any{"applicationOAuthClientSecretExpiry": p}, id, now, now)
+	body := s.notification("APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", id, now, now,
+		map[string]any{"applicationOAuthClientSecretExpiry": p})
 	s.mu.Unlock()
 	if d == nil {
 		return errors.New("spapisim: emit expiry notice: no deliverer")
