@@ -72,16 +72,15 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) []any {
 	}
 	if status != 0 {
 		s.stats.TokenServerErrors++
+		s.mu.Unlock()
+		if status == http.StatusInternalServerError {
+			lwaError(w, status, "server_error", "Internal server error")
+		} else {
+			lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
+		}
+		return []any{"status", status}
 	}
 	s.mu.Unlock()
-	switch status {
-	case http.StatusInternalServerError:
-		lwaError(w, status, "server_error", "Internal server error")
-		return []any{"status", status}
-	case http.StatusServiceUnavailable:
-		lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
-		return []any{"status", status}
-	}
 	bad := func(code, desc string) []any {
 		s.mu.Lock()
 		s.stats.TokenBadRequest++
@@ -98,23 +97,17 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) []any {
 	if u, p, ok := r.BasicAuth(); ok && clientID == "" && secret == "" {
 		clientID, secret = u, p
 	}
-	missing := ""
-	switch {
-	case grant == "":
-		missing = "grant_type"
-	case grant != "client_credentials" && grant != "refresh_token":
+	if grant != "" && grant != "client_credentials" && grant != "refresh_token" {
 		return bad("unsupported_grant_type", "The authorization grant type is not supported by the authorization server")
-	case clientID == "":
-		missing = "client_id"
-	case secret == "":
-		missing = "client_secret"
-	case grant == "client_credentials" && f.Get("scope") == "":
-		missing = "scope"
-	case grant == "refresh_token" && f.Get("refresh_token") == "":
-		missing = "refresh_token"
 	}
-	if missing != "" {
-		return bad("invalid_request", "The request is missing a required parameter : "+missing)
+	// The parameters in the order LWA checks them; the last one depends on the grant.
+	extra := map[string]string{"client_credentials": "scope", "refresh_token": "refresh_token"}[grant]
+	for _, p := range [][2]string{
+		{"grant_type", grant}, {"client_id", clientID}, {"client_secret", secret}, {extra, f.Get(extra)},
+	} {
+		if p[1] == "" {
+			return bad("invalid_request", "The request is missing a required parameter : "+p[0])
+		}
 	}
 	scopes := map[string]bool{}
 	if grant == "client_credentials" {
