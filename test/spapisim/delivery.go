@@ -80,7 +80,7 @@ func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 
 func (s *Sim) notification(typ, id string, eventTime, publishTime time.Time, payload any) []byte {
 	b, _ := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(eventTime), payload, // only strings
-		metadata{s.cfg.ApplicationID, s.cfg.SubscriptionID, formatTime(publishTime), id}})
+		metadata{s.cfg.ApplicationID, s.subscriptionID, formatTime(publishTime), id}})
 	return b
 }
 

@@ -187,7 +187,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) []any {
 	if throttled {
 		f.ThrottleNextRotateCalls--
 	}
-	throttled = throttled || s.chanceLocked(f.RotateThrottleRate) || now.Before(s.lastRotate.Add(s.cfg.RotateInterval))
+	throttled = throttled || s.chanceLocked(f.RotateThrottleRate) || now.Before(s.lastRotate.Add(rotateInterval))
 	if throttled {
 		s.stats.RotateThrottled++
 		apiErr(w, http.StatusTooManyRequests, "QuotaExceeded", msgQuota, nil)

@@ -4,9 +4,9 @@
 // Config.Rand, so a seed replays a run. No secret, token or notification body is logged.
 //
 //  1. LWA accepts a secret from its issue (plus Faults.ActivationDelay after a rotation) until the
-//     earlier of its expiry and OldSecretGrace after the rotation that replaced it.
+//     earlier of its expiry and 7 days after the rotation that replaced it.
 //  2. Rotating needs an unexpired access token with ScopeRotation; otherwise 403 Unauthorized.
-//  3. A rotate call within RotateInterval of the last one let through is 429 QuotaExceeded and
+//  3. A rotate call within a minute of the last one let through is 429 QuotaExceeded and
 //     consumes nothing; a call let through consumes it even when it then fails.
 //  4. With no new-secret queue registered the answer is 400 InvalidInput and nothing is issued.
 //  5. Otherwise a new secret is issued, the previous one enters its grace period, the new-secret
@@ -35,20 +35,19 @@ const (
 	RateLimit          = "0.0167"
 	TokenLifetime      = time.Hour
 	SecretPrefix       = "amzn1.oa2-cs.v1."
+
+	secretLifetime = 180 * 24 * time.Hour
+	oldSecretGrace = 7 * 24 * time.Hour
+	rotateInterval = time.Minute // rate 0.0167/s, burst 1
 )
 
 // Config configures a Sim; every field but ClientID and InitialSecret has a default.
 type Config struct {
-	ClientID       string    // the application's LWA client id
-	ApplicationID  string    // notificationMetadata.applicationId
-	SubscriptionID string    // notificationMetadata.subscriptionId; default a random UUID
-	InitialSecret  string    // the secret in force at start
-	InitialExpiry  time.Time // its expiry; default Clock()+SecretLifetime
-
-	Clock          func() time.Time // simulated time; default time.Now
-	SecretLifetime time.Duration    // default 180 days
-	OldSecretGrace time.Duration    // default 7 days
-	RotateInterval time.Duration    // default 1 minute (rate 0.0167/s, burst 1)
+	ClientID      string           // the application's LWA client id
+	ApplicationID string           // notificationMetadata.applicationId
+	InitialSecret string           // the secret in force at start
+	InitialExpiry time.Time        // its expiry; default 180 days after Clock()
+	Clock         func() time.Time // simulated time; default time.Now
 
 	NewSecretDeliverer Deliverer     // the new-secret queue; nil: none registered (case 4)
 	ExpiryDeliverer    Deliverer     // where EmitExpiryNotice sends given no Deliverer
@@ -111,7 +110,8 @@ type token struct {
 
 // Sim is a simulated LWA and SP-API for one application, safe for concurrent use.
 type Sim struct {
-	cfg Config // with defaults; Faults, NewSecretDeliverer and Rand are guarded by mu
+	cfg            Config // with defaults; Faults, NewSecretDeliverer and Rand are guarded by mu
+	subscriptionID string // notificationMetadata.subscriptionId, random
 
 	mu         sync.Mutex
 	secrets    []*secretRecord
@@ -131,17 +131,12 @@ func New(cfg Config) *Sim {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	cfg.SecretLifetime = cmp.Or(max(cfg.SecretLifetime, 0), 180*24*time.Hour)
-	cfg.OldSecretGrace = cmp.Or(max(cfg.OldSecretGrace, 0), 7*24*time.Hour)
-	cfg.RotateInterval = cmp.Or(max(cfg.RotateInterval, 0), time.Minute)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	cfg.Rand = cmp.Or(cfg.Rand, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	s := &Sim{cfg: cfg, tokens: make(map[string]token)}
-	if s.cfg.SubscriptionID == "" {
-		s.cfg.SubscriptionID = s.uuidLocked()
-	}
-	expiry := cmp.Or(cfg.InitialExpiry, cfg.Clock().Add(cfg.SecretLifetime))
-	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-cfg.SecretLifetime), expiry, expiry}}
+	s.subscriptionID = s.uuidLocked()
+	expiry := cmp.Or(cfg.InitialExpiry, cfg.Clock().Add(secretLifetime))
+	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-secretLifetime), expiry, expiry}}
 	return s
 }
 
@@ -218,10 +213,10 @@ func (s *Sim) PortalRotate() {
 func (s *Sim) rotateLocked() string {
 	now := s.cfg.Clock()
 	prev := s.secrets[len(s.secrets)-1]
-	if d := now.Add(s.cfg.OldSecretGrace); d.Before(prev.deadline) {
+	if d := now.Add(oldSecretGrace); d.Before(prev.deadline) {
 		prev.deadline = d
 	}
-	expiry := now.Add(s.cfg.SecretLifetime)
+	expiry := now.Add(secretLifetime)
 	value := SecretPrefix + hex.EncodeToString(s.randBytesLocked(32))
 	r := &secretRecord{value, now.Add(s.cfg.Faults.ActivationDelay), expiry, expiry}
 	s.secrets = append(s.secrets, r)
