@@ -28,8 +28,7 @@ func (s *Sim) Handler() http.Handler {
 	})
 }
 
-// serve waits a random part of Faults.Latency in real time, then answers with fn and logs msg with
-// the attributes fn returns.
+// serve waits up to Faults.Latency in real time, answers with fn and logs msg with fn's attributes.
 func (s *Sim) serve(msg string, fn func(http.ResponseWriter, *http.Request) []any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var d time.Duration
@@ -58,7 +57,7 @@ func lwaError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
 
-// token answers the token endpoint; only answers no fault intercepted log grant type and error code.
+// token answers the token endpoint; an injected error logs no grant type and no error code.
 func (s *Sim) token(w http.ResponseWriter, r *http.Request) []any {
 	s.mu.Lock()
 	s.stats.TokenCalls++
