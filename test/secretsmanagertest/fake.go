@@ -110,12 +110,9 @@ func exists(msg string) error           { return &types.ResourceExistsException{
 
 // tokenOr returns the client request token, or a new random UUID.
 func tokenOr(token *string) string {
-	if aws.ToString(token) != "" {
-		return *token
-	}
 	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	rand.Read(b[:])
+	return cmp.Or(aws.ToString(token), fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]))
 }
 
 // find returns the secret with the name or ARN id; callers hold the lock.
