@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -111,13 +110,9 @@ func exists(msg string) error           { return &types.ResourceExistsException{
 
 // tokenOr returns the client request token, or a new random UUID.
 func tokenOr(token *string) string {
-	if aws.ToString(token) != "" {
-		return *token
-	}
 	var b [16]byte
-	_, _ = rand.Read(b[:])
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	rand.Read(b[:])
+	return cmp.Or(aws.ToString(token), fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]))
 }
 
 // find returns the secret with the name or ARN id; callers hold the lock.
@@ -479,8 +474,7 @@ func (f *Fake) FinishRotation(id, token string) {
 func (f *Fake) Calls(op string) int { return f.CallCounts()[op] }
 
 // TotalCalls returns how many operations were called.
-func (f *Fake) TotalCalls() int {
-	n := 0
+func (f *Fake) TotalCalls() (n int) {
 	for _, c := range f.CallCounts() {
 		n += c
 	}

@@ -13,15 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 )
 
-// Notification types the simulator sends.
-const (
-	TypeNewSecret    = "APPLICATION_OAUTH_CLIENT_NEW_SECRET"
-	TypeSecretExpiry = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"
-)
-
-// PollInterval is how often Run looks for due notifications.
-const PollInterval = 50 * time.Millisecond
-
 // Deliverer sends one notification body, which holds a client secret: it must not log it.
 type Deliverer interface {
 	Deliver(ctx context.Context, body []byte) error
@@ -87,12 +78,9 @@ type (
 // formatTime is RFC 3339 in UTC with milliseconds, as in the official examples.
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
-func (s *Sim) notification(typ string, payload any, id string, eventTime, publishTime time.Time) []byte {
-	b, err := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(eventTime), payload,
-		metadata{s.cfg.ApplicationID, s.cfg.SubscriptionID, formatTime(publishTime), id}})
-	if err != nil { // only strings: cannot happen
-		panic("spapisim: marshal notification: " + err.Error())
-	}
+func (s *Sim) notification(typ, id string, eventTime, publishTime time.Time, payload any) []byte {
+	b, _ := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(eventTime), payload, // only strings
+		metadata{s.cfg.ApplicationID, s.subscriptionID, formatTime(publishTime), id}})
 	return b
 }
 
@@ -136,9 +124,9 @@ func (s *Sim) NextDue() (time.Time, bool) {
 	return slices.MinFunc(times, time.Time.Compare), true
 }
 
-// Run calls DeliverDue every PollInterval until ctx is done, logging failures; it returns ctx.Err().
+// Run calls DeliverDue every 50 ms until ctx is done, logging failures; it returns ctx.Err().
 func (s *Sim) Run(ctx context.Context) error {
-	t := time.NewTicker(PollInterval)
+	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
 		select {

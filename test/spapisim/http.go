@@ -1,7 +1,6 @@
 package spapisim
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -19,8 +18,8 @@ const maxFormSize = 64 << 10
 // Handler serves the token endpoint and rotateApplicationClientSecret.
 func (s *Sim) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+TokenPath, s.serveToken)
-	mux.HandleFunc("POST "+RotatePath, s.serveRotate)
+	mux.HandleFunc("POST "+TokenPath, s.serve("spapisim: token", s.token))
+	mux.HandleFunc("POST "+RotatePath, s.serve("spapisim: rotate", s.rotate))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		w.Header().Set("x-amzn-RequestId", s.uuidLocked())
@@ -29,20 +28,22 @@ func (s *Sim) Handler() http.Handler {
 	})
 }
 
-// wait sleeps a random part of Faults.Latency, in real time.
-func (s *Sim) wait(ctx context.Context) {
-	var d time.Duration
-	s.mu.Lock()
-	if s.cfg.Faults.Latency > 0 {
-		d = time.Duration(s.cfg.Rand.Int64N(int64(s.cfg.Faults.Latency) + 1))
-	}
-	s.mu.Unlock()
-	if d == 0 {
-		return
-	}
-	select {
-	case <-time.After(d):
-	case <-ctx.Done():
+// serve waits up to Faults.Latency in real time, answers with fn and logs msg with fn's attributes.
+func (s *Sim) serve(msg string, fn func(http.ResponseWriter, *http.Request) []any) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var d time.Duration
+		s.mu.Lock()
+		if s.cfg.Faults.Latency > 0 {
+			d = time.Duration(s.cfg.Rand.Int64N(int64(s.cfg.Faults.Latency) + 1))
+		}
+		s.mu.Unlock()
+		if d > 0 {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+			}
+		}
+		s.cfg.Logger.InfoContext(r.Context(), msg, fn(w, r)...)
 	}
 }
 
@@ -56,9 +57,8 @@ func lwaError(w http.ResponseWriter, status int, code, description string) {
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
 
-func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	s.wait(ctx)
+// token answers the token endpoint; an injected error logs no grant type and no error code.
+func (s *Sim) token(w http.ResponseWriter, r *http.Request) []any {
 	s.mu.Lock()
 	s.stats.TokenCalls++
 	status := 0
@@ -71,29 +71,21 @@ func (s *Sim) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	if status != 0 {
 		s.stats.TokenServerErrors++
+		s.mu.Unlock()
+		if status == http.StatusInternalServerError {
+			lwaError(w, status, "server_error", "Internal server error")
+		} else {
+			lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
+		}
+		return []any{"status", status}
 	}
 	s.mu.Unlock()
-	switch status {
-	case http.StatusInternalServerError:
-		lwaError(w, status, "server_error", "Internal server error")
-	case http.StatusServiceUnavailable:
-		lwaError(w, status, "temporarily_unavailable", "Service temporarily unavailable")
-	default:
-		status, code, grant := s.token(w, r)
-		s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status, "grantType", grant, "error", code)
-		return
-	}
-	s.cfg.Logger.InfoContext(ctx, "spapisim: token", "status", status)
-}
-
-// token answers a request no fault intercepted; it returns status, error code and grant type.
-func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string) {
-	bad := func(code, desc string) (int, string, string) {
+	bad := func(code, desc string) []any {
 		s.mu.Lock()
 		s.stats.TokenBadRequest++
 		s.mu.Unlock()
 		lwaError(w, http.StatusBadRequest, code, desc)
-		return http.StatusBadRequest, code, ""
+		return []any{"status", http.StatusBadRequest, "grantType", "", "error", code}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormSize)
 	if err := r.ParseForm(); err != nil {
@@ -104,23 +96,17 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 	if u, p, ok := r.BasicAuth(); ok && clientID == "" && secret == "" {
 		clientID, secret = u, p
 	}
-	missing := ""
-	switch {
-	case grant == "":
-		missing = "grant_type"
-	case grant != "client_credentials" && grant != "refresh_token":
+	if grant != "" && grant != "client_credentials" && grant != "refresh_token" {
 		return bad("unsupported_grant_type", "The authorization grant type is not supported by the authorization server")
-	case clientID == "":
-		missing = "client_id"
-	case secret == "":
-		missing = "client_secret"
-	case grant == "client_credentials" && f.Get("scope") == "":
-		missing = "scope"
-	case grant == "refresh_token" && f.Get("refresh_token") == "":
-		missing = "refresh_token"
 	}
-	if missing != "" {
-		return bad("invalid_request", "The request is missing a required parameter : "+missing)
+	// The parameters in the order LWA checks them; the last one depends on the grant.
+	extra := map[string]string{"client_credentials": "scope", "refresh_token": "refresh_token"}[grant]
+	for _, p := range [][2]string{
+		{"grant_type", grant}, {"client_id", clientID}, {"client_secret", secret}, {extra, f.Get(extra)},
+	} {
+		if p[1] == "" {
+			return bad("invalid_request", "The request is missing a required parameter : "+p[0])
+		}
 	}
 	scopes := map[string]bool{}
 	if grant == "client_credentials" {
@@ -138,7 +124,7 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 		s.stats.TokenInvalidClient++
 		s.mu.Unlock()
 		lwaError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
-		return http.StatusUnauthorized, "invalid_client", grant
+		return []any{"status", http.StatusUnauthorized, "grantType", grant, "error", "invalid_client"}
 	}
 	if grant == "client_credentials" {
 		s.stats.TokenClientCredentials++
@@ -158,7 +144,7 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) (int, string, string
 		resp["refresh_token"] = f.Get("refresh_token")
 	}
 	writeJSON(w, http.StatusOK, resp)
-	return http.StatusOK, "", grant
+	return []any{"status", http.StatusOK, "grantType", grant, "error", ""}
 }
 
 type apiError struct {
@@ -180,15 +166,8 @@ const (
 	msgUnavailable = "Service temporarily unavailable. Please try again."
 )
 
-// serveRotate is rotateApplicationClientSecret (cases 2 to 5).
-func (s *Sim) serveRotate(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	s.wait(ctx)
-	status, notificationID := s.rotate(w, r)
-	s.cfg.Logger.InfoContext(ctx, "spapisim: rotate", "status", status, "notificationId", notificationID)
-}
-
-func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
+// rotate is rotateApplicationClientSecret (cases 2 to 5).
+func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) []any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stats.RotateCalls++
@@ -199,7 +178,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 	if !ok || !now.Before(t.expiresAt) || !t.scopes[ScopeRotation] {
 		s.stats.RotateForbidden++
 		apiErr(w, http.StatusForbidden, "Unauthorized", msgForbidden, new(string))
-		return http.StatusForbidden, ""
+		return []any{"status", http.StatusForbidden, "notificationId", ""}
 	}
 
 	// Case 3: the limiter, and injected throttling in front of it.
@@ -207,19 +186,18 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 	if throttled {
 		f.ThrottleNextRotateCalls--
 	}
-	throttled = throttled || s.chanceLocked(f.RotateThrottleRate) ||
-		(s.limiterUsed && now.Before(s.lastRotate.Add(s.cfg.RotateInterval)))
+	throttled = throttled || s.chanceLocked(f.RotateThrottleRate) || now.Before(s.lastRotate.Add(rotateInterval))
 	if throttled {
 		s.stats.RotateThrottled++
 		apiErr(w, http.StatusTooManyRequests, "QuotaExceeded", msgQuota, nil)
-		return http.StatusTooManyRequests, ""
+		return []any{"status", http.StatusTooManyRequests, "notificationId", ""}
 	}
-	s.limiterUsed, s.lastRotate = true, now
+	s.lastRotate = now
 
 	if s.chanceLocked(f.RotateErrorRate) {
 		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
-		return http.StatusInternalServerError, ""
+		return []any{"status", http.StatusInternalServerError, "notificationId", ""}
 	}
 
 	// Case 4: no queue registered.
@@ -227,7 +205,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 	if s.cfg.NewSecretDeliverer == nil {
 		s.stats.RotateNotEnrolled++
 		apiErr(w, http.StatusBadRequest, "InvalidInput", msgNotEnrolled, nil)
-		return http.StatusBadRequest, ""
+		return []any{"status", http.StatusBadRequest, "notificationId", ""}
 	}
 
 	// Case 5: issue the secret and queue its notification.
@@ -237,10 +215,10 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) (int, string) {
 		w.Header().Del("x-amzn-RateLimit-Limit")
 		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
-		return http.StatusInternalServerError, id
+		return []any{"status", http.StatusInternalServerError, "notificationId", id}
 	}
 	w.WriteHeader(http.StatusNoContent)
-	return http.StatusNoContent, id
+	return []any{"status", http.StatusNoContent, "notificationId", id}
 }
 
 func (s *Sim) serverErrorLocked(w http.ResponseWriter) {

@@ -4,16 +4,13 @@
 // Config.Rand, so a seed replays a run. No secret, token or notification body is logged.
 //
 //  1. LWA accepts a secret from its issue (plus Faults.ActivationDelay after a rotation) until the
-//     earlier of its expiry and OldSecretGrace after the rotation that replaced it.
+//     earlier of its expiry and 7 days after the rotation that replaced it.
 //  2. Rotating needs an unexpired access token with ScopeRotation; otherwise 403 Unauthorized.
-//  3. A rotate call within RotateInterval of the last one let through is 429 QuotaExceeded and
+//  3. A rotate call within a minute of the last one let through is 429 QuotaExceeded and
 //     consumes nothing; a call let through consumes it even when it then fails.
 //  4. With no new-secret queue registered the answer is 400 InvalidInput and nothing is issued.
 //  5. Otherwise a new secret is issued, the previous one enters its grace period, the new-secret
 //     notification is queued for DeliveryDelay later, and the answer is 204.
-//
-// Notifications are sent by DeliverDue (what is due on the clock), Flush (everything) or Run
-// (DeliverDue every PollInterval); a failed send stays queued.
 package spapisim
 
 import (
@@ -38,20 +35,19 @@ const (
 	RateLimit          = "0.0167"
 	TokenLifetime      = time.Hour
 	SecretPrefix       = "amzn1.oa2-cs.v1."
+
+	secretLifetime = 180 * 24 * time.Hour
+	oldSecretGrace = 7 * 24 * time.Hour
+	rotateInterval = time.Minute // rate 0.0167/s, burst 1
 )
 
 // Config configures a Sim; every field but ClientID and InitialSecret has a default.
 type Config struct {
-	ClientID       string    // the application's LWA client id
-	ApplicationID  string    // notificationMetadata.applicationId
-	SubscriptionID string    // notificationMetadata.subscriptionId; default a random UUID
-	InitialSecret  string    // the secret in force at start
-	InitialExpiry  time.Time // its expiry; default Clock()+SecretLifetime
-
-	Clock          func() time.Time // simulated time; default time.Now
-	SecretLifetime time.Duration    // default 180 days
-	OldSecretGrace time.Duration    // default 7 days
-	RotateInterval time.Duration    // default 1 minute (rate 0.0167/s, burst 1)
+	ClientID      string           // the application's LWA client id
+	ApplicationID string           // notificationMetadata.applicationId
+	InitialSecret string           // the secret in force at start
+	InitialExpiry time.Time        // its expiry; default 180 days after Clock()
+	Clock         func() time.Time // simulated time; default time.Now
 
 	NewSecretDeliverer Deliverer     // the new-secret queue; nil: none registered (case 4)
 	ExpiryDeliverer    Deliverer     // where EmitExpiryNotice sends given no Deliverer
@@ -114,18 +110,18 @@ type token struct {
 
 // Sim is a simulated LWA and SP-API for one application, safe for concurrent use.
 type Sim struct {
-	cfg Config // with defaults; Faults, NewSecretDeliverer and Rand are guarded by mu
+	cfg            Config // with defaults; Faults, NewSecretDeliverer and Rand are guarded by mu
+	subscriptionID string // notificationMetadata.subscriptionId, random
 
-	mu          sync.Mutex
-	secrets     []*secretRecord
-	tokens      map[string]token
-	lastRotate  time.Time // last rotate call let through by the limiter
-	limiterUsed bool
-	pending     []*delivery
-	held        *delivery
-	heldAt      time.Time
-	seq         int
-	stats       Stats
+	mu         sync.Mutex
+	secrets    []*secretRecord
+	tokens     map[string]token
+	lastRotate time.Time // last rotate call let through by the limiter
+	pending    []*delivery
+	held       *delivery
+	heldAt     time.Time
+	seq        int
+	stats      Stats
 
 	deliverMu sync.Mutex // serializes delivery passes so their order is kept
 }
@@ -135,21 +131,12 @@ func New(cfg Config) *Sim {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	cfg.SecretLifetime = cmp.Or(max(cfg.SecretLifetime, 0), 180*24*time.Hour)
-	cfg.OldSecretGrace = cmp.Or(max(cfg.OldSecretGrace, 0), 7*24*time.Hour)
-	cfg.RotateInterval = cmp.Or(max(cfg.RotateInterval, 0), time.Minute)
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
+	cfg.Rand = cmp.Or(cfg.Rand, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
 	s := &Sim{cfg: cfg, tokens: make(map[string]token)}
-	if s.cfg.SubscriptionID == "" {
-		s.cfg.SubscriptionID = s.uuidLocked()
-	}
-	expiry := cmp.Or(cfg.InitialExpiry, cfg.Clock().Add(cfg.SecretLifetime))
-	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-cfg.SecretLifetime), expiry, expiry}}
+	s.subscriptionID = s.uuidLocked()
+	expiry := cmp.Or(cfg.InitialExpiry, cfg.Clock().Add(secretLifetime))
+	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-secretLifetime), expiry, expiry}}
 	return s
 }
 
@@ -226,10 +213,10 @@ func (s *Sim) PortalRotate() {
 func (s *Sim) rotateLocked() string {
 	now := s.cfg.Clock()
 	prev := s.secrets[len(s.secrets)-1]
-	if d := now.Add(s.cfg.OldSecretGrace); d.Before(prev.deadline) {
+	if d := now.Add(oldSecretGrace); d.Before(prev.deadline) {
 		prev.deadline = d
 	}
-	expiry := now.Add(s.cfg.SecretLifetime)
+	expiry := now.Add(secretLifetime)
 	value := SecretPrefix + hex.EncodeToString(s.randBytesLocked(32))
 	r := &secretRecord{value, now.Add(s.cfg.Faults.ActivationDelay), expiry, expiry}
 	s.secrets = append(s.secrets, r)
@@ -240,7 +227,8 @@ func (s *Sim) rotateLocked() string {
 	id := s.uuidLocked()
 	p := newSecretPayload{ClientID: s.cfg.ClientID, NewClientSecret: r.value,
 		NewClientSecretExpiryTime: formatTime(r.expiresAt), OldClientSecretExpiryTime: formatTime(prev.deadline)}
-	body := s.notification(TypeNewSecret, map[string]any{"applicationOAuthClientNewSecret": p}, id, now, due)
+	body := s.notification("APPLICATION_OAUTH_CLIENT_NEW_SECRET", id, now, due,
+		map[string]any{"applicationOAuthClientNewSecret": p})
 	s.seq++
 	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.cfg.NewSecretDeliverer})
 	return id
@@ -250,16 +238,12 @@ func (s *Sim) rotateLocked() string {
 // expiresAt (default the current secret's expiry).
 func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.Time) error {
 	s.mu.Lock()
-	if d == nil {
-		d = s.cfg.ExpiryDeliverer
-	}
-	if expiresAt.IsZero() {
-		expiresAt = s.secrets[len(s.secrets)-1].expiresAt
-	}
+	d, expiresAt = cmp.Or(d, s.cfg.ExpiryDeliverer), cmp.Or(expiresAt, s.secrets[len(s.secrets)-1].expiresAt)
 	now, id := s.cfg.Clock(), s.uuidLocked()
 	p := expiryPayload{ClientID: s.cfg.ClientID, ClientSecretExpiryTime: formatTime(expiresAt),
 		ClientSecretExpiryReason: "PERIODIC_ROTATION"}
-	body := s.notification(TypeSecretExpiry, map[string]any{"applicationOAuthClientSecretExpiry": p}, id, now, now)
+	body := s.notification("APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", id, now, now,
+		map[string]any{"applicationOAuthClientSecretExpiry": p})
 	s.mu.Unlock()
 	if d == nil {
 		return errors.New("spapisim: emit expiry notice: no deliverer")
@@ -295,8 +279,7 @@ func (s *Sim) uuidLocked() string {
 	b := s.randBytesLocked(16)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
 
 // ManualClock is a simulated clock that moves only when told to, safe for concurrent use.
@@ -309,17 +292,14 @@ type ManualClock struct {
 func NewManualClock(t time.Time) *ManualClock { return &ManualClock{t: t} }
 
 // Now returns the clock's time.
-func (c *ManualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func (c *ManualClock) Now() time.Time { return c.Advance(0) }
 
-// Advance moves the clock forward by d.
-func (c *ManualClock) Advance(d time.Duration) {
+// Advance moves the clock forward by d and returns the new time.
+func (c *ManualClock) Advance(d time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+	return c.t
 }
 
 // Set moves the clock to t.

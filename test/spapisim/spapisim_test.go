@@ -534,8 +534,8 @@ func TestExpiryNotice(t *testing.T) {
 			if g := field(got, append(p, "clientSecretExpiryReason")...); g != "PERIODIC_ROTATION" {
 				t.Errorf("clientSecretExpiryReason = %q, want PERIODIC_ROTATION", g)
 			}
-			if g := field(got, "notificationType"); g != TypeSecretExpiry {
-				t.Errorf("notificationType = %q, want %s", g, TypeSecretExpiry)
+			if g, want := field(got, "notificationType"), "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY"; g != want {
+				t.Errorf("notificationType = %q, want %s", g, want)
 			}
 			for _, k := range []string{"eventTime"} {
 				if !msTime.MatchString(field(got, k)) {
