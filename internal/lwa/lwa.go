@@ -49,6 +49,9 @@ func (s Secret[K]) Reveal() string { return string(s) }
 // String implements fmt.Stringer.
 func (Secret[K]) String() string { return redacted }
 
+// GoString implements fmt.GoStringer.
+func (Secret[K]) GoString() string { return redacted }
+
 // LogValue implements slog.LogValuer.
 func (Secret[K]) LogValue() slog.Value { return slog.StringValue(redacted) }
 

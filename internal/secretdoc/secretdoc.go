@@ -234,6 +234,9 @@ func (d Document) String() string {
 		d.keys.ClientID, d.clientID, d.keys.ClientSecret, len(d.order))
 }
 
+// GoString implements fmt.GoStringer, like String.
+func (d Document) GoString() string { return d.String() }
+
 // LogValue implements slog.LogValuer: the client id and the number of keys.
 func (d Document) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("clientId", d.clientID), slog.String("clientSecret", "[redacted]"),
