@@ -41,7 +41,6 @@ type App struct {
 	Clients        func(ctx context.Context) (*Clients, error)
 	Now            func() time.Time                                 // default time.Now
 	Sleep          func(ctx context.Context, d time.Duration) error // rotate --wait polls through it
-	PollInterval   time.Duration                                    // rotate --wait's period (default 2 s)
 }
 
 // exitError ends a command with exit status code, printing msg unless it is empty.
@@ -71,7 +70,12 @@ var commands = []struct {
 
 // Run runs the command line args (without the program name) and returns the exit status.
 func (a *App) Run(ctx context.Context, args []string) int {
-	a.defaults()
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	if a.Sleep == nil {
+		a.Sleep = sleep
+	}
 	if len(args) == 0 {
 		fmt.Fprintf(a.Stderr, "%s: missing command: status, enable, rotate or doctor (run '%s -h')\n", Name, Name)
 		return ExitBadInput
@@ -98,30 +102,15 @@ func (a *App) Run(ctx context.Context, args []string) int {
 }
 
 func (a *App) exit(cmd string, err error) int {
-	var ee *exitError
-	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
-	case errors.As(err, &ee):
-		if ee.msg != "" {
-			fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(ee.msg))
-		}
-		return ee.code
 	}
-	fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(err.Error()))
-	return ExitAttention
-}
-
-func (a *App) defaults() {
-	if a.Now == nil {
-		a.Now = time.Now
+	ee := &exitError{ExitAttention, err.Error()}
+	errors.As(err, &ee)
+	if ee.msg != "" {
+		fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(ee.msg))
 	}
-	if a.Sleep == nil {
-		a.Sleep = sleep
-	}
-	if a.PollInterval <= 0 {
-		a.PollInterval = 2 * time.Second
-	}
+	return ee.code
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

@@ -22,6 +22,7 @@ import (
 const (
 	defaultRotateTimeout = 10 * time.Minute
 	progressEvery        = 10 * time.Second // how often rotate --wait says it is still waiting
+	pollInterval         = 2 * time.Second
 )
 
 func (a *App) rotate(ctx context.Context, args []string) error {
@@ -113,7 +114,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, f.waitingFor())
 			lastSaid = now
 		}
-		if err := a.Sleep(ctx, min(a.PollInterval, deadline.Sub(now))); err != nil {
+		if err := a.Sleep(ctx, min(pollInterval, deadline.Sub(now))); err != nil {
 			return a.stopped(name)
 		}
 	}
