@@ -20,15 +20,15 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
+	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
 )
 
 // SecretStore is the part of Secrets Manager the CLI uses.
 type SecretStore interface {
-	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
-	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
+	health.SecretReader
+	managed.SecretLister
 	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
@@ -55,14 +55,6 @@ type LogReader interface {
 type TokenClient interface {
 	ClientCredentials(ctx context.Context, clientID string, secret lwa.ClientSecret, scope string) (lwa.Token, error)
 }
-
-var (
-	_ SecretStore = (*secretsmanager.Client)(nil)
-	_ StackReader = (*cloudformation.Client)(nil)
-	_ QueueReader = (*sqs.Client)(nil)
-	_ LogReader   = (*cloudwatchlogs.Client)(nil)
-	_ TokenClient = (*lwa.Client)(nil)
-)
 
 // Clients are the services the commands call.
 type Clients struct {

@@ -136,7 +136,7 @@ func flagSet(name, usage, about string) *flag.FlagSet {
 // parse parses flags and positional arguments in any order and checks the positional count.
 func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	var pos []string
-	for {
+	for ; ; args = fs.Args()[1:] {
 		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(a.Stdout)
 			fs.Usage()
@@ -148,7 +148,6 @@ func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 			break
 		}
 		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
 	}
 	switch {
 	case len(pos) == positional:
@@ -162,9 +161,8 @@ func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 }
 
 func (a *App) keys(idFlag, secretFlag string) (secretdoc.Keys, error) {
-	k := secretdoc.DefaultKeys
-	k.ClientID = cmp.Or(idFlag, a.Getenv("SECRET_CLIENT_ID_KEY"), k.ClientID)
-	k.ClientSecret = cmp.Or(secretFlag, a.Getenv("SECRET_CLIENT_SECRET_KEY"), k.ClientSecret)
+	k := secretdoc.Keys{ClientID: cmp.Or(idFlag, a.Getenv("SECRET_CLIENT_ID_KEY"), secretdoc.DefaultKeys.ClientID),
+		ClientSecret: cmp.Or(secretFlag, a.Getenv("SECRET_CLIENT_SECRET_KEY"), secretdoc.DefaultKeys.ClientSecret)}
 	if err := k.Validate(); err != nil {
 		return k, badInput("%v", err)
 	}

@@ -59,22 +59,16 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		return badInput("rotation is not enabled on secret %s: run '%s enable %s --stack NAME' first", name, Name, name)
 	}
 	start := a.Now()
-	before := snapshotOf(d)
-	token, joined, err := a.startRotation(ctx, sm, arn, name)
+	token, err := a.startRotation(ctx, sm, arn, name, clientID)
 	if err != nil {
 		return err
 	}
-	started := "Rotation of %s (client %s) started: version %s.\n"
-	if joined {
-		started = "A rotation of %s (client %s) is already in progress: following version %s.\n"
-	}
-	fmt.Fprintf(a.Stdout, started, name, clientID, token)
 	if !*wait {
 		fmt.Fprintf(a.Stdout, "Run '%s rotate %s --wait' to follow it, or '%s status' to check it later.\n", Name, name, Name)
 		return nil
 	}
 	fmt.Fprintf(a.Stdout, "Following it (timeout %s, Ctrl-C stops following, not the rotation).\n", *timeout)
-	f := &follower{token: token, before: before, seen: map[stage]bool{}}
+	f := &follower{token: token, before: snapshotOf(d), seen: map[stage]bool{}}
 	deadline := start.Add(*timeout)
 	lastSaid := start
 	for {
@@ -125,28 +119,31 @@ func (a *App) stopped(name string) error {
 	return needsPerson
 }
 
-// startRotation asks Secrets Manager to rotate now. When a rotation is in progress, Secrets
-// Manager refuses and reattempts that one: the CLI joins it.
-func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name string) (token string, joined bool, err error) {
+// startRotation asks Secrets Manager to rotate now and says so. When a rotation is in progress,
+// Secrets Manager refuses and reattempts that one: the CLI joins it.
+func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clientID string) (string, error) {
 	out, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
 	if err == nil {
-		return aws.ToString(out.VersionId), false, nil
+		fmt.Fprintf(a.Stdout, "Rotation of %s (client %s) started: version %s.\n", name, clientID, aws.ToString(out.VersionId))
+		return aws.ToString(out.VersionId), nil
 	}
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidRequestException" {
-		return "", false, fmt.Errorf("start rotation of %s: %w", name, err)
+		return "", fmt.Errorf("start rotation of %s: %w", name, err)
 	}
 	if !strings.Contains(ae.ErrorMessage(), "previous rotation isn't complete") {
-		return "", false, badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(ae.ErrorMessage()))
+		return "", badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(ae.ErrorMessage()))
 	}
 	d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if derr != nil {
-		return "", false, fmt.Errorf("describe secret %s: %w", name, derr)
+		return "", fmt.Errorf("describe secret %s: %w", name, derr)
 	}
-	if p := managed.PendingVersion(d.VersionIdsToStages); p != "" {
-		return p, true, nil
+	p := managed.PendingVersion(d.VersionIdsToStages)
+	if p == "" {
+		return "", fmt.Errorf("start rotation of %s: %w (and no version holds AWSPENDING)", name, err)
 	}
-	return "", false, fmt.Errorf("start rotation of %s: %w (and no version holds AWSPENDING)", name, err)
+	fmt.Fprintf(a.Stdout, "A rotation of %s (client %s) is already in progress: following version %s.\n", name, clientID, p)
+	return p, nil
 }
 
 // pendingValue is the pending client secret's fingerprint, "-" when the document does not

@@ -38,7 +38,7 @@ type row struct {
 	doc      *secretdoc.Document // AWSCURRENT's document when usable, for doctor's LWA check
 }
 
-// fleet reads every managed secret in name order, calls ask on each row when given (doctor asks
+// fleet reads every managed secret in name order, calls ask on each row (doctor asks
 // LWA), and judges the rows with the rotation function.
 func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask func(*row)) ([]*row, error) {
 	keys, err := a.keys("", "")
@@ -70,9 +70,7 @@ func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask fu
 	wg.Wait()
 	slices.SortStableFunc(rows, func(x, y *row) int { return cmp.Compare(x.Name, y.Name) })
 	for _, r := range rows {
-		if ask != nil {
-			ask(r)
-		}
+		ask(r)
 	}
 	now := a.Now()
 	for _, r := range rows {
@@ -126,7 +124,7 @@ func (a *App) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rows, err := a.fleet(ctx, c.SecretsManager, fn, nil)
+	rows, err := a.fleet(ctx, c.SecretsManager, fn, func(*row) {})
 	if err != nil {
 		return err
 	}
@@ -154,12 +152,8 @@ func writeTable(w io.Writer, rows []*row, stack string) {
 		return
 	}
 	// Worst first, then soonest expiry, then name.
-	rows = slices.Clone(rows)
 	slices.SortStableFunc(rows, func(x, y *row) int {
-		if c := cmp.Compare(rank[x.state()], rank[y.state()]); c != 0 {
-			return c
-		}
-		return cmp.Compare(daysKey(x.DaysLeft), daysKey(y.DaysLeft))
+		return cmp.Or(cmp.Compare(rank[x.state()], rank[y.state()]), cmp.Compare(daysKey(x.DaysLeft), daysKey(y.DaysLeft)))
 	})
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATE\tNAME\tCLIENT ID\tROTATION\tLAST ROTATED\tEXPIRES\tDAYS LEFT\tREASONS\tARN")
@@ -200,9 +194,7 @@ func writeTodo(w io.Writer, indent string, r *row, stack string) {
 
 // cliHint is the lwa-rotation command that does a finding's fix, if any.
 func cliHint(r *row, reason, stack string) string {
-	if stack == "" {
-		stack = "STACK"
-	}
+	stack = cmp.Or(stack, "STACK")
 	switch reason {
 	case health.ReasonRotationDisabled, health.ReasonForeignRotationFunction:
 		return fmt.Sprintf("%s enable %s --stack %s", Name, r.Name, stack)
