@@ -194,17 +194,18 @@ func writeTodo(w io.Writer, indent string, r *row, stack string) {
 
 // cliHint is the lwa-rotation command that does a finding's fix, if any.
 func cliHint(r *row, reason, stack string) string {
-	stack = cmp.Or(stack, "STACK")
+	enable := fmt.Sprintf("%s enable %s --stack %s", Name, r.Name, cmp.Or(stack, "STACK"))
+	rotate := fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
 	switch reason {
 	case health.ReasonRotationDisabled, health.ReasonForeignRotationFunction:
-		return fmt.Sprintf("%s enable %s --stack %s", Name, r.Name, stack)
+		return enable
 	case health.ReasonRotationStuck, health.ReasonReceivedNotAdopted:
-		return fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
+		return rotate
 	case health.ReasonExpiringSoon:
 		if r.RotationEnabled {
-			return fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
+			return rotate
 		}
-		return fmt.Sprintf("%s enable %s --stack %s, then %s rotate %s --wait", Name, r.Name, stack, Name, r.Name)
+		return enable + ", then " + rotate
 	}
 	return ""
 }
