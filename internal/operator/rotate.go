@@ -88,6 +88,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		now := a.Now()
 		at := elapsed(now.Sub(start))
 		stages, outcome := f.observe(snap)
+		waiting, runbook := f.next(name)
 		for _, st := range stages {
 			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
 			lastSaid = now
@@ -100,12 +101,12 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		case outcome == outcomeFailed:
 			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; "+
 				"AWSCURRENT is unchanged.\n", at, token)
-			return a.explain(ctx, c, d, start, f, snap)
+			return a.explain(ctx, c, d, start, runbook, snap)
 		case !now.Before(deadline):
-			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", at, f.waitingFor())
-			return a.explain(ctx, c, d, start, f, snap)
+			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", at, waiting)
+			return a.explain(ctx, c, d, start, runbook, snap)
 		case now.Sub(lastSaid) >= progressEvery:
-			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, f.waitingFor())
+			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, waiting)
 			lastSaid = now
 		}
 		if err := a.Sleep(ctx, min(pollInterval, deadline.Sub(now))); err != nil {
@@ -281,42 +282,33 @@ func (f *follower) describe(st stage, s snapshot) string {
 	return ""
 }
 
-func (f *follower) waitingFor() string {
+// next is what the rotation waits for after the stages seen, and the step a person takes when it
+// failed or timed out there.
+func (f *follower) next(name string) (waiting, runbook string) {
+	rotate := "run '" + Name + " rotate " + name + " --wait' again"
 	switch {
 	case f.seen[stageAdopted]:
-		return "waiting for the new secret to be tested with LWA and promoted"
+		return "waiting for the new secret to be tested with LWA and promoted",
+			"LWA did not accept the new secret in time or the promotion failed: read the error above, check with '" + Name + " doctor', then " + rotate + "; the delivered secret is kept, never lost."
 	case f.seen[stageDelivered]:
-		return "waiting for the rotation to adopt the delivered secret"
+		return "waiting for the rotation to adopt the delivered secret",
+			"The new secret is stored but was not adopted: read the error above and the rotation function's log, then " + rotate + "."
 	case f.seen[stageRequested]:
-		return "waiting for Amazon to deliver the new secret to the new-secret queue"
-	default:
-		return "waiting for the rotation function to request or adopt a new secret"
+		return "waiting for Amazon to deliver the new secret to the new-secret queue",
+			"Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; there is no need to rotate again."
 	}
+	return "waiting for the rotation function to request or adopt a new secret",
+		"The rotation function did not get as far as asking SP-API: read the error above and its log (stack output RotateSecretLogGroupName), fix the cause, then " + rotate + "."
 }
 
-// runbook is the step a person takes after a rotation failed or timed out at the stages seen.
-func (f *follower) runbook(name string) string {
-	switch {
-	case f.seen[stageAdopted]:
-		return "LWA did not accept the new secret in time or the promotion failed: read the error above, check with '" + Name + " doctor', then run '" + Name + " rotate " + name + " --wait' again; the delivered secret is kept, never lost."
-	case f.seen[stageDelivered]:
-		return "The new secret is stored but was not adopted: read the error above and the rotation function's log, then run '" + Name + " rotate " + name + " --wait' again."
-	case f.seen[stageRequested]:
-		return "Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; there is no need to rotate again."
-	default:
-		return "The rotation function did not get as far as asking SP-API: read the error above and its log (stack output RotateSecretLogGroupName), fix the cause, then run '" + Name + " rotate " + name + " --wait' again."
-	}
-}
-
-func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, f *follower, s snapshot) error {
-	name := aws.ToString(d.Name)
+func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, runbook string, s snapshot) error {
 	if msg, ok := a.lastLoggedError(ctx, c, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
 		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
 	} else {
 		fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
 			cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
 	}
-	fmt.Fprintf(a.Stdout, "What to do: %s\n", f.runbook(name))
+	fmt.Fprintf(a.Stdout, "What to do: %s\n", runbook)
 	return needsPerson
 }
 
