@@ -101,6 +101,10 @@ func (r *row) judge(now time.Time, cfg health.Config) {
 	for _, f := range r.findings {
 		r.Reasons = append(r.Reasons, f.Reason)
 	}
+	// Worst first, for the state and the list of what to do; the reasons keep Judge's order.
+	slices.SortStableFunc(r.findings, func(x, y health.Finding) int {
+		return cmp.Compare(rank[string(x.Severity)], rank[string(y.Severity)])
+	})
 }
 
 func (a *App) status(ctx context.Context, args []string) error {
@@ -184,7 +188,7 @@ func writeTodo(w io.Writer, indent string, r *row, stack string) {
 			indent, r.Name, ReasonUnreadable, oneLine(r.readErr.Error()), indent)
 		return
 	}
-	for _, f := range sortedFindings(r.findings) {
+	for _, f := range r.findings {
 		fmt.Fprintf(w, "%s- %s: %s (%s): %s\n%s    Fix: %s\n", indent, r.Name, f.Reason, f.Severity, f.Message, indent, f.Fix)
 		if hint := cliHint(r, f.Reason, stack); hint != "" {
 			fmt.Fprintf(w, "%s    Or:  %s\n", indent, hint)
@@ -220,12 +224,6 @@ func daysKey(d *int) int {
 	return *d
 }
 
-func sortedFindings(fs []health.Finding) []health.Finding {
-	out := slices.Clone(fs)
-	slices.SortStableFunc(out, func(x, y health.Finding) int { return cmp.Compare(rank[string(x.Severity)], rank[string(y.Severity)]) })
-	return out
-}
-
 func (r *row) state() string {
 	if r.readErr != nil {
 		return "UNKNOWN"
@@ -233,7 +231,7 @@ func (r *row) state() string {
 	if len(r.findings) == 0 {
 		return "OK"
 	}
-	return string(sortedFindings(r.findings)[0].Severity)
+	return string(r.findings[0].Severity)
 }
 
 func (r *row) rotation() string {
