@@ -345,9 +345,8 @@ func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secr
 	if json.Unmarshal([]byte(last), &rec) != nil || rec.Msg == "" {
 		return "", false
 	}
-	msg := rec.Msg
 	if rec.Error != "" {
-		msg += ": " + rec.Error
+		rec.Msg += ": " + rec.Error
 	}
-	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)", msg, cmp.Or(rec.Step, "none"), rec.Time)), true
+	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)", rec.Msg, cmp.Or(rec.Step, "none"), rec.Time)), true
 }
