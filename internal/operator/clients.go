@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -21,15 +20,15 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
+	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
 )
 
 // SecretStore is the part of Secrets Manager the CLI uses.
 type SecretStore interface {
-	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-	ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error)
-	ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error)
+	health.SecretReader
+	managed.SecretLister
 	TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error)
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
@@ -57,14 +56,6 @@ type TokenClient interface {
 	ClientCredentials(ctx context.Context, clientID string, secret lwa.ClientSecret, scope string) (lwa.Token, error)
 }
 
-var (
-	_ SecretStore = (*secretsmanager.Client)(nil)
-	_ StackReader = (*cloudformation.Client)(nil)
-	_ QueueReader = (*sqs.Client)(nil)
-	_ LogReader   = (*cloudwatchlogs.Client)(nil)
-	_ TokenClient = (*lwa.Client)(nil)
-)
-
 // Clients are the services the commands call.
 type Clients struct {
 	SecretsManager SecretStore
@@ -84,8 +75,8 @@ func logGroup(ctx context.Context, fr lambda.GetFunctionConfigurationAPIClient, 
 			return aws.ToString(out.LoggingConfig.LogGroup)
 		}
 	}
-	if i := strings.Index(fn, ":function:"); i >= 0 {
-		fn = strings.SplitN(fn[i+len(":function:"):], ":", 2)[0]
+	if _, name, ok := strings.Cut(fn, ":function:"); ok {
+		fn, _, _ = strings.Cut(name, ":")
 	}
 	return "/aws/lambda/" + fn
 }
@@ -93,43 +84,35 @@ func logGroup(ctx context.Context, fr lambda.GetFunctionConfigurationAPIClient, 
 // DefaultTokenURL is LWA's token endpoint, used when LWA_TOKEN_URL is unset.
 const DefaultTokenURL = "https://api.amazon.com/auth/o2/token"
 
-// AWSClients returns a Clients function that builds every client once, from the caller's AWS configuration.
+// AWSClients returns a Clients function that builds every client from the caller's AWS configuration.
 func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients, error) {
-	var once sync.Once
-	var c *Clients
-	var err error
 	return func(ctx context.Context) (*Clients, error) {
-		once.Do(func() { c, err = newClients(ctx, getenv) })
-		return c, err
+		cfg, err := config.LoadDefaultConfig(ctx)
+		switch {
+		case err != nil:
+			return nil, badInput("load the AWS configuration: %v", err)
+		case cfg.Region == "":
+			return nil, badInput("no AWS region configured: set AWS_REGION, or a region in your profile")
+		case cfg.Credentials == nil:
+			return nil, badInput("no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login")
+		}
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			return nil, badInput("no usable AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login (%v)", err)
+		}
+		tokenURL := cmp.Or(getenv("LWA_TOKEN_URL"), DefaultTokenURL)
+		if err := checkTokenURL(tokenURL); err != nil {
+			return nil, err
+		}
+		return &Clients{
+			SecretsManager: secretsmanager.NewFromConfig(cfg),
+			CloudFormation: cloudformation.NewFromConfig(cfg),
+			SQS:            sqs.NewFromConfig(cfg),
+			SNS:            sns.NewFromConfig(cfg),
+			Logs:           cloudwatchlogs.NewFromConfig(cfg),
+			Lambda:         lambda.NewFromConfig(cfg),
+			LWA:            lwa.NewClient(tokenURL, &http.Client{Timeout: 30 * time.Second}),
+		}, nil
 	}
-}
-
-func newClients(ctx context.Context, getenv func(string) string) (*Clients, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	switch {
-	case err != nil:
-		return nil, badInput("load the AWS configuration: %v", err)
-	case cfg.Region == "":
-		return nil, badInput("no AWS region configured: set AWS_REGION, or a region in your profile")
-	case cfg.Credentials == nil:
-		return nil, badInput("no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login")
-	}
-	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, badInput("no usable AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login (%v)", err)
-	}
-	tokenURL := cmp.Or(getenv("LWA_TOKEN_URL"), DefaultTokenURL)
-	if err := checkTokenURL(tokenURL); err != nil {
-		return nil, err
-	}
-	return &Clients{
-		SecretsManager: secretsmanager.NewFromConfig(cfg),
-		CloudFormation: cloudformation.NewFromConfig(cfg),
-		SQS:            sqs.NewFromConfig(cfg),
-		SNS:            sns.NewFromConfig(cfg),
-		Logs:           cloudwatchlogs.NewFromConfig(cfg),
-		Lambda:         lambda.NewFromConfig(cfg),
-		LWA:            lwa.NewClient(tokenURL, &http.Client{Timeout: 30 * time.Second}),
-	}, nil
 }
 
 func checkTokenURL(raw string) error {

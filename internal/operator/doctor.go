@@ -258,12 +258,10 @@ func policyAllowsSend(policy, account string) (bool, string) {
 		if !s.principal(account) || !s.action("sqs:SendMessage") {
 			continue
 		}
-		switch {
-		case strings.EqualFold(s.Effect, "Deny") && len(s.Condition) == 0:
+		if strings.EqualFold(s.Effect, "Deny") && len(s.Condition) == 0 {
 			return false, "a Deny statement without condition blocks it"
-		case strings.EqualFold(s.Effect, "Allow"):
-			allowed = true
 		}
+		allowed = allowed || strings.EqualFold(s.Effect, "Allow")
 	}
 	if !allowed {
 		return false, "no Allow statement for sqs:SendMessage names the account"
@@ -303,7 +301,6 @@ func (s policyStatement) principal(account string) bool {
 func (s policyStatement) action(want string) bool {
 	actions, _ := oneOrMany[string](s.Action)
 	return slices.ContainsFunc(actions, func(a string) bool {
-		a = strings.ToLower(a)
-		return a == "*" || a == "sqs:*" || a == strings.ToLower(want)
+		return a == "*" || strings.EqualFold(a, "sqs:*") || strings.EqualFold(a, want)
 	})
 }

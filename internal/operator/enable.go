@@ -40,8 +40,7 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		return badInput("give the rotation function with --function ARN or --stack NAME")
 	case *function != "" && *stack != "":
 		return badInput("give either --function or --stack, not both")
-	}
-	if !scheduleRE.MatchString(*schedule) {
+	case !scheduleRE.MatchString(*schedule):
 		return badInput("--schedule %q is not a rate(...) or cron(...) expression", *schedule)
 	}
 	keys, err := a.keys(*idKey, *secretKey)

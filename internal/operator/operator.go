@@ -41,7 +41,6 @@ type App struct {
 	Clients        func(ctx context.Context) (*Clients, error)
 	Now            func() time.Time                                 // default time.Now
 	Sleep          func(ctx context.Context, d time.Duration) error // rotate --wait polls through it
-	PollInterval   time.Duration                                    // rotate --wait's period (default 2 s)
 }
 
 // exitError ends a command with exit status code, printing msg unless it is empty.
@@ -71,7 +70,12 @@ var commands = []struct {
 
 // Run runs the command line args (without the program name) and returns the exit status.
 func (a *App) Run(ctx context.Context, args []string) int {
-	a.defaults()
+	if a.Now == nil {
+		a.Now = time.Now
+	}
+	if a.Sleep == nil {
+		a.Sleep = sleep
+	}
 	if len(args) == 0 {
 		fmt.Fprintf(a.Stderr, "%s: missing command: status, enable, rotate or doctor (run '%s -h')\n", Name, Name)
 		return ExitBadInput
@@ -98,30 +102,15 @@ func (a *App) Run(ctx context.Context, args []string) int {
 }
 
 func (a *App) exit(cmd string, err error) int {
-	var ee *exitError
-	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return ExitOK
-	case errors.As(err, &ee):
-		if ee.msg != "" {
-			fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(ee.msg))
-		}
-		return ee.code
 	}
-	fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(err.Error()))
-	return ExitAttention
-}
-
-func (a *App) defaults() {
-	if a.Now == nil {
-		a.Now = time.Now
+	ee := &exitError{ExitAttention, err.Error()}
+	errors.As(err, &ee)
+	if ee.msg != "" {
+		fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(ee.msg))
 	}
-	if a.Sleep == nil {
-		a.Sleep = sleep
-	}
-	if a.PollInterval <= 0 {
-		a.PollInterval = 2 * time.Second
-	}
+	return ee.code
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
@@ -147,7 +136,7 @@ func flagSet(name, usage, about string) *flag.FlagSet {
 // parse parses flags and positional arguments in any order and checks the positional count.
 func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, error) {
 	var pos []string
-	for {
+	for ; ; args = fs.Args()[1:] {
 		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(a.Stdout)
 			fs.Usage()
@@ -159,7 +148,6 @@ func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 			break
 		}
 		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
 	}
 	switch {
 	case len(pos) == positional:
@@ -173,9 +161,8 @@ func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 }
 
 func (a *App) keys(idFlag, secretFlag string) (secretdoc.Keys, error) {
-	k := secretdoc.DefaultKeys
-	k.ClientID = cmp.Or(idFlag, a.Getenv("SECRET_CLIENT_ID_KEY"), k.ClientID)
-	k.ClientSecret = cmp.Or(secretFlag, a.Getenv("SECRET_CLIENT_SECRET_KEY"), k.ClientSecret)
+	k := secretdoc.Keys{ClientID: cmp.Or(idFlag, a.Getenv("SECRET_CLIENT_ID_KEY"), secretdoc.DefaultKeys.ClientID),
+		ClientSecret: cmp.Or(secretFlag, a.Getenv("SECRET_CLIENT_SECRET_KEY"), secretdoc.DefaultKeys.ClientSecret)}
 	if err := k.Validate(); err != nil {
 		return k, badInput("%v", err)
 	}

@@ -22,6 +22,7 @@ import (
 const (
 	defaultRotateTimeout = 10 * time.Minute
 	progressEvery        = 10 * time.Second // how often rotate --wait says it is still waiting
+	pollInterval         = 2 * time.Second
 )
 
 func (a *App) rotate(ctx context.Context, args []string) error {
@@ -58,22 +59,16 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		return badInput("rotation is not enabled on secret %s: run '%s enable %s --stack NAME' first", name, Name, name)
 	}
 	start := a.Now()
-	before := snapshotOf(d)
-	token, joined, err := a.startRotation(ctx, sm, arn, name)
+	token, err := a.startRotation(ctx, sm, arn, name, clientID)
 	if err != nil {
 		return err
 	}
-	started := "Rotation of %s (client %s) started: version %s.\n"
-	if joined {
-		started = "A rotation of %s (client %s) is already in progress: following version %s.\n"
-	}
-	fmt.Fprintf(a.Stdout, started, name, clientID, token)
 	if !*wait {
 		fmt.Fprintf(a.Stdout, "Run '%s rotate %s --wait' to follow it, or '%s status' to check it later.\n", Name, name, Name)
 		return nil
 	}
 	fmt.Fprintf(a.Stdout, "Following it (timeout %s, Ctrl-C stops following, not the rotation).\n", *timeout)
-	f := &follower{token: token, before: before, seen: map[stage]bool{}}
+	f := &follower{token: token, before: snapshotOf(d), seen: map[stage]bool{}}
 	deadline := start.Add(*timeout)
 	lastSaid := start
 	for {
@@ -93,6 +88,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		now := a.Now()
 		at := elapsed(now.Sub(start))
 		stages, outcome := f.observe(snap)
+		waiting, runbook := f.next(name)
 		for _, st := range stages {
 			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
 			lastSaid = now
@@ -105,15 +101,15 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		case outcome == outcomeFailed:
 			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; "+
 				"AWSCURRENT is unchanged.\n", at, token)
-			return a.explain(ctx, c, d, start, f, snap)
+			return a.explain(ctx, c, d, start, runbook, snap)
 		case !now.Before(deadline):
-			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", at, f.waitingFor())
-			return a.explain(ctx, c, d, start, f, snap)
+			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", at, waiting)
+			return a.explain(ctx, c, d, start, runbook, snap)
 		case now.Sub(lastSaid) >= progressEvery:
-			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, f.waitingFor())
+			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, waiting)
 			lastSaid = now
 		}
-		if err := a.Sleep(ctx, min(a.PollInterval, deadline.Sub(now))); err != nil {
+		if err := a.Sleep(ctx, min(pollInterval, deadline.Sub(now))); err != nil {
 			return a.stopped(name)
 		}
 	}
@@ -124,28 +120,31 @@ func (a *App) stopped(name string) error {
 	return needsPerson
 }
 
-// startRotation asks Secrets Manager to rotate now. When a rotation is in progress, Secrets
-// Manager refuses and reattempts that one: the CLI joins it.
-func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name string) (token string, joined bool, err error) {
+// startRotation asks Secrets Manager to rotate now and says so. When a rotation is in progress,
+// Secrets Manager refuses and reattempts that one: the CLI joins it.
+func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clientID string) (string, error) {
 	out, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
 	if err == nil {
-		return aws.ToString(out.VersionId), false, nil
+		fmt.Fprintf(a.Stdout, "Rotation of %s (client %s) started: version %s.\n", name, clientID, aws.ToString(out.VersionId))
+		return aws.ToString(out.VersionId), nil
 	}
 	var ae smithy.APIError
 	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidRequestException" {
-		return "", false, fmt.Errorf("start rotation of %s: %w", name, err)
+		return "", fmt.Errorf("start rotation of %s: %w", name, err)
 	}
 	if !strings.Contains(ae.ErrorMessage(), "previous rotation isn't complete") {
-		return "", false, badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(ae.ErrorMessage()))
+		return "", badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(ae.ErrorMessage()))
 	}
 	d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if derr != nil {
-		return "", false, fmt.Errorf("describe secret %s: %w", name, derr)
+		return "", fmt.Errorf("describe secret %s: %w", name, derr)
 	}
-	if p := managed.PendingVersion(d.VersionIdsToStages); p != "" {
-		return p, true, nil
+	p := managed.PendingVersion(d.VersionIdsToStages)
+	if p == "" {
+		return "", fmt.Errorf("start rotation of %s: %w (and no version holds AWSPENDING)", name, err)
 	}
-	return "", false, fmt.Errorf("start rotation of %s: %w (and no version holds AWSPENDING)", name, err)
+	fmt.Fprintf(a.Stdout, "A rotation of %s (client %s) is already in progress: following version %s.\n", name, clientID, p)
+	return p, nil
 }
 
 // pendingValue is the pending client secret's fingerprint, "-" when the document does not
@@ -283,42 +282,33 @@ func (f *follower) describe(st stage, s snapshot) string {
 	return ""
 }
 
-func (f *follower) waitingFor() string {
+// next is what the rotation waits for after the stages seen, and the step a person takes when it
+// failed or timed out there.
+func (f *follower) next(name string) (waiting, runbook string) {
+	rotate := "run '" + Name + " rotate " + name + " --wait' again"
 	switch {
 	case f.seen[stageAdopted]:
-		return "waiting for the new secret to be tested with LWA and promoted"
+		return "waiting for the new secret to be tested with LWA and promoted",
+			"LWA did not accept the new secret in time or the promotion failed: read the error above, check with '" + Name + " doctor', then " + rotate + "; the delivered secret is kept, never lost."
 	case f.seen[stageDelivered]:
-		return "waiting for the rotation to adopt the delivered secret"
+		return "waiting for the rotation to adopt the delivered secret",
+			"The new secret is stored but was not adopted: read the error above and the rotation function's log, then " + rotate + "."
 	case f.seen[stageRequested]:
-		return "waiting for Amazon to deliver the new secret to the new-secret queue"
-	default:
-		return "waiting for the rotation function to request or adopt a new secret"
+		return "waiting for Amazon to deliver the new secret to the new-secret queue",
+			"Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; there is no need to rotate again."
 	}
+	return "waiting for the rotation function to request or adopt a new secret",
+		"The rotation function did not get as far as asking SP-API: read the error above and its log (stack output RotateSecretLogGroupName), fix the cause, then " + rotate + "."
 }
 
-// runbook is the step a person takes after a rotation failed or timed out at the stages seen.
-func (f *follower) runbook(name string) string {
-	switch {
-	case f.seen[stageAdopted]:
-		return "LWA did not accept the new secret in time or the promotion failed: read the error above, check with '" + Name + " doctor', then run '" + Name + " rotate " + name + " --wait' again; the delivered secret is kept, never lost."
-	case f.seen[stageDelivered]:
-		return "The new secret is stored but was not adopted: read the error above and the rotation function's log, then run '" + Name + " rotate " + name + " --wait' again."
-	case f.seen[stageRequested]:
-		return "Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; there is no need to rotate again."
-	default:
-		return "The rotation function did not get as far as asking SP-API: read the error above and its log (stack output RotateSecretLogGroupName), fix the cause, then run '" + Name + " rotate " + name + " --wait' again."
-	}
-}
-
-func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, f *follower, s snapshot) error {
-	name := aws.ToString(d.Name)
+func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, runbook string, s snapshot) error {
 	if msg, ok := a.lastLoggedError(ctx, c, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
 		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
 	} else {
 		fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
 			cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
 	}
-	fmt.Fprintf(a.Stdout, "What to do: %s\n", f.runbook(name))
+	fmt.Fprintf(a.Stdout, "What to do: %s\n", runbook)
 	return needsPerson
 }
 
@@ -355,9 +345,8 @@ func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secr
 	if json.Unmarshal([]byte(last), &rec) != nil || rec.Msg == "" {
 		return "", false
 	}
-	msg := rec.Msg
 	if rec.Error != "" {
-		msg += ": " + rec.Error
+		rec.Msg += ": " + rec.Error
 	}
-	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)", msg, cmp.Or(rec.Step, "none"), rec.Time)), true
+	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)", rec.Msg, cmp.Or(rec.Step, "none"), rec.Time)), true
 }

@@ -38,7 +38,7 @@ type row struct {
 	doc      *secretdoc.Document // AWSCURRENT's document when usable, for doctor's LWA check
 }
 
-// fleet reads every managed secret in name order, calls ask on each row when given (doctor asks
+// fleet reads every managed secret in name order, calls ask on each row (doctor asks
 // LWA), and judges the rows with the rotation function.
 func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask func(*row)) ([]*row, error) {
 	keys, err := a.keys("", "")
@@ -70,9 +70,7 @@ func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask fu
 	wg.Wait()
 	slices.SortStableFunc(rows, func(x, y *row) int { return cmp.Compare(x.Name, y.Name) })
 	for _, r := range rows {
-		if ask != nil {
-			ask(r)
-		}
+		ask(r)
 	}
 	now := a.Now()
 	for _, r := range rows {
@@ -103,6 +101,10 @@ func (r *row) judge(now time.Time, cfg health.Config) {
 	for _, f := range r.findings {
 		r.Reasons = append(r.Reasons, f.Reason)
 	}
+	// Worst first, for the state and the list of what to do; the reasons keep Judge's order.
+	slices.SortStableFunc(r.findings, func(x, y health.Finding) int {
+		return cmp.Compare(rank[string(x.Severity)], rank[string(y.Severity)])
+	})
 }
 
 func (a *App) status(ctx context.Context, args []string) error {
@@ -126,7 +128,7 @@ func (a *App) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rows, err := a.fleet(ctx, c.SecretsManager, fn, nil)
+	rows, err := a.fleet(ctx, c.SecretsManager, fn, func(*row) {})
 	if err != nil {
 		return err
 	}
@@ -154,12 +156,8 @@ func writeTable(w io.Writer, rows []*row, stack string) {
 		return
 	}
 	// Worst first, then soonest expiry, then name.
-	rows = slices.Clone(rows)
 	slices.SortStableFunc(rows, func(x, y *row) int {
-		if c := cmp.Compare(rank[x.state()], rank[y.state()]); c != 0 {
-			return c
-		}
-		return cmp.Compare(daysKey(x.DaysLeft), daysKey(y.DaysLeft))
+		return cmp.Or(cmp.Compare(rank[x.state()], rank[y.state()]), cmp.Compare(daysKey(x.DaysLeft), daysKey(y.DaysLeft)))
 	})
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STATE\tNAME\tCLIENT ID\tROTATION\tLAST ROTATED\tEXPIRES\tDAYS LEFT\tREASONS\tARN")
@@ -190,7 +188,7 @@ func writeTodo(w io.Writer, indent string, r *row, stack string) {
 			indent, r.Name, ReasonUnreadable, oneLine(r.readErr.Error()), indent)
 		return
 	}
-	for _, f := range sortedFindings(r.findings) {
+	for _, f := range r.findings {
 		fmt.Fprintf(w, "%s- %s: %s (%s): %s\n%s    Fix: %s\n", indent, r.Name, f.Reason, f.Severity, f.Message, indent, f.Fix)
 		if hint := cliHint(r, f.Reason, stack); hint != "" {
 			fmt.Fprintf(w, "%s    Or:  %s\n", indent, hint)
@@ -200,19 +198,18 @@ func writeTodo(w io.Writer, indent string, r *row, stack string) {
 
 // cliHint is the lwa-rotation command that does a finding's fix, if any.
 func cliHint(r *row, reason, stack string) string {
-	if stack == "" {
-		stack = "STACK"
-	}
+	enable := fmt.Sprintf("%s enable %s --stack %s", Name, r.Name, cmp.Or(stack, "STACK"))
+	rotate := fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
 	switch reason {
 	case health.ReasonRotationDisabled, health.ReasonForeignRotationFunction:
-		return fmt.Sprintf("%s enable %s --stack %s", Name, r.Name, stack)
+		return enable
 	case health.ReasonRotationStuck, health.ReasonReceivedNotAdopted:
-		return fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
+		return rotate
 	case health.ReasonExpiringSoon:
 		if r.RotationEnabled {
-			return fmt.Sprintf("%s rotate %s --wait", Name, r.Name)
+			return rotate
 		}
-		return fmt.Sprintf("%s enable %s --stack %s, then %s rotate %s --wait", Name, r.Name, stack, Name, r.Name)
+		return enable + ", then " + rotate
 	}
 	return ""
 }
@@ -227,12 +224,6 @@ func daysKey(d *int) int {
 	return *d
 }
 
-func sortedFindings(fs []health.Finding) []health.Finding {
-	out := slices.Clone(fs)
-	slices.SortStableFunc(out, func(x, y health.Finding) int { return cmp.Compare(rank[string(x.Severity)], rank[string(y.Severity)]) })
-	return out
-}
-
 func (r *row) state() string {
 	if r.readErr != nil {
 		return "UNKNOWN"
@@ -240,7 +231,7 @@ func (r *row) state() string {
 	if len(r.findings) == 0 {
 		return "OK"
 	}
-	return string(sortedFindings(r.findings)[0].Severity)
+	return string(r.findings[0].Severity)
 }
 
 func (r *row) rotation() string {
