@@ -56,6 +56,14 @@ type TokenClient interface {
 	ClientCredentials(ctx context.Context, clientID string, secret lwa.ClientSecret, scope string) (lwa.Token, error)
 }
 
+var (
+	_ SecretStore = (*secretsmanager.Client)(nil)
+	_ StackReader = (*cloudformation.Client)(nil)
+	_ QueueReader = (*sqs.Client)(nil)
+	_ LogReader   = (*cloudwatchlogs.Client)(nil)
+	_ TokenClient = (*lwa.Client)(nil)
+)
+
 // Clients are the services the commands call.
 type Clients struct {
 	SecretsManager SecretStore
