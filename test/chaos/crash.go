@@ -74,22 +74,6 @@ func (w *World) before(ctx context.Context, op string, in any) error {
 	return nil
 }
 
-// hook puts the crash points and injected errors in the fakes, and notes receivers' rotations.
-func (w *World) hook() {
-	w.SM.Fail = w.before
-	w.SM.After = func(ctx context.Context, op string, in any) error { return w.crash(ctx, op, in, true) }
-	w.SNS.Fail = func(ctx context.Context, in *sns.PublishInput) error { return w.before(ctx, "Publish", in) }
-	w.SNS.After = func(ctx context.Context, in *sns.PublishInput) error { return w.crash(ctx, "Publish", in, true) }
-	w.SM.OnRotate = func(ctx context.Context, arn, token string, retry bool) {
-		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok && inv.receiver && !retry {
-			w.mu.Lock()
-			w.byReceiver[token] = true
-			w.mu.Unlock()
-		}
-		w.engine.Start(arn, token, retry)
-	}
-}
-
 // argsOf returns what Crash.Arg matches in an input: the stages a PutSecretValue writes, the
 // stage an UpdateSecretVersionStage moves, the keys of a (un)tagging, an alert's event, a queue's name.
 func argsOf(in any) []string {

@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
@@ -191,7 +192,19 @@ func NewWorld(s Schedule) *World {
 		Pending:         func(arn string) (string, bool) { return w.SM.StageVersion(arn, managed.StagePending) },
 		ConcurrentRerun: func() bool { return w.faulty(w.Sched.ConcurrentRuns) },
 	}
-	w.hook()
+	// The handlers reach the fakes through the crash points and the injected errors.
+	w.SM.Fail = w.before
+	w.SM.After = func(ctx context.Context, op string, in any) error { return w.crash(ctx, op, in, true) }
+	w.SNS.Fail = func(ctx context.Context, in *sns.PublishInput) error { return w.before(ctx, "Publish", in) }
+	w.SNS.After = func(ctx context.Context, in *sns.PublishInput) error { return w.crash(ctx, "Publish", in, true) }
+	w.SM.OnRotate = func(ctx context.Context, arn, token string, retry bool) {
+		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok && inv.receiver && !retry {
+			w.mu.Lock()
+			w.byReceiver[token] = true
+			w.mu.Unlock()
+		}
+		w.engine.Start(arn, token, retry)
+	}
 
 	for i := range s.Apps {
 		a := &App{Index: i, Name: fmt.Sprintf("sp-api/app-%d", i)}
