@@ -81,9 +81,6 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) []any {
 	}
 	s.mu.Unlock()
 	bad := func(code, desc string) []any {
-		s.mu.Lock()
-		s.stats.TokenBadRequest++
-		s.mu.Unlock()
 		lwaError(w, http.StatusBadRequest, code, desc)
 		return []any{"status", http.StatusBadRequest, "grantType", "", "error", code}
 	}
@@ -118,7 +115,6 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) []any {
 	s.mu.Lock()
 	now := s.cfg.Clock()
 	if clientID != s.cfg.ClientID || !s.acceptsLocked(secret, now) {
-		s.stats.TokenInvalidClient++
 		s.mu.Unlock()
 		lwaError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 		return []any{"status", http.StatusUnauthorized, "grantType", grant, "error", "invalid_client"}
@@ -184,7 +180,6 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) []any {
 	s.lastRotate = now
 
 	if s.chanceLocked(f.RotateErrorRate) {
-		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
 		return []any{"status", http.StatusInternalServerError, "notificationId", ""}
 	}
@@ -202,7 +197,6 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) []any {
 	id := s.rotateLocked()
 	if s.chanceLocked(f.RotateLostResponseRate) {
 		w.Header().Del("x-amzn-RateLimit-Limit")
-		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
 		return []any{"status", http.StatusInternalServerError, "notificationId", id}
 	}

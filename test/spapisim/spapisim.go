@@ -77,8 +77,6 @@ type Faults struct {
 type Stats struct {
 	TokenCalls             int // every request to the token endpoint
 	TokenClientCredentials int // access tokens granted with client_credentials
-	TokenInvalidClient     int // 401 invalid_client
-	TokenBadRequest        int // other 400s
 	TokenServerErrors      int // injected 5xx
 
 	RotateCalls       int // every request to the rotate path
@@ -86,7 +84,6 @@ type Stats struct {
 	RotateForbidden   int // 403
 	RotateNotEnrolled int // 400
 	RotateThrottled   int // 429
-	RotateServerError int // 5xx (injected errors and lost responses)
 	PortalRotations   int // secrets issued by PortalRotate
 
 	Deliveries       int // new-secret notifications sent, duplicates included
