@@ -194,7 +194,7 @@ func TestDaysLeft(t *testing.T) {
 // rotateSecretFails makes every RotateSecret fail with an error the handler
 // does not expect.
 func rotateSecretFails(t *testing.T, e *env) {
-	e.sm.Fail = func(op string, _ any) error {
+	e.sm.Fail = func(_ context.Context, op string, _ any) error {
 		if op == "RotateSecret" {
 			return &types.InternalServiceError{Message: aws.String("boom")}
 		}
@@ -354,7 +354,7 @@ func TestHandle(t *testing.T) {
 			name: "RotateSecret and then the alert fail", rotation: true, autoRotate: true,
 			setup: func(t *testing.T, e *env) {
 				rotateSecretFails(t, e)
-				e.sns.Fail = func(*sns.PublishInput) error { return errors.New("sns unavailable") }
+				e.sns.Fail = func(context.Context, *sns.PublishInput) error { return errors.New("sns unavailable") }
 			},
 			msgs: func(t *testing.T) []events.SQSMessage {
 				return []events.SQSMessage{msg("m1", body(t, "n-1", clientID, in30))}
@@ -365,7 +365,7 @@ func TestHandle(t *testing.T) {
 		{
 			name: "publish fails", rotation: true, autoRotate: true,
 			setup: func(t *testing.T, e *env) {
-				e.sns.Fail = func(*sns.PublishInput) error { return errors.New("sns unavailable") }
+				e.sns.Fail = func(context.Context, *sns.PublishInput) error { return errors.New("sns unavailable") }
 			},
 			msgs: func(t *testing.T) []events.SQSMessage {
 				return []events.SQSMessage{msg("m1", body(t, "n-1", clientID, in30))}

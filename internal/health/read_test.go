@@ -171,7 +171,7 @@ func TestReadErrors(t *testing.T) {
 	f.Seed("app", doc(client, ""), map[string]string{managed.TagClientID: client})
 	boom := errors.New("access denied")
 	for _, op := range []string{"DescribeSecret", "ListSecretVersionIds", "GetSecretValue"} {
-		f.Fail = func(o string, _ any) error {
+		f.Fail = func(_ context.Context, o string, _ any) error {
 			if o == op {
 				return boom
 			}

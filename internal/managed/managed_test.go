@@ -79,7 +79,7 @@ func TestFindByClientIDPages(t *testing.T) {
 func TestFindByClientIDError(t *testing.T) {
 	f := secretsmanagertest.New()
 	boom := errors.New("throttled")
-	f.Fail = func(op string, in any) error { return boom }
+	f.Fail = func(_ context.Context, op string, in any) error { return boom }
 	if _, err := FindByClientID(context.Background(), f, "x"); !errors.Is(err, boom) {
 		t.Errorf("FindByClientID() error = %v, want %v", err, boom)
 	}

@@ -386,7 +386,7 @@ func TestHandle(t *testing.T) {
 			name:     "3 write fails: nothing acknowledged",
 			rotation: true,
 			setup: func(t *testing.T, e *env) {
-				e.sm.Fail = func(op string, _ any) error {
+				e.sm.Fail = func(_ context.Context, op string, _ any) error {
 					if op == "PutSecretValue" {
 						return &types.InternalServiceError{Message: aws.String("boom")}
 					}
@@ -406,7 +406,7 @@ func TestHandle(t *testing.T) {
 			name:     "4c RotateSecret fails: message retried, secret stays stored",
 			rotation: true,
 			setup: func(t *testing.T, e *env) {
-				e.sm.Fail = func(op string, _ any) error {
+				e.sm.Fail = func(_ context.Context, op string, _ any) error {
 					if op == "RotateSecret" {
 						return &types.InternalServiceError{Message: aws.String("boom")}
 					}
@@ -444,7 +444,7 @@ func TestHandle(t *testing.T) {
 				return []events.SQSMessage{msg("m1", body1(t)), msg("m2", body(t, "n-2", clientID, newerSecret, newExpiry.Add(time.Hour)))}
 			},
 			setup: func(t *testing.T, e *env) {
-				e.sm.Fail = func(op string, _ any) error {
+				e.sm.Fail = func(_ context.Context, op string, _ any) error {
 					if op == "RotateSecret" && e.sm.Calls("RotateSecret") > 1 {
 						return &types.InternalServiceError{Message: aws.String("boom")}
 					}
@@ -504,7 +504,7 @@ func put(t *testing.T, e *env, token, value, stage string) {
 // on LWA_RECEIVED as soon as the rotation starts or is reattempted, as
 // createSecret does.
 func (e *env) playCreateSecret(t *testing.T) {
-	e.sm.OnRotate = func(arn, token string, retry bool) {
+	e.sm.OnRotate = func(_ context.Context, arn, token string, retry bool) {
 		ctx := context.Background()
 		if _, ok := e.sm.Value(arn, token); ok {
 			return
@@ -522,7 +522,7 @@ func (e *env) playCreateSecret(t *testing.T) {
 	}
 	// A rotation already in progress takes it too.
 	if p, ok := e.sm.StageVersion(e.arn, managed.StagePending); ok {
-		e.sm.OnRotate(e.arn, p, true)
+		e.sm.OnRotate(context.Background(), e.arn, p, true)
 	}
 }
 
@@ -713,7 +713,7 @@ func TestCase4dRotationInProgress(t *testing.T) {
 func TestCase4cStartedRotationTakesAnother(t *testing.T) {
 	e := newEnv(t, true)
 	other := currentDocExpiring(clientID, newerSecret, newExpiry.Add(24*time.Hour))
-	e.sm.OnRotate = func(arn, token string, retry bool) {
+	e.sm.OnRotate = func(_ context.Context, arn, token string, retry bool) {
 		if _, err := e.sm.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(arn),
 			ClientRequestToken: aws.String(token), SecretString: aws.String(other), VersionStages: []string{managed.StagePending}}); err != nil {
 			t.Errorf("play createSecret: %v", err)
@@ -735,7 +735,7 @@ func TestCase4cStartedRotationTakesAnother(t *testing.T) {
 func TestPublishFailure(t *testing.T) {
 	e := newEnv(t, true)
 	e.playCreateSecret(t)
-	e.sns.Fail = func(*sns.PublishInput) error { return errors.New("sns unavailable") }
+	e.sns.Fail = func(context.Context, *sns.PublishInput) error { return errors.New("sns unavailable") }
 	m := msg("m1", body(t, "n-1", clientID, newSecret, newExpiry))
 	if failed := e.handle(t, m); !slices.Equal(failed, []string{"m1"}) {
 		t.Fatalf("BatchItemFailures = %v, want [m1]", failed)
@@ -792,7 +792,7 @@ func TestNoSecretInLogsOrAlerts(t *testing.T) {
 				msg("m5", body(t, "n-5", newSecret, newSecret, newExpiry)),
 				msg("m6", `{"notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payload":{"applicationOAuthClientNewSecret":{"newClientSecret":"`+newSecret+`"}}}`),
 			}
-			e.sns.Fail = func(in *sns.PublishInput) error {
+			e.sns.Fail = func(_ context.Context, in *sns.PublishInput) error {
 				if strings.Contains(aws.ToString(in.Message), `\"messageId\":\"m2\"`) {
 					return errors.New("sns unavailable")
 				}

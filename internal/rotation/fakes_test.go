@@ -285,7 +285,7 @@ func newWorld(t *testing.T, tune ...func(*Config)) *world {
 // fail is the fake's error injection: it counts the rotator's calls and
 // consults inject. Calls made by the test itself (the receiver, the
 // engine's RotateSecret) are not counted.
-func (w *world) fail(op string, in any) error {
+func (w *world) fail(_ context.Context, op string, in any) error {
 	if w.external.Load() {
 		return nil
 	}

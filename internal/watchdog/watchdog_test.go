@@ -298,7 +298,7 @@ func TestSweepGoesOnAfterAFailure(t *testing.T) {
 	bad := w.seed("b", docOf("b", ""), nil)
 	arn := w.seed("c", docOf("c", ""), nil)
 	w.sm.SetRotation(arn, false, "")
-	w.sm.Fail = func(op string, in any) error {
+	w.sm.Fail = func(_ context.Context, op string, in any) error {
 		if g, ok := in.(*secretsmanager.GetSecretValueInput); ok && aws.ToString(g.SecretId) == bad {
 			return errors.New("AccessDeniedException: not allowed")
 		}
@@ -324,7 +324,7 @@ func TestSweepPublishFailure(t *testing.T) {
 	arn := w.seed("a", docOf("a", ""), nil)
 	w.sm.SetRotation(arn, false, "")
 	w.seed("b", docOf("b", ""), nil)
-	w.sns.Fail = func(*sns.PublishInput) error { return errors.New("throttled") }
+	w.sns.Fail = func(context.Context, *sns.PublishInput) error { return errors.New("throttled") }
 	res, err := w.h.Handle(context.Background(), json.RawMessage(`{}`))
 	if err == nil || !strings.Contains(err.Error(), "1 alerts could not be published") {
 		t.Errorf("Handle() error = %v, want one alert unpublished", err)
@@ -356,7 +356,7 @@ func TestSweepEmptyFleet(t *testing.T) {
 	if err != nil || res.Secrets != 0 || res.Alerts != 0 {
 		t.Errorf("Handle() = %+v, %v; want an empty sweep", res, err)
 	}
-	w.sm.Fail = func(string, any) error { return errors.New("throttled") }
+	w.sm.Fail = func(context.Context, string, any) error { return errors.New("throttled") }
 	if _, err := w.h.Handle(context.Background(), json.RawMessage(`{}`)); err == nil {
 		t.Errorf("Handle() with ListSecrets failing: error = nil")
 	}

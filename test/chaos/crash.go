@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -59,75 +60,18 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 	return ErrCrash
 }
 
-// guard calls f as operation op behind the crash points and the injected errors.
-func guard[I, O, P any](w *World, ctx context.Context, op string, in I, o []P, f func(context.Context, I, ...P) (O, error)) (O, error) {
-	var zero O
+// before is the fakes' Fail for the handlers' calls: the crash points, then the injected errors.
+func (w *World) before(ctx context.Context, op string, in any) error {
+	if _, ok := ctx.Value(invocationKey{}).(*invocation); !ok {
+		return nil // the world's own calls see no faults
+	}
 	if err := w.crash(ctx, op, in, false); err != nil {
-		return zero, err
+		return err
 	}
-	out, err := zero, w.inject(op, in)
-	if err == nil {
-		out, err = f(ctx, in, o...)
+	if err := w.inject(op, in); err != nil {
+		return cmp.Or(w.crash(ctx, op, in, true), err)
 	}
-	if cerr := w.crash(ctx, op, in, true); cerr != nil {
-		return zero, cerr
-	}
-	return out, err
-}
-
-// client is the Secrets Manager and SNS the handlers see: the fakes behind the crash points and
-// the injected errors. The receiver's records the rotations its RotateSecret started.
-type client struct {
-	w        *World
-	receiver bool
-}
-
-func (c client) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput, o ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
-	return guard(c.w, ctx, "GetSecretValue", in, o, c.w.SM.GetSecretValue)
-}
-
-func (c client) PutSecretValue(ctx context.Context, in *sm.PutSecretValueInput, o ...func(*sm.Options)) (*sm.PutSecretValueOutput, error) {
-	return guard(c.w, ctx, "PutSecretValue", in, o, c.w.SM.PutSecretValue)
-}
-
-func (c client) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput, o ...func(*sm.Options)) (*sm.DescribeSecretOutput, error) {
-	return guard(c.w, ctx, "DescribeSecret", in, o, c.w.SM.DescribeSecret)
-}
-
-func (c client) UpdateSecretVersionStage(ctx context.Context, in *sm.UpdateSecretVersionStageInput, o ...func(*sm.Options)) (*sm.UpdateSecretVersionStageOutput, error) {
-	return guard(c.w, ctx, "UpdateSecretVersionStage", in, o, c.w.SM.UpdateSecretVersionStage)
-}
-
-func (c client) TagResource(ctx context.Context, in *sm.TagResourceInput, o ...func(*sm.Options)) (*sm.TagResourceOutput, error) {
-	return guard(c.w, ctx, "TagResource", in, o, c.w.SM.TagResource)
-}
-
-func (c client) UntagResource(ctx context.Context, in *sm.UntagResourceInput, o ...func(*sm.Options)) (*sm.UntagResourceOutput, error) {
-	return guard(c.w, ctx, "UntagResource", in, o, c.w.SM.UntagResource)
-}
-
-func (c client) ListSecrets(ctx context.Context, in *sm.ListSecretsInput, o ...func(*sm.Options)) (*sm.ListSecretsOutput, error) {
-	return guard(c.w, ctx, "ListSecrets", in, o, c.w.SM.ListSecrets)
-}
-
-func (c client) ListSecretVersionIds(ctx context.Context, in *sm.ListSecretVersionIdsInput, o ...func(*sm.Options)) (*sm.ListSecretVersionIdsOutput, error) {
-	return guard(c.w, ctx, "ListSecretVersionIds", in, o, c.w.SM.ListSecretVersionIds)
-}
-
-func (c client) RotateSecret(ctx context.Context, in *sm.RotateSecretInput, o ...func(*sm.Options)) (*sm.RotateSecretOutput, error) {
-	return guard(c.w, ctx, "RotateSecret", in, o, func(ctx context.Context, in *sm.RotateSecretInput, o ...func(*sm.Options)) (*sm.RotateSecretOutput, error) {
-		out, err := c.w.SM.RotateSecret(ctx, in, o...)
-		if err == nil && c.receiver {
-			c.w.mu.Lock()
-			c.w.byReceiver[aws.ToString(out.VersionId)] = true
-			c.w.mu.Unlock()
-		}
-		return out, err
-	})
-}
-
-func (c client) Publish(ctx context.Context, in *sns.PublishInput, o ...func(*sns.Options)) (*sns.PublishOutput, error) {
-	return guard(c.w, ctx, "Publish", in, o, c.w.SNS.Publish)
+	return nil
 }
 
 // argsOf returns what Crash.Arg matches in an input: the stages a PutSecretValue writes, the

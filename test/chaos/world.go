@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
@@ -154,6 +155,7 @@ type RotateCall struct {
 type invocation struct {
 	token, step string // of a rotation step; "" for an SQS handler
 	id          int64
+	receiver    bool
 }
 
 type invocationKey struct{}
@@ -190,7 +192,19 @@ func NewWorld(s Schedule) *World {
 		Pending:         func(arn string) (string, bool) { return w.SM.StageVersion(arn, managed.StagePending) },
 		ConcurrentRerun: func() bool { return w.faulty(w.Sched.ConcurrentRuns) },
 	}
-	w.SM.OnRotate = w.engine.Start
+	// The handlers reach the fakes through the crash points and the injected errors.
+	w.SM.Fail = w.before
+	w.SM.After = func(ctx context.Context, op string, in any) error { return w.crash(ctx, op, in, true) }
+	w.SNS.Fail = func(ctx context.Context, in *sns.PublishInput) error { return w.before(ctx, "Publish", in) }
+	w.SNS.After = func(ctx context.Context, in *sns.PublishInput) error { return w.crash(ctx, "Publish", in, true) }
+	w.SM.OnRotate = func(ctx context.Context, arn, token string, retry bool) {
+		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok && inv.receiver && !retry {
+			w.mu.Lock()
+			w.byReceiver[token] = true
+			w.mu.Unlock()
+		}
+		w.engine.Start(arn, token, retry)
+	}
 
 	for i := range s.Apps {
 		a := &App{Index: i, Name: fmt.Sprintf("sp-api/app-%d", i)}
@@ -220,17 +234,16 @@ func NewWorld(s Schedule) *World {
 	api := spapi.NewClient("https://sellingpartnerapi.sim.local", hc)
 	// The simulator's limiter lets one call a simulated minute through: 10 ms is 100 simulated s.
 	api.Interval, api.MinBackoff, api.MaxAttempts = 10*time.Millisecond, time.Millisecond, 5
-	sm := client{w: w}
-	alerts := alert.NewPublisher(sm, topicARN)
-	w.rotator = rotation.New(sm, sm, tokens, api, alerts, w.Logger, rotation.Config{
+	alerts := alert.NewPublisher(w.SNS, topicARN)
+	w.rotator = rotation.New(w.SM, w.SM, tokens, api, alerts, w.Logger, rotation.Config{
 		Cooldown: Cooldown, RejectAfter: rotation.DefaultRejectAfter, Now: w.Now,
 		PollInterval: 2 * time.Millisecond, DeadlineMargin: 10 * time.Millisecond, Settle: time.Millisecond,
 		TestRetryFor: 40 * time.Millisecond, TestRetryInterval: 3 * time.Millisecond,
 	})
 	// Receiver Case 4d waits five polls, as deployed (10 s for 2 s polls).
-	w.receiver = receiver.New(sm, client{w: w, receiver: true}, alerts, w.Logger,
+	w.receiver = receiver.New(w.SM, w.SM, alerts, w.Logger,
 		receiver.Config{Now: w.Now, AdoptWait: 10 * time.Millisecond, AdoptPoll: time.Millisecond})
-	w.expiry = expiry.New(sm, sm, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
+	w.expiry = expiry.New(w.SM, w.SM, alerts, w.Logger, expiry.Config{AutoRotate: true, Now: w.Now})
 	return w
 }
 
@@ -300,7 +313,7 @@ func (w *World) uuid() string {
 }
 
 // inject is the error injection on a handler's call of op, and records the writes of
-// rotation-requested-at that pass (I3). The world's own calls see no faults.
+// rotation-requested-at that pass (I3).
 func (w *World) inject(op string, in any) error {
 	if op == "Publish" {
 		if w.faulty(w.Sched.SNSErrorRate) {
@@ -449,7 +462,8 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 		Region:   "us-east-1", BatchSize: 10, Concurrency: concurrency,
 		Timeout: HandlerTimeout,
 		Invocation: func(ctx context.Context) context.Context {
-			return context.WithValue(ctx, invocationKey{}, &invocation{id: invocationSeq.Add(1)})
+			inv := &invocation{id: invocationSeq.Add(1), receiver: q == w.NewSecretQ}
+			return context.WithValue(ctx, invocationKey{}, inv)
 		},
 		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 			if w.faulty(w.Sched.InvokeFail) {

@@ -243,7 +243,7 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string, p *printer
 	fmt.Printf("\nAWSCURRENT: version %s, client secret %s, expires %s (tag %s = %s)\n",
 		current.ID, harness.Fingerprint(d.ClientSecret), d.ClientSecretExpiresAt, managed.TagClientSecretExpiresAt, tags[managed.TagClientSecretExpiresAt])
 	fmt.Printf("SP-API rotate calls: %d; LWA tokens granted: %d; rotation steps invoked: %d\n",
-		st.RotateCalls, st.TokenClientCredentials+st.TokenRefresh, len(s.Steps()))
+		st.RotateCalls, st.TokenClientCredentials, len(s.Steps()))
 
 	var problems []string
 	check := func(ok bool, problem string) {

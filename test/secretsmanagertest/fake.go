@@ -30,10 +30,12 @@ const (
 type Fake struct {
 	Now func() time.Time // the clock of created and rotation dates
 	// Fail, if set, is called before every operation; an error is its answer and it does nothing.
-	Fail func(op string, in any) error
+	Fail func(ctx context.Context, op string, in any) error
+	// After, if set, is called after every operation Fail let through; an error replaces its answer.
+	After func(ctx context.Context, op string, in any) error
 	// OnRotate, if set, is called without the lock after RotateSecret created the pending version
 	// (retry false) or refused as a rotation is incomplete (retry true, that rotation's token).
-	OnRotate func(secretARN, token string, retry bool)
+	OnRotate func(ctx context.Context, secretARN, token string, retry bool)
 
 	mu      sync.Mutex
 	secrets []*secret
@@ -67,24 +69,30 @@ type Version struct {
 // New returns an empty fake.
 func New() *Fake { return &Fake{Now: time.Now, calls: map[string]int{}} }
 
-// call counts op and runs Fail without the lock, then fn under it.
-func call[T any](f *Fake, op string, in any, fn func() (*T, error)) (*T, error) {
+// call counts op and runs Fail without the lock, then fn under it, then After without it.
+func call[T any](f *Fake, ctx context.Context, op string, in any, fn func() (*T, error)) (*T, error) {
 	f.mu.Lock()
 	f.calls[op]++
-	fail := f.Fail
+	fail, after := f.Fail, f.After
 	f.mu.Unlock()
 	if fail != nil {
-		if err := fail(op, in); err != nil {
+		if err := fail(ctx, op, in); err != nil {
 			return nil, err
 		}
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return fn()
+	out, err := fn()
+	f.mu.Unlock()
+	if after != nil {
+		if aerr := after(ctx, op, in); aerr != nil {
+			return nil, aerr
+		}
+	}
+	return out, err
 }
 
-func onSecret[T any](f *Fake, op string, in any, id *string, fn func(*secret) (*T, error)) (*T, error) {
-	return call(f, op, in, func() (*T, error) {
+func onSecret[T any](f *Fake, ctx context.Context, op string, in any, id *string, fn func(*secret) (*T, error)) (*T, error) {
+	return call(f, ctx, op, in, func() (*T, error) {
 		s, err := f.find(aws.ToString(id))
 		if err != nil {
 			return nil, err
@@ -208,7 +216,7 @@ func (f *Fake) SetRotation(id string, enabled bool, lambdaARN string) {
 
 // CreateSecret implements the SDK operation.
 func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
-	return call(f, "CreateSecret", in, func() (*secretsmanager.CreateSecretOutput, error) {
+	return call(f, ctx, "CreateSecret", in, func() (*secretsmanager.CreateSecretOutput, error) {
 		name := aws.ToString(in.Name)
 		if name == "" {
 			return nil, invalidParameter("You must provide a name.")
@@ -239,7 +247,7 @@ func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecret
 
 // GetSecretValue implements the SDK operation.
 func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	return onSecret(f, "GetSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.GetSecretValueOutput, error) {
+	return onSecret(f, ctx, "GetSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.GetSecretValueOutput, error) {
 		v := s.staged(stageCurrent)
 		switch {
 		case in.VersionId != nil:
@@ -263,7 +271,7 @@ func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretV
 // PutSecretValue implements the SDK operation: a token's version with the same value is a no-op,
 // another value ResourceExistsException; an empty version (from RotateSecret) takes the value.
 func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	return onSecret(f, "PutSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.PutSecretValueOutput, error) {
+	return onSecret(f, ctx, "PutSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.PutSecretValueOutput, error) {
 		if in.SecretString == nil {
 			return nil, invalidParameter("You must provide either SecretString or SecretBinary.")
 		}
@@ -294,7 +302,7 @@ func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretV
 
 // DescribeSecret implements the SDK operation; VersionIdsToStages lists labelled versions only.
 func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	return onSecret(f, "DescribeSecret", in, in.SecretId, func(s *secret) (*secretsmanager.DescribeSecretOutput, error) {
+	return onSecret(f, ctx, "DescribeSecret", in, in.SecretId, func(s *secret) (*secretsmanager.DescribeSecretOutput, error) {
 		vs := map[string][]string{}
 		for _, v := range s.versions {
 			if len(v.stages) > 0 {
@@ -315,7 +323,7 @@ func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSe
 // ListSecretVersionIds implements the SDK operation: labelled versions (all with
 // IncludeDeprecated), oldest first.
 func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
-	return onSecret(f, "ListSecretVersionIds", in, in.SecretId, func(s *secret) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	return onSecret(f, ctx, "ListSecretVersionIds", in, in.SecretId, func(s *secret) (*secretsmanager.ListSecretVersionIdsOutput, error) {
 		var list []types.SecretVersionsListEntry
 		for _, v := range s.versions {
 			if len(v.stages) > 0 || aws.ToBool(in.IncludeDeprecated) {
@@ -333,7 +341,7 @@ func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.List
 // UpdateSecretVersionStage implements the SDK operation; a label moves only when
 // RemoveFromVersionId names its version.
 func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
-	return onSecret(f, "UpdateSecretVersionStage", in, in.SecretId, func(s *secret) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
+	return onSecret(f, ctx, "UpdateSecretVersionStage", in, in.SecretId, func(s *secret) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 		stage, from := aws.ToString(in.VersionStage), in.RemoveFromVersionId
 		holder := s.staged(stage)
 		var to *version
@@ -360,7 +368,7 @@ func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.
 
 // TagResource implements the SDK operation.
 func (f *Fake) TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
-	return onSecret(f, "TagResource", in, in.SecretId, func(s *secret) (*secretsmanager.TagResourceOutput, error) {
+	return onSecret(f, ctx, "TagResource", in, in.SecretId, func(s *secret) (*secretsmanager.TagResourceOutput, error) {
 		for _, t := range in.Tags {
 			s.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
 		}
@@ -370,7 +378,7 @@ func (f *Fake) TagResource(ctx context.Context, in *secretsmanager.TagResourceIn
 
 // UntagResource implements the SDK operation.
 func (f *Fake) UntagResource(ctx context.Context, in *secretsmanager.UntagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UntagResourceOutput, error) {
-	return onSecret(f, "UntagResource", in, in.SecretId, func(s *secret) (*secretsmanager.UntagResourceOutput, error) {
+	return onSecret(f, ctx, "UntagResource", in, in.SecretId, func(s *secret) (*secretsmanager.UntagResourceOutput, error) {
 		for _, k := range in.TagKeys {
 			delete(s.tags, k)
 		}
@@ -380,7 +388,7 @@ func (f *Fake) UntagResource(ctx context.Context, in *secretsmanager.UntagResour
 
 // ListSecrets implements the SDK operation with the name, tag-key and tag-value filters.
 func (f *Fake) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
-	return call(f, "ListSecrets", in, func() (*secretsmanager.ListSecretsOutput, error) {
+	return call(f, ctx, "ListSecrets", in, func() (*secretsmanager.ListSecretsOutput, error) {
 		var list []types.SecretListEntry
 		for _, s := range f.secrets {
 			if matches(s, in.Filters) {
@@ -422,10 +430,10 @@ func matches(s *secret, filters []types.Filter) bool {
 // RotateSecret implements the SDK operation: it creates an empty AWSPENDING version and hands it
 // to OnRotate; while a rotation is incomplete it refuses and hands that one to OnRotate again.
 func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
-	var onRotate func(string, string, bool)
+	var onRotate func(context.Context, string, string, bool)
 	var arn, token string
 	retry := false
-	out, err := onSecret(f, "RotateSecret", in, in.SecretId, func(s *secret) (*secretsmanager.RotateSecretOutput, error) {
+	out, err := onSecret(f, ctx, "RotateSecret", in, in.SecretId, func(s *secret) (*secretsmanager.RotateSecretOutput, error) {
 		if in.RotationLambdaARN != nil {
 			s.lambdaARN, s.rotationEnabled = *in.RotationLambdaARN, true
 		}
@@ -448,7 +456,7 @@ func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecret
 		return &secretsmanager.RotateSecretOutput{ARN: aws.String(arn), Name: aws.String(s.name), VersionId: aws.String(id)}, nil
 	})
 	if token != "" && onRotate != nil {
-		onRotate(arn, token, retry)
+		onRotate(ctx, arn, token, retry)
 	}
 	return out, err
 }

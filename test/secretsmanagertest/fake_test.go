@@ -34,7 +34,7 @@ func TestRotateSecretCreatesEmptyPending(t *testing.T) {
 	}
 	f.SetRotation("s", true, "arn:aws:lambda:us-east-1:1:function:rotate")
 	var calls []string
-	f.OnRotate = func(a, token string, retry bool) {
+	f.OnRotate = func(_ context.Context, a, token string, retry bool) {
 		if a != arn {
 			t.Errorf("OnRotate arn = %s, want %s", a, arn)
 		}
@@ -162,7 +162,7 @@ func TestFailInjection(t *testing.T) {
 	f := New()
 	f.Seed("s", "v1", nil)
 	boom := errors.New("boom")
-	f.Fail = func(op string, in any) error {
+	f.Fail = func(_ context.Context, op string, in any) error {
 		if op == "PutSecretValue" {
 			return boom
 		}
@@ -174,6 +174,11 @@ func TestFailInjection(t *testing.T) {
 	}
 	if len(f.Versions("s")) != 1 {
 		t.Errorf("a failed PutSecretValue wrote a version")
+	}
+	f.Fail, f.After = nil, func(context.Context, string, any) error { return boom }
+	_, err = f.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String("s"), SecretString: aws.String("v2")})
+	if !errors.Is(err, boom) || len(f.Versions("s")) != 2 {
+		t.Errorf("PutSecretValue() with After = %v, %d versions; want boom after it took effect", err, len(f.Versions("s")))
 	}
 }
 

@@ -20,7 +20,9 @@ import (
 // Fake records published messages.
 type Fake struct {
 	// Fail, if set, is called before every Publish; an error is returned and nothing recorded.
-	Fail func(in *sns.PublishInput) error
+	Fail func(ctx context.Context, in *sns.PublishInput) error
+	// After, if set, is called after every Publish Fail let through; an error replaces its answer.
+	After func(ctx context.Context, in *sns.PublishInput) error
 
 	mu        sync.Mutex
 	published []*sns.PublishInput
@@ -31,17 +33,23 @@ type Fake struct {
 func (f *Fake) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
 	f.mu.Lock()
 	f.calls++
-	fail := f.Fail
+	fail, after := f.Fail, f.After
 	f.mu.Unlock()
 	if fail != nil {
-		if err := fail(in); err != nil {
+		if err := fail(ctx, in); err != nil {
 			return nil, err
 		}
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.published = append(f.published, in)
-	return &sns.PublishOutput{MessageId: aws.String(fmt.Sprintf("msg-%d", len(f.published)))}, nil
+	id := fmt.Sprintf("msg-%d", len(f.published))
+	f.mu.Unlock()
+	if after != nil {
+		if err := after(ctx, in); err != nil {
+			return nil, err
+		}
+	}
+	return &sns.PublishOutput{MessageId: aws.String(id)}, nil
 }
 
 // Calls returns how many times Publish was called, failed calls included.

@@ -29,8 +29,6 @@ type SQSSender interface {
 	SendMessage(ctx context.Context, params *sqs.SendMessageInput, optFns ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
 }
 
-var _ SQSSender = (*sqs.Client)(nil)
-
 // SQSDeliverer sends each notification as one SQS message, as SP-API does.
 type SQSDeliverer struct {
 	Client   SQSSender

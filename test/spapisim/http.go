@@ -81,9 +81,6 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) []any {
 	}
 	s.mu.Unlock()
 	bad := func(code, desc string) []any {
-		s.mu.Lock()
-		s.stats.TokenBadRequest++
-		s.mu.Unlock()
 		lwaError(w, http.StatusBadRequest, code, desc)
 		return []any{"status", http.StatusBadRequest, "grantType", "", "error", code}
 	}
@@ -96,41 +93,33 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) []any {
 	if u, p, ok := r.BasicAuth(); ok && clientID == "" && secret == "" {
 		clientID, secret = u, p
 	}
-	if grant != "" && grant != "client_credentials" && grant != "refresh_token" {
+	if grant != "" && grant != "client_credentials" {
 		return bad("unsupported_grant_type", "The authorization grant type is not supported by the authorization server")
 	}
-	// The parameters in the order LWA checks them; the last one depends on the grant.
-	extra := map[string]string{"client_credentials": "scope", "refresh_token": "refresh_token"}[grant]
+	// The parameters in the order LWA checks them.
 	for _, p := range [][2]string{
-		{"grant_type", grant}, {"client_id", clientID}, {"client_secret", secret}, {extra, f.Get(extra)},
+		{"grant_type", grant}, {"client_id", clientID}, {"client_secret", secret}, {"scope", f.Get("scope")},
 	} {
 		if p[1] == "" {
 			return bad("invalid_request", "The request is missing a required parameter : "+p[0])
 		}
 	}
 	scopes := map[string]bool{}
-	if grant == "client_credentials" {
-		for _, sc := range strings.Fields(f.Get("scope")) {
-			if !knownScopes[sc] {
-				return bad("invalid_scope", "The request has an invalid parameter : scope")
-			}
-			scopes[sc] = true
+	for _, sc := range strings.Fields(f.Get("scope")) {
+		if !knownScopes[sc] {
+			return bad("invalid_scope", "The request has an invalid parameter : scope")
 		}
+		scopes[sc] = true
 	}
 
 	s.mu.Lock()
 	now := s.cfg.Clock()
 	if clientID != s.cfg.ClientID || !s.acceptsLocked(secret, now) {
-		s.stats.TokenInvalidClient++
 		s.mu.Unlock()
 		lwaError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 		return []any{"status", http.StatusUnauthorized, "grantType", grant, "error", "invalid_client"}
 	}
-	if grant == "client_credentials" {
-		s.stats.TokenClientCredentials++
-	} else {
-		s.stats.TokenRefresh++
-	}
+	s.stats.TokenClientCredentials++
 	access := "Atza|" + base64.RawURLEncoding.EncodeToString(s.randBytesLocked(48))
 	if len(s.tokens) > 1000 {
 		maps.DeleteFunc(s.tokens, func(_ string, t token) bool { return !now.Before(t.expiresAt) })
@@ -138,12 +127,8 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) []any {
 	s.tokens[access] = token{scopes: scopes, expiresAt: now.Add(TokenLifetime)}
 	s.mu.Unlock()
 
-	resp := map[string]any{"access_token": access, "token_type": "bearer",
-		"expires_in": int(TokenLifetime / time.Second)}
-	if grant == "refresh_token" {
-		resp["refresh_token"] = f.Get("refresh_token")
-	}
-	writeJSON(w, http.StatusOK, resp)
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": access, "token_type": "bearer",
+		"expires_in": int(TokenLifetime / time.Second)})
 	return []any{"status", http.StatusOK, "grantType", grant, "error", ""}
 }
 
@@ -195,7 +180,6 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) []any {
 	s.lastRotate = now
 
 	if s.chanceLocked(f.RotateErrorRate) {
-		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
 		return []any{"status", http.StatusInternalServerError, "notificationId", ""}
 	}
@@ -213,7 +197,6 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) []any {
 	id := s.rotateLocked()
 	if s.chanceLocked(f.RotateLostResponseRate) {
 		w.Header().Del("x-amzn-RateLimit-Limit")
-		s.stats.RotateServerError++
 		s.serverErrorLocked(w)
 		return []any{"status", http.StatusInternalServerError, "notificationId", id}
 	}

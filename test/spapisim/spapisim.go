@@ -1,5 +1,5 @@
-// Package spapisim simulates one application's Amazon peers: the LWA token endpoint (grants
-// client_credentials with scope, and refresh_token), SP-API's rotateApplicationClientSecret, and the
+// Package spapisim simulates one application's Amazon peers: the LWA token endpoint (the
+// client_credentials grant with scope), SP-API's rotateApplicationClientSecret, and the
 // new-secret and expiry notifications in the shape of the official examples. Faults are drawn from
 // Config.Rand, so a seed replays a run. No secret, token or notification body is logged.
 //
@@ -77,9 +77,6 @@ type Faults struct {
 type Stats struct {
 	TokenCalls             int // every request to the token endpoint
 	TokenClientCredentials int // access tokens granted with client_credentials
-	TokenRefresh           int // access tokens granted with refresh_token
-	TokenInvalidClient     int // 401 invalid_client
-	TokenBadRequest        int // other 400s
 	TokenServerErrors      int // injected 5xx
 
 	RotateCalls       int // every request to the rotate path
@@ -87,7 +84,6 @@ type Stats struct {
 	RotateForbidden   int // 403
 	RotateNotEnrolled int // 400
 	RotateThrottled   int // 429
-	RotateServerError int // 5xx (injected errors and lost responses)
 	PortalRotations   int // secrets issued by PortalRotate
 
 	Deliveries       int // new-secret notifications sent, duplicates included

@@ -161,17 +161,14 @@ func TestToken(t *testing.T) {
 	}{
 		{"client credentials", ccForm(testSecret, ScopeRotation), 200, ""},
 		{"client credentials two scopes", ccForm(testSecret, ScopeRotation+" "+ScopeNotifications), 200, ""},
-		{"refresh token", url.Values{"grant_type": {"refresh_token"}, "client_id": {testClientID}, "client_secret": {testSecret}, "refresh_token": {"Atzr|x"}}, 200, ""},
 		{"wrong secret", ccForm("amzn1.oa2-cs.v1.wrong", ScopeRotation), 401, "invalid_client"},
 		{"unknown client", url.Values{"grant_type": {"client_credentials"}, "client_id": {"other"}, "client_secret": {testSecret}, "scope": {ScopeRotation}}, 401, "invalid_client"},
-		{"refresh with wrong secret", url.Values{"grant_type": {"refresh_token"}, "client_id": {testClientID}, "client_secret": {"x"}, "refresh_token": {"Atzr|x"}}, 401, "invalid_client"},
 		{"no grant type", url.Values{"client_id": {testClientID}, "client_secret": {testSecret}}, 400, "invalid_request"},
 		{"unsupported grant", url.Values{"grant_type": {"password"}, "client_id": {testClientID}, "client_secret": {testSecret}}, 400, "unsupported_grant_type"},
 		{"no client secret", url.Values{"grant_type": {"client_credentials"}, "client_id": {testClientID}, "scope": {ScopeRotation}}, 400, "invalid_request"},
 		{"no client id", url.Values{"grant_type": {"client_credentials"}, "client_secret": {testSecret}, "scope": {ScopeRotation}}, 400, "invalid_request"},
 		{"no scope", url.Values{"grant_type": {"client_credentials"}, "client_id": {testClientID}, "client_secret": {testSecret}}, 400, "invalid_request"},
 		{"unknown scope", ccForm(testSecret, "sellingpartnerapi::everything"), 400, "invalid_scope"},
-		{"no refresh token", url.Values{"grant_type": {"refresh_token"}, "client_id": {testClientID}, "client_secret": {testSecret}}, 400, "invalid_request"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -270,7 +267,6 @@ func TestInitialSecretExpiry(t *testing.T) {
 
 func TestRotateAuthorization(t *testing.T) {
 	f := newFixture(t, nil)
-	refresh := f.postToken(t, url.Values{"grant_type": {"refresh_token"}, "client_id": {testClientID}, "client_secret": {testSecret}, "refresh_token": {"Atzr|x"}})
 	notif := f.postToken(t, ccForm(testSecret, ScopeNotifications))
 	expired := f.rotationToken(t, testSecret)
 	f.clock.Advance(TokenLifetime)
@@ -279,7 +275,6 @@ func TestRotateAuthorization(t *testing.T) {
 	}{
 		{"no token", ""},
 		{"unknown token", "Atza|forged"},
-		{"refresh token grant", refresh.body["access_token"].(string)},
 		{"other scope", notif.body["access_token"].(string)},
 		{"expired", expired},
 	}
