@@ -6,7 +6,8 @@
 // version; one already AWSCURRENT needs nothing (but see Case 11); one not AWSPENDING fails.
 //
 // createSecret:
-//   - Case 1: The token's version already has a value: nothing to do.
+//   - Case 1: The token's version already has a value, or it is the AWSCURRENT that Case 2 reads (a
+//     concurrent run finished the rotation after the entry checks): nothing to do.
 //   - Case 2: AWSCURRENT must be a secret document for the client id of the tag sp-api-lwa:client-id,
 //     else fail (ErrMisconfigured) and publish ROTATION_FAILED, MANUAL_ACTION_REQUIRED.
 //   - Case 3: choose picks the newest stored secret for that client id that is newer than AWSCURRENT

@@ -283,6 +283,9 @@ func (r *Rotator) createSecret(ctx context.Context, c *call, pending *version) e
 			"The secret cannot be rotated until its value or tags are fixed.", nothingRequested, err.Error())
 	} else if err != nil {
 		return err
+	} else if cur.id == c.token { // Case 1: a concurrent run finished the rotation after the entry checks.
+		c.log.InfoContext(ctx, "version is already AWSCURRENT; nothing to do")
+		return nil
 	}
 
 	// Case 3: adopt a secret already stored.

@@ -1122,3 +1122,33 @@ func TestNilLoggerDiscards(t *testing.T) {
 		t.Fatalf("Handle(%s) before createSecret = nil, want an error", StepSet)
 	}
 }
+
+// TestCreateSecretCase1OutrunByFinish replays chaos seed 5013: a createSecret run reads the token's
+// version before it has a value, then another run of the same token completes the whole rotation
+// before this run reads AWSCURRENT (Case 2). AWSCURRENT is then the token's own version: the run
+// must stop there, not judge the outstanding request stale against it and request a second secret.
+func TestCreateSecretCase1OutrunByFinish(t *testing.T) {
+	w := newWorld(t)
+	token := w.start()
+	var done atomic.Bool
+	w.resetOps(func(op string, n int, _ any) error {
+		if op == "GetSecretValue" && n == 2 && done.CompareAndSwap(false, true) {
+			for _, st := range allSteps {
+				w.mustStep(st, token)
+			}
+			w.sm.FinishRotation(w.arn, token)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := w.step(ctx, StepCreate, token); err != nil {
+		t.Errorf("Handle(createSecret) = %v, want nil: the rotation is done", err)
+	}
+	if !done.Load() {
+		t.Fatal("the other run never ran")
+	}
+	if got := w.api.Calls(); got != 1 {
+		t.Errorf("SP-API calls = %d, want 1: the outrun createSecret requested another secret", got)
+	}
+}
