@@ -40,15 +40,15 @@ type Fake struct {
 	mu      sync.Mutex
 	secrets []*secret
 	calls   map[string]int
-	seq     int
 }
 
 type secret struct {
-	arn, name, lambdaARN string
-	rotationEnabled      bool
-	tags                 map[string]string
-	versions             []*version
-	lastRotated          *time.Time
+	arn, name       string
+	lambdaARN       *string // nil until rotation is configured
+	rotationEnabled bool
+	tags            map[string]string
+	versions        []*version
+	lastRotated     *time.Time
 }
 
 type version struct {
@@ -69,8 +69,9 @@ type Version struct {
 // New returns an empty fake.
 func New() *Fake { return &Fake{Now: time.Now, calls: map[string]int{}} }
 
-// call counts op and runs Fail without the lock, then fn under it, then After without it.
-func call[T any](f *Fake, ctx context.Context, op string, in any, fn func() (*T, error)) (*T, error) {
+// do counts op and runs Fail without the lock, then fn under it on the secret id names (on nil
+// when id is nil), then After without the lock.
+func do[T any](f *Fake, ctx context.Context, op string, in any, id *string, fn func(*secret) (*T, error)) (*T, error) {
 	f.mu.Lock()
 	f.calls[op]++
 	fail, after := f.Fail, f.After
@@ -80,9 +81,11 @@ func call[T any](f *Fake, ctx context.Context, op string, in any, fn func() (*T,
 			return nil, err
 		}
 	}
-	f.mu.Lock()
-	out, err := fn()
-	f.mu.Unlock()
+	var out *T
+	var err error
+	if werr := f.with(id, func(s *secret) { out, err = fn(s) }); werr != nil {
+		err = werr
+	}
 	if after != nil {
 		if aerr := after(ctx, op, in); aerr != nil {
 			return nil, aerr
@@ -91,24 +94,33 @@ func call[T any](f *Fake, ctx context.Context, op string, in any, fn func() (*T,
 	return out, err
 }
 
-func onSecret[T any](f *Fake, ctx context.Context, op string, in any, id *string, fn func(*secret) (*T, error)) (*T, error) {
-	return call(f, ctx, op, in, func() (*T, error) {
-		s, err := f.find(aws.ToString(id))
-		if err != nil {
-			return nil, err
-		}
-		return fn(s)
-	})
-}
-
-func (f *Fake) with(id string, fn func(*secret)) error {
+// with runs fn under the lock on the secret with the name or ARN id, or on nil when id is nil.
+func (f *Fake) with(id *string, fn func(*secret)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s, err := f.find(id)
-	if err == nil {
-		fn(s)
+	if id == nil {
+		fn(nil)
+		return nil
 	}
-	return err
+	for _, s := range f.secrets {
+		if s.arn == *id || s.name == *id {
+			fn(s)
+			return nil
+		}
+	}
+	return notFound("Secrets Manager can't find the specified secret.")
+}
+
+// read returns fn's answer under the lock on the secret id names (as with), the zero value if there is none.
+func read[T any](f *Fake, id *string, fn func(*secret) T) (out T) {
+	f.with(id, func(s *secret) { out = fn(s) })
+	return out
+}
+
+func must(err error) {
+	if err != nil {
+		panic(err)
+	}
 }
 
 func notFound(msg string) error         { return &types.ResourceNotFoundException{Message: &msg} }
@@ -123,29 +135,14 @@ func tokenOr(token *string) string {
 	return cmp.Or(aws.ToString(token), fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]))
 }
 
-// find returns the secret with the name or ARN id; callers hold the lock.
-func (f *Fake) find(id string) (*secret, error) {
-	for _, s := range f.secrets {
-		if s.arn == id || s.name == id {
-			return s, nil
-		}
-	}
-	return nil, notFound("Secrets Manager can't find the specified secret.")
-}
-
-func (s *secret) first(match func(*version) bool) *version {
-	if i := slices.IndexFunc(s.versions, match); i >= 0 {
+// get returns the version with the id or holding the stage ("" matches nothing), or nil.
+func (s *secret) get(id, stage string) *version {
+	if i := slices.IndexFunc(s.versions, func(v *version) bool {
+		return v.id == id || slices.Contains(v.stages, stage)
+	}); i >= 0 {
 		return s.versions[i]
 	}
 	return nil
-}
-
-func (s *secret) version(id string) *version {
-	return s.first(func(v *version) bool { return v.id == id })
-}
-
-func (s *secret) staged(stage string) *version {
-	return s.first(func(v *version) bool { return slices.Contains(v.stages, stage) })
 }
 
 func (v *version) drop(stage string) {
@@ -154,7 +151,7 @@ func (v *version) drop(stage string) {
 
 // moveStage puts stage on v alone; the version losing AWSCURRENT gets AWSPREVIOUS, as in the service.
 func (s *secret) moveStage(stage string, v *version) {
-	old := s.staged(stage)
+	old := s.get("", stage)
 	if old == v {
 		return
 	}
@@ -170,19 +167,38 @@ func (s *secret) moveStage(stage string, v *version) {
 	}
 }
 
+// put gives the token's version the value and moves stages (default AWSCURRENT) to it; the same
+// value again is a no-op, another value ResourceExistsException; an empty version takes the value.
+func (f *Fake) put(s *secret, token *string, value string, stages []string) (*version, error) {
+	id := tokenOr(token)
+	v := s.get(id, "")
+	switch {
+	case v == nil:
+		v = &version{id: id, created: f.Now()}
+		s.versions = append(s.versions, v)
+		fallthrough
+	case v.value == nil:
+		v.value = &value
+		if len(stages) == 0 {
+			stages = []string{stageCurrent}
+		}
+		for _, st := range stages {
+			s.moveStage(st, v)
+		}
+	case *v.value != value:
+		return nil, exists("You can't modify an existing version, you can only create a new version.")
+	}
+	return v, nil
+}
+
 // page returns the page of list at the offset in token, of at most size (default 100) entries.
 func page[T any](list []T, token *string, size *int32) ([]T, *string) {
-	start, n := 0, cmp.Or(max(int(aws.ToInt32(size)), 0), 100)
-	if token != nil {
-		fmt.Sscan(*token, &start)
+	start, n := 0, cmp.Or(int(aws.ToInt32(size)), 100)
+	fmt.Sscan(aws.ToString(token), &start)
+	if list = list[min(start, len(list)):]; n < len(list) {
+		return list[:n], aws.String(fmt.Sprint(start + n))
 	}
-	if start >= len(list) {
-		return nil, nil
-	}
-	if end := start + n; end < len(list) {
-		return list[start:end], aws.String(fmt.Sprint(end))
-	}
-	return list[start:], nil
+	return list, nil
 }
 
 // Seed creates a secret whose AWSCURRENT holds value, uncounted, and returns its ARN.
@@ -190,12 +206,8 @@ func (f *Fake) Seed(name, value string, tags map[string]string) string {
 	out, err := f.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
 		Name: aws.String(name), SecretString: aws.String(value), Tags: toTags(tags),
 	})
-	if err != nil {
-		panic(err)
-	}
-	f.mu.Lock()
-	f.calls["CreateSecret"]--
-	f.mu.Unlock()
+	must(err)
+	f.with(nil, func(*secret) { f.calls["CreateSecret"]-- })
 	return aws.ToString(out.ARN)
 }
 
@@ -207,56 +219,48 @@ func toTags(m map[string]string) []types.Tag {
 	return tags
 }
 
+func addTags(m map[string]string, tags []types.Tag) {
+	for _, t := range tags {
+		m[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+}
+
 // SetRotation turns rotation on or off for the secret id, with the function lambdaARN.
 func (f *Fake) SetRotation(id string, enabled bool, lambdaARN string) {
-	if err := f.with(id, func(s *secret) { s.rotationEnabled, s.lambdaARN = enabled, lambdaARN }); err != nil {
-		panic(err)
-	}
+	must(f.with(&id, func(s *secret) { s.rotationEnabled, s.lambdaARN = enabled, &lambdaARN }))
 }
 
 // CreateSecret implements the SDK operation.
 func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
-	return call(f, ctx, "CreateSecret", in, func() (*secretsmanager.CreateSecretOutput, error) {
+	return do(f, ctx, "CreateSecret", in, nil, func(*secret) (*secretsmanager.CreateSecretOutput, error) {
 		name := aws.ToString(in.Name)
 		if name == "" {
 			return nil, invalidParameter("You must provide a name.")
 		}
-		if _, err := f.find(name); err == nil {
+		if slices.ContainsFunc(f.secrets, func(s *secret) bool { return s.name == name }) {
 			return nil, exists("The operation failed because the secret " + name + " already exists.")
 		}
-		f.seq++
-		s := &secret{
-			arn:  fmt.Sprintf("arn:aws:secretsmanager:us-east-1:123456789012:secret:%s-%06d", name, f.seq),
-			name: name, tags: map[string]string{},
-		}
-		for _, t := range in.Tags {
-			s.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-		}
+		s := &secret{name: name, tags: map[string]string{},
+			arn: fmt.Sprintf("arn:aws:secretsmanager:us-east-1:123456789012:secret:%s-%06d", name, len(f.secrets)+1)}
+		addTags(s.tags, in.Tags)
+		f.secrets = append(f.secrets, s)
 		out := &secretsmanager.CreateSecretOutput{ARN: aws.String(s.arn), Name: aws.String(name)}
 		if in.SecretString != nil {
-			id := tokenOr(in.ClientRequestToken)
-			s.versions = append(s.versions, &version{
-				id: id, value: aws.String(*in.SecretString), stages: []string{stageCurrent}, created: f.Now(),
-			})
-			out.VersionId = aws.String(id)
+			v, _ := f.put(s, in.ClientRequestToken, *in.SecretString, nil)
+			out.VersionId = aws.String(v.id)
 		}
-		f.secrets = append(f.secrets, s)
 		return out, nil
 	})
 }
 
 // GetSecretValue implements the SDK operation.
 func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	return onSecret(f, ctx, "GetSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.GetSecretValueOutput, error) {
-		v := s.staged(stageCurrent)
-		switch {
-		case in.VersionId != nil:
-			v = s.version(*in.VersionId)
-			if v != nil && in.VersionStage != nil && !slices.Contains(v.stages, *in.VersionStage) {
-				return nil, invalidParameter("You provided a VersionStage that is not associated to the provided VersionId.")
-			}
-		case in.VersionStage != nil:
-			v = s.staged(*in.VersionStage)
+	return do(f, ctx, "GetSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.GetSecretValueOutput, error) {
+		v := s.get(aws.ToString(in.VersionId), "")
+		if in.VersionId == nil {
+			v = s.get("", cmp.Or(aws.ToString(in.VersionStage), stageCurrent))
+		} else if v != nil && in.VersionStage != nil && !slices.Contains(v.stages, *in.VersionStage) {
+			return nil, invalidParameter("You provided a VersionStage that is not associated to the provided VersionId.")
 		}
 		if v == nil || v.value == nil {
 			return nil, notFound("Secrets Manager can't find the specified secret value for staging label or version.")
@@ -268,62 +272,42 @@ func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretV
 	})
 }
 
-// PutSecretValue implements the SDK operation: a token's version with the same value is a no-op,
-// another value ResourceExistsException; an empty version (from RotateSecret) takes the value.
+// PutSecretValue implements the SDK operation (see put).
 func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	return onSecret(f, ctx, "PutSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.PutSecretValueOutput, error) {
+	return do(f, ctx, "PutSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.PutSecretValueOutput, error) {
 		if in.SecretString == nil {
 			return nil, invalidParameter("You must provide either SecretString or SecretBinary.")
 		}
-		id := tokenOr(in.ClientRequestToken)
-		stages := in.VersionStages
-		if len(stages) == 0 {
-			stages = []string{stageCurrent}
-		}
-		v := s.version(id)
-		switch {
-		case v == nil:
-			v = &version{id: id, created: f.Now()}
-			s.versions = append(s.versions, v)
-			fallthrough
-		case v.value == nil:
-			v.value = aws.String(*in.SecretString)
-			for _, st := range stages {
-				s.moveStage(st, v)
-			}
-		case *v.value != *in.SecretString:
-			return nil, exists("You can't modify an existing version, you can only create a new version.")
+		v, err := f.put(s, in.ClientRequestToken, *in.SecretString, in.VersionStages)
+		if err != nil {
+			return nil, err
 		}
 		return &secretsmanager.PutSecretValueOutput{
-			ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(id), VersionStages: slices.Clone(v.stages),
+			ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(v.id), VersionStages: slices.Clone(v.stages),
 		}, nil
 	})
 }
 
 // DescribeSecret implements the SDK operation; VersionIdsToStages lists labelled versions only.
 func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	return onSecret(f, ctx, "DescribeSecret", in, in.SecretId, func(s *secret) (*secretsmanager.DescribeSecretOutput, error) {
+	return do(f, ctx, "DescribeSecret", in, in.SecretId, func(s *secret) (*secretsmanager.DescribeSecretOutput, error) {
 		vs := map[string][]string{}
 		for _, v := range s.versions {
 			if len(v.stages) > 0 {
 				vs[v.id] = slices.Clone(v.stages)
 			}
 		}
-		out := &secretsmanager.DescribeSecretOutput{
+		return &secretsmanager.DescribeSecretOutput{
 			ARN: aws.String(s.arn), Name: aws.String(s.name), RotationEnabled: aws.Bool(s.rotationEnabled),
-			Tags: toTags(s.tags), VersionIdsToStages: vs, LastRotatedDate: s.lastRotated,
-		}
-		if s.lambdaARN != "" {
-			out.RotationLambdaARN = aws.String(s.lambdaARN)
-		}
-		return out, nil
+			RotationLambdaARN: s.lambdaARN, Tags: toTags(s.tags), VersionIdsToStages: vs, LastRotatedDate: s.lastRotated,
+		}, nil
 	})
 }
 
 // ListSecretVersionIds implements the SDK operation: labelled versions (all with
 // IncludeDeprecated), oldest first.
 func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
-	return onSecret(f, ctx, "ListSecretVersionIds", in, in.SecretId, func(s *secret) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+	return do(f, ctx, "ListSecretVersionIds", in, in.SecretId, func(s *secret) (*secretsmanager.ListSecretVersionIdsOutput, error) {
 		var list []types.SecretVersionsListEntry
 		for _, v := range s.versions {
 			if len(v.stages) > 0 || aws.ToBool(in.IncludeDeprecated) {
@@ -341,25 +325,20 @@ func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.List
 // UpdateSecretVersionStage implements the SDK operation; a label moves only when
 // RemoveFromVersionId names its version.
 func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
-	return onSecret(f, ctx, "UpdateSecretVersionStage", in, in.SecretId, func(s *secret) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
+	return do(f, ctx, "UpdateSecretVersionStage", in, in.SecretId, func(s *secret) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 		stage, from := aws.ToString(in.VersionStage), in.RemoveFromVersionId
-		holder := s.staged(stage)
-		var to *version
-		if in.MoveToVersionId != nil {
-			if to = s.version(*in.MoveToVersionId); to == nil {
-				return nil, notFound("Secrets Manager can't find the specified secret version.")
-			}
-		}
-		if from != nil && (holder == nil || holder.id != *from) {
+		holder, to := s.get("", stage), s.get(aws.ToString(in.MoveToVersionId), "")
+		switch {
+		case in.MoveToVersionId != nil && to == nil:
+			return nil, notFound("Secrets Manager can't find the specified secret version.")
+		case from != nil && (holder == nil || holder.id != *from):
 			return nil, invalidParameter(fmt.Sprintf("The staging label %s is not attached to version %s.", stage, *from))
-		}
-		if holder != nil && holder != to && from == nil {
+		case holder != nil && holder != to && from == nil:
 			return nil, invalidParameter(fmt.Sprintf("The staging label %s is currently attached to version %s, "+
 				"so you must explicitly reference that version in RemoveFromVersionId.", stage, holder.id))
-		}
-		if to != nil {
+		case to != nil:
 			s.moveStage(stage, to)
-		} else if holder != nil {
+		case holder != nil:
 			holder.drop(stage)
 		}
 		return &secretsmanager.UpdateSecretVersionStageOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}, nil
@@ -368,17 +347,15 @@ func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.
 
 // TagResource implements the SDK operation.
 func (f *Fake) TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
-	return onSecret(f, ctx, "TagResource", in, in.SecretId, func(s *secret) (*secretsmanager.TagResourceOutput, error) {
-		for _, t := range in.Tags {
-			s.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
-		}
+	return do(f, ctx, "TagResource", in, in.SecretId, func(s *secret) (*secretsmanager.TagResourceOutput, error) {
+		addTags(s.tags, in.Tags)
 		return &secretsmanager.TagResourceOutput{}, nil
 	})
 }
 
 // UntagResource implements the SDK operation.
 func (f *Fake) UntagResource(ctx context.Context, in *secretsmanager.UntagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UntagResourceOutput, error) {
-	return onSecret(f, ctx, "UntagResource", in, in.SecretId, func(s *secret) (*secretsmanager.UntagResourceOutput, error) {
+	return do(f, ctx, "UntagResource", in, in.SecretId, func(s *secret) (*secretsmanager.UntagResourceOutput, error) {
 		for _, k := range in.TagKeys {
 			delete(s.tags, k)
 		}
@@ -388,7 +365,7 @@ func (f *Fake) UntagResource(ctx context.Context, in *secretsmanager.UntagResour
 
 // ListSecrets implements the SDK operation with the name, tag-key and tag-value filters.
 func (f *Fake) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
-	return call(f, ctx, "ListSecrets", in, func() (*secretsmanager.ListSecretsOutput, error) {
+	return do(f, ctx, "ListSecrets", in, nil, func(*secret) (*secretsmanager.ListSecretsOutput, error) {
 		var list []types.SecretListEntry
 		for _, s := range f.secrets {
 			if matches(s, in.Filters) {
@@ -407,7 +384,7 @@ func (f *Fake) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsIn
 // matches reports whether, for every filter, one of its values prefixes a field its key names.
 func matches(s *secret, filters []types.Filter) bool {
 	for _, fl := range filters {
-		var fields []string
+		fields := fl.Values // other keys are not modelled: any value passes
 		switch fl.Key {
 		case types.FilterNameStringTypeName:
 			fields = []string{s.name}
@@ -415,8 +392,6 @@ func matches(s *secret, filters []types.Filter) bool {
 			fields = slices.Collect(maps.Keys(s.tags))
 		case types.FilterNameStringTypeTagValue:
 			fields = slices.Collect(maps.Values(s.tags))
-		default: // other keys are not modelled: any value passes
-			fields = fl.Values
 		}
 		if !slices.ContainsFunc(fl.Values, func(want string) bool {
 			return slices.ContainsFunc(fields, func(f string) bool { return strings.HasPrefix(f, want) })
@@ -433,20 +408,20 @@ func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecret
 	var onRotate func(context.Context, string, string, bool)
 	var arn, token string
 	retry := false
-	out, err := onSecret(f, ctx, "RotateSecret", in, in.SecretId, func(s *secret) (*secretsmanager.RotateSecretOutput, error) {
+	out, err := do(f, ctx, "RotateSecret", in, in.SecretId, func(s *secret) (*secretsmanager.RotateSecretOutput, error) {
 		if in.RotationLambdaARN != nil {
-			s.lambdaARN, s.rotationEnabled = *in.RotationLambdaARN, true
+			s.lambdaARN, s.rotationEnabled = in.RotationLambdaARN, true
 		}
-		if !s.rotationEnabled || s.lambdaARN == "" {
+		if !s.rotationEnabled || aws.ToString(s.lambdaARN) == "" {
 			return nil, invalidRequest("No Lambda rotation function ARN is associated with this secret.")
 		}
 		onRotate, arn = f.OnRotate, s.arn
-		if p := s.staged(stagePending); p != nil && !slices.Contains(p.stages, stageCurrent) {
+		if p := s.get("", stagePending); p != nil && !slices.Contains(p.stages, stageCurrent) {
 			token, retry = p.id, true
 			return nil, invalidRequest("A previous rotation isn't complete. That rotation will be reattempted.")
 		}
 		id := tokenOr(in.ClientRequestToken)
-		if s.version(id) != nil {
+		if s.get(id, "") != nil {
 			return nil, exists("A version with this ClientRequestToken already exists.")
 		}
 		token = id
@@ -463,19 +438,15 @@ func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecret
 
 // FinishRotation is the service's end of a successful rotation: AWSPENDING removed, date recorded.
 func (f *Fake) FinishRotation(id, token string) {
-	err := f.with(id, func(s *secret) {
-		if v := s.version(token); v != nil {
+	must(f.with(&id, func(s *secret) {
+		if v := s.get(token, ""); v != nil {
 			v.drop(stagePending)
 			if v.value == nil && len(v.stages) == 0 {
 				s.versions = slices.DeleteFunc(s.versions, func(x *version) bool { return x == v })
 			}
 		}
-		t := f.Now()
-		s.lastRotated = &t
-	})
-	if err != nil {
-		panic(err)
-	}
+		s.lastRotated = aws.Time(f.Now())
+	}))
 }
 
 // Calls returns how many times op was called.
@@ -491,50 +462,35 @@ func (f *Fake) TotalCalls() (n int) {
 
 // CallCounts returns a copy of the count of every operation.
 func (f *Fake) CallCounts() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.calls)
+	return read(f, nil, func(*secret) map[string]int { return maps.Clone(f.calls) })
 }
 
 // ResetCalls sets every count to zero.
-func (f *Fake) ResetCalls() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls = map[string]int{}
-}
+func (f *Fake) ResetCalls() { f.with(nil, func(*secret) { clear(f.calls) }) }
 
 // StageVersion returns the id of the version holding stage.
 func (f *Fake) StageVersion(id, stage string) (versionID string, ok bool) {
-	f.with(id, func(s *secret) {
-		if v := s.staged(stage); v != nil {
-			versionID, ok = v.id, true
-		}
-	})
-	return versionID, ok
+	v := cmp.Or(read(f, &id, func(s *secret) *version { return s.get("", stage) }), &version{})
+	return v.id, v.id != ""
 }
 
 // Value returns the value of a version.
 func (f *Fake) Value(id, versionID string) (value string, ok bool) {
-	f.with(id, func(s *secret) {
-		if v := s.version(versionID); v != nil && v.value != nil {
-			value, ok = *v.value, true
-		}
-	})
-	return value, ok
+	p := read(f, &id, func(s *secret) *string { return cmp.Or(s.get(versionID, ""), &version{}).value })
+	return aws.ToString(p), p != nil
 }
 
 // Versions returns every version of the secret, labelled or not, oldest first.
-func (f *Fake) Versions(id string) (out []Version) {
-	f.with(id, func(s *secret) {
+func (f *Fake) Versions(id string) []Version {
+	return read(f, &id, func(s *secret) (out []Version) {
 		for _, v := range s.versions {
 			out = append(out, Version{ID: v.id, Stages: slices.Clone(v.stages), Created: v.created, HasValue: v.value != nil})
 		}
+		return out
 	})
-	return out
 }
 
 // Tags returns a copy of the secret's tags.
-func (f *Fake) Tags(id string) (tags map[string]string) {
-	f.with(id, func(s *secret) { tags = maps.Clone(s.tags) })
-	return tags
+func (f *Fake) Tags(id string) map[string]string {
+	return read(f, &id, func(s *secret) map[string]string { return maps.Clone(s.tags) })
 }
