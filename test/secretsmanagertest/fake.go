@@ -234,9 +234,6 @@ func (f *Fake) SetRotation(id string, enabled bool, lambdaARN string) {
 func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
 	return do(f, ctx, "CreateSecret", in, nil, func(*secret) (*secretsmanager.CreateSecretOutput, error) {
 		name := aws.ToString(in.Name)
-		if name == "" {
-			return nil, invalidParameter("You must provide a name.")
-		}
 		if slices.ContainsFunc(f.secrets, func(s *secret) bool { return s.name == name }) {
 			return nil, exists("The operation failed because the secret " + name + " already exists.")
 		}
