@@ -70,7 +70,6 @@ func run(ctx context.Context, logFile string) error {
 	if err != nil {
 		return err
 	}
-	say("secret " + arn)
 	say("client id " + s.ClientID + ", current secret " + harness.Fingerprint(s.InitialSecret))
 
 	phase("Scheduled rotation: request -> delivery -> receive -> adopt -> test -> promote")

@@ -69,8 +69,7 @@ type Version struct {
 // New returns an empty fake.
 func New() *Fake { return &Fake{Now: time.Now, calls: map[string]int{}} }
 
-// do counts op and runs Fail without the lock, then fn under it on the secret id names (on nil
-// when id is nil), then After without the lock.
+// do counts op, runs Fail, then fn as with does, then After; the hooks run without the lock.
 func do[T any](f *Fake, ctx context.Context, op string, in any, id *string, fn func(*secret) (*T, error)) (*T, error) {
 	f.mu.Lock()
 	f.calls[op]++
@@ -301,8 +300,7 @@ func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSe
 	})
 }
 
-// ListSecretVersionIds implements the SDK operation: labelled versions (all with
-// IncludeDeprecated), oldest first.
+// ListSecretVersionIds implements the SDK operation: labelled versions (all with IncludeDeprecated).
 func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
 	return do(f, ctx, "ListSecretVersionIds", in, in.SecretId, func(s *secret) (*secretsmanager.ListSecretVersionIdsOutput, error) {
 		var list []types.SecretVersionsListEntry
@@ -319,8 +317,7 @@ func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.List
 	})
 }
 
-// UpdateSecretVersionStage implements the SDK operation; a label moves only when
-// RemoveFromVersionId names its version.
+// UpdateSecretVersionStage implements the SDK operation; RemoveFromVersionId must name a label's holder.
 func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 	return do(f, ctx, "UpdateSecretVersionStage", in, in.SecretId, func(s *secret) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
 		stage, from := aws.ToString(in.VersionStage), in.RemoveFromVersionId
