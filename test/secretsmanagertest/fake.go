@@ -136,10 +136,10 @@ func tokenOr(token *string) string {
 
 // get returns the version with the id or holding the stage ("" matches nothing), or nil.
 func (s *secret) get(id, stage string) *version {
-	if i := slices.IndexFunc(s.versions, func(v *version) bool {
-		return v.id == id || slices.Contains(v.stages, stage)
-	}); i >= 0 {
-		return s.versions[i]
+	for _, v := range s.versions {
+		if v.id == id || slices.Contains(v.stages, stage) {
+			return v
+		}
 	}
 	return nil
 }
