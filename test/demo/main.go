@@ -143,13 +143,6 @@ func sweep(ctx context.Context, s *harness.Stack) (string, error) {
 	return extra, err
 }
 
-// table starts aligned columns under header; the caller writes tab-separated rows and flushes.
-func table(header string) *tabwriter.Writer {
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "\n"+header)
-	return w
-}
-
 func report(ctx context.Context, s *harness.Stack, arn, extra string) error {
 	vs, errV := s.Versions(ctx, arn)
 	as, errA := s.Alerts(ctx)
@@ -158,7 +151,9 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string) error {
 		return err
 	}
 	phase("Result")
-	w := table("VERSION\tLABELS\tCREATED\tVALUE\tCLIENT SECRET EXPIRES")
+	// One writer for both tables: the empty line between them ends every column block.
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "\nVERSION\tLABELS\tCREATED\tVALUE\tCLIENT SECRET EXPIRES")
 	var current harness.Version
 	for _, v := range vs {
 		if v.Value == "" && len(v.Stages) == 0 {
@@ -171,8 +166,7 @@ func report(ctx context.Context, s *harness.Stack, arn, extra string) error {
 			current = v
 		}
 	}
-	w.Flush()
-	w = table("ALERT\tSEVERITY\tACTION\tREASON\tSUBJECT")
+	fmt.Fprintln(w, "\nALERT\tSEVERITY\tACTION\tREASON\tSUBJECT")
 	found := map[string][]string{}
 	for _, a := range as {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", a.Field("event"), a.Field("severity"), a.Field("action"),
