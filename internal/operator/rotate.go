@@ -33,8 +33,6 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 			"adopted (the rotation took it), tested and promoted (AWSCURRENT moved).")
 	wait := fs.Bool("wait", false, "follow the rotation to its end (exit 0 only when AWSCURRENT moved)")
 	timeout := fs.Duration("timeout", defaultRotateTimeout, "give up following after `D`")
-	idKey := fs.String("client-id-key", "", "the document's client id `key` (default $SECRET_CLIENT_ID_KEY, else clientId)")
-	secretKey := fs.String("client-secret-key", "", "the document's client secret `key` (default $SECRET_CLIENT_SECRET_KEY, else clientSecret)")
 	pos, err := a.parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -42,15 +40,20 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 	if *timeout <= 0 {
 		return badInput("--timeout must be positive, got %s", *timeout)
 	}
-	keys, err := a.keys(*idKey, *secretKey)
+	keys, err := a.keys("", "")
 	if err != nil {
 		return err
 	}
-	c, _, d, err := a.open(ctx, "", "", pos[0])
+	c, err := a.Clients(ctx)
 	if err != nil {
 		return err
 	}
-	sm, arn, name := c.SecretsManager, aws.ToString(d.ARN), aws.ToString(d.Name)
+	sm := c.SecretsManager
+	d, err := describeSecret(ctx, sm, pos[0])
+	if err != nil {
+		return err
+	}
+	arn, name := aws.ToString(d.ARN), aws.ToString(d.Name)
 	clientID := managed.TagMap(d.Tags)[managed.TagClientID]
 	if clientID == "" {
 		return badInput("secret %s is not a managed secret (no tag %s): run '%s enable %s --stack NAME' first", name, managed.TagClientID, Name, name)
@@ -77,22 +80,21 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		if err != nil {
 			err = fmt.Errorf("describe secret %s: %w", name, err)
 		} else if snap = snapshotOf(d); snap.pending == token && !f.seen[stageAdopted] {
-			snap.pendingValue, err = a.pendingValue(ctx, sm, arn, token, keys)
+			snap.pendingValue, err = pendingValue(ctx, sm, arn, token, keys)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return a.stopped(name)
-			}
+		if ctx.Err() != nil {
+			return a.stopped(name)
+		} else if err != nil {
 			return err
 		}
 		now := a.Now()
-		at := elapsed(now.Sub(start))
+		at := now.Sub(start).Round(time.Second)
 		stages, outcome := f.observe(snap)
-		waiting, runbook := f.next(name)
 		for _, st := range stages {
 			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
 			lastSaid = now
 		}
+		waiting := stageText[f.last()].waiting
 		switch {
 		case outcome == outcomePromoted:
 			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. "+
@@ -101,10 +103,10 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		case outcome == outcomeFailed:
 			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; "+
 				"AWSCURRENT is unchanged.\n", at, token)
-			return a.explain(ctx, c, d, start, runbook, snap)
+			return a.explain(ctx, c, d, start, f, snap)
 		case !now.Before(deadline):
 			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", at, waiting)
-			return a.explain(ctx, c, d, start, runbook, snap)
+			return a.explain(ctx, c, d, start, f, snap)
 		case now.Sub(lastSaid) >= progressEvery:
 			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, waiting)
 			lastSaid = now
@@ -149,7 +151,7 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clie
 
 // pendingValue is the pending client secret's fingerprint, "-" when the document does not
 // parse, "" while the version has no value.
-func (a *App) pendingValue(ctx context.Context, sm SecretStore, arn, token string, keys secretdoc.Keys) (string, error) {
+func pendingValue(ctx context.Context, sm SecretStore, arn, token string, keys secretdoc.Keys) (string, error) {
 	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn),
 		VersionId: aws.String(token), VersionStage: aws.String(managed.StagePending)})
 	if err != nil {
@@ -168,21 +170,14 @@ func (a *App) pendingValue(ctx context.Context, sm SecretStore, arn, token strin
 	return fingerprint(doc.ClientSecret().Reveal()), nil
 }
 
-func elapsed(d time.Duration) string {
-	d = d.Round(time.Second)
-	if d < time.Minute {
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	}
-	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
-}
-
 type stage int
 
 const (
-	stageRequested stage = iota // sp-api-lwa:rotation-requested-at set
-	stageDelivered              // a new version holds LWA_RECEIVED or LWA_SUPERSEDED
-	stageAdopted                // the pending version holds a value
-	stagePromoted               // AWSCURRENT moved
+	stageNone      stage = iota - 1
+	stageRequested       // sp-api-lwa:rotation-requested-at set
+	stageDelivered       // a new version holds LWA_RECEIVED or LWA_SUPERSEDED
+	stageAdopted         // the pending version holds a value
+	stagePromoted        // AWSCURRENT moved
 )
 
 type outcome int
@@ -264,51 +259,53 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 func (f *follower) describe(st stage, s snapshot) string {
 	switch st {
 	case stageRequested:
-		at := s.requestedAt
-		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
-			at = t.UTC().Format(time.RFC3339)
-		}
-		return fmt.Sprintf("requested: a new client secret was requested from SP-API at %s; Amazon delivers it to the new-secret queue", at)
+		return "requested: a new client secret was requested from SP-API at " + s.requestedAt +
+			"; Amazon delivers it to the new-secret queue"
 	case stageDelivered:
 		return fmt.Sprintf("delivered: Amazon's new secret is stored as version %s (%s)", f.newVersion, s.delivered[f.newVersion])
 	case stageAdopted:
-		if s.pendingValue != "" {
-			return fmt.Sprintf("adopted: version %s holds the new client secret (%s) under AWSPENDING", f.token, s.pendingValue)
-		}
-		return fmt.Sprintf("adopted: version %s holds the new client secret", f.token)
-	case stagePromoted:
-		return fmt.Sprintf("tested and promoted: LWA accepted the new secret and AWSCURRENT is now version %s", s.current)
+		return fmt.Sprintf("adopted: version %s holds the new client secret (%s)", f.token, cmp.Or(s.pendingValue, "-"))
 	}
-	return ""
+	return "tested and promoted: LWA accepted the new secret and AWSCURRENT is now version " + s.current
 }
 
-// next is what the rotation waits for after the stages seen, and the step a person takes when it
-// failed or timed out there.
-func (f *follower) next(name string) (waiting, runbook string) {
-	rotate := "run '" + Name + " rotate " + name + " --wait' again"
-	switch {
-	case f.seen[stageAdopted]:
-		return "waiting for the new secret to be tested with LWA and promoted",
-			"LWA did not accept the new secret in time or the promotion failed: read the error above, check with '" + Name + " doctor', then " + rotate + "; the delivered secret is kept, never lost."
-	case f.seen[stageDelivered]:
-		return "waiting for the rotation to adopt the delivered secret",
-			"The new secret is stored but was not adopted: read the error above and the rotation function's log, then " + rotate + "."
-	case f.seen[stageRequested]:
-		return "waiting for Amazon to deliver the new secret to the new-secret queue",
-			"Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; there is no need to rotate again."
+// last is the latest stage reached, stageNone before any.
+func (f *follower) last() stage {
+	last := stageNone
+	for st := range f.seen {
+		last = max(last, st)
 	}
-	return "waiting for the rotation function to request or adopt a new secret",
-		"The rotation function did not get as far as asking SP-API: read the error above and its log (stack output RotateSecretLogGroupName), fix the cause, then " + rotate + "."
+	return last
 }
 
-func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, runbook string, s snapshot) error {
+// stageText is, after each stage, what the rotation waits for and what a person does when it
+// failed or timed out there (%[1]s is the command, %[2]s the secret).
+var stageText = map[stage]struct{ waiting, runbook string }{
+	stageNone: {"waiting for the rotation function to request or adopt a new secret",
+		"The rotation function did not get as far as asking SP-API: read the error above and its log " +
+			"(stack output RotateSecretLogGroupName), fix the cause, then run '%[1]s rotate %[2]s --wait' again."},
+	stageRequested: {"waiting for Amazon to deliver the new secret to the new-secret queue",
+		"Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the " +
+			"Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the " +
+			"receiver's dead-letter queue is empty ('%[1]s doctor --stack NAME'). The rotation resumes by itself " +
+			"when the secret arrives; there is no need to rotate again."},
+	stageDelivered: {"waiting for the rotation to adopt the delivered secret",
+		"The new secret is stored but was not adopted: read the error above and the rotation function's log, " +
+			"then run '%[1]s rotate %[2]s --wait' again."},
+	stageAdopted: {"waiting for the new secret to be tested with LWA and promoted",
+		"LWA did not accept the new secret in time or the promotion failed: read the error above, check with " +
+			"'%[1]s doctor', then run '%[1]s rotate %[2]s --wait' again; the delivered secret is kept, never lost."},
+}
+
+func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time,
+	f *follower, s snapshot) error {
 	if msg, ok := a.lastLoggedError(ctx, c, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
 		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
 	} else {
 		fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
 			cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
 	}
-	fmt.Fprintf(a.Stdout, "What to do: %s\n", runbook)
+	fmt.Fprintf(a.Stdout, "What to do: "+stageText[f.last()].runbook+"\n", Name, aws.ToString(d.Name))
 	return needsPerson
 }
 
