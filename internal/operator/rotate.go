@@ -4,16 +4,13 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
@@ -129,13 +126,8 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clie
 	if err == nil {
 		fmt.Fprintf(a.Stdout, "Rotation of %s (client %s) started: version %s.\n", name, clientID, aws.ToString(out.VersionId))
 		return aws.ToString(out.VersionId), nil
-	}
-	var ae smithy.APIError
-	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidRequestException" {
+	} else if apiCode(err) != "InvalidRequestException" {
 		return "", fmt.Errorf("start rotation of %s: %w", name, err)
-	}
-	if !strings.Contains(ae.ErrorMessage(), "previous rotation isn't complete") {
-		return "", badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(ae.ErrorMessage()))
 	}
 	d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if derr != nil {
@@ -143,7 +135,7 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clie
 	}
 	p := managed.PendingVersion(d.VersionIdsToStages)
 	if p == "" {
-		return "", fmt.Errorf("start rotation of %s: %w (and no version holds AWSPENDING)", name, err)
+		return "", badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(err.Error()))
 	}
 	fmt.Fprintf(a.Stdout, "A rotation of %s (client %s) is already in progress: following version %s.\n", name, clientID, p)
 	return p, nil
@@ -282,19 +274,16 @@ func (f *follower) last() stage {
 // failed or timed out there (%[1]s is the command, %[2]s the secret).
 var stageText = map[stage]struct{ waiting, runbook string }{
 	stageNone: {"waiting for the rotation function to request or adopt a new secret",
-		"The rotation function did not get as far as asking SP-API: read the error above and its log " +
-			"(stack output RotateSecretLogGroupName), fix the cause, then run '%[1]s rotate %[2]s --wait' again."},
-	stageRequested: {"waiting for Amazon to deliver the new secret to the new-secret queue",
-		"Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the " +
-			"Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the " +
-			"receiver's dead-letter queue is empty ('%[1]s doctor --stack NAME'). The rotation resumes by itself " +
-			"when the secret arrives; there is no need to rotate again."},
-	stageDelivered: {"waiting for the rotation to adopt the delivered secret",
-		"The new secret is stored but was not adopted: read the error above and the rotation function's log, " +
+		"the rotation function stopped before asking SP-API: read the error above and its log, fix the cause, " +
 			"then run '%[1]s rotate %[2]s --wait' again."},
+	stageRequested: {"waiting for Amazon to deliver the new secret to the new-secret queue",
+		"Amazon's new secret has not arrived: check the queue's registration in the Developer Console and the " +
+			"receiver's dead-letter queue ('%[1]s doctor --stack NAME'); the rotation resumes when it arrives."},
+	stageDelivered: {"waiting for the rotation to adopt the delivered secret",
+		"the new secret is stored but was not adopted: read the error above, then run '%[1]s rotate %[2]s --wait' again."},
 	stageAdopted: {"waiting for the new secret to be tested with LWA and promoted",
-		"LWA did not accept the new secret in time or the promotion failed: read the error above, check with " +
-			"'%[1]s doctor', then run '%[1]s rotate %[2]s --wait' again; the delivered secret is kept, never lost."},
+		"LWA did not accept the new secret or the promotion failed: read the error above, run '%[1]s doctor', " +
+			"then '%[1]s rotate %[2]s --wait' again; the delivered secret is kept."},
 }
 
 func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time,
@@ -324,7 +313,7 @@ func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secr
 	}
 	var last string
 	pages := cloudwatchlogs.NewFilterLogEventsPaginator(c.Logs, in)
-	for i := 0; i < 20 && pages.HasMorePages(); i++ {
+	for pages.HasMorePages() {
 		out, err := pages.NextPage(ctx)
 		if err != nil {
 			return "", false
@@ -333,17 +322,13 @@ func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secr
 			last = aws.ToString(e.Message)
 		}
 	}
-	var rec struct {
-		Time  string `json:"timestamp"`
-		Msg   string `json:"message"` // the functions' JSON log format
-		Step  string `json:"step"`
-		Error string `json:"error"`
-	}
-	if json.Unmarshal([]byte(last), &rec) != nil || rec.Msg == "" {
+	var rec struct{ Timestamp, Message, Step, Error string } // the functions' JSON log format
+	if json.Unmarshal([]byte(last), &rec) != nil || rec.Message == "" {
 		return "", false
 	}
 	if rec.Error != "" {
-		rec.Msg += ": " + rec.Error
+		rec.Message += ": " + rec.Error
 	}
-	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)", rec.Msg, cmp.Or(rec.Step, "none"), rec.Time)), true
+	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)",
+		rec.Message, cmp.Or(rec.Step, "none"), rec.Timestamp)), true
 }

@@ -208,7 +208,7 @@ func TestRotateBadInput(t *testing.T) {
 		{[]string{"rotate", "untagged", "--wait"}, "not a managed secret"},
 		{[]string{"rotate", "off", "--wait"}, "rotation is not enabled"},
 		{[]string{"rotate", "off", "--wait", "--timeout", "-1s"}, "--timeout"},
-		{[]string{"rotate", "--wait"}, "missing the secret"},
+		{[]string{"rotate", "--wait"}, "expected one secret"},
 		{[]string{"rotate", "off", "--wait", "--timeout", "soon"}, "invalid value"},
 	} {
 		_, stderr, code := e.run(t, tc.args...)
