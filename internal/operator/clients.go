@@ -106,11 +106,10 @@ func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients,
 			return nil, badInput("load the AWS configuration: %v", err)
 		case cfg.Region == "":
 			return nil, badInput("no AWS region configured: set AWS_REGION, or a region in your profile")
-		case cfg.Credentials == nil:
-			return nil, badInput("no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login")
 		}
-		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-			return nil, badInput("no usable AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login (%v)", err)
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil { // LoadDefaultConfig always sets a provider chain
+			return nil, badInput("no usable AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "+
+				"AWS_SECRET_ACCESS_KEY), or run aws sso login (%v)", err)
 		}
 		tokenURL := cmp.Or(getenv("LWA_TOKEN_URL"), DefaultTokenURL)
 		if err := checkTokenURL(tokenURL); err != nil {

@@ -39,10 +39,8 @@ type check struct{ status, what, fix string }
 
 func (a *App) doctor(ctx context.Context, args []string) error {
 	fs := flagSet("doctor", "doctor [--stack NAME]",
-		"Check everything status checks and ask LWA whether it accepts each AWSCURRENT secret (one token\n"+
-			"request each); with --stack, also check that SP-API's account "+SPAPIAccount+" may send to both\n"+
-			"queues, that the alert topic has a confirmed subscription and that the watchdog runs.\n"+
-			"Exit status 1 when anything needs a person.")
+		"Check everything status checks, ask LWA whether it accepts each AWSCURRENT secret and, with --stack,\n"+
+			"check the queues' policies, the alert topic's subscriptions and the watchdog's last run.")
 	stack := fs.String("stack", "", "also check the CloudFormation stack `NAME` of this project")
 	if _, err := a.parse(fs, args, 0); err != nil {
 		return err
@@ -79,17 +77,11 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 		return err
 	}
 	w := a.Stdout
-	writeTable(w, rows)
+	problems := writeTable(w, rows)
 	if *stack != "" {
 		checks = append(checks, a.stackChecks(ctx, c, *stack, outs)...)
 	}
 	fmt.Fprintln(w)
-	problems := 0
-	for _, r := range rows {
-		if r.needsPerson() {
-			problems++
-		}
-	}
 	for _, ch := range checks {
 		fmt.Fprintf(w, "%-4s  %s\n", ch.status, ch.what)
 		if ch.status != "OK" && ch.status != "NOTE" {

@@ -23,9 +23,7 @@ const (
 
 func (a *App) enable(ctx context.Context, args []string) error {
 	fs := flagSet("enable", "enable SECRET (--function ARN | --stack NAME) [--schedule EXPR]",
-		"Check that SECRET's AWSCURRENT value is a secret document, tag the secret with its client id\n"+
-			"("+managed.TagClientID+") and configure its rotation with the rotation function, without\n"+
-			"rotating now. Running it again changes nothing and says so.")
+		"Check SECRET's document, tag it "+managed.TagClientID+" and configure its rotation without rotating now.")
 	function := fs.String("function", "", "the rotation function's `ARN` (RotateSecretFunction)")
 	stack := fs.String("stack", "", "take the rotation function from the output "+OutputRotateFunction+" of the CloudFormation stack `NAME`")
 	schedule := fs.String("schedule", DefaultSchedule, "the rotation schedule `expression`, rate(...) or cron(...)")

@@ -24,10 +24,8 @@ const (
 
 func (a *App) rotate(ctx context.Context, args []string) error {
 	fs := flagSet("rotate", "rotate SECRET --wait [--timeout D]",
-		"Start a rotation of SECRET (or join the one in progress). With --wait, follow it until\n"+
-			"AWSCURRENT holds the new client secret or the rotation fails, printing each stage:\n"+
-			"requested (SP-API asked for a new secret), delivered (Amazon's new secret stored),\n"+
-			"adopted (the rotation took it), tested and promoted (AWSCURRENT moved).")
+		"Start a rotation of SECRET (or join the one in progress); with --wait, follow it stage by stage\n"+
+			"(requested, delivered, adopted, tested and promoted) until AWSCURRENT moves or it fails.")
 	wait := fs.Bool("wait", false, "follow the rotation to its end (exit 0 only when AWSCURRENT moved)")
 	timeout := fs.Duration("timeout", defaultRotateTimeout, "give up following after `D`")
 	pos, err := a.parse(fs, args, 1)
@@ -91,7 +89,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
 			lastSaid = now
 		}
-		waiting := stageText[f.last()].waiting
+		waiting := stageText[f.last].waiting
 		switch {
 		case outcome == outcomePromoted:
 			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. "+
@@ -165,7 +163,7 @@ func pendingValue(ctx context.Context, sm SecretStore, arn, token string, keys s
 type stage int
 
 const (
-	stageNone      stage = iota - 1
+	stageNone      stage = iota
 	stageRequested       // sp-api-lwa:rotation-requested-at set
 	stageDelivered       // a new version holds LWA_RECEIVED or LWA_SUPERSEDED
 	stageAdopted         // the pending version holds a value
@@ -195,10 +193,8 @@ func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
 		delivered:   map[string]string{},
 	}
 	for id, st := range d.VersionIdsToStages {
-		for _, label := range []string{managed.StageReceived, managed.StageSuperseded} {
-			if slices.Contains(st, label) {
-				s.delivered[id] = label
-			}
+		if i := slices.IndexFunc(st, func(l string) bool { return l == managed.StageReceived || l == managed.StageSuperseded }); i >= 0 {
+			s.delivered[id] = st[i]
 		}
 	}
 	return s
@@ -209,7 +205,8 @@ type follower struct {
 	token       string
 	before      snapshot
 	seen        map[stage]bool
-	pendingSeen bool // the token's version held AWSPENDING: only then does its loss mean a failure
+	last        stage // the latest stage reached
+	pendingSeen bool  // the token's version held AWSPENDING: only then does its loss mean a failure
 	newVersion  string
 }
 
@@ -218,7 +215,7 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 	var out []stage
 	mark := func(st stage) {
 		if !f.seen[st] {
-			f.seen[st] = true
+			f.seen[st], f.last = true, max(f.last, st)
 			out = append(out, st)
 		}
 	}
@@ -261,15 +258,6 @@ func (f *follower) describe(st stage, s snapshot) string {
 	return "tested and promoted: LWA accepted the new secret and AWSCURRENT is now version " + s.current
 }
 
-// last is the latest stage reached, stageNone before any.
-func (f *follower) last() stage {
-	last := stageNone
-	for st := range f.seen {
-		last = max(last, st)
-	}
-	return last
-}
-
 // stageText is, after each stage, what the rotation waits for and what a person does when it
 // failed or timed out there (%[1]s is the command, %[2]s the secret).
 var stageText = map[stage]struct{ waiting, runbook string }{
@@ -294,7 +282,7 @@ func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.Describ
 		fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
 			cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
 	}
-	fmt.Fprintf(a.Stdout, "What to do: "+stageText[f.last()].runbook+"\n", Name, aws.ToString(d.Name))
+	fmt.Fprintf(a.Stdout, "What to do: "+stageText[f.last].runbook+"\n", Name, aws.ToString(d.Name))
 	return needsPerson
 }
 

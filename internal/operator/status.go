@@ -108,9 +108,7 @@ func (r *row) needsPerson() bool { return len(r.Reasons) > 0 }
 
 func (a *App) status(ctx context.Context, args []string) error {
 	fs := flagSet("status", "status [--output table|json] [--function ARN | --stack NAME]",
-		"Show every managed secret: rotation, last rotation, expiry, days left and the watchdog's reasons\n"+
-			"it is at risk, with what to do. It does not ask LWA (doctor does). Exit status 1 when a secret\n"+
-			"needs a person.")
+		"Show every managed secret, the watchdog's reasons it is at risk and what to do (no LWA call).")
 	output := fs.String("output", "table", "output `format`: table or json")
 	function := fs.String("function", "", "the project's rotation function `ARN`, to flag secrets rotated by another one (default $ROTATE_SECRET_FUNCTION_ARN)")
 	stack := fs.String("stack", "", "take the rotation function from the CloudFormation stack `NAME`")
@@ -132,10 +130,12 @@ func (a *App) status(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	enc := json.NewEncoder(a.Stdout)
+	enc.SetIndent("", "  ")
 	if *output == "table" {
 		writeTable(a.Stdout, rows)
-	} else if err := writeJSON(a.Stdout, rows); err != nil {
-		return err
+	} else if err := enc.Encode(rows); err != nil {
+		return fmt.Errorf("write JSON: %w", err)
 	}
 	if slices.ContainsFunc(rows, (*row).needsPerson) {
 		return needsPerson
@@ -143,21 +143,13 @@ func (a *App) status(ctx context.Context, args []string) error {
 	return nil
 }
 
-func writeJSON(w io.Writer, rows []*row) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(rows); err != nil {
-		return fmt.Errorf("write JSON: %w", err)
-	}
-	return nil
-}
-
-// writeTable writes the rows, what to do for each that needs a person, and a summary.
-func writeTable(w io.Writer, rows []*row) {
+// writeTable writes the rows, what to do for each that needs a person, and a summary; it
+// returns how many need a person.
+func writeTable(w io.Writer, rows []*row) int {
 	if len(rows) == 0 {
 		fmt.Fprintf(w, "No managed secrets (tag %s) in this account and region.\n"+
 			"Run '%s enable SECRET --stack NAME' to manage one.\n", managed.TagClientID, Name)
-		return
+		return 0
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCLIENT ID\tROTATION\tLAST ROTATED\tEXPIRES\tDAYS LEFT\tREASONS\tARN")
@@ -181,6 +173,7 @@ func writeTable(w io.Writer, rows []*row) {
 	}
 	fmt.Fprintf(w, "\n%d managed %s: %d OK, %d %s attention.\n", len(rows), plural(len(rows), "secret", "secrets"),
 		len(rows)-len(todo), len(todo), plural(len(todo), "needs", "need"))
+	return len(todo)
 }
 
 func (r *row) rotation() string {
