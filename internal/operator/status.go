@@ -64,8 +64,11 @@ func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask fu
 	for i, l := range listed {
 		busy <- struct{}{}
 		wg.Go(func() {
-			defer func() { <-busy }()
-			rows[i] = readRow(ctx, sm, l, keys)
+			r := &row{SecretARN: l.ARN, Name: l.Name, ClientID: l.ClientID}
+			r.secret, r.doc, r.readErr = health.Read(ctx, sm, l.ARN, keys)
+			r.secret.TaggedSecrets = l.TaggedSecrets
+			rows[i] = r
+			<-busy
 		})
 	}
 	wg.Wait()
@@ -77,27 +80,18 @@ func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask fu
 	return rows, nil
 }
 
-func readRow(ctx context.Context, sm SecretStore, l health.Listed, keys secretdoc.Keys) *row {
-	s, doc, err := health.Read(ctx, sm, l.ARN, keys)
-	if err != nil {
-		return &row{SecretARN: l.ARN, Name: l.Name, ClientID: l.ClientID, Reasons: []string{ReasonUnreadable}, readErr: err,
-			findings: []health.Finding{{Reason: ReasonUnreadable, Severity: "UNKNOWN",
-				Message: "could not read it: " + oneLine(err.Error()),
-				Fix:     "check that your credentials may call secretsmanager:DescribeSecret, ListSecretVersionIds and GetSecretValue on it."}}}
-	}
-	s.TaggedSecrets = l.TaggedSecrets
-	return &row{SecretARN: s.ARN, Name: s.Name, ClientID: s.ClientID, RotationEnabled: s.RotationEnabled,
-		RotationFunctionARN: s.RotationFunctionARN, ExpiresAt: s.ExpiresAt, secret: s, doc: doc}
-}
-
 func (r *row) judge(now time.Time, cfg health.Config) {
 	if r.readErr != nil {
-		return
+		r.findings = []health.Finding{{Reason: ReasonUnreadable, Severity: "UNKNOWN",
+			Message: "could not read it: " + oneLine(r.readErr.Error()),
+			Fix:     "check that your credentials may call secretsmanager:DescribeSecret, ListSecretVersionIds and GetSecretValue on it."}}
+	} else {
+		r.RotationEnabled, r.RotationFunctionARN, r.ExpiresAt = r.secret.RotationEnabled, r.secret.RotationFunctionARN, r.secret.ExpiresAt
+		if d, ok := health.DaysLeft(now, r.ExpiresAt); ok {
+			r.DaysLeft = &d
+		}
+		r.findings = health.Judge(r.secret, now, cfg)
 	}
-	if d, ok := health.DaysLeft(now, r.ExpiresAt); ok {
-		r.DaysLeft = &d
-	}
-	r.findings = health.Judge(r.secret, now, cfg)
 	r.Reasons = []string{}
 	for _, f := range r.findings {
 		r.Reasons = append(r.Reasons, f.Reason)
