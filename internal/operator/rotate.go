@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -274,49 +275,35 @@ var stageText = map[stage]struct{ waiting, runbook string }{
 			"then '%[1]s rotate %[2]s --wait' again; the delivered secret is kept."},
 }
 
+// explain says where the rotation stands, the rotation function's last logged error or warning
+// for the secret since start (best effort, from CloudWatch Logs) and what to do.
 func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time,
 	f *follower, s snapshot) error {
-	if msg, ok := a.lastLoggedError(ctx, c, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
-		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
-	} else {
-		fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
-			cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
+	fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
+		cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
+	if fn := aws.ToString(d.RotationLambdaARN); c.Logs != nil && fn != "" {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var last string
+		pages := cloudwatchlogs.NewFilterLogEventsPaginator(c.Logs, &cloudwatchlogs.FilterLogEventsInput{
+			LogGroupName: aws.String(logGroup(ctx, c.Lambda, fn)), StartTime: aws.Int64(start.Add(-time.Minute).UnixMilli()),
+			FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, aws.ToString(d.ARN))),
+		})
+		for pages.HasMorePages() {
+			out, err := pages.NextPage(ctx)
+			if err != nil {
+				break
+			}
+			for _, e := range out.Events {
+				last = aws.ToString(e.Message)
+			}
+		}
+		var rec struct{ Timestamp, Message, Step, Error string } // the functions' JSON log format
+		if json.Unmarshal([]byte(last), &rec) == nil && rec.Message != "" {
+			fmt.Fprintf(a.Stdout, "Last error: %s (step %s, %s, from the rotation function's log)\n",
+				oneLine(strings.TrimSuffix(rec.Message+": "+rec.Error, ": ")), cmp.Or(rec.Step, "none"), rec.Timestamp)
+		}
 	}
 	fmt.Fprintf(a.Stdout, "What to do: "+stageText[f.last].runbook+"\n", Name, aws.ToString(d.Name))
 	return needsPerson
-}
-
-// lastLoggedError is the rotation function's last error or warning for the secret since start,
-// from CloudWatch Logs; best effort: no log group, permission or event returns false.
-func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secretARN string, start time.Time) (string, bool) {
-	if c.Logs == nil || functionARN == "" {
-		return "", false
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	in := &cloudwatchlogs.FilterLogEventsInput{
-		LogGroupName:  aws.String(logGroup(ctx, c.Lambda, functionARN)),
-		StartTime:     aws.Int64(start.Add(-time.Minute).UnixMilli()),
-		FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, secretARN)),
-	}
-	var last string
-	pages := cloudwatchlogs.NewFilterLogEventsPaginator(c.Logs, in)
-	for pages.HasMorePages() {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			return "", false
-		}
-		for _, e := range out.Events {
-			last = aws.ToString(e.Message)
-		}
-	}
-	var rec struct{ Timestamp, Message, Step, Error string } // the functions' JSON log format
-	if json.Unmarshal([]byte(last), &rec) != nil || rec.Message == "" {
-		return "", false
-	}
-	if rec.Error != "" {
-		rec.Message += ": " + rec.Error
-	}
-	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)",
-		rec.Message, cmp.Or(rec.Step, "none"), rec.Timestamp)), true
 }
