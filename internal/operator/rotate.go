@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
-	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
 const (
@@ -35,10 +34,6 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 	}
 	if *timeout <= 0 {
 		return badInput("--timeout must be positive, got %s", *timeout)
-	}
-	keys, err := a.keys("", "")
-	if err != nil {
-		return err
 	}
 	c, err := a.Clients(ctx)
 	if err != nil {
@@ -76,7 +71,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		if err != nil {
 			err = fmt.Errorf("describe secret %s: %w", name, err)
 		} else if snap = snapshotOf(d); snap.pending == token && !f.seen[stageAdopted] {
-			snap.pendingValue, err = pendingValue(ctx, sm, arn, token, keys)
+			snap.pendingFilled, err = pendingFilled(ctx, sm, arn, token)
 		}
 		if ctx.Err() != nil {
 			return a.stopped(name)
@@ -140,25 +135,16 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clie
 	return p, nil
 }
 
-// pendingValue is the pending client secret's fingerprint, "-" when the document does not
-// parse, "" while the version has no value.
-func pendingValue(ctx context.Context, sm SecretStore, arn, token string, keys secretdoc.Keys) (string, error) {
+// pendingFilled reports whether the pending version token holds a value yet.
+func pendingFilled(ctx context.Context, sm SecretStore, arn, token string) (bool, error) {
 	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn),
 		VersionId: aws.String(token), VersionStage: aws.String(managed.StagePending)})
-	if err != nil {
-		if c := apiCode(err); c == "ResourceNotFoundException" || c == "InvalidParameterException" {
-			return "", nil // no value yet, or the label moved off the version since DescribeSecret
-		}
-		return "", fmt.Errorf("read pending version %s: %w", token, err)
+	if c := apiCode(err); c == "ResourceNotFoundException" || c == "InvalidParameterException" {
+		return false, nil // no value yet, or the label moved off the version since DescribeSecret
+	} else if err != nil {
+		return false, fmt.Errorf("read pending version %s: %w", token, err)
 	}
-	if v.SecretString == nil {
-		return "", nil
-	}
-	doc, err := secretdoc.Parse([]byte(*v.SecretString), keys)
-	if err != nil {
-		return "-", nil
-	}
-	return fingerprint(doc.ClientSecret().Reveal()), nil
+	return v.SecretString != nil, nil
 }
 
 type stage int
@@ -183,7 +169,7 @@ const (
 type snapshot struct {
 	current, pending, requestedAt string
 	delivered                     map[string]string // version id to its label LWA_RECEIVED or LWA_SUPERSEDED
-	pendingValue                  string            // the pending client secret's fingerprint, "" while it has none
+	pendingFilled                 bool              // the pending version holds a value
 }
 
 func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
@@ -233,7 +219,7 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 		}
 	}
 	moved := s.current != "" && s.current != f.before.current
-	if (s.pending == f.token && s.pendingValue != "") || (moved && s.current == f.token) {
+	if (s.pending == f.token && s.pendingFilled) || (moved && s.current == f.token) {
 		mark(stageAdopted)
 	}
 	if moved { // to the followed version, or by another rotation or by hand
@@ -254,7 +240,7 @@ func (f *follower) describe(st stage, s snapshot) string {
 	case stageDelivered:
 		return fmt.Sprintf("delivered: Amazon's new secret is stored as version %s (%s)", f.newVersion, s.delivered[f.newVersion])
 	case stageAdopted:
-		return fmt.Sprintf("adopted: version %s holds the new client secret (%s)", f.token, cmp.Or(s.pendingValue, "-"))
+		return "adopted: version " + f.token + " holds the new client secret"
 	}
 	return "tested and promoted: LWA accepted the new secret and AWSCURRENT is now version " + s.current
 }

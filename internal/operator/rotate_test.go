@@ -235,7 +235,7 @@ func TestFollower(t *testing.T) {
 		{"requested", []snapshot{{current: "v1", pending: "tok", requestedAt: "t"}}, []stage{stageRequested}, outcomeRunning},
 		{"an old delivery is not new", []snapshot{{current: "v1", pending: "tok", delivered: map[string]string{"old": managed.StageReceived}}}, nil, outcomeRunning},
 		{"delivered, superseded label counts", []snapshot{{current: "v1", pending: "tok", delivered: map[string]string{"new": managed.StageSuperseded}}}, []stage{stageDelivered}, outcomeRunning},
-		{"adopted", []snapshot{{current: "v1", pending: "tok", pendingValue: "sha256:1"}}, []stage{stageAdopted}, outcomeRunning},
+		{"adopted", []snapshot{{current: "v1", pending: "tok", pendingFilled: true}}, []stage{stageAdopted}, outcomeRunning},
 		{"promoted in one poll", []snapshot{{current: "tok"}}, []stage{stageAdopted, stagePromoted}, outcomePromoted},
 		{"each stage once", []snapshot{
 			{current: "v1", pending: "tok", requestedAt: "t"},
