@@ -73,9 +73,10 @@ func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask fu
 	}
 	wg.Wait()
 	slices.SortStableFunc(rows, func(x, y *row) int { return cmp.Compare(x.Name, y.Name) })
+	now := a.Now()
 	for _, r := range rows {
 		ask(r)
-		r.judge(a.Now(), cfg)
+		r.judge(now, cfg)
 	}
 	return rows, nil
 }
