@@ -159,14 +159,19 @@ func rotationFunction(ctx context.Context, c *Clients, function, stack string) (
 	return outs[OutputRotateFunction], nil
 }
 
-func describeSecret(ctx context.Context, sm SecretStore, id string) (*secretsmanager.DescribeSecretOutput, error) {
-	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &id})
-	if apiCode(err) == "ResourceNotFoundException" {
-		return nil, badInput("secret %s not found in this account and region", id)
-	} else if err != nil {
-		return nil, fmt.Errorf("describe secret %s: %w", id, err)
+// open returns the clients and the metadata of secret id.
+func (a *App) open(ctx context.Context, id string) (*Clients, *secretsmanager.DescribeSecretOutput, error) {
+	c, err := a.Clients(ctx)
+	if err != nil {
+		return nil, nil, err
 	}
-	return d, nil
+	d, err := c.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &id})
+	if apiCode(err) == "ResourceNotFoundException" {
+		return nil, nil, badInput("secret %s not found in this account and region", id)
+	} else if err != nil {
+		return nil, nil, fmt.Errorf("describe secret %s: %w", id, err)
+	}
+	return c, d, nil
 }
 
 func stackOutputs(ctx context.Context, cf StackReader, stack string) (map[string]string, error) {

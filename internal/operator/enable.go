@@ -42,7 +42,7 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := a.Clients(ctx)
+	c, d, err := a.open(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -51,10 +51,6 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		return err
 	}
 	sm := c.SecretsManager
-	d, err := describeSecret(ctx, sm, pos[0])
-	if err != nil {
-		return err
-	}
 	arn, name := aws.ToString(d.ARN), aws.ToString(d.Name)
 	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
 	if err != nil {

@@ -35,15 +35,11 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 	if *timeout <= 0 {
 		return badInput("--timeout must be positive, got %s", *timeout)
 	}
-	c, err := a.Clients(ctx)
+	c, d, err := a.open(ctx, pos[0])
 	if err != nil {
 		return err
 	}
 	sm := c.SecretsManager
-	d, err := describeSecret(ctx, sm, pos[0])
-	if err != nil {
-		return err
-	}
 	arn, name := aws.ToString(d.ARN), aws.ToString(d.Name)
 	clientID := managed.TagMap(d.Tags)[managed.TagClientID]
 	if clientID == "" {
