@@ -83,10 +83,15 @@ func logGroup(ctx context.Context, fr lambda.GetFunctionConfigurationAPIClient, 
 			return aws.ToString(out.LoggingConfig.LogGroup)
 		}
 	}
+	return "/aws/lambda/" + functionName(fn)
+}
+
+// functionName is the name in a Lambda function ARN, without qualifier; anything else as it is.
+func functionName(fn string) string {
 	if _, name, ok := strings.Cut(fn, ":function:"); ok {
 		fn, _, _ = strings.Cut(name, ":")
 	}
-	return "/aws/lambda/" + fn
+	return fn
 }
 
 // DefaultTokenURL is LWA's token endpoint, used when LWA_TOKEN_URL is unset.
@@ -101,11 +106,10 @@ func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients,
 			return nil, badInput("load the AWS configuration: %v", err)
 		case cfg.Region == "":
 			return nil, badInput("no AWS region configured: set AWS_REGION, or a region in your profile")
-		case cfg.Credentials == nil:
-			return nil, badInput("no AWS credentials found: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login")
 		}
-		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-			return nil, badInput("no usable AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run aws sso login (%v)", err)
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil { // LoadDefaultConfig always sets a provider chain
+			return nil, badInput("no usable AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "+
+				"AWS_SECRET_ACCESS_KEY), or run aws sso login (%v)", err)
 		}
 		tokenURL := cmp.Or(getenv("LWA_TOKEN_URL"), DefaultTokenURL)
 		if err := checkTokenURL(tokenURL); err != nil {
@@ -138,34 +142,36 @@ func apiCode(err error) string {
 	return ""
 }
 
-// open returns the clients, the rotation function (function, else stack's output
-// RotateSecretFunctionArn) and, when id is given, the secret's metadata.
-func (a *App) open(ctx context.Context, function, stack, id string) (
-	*Clients, string, *secretsmanager.DescribeSecretOutput, error) {
+// rotationFunction is function, else the output RotateSecretFunctionArn of stack, else "".
+func rotationFunction(ctx context.Context, c *Clients, function, stack string) (string, error) {
+	if function != "" && stack != "" {
+		return "", badInput("give either --function or --stack, not both")
+	} else if stack == "" {
+		return function, nil
+	}
+	outs, err := stackOutputs(ctx, c.CloudFormation, stack)
+	if err != nil {
+		return "", err
+	}
+	if outs[OutputRotateFunction] == "" {
+		return "", badInput("stack %s has no output %s: is it this project's stack?", stack, OutputRotateFunction)
+	}
+	return outs[OutputRotateFunction], nil
+}
+
+// open returns the clients and the metadata of secret id.
+func (a *App) open(ctx context.Context, id string) (*Clients, *secretsmanager.DescribeSecretOutput, error) {
 	c, err := a.Clients(ctx)
 	if err != nil {
-		return nil, "", nil, err
-	}
-	if stack != "" {
-		outs, err := stackOutputs(ctx, c.CloudFormation, stack)
-		if err != nil {
-			return nil, "", nil, err
-		}
-		if function = outs[OutputRotateFunction]; function == "" {
-			return nil, "", nil, badInput("stack %s has no output %s: is it this project's stack?",
-				stack, OutputRotateFunction)
-		}
-	}
-	if id == "" {
-		return c, function, nil, nil
+		return nil, nil, err
 	}
 	d, err := c.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &id})
 	if apiCode(err) == "ResourceNotFoundException" {
-		return nil, "", nil, badInput("secret %s not found in this account and region", id)
+		return nil, nil, badInput("secret %s not found in this account and region", id)
 	} else if err != nil {
-		return nil, "", nil, fmt.Errorf("describe secret %s: %w", id, err)
+		return nil, nil, fmt.Errorf("describe secret %s: %w", id, err)
 	}
-	return c, function, d, nil
+	return c, d, nil
 }
 
 func stackOutputs(ctx context.Context, cf StackReader, stack string) (map[string]string, error) {

@@ -23,9 +23,7 @@ const (
 
 func (a *App) enable(ctx context.Context, args []string) error {
 	fs := flagSet("enable", "enable SECRET (--function ARN | --stack NAME) [--schedule EXPR]",
-		"Check that SECRET's AWSCURRENT value is a secret document, tag the secret with its client id\n"+
-			"("+managed.TagClientID+") and configure its rotation with the rotation function, without\n"+
-			"rotating now. Running it again changes nothing and says so.")
+		"Check SECRET's document, tag it "+managed.TagClientID+" and configure its rotation without rotating now.")
 	function := fs.String("function", "", "the rotation function's `ARN` (RotateSecretFunction)")
 	stack := fs.String("stack", "", "take the rotation function from the output "+OutputRotateFunction+" of the CloudFormation stack `NAME`")
 	schedule := fs.String("schedule", DefaultSchedule, "the rotation schedule `expression`, rate(...) or cron(...)")
@@ -35,23 +33,25 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case *function == "" && *stack == "":
+	if *function == "" && *stack == "" {
 		return badInput("give the rotation function with --function ARN or --stack NAME")
-	case *function != "" && *stack != "":
-		return badInput("give either --function or --stack, not both")
-	case !scheduleRE.MatchString(*schedule):
+	} else if !scheduleRE.MatchString(*schedule) {
 		return badInput("--schedule %q is not a rate(...) or cron(...) expression", *schedule)
 	}
 	keys, err := a.keys(*idKey, *secretKey)
 	if err != nil {
 		return err
 	}
-	c, fn, d, err := a.open(ctx, *function, *stack, pos[0])
+	c, d, err := a.open(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	sm, arn, name := c.SecretsManager, aws.ToString(d.ARN), aws.ToString(d.Name)
+	fn, err := rotationFunction(ctx, c, *function, *stack)
+	if err != nil {
+		return err
+	}
+	sm := c.SecretsManager
+	arn, name := aws.ToString(d.ARN), aws.ToString(d.Name)
 	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
 	if err != nil {
 		return fmt.Errorf("read AWSCURRENT of %s: %w", name, err)
@@ -61,10 +61,10 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		return badInput("secret %s: AWSCURRENT is not a usable secret document (keys %q and %q): %v", name, keys.ClientID, keys.ClientSecret, err)
 	}
 	clientID := doc.ClientID()
-	tags := managed.TagMap(d.Tags)
-	if t, ok := tags[managed.TagClientID]; ok && t != clientID {
+	tag, tagged := managed.TagMap(d.Tags)[managed.TagClientID]
+	if tagged && tag != clientID {
 		return &exitError{ExitAttention, fmt.Sprintf("refused: secret %s is tagged %s=%s but its document holds client id %s; "+
-			"fix the tag or the document first", name, managed.TagClientID, t, clientID)}
+			"fix the tag or the document first", name, managed.TagClientID, tag, clientID)}
 	}
 	others, err := managed.List(ctx, sm, clientID)
 	if err != nil {
@@ -74,8 +74,6 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		return &exitError{ExitAttention, fmt.Sprintf("refused: client id %s is already tagged on secret %s; one application "+
 			"must have one managed secret (untag the other or enable that one)", clientID, others[i].Name)}
 	}
-
-	tagged := tags[managed.TagClientID] == clientID
 	sameRotation := aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == fn && sameSchedule(d.RotationRules, *schedule)
 	if tagged && sameRotation {
 		fmt.Fprintf(a.Stdout, "Secret %s is already enabled: tagged %s=%s, rotation with %s on %s. Nothing changed.\n",
@@ -86,8 +84,8 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		return &exitError{ExitAttention, fmt.Sprintf("refused: a rotation of %s is in progress (version %s holds AWSPENDING); "+
 			"run '%s rotate %s --wait' to see it finish, then enable again", name, pending, Name, name)}
 	}
-	fmt.Fprintf(a.Stdout, "Secret %s\n  ARN        %s\n  client id  %s (document keys %s, %s; current secret %s)\n",
-		name, arn, clientID, keys.ClientID, keys.ClientSecret, fingerprint(doc.ClientSecret().Reveal()))
+	fmt.Fprintf(a.Stdout, "Secret %s (%s): client id %s, current secret %s.\n",
+		name, arn, clientID, fingerprint(doc.ClientSecret().Reveal()))
 	if !tagged {
 		if _, err := sm.TagResource(ctx, &secretsmanager.TagResourceInput{SecretId: aws.String(arn),
 			Tags: []smtypes.Tag{{Key: aws.String(managed.TagClientID), Value: aws.String(clientID)}}}); err != nil {
@@ -96,19 +94,16 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		fmt.Fprintf(a.Stdout, "Tagged %s=%s.\n", managed.TagClientID, clientID)
 	}
 	if !sameRotation {
-		if old := aws.ToString(d.RotationLambdaARN); aws.ToBool(d.RotationEnabled) && old != "" && old != fn {
-			fmt.Fprintf(a.Stdout, "Rotation function was %s.\n", old)
-		}
 		if _, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn), RotationLambdaARN: aws.String(fn),
 			RotationRules:     &smtypes.RotationRulesType{ScheduleExpression: aws.String(*schedule)},
 			RotateImmediately: aws.Bool(false)}); err != nil {
 			return fmt.Errorf("configure rotation of %s: %w", name, err)
 		}
-		fmt.Fprintf(a.Stdout, "Rotation configured: function %s, schedule %s, not rotated now\n"+
-			"(Secrets Manager tests the configuration by running the function's testSecret step with the current secret).\n", fn, *schedule)
+		fmt.Fprintf(a.Stdout, "Rotation configured: function %s, schedule %s, not rotated now "+
+			"(Secrets Manager runs the function's testSecret step with the current secret).\n", fn, *schedule)
 	}
-	fmt.Fprintf(a.Stdout, "\nNext: run '%s rotate %s --wait' to rotate now and watch it, or let the schedule do it;\n"+
-		"'%s status' shows the secret's state.\n", Name, name, Name)
+	fmt.Fprintf(a.Stdout, "Next: '%s rotate %s --wait' rotates now and follows it; '%s status' shows the secret's state.\n",
+		Name, name, Name)
 	return nil
 }
 

@@ -134,7 +134,7 @@ func TestEnableBadInput(t *testing.T) {
 		{[]string{"enable", "good", "--stack", "nostack"}, "stack nostack not found"},
 		{[]string{"enable", "good", "--function", fnARN, "--schedule", "every day"}, "--schedule"},
 		{[]string{"enable", "good", "other", "--function", fnARN}, "expected one secret"},
-		{[]string{"enable", "--function", fnARN}, "missing the secret"},
+		{[]string{"enable", "--function", fnARN}, "expected one secret"},
 		{[]string{"enable", "good", "--function", fnARN, "--client-id-key", "clientSecret"}, "both"},
 	} {
 		out, stderr, code := e.run(t, tc.args...)

@@ -1,12 +1,8 @@
 // Package operator is the operator CLI lwa-rotation: status, enable, rotate --wait and doctor for
 // every managed secret of an account and region, with the caller's own AWS credentials. No command
-// prints a secret value; a short SHA-256 fingerprint tells two apart. The exit status:
-//
-//  1. 0: done, and nothing needs a person.
-//  2. 1: something needs a person (a secret at risk, a rotation failed or unfinished, a refused
-//     enable, a doctor finding).
-//  3. 2: bad input (flags, unknown or untagged secret, broken document, no credentials or
-//     region); one line on stderr says what.
+// prints a secret value; a short SHA-256 fingerprint tells two apart. Exit status: 0 when nothing
+// needs a person, 1 when something does (a secret at risk, a failed or unfinished rotation, a
+// refused enable, a doctor finding), 2 for bad input (one line on stderr says what).
 package operator
 
 import (
@@ -18,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,11 +77,9 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.Stderr, "%s: missing command: status, enable, rotate or doctor (run '%s -h')\n", Name, Name)
 		return ExitBadInput
 	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		fmt.Fprintf(a.Stdout, "Usage: %s <command> [flags]\n\n"+
-			"Operate the automatic rotation of SP-API LWA client secrets kept in AWS Secrets Manager.\n"+
-			"Uses your usual AWS configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).\n\nCommands:\n", Name)
+	if slices.Contains([]string{"-h", "-help", "--help", "help"}, args[0]) {
+		fmt.Fprintf(a.Stdout, "Usage: %s <command> [flags]\n\nOperate the rotation of SP-API LWA client secrets kept in "+
+			"AWS Secrets Manager,\nwith your usual AWS configuration (AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL, ...).\n\n", Name)
 		for _, c := range commands {
 			fmt.Fprintf(a.Stdout, "  %-8s %s\n", c.name, c.summary)
 		}
@@ -149,15 +144,12 @@ func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 		}
 		pos = append(pos, fs.Arg(0))
 	}
-	switch {
-	case len(pos) == positional:
+	if len(pos) == positional {
 		return pos, nil
-	case positional == 0:
+	} else if positional == 0 {
 		return nil, badInput("unexpected argument %q (run '%s %s -h')", pos[0], Name, fs.Name())
-	case len(pos) == 0:
-		return nil, badInput("missing the secret's name or ARN (run '%s %s -h')", Name, fs.Name())
 	}
-	return nil, badInput("expected one secret, got %d arguments (run '%s %s -h')", len(pos), Name, fs.Name())
+	return nil, badInput("expected one secret's name or ARN, got %d arguments (run '%s %s -h')", len(pos), Name, fs.Name())
 }
 
 func (a *App) keys(idFlag, secretFlag string) (secretdoc.Keys, error) {

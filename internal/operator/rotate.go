@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,10 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
-	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
 const (
@@ -27,14 +24,10 @@ const (
 
 func (a *App) rotate(ctx context.Context, args []string) error {
 	fs := flagSet("rotate", "rotate SECRET --wait [--timeout D]",
-		"Start a rotation of SECRET (or join the one in progress). With --wait, follow it until\n"+
-			"AWSCURRENT holds the new client secret or the rotation fails, printing each stage:\n"+
-			"requested (SP-API asked for a new secret), delivered (Amazon's new secret stored),\n"+
-			"adopted (the rotation took it), tested and promoted (AWSCURRENT moved).")
+		"Start a rotation of SECRET (or join the one in progress); with --wait, follow it stage by stage\n"+
+			"(requested, delivered, adopted, tested and promoted) until AWSCURRENT moves or it fails.")
 	wait := fs.Bool("wait", false, "follow the rotation to its end (exit 0 only when AWSCURRENT moved)")
 	timeout := fs.Duration("timeout", defaultRotateTimeout, "give up following after `D`")
-	idKey := fs.String("client-id-key", "", "the document's client id `key` (default $SECRET_CLIENT_ID_KEY, else clientId)")
-	secretKey := fs.String("client-secret-key", "", "the document's client secret `key` (default $SECRET_CLIENT_SECRET_KEY, else clientSecret)")
 	pos, err := a.parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -42,15 +35,12 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 	if *timeout <= 0 {
 		return badInput("--timeout must be positive, got %s", *timeout)
 	}
-	keys, err := a.keys(*idKey, *secretKey)
+	c, d, err := a.open(ctx, pos[0])
 	if err != nil {
 		return err
 	}
-	c, _, d, err := a.open(ctx, "", "", pos[0])
-	if err != nil {
-		return err
-	}
-	sm, arn, name := c.SecretsManager, aws.ToString(d.ARN), aws.ToString(d.Name)
+	sm := c.SecretsManager
+	arn, name := aws.ToString(d.ARN), aws.ToString(d.Name)
 	clientID := managed.TagMap(d.Tags)[managed.TagClientID]
 	if clientID == "" {
 		return badInput("secret %s is not a managed secret (no tag %s): run '%s enable %s --stack NAME' first", name, managed.TagClientID, Name, name)
@@ -77,22 +67,21 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		if err != nil {
 			err = fmt.Errorf("describe secret %s: %w", name, err)
 		} else if snap = snapshotOf(d); snap.pending == token && !f.seen[stageAdopted] {
-			snap.pendingValue, err = a.pendingValue(ctx, sm, arn, token, keys)
+			snap.pendingFilled, err = pendingFilled(ctx, sm, arn, token)
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return a.stopped(name)
-			}
+		if ctx.Err() != nil {
+			return a.stopped(name)
+		} else if err != nil {
 			return err
 		}
 		now := a.Now()
-		at := elapsed(now.Sub(start))
+		at := now.Sub(start).Round(time.Second)
 		stages, outcome := f.observe(snap)
-		waiting, runbook := f.next(name)
 		for _, st := range stages {
 			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
 			lastSaid = now
 		}
+		waiting := stageText[f.last].waiting
 		switch {
 		case outcome == outcomePromoted:
 			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. "+
@@ -101,10 +90,10 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		case outcome == outcomeFailed:
 			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; "+
 				"AWSCURRENT is unchanged.\n", at, token)
-			return a.explain(ctx, c, d, start, runbook, snap)
+			return a.explain(ctx, c, d, start, f, snap)
 		case !now.Before(deadline):
 			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", at, waiting)
-			return a.explain(ctx, c, d, start, runbook, snap)
+			return a.explain(ctx, c, d, start, f, snap)
 		case now.Sub(lastSaid) >= progressEvery:
 			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, waiting)
 			lastSaid = now
@@ -127,13 +116,8 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clie
 	if err == nil {
 		fmt.Fprintf(a.Stdout, "Rotation of %s (client %s) started: version %s.\n", name, clientID, aws.ToString(out.VersionId))
 		return aws.ToString(out.VersionId), nil
-	}
-	var ae smithy.APIError
-	if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidRequestException" {
+	} else if apiCode(err) != "InvalidRequestException" {
 		return "", fmt.Errorf("start rotation of %s: %w", name, err)
-	}
-	if !strings.Contains(ae.ErrorMessage(), "previous rotation isn't complete") {
-		return "", badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(ae.ErrorMessage()))
 	}
 	d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if derr != nil {
@@ -141,48 +125,32 @@ func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clie
 	}
 	p := managed.PendingVersion(d.VersionIdsToStages)
 	if p == "" {
-		return "", fmt.Errorf("start rotation of %s: %w (and no version holds AWSPENDING)", name, err)
+		return "", badInput("Secrets Manager refused to rotate %s: %s", name, oneLine(err.Error()))
 	}
 	fmt.Fprintf(a.Stdout, "A rotation of %s (client %s) is already in progress: following version %s.\n", name, clientID, p)
 	return p, nil
 }
 
-// pendingValue is the pending client secret's fingerprint, "-" when the document does not
-// parse, "" while the version has no value.
-func (a *App) pendingValue(ctx context.Context, sm SecretStore, arn, token string, keys secretdoc.Keys) (string, error) {
+// pendingFilled reports whether the pending version token holds a value yet.
+func pendingFilled(ctx context.Context, sm SecretStore, arn, token string) (bool, error) {
 	v, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn),
 		VersionId: aws.String(token), VersionStage: aws.String(managed.StagePending)})
-	if err != nil {
-		if c := apiCode(err); c == "ResourceNotFoundException" || c == "InvalidParameterException" {
-			return "", nil // no value yet, or the label moved off the version since DescribeSecret
-		}
-		return "", fmt.Errorf("read pending version %s: %w", token, err)
+	if c := apiCode(err); c == "ResourceNotFoundException" || c == "InvalidParameterException" {
+		return false, nil // no value yet, or the label moved off the version since DescribeSecret
+	} else if err != nil {
+		return false, fmt.Errorf("read pending version %s: %w", token, err)
 	}
-	if v.SecretString == nil {
-		return "", nil
-	}
-	doc, err := secretdoc.Parse([]byte(*v.SecretString), keys)
-	if err != nil {
-		return "-", nil
-	}
-	return fingerprint(doc.ClientSecret().Reveal()), nil
-}
-
-func elapsed(d time.Duration) string {
-	d = d.Round(time.Second)
-	if d < time.Minute {
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	}
-	return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	return v.SecretString != nil, nil
 }
 
 type stage int
 
 const (
-	stageRequested stage = iota // sp-api-lwa:rotation-requested-at set
-	stageDelivered              // a new version holds LWA_RECEIVED or LWA_SUPERSEDED
-	stageAdopted                // the pending version holds a value
-	stagePromoted               // AWSCURRENT moved
+	stageNone      stage = iota
+	stageRequested       // sp-api-lwa:rotation-requested-at set
+	stageDelivered       // a new version holds LWA_RECEIVED or LWA_SUPERSEDED
+	stageAdopted         // the pending version holds a value
+	stagePromoted        // AWSCURRENT moved
 )
 
 type outcome int
@@ -197,7 +165,7 @@ const (
 type snapshot struct {
 	current, pending, requestedAt string
 	delivered                     map[string]string // version id to its label LWA_RECEIVED or LWA_SUPERSEDED
-	pendingValue                  string            // the pending client secret's fingerprint, "" while it has none
+	pendingFilled                 bool              // the pending version holds a value
 }
 
 func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
@@ -208,10 +176,8 @@ func snapshotOf(d *secretsmanager.DescribeSecretOutput) snapshot {
 		delivered:   map[string]string{},
 	}
 	for id, st := range d.VersionIdsToStages {
-		for _, label := range []string{managed.StageReceived, managed.StageSuperseded} {
-			if slices.Contains(st, label) {
-				s.delivered[id] = label
-			}
+		if i := slices.IndexFunc(st, func(l string) bool { return l == managed.StageReceived || l == managed.StageSuperseded }); i >= 0 {
+			s.delivered[id] = st[i]
 		}
 	}
 	return s
@@ -222,7 +188,8 @@ type follower struct {
 	token       string
 	before      snapshot
 	seen        map[stage]bool
-	pendingSeen bool // the token's version held AWSPENDING: only then does its loss mean a failure
+	last        stage // the latest stage reached
+	pendingSeen bool  // the token's version held AWSPENDING: only then does its loss mean a failure
 	newVersion  string
 }
 
@@ -231,7 +198,7 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 	var out []stage
 	mark := func(st stage) {
 		if !f.seen[st] {
-			f.seen[st] = true
+			f.seen[st], f.last = true, max(f.last, st)
 			out = append(out, st)
 		}
 	}
@@ -248,7 +215,7 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 		}
 	}
 	moved := s.current != "" && s.current != f.before.current
-	if (s.pending == f.token && s.pendingValue != "") || (moved && s.current == f.token) {
+	if (s.pending == f.token && s.pendingFilled) || (moved && s.current == f.token) {
 		mark(stageAdopted)
 	}
 	if moved { // to the followed version, or by another rotation or by hand
@@ -264,89 +231,61 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 func (f *follower) describe(st stage, s snapshot) string {
 	switch st {
 	case stageRequested:
-		at := s.requestedAt
-		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
-			at = t.UTC().Format(time.RFC3339)
-		}
-		return fmt.Sprintf("requested: a new client secret was requested from SP-API at %s; Amazon delivers it to the new-secret queue", at)
+		return "requested: a new client secret was requested from SP-API at " + s.requestedAt +
+			"; Amazon delivers it to the new-secret queue"
 	case stageDelivered:
 		return fmt.Sprintf("delivered: Amazon's new secret is stored as version %s (%s)", f.newVersion, s.delivered[f.newVersion])
 	case stageAdopted:
-		if s.pendingValue != "" {
-			return fmt.Sprintf("adopted: version %s holds the new client secret (%s) under AWSPENDING", f.token, s.pendingValue)
+		return "adopted: version " + f.token + " holds the new client secret"
+	}
+	return "tested and promoted: LWA accepted the new secret and AWSCURRENT is now version " + s.current
+}
+
+// stageText is, after each stage, what the rotation waits for and what a person does when it
+// failed or timed out there (%[1]s is the command, %[2]s the secret).
+var stageText = map[stage]struct{ waiting, runbook string }{
+	stageNone: {"waiting for the rotation function to request or adopt a new secret",
+		"the rotation function stopped before asking SP-API: read the error above and its log, fix the cause, " +
+			"then run '%[1]s rotate %[2]s --wait' again."},
+	stageRequested: {"waiting for Amazon to deliver the new secret to the new-secret queue",
+		"Amazon's new secret has not arrived: check the queue's registration in the Developer Console and the " +
+			"receiver's dead-letter queue ('%[1]s doctor --stack NAME'); the rotation resumes when it arrives."},
+	stageDelivered: {"waiting for the rotation to adopt the delivered secret",
+		"the new secret is stored but was not adopted: read the error above, then run '%[1]s rotate %[2]s --wait' again."},
+	stageAdopted: {"waiting for the new secret to be tested with LWA and promoted",
+		"LWA did not accept the new secret or the promotion failed: read the error above, run '%[1]s doctor', " +
+			"then '%[1]s rotate %[2]s --wait' again; the delivered secret is kept."},
+}
+
+// explain says where the rotation stands, the rotation function's last logged error or warning
+// for the secret since start (best effort, from CloudWatch Logs) and what to do.
+func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time,
+	f *follower, s snapshot) error {
+	fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
+		cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
+	if fn := aws.ToString(d.RotationLambdaARN); c.Logs != nil && fn != "" {
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var last string
+		pages := cloudwatchlogs.NewFilterLogEventsPaginator(c.Logs, &cloudwatchlogs.FilterLogEventsInput{
+			LogGroupName: aws.String(logGroup(ctx, c.Lambda, fn)), StartTime: aws.Int64(start.Add(-time.Minute).UnixMilli()),
+			FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, aws.ToString(d.ARN))),
+		})
+		for pages.HasMorePages() {
+			out, err := pages.NextPage(ctx)
+			if err != nil {
+				break
+			}
+			for _, e := range out.Events {
+				last = aws.ToString(e.Message)
+			}
 		}
-		return fmt.Sprintf("adopted: version %s holds the new client secret", f.token)
-	case stagePromoted:
-		return fmt.Sprintf("tested and promoted: LWA accepted the new secret and AWSCURRENT is now version %s", s.current)
+		var rec struct{ Timestamp, Message, Step, Error string } // the functions' JSON log format
+		if json.Unmarshal([]byte(last), &rec) == nil && rec.Message != "" {
+			fmt.Fprintf(a.Stdout, "Last error: %s (step %s, %s, from the rotation function's log)\n",
+				oneLine(strings.TrimSuffix(rec.Message+": "+rec.Error, ": ")), cmp.Or(rec.Step, "none"), rec.Timestamp)
+		}
 	}
-	return ""
-}
-
-// next is what the rotation waits for after the stages seen, and the step a person takes when it
-// failed or timed out there.
-func (f *follower) next(name string) (waiting, runbook string) {
-	rotate := "run '" + Name + " rotate " + name + " --wait' again"
-	switch {
-	case f.seen[stageAdopted]:
-		return "waiting for the new secret to be tested with LWA and promoted",
-			"LWA did not accept the new secret in time or the promotion failed: read the error above, check with '" + Name + " doctor', then " + rotate + "; the delivered secret is kept, never lost."
-	case f.seen[stageDelivered]:
-		return "waiting for the rotation to adopt the delivered secret",
-			"The new secret is stored but was not adopted: read the error above and the rotation function's log, then " + rotate + "."
-	case f.seen[stageRequested]:
-		return "waiting for Amazon to deliver the new secret to the new-secret queue",
-			"Amazon's new secret has not arrived: check that the stack's NewSecretQueueArn is registered in the Developer Console (Notification Preferences, row \"Application Client New Secret\") and that the receiver's dead-letter queue is empty ('" + Name + " doctor --stack NAME'). The rotation resumes by itself when the secret arrives; there is no need to rotate again."
-	}
-	return "waiting for the rotation function to request or adopt a new secret",
-		"The rotation function did not get as far as asking SP-API: read the error above and its log (stack output RotateSecretLogGroupName), fix the cause, then " + rotate + "."
-}
-
-func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time, runbook string, s snapshot) error {
-	if msg, ok := a.lastLoggedError(ctx, c, aws.ToString(d.RotationLambdaARN), aws.ToString(d.ARN), start); ok {
-		fmt.Fprintf(a.Stdout, "Last error: %s\n", msg)
-	} else {
-		fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
-			cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
-	}
-	fmt.Fprintf(a.Stdout, "What to do: %s\n", runbook)
+	fmt.Fprintf(a.Stdout, "What to do: "+stageText[f.last].runbook+"\n", Name, aws.ToString(d.Name))
 	return needsPerson
-}
-
-// lastLoggedError is the rotation function's last error or warning for the secret since start,
-// from CloudWatch Logs; best effort: no log group, permission or event returns false.
-func (a *App) lastLoggedError(ctx context.Context, c *Clients, functionARN, secretARN string, start time.Time) (string, bool) {
-	if c.Logs == nil || functionARN == "" {
-		return "", false
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	in := &cloudwatchlogs.FilterLogEventsInput{
-		LogGroupName:  aws.String(logGroup(ctx, c.Lambda, functionARN)),
-		StartTime:     aws.Int64(start.Add(-time.Minute).UnixMilli()),
-		FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, secretARN)),
-	}
-	var last string
-	pages := cloudwatchlogs.NewFilterLogEventsPaginator(c.Logs, in)
-	for i := 0; i < 20 && pages.HasMorePages(); i++ {
-		out, err := pages.NextPage(ctx)
-		if err != nil {
-			return "", false
-		}
-		for _, e := range out.Events {
-			last = aws.ToString(e.Message)
-		}
-	}
-	var rec struct {
-		Time  string `json:"timestamp"`
-		Msg   string `json:"message"` // the functions' JSON log format
-		Step  string `json:"step"`
-		Error string `json:"error"`
-	}
-	if json.Unmarshal([]byte(last), &rec) != nil || rec.Msg == "" {
-		return "", false
-	}
-	if rec.Error != "" {
-		rec.Msg += ": " + rec.Error
-	}
-	return oneLine(fmt.Sprintf("%s (step %s, %s, from the rotation function's log)", rec.Msg, cmp.Or(rec.Step, "none"), rec.Time)), true
 }

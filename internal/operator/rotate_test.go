@@ -208,7 +208,7 @@ func TestRotateBadInput(t *testing.T) {
 		{[]string{"rotate", "untagged", "--wait"}, "not a managed secret"},
 		{[]string{"rotate", "off", "--wait"}, "rotation is not enabled"},
 		{[]string{"rotate", "off", "--wait", "--timeout", "-1s"}, "--timeout"},
-		{[]string{"rotate", "--wait"}, "missing the secret"},
+		{[]string{"rotate", "--wait"}, "expected one secret"},
 		{[]string{"rotate", "off", "--wait", "--timeout", "soon"}, "invalid value"},
 	} {
 		_, stderr, code := e.run(t, tc.args...)
@@ -235,7 +235,7 @@ func TestFollower(t *testing.T) {
 		{"requested", []snapshot{{current: "v1", pending: "tok", requestedAt: "t"}}, []stage{stageRequested}, outcomeRunning},
 		{"an old delivery is not new", []snapshot{{current: "v1", pending: "tok", delivered: map[string]string{"old": managed.StageReceived}}}, nil, outcomeRunning},
 		{"delivered, superseded label counts", []snapshot{{current: "v1", pending: "tok", delivered: map[string]string{"new": managed.StageSuperseded}}}, []stage{stageDelivered}, outcomeRunning},
-		{"adopted", []snapshot{{current: "v1", pending: "tok", pendingValue: "sha256:1"}}, []stage{stageAdopted}, outcomeRunning},
+		{"adopted", []snapshot{{current: "v1", pending: "tok", pendingFilled: true}}, []stage{stageAdopted}, outcomeRunning},
 		{"promoted in one poll", []snapshot{{current: "tok"}}, []stage{stageAdopted, stagePromoted}, outcomePromoted},
 		{"each stage once", []snapshot{
 			{current: "v1", pending: "tok", requestedAt: "t"},

@@ -1,12 +1,17 @@
 package operator
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 )
@@ -199,4 +204,25 @@ func TestStatusBadInput(t *testing.T) {
 	if _, stderr, code := e.run(t, "status"); code != ExitBadInput || !strings.Contains(stderr, "STUCK_ROTATION_AFTER") {
 		t.Errorf("bad STUCK_ROTATION_AFTER: exit %d, stderr %q; want 2 naming it", code, stderr)
 	}
+}
+
+// TestStatusUnreadable: a secret the caller may not read is reported, not fatal.
+func TestStatusUnreadable(t *testing.T) {
+	e := newEnv()
+	for _, n := range []string{"ok", "denied"} {
+		arn := e.sm.Seed("sp-api-lwa/"+n, document(clientID(n), secretValue(n), testNow.Add(90*24*time.Hour)),
+			map[string]string{managed.TagClientID: clientID(n)})
+		e.sm.SetRotation(arn, true, fnARN)
+	}
+	e.sm.Fail = func(_ context.Context, op string, in any) error {
+		if v, ok := in.(*secretsmanager.GetSecretValueInput); ok && strings.Contains(aws.ToString(v.SecretId), "denied") {
+			return &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not allowed"}
+		}
+		return nil
+	}
+	out, _, code := e.run(t, "status", "--function", fnARN)
+	if code != ExitAttention || !strings.Contains(out, "sp-api-lwa/denied: UNREADABLE") || !strings.Contains(out, "1 OK, 1 needs attention") {
+		t.Errorf("status with an unreadable secret = %d:\n%s\nwant 1, UNREADABLE for denied, ok OK", code, out)
+	}
+	checkNoSecret(t, out, secretValue("ok"), secretValue("denied"))
 }
