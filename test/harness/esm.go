@@ -3,7 +3,6 @@ package harness
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -36,54 +35,40 @@ func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *
 	return m
 }
 
-func (m *mapping) call(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+func (m *mapping) call(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
 	m.s.emit("%s: invoking with %d message(s)", m.name, len(ev.Records))
-	var resp events.SQSEventResponse
 	out, err := m.s.pools[m.function].invoke(ctx, ev)
-	if err != nil {
-		if fe, ok := errors.AsType[*FunctionError](err); ok {
-			m.s.emit("%s: invocation failed, whole batch retried: %s", m.name, oneLine(fe.Message))
-		} else if ctx.Err() == nil {
-			m.s.emit("%s: invocation failed: %v", m.name, err)
-		}
-		return resp, err
+	if err == nil {
+		err = json.Unmarshal(out, &resp)
 	}
-	if err := json.Unmarshal(out, &resp); err != nil {
-		m.s.emit("%s: response is not an SQSEventResponse; whole batch retried", m.name)
-		return resp, err
-	}
-	if n := len(resp.BatchItemFailures); n > 0 {
+	switch n := len(resp.BatchItemFailures); {
+	case err != nil && ctx.Err() == nil:
+		m.s.emit("%s: invocation failed, whole batch retried: %s", m.name, oneLine(err.Error()))
+	case n > 0:
 		m.s.emit("%s: %d of %d message(s) failed and will be retried", m.name, n, len(ev.Records))
-	} else {
+	case err == nil:
 		m.s.emit("%s: %d message(s) processed", m.name, len(ev.Records))
 	}
-	return resp, nil
+	return resp, err
 }
 
-// Receive is ReceiveMessage, as the mapping polls.
+// Receive is ReceiveMessage, as the mapping polls; no consumer reads message attributes.
 func (m *mapping) Receive(ctx context.Context, n int) ([]events.SQSMessage, error) {
 	out, err := m.s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(m.url),
 		MaxNumberOfMessages:         int32(n),
 		WaitTimeSeconds:             1,
-		VisibilityTimeout:           m.s.opts.VisibilityTimeout,
+		VisibilityTimeout:           m.s.visibilityTimeout(),
 		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
-		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
 		return nil, err
 	}
 	var msgs []events.SQSMessage
 	for _, msg := range out.Messages {
-		ma := map[string]events.SQSMessageAttribute{}
-		for k, v := range msg.MessageAttributes {
-			ma[k] = events.SQSMessageAttribute{StringValue: v.StringValue, BinaryValue: v.BinaryValue, DataType: aws.ToString(v.DataType)}
-		}
 		msgs = append(msgs, events.SQSMessage{
 			MessageId: aws.ToString(msg.MessageId), ReceiptHandle: aws.ToString(msg.ReceiptHandle),
-			Body: aws.ToString(msg.Body), Md5OfBody: aws.ToString(msg.MD5OfBody),
-			Md5OfMessageAttributes: aws.ToString(msg.MD5OfMessageAttributes),
-			Attributes:             msg.Attributes, MessageAttributes: ma,
+			Body: aws.ToString(msg.Body), Md5OfBody: aws.ToString(msg.MD5OfBody), Attributes: msg.Attributes,
 		})
 	}
 	return msgs, nil

@@ -55,32 +55,33 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 }
 
 func (i *instance) invoke(ctx context.Context, event any) ([]byte, error) {
-	body, err := json.Marshal(event)
+	out, err := i.post(ctx, event)
 	if err != nil {
 		return nil, fmt.Errorf("harness: invoke %s: %w", i.name, err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, i.url, bytes.NewReader(body))
-	if err != nil {
-		return nil, fmt.Errorf("harness: invoke %s: %w", i.name, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := i.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("harness: invoke %s: %w", i.name, err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("harness: invoke %s: read response: %w", i.name, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("harness: invoke %s: status %d", i.name, resp.StatusCode)
 	}
 	var fe struct{ ErrorMessage, ErrorType string }
 	if json.Unmarshal(out, &fe) == nil && (fe.ErrorMessage != "" || fe.ErrorType != "") {
 		return out, &FunctionError{Function: i.name, Type: fe.ErrorType, Message: fe.ErrorMessage}
 	}
 	return out, nil
+}
+
+func (i *instance) post(ctx context.Context, event any) ([]byte, error) {
+	body, err := json.Marshal(event)
+	if err != nil {
+		return nil, err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, i.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := i.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return io.ReadAll(resp.Body)
 }
 
 // FunctionError is a handler error answered by the runtime.
@@ -96,18 +97,16 @@ func (e *FunctionError) Error() string {
 // or answers without it.
 type AroundInvoke func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error)
 
+// pool hands out a function's instances, one invocation each at a time.
 type pool struct {
-	free   chan *instance
+	free   chan *instance // made with room for every instance
 	all    []*instance
 	around AroundInvoke
 }
 
-func newPool(insts []*instance, around AroundInvoke) *pool {
-	p := &pool{free: make(chan *instance, len(insts)), all: insts, around: around}
-	for _, in := range insts {
-		p.free <- in
-	}
-	return p
+func (p *pool) add(in *instance) {
+	p.all = append(p.all, in)
+	p.free <- in
 }
 
 func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {

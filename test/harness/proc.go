@@ -1,6 +1,7 @@
 package harness
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,21 +33,14 @@ const (
 // Functions lists the four functions.
 var Functions = []string{FunctionRotate, FunctionReceive, FunctionExpiry, FunctionWatchdog}
 
-// RepoRoot returns the directory of the go.mod above the working directory.
+// RepoRoot returns the directory of the module's go.mod, as the go command finds it.
 func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("harness: find repository root: %w", err)
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("harness: find repository root: no go.mod above the working directory (%v)", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", errors.New("harness: find repository root: no go.mod above the working directory")
-		}
-		dir = filepath.Dir(dir)
-	}
+	return filepath.Dir(gomod), nil
 }
 
 // RIEPath returns the repository's bin/aws-lambda-rie, or an error wrapping ErrMissing.
@@ -132,25 +126,22 @@ func (p *Process) Stop() {
 	if p == nil || p.exited() {
 		return
 	}
-	pgid := p.cmd.Process.Pid
-	syscall.Kill(-pgid, syscall.SIGTERM)
+	syscall.Kill(-p.Pid(), syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(3 * time.Second):
-		syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
 	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
+	syscall.Kill(-p.Pid(), syscall.SIGKILL) // the rest of the group, too
+	<-p.done
 }
 
-// startOnFreePorts starts cmd(addrs) on n free addresses and waits, up to timeout for each, until
-// up(addr) holds for each. Another process can take a free port before the child binds it (tests run
-// in parallel): the child then exits or the other process answers; new ports are tried, thrice at most.
+// startOnFreePorts starts cmd(addrs) on n free addresses and waits, up to timeout, until up(addr) holds
+// for each. Another process can take a free port before the child binds it (tests run in parallel):
+// the child then exits or the other process answers; new ports are tried, thrice at most.
 func startOnFreePorts(ctx context.Context, name string, n int, logs io.Writer, timeout time.Duration,
-	cmd func(addrs []string) *exec.Cmd, up func(context.Context, string) bool) (*Process, []string, error) {
-	var err error
+	cmd func(addrs []string) *exec.Cmd, up func(addr string) bool) (p *Process, addrs []string, err error) {
 	for range 3 {
-		addrs := make([]string, n)
+		addrs = make([]string, n)
 		for i := range addrs {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -159,16 +150,10 @@ func startOnFreePorts(ctx context.Context, name string, n int, logs io.Writer, t
 			addrs[i] = l.Addr().String()
 			l.Close()
 		}
-		var p *Process
 		if p, err = StartProcess(name, cmd(addrs), logs); err != nil {
 			continue
 		}
-		for _, addr := range addrs {
-			if err = waitUp(ctx, p, addr, timeout, up); err != nil {
-				break
-			}
-		}
-		if err == nil {
+		if err = p.waitUp(ctx, addrs, time.Now().Add(timeout), up); err == nil {
 			return p, addrs, nil
 		}
 		p.Stop()
@@ -176,24 +161,22 @@ func startOnFreePorts(ctx context.Context, name string, n int, logs io.Writer, t
 	return nil, nil, err
 }
 
-func waitUp(ctx context.Context, p *Process, addr string, timeout time.Duration,
-	up func(context.Context, string) bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for !up(ctx, addr) {
-		if p.exited() {
-			return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, addr, p.err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("harness: wait for %s of %s: %w", addr, p.name, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+func (p *Process) waitUp(ctx context.Context, addrs []string, deadline time.Time, up func(string) bool) error {
+	for _, addr := range addrs {
+		for !up(addr) {
+			switch {
+			case p.exited():
+				return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, addr, p.err)
+			case ctx.Err() != nil || time.Now().After(deadline):
+				return fmt.Errorf("harness: wait for %s of %s: %w", addr, p.name, cmp.Or(ctx.Err(), context.DeadlineExceeded))
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return nil
 }
 
-func listening(_ context.Context, addr string) bool {
+func listening(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err == nil {
 		c.Close()
@@ -201,20 +184,18 @@ func listening(_ context.Context, addr string) bool {
 	return err == nil
 }
 
-// startMoto runs moto on a free port.
+// startMoto runs moto on a free port; up means moto's own API answers, not another process.
 func startMoto(ctx context.Context, logs io.Writer) (*Process, string, error) {
 	c := &http.Client{Timeout: time.Second}
 	p, addrs, err := startOnFreePorts(ctx, "moto", 1, logs, 20*time.Second, func(addrs []string) *exec.Cmd {
 		host, port, _ := net.SplitHostPort(addrs[0])
 		return exec.Command("python3", "-m", "moto.server", "-H", host, "-p", port)
-	}, func(ctx context.Context, addr string) bool {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/moto-api/", nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			return false
+	}, func(addr string) bool {
+		resp, err := c.Get("http://" + addr + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return err == nil && resp.StatusCode == http.StatusOK
 	})
 	if err != nil {
 		return nil, "", err
