@@ -297,19 +297,12 @@ func (s *Stack) env(function string) map[string]string {
 
 // Invoke invokes function with event through AroundInvoke; a handler error is a *FunctionError.
 func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte, error) {
-	p := s.pools[function]
-	if p == nil {
-		return nil, fmt.Errorf("harness: invoke %s: no such function", function)
-	}
-	return p.invoke(ctx, event)
+	return s.pools[function].invoke(ctx, event)
 }
 
 // BootstrapPID returns the pid of the bootstrap under function's first aws-lambda-rie.
 func (s *Stack) BootstrapPID(function string) (int, bool) {
-	if p := s.pools[function]; p != nil {
-		return childPID(p.all[0].proc.Pid())
-	}
-	return 0, false
+	return childPID(s.pools[function].all[0].proc.Pid())
 }
 
 func randomHex(n int) string {
