@@ -25,6 +25,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/test/awssim"
 )
 
@@ -134,8 +135,8 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 		return "", "", "", err
 	}
 	arn = aws.ToString(d.ARN)
-	current, pending := stages(d)
-	if running := e.rot.Running(arn); running || pending != "" && pending != current {
+	pending := managed.PendingVersion(d.VersionIdsToStages)
+	if running := e.rot.Running(arn); running || pending != "" {
 		if !running {
 			e.rot.Start(arn, pending, true) // "That rotation will be reattempted": now
 		}
@@ -223,20 +224,8 @@ func (e *engine) pending(arn string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	_, pending := stages(d)
+	pending := managed.Holder(d.VersionIdsToStages, managed.StagePending)
 	return pending, pending != ""
-}
-
-func stages(d *secretsmanager.DescribeSecretOutput) (current, pending string) {
-	for v, stages := range d.VersionIdsToStages {
-		if slices.Contains(stages, "AWSCURRENT") {
-			current = v
-		}
-		if slices.Contains(stages, "AWSPENDING") {
-			pending = v
-		}
-	}
-	return current, pending
 }
 
 func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
