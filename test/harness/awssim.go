@@ -316,7 +316,6 @@ func (m *mapping) Receive(ctx context.Context, n int) ([]events.SQSMessage, erro
 		QueueUrl:                    aws.String(m.url),
 		MaxNumberOfMessages:         int32(n),
 		WaitTimeSeconds:             1,
-		VisibilityTimeout:           m.s.visibilityTimeout(),
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
 	})
 	if err != nil {

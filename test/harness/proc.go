@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -65,23 +64,19 @@ func CheckMoto(ctx context.Context) error {
 	return nil
 }
 
-// Build builds the four bootstraps for this machine into outDir/<function>/bootstrap.
+// Build builds the four bootstraps for this machine into outDir/<function>/bootstrap, one after the
+// other (each go build already uses every core).
 func Build(ctx context.Context, root, outDir string) error {
-	errs := make([]error, len(Functions))
-	var wg sync.WaitGroup
-	for i, name := range Functions {
-		wg.Go(func() {
-			out := filepath.Join(outDir, name, "bootstrap")
-			cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, "./functions/"+name)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("harness: build %s: %v\n%s", name, err, strings.TrimSpace(string(b)))
-			}
-		})
+	for _, name := range Functions {
+		out := filepath.Join(outDir, name, "bootstrap")
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, "./functions/"+name)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("harness: build %s: %v\n%s", name, err, strings.TrimSpace(string(b)))
+		}
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return nil
 }
 
 // Process is a started child in its own process group.

@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -51,8 +50,6 @@ type Options struct {
 	RotationTimeout    time.Duration     // the rotation function's deadline (20 s); the others get 30 s
 	RotationRetryDelay time.Duration     // the wait before a failed rotation is retried (2 s)
 	RotationAttempts   int               // bound on the attempts of a rotation (5)
-	MaxReceiveCount    int               // the queues' redrive threshold (3)
-	VisibilityTimeout  int32             // the queues' visibility timeout in seconds (2)
 	Env                map[string]string // added to every function's environment
 
 	// The simulated application; default random ids and secret, expiring in 30 days.
@@ -326,8 +323,6 @@ func queueARN(url string) string {
 	return "arn:aws:sqs:" + Region + ":" + AccountID + ":" + filepath.Base(url)
 }
 
-func (s *Stack) visibilityTimeout() int32 { return cmp.Or(s.opts.VisibilityTimeout, 2) }
-
 // createQueues creates the queues, each after its dead-letter queue, and the alert topic.
 func (s *Stack) createQueues(ctx context.Context) error {
 	for _, q := range []struct {
@@ -342,10 +337,9 @@ func (s *Stack) createQueues(ctx context.Context) error {
 	} {
 		in := &sqs.CreateQueueInput{QueueName: aws.String(q.name)}
 		if q.dlq != nil {
-			redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": queueARN(*q.dlq),
-				"maxReceiveCount": cmp.Or(s.opts.MaxReceiveCount, 3)})
-			in.Attributes = map[string]string{"RedrivePolicy": string(redrive),
-				"VisibilityTimeout": strconv.Itoa(int(s.visibilityTimeout()))}
+			// Three receives, two seconds apart: redrives are quick.
+			redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": queueARN(*q.dlq), "maxReceiveCount": 3})
+			in.Attributes = map[string]string{"RedrivePolicy": string(redrive), "VisibilityTimeout": "2"}
 		}
 		out, err := s.SQS.CreateQueue(ctx, in)
 		if err != nil {
