@@ -457,9 +457,6 @@ type Version struct {
 	Value   string    // "" for a version without a value
 }
 
-// Fingerprint is a short digest of the value, safe to print.
-func (v Version) Fingerprint() string { return Fingerprint(v.Value) }
-
 // Fingerprint returns "sha256:" and 8 hex digits of value's digest.
 func Fingerprint(value string) string {
 	if value == "" {
