@@ -86,7 +86,8 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		SecretString string // PutSecretValue's
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
-		writeJSON(w, http.StatusBadRequest, "InvalidParameterException", map[string]string{"message": "malformed request"})
+		writeJSON(w, http.StatusBadRequest, "InvalidParameterException",
+			map[string]string{"message": "malformed request"})
 		return
 	}
 	if op == "RotateSecret" {
@@ -183,7 +184,8 @@ func (e *engine) enableRotation(ctx context.Context, arn, current, function stri
 		return fmt.Errorf("harness: enable rotation of %s: %w", arn, err)
 	}
 	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil || !aws.ToBool(d.RotationEnabled) || !slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT") {
+	if err != nil || !aws.ToBool(d.RotationEnabled) ||
+		!slices.Contains(d.VersionIdsToStages[current], managed.StageCurrent) {
 		return fmt.Errorf("harness: enable rotation of %s: rotation not enabled or AWSCURRENT moved (%v)", arn, err)
 	}
 	return nil

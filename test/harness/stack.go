@@ -286,7 +286,8 @@ func (s *Stack) env(function string) map[string]string {
 		"ALERT_TOPIC_ARN":                  s.AlertTopicARN,
 		"LWA_TOKEN_URL":                    amazon + spapisim.TokenPath,
 		"SP_API_ENDPOINT":                  amazon,
-		"ROTATE_SECRET_FUNCTION_ARN":       RotationFunctionARN, // the watchdog's: any other is FOREIGN_ROTATION_FUNCTION
+		// The watchdog's: a secret rotated by any other function is FOREIGN_ROTATION_FUNCTION.
+		"ROTATE_SECRET_FUNCTION_ARN": RotationFunctionARN,
 	}
 	maps.Copy(env, s.opts.Env)
 	return env
