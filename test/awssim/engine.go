@@ -47,7 +47,6 @@ type Engine struct {
 	Finish          func(secretARN, token string) error            // removes AWSPENDING
 	Pending         func(secretARN string) (token string, ok bool) // the token holding AWSPENDING
 	ConcurrentRerun func() bool                                    // if true, a rerun asked for runs at once
-	OnStart         func(Attempt)                                  // optional; called without the lock
 	OnDone          func(Attempt, Outcome)                         // optional; called without the lock
 	Wake            func(at time.Time)                             // optional; when a reattempt is due
 
@@ -117,9 +116,6 @@ func (e *Engine) startLocked(r rotation, reattempt bool) {
 }
 
 func (e *Engine) run(a Attempt, config bool) {
-	if e.OnStart != nil {
-		e.OnStart(a)
-	}
 	steps := Steps
 	if config {
 		steps = []string{"testSecret"}

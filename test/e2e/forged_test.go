@@ -21,9 +21,7 @@ const forgedSecret = "amzn1.oa2-cs.v1.f0rgedf0rgedf0rgedf0rgedf0rgedf0rgedf0rged
 // and never blocks the genuine secret: the next scheduled rotation asks
 // Amazon and promotes what Amazon issues.
 func TestForgedDeliveryNeverBlocks(t *testing.T) {
-	s := newStack(t, harness.Options{FunctionEnv: map[string]map[string]string{
-		harness.FunctionRotate: {"SECRET_REJECT_AFTER": "1s"},
-	}})
+	s := newStack(t, harness.Options{Env: map[string]string{"SECRET_REJECT_AFTER": "1s"}}) // read by rotate-secret
 	arn := seedRotating(t, s)
 
 	example, err := os.ReadFile("../../internal/notification/testdata/APPLICATION_OAUTH_CLIENT_NEW_SECRET.example.json")

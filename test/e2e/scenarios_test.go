@@ -248,7 +248,7 @@ func TestQueueNotRegistered(t *testing.T) {
 // Scenario 7: a malformed notification and one for an unknown client id land
 // in the dead-letter queue, each with a NOTIFICATION_REJECTED alert.
 func TestRejectedNotificationsToDLQ(t *testing.T) {
-	s := newStack(t, harness.Options{MaxReceiveCount: 2, VisibilityTimeout: 1})
+	s := newStack(t, harness.Options{})
 	arn := seedRotating(t, s)
 	before := describe(versions(t, s, arn))
 	example, err := os.ReadFile("../../internal/notification/testdata/APPLICATION_OAUTH_CLIENT_NEW_SECRET.example.json")

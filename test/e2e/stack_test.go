@@ -155,7 +155,7 @@ func doc(t *testing.T, v harness.Version) harness.SecretDocument {
 func describe(vs []harness.Version) string {
 	var b strings.Builder
 	for _, v := range vs {
-		fmt.Fprintf(&b, "[%s %v %s] ", v.ID[:8], v.Stages, v.Fingerprint())
+		fmt.Fprintf(&b, "[%s %v %s] ", v.ID[:8], v.Stages, harness.Fingerprint(v.Value))
 	}
 	return b.String()
 }

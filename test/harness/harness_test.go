@@ -259,18 +259,19 @@ func TestChildPID(t *testing.T) {
 	}
 }
 
-func TestPeerEnv(t *testing.T) {
+func TestEnvWrapPeer(t *testing.T) {
 	s := &Stack{ProxyURL: "http://proxy", MotoURL: "http://moto", SimURL: "http://sim"}
-	if got := s.peerEnv(FunctionRotate); got != nil {
-		t.Errorf("peerEnv without WrapPeer = %v, want nil", got)
+	if got := s.env(FunctionRotate)["AWS_ENDPOINT_URL_SECRETS_MANAGER"]; got != s.ProxyURL {
+		t.Errorf("env() without WrapPeer: Secrets Manager at %q, want %q", got, s.ProxyURL)
 	}
 	var seen []string
 	s.opts.WrapPeer = func(function, peer, url string) string {
 		seen = append(seen, function+" "+peer+" "+url)
 		return "http://wrapped-" + peer
 	}
-	got := s.peerEnv(FunctionReceive)
+	got := s.env(FunctionReceive)
 	want := map[string]string{
+		"AWS_ENDPOINT_URL":                 "http://moto",
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://wrapped-" + PeerSecretsManager,
 		"AWS_ENDPOINT_URL_SNS":             "http://wrapped-" + PeerSNS,
 		"LWA_TOKEN_URL":                    "http://wrapped-" + PeerAmazon + "/auth/o2/token",
@@ -278,7 +279,7 @@ func TestPeerEnv(t *testing.T) {
 	}
 	for k, v := range want {
 		if got[k] != v {
-			t.Errorf("peerEnv()[%s] = %q, want %q", k, got[k], v)
+			t.Errorf("env()[%s] = %q, want %q", k, got[k], v)
 		}
 	}
 	slices.Sort(seen)
@@ -295,10 +296,11 @@ func TestPoolAroundInvoke(t *testing.T) {
 	t.Cleanup(srv.Close)
 	in := &instance{name: "f", url: srv.URL, http: srv.Client()}
 	var calls []string
-	p := newPool([]*instance{in}, func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+	p := &pool{free: make(chan *instance, 1), around: func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
 		calls = append(calls, fmt.Sprint(function, " ", event))
 		return invoke(ctx)
-	})
+	}}
+	p.add(in)
 	out, err := p.invoke(t.Context(), "ev")
 	if err != nil || string(out) != `{"ok":true}` {
 		t.Fatalf("invoke = %q, %v; want the answer", out, err)

@@ -1,7 +1,10 @@
 package harness
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +16,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -32,21 +34,14 @@ const (
 // Functions lists the four functions.
 var Functions = []string{FunctionRotate, FunctionReceive, FunctionExpiry, FunctionWatchdog}
 
-// RepoRoot returns the directory of the go.mod above the working directory.
+// RepoRoot returns the directory of the module's go.mod, as the go command finds it.
 func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("harness: find repository root: %w", err)
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	gomod := strings.TrimSpace(string(out))
+	if err != nil || gomod == "" || gomod == os.DevNull {
+		return "", fmt.Errorf("harness: find repository root: no go.mod above the working directory (%v)", err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		if filepath.Dir(dir) == dir {
-			return "", errors.New("harness: find repository root: no go.mod above the working directory")
-		}
-		dir = filepath.Dir(dir)
-	}
+	return filepath.Dir(gomod), nil
 }
 
 // RIEPath returns the repository's bin/aws-lambda-rie, or an error wrapping ErrMissing.
@@ -69,23 +64,19 @@ func CheckMoto(ctx context.Context) error {
 	return nil
 }
 
-// Build builds the four bootstraps for this machine into outDir/<function>/bootstrap.
+// Build builds the four bootstraps for this machine into outDir/<function>/bootstrap, one after the
+// other (each go build already uses every core).
 func Build(ctx context.Context, root, outDir string) error {
-	errs := make([]error, len(Functions))
-	var wg sync.WaitGroup
-	for i, name := range Functions {
-		wg.Go(func() {
-			out := filepath.Join(outDir, name, "bootstrap")
-			cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, "./functions/"+name)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
-			if b, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Errorf("harness: build %s: %v\n%s", name, err, strings.TrimSpace(string(b)))
-			}
-		})
+	for _, name := range Functions {
+		out := filepath.Join(outDir, name, "bootstrap")
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, "./functions/"+name)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("harness: build %s: %v\n%s", name, err, strings.TrimSpace(string(b)))
+		}
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	return nil
 }
 
 // Process is a started child in its own process group.
@@ -132,25 +123,22 @@ func (p *Process) Stop() {
 	if p == nil || p.exited() {
 		return
 	}
-	pgid := p.cmd.Process.Pid
-	syscall.Kill(-pgid, syscall.SIGTERM)
+	syscall.Kill(-p.Pid(), syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(3 * time.Second):
-		syscall.Kill(-pgid, syscall.SIGKILL)
-		<-p.done
 	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
+	syscall.Kill(-p.Pid(), syscall.SIGKILL) // the rest of the group, too
+	<-p.done
 }
 
-// startOnFreePorts starts cmd(addrs) on n free addresses and waits, up to timeout for each, until
-// up(addr) holds for each. Another process can take a free port before the child binds it (tests run
-// in parallel): the child then exits or the other process answers; new ports are tried, thrice at most.
+// startOnFreePorts starts cmd(addrs) on n free addresses and waits, up to timeout, until up(addr) holds
+// for each. Another process can take a free port before the child binds it (tests run in parallel):
+// the child then exits or the other process answers; new ports are tried, thrice at most.
 func startOnFreePorts(ctx context.Context, name string, n int, logs io.Writer, timeout time.Duration,
-	cmd func(addrs []string) *exec.Cmd, up func(context.Context, string) bool) (*Process, []string, error) {
-	var err error
+	cmd func(addrs []string) *exec.Cmd, up func(addr string) bool) (p *Process, addrs []string, err error) {
 	for range 3 {
-		addrs := make([]string, n)
+		addrs = make([]string, n)
 		for i := range addrs {
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -159,16 +147,10 @@ func startOnFreePorts(ctx context.Context, name string, n int, logs io.Writer, t
 			addrs[i] = l.Addr().String()
 			l.Close()
 		}
-		var p *Process
 		if p, err = StartProcess(name, cmd(addrs), logs); err != nil {
 			continue
 		}
-		for _, addr := range addrs {
-			if err = waitUp(ctx, p, addr, timeout, up); err != nil {
-				break
-			}
-		}
-		if err == nil {
+		if err = p.waitUp(ctx, addrs, time.Now().Add(timeout), up); err == nil {
 			return p, addrs, nil
 		}
 		p.Stop()
@@ -176,24 +158,22 @@ func startOnFreePorts(ctx context.Context, name string, n int, logs io.Writer, t
 	return nil, nil, err
 }
 
-func waitUp(ctx context.Context, p *Process, addr string, timeout time.Duration,
-	up func(context.Context, string) bool) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for !up(ctx, addr) {
-		if p.exited() {
-			return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, addr, p.err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("harness: wait for %s of %s: %w", addr, p.name, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+func (p *Process) waitUp(ctx context.Context, addrs []string, deadline time.Time, up func(string) bool) error {
+	for _, addr := range addrs {
+		for !up(addr) {
+			switch {
+			case p.exited():
+				return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, addr, p.err)
+			case ctx.Err() != nil || time.Now().After(deadline):
+				return fmt.Errorf("harness: wait for %s of %s: %w", addr, p.name, cmp.Or(ctx.Err(), context.DeadlineExceeded))
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	return nil
 }
 
-func listening(_ context.Context, addr string) bool {
+func listening(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err == nil {
 		c.Close()
@@ -201,20 +181,18 @@ func listening(_ context.Context, addr string) bool {
 	return err == nil
 }
 
-// startMoto runs moto on a free port.
+// startMoto runs moto on a free port; up means moto's own API answers, not another process.
 func startMoto(ctx context.Context, logs io.Writer) (*Process, string, error) {
 	c := &http.Client{Timeout: time.Second}
 	p, addrs, err := startOnFreePorts(ctx, "moto", 1, logs, 20*time.Second, func(addrs []string) *exec.Cmd {
 		host, port, _ := net.SplitHostPort(addrs[0])
 		return exec.Command("python3", "-m", "moto.server", "-H", host, "-p", port)
-	}, func(ctx context.Context, addr string) bool {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/moto-api/", nil)
-		resp, err := c.Do(req)
-		if err != nil {
-			return false
+	}, func(addr string) bool {
+		resp, err := c.Get("http://" + addr + "/moto-api/")
+		if err == nil {
+			resp.Body.Close()
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		return err == nil && resp.StatusCode == http.StatusOK
 	})
 	if err != nil {
 		return nil, "", err
@@ -240,4 +218,114 @@ func childPID(parent int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// instance is one function under aws-lambda-rie, which runs one invocation at a time.
+type instance struct {
+	name string
+	url  string
+	proc *Process
+	http *http.Client
+}
+
+// startInstance runs bootstrap under rie with env, PATH, HOME and TMPDIR.
+func startInstance(ctx context.Context, rie, name, bootstrap string, timeout time.Duration,
+	env map[string]string, logs io.Writer) (*instance, error) {
+	var vars []string
+	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
+		if v, ok := os.LookupEnv(k); ok {
+			vars = append(vars, k+"="+v)
+		}
+	}
+	vars = append(vars,
+		"AWS_LAMBDA_FUNCTION_NAME="+name,
+		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(timeout/time.Second)),
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"AWS_LAMBDA_LOG_FORMAT=JSON", // as the template's LoggingConfig sets it
+	)
+	for k, v := range env {
+		vars = append(vars, k+"="+v)
+	}
+	// Both listeners must be up: rie can serve invocations and still fail to bind its runtime API,
+	// and then it exits.
+	p, addrs, err := startOnFreePorts(ctx, name, 2, logs, 10*time.Second, func(addrs []string) *exec.Cmd {
+		cmd := exec.Command(rie, "--runtime-interface-emulator-address", addrs[0],
+			"--runtime-api-address", addrs[1], "--log-level", "warn", bootstrap)
+		cmd.Env = vars
+		return cmd
+	}, listening)
+	if err != nil {
+		return nil, err
+	}
+	url := "http://" + addrs[0] + "/2015-03-31/functions/function/invocations"
+	return &instance{name: name, url: url, proc: p, http: &http.Client{Timeout: timeout + 15*time.Second}}, nil
+}
+
+func (i *instance) invoke(ctx context.Context, event any) ([]byte, error) {
+	out, err := i.post(ctx, event)
+	if err != nil {
+		return nil, fmt.Errorf("harness: invoke %s: %w", i.name, err)
+	}
+	var fe struct{ ErrorMessage, ErrorType string }
+	if json.Unmarshal(out, &fe) == nil && (fe.ErrorMessage != "" || fe.ErrorType != "") {
+		return out, &FunctionError{Function: i.name, Type: fe.ErrorType, Message: fe.ErrorMessage}
+	}
+	return out, nil
+}
+
+func (i *instance) post(ctx context.Context, event any) ([]byte, error) {
+	body, err := json.Marshal(event)
+	if err != nil {
+		return nil, err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, i.url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := i.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// FunctionError is a handler error answered by the runtime.
+type FunctionError struct {
+	Function, Type, Message string
+}
+
+func (e *FunctionError) Error() string {
+	return fmt.Sprintf("%s: %s: %s", e.Function, e.Type, e.Message)
+}
+
+// AroundInvoke wraps one invocation of function, while an instance is held; it calls invoke once
+// or answers without it.
+type AroundInvoke func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error)
+
+// pool hands out a function's instances, one invocation each at a time.
+type pool struct {
+	free   chan *instance // made with room for every instance
+	all    []*instance
+	around AroundInvoke
+}
+
+func (p *pool) add(in *instance) {
+	p.all = append(p.all, in)
+	p.free <- in
+}
+
+func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
+	var in *instance
+	select {
+	case in = <-p.free:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { p.free <- in }()
+	if p.around != nil {
+		return p.around(ctx, in.name, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
+	}
+	return in.invoke(ctx, event)
 }

@@ -12,7 +12,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -21,8 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -49,32 +46,26 @@ const (
 
 // Options configure a Stack. Zero values have test-friendly defaults.
 type Options struct {
-	BinDir             string        // prebuilt <function>/bootstrap; empty builds into a temp dir
-	RotationTimeout    time.Duration // the rotation function's deadline (20 s); the others get 30 s
-	RotationRetryDelay time.Duration // the wait before a failed rotation is retried (2 s)
-	RotationAttempts   int           // bound on the attempts of a rotation (5)
-	MaxReceiveCount    int           // the queues' redrive threshold (3)
-	VisibilityTimeout  int32         // the queues' visibility timeout in seconds (2)
-
-	Env         map[string]string            // added to every function's environment
-	FunctionEnv map[string]map[string]string // added to one function's, by name
+	BinDir             string            // prebuilt <function>/bootstrap; empty builds into a temp dir
+	RotationTimeout    time.Duration     // the rotation function's deadline (20 s); the others get 30 s
+	RotationRetryDelay time.Duration     // the wait before a failed rotation is retried (2 s)
+	RotationAttempts   int               // bound on the attempts of a rotation (5)
+	Env                map[string]string // added to every function's environment
 
 	// The simulated application; default random ids and secret, expiring in 30 days.
-	ClientID      string
-	ApplicationID string
-	InitialSecret string
-	InitialExpiry time.Time
-	DeliveryDelay time.Duration   // before the simulator sends a new-secret notification (1 s)
-	NotEnrolled   bool            // leaves the new-secret queue unregistered (rotate → 400)
-	Faults        spapisim.Faults // the simulator's initial fault knobs
+	ClientID, ApplicationID, InitialSecret string
+	InitialExpiry                          time.Time
+	DeliveryDelay                          time.Duration   // before a new-secret notification (1 s)
+	NotEnrolled                            bool            // no new-secret queue registered (rotate → 400)
+	Faults                                 spapisim.Faults // the simulator's initial fault knobs
 
 	Instances map[string]int // instances of a function, by name (default 2 of rotate-secret, 1 of the others)
 	// WrapPeer, if set, maps each endpoint a function gets (function, Peer*, URL) to the URL it gets
-	// instead, e.g. a proxy; SNS then gets its own AWS_ENDPOINT_URL_SNS.
+	// instead, e.g. a proxy.
 	WrapPeer     func(function, peer, url string) string
 	AroundInvoke AroundInvoke // if set, wraps every invocation of a function
 
-	LogFile string      // if set, receives a copy of every function log
+	LogFile string      // if set, receives a copy of every log
 	OnEvent func(Event) // called for every timeline event as it happens
 }
 
@@ -118,16 +109,13 @@ type Stack struct {
 
 	opts      Options
 	cancel    context.CancelFunc
-	moto      *Process
-	servers   []*http.Server
+	closers   []func() // what Close undoes, in the order it was started
+	closeOnce sync.Once
 	pools     map[string]*pool
 	engine    *engine
 	maps      []*mapping
 	wg        sync.WaitGroup
-	logs      map[string]*logsink.Buffer
-	logFile   *os.File
-	tmp       string
-	closeOnce sync.Once
+	logs      map[string]*logsink.Buffer // by function, "moto", and "" for all functions
 
 	mu       sync.Mutex
 	timeline []Event
@@ -136,11 +124,13 @@ type Stack struct {
 
 // Start starts a stack. On error everything started so far is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
-	setDefaults(&opts)
 	started := time.Now()
+	opts.InitialExpiry = cmp.Or(opts.InitialExpiry, time.Now().Add(30*24*time.Hour).UTC().Truncate(time.Second))
 	runCtx, cancel := context.WithCancel(context.Background())
-	s := &Stack{opts: opts, logs: map[string]*logsink.Buffer{}, pools: map[string]*pool{}, cancel: cancel,
-		ClientID: opts.ClientID, ApplicationID: opts.ApplicationID, InitialSecret: opts.InitialSecret}
+	s := &Stack{opts: opts, cancel: cancel, pools: map[string]*pool{},
+		ClientID:      cmp.Or(opts.ClientID, "amzn1.application-oa2-client."+randomHex(16)),
+		ApplicationID: cmp.Or(opts.ApplicationID, "amzn1.sp.solution."+randomHex(8)),
+		InitialSecret: cmp.Or(opts.InitialSecret, spapisim.SecretPrefix+randomHex(32))}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -157,110 +147,39 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := CheckMoto(ctx); err != nil {
 		return nil, err
 	}
-	var tee io.Writer
-	if opts.LogFile != "" {
-		if s.logFile, err = os.Create(opts.LogFile); err != nil {
-			return nil, fmt.Errorf("harness: create log file: %w", err)
-		}
-		tee = &logsink.Buffer{Tee: s.logFile} // serializes writes to the file
-	}
-	for _, n := range append([]string{"moto"}, Functions...) {
-		s.logs[n] = &logsink.Buffer{Tee: tee}
-	}
-
-	binDir := opts.BinDir
-	if binDir == "" {
-		if s.tmp, err = os.MkdirTemp("", "sp-api-lwa-stack-"); err != nil {
-			return nil, fmt.Errorf("harness: temp dir: %w", err)
-		}
-		binDir = s.tmp
-		t0 := time.Now()
-		if err := Build(ctx, root, binDir); err != nil {
-			return nil, err
-		}
-		s.emit("built the four bootstraps in %s", time.Since(t0).Round(time.Millisecond))
-	}
-
-	if s.moto, s.MotoURL, err = startMoto(ctx, s.logs["moto"]); err != nil {
+	if err := s.openLogs(); err != nil {
 		return nil, err
 	}
+	binDir, err := s.bootstraps(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	moto, url, err := startMoto(ctx, s.logs["moto"])
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, moto.Stop)
+	s.MotoURL = url
 	s.emit("moto is up at %s", s.MotoURL)
 	cfg := awsConfig(s.MotoURL)
 	s.SecretsManager, s.SQS, s.SNS = secretsmanager.NewFromConfig(cfg), sqs.NewFromConfig(cfg), sns.NewFromConfig(cfg)
 	if err := s.createQueues(ctx); err != nil {
 		return nil, err
 	}
-
-	simCfg := spapisim.Config{
-		ClientID: opts.ClientID, ApplicationID: opts.ApplicationID,
-		InitialSecret: opts.InitialSecret, InitialExpiry: opts.InitialExpiry,
-		ExpiryDeliverer: spapisim.SQSDeliverer{Client: s.SQS, QueueURL: s.ExpiryQueueURL},
-		DeliveryDelay:   opts.DeliveryDelay, Faults: opts.Faults,
-	}
-	if !opts.NotEnrolled {
-		simCfg.NewSecretDeliverer = spapisim.SQSDeliverer{Client: s.SQS, QueueURL: s.NewSecretQueueURL}
-	}
-	s.Sim = spapisim.New(simCfg)
-	if s.SimURL, err = s.serve(retryAfter(s.Sim.Handler())); err != nil {
+	if err := s.startSim(runCtx); err != nil {
 		return nil, err
 	}
-	s.wg.Go(func() { s.Sim.Run(runCtx) })
-	s.emit("SP-API/LWA simulator is up at %s", s.SimURL)
-
-	s.engine = newEngine(runCtx, s.MotoURL, s.SecretsManager, opts.RotationRetryDelay, opts.RotationAttempts, s.record)
+	s.engine = newEngine(runCtx, s.MotoURL, s.SecretsManager, cmp.Or(opts.RotationRetryDelay, 2*time.Second),
+		cmp.Or(opts.RotationAttempts, 5), s.record)
+	s.closers = append(s.closers, s.engine.rot.Stop)
 	if s.ProxyURL, err = s.serve(s.engine); err != nil {
 		return nil, err
 	}
-
-	env := map[string]string{
-		"AWS_REGION":                       Region,
-		"AWS_DEFAULT_REGION":               Region,
-		"AWS_ACCESS_KEY_ID":                "testing",
-		"AWS_SECRET_ACCESS_KEY":            "testing",
-		"AWS_ENDPOINT_URL":                 s.MotoURL,
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": s.ProxyURL,
-		"AWS_EC2_METADATA_DISABLED":        "true",
-		"ALERT_TOPIC_ARN":                  s.AlertTopicARN,
-		"LWA_TOKEN_URL":                    s.SimURL + spapisim.TokenPath,
-		"SP_API_ENDPOINT":                  s.SimURL,
-	}
-	maps.Copy(env, opts.Env)
-	errs := make([]error, len(Functions))
-	var wg sync.WaitGroup
-	for i, name := range Functions {
-		fenv := maps.Clone(env)
-		maps.Copy(fenv, s.peerEnv(name))
-		if name == FunctionWatchdog {
-			fenv["ROTATE_SECRET_FUNCTION_ARN"] = RotationFunctionARN // any other is FOREIGN_ROTATION_FUNCTION
-		}
-		maps.Copy(fenv, opts.FunctionEnv[name])
-		n, timeout := 1, 30*time.Second
-		if name == FunctionRotate {
-			n, timeout = 2, opts.RotationTimeout
-		}
-		n = cmp.Or(max(opts.Instances[name], 0), n)
-		wg.Go(func() {
-			var insts []*instance
-			for range n {
-				in, err := startInstance(ctx, rie, name, filepath.Join(binDir, name, "bootstrap"), timeout, fenv, s.logs[name])
-				if err != nil {
-					errs[i] = err
-					break
-				}
-				insts = append(insts, in)
-			}
-			s.mu.Lock()
-			s.pools[name] = newPool(insts, opts.AroundInvoke)
-			s.mu.Unlock()
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := s.startFunctions(ctx, rie, binDir); err != nil {
 		return nil, err
 	}
 	s.engine.invoke = s.pools[FunctionRotate].invoke
 	s.emit("functions running under aws-lambda-rie")
-
 	s.maps = []*mapping{
 		s.startMapping(runCtx, "new-secret", s.NewSecretQueueURL, FunctionReceive),
 		s.startMapping(runCtx, "expiry", s.ExpiryQueueURL, FunctionExpiry),
@@ -269,50 +188,119 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-// peerEnv returns the endpoint variables of function as WrapPeer rewrites them.
-func (s *Stack) peerEnv(function string) map[string]string {
+// openLogs makes the log buffers; every function's log also goes to the "" buffer, and every log to LogFile.
+func (s *Stack) openLogs() error {
+	var file io.Writer
+	if s.opts.LogFile != "" {
+		f, err := os.Create(s.opts.LogFile)
+		if err != nil {
+			return fmt.Errorf("harness: create log file: %w", err)
+		}
+		s.closers = append(s.closers, func() { f.Close() })
+		file = f
+	}
+	s.logs = map[string]*logsink.Buffer{"": {Tee: file}, "moto": {Tee: file}}
+	for _, n := range Functions {
+		s.logs[n] = &logsink.Buffer{Tee: s.logs[""]}
+	}
+	return nil
+}
+
+// bootstraps returns BinDir, or a temp dir it builds the bootstraps into.
+func (s *Stack) bootstraps(ctx context.Context, root string) (string, error) {
+	if s.opts.BinDir != "" {
+		return s.opts.BinDir, nil
+	}
+	dir, err := os.MkdirTemp("", "sp-api-lwa-stack-")
+	if err != nil {
+		return "", fmt.Errorf("harness: temp dir: %w", err)
+	}
+	s.closers = append(s.closers, func() { os.RemoveAll(dir) })
+	t0 := time.Now()
+	if err := Build(ctx, root, dir); err != nil {
+		return "", err
+	}
+	s.emit("built the four bootstraps in %s", time.Since(t0).Round(time.Millisecond))
+	return dir, nil
+}
+
+func (s *Stack) startSim(ctx context.Context) (err error) {
+	cfg := spapisim.Config{
+		ClientID: s.ClientID, ApplicationID: s.ApplicationID,
+		InitialSecret: s.InitialSecret, InitialExpiry: s.opts.InitialExpiry,
+		ExpiryDeliverer: spapisim.SQSDeliverer{Client: s.SQS, QueueURL: s.ExpiryQueueURL},
+		DeliveryDelay:   cmp.Or(s.opts.DeliveryDelay, time.Second), Faults: s.opts.Faults,
+	}
+	if !s.opts.NotEnrolled {
+		cfg.NewSecretDeliverer = spapisim.SQSDeliverer{Client: s.SQS, QueueURL: s.NewSecretQueueURL}
+	}
+	s.Sim = spapisim.New(cfg)
+	if s.SimURL, err = s.serve(retryAfter(s.Sim.Handler())); err != nil {
+		return err
+	}
+	s.closers = append(s.closers, s.wg.Wait) // the simulator and the mappings, once canceled
+	s.wg.Go(func() { s.Sim.Run(ctx) })
+	s.emit("SP-API/LWA simulator is up at %s", s.SimURL)
+	return nil
+}
+
+// startFunctions starts each function's instances, one after the other.
+func (s *Stack) startFunctions(ctx context.Context, rie, binDir string) error {
+	for _, name := range Functions {
+		n, timeout := 1, 30*time.Second
+		if name == FunctionRotate {
+			n, timeout = 2, cmp.Or(s.opts.RotationTimeout, 20*time.Second)
+		}
+		n = cmp.Or(max(s.opts.Instances[name], 0), n)
+		p := &pool{free: make(chan *instance, n), around: s.opts.AroundInvoke}
+		s.pools[name] = p
+		for range n {
+			bootstrap := filepath.Join(binDir, name, "bootstrap")
+			in, err := startInstance(ctx, rie, name, bootstrap, timeout, s.env(name), s.logs[name])
+			if err != nil {
+				return err
+			}
+			s.closers = append(s.closers, in.proc.Stop)
+			p.add(in)
+		}
+	}
+	return nil
+}
+
+// env returns function's environment, its endpoints as WrapPeer rewrites them.
+func (s *Stack) env(function string) map[string]string {
 	wrap := s.opts.WrapPeer
 	if wrap == nil {
-		return nil
+		wrap = func(_, _, url string) string { return url }
 	}
 	amazon := wrap(function, PeerAmazon, s.SimURL)
-	return map[string]string{
+	env := map[string]string{
+		"AWS_REGION":                       Region,
+		"AWS_DEFAULT_REGION":               Region,
+		"AWS_ACCESS_KEY_ID":                "testing",
+		"AWS_SECRET_ACCESS_KEY":            "testing",
+		"AWS_EC2_METADATA_DISABLED":        "true",
+		"AWS_ENDPOINT_URL":                 s.MotoURL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER": wrap(function, PeerSecretsManager, s.ProxyURL),
 		"AWS_ENDPOINT_URL_SNS":             wrap(function, PeerSNS, s.MotoURL),
+		"ALERT_TOPIC_ARN":                  s.AlertTopicARN,
 		"LWA_TOKEN_URL":                    amazon + spapisim.TokenPath,
 		"SP_API_ENDPOINT":                  amazon,
+		// The watchdog's: a secret rotated by any other function is FOREIGN_ROTATION_FUNCTION.
+		"ROTATE_SECRET_FUNCTION_ARN": RotationFunctionARN,
 	}
+	maps.Copy(env, s.opts.Env)
+	return env
 }
 
 // Invoke invokes function with event through AroundInvoke; a handler error is a *FunctionError.
 func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte, error) {
-	p := s.pools[function]
-	if p == nil {
-		return nil, fmt.Errorf("harness: invoke %s: no such function", function)
-	}
-	return p.invoke(ctx, event)
+	return s.pools[function].invoke(ctx, event)
 }
 
 // BootstrapPID returns the pid of the bootstrap under function's first aws-lambda-rie.
 func (s *Stack) BootstrapPID(function string) (int, bool) {
-	p := s.pools[function]
-	if p == nil {
-		return 0, false
-	}
-	return childPID(p.all[0].proc.Pid())
-}
-
-func setDefaults(o *Options) {
-	o.RotationTimeout = cmp.Or(o.RotationTimeout, 20*time.Second)
-	o.RotationRetryDelay = cmp.Or(o.RotationRetryDelay, 2*time.Second)
-	o.RotationAttempts = cmp.Or(o.RotationAttempts, 5)
-	o.MaxReceiveCount = cmp.Or(o.MaxReceiveCount, 3)
-	o.VisibilityTimeout = cmp.Or(o.VisibilityTimeout, 2)
-	o.ClientID = cmp.Or(o.ClientID, "amzn1.application-oa2-client."+randomHex(16))
-	o.ApplicationID = cmp.Or(o.ApplicationID, "amzn1.sp.solution."+randomHex(8))
-	o.InitialSecret = cmp.Or(o.InitialSecret, spapisim.SecretPrefix+randomHex(32))
-	o.InitialExpiry = cmp.Or(o.InitialExpiry, time.Now().Add(30*24*time.Hour).UTC().Truncate(time.Second))
-	o.DeliveryDelay = cmp.Or(o.DeliveryDelay, time.Second)
+	return childPID(s.pools[function].all[0].proc.Pid())
 }
 
 func randomHex(n int) string {
@@ -327,7 +315,7 @@ func (s *Stack) serve(h http.Handler) (string, error) {
 		return "", fmt.Errorf("harness: listen: %w", err)
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	s.servers = append(s.servers, srv)
+	s.closers = append(s.closers, func() { srv.Close() })
 	go srv.Serve(l)
 	return "http://" + l.Addr().String(), nil
 }
@@ -336,35 +324,29 @@ func queueARN(url string) string {
 	return "arn:aws:sqs:" + Region + ":" + AccountID + ":" + filepath.Base(url)
 }
 
+// createQueues creates the queues, each after its dead-letter queue, and the alert topic.
 func (s *Stack) createQueues(ctx context.Context) error {
-	mk := func(name string, attrs map[string]string) (string, error) {
-		out, err := s.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
-		if err != nil {
-			return "", fmt.Errorf("harness: create queue %s: %w", name, err)
-		}
-		return aws.ToString(out.QueueUrl), nil
-	}
-	var err error
 	for _, q := range []struct {
 		name     string
 		url, dlq *string
 	}{
+		{"sp-api-lwa-new-secret-dlq", &s.NewSecretDLQURL, nil},
 		{"sp-api-lwa-new-secret", &s.NewSecretQueueURL, &s.NewSecretDLQURL},
+		{"sp-api-lwa-secret-expiry-dlq", &s.ExpiryDLQURL, nil},
 		{"sp-api-lwa-secret-expiry", &s.ExpiryQueueURL, &s.ExpiryDLQURL},
+		{"sp-api-lwa-alerts", &s.AlertQueueURL, nil},
 	} {
-		if *q.dlq, err = mk(q.name+"-dlq", nil); err != nil {
-			return err
+		in := &sqs.CreateQueueInput{QueueName: aws.String(q.name)}
+		if q.dlq != nil {
+			// Three receives, two seconds apart: redrives are quick.
+			redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": queueARN(*q.dlq), "maxReceiveCount": 3})
+			in.Attributes = map[string]string{"RedrivePolicy": string(redrive), "VisibilityTimeout": "2"}
 		}
-		redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": queueARN(*q.dlq), "maxReceiveCount": s.opts.MaxReceiveCount})
-		if *q.url, err = mk(q.name, map[string]string{
-			"RedrivePolicy":     string(redrive),
-			"VisibilityTimeout": strconv.Itoa(int(s.opts.VisibilityTimeout)),
-		}); err != nil {
-			return err
+		out, err := s.SQS.CreateQueue(ctx, in)
+		if err != nil {
+			return fmt.Errorf("harness: create queue %s: %w", q.name, err)
 		}
-	}
-	if s.AlertQueueURL, err = mk("sp-api-lwa-alerts", nil); err != nil {
-		return err
+		*q.url = aws.ToString(out.QueueUrl)
 	}
 	t, err := s.SNS.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String("sp-api-lwa-alerts")})
 	if err != nil {
@@ -405,42 +387,14 @@ func (s *Stack) Steps() []StepRecord {
 }
 
 // Logs returns the output of one function (or "moto"), or of all functions when name is "".
-func (s *Stack) Logs(name string) string {
-	names := Functions
-	if name != "" {
-		names = []string{name}
-	}
-	var b strings.Builder
-	for _, n := range names {
-		if l := s.logs[n]; l != nil {
-			b.WriteString(l.String())
-		}
-	}
-	return b.String()
-}
+func (s *Stack) Logs(name string) string { return s.logs[name].String() }
 
 // Close stops everything. It is safe to call more than once.
 func (s *Stack) Close() {
 	s.closeOnce.Do(func() {
 		s.cancel()
-		for _, p := range s.pools {
-			for _, in := range p.all {
-				in.proc.Stop()
-			}
-		}
-		if s.engine != nil {
-			s.engine.rot.Stop()
-		}
-		s.wg.Wait()
-		for _, srv := range s.servers {
-			srv.Close()
-		}
-		s.moto.Stop()
-		if s.logFile != nil {
-			s.logFile.Close()
-		}
-		if s.tmp != "" {
-			os.RemoveAll(s.tmp)
+		for _, c := range slices.Backward(s.closers) {
+			c()
 		}
 	})
 }
@@ -465,11 +419,8 @@ type SeedOptions struct {
 // Seed creates a managed secret and returns its ARN.
 func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 	o.Name = cmp.Or(o.Name, "sp-api-lwa/"+s.ApplicationID)
-	doc := SecretDocument{ClientID: s.ClientID, ClientSecret: s.InitialSecret,
-		ClientSecretExpiresAt: s.opts.InitialExpiry.UTC().Format(time.RFC3339), RefreshToken: "Atzr|local-refresh-token"}
-	if o.Document != nil {
-		doc = *o.Document
-	}
+	doc := cmp.Or(o.Document, &SecretDocument{ClientID: s.ClientID, ClientSecret: s.InitialSecret,
+		ClientSecretExpiresAt: s.opts.InitialExpiry.UTC().Format(time.RFC3339), RefreshToken: "Atzr|local-refresh-token"})
 	b, _ := json.Marshal(doc)
 	in := &secretsmanager.CreateSecretInput{Name: aws.String(o.Name), SecretString: aws.String(string(b))}
 	if !o.NoTag {
@@ -506,9 +457,6 @@ type Version struct {
 	Created time.Time // moto: seconds; for a version without a value, the time of the listing
 	Value   string    // "" for a version without a value
 }
-
-// Fingerprint is a short digest of the value, safe to print.
-func (v Version) Fingerprint() string { return Fingerprint(v.Value) }
 
 // Fingerprint returns "sha256:" and 8 hex digits of value's digest.
 func Fingerprint(value string) string {
@@ -609,17 +557,13 @@ func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
 			return false, nil
 		}
 		for _, m := range s.maps {
-			if !m.Idle() {
-				return false, nil
-			}
 			out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(m.url),
 				AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
 			if err != nil {
 				return false, fmt.Errorf("harness: queue attributes: %w", err)
 			}
-			visible, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessages"])
-			inFlight, _ := strconv.Atoi(out.Attributes["ApproximateNumberOfMessagesNotVisible"])
-			if visible+inFlight > 0 {
+			if !m.Idle() || out.Attributes["ApproximateNumberOfMessages"] != "0" ||
+				out.Attributes["ApproximateNumberOfMessagesNotVisible"] != "0" {
 				return false, nil
 			}
 		}
@@ -641,15 +585,13 @@ func (a Alert) Field(k string) string { s, _ := a.Doc[k].(string); return s }
 // Alerts drains the alert subscription queue and returns every alert so far, in order of arrival.
 func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 	for {
-		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.AlertQueueURL),
-			MaxNumberOfMessages: 10, VisibilityTimeout: 30})
-		if err != nil {
-			return nil, fmt.Errorf("harness: read alerts: %w", err)
+		msgs, err := s.receive(ctx, s.AlertQueueURL, 30)
+		if err != nil || len(msgs) == 0 {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return slices.Clone(s.alerts), err
 		}
-		if len(out.Messages) == 0 {
-			break
-		}
-		for _, m := range out.Messages {
+		for _, m := range msgs {
 			var env struct {
 				Subject, Message  string
 				MessageAttributes map[string]struct{ Value string }
@@ -669,23 +611,26 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 			s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.AlertQueueURL), ReceiptHandle: m.ReceiptHandle})
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.alerts), nil
 }
 
 // DLQ returns the bodies in a dead-letter queue, leaving them there; they can hold secrets.
 func (s *Stack) DLQ(ctx context.Context, url string) ([]string, error) {
-	out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
-		MaxNumberOfMessages: 10, VisibilityTimeout: 0})
-	if err != nil {
-		return nil, fmt.Errorf("harness: read dead-letter queue: %w", err)
-	}
+	msgs, err := s.receive(ctx, url, 0)
 	var bodies []string
-	for _, m := range out.Messages {
+	for _, m := range msgs {
 		bodies = append(bodies, aws.ToString(m.Body))
 	}
-	return bodies, nil
+	return bodies, err
+}
+
+// receive is one ReceiveMessage of up to 10 messages, hidden for visibility seconds.
+func (s *Stack) receive(ctx context.Context, url string, visibility int32) ([]sqstypes.Message, error) {
+	out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
+		MaxNumberOfMessages: 10, VisibilityTimeout: visibility})
+	if err != nil {
+		return nil, fmt.Errorf("harness: receive from %s: %w", filepath.Base(url), err)
+	}
+	return out.Messages, nil
 }
 
 // SendNotification puts a raw notification body on a queue, as SP-API would.

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -20,8 +21,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/test/awssim"
 )
 
@@ -54,17 +58,8 @@ func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, r
 	event func(Event)) *engine {
 	u, _ := url.Parse(motoURL)
 	e := &engine{sm: sm, event: event, proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx}
-	e.rot = &awssim.Engine{
-		Now: time.Now, RetryDelay: retry, MaxAttempts: attempts,
-		Invoke: e.step, Finish: e.finish, Pending: e.pending,
-		OnStart: func(a awssim.Attempt) {
-			how := "started"
-			if a.Reattempt {
-				how = "reattempted"
-			}
-			e.say("rotation %s: secret %s version %s (attempt %d)", how, shortARN(a.SecretARN), short(a.Token), a.N)
-		},
-		OnDone: e.done,
+	e.rot = &awssim.Engine{Now: time.Now, RetryDelay: retry, MaxAttempts: attempts,
+		Invoke: e.step, Finish: e.finish, Pending: e.pending, OnDone: e.done,
 		Wake: func(at time.Time) {
 			time.AfterFunc(time.Until(at), func() {
 				if ctx.Err() == nil {
@@ -85,44 +80,52 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.proxy.ServeHTTP(w, r)
 		return
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		writeAWSError(w, http.StatusBadRequest, "InvalidRequestException", "could not read the request")
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	var in struct {
+		secretsmanager.RotateSecretInput
+		SecretString string // PutSecretValue's
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		writeJSON(w, http.StatusBadRequest, "InvalidParameterException",
+			map[string]string{"message": "malformed request"})
 		return
 	}
 	if op == "RotateSecret" {
-		var in secretsmanager.RotateSecretInput
-		if err := json.Unmarshal(body, &in); err != nil {
-			writeAWSError(w, http.StatusBadRequest, "InvalidParameterException", "malformed request")
-			return
-		}
-		arn, name, token, err := e.rotateSecret(r.Context(), &in)
-		ae, isAPI := errors.AsType[smithy.APIError](err)
-		switch {
-		case isAPI:
-			writeAWSError(w, http.StatusBadRequest, ae.ErrorCode(), ae.ErrorMessage())
-		case err != nil:
-			writeAWSError(w, http.StatusInternalServerError, "InternalServiceError", "the local rotation engine failed")
-		default:
-			w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-			json.NewEncoder(w).Encode(map[string]string{"ARN": arn, "Name": name, "VersionId": token})
+		arn, name, token, err := e.rotateSecret(r.Context(), &in.RotateSecretInput)
+		if ae, ok := errors.AsType[smithy.APIError](err); ok {
+			writeJSON(w, http.StatusBadRequest, ae.ErrorCode(), map[string]string{"message": ae.ErrorMessage()})
+		} else if err != nil {
+			writeJSON(w, http.StatusInternalServerError, "InternalServiceError",
+				map[string]string{"message": "the local rotation engine failed"})
+		} else {
+			writeJSON(w, http.StatusOK, "", map[string]string{"ARN": arn, "Name": name, "VersionId": token})
 		}
 		return
 	}
 	// moto lets PutSecretValue reuse a token for another value; AWS refuses.
-	var in struct{ SecretId, ClientRequestToken, SecretString string }
-	if json.Unmarshal(body, &in) == nil && in.ClientRequestToken != "" {
+	if in.ClientRequestToken != nil {
 		got, err := e.sm.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
-			SecretId: aws.String(in.SecretId), VersionId: aws.String(in.ClientRequestToken)})
+			SecretId: in.SecretId, VersionId: in.ClientRequestToken})
 		if err == nil && aws.ToString(got.SecretString) != in.SecretString {
-			writeAWSError(w, http.StatusBadRequest, "ResourceExistsException",
-				"You can't modify an existing version, you can only create a new version.")
+			writeJSON(w, http.StatusBadRequest, "ResourceExistsException",
+				map[string]string{"message": "You can't modify an existing version, you can only create a new version."})
 			return
 		}
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	e.proxy.ServeHTTP(w, r)
+}
+
+// writeJSON answers as Secrets Manager does; a non-empty code makes v an error of that type.
+func writeJSON(w http.ResponseWriter, status int, code string, v map[string]string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	if code != "" {
+		w.Header().Set("X-Amzn-ErrorType", code)
+		v["__type"] = code
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }
 
 // rotateSecret is RotateSecret as the service plays it.
@@ -133,8 +136,8 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 		return "", "", "", err
 	}
 	arn = aws.ToString(d.ARN)
-	current, pending := stages(d)
-	if running := e.rot.Running(arn); running || pending != "" && pending != current {
+	pending := managed.PendingVersion(d.VersionIdsToStages)
+	if running := e.rot.Running(arn); running || pending != "" {
 		if !running {
 			e.rot.Start(arn, pending, true) // "That rotation will be reattempted": now
 		}
@@ -148,15 +151,15 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 		}
 		lambdaARN = RotationFunctionARN
 	}
-	token = aws.ToString(in.ClientRequestToken)
-	if token == "" {
-		token = NewToken()
-	}
+	token = cmp.Or(aws.ToString(in.ClientRequestToken), NewToken())
 	_, err = e.sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
 		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
 		RotationLambdaARN: aws.String(lambdaARN), RotationRules: in.RotationRules,
 	})
-	if err != nil && !notFound(err) {
+	// moto answers ResourceNotFoundException to a RotateSecret naming a Lambda it does not know,
+	// after it has stored the rotation's configuration and pending version.
+	if ae, ok := errors.AsType[smithy.APIError](err); err != nil &&
+		(!ok || ae.ErrorCode() != "ResourceNotFoundException") {
 		return "", "", "", err
 	}
 	if e.rot.Running(arn) {
@@ -174,46 +177,41 @@ func (e *engine) enableRotation(ctx context.Context, arn, current, function stri
 	_, _, token, err := e.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn),
 		RotationLambdaARN: aws.String(function), RotateImmediately: aws.Bool(false),
 		RotationRules: &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}})
+	if err == nil {
+		err = e.finish(arn, token)
+	}
 	if err != nil {
 		return fmt.Errorf("harness: enable rotation of %s: %w", arn, err)
 	}
-	if err := e.finish(arn, token); err != nil {
-		return fmt.Errorf("harness: remove AWSPENDING of %s: %w", arn, err)
-	}
 	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return fmt.Errorf("harness: describe %s: %w", arn, err)
-	}
-	if kept := slices.Contains(d.VersionIdsToStages[current], "AWSCURRENT"); !aws.ToBool(d.RotationEnabled) || !kept {
-		return fmt.Errorf("harness: enable rotation of %s: rotation enabled %v, AWSCURRENT kept %v",
-			arn, aws.ToBool(d.RotationEnabled), kept)
+	if err != nil || !aws.ToBool(d.RotationEnabled) ||
+		!slices.Contains(d.VersionIdsToStages[current], managed.StageCurrent) {
+		return fmt.Errorf("harness: enable rotation of %s: rotation not enabled or AWSCURRENT moved (%v)", arn, err)
 	}
 	return nil
 }
 
-// notFound reports a ResourceNotFoundException: moto's answer to a RotateSecret naming a Lambda it
-// does not know, after it has stored the rotation's configuration and pending version.
-func notFound(err error) bool {
-	ae, ok := errors.AsType[smithy.APIError](err)
-	return ok && ae.ErrorCode() == "ResourceNotFoundException"
-}
-
 func (e *engine) step(a awssim.Attempt, step string) error {
+	if step == awssim.Steps[0] {
+		how := "started"
+		if a.Reattempt {
+			how = "reattempted"
+		}
+		e.say("rotation %s: secret %s version %s (attempt %d)", how, shortARN(a.SecretARN), short(a.Token), a.N)
+	}
 	start := time.Now()
 	_, err := e.invoke(e.ctx, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
 	took := time.Since(start).Round(time.Millisecond)
 	rec := StepRecord{SecretID: a.SecretARN, Attempt: a.N, Step: step}
 	if err != nil {
 		rec.Err = err.Error()
-	}
-	e.mu.Lock()
-	e.records = append(e.records, rec)
-	e.mu.Unlock()
-	if err != nil {
 		e.say("  %s failed after %s: %s", step, took, oneLine(rec.Err))
 	} else {
 		e.say("  %s ok (%s)", step, took)
 	}
+	e.mu.Lock()
+	e.records = append(e.records, rec)
+	e.mu.Unlock()
 	return err
 }
 
@@ -228,44 +226,25 @@ func (e *engine) pending(arn string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	_, pending := stages(d)
+	pending := managed.Holder(d.VersionIdsToStages, managed.StagePending)
 	return pending, pending != ""
 }
 
-func stages(d *secretsmanager.DescribeSecretOutput) (current, pending string) {
-	for v, stages := range d.VersionIdsToStages {
-		if slices.Contains(stages, "AWSCURRENT") {
-			current = v
-		}
-		if slices.Contains(stages, "AWSPENDING") {
-			pending = v
-		}
-	}
-	return current, pending
-}
-
 func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
-	if e.ctx.Err() != nil {
+	ev := Event{SecretARN: a.SecretARN}
+	switch {
+	case e.ctx.Err() != nil:
 		return // the stack is closing
-	}
-	arn, token := shortARN(a.SecretARN), short(a.Token)
-	switch o {
-	case awssim.Succeeded:
-		e.event(Event{What: fmt.Sprintf("rotation succeeded: secret %s version %s", arn, token),
-			SecretARN: a.SecretARN, Rotation: RotationSucceeded})
-	case awssim.Abandoned:
-		e.event(Event{What: fmt.Sprintf("rotation abandoned after %d attempts: secret %s version %s", a.N, arn, token),
-			SecretARN: a.SecretARN, Rotation: RotationAbandoned})
-	case awssim.WillRetry:
+	case o == awssim.Succeeded:
+		ev.What, ev.Rotation = "rotation succeeded", RotationSucceeded
+	case o == awssim.Abandoned:
+		ev.What, ev.Rotation = fmt.Sprintf("rotation abandoned after %d attempts", a.N), RotationAbandoned
+	default:
 		e.say("rotation failed (attempt %d); retry in %s", a.N, e.rot.RetryDelay)
+		return
 	}
-}
-
-func writeAWSError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	w.Header().Set("X-Amzn-ErrorType", code)
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"__type": code, "message": msg})
+	ev.What += fmt.Sprintf(": secret %s version %s", shortARN(a.SecretARN), short(a.Token))
+	e.event(ev)
 }
 
 // NewToken returns a random version-4 UUID, the form of a ClientRequestToken.
@@ -292,4 +271,70 @@ func oneLine(s string) string {
 func (e *engine) busy() bool {
 	_, waiting := e.rot.Stats()
 	return e.rot.Busy() || waiting > 0
+}
+
+// mapping is awssim's SQS event source mapping of a moto queue to a function, in real time; it is
+// also the awssim.Queue it polls.
+type mapping struct {
+	*awssim.Mapping
+	s                   *Stack
+	name, url, function string
+}
+
+func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *mapping {
+	m := &mapping{s: s, name: queue + " queue → " + function, url: url, function: function}
+	m.Mapping = &awssim.Mapping{Queue: m, QueueARN: queueARN(url), Region: Region, Invoke: m.call}
+	s.wg.Go(func() {
+		for ctx.Err() == nil {
+			if _, err := m.Poll(ctx); err != nil && ctx.Err() == nil {
+				s.emit("%s: receive failed: %v", m.name, err)
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+	})
+	return m
+}
+
+func (m *mapping) call(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
+	m.s.emit("%s: invoking with %d message(s)", m.name, len(ev.Records))
+	out, err := m.s.pools[m.function].invoke(ctx, ev)
+	if err == nil {
+		err = json.Unmarshal(out, &resp)
+	}
+	switch n := len(resp.BatchItemFailures); {
+	case err != nil && ctx.Err() == nil:
+		m.s.emit("%s: invocation failed, whole batch retried: %s", m.name, oneLine(err.Error()))
+	case n > 0:
+		m.s.emit("%s: %d of %d message(s) failed and will be retried", m.name, n, len(ev.Records))
+	case err == nil:
+		m.s.emit("%s: %d message(s) processed", m.name, len(ev.Records))
+	}
+	return resp, err
+}
+
+// Receive is ReceiveMessage, as the mapping polls; no consumer reads message attributes.
+func (m *mapping) Receive(ctx context.Context, n int) ([]events.SQSMessage, error) {
+	out, err := m.s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(m.url),
+		MaxNumberOfMessages:         int32(n),
+		WaitTimeSeconds:             1,
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var msgs []events.SQSMessage
+	for _, msg := range out.Messages {
+		msgs = append(msgs, events.SQSMessage{
+			MessageId: aws.ToString(msg.MessageId), ReceiptHandle: aws.ToString(msg.ReceiptHandle),
+			Body: aws.ToString(msg.Body), Md5OfBody: aws.ToString(msg.MD5OfBody), Attributes: msg.Attributes,
+		})
+	}
+	return msgs, nil
+}
+
+// Delete is DeleteMessage of a handled message.
+func (m *mapping) Delete(ctx context.Context, msg events.SQSMessage) error {
+	_, err := m.s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(m.url), ReceiptHandle: aws.String(msg.ReceiptHandle)})
+	return err
 }
