@@ -76,21 +76,15 @@ type Faults struct {
 // Stats counts what the simulator saw and did.
 type Stats struct {
 	TokenCalls             int // every request to the token endpoint
-	TokenClientCredentials int // access tokens granted with client_credentials
-	TokenServerErrors      int // injected 5xx
-
-	RotateCalls       int // every request to the rotate path
-	Rotations         int // secrets issued through the API (204 or lost response)
-	RotateForbidden   int // 403
-	RotateNotEnrolled int // 400
-	RotateThrottled   int // 429
-	PortalRotations   int // secrets issued by PortalRotate
-
-	Deliveries       int // new-secret notifications sent, duplicates included
-	Duplicates       int // of which duplicates
-	DeliveryFailures int // failed sends (each retried later)
-	Pending          int // new-secret notifications not yet sent
-	ExpiryNotices    int // expiry notices sent
+	TokenClientCredentials int // access tokens granted
+	RotateCalls            int // every request to the rotate path
+	Rotations              int // secrets issued through the API (204 or lost response)
+	RotateThrottled        int // 429
+	PortalRotations        int // secrets issued by PortalRotate
+	Deliveries             int // new-secret notifications sent, duplicates included
+	Duplicates             int // of which duplicates
+	Pending                int // new-secret notifications not yet sent
+	ExpiryNotices          int // expiry notices sent
 }
 
 // secretRecord is one issued secret; deadline is expiresAt, or replacement plus grace (case 1).
@@ -100,7 +94,7 @@ type secretRecord struct {
 }
 
 type token struct {
-	scopes    map[string]bool
+	scopes    []string
 	expiresAt time.Time
 }
 
@@ -221,10 +215,9 @@ func (s *Sim) rotateLocked() string {
 	}
 	due := now.Add(s.cfg.DeliveryDelay)
 	id := s.uuidLocked()
-	p := newSecretPayload{ClientID: s.cfg.ClientID, NewClientSecret: r.value,
-		NewClientSecretExpiryTime: formatTime(r.expiresAt), OldClientSecretExpiryTime: formatTime(prev.deadline)}
-	body := s.notification("APPLICATION_OAUTH_CLIENT_NEW_SECRET", id, now, due,
-		map[string]any{"applicationOAuthClientNewSecret": p})
+	body := s.notification("APPLICATION_OAUTH_CLIENT_NEW_SECRET", "applicationOAuthClientNewSecret", id, now, due,
+		map[string]string{"newClientSecret": r.value, "newClientSecretExpiryTime": formatTime(r.expiresAt),
+			"oldClientSecretExpiryTime": formatTime(prev.deadline)})
 	s.seq++
 	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.cfg.NewSecretDeliverer})
 	return id
@@ -236,10 +229,8 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 	s.mu.Lock()
 	d, expiresAt = cmp.Or(d, s.cfg.ExpiryDeliverer), cmp.Or(expiresAt, s.secrets[len(s.secrets)-1].expiresAt)
 	now, id := s.cfg.Clock(), s.uuidLocked()
-	p := expiryPayload{ClientID: s.cfg.ClientID, ClientSecretExpiryTime: formatTime(expiresAt),
-		ClientSecretExpiryReason: "PERIODIC_ROTATION"}
-	body := s.notification("APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", id, now, now,
-		map[string]any{"applicationOAuthClientSecretExpiry": p})
+	body := s.notification("APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", "applicationOAuthClientSecretExpiry", id, now, now,
+		map[string]string{"clientSecretExpiryTime": formatTime(expiresAt), "clientSecretExpiryReason": "PERIODIC_ROTATION"})
 	s.mu.Unlock()
 	if d == nil {
 		return errors.New("spapisim: emit expiry notice: no deliverer")
