@@ -106,7 +106,7 @@ func (s *Sim) NextDue() (time.Time, bool) {
 		times = append(times, d.due)
 	}
 	if s.held != nil && s.cfg.Faults.ReorderWindow > 0 {
-		times = append(times, s.heldAt.Add(s.cfg.Faults.ReorderWindow))
+		times = append(times, s.held.due.Add(s.cfg.Faults.ReorderWindow))
 	}
 	if len(times) == 0 {
 		return time.Time{}, false
@@ -149,13 +149,13 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 		case !f.Reorder || d.dup:
 			order = append(order, d)
 		case s.held == nil:
-			s.held, s.heldAt = d, now
+			d.due, s.held = now, d
 		default:
 			order = append(order, d, s.held)
 			s.held = nil
 		}
 	}
-	if s.held != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(s.heldAt.Add(f.ReorderWindow)))) {
+	if h := s.held; h != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(h.due.Add(f.ReorderWindow)))) {
 		order = append(order, s.held)
 		s.held = nil
 	}

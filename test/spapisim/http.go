@@ -3,7 +3,6 @@ package spapisim
 import (
 	"encoding/base64"
 	"encoding/json"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"time"
 )
-
-const maxFormSize = 64 << 10
 
 // answer is one HTTP answer: a status and a JSON body (none when nil).
 type answer struct {
@@ -89,7 +86,6 @@ func (s *Sim) reply(w http.ResponseWriter, r *http.Request, a answer, attrs ...a
 
 // token answers the token endpoint; injected faults come before any check.
 func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormSize)
 	err := r.ParseForm()
 	code, desc := formError(r.PostForm)
 	s.mu.Lock()
@@ -99,8 +95,10 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case f.FailNextTokenCalls > 0:
 		f.FailNextTokenCalls--
+		s.stats.TokenServerErrors++
 		s.reply(w, r, lwaServer[1])
 	case s.chanceLocked(f.TokenErrorRate):
+		s.stats.TokenServerErrors++
 		s.reply(w, r, lwaServer[s.cfg.Rand.IntN(2)])
 	case err != nil:
 		s.reply(w, r, lwaAnswer(http.StatusBadRequest, "invalid_request", "The request has an invalid parameter"))
@@ -111,10 +109,9 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.stats.TokenClientCredentials++
 		access := "Atza|" + base64.RawURLEncoding.EncodeToString(s.randBytesLocked(48))
-		if len(s.tokens) > 1000 {
-			maps.DeleteFunc(s.tokens, func(_ string, t token) bool { return !now.Before(t.expiresAt) })
+		if slices.Contains(strings.Fields(r.PostForm.Get("scope")), ScopeRotation) {
+			s.tokens[access] = now.Add(TokenLifetime)
 		}
-		s.tokens[access] = token{strings.Fields(r.PostForm.Get("scope")), now.Add(TokenLifetime)}
 		s.reply(w, r, answer{http.StatusOK, map[string]any{"access_token": access, "token_type": "bearer",
 			"expires_in": int(TokenLifetime / time.Second)}})
 	}
@@ -146,8 +143,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) {
 	now, f := s.cfg.Clock(), &s.cfg.Faults
 
 	// Case 2: a live token with the rotation scope.
-	t, ok := s.tokens[r.Header.Get("x-amz-access-token")]
-	if !ok || !now.Before(t.expiresAt) || !slices.Contains(t.scopes, ScopeRotation) {
+	if expiresAt, ok := s.tokens[r.Header.Get("x-amz-access-token")]; !ok || !now.Before(expiresAt) {
 		s.reply(w, r, apiForbidden)
 		return
 	}
@@ -171,6 +167,7 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) {
 	// Case 4: no queue registered.
 	if s.cfg.NewSecretDeliverer == nil {
 		w.Header().Set("x-amzn-RateLimit-Limit", RateLimit)
+		s.stats.RotateNotEnrolled++
 		s.reply(w, r, apiNotEnrolled)
 		return
 	}
@@ -212,7 +209,7 @@ func (s *Sim) AdminHandler() http.Handler {
 			err = s.EmitExpiryNotice(r.Context(), nil, expiresAt)
 		case "PUT /sim/faults":
 			var f Faults
-			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxFormSize))
+			dec := json.NewDecoder(r.Body)
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(&f); err != nil {
 				http.Error(w, "bad faults: "+err.Error(), http.StatusBadRequest)

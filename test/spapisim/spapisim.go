@@ -77,25 +77,21 @@ type Faults struct {
 type Stats struct {
 	TokenCalls             int // every request to the token endpoint
 	TokenClientCredentials int // access tokens granted
+	TokenServerErrors      int // injected 5xx
 	RotateCalls            int // every request to the rotate path
 	Rotations              int // secrets issued through the API (204 or lost response)
+	RotateNotEnrolled      int // 400
 	RotateThrottled        int // 429
 	PortalRotations        int // secrets issued by PortalRotate
 	Deliveries             int // new-secret notifications sent, duplicates included
 	Duplicates             int // of which duplicates
 	Pending                int // new-secret notifications not yet sent
-	ExpiryNotices          int // expiry notices sent
 }
 
 // secretRecord is one issued secret; deadline is expiresAt, or replacement plus grace (case 1).
 type secretRecord struct {
 	value                         string
 	activeAt, expiresAt, deadline time.Time
-}
-
-type token struct {
-	scopes    []string
-	expiresAt time.Time
 }
 
 // Sim is a simulated LWA and SP-API for one application, safe for concurrent use.
@@ -105,11 +101,10 @@ type Sim struct {
 
 	mu         sync.Mutex
 	secrets    []*secretRecord
-	tokens     map[string]token
-	lastRotate time.Time // last rotate call let through by the limiter
+	tokens     map[string]time.Time // access tokens with ScopeRotation, to their expiry
+	lastRotate time.Time            // last rotate call let through by the limiter
 	pending    []*delivery
-	held       *delivery
-	heldAt     time.Time
+	held       *delivery // held back by Reorder for a follower; due is when it was held
 	seq        int
 	stats      Stats
 
@@ -123,7 +118,7 @@ func New(cfg Config) *Sim {
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	cfg.Rand = cmp.Or(cfg.Rand, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
-	s := &Sim{cfg: cfg, tokens: make(map[string]token)}
+	s := &Sim{cfg: cfg, tokens: make(map[string]time.Time)}
 	s.subscriptionID = s.uuidLocked()
 	expiry := cmp.Or(cfg.InitialExpiry, cfg.Clock().Add(secretLifetime))
 	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-secretLifetime), expiry, expiry}}
@@ -238,9 +233,6 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 	if err := d.Deliver(ctx, body); err != nil {
 		return fmt.Errorf("spapisim: emit expiry notice %s: %w", id, err)
 	}
-	s.mu.Lock()
-	s.stats.ExpiryNotices++
-	s.mu.Unlock()
 	s.cfg.Logger.InfoContext(ctx, "spapisim: expiry notice sent", "notificationId", id)
 	return nil
 }
