@@ -53,12 +53,9 @@ func (s *Sim) Handler() http.Handler {
 	mux.HandleFunc("POST "+TokenPath, s.token)
 	mux.HandleFunc("POST "+RotatePath, s.rotate)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var d time.Duration
 		s.mu.Lock()
 		w.Header().Set("x-amzn-RequestId", s.uuidLocked())
-		if s.cfg.Faults.Latency > 0 {
-			d = time.Duration(s.cfg.Rand.Int64N(int64(s.cfg.Faults.Latency) + 1))
-		}
+		d := time.Duration(s.cfg.Rand.Int64N(int64(s.cfg.Faults.Latency) + 1))
 		s.mu.Unlock()
 		select {
 		case <-time.After(d):
