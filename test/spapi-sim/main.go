@@ -26,11 +26,12 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
 	flag.StringVar(&cfg.ClientID, "client-id", "", "LWA client id (required)")
 	flag.StringVar(&cfg.InitialSecret, "client-secret", "", "initial LWA client secret (required)")
-	flag.StringVar(&cfg.ApplicationID, "application-id", "amzn1.sp.solution.simulated", "application id in notifications")
+	flag.StringVar(&cfg.ApplicationID, "application-id", "amzn1.sp.solution.simulated",
+		"applicationId of notifications")
 	queueURL := flag.String("queue-url", "", "new-secret SQS queue URL; empty = not registered (rotate answers 400)")
 	expiryURL := flag.String("expiry-queue-url", "", "SQS queue URL for expiry notices (POST /sim/expiry-notice)")
 	endpoint := flag.String("sqs-endpoint", "", "SQS endpoint URL, required with a queue URL")
-	flag.DurationVar(&cfg.DeliveryDelay, "delivery-delay", 2*time.Second, "delay before a new-secret notification is sent")
+	flag.DurationVar(&cfg.DeliveryDelay, "delivery-delay", 2*time.Second, "from a rotation to its notification")
 	flag.Parse()
 	if err := run(cfg, *addr, *endpoint, *queueURL, *expiryURL); err != nil {
 		cfg.Logger.Error("spapi-sim: stopped", "error", err)

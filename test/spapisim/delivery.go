@@ -67,10 +67,10 @@ func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 
 // notification is the body of a notification of typ whose payload, under key, is fields and the
 // client id, in key order.
-func (s *Sim) notification(typ, key, id string, eventTime, publishTime time.Time, fields map[string]string) []byte {
+func (s *Sim) notification(typ, key, id string, event, publish time.Time, fields map[string]string) []byte {
 	fields["clientId"] = s.cfg.ClientID
-	b, _ := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(eventTime), map[string]any{key: fields},
-		metadata{s.cfg.ApplicationID, s.subscriptionID, formatTime(publishTime), id}}) // only strings
+	b, _ := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(event), map[string]any{key: fields},
+		metadata{s.cfg.ApplicationID, s.subscriptionID, formatTime(publish), id}}) // only strings
 	return b
 }
 
@@ -155,7 +155,8 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 			s.held = nil
 		}
 	}
-	if h := s.held; h != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(h.due.Add(f.ReorderWindow)))) {
+	h := s.held
+	if h != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(h.due.Add(f.ReorderWindow)))) {
 		order = append(order, s.held)
 		s.held = nil
 	}
@@ -182,7 +183,8 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 		if err == nil {
 			sent++
 			s.stats.Deliveries++
-			s.cfg.Logger.InfoContext(ctx, "spapisim: notification delivered", "notificationId", d.id, "duplicate", d.dup)
+			s.cfg.Logger.InfoContext(ctx, "spapisim: notification delivered",
+				"notificationId", d.id, "duplicate", d.dup)
 		}
 		s.mu.Unlock()
 	}

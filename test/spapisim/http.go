@@ -34,16 +34,16 @@ func apiAnswer(status int, code, message string, details *string) answer {
 // The answers of LWA and SP-API, as the official model and service give them. An injected server
 // error draws index 0 (500) or 1 (503).
 var (
-	lwaBadClient = lwaAnswer(http.StatusUnauthorized, "invalid_client", "Client authentication failed")
-	lwaServer    = [2]answer{lwaAnswer(http.StatusInternalServerError, "server_error", "Internal server error"),
-		lwaAnswer(http.StatusServiceUnavailable, "temporarily_unavailable", "Service temporarily unavailable")}
-	apiForbidden   = apiAnswer(http.StatusForbidden, "Unauthorized", "Access to requested resource is denied.", new(string))
-	apiNotEnrolled = apiAnswer(http.StatusBadRequest, "InvalidInput", "Application is not enrolled for rotation "+
-		"notification. Please update application notification preference in Developer console.", nil)
-	apiQuota  = apiAnswer(http.StatusTooManyRequests, "QuotaExceeded", "You exceeded your quota for the requested resource.", nil)
+	lwaBadClient = lwaAnswer(401, "invalid_client", "Client authentication failed")
+	lwaServer    = [2]answer{lwaAnswer(500, "server_error", "Internal server error"),
+		lwaAnswer(503, "temporarily_unavailable", "Service temporarily unavailable")}
+	apiForbidden   = apiAnswer(403, "Unauthorized", "Access to requested resource is denied.", new(string))
+	apiNotEnrolled = apiAnswer(400, "InvalidInput", "Application is not enrolled for rotation notification. "+
+		"Please update application notification preference in Developer console.", nil)
+	apiQuota  = apiAnswer(429, "QuotaExceeded", "You exceeded your quota for the requested resource.", nil)
 	apiServer = [2]answer{
-		apiAnswer(http.StatusInternalServerError, "InternalFailure", "We encountered an internal error. Please try again.", nil),
-		apiAnswer(http.StatusServiceUnavailable, "ServiceUnavailable", "Service temporarily unavailable. Please try again.", nil)}
+		apiAnswer(500, "InternalFailure", "We encountered an internal error. Please try again.", nil),
+		apiAnswer(503, "ServiceUnavailable", "Service temporarily unavailable. Please try again.", nil)}
 )
 
 // Handler serves the token endpoint and rotateApplicationClientSecret. Every answer carries a
@@ -78,7 +78,8 @@ func writeJSON(w http.ResponseWriter, a answer) {
 // reply writes a and logs the answer with attrs: codes and ids, never a secret, token or body.
 func (s *Sim) reply(w http.ResponseWriter, r *http.Request, a answer, attrs ...any) {
 	writeJSON(w, a)
-	s.cfg.Logger.InfoContext(r.Context(), "spapisim: answered", append(attrs, "path", r.URL.Path, "status", a.status)...)
+	attrs = append(attrs, "path", r.URL.Path, "status", a.status)
+	s.cfg.Logger.InfoContext(r.Context(), "spapisim: answered", attrs...)
 }
 
 // token answers the token endpoint; injected faults come before any check.
@@ -98,10 +99,10 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 		s.stats.TokenServerErrors++
 		s.reply(w, r, lwaServer[s.cfg.Rand.IntN(2)])
 	case err != nil:
-		s.reply(w, r, lwaAnswer(http.StatusBadRequest, "invalid_request", "The request has an invalid parameter"))
+		s.reply(w, r, lwaAnswer(400, "invalid_request", "The request has an invalid parameter"))
 	case code != "":
-		s.reply(w, r, lwaAnswer(http.StatusBadRequest, code, desc), "error", code)
-	case r.PostForm.Get("client_id") != s.cfg.ClientID || !s.acceptsLocked(r.PostForm.Get("client_secret"), now):
+		s.reply(w, r, lwaAnswer(400, code, desc), "error", code)
+	case r.PostForm.Get("client_id") != s.cfg.ClientID, !s.acceptsLocked(r.PostForm.Get("client_secret"), now):
 		s.reply(w, r, lwaBadClient, "error", "invalid_client")
 	default:
 		s.stats.TokenClientCredentials++

@@ -224,8 +224,9 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 	s.mu.Lock()
 	d, expiresAt = cmp.Or(d, s.cfg.ExpiryDeliverer), cmp.Or(expiresAt, s.secrets[len(s.secrets)-1].expiresAt)
 	now, id := s.cfg.Clock(), s.uuidLocked()
-	body := s.notification("APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", "applicationOAuthClientSecretExpiry", id, now, now,
-		map[string]string{"clientSecretExpiryTime": formatTime(expiresAt), "clientSecretExpiryReason": "PERIODIC_ROTATION"})
+	body := s.notification("APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", "applicationOAuthClientSecretExpiry", id,
+		now, now, map[string]string{"clientSecretExpiryTime": formatTime(expiresAt),
+			"clientSecretExpiryReason": "PERIODIC_ROTATION"})
 	s.mu.Unlock()
 	if d == nil {
 		return errors.New("spapisim: emit expiry notice: no deliverer")
