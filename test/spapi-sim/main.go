@@ -33,37 +33,33 @@ func main() {
 	endpoint := flag.String("sqs-endpoint", "", "SQS endpoint URL, required with a queue URL")
 	flag.DurationVar(&cfg.DeliveryDelay, "delivery-delay", 2*time.Second, "from a rotation to its notification")
 	flag.Parse()
-	if err := run(cfg, *addr, *endpoint, *queueURL, *expiryURL); err != nil {
+	stop := func(err error) {
 		cfg.Logger.Error("spapi-sim: stopped", "error", err)
 		os.Exit(1)
 	}
-}
-
-func run(cfg spapisim.Config, addr, endpoint, queueURL, expiryURL string) error {
 	switch {
 	case cfg.ClientID == "" || cfg.InitialSecret == "":
-		return errors.New("-client-id and -client-secret are required")
-	case endpoint == "" && queueURL+expiryURL != "":
-		return errors.New("-sqs-endpoint is required with a queue URL")
+		stop(errors.New("-client-id and -client-secret are required"))
+	case *endpoint == "" && *queueURL+*expiryURL != "":
+		stop(errors.New("-sqs-endpoint is required with a queue URL"))
 	}
-	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(*endpoint),
 		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
-	if queueURL != "" {
-		cfg.NewSecretDeliverer = spapisim.SQSDeliverer{Client: client, QueueURL: queueURL}
+	if *queueURL != "" {
+		cfg.NewSecretDeliverer = spapisim.SQSDeliverer{Client: client, QueueURL: *queueURL}
 	}
-	if expiryURL != "" {
-		cfg.ExpiryDeliverer = spapisim.SQSDeliverer{Client: client, QueueURL: expiryURL}
+	if *expiryURL != "" {
+		cfg.ExpiryDeliverer = spapisim.SQSDeliverer{Client: client, QueueURL: *expiryURL}
 	}
 	sim := spapisim.New(cfg)
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		stop(err)
 	}
 	fmt.Printf("listening on http://%s\n", ln.Addr())
 	mux := http.NewServeMux()
 	mux.Handle("/sim/", sim.AdminHandler())
 	mux.Handle("/", sim.Handler())
 	go sim.Run(context.Background())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return fmt.Errorf("serve: %w", srv.Serve(ln))
+	stop((&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln))
 }

@@ -57,15 +57,13 @@ func (s *Sim) Handler() http.Handler {
 		w.Header().Set("x-amzn-RequestId", s.uuidLocked())
 		d := time.Duration(s.cfg.Rand.Int64N(int64(s.cfg.Faults.Latency) + 1))
 		s.mu.Unlock()
-		select {
-		case <-time.After(d):
-		case <-r.Context().Done():
-		}
+		time.Sleep(d)
 		mux.ServeHTTP(w, r)
 	})
 }
 
-func writeJSON(w http.ResponseWriter, a answer) {
+// reply writes a and logs the answer with attrs: codes and ids, never a secret, token or body.
+func (s *Sim) reply(w http.ResponseWriter, r *http.Request, a answer, attrs ...any) {
 	if a.body != nil {
 		w.Header().Set("Content-Type", "application/json")
 	}
@@ -73,11 +71,6 @@ func writeJSON(w http.ResponseWriter, a answer) {
 	if a.body != nil {
 		json.NewEncoder(w).Encode(a.body)
 	}
-}
-
-// reply writes a and logs the answer with attrs: codes and ids, never a secret, token or body.
-func (s *Sim) reply(w http.ResponseWriter, r *http.Request, a answer, attrs ...any) {
-	writeJSON(w, a)
 	attrs = append(attrs, "path", r.URL.Path, "status", a.status)
 	s.cfg.Logger.InfoContext(r.Context(), "spapisim: answered", attrs...)
 }
@@ -228,7 +221,8 @@ func (s *Sim) AdminHandler() http.Handler {
 		case v == nil:
 			w.WriteHeader(http.StatusNoContent)
 		default:
-			writeJSON(w, answer{http.StatusOK, v})
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(v)
 		}
 	})
 }
