@@ -157,12 +157,11 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 	}
 	h := s.held
 	if h != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(h.due.Add(f.ReorderWindow)))) {
-		order = append(order, s.held)
+		order = append(order, h)
 		s.held = nil
 	}
 	s.mu.Unlock()
 
-	sent := 0
 	var errs []error
 	for _, d := range order {
 		err := ctx.Err()
@@ -181,12 +180,11 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 			s.pending = append(s.pending, &delivery{seq: s.seq, due: now, id: d.id, body: d.body, to: d.to, dup: true})
 		}
 		if err == nil {
-			sent++
 			s.stats.Deliveries++
 			s.cfg.Logger.InfoContext(ctx, "spapisim: notification delivered",
 				"notificationId", d.id, "duplicate", d.dup)
 		}
 		s.mu.Unlock()
 	}
-	return sent, errors.Join(errs...)
+	return len(order) - len(errs), errors.Join(errs...)
 }
