@@ -5,14 +5,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,65 +22,44 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(log); err != nil {
-		log.Error("spapi-sim: stopped", "error", err)
-		os.Exit(1)
-	}
-}
-
-func run(log *slog.Logger) error {
+	cfg := spapisim.Config{Logger: slog.New(slog.NewJSONHandler(os.Stderr, nil))}
 	addr := flag.String("addr", "127.0.0.1:0", "listen address")
-	clientID := flag.String("client-id", "", "LWA client id (required)")
-	secret := flag.String("client-secret", "", "initial LWA client secret (required)")
-	appID := flag.String("application-id", "amzn1.sp.solution.simulated", "application id in notifications")
+	flag.StringVar(&cfg.ClientID, "client-id", "", "LWA client id (required)")
+	flag.StringVar(&cfg.InitialSecret, "client-secret", "", "initial LWA client secret (required)")
+	flag.StringVar(&cfg.ApplicationID, "application-id", "amzn1.sp.solution.simulated",
+		"applicationId of notifications")
 	queueURL := flag.String("queue-url", "", "new-secret SQS queue URL; empty = not registered (rotate answers 400)")
 	expiryURL := flag.String("expiry-queue-url", "", "SQS queue URL for expiry notices (POST /sim/expiry-notice)")
 	endpoint := flag.String("sqs-endpoint", "", "SQS endpoint URL, required with a queue URL")
-	delay := flag.Duration("delivery-delay", 2*time.Second, "delay before a new-secret notification is sent")
+	flag.DurationVar(&cfg.DeliveryDelay, "delivery-delay", 2*time.Second, "from a rotation to its notification")
 	flag.Parse()
-
-	if *clientID == "" || *secret == "" {
-		return fmt.Errorf("-client-id and -client-secret are required")
+	stop := func(err error) {
+		cfg.Logger.Error("spapi-sim: stopped", "error", err)
+		os.Exit(1)
 	}
-	cfg := spapisim.Config{ClientID: *clientID, ApplicationID: *appID, InitialSecret: *secret,
-		DeliveryDelay: *delay, Logger: log}
-	if *queueURL != "" || *expiryURL != "" {
-		if *endpoint == "" {
-			return fmt.Errorf("-sqs-endpoint is required with a queue URL")
-		}
-		client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(*endpoint),
-			Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
-		if *queueURL != "" {
-			cfg.NewSecretDeliverer = spapisim.SQSDeliverer{Client: client, QueueURL: *queueURL}
-		}
-		if *expiryURL != "" {
-			cfg.ExpiryDeliverer = spapisim.SQSDeliverer{Client: client, QueueURL: *expiryURL}
-		}
+	switch {
+	case cfg.ClientID == "" || cfg.InitialSecret == "":
+		stop(errors.New("-client-id and -client-secret are required"))
+	case *endpoint == "" && *queueURL+*expiryURL != "":
+		stop(errors.New("-sqs-endpoint is required with a queue URL"))
+	}
+	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(*endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
+	if *queueURL != "" {
+		cfg.NewSecretDeliverer = spapisim.SQSDeliverer{Client: client, QueueURL: *queueURL}
+	}
+	if *expiryURL != "" {
+		cfg.ExpiryDeliverer = spapisim.SQSDeliverer{Client: client, QueueURL: *expiryURL}
 	}
 	sim := spapisim.New(cfg)
-
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", *addr, err)
+		stop(err)
 	}
 	fmt.Printf("listening on http://%s\n", ln.Addr())
-
 	mux := http.NewServeMux()
 	mux.Handle("/sim/", sim.AdminHandler())
 	mux.Handle("/", sim.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go sim.Run(ctx)
-	context.AfterFunc(ctx, func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	})
-	if err := srv.Serve(ln); err != http.ErrServerClosed {
-		return fmt.Errorf("serve: %w", err)
-	}
-	return nil
+	go sim.Run(context.Background())
+	stop((&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln))
 }

@@ -44,15 +44,15 @@ func (d SQSDeliverer) Deliver(ctx context.Context, body []byte) error {
 	return nil
 }
 
-// The envelope and payloads, field for field in the order of the official examples.
+// envelope and metadata are a notification, field for field in the order of the official examples.
 type (
 	envelope struct {
-		NotificationVersion  string   `json:"notificationVersion"`
-		NotificationType     string   `json:"notificationType"`
-		PayloadVersion       string   `json:"payloadVersion"`
-		EventTime            string   `json:"eventTime"`
-		Payload              any      `json:"payload"`
-		NotificationMetadata metadata `json:"notificationMetadata"`
+		NotificationVersion  string         `json:"notificationVersion"`
+		NotificationType     string         `json:"notificationType"`
+		PayloadVersion       string         `json:"payloadVersion"`
+		EventTime            string         `json:"eventTime"`
+		Payload              map[string]any `json:"payload"`
+		NotificationMetadata metadata       `json:"notificationMetadata"`
 	}
 	metadata struct {
 		ApplicationID  string `json:"applicationId"`
@@ -60,25 +60,17 @@ type (
 		PublishTime    string `json:"publishTime"`
 		NotificationID string `json:"notificationId"`
 	}
-	newSecretPayload struct {
-		ClientID                  string `json:"clientId"`
-		NewClientSecret           string `json:"newClientSecret"`
-		NewClientSecretExpiryTime string `json:"newClientSecretExpiryTime"`
-		OldClientSecretExpiryTime string `json:"oldClientSecretExpiryTime"`
-	}
-	expiryPayload struct {
-		ClientID                 string `json:"clientId"`
-		ClientSecretExpiryTime   string `json:"clientSecretExpiryTime"`
-		ClientSecretExpiryReason string `json:"clientSecretExpiryReason"`
-	}
 )
 
 // formatTime is RFC 3339 in UTC with milliseconds, as in the official examples.
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
-func (s *Sim) notification(typ, id string, eventTime, publishTime time.Time, payload any) []byte {
-	b, _ := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(eventTime), payload, // only strings
-		metadata{s.cfg.ApplicationID, s.subscriptionID, formatTime(publishTime), id}})
+// notification is the body of a notification of typ whose payload, under key, is fields and the
+// client id, in key order.
+func (s *Sim) notification(typ, key, id string, event, publish time.Time, fields map[string]string) []byte {
+	fields["clientId"] = s.cfg.ClientID
+	b, _ := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(event), map[string]any{key: fields},
+		metadata{s.cfg.ApplicationID, s.subscriptionID, formatTime(publish), id}}) // only strings
 	return b
 }
 
@@ -114,7 +106,7 @@ func (s *Sim) NextDue() (time.Time, bool) {
 		times = append(times, d.due)
 	}
 	if s.held != nil && s.cfg.Faults.ReorderWindow > 0 {
-		times = append(times, s.heldAt.Add(s.cfg.Faults.ReorderWindow))
+		times = append(times, s.held.due.Add(s.cfg.Faults.ReorderWindow))
 	}
 	if len(times) == 0 {
 		return time.Time{}, false
@@ -157,46 +149,42 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 		case !f.Reorder || d.dup:
 			order = append(order, d)
 		case s.held == nil:
-			s.held, s.heldAt = d, now
+			d.due, s.held = now, d
 		default:
 			order = append(order, d, s.held)
 			s.held = nil
 		}
 	}
-	if s.held != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(s.heldAt.Add(f.ReorderWindow)))) {
-		order = append(order, s.held)
+	h := s.held
+	if h != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(h.due.Add(f.ReorderWindow)))) {
+		order = append(order, h)
 		s.held = nil
 	}
 	s.mu.Unlock()
 
-	sent := 0
 	var errs []error
 	for _, d := range order {
 		err := ctx.Err()
-		tried := err == nil
-		if tried {
+		if err == nil {
 			err = d.to.Deliver(ctx, d.body)
 		}
 		s.mu.Lock()
-		if err != nil {
-			if tried {
-				s.stats.DeliveryFailures++
-			}
+		switch {
+		case err != nil:
 			s.pending = append(s.pending, d)
-			s.mu.Unlock()
 			errs = append(errs, fmt.Errorf("spapisim: deliver notification %s: %w", d.id, err))
-			continue
-		}
-		sent++
-		s.stats.Deliveries++
-		if d.dup {
+		case d.dup:
 			s.stats.Duplicates++
-		} else if s.chanceLocked(s.cfg.Faults.DuplicateRate) {
+		case s.chanceLocked(s.cfg.Faults.DuplicateRate):
 			s.seq++
 			s.pending = append(s.pending, &delivery{seq: s.seq, due: now, id: d.id, body: d.body, to: d.to, dup: true})
 		}
+		if err == nil {
+			s.stats.Deliveries++
+			s.cfg.Logger.InfoContext(ctx, "spapisim: notification delivered",
+				"notificationId", d.id, "duplicate", d.dup)
+		}
 		s.mu.Unlock()
-		s.cfg.Logger.InfoContext(ctx, "spapisim: notification delivered", "notificationId", d.id, "duplicate", d.dup)
 	}
-	return sent, errors.Join(errs...)
+	return len(order) - len(errs), errors.Join(errs...)
 }

@@ -76,32 +76,22 @@ type Faults struct {
 // Stats counts what the simulator saw and did.
 type Stats struct {
 	TokenCalls             int // every request to the token endpoint
-	TokenClientCredentials int // access tokens granted with client_credentials
+	TokenClientCredentials int // access tokens granted
 	TokenServerErrors      int // injected 5xx
-
-	RotateCalls       int // every request to the rotate path
-	Rotations         int // secrets issued through the API (204 or lost response)
-	RotateForbidden   int // 403
-	RotateNotEnrolled int // 400
-	RotateThrottled   int // 429
-	PortalRotations   int // secrets issued by PortalRotate
-
-	Deliveries       int // new-secret notifications sent, duplicates included
-	Duplicates       int // of which duplicates
-	DeliveryFailures int // failed sends (each retried later)
-	Pending          int // new-secret notifications not yet sent
-	ExpiryNotices    int // expiry notices sent
+	RotateCalls            int // every request to the rotate path
+	Rotations              int // secrets issued through the API (204 or lost response)
+	RotateNotEnrolled      int // 400
+	RotateThrottled        int // 429
+	PortalRotations        int // secrets issued by PortalRotate
+	Deliveries             int // new-secret notifications sent, duplicates included
+	Duplicates             int // of which duplicates
+	Pending                int // new-secret notifications not yet sent
 }
 
 // secretRecord is one issued secret; deadline is expiresAt, or replacement plus grace (case 1).
 type secretRecord struct {
 	value                         string
 	activeAt, expiresAt, deadline time.Time
-}
-
-type token struct {
-	scopes    map[string]bool
-	expiresAt time.Time
 }
 
 // Sim is a simulated LWA and SP-API for one application, safe for concurrent use.
@@ -111,11 +101,10 @@ type Sim struct {
 
 	mu         sync.Mutex
 	secrets    []*secretRecord
-	tokens     map[string]token
-	lastRotate time.Time // last rotate call let through by the limiter
+	tokens     map[string]time.Time // access tokens with ScopeRotation, to their expiry
+	lastRotate time.Time            // last rotate call let through by the limiter
 	pending    []*delivery
-	held       *delivery
-	heldAt     time.Time
+	held       *delivery // held back by Reorder for a follower; due is when it was held
 	seq        int
 	stats      Stats
 
@@ -129,7 +118,7 @@ func New(cfg Config) *Sim {
 	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	cfg.Rand = cmp.Or(cfg.Rand, rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())))
-	s := &Sim{cfg: cfg, tokens: make(map[string]token)}
+	s := &Sim{cfg: cfg, tokens: make(map[string]time.Time)}
 	s.subscriptionID = s.uuidLocked()
 	expiry := cmp.Or(cfg.InitialExpiry, cfg.Clock().Add(secretLifetime))
 	s.secrets = []*secretRecord{{cfg.InitialSecret, expiry.Add(-secretLifetime), expiry, expiry}}
@@ -221,10 +210,9 @@ func (s *Sim) rotateLocked() string {
 	}
 	due := now.Add(s.cfg.DeliveryDelay)
 	id := s.uuidLocked()
-	p := newSecretPayload{ClientID: s.cfg.ClientID, NewClientSecret: r.value,
-		NewClientSecretExpiryTime: formatTime(r.expiresAt), OldClientSecretExpiryTime: formatTime(prev.deadline)}
-	body := s.notification("APPLICATION_OAUTH_CLIENT_NEW_SECRET", id, now, due,
-		map[string]any{"applicationOAuthClientNewSecret": p})
+	body := s.notification("APPLICATION_OAUTH_CLIENT_NEW_SECRET", "applicationOAuthClientNewSecret", id, now, due,
+		map[string]string{"newClientSecret": r.value, "newClientSecretExpiryTime": formatTime(r.expiresAt),
+			"oldClientSecretExpiryTime": formatTime(prev.deadline)})
 	s.seq++
 	s.pending = append(s.pending, &delivery{seq: s.seq, due: due, id: id, body: body, to: s.cfg.NewSecretDeliverer})
 	return id
@@ -236,10 +224,9 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 	s.mu.Lock()
 	d, expiresAt = cmp.Or(d, s.cfg.ExpiryDeliverer), cmp.Or(expiresAt, s.secrets[len(s.secrets)-1].expiresAt)
 	now, id := s.cfg.Clock(), s.uuidLocked()
-	p := expiryPayload{ClientID: s.cfg.ClientID, ClientSecretExpiryTime: formatTime(expiresAt),
-		ClientSecretExpiryReason: "PERIODIC_ROTATION"}
-	body := s.notification("APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", id, now, now,
-		map[string]any{"applicationOAuthClientSecretExpiry": p})
+	body := s.notification("APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", "applicationOAuthClientSecretExpiry", id,
+		now, now, map[string]string{"clientSecretExpiryTime": formatTime(expiresAt),
+			"clientSecretExpiryReason": "PERIODIC_ROTATION"})
 	s.mu.Unlock()
 	if d == nil {
 		return errors.New("spapisim: emit expiry notice: no deliverer")
@@ -247,9 +234,6 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 	if err := d.Deliver(ctx, body); err != nil {
 		return fmt.Errorf("spapisim: emit expiry notice %s: %w", id, err)
 	}
-	s.mu.Lock()
-	s.stats.ExpiryNotices++
-	s.mu.Unlock()
 	s.cfg.Logger.InfoContext(ctx, "spapisim: expiry notice sent", "notificationId", id)
 	return nil
 }
