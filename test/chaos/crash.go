@@ -27,8 +27,8 @@ type Crash struct {
 // crash fails an operation of an invocation that crashed, and crashes the one at the crash point:
 // before it takes effect (after false), or with Crash.After once it did, losing its answer (after true).
 func (w *World) crash(ctx context.Context, op string, in any, after bool) error {
-	inv, ok := ctx.Value(invocationKey{}).(*invocation)
-	if !ok {
+	inv := invocationOf(ctx)
+	if inv == nil {
 		return nil
 	}
 	w.mu.Lock()
@@ -62,7 +62,7 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 
 // before is the fakes' Fail for the handlers' calls: the crash points, then the injected errors.
 func (w *World) before(ctx context.Context, op string, in any) error {
-	if _, ok := ctx.Value(invocationKey{}).(*invocation); !ok {
+	if invocationOf(ctx) == nil {
 		return nil // the world's own calls see no faults
 	}
 	if err := w.crash(ctx, op, in, false); err != nil {

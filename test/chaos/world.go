@@ -96,7 +96,6 @@ type World struct {
 	Hooks           []Hook
 	Redrive         bool     // once faults stop, dead-lettered messages are moved back (the runbook)
 	Secrets         []string // more values that no log line, alert or error may hold (I4)
-	CheckWorking    bool     // I2; off when a test breaks AWSCURRENT on purpose
 	// OperatorRotates rotates an app whose AWSCURRENT is not its newest secret once the world is
 	// idle after the faults. Off without a forged delivery, so that an unadopted secret fails I5.
 	OperatorRotates bool
@@ -118,9 +117,6 @@ type World struct {
 	storedAt, storedExpiry map[string]time.Time // issued secret → first seen stored, its version's expiry
 	forged                 []Forgery
 	operatorRotations      map[int]int
-	observations           int
-	notWorkingAt           []string // I2 and I6 violations' details; the first five are reported
-	forgedCurrentAt        []string
 
 	mu                   sync.Mutex // guards what follows, which handlers write
 	rnd                  *rand.Rand
@@ -162,6 +158,12 @@ type invocationKey struct{}
 
 var invocationSeq atomic.Int64
 
+// invocationOf returns the handler invocation of ctx, nil for the world's own calls.
+func invocationOf(ctx context.Context) *invocation {
+	inv, _ := ctx.Value(invocationKey{}).(*invocation)
+	return inv
+}
+
 // NewWorld builds the world of s: apps with seeded secrets and simulators, fakes, queues, handlers.
 func NewWorld(s Schedule) *World {
 	w := &World{
@@ -170,7 +172,6 @@ func NewWorld(s Schedule) *World {
 		SM:                secretsmanagertest.New(),
 		SNS:               &snstest.Fake{},
 		Redrive:           true,
-		CheckWorking:      true,
 		OperatorRotates:   s.Forged != nil,
 		rnd:               rand.New(rand.NewPCG(s.Seed, 1)),
 		tokens:            map[string]int{},
@@ -198,7 +199,7 @@ func NewWorld(s Schedule) *World {
 	w.SNS.Fail = func(ctx context.Context, in *sns.PublishInput) error { return w.before(ctx, "Publish", in) }
 	w.SNS.After = func(ctx context.Context, in *sns.PublishInput) error { return w.crash(ctx, "Publish", in, true) }
 	w.SM.OnRotate = func(ctx context.Context, arn, token string, retry bool) {
-		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok && inv.receiver && !retry {
+		if inv := invocationOf(ctx); inv != nil && inv.receiver && !retry {
 			w.mu.Lock()
 			w.byReceiver[token] = true
 			w.mu.Unlock()
@@ -375,20 +376,21 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := w.crash(ctx, op, req, false); err != nil {
 		return nil, err
 	}
-	in, a, rec := req.Clone(ctx), w.Apps[0], httptest.NewRecorder()
+	in, rec := req.Clone(ctx), httptest.NewRecorder()
+	w.mu.Lock()
+	i := w.tokens[req.Header.Get("x-amz-access-token")] // app 0 when unknown
+	w.mu.Unlock()
+	if !rotate && in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
+		i = max(0, slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }))
+	}
+	a := w.Apps[i]
 	if rotate {
-		w.mu.Lock()
-		if i, ok := w.tokens[req.Header.Get("x-amz-access-token")]; ok {
-			a = w.Apps[i]
-		}
-		w.mu.Unlock()
 		w.rotMu.Lock()
-		current := slices.Index(a.Sim.Issued(), w.CurrentSecret(a.Index))
+		c := RotateCall{App: i, Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
 		before := a.Sim.Stats().Rotations
 		a.Sim.Handler().ServeHTTP(rec, in)
-		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: a.Sim.Stats().Rotations > before,
-			Secret: len(a.Sim.Issued()) - 1, Current: current}
-		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok {
+		c.At, c.Status, c.Issued, c.Secret = w.Now(), rec.Code, a.Sim.Stats().Rotations > before, len(a.Sim.Issued())-1
+		if inv := invocationOf(ctx); inv != nil {
 			c.Token, c.Inv = inv.token, inv.id
 		}
 		w.mu.Lock()
@@ -399,18 +401,13 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			f(c)
 		}
 	} else {
-		if in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
-			if i := slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }); i >= 0 {
-				a = w.Apps[i]
-			}
-		}
 		a.Sim.Handler().ServeHTTP(rec, in)
 		var tok struct {
 			AccessToken string `json:"access_token"`
 		}
 		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &tok) == nil && tok.AccessToken != "" {
 			w.mu.Lock()
-			w.tokens[tok.AccessToken] = a.Index
+			w.tokens[tok.AccessToken] = i
 			w.mu.Unlock()
 		}
 	}
@@ -559,20 +556,19 @@ func (w *World) adopted(a *App) bool {
 // observe is one observation point: I2, I6's forged AWSCURRENT, and which issued
 // secrets are stored (with their versions' expiry, what the handlers order by).
 func (w *World) observe() {
-	now := w.Now()
+	now, res := w.Now(), &w.res
 	for _, a := range w.Apps {
 		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
 		if cur != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == cur }) {
-			w.res.ForgedCurrent++
-			w.forgedCurrentAt = append(w.forgedCurrentAt, fmt.Sprintf("app %d at %s", a.Index, now.Sub(Epoch)))
+			if res.ForgedCurrent++; res.ForgedCurrent <= 5 { // the first five are reported
+				res.violate("I6: app %d at %s: a forged secret is in AWSCURRENT", a.Index, now.Sub(Epoch))
+			}
 		}
-		if w.CheckWorking {
-			w.observations++
-		}
-		if w.CheckWorking && !a.Sim.Accepts(cur) {
-			w.res.NotWorking++
-			w.notWorkingAt = append(w.notWorkingAt, fmt.Sprintf("app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
-				a.Index, now.Sub(Epoch), slices.Index(issued, cur)))
+		if !a.Sim.Accepts(cur) {
+			if res.NotWorking++; res.NotWorking <= 5 {
+				res.violate("I2: app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
+					a.Index, now.Sub(Epoch), slices.Index(issued, cur))
+			}
 		}
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
