@@ -174,8 +174,9 @@ func TestChaosSeed(t *testing.T) {
 	w := NewWorld(NewSchedule(*seedFlag))
 	r := w.Run()
 	t.Logf("schedule: %+v", r.Schedule)
+	runs, _ := w.engine.Stats()
 	t.Logf("settled %v in %s simulated (%s real), run %s real; issued %d (portal %d), rotate calls %d (issuing %d), runs %d, step failures %d, redriven %d, alerts %d, log bytes %d",
-		r.Settled, r.SettleSim, r.SettleReal, r.Real, r.Issued, r.Portal, r.RotateCalls, r.IssuingCalls, r.Runs, r.StepFailures, r.Redriven, r.Alerts, len(w.Logs()))
+		r.Settled, r.SettleSim, r.SettleReal, r.Real, r.Issued, r.Portal, r.RotateCalls, r.IssuingCalls, runs, r.StepFailures, r.Redriven, len(w.SNS.Published()), len(w.Logs()))
 	if testing.Verbose() {
 		logState(t, w, *logsFlag)
 	} else if *logsFlag {
