@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -200,9 +199,7 @@ func NewWorld(s Schedule) *World {
 	w.SNS.After = func(ctx context.Context, in *sns.PublishInput) error { return w.crash(ctx, "Publish", in, true) }
 	w.SM.OnRotate = func(ctx context.Context, arn, token string, retry bool) {
 		if inv := invocationOf(ctx); inv != nil && inv.receiver && !retry {
-			w.mu.Lock()
-			w.byReceiver[token] = true
-			w.mu.Unlock()
+			w.locked(func() { w.byReceiver[token] = true })
 		}
 		w.engine.Start(arn, token, retry)
 	}
@@ -287,24 +284,29 @@ func (w *World) flow() {
 }
 
 // chance draws against p from the world's generator (no draw when p is 0).
-func (w *World) chance(p float64) bool {
-	if p <= 0 {
-		return false
+func (w *World) chance(p float64) (yes bool) {
+	if p > 0 {
+		w.locked(func() { yes = w.rnd.Float64() < p })
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.rnd.Float64() < p
+	return yes
 }
 
 func (w *World) faulty(p float64) bool { return w.faultsOn.Load() && w.chance(p) }
 
-func (w *World) hex(n int) string {
+// locked runs f holding w.mu.
+func (w *World) locked(f func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	f()
+}
+
+func (w *World) hex(n int) string {
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(w.rnd.Uint32())
-	}
+	w.locked(func() {
+		for i := range b {
+			b[i] = byte(w.rnd.Uint32())
+		}
+	})
 	return hex.EncodeToString(b)
 }
 
@@ -330,12 +332,9 @@ func (w *World) inject(op string, in any) error {
 	if w.Sched.SMErrorRate > 0 && slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate) {
 		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
 	}
-	ti, ok := in.(*secretsmanager.TagResourceInput)
-	if ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
+	if ti, ok := in.(*secretsmanager.TagResourceInput); ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
 		now, arn := w.Now(), aws.ToString(ti.SecretId)
-		w.mu.Lock()
-		w.requested[arn] = append(w.requested[arn], now)
-		w.mu.Unlock()
+		w.locked(func() { w.requested[arn] = append(w.requested[arn], now) })
 	}
 	return nil
 }
@@ -352,9 +351,7 @@ func (w *World) deliverTo(q *Queue, p float64) spapisim.DelivererFunc {
 }
 
 func (w *World) recordError(err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.errs = append(w.errs, err.Error())
+	w.locked(func() { w.errs = append(w.errs, err.Error()) })
 }
 
 // roundTripper serves LWA and SP-API requests with the simulators' handlers: a token request goes
@@ -377,9 +374,8 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	in, rec := req.Clone(ctx), httptest.NewRecorder()
-	w.mu.Lock()
-	i := w.tokens[req.Header.Get("x-amz-access-token")] // app 0 when unknown
-	w.mu.Unlock()
+	var i int // app 0 when unknown
+	w.locked(func() { i = w.tokens[req.Header.Get("x-amz-access-token")] })
 	if !rotate && in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
 		i = max(0, slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }))
 	}
@@ -393,9 +389,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		if inv := invocationOf(ctx); inv != nil {
 			c.Token, c.Inv = inv.token, inv.id
 		}
-		w.mu.Lock()
-		w.calls = append(w.calls, c)
-		w.mu.Unlock()
+		w.locked(func() { w.calls = append(w.calls, c) })
 		w.rotMu.Unlock()
 		if f := w.AfterRotateCall; f != nil {
 			f(c)
@@ -406,9 +400,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			AccessToken string `json:"access_token"`
 		}
 		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &tok) == nil && tok.AccessToken != "" {
-			w.mu.Lock()
-			w.tokens[tok.AccessToken] = i
-			w.mu.Unlock()
+			w.locked(func() { w.tokens[tok.AccessToken] = i })
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -425,9 +417,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	timeout := StepTimeout
 	if w.faulty(w.Sched.StepTimeouts) {
-		w.mu.Lock()
-		timeout = time.Duration(1+w.rnd.IntN(30)) * time.Millisecond
-		w.mu.Unlock()
+		w.locked(func() { timeout = time.Duration(1+w.rnd.IntN(30)) * time.Millisecond })
 	}
 	inv := &invocation{token: a.Token, step: step, id: invocationSeq.Add(1)}
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
@@ -437,12 +427,10 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 		SecretID: a.SecretARN, ClientRequestToken: a.Token, Step: step,
 	})
 	end := w.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.invs[inv.id] = [2]time.Time{start, end}
+	w.locked(func() { w.invs[inv.id] = [2]time.Time{start, end} })
 	if err != nil {
-		w.res.StepFailures++
-		w.errs = append(w.errs, err.Error())
+		w.locked(func() { w.res.StepFailures++ })
+		w.recordError(err)
 	}
 	return err
 }
@@ -572,15 +560,14 @@ func (w *World) observe() {
 		}
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
-			for _, s := range issued[1:] {
-				if _, seen := w.storedAt[s]; seen || !strings.Contains(val, s) {
-					continue
-				}
+			doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys)
+			if err != nil {
+				continue
+			}
+			if s := doc.ClientSecret().Reveal(); w.storedAt[s].IsZero() && slices.Contains(issued[1:], s) {
 				w.storedAt[s] = now
-				if doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys); err == nil && doc.ClientSecret().Reveal() == s {
-					if exp, ok := doc.ExpiresAt(); ok {
-						w.storedExpiry[s] = exp
-					}
+				if exp, ok := doc.ExpiresAt(); ok {
+					w.storedExpiry[s] = exp
 				}
 			}
 		}
@@ -678,10 +665,11 @@ func (w *World) Run() *Result {
 		}
 		w.engine.StartDue(now)
 		w.observe()
-		if off && len(evs) == 0 && w.OperatorRotates {
+		quiet := off && len(evs) == 0
+		if quiet && w.OperatorRotates {
 			w.operatorRotate()
 		}
-		settled := off && len(evs) == 0 && w.settled()
+		settled := quiet && w.settled()
 		runs, _ := w.engine.Stats()
 		bound := off && (now.Sub(faultsOffAt) > SettleBound || runs-runsAtOff > MaxSettleRuns) || time.Since(realStart) > maxReal
 		if settled || bound {
@@ -695,21 +683,19 @@ func (w *World) Run() *Result {
 			continue
 		}
 		next := now.Add(10 * time.Minute)
-		consider := func(t time.Time, ok bool) {
-			if ok && t.Before(next) {
+		due := []func() (time.Time, bool){w.NewSecretQ.nextVisible, w.ExpiryQ.nextVisible, w.engine.NextRetry,
+			func() (time.Time, bool) { return faultEnd, !off }}
+		for _, a := range w.Apps {
+			due = append(due, a.Sim.NextDue)
+		}
+		if len(evs) > 0 {
+			due = append(due, func() (time.Time, bool) { return Epoch.Add(evs[0].At), true })
+		}
+		for _, f := range due {
+			if t, ok := f(); ok && t.Before(next) {
 				next = t
 			}
 		}
-		if len(evs) > 0 {
-			consider(Epoch.Add(evs[0].At), true)
-		}
-		consider(faultEnd, !off)
-		for _, a := range w.Apps {
-			consider(a.Sim.NextDue())
-		}
-		consider(w.NewSecretQ.nextVisible())
-		consider(w.ExpiryQ.nextVisible())
-		consider(w.engine.NextRetry())
 		if !next.After(now) {
 			next = now.Add(TickSim)
 		}
@@ -726,15 +712,13 @@ func (w *World) Run() *Result {
 func (w *World) Logs() string { return w.logs.String() }
 
 // Calls returns every rotate call.
-func (w *World) Calls() []RotateCall {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.calls)
+func (w *World) Calls() (calls []RotateCall) {
+	w.locked(func() { calls = slices.Clone(w.calls) })
+	return calls
 }
 
 // AccessTokens returns every access token the simulators granted.
-func (w *World) AccessTokens() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Sorted(maps.Keys(w.tokens))
+func (w *World) AccessTokens() (tokens []string) {
+	w.locked(func() { tokens = slices.Sorted(maps.Keys(w.tokens)) })
+	return tokens
 }
