@@ -109,13 +109,18 @@ func (w *World) checkForged(res *Result) {
 	}
 }
 
-// whereIs says where an unstored secret is: which queue holds its message.
+// whereIs says which new-secret messages hold an unstored secret.
 func (w *World) whereIs(secret string) string {
-	at := append(w.NewSecretQ.holding(secret), w.ExpiryQ.holding(secret)...)
-	if len(at) == 0 {
-		return "in no queue: its message was deleted or never sent"
+	q := w.NewSecretQ
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	at := []string{}
+	for _, m := range q.msgs {
+		if strings.Contains(m.body, secret) {
+			at = append(at, fmt.Sprintf("%s (dead %v, received %d times)", m.id, m.dead, m.receives))
+		}
 	}
-	return strings.Join(at, "; ")
+	return fmt.Sprintf("queued in %v", at)
 }
 
 // checkRotateCalls counts I3: every issuing call after a rotation's first must be explained, and
@@ -132,8 +137,8 @@ func (w *World) checkRotateCalls(res *Result) {
 		}
 		res.IssuingCalls++
 		issued := w.Apps[c.App].Sim.Issued()
-		if started := w.invs[c.Inv][0]; c.Current >= 0 && !started.IsZero() {
-			switch j, tie := adoptable(c, issued, started, w.storedAt, w.storedExpiry); {
+		if c.Current >= 0 {
+			switch j, tie := adoptable(c, issued, c.inv.start, w.storedAt, w.storedExpiry); {
 			case j >= 0:
 				res.Needless++
 				res.violate("I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
@@ -142,16 +147,14 @@ func (w *World) checkRotateCalls(res *Result) {
 				res.Tied++
 			}
 		}
-		k := fmt.Sprintf("%d|%s", c.App, c.Token)
-		if last, ok := lastOf[k]; ok {
+		if last, ok := lastOf[c.Token]; ok {
 			stored, ok := w.storedAt[issued[last.Secret]]
 			// The cooldown runs from the rotation-requested-at stamp written before the previous call.
 			cooledAt := w.requestedBefore(w.Apps[c.App].ARN, last.At).Add(Cooldown)
-			a, b := w.invs[last.Inv], w.invs[c.Inv]
 			switch {
-			case last.Status >= http.StatusInternalServerError && last.Inv == c.Inv:
+			case last.Status >= http.StatusInternalServerError && last.inv == c.inv:
 				res.ExplainedRetry++
-			case last.Inv != c.Inv && !a[0].IsZero() && !b[0].IsZero() && !b[0].After(a[1]) && !a[0].After(b[1]):
+			case last.inv != c.inv && !c.inv.start.After(last.inv.end) && !last.inv.start.After(c.inv.end):
 				res.ExplainedConcurrent++
 			case !c.At.Before(cooledAt) && (!ok || stored.After(cooledAt)):
 				res.ExplainedCooldown++
@@ -175,7 +178,7 @@ func (w *World) checkRotateCalls(res *Result) {
 		}) {
 			res.Overlap++
 		}
-		lastOf[k] = c
+		lastOf[c.Token] = c
 		issuing = append(issuing, c)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,10 +22,10 @@ type Queue struct {
 }
 
 type message struct {
-	id, body          string
-	sentAt, visibleAt time.Time
-	receives          int
-	dead              bool
+	id, body  string
+	visibleAt time.Time
+	receives  int
+	dead      bool
 }
 
 // Send enqueues body, visible at once.
@@ -35,7 +34,7 @@ func (q *Queue) Send(body string, now time.Time) {
 	defer q.mu.Unlock()
 	q.seq++
 	id := fmt.Sprintf("%s-msg-%04d", q.Name, q.seq)
-	q.msgs = append(q.msgs, &message{id: id, body: body, sentAt: now, visibleAt: now})
+	q.msgs = append(q.msgs, &message{id: id, body: body, visibleAt: now})
 }
 
 // Receive returns up to n visible messages and hides them for Visibility; a message already
@@ -57,10 +56,7 @@ func (q *Queue) Receive(_ context.Context, n int) ([]events.SQSMessage, error) {
 			m.visibleAt = now.Add(Visibility)
 			out = append(out, events.SQSMessage{
 				MessageId: m.id, ReceiptHandle: m.id + "-receipt", Body: m.body,
-				Attributes: map[string]string{
-					"ApproximateReceiveCount": fmt.Sprint(m.receives),
-					"SentTimestamp":           fmt.Sprint(m.sentAt.UnixMilli()),
-				},
+				Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(m.receives)},
 			})
 		}
 	}
@@ -119,16 +115,4 @@ func (q *Queue) redrive(now time.Time) (n int) {
 		}
 	}
 	return n
-}
-
-// holding says which messages of the queue hold secret.
-func (q *Queue) holding(secret string) (at []string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, m := range q.msgs {
-		if strings.Contains(m.body, secret) {
-			at = append(at, fmt.Sprintf("message %s in %s (dead %v), received %d times", m.id, q.Name, m.dead, m.receives))
-		}
-	}
-	return at
 }

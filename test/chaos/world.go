@@ -124,7 +124,6 @@ type World struct {
 	calls                []RotateCall
 	byReceiver           map[string]bool        // rotation tokens a receiver's RotateSecret started
 	requested            map[string][]time.Time // ARN → writes of rotation-requested-at that passed
-	invs                 map[int64][2]time.Time // step invocation → simulated start and end
 	crashSeen, crashHits int
 	armed, crashed       int64 // the invocation crashing after its operation, and the one that crashed
 }
@@ -138,8 +137,8 @@ type Forgery struct {
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
 type RotateCall struct {
 	App     int
-	Token   string // the rotation (ClientRequestToken) that made it
-	Inv     int64  // the step invocation that made it
+	Token   string      // the rotation (ClientRequestToken) that made it
+	inv     *invocation // the step invocation that made it
 	At      time.Time
 	Status  int
 	Issued  bool // a secret was issued (204, or a lost response)
@@ -151,6 +150,7 @@ type invocation struct {
 	token, step string // of a rotation step; "" for an SQS handler
 	id          int64
 	receiver    bool
+	start, end  time.Time // of a rotation step, simulated
 }
 
 type invocationKey struct{}
@@ -178,7 +178,6 @@ func NewWorld(s Schedule) *World {
 		storedExpiry:      map[string]time.Time{},
 		byReceiver:        map[string]bool{},
 		requested:         map[string][]time.Time{},
-		invs:              map[int64][2]time.Time{},
 		operatorRotations: map[int]int{},
 	}
 	w.NewSecretQ, w.ExpiryQ = &Queue{Name: "new-secret", w: w}, &Queue{Name: "secret-expiry", w: w}
@@ -387,7 +386,7 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		a.Sim.Handler().ServeHTTP(rec, in)
 		c.At, c.Status, c.Issued, c.Secret = w.Now(), rec.Code, a.Sim.Stats().Rotations > before, len(a.Sim.Issued())-1
 		if inv := invocationOf(ctx); inv != nil {
-			c.Token, c.Inv = inv.token, inv.id
+			c.Token, c.inv = inv.token, inv
 		}
 		w.locked(func() { w.calls = append(w.calls, c) })
 		w.rotMu.Unlock()
@@ -422,12 +421,11 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	inv := &invocation{token: a.Token, step: step, id: invocationSeq.Add(1)}
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
 	defer cancel()
-	start := w.Now()
+	inv.start = w.Now()
 	err := w.rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
 		SecretID: a.SecretARN, ClientRequestToken: a.Token, Step: step,
 	})
-	end := w.Now()
-	w.locked(func() { w.invs[inv.id] = [2]time.Time{start, end} })
+	inv.end = w.Now()
 	if err != nil {
 		w.locked(func() { w.res.StepFailures++ })
 		w.recordError(err)
