@@ -117,12 +117,10 @@ func NewSchedule(seed uint64) Schedule {
 	if r.IntN(4) == 0 {
 		s.Sim.ReorderWindow = time.Duration(1+r.IntN(30)) * time.Minute
 	}
-	switch s.SMErrorRate = p(0.15); {
-	case s.SMErrorRate > 0 && r.IntN(2) == 0: // all operations, or a few
-		s.SMErrorOps = smOps
-	case s.SMErrorRate > 0:
+	if s.SMErrorRate = p(0.15); s.SMErrorRate > 0 {
+		all := r.IntN(2) == 0 // all operations, or a few
 		for _, op := range smOps {
-			if r.IntN(3) == 0 {
+			if all || r.IntN(3) == 0 {
 				s.SMErrorOps = append(s.SMErrorOps, op)
 			}
 		}

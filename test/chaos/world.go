@@ -317,18 +317,15 @@ func (w *World) uuid() string {
 // inject is the error injection on a handler's call of op, and records the writes of
 // rotation-requested-at that pass (I3).
 func (w *World) inject(op string, in any) error {
-	if op == "Publish" {
-		if w.faulty(w.Sched.SNSErrorRate) {
-			return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
-		}
-		return nil
-	}
-	if h := w.SMHook; h != nil {
+	if h := w.SMHook; h != nil && op != "Publish" {
 		if err := h(op, in); err != nil {
 			return err
 		}
 	}
-	if w.Sched.SMErrorRate > 0 && slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate) {
+	switch {
+	case op == "Publish" && w.faulty(w.Sched.SNSErrorRate):
+		return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
+	case slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate):
 		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
 	}
 	if ti, ok := in.(*secretsmanager.TagResourceInput); ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
