@@ -159,13 +159,9 @@ func (w *World) checkRotateCalls(res *Result) {
 			case !c.At.Before(cooledAt) && (!ok || stored.After(cooledAt)):
 				res.ExplainedCooldown++
 			default:
-				desc := "never"
-				if ok {
-					desc = stored.Sub(Epoch).String()
-				}
 				res.Needless++
-				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored at %v, within the cooldown",
-					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, desc)
+				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored (%v) at %s, within the cooldown",
+					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, stored.Sub(Epoch))
 			}
 		} else if w.byReceiver[c.Token] && lateReceiverCall(c, issued, w.storedAt, w.storedExpiry) {
 			res.ExplainedLate++
