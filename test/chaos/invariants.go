@@ -242,34 +242,33 @@ func (w *World) requestedBefore(arn string, t time.Time) time.Time {
 
 // checkLeaks is I4: no client secret, access or refresh token in a log line, alert or error.
 func (w *World) checkLeaks(res *Result) {
-	type named struct{ what, text string }
-	var secrets []named
-	for _, a := range w.Apps {
-		for i, s := range a.Sim.Issued() {
-			secrets = append(secrets, named{fmt.Sprintf("app %d client secret #%d", a.Index, i), s})
-		}
-		secrets = append(secrets, named{fmt.Sprintf("app %d refresh token", a.Index), a.Refresh})
-	}
-	for i, v := range w.Secrets {
-		secrets = append(secrets, named{fmt.Sprintf("test secret #%d", i), v})
-	}
-	for i, t := range w.AccessTokens() {
-		secrets = append(secrets, named{fmt.Sprintf("access token #%d", i), t})
-	}
-	places := []named{{"logs", w.Logs()}}
+	type place struct{ what, text string }
+	places := []place{{"logs", w.Logs()}}
 	for i, in := range w.SNS.Published() {
 		text := fmt.Sprint(aws.ToString(in.Subject), aws.ToString(in.Message), snstest.Attributes(in))
-		places = append(places, named{fmt.Sprintf("alert #%d", i), text})
+		places = append(places, place{fmt.Sprintf("alert #%d", i), text})
 	}
 	for i, e := range w.errs {
-		places = append(places, named{fmt.Sprintf("returned error #%d", i), e})
+		places = append(places, place{fmt.Sprintf("returned error #%d", i), e})
 	}
-	for _, p := range places {
-		for _, s := range secrets {
-			if s.text != "" && strings.Contains(p.text, s.text) {
+	check := func(secret, format string, a ...any) {
+		for _, p := range places {
+			if secret != "" && strings.Contains(p.text, secret) {
 				res.Leaks++
-				res.violate("I4: %s found in %s", s.what, p.what)
+				res.violate("I4: %s found in %s", fmt.Sprintf(format, a...), p.what)
 			}
 		}
+	}
+	for _, a := range w.Apps {
+		for i, s := range a.Sim.Issued() {
+			check(s, "app %d client secret #%d", a.Index, i)
+		}
+		check(a.Refresh, "app %d refresh token", a.Index)
+	}
+	for i, v := range w.Secrets {
+		check(v, "test secret #%d", i)
+	}
+	for i, t := range w.AccessTokens() {
+		check(t, "access token #%d", i)
 	}
 }
