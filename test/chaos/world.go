@@ -590,9 +590,9 @@ func (w *World) settled() bool {
 	})
 }
 
-// events returns the schedule's happenings and the Hooks, in time order.
-func (w *World) events() []Hook {
-	var evs []Hook
+// events returns first, the schedule's happenings and the Hooks, in time order.
+func (w *World) events(first Hook) []Hook {
+	evs := []Hook{first}
 	for _, at := range w.Sched.Rotations {
 		for i := range w.Apps {
 			evs = append(evs, Hook{at, func(w *World) { w.RotateNow(i) }})
@@ -624,25 +624,23 @@ func (w *World) events() []Hook {
 // Run runs the schedule (faults for Sched.FaultPhase, then none until the world settles or a bound
 // is hit) and checks the invariants.
 func (w *World) Run() *Result {
-	realStart, evs, faultEnd := time.Now(), w.events(), Epoch.Add(w.Sched.FaultPhase)
-	w.faultsOn.Store(w.Sched.FaultPhase > 0)
-	res := &w.res
+	realStart, res := time.Now(), &w.res
 	res.Seed, res.Schedule = w.Sched.Seed, w.Sched
+	w.faultsOn.Store(w.Sched.FaultPhase > 0)
+	var faultsOffAt, realOffAt time.Time // zero while faults are on
+	var runsAtOff int
+	evs := w.events(Hook{w.Sched.FaultPhase, func(w *World) {
+		w.faultsOn.Store(false)
+		for _, a := range w.Apps {
+			a.Sim.SetFaults(spapisim.Faults{})
+		}
+		faultsOffAt, realOffAt = w.Now(), time.Now()
+		runsAtOff, _ = w.engine.Stats()
+	}})
 	polls := []*awssim.Mapping{w.mapping(w.NewSecretQ, w.receiver.Handle), w.mapping(w.ExpiryQ, w.expiry.Handle)}
 	ctx := context.Background()
-	var faultsOffAt, realOffAt time.Time
-	var runsAtOff int
-	for off := false; ; {
+	for {
 		now := w.Now()
-		if !off && !now.Before(faultEnd) {
-			off = true
-			w.faultsOn.Store(false)
-			for _, a := range w.Apps {
-				a.Sim.SetFaults(spapisim.Faults{})
-			}
-			faultsOffAt, realOffAt = now, time.Now()
-			runsAtOff, _ = w.engine.Stats()
-		}
 		for len(evs) > 0 && !Epoch.Add(evs[0].At).After(now) {
 			evs[0].Do(w)
 			evs = evs[1:]
@@ -652,6 +650,7 @@ func (w *World) Run() *Result {
 				w.recordError(err)
 			}
 		}
+		off := !faultsOffAt.IsZero()
 		if off && w.Redrive {
 			res.Redriven += w.NewSecretQ.redrive(now) + w.ExpiryQ.redrive(now)
 		}
@@ -678,8 +677,7 @@ func (w *World) Run() *Result {
 			continue
 		}
 		next := now.Add(10 * time.Minute)
-		due := []func() (time.Time, bool){w.NewSecretQ.nextVisible, w.ExpiryQ.nextVisible, w.engine.NextRetry,
-			func() (time.Time, bool) { return faultEnd, !off }}
+		due := []func() (time.Time, bool){w.NewSecretQ.nextVisible, w.ExpiryQ.nextVisible, w.engine.NextRetry}
 		for _, a := range w.Apps {
 			due = append(due, a.Sim.NextDue)
 		}
