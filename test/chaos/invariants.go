@@ -74,7 +74,7 @@ func (w *World) check(res *Result) {
 		runs, retries := w.engine.Stats()
 		q, dq := w.NewSecretQ.Len()
 		eq, edq := w.ExpiryQ.Len()
-		res.violate("I5: not settled %s after faults stopped (runs %d, reattempts due %d, new-secret queue %d+%d dead, expiry queue %d+%d dead)",
+		res.violate("I5: not settled %s after faults stopped (runs %d, reattempts due %d, queued: new-secret %d+%d dead, expiry %d+%d dead)",
 			res.SettleSim, runs, retries, q, dq, eq, edq)
 	}
 }

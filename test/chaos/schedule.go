@@ -33,13 +33,14 @@ type Schedule struct {
 }
 
 // ForgedDelivery is a NEW_SECRET message for app App sent at At: LWA never accepts its secret,
-// which claims ForgedExpiry.
+// which claims ForgedExpiry. World.SendForged sets NotificationID and Secret.
 type ForgedDelivery struct {
-	At  time.Duration
-	App int
+	At                     time.Duration
+	App                    int
+	NotificationID, Secret string
 }
 
-// String prints f in a failure report's schedule (%+v), not as a pointer.
+// String prints f in a failure report's schedule (%+v), not as a pointer, and never its secret.
 func (f *ForgedDelivery) String() string { return fmt.Sprintf("{At:%s App:%d}", f.At, f.App) }
 
 // ForgedExpiry, a year after Epoch, is later than any secret issued in a run.

@@ -114,7 +114,7 @@ type World struct {
 	// Only the driver (Run and its hooks) touches these.
 	res                    Result
 	storedAt, storedExpiry map[string]time.Time // issued secret → first seen stored, its version's expiry
-	forged                 []Forgery
+	forged                 []ForgedDelivery
 	operatorRotations      map[int]int
 
 	mu                   sync.Mutex // guards what follows, which handlers write
@@ -126,12 +126,6 @@ type World struct {
 	requested            map[string][]time.Time // ARN → writes of rotation-requested-at that passed
 	crashSeen, crashHits int
 	armed, crashed       int64 // the invocation crashing after its operation, and the one that crashed
-}
-
-// Forgery is a forged delivery that was sent.
-type Forgery struct {
-	App                    int
-	NotificationID, Secret string
 }
 
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
@@ -328,7 +322,8 @@ func (w *World) inject(op string, in any) error {
 	case slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate):
 		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
 	}
-	if ti, ok := in.(*secretsmanager.TagResourceInput); ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
+	ti, ok := in.(*secretsmanager.TagResourceInput)
+	if ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
 		now, arn := w.Now(), aws.ToString(ti.SecretId)
 		w.locked(func() { w.requested[arn] = append(w.requested[arn], now) })
 	}
@@ -373,7 +368,8 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	var i int // app 0 when unknown
 	w.locked(func() { i = w.tokens[req.Header.Get("x-amz-access-token")] })
 	if !rotate && in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
-		i = max(0, slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }))
+		id := in.PostForm.Get("client_id")
+		i = max(0, slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == id }))
 	}
 	a := w.Apps[i]
 	if rotate {
@@ -381,7 +377,8 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		c := RotateCall{App: i, Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
 		before := a.Sim.Stats().Rotations
 		a.Sim.Handler().ServeHTTP(rec, in)
-		c.At, c.Status, c.Issued, c.Secret = w.Now(), rec.Code, a.Sim.Stats().Rotations > before, len(a.Sim.Issued())-1
+		c.At, c.Status, c.Issued = w.Now(), rec.Code, a.Sim.Stats().Rotations > before
+		c.Secret = len(a.Sim.Issued()) - 1
 		if inv := invocationOf(ctx); inv != nil {
 			c.Token, c.inv = inv.token, inv
 		}
@@ -481,10 +478,10 @@ func (w *World) rotate(i int, configTest bool) {
 }
 
 // SendForged sends a forged delivery for app i now; its secret must never leak (I4) nor be current (I6).
-func (w *World) SendForged(i int) Forgery {
-	a := w.Apps[i]
-	f := Forgery{App: i, NotificationID: w.uuid(), Secret: spapisim.SecretPrefix + "f0r9ed" + w.hex(29)}
-	now := w.Now()
+func (w *World) SendForged(i int) ForgedDelivery {
+	a, now := w.Apps[i], w.Now()
+	f := ForgedDelivery{At: now.Sub(Epoch), App: i, NotificationID: w.uuid()}
+	f.Secret = spapisim.SecretPrefix + "f0r9ed" + w.hex(29)
 	w.forged = append(w.forged, f)
 	w.Secrets = append(w.Secrets, f.Secret)
 	w.NewSecretQ.Send(newSecretBody(a.ClientID, a.AppID, f.Secret, f.NotificationID, now, ForgedExpiry), now)
@@ -542,7 +539,7 @@ func (w *World) observe() {
 	now, res := w.Now(), &w.res
 	for _, a := range w.Apps {
 		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
-		if cur != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == cur }) {
+		if cur != "" && slices.ContainsFunc(w.forged, func(f ForgedDelivery) bool { return f.Secret == cur }) {
 			if res.ForgedCurrent++; res.ForgedCurrent <= 5 { // the first five are reported
 				res.violate("I6: app %d at %s: a forged secret is in AWSCURRENT", a.Index, now.Sub(Epoch))
 			}
