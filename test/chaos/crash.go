@@ -36,11 +36,11 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 	c := w.Crash
 	switch {
 	case after:
-		if w.armed != inv.id {
+		if w.armed != inv {
 			return nil
 		}
-		w.armed = 0
-	case w.crashed == inv.id:
+		w.armed = nil
+	case w.crashed == inv:
 		return ErrCrash
 	case c == nil || c.Op != op || (c.Step != "" && c.Step != inv.step) ||
 		(c.Arg != "" && !slices.Contains(argsOf(in), c.Arg)):
@@ -51,12 +51,12 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 			return nil
 		}
 		if c.After {
-			w.armed = inv.id // its call with after true crashes
+			w.armed = inv // its call with after true crashes
 			return nil
 		}
 	}
 	w.crashHits++
-	w.crashed = inv.id
+	w.crashed = inv
 	return ErrCrash
 }
 

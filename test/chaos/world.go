@@ -125,7 +125,7 @@ type World struct {
 	byReceiver           map[string]bool        // rotation tokens a receiver's RotateSecret started
 	requested            map[string][]time.Time // ARN → writes of rotation-requested-at that passed
 	crashSeen, crashHits int
-	armed, crashed       int64 // the invocation crashing after its operation, and the one that crashed
+	armed, crashed       *invocation // the invocation crashing after its operation, and the one that crashed
 }
 
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
@@ -142,14 +142,11 @@ type RotateCall struct {
 
 type invocation struct {
 	token, step string // of a rotation step; "" for an SQS handler
-	id          int64
 	receiver    bool
 	start, end  time.Time // of a rotation step, simulated
 }
 
 type invocationKey struct{}
-
-var invocationSeq atomic.Int64
 
 // invocationOf returns the handler invocation of ctx, nil for the world's own calls.
 func invocationOf(ctx context.Context) *invocation {
@@ -412,7 +409,7 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	if w.faulty(w.Sched.StepTimeouts) {
 		w.locked(func() { timeout = time.Duration(1+w.rnd.IntN(30)) * time.Millisecond })
 	}
-	inv := &invocation{token: a.Token, step: step, id: invocationSeq.Add(1)}
+	inv := &invocation{token: a.Token, step: step}
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
 	defer cancel()
 	inv.start = w.Now()
@@ -439,7 +436,7 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 		Region:   "us-east-1", BatchSize: 10, Concurrency: concurrency,
 		Timeout: HandlerTimeout,
 		Invocation: func(ctx context.Context) context.Context {
-			inv := &invocation{id: invocationSeq.Add(1), receiver: q == w.NewSecretQ}
+			inv := &invocation{receiver: q == w.NewSecretQ}
 			return context.WithValue(ctx, invocationKey{}, inv)
 		},
 		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
