@@ -71,6 +71,7 @@ type App struct {
 	Name, ARN        string // of the managed secret
 	Sim              *spapisim.Sim
 	Initial, Refresh string // the initial client secret and the document's refresh token
+	operatorRotates  int    // rotations OperatorRotates started
 }
 
 // Hook runs Do at simulated time At of a run.
@@ -115,7 +116,6 @@ type World struct {
 	res                    Result
 	storedAt, storedExpiry map[string]time.Time // issued secret → first seen stored, its version's expiry
 	forged                 []ForgedDelivery
-	operatorRotations      map[int]int
 
 	mu                   sync.Mutex // guards what follows, which handlers write
 	rnd                  *rand.Rand
@@ -157,19 +157,18 @@ func invocationOf(ctx context.Context) *invocation {
 // NewWorld builds the world of s: apps with seeded secrets and simulators, fakes, queues, handlers.
 func NewWorld(s Schedule) *World {
 	w := &World{
-		Sched:             s,
-		clock:             spapisim.NewManualClock(Epoch),
-		SM:                secretsmanagertest.New(),
-		SNS:               &snstest.Fake{},
-		Redrive:           true,
-		OperatorRotates:   s.Forged != nil,
-		rnd:               rand.New(rand.NewPCG(s.Seed, 1)),
-		tokens:            map[string]int{},
-		storedAt:          map[string]time.Time{},
-		storedExpiry:      map[string]time.Time{},
-		byReceiver:        map[string]bool{},
-		requested:         map[string][]time.Time{},
-		operatorRotations: map[int]int{},
+		Sched:           s,
+		clock:           spapisim.NewManualClock(Epoch),
+		SM:              secretsmanagertest.New(),
+		SNS:             &snstest.Fake{},
+		Redrive:         true,
+		OperatorRotates: s.Forged != nil,
+		rnd:             rand.New(rand.NewPCG(s.Seed, 1)),
+		tokens:          map[string]int{},
+		storedAt:        map[string]time.Time{},
+		storedExpiry:    map[string]time.Time{},
+		byReceiver:      map[string]bool{},
+		requested:       map[string][]time.Time{},
 	}
 	w.NewSecretQ, w.ExpiryQ = &Queue{Name: "new-secret", w: w}, &Queue{Name: "secret-expiry", w: w}
 	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -501,8 +500,8 @@ func (w *World) operatorRotate() {
 	}
 	for _, a := range w.Apps {
 		_, pending := w.SM.StageVersion(a.ARN, managed.StagePending)
-		if !pending && !w.adopted(a) && w.operatorRotations[a.Index] < 3 {
-			w.operatorRotations[a.Index]++
+		if !pending && !w.adopted(a) && a.operatorRotates < 3 {
+			a.operatorRotates++
 			w.res.OperatorRotations++
 			w.RotateNow(a.Index)
 		}
