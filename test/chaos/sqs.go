@@ -76,7 +76,7 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 		return errors.New("chaos: DeleteMessage failed")
 	}
 	q.mu.Lock()
-	q.msgs = slices.DeleteFunc(q.msgs, func(x *message) bool { return x.id == m.MessageId })
+	q.msgs = slices.DeleteFunc(q.msgs, func(x *message) bool { return x.id == m.MessageId && !x.dead })
 	q.mu.Unlock()
 	return q.w.crash(ctx, "DeleteMessage", q.Name, true)
 }
@@ -104,15 +104,15 @@ func (q *Queue) nextVisible() (t time.Time, ok bool) {
 	return t, ok
 }
 
-// redrive moves every dead-lettered message back, as start-message-move-task does.
-func (q *Queue) redrive(now time.Time) (n int) {
+// redrive moves every dead-lettered message back, to the end of the queue, as
+// start-message-move-task does.
+func (q *Queue) redrive(now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, m := range q.msgs {
-		if m.dead {
-			n++
-			m.dead, m.receives, m.visibleAt = false, 0, now
-		}
+	back := slices.DeleteFunc(slices.Clone(q.msgs), func(m *message) bool { return !m.dead })
+	for _, m := range back {
+		m.dead, m.receives, m.visibleAt = false, 0, now
 	}
-	return n
+	q.msgs = append(slices.DeleteFunc(q.msgs, func(m *message) bool { return slices.Contains(back, m) }), back...)
+	return len(back)
 }
