@@ -174,8 +174,9 @@ func TestChaosSeed(t *testing.T) {
 	w := NewWorld(NewSchedule(*seedFlag))
 	r := w.Run()
 	t.Logf("schedule: %+v", r.Schedule)
+	runs, _ := w.engine.Stats()
 	t.Logf("settled %v in %s simulated (%s real), run %s real; issued %d (portal %d), rotate calls %d (issuing %d), runs %d, step failures %d, redriven %d, alerts %d, log bytes %d",
-		r.Settled, r.SettleSim, r.SettleReal, r.Real, r.Issued, r.Portal, r.RotateCalls, r.IssuingCalls, r.Runs, r.StepFailures, r.Redriven, r.Alerts, len(w.Logs()))
+		r.Settled, r.SettleSim, r.SettleReal, r.Real, r.Issued, r.Portal, r.RotateCalls, r.IssuingCalls, runs, r.StepFailures, r.Redriven, len(w.SNS.Published()), len(w.Logs()))
 	if testing.Verbose() {
 		logState(t, w, *logsFlag)
 	} else if *logsFlag {
@@ -205,7 +206,7 @@ func stateText(w *World, logs bool) string {
 		}
 	}
 	for _, c := range w.Calls() {
-		fmt.Fprintf(&b, "rotate call: app %d rotation %s invocation %d at %s status %d issued %v current #%d\n", c.App, c.Token, c.Inv, c.At.Sub(Epoch), c.Status, c.Issued, c.Current)
+		fmt.Fprintf(&b, "rotate call: app %d rotation %s step started %s, at %s status %d issued %v current #%d\n", c.App, c.Token, c.inv.start.Sub(Epoch), c.At.Sub(Epoch), c.Status, c.Issued, c.Current)
 	}
 	if logs {
 		fmt.Fprintf(&b, "logs:\n%s", w.Logs())

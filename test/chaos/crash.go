@@ -27,8 +27,8 @@ type Crash struct {
 // crash fails an operation of an invocation that crashed, and crashes the one at the crash point:
 // before it takes effect (after false), or with Crash.After once it did, losing its answer (after true).
 func (w *World) crash(ctx context.Context, op string, in any, after bool) error {
-	inv, ok := ctx.Value(invocationKey{}).(*invocation)
-	if !ok {
+	inv := invocationOf(ctx)
+	if inv == nil {
 		return nil
 	}
 	w.mu.Lock()
@@ -36,11 +36,11 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 	c := w.Crash
 	switch {
 	case after:
-		if w.armed != inv.id {
+		if w.armed != inv {
 			return nil
 		}
-		w.armed = 0
-	case w.crashed == inv.id:
+		w.armed = nil
+	case w.crashed == inv:
 		return ErrCrash
 	case c == nil || c.Op != op || (c.Step != "" && c.Step != inv.step) ||
 		(c.Arg != "" && !slices.Contains(argsOf(in), c.Arg)):
@@ -51,18 +51,18 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 			return nil
 		}
 		if c.After {
-			w.armed = inv.id // its call with after true crashes
+			w.armed = inv // its call with after true crashes
 			return nil
 		}
 	}
 	w.crashHits++
-	w.crashed = inv.id
+	w.crashed = inv
 	return ErrCrash
 }
 
 // before is the fakes' Fail for the handlers' calls: the crash points, then the injected errors.
 func (w *World) before(ctx context.Context, op string, in any) error {
-	if _, ok := ctx.Value(invocationKey{}).(*invocation); !ok {
+	if invocationOf(ctx) == nil {
 		return nil // the world's own calls see no faults
 	}
 	if err := w.crash(ctx, op, in, false); err != nil {

@@ -217,7 +217,6 @@ func TestHostileInput(t *testing.T) {
 			s.Apps = max(tt.apps, 1)
 			w := NewWorld(s)
 			w.Redrive = false
-			w.CheckWorking = false
 			w.Secrets = []string{hostileSecret, hostileTail}
 			var before []map[string]versionState
 			var currents []string

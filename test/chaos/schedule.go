@@ -33,13 +33,14 @@ type Schedule struct {
 }
 
 // ForgedDelivery is a NEW_SECRET message for app App sent at At: LWA never accepts its secret,
-// which claims ForgedExpiry.
+// which claims ForgedExpiry. World.SendForged sets NotificationID and Secret.
 type ForgedDelivery struct {
-	At  time.Duration
-	App int
+	At                     time.Duration
+	App                    int
+	NotificationID, Secret string
 }
 
-// String prints f in a failure report's schedule (%+v), not as a pointer.
+// String prints f in a failure report's schedule (%+v), not as a pointer, and never its secret.
 func (f *ForgedDelivery) String() string { return fmt.Sprintf("{At:%s App:%d}", f.At, f.App) }
 
 // ForgedExpiry, a year after Epoch, is later than any secret issued in a run.
@@ -117,12 +118,10 @@ func NewSchedule(seed uint64) Schedule {
 	if r.IntN(4) == 0 {
 		s.Sim.ReorderWindow = time.Duration(1+r.IntN(30)) * time.Minute
 	}
-	switch s.SMErrorRate = p(0.15); {
-	case s.SMErrorRate > 0 && r.IntN(2) == 0: // all operations, or a few
-		s.SMErrorOps = smOps
-	case s.SMErrorRate > 0:
+	if s.SMErrorRate = p(0.15); s.SMErrorRate > 0 {
+		all := r.IntN(2) == 0 // all operations, or a few
 		for _, op := range smOps {
-			if r.IntN(3) == 0 {
+			if all || r.IntN(3) == 0 {
 				s.SMErrorOps = append(s.SMErrorOps, op)
 			}
 		}

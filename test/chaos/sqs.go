@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,17 +14,18 @@ import (
 // Queue is an in-memory standard SQS queue with a dead-letter queue (after MaxReceiveCount
 // receives), reached through the world's faults and crash points.
 type Queue struct {
-	Name      string
-	w         *World
-	mu        sync.Mutex
-	seq       int
-	msgs, dlq []*message
+	Name string
+	w    *World
+	mu   sync.Mutex
+	seq  int
+	msgs []*message // in the dead-letter queue when dead
 }
 
 type message struct {
-	id, body          string
-	sentAt, visibleAt time.Time
-	receives          int
+	id, body  string
+	visibleAt time.Time
+	receives  int
+	dead      bool
 }
 
 // Send enqueues body, visible at once.
@@ -33,7 +33,8 @@ func (q *Queue) Send(body string, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.seq++
-	q.msgs = append(q.msgs, &message{id: fmt.Sprintf("%s-msg-%04d", q.Name, q.seq), body: body, sentAt: now, visibleAt: now})
+	id := fmt.Sprintf("%s-msg-%04d", q.Name, q.seq)
+	q.msgs = append(q.msgs, &message{id: id, body: body, visibleAt: now})
 }
 
 // Receive returns up to n visible messages and hides them for Visibility; a message already
@@ -45,27 +46,20 @@ func (q *Queue) Receive(_ context.Context, n int) ([]events.SQSMessage, error) {
 	now := q.w.Now()
 	q.mu.Lock()
 	var out []events.SQSMessage
-	keep := q.msgs[:0:0]
 	for _, m := range q.msgs {
 		switch {
-		case len(out) >= n || m.visibleAt.After(now):
-			keep = append(keep, m)
+		case m.dead || len(out) >= n || m.visibleAt.After(now):
 		case m.receives >= MaxReceiveCount:
-			q.dlq = append(q.dlq, m)
+			m.dead = true
 		default:
 			m.receives++
 			m.visibleAt = now.Add(Visibility)
-			keep = append(keep, m)
 			out = append(out, events.SQSMessage{
 				MessageId: m.id, ReceiptHandle: m.id + "-receipt", Body: m.body,
-				Attributes: map[string]string{
-					"ApproximateReceiveCount": fmt.Sprint(m.receives),
-					"SentTimestamp":           fmt.Sprint(m.sentAt.UnixMilli()),
-				},
+				Attributes: map[string]string{"ApproximateReceiveCount": fmt.Sprint(m.receives)},
 			})
 		}
 	}
-	q.msgs = keep
 	q.mu.Unlock()
 	if len(out) > 0 {
 		q.w.flow()
@@ -82,7 +76,7 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 		return errors.New("chaos: DeleteMessage failed")
 	}
 	q.mu.Lock()
-	q.msgs = slices.DeleteFunc(q.msgs, func(x *message) bool { return x.id == m.MessageId })
+	q.msgs = slices.DeleteFunc(q.msgs, func(x *message) bool { return x.id == m.MessageId && !x.dead })
 	q.mu.Unlock()
 	return q.w.crash(ctx, "DeleteMessage", q.Name, true)
 }
@@ -91,45 +85,34 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 func (q *Queue) Len() (inQueue, dead int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.msgs), len(q.dlq)
+	for _, m := range q.msgs {
+		if m.dead {
+			dead++
+		}
+	}
+	return len(q.msgs) - dead, dead
 }
 
 func (q *Queue) nextVisible() (t time.Time, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, m := range q.msgs {
-		if !ok || m.visibleAt.Before(t) {
+		if !m.dead && (!ok || m.visibleAt.Before(t)) {
 			t, ok = m.visibleAt, true
 		}
 	}
 	return t, ok
 }
 
-// redrive moves every dead-lettered message back, as start-message-move-task does.
+// redrive moves every dead-lettered message back, to the end of the queue, as
+// start-message-move-task does.
 func (q *Queue) redrive(now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n := len(q.dlq)
-	for _, m := range q.dlq {
-		m.receives, m.visibleAt = 0, now
-		q.msgs = append(q.msgs, m)
+	back := slices.DeleteFunc(slices.Clone(q.msgs), func(m *message) bool { return !m.dead })
+	for _, m := range back {
+		m.dead, m.receives, m.visibleAt = false, 0, now
 	}
-	q.dlq = nil
-	return n
-}
-
-// holding says which messages of the queue hold secret.
-func (q *Queue) holding(secret string) (at []string) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for i, m := range append(slices.Clone(q.msgs), q.dlq...) {
-		switch {
-		case !strings.Contains(m.body, secret):
-		case i < len(q.msgs):
-			at = append(at, fmt.Sprintf("message %s in %s, received %d times", m.id, q.Name, m.receives))
-		default:
-			at = append(at, fmt.Sprintf("message %s in the %s dead-letter queue", m.id, q.Name))
-		}
-	}
-	return at
+	q.msgs = append(slices.DeleteFunc(q.msgs, func(m *message) bool { return slices.Contains(back, m) }), back...)
+	return len(back)
 }

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +71,7 @@ type App struct {
 	Name, ARN        string // of the managed secret
 	Sim              *spapisim.Sim
 	Initial, Refresh string // the initial client secret and the document's refresh token
+	operatorRotates  int    // rotations OperatorRotates started
 }
 
 // Hook runs Do at simulated time At of a run.
@@ -96,7 +96,6 @@ type World struct {
 	Hooks           []Hook
 	Redrive         bool     // once faults stop, dead-lettered messages are moved back (the runbook)
 	Secrets         []string // more values that no log line, alert or error may hold (I4)
-	CheckWorking    bool     // I2; off when a test breaks AWSCURRENT on purpose
 	// OperatorRotates rotates an app whose AWSCURRENT is not its newest secret once the world is
 	// idle after the faults. Off without a forged delivery, so that an unadopted secret fails I5.
 	OperatorRotates bool
@@ -116,11 +115,7 @@ type World struct {
 	// Only the driver (Run and its hooks) touches these.
 	res                    Result
 	storedAt, storedExpiry map[string]time.Time // issued secret → first seen stored, its version's expiry
-	forged                 []Forgery
-	operatorRotations      map[int]int
-	observations           int
-	notWorkingAt           []string // I2 and I6 violations' details; the first five are reported
-	forgedCurrentAt        []string
+	forged                 []ForgedDelivery
 
 	mu                   sync.Mutex // guards what follows, which handlers write
 	rnd                  *rand.Rand
@@ -129,22 +124,15 @@ type World struct {
 	calls                []RotateCall
 	byReceiver           map[string]bool        // rotation tokens a receiver's RotateSecret started
 	requested            map[string][]time.Time // ARN → writes of rotation-requested-at that passed
-	invs                 map[int64][2]time.Time // step invocation → simulated start and end
 	crashSeen, crashHits int
-	armed, crashed       int64 // the invocation crashing after its operation, and the one that crashed
-}
-
-// Forgery is a forged delivery that was sent.
-type Forgery struct {
-	App                    int
-	NotificationID, Secret string
+	armed, crashed       *invocation // the invocation crashing after its operation, and the one that crashed
 }
 
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
 type RotateCall struct {
 	App     int
-	Token   string // the rotation (ClientRequestToken) that made it
-	Inv     int64  // the step invocation that made it
+	Token   string      // the rotation (ClientRequestToken) that made it
+	inv     *invocation // the step invocation that made it
 	At      time.Time
 	Status  int
 	Issued  bool // a secret was issued (204, or a lost response)
@@ -154,32 +142,33 @@ type RotateCall struct {
 
 type invocation struct {
 	token, step string // of a rotation step; "" for an SQS handler
-	id          int64
 	receiver    bool
+	start, end  time.Time // of a rotation step, simulated
 }
 
 type invocationKey struct{}
 
-var invocationSeq atomic.Int64
+// invocationOf returns the handler invocation of ctx, nil for the world's own calls.
+func invocationOf(ctx context.Context) *invocation {
+	inv, _ := ctx.Value(invocationKey{}).(*invocation)
+	return inv
+}
 
 // NewWorld builds the world of s: apps with seeded secrets and simulators, fakes, queues, handlers.
 func NewWorld(s Schedule) *World {
 	w := &World{
-		Sched:             s,
-		clock:             spapisim.NewManualClock(Epoch),
-		SM:                secretsmanagertest.New(),
-		SNS:               &snstest.Fake{},
-		Redrive:           true,
-		CheckWorking:      true,
-		OperatorRotates:   s.Forged != nil,
-		rnd:               rand.New(rand.NewPCG(s.Seed, 1)),
-		tokens:            map[string]int{},
-		storedAt:          map[string]time.Time{},
-		storedExpiry:      map[string]time.Time{},
-		byReceiver:        map[string]bool{},
-		requested:         map[string][]time.Time{},
-		invs:              map[int64][2]time.Time{},
-		operatorRotations: map[int]int{},
+		Sched:           s,
+		clock:           spapisim.NewManualClock(Epoch),
+		SM:              secretsmanagertest.New(),
+		SNS:             &snstest.Fake{},
+		Redrive:         true,
+		OperatorRotates: s.Forged != nil,
+		rnd:             rand.New(rand.NewPCG(s.Seed, 1)),
+		tokens:          map[string]int{},
+		storedAt:        map[string]time.Time{},
+		storedExpiry:    map[string]time.Time{},
+		byReceiver:      map[string]bool{},
+		requested:       map[string][]time.Time{},
 	}
 	w.NewSecretQ, w.ExpiryQ = &Queue{Name: "new-secret", w: w}, &Queue{Name: "secret-expiry", w: w}
 	w.Logger = slog.New(slog.NewJSONHandler(&w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -198,10 +187,8 @@ func NewWorld(s Schedule) *World {
 	w.SNS.Fail = func(ctx context.Context, in *sns.PublishInput) error { return w.before(ctx, "Publish", in) }
 	w.SNS.After = func(ctx context.Context, in *sns.PublishInput) error { return w.crash(ctx, "Publish", in, true) }
 	w.SM.OnRotate = func(ctx context.Context, arn, token string, retry bool) {
-		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok && inv.receiver && !retry {
-			w.mu.Lock()
-			w.byReceiver[token] = true
-			w.mu.Unlock()
+		if inv := invocationOf(ctx); inv != nil && inv.receiver && !retry {
+			w.locked(func() { w.byReceiver[token] = true })
 		}
 		w.engine.Start(arn, token, retry)
 	}
@@ -286,24 +273,29 @@ func (w *World) flow() {
 }
 
 // chance draws against p from the world's generator (no draw when p is 0).
-func (w *World) chance(p float64) bool {
-	if p <= 0 {
-		return false
+func (w *World) chance(p float64) (yes bool) {
+	if p > 0 {
+		w.locked(func() { yes = w.rnd.Float64() < p })
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.rnd.Float64() < p
+	return yes
 }
 
 func (w *World) faulty(p float64) bool { return w.faultsOn.Load() && w.chance(p) }
 
-func (w *World) hex(n int) string {
+// locked runs f holding w.mu.
+func (w *World) locked(f func()) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	f()
+}
+
+func (w *World) hex(n int) string {
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(w.rnd.Uint32())
-	}
+	w.locked(func() {
+		for i := range b {
+			b[i] = byte(w.rnd.Uint32())
+		}
+	})
 	return hex.EncodeToString(b)
 }
 
@@ -315,26 +307,21 @@ func (w *World) uuid() string {
 // inject is the error injection on a handler's call of op, and records the writes of
 // rotation-requested-at that pass (I3).
 func (w *World) inject(op string, in any) error {
-	if op == "Publish" {
-		if w.faulty(w.Sched.SNSErrorRate) {
-			return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
-		}
-		return nil
-	}
-	if h := w.SMHook; h != nil {
+	if h := w.SMHook; h != nil && op != "Publish" {
 		if err := h(op, in); err != nil {
 			return err
 		}
 	}
-	if w.Sched.SMErrorRate > 0 && slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate) {
+	switch {
+	case op == "Publish" && w.faulty(w.Sched.SNSErrorRate):
+		return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
+	case slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate):
 		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
 	}
 	ti, ok := in.(*secretsmanager.TagResourceInput)
 	if ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
 		now, arn := w.Now(), aws.ToString(ti.SecretId)
-		w.mu.Lock()
-		w.requested[arn] = append(w.requested[arn], now)
-		w.mu.Unlock()
+		w.locked(func() { w.requested[arn] = append(w.requested[arn], now) })
 	}
 	return nil
 }
@@ -351,9 +338,7 @@ func (w *World) deliverTo(q *Queue, p float64) spapisim.DelivererFunc {
 }
 
 func (w *World) recordError(err error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.errs = append(w.errs, err.Error())
+	w.locked(func() { w.errs = append(w.errs, err.Error()) })
 }
 
 // roundTripper serves LWA and SP-API requests with the simulators' handlers: a token request goes
@@ -375,43 +360,36 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := w.crash(ctx, op, req, false); err != nil {
 		return nil, err
 	}
-	in, a, rec := req.Clone(ctx), w.Apps[0], httptest.NewRecorder()
+	in, rec := req.Clone(ctx), httptest.NewRecorder()
+	var i int // app 0 when unknown
+	w.locked(func() { i = w.tokens[req.Header.Get("x-amz-access-token")] })
+	if !rotate && in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
+		id := in.PostForm.Get("client_id")
+		i = max(0, slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == id }))
+	}
+	a := w.Apps[i]
 	if rotate {
-		w.mu.Lock()
-		if i, ok := w.tokens[req.Header.Get("x-amz-access-token")]; ok {
-			a = w.Apps[i]
-		}
-		w.mu.Unlock()
 		w.rotMu.Lock()
-		current := slices.Index(a.Sim.Issued(), w.CurrentSecret(a.Index))
+		c := RotateCall{App: i, Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
 		before := a.Sim.Stats().Rotations
 		a.Sim.Handler().ServeHTTP(rec, in)
-		c := RotateCall{App: a.Index, At: w.Now(), Status: rec.Code, Issued: a.Sim.Stats().Rotations > before,
-			Secret: len(a.Sim.Issued()) - 1, Current: current}
-		if inv, ok := ctx.Value(invocationKey{}).(*invocation); ok {
-			c.Token, c.Inv = inv.token, inv.id
+		c.At, c.Status, c.Issued = w.Now(), rec.Code, a.Sim.Stats().Rotations > before
+		c.Secret = len(a.Sim.Issued()) - 1
+		if inv := invocationOf(ctx); inv != nil {
+			c.Token, c.inv = inv.token, inv
 		}
-		w.mu.Lock()
-		w.calls = append(w.calls, c)
-		w.mu.Unlock()
+		w.locked(func() { w.calls = append(w.calls, c) })
 		w.rotMu.Unlock()
 		if f := w.AfterRotateCall; f != nil {
 			f(c)
 		}
 	} else {
-		if in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
-			if i := slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == in.PostForm.Get("client_id") }); i >= 0 {
-				a = w.Apps[i]
-			}
-		}
 		a.Sim.Handler().ServeHTTP(rec, in)
 		var tok struct {
 			AccessToken string `json:"access_token"`
 		}
 		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &tok) == nil && tok.AccessToken != "" {
-			w.mu.Lock()
-			w.tokens[tok.AccessToken] = a.Index
-			w.mu.Unlock()
+			w.locked(func() { w.tokens[tok.AccessToken] = i })
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -428,24 +406,19 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	timeout := StepTimeout
 	if w.faulty(w.Sched.StepTimeouts) {
-		w.mu.Lock()
-		timeout = time.Duration(1+w.rnd.IntN(30)) * time.Millisecond
-		w.mu.Unlock()
+		w.locked(func() { timeout = time.Duration(1+w.rnd.IntN(30)) * time.Millisecond })
 	}
-	inv := &invocation{token: a.Token, step: step, id: invocationSeq.Add(1)}
+	inv := &invocation{token: a.Token, step: step}
 	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), invocationKey{}, inv), timeout)
 	defer cancel()
-	start := w.Now()
+	inv.start = w.Now()
 	err := w.rotator.Handle(ctx, events.SecretsManagerSecretRotationEvent{
 		SecretID: a.SecretARN, ClientRequestToken: a.Token, Step: step,
 	})
-	end := w.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.invs[inv.id] = [2]time.Time{start, end}
+	inv.end = w.Now()
 	if err != nil {
-		w.res.StepFailures++
-		w.errs = append(w.errs, err.Error())
+		w.locked(func() { w.res.StepFailures++ })
+		w.recordError(err)
 	}
 	return err
 }
@@ -462,7 +435,7 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 		Region:   "us-east-1", BatchSize: 10, Concurrency: concurrency,
 		Timeout: HandlerTimeout,
 		Invocation: func(ctx context.Context) context.Context {
-			inv := &invocation{id: invocationSeq.Add(1), receiver: q == w.NewSecretQ}
+			inv := &invocation{receiver: q == w.NewSecretQ}
 			return context.WithValue(ctx, invocationKey{}, inv)
 		},
 		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
@@ -501,10 +474,10 @@ func (w *World) rotate(i int, configTest bool) {
 }
 
 // SendForged sends a forged delivery for app i now; its secret must never leak (I4) nor be current (I6).
-func (w *World) SendForged(i int) Forgery {
-	a := w.Apps[i]
-	f := Forgery{App: i, NotificationID: w.uuid(), Secret: spapisim.SecretPrefix + "f0r9ed" + w.hex(29)}
-	now := w.Now()
+func (w *World) SendForged(i int) ForgedDelivery {
+	a, now := w.Apps[i], w.Now()
+	f := ForgedDelivery{At: now.Sub(Epoch), App: i, NotificationID: w.uuid()}
+	f.Secret = spapisim.SecretPrefix + "f0r9ed" + w.hex(29)
 	w.forged = append(w.forged, f)
 	w.Secrets = append(w.Secrets, f.Secret)
 	w.NewSecretQ.Send(newSecretBody(a.ClientID, a.AppID, f.Secret, f.NotificationID, now, ForgedExpiry), now)
@@ -527,8 +500,8 @@ func (w *World) operatorRotate() {
 	}
 	for _, a := range w.Apps {
 		_, pending := w.SM.StageVersion(a.ARN, managed.StagePending)
-		if !pending && !w.adopted(a) && w.operatorRotations[a.Index] < 3 {
-			w.operatorRotations[a.Index]++
+		if !pending && !w.adopted(a) && a.operatorRotates < 3 {
+			a.operatorRotates++
 			w.res.OperatorRotations++
 			w.RotateNow(a.Index)
 		}
@@ -559,32 +532,30 @@ func (w *World) adopted(a *App) bool {
 // observe is one observation point: I2, I6's forged AWSCURRENT, and which issued
 // secrets are stored (with their versions' expiry, what the handlers order by).
 func (w *World) observe() {
-	now := w.Now()
+	now, res := w.Now(), &w.res
 	for _, a := range w.Apps {
 		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
-		if cur != "" && slices.ContainsFunc(w.forged, func(f Forgery) bool { return f.Secret == cur }) {
-			w.res.ForgedCurrent++
-			w.forgedCurrentAt = append(w.forgedCurrentAt, fmt.Sprintf("app %d at %s", a.Index, now.Sub(Epoch)))
+		if cur != "" && slices.ContainsFunc(w.forged, func(f ForgedDelivery) bool { return f.Secret == cur }) {
+			if res.ForgedCurrent++; res.ForgedCurrent <= 5 { // the first five are reported
+				res.violate("I6: app %d at %s: a forged secret is in AWSCURRENT", a.Index, now.Sub(Epoch))
+			}
 		}
-		if w.CheckWorking {
-			w.observations++
-		}
-		if w.CheckWorking && !a.Sim.Accepts(cur) {
-			w.res.NotWorking++
-			w.notWorkingAt = append(w.notWorkingAt, fmt.Sprintf("app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
-				a.Index, now.Sub(Epoch), slices.Index(issued, cur)))
+		if !a.Sim.Accepts(cur) {
+			if res.NotWorking++; res.NotWorking <= 5 {
+				res.violate("I2: app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
+					a.Index, now.Sub(Epoch), slices.Index(issued, cur))
+			}
 		}
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
-			for _, s := range issued[1:] {
-				if _, seen := w.storedAt[s]; seen || !strings.Contains(val, s) {
-					continue
-				}
+			doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys)
+			if err != nil {
+				continue
+			}
+			if s := doc.ClientSecret().Reveal(); w.storedAt[s].IsZero() && slices.Contains(issued[1:], s) {
 				w.storedAt[s] = now
-				if doc, err := secretdoc.Parse([]byte(val), secretdoc.DefaultKeys); err == nil && doc.ClientSecret().Reveal() == s {
-					if exp, ok := doc.ExpiresAt(); ok {
-						w.storedExpiry[s] = exp
-					}
+				if exp, ok := doc.ExpiresAt(); ok {
+					w.storedExpiry[s] = exp
 				}
 			}
 		}
@@ -612,9 +583,9 @@ func (w *World) settled() bool {
 	})
 }
 
-// events returns the schedule's happenings and the Hooks, in time order.
-func (w *World) events() []Hook {
-	var evs []Hook
+// events returns first, the schedule's happenings and the Hooks, in time order.
+func (w *World) events(first Hook) []Hook {
+	evs := []Hook{first}
 	for _, at := range w.Sched.Rotations {
 		for i := range w.Apps {
 			evs = append(evs, Hook{at, func(w *World) { w.RotateNow(i) }})
@@ -646,25 +617,23 @@ func (w *World) events() []Hook {
 // Run runs the schedule (faults for Sched.FaultPhase, then none until the world settles or a bound
 // is hit) and checks the invariants.
 func (w *World) Run() *Result {
-	realStart, evs, faultEnd := time.Now(), w.events(), Epoch.Add(w.Sched.FaultPhase)
-	w.faultsOn.Store(w.Sched.FaultPhase > 0)
-	res := &w.res
+	realStart, res := time.Now(), &w.res
 	res.Seed, res.Schedule = w.Sched.Seed, w.Sched
+	w.faultsOn.Store(w.Sched.FaultPhase > 0)
+	var faultsOffAt, realOffAt time.Time // zero while faults are on
+	var runsAtOff int
+	evs := w.events(Hook{w.Sched.FaultPhase, func(w *World) {
+		w.faultsOn.Store(false)
+		for _, a := range w.Apps {
+			a.Sim.SetFaults(spapisim.Faults{})
+		}
+		faultsOffAt, realOffAt = w.Now(), time.Now()
+		runsAtOff, _ = w.engine.Stats()
+	}})
 	polls := []*awssim.Mapping{w.mapping(w.NewSecretQ, w.receiver.Handle), w.mapping(w.ExpiryQ, w.expiry.Handle)}
 	ctx := context.Background()
-	var faultsOffAt, realOffAt time.Time
-	var runsAtOff int
-	for off := false; ; {
+	for {
 		now := w.Now()
-		if !off && !now.Before(faultEnd) {
-			off = true
-			w.faultsOn.Store(false)
-			for _, a := range w.Apps {
-				a.Sim.SetFaults(spapisim.Faults{})
-			}
-			faultsOffAt, realOffAt = now, time.Now()
-			runsAtOff, _ = w.engine.Stats()
-		}
 		for len(evs) > 0 && !Epoch.Add(evs[0].At).After(now) {
 			evs[0].Do(w)
 			evs = evs[1:]
@@ -674,6 +643,7 @@ func (w *World) Run() *Result {
 				w.recordError(err)
 			}
 		}
+		off := !faultsOffAt.IsZero()
 		if off && w.Redrive {
 			res.Redriven += w.NewSecretQ.redrive(now) + w.ExpiryQ.redrive(now)
 		}
@@ -682,10 +652,11 @@ func (w *World) Run() *Result {
 		}
 		w.engine.StartDue(now)
 		w.observe()
-		if off && len(evs) == 0 && w.OperatorRotates {
+		quiet := off && len(evs) == 0
+		if quiet && w.OperatorRotates {
 			w.operatorRotate()
 		}
-		settled := off && len(evs) == 0 && w.settled()
+		settled := quiet && w.settled()
 		runs, _ := w.engine.Stats()
 		bound := off && (now.Sub(faultsOffAt) > SettleBound || runs-runsAtOff > MaxSettleRuns) || time.Since(realStart) > maxReal
 		if settled || bound {
@@ -699,21 +670,18 @@ func (w *World) Run() *Result {
 			continue
 		}
 		next := now.Add(10 * time.Minute)
-		consider := func(t time.Time, ok bool) {
-			if ok && t.Before(next) {
+		due := []func() (time.Time, bool){w.NewSecretQ.nextVisible, w.ExpiryQ.nextVisible, w.engine.NextRetry}
+		for _, a := range w.Apps {
+			due = append(due, a.Sim.NextDue)
+		}
+		if len(evs) > 0 {
+			due = append(due, func() (time.Time, bool) { return Epoch.Add(evs[0].At), true })
+		}
+		for _, f := range due {
+			if t, ok := f(); ok && t.Before(next) {
 				next = t
 			}
 		}
-		if len(evs) > 0 {
-			consider(Epoch.Add(evs[0].At), true)
-		}
-		consider(faultEnd, !off)
-		for _, a := range w.Apps {
-			consider(a.Sim.NextDue())
-		}
-		consider(w.NewSecretQ.nextVisible())
-		consider(w.ExpiryQ.nextVisible())
-		consider(w.engine.NextRetry())
 		if !next.After(now) {
 			next = now.Add(TickSim)
 		}
@@ -730,15 +698,13 @@ func (w *World) Run() *Result {
 func (w *World) Logs() string { return w.logs.String() }
 
 // Calls returns every rotate call.
-func (w *World) Calls() []RotateCall {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Clone(w.calls)
+func (w *World) Calls() (calls []RotateCall) {
+	w.locked(func() { calls = slices.Clone(w.calls) })
+	return calls
 }
 
 // AccessTokens returns every access token the simulators granted.
-func (w *World) AccessTokens() []string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return slices.Sorted(maps.Keys(w.tokens))
+func (w *World) AccessTokens() (tokens []string) {
+	w.locked(func() { tokens = slices.Sorted(maps.Keys(w.tokens)) })
+	return tokens
 }
