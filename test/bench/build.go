@@ -65,36 +65,33 @@ func measureSizes(function, arm64, host string) (sizes, error) {
 	zw := zip.NewWriter(&buf)
 	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
 	h.SetMode(0o755)
-	w, err := zw.CreateHeader(h)
-	if err == nil {
-		_, err = w.Write(data)
-	}
-	if err == nil {
-		err = zw.Close()
-	}
-	return sizes{function: function, arm64: int64(len(data)), zip: int64(buf.Len()), host: st.Size()}, err
+	w, _ := zw.CreateHeader(h) // a valid header, into memory: nothing can fail
+	w.Write(data)
+	zw.Close()
+	return sizes{function: function, arm64: int64(len(data)), zip: int64(buf.Len()), host: st.Size()}, nil
 }
 
-type machine struct {
-	arch, cpu, kernel, goVersion, memory, python, boto3, load string
-	cores                                                     int
-}
-
-func describeMachine(ctx context.Context) machine {
+// describeMachine returns the rows of the report's Machine table.
+func describeMachine(ctx context.Context, loadStart, loadEnd string) [][]string {
 	output := func(name string, args ...string) string {
 		out, _ := exec.CommandContext(ctx, name, args...).Output()
 		return strings.TrimSpace(string(out))
 	}
-	m := machine{arch: output("uname", "-m"), kernel: output("uname", "-sr"), cores: runtime.NumCPU(), load: loadavg()}
-	m.goVersion = cmp.Or(strings.TrimPrefix(output("go", "version"), "go version "), runtime.Version())
-	m.cpu, m.memory = cmp.Or(procField("/proc/cpuinfo", "model name"), "unknown"), "unknown"
+	memory := "unknown"
 	if kb, ok := procKB("/proc/meminfo", "MemTotal"); ok {
-		m.memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
+		memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
 	}
-	if f := strings.Fields(output("python3", "-c", "import sys, boto3; print(sys.version.split()[0], boto3.__version__)")); len(f) == 2 {
-		m.python, m.boto3 = f[0], f[1]
+	return [][]string{
+		{"architecture (`uname -m`)", output("uname", "-m")},
+		{"kernel", output("uname", "-sr")},
+		{"CPU", cmp.Or(procField("/proc/cpuinfo", "model name"), "unknown")},
+		{"cores", strconv.Itoa(runtime.NumCPU())},
+		{"memory", memory},
+		{"load average at start (1, 5, 15 min)", loadStart},
+		{"load average at the end", loadEnd},
+		{"Go", cmp.Or(strings.TrimPrefix(output("go", "version"), "go version "), runtime.Version())},
+		{"Python / boto3", output("python3", "-c", "import sys, boto3; print(sys.version.split()[0], '/', boto3.__version__)")},
 	}
-	return m
 }
 
 func procField(path, name string) string {
@@ -133,49 +130,37 @@ func loadavg() string {
 	return "unknown"
 }
 
-// goBench is the median run of one benchmark, with the fastest and slowest.
+// goBench is one benchmark: the time of each run, and its bytes and allocations per operation,
+// which do not vary.
 type goBench struct {
-	pkg, name                                string
-	nsPerOp, bytesOp, allocsOp, minNs, maxNs float64
+	pkg, name, bytes, allocs string
+	ns                       []float64
 }
 
 const goBenchCount = 5
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+[0-9.]+ MB/s)?(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
+var benchLine = regexp.MustCompile(`(?m)^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+[0-9.]+ MB/s)?(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
 
 var benchPackages = []string{"./internal/notification", "./internal/secretdoc", "./internal/alert"}
 
 func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 	var out []goBench
 	for _, pkg := range benchPackages {
-		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", "1s",
+		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem",
 			"-count", strconv.Itoa(goBenchCount), pkg)
 		cmd.Dir = root
 		stdout, err := cmd.CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("go test -bench %s: %v\n%s", pkg, err, tail(string(stdout), 2000))
 		}
-		var runs [][]goBench // by benchmark, in the order of the output
-		for _, line := range strings.Split(string(stdout), "\n") {
-			m := benchLine.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			b := goBench{pkg: strings.TrimPrefix(pkg, "./"), name: m[1]}
-			b.nsPerOp, _ = strconv.ParseFloat(m[2], 64)
-			b.bytesOp, _ = strconv.ParseFloat(m[3], 64)
-			b.allocsOp, _ = strconv.ParseFloat(m[4], 64)
-			i := slices.IndexFunc(runs, func(rs []goBench) bool { return rs[0].name == b.name })
+		first := len(out)
+		for _, m := range benchLine.FindAllStringSubmatch(string(stdout), -1) {
+			i := slices.IndexFunc(out[first:], func(b goBench) bool { return b.name == m[1] })
 			if i < 0 {
-				i, runs = len(runs), append(runs, nil)
+				i, out = len(out)-first, append(out, goBench{pkg: strings.TrimPrefix(pkg, "./"), name: m[1], bytes: m[3], allocs: m[4]})
 			}
-			runs[i] = append(runs[i], b)
-		}
-		for _, rs := range runs {
-			slices.SortFunc(rs, func(a, b goBench) int { return cmp.Compare(a.nsPerOp, b.nsPerOp) })
-			b := rs[len(rs)/2]
-			b.minNs, b.maxNs = rs[0].nsPerOp, rs[len(rs)-1].nsPerOp
-			out = append(out, b)
+			ns, _ := strconv.ParseFloat(m[2], 64)
+			out[first+i].ns = append(out[first+i].ns, ns)
 		}
 	}
 	return out, nil

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,40 +55,25 @@ type coldRun struct {
 	loadBefore, loadAfter string
 }
 
-// serve serves h on a free 127.0.0.1 port and returns its host:port.
-func serve(h http.Handler) (string, *http.Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return ln.Addr().String(), srv, nil
-}
-
 // measureStart execs argv with env under a fresh fake runtime API and times it from exec to its
 // first nextPath request, held open until the process is stopped so that nothing after is timed.
 func measureStart(argv, env []string) (coldSample, error) {
 	arrived := make(chan time.Time, 1)
-	addr, api, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.URL.Path != nextPath {
 			http.NotFound(w, r)
 			return
 		}
 		select {
-		case arrived <- now:
+		case arrived <- time.Now():
 		default:
 		}
 		<-r.Context().Done()
 	}))
-	if err != nil {
-		return coldSample{}, fmt.Errorf("fake runtime API: %w", err)
-	}
 	defer api.Close()
 	name := filepath.Base(argv[len(argv)-1])
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+addr)
+	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+api.Listener.Addr().String())
 	cmd.Dir = filepath.Dir(argv[len(argv)-1])
 	out := &logsink.Buffer{}
 	start := time.Now()
@@ -123,9 +109,7 @@ const unreachable = "http://127.0.0.1:9"
 // subject always follows another; one discarded round warms the page cache first.
 func coldStarts(ctx context.Context, bins map[string]string, n int, work string) (*coldRun, error) {
 	home, script := filepath.Join(work, "home"), filepath.Join(work, "baseline.py")
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return nil, err
-	}
+	os.MkdirAll(home, 0o755)
 	if err := os.WriteFile(script, baselinePy, 0o644); err != nil {
 		return nil, err
 	}
@@ -144,14 +128,11 @@ func coldStarts(ctx context.Context, bins map[string]string, n int, work string)
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,
 			"ROTATE_SECRET_FUNCTION_ARN="+harness.RotationFunctionARN)
 	}
-	run := &coldRun{loadBefore: loadavg(),
-		ready: map[string][]time.Duration{}, cpu: map[string][]time.Duration{}, hwmKB: map[string]int64{}}
+	run := &coldRun{loadBefore: loadavg(), ready: map[string][]time.Duration{}, cpu: map[string][]time.Duration{},
+		hwmKB: map[string]int64{}}
 	rng := rand.New(rand.NewPCG(7, 25))
 	order := slices.Clone(coldSubjects)
-	for round := -1; round < n; round++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	for round := -1; round < n && ctx.Err() == nil; round++ {
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, name := range order {
 			s, err := measureStart(argv[name], env[name])
@@ -164,12 +145,12 @@ func coldStarts(ctx context.Context, bins map[string]string, n int, work string)
 				run.hwmKB[name] = max(run.hwmKB[name], s.hwmKB)
 			}
 		}
-		if round >= 0 && (round+1)%10 == 0 {
+		if (round+1)%20 == 0 {
 			progress("cold starts: %d/%d rounds", round+1, n)
 		}
 	}
 	run.loadAfter = loadavg()
-	return run, nil
+	return run, ctx.Err()
 }
 
 // coldRatio compares a subject with a reference: the ratio of the medians (the verdict's), and the
@@ -179,40 +160,20 @@ type coldRatio struct {
 	paired spread[float64]
 }
 
-// compareCold compares subject with ref; false if either has no starts.
-func compareCold(c *coldRun, subject, ref string) (coldRatio, bool) {
+// compareCold compares subject with ref, both measured in every round.
+func compareCold(c *coldRun, subject, ref string) coldRatio {
 	s, r := c.ready[subject], c.ready[ref]
-	sm, rm := summarize(s).median, summarize(r).median
-	if len(s) == 0 || len(r) == 0 || rm <= 0 {
-		return coldRatio{}, false
+	per := make([]float64, len(s))
+	for i := range s {
+		per[i] = float64(s[i]) / float64(r[i])
 	}
-	var per []float64
-	for i := range min(len(s), len(r)) {
-		if r[i] > 0 {
-			per = append(per, float64(s[i])/float64(r[i]))
-		}
-	}
-	return coldRatio{median: float64(sm) / float64(rm), paired: summarize(per)}, true
+	return coldRatio{median: float64(summarize(s).median) / float64(summarize(r).median), paired: summarize(per)}
 }
 
-type coldVerdict struct {
-	function string
-	ratio    coldRatio
-	met      bool
-}
-
-// worstCold returns the function whose median is the highest against ref's.
-func worstCold(c *coldRun, ref string, target float64) (coldVerdict, error) {
-	var v coldVerdict
-	for _, f := range functionNames {
-		r, ok := compareCold(c, f, ref)
-		if !ok {
-			return v, fmt.Errorf("no cold starts of %s to compare", f)
-		}
-		if v.function == "" || r.median > v.ratio.median {
-			v.function, v.ratio = f, r
-		}
-	}
-	v.met = v.ratio.median <= target
-	return v, nil
+// worstCold returns the function whose median is the highest against ref's, and its ratio.
+func worstCold(c *coldRun, ref string) (string, coldRatio) {
+	worst := slices.MaxFunc(functionNames, func(a, b string) int {
+		return cmp.Compare(compareCold(c, a, ref).median, compareCold(c, b, ref).median)
+	})
+	return worst, compareCold(c, worst, ref)
 }

@@ -1,6 +1,6 @@
 // Command bench measures what issue 7 asks of this project against AWS's Python rotation templates
 // (sizes, cold starts, peak RSS, handler and peer time, calls per rotation, Go benchmarks, targets)
-// and writes it to BENCHMARKS.md. Usage: go run ./test/bench [-out BENCHMARKS.md] [-starts 120].
+// and writes it to BENCHMARKS.md. Usage: go run ./test/bench [-out BENCHMARKS.md] [-cold-only].
 package main
 
 import (
@@ -18,34 +18,32 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
+// coldRounds is the number of cold starts of each subject.
+const coldRounds = 120
+
 type results struct {
-	date       time.Time
-	took       time.Duration
-	machine    machine
-	sizes      []sizes
-	goBench    []goBench
-	goBenchErr error
-	cold       *coldRun
-	coldErr    error
-	starts     int
-	loadEnd    string
-	stackErr   error
-	rotation   *rotationRun
-	batches    []invocation // the receive-secret and expiry-alert batches, labelled as rows
-	sweeps     []sweepRun
-	peakRSS    map[string]int64    // KiB
-	doc        map[string]*docStep // nil when the rotation package doc's table cannot be read
-	docReasons string
+	date            time.Time
+	took            time.Duration
+	machine         [][]string // the Machine table's rows
+	loadStart, load string     // load averages at the start and at the end
+	sizes           []sizes
+	goBench         []goBench
+	cold            *coldRun
+	rotation        *rotationRun // nil with -cold-only, as batches, sweeps and peakRSS
+	batches         []invocation // the receive-secret and expiry-alert batches, labelled as rows
+	sweeps          []sweepRun
+	peakRSS         map[string]int64    // KiB
+	doc             map[string]*docStep // nil when the rotation package doc's table cannot be read
+	docReasons      string
 }
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file")
-	starts := flag.Int("starts", 120, "cold starts of each function, of the floor and of the Python baseline")
 	coldOnly := flag.Bool("cold-only", false, "measure sizes and cold starts only, without the local stack")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *out, *starts, *coldOnly); err != nil {
+	if err := run(ctx, *out, *coldOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -55,8 +53,8 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
-	began := time.Now()
+func run(ctx context.Context, outPath string, coldOnly bool) error {
+	r := &results{date: time.Now().UTC(), loadStart: loadavg(), peakRSS: map[string]int64{}}
 	root, err := harness.RepoRoot()
 	if err != nil {
 		return err
@@ -71,7 +69,6 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	}
 	defer os.RemoveAll(work)
 
-	r := &results{date: began.UTC(), starts: starts, peakRSS: map[string]int64{}, machine: describeMachine(ctx)}
 	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
 	arm, err := build(ctx, root, filepath.Join(work, "arm64"), "linux", "arm64")
 	if err != nil {
@@ -84,27 +81,29 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	for _, f := range builtNames {
 		s, err := measureSizes(f, arm[f], host[f])
 		if err != nil {
-			return fmt.Errorf("zip %s: %w", f, err)
+			return err
 		}
 		r.sizes = append(r.sizes, s)
 	}
-
 	progress("go test -bench on the hot paths")
-	r.goBench, r.goBenchErr = runGoBenchmarks(ctx, root)
-
-	progress("cold starts: %d rounds of each function, the floor and the Python baseline", starts)
-	r.cold, r.coldErr = coldStarts(ctx, host, starts, work)
-	r.doc, r.docReasons = readDoc(root)
-
-	if coldOnly {
-		r.stackErr = errors.New("not run (-cold-only)")
-	} else {
-		progress("local stack: full rotation and batches")
-		r.stackErr = runStack(ctx, r, root, work, host)
+	if r.goBench, err = runGoBenchmarks(ctx, root); err != nil {
+		return err
 	}
-
-	r.took = time.Since(began)
-	r.loadEnd = loadavg()
+	progress("cold starts: %d rounds of each function, the floor and the Python baseline", coldRounds)
+	if r.cold, err = coldStarts(ctx, host, coldRounds, work); err != nil {
+		return err
+	}
+	if r.doc, r.docReasons = readDoc(root); r.doc == nil {
+		return errors.New("the call table of internal/rotation/doc.go could not be read")
+	}
+	if !coldOnly {
+		progress("local stack: full rotation and batches")
+		if err := runStack(ctx, r, root, work, host); err != nil {
+			return err
+		}
+	}
+	r.took, r.load = time.Since(r.date), loadavg()
+	r.machine = describeMachine(ctx, r.loadStart, r.load)
 	if err := os.WriteFile(outPath, []byte(render(r)), 0o644); err != nil {
 		return err
 	}
@@ -118,32 +117,24 @@ func runStack(ctx context.Context, r *results, root, work string, host map[strin
 	if err != nil {
 		return err
 	}
+	defer func() {
+		for _, f := range functionNames {
+			pid, _ := s.h.BootstrapPID(f)
+			r.peakRSS[f], _ = procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
+			if err != nil {
+				err = fmt.Errorf("%w\nlog of %s:\n%s", err, f, tail(s.h.Logs(f), 3000))
+			}
+		}
+	}()
 	if err := s.warmUp(ctx); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	defer func() {
-		for _, f := range functionNames {
-			pid, ok := s.h.BootstrapPID(f)
-			if kb, found := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM"); ok && found {
-				r.peakRSS[f] = kb
-			}
-		}
-		if err != nil {
-			err = fmt.Errorf("%w\nlogs of the functions:\n%s\n%s\n%s", err,
-				tail(s.h.Logs(harness.FunctionRotate), 3000),
-				tail(s.h.Logs(harness.FunctionReceive), 3000),
-				tail(s.h.Logs(harness.FunctionExpiry), 2000))
-		}
-	}()
 	progress("stack: full rotation")
 	if r.rotation, err = s.rotation(ctx); err != nil {
 		return err
 	}
-	if r.rotation.err != nil {
-		return fmt.Errorf("rotation: %w", r.rotation.err)
-	}
-	for _, batch := range []func(context.Context) (invocation, error){s.receiveBatch, s.expiryBatch} {
-		inv, err := batch(ctx)
+	for _, b := range batches {
+		inv, err := s.sqsBatch(ctx, b)
 		if err != nil {
 			return err
 		}

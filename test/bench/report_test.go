@@ -112,7 +112,7 @@ func TestTimingProxyCountsRefused(t *testing.T) {
 		{"secretsmanager.PutSecretValue", "InvalidRequestException", http.StatusBadRequest, 0},
 	}
 	for _, tt := range tests {
-		m := &meter{meterState: meterState{calls: map[string]int{}, lastEnd: map[string]time.Time{}}}
+		m := &meter{peerStats: peerStats{calls: map[string]int{}}}
 		p := timed(m, harness.PeerSecretsManager, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if tt.errorType != "" {
 				w.Header().Set("X-Amzn-ErrorType", tt.errorType)
