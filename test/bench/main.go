@@ -32,8 +32,8 @@ type results struct {
 	rotation        *rotationRun // nil with -cold-only, as batches, sweeps and peakRSS
 	batches         []invocation // the receive-secret and expiry-alert batches, labelled as rows
 	sweeps          []sweepRun
-	peakRSS         map[string]int64    // KiB
-	doc             map[string]*docStep // nil when the rotation package doc's table cannot be read
+	peakRSS         map[string]int64          // KiB
+	doc             map[string]map[string]int // by step: the rotation package doc's table of calls
 	docReasons      string
 }
 

@@ -160,7 +160,7 @@ func stackTargets(res *results) [][]string {
 	per := func(sw sweepRun) string { return ms(sw.inv.roundTrip / time.Duration(max(1, sw.secrets))) }
 	measured, expected, polls, off := 0, 0, 0, 0
 	for _, inv := range res.rotation.steps {
-		got, want := smCalls(inv.calls), res.doc[inv.label].sm
+		got, want := smCalls(inv.calls), smCalls(res.doc[inv.label])
 		p, o, _ := smDiff(inv.label, got, want)
 		_, g := formatCalls(got, "")
 		_, w := formatCalls(want, "")
@@ -350,13 +350,9 @@ func renderCalls(r *report, res *results) {
 	r.para("Expected: the table \"Calls for one rotation\" of `internal/rotation/doc.go`, read by this program.")
 	rows = nil
 	for _, inv := range rot.steps {
-		d, got := res.doc[inv.label], smCalls(inv.calls)
-		_, lwa := formatCalls(inv.calls, "LWA ")
-		_, sp := formatCalls(inv.calls, "SP-API ")
-		_, sns := formatCalls(inv.calls, "SNS ")
-		m, w := fmt.Sprintf("%d / %d / %d", lwa, sp, sns), fmt.Sprintf("%d / %d / %d", d.lwa, d.sp, d.sns)
-		polls, _, diffs := smDiff(inv.label, got, d.sm)
-		if m != w {
+		got, want := smCalls(inv.calls), smCalls(res.doc[inv.label])
+		polls, _, diffs := smDiff(inv.label, got, want)
+		if otherCalls(inv.calls) != otherCalls(res.doc[inv.label]) {
 			diffs = append(diffs, "LWA/SP-API/SNS differ")
 		}
 		verdict := "as documented"
@@ -365,7 +361,7 @@ func renderCalls(r *report, res *results) {
 		} else if polls > 0 {
 			verdict = fmt.Sprintf("as documented, plus %s while the secret was on its way", plural(polls, "poll", "polls"))
 		}
-		rows = append(rows, []string{inv.label, calls(got), calls(d.sm), m, w, verdict})
+		rows = append(rows, []string{inv.label, calls(got), calls(want), otherCalls(inv.calls), otherCalls(res.doc[inv.label]), verdict})
 	}
 	r.table([]string{"step", "measured", "package doc", "LWA / SP-API / SNS measured", "doc", "verdict"}, rows...)
 	r.para("Why each Secrets Manager call is needed (from the package doc):")
@@ -389,12 +385,6 @@ func renderGoBench(r *report, res *results) {
 	r.table([]string{"package", "benchmark", "time/op (median)", "fastest – slowest run", "bytes/op", "allocs/op"}, rows...)
 }
 
-// docStep is one row of the rotation package doc's "Calls for one rotation" table.
-type docStep struct {
-	sm           map[string]int
-	lwa, sp, sns int
-}
-
 var rotationSteps = []string{"createSecret", "setSecret", "testSecret", "finishSecret"}
 
 var (
@@ -402,55 +392,44 @@ var (
 	docRow = regexp.MustCompile(`(?m)^//\t(` + strings.Join(rotationSteps, "|") +
 		`)\s+(.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s*\n((?://\t +\S.*\n)*)`)
 	docPair = regexp.MustCompile(`([A-Z][A-Za-z]+) (\d+)`)
+	// An item of the list of reasons, and its continuation lines.
+	docReason = regexp.MustCompile(`(?m)^//   - (.*(?:\n//     .*)*)`)
 )
 
 // readDoc reads the expected calls from internal/rotation/doc.go, never from this program: its
-// per-step table (nil if it cannot be read) and its explanation of each call, as Markdown.
-func readDoc(root string) (map[string]*docStep, string) {
+// per-step table, by step, with the calls named as the proxies name them (nil if it cannot be
+// read), and its explanation of each call, as Markdown.
+func readDoc(root string) (map[string]map[string]int, string) {
 	b, err := os.ReadFile(filepath.Join(root, "internal", "rotation", "doc.go"))
 	if err != nil {
 		return nil, ""
 	}
 	_, table, _ := strings.Cut(string(b), "# Calls for one rotation")
-	rows := map[string]*docStep{}
+	rows := map[string]map[string]int{}
 	for _, m := range docRow.FindAllStringSubmatch(table, -1) {
-		d := &docStep{sm: map[string]int{}}
-		d.lwa, _ = strconv.Atoi(m[3])
-		d.sp, _ = strconv.Atoi(m[4])
-		d.sns, _ = strconv.Atoi(m[5])
+		d := map[string]int{}
+		for i, op := range otherOps {
+			d[op], _ = strconv.Atoi(m[3+i])
+		}
 		for _, p := range docPair.FindAllStringSubmatch(m[2]+m[6], -1) {
 			n, _ := strconv.Atoi(p[2])
-			d.sm[p[1]] += n
+			d["Secrets Manager "+p[1]] += n
 		}
 		rows[m[1]] = d
 	}
 	if len(rows) != len(rotationSteps) {
 		rows = nil
 	}
-	return rows, readDocReasons(string(b))
+	_, why, _ := strings.Cut(table, "Why each is needed:")
+	var reasons []string
+	for _, m := range docReason.FindAllStringSubmatch(why, -1) {
+		reasons = append(reasons, "- "+strings.Join(strings.Fields(strings.ReplaceAll(m[1], "\n//", "")), " "))
+	}
+	return rows, strings.Join(reasons, "\n")
 }
 
-// readDocReasons returns the doc's "Why each is needed:" list.
-func readDocReasons(doc string) string {
-	_, text, ok := strings.Cut(doc, "Why each is needed:")
-	if !ok {
-		return ""
-	}
-	var out []string
-	for _, line := range strings.Split(text, "\n")[1:] {
-		l := strings.TrimPrefix(line, "//")
-		if !strings.HasPrefix(l, "   ") {
-			break
-		}
-		l = strings.TrimSpace(l)
-		if strings.HasPrefix(l, "- ") {
-			out = append(out, l)
-		} else if len(out) > 0 {
-			out[len(out)-1] += " " + l
-		}
-	}
-	return strings.Join(out, "\n")
-}
+// otherOps are the doc table's columns after Secrets Manager, as the proxies name the calls.
+var otherOps = []string{"LWA token", "SP-API rotateApplicationClientSecret", "SNS Publish"}
 
 // smCalls keeps the Secrets Manager calls, by operation.
 func smCalls(m map[string]int) map[string]int {
@@ -461,6 +440,11 @@ func smCalls(m map[string]int) map[string]int {
 		}
 	}
 	return out
+}
+
+// otherCalls renders the LWA, SP-API and SNS calls as "1 / 1 / 0".
+func otherCalls(m map[string]int) string {
+	return fmt.Sprintf("%d / %d / %d", m[otherOps[0]], m[otherOps[1]], m[otherOps[2]])
 }
 
 // smDiff compares one step's Secrets Manager calls with the doc's: extra DescribeSecret calls in

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,11 +66,13 @@ func TestReadDocTable(t *testing.T) {
 		if r == nil {
 			t.Fatalf("row %s missing", step)
 		}
-		for _, n := range r.sm {
-			sm += n
+		for op, n := range r {
+			if strings.HasPrefix(op, "Secrets Manager ") {
+				sm += n
+			}
 		}
-		lwa += r.lwa
-		sp += r.sp
+		lwa += r["LWA token"]
+		sp += r["SP-API rotateApplicationClientSecret"]
 	}
 	for _, c := range []struct {
 		name string
