@@ -30,19 +30,16 @@ const (
 // builtNames are the binaries build makes: the functions, then the references.
 var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKFloor})
 
-func build(ctx context.Context, root, dir, goos, goarch string) (map[string]string, error) {
+// build builds the functions and the references for goos/goarch into dir, named as builtNames.
+func build(ctx context.Context, root, dir, goos, goarch string) error {
 	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
 		"-o", dir+string(filepath.Separator), "./functions/...", "./test/bench/"+subjectFloor, "./test/bench/"+subjectSDKFloor)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build %s/%s: %v\n%s", goos, goarch, err, out)
+		return fmt.Errorf("go build %s/%s: %v\n%s", goos, goarch, err, out)
 	}
-	paths := map[string]string{}
-	for _, f := range builtNames {
-		paths[f] = filepath.Join(dir, f)
-	}
-	return paths, nil
+	return nil
 }
 
 // sizes of one function's artifacts, in bytes: the bootstraps and the deployment zip of the arm64 one.

@@ -104,10 +104,10 @@ func sandboxEnv(home string, extra ...string) []string {
 // unreachable is an unused loopback port: the measured processes call nothing before they are ready.
 const unreachable = "http://127.0.0.1:9"
 
-// coldStarts measures n starts of each subject (host builds). Each round starts every subject once,
+// coldStarts measures n starts of each subject (the host builds in dir). Each round starts every subject once,
 // in an order shuffled per round (fixed seed), so that they share the machine's state and no
 // subject always follows another; one discarded round warms the page cache first.
-func coldStarts(ctx context.Context, bins map[string]string, n int, work string) (*coldRun, error) {
+func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, error) {
 	home, script := filepath.Join(work, "home"), filepath.Join(work, "baseline.py")
 	os.MkdirAll(home, 0o755)
 	if err := os.WriteFile(script, baselinePy, 0o644); err != nil {
@@ -122,7 +122,7 @@ func coldStarts(ctx context.Context, bins map[string]string, n int, work string)
 	env := map[string][]string{subjectPython: sandboxEnv(home, "PYTHONDONTWRITEBYTECODE=1")}
 	for _, f := range builtNames {
 		// What every function needs to start (the watchdog alone reads the rotation function's ARN).
-		argv[f], env[f] = []string{bins[f]}, sandboxEnv(home, "AWS_LAMBDA_FUNCTION_NAME="+f,
+		argv[f], env[f] = []string{filepath.Join(dir, f)}, sandboxEnv(home, "AWS_LAMBDA_FUNCTION_NAME="+f,
 			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 			"ALERT_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:bench-alerts",
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,

@@ -29,9 +29,9 @@ type results struct {
 	sizes           []sizes
 	goBench         []goBench
 	cold            *coldRun
-	rotation        *rotationRun // nil with -cold-only, as batches, sweeps and peakRSS
-	batches         []invocation // the receive-secret and expiry-alert batches, labelled as rows
-	sweeps          []sweepRun
+	rotation        *rotationRun              // nil with -cold-only, as batches, sweeps and peakRSS
+	batches         []invocation              // the receive-secret and expiry-alert batches, labelled as rows
+	sweeps          []invocation              // the watchdog's, labelled as rows
 	peakRSS         map[string]int64          // KiB
 	doc             map[string]map[string]int // by step: the rotation package doc's table of calls
 	docReasons      string
@@ -70,16 +70,15 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	defer os.RemoveAll(work)
 
 	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
-	arm, err := build(ctx, root, filepath.Join(work, "arm64"), "linux", "arm64")
-	if err != nil {
+	arm, host := filepath.Join(work, "arm64"), filepath.Join(work, "host")
+	if err := build(ctx, root, arm, "linux", "arm64"); err != nil {
 		return err
 	}
-	host, err := build(ctx, root, filepath.Join(work, "host"), runtime.GOOS, runtime.GOARCH)
-	if err != nil {
+	if err := build(ctx, root, host, runtime.GOOS, runtime.GOARCH); err != nil {
 		return err
 	}
 	for _, f := range builtNames {
-		s, err := measureSizes(f, arm[f], host[f])
+		s, err := measureSizes(f, filepath.Join(arm, f), filepath.Join(host, f))
 		if err != nil {
 			return err
 		}
@@ -111,7 +110,7 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	return nil
 }
 
-func runStack(ctx context.Context, r *results, root, work string, host map[string]string) (err error) {
+func runStack(ctx context.Context, r *results, root, work, host string) (err error) {
 	s, err := startStack(ctx, root, work, host)
 	defer s.close()
 	if err != nil {

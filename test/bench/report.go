@@ -40,10 +40,7 @@ func (r *report) table(head []string, rows ...[]string) {
 	r.b.WriteString("\n")
 }
 
-type spread[T ~int64 | ~float64] struct {
-	n                          int
-	median, p10, p90, min, max T
-}
+type spread[T ~int64 | ~float64] struct{ median, p10, p90, min, max T }
 
 // summarize summarizes xs; the percentiles are nearest-rank.
 func summarize[T ~int64 | ~float64](xs []T) spread[T] {
@@ -56,7 +53,7 @@ func summarize[T ~int64 | ~float64](xs []T) spread[T] {
 	if len(s)%2 == 0 {
 		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
-	return spread[T]{n: len(s), median: med, p10: rank(0.10), p90: rank(0.90), min: s[0], max: s[len(s)-1]}
+	return spread[T]{median: med, p10: rank(0.10), p90: rank(0.90), min: s[0], max: s[len(s)-1]}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
@@ -69,9 +66,6 @@ func times(x float64) string { return fmt.Sprintf("%.2f×", x) }
 
 // fraction renders a ratio below 1 as "1/N (0.040)".
 func fraction(x float64) string {
-	if x <= 0 {
-		return "–"
-	}
 	return fmt.Sprintf("1/%.0f (%.3f)", 1/x, x)
 }
 
@@ -157,7 +151,7 @@ func stackTargets(res *results) [][]string {
 	name := slices.MaxFunc(functionNames, func(a, b string) int { return cmp.Compare(res.peakRSS[a], res.peakRSS[b]) })
 	rss := res.peakRSS[name]
 	first, last := res.sweeps[0], res.sweeps[len(res.sweeps)-1]
-	per := func(sw sweepRun) string { return ms(sw.inv.roundTrip / time.Duration(max(1, sw.secrets))) }
+	per := func(sw invocation) string { return ms(sw.roundTrip / time.Duration(max(1, sw.records))) }
 	measured, expected, polls, off := 0, 0, 0, 0
 	for _, inv := range res.rotation.steps {
 		got, want := smCalls(inv.calls), smCalls(res.doc[inv.label])
@@ -175,9 +169,9 @@ func stackTargets(res *results) [][]string {
 	}
 	return [][]string{
 		{kibToMiB(rss), yes[rss <= targetRSSKiB], fmt.Sprintf("highest: %s, %s (VmHWM over the whole stack run).", name, kibToMiB(rss))},
-		{ms(last.inv.roundTrip), yes[last.inv.roundTrip < targetSweep],
+		{ms(last.roundTrip), yes[last.roundTrip < targetSweep],
 			fmt.Sprintf("%s per secret at %d secrets, %s per secret at %d: round trip of one invocation on the local stack, moto answering every call.",
-				per(first), first.secrets, per(last), last.secrets)},
+				per(first), first.records, per(last), last.records)},
 		{fmt.Sprintf("%d per rotation", measured), yes[off == 0], why},
 	}
 }
@@ -300,11 +294,8 @@ func renderHandler(r *report, res *results) {
 	for _, inv := range rot.receives {
 		row(fmt.Sprintf("receive-secret: the rotation's delivery (%s)", plural(max(1, inv.records), "message", "messages")), inv)
 	}
-	for _, inv := range res.batches {
+	for _, inv := range slices.Concat(res.batches, res.sweeps) {
 		row(inv.label, inv)
-	}
-	for _, sw := range res.sweeps {
-		row(fmt.Sprintf("watchdog: sweep of %d managed secrets (%d alerts)", sw.secrets, sw.alerts), sw.inv)
 	}
 	r.table([]string{"invocation", "round trip", "waiting on peers", "in handler", "CPU", "peer calls"}, rows...)
 	r.para("The watchdog's sweeps read every managed secret of the stack (those of the rows above included, topped up with secrets of made-up applications), with one DescribeSecret, one ListSecretVersionIds, one GetSecretValue and one LWA token request each, eight secrets at a time. The simulator knows one application only, so LWA rejects every other secret's credentials and the sweep publishes one alert for each: the most publishing a sweep of that size can do.")

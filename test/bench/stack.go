@@ -43,8 +43,8 @@ type stack struct {
 	records map[string][]invocation // by function
 }
 
-// startStack starts the stack with the bootstraps of bins; close it even after an error.
-func startStack(ctx context.Context, root, work string, bins map[string]string) (*stack, error) {
+// startStack starts the stack with the bootstraps in dir; close it even after an error.
+func startStack(ctx context.Context, root, work, dir string) (*stack, error) {
 	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
 	binDir, one := filepath.Join(work, "stack"), map[string]int{}
 	for _, f := range functionNames {
@@ -52,7 +52,7 @@ func startStack(ctx context.Context, root, work string, bins map[string]string) 
 		if err := os.MkdirAll(filepath.Join(binDir, f), 0o755); err != nil {
 			return s, err
 		}
-		if err := os.Symlink(bins[f], filepath.Join(binDir, f, "bootstrap")); err != nil {
+		if err := os.Symlink(filepath.Join(dir, f), filepath.Join(binDir, f, "bootstrap")); err != nil {
 			return s, err
 		}
 	}
@@ -92,7 +92,7 @@ func (s *stack) wrapPeer(function, peer, target string) string {
 type invocation struct {
 	label     string        // the rotation step, or a batch's row in the report
 	roundTrip time.Duration // POST to the emulator until its answer
-	records   int           // SQS records in the event
+	records   int           // SQS records in the event, or the secrets a sweep read
 	sent      time.Time     // the earliest SentTimestamp of the SQS records
 	cpu       time.Duration // of the bootstrap's threads
 	peerStats               // the peer requests during the invocation
@@ -270,18 +270,13 @@ func (s *stack) sqsBatch(ctx context.Context, b batch) (invocation, error) {
 	return inv, err
 }
 
-type sweepRun struct {
-	secrets, alerts int
-	inv             invocation
-}
-
 // sweepSizes are the fleet sizes the watchdog's sweep is timed at: two, to show it is linear.
 var sweepSizes = []int{50, 100}
 
 // sweeps tops the managed secrets up to each of sweepSizes and times one sweep at each size; LWA
 // rejects every added secret (unknown application), so the sweep publishes the most alerts it can.
-func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
-	var runs []sweepRun
+func (s *stack) sweeps(ctx context.Context) ([]invocation, error) {
+	var runs []invocation
 	for _, size := range sweepSizes {
 		listed, err := health.List(ctx, s.h.SecretsManager)
 		if err != nil {
@@ -297,7 +292,8 @@ func (s *stack) sweeps(ctx context.Context) ([]sweepRun, error) {
 		if err != nil {
 			return runs, err
 		}
-		runs = append(runs, sweepRun{secrets: res.Secrets, alerts: res.Alerts, inv: inv})
+		inv.records, inv.label = res.Secrets, fmt.Sprintf("watchdog: sweep of %d managed secrets (%d alerts)", res.Secrets, res.Alerts)
+		runs = append(runs, inv)
 	}
 	return runs, nil
 }
