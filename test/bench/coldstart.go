@@ -41,23 +41,21 @@ var caVariables = []string{"AWS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "RE
 // nextPath is the first request a runtime makes once it is ready.
 const nextPath = "/2018-06-01/runtime/invocation/next"
 
-// coldSample is one measured start: exec to the first nextPath request, and the process's CPU
-// time and peak RSS then.
-type coldSample struct {
-	ready, cpu time.Duration
-	hwmKB      int64
-}
-
 // coldRun is the whole cold-start measurement, by subject, in round order.
 type coldRun struct {
-	ready, cpu            map[string][]time.Duration
-	hwmKB                 map[string]int64 // the highest peak RSS when ready
+	ready, cpu            map[string][]time.Duration // exec to the first nextPath request, and CPU time then
+	hwmKB                 map[string]int64           // the highest peak RSS when ready
 	loadBefore, loadAfter string
 }
 
-// measureStart execs argv with env under a fresh fake runtime API and times it from exec to its
-// first nextPath request, held open until the process is stopped so that nothing after is timed.
-func measureStart(argv, env []string) (coldSample, error) {
+func newColdRun() *coldRun {
+	return &coldRun{ready: map[string][]time.Duration{}, cpu: map[string][]time.Duration{}, hwmKB: map[string]int64{}}
+}
+
+// start execs argv with env under a fresh fake runtime API and records its start under name: the
+// time from exec to its first nextPath request, held open until the process is stopped so that
+// nothing after is timed, and its CPU time and peak RSS then.
+func (c *coldRun) start(name string, argv, env []string) error {
 	arrived := make(chan time.Time, 1)
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.URL.Path != nextPath {
@@ -71,7 +69,6 @@ func measureStart(argv, env []string) (coldSample, error) {
 		<-r.Context().Done()
 	}))
 	defer api.Close()
-	name := filepath.Base(argv[len(argv)-1])
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+api.Listener.Addr().String())
 	cmd.Dir = filepath.Dir(argv[len(argv)-1])
@@ -79,17 +76,19 @@ func measureStart(argv, env []string) (coldSample, error) {
 	start := time.Now()
 	p, err := harness.StartProcess(name, cmd, out)
 	if err != nil {
-		return coldSample{}, err
+		return err
 	}
 	defer p.Stop()
 	select {
 	case at := <-arrived:
 		hwm, _ := procKB(fmt.Sprintf("/proc/%d/status", p.Pid()), "VmHWM")
-		return coldSample{ready: at.Sub(start), cpu: cpuTime(p.Pid()), hwmKB: hwm}, nil
+		c.ready[name], c.cpu[name] = append(c.ready[name], at.Sub(start)), append(c.cpu[name], cpuTime(p.Pid()))
+		c.hwmKB[name] = max(c.hwmKB[name], hwm)
+		return nil
 	case <-p.Done():
-		return coldSample{}, fmt.Errorf("%s exited before it asked for an invocation:\n%s", name, tail(out.String(), 2000))
+		return fmt.Errorf("%s exited before it asked for an invocation:\n%s", name, tail(out.String(), 2000))
 	case <-time.After(20 * time.Second):
-		return coldSample{}, fmt.Errorf("%s did not ask for an invocation within 20s", name)
+		return fmt.Errorf("%s did not ask for an invocation within 20s", name)
 	}
 }
 
@@ -104,9 +103,9 @@ func sandboxEnv(home string, extra ...string) []string {
 // unreachable is an unused loopback port: the measured processes call nothing before they are ready.
 const unreachable = "http://127.0.0.1:9"
 
-// coldStarts measures n starts of each subject (the host builds in dir). Each round starts every subject once,
-// in an order shuffled per round (fixed seed), so that they share the machine's state and no
-// subject always follows another; one discarded round warms the page cache first.
+// coldStarts measures n starts of each subject (the host builds in dir). Each round starts every
+// subject once, in an order shuffled per round (fixed seed), so that they share the machine's state
+// and no subject always follows another; one discarded round warms the page cache first.
 func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, error) {
 	home, script := filepath.Join(work, "home"), filepath.Join(work, "baseline.py")
 	os.MkdirAll(home, 0o755)
@@ -128,28 +127,22 @@ func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, 
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,
 			"ROTATE_SECRET_FUNCTION_ARN="+harness.RotationFunctionARN)
 	}
-	run := &coldRun{loadBefore: loadavg(), ready: map[string][]time.Duration{}, cpu: map[string][]time.Duration{},
-		hwmKB: map[string]int64{}}
-	rng := rand.New(rand.NewPCG(7, 25))
-	order := slices.Clone(coldSubjects)
+	loadBefore, run, rng, order := loadavg(), newColdRun(), rand.New(rand.NewPCG(7, 25)), slices.Clone(coldSubjects)
 	for round := -1; round < n && ctx.Err() == nil; round++ {
+		if round == 0 { // the warm-up round is discarded
+			run = newColdRun()
+		}
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, name := range order {
-			s, err := measureStart(argv[name], env[name])
-			if err != nil {
+			if err := run.start(name, argv[name], env[name]); err != nil {
 				return nil, fmt.Errorf("cold start of %s: %w", name, err)
 			}
-			if round >= 0 {
-				run.ready[name] = append(run.ready[name], s.ready)
-				run.cpu[name] = append(run.cpu[name], s.cpu)
-				run.hwmKB[name] = max(run.hwmKB[name], s.hwmKB)
-			}
 		}
-		if (round+1)%20 == 0 {
+		if round > 0 && (round+1)%20 == 0 {
 			progress("cold starts: %d/%d rounds", round+1, n)
 		}
 	}
-	run.loadAfter = loadavg()
+	run.loadBefore, run.loadAfter = loadBefore, loadavg()
 	return run, ctx.Err()
 }
 

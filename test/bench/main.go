@@ -59,10 +59,6 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	if err != nil {
 		return err
 	}
-	// Fail before building when aws-lambda-rie is missing.
-	if _, err := harness.RIEPath(root); err != nil {
-		return err
-	}
 	work, err := os.MkdirTemp("", "spapi-lwa-bench-")
 	if err != nil {
 		return err
@@ -96,7 +92,7 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 		return errors.New("the call table of internal/rotation/doc.go could not be read")
 	}
 	if !coldOnly {
-		progress("local stack: full rotation and batches")
+		progress("local stack: a full rotation, batches, watchdog sweeps")
 		if err := runStack(ctx, r, root, work, host); err != nil {
 			return err
 		}
@@ -128,7 +124,6 @@ func runStack(ctx context.Context, r *results, root, work, host string) (err err
 	if err := s.warmUp(ctx); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	progress("stack: full rotation")
 	if r.rotation, err = s.rotation(ctx); err != nil {
 		return err
 	}
@@ -139,7 +134,6 @@ func runStack(ctx context.Context, r *results, root, work, host string) (err err
 		}
 		r.batches = append(r.batches, inv)
 	}
-	progress("stack: watchdog sweeps of %v managed secrets", sweepSizes)
 	r.sweeps, err = s.sweeps(ctx)
 	return err
 }
