@@ -40,6 +40,15 @@ func (r *report) table(head []string, rows ...[]string) {
 	r.b.WriteString("\n")
 }
 
+// tableOf writes a table of one row per x.
+func tableOf[T any](r *report, head []string, xs []T, row func(T) []string) {
+	var rows [][]string
+	for _, x := range xs {
+		rows = append(rows, row(x))
+	}
+	r.table(head, rows...)
+}
+
 type spread[T ~int64 | ~float64] struct{ median, p10, p90, min, max T }
 
 // summarize summarizes xs; the percentiles are nearest-rank.
@@ -110,20 +119,18 @@ func render(res *results) string {
 		r.para("Lambda runs the functions on arm64 (Graviton). This machine is %s, so sizes are those of the linux/arm64 bootstraps as deployed, while every runtime figure (cold start, memory, handler time) is measured on the %s/%s build of the same code with the same flags.",
 			res.machine[0][1], runtime.GOOS, runtime.GOARCH)
 	}
-	for _, section := range []func(*report, *results){
+	sections := []func(*report, *results){
 		renderTargets, renderNoise, renderSizes, renderCold, renderRSS, renderHandler, renderCalls, renderGoBench,
-	} {
+	}
+	if res.rotation == nil {
+		sections = slices.Replace(sections, 4, 7, func(r *report, _ *results) {
+			r.para("## 3.–5. Peak memory, handler time, calls per rotation\n\nNot measured: the local stack did not run (-cold-only).")
+		})
+	}
+	for _, section := range sections {
 		section(r, res)
 	}
 	return r.b.String()
-}
-
-// stackSkipped writes so, and is true, when the local stack did not run.
-func stackSkipped(r *report, res *results) bool {
-	if res.rotation == nil {
-		r.para("Not measured: the local stack did not run (-cold-only).")
-	}
-	return res.rotation == nil
 }
 
 func renderTargets(r *report, res *results) {
@@ -154,8 +161,8 @@ func stackTargets(res *results) [][]string {
 	per := func(sw invocation) string { return ms(sw.roundTrip / time.Duration(max(1, sw.records))) }
 	measured, expected, polls, off := 0, 0, 0, 0
 	for _, inv := range res.rotation.steps {
-		got, want := smCalls(inv.calls), smCalls(res.doc[inv.label])
-		p, o, _ := smDiff(inv.label, got, want)
+		got, want := smCalls(inv.calls), smCalls(res.doc[inv.step])
+		p, o, _ := smDiff(inv.step, got, want)
 		_, g := formatCalls(got, "")
 		_, w := formatCalls(want, "")
 		measured, expected, polls, off = measured+g, expected+w, polls+p, off+o
@@ -215,15 +222,14 @@ func renderSizes(r *report, res *results) {
 	r.para("## 1. Binary size")
 	r.para("Built by this run with the Makefile's flags: `CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags='-s -w'`. The zip is what a deployment uploads: one file `bootstrap`, mode 0755, deflate.")
 	size := func(n int64) string { return fmt.Sprintf("%s (%d bytes)", mib(n), n) }
-	var rows [][]string
-	for i, s := range res.sizes {
+	head := []string{"function", "bootstrap linux/arm64", "deployment zip", fmt.Sprintf("host build %s/%s", runtime.GOOS, runtime.GOARCH)}
+	tableOf(r, head, res.sizes, func(s sizes) []string {
 		name := s.function
-		if i >= len(functionNames) {
+		if !slices.Contains(functionNames, name) {
 			name += " (test/bench/" + name + ", a reference; not deployed)"
 		}
-		rows = append(rows, []string{name, size(s.arm64), size(s.zip), size(s.host)})
-	}
-	r.table([]string{"function", "bootstrap linux/arm64", "deployment zip", fmt.Sprintf("host build %s/%s", runtime.GOOS, runtime.GOARCH)}, rows...)
+		return []string{name, size(s.arm64), size(s.zip), size(s.host)}
+	})
 }
 
 func renderCold(r *report, res *results) {
@@ -231,27 +237,24 @@ func renderCold(r *report, res *results) {
 	c := res.cold
 	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); %s are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
 		coldRounds, "`"+strings.Join(caVariables, "`, `")+"`", c.loadBefore, c.loadAfter)
-	var rows [][]string
-	for _, name := range coldSubjects {
+	tableOf(r, []string{"subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)",
+		"CPU time to ready: median (p10–p90)", "peak RSS when ready"}, coldSubjects, func(name string) []string {
 		sp, cpu := summarize(c.ready[name]), summarize(c.cpu[name])
-		rows = append(rows, []string{name, cmp.Or(coldNotes[name], "the function's main: configuration, AWS clients, handler, lambda.Start"),
+		return []string{name, cmp.Or(coldNotes[name], "the function's main: configuration, AWS clients, handler, lambda.Start"),
 			ms(sp.median), ms(sp.p10), ms(sp.p90), ms(sp.min), ms(sp.max), fmt.Sprintf("±%.0f%%", 50*float64(sp.p90-sp.p10)/float64(sp.median)),
-			fmt.Sprintf("%s (%s–%s)", ms(cpu.median), ms(cpu.p10), ms(cpu.p90)), kibToMiB(c.hwmKB[name])})
-	}
-	r.table([]string{"subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)",
-		"CPU time to ready: median (p10–p90)", "peak RSS when ready"}, rows...)
+			fmt.Sprintf("%s (%s–%s)", ms(cpu.median), ms(cpu.p10), ms(cpu.p90)), kibToMiB(c.hwmKB[name])}
+	})
 	r.para("The verdicts use the ratio of the medians only. The per-round ratios (the function over the floor or Python started in the same round) show how much a ratio moved with the machine's load.")
-	rows = nil
-	for _, f := range append(slices.Clone(functionNames), subjectSDKFloor) {
-		rf, rp := compareCold(c, f, subjectFloor), compareCold(c, f, subjectPython)
-		name, vf, vp := f, yes[rf.median <= targetFloorRatio], yes[rp.median <= targetColdRatio]
-		if f == subjectSDKFloor {
-			name, vf, vp = f+" (reference)", "–", "–"
-		}
-		rows = append(rows, []string{name, times(rf.median), vf, times(rf.paired.p10) + " – " + times(rf.paired.p90),
-			fraction(rp.median), vp, fraction(rp.paired.p10) + " – " + fraction(rp.paired.p90)})
-	}
-	r.table([]string{"function", "median / floor median", "≤ 1.3×?", "per round p10–p90", "median / boto3 median", "≤ 1/25?", "per round p10–p90"}, rows...)
+	tableOf(r, []string{"function", "median / floor median", "≤ 1.3×?", "per round p10–p90", "median / boto3 median", "≤ 1/25?", "per round p10–p90"},
+		append(slices.Clone(functionNames), subjectSDKFloor), func(f string) []string {
+			rf, rp := compareCold(c, f, subjectFloor), compareCold(c, f, subjectPython)
+			name, vf, vp := f, yes[rf.median <= targetFloorRatio], yes[rp.median <= targetColdRatio]
+			if f == subjectSDKFloor {
+				name, vf, vp = f+" (reference)", "–", "–"
+			}
+			return []string{name, times(rf.median), vf, times(rf.paired.p10) + " – " + times(rf.paired.p90),
+				fraction(rp.median), vp, fraction(rp.paired.p10) + " – " + fraction(rp.paired.p90)}
+		})
 	f, p := summarize(c.ready[subjectFloor]).median, summarize(c.ready[subjectPython]).median
 	r.para("For scale: the floor's median is %s, boto3's %s; 1.3× the floor is %s and 1/25 of boto3 is %s.",
 		ms(f), ms(p), ms(time.Duration(float64(f)*targetFloorRatio)), ms(time.Duration(float64(p)*targetColdRatio)))
@@ -259,9 +262,6 @@ func renderCold(r *report, res *results) {
 
 func renderRSS(r *report, res *results) {
 	r.para("## 3. Peak memory")
-	if stackSkipped(r, res) {
-		return
-	}
 	r.para("VmHWM of `/proc/<pid>/status` of each bootstrap process (the child of aws-lambda-rie), read at the end of the stack run: the peak resident set over its whole life, i.e. init, one warm-up invocation and the invocations of sections 4 and 5.")
 	what := []string{
 		"a full rotation (the four steps)",
@@ -269,35 +269,20 @@ func renderRSS(r *report, res *results) {
 		fmt.Sprintf("a batch of %d expiry notices", batchSize),
 		fmt.Sprintf("sweeps of %v managed secrets", sweepSizes),
 	}
-	var rows [][]string
-	for i, f := range functionNames {
-		rows = append(rows, []string{f, kibToMiB(res.peakRSS[f]), what[i], yes[res.peakRSS[f] <= targetRSSKiB]})
-	}
-	r.table([]string{"function", "peak RSS", "what it ran", "≤ 25 MiB?"}, rows...)
+	tableOf(r, []string{"function", "peak RSS", "what it ran", "≤ 25 MiB?"}, functionNames, func(f string) []string {
+		return []string{f, kibToMiB(res.peakRSS[f]), what[slices.Index(functionNames, f)], yes[res.peakRSS[f] <= targetRSSKiB]}
+	})
 }
 
 func renderHandler(r *report, res *results) {
 	r.para("## 4. Handler time per rotation step and per batch")
-	if stackSkipped(r, res) {
-		return
-	}
 	rot := res.rotation
 	r.para("On the local stack of `test/harness` (the one of `make demo` and the end-to-end tests), one instance of each function: moto (`python3 -m moto.server`) as Secrets Manager, SQS and SNS; the SP-API/LWA simulator (`test/spapisim`); the host-built bootstraps under aws-lambda-rie; the harness plays Secrets Manager's rotation engine (RotateSecret creates the empty AWSPENDING version, then the four steps are invoked in order, then AWSPENDING is removed) and the SQS event source mapping of the new-secret queue. The bench puts its timing proxies between each function and each of its peers (`harness.Options.WrapPeer`), measures every invocation (`harness.Options.AroundInvoke`) and reads each bootstrap's `/proc` through `Stack.BootstrapPID`.")
 	r.para("How the split is measured: each function reaches every peer through a timing reverse proxy on 127.0.0.1 (one set per function). *Waiting on peers* is the wall time during which at least one of the function's requests is in flight (overlapping requests count once), taken as the difference of the proxy's counter around the invocation; *in handler* = round trip − waiting on peers, so it includes the runtime emulator's relay of the event and answer (well under a millisecond) and any sleep of the handler (createSecret's settle and poll waits). *CPU* is the CPU time of the bootstrap's threads over the invocation (`/proc/<pid>/task/*/schedstat`), the work the function actually did. Every function had one warm-up invocation first: these are warm figures (the cold start is section 2).")
-	var rows [][]string
-	row := func(name string, i invocation) {
-		rows = append(rows, []string{name, ms(i.roundTrip), ms(i.busy), ms(i.roundTrip - i.busy), ms(i.cpu), calls(i.calls)})
-	}
-	for _, inv := range rot.steps {
-		row("rotate-secret "+inv.label, inv)
-	}
-	for _, inv := range rot.receives {
-		row(fmt.Sprintf("receive-secret: the rotation's delivery (%s)", plural(max(1, inv.records), "message", "messages")), inv)
-	}
-	for _, inv := range slices.Concat(res.batches, res.sweeps) {
-		row(inv.label, inv)
-	}
-	r.table([]string{"invocation", "round trip", "waiting on peers", "in handler", "CPU", "peer calls"}, rows...)
+	tableOf(r, []string{"invocation", "round trip", "waiting on peers", "in handler", "CPU", "peer calls"},
+		slices.Concat(rot.steps, rot.receives, res.batches, res.sweeps), func(i invocation) []string {
+			return []string{i.label, ms(i.roundTrip), ms(i.busy), ms(i.roundTrip - i.busy), ms(i.cpu), calls(i.calls)}
+		})
 	r.para("The watchdog's sweeps read every managed secret of the stack (those of the rows above included, topped up with secrets of made-up applications), with one DescribeSecret, one ListSecretVersionIds, one GetSecretValue and one LWA token request each, eight secrets at a time. The simulator knows one application only, so LWA rejects every other secret's credentials and the sweep publishes one alert for each: the most publishing a sweep of that size can do.")
 	r.para("createSecret's time in the handler is almost all waiting, not work: it pauses %s after tagging (`rotation.DefaultSettle`, so that two concurrent runs agree on one caller) and polls for the delivered secret every %s (`rotation.DefaultPollInterval`); its CPU time was %s.",
 		rotation.DefaultSettle, rotation.DefaultPollInterval, ms(rot.steps[0].cpu))
@@ -306,9 +291,6 @@ func renderHandler(r *report, res *results) {
 
 func renderCalls(r *report, res *results) {
 	r.para("## 5. Calls per full rotation")
-	if stackSkipped(r, res) {
-		return
-	}
 	rot := res.rotation
 	sum := func(invs []invocation) map[string]int {
 		out := map[string]int{}
@@ -321,29 +303,26 @@ func renderCalls(r *report, res *results) {
 	}
 	rotCalls, recv := sum(rot.steps), sum(rot.receives)
 	r.para("One scheduled rotation of a freshly seeded secret (first ever: no `LWA_RECEIVED` yet), counted at the proxies. Completed: yes; `AWSCURRENT` holds the simulator's newest secret at the end: %v.", rot.current)
-	var rows [][]string
-	for _, peer := range []string{"Secrets Manager", "LWA", "SP-API", "SNS"} {
-		a, na := formatCalls(rotCalls, peer+" ")
-		b, nb := formatCalls(recv, peer+" ")
-		rows = append(rows, []string{peer, fmt.Sprintf("%d (%s)", na, a), fmt.Sprintf("%d (%s)", nb, b), fmt.Sprint(na + nb)})
-	}
-	r.table([]string{"peer", "rotate-secret", "receive-secret (the delivery)", "total"}, rows...)
-	r.para("The simulator itself saw %s and %s during the rotation; the rotation engine refused %s from the functions while the rotation ran.",
-		plural(rot.lwa, "LWA token request", "LWA token requests"), plural(rot.sp, "rotateApplicationClientSecret call", "rotateApplicationClientSecret calls"),
-		plural(rot.refused, "RotateSecret call", "RotateSecret calls"))
+	tableOf(r, []string{"peer", "rotate-secret", "receive-secret (the delivery)", "total"},
+		[]string{"Secrets Manager", "LWA", "SP-API", "SNS"}, func(peer string) []string {
+			a, na := formatCalls(rotCalls, peer+" ")
+			b, nb := formatCalls(recv, peer+" ")
+			return []string{peer, fmt.Sprintf("%d (%s)", na, a), fmt.Sprintf("%d (%s)", nb, b), fmt.Sprint(na + nb)}
+		})
+	r.para("The rotation engine refused %s from the functions while the rotation ran.", plural(rot.refused, "RotateSecret call", "RotateSecret calls"))
 	var receive time.Duration
 	for _, inv := range rot.receives {
 		receive += inv.roundTrip
 	}
 	r.para("**New-secret delivery to `AWSCURRENT`: %s** (from the simulator's SendMessage of the notification to the answer of finishSecret's UpdateSecretVersionStage). The whole rotation, RotateSecret to AWSPENDING removed: %s. Of that, receive-secret took %s to store the secret (its invocation's round trip); most of the rest is createSecret waiting for its next poll (every %s, `rotation.DefaultPollInterval`), then setSecret, testSecret and the promotion.",
-		ms(rot.promoted.Sub(rot.delivery)), ms(rot.end.Sub(rot.start)), ms(receive), rotation.DefaultPollInterval)
+		ms(rot.steps[len(rot.steps)-1].promoted.Sub(rot.receives[0].sent)), ms(rot.end.Sub(rot.start)), ms(receive), rotation.DefaultPollInterval)
 	r.para("### Secrets Manager calls of rotate-secret against the package doc")
 	r.para("Expected: the table \"Calls for one rotation\" of `internal/rotation/doc.go`, read by this program.")
-	rows = nil
-	for _, inv := range rot.steps {
-		got, want := smCalls(inv.calls), smCalls(res.doc[inv.label])
-		polls, _, diffs := smDiff(inv.label, got, want)
-		if otherCalls(inv.calls) != otherCalls(res.doc[inv.label]) {
+	tableOf(r, []string{"step", "measured", "package doc", "LWA / SP-API / SNS measured", "doc", "verdict"}, rot.steps, func(inv invocation) []string {
+		step := inv.step
+		got, want := smCalls(inv.calls), smCalls(res.doc[step])
+		polls, _, diffs := smDiff(step, got, want)
+		if otherCalls(inv.calls) != otherCalls(res.doc[step]) {
 			diffs = append(diffs, "LWA/SP-API/SNS differ")
 		}
 		verdict := "as documented"
@@ -352,9 +331,8 @@ func renderCalls(r *report, res *results) {
 		} else if polls > 0 {
 			verdict = fmt.Sprintf("as documented, plus %s while the secret was on its way", plural(polls, "poll", "polls"))
 		}
-		rows = append(rows, []string{inv.label, calls(got), calls(want), otherCalls(inv.calls), otherCalls(res.doc[inv.label]), verdict})
-	}
-	r.table([]string{"step", "measured", "package doc", "LWA / SP-API / SNS measured", "doc", "verdict"}, rows...)
+		return []string{step, calls(got), calls(want), otherCalls(inv.calls), otherCalls(res.doc[step]), verdict}
+	})
 	r.para("Why each Secrets Manager call is needed (from the package doc):")
 	r.para("%s", res.docReasons)
 	refused := ""
@@ -368,12 +346,10 @@ func renderGoBench(r *report, res *results) {
 	r.para("## 6. Go benchmarks of the hot paths")
 	r.para("`go test -run '^$' -bench . -benchmem -count %d` on %s: the median of the %d runs, and the fastest and slowest (bytes and allocations per operation do not vary).",
 		goBenchCount, "`"+strings.Join(benchPackages, "`, `")+"`", goBenchCount)
-	var rows [][]string
-	for _, b := range res.goBench {
+	tableOf(r, []string{"package", "benchmark", "time/op (median)", "fastest – slowest run", "bytes/op", "allocs/op"}, res.goBench, func(b goBench) []string {
 		s := summarize(b.ns)
-		rows = append(rows, []string{b.pkg, b.name, fmt.Sprintf("%.0f ns", s.median), fmt.Sprintf("%.0f – %.0f ns", s.min, s.max), b.bytes, b.allocs})
-	}
-	r.table([]string{"package", "benchmark", "time/op (median)", "fastest – slowest run", "bytes/op", "allocs/op"}, rows...)
+		return []string{b.pkg, b.name, fmt.Sprintf("%.0f ns", s.median), fmt.Sprintf("%.0f – %.0f ns", s.min, s.max), b.bytes, b.allocs}
+	})
 }
 
 var rotationSteps = []string{"createSecret", "setSecret", "testSecret", "finishSecret"}

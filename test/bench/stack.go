@@ -22,7 +22,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
@@ -39,6 +38,7 @@ type stack struct {
 	meters  map[string]*meter  // by function, made before the stack starts
 	servers []*httptest.Server // the proxies
 	runOnly string             // when set, the only secret whose rotation runs
+	seeded  int                // managed secrets created
 	mu      sync.Mutex
 	records map[string][]invocation // by function
 }
@@ -87,15 +87,16 @@ func (s *stack) wrapPeer(function, peer, target string) string {
 }
 
 type invocation struct {
-	label     string        // the rotation step, or a batch's row in the report
+	label     string        // its row in the report
+	step      string        // the rotation step
 	roundTrip time.Duration // POST to the emulator until its answer
 	records   int           // SQS records in the event, or the secrets a sweep read
-	sent      time.Time     // the earliest SentTimestamp of the SQS records
+	sent      time.Time     // the SentTimestamp of the first SQS record
 	cpu       time.Duration // of the bootstrap's threads
 	peerStats               // the peer requests during the invocation
 }
 
-// around records every invocation after the warm-up, when each bootstrap runs.
+// around measures and records every invocation.
 func (s *stack) around(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
 	var inv invocation
 	switch ev := event.(type) {
@@ -103,14 +104,13 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 		if s.runOnly != "" && ev.SecretID != s.runOnly { // the batches' secrets: their functions are measured
 			return nil, errors.New("bench: rotation of this secret is not run")
 		}
-		inv.label = ev.Step
-	case events.SQSEvent:
+		inv.label, inv.step = function+" "+ev.Step, ev.Step
+	case events.SQSEvent: // a batch's label replaces this one
 		inv.records = len(ev.Records)
-		for _, r := range ev.Records {
-			ms, err := strconv.ParseInt(r.Attributes["SentTimestamp"], 10, 64)
-			if t := time.UnixMilli(ms); err == nil && (inv.sent.IsZero() || t.Before(inv.sent)) {
-				inv.sent = t
-			}
+		inv.label = fmt.Sprintf("%s: the rotation's delivery (%s)", function, plural(max(1, inv.records), "message", "messages"))
+		if inv.records > 0 {
+			ms, _ := strconv.ParseInt(ev.Records[0].Attributes["SentTimestamp"], 10, 64)
+			inv.sent = time.UnixMilli(ms)
 		}
 	}
 	m := s.meters[function]
@@ -151,6 +151,7 @@ func (s *stack) takeRecords() map[string][]invocation {
 func (s *stack) seed(ctx context.Context, name, clientID string) error {
 	_, err := s.h.Seed(ctx, harness.SeedOptions{Name: name, Rotation: true, Document: &harness.SecretDocument{
 		ClientID: clientID, ClientSecret: "amzn1.oa2-cs.v1.bench" + harness.NewToken(), RefreshToken: "Atzr|bench"}})
+	s.seeded++
 	return err
 }
 
@@ -159,9 +160,6 @@ type rotationRun struct {
 	receives []invocation // receive-secret invocations while the rotation ran
 	start    time.Time
 	end      time.Time // AWSPENDING removed
-	promoted time.Time // finishSecret's UpdateSecretVersionStage answered
-	delivery time.Time // the simulator sent the new-secret notification (SQS SentTimestamp, ms)
-	lwa, sp  int       // calls the simulator saw
 	refused  int       // RotateSecret calls of the functions the engine refused
 	current  bool      // AWSCURRENT holds the simulator's newest secret at the end
 }
@@ -171,6 +169,7 @@ type rotationRun struct {
 func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	seeded := time.Now()
 	arn, err := s.h.Seed(ctx, harness.SeedOptions{Name: "bench/rotation", Rotation: true})
+	s.seeded++
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +177,6 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	time.Sleep(time.Until(seeded.Add(1100 * time.Millisecond)))
 	s.runOnly = arn
 	s.takeRecords()
-	before := s.h.Sim.Stats()
 	run := &rotationRun{start: time.Now()}
 	if _, err := s.h.StartRotation(ctx, arn); err != nil {
 		return nil, err
@@ -194,15 +192,12 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	run.end = tl[i].Time
 	recs := s.takeRecords()
 	run.steps, run.receives = recs[harness.FunctionRotate], recs[harness.FunctionReceive]
+	if len(run.receives) == 0 {
+		return nil, errors.New("the rotation succeeded without invoking receive-secret")
+	}
 	for _, inv := range slices.Concat(run.steps, run.receives) {
 		run.refused += inv.refused
-		if !inv.sent.IsZero() && (run.delivery.IsZero() || inv.sent.Before(run.delivery)) {
-			run.delivery = inv.sent
-		}
 	}
-	after := s.h.Sim.Stats()
-	run.lwa, run.sp = after.TokenCalls-before.TokenCalls, after.RotateCalls-before.RotateCalls
-	run.promoted = run.steps[len(run.steps)-1].promoted
 	newest, _ := s.h.Sim.Current()
 	ok, err := s.h.CurrentIsNewest(ctx, arn)
 	run.current = err == nil && ok && newest != s.h.InitialSecret
@@ -274,11 +269,7 @@ var sweepSizes = []int{50, 100}
 func (s *stack) sweeps(ctx context.Context) ([]invocation, error) {
 	var runs []invocation
 	for _, size := range sweepSizes {
-		listed, err := health.List(ctx, s.h.SecretsManager)
-		if err != nil {
-			return runs, err
-		}
-		for i := len(listed); i < size; i++ {
+		for i := s.seeded; i < size; i++ {
 			if err := s.seed(ctx, fmt.Sprintf("bench/sweep-%03d", i), fmt.Sprintf("amzn1.application-oa2-client.benchsweep%03d", i)); err != nil {
 				return runs, err
 			}
