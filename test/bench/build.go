@@ -48,24 +48,29 @@ type sizes struct {
 	arm64, zip, host int64
 }
 
-// measureSizes zips the arm64 bootstrap as a deployment does: one file named bootstrap, mode 0755.
-func measureSizes(function, arm64, host string) (sizes, error) {
-	data, err := os.ReadFile(arm64)
-	if err != nil {
-		return sizes{}, err
+// measureSizes measures the builds in armDir and hostDir; it zips each arm64 bootstrap as a
+// deployment does: one file named bootstrap, mode 0755.
+func measureSizes(armDir, hostDir string) ([]sizes, error) {
+	var out []sizes
+	for _, f := range builtNames {
+		data, err := os.ReadFile(filepath.Join(armDir, f))
+		if err != nil {
+			return nil, err
+		}
+		st, err := os.Stat(filepath.Join(hostDir, f))
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+		h.SetMode(0o755)
+		w, _ := zw.CreateHeader(h) // a valid header, into memory: nothing can fail
+		w.Write(data)
+		zw.Close()
+		out = append(out, sizes{function: f, arm64: int64(len(data)), zip: int64(buf.Len()), host: st.Size()})
 	}
-	st, err := os.Stat(host)
-	if err != nil {
-		return sizes{}, err
-	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
-	h.SetMode(0o755)
-	w, _ := zw.CreateHeader(h) // a valid header, into memory: nothing can fail
-	w.Write(data)
-	zw.Close()
-	return sizes{function: function, arm64: int64(len(data)), zip: int64(buf.Len()), host: st.Size()}, nil
+	return out, nil
 }
 
 // describeMachine returns the rows of the report's Machine table.

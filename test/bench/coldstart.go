@@ -34,10 +34,6 @@ var coldNotes = map[string]string{
 	subjectPython:   "test/bench/baseline.py: import boto3, create the Secrets Manager and SNS clients",
 }
 
-// caVariables are never passed to a measured process: a Lambda sandbox has none of them, and
-// loading an extra CA bundle costs start-up time.
-var caVariables = []string{"AWS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"}
-
 // nextPath is the first request a runtime makes once it is ready.
 const nextPath = "/2018-06-01/runtime/invocation/next"
 
@@ -92,7 +88,8 @@ func (c *coldRun) start(name string, argv, env []string) error {
 	}
 }
 
-// sandboxEnv is the whole environment of a measured process (an empty HOME has no ~/.aws).
+// sandboxEnv is the whole environment of a measured process, as in a Lambda sandbox: an empty HOME
+// (no ~/.aws), and no CA bundle variable (loading an extra bundle costs start-up time).
 func sandboxEnv(home string, extra ...string) []string {
 	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TZ=UTC",
 		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",

@@ -73,12 +73,8 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	if err := build(ctx, root, host, runtime.GOOS, runtime.GOARCH); err != nil {
 		return err
 	}
-	for _, f := range builtNames {
-		s, err := measureSizes(f, filepath.Join(arm, f), filepath.Join(host, f))
-		if err != nil {
-			return err
-		}
-		r.sizes = append(r.sizes, s)
+	if r.sizes, err = measureSizes(arm, host); err != nil {
+		return err
 	}
 	progress("go test -bench on the hot paths")
 	if r.goBench, err = runGoBenchmarks(ctx, root); err != nil {

@@ -74,9 +74,7 @@ func kibToMiB(kb int64) string { return fmt.Sprintf("%.1f MiB", float64(kb)/1024
 func times(x float64) string { return fmt.Sprintf("%.2f×", x) }
 
 // fraction renders a ratio below 1 as "1/N (0.040)".
-func fraction(x float64) string {
-	return fmt.Sprintf("1/%.0f (%.3f)", 1/x, x)
-}
+func fraction(x float64) string { return fmt.Sprintf("1/%.0f (%.3f)", 1/x, x) }
 
 var yes = map[bool]string{true: "**met**", false: "**missed**"}
 
@@ -235,8 +233,8 @@ func renderSizes(r *report, res *results) {
 func renderCold(r *report, res *results) {
 	r.para("## 2. Cold start")
 	c := res.cold
-	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); %s are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
-		coldRounds, "`"+strings.Join(caVariables, "`, `")+"`", c.loadBefore, c.loadAfter)
+	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); `AWS_CA_BUNDLE`, `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
+		coldRounds, c.loadBefore, c.loadAfter)
 	tableOf(r, []string{"subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)",
 		"CPU time to ready: median (p10–p90)", "peak RSS when ready"}, coldSubjects, func(name string) []string {
 		sp, cpu := summarize(c.ready[name]), summarize(c.cpu[name])
@@ -359,8 +357,6 @@ var (
 	docRow = regexp.MustCompile(`(?m)^//\t(` + strings.Join(rotationSteps, "|") +
 		`)\s+(.*?)\s+(\d+)\s+(\d+)\s+(\d+)\s*\n((?://\t +\S.*\n)*)`)
 	docPair = regexp.MustCompile(`([A-Z][A-Za-z]+) (\d+)`)
-	// An item of the list of reasons, and its continuation lines.
-	docReason = regexp.MustCompile(`(?m)^//   - (.*(?:\n//     .*)*)`)
 )
 
 // readDoc reads the expected calls from internal/rotation/doc.go, never from this program: its
@@ -387,12 +383,9 @@ func readDoc(root string) (map[string]map[string]int, string) {
 	if len(rows) != len(rotationSteps) {
 		rows = nil
 	}
-	_, why, _ := strings.Cut(table, "Why each is needed:")
-	var reasons []string
-	for _, m := range docReason.FindAllStringSubmatch(why, -1) {
-		reasons = append(reasons, "- "+strings.Join(strings.Fields(strings.ReplaceAll(m[1], "\n//", "")), " "))
-	}
-	return rows, strings.Join(reasons, "\n")
+	_, why, _ := strings.Cut(table, "Why each is needed:\n")
+	why, _, _ = strings.Cut(why, "\npackage ")
+	return rows, strings.ReplaceAll(why, "//   ", "") // a Markdown list: "- item", continued "  text"
 }
 
 // otherOps are the doc table's columns after Secrets Manager, as the proxies name the calls.
