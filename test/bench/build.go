@@ -79,19 +79,15 @@ func describeMachine(ctx context.Context, loadStart, loadEnd string) [][]string 
 		out, _ := exec.CommandContext(ctx, name, args...).Output()
 		return strings.TrimSpace(string(out))
 	}
-	memory := "unknown"
-	if kb, ok := procKB("/proc/meminfo", "MemTotal"); ok {
-		memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-	}
 	return [][]string{
 		{"architecture (`uname -m`)", output("uname", "-m")},
 		{"kernel", output("uname", "-sr")},
 		{"CPU", cmp.Or(procField("/proc/cpuinfo", "model name"), "unknown")},
 		{"cores", strconv.Itoa(runtime.NumCPU())},
-		{"memory", memory},
+		{"memory", fmt.Sprintf("%.1f GiB", float64(procKB("/proc/meminfo", "MemTotal"))/(1<<20))},
 		{"load average at start (1, 5, 15 min)", loadStart},
 		{"load average at the end", loadEnd},
-		{"Go", cmp.Or(strings.TrimPrefix(output("go", "version"), "go version "), runtime.Version())},
+		{"Go", strings.TrimPrefix(output("go", "version"), "go version ")},
 		{"Python / boto3", output("python3", "-c", "import sys, boto3; print(sys.version.split()[0], '/', boto3.__version__)")},
 	}
 }
@@ -106,9 +102,10 @@ func procField(path, name string) string {
 	return ""
 }
 
-func procKB(path, name string) (int64, bool) {
-	n, err := strconv.ParseInt(strings.TrimSuffix(procField(path, name), " kB"), 10, 64)
-	return n, err == nil
+// procKB reads a field in kB of a /proc file; 0 if it cannot.
+func procKB(path, name string) int64 {
+	n, _ := strconv.ParseInt(strings.TrimSuffix(procField(path, name), " kB"), 10, 64)
+	return n
 }
 
 // cpuTime returns the CPU time all threads of pid have run so far.
@@ -124,12 +121,10 @@ func cpuTime(pid int) time.Duration {
 	return sum
 }
 
+// loadavg returns the load averages over 1, 5 and 15 minutes ("? ? ?" if it cannot read them).
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
-	if f := strings.Fields(string(b)); len(f) >= 3 {
-		return strings.Join(f[:3], " ")
-	}
-	return "unknown"
+	return strings.Join(strings.Fields(string(b) + " ? ? ?")[:3], " ")
 }
 
 // goBench is one benchmark: the time of each run, and its bytes and allocations per operation,

@@ -77,9 +77,8 @@ func (c *coldRun) start(name string, argv, env []string) error {
 	defer p.Stop()
 	select {
 	case at := <-arrived:
-		hwm, _ := procKB(fmt.Sprintf("/proc/%d/status", p.Pid()), "VmHWM")
 		c.ready[name], c.cpu[name] = append(c.ready[name], at.Sub(start)), append(c.cpu[name], cpuTime(p.Pid()))
-		c.hwmKB[name] = max(c.hwmKB[name], hwm)
+		c.hwmKB[name] = max(c.hwmKB[name], procKB(fmt.Sprintf("/proc/%d/status", p.Pid()), "VmHWM"))
 		return nil
 	case <-p.Done():
 		return fmt.Errorf("%s exited before it asked for an invocation:\n%s", name, tail(out.String(), 2000))

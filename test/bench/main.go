@@ -111,7 +111,7 @@ func runStack(ctx context.Context, r *results, root, work, host string) (err err
 	defer func() {
 		for _, f := range functionNames {
 			pid, _ := s.h.BootstrapPID(f)
-			r.peakRSS[f], _ = procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
+			r.peakRSS[f] = procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
 			if err != nil {
 				err = fmt.Errorf("%w\nlog of %s:\n%s", err, f, tail(s.h.Logs(f), 3000))
 			}
@@ -123,8 +123,8 @@ func runStack(ctx context.Context, r *results, root, work, host string) (err err
 	if r.rotation, err = s.rotation(ctx); err != nil {
 		return err
 	}
-	for _, b := range batches {
-		inv, err := s.sqsBatch(ctx, b)
+	for _, f := range []string{harness.FunctionReceive, harness.FunctionExpiry} {
+		inv, err := s.sqsBatch(ctx, f)
 		if err != nil {
 			return err
 		}

@@ -106,6 +106,18 @@ func calls(m map[string]int) string {
 	return s
 }
 
+// total sums the round trips, calls and refusals of invs.
+func total(invs []invocation) invocation {
+	t := invocation{peerStats: peerStats{calls: map[string]int{}}}
+	for _, inv := range invs {
+		t.roundTrip, t.refused = t.roundTrip+inv.roundTrip, t.refused+inv.refused
+		for k, v := range inv.calls {
+			t.calls[k] += v
+		}
+	}
+	return t
+}
+
 func render(res *results) string {
 	r := &report{}
 	r.para("# Benchmarks")
@@ -290,37 +302,24 @@ func renderHandler(r *report, res *results) {
 func renderCalls(r *report, res *results) {
 	r.para("## 5. Calls per full rotation")
 	rot := res.rotation
-	sum := func(invs []invocation) map[string]int {
-		out := map[string]int{}
-		for _, inv := range invs {
-			for k, v := range inv.calls {
-				out[k] += v
-			}
-		}
-		return out
-	}
-	rotCalls, recv := sum(rot.steps), sum(rot.receives)
+	steps, recv := total(rot.steps), total(rot.receives)
+	refused := steps.refused + recv.refused
 	r.para("One scheduled rotation of a freshly seeded secret (first ever: no `LWA_RECEIVED` yet), counted at the proxies. Completed: yes; `AWSCURRENT` holds the simulator's newest secret at the end: %v.", rot.current)
 	tableOf(r, []string{"peer", "rotate-secret", "receive-secret (the delivery)", "total"},
 		[]string{"Secrets Manager", "LWA", "SP-API", "SNS"}, func(peer string) []string {
-			a, na := formatCalls(rotCalls, peer+" ")
-			b, nb := formatCalls(recv, peer+" ")
+			a, na := formatCalls(steps.calls, peer+" ")
+			b, nb := formatCalls(recv.calls, peer+" ")
 			return []string{peer, fmt.Sprintf("%d (%s)", na, a), fmt.Sprintf("%d (%s)", nb, b), fmt.Sprint(na + nb)}
 		})
-	r.para("The rotation engine refused %s from the functions while the rotation ran.", plural(rot.refused, "RotateSecret call", "RotateSecret calls"))
-	var receive time.Duration
-	for _, inv := range rot.receives {
-		receive += inv.roundTrip
-	}
+	r.para("The rotation engine refused %s from the functions while the rotation ran.", plural(refused, "RotateSecret call", "RotateSecret calls"))
 	r.para("**New-secret delivery to `AWSCURRENT`: %s** (from the simulator's SendMessage of the notification to the answer of finishSecret's UpdateSecretVersionStage). The whole rotation, RotateSecret to AWSPENDING removed: %s. Of that, receive-secret took %s to store the secret (its invocation's round trip); most of the rest is createSecret waiting for its next poll (every %s, `rotation.DefaultPollInterval`), then setSecret, testSecret and the promotion.",
-		ms(rot.steps[len(rot.steps)-1].promoted.Sub(rot.receives[0].sent)), ms(rot.end.Sub(rot.start)), ms(receive), rotation.DefaultPollInterval)
+		ms(rot.steps[len(rot.steps)-1].promoted.Sub(rot.receives[0].sent)), ms(rot.end.Sub(rot.start)), ms(recv.roundTrip), rotation.DefaultPollInterval)
 	r.para("### Secrets Manager calls of rotate-secret against the package doc")
 	r.para("Expected: the table \"Calls for one rotation\" of `internal/rotation/doc.go`, read by this program.")
 	tableOf(r, []string{"step", "measured", "package doc", "LWA / SP-API / SNS measured", "doc", "verdict"}, rot.steps, func(inv invocation) []string {
-		step := inv.step
-		got, want := smCalls(inv.calls), smCalls(res.doc[step])
-		polls, _, diffs := smDiff(step, got, want)
-		if otherCalls(inv.calls) != otherCalls(res.doc[step]) {
+		got, want := smCalls(inv.calls), smCalls(res.doc[inv.step])
+		polls, _, diffs := smDiff(inv.step, got, want)
+		if otherCalls(inv.calls) != otherCalls(res.doc[inv.step]) {
 			diffs = append(diffs, "LWA/SP-API/SNS differ")
 		}
 		verdict := "as documented"
@@ -329,15 +328,15 @@ func renderCalls(r *report, res *results) {
 		} else if polls > 0 {
 			verdict = fmt.Sprintf("as documented, plus %s while the secret was on its way", plural(polls, "poll", "polls"))
 		}
-		return []string{step, calls(got), calls(want), otherCalls(inv.calls), otherCalls(res.doc[step]), verdict}
+		return []string{inv.step, calls(got), calls(want), otherCalls(inv.calls), otherCalls(res.doc[inv.step]), verdict}
 	})
 	r.para("Why each Secrets Manager call is needed (from the package doc):")
 	r.para("%s", res.docReasons)
-	refused := ""
-	if rot.refused > 0 {
-		refused = " (refused here, because this very rotation was running: its waiting createSecret adopts the secret, and the receiver reports ROTATION_RESUMED)"
+	because := ""
+	if refused > 0 {
+		because = " (refused here, because this very rotation was running: its waiting createSecret adopts the secret, and the receiver reports ROTATION_RESUMED)"
 	}
-	r.para("receive-secret's calls for the delivery (see `internal/receiver`'s package doc, which only appends): ListSecrets finds the secret by its `sp-api-lwa:client-id` tag; DescribeSecret reads its versions, labels and whether rotation is enabled, then once per poll while the receiver waits for the rotation to hold the new secret as pending; GetSecretValue reads AWSCURRENT (the document the new version is built from), the version labelled `LWA_RECEIVED` if any (to choose the new version's label) and the pending version at each poll; PutSecretValue stores the new secret as a version of its own, labelled `LWA_RECEIVED` or `LWA_SUPERSEDED`; RotateSecret makes sure a rotation adopts it%s; SNS Publish sends NEW_CLIENT_SECRET_RECEIVED.", refused)
+	r.para("receive-secret's calls for the delivery (see `internal/receiver`'s package doc, which only appends): ListSecrets finds the secret by its `sp-api-lwa:client-id` tag; DescribeSecret reads its versions, labels and whether rotation is enabled, then once per poll while the receiver waits for the rotation to hold the new secret as pending; GetSecretValue reads AWSCURRENT (the document the new version is built from), the version labelled `LWA_RECEIVED` if any (to choose the new version's label) and the pending version at each poll; PutSecretValue stores the new secret as a version of its own, labelled `LWA_RECEIVED` or `LWA_SUPERSEDED`; RotateSecret makes sure a rotation adopts it%s; SNS Publish sends NEW_CLIENT_SECRET_RECEIVED.", because)
 }
 
 func renderGoBench(r *report, res *results) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -130,5 +131,19 @@ func TestTimingProxyCountsRefused(t *testing.T) {
 		if snap.refused != tt.wantRefused || snap.calls[op] != 1 {
 			t.Errorf("%s answered %d %s: refused %d, calls[%q] %d; want %d, 1", tt.target, tt.status, tt.errorType, snap.refused, op, snap.calls[op], tt.wantRefused)
 		}
+	}
+}
+
+func TestTimingProxyNamesSNSAction(t *testing.T) {
+	m := &meter{peerStats: peerStats{calls: map[string]int{}}}
+	var got string
+	p := timed(m, harness.PeerSNS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = string(b)
+	}))
+	const form = "Action=Publish&TopicArn=arn&Message=x"
+	p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader(form)))
+	if n := m.snapshot().calls["SNS Publish"]; n != 1 || got != form {
+		t.Errorf("SNS Publish: counted %d, forwarded %q; want 1, %q", n, got, form)
 	}
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -160,7 +158,6 @@ type rotationRun struct {
 	receives []invocation // receive-secret invocations while the rotation ran
 	start    time.Time
 	end      time.Time // AWSPENDING removed
-	refused  int       // RotateSecret calls of the functions the engine refused
 	current  bool      // AWSCURRENT holds the simulator's newest secret at the end
 }
 
@@ -195,42 +192,22 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	if len(run.receives) == 0 {
 		return nil, errors.New("the rotation succeeded without invoking receive-secret")
 	}
-	for _, inv := range slices.Concat(run.steps, run.receives) {
-		run.refused += inv.refused
-	}
 	newest, _ := s.h.Sim.Current()
 	ok, err := s.h.CurrentIsNewest(ctx, arn)
 	run.current = err == nil && ok && newest != s.h.InitialSecret
 	return run, nil
 }
 
-// batch is one SQS batch the bench sends a function: batchSize notifications of typ, filled in by fill.
-type batch struct {
-	function, what, typ string
-	settle              time.Duration // after seeding: moto dates versions to the second
-	fill                func(payload map[string]any, now time.Time, i int)
-}
-
-var expiryDays = []int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}
-
-var batches = []batch{
-	{harness.FunctionReceive, "new secrets", "APPLICATION_OAUTH_CLIENT_NEW_SECRET", 1100 * time.Millisecond,
-		func(p map[string]any, now time.Time, _ int) {
-			p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + harness.NewToken()
-			p["newClientSecretExpiryTime"] = now.Add(180 * 24 * time.Hour).Format(time.RFC3339Nano)
-			p["oldClientSecretExpiryTime"] = now.Add(7 * 24 * time.Hour).Format(time.RFC3339Nano)
-		}},
-	{harness.FunctionExpiry, "expiry notices", "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", 0,
-		func(p map[string]any, now time.Time, i int) {
-			p["clientSecretExpiryTime"] = now.Add(time.Duration(expiryDays[i])*24*time.Hour + time.Hour).Format(time.RFC3339Nano)
-		}},
-}
-
-// sqsBatch seeds batchSize applications and invokes b.function with one batch (at most 10, as an
-// event source mapping) of b.typ's official example in internal/notification/testdata, one for each.
-func (s *stack) sqsBatch(ctx context.Context, b batch) (invocation, error) {
-	kind, _, _ := strings.Cut(b.function, "-")
-	example, err := os.ReadFile(filepath.Join(s.root, "internal", "notification", "testdata", b.typ+".example.json"))
+// sqsBatch seeds batchSize applications and invokes function (receive-secret or expiry-alert) with
+// one batch (at most 10, as an event source mapping) of the official example of its notification
+// in internal/notification/testdata, one for each.
+func (s *stack) sqsBatch(ctx context.Context, function string) (invocation, error) {
+	typ, what := "APPLICATION_OAUTH_CLIENT_NEW_SECRET", "new secrets"
+	if function == harness.FunctionExpiry {
+		typ, what = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", "expiry notices"
+	}
+	kind, _, _ := strings.Cut(function, "-")
+	example, err := os.ReadFile(filepath.Join(s.root, "internal", "notification", "testdata", typ+".example.json"))
 	if err != nil {
 		return invocation{}, err
 	}
@@ -245,8 +222,16 @@ func (s *stack) sqsBatch(ctx context.Context, b batch) (invocation, error) {
 		json.Unmarshal(example, &n)
 		n["eventTime"] = now.Format(time.RFC3339Nano)
 		for _, p := range n["payload"].(map[string]any) { // the one object named after the type
-			p.(map[string]any)["clientId"] = clientID
-			b.fill(p.(map[string]any), now, i)
+			p := p.(map[string]any)
+			p["clientId"] = clientID
+			if function == harness.FunctionExpiry {
+				days := time.Duration([]int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}[i])
+				p["clientSecretExpiryTime"] = now.Add(days*24*time.Hour + time.Hour).Format(time.RFC3339Nano)
+				continue
+			}
+			p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + harness.NewToken()
+			p["newClientSecretExpiryTime"] = now.Add(180 * 24 * time.Hour).Format(time.RFC3339Nano)
+			p["oldClientSecretExpiryTime"] = now.Add(7 * 24 * time.Hour).Format(time.RFC3339Nano)
 		}
 		md := n["notificationMetadata"].(map[string]any)
 		md["notificationId"], md["publishTime"] = harness.NewToken(), now.Format(time.RFC3339Nano)
@@ -254,10 +239,10 @@ func (s *stack) sqsBatch(ctx context.Context, b batch) (invocation, error) {
 		ev.Records = append(ev.Records, events.SQSMessage{MessageId: harness.NewToken(), Body: string(body),
 			Attributes: map[string]string{"ApproximateReceiveCount": "1"}, EventSource: "aws:sqs"})
 	}
-	time.Sleep(b.settle)
+	time.Sleep(1100 * time.Millisecond) // moto dates versions to the second
 	var resp events.SQSEventResponse
-	inv, err := s.measure(ctx, b.function, ev, &resp)
-	inv.label = fmt.Sprintf("%s: batch of %d %s (%d failed)", b.function, batchSize, b.what, len(resp.BatchItemFailures))
+	inv, err := s.measure(ctx, function, ev, &resp)
+	inv.label = fmt.Sprintf("%s: batch of %d %s (%d failed)", function, batchSize, what, len(resp.BatchItemFailures))
 	return inv, err
 }
 
@@ -359,16 +344,16 @@ func timed(m *meter, peer string, next http.Handler) http.Handler {
 }
 
 // operation names a request to peer: Secrets Manager's by its X-Amz-Target, SNS's by its Action
-// form field (the body is read and put back), LWA's and SP-API's by their path.
+// form field, LWA's and SP-API's by their path.
 func operation(peer string, r *http.Request) string {
 	switch peer {
 	case harness.PeerSecretsManager:
 		_, op, _ := strings.Cut(r.Header.Get("X-Amz-Target"), ".") // "secretsmanager.GetSecretValue"
 		return "Secrets Manager " + cmp.Or(op, "?")
 	case harness.PeerSNS:
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		v, _ := url.ParseQuery(string(body))
+		dump, _ := httputil.DumpRequest(r, true) // puts the body back
+		_, body, _ := strings.Cut(string(dump), "\r\n\r\n")
+		v, _ := url.ParseQuery(body)
 		return "SNS " + cmp.Or(v.Get("Action"), "?")
 	}
 	return cmp.Or(amazonOperations[r.URL.Path], r.URL.Path)
