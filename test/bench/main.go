@@ -104,10 +104,10 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 
 func runStack(ctx context.Context, r *results, root, work, host string) (err error) {
 	s, err := startStack(ctx, root, work, host)
-	defer s.close()
 	if err != nil {
 		return err
 	}
+	defer s.close()
 	defer func() {
 		for _, f := range functionNames {
 			pid, _ := s.h.BootstrapPID(f)

@@ -51,11 +51,8 @@ func tableOf[T any](r *report, head []string, xs []T, row func(T) []string) {
 
 type spread[T ~int64 | ~float64] struct{ median, p10, p90, min, max T }
 
-// summarize summarizes xs; the percentiles are nearest-rank.
+// summarize summarizes xs, at least one; the percentiles are nearest-rank.
 func summarize[T ~int64 | ~float64](xs []T) spread[T] {
-	if len(xs) == 0 {
-		return spread[T]{}
-	}
 	s := slices.Sorted(slices.Values(xs))
 	rank := func(p float64) T { return s[max(0, min(int(p*float64(len(s))+0.999999)-1, len(s)-1))] }
 	med := s[len(s)/2]
@@ -171,10 +168,9 @@ func stackTargets(res *results) [][]string {
 	per := func(sw invocation) string { return ms(sw.roundTrip / time.Duration(max(1, sw.records))) }
 	measured, expected, polls, off := 0, 0, 0, 0
 	for _, inv := range res.rotation.steps {
-		got, want := smCalls(inv.calls), smCalls(res.doc[inv.step])
-		p, o, _ := smDiff(inv.step, got, want)
-		_, g := formatCalls(got, "")
-		_, w := formatCalls(want, "")
+		p, o, _ := smDiff(inv.step, inv.calls, res.doc[inv.step])
+		_, g := formatCalls(inv.calls, smPrefix)
+		_, w := formatCalls(res.doc[inv.step], smPrefix)
 		measured, expected, polls, off = measured+g, expected+w, polls+p, off+o
 	}
 	why := fmt.Sprintf("rotate-secret made %d calls; the protocol table of internal/rotation/doc.go lists %d (each explained in section 5).", measured, expected)
@@ -196,10 +192,7 @@ func stackTargets(res *results) [][]string {
 func coldTargets(res *results) [][]string {
 	c := res.cold
 	inSpread := func(p spread[float64], target float64) string {
-		if p.p10 <= target && target <= p.p90 {
-			return " The target lies inside that spread: a run under a different load could give the other verdict."
-		}
-		return ""
+		return map[bool]string{true: " The target lies inside that spread: a run under a different load could give the other verdict."}[p.p10 <= target && target <= p.p90]
 	}
 	fn, floor := worstCold(c, subjectFloor)
 	why := fmt.Sprintf("worst function %s: median exec → first `/runtime/invocation/next` of the function over that of a bare aws-lambda-go function built and started the same way in the same run (section 2). Round by round the ratio ran from %s to %s (p10–p90).",
@@ -313,13 +306,13 @@ func renderCalls(r *report, res *results) {
 		})
 	r.para("The rotation engine refused %s from the functions while the rotation ran.", plural(refused, "RotateSecret call", "RotateSecret calls"))
 	r.para("**New-secret delivery to `AWSCURRENT`: %s** (from the simulator's SendMessage of the notification to the answer of finishSecret's UpdateSecretVersionStage). The whole rotation, RotateSecret to AWSPENDING removed: %s. Of that, receive-secret took %s to store the secret (its invocation's round trip); most of the rest is createSecret waiting for its next poll (every %s, `rotation.DefaultPollInterval`), then setSecret, testSecret and the promotion.",
-		ms(rot.steps[len(rot.steps)-1].promoted.Sub(rot.receives[0].sent)), ms(rot.end.Sub(rot.start)), ms(recv.roundTrip), rotation.DefaultPollInterval)
+		ms(rot.steps[len(rot.steps)-1].promoted.Sub(rot.receives[0].sent)), ms(rot.took), ms(recv.roundTrip), rotation.DefaultPollInterval)
 	r.para("### Secrets Manager calls of rotate-secret against the package doc")
 	r.para("Expected: the table \"Calls for one rotation\" of `internal/rotation/doc.go`, read by this program.")
 	tableOf(r, []string{"step", "measured", "package doc", "LWA / SP-API / SNS measured", "doc", "verdict"}, rot.steps, func(inv invocation) []string {
-		got, want := smCalls(inv.calls), smCalls(res.doc[inv.step])
-		polls, _, diffs := smDiff(inv.step, got, want)
-		if otherCalls(inv.calls) != otherCalls(res.doc[inv.step]) {
+		doc := res.doc[inv.step]
+		polls, _, diffs := smDiff(inv.step, inv.calls, doc)
+		if otherCalls(inv.calls) != otherCalls(doc) {
 			diffs = append(diffs, "LWA/SP-API/SNS differ")
 		}
 		verdict := "as documented"
@@ -328,7 +321,9 @@ func renderCalls(r *report, res *results) {
 		} else if polls > 0 {
 			verdict = fmt.Sprintf("as documented, plus %s while the secret was on its way", plural(polls, "poll", "polls"))
 		}
-		return []string{inv.step, calls(got), calls(want), otherCalls(inv.calls), otherCalls(res.doc[inv.step]), verdict}
+		got, _ := formatCalls(inv.calls, smPrefix)
+		want, _ := formatCalls(doc, smPrefix)
+		return []string{inv.step, got, want, otherCalls(inv.calls), otherCalls(doc), verdict}
 	})
 	r.para("Why each Secrets Manager call is needed (from the package doc):")
 	r.para("%s", res.docReasons)
@@ -375,7 +370,7 @@ func readDoc(root string) (map[string]map[string]int, string) {
 		}
 		for _, p := range docPair.FindAllStringSubmatch(m[2]+m[6], -1) {
 			n, _ := strconv.Atoi(p[2])
-			d["Secrets Manager "+p[1]] += n
+			d[smPrefix+p[1]] += n
 		}
 		rows[m[1]] = d
 	}
@@ -390,16 +385,8 @@ func readDoc(root string) (map[string]map[string]int, string) {
 // otherOps are the doc table's columns after Secrets Manager, as the proxies name the calls.
 var otherOps = []string{"LWA token", "SP-API rotateApplicationClientSecret", "SNS Publish"}
 
-// smCalls keeps the Secrets Manager calls, by operation.
-func smCalls(m map[string]int) map[string]int {
-	out := map[string]int{}
-	for k, v := range m {
-		if op, ok := strings.CutPrefix(k, "Secrets Manager "); ok {
-			out[op] += v
-		}
-	}
-	return out
-}
+// smPrefix starts the name of every Secrets Manager call.
+const smPrefix = "Secrets Manager "
 
 // otherCalls renders the LWA, SP-API and SNS calls as "1 / 1 / 0".
 func otherCalls(m map[string]int) string {
@@ -411,12 +398,13 @@ func otherCalls(m map[string]int) string {
 func smDiff(step string, got, want map[string]int) (polls, off int, diffs []string) {
 	ops := maps.Clone(got)
 	maps.Copy(ops, want)
-	for _, op := range slices.Sorted(maps.Keys(ops)) {
-		n, w := got[op], want[op]
-		switch {
+	for _, k := range slices.Sorted(maps.Keys(ops)) {
+		op, sm := strings.CutPrefix(k, smPrefix)
+		switch n, w := got[k], want[k]; {
+		case !sm || n == w:
 		case n > w && step == "createSecret" && op == "DescribeSecret":
 			polls = n - w
-		case n != w:
+		default:
 			off += max(n-w, w-n)
 			diffs = append(diffs, fmt.Sprintf("%s %+d", op, n-w))
 		}

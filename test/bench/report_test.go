@@ -28,7 +28,6 @@ func TestSummarize(t *testing.T) {
 		in   []time.Duration
 		want spread[time.Duration]
 	}{
-		{"empty", nil, spread[time.Duration]{}},
 		{"one", ms(5), spread[time.Duration]{median: 5 * time.Millisecond, p10: 5 * time.Millisecond, p90: 5 * time.Millisecond, min: 5 * time.Millisecond, max: 5 * time.Millisecond}},
 		{"even count, unsorted", ms(4, 1, 3, 2), spread[time.Duration]{median: 2500 * time.Microsecond, p10: time.Millisecond, p90: 4 * time.Millisecond, min: time.Millisecond, max: 4 * time.Millisecond}},
 		{"ten", ms(10, 9, 8, 7, 6, 5, 4, 3, 2, 1), spread[time.Duration]{median: 5500 * time.Microsecond, p10: time.Millisecond, p90: 9 * time.Millisecond, min: time.Millisecond, max: 10 * time.Millisecond}},

@@ -41,7 +41,7 @@ type stack struct {
 	records map[string][]invocation // by function
 }
 
-// startStack starts the stack with the bootstraps in dir; close it even after an error.
+// startStack starts the stack with the bootstraps in dir.
 func startStack(ctx context.Context, root, work, dir string) (*stack, error) {
 	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
 	binDir, one := filepath.Join(work, "stack"), map[string]int{}
@@ -69,9 +69,7 @@ func startStack(ctx context.Context, root, work, dir string) (*stack, error) {
 }
 
 func (s *stack) close() {
-	if s.h != nil {
-		s.h.Close()
-	}
+	s.h.Close()
 	for _, srv := range s.servers {
 		srv.Close()
 	}
@@ -155,10 +153,9 @@ func (s *stack) seed(ctx context.Context, name, clientID string) error {
 
 type rotationRun struct {
 	steps    []invocation
-	receives []invocation // receive-secret invocations while the rotation ran
-	start    time.Time
-	end      time.Time // AWSPENDING removed
-	current  bool      // AWSCURRENT holds the simulator's newest secret at the end
+	receives []invocation  // receive-secret invocations while the rotation ran
+	took     time.Duration // RotateSecret to AWSPENDING removed
+	current  bool          // AWSCURRENT holds the simulator's newest secret at the end
 }
 
 // rotation runs one scheduled rotation of a fresh secret of the simulator's application, the new
@@ -174,7 +171,7 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	time.Sleep(time.Until(seeded.Add(1100 * time.Millisecond)))
 	s.runOnly = arn
 	s.takeRecords()
-	run := &rotationRun{start: time.Now()}
+	start := time.Now()
 	if _, err := s.h.StartRotation(ctx, arn); err != nil {
 		return nil, err
 	}
@@ -186,9 +183,8 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	if i < 0 || tl[i].Rotation != harness.RotationSucceeded {
 		return nil, fmt.Errorf("the rotation of %s did not succeed", arn)
 	}
-	run.end = tl[i].Time
 	recs := s.takeRecords()
-	run.steps, run.receives = recs[harness.FunctionRotate], recs[harness.FunctionReceive]
+	run := &rotationRun{steps: recs[harness.FunctionRotate], receives: recs[harness.FunctionReceive], took: tl[i].Time.Sub(start)}
 	if len(run.receives) == 0 {
 		return nil, errors.New("the rotation succeeded without invoking receive-secret")
 	}
