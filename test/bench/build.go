@@ -154,7 +154,8 @@ func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 		for _, m := range benchLine.FindAllStringSubmatch(string(stdout), -1) {
 			i := slices.IndexFunc(out[first:], func(b goBench) bool { return b.name == m[1] })
 			if i < 0 {
-				i, out = len(out)-first, append(out, goBench{pkg: strings.TrimPrefix(pkg, "./"), name: m[1], bytes: m[3], allocs: m[4]})
+				b := goBench{pkg: strings.TrimPrefix(pkg, "./"), name: m[1], bytes: m[3], allocs: m[4]}
+				i, out = len(out)-first, append(out, b)
 			}
 			ns, _ := strconv.ParseFloat(m[2], 64)
 			out[first+i].ns = append(out[first+i].ns, ns)

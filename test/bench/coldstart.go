@@ -45,7 +45,8 @@ type coldRun struct {
 }
 
 func newColdRun() *coldRun {
-	return &coldRun{ready: map[string][]time.Duration{}, cpu: map[string][]time.Duration{}, hwmKB: map[string]int64{}}
+	return &coldRun{ready: map[string][]time.Duration{}, cpu: map[string][]time.Duration{},
+		hwmKB: map[string]int64{}}
 }
 
 // start execs argv with env under a fresh fake runtime API and records its start under name: the
@@ -123,7 +124,8 @@ func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, 
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,
 			"ROTATE_SECRET_FUNCTION_ARN="+harness.RotationFunctionARN)
 	}
-	loadBefore, run, rng, order := loadavg(), newColdRun(), rand.New(rand.NewPCG(7, 25)), slices.Clone(coldSubjects)
+	loadBefore, run := loadavg(), newColdRun()
+	rng, order := rand.New(rand.NewPCG(7, 25)), slices.Clone(coldSubjects)
 	for round := -1; round < n && ctx.Err() == nil; round++ {
 		if round == 0 { // the warm-up round is discarded
 			run = newColdRun()

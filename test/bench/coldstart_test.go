@@ -64,10 +64,12 @@ func TestColdVerdicts(t *testing.T) {
 		subjectPython:    ms(400, 300, 350),
 	}}
 	// receive-secret has the highest median (14 ms): 1.4× the floor (missed), 1/25 of 350 ms (met).
-	if f, r := worstCold(run, subjectFloor); f != "receive-secret" || r.median != 1.4 || r.median <= targetFloorRatio {
+	f, r := worstCold(run, subjectFloor)
+	if f != "receive-secret" || r.median != 1.4 || r.median <= targetFloorRatio {
 		t.Errorf("floor verdict = %s %.2f, want receive-secret 1.40 missed", f, r.median)
 	}
-	if f, r := worstCold(run, subjectPython); f != "receive-secret" || r.median != 0.04 || r.median > targetColdRatio {
+	f, r = worstCold(run, subjectPython)
+	if f != "receive-secret" || r.median != 0.04 || r.median > targetColdRatio {
 		t.Errorf("python verdict = %s %.3f, want receive-secret 0.040 met", f, r.median)
 	}
 	// Per round, watchdog's first start was twice the floor's.

@@ -103,7 +103,8 @@ func (s *stack) around(ctx context.Context, function string, event any, invoke f
 		inv.label, inv.step = function+" "+ev.Step, ev.Step
 	case events.SQSEvent: // a batch's label replaces this one
 		inv.records = len(ev.Records)
-		inv.label = fmt.Sprintf("%s: the rotation's delivery (%s)", function, plural(max(1, inv.records), "message", "messages"))
+		msgs := plural(max(1, inv.records), "message", "messages")
+		inv.label = fmt.Sprintf("%s: the rotation's delivery (%s)", function, msgs)
 		if inv.records > 0 {
 			ms, _ := strconv.ParseInt(ev.Records[0].Attributes["SentTimestamp"], 10, 64)
 			inv.sent = time.UnixMilli(ms)
@@ -184,7 +185,8 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 		return nil, fmt.Errorf("the rotation of %s did not succeed", arn)
 	}
 	recs := s.takeRecords()
-	run := &rotationRun{steps: recs[harness.FunctionRotate], receives: recs[harness.FunctionReceive], took: tl[i].Time.Sub(start)}
+	run := &rotationRun{steps: recs[harness.FunctionRotate], receives: recs[harness.FunctionReceive],
+		took: tl[i].Time.Sub(start)}
 	if len(run.receives) == 0 {
 		return nil, errors.New("the rotation succeeded without invoking receive-secret")
 	}
@@ -251,7 +253,8 @@ func (s *stack) sweeps(ctx context.Context) ([]invocation, error) {
 	var runs []invocation
 	for _, size := range sweepSizes {
 		for i := s.seeded; i < size; i++ {
-			if err := s.seed(ctx, fmt.Sprintf("bench/sweep-%03d", i), fmt.Sprintf("amzn1.application-oa2-client.benchsweep%03d", i)); err != nil {
+			clientID := fmt.Sprintf("amzn1.application-oa2-client.benchsweep%03d", i)
+			if err := s.seed(ctx, fmt.Sprintf("bench/sweep-%03d", i), clientID); err != nil {
 				return runs, err
 			}
 		}
@@ -260,7 +263,8 @@ func (s *stack) sweeps(ctx context.Context) ([]invocation, error) {
 		if err != nil {
 			return runs, err
 		}
-		inv.records, inv.label = res.Secrets, fmt.Sprintf("watchdog: sweep of %d managed secrets (%d alerts)", res.Secrets, res.Alerts)
+		inv.records = res.Secrets
+		inv.label = fmt.Sprintf("watchdog: sweep of %d managed secrets (%d alerts)", res.Secrets, res.Alerts)
 		runs = append(runs, inv)
 	}
 	return runs, nil
