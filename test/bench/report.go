@@ -125,7 +125,7 @@ func render(res *results) string {
 	}
 	if res.rotation == nil {
 		sections = slices.Replace(sections, 4, 7, func(r *report, _ *results) {
-			r.para("## 3.–5. Peak memory, handler time, calls per rotation\n\nNot measured: the local stack did not run (-cold-only).")
+			r.para("## 3.–5. Peak memory, handler time, calls per rotation\n\nNot measured, nor their targets: the local stack did not run (-cold-only).")
 		})
 	}
 	for _, section := range sections {
@@ -141,22 +141,16 @@ func renderTargets(r *report, res *results) {
 	boot := []string{"each bootstrap ≤ 9 MiB", mib(worst.arm64), yes[worst.arm64 <= targetBootstrap],
 		fmt.Sprintf("largest: %s, %s (linux/arm64, `-s -w`). The floor (a bare aws-lambda-go function) is %s.",
 			worst.function, mib(worst.arm64), mib(res.sizes[len(functionNames)].arm64))}
-	stack := [][]string{{"peak RSS ≤ 25 MiB"},
-		{fmt.Sprintf("watchdog sweep of %d secrets < %s, linear", sweepSizes[1], targetSweep)},
-		{"Secrets Manager calls ≤ what the protocol needs"}}
-	for i, cells := range stackTargets(res) {
-		stack[i] = append(stack[i], cells...)
-	}
+	rows := append(coldTargets(res), stackTargets(res)...)
 	table(r, []string{"target", "measured", "result", "why, and what would close it"},
-		slices.Concat(coldTargets(res), stack[:2], [][]string{boot}, stack[2:]), cells)
+		slices.Insert(rows, min(4, len(rows)), boot), cells) // before the calls per rotation
 }
 
-// stackTargets returns the measured, result and why cells of the targets the local stack measures:
-// peak RSS, the watchdog's sweep and the calls per rotation.
+// stackTargets returns the rows of the targets the local stack measures: peak RSS, the watchdog's
+// sweep and the calls per rotation; none with -cold-only.
 func stackTargets(res *results) [][]string {
 	if res.rotation == nil {
-		notRun := []string{"not measured", "–", "the local stack did not run (-cold-only)"}
-		return [][]string{notRun, notRun, notRun}
+		return nil
 	}
 	name := slices.MaxFunc(functionNames,
 		func(a, b string) int { return cmp.Compare(res.peakRSS[a], res.peakRSS[b]) })
@@ -178,12 +172,13 @@ func stackTargets(res *results) [][]string {
 		why += fmt.Sprintf(" %s from the table otherwise: see the per-step comparison in section 5.", plural(off, "call differs", "calls differ"))
 	}
 	return [][]string{
-		{kibToMiB(rss), yes[rss <= targetRSSKiB],
+		{"peak RSS ≤ 25 MiB", kibToMiB(rss), yes[rss <= targetRSSKiB],
 			fmt.Sprintf("highest: %s, %s (VmHWM over the whole stack run).", name, kibToMiB(rss))},
-		{ms(last.roundTrip), yes[last.roundTrip < targetSweep],
+		{fmt.Sprintf("watchdog sweep of %d secrets < %s, linear", sweepSizes[1], targetSweep),
+			ms(last.roundTrip), yes[last.roundTrip < targetSweep],
 			fmt.Sprintf("%s per secret at %d secrets, %s per secret at %d: round trip of one invocation on the local stack, moto answering every call.",
 				per(first), first.records, per(last), last.records)},
-		{fmt.Sprintf("%d per rotation", measured), yes[off == 0], why},
+		{"Secrets Manager calls ≤ what the protocol needs", fmt.Sprintf("%d per rotation", measured), yes[off == 0], why},
 	}
 }
 
@@ -303,9 +298,8 @@ func renderCalls(r *report, res *results) {
 		})
 	r.para("The rotation engine refused %s from the functions while the rotation ran (it refuses RotateSecret while a rotation is incomplete; the waiting createSecret adopts the delivered secret, and the receiver reports ROTATION_RESUMED).",
 		plural(steps.refused+recv.refused, "RotateSecret call", "RotateSecret calls"))
-	r.para("**New-secret delivery to `AWSCURRENT`: %s** (from the simulator's SendMessage of the notification to the answer of finishSecret's UpdateSecretVersionStage). The whole rotation, RotateSecret to AWSPENDING removed: %s. Of that, receive-secret took %s to store the secret (its invocation's round trip); most of the rest is createSecret waiting for its next poll (every %s, `rotation.DefaultPollInterval`), then setSecret, testSecret and the promotion.",
-		ms(rot.steps[len(rot.steps)-1].promoted.Sub(rot.receives[0].sent)), ms(rot.took), ms(recv.roundTrip),
-		rotation.DefaultPollInterval)
+	r.para("**The whole rotation, RotateSecret to AWSPENDING removed: %s.** Of that, receive-secret took %s to store the secret (its invocation's round trip); most of the rest is createSecret waiting for its next poll (every %s, `rotation.DefaultPollInterval`), then setSecret, testSecret and the promotion.",
+		ms(rot.took), ms(recv.roundTrip), rotation.DefaultPollInterval)
 	r.para("### Secrets Manager calls of rotate-secret against the package doc")
 	r.para("Expected: the table \"Calls for one rotation\" of `internal/rotation/doc.go`, read by this program.")
 	head := []string{"step", "measured", "package doc", "LWA / SP-API / SNS measured", "doc", "verdict"}
