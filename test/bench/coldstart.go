@@ -1,12 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,81 +34,62 @@ var coldNotes = map[string]string{
 	subjectPython:   "test/bench/baseline.py: import boto3, create the Secrets Manager and SNS clients",
 }
 
-// caVariables are never passed to a measured process: a Lambda sandbox has none of them, and
-// loading an extra CA bundle costs start-up time.
-var caVariables = []string{"AWS_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"}
-
 // nextPath is the first request a runtime makes once it is ready.
 const nextPath = "/2018-06-01/runtime/invocation/next"
 
-// coldSample is one measured start: exec to the first nextPath request, and the process's CPU
-// time and peak RSS then.
-type coldSample struct {
-	ready, cpu time.Duration
-	hwmKB      int64
-}
-
 // coldRun is the whole cold-start measurement, by subject, in round order.
 type coldRun struct {
-	ready, cpu            map[string][]time.Duration
-	hwmKB                 map[string]int64 // the highest peak RSS when ready
+	ready, cpu            map[string][]time.Duration // exec to the first nextPath request, and CPU time then
+	hwmKB                 map[string]int64           // the highest peak RSS when ready
 	loadBefore, loadAfter string
 }
 
-// serve serves h on a free 127.0.0.1 port and returns its host:port.
-func serve(h http.Handler) (string, *http.Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	return ln.Addr().String(), srv, nil
+func newColdRun() *coldRun {
+	return &coldRun{ready: map[string][]time.Duration{}, cpu: map[string][]time.Duration{},
+		hwmKB: map[string]int64{}}
 }
 
-// measureStart execs argv with env under a fresh fake runtime API and times it from exec to its
-// first nextPath request, held open until the process is stopped so that nothing after is timed.
-func measureStart(argv, env []string) (coldSample, error) {
+// start execs argv with env under a fresh fake runtime API and records its start under name: the
+// time from exec to its first nextPath request, held open until the process is stopped so that
+// nothing after is timed, and its CPU time and peak RSS then.
+func (c *coldRun) start(name string, argv, env []string) error {
 	arrived := make(chan time.Time, 1)
-	addr, api, err := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		now := time.Now()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet || r.URL.Path != nextPath {
 			http.NotFound(w, r)
 			return
 		}
 		select {
-		case arrived <- now:
+		case arrived <- time.Now():
 		default:
 		}
 		<-r.Context().Done()
 	}))
-	if err != nil {
-		return coldSample{}, fmt.Errorf("fake runtime API: %w", err)
-	}
 	defer api.Close()
-	name := filepath.Base(argv[len(argv)-1])
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+addr)
+	cmd.Env = append(env, "AWS_LAMBDA_RUNTIME_API="+api.Listener.Addr().String())
 	cmd.Dir = filepath.Dir(argv[len(argv)-1])
 	out := &logsink.Buffer{}
 	start := time.Now()
 	p, err := harness.StartProcess(name, cmd, out)
 	if err != nil {
-		return coldSample{}, err
+		return err
 	}
 	defer p.Stop()
 	select {
 	case at := <-arrived:
-		hwm, _ := procKB(fmt.Sprintf("/proc/%d/status", p.Pid()), "VmHWM")
-		return coldSample{ready: at.Sub(start), cpu: cpuTime(p.Pid()), hwmKB: hwm}, nil
+		c.ready[name], c.cpu[name] = append(c.ready[name], at.Sub(start)), append(c.cpu[name], cpuTime(p.Pid()))
+		c.hwmKB[name] = max(c.hwmKB[name], procKB(fmt.Sprintf("/proc/%d/status", p.Pid()), "VmHWM"))
+		return nil
 	case <-p.Done():
-		return coldSample{}, fmt.Errorf("%s exited before it asked for an invocation:\n%s", name, tail(out.String(), 2000))
+		return fmt.Errorf("%s exited before it asked for an invocation:\n%s", name, tail(out.String(), 2000))
 	case <-time.After(20 * time.Second):
-		return coldSample{}, fmt.Errorf("%s did not ask for an invocation within 20s", name)
+		return fmt.Errorf("%s did not ask for an invocation within 20s", name)
 	}
 }
 
-// sandboxEnv is the whole environment of a measured process (an empty HOME has no ~/.aws).
+// sandboxEnv is the whole environment of a measured process, as in a Lambda sandbox: an empty HOME
+// (no ~/.aws), and no CA bundle variable (loading an extra bundle costs start-up time).
 func sandboxEnv(home string, extra ...string) []string {
 	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TZ=UTC",
 		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
@@ -118,14 +100,12 @@ func sandboxEnv(home string, extra ...string) []string {
 // unreachable is an unused loopback port: the measured processes call nothing before they are ready.
 const unreachable = "http://127.0.0.1:9"
 
-// coldStarts measures n starts of each subject (host builds). Each round starts every subject once,
-// in an order shuffled per round (fixed seed), so that they share the machine's state and no
-// subject always follows another; one discarded round warms the page cache first.
-func coldStarts(ctx context.Context, bins map[string]string, n int, work string) (*coldRun, error) {
+// coldStarts measures n starts of each subject (the host builds in dir). Each round starts every
+// subject once, in an order shuffled per round (fixed seed), so that they share the machine's state
+// and no subject always follows another; one discarded round warms the page cache first.
+func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, error) {
 	home, script := filepath.Join(work, "home"), filepath.Join(work, "baseline.py")
-	if err := os.MkdirAll(home, 0o755); err != nil {
-		return nil, err
-	}
+	os.MkdirAll(home, 0o755)
 	if err := os.WriteFile(script, baselinePy, 0o644); err != nil {
 		return nil, err
 	}
@@ -138,38 +118,30 @@ func coldStarts(ctx context.Context, bins map[string]string, n int, work string)
 	env := map[string][]string{subjectPython: sandboxEnv(home, "PYTHONDONTWRITEBYTECODE=1")}
 	for _, f := range builtNames {
 		// What every function needs to start (the watchdog alone reads the rotation function's ARN).
-		argv[f], env[f] = []string{bins[f]}, sandboxEnv(home, "AWS_LAMBDA_FUNCTION_NAME="+f,
+		argv[f], env[f] = []string{filepath.Join(dir, f)}, sandboxEnv(home, "AWS_LAMBDA_FUNCTION_NAME="+f,
 			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 			"ALERT_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:bench-alerts",
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,
 			"ROTATE_SECRET_FUNCTION_ARN="+harness.RotationFunctionARN)
 	}
-	run := &coldRun{loadBefore: loadavg(),
-		ready: map[string][]time.Duration{}, cpu: map[string][]time.Duration{}, hwmKB: map[string]int64{}}
-	rng := rand.New(rand.NewPCG(7, 25))
-	order := slices.Clone(coldSubjects)
-	for round := -1; round < n; round++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	loadBefore, run := loadavg(), newColdRun()
+	rng, order := rand.New(rand.NewPCG(7, 25)), slices.Clone(coldSubjects)
+	for round := -1; round < n && ctx.Err() == nil; round++ {
+		if round == 0 { // the warm-up round is discarded
+			run = newColdRun()
 		}
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		for _, name := range order {
-			s, err := measureStart(argv[name], env[name])
-			if err != nil {
+			if err := run.start(name, argv[name], env[name]); err != nil {
 				return nil, fmt.Errorf("cold start of %s: %w", name, err)
 			}
-			if round >= 0 {
-				run.ready[name] = append(run.ready[name], s.ready)
-				run.cpu[name] = append(run.cpu[name], s.cpu)
-				run.hwmKB[name] = max(run.hwmKB[name], s.hwmKB)
-			}
 		}
-		if round >= 0 && (round+1)%10 == 0 {
+		if round > 0 && (round+1)%20 == 0 {
 			progress("cold starts: %d/%d rounds", round+1, n)
 		}
 	}
-	run.loadAfter = loadavg()
-	return run, nil
+	run.loadBefore, run.loadAfter = loadBefore, loadavg()
+	return run, ctx.Err()
 }
 
 // coldRatio compares a subject with a reference: the ratio of the medians (the verdict's), and the
@@ -179,40 +151,20 @@ type coldRatio struct {
 	paired spread[float64]
 }
 
-// compareCold compares subject with ref; false if either has no starts.
-func compareCold(c *coldRun, subject, ref string) (coldRatio, bool) {
+// compareCold compares subject with ref, both measured in every round.
+func compareCold(c *coldRun, subject, ref string) coldRatio {
 	s, r := c.ready[subject], c.ready[ref]
-	sm, rm := summarize(s).median, summarize(r).median
-	if len(s) == 0 || len(r) == 0 || rm <= 0 {
-		return coldRatio{}, false
+	per := make([]float64, len(s))
+	for i := range s {
+		per[i] = float64(s[i]) / float64(r[i])
 	}
-	var per []float64
-	for i := range min(len(s), len(r)) {
-		if r[i] > 0 {
-			per = append(per, float64(s[i])/float64(r[i]))
-		}
-	}
-	return coldRatio{median: float64(sm) / float64(rm), paired: summarize(per)}, true
+	return coldRatio{median: float64(summarize(s).median) / float64(summarize(r).median), paired: summarize(per)}
 }
 
-type coldVerdict struct {
-	function string
-	ratio    coldRatio
-	met      bool
-}
-
-// worstCold returns the function whose median is the highest against ref's.
-func worstCold(c *coldRun, ref string, target float64) (coldVerdict, error) {
-	var v coldVerdict
-	for _, f := range functionNames {
-		r, ok := compareCold(c, f, ref)
-		if !ok {
-			return v, fmt.Errorf("no cold starts of %s to compare", f)
-		}
-		if v.function == "" || r.median > v.ratio.median {
-			v.function, v.ratio = f, r
-		}
-	}
-	v.met = v.ratio.median <= target
-	return v, nil
+// worstCold returns the function whose median is the highest against ref's, and its ratio.
+func worstCold(c *coldRun, ref string) (string, coldRatio) {
+	worst := slices.MaxFunc(functionNames, func(a, b string) int {
+		return cmp.Compare(compareCold(c, a, ref).median, compareCold(c, b, ref).median)
+	})
+	return worst, compareCold(c, worst, ref)
 }

@@ -1,6 +1,6 @@
 // Command bench measures what issue 7 asks of this project against AWS's Python rotation templates
 // (sizes, cold starts, peak RSS, handler and peer time, calls per rotation, Go benchmarks, targets)
-// and writes it to BENCHMARKS.md. Usage: go run ./test/bench [-out BENCHMARKS.md] [-starts 120].
+// and writes it to BENCHMARKS.md. Usage: go run ./test/bench [-out BENCHMARKS.md] [-cold-only].
 package main
 
 import (
@@ -18,34 +18,32 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
+// coldRounds is the number of cold starts of each subject.
+const coldRounds = 120
+
 type results struct {
-	date       time.Time
-	took       time.Duration
-	machine    machine
-	sizes      []sizes
-	goBench    []goBench
-	goBenchErr error
-	cold       *coldRun
-	coldErr    error
-	starts     int
-	loadEnd    string
-	stackErr   error
-	rotation   *rotationRun
-	batches    []invocation // the receive-secret and expiry-alert batches, labelled as rows
-	sweeps     []sweepRun
-	peakRSS    map[string]int64    // KiB
-	doc        map[string]*docStep // nil when the rotation package doc's table cannot be read
-	docReasons string
+	date            time.Time
+	took            time.Duration
+	machine         [][]string // the Machine table's rows
+	loadStart, load string     // load averages at the start and at the end
+	sizes           []sizes
+	goBench         []goBench
+	cold            *coldRun
+	rotation        *rotationRun              // nil with -cold-only, as batches, sweeps and peakRSS
+	batches         []invocation              // the receive-secret and expiry-alert batches, labelled as rows
+	sweeps          []invocation              // the watchdog's, labelled as rows
+	peakRSS         map[string]int64          // KiB
+	doc             map[string]map[string]int // by step: the rotation package doc's table of calls
+	docReasons      string
 }
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file")
-	starts := flag.Int("starts", 120, "cold starts of each function, of the floor and of the Python baseline")
 	coldOnly := flag.Bool("cold-only", false, "measure sizes and cold starts only, without the local stack")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *out, *starts, *coldOnly); err != nil {
+	if err := run(ctx, *out, *coldOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -55,14 +53,10 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
-	began := time.Now()
+func run(ctx context.Context, outPath string, coldOnly bool) error {
+	r := &results{date: time.Now().UTC(), loadStart: loadavg(), peakRSS: map[string]int64{}}
 	root, err := harness.RepoRoot()
 	if err != nil {
-		return err
-	}
-	// Fail before building when aws-lambda-rie is missing.
-	if _, err := harness.RIEPath(root); err != nil {
 		return err
 	}
 	work, err := os.MkdirTemp("", "spapi-lwa-bench-")
@@ -71,40 +65,36 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	}
 	defer os.RemoveAll(work)
 
-	r := &results{date: began.UTC(), starts: starts, peakRSS: map[string]int64{}, machine: describeMachine(ctx)}
 	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
-	arm, err := build(ctx, root, filepath.Join(work, "arm64"), "linux", "arm64")
-	if err != nil {
+	arm, host := filepath.Join(work, "arm64"), filepath.Join(work, "host")
+	if err := build(ctx, root, arm, "linux", "arm64"); err != nil {
 		return err
 	}
-	host, err := build(ctx, root, filepath.Join(work, "host"), runtime.GOOS, runtime.GOARCH)
-	if err != nil {
+	if err := build(ctx, root, host, runtime.GOOS, runtime.GOARCH); err != nil {
 		return err
 	}
-	for _, f := range builtNames {
-		s, err := measureSizes(f, arm[f], host[f])
-		if err != nil {
-			return fmt.Errorf("zip %s: %w", f, err)
-		}
-		r.sizes = append(r.sizes, s)
+	if r.sizes, err = measureSizes(arm, host); err != nil {
+		return err
 	}
-
 	progress("go test -bench on the hot paths")
-	r.goBench, r.goBenchErr = runGoBenchmarks(ctx, root)
-
-	progress("cold starts: %d rounds of each function, the floor and the Python baseline", starts)
-	r.cold, r.coldErr = coldStarts(ctx, host, starts, work)
-	r.doc, r.docReasons = readDoc(root)
-
-	if coldOnly {
-		r.stackErr = errors.New("not run (-cold-only)")
-	} else {
-		progress("local stack: full rotation and batches")
-		r.stackErr = runStack(ctx, r, root, work, host)
+	if r.goBench, err = runGoBenchmarks(ctx, root); err != nil {
+		return err
 	}
-
-	r.took = time.Since(began)
-	r.loadEnd = loadavg()
+	progress("cold starts: %d rounds of each function, the floor and the Python baseline", coldRounds)
+	if r.cold, err = coldStarts(ctx, host, coldRounds, work); err != nil {
+		return err
+	}
+	if r.doc, r.docReasons = readDoc(root); r.doc == nil {
+		return errors.New("the call table of internal/rotation/doc.go could not be read")
+	}
+	if !coldOnly {
+		progress("local stack: a full rotation, batches, watchdog sweeps")
+		if err := runStack(ctx, r, root, work, host); err != nil {
+			return err
+		}
+	}
+	r.took, r.load = time.Since(r.date), loadavg()
+	r.machine = describeMachine(ctx, r.loadStart, r.load)
 	if err := os.WriteFile(outPath, []byte(render(r)), 0o644); err != nil {
 		return err
 	}
@@ -112,44 +102,34 @@ func run(ctx context.Context, outPath string, starts int, coldOnly bool) error {
 	return nil
 }
 
-func runStack(ctx context.Context, r *results, root, work string, host map[string]string) (err error) {
+func runStack(ctx context.Context, r *results, root, work, host string) (err error) {
 	s, err := startStack(ctx, root, work, host)
-	defer s.close()
 	if err != nil {
 		return err
 	}
+	defer s.close()
+	defer func() {
+		for _, f := range functionNames {
+			pid, _ := s.h.BootstrapPID(f)
+			r.peakRSS[f] = procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
+			if err != nil {
+				err = fmt.Errorf("%w\nlog of %s:\n%s", err, f, tail(s.h.Logs(f), 3000))
+			}
+		}
+	}()
 	if err := s.warmUp(ctx); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
 	}
-	defer func() {
-		for _, f := range functionNames {
-			pid, ok := s.h.BootstrapPID(f)
-			if kb, found := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM"); ok && found {
-				r.peakRSS[f] = kb
-			}
-		}
-		if err != nil {
-			err = fmt.Errorf("%w\nlogs of the functions:\n%s\n%s\n%s", err,
-				tail(s.h.Logs(harness.FunctionRotate), 3000),
-				tail(s.h.Logs(harness.FunctionReceive), 3000),
-				tail(s.h.Logs(harness.FunctionExpiry), 2000))
-		}
-	}()
-	progress("stack: full rotation")
 	if r.rotation, err = s.rotation(ctx); err != nil {
 		return err
 	}
-	if r.rotation.err != nil {
-		return fmt.Errorf("rotation: %w", r.rotation.err)
-	}
-	for _, batch := range []func(context.Context) (invocation, error){s.receiveBatch, s.expiryBatch} {
-		inv, err := batch(ctx)
+	for _, f := range []string{harness.FunctionReceive, harness.FunctionExpiry} {
+		inv, err := s.sqsBatch(ctx, f)
 		if err != nil {
 			return err
 		}
 		r.batches = append(r.batches, inv)
 	}
-	progress("stack: watchdog sweeps of %v managed secrets", sweepSizes)
 	r.sweeps, err = s.sweeps(ctx)
 	return err
 }

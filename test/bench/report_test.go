@@ -1,12 +1,15 @@
 package main
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,10 +29,9 @@ func TestSummarize(t *testing.T) {
 		in   []time.Duration
 		want spread[time.Duration]
 	}{
-		{"empty", nil, spread[time.Duration]{}},
-		{"one", ms(5), spread[time.Duration]{n: 1, median: 5 * time.Millisecond, p10: 5 * time.Millisecond, p90: 5 * time.Millisecond, min: 5 * time.Millisecond, max: 5 * time.Millisecond}},
-		{"even count, unsorted", ms(4, 1, 3, 2), spread[time.Duration]{n: 4, median: 2500 * time.Microsecond, p10: time.Millisecond, p90: 4 * time.Millisecond, min: time.Millisecond, max: 4 * time.Millisecond}},
-		{"ten", ms(10, 9, 8, 7, 6, 5, 4, 3, 2, 1), spread[time.Duration]{n: 10, median: 5500 * time.Microsecond, p10: time.Millisecond, p90: 9 * time.Millisecond, min: time.Millisecond, max: 10 * time.Millisecond}},
+		{"one", ms(5), spread[time.Duration]{median: 5 * time.Millisecond, p10: 5 * time.Millisecond, p90: 5 * time.Millisecond, min: 5 * time.Millisecond, max: 5 * time.Millisecond}},
+		{"even count, unsorted", ms(4, 1, 3, 2), spread[time.Duration]{median: 2500 * time.Microsecond, p10: time.Millisecond, p90: 4 * time.Millisecond, min: time.Millisecond, max: 4 * time.Millisecond}},
+		{"ten", ms(10, 9, 8, 7, 6, 5, 4, 3, 2, 1), spread[time.Duration]{median: 5500 * time.Microsecond, p10: time.Millisecond, p90: 9 * time.Millisecond, min: time.Millisecond, max: 10 * time.Millisecond}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,11 +67,13 @@ func TestReadDocTable(t *testing.T) {
 		if r == nil {
 			t.Fatalf("row %s missing", step)
 		}
-		for _, n := range r.sm {
-			sm += n
+		for op, n := range r {
+			if strings.HasPrefix(op, "Secrets Manager ") {
+				sm += n
+			}
 		}
-		lwa += r.lwa
-		sp += r.sp
+		lwa += r["LWA token"]
+		sp += r["SP-API rotateApplicationClientSecret"]
 	}
 	for _, c := range []struct {
 		name string
@@ -112,7 +116,7 @@ func TestTimingProxyCountsRefused(t *testing.T) {
 		{"secretsmanager.PutSecretValue", "InvalidRequestException", http.StatusBadRequest, 0},
 	}
 	for _, tt := range tests {
-		m := &meter{meterState: meterState{calls: map[string]int{}, lastEnd: map[string]time.Time{}}}
+		m := &meter{peerStats: peerStats{calls: map[string]int{}}}
 		p := timed(m, harness.PeerSecretsManager, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if tt.errorType != "" {
 				w.Header().Set("X-Amzn-ErrorType", tt.errorType)
@@ -127,5 +131,42 @@ func TestTimingProxyCountsRefused(t *testing.T) {
 		if snap.refused != tt.wantRefused || snap.calls[op] != 1 {
 			t.Errorf("%s answered %d %s: refused %d, calls[%q] %d; want %d, 1", tt.target, tt.status, tt.errorType, snap.refused, op, snap.calls[op], tt.wantRefused)
 		}
+	}
+}
+
+func TestTimingProxyNamesSNSAction(t *testing.T) {
+	m := &meter{peerStats: peerStats{calls: map[string]int{}}}
+	var got string
+	p := timed(m, harness.PeerSNS, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = string(b)
+	}))
+	const form = "Action=Publish&TopicArn=arn&Message=x"
+	p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader(form)))
+	if n := m.snapshot().calls["SNS Publish"]; n != 1 || got != form {
+		t.Errorf("SNS Publish: counted %d, forwarded %q; want 1, %q", n, got, form)
+	}
+}
+
+// TestRenderColdOnly: without the local stack the report keeps its measured sections and says
+// which were not measured.
+func TestRenderColdOnly(t *testing.T) {
+	c := newColdRun()
+	for i, name := range coldSubjects {
+		c.ready[name] = []time.Duration{time.Duration(10+i) * time.Millisecond, 11 * time.Millisecond}
+		c.cpu[name] = c.ready[name]
+	}
+	res := &results{machine: slices.Repeat([][]string{{"k", "v"}}, 9), cold: c, goBench: []goBench{{ns: []float64{1}}}}
+	for _, f := range builtNames {
+		res.sizes = append(res.sizes, sizes{function: f, arm64: 1 << 20})
+	}
+	out := render(res)
+	for _, want := range []string{"## Targets", "| each bootstrap ≤ 9 MiB |", "## 2. Cold start", "## 3.–5.", "## 6. Go"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("render() without the stack lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "peak RSS ≤ 25 MiB") {
+		t.Error("render() without the stack has a target the stack measures")
 	}
 }
