@@ -12,8 +12,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -33,22 +31,15 @@ type SecretStore interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
 
-// StackReader reads a CloudFormation stack's outputs and resources.
+// StackReader reads a CloudFormation stack's outputs.
 type StackReader interface {
 	DescribeStacks(ctx context.Context, in *cloudformation.DescribeStacksInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error)
-	DescribeStackResource(ctx context.Context, in *cloudformation.DescribeStackResourceInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DescribeStackResourceOutput, error)
 }
 
 // QueueReader reads an SQS queue's policy.
 type QueueReader interface {
 	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
-}
-
-// LogReader reads a function's log events and streams.
-type LogReader interface {
-	FilterLogEvents(ctx context.Context, in *cloudwatchlogs.FilterLogEventsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
-	DescribeLogStreams(ctx context.Context, in *cloudwatchlogs.DescribeLogStreamsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogStreamsOutput, error)
 }
 
 // TokenClient asks LWA for a client-credentials token.
@@ -60,7 +51,6 @@ var (
 	_ SecretStore = (*secretsmanager.Client)(nil)
 	_ StackReader = (*cloudformation.Client)(nil)
 	_ QueueReader = (*sqs.Client)(nil)
-	_ LogReader   = (*cloudwatchlogs.Client)(nil)
 	_ TokenClient = (*lwa.Client)(nil)
 )
 
@@ -70,20 +60,7 @@ type Clients struct {
 	CloudFormation StackReader
 	SQS            QueueReader
 	SNS            sns.ListSubscriptionsByTopicAPIClient
-	Logs           LogReader
-	Lambda         lambda.GetFunctionConfigurationAPIClient // optional
 	LWA            TokenClient
-}
-
-// logGroup is function fn's LoggingConfig.LogGroup, else Lambda's default /aws/lambda/<name>.
-func logGroup(ctx context.Context, fr lambda.GetFunctionConfigurationAPIClient, fn string) string {
-	if fr != nil {
-		out, err := fr.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(fn)})
-		if err == nil && out.LoggingConfig != nil && aws.ToString(out.LoggingConfig.LogGroup) != "" {
-			return aws.ToString(out.LoggingConfig.LogGroup)
-		}
-	}
-	return "/aws/lambda/" + functionName(fn)
 }
 
 // functionName is the name in a Lambda function ARN, without qualifier; anything else as it is.
@@ -120,8 +97,6 @@ func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients,
 			CloudFormation: cloudformation.NewFromConfig(cfg),
 			SQS:            sqs.NewFromConfig(cfg),
 			SNS:            sns.NewFromConfig(cfg),
-			Logs:           cloudwatchlogs.NewFromConfig(cfg),
-			Lambda:         lambda.NewFromConfig(cfg),
 			LWA:            lwa.NewClient(tokenURL, &http.Client{Timeout: 30 * time.Second}),
 		}, nil
 	}
