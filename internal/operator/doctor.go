@@ -21,14 +21,7 @@ import (
 // SPAPIAccount is the AWS account SP-API sends notifications from.
 const SPAPIAccount = "437568002678"
 
-// The stack outputs doctor reads.
-const (
-	OutputNewSecretQueue = "NewSecretQueueArn"
-	OutputExpiryQueue    = "SecretExpiryQueueArn"
-	OutputAlertTopic     = "AlertTopicArn"
-)
-
-// check is one doctor finding: status OK, NOTE (a reminder), ?? (could not be checked) or FAIL.
+// check is one doctor finding: status OK, ?? (could not be checked) or FAIL.
 type check struct{ status, what, fix string }
 
 func (a *App) doctor(ctx context.Context, args []string) error {
@@ -72,13 +65,22 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 	}
 	w := a.Stdout
 	problems := writeTable(w, rows)
-	if *stack != "" {
-		checks = append(checks, stackChecks(ctx, c, outs)...)
+	for _, q := range stackChecked {
+		switch arn := outs[q.output]; {
+		case *stack == "":
+		case arn == "":
+			checks = append(checks, check{"FAIL", "the stack has no output " + q.output,
+				"deploy this project's template (sam deploy) and run doctor again"})
+		case q.row == "":
+			checks = append(checks, topicCheck(ctx, c.SNS, arn))
+		default:
+			checks = append(checks, queueCheck(ctx, c.SQS, arn, q.what, q.row))
+		}
 	}
 	fmt.Fprintln(w)
 	for _, ch := range checks {
 		fmt.Fprintf(w, "%-4s  %s\n", ch.status, ch.what)
-		if ch.status != "OK" && ch.status != "NOTE" {
+		if ch.status != "OK" {
 			fmt.Fprintf(w, "      Fix: %s\n", ch.fix)
 			problems++
 		}
@@ -94,24 +96,12 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 	return nil
 }
 
-func stackChecks(ctx context.Context, c *Clients, outs map[string]string) []check {
-	var checks []check
-	for _, q := range []struct{ output, what, row string }{
-		{OutputNewSecretQueue, "new-secret queue", "Application Client New Secret"},
-		{OutputExpiryQueue, "expiry queue", "Application Client Secret Expiry"},
-		{OutputAlertTopic, "alert topic", ""},
-	} {
-		switch arn := outs[q.output]; {
-		case arn == "":
-			checks = append(checks, check{"FAIL", "the stack has no output " + q.output,
-				"deploy this project's template (sam deploy) and run doctor again"})
-		case q.row == "":
-			checks = append(checks, topicCheck(ctx, c.SNS, arn))
-		default:
-			checks = append(checks, queueCheck(ctx, c.SQS, arn, q.what, q.row))
-		}
-	}
-	return checks
+// stackChecked are the stack's outputs doctor --stack checks: the queues (with their row in the
+// Developer Console) and the alert topic.
+var stackChecked = []struct{ output, what, row string }{
+	{"NewSecretQueueArn", "new-secret queue", "Application Client New Secret"},
+	{"SecretExpiryQueueArn", "expiry queue", "Application Client Secret Expiry"},
+	{"AlertTopicArn", "alert topic", ""},
 }
 
 func queueCheck(ctx context.Context, q QueueReader, queueARN, what, row string) check {

@@ -33,8 +33,8 @@ func healthyDeployment(t *testing.T) *env {
 	arn := e.sm.Seed("sp-api-lwa/doc", document(id, secret, testNow.Add(150*24*time.Hour)), map[string]string{managed.TagClientID: id})
 	e.sm.SetRotation(arn, true, fnARN)
 	e.lwa.secrets[id] = secret
-	e.cf.stacks["lwa"] = map[string]string{OutputRotateFunction: fnARN, OutputNewSecretQueue: newQueueARN,
-		OutputExpiryQueue: expiryQueueARN, OutputAlertTopic: topicARN}
+	e.cf.stacks["lwa"] = map[string]string{OutputRotateFunction: fnARN, "NewSecretQueueArn": newQueueARN,
+		"SecretExpiryQueueArn": expiryQueueARN, "AlertTopicArn": topicARN}
 	e.sqs.policies["lwa-NewSecretQueue"] = templatePolicy(newQueueARN)
 	e.sqs.policies["lwa-SecretExpiryQueue"] = templatePolicy(expiryQueueARN)
 	e.sns.subs[topicARN] = []string{topicARN + ":0b1c2d3e"}
