@@ -1,7 +1,6 @@
 package operator
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
-	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
+	"github.com/spapi-lwa/secret-rotation/internal/awsenv"
 	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
@@ -77,6 +76,11 @@ const DefaultTokenURL = "https://api.amazon.com/auth/o2/token"
 // AWSClients returns a Clients function that builds every client from the caller's AWS configuration.
 func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients, error) {
 	return func(ctx context.Context) (*Clients, error) {
+		env := awsenv.NewVars(getenv) // read as the functions read it
+		tokenURL := env.Endpoint("LWA_TOKEN_URL", DefaultTokenURL)
+		if err := env.Err("environment"); err != nil {
+			return nil, badInput("%v", err)
+		}
 		cfg, err := config.LoadDefaultConfig(ctx)
 		switch {
 		case err != nil:
@@ -88,10 +92,6 @@ func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients,
 			return nil, badInput("no usable AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "+
 				"AWS_SECRET_ACCESS_KEY), or run aws sso login (%v)", err)
 		}
-		tokenURL := cmp.Or(getenv("LWA_TOKEN_URL"), DefaultTokenURL)
-		if err := checkTokenURL(tokenURL); err != nil {
-			return nil, err
-		}
 		return &Clients{
 			SecretsManager: secretsmanager.NewFromConfig(cfg),
 			CloudFormation: cloudformation.NewFromConfig(cfg),
@@ -100,13 +100,6 @@ func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients,
 			LWA:            lwa.NewClient(tokenURL, &http.Client{Timeout: 30 * time.Second}),
 		}, nil
 	}
-}
-
-func checkTokenURL(raw string) error {
-	if err := endpoint.Check(raw); err != nil {
-		return badInput("LWA_TOKEN_URL: %v", err)
-	}
-	return nil
 }
 
 func apiCode(err error) string {
