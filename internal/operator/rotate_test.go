@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -249,21 +250,9 @@ func TestFollower(t *testing.T) {
 				st, oc = f.observe(s)
 				got = append(got, st...)
 			}
-			if !equalStages(got, tt.want) || oc != tt.outcome {
+			if !slices.Equal(got, tt.want) || oc != tt.outcome {
 				t.Errorf("observe() = %v, %v; want %v, %v", got, oc, tt.want, tt.outcome)
 			}
 		})
 	}
-}
-
-func equalStages(a, b []stage) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
