@@ -67,7 +67,7 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 	problems := writeTable(w, rows)
 	for _, q := range stackChecked {
 		switch arn := outs[q.output]; {
-		case *stack == "":
+		case *stack == "": // without --stack, doctor only says how to check these
 		case arn == "":
 			checks = append(checks, check{"FAIL", "the stack has no output " + q.output,
 				"deploy this project's template (sam deploy) and run doctor again"})
