@@ -1,7 +1,6 @@
 package operator
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,14 +11,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
 
-	"github.com/spapi-lwa/secret-rotation/internal/endpoint"
+	"github.com/spapi-lwa/secret-rotation/internal/awsenv"
 	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/internal/lwa"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
@@ -33,22 +30,15 @@ type SecretStore interface {
 	RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error)
 }
 
-// StackReader reads a CloudFormation stack's outputs and resources.
+// StackReader reads a CloudFormation stack's outputs.
 type StackReader interface {
 	DescribeStacks(ctx context.Context, in *cloudformation.DescribeStacksInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error)
-	DescribeStackResource(ctx context.Context, in *cloudformation.DescribeStackResourceInput, optFns ...func(*cloudformation.Options)) (*cloudformation.DescribeStackResourceOutput, error)
 }
 
 // QueueReader reads an SQS queue's policy.
 type QueueReader interface {
 	GetQueueUrl(ctx context.Context, in *sqs.GetQueueUrlInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueUrlOutput, error)
 	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, optFns ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
-}
-
-// LogReader reads a function's log events and streams.
-type LogReader interface {
-	FilterLogEvents(ctx context.Context, in *cloudwatchlogs.FilterLogEventsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
-	DescribeLogStreams(ctx context.Context, in *cloudwatchlogs.DescribeLogStreamsInput, optFns ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogStreamsOutput, error)
 }
 
 // TokenClient asks LWA for a client-credentials token.
@@ -60,7 +50,6 @@ var (
 	_ SecretStore = (*secretsmanager.Client)(nil)
 	_ StackReader = (*cloudformation.Client)(nil)
 	_ QueueReader = (*sqs.Client)(nil)
-	_ LogReader   = (*cloudwatchlogs.Client)(nil)
 	_ TokenClient = (*lwa.Client)(nil)
 )
 
@@ -70,20 +59,7 @@ type Clients struct {
 	CloudFormation StackReader
 	SQS            QueueReader
 	SNS            sns.ListSubscriptionsByTopicAPIClient
-	Logs           LogReader
-	Lambda         lambda.GetFunctionConfigurationAPIClient // optional
 	LWA            TokenClient
-}
-
-// logGroup is function fn's LoggingConfig.LogGroup, else Lambda's default /aws/lambda/<name>.
-func logGroup(ctx context.Context, fr lambda.GetFunctionConfigurationAPIClient, fn string) string {
-	if fr != nil {
-		out, err := fr.GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(fn)})
-		if err == nil && out.LoggingConfig != nil && aws.ToString(out.LoggingConfig.LogGroup) != "" {
-			return aws.ToString(out.LoggingConfig.LogGroup)
-		}
-	}
-	return "/aws/lambda/" + functionName(fn)
 }
 
 // functionName is the name in a Lambda function ARN, without qualifier; anything else as it is.
@@ -100,6 +76,11 @@ const DefaultTokenURL = "https://api.amazon.com/auth/o2/token"
 // AWSClients returns a Clients function that builds every client from the caller's AWS configuration.
 func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients, error) {
 	return func(ctx context.Context) (*Clients, error) {
+		env := awsenv.NewVars(getenv) // read as the functions read it
+		tokenURL := env.Endpoint("LWA_TOKEN_URL", DefaultTokenURL)
+		if err := env.Err("environment"); err != nil {
+			return nil, badInput("%v", err)
+		}
 		cfg, err := config.LoadDefaultConfig(ctx)
 		switch {
 		case err != nil:
@@ -111,27 +92,14 @@ func AWSClients(getenv func(string) string) func(ctx context.Context) (*Clients,
 			return nil, badInput("no usable AWS credentials: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and "+
 				"AWS_SECRET_ACCESS_KEY), or run aws sso login (%v)", err)
 		}
-		tokenURL := cmp.Or(getenv("LWA_TOKEN_URL"), DefaultTokenURL)
-		if err := checkTokenURL(tokenURL); err != nil {
-			return nil, err
-		}
 		return &Clients{
 			SecretsManager: secretsmanager.NewFromConfig(cfg),
 			CloudFormation: cloudformation.NewFromConfig(cfg),
 			SQS:            sqs.NewFromConfig(cfg),
 			SNS:            sns.NewFromConfig(cfg),
-			Logs:           cloudwatchlogs.NewFromConfig(cfg),
-			Lambda:         lambda.NewFromConfig(cfg),
 			LWA:            lwa.NewClient(tokenURL, &http.Client{Timeout: 30 * time.Second}),
 		}, nil
 	}
-}
-
-func checkTokenURL(raw string) error {
-	if err := endpoint.Check(raw); err != nil {
-		return badInput("LWA_TOKEN_URL: %v", err)
-	}
-	return nil
 }
 
 func apiCode(err error) string {

@@ -8,13 +8,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
-	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -25,22 +21,13 @@ import (
 // SPAPIAccount is the AWS account SP-API sends notifications from.
 const SPAPIAccount = "437568002678"
 
-// The stack outputs and resource doctor reads.
-const (
-	OutputNewSecretQueue = "NewSecretQueueArn"
-	OutputExpiryQueue    = "SecretExpiryQueueArn"
-	OutputAlertTopic     = "AlertTopicArn"
-	WatchdogResource     = "WatchdogFunction"
-	watchdogOverdue      = 26 * time.Hour // after the daily watchdog's last log event
-)
-
-// check is one doctor finding: status OK, NOTE (a reminder), ?? (could not be checked) or FAIL.
+// check is one doctor finding: status OK, ?? (could not be checked) or FAIL.
 type check struct{ status, what, fix string }
 
 func (a *App) doctor(ctx context.Context, args []string) error {
 	fs := flagSet("doctor", "doctor [--stack NAME]",
 		"Check everything status checks, ask LWA whether it accepts each AWSCURRENT secret and, with --stack,\n"+
-			"check the queues' policies, the alert topic's subscriptions and the watchdog's last run.")
+			"check the queues' policies and the alert topic's subscriptions.")
 	stack := fs.String("stack", "", "also check the CloudFormation stack `NAME` of this project")
 	if _, err := a.parse(fs, args, 0); err != nil {
 		return err
@@ -78,36 +65,9 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 	}
 	w := a.Stdout
 	problems := writeTable(w, rows)
-	if *stack != "" {
-		checks = append(checks, a.stackChecks(ctx, c, *stack, outs)...)
-	}
-	fmt.Fprintln(w)
-	for _, ch := range checks {
-		fmt.Fprintf(w, "%-4s  %s\n", ch.status, ch.what)
-		if ch.status != "OK" && ch.status != "NOTE" {
-			fmt.Fprintf(w, "      Fix: %s\n", ch.fix)
-			problems++
-		}
-	}
-	if *stack == "" {
-		fmt.Fprintf(w, "(Run with --stack NAME to check the queues' policies, the alert topic and the watchdog too.)\n")
-	}
-	if problems > 0 {
-		fmt.Fprintf(w, "\n%d %s a person.\n", problems, plural(problems, "finding needs", "findings need"))
-		return needsPerson
-	}
-	fmt.Fprintf(w, "\nNothing needs a person.\n")
-	return nil
-}
-
-func (a *App) stackChecks(ctx context.Context, c *Clients, stack string, outs map[string]string) []check {
-	var checks []check
-	for _, q := range []struct{ output, what, row string }{
-		{OutputNewSecretQueue, "new-secret queue", "Application Client New Secret"},
-		{OutputExpiryQueue, "expiry queue", "Application Client Secret Expiry"},
-		{OutputAlertTopic, "alert topic", ""},
-	} {
+	for _, q := range stackChecked {
 		switch arn := outs[q.output]; {
+		case *stack == "": // without --stack, doctor only says how to check these
 		case arn == "":
 			checks = append(checks, check{"FAIL", "the stack has no output " + q.output,
 				"deploy this project's template (sam deploy) and run doctor again"})
@@ -117,41 +77,31 @@ func (a *App) stackChecks(ctx context.Context, c *Clients, stack string, outs ma
 			checks = append(checks, queueCheck(ctx, c.SQS, arn, q.what, q.row))
 		}
 	}
-	return append(checks, a.watchdogCheck(ctx, c, stack))
+	fmt.Fprintln(w)
+	for _, ch := range checks {
+		fmt.Fprintf(w, "%-4s  %s\n", ch.status, ch.what)
+		if ch.status != "OK" {
+			fmt.Fprintf(w, "      Fix: %s\n", ch.fix)
+			problems++
+		}
+	}
+	if *stack == "" {
+		fmt.Fprintf(w, "(Run with --stack NAME to check the queues' policies and the alert topic too.)\n")
+	}
+	if problems > 0 {
+		fmt.Fprintf(w, "\n%d %s a person.\n", problems, plural(problems, "finding needs", "findings need"))
+		return needsPerson
+	}
+	fmt.Fprintf(w, "\nNothing needs a person.\n")
+	return nil
 }
 
-// watchdogCheck reports when the watchdog last ran, from its log group's newest event.
-func (a *App) watchdogCheck(ctx context.Context, c *Clients, stack string) check {
-	res, err := c.CloudFormation.DescribeStackResource(ctx, &cloudformation.DescribeStackResourceInput{
-		StackName: aws.String(stack), LogicalResourceId: aws.String(WatchdogResource)})
-	if err != nil || res.StackResourceDetail == nil || aws.ToString(res.StackResourceDetail.PhysicalResourceId) == "" {
-		return check{"NOTE", "the stack has no " + WatchdogResource +
-			" (an older template?): nothing checks the secrets daily; deploy the current template", ""}
-	}
-	fn := aws.ToString(res.StackResourceDetail.PhysicalResourceId)
-	group := logGroup(ctx, c.Lambda, fn)
-	out, err := c.Logs.DescribeLogStreams(ctx, &cloudwatchlogs.DescribeLogStreamsInput{LogGroupName: aws.String(group),
-		OrderBy: logtypes.OrderByLastEventTime, Descending: aws.Bool(true), Limit: aws.Int32(1)})
-	var last int64
-	if err == nil {
-		for _, st := range out.LogStreams {
-			last = max(last, aws.ToInt64(st.LastEventTimestamp), aws.ToInt64(st.LastIngestionTime))
-		}
-	} else if apiCode(err) != "ResourceNotFoundException" { // no log group: the function never ran
-		return check{"??", "the watchdog's last run could not be read from " + group + ": " + oneLine(err.Error()),
-			"check that your credentials may call logs:DescribeLogStreams on it"}
-	}
-	fix := "check its schedule and its errors in " + group +
-		", or run it now: aws lambda invoke --function-name " + fn + " --payload '{}' /dev/stdout"
-	at := time.UnixMilli(last).UTC()
-	switch ago := a.Now().Sub(at); {
-	case last == 0:
-		return check{"FAIL", "the watchdog has never run (" + group + " has no events)", fix}
-	case ago > watchdogOverdue:
-		return check{"FAIL", fmt.Sprintf("the watchdog last ran %d hours ago (%s); it runs daily",
-			int(ago.Hours()), at.Format(time.RFC3339)), fix}
-	}
-	return check{"OK", "the watchdog last ran at " + at.Format(time.RFC3339), ""}
+// stackChecked are the stack's outputs doctor --stack checks: the queues (with their row in the
+// Developer Console) and the alert topic.
+var stackChecked = []struct{ output, what, row string }{
+	{"NewSecretQueueArn", "new-secret queue", "Application Client New Secret"},
+	{"SecretExpiryQueueArn", "expiry queue", "Application Client Secret Expiry"},
+	{"AlertTopicArn", "alert topic", ""},
 }
 
 func queueCheck(ctx context.Context, q QueueReader, queueARN, what, row string) check {

@@ -33,13 +33,11 @@ func healthyDeployment(t *testing.T) *env {
 	arn := e.sm.Seed("sp-api-lwa/doc", document(id, secret, testNow.Add(150*24*time.Hour)), map[string]string{managed.TagClientID: id})
 	e.sm.SetRotation(arn, true, fnARN)
 	e.lwa.secrets[id] = secret
-	e.cf.stacks["lwa"] = map[string]string{OutputRotateFunction: fnARN, OutputNewSecretQueue: newQueueARN,
-		OutputExpiryQueue: expiryQueueARN, OutputAlertTopic: topicARN}
+	e.cf.stacks["lwa"] = map[string]string{OutputRotateFunction: fnARN, "NewSecretQueueArn": newQueueARN,
+		"SecretExpiryQueueArn": expiryQueueARN, "AlertTopicArn": topicARN}
 	e.sqs.policies["lwa-NewSecretQueue"] = templatePolicy(newQueueARN)
 	e.sqs.policies["lwa-SecretExpiryQueue"] = templatePolicy(expiryQueueARN)
 	e.sns.subs[topicARN] = []string{topicARN + ":0b1c2d3e"}
-	e.cf.resources[WatchdogResource] = "lwa-WatchdogFunction-xyz"
-	e.logs.lastEvent["/aws/lambda/lwa-WatchdogFunction-xyz"] = testNow.Add(-5 * time.Hour)
 	return e
 }
 
@@ -64,8 +62,6 @@ func TestDoctorFindings(t *testing.T) {
 	// The expiry queue lost SP-API's permission; nobody confirmed the topic's e-mail.
 	e.sqs.policies["lwa-SecretExpiryQueue"] = `{"Statement":{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sqs:SendMessage"}}`
 	e.sns.subs[topicARN] = []string{"PendingConfirmation"}
-	// The watchdog has not run for three days.
-	e.logs.lastEvent["/aws/lambda/lwa-WatchdogFunction-xyz"] = testNow.Add(-72 * time.Hour)
 	out, stderr, code := e.run(t, "doctor", "--stack", "lwa")
 	if code != ExitAttention {
 		t.Errorf("doctor exit = %d, want 1; stderr %q", code, stderr)
@@ -74,29 +70,6 @@ func TestDoctorFindings(t *testing.T) {
 	checkNoSecret(t, out+stderr, secretValue("doc"), "another")
 	if e.lwa.calls != 1 {
 		t.Errorf("LWA token requests = %d, want 1 (none for a broken document)", e.lwa.calls)
-	}
-}
-
-func TestDoctorWatchdog(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		setup    func(e *env)
-		code     int
-		contains string
-	}{
-		{"ran 5 hours ago", func(*env) {}, ExitOK, "the watchdog last ran at 2026-12-01T07:00:00Z"},
-		{"never ran", func(e *env) { delete(e.logs.lastEvent, "/aws/lambda/lwa-WatchdogFunction-xyz") }, ExitAttention, "the watchdog has never run"},
-		{"older template", func(e *env) { delete(e.cf.resources, WatchdogResource) }, ExitOK, "NOTE  the stack has no WatchdogFunction"},
-		{"overdue", func(e *env) { e.logs.lastEvent["/aws/lambda/lwa-WatchdogFunction-xyz"] = testNow.Add(-30 * time.Hour) }, ExitAttention, "the watchdog last ran 30 hours ago"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := healthyDeployment(t)
-			tc.setup(e)
-			out, _, code := e.run(t, "doctor", "--stack", "lwa")
-			if code != tc.code || !strings.Contains(out, tc.contains) {
-				t.Errorf("doctor = %d:\n%s\nwant %d and %q", code, out, tc.code, tc.contains)
-			}
-		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
+	"github.com/spapi-lwa/secret-rotation/internal/awsenv"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
@@ -27,8 +28,6 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	function := fs.String("function", "", "the rotation function's `ARN` (RotateSecretFunction)")
 	stack := fs.String("stack", "", "take the rotation function from the output "+OutputRotateFunction+" of the CloudFormation stack `NAME`")
 	schedule := fs.String("schedule", DefaultSchedule, "the rotation schedule `expression`, rate(...) or cron(...)")
-	idKey := fs.String("client-id-key", "", "the document's client id `key` (default $SECRET_CLIENT_ID_KEY, else clientId)")
-	secretKey := fs.String("client-secret-key", "", "the document's client secret `key` (default $SECRET_CLIENT_SECRET_KEY, else clientSecret)")
 	pos, err := a.parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -38,9 +37,10 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	} else if !scheduleRE.MatchString(*schedule) {
 		return badInput("--schedule %q is not a rate(...) or cron(...) expression", *schedule)
 	}
-	keys, err := a.keys(*idKey, *secretKey)
-	if err != nil {
-		return err
+	env := awsenv.NewVars(a.Getenv) // the document's keys, as the functions read them
+	keys := env.Keys()
+	if err := env.Err("environment"); err != nil {
+		return badInput("%v", err)
 	}
 	c, d, err := a.open(ctx, pos[0])
 	if err != nil {

@@ -68,9 +68,9 @@ func TestEnableFromStack(t *testing.T) {
 
 func TestEnableCustomKeys(t *testing.T) {
 	e := newEnv()
-	e.vars["SECRET_CLIENT_ID_KEY"] = "lwaClientId"
+	e.vars["SECRET_CLIENT_ID_KEY"], e.vars["SECRET_CLIENT_SECRET_KEY"] = "lwaClientId", "secret"
 	arn := e.sm.Seed("app", `{"lwaClientId":"`+clientID("k")+`","secret":"`+secretValue("k")+`"}`, nil)
-	_, stderr, code := e.run(t, "enable", "app", "--function", fnARN, "--client-secret-key", "secret")
+	_, stderr, code := e.run(t, "enable", "app", "--function", fnARN)
 	if code != ExitOK {
 		t.Fatalf("enable with custom keys exit = %d; stderr %q", code, stderr)
 	}
@@ -135,7 +135,6 @@ func TestEnableBadInput(t *testing.T) {
 		{[]string{"enable", "good", "--function", fnARN, "--schedule", "every day"}, "--schedule"},
 		{[]string{"enable", "good", "other", "--function", fnARN}, "expected one secret"},
 		{[]string{"enable", "--function", fnARN}, "expected one secret"},
-		{[]string{"enable", "good", "--function", fnARN, "--client-id-key", "clientSecret"}, "both"},
 	} {
 		out, stderr, code := e.run(t, tc.args...)
 		if code != ExitBadInput || !strings.Contains(stderr, tc.want) {
@@ -143,6 +142,10 @@ func TestEnableBadInput(t *testing.T) {
 		}
 		oneLineErr(t, stderr)
 		checkNoSecret(t, out+stderr, secretValue("x"), secretValue("g"))
+	}
+	e.vars["SECRET_CLIENT_ID_KEY"] = "clientSecret"
+	if _, stderr, code := e.run(t, "enable", "good", "--function", fnARN); code != ExitBadInput || !strings.Contains(stderr, "both") {
+		t.Errorf("enable with SECRET_CLIENT_ID_KEY=clientSecret = %d, stderr %q; want 2 and %q", code, stderr, "both")
 	}
 	if w := e.sm.writes(); w != 0 {
 		t.Errorf("bad input made %d writes", w)

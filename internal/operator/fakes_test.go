@@ -15,8 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	cftypes "github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
-	logtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -104,19 +102,7 @@ func (f *smFake) writes() int {
 	return n
 }
 
-type cfFake struct {
-	stacks    map[string]map[string]string
-	resources map[string]string // logical id -> physical id, in every stack
-}
-
-func (f *cfFake) DescribeStackResource(_ context.Context, in *cloudformation.DescribeStackResourceInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStackResourceOutput, error) {
-	id, ok := f.resources[aws.ToString(in.LogicalResourceId)]
-	if _, stack := f.stacks[aws.ToString(in.StackName)]; !ok || !stack {
-		return nil, &smithy.GenericAPIError{Code: "ValidationError", Message: "Resource " + aws.ToString(in.LogicalResourceId) + " does not exist"}
-	}
-	return &cloudformation.DescribeStackResourceOutput{StackResourceDetail: &cftypes.StackResourceDetail{
-		LogicalResourceId: in.LogicalResourceId, PhysicalResourceId: aws.String(id)}}, nil
-}
+type cfFake struct{ stacks map[string]map[string]string }
 
 func (f *cfFake) DescribeStacks(_ context.Context, in *cloudformation.DescribeStacksInput, _ ...func(*cloudformation.Options)) (*cloudformation.DescribeStacksOutput, error) {
 	outs, ok := f.stacks[aws.ToString(in.StackName)]
@@ -159,35 +145,6 @@ func (f *snsFake) ListSubscriptionsByTopic(_ context.Context, in *sns.ListSubscr
 	return out, nil
 }
 
-type logsFake struct {
-	// lastEvent is the newest event time of each log group.
-	lastEvent map[string]time.Time
-	events    []string
-	err       error
-	calls     []*cloudwatchlogs.FilterLogEventsInput
-}
-
-func (f *logsFake) DescribeLogStreams(_ context.Context, in *cloudwatchlogs.DescribeLogStreamsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.DescribeLogStreamsOutput, error) {
-	t, ok := f.lastEvent[aws.ToString(in.LogGroupName)]
-	if !ok {
-		return nil, &smithy.GenericAPIError{Code: "ResourceNotFoundException", Message: "The specified log group does not exist."}
-	}
-	return &cloudwatchlogs.DescribeLogStreamsOutput{LogStreams: []logtypes.LogStream{{LogStreamName: aws.String("2026/12/01/[$LATEST]abc"),
-		LastEventTimestamp: aws.Int64(t.UnixMilli())}}}, nil
-}
-
-func (f *logsFake) FilterLogEvents(_ context.Context, in *cloudwatchlogs.FilterLogEventsInput, _ ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error) {
-	f.calls = append(f.calls, in)
-	if f.err != nil {
-		return nil, f.err
-	}
-	out := &cloudwatchlogs.FilterLogEventsOutput{}
-	for _, e := range f.events {
-		out.Events = append(out.Events, logtypes.FilteredLogEvent{Message: aws.String(e)})
-	}
-	return out, nil
-}
-
 // lwaFake answers token requests: a known client id and secret get a
 // token, a wrong secret invalid_client, errs[clientID] any other error.
 type lwaFake struct {
@@ -219,7 +176,6 @@ type env struct {
 	cf   *cfFake
 	sqs  *sqsFake
 	sns  *snsFake
-	logs *logsFake
 	lwa  *lwaFake
 	now  time.Time
 	vars map[string]string
@@ -232,8 +188,8 @@ type env struct {
 var testNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
 func newEnv() *env {
-	e := &env{sm: newSM(), cf: &cfFake{stacks: map[string]map[string]string{}, resources: map[string]string{}}, sqs: &sqsFake{policies: map[string]string{}},
-		sns: &snsFake{subs: map[string][]string{}}, logs: &logsFake{lastEvent: map[string]time.Time{}}, lwa: &lwaFake{secrets: map[string]string{}, errs: map[string]error{}},
+	e := &env{sm: newSM(), cf: &cfFake{stacks: map[string]map[string]string{}}, sqs: &sqsFake{policies: map[string]string{}},
+		sns: &snsFake{subs: map[string][]string{}}, lwa: &lwaFake{secrets: map[string]string{}, errs: map[string]error{}},
 		now: testNow, vars: map[string]string{}}
 	e.sm.Now = func() time.Time { return e.now }
 	return e
@@ -247,7 +203,7 @@ func (e *env) run(t *testing.T, args ...string) (string, string, int) {
 		Stdout: &out, Stderr: &errOut,
 		Getenv: func(k string) string { return e.vars[k] },
 		Clients: func(context.Context) (*Clients, error) {
-			return &Clients{SecretsManager: e.sm, CloudFormation: e.cf, SQS: e.sqs, SNS: e.sns, Logs: e.logs, LWA: e.lwa}, nil
+			return &Clients{SecretsManager: e.sm, CloudFormation: e.cf, SQS: e.sqs, SNS: e.sns, LWA: e.lwa}, nil
 		},
 		Now: func() time.Time { return e.now },
 		Sleep: func(ctx context.Context, d time.Duration) error {

@@ -6,7 +6,6 @@
 package operator
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,8 +16,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
 )
 
 // Exit statuses.
@@ -150,15 +147,6 @@ func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 		return nil, badInput("unexpected argument %q (run '%s %s -h')", pos[0], Name, fs.Name())
 	}
 	return nil, badInput("expected one secret's name or ARN, got %d arguments (run '%s %s -h')", len(pos), Name, fs.Name())
-}
-
-func (a *App) keys(idFlag, secretFlag string) (secretdoc.Keys, error) {
-	k := secretdoc.Keys{ClientID: cmp.Or(idFlag, a.Getenv("SECRET_CLIENT_ID_KEY"), secretdoc.DefaultKeys.ClientID),
-		ClientSecret: cmp.Or(secretFlag, a.Getenv("SECRET_CLIENT_SECRET_KEY"), secretdoc.DefaultKeys.ClientSecret)}
-	if err := k.Validate(); err != nil {
-		return k, badInput("%v", err)
-	}
-	return k, nil
 }
 
 // fingerprint is "sha256:" and 8 hex digits: enough to tell two secrets apart, nothing to recover one.

@@ -1,6 +1,7 @@
 package operator
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -29,19 +30,15 @@ func TestTopLevelBadInput(t *testing.T) {
 	}
 }
 
-func TestCheckTokenURL(t *testing.T) {
-	for raw, ok := range map[string]bool{
-		"https://api.amazon.com/auth/o2/token": true,
-		"http://127.0.0.1:8080/auth/o2/token":  true,
-		"http://localhost:9/auth/o2/token":     true,
-		"http://[::1]:9/auth/o2/token":         true,
-		"http://api.amazon.com/auth/o2/token":  false,
-		"http://10.0.0.1/auth/o2/token":        false,
-		"ftp://api.amazon.com/":                false,
-		"not a url":                            false,
-	} {
-		if err := checkTokenURL(raw); (err == nil) != ok {
-			t.Errorf("checkTokenURL(%q) = %v, want ok %v", raw, err, ok)
+// TestBadTokenURL: an LWA_TOKEN_URL that is not https (plain http only to a loopback address) is
+// bad input, refused before the AWS configuration is read; endpoint.Check's tests cover the rules.
+func TestBadTokenURL(t *testing.T) {
+	bad := []string{"http://api.amazon.com/auth/o2/token", "http://10.0.0.1/auth/o2/token", "ftp://api.amazon.com/", "not a url"}
+	for _, raw := range bad {
+		_, err := AWSClients(func(k string) string { return map[string]string{"LWA_TOKEN_URL": raw}[k] })(t.Context())
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != ExitBadInput || !strings.Contains(ee.msg, "LWA_TOKEN_URL") {
+			t.Errorf("AWSClients with LWA_TOKEN_URL %q = %v, want bad input naming LWA_TOKEN_URL", raw, err)
 		}
 	}
 }

@@ -3,14 +3,11 @@ package operator
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
@@ -90,10 +87,10 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		case outcome == outcomeFailed:
 			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; "+
 				"AWSCURRENT is unchanged.\n", at, token)
-			return a.explain(ctx, c, d, start, f, snap)
+			return a.explain(d, f, snap)
 		case !now.Before(deadline):
 			fmt.Fprintf(a.Stdout, "[%5s] timed out: the rotation has not finished; %s.\n", at, waiting)
-			return a.explain(ctx, c, d, start, f, snap)
+			return a.explain(d, f, snap)
 		case now.Sub(lastSaid) >= progressEvery:
 			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, waiting)
 			lastSaid = now
@@ -245,46 +242,26 @@ func (f *follower) describe(st stage, s snapshot) string {
 // failed or timed out there (%[1]s is the command, %[2]s the secret).
 var stageText = map[stage]struct{ waiting, runbook string }{
 	stageNone: {"waiting for the rotation function to request or adopt a new secret",
-		"the rotation function stopped before asking SP-API: read the error above and its log, fix the cause, " +
+		"the rotation function stopped before asking SP-API: read the error in its log, fix the cause, " +
 			"then run '%[1]s rotate %[2]s --wait' again."},
 	stageRequested: {"waiting for Amazon to deliver the new secret to the new-secret queue",
 		"Amazon's new secret has not arrived: check the queue's registration in the Developer Console and the " +
 			"receiver's dead-letter queue ('%[1]s doctor --stack NAME'); the rotation resumes when it arrives."},
 	stageDelivered: {"waiting for the rotation to adopt the delivered secret",
-		"the new secret is stored but was not adopted: read the error above, then run '%[1]s rotate %[2]s --wait' again."},
+		"the new secret is stored but was not adopted: read the error in its log, then run '%[1]s rotate %[2]s --wait' again."},
 	stageAdopted: {"waiting for the new secret to be tested with LWA and promoted",
-		"LWA did not accept the new secret or the promotion failed: read the error above, run '%[1]s doctor', " +
+		"LWA did not accept the new secret or the promotion failed: read the error in its log, run '%[1]s doctor', " +
 			"then '%[1]s rotate %[2]s --wait' again; the delivered secret is kept."},
 }
 
-// explain says where the rotation stands, the rotation function's last logged error or warning
-// for the secret since start (best effort, from CloudWatch Logs) and what to do.
-func (a *App) explain(ctx context.Context, c *Clients, d *secretsmanager.DescribeSecretOutput, start time.Time,
-	f *follower, s snapshot) error {
+// explain says where the rotation stands, where the rotation function logs its errors and what to do.
+func (a *App) explain(d *secretsmanager.DescribeSecretOutput, f *follower, s snapshot) error {
 	fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
 		cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
-	if fn := aws.ToString(d.RotationLambdaARN); c.Logs != nil && fn != "" {
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		var last string
-		pages := cloudwatchlogs.NewFilterLogEventsPaginator(c.Logs, &cloudwatchlogs.FilterLogEventsInput{
-			LogGroupName: aws.String(logGroup(ctx, c.Lambda, fn)), StartTime: aws.Int64(start.Add(-time.Minute).UnixMilli()),
-			FilterPattern: aws.String(fmt.Sprintf(`{ $.secretId = %q && ($.level = "ERROR" || $.level = "WARN") }`, aws.ToString(d.ARN))),
-		})
-		for pages.HasMorePages() {
-			out, err := pages.NextPage(ctx)
-			if err != nil {
-				break
-			}
-			for _, e := range out.Events {
-				last = aws.ToString(e.Message)
-			}
-		}
-		var rec struct{ Timestamp, Message, Step, Error string } // the functions' JSON log format
-		if json.Unmarshal([]byte(last), &rec) == nil && rec.Message != "" {
-			fmt.Fprintf(a.Stdout, "Last error: %s (step %s, %s, from the rotation function's log)\n",
-				oneLine(strings.TrimSuffix(rec.Message+": "+rec.Error, ": ")), cmp.Or(rec.Step, "none"), rec.Timestamp)
-		}
+	if fn := aws.ToString(d.RotationLambdaARN); fn != "" {
+		fmt.Fprintf(a.Stdout, "Log: the rotation function logs each step's error to /aws/lambda/%s (with this "+
+			"project's stack: its output RotateSecretLogGroupName); a failed step also alerts ROTATION_FAILED.\n",
+			functionName(fn))
 	}
 	fmt.Fprintf(a.Stdout, "What to do: "+stageText[f.last].runbook+"\n", Name, aws.ToString(d.Name))
 	return needsPerson

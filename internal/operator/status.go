@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spapi-lwa/secret-rotation/internal/awsenv"
 	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/internal/secretdoc"
@@ -42,17 +43,12 @@ type row struct {
 // fleet reads every managed secret in name order, calls ask on each row (doctor asks
 // LWA), and judges the rows with the rotation function.
 func (a *App) fleet(ctx context.Context, sm SecretStore, function string, ask func(*row)) ([]*row, error) {
-	keys, err := a.keys("", "")
-	if err != nil {
-		return nil, err
-	}
-	cfg := health.Config{RotateFunctionARN: cmp.Or(function, a.Getenv("ROTATE_SECRET_FUNCTION_ARN"))}
-	if v := a.Getenv("STUCK_ROTATION_AFTER"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return nil, badInput("STUCK_ROTATION_AFTER must be a positive duration such as 6h, got %q", v)
-		}
-		cfg.StuckAfter = d
+	env := awsenv.NewVars(a.Getenv) // the variables the watchdog reads too
+	keys := env.Keys()
+	cfg := health.Config{RotateFunctionARN: cmp.Or(function, a.Getenv("ROTATE_SECRET_FUNCTION_ARN")),
+		StuckAfter: env.Duration("STUCK_ROTATION_AFTER", "6h", 0)}
+	if err := env.Err("environment"); err != nil {
+		return nil, badInput("%v", err)
 	}
 	listed, err := health.List(ctx, sm)
 	if err != nil {

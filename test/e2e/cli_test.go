@@ -306,13 +306,13 @@ func TestCLI(t *testing.T) {
 
 // TestCLIRotateWaitNotEnrolled: the new-secret queue is not registered, so
 // SP-API refuses the rotate call and the rotation cannot finish; rotate
-// --wait gives up at its timeout with the state and the runbook step.
+// --wait gives up at its timeout with the state, the log to read and the runbook step.
 func TestCLIRotateWaitNotEnrolled(t *testing.T) {
 	s := newStack(t, harness.Options{NotEnrolled: true})
 	env := cliEnv(t, s)
 	arn := seedRotating(t, s)
 	r := runCLI(t, env, "rotate", arn, "--wait", "--timeout", "12s")
-	r.want(t, operator.ExitAttention, "timed out", "What to do:")
+	r.want(t, operator.ExitAttention, "timed out", "error to /aws/lambda/", "What to do:")
 	if ok, _ := s.CurrentIsNewest(t.Context(), arn); !ok {
 		t.Errorf("AWSCURRENT changed although SP-API refused the rotation")
 	}
