@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/spapi-lwa/secret-rotation/internal/health"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 )
 
@@ -259,9 +260,8 @@ func (a *App) explain(d *secretsmanager.DescribeSecretOutput, f *follower, s sna
 	fmt.Fprintf(a.Stdout, "State: AWSCURRENT version %s, AWSPENDING %s, %s %s.\n",
 		cmp.Or(s.current, "none"), cmp.Or(s.pending, "none"), managed.TagRotationRequestedAt, cmp.Or(s.requestedAt, "none"))
 	if fn := aws.ToString(d.RotationLambdaARN); fn != "" {
-		fmt.Fprintf(a.Stdout, "Log: the rotation function logs each step's error to /aws/lambda/%s (with this "+
-			"project's stack: its output RotateSecretLogGroupName); a failed step also alerts ROTATION_FAILED.\n",
-			functionName(fn))
+		fmt.Fprintf(a.Stdout, "Log: each step's error is in the rotation function's log (a failed step also alerts "+
+			"ROTATION_FAILED): %s\n", health.LogsCommand(fn))
 	}
 	fmt.Fprintf(a.Stdout, "What to do: "+stageText[f.last].runbook+"\n", Name, aws.ToString(d.Name))
 	return needsPerson

@@ -128,8 +128,8 @@ func TestRotateWaitFailed(t *testing.T) {
 	}
 	golden(t, "rotate-wait-failed", r.stable(out, token))
 	checkNoSecret(t, out+stderr, secretValue("old"), secretValue("new"))
-	if !strings.Contains(out, "Log: the rotation function logs each step's error to /aws/lambda/lwa-RotateSecretFunction-abc ") {
-		t.Errorf("rotate --wait of a rejected secret does not name the rotation function's log group:\n%s", out)
+	if !strings.Contains(out, "aws lambda get-function-configuration --function-name arn:aws:lambda:us-east-1:123456789012:function:lwa-RotateSecretFunction-abc ") {
+		t.Errorf("rotate --wait of a rejected secret does not give the command to read the rotation function's log:\n%s", out)
 	}
 }
 

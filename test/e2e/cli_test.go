@@ -312,7 +312,7 @@ func TestCLIRotateWaitNotEnrolled(t *testing.T) {
 	env := cliEnv(t, s)
 	arn := seedRotating(t, s)
 	r := runCLI(t, env, "rotate", arn, "--wait", "--timeout", "12s")
-	r.want(t, operator.ExitAttention, "timed out", "error to /aws/lambda/", "What to do:")
+	r.want(t, operator.ExitAttention, "timed out", "aws logs tail ", "What to do:")
 	if ok, _ := s.CurrentIsNewest(t.Context(), arn); !ok {
 		t.Errorf("AWSCURRENT changed although SP-API refused the rotation")
 	}
