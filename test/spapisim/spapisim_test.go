@@ -541,10 +541,15 @@ func TestExpiryNotice(t *testing.T) {
 	}
 }
 
-func TestExpiryNoticeNoDeliverer(t *testing.T) {
+func TestExpiryNoticeDeliverer(t *testing.T) {
 	f := newFixture(t, nil)
 	if err := f.sim.EmitExpiryNotice(t.Context(), nil, time.Time{}); err == nil {
 		t.Errorf("EmitExpiryNotice(nil deliverer, none configured) = nil, want an error")
+	}
+	expiry := &recorder{}
+	f = newFixture(t, func(c *Config) { c.ExpiryDeliverer = expiry })
+	if err := f.sim.EmitExpiryNotice(t.Context(), nil, time.Time{}); err != nil || len(expiry.got()) != 1 {
+		t.Errorf("EmitExpiryNotice(nil deliverer) = %v, %d sent to Config.ExpiryDeliverer; want nil, 1", err, len(expiry.got()))
 	}
 	rec := &recorder{fail: 1}
 	err := f.sim.EmitExpiryNotice(t.Context(), rec, time.Time{})
@@ -756,6 +761,18 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+func TestSetFaults(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.rotationToken(t, testSecret)
+	f.sim.SetFaults(Faults{ThrottleNextRotateCalls: 1})
+	if a := f.rotate(t, tok); a.status != http.StatusTooManyRequests {
+		t.Errorf("rotate after SetFaults(ThrottleNextRotateCalls: 1) = %d, want 429", a.status)
+	}
+	if a := f.rotate(t, tok); a.status != http.StatusNoContent {
+		t.Errorf("rotate once the throttle is spent = %d, want 204", a.status)
+	}
+}
+
 func TestLatency(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Faults.Latency = 20 * time.Millisecond })
 	for range 3 {
@@ -844,61 +861,6 @@ func TestSQSDeliverer(t *testing.T) {
 	fake.err = errors.New("boom")
 	if err := d.Deliver(t.Context(), []byte(`{"secret":"s3cr3t"}`)); !errors.Is(err, fake.err) || strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("Deliver() error = %v, want it to wrap the SQS error without the body", err)
-	}
-}
-
-func TestAdminHandler(t *testing.T) {
-	expiry := &recorder{}
-	f := newFixture(t, func(c *Config) { c.ExpiryDeliverer = expiry })
-	admin := httptest.NewServer(f.sim.AdminHandler())
-	defer admin.Close()
-	do := func(method, path, body string) *http.Response {
-		t.Helper()
-		req, err := http.NewRequest(method, admin.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
-	}
-	steps := []struct {
-		method, path, body string
-		want               int
-	}{
-		{"POST", "/sim/portal-rotate", "", 204},
-		{"POST", "/sim/flush", "", 204},
-		{"POST", "/sim/expiry-notice?daysLeft=7", "", 204},
-		{"POST", "/sim/expiry-notice", "", 204},
-		{"POST", "/sim/expiry-notice?daysLeft=x", "", 400},
-		{"PUT", "/sim/faults", `{"ThrottleNextRotateCalls":1}`, 204},
-		{"PUT", "/sim/faults", `{"NoSuchKnob":1}`, 400},
-		{"GET", "/sim/stats", "", 200},
-	}
-	for _, s := range steps {
-		if resp := do(s.method, s.path, s.body); resp.StatusCode != s.want {
-			t.Errorf("%s %s = %d, want %d", s.method, s.path, resp.StatusCode, s.want)
-		}
-	}
-	var st Stats
-	if err := json.NewDecoder(do("GET", "/sim/stats", "").Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	if st.PortalRotations != 1 || st.Deliveries != 1 || len(expiry.got()) != 2 {
-		t.Errorf("stats = %+v, %d expiry notices; want 1 portal rotation, 1 delivery, 2 expiry notices", st, len(expiry.got()))
-	}
-	var issued []string
-	if err := json.NewDecoder(do("GET", "/sim/issued", "").Body).Decode(&issued); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(issued, f.sim.Issued()) {
-		t.Errorf("GET /sim/issued differs from Issued()")
-	}
-	if a := f.rotate(t, f.rotationToken(t, testSecret)); a.status != http.StatusTooManyRequests {
-		t.Errorf("rotate after PUT faults ThrottleNextRotateCalls=1 = %d, want 429", a.status)
 	}
 }
 
