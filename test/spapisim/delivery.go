@@ -83,20 +83,6 @@ type delivery struct {
 	dup  bool // a duplicate of a delivered notification
 }
 
-// DeliverDue sends every queued notification due now, in due order, with the Duplicate and Reorder
-// knobs, and returns how many sends succeeded; failed ones stay queued, their causes joined.
-func (s *Sim) DeliverDue(ctx context.Context) (int, error) { return s.deliver(ctx, false) }
-
-// Flush sends everything queued, due or not, held back or duplicated.
-func (s *Sim) Flush(ctx context.Context) error {
-	for {
-		n, err := s.deliver(ctx, true)
-		if err != nil || n == 0 || s.Stats().Pending == 0 {
-			return err
-		}
-	}
-}
-
 // NextDue returns the earliest time at which DeliverDue has something to send.
 func (s *Sim) NextDue() (time.Time, bool) {
 	s.mu.Lock()
@@ -130,13 +116,15 @@ func (s *Sim) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
+// DeliverDue sends every queued notification due now, in due order, with the Duplicate and Reorder
+// knobs, and returns how many sends succeeded; failed ones stay queued, their causes joined.
+func (s *Sim) DeliverDue(ctx context.Context) (int, error) {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 
 	s.mu.Lock()
 	now, f := s.cfg.Clock(), s.cfg.Faults
-	due := func(d *delivery) bool { return all || !d.due.After(now) }
+	due := func(d *delivery) bool { return !d.due.After(now) }
 	batch := slices.DeleteFunc(slices.Clone(s.pending), func(d *delivery) bool { return !due(d) })
 	s.pending = slices.DeleteFunc(s.pending, due)
 	slices.SortFunc(batch, func(a, b *delivery) int {
@@ -156,7 +144,7 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 		}
 	}
 	h := s.held
-	if h != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(h.due.Add(f.ReorderWindow)))) {
+	if h != nil && (!f.Reorder || (f.ReorderWindow > 0 && !now.Before(h.due.Add(f.ReorderWindow)))) {
 		order = append(order, h)
 		s.held = nil
 	}

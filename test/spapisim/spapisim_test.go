@@ -91,6 +91,17 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	return f
 }
 
+// drain delivers everything queued, duplicates included, once every delay has passed.
+func (f *fixture) drain(t *testing.T) {
+	t.Helper()
+	f.clock.Advance(time.Hour)
+	for f.sim.Stats().Pending > 0 {
+		if n, err := f.sim.DeliverDue(t.Context()); n == 0 || err != nil {
+			t.Fatalf("DeliverDue() = %d, %v with %d pending", n, err, f.sim.Stats().Pending)
+		}
+	}
+}
+
 type tokenAnswer struct {
 	status int
 	body   map[string]any
@@ -568,9 +579,7 @@ func TestPortalRotate(t *testing.T) {
 	if cur, _ := f.sim.Current(); cur != issued[1] {
 		t.Errorf("Current() is not the newest issued secret")
 	}
-	if err := f.sim.Flush(t.Context()); err != nil {
-		t.Fatalf("Flush() = %v", err)
-	}
+	f.drain(t)
 	bodies := f.rec.got()
 	if len(bodies) != 1 || !bytes.Contains(bodies[0], []byte(issued[1])) {
 		t.Fatalf("PortalRotate delivered %d bodies, want 1 holding the new secret", len(bodies))
@@ -604,9 +613,7 @@ func TestActivationDelay(t *testing.T) {
 func TestDuplicateDelivery(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Faults.DuplicateRate = 1 })
 	f.sim.PortalRotate()
-	if err := f.sim.Flush(t.Context()); err != nil {
-		t.Fatalf("Flush() = %v", err)
-	}
+	f.drain(t)
 	bodies := f.rec.got()
 	if len(bodies) != 2 || !bytes.Equal(bodies[0], bodies[1]) {
 		t.Fatalf("delivered %d bodies (equal: %v), want the same body twice", len(bodies), len(bodies) == 2 && bytes.Equal(bodies[0], bodies[1]))
@@ -650,44 +657,22 @@ func TestReorder(t *testing.T) {
 	}
 }
 
-func TestReorderHeldRelease(t *testing.T) {
-	tests := []struct {
-		name   string
-		window time.Duration
-		flush  bool
-	}{
-		{"window elapses", time.Minute, false},
-		{"flush", 0, true},
+func TestReorderWindow(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Faults.Reorder = true; c.Faults.ReorderWindow = time.Minute })
+	f.sim.PortalRotate()
+	f.clock.Advance(2 * time.Second)
+	for _, advance := range []time.Duration{0, time.Minute - time.Nanosecond} {
+		f.clock.Advance(advance)
+		if n, _ := f.sim.DeliverDue(t.Context()); n != 0 || f.sim.Stats().Pending != 1 {
+			t.Fatalf("DeliverDue within the window = %d, pending %d; want 0, 1 (held)", n, f.sim.Stats().Pending)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, func(c *Config) { c.Faults.Reorder = true; c.Faults.ReorderWindow = tt.window })
-			f.sim.PortalRotate()
-			f.clock.Advance(2 * time.Second)
-			if n, _ := f.sim.DeliverDue(t.Context()); n != 0 {
-				t.Fatalf("DeliverDue = %d, want 0 (held)", n)
-			}
-			if st := f.sim.Stats(); st.Pending != 1 {
-				t.Fatalf("Stats().Pending with a held notification = %d, want 1", st.Pending)
-			}
-			if tt.flush {
-				if err := f.sim.Flush(t.Context()); err != nil {
-					t.Fatalf("Flush() = %v", err)
-				}
-			} else {
-				next, ok := f.sim.NextDue()
-				if !ok || !next.Equal(f.clock.Now().Add(tt.window)) {
-					t.Fatalf("NextDue() = %v, %v; want the end of the window", next, ok)
-				}
-				f.clock.Set(next)
-				if n, err := f.sim.DeliverDue(t.Context()); n != 1 || err != nil {
-					t.Fatalf("DeliverDue after the window = %d, %v; want 1, nil", n, err)
-				}
-			}
-			if len(f.rec.got()) != 1 || f.sim.Stats().Pending != 0 {
-				t.Errorf("held notification not delivered")
-			}
-		})
+	if next, ok := f.sim.NextDue(); !ok || !next.Equal(f.clock.Now().Add(time.Nanosecond)) {
+		t.Errorf("NextDue() = %v, %v; want the end of the window", next, ok)
+	}
+	f.clock.Advance(time.Nanosecond)
+	if n, err := f.sim.DeliverDue(t.Context()); n != 1 || err != nil || f.sim.Stats().Pending != 0 {
+		t.Errorf("DeliverDue at the end of the window = %d, %v; want 1, nil and nothing pending", n, err)
 	}
 }
 
@@ -751,9 +736,7 @@ func TestFaults(t *testing.T) {
 			if n := len(f.sim.Issued()); n != tt.wantIssued {
 				t.Errorf("Issued() has %d secrets, want %d", n, tt.wantIssued)
 			}
-			if err := f.sim.Flush(t.Context()); err != nil {
-				t.Fatalf("Flush() = %v", err)
-			}
+			f.drain(t)
 			if n := len(f.rec.got()); n != tt.wantIssued-1 {
 				t.Errorf("delivered %d notifications, want %d (one per issued secret)", n, tt.wantIssued-1)
 			}
@@ -794,9 +777,7 @@ func TestSeedReplays(t *testing.T) {
 			f.clock.Advance(time.Minute)
 			f.sim.PortalRotate()
 		}
-		if err := f.sim.Flush(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		f.drain(t)
 		return f.sim.Issued(), f.sim.Stats()
 	}
 	a, sa := run()
@@ -821,9 +802,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	f.rec.fail = 1
 	f.clock.Advance(time.Minute)
 	f.sim.DeliverDue(t.Context())
-	if err := f.sim.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	f.drain(t)
 	if err := f.sim.EmitExpiryNotice(t.Context(), &recorder{}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
@@ -902,9 +881,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := f.sim.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	f.drain(t)
 	st := f.sim.Stats()
 	issued := f.sim.Issued()
 	if got := st.Deliveries - st.Duplicates; got != len(issued)-1 {
