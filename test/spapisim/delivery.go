@@ -44,33 +44,18 @@ func (d SQSDeliverer) Deliver(ctx context.Context, body []byte) error {
 	return nil
 }
 
-// envelope and metadata are a notification, field for field in the order of the official examples.
-type (
-	envelope struct {
-		NotificationVersion  string         `json:"notificationVersion"`
-		NotificationType     string         `json:"notificationType"`
-		PayloadVersion       string         `json:"payloadVersion"`
-		EventTime            string         `json:"eventTime"`
-		Payload              map[string]any `json:"payload"`
-		NotificationMetadata metadata       `json:"notificationMetadata"`
-	}
-	metadata struct {
-		ApplicationID  string `json:"applicationId"`
-		SubscriptionID string `json:"subscriptionId"`
-		PublishTime    string `json:"publishTime"`
-		NotificationID string `json:"notificationId"`
-	}
-)
-
 // formatTime is RFC 3339 in UTC with milliseconds, as in the official examples.
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // notification is the body of a notification of typ whose payload, under key, is fields and the
-// client id, in key order.
+// client id. Its keys are in key order (the official examples' order carries no meaning).
 func (s *Sim) notification(typ, key, id string, event, publish time.Time, fields map[string]string) []byte {
 	fields["clientId"] = s.cfg.ClientID
-	b, _ := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(event), map[string]any{key: fields},
-		metadata{s.cfg.ApplicationID, s.subscriptionID, formatTime(publish), id}}) // only strings
+	meta := map[string]string{"applicationId": s.cfg.ApplicationID, "subscriptionId": s.subscriptionID,
+		"publishTime": formatTime(publish), "notificationId": id}
+	b, _ := json.Marshal(map[string]any{"notificationVersion": "1.0", "notificationType": typ,
+		"payloadVersion": "2023-11-30", "eventTime": formatTime(event),
+		"payload": map[string]any{key: fields}, "notificationMetadata": meta})
 	return b
 }
 

@@ -139,11 +139,9 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Case 3: the limiter, and injected throttling in front of it.
-	throttled := f.ThrottleNextRotateCalls > 0
-	if throttled {
-		f.ThrottleNextRotateCalls--
-	}
-	if throttled || s.chanceLocked(f.RotateThrottleRate) || now.Before(s.lastRotate.Add(rotateInterval)) {
+	limited := now.Before(s.lastRotate.Add(rotateInterval))
+	if f.ThrottleNextRotateCalls > 0 || s.chanceLocked(f.RotateThrottleRate) || limited {
+		f.ThrottleNextRotateCalls = max(f.ThrottleNextRotateCalls-1, 0)
 		s.stats.RotateThrottled++
 		s.reply(w, r, apiQuota)
 		return

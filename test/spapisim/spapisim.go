@@ -70,7 +70,7 @@ type Faults struct {
 	ActivationDelay         time.Duration // a rotated secret answers invalid_client this long after issue
 	DuplicateRate           float64       // new-secret deliveries sent again (same body) on the next pass
 	Reorder                 bool          // holds each new-secret notification until the next one is sent
-	ReorderWindow           time.Duration // how long a held one waits (simulated); 0: until a follower or faults stop reordering
+	ReorderWindow           time.Duration // how long a held one waits (simulated); 0: until a follower
 }
 
 // Stats counts what the simulator saw and did.
