@@ -137,10 +137,7 @@ func (s *Sim) DeliverDue(ctx context.Context) (int, error) {
 
 	var errs []error
 	for _, d := range order {
-		err := ctx.Err()
-		if err == nil {
-			err = d.to.Deliver(ctx, d.body)
-		}
+		err := d.to.Deliver(ctx, d.body)
 		s.mu.Lock()
 		switch {
 		case err != nil:

@@ -18,7 +18,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -218,8 +217,8 @@ func (s *Sim) rotateLocked() string {
 	return id
 }
 
-// EmitExpiryNotice sends an expiry notice at once through d (default Config.ExpiryDeliverer) for
-// expiresAt (default the current secret's expiry).
+// EmitExpiryNotice sends an expiry notice at once through d (default Config.ExpiryDeliverer, then
+// required) for expiresAt (default the current secret's expiry).
 func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.Time) error {
 	s.mu.Lock()
 	d, expiresAt = cmp.Or(d, s.cfg.ExpiryDeliverer), cmp.Or(expiresAt, s.secrets[len(s.secrets)-1].expiresAt)
@@ -228,9 +227,6 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 		now, now, map[string]string{"clientSecretExpiryTime": formatTime(expiresAt),
 			"clientSecretExpiryReason": "PERIODIC_ROTATION"})
 	s.mu.Unlock()
-	if d == nil {
-		return errors.New("spapisim: emit expiry notice: no deliverer")
-	}
 	if err := d.Deliver(ctx, body); err != nil {
 		return fmt.Errorf("spapisim: emit expiry notice %s: %w", id, err)
 	}
