@@ -126,8 +126,8 @@ func (f *Fake) Check(t testing.TB, topicARN string, secrets ...string) {
 		if len(message) > alert.MaxMessage {
 			t.Errorf("alert %d: message is %d bytes, want at most %d", i, len(message), alert.MaxMessage)
 		}
-		if aws.ToString(in.MessageStructure) != "json" || aws.ToString(in.TopicArn) != topicARN {
-			t.Errorf("alert %d: MessageStructure %q on %q, want json on %q", i, aws.ToString(in.MessageStructure), aws.ToString(in.TopicArn), topicARN)
+		if got := aws.ToString(in.MessageStructure) + " on " + aws.ToString(in.TopicArn); got != "json on "+topicARN {
+			t.Errorf("alert %d: MessageStructure %s, want json on %s", i, got, topicARN)
 		}
 		var m map[string]string
 		if err := json.Unmarshal([]byte(message), &m); err != nil {

@@ -44,33 +44,18 @@ func (d SQSDeliverer) Deliver(ctx context.Context, body []byte) error {
 	return nil
 }
 
-// envelope and metadata are a notification, field for field in the order of the official examples.
-type (
-	envelope struct {
-		NotificationVersion  string         `json:"notificationVersion"`
-		NotificationType     string         `json:"notificationType"`
-		PayloadVersion       string         `json:"payloadVersion"`
-		EventTime            string         `json:"eventTime"`
-		Payload              map[string]any `json:"payload"`
-		NotificationMetadata metadata       `json:"notificationMetadata"`
-	}
-	metadata struct {
-		ApplicationID  string `json:"applicationId"`
-		SubscriptionID string `json:"subscriptionId"`
-		PublishTime    string `json:"publishTime"`
-		NotificationID string `json:"notificationId"`
-	}
-)
-
 // formatTime is RFC 3339 in UTC with milliseconds, as in the official examples.
 func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
 
 // notification is the body of a notification of typ whose payload, under key, is fields and the
-// client id, in key order.
+// client id. Its keys are in key order (the official examples' order carries no meaning).
 func (s *Sim) notification(typ, key, id string, event, publish time.Time, fields map[string]string) []byte {
 	fields["clientId"] = s.cfg.ClientID
-	b, _ := json.Marshal(envelope{"1.0", typ, "2023-11-30", formatTime(event), map[string]any{key: fields},
-		metadata{s.cfg.ApplicationID, s.subscriptionID, formatTime(publish), id}}) // only strings
+	meta := map[string]string{"applicationId": s.cfg.ApplicationID, "subscriptionId": s.subscriptionID,
+		"publishTime": formatTime(publish), "notificationId": id}
+	b, _ := json.Marshal(map[string]any{"notificationVersion": "1.0", "notificationType": typ,
+		"payloadVersion": "2023-11-30", "eventTime": formatTime(event),
+		"payload": map[string]any{key: fields}, "notificationMetadata": meta})
 	return b
 }
 
@@ -81,20 +66,6 @@ type delivery struct {
 	body []byte
 	to   Deliverer
 	dup  bool // a duplicate of a delivered notification
-}
-
-// DeliverDue sends every queued notification due now, in due order, with the Duplicate and Reorder
-// knobs, and returns how many sends succeeded; failed ones stay queued, their causes joined.
-func (s *Sim) DeliverDue(ctx context.Context) (int, error) { return s.deliver(ctx, false) }
-
-// Flush sends everything queued, due or not, held back or duplicated.
-func (s *Sim) Flush(ctx context.Context) error {
-	for {
-		n, err := s.deliver(ctx, true)
-		if err != nil || n == 0 || s.Stats().Pending == 0 {
-			return err
-		}
-	}
 }
 
 // NextDue returns the earliest time at which DeliverDue has something to send.
@@ -130,13 +101,15 @@ func (s *Sim) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
+// DeliverDue sends every queued notification due now, in due order, with the Duplicate and Reorder
+// knobs, and returns how many sends succeeded; failed ones stay queued, their causes joined.
+func (s *Sim) DeliverDue(ctx context.Context) (int, error) {
 	s.deliverMu.Lock()
 	defer s.deliverMu.Unlock()
 
 	s.mu.Lock()
 	now, f := s.cfg.Clock(), s.cfg.Faults
-	due := func(d *delivery) bool { return all || !d.due.After(now) }
+	due := func(d *delivery) bool { return !d.due.After(now) }
 	batch := slices.DeleteFunc(slices.Clone(s.pending), func(d *delivery) bool { return !due(d) })
 	s.pending = slices.DeleteFunc(s.pending, due)
 	slices.SortFunc(batch, func(a, b *delivery) int {
@@ -156,7 +129,7 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 		}
 	}
 	h := s.held
-	if h != nil && (all || !f.Reorder || (f.ReorderWindow > 0 && !now.Before(h.due.Add(f.ReorderWindow)))) {
+	if h != nil && (!f.Reorder || (f.ReorderWindow > 0 && !now.Before(h.due.Add(f.ReorderWindow)))) {
 		order = append(order, h)
 		s.held = nil
 	}
@@ -164,10 +137,7 @@ func (s *Sim) deliver(ctx context.Context, all bool) (int, error) {
 
 	var errs []error
 	for _, d := range order {
-		err := ctx.Err()
-		if err == nil {
-			err = d.to.Deliver(ctx, d.body)
-		}
+		err := d.to.Deliver(ctx, d.body)
 		s.mu.Lock()
 		switch {
 		case err != nil:

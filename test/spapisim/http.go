@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -140,11 +139,9 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Case 3: the limiter, and injected throttling in front of it.
-	throttled := f.ThrottleNextRotateCalls > 0
-	if throttled {
-		f.ThrottleNextRotateCalls--
-	}
-	if throttled || s.chanceLocked(f.RotateThrottleRate) || now.Before(s.lastRotate.Add(rotateInterval)) {
+	limited := now.Before(s.lastRotate.Add(rotateInterval))
+	if f.ThrottleNextRotateCalls > 0 || s.chanceLocked(f.RotateThrottleRate) || limited {
+		f.ThrottleNextRotateCalls = max(f.ThrottleNextRotateCalls-1, 0)
 		s.stats.RotateThrottled++
 		s.reply(w, r, apiQuota)
 		return
@@ -173,56 +170,4 @@ func (s *Sim) rotate(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("x-amzn-RateLimit-Limit", RateLimit)
 	}
 	s.reply(w, r, a, "notificationId", id)
-}
-
-// AdminHandler serves the control plane: POST /sim/portal-rotate, /sim/flush and
-// /sim/expiry-notice[?daysLeft=N]; PUT /sim/faults (JSON, durations in ns); GET /sim/stats and
-// /sim/issued (the secrets: serve it on loopback only). A failed delivery answers 502.
-func (s *Sim) AdminHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var v any
-		var err error
-		switch r.Method + " " + r.URL.Path {
-		case "POST /sim/portal-rotate":
-			s.PortalRotate()
-		case "POST /sim/flush":
-			err = s.Flush(r.Context())
-		case "POST /sim/expiry-notice":
-			var expiresAt time.Time
-			if q := r.URL.Query().Get("daysLeft"); q != "" {
-				n, err := strconv.Atoi(q)
-				if err != nil {
-					http.Error(w, "bad daysLeft", http.StatusBadRequest)
-					return
-				}
-				expiresAt = s.ExpiresIn(n)
-			}
-			err = s.EmitExpiryNotice(r.Context(), nil, expiresAt)
-		case "PUT /sim/faults":
-			var f Faults
-			dec := json.NewDecoder(r.Body)
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&f); err != nil {
-				http.Error(w, "bad faults: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-			s.SetFaults(f)
-		case "GET /sim/stats":
-			v = s.Stats()
-		case "GET /sim/issued":
-			v = s.Issued()
-		default:
-			http.NotFound(w, r)
-			return
-		}
-		switch {
-		case err != nil:
-			http.Error(w, err.Error(), http.StatusBadGateway)
-		case v == nil:
-			w.WriteHeader(http.StatusNoContent)
-		default:
-			w.Header().Set("Content-Type", "application/json")
-			json.NewEncoder(w).Encode(v)
-		}
-	})
 }

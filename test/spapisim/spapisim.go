@@ -18,7 +18,6 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -70,7 +69,7 @@ type Faults struct {
 	ActivationDelay         time.Duration // a rotated secret answers invalid_client this long after issue
 	DuplicateRate           float64       // new-secret deliveries sent again (same body) on the next pass
 	Reorder                 bool          // holds each new-secret notification until the next one is sent
-	ReorderWindow           time.Duration // how long a held one waits (simulated); 0: until a follower or Flush
+	ReorderWindow           time.Duration // how long a held one waits (simulated); 0: until a follower
 }
 
 // Stats counts what the simulator saw and did.
@@ -218,8 +217,8 @@ func (s *Sim) rotateLocked() string {
 	return id
 }
 
-// EmitExpiryNotice sends an expiry notice at once through d (default Config.ExpiryDeliverer) for
-// expiresAt (default the current secret's expiry).
+// EmitExpiryNotice sends an expiry notice at once through d (default Config.ExpiryDeliverer, then
+// required) for expiresAt (default the current secret's expiry).
 func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.Time) error {
 	s.mu.Lock()
 	d, expiresAt = cmp.Or(d, s.cfg.ExpiryDeliverer), cmp.Or(expiresAt, s.secrets[len(s.secrets)-1].expiresAt)
@@ -228,9 +227,6 @@ func (s *Sim) EmitExpiryNotice(ctx context.Context, d Deliverer, expiresAt time.
 		now, now, map[string]string{"clientSecretExpiryTime": formatTime(expiresAt),
 			"clientSecretExpiryReason": "PERIODIC_ROTATION"})
 	s.mu.Unlock()
-	if d == nil {
-		return errors.New("spapisim: emit expiry notice: no deliverer")
-	}
 	if err := d.Deliver(ctx, body); err != nil {
 		return fmt.Errorf("spapisim: emit expiry notice %s: %w", id, err)
 	}

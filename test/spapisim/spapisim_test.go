@@ -91,6 +91,17 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	return f
 }
 
+// drain delivers everything queued, duplicates included, once every delay has passed.
+func (f *fixture) drain(t *testing.T) {
+	t.Helper()
+	f.clock.Advance(time.Hour)
+	for f.sim.Stats().Pending > 0 {
+		if n, err := f.sim.DeliverDue(t.Context()); n == 0 || err != nil {
+			t.Fatalf("DeliverDue() = %d, %v with %d pending", n, err, f.sim.Stats().Pending)
+		}
+	}
+}
+
 type tokenAnswer struct {
 	status int
 	body   map[string]any
@@ -541,10 +552,11 @@ func TestExpiryNotice(t *testing.T) {
 	}
 }
 
-func TestExpiryNoticeNoDeliverer(t *testing.T) {
-	f := newFixture(t, nil)
-	if err := f.sim.EmitExpiryNotice(t.Context(), nil, time.Time{}); err == nil {
-		t.Errorf("EmitExpiryNotice(nil deliverer, none configured) = nil, want an error")
+func TestExpiryNoticeDeliverer(t *testing.T) {
+	expiry := &recorder{}
+	f := newFixture(t, func(c *Config) { c.ExpiryDeliverer = expiry })
+	if err := f.sim.EmitExpiryNotice(t.Context(), nil, time.Time{}); err != nil || len(expiry.got()) != 1 {
+		t.Errorf("EmitExpiryNotice(nil deliverer) = %v, %d sent to Config.ExpiryDeliverer; want nil, 1", err, len(expiry.got()))
 	}
 	rec := &recorder{fail: 1}
 	err := f.sim.EmitExpiryNotice(t.Context(), rec, time.Time{})
@@ -563,9 +575,7 @@ func TestPortalRotate(t *testing.T) {
 	if cur, _ := f.sim.Current(); cur != issued[1] {
 		t.Errorf("Current() is not the newest issued secret")
 	}
-	if err := f.sim.Flush(t.Context()); err != nil {
-		t.Fatalf("Flush() = %v", err)
-	}
+	f.drain(t)
 	bodies := f.rec.got()
 	if len(bodies) != 1 || !bytes.Contains(bodies[0], []byte(issued[1])) {
 		t.Fatalf("PortalRotate delivered %d bodies, want 1 holding the new secret", len(bodies))
@@ -599,9 +609,7 @@ func TestActivationDelay(t *testing.T) {
 func TestDuplicateDelivery(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Faults.DuplicateRate = 1 })
 	f.sim.PortalRotate()
-	if err := f.sim.Flush(t.Context()); err != nil {
-		t.Fatalf("Flush() = %v", err)
-	}
+	f.drain(t)
 	bodies := f.rec.got()
 	if len(bodies) != 2 || !bytes.Equal(bodies[0], bodies[1]) {
 		t.Fatalf("delivered %d bodies (equal: %v), want the same body twice", len(bodies), len(bodies) == 2 && bytes.Equal(bodies[0], bodies[1]))
@@ -645,44 +653,22 @@ func TestReorder(t *testing.T) {
 	}
 }
 
-func TestReorderHeldRelease(t *testing.T) {
-	tests := []struct {
-		name   string
-		window time.Duration
-		flush  bool
-	}{
-		{"window elapses", time.Minute, false},
-		{"flush", 0, true},
+func TestReorderWindow(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.Faults.Reorder = true; c.Faults.ReorderWindow = time.Minute })
+	f.sim.PortalRotate()
+	f.clock.Advance(2 * time.Second)
+	for _, advance := range []time.Duration{0, time.Minute - time.Nanosecond} {
+		f.clock.Advance(advance)
+		if n, _ := f.sim.DeliverDue(t.Context()); n != 0 || f.sim.Stats().Pending != 1 {
+			t.Fatalf("DeliverDue within the window = %d, pending %d; want 0, 1 (held)", n, f.sim.Stats().Pending)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, func(c *Config) { c.Faults.Reorder = true; c.Faults.ReorderWindow = tt.window })
-			f.sim.PortalRotate()
-			f.clock.Advance(2 * time.Second)
-			if n, _ := f.sim.DeliverDue(t.Context()); n != 0 {
-				t.Fatalf("DeliverDue = %d, want 0 (held)", n)
-			}
-			if st := f.sim.Stats(); st.Pending != 1 {
-				t.Fatalf("Stats().Pending with a held notification = %d, want 1", st.Pending)
-			}
-			if tt.flush {
-				if err := f.sim.Flush(t.Context()); err != nil {
-					t.Fatalf("Flush() = %v", err)
-				}
-			} else {
-				next, ok := f.sim.NextDue()
-				if !ok || !next.Equal(f.clock.Now().Add(tt.window)) {
-					t.Fatalf("NextDue() = %v, %v; want the end of the window", next, ok)
-				}
-				f.clock.Set(next)
-				if n, err := f.sim.DeliverDue(t.Context()); n != 1 || err != nil {
-					t.Fatalf("DeliverDue after the window = %d, %v; want 1, nil", n, err)
-				}
-			}
-			if len(f.rec.got()) != 1 || f.sim.Stats().Pending != 0 {
-				t.Errorf("held notification not delivered")
-			}
-		})
+	if next, ok := f.sim.NextDue(); !ok || !next.Equal(f.clock.Now().Add(time.Nanosecond)) {
+		t.Errorf("NextDue() = %v, %v; want the end of the window", next, ok)
+	}
+	f.clock.Advance(time.Nanosecond)
+	if n, err := f.sim.DeliverDue(t.Context()); n != 1 || err != nil || f.sim.Stats().Pending != 0 {
+		t.Errorf("DeliverDue at the end of the window = %d, %v; want 1, nil and nothing pending", n, err)
 	}
 }
 
@@ -746,13 +732,23 @@ func TestFaults(t *testing.T) {
 			if n := len(f.sim.Issued()); n != tt.wantIssued {
 				t.Errorf("Issued() has %d secrets, want %d", n, tt.wantIssued)
 			}
-			if err := f.sim.Flush(t.Context()); err != nil {
-				t.Fatalf("Flush() = %v", err)
-			}
+			f.drain(t)
 			if n := len(f.rec.got()); n != tt.wantIssued-1 {
 				t.Errorf("delivered %d notifications, want %d (one per issued secret)", n, tt.wantIssued-1)
 			}
 		})
+	}
+}
+
+func TestSetFaults(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.rotationToken(t, testSecret)
+	f.sim.SetFaults(Faults{ThrottleNextRotateCalls: 1})
+	if a := f.rotate(t, tok); a.status != http.StatusTooManyRequests {
+		t.Errorf("rotate after SetFaults(ThrottleNextRotateCalls: 1) = %d, want 429", a.status)
+	}
+	if a := f.rotate(t, tok); a.status != http.StatusNoContent {
+		t.Errorf("rotate once the throttle is spent = %d, want 204", a.status)
 	}
 }
 
@@ -777,9 +773,7 @@ func TestSeedReplays(t *testing.T) {
 			f.clock.Advance(time.Minute)
 			f.sim.PortalRotate()
 		}
-		if err := f.sim.Flush(t.Context()); err != nil {
-			t.Fatal(err)
-		}
+		f.drain(t)
 		return f.sim.Issued(), f.sim.Stats()
 	}
 	a, sa := run()
@@ -804,9 +798,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	f.rec.fail = 1
 	f.clock.Advance(time.Minute)
 	f.sim.DeliverDue(t.Context())
-	if err := f.sim.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	f.drain(t)
 	if err := f.sim.EmitExpiryNotice(t.Context(), &recorder{}, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
@@ -844,61 +836,6 @@ func TestSQSDeliverer(t *testing.T) {
 	fake.err = errors.New("boom")
 	if err := d.Deliver(t.Context(), []byte(`{"secret":"s3cr3t"}`)); !errors.Is(err, fake.err) || strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("Deliver() error = %v, want it to wrap the SQS error without the body", err)
-	}
-}
-
-func TestAdminHandler(t *testing.T) {
-	expiry := &recorder{}
-	f := newFixture(t, func(c *Config) { c.ExpiryDeliverer = expiry })
-	admin := httptest.NewServer(f.sim.AdminHandler())
-	defer admin.Close()
-	do := func(method, path, body string) *http.Response {
-		t.Helper()
-		req, err := http.NewRequest(method, admin.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
-	}
-	steps := []struct {
-		method, path, body string
-		want               int
-	}{
-		{"POST", "/sim/portal-rotate", "", 204},
-		{"POST", "/sim/flush", "", 204},
-		{"POST", "/sim/expiry-notice?daysLeft=7", "", 204},
-		{"POST", "/sim/expiry-notice", "", 204},
-		{"POST", "/sim/expiry-notice?daysLeft=x", "", 400},
-		{"PUT", "/sim/faults", `{"ThrottleNextRotateCalls":1}`, 204},
-		{"PUT", "/sim/faults", `{"NoSuchKnob":1}`, 400},
-		{"GET", "/sim/stats", "", 200},
-	}
-	for _, s := range steps {
-		if resp := do(s.method, s.path, s.body); resp.StatusCode != s.want {
-			t.Errorf("%s %s = %d, want %d", s.method, s.path, resp.StatusCode, s.want)
-		}
-	}
-	var st Stats
-	if err := json.NewDecoder(do("GET", "/sim/stats", "").Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	if st.PortalRotations != 1 || st.Deliveries != 1 || len(expiry.got()) != 2 {
-		t.Errorf("stats = %+v, %d expiry notices; want 1 portal rotation, 1 delivery, 2 expiry notices", st, len(expiry.got()))
-	}
-	var issued []string
-	if err := json.NewDecoder(do("GET", "/sim/issued", "").Body).Decode(&issued); err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(issued, f.sim.Issued()) {
-		t.Errorf("GET /sim/issued differs from Issued()")
-	}
-	if a := f.rotate(t, f.rotationToken(t, testSecret)); a.status != http.StatusTooManyRequests {
-		t.Errorf("rotate after PUT faults ThrottleNextRotateCalls=1 = %d, want 429", a.status)
 	}
 }
 
@@ -940,9 +877,7 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if err := f.sim.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	f.drain(t)
 	st := f.sim.Stats()
 	issued := f.sim.Issued()
 	if got := st.Deliveries - st.Duplicates; got != len(issued)-1 {
