@@ -1,8 +1,12 @@
 package chaos
 
 import (
+	"context"
 	"hash/fnv"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
@@ -166,7 +170,13 @@ var Scenarios = map[string]func(seed uint64) *World{
 	},
 	"configTest": func(seed uint64) *World {
 		w := scenario(seed, nil)
-		w.Hooks = []Hook{{30 * time.Second, func(w *World) { w.rotate(0, true) }}}
+		w.Hooks = []Hook{{30 * time.Second, func(w *World) { // Secrets Manager's configuration test
+			token := w.uuid()
+			w.engine.ConfigTest(w.Apps[0].ARN, token)
+			_, _ = w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
+				SecretId: aws.String(w.Apps[0].ARN), ClientRequestToken: aws.String(token),
+			})
+		}}}
 		return w
 	},
 	"malformed": func(seed uint64) *World {

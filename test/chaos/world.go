@@ -301,7 +301,7 @@ func (w *World) hex(n int) string {
 
 func (w *World) uuid() string {
 	h := w.hex(16)
-	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
+	return fmt.Sprintf("%s-%s-4%s-a%s-%s", h[0:8], h[8:12], h[13:16], h[17:20], h[20:32])
 }
 
 // inject is the error injection on a handler's call of op, and records the writes of
@@ -347,9 +347,6 @@ type roundTripper struct{ w *World }
 
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	w, ctx := rt.w, req.Context()
-	if req.Body != nil {
-		defer req.Body.Close()
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -368,7 +365,14 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		i = max(0, slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == id }))
 	}
 	a := w.Apps[i]
-	if rotate {
+	if !rotate {
+		a.Sim.Handler().ServeHTTP(rec, in)
+		var tok map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &tok)
+		if at, ok := tok["access_token"].(string); ok {
+			w.locked(func() { w.tokens[at] = i })
+		}
+	} else {
 		w.rotMu.Lock()
 		c := RotateCall{App: i, Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
 		before := a.Sim.Stats().Rotations
@@ -382,14 +386,6 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		w.rotMu.Unlock()
 		if f := w.AfterRotateCall; f != nil {
 			f(c)
-		}
-	} else {
-		a.Sim.Handler().ServeHTTP(rec, in)
-		var tok struct {
-			AccessToken string `json:"access_token"`
-		}
-		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &tok) == nil && tok.AccessToken != "" {
-			w.locked(func() { w.tokens[tok.AccessToken] = i })
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -435,8 +431,7 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 		Region:   "us-east-1", BatchSize: 10, Concurrency: concurrency,
 		Timeout: HandlerTimeout,
 		Invocation: func(ctx context.Context) context.Context {
-			inv := &invocation{receiver: q == w.NewSecretQ}
-			return context.WithValue(ctx, invocationKey{}, inv)
+			return context.WithValue(ctx, invocationKey{}, &invocation{receiver: q == w.NewSecretQ})
 		},
 		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 			if w.faulty(w.Sched.InvokeFail) {
@@ -458,18 +453,11 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 	}
 }
 
-// RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does.
-func (w *World) RotateNow(i int) { w.rotate(i, false) }
-
-// rotate calls RotateSecret, refused while a rotation is incomplete (the engine reattempts that
-// one); configTest plays Secrets Manager's configuration test first (testSecret alone).
-func (w *World) rotate(i int, configTest bool) {
-	a, token := w.Apps[i], w.uuid()
-	if configTest {
-		w.engine.ConfigTest(a.ARN, token)
-	}
+// RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does (RotateSecret,
+// refused while a rotation is incomplete: the engine reattempts that one).
+func (w *World) RotateNow(i int) {
 	_, _ = w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
-		SecretId: aws.String(a.ARN), ClientRequestToken: aws.String(token),
+		SecretId: aws.String(w.Apps[i].ARN), ClientRequestToken: aws.String(w.uuid()),
 	})
 }
 
@@ -510,9 +498,7 @@ func (w *World) operatorRotate() {
 
 func secretOf(value string) string {
 	var doc map[string]any
-	if json.Unmarshal([]byte(value), &doc) != nil {
-		return ""
-	}
+	_ = json.Unmarshal([]byte(value), &doc)
 	s, _ := doc["clientSecret"].(string)
 	return s
 }
@@ -536,15 +522,12 @@ func (w *World) observe() {
 	for _, a := range w.Apps {
 		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
 		if cur != "" && slices.ContainsFunc(w.forged, func(f ForgedDelivery) bool { return f.Secret == cur }) {
-			if res.ForgedCurrent++; res.ForgedCurrent <= 5 { // the first five are reported
-				res.violate("I6: app %d at %s: a forged secret is in AWSCURRENT", a.Index, now.Sub(Epoch))
-			}
+			res.violate(&res.ForgedCurrent, "I6: app %d at %s: a forged secret is in AWSCURRENT",
+				a.Index, now.Sub(Epoch))
 		}
 		if !a.Sim.Accepts(cur) {
-			if res.NotWorking++; res.NotWorking <= 5 {
-				res.violate("I2: app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
-					a.Index, now.Sub(Epoch), slices.Index(issued, cur))
-			}
+			res.violate(&res.NotWorking, "I2: app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
+				a.Index, now.Sub(Epoch), slices.Index(issued, cur))
 		}
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
