@@ -37,9 +37,9 @@ type Result struct {
 	// I6: observations of a forged secret in AWSCURRENT, genuine secrets listed as rejected.
 	ForgedCurrent, GenuineRejected int
 	Violations                     []string // what broke, never a value
-	// I3's explained extra issuing calls of one rotation: a retried 5xx that had issued a secret;
-	// two createSecret runs at once (rotation Case 5); the cooldown elapsed before the previous
-	// secret was stored; a receiver's rotation that asked Amazon just after its secret was adopted.
+	// I3's explained extra issuing calls of a rotation: a 5xx retried; concurrent createSecret runs
+	// (rotation Case 5); the cooldown elapsed before the previous secret was stored; a receiver's
+	// rotation that asked Amazon just after its secret was adopted.
 	ExplainedRetry, ExplainedConcurrent, ExplainedCooldown, ExplainedLate int
 }
 
@@ -119,8 +119,7 @@ func (w *World) checkRotateCalls(res *Result) {
 	calls := w.Calls()
 	res.RotateCalls = len(calls)
 	lastOf := map[string]RotateCall{} // the last issuing call of each rotation
-	var issuing []RotateCall
-	for _, c := range calls {
+	for k, c := range calls {
 		if !c.Issued {
 			continue
 		}
@@ -130,12 +129,12 @@ func (w *World) checkRotateCalls(res *Result) {
 			switch j, tie := adoptable(c, issued, c.inv.start, w.storedAt, w.storedExpiry); {
 			case j >= 0:
 				res.violate(&res.Needless, "I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
-					c.App, c.Token, c.At.Sub(Epoch), j, c.Current, w.storedAt[issued[j]].Sub(Epoch))
+					c.App, c.inv.token, c.At.Sub(Epoch), j, c.Current, w.storedAt[issued[j]].Sub(Epoch))
 			case tie:
 				res.Tied++
 			}
 		}
-		if last, ok := lastOf[c.Token]; ok {
+		if last, ok := lastOf[c.inv.token]; ok {
 			stored, ok := w.storedAt[issued[last.Secret]]
 			// The cooldown runs from the rotation-requested-at stamp written before the previous call.
 			cooledAt := w.requestedBefore(w.Apps[c.App].ARN, last.At).Add(Cooldown)
@@ -148,12 +147,12 @@ func (w *World) checkRotateCalls(res *Result) {
 				res.ExplainedCooldown++
 			default:
 				res.violate(&res.Needless, "I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored (%v) at %s, within the cooldown",
-					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, stored.Sub(Epoch))
+					c.App, c.inv.token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, stored.Sub(Epoch))
 			}
-		} else if w.byReceiver[c.Token] && lateReceiverCall(c, issued, w.storedAt, w.storedExpiry) {
+		} else if w.byReceiver[c.inv.token] && lateReceiverCall(c, issued, w.storedAt, w.storedExpiry) {
 			res.ExplainedLate++
-		} else if slices.ContainsFunc(issuing, func(o RotateCall) bool {
-			if o.App != c.App || o.Token == c.Token {
+		} else if slices.ContainsFunc(calls[:k], func(o RotateCall) bool {
+			if !o.Issued || o.App != c.App || o.inv.token == c.inv.token {
 				return false
 			}
 			stored, ok := w.storedAt[issued[o.Secret]]
@@ -161,8 +160,7 @@ func (w *World) checkRotateCalls(res *Result) {
 		}) {
 			res.Overlap++
 		}
-		lastOf[c.Token] = c
-		issuing = append(issuing, c)
+		lastOf[c.inv.token] = c
 	}
 }
 

@@ -96,8 +96,8 @@ type World struct {
 	Hooks           []Hook
 	Redrive         bool     // once faults stop, dead-lettered messages are moved back (the runbook)
 	Secrets         []string // more values that no log line, alert or error may hold (I4)
-	// OperatorRotates rotates an app whose AWSCURRENT is not its newest secret once the world is
-	// idle after the faults. Off without a forged delivery, so that an unadopted secret fails I5.
+	// OperatorRotates rotates an app not at its newest secret once idle after the faults (off
+	// without a forged delivery, so that an unadopted secret fails I5).
 	OperatorRotates bool
 
 	rotator   *rotation.Rotator
@@ -131,8 +131,7 @@ type World struct {
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
 type RotateCall struct {
 	App     int
-	Token   string      // the rotation (ClientRequestToken) that made it
-	inv     *invocation // the step invocation that made it
+	inv     *invocation // the rotation step's invocation that made it
 	At      time.Time
 	Status  int
 	Issued  bool // a secret was issued (204, or a lost response)
@@ -194,11 +193,9 @@ func NewWorld(s Schedule) *World {
 	}
 
 	for i := range s.Apps {
-		a := &App{Index: i, Name: fmt.Sprintf("sp-api/app-%d", i)}
-		a.ClientID = "amzn1.application-oa2-client." + w.hex(16)
-		a.AppID = "amzn1.sp.solution." + w.uuid()
-		a.Initial = spapisim.SecretPrefix + w.hex(32)
-		a.Refresh = "Atzr|" + w.hex(40)
+		a := &App{Index: i, Name: fmt.Sprintf("sp-api/app-%d", i), // the draws in this order
+			ClientID: "amzn1.application-oa2-client." + w.hex(16), AppID: "amzn1.sp.solution." + w.uuid(),
+			Initial: spapisim.SecretPrefix + w.hex(32), Refresh: "Atzr|" + w.hex(40)}
 		a.Sim = spapisim.New(spapisim.Config{
 			ClientID: a.ClientID, ApplicationID: a.AppID, InitialSecret: a.Initial, InitialExpiry: initialExpiry,
 			Clock: w.Now, DeliveryDelay: s.DeliveryDelay, Faults: s.Sim, Logger: w.Logger,
@@ -304,24 +301,33 @@ func (w *World) uuid() string {
 	return fmt.Sprintf("%s-%s-4%s-a%s-%s", h[0:8], h[8:12], h[13:16], h[17:20], h[20:32])
 }
 
-// inject is the error injection on a handler's call of op, and records the writes of
-// rotation-requested-at that pass (I3).
-func (w *World) inject(op string, in any) error {
-	if h := w.SMHook; h != nil && op != "Publish" {
-		if err := h(op, in); err != nil {
-			return err
-		}
+// before is the fakes' Fail for the handlers' calls: the crash points, then the injected errors
+// (SMHook's first), which crash the invocation whose crash point is after the call; it records the
+// writes of rotation-requested-at that pass (I3).
+func (w *World) before(ctx context.Context, op string, in any) error {
+	if invocationOf(ctx) == nil {
+		return nil // the world's own calls see no faults
 	}
+	if err := w.crash(ctx, op, in, false); err != nil {
+		return err
+	}
+	var err error
+	if w.SMHook != nil && op != "Publish" {
+		err = w.SMHook(op, in)
+	}
+	ti, tag := in.(*secretsmanager.TagResourceInput)
 	switch {
+	case err != nil:
 	case op == "Publish" && w.faulty(w.Sched.SNSErrorRate):
-		return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
+		err = &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
 	case slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate):
-		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
-	}
-	ti, ok := in.(*secretsmanager.TagResourceInput)
-	if ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
+		err = &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
+	case tag && slices.Contains(argsOf(in), managed.TagRotationRequestedAt):
 		now, arn := w.Now(), aws.ToString(ti.SecretId)
 		w.locked(func() { w.requested[arn] = append(w.requested[arn], now) })
+	}
+	if err != nil {
+		return cmp.Or(w.crash(ctx, op, in, true), err)
 	}
 	return nil
 }
@@ -374,14 +380,11 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	} else {
 		w.rotMu.Lock()
-		c := RotateCall{App: i, Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
+		c := RotateCall{App: i, inv: invocationOf(ctx), Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
 		before := a.Sim.Stats().Rotations
 		a.Sim.Handler().ServeHTTP(rec, in)
 		c.At, c.Status, c.Issued = w.Now(), rec.Code, a.Sim.Stats().Rotations > before
 		c.Secret = len(a.Sim.Issued()) - 1
-		if inv := invocationOf(ctx); inv != nil {
-			c.Token, c.inv = inv.token, inv
-		}
 		w.locked(func() { w.calls = append(w.calls, c) })
 		w.rotMu.Unlock()
 		if f := w.AfterRotateCall; f != nil {
@@ -614,7 +617,6 @@ func (w *World) Run() *Result {
 		runsAtOff, _ = w.engine.Stats()
 	}})
 	polls := []*awssim.Mapping{w.mapping(w.NewSecretQ, w.receiver.Handle), w.mapping(w.ExpiryQ, w.expiry.Handle)}
-	ctx := context.Background()
 	for {
 		now := w.Now()
 		for len(evs) > 0 && !Epoch.Add(evs[0].At).After(now) {
@@ -622,7 +624,7 @@ func (w *World) Run() *Result {
 			evs = evs[1:]
 		}
 		for _, a := range w.Apps {
-			if _, err := a.Sim.DeliverDue(ctx); err != nil && !w.faultsOn.Load() {
+			if _, err := a.Sim.DeliverDue(context.Background()); err != nil && !w.faultsOn.Load() {
 				w.recordError(err)
 			}
 		}
@@ -631,7 +633,7 @@ func (w *World) Run() *Result {
 			res.Redriven += w.NewSecretQ.redrive(now) + w.ExpiryQ.redrive(now)
 		}
 		for _, m := range polls {
-			_, _ = m.Poll(ctx)
+			_, _ = m.Poll(context.Background())
 		}
 		w.engine.StartDue(now)
 		w.observe()
