@@ -45,8 +45,7 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 		(c.Arg != "" && !slices.Contains(argsOf(in), c.Arg)):
 		return nil
 	default:
-		w.crashSeen++
-		if w.crashSeen != max(c.Nth, 1) {
+		if w.crashSeen++; w.crashSeen != max(c.Nth, 1) {
 			return nil
 		}
 		if c.After {

@@ -59,10 +59,7 @@ var Epoch = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 
 var initialExpiry = Epoch.Add(90 * 24 * time.Hour)
 
-const (
-	topicARN          = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
-	rotationLambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:RotateSecretFunction"
-)
+const topicARN = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
 
 // App is one SP-API application of the world and its managed secret.
 type App struct {
@@ -208,7 +205,7 @@ func NewWorld(s Schedule) *World {
 			"clientSecretExpiresAt": expires, "refreshToken": a.Refresh})
 		tags := map[string]string{managed.TagClientID: a.ClientID, managed.TagClientSecretExpiresAt: expires}
 		a.ARN = w.SM.Seed(a.Name, string(doc), tags)
-		w.SM.SetRotation(a.ARN, true, rotationLambdaARN)
+		w.SM.SetRotation(a.ARN, true, "arn:aws:lambda:us-east-1:123456789012:function:RotateSecretFunction")
 		w.Apps = append(w.Apps, a)
 	}
 
