@@ -133,13 +133,13 @@ var Scenarios = map[string]func(seed uint64) *World{
 			s.FaultPhase, s.Sim.Reorder = 30*time.Minute, true
 			s.Portal = []time.Duration{30 * time.Second, 40 * time.Second}
 		})
-		w.SerialReceivers = true
+		w.Concurrency = 1 // one batch at a time
 		return w
 	},
 	// Two portal rotations in one instant: equal expiries, so one rotation asks Amazon (Result.Tied).
 	"tied": func(seed uint64) *World {
 		w := scenario(seed, nil)
-		w.SerialReceivers = true
+		w.Concurrency = 1 // one batch at a time
 		w.Hooks = []Hook{{30 * time.Second, func(w *World) {
 			w.Apps[0].Sim.PortalRotate()
 			w.Apps[0].Sim.PortalRotate()

@@ -55,14 +55,18 @@ func (r *Result) violate(n *int, format string, a ...any) {
 
 // check computes the invariants of a finished run into res.
 func (w *World) check(res *Result) {
-	for _, a := range w.Apps { // I1
-		issued := a.Sim.Issued()
+	for _, a := range w.Apps { // I1, and I6's genuine secrets listed as rejected
+		issued, rejected := a.Sim.Issued(), w.SM.Tags(a.ARN)[managed.TagRejectedSecrets]
 		res.Issued += len(issued) - 1
 		res.Portal += a.Sim.Stats().PortalRotations
-		for i, s := range issued[1:] {
-			if _, ok := w.storedAt[s]; !ok {
+		for i, s := range issued {
+			if _, ok := w.storedAt[s]; i > 0 && !ok {
 				res.violate(&res.Lost, "I1: app %d: issued secret #%d is stored in no version of %s",
-					a.Index, i+1, a.Name)
+					a.Index, i, a.Name)
+			}
+			if managed.Rejected(rejected, s) {
+				res.violate(&res.GenuineRejected, "I6: app %d: issued secret #%d, which Amazon issued, is listed in %s",
+					a.Index, i, managed.TagRejectedSecrets)
 			}
 		}
 		if res.Settled && w.CurrentSecret(a.Index) != issued[len(issued)-1] {
@@ -82,7 +86,7 @@ func (w *World) check(res *Result) {
 	}
 }
 
-// checkForged is I6. A forged delivery claims the latest expiry, so it is adopted and then rejected.
+// checkForged is I6 for the forged deliveries. A forged delivery claims the latest expiry, so it is adopted and then rejected.
 func (w *World) checkForged(res *Result) {
 	for _, f := range w.forged {
 		res.Forged++
@@ -99,15 +103,6 @@ func (w *World) checkForged(res *Result) {
 		} else if res.Settled {
 			res.violate(new(int), "I6: app %d: settled, but the forged secret of notification %s is not listed in %s",
 				f.App, f.NotificationID, managed.TagRejectedSecrets)
-		}
-	}
-	for _, a := range w.Apps {
-		tag := w.SM.Tags(a.ARN)[managed.TagRejectedSecrets]
-		for i, s := range a.Sim.Issued() {
-			if managed.Rejected(tag, s) {
-				res.violate(&res.GenuineRejected, "I6: app %d: issued secret #%d, which Amazon issued, is listed in %s",
-					a.Index, i, managed.TagRejectedSecrets)
-			}
 		}
 	}
 }

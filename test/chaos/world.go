@@ -89,7 +89,7 @@ type World struct {
 	SMHook          func(op string, in any) error // fails handlers' Secrets Manager calls, before the faults
 	Crash           *Crash                        // interrupts one handler invocation
 	AfterRotateCall func(c RotateCall)            // tests script SP-API's answers with it
-	SerialReceivers bool                          // one batch at a time (MaximumConcurrency is 2 as deployed)
+	Concurrency     int                           // the mappings' MaximumConcurrency (2 as deployed)
 	Hooks           []Hook
 	Redrive         bool     // once faults stop, dead-lettered messages are moved back (the runbook)
 	Secrets         []string // more values that no log line, alert or error may hold (I4)
@@ -158,6 +158,7 @@ func NewWorld(s Schedule) *World {
 		SM:              secretsmanagertest.New(),
 		SNS:             &snstest.Fake{},
 		Redrive:         true,
+		Concurrency:     2,
 		OperatorRotates: s.Forged != nil,
 		rnd:             rand.New(rand.NewPCG(s.Seed, 1)),
 		tokens:          map[string]int{},
@@ -419,16 +420,12 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	return err
 }
 
-// mapping is the event source mapping of q to h as deployed (batches of 10, MaximumConcurrency 2).
+// mapping is the event source mapping of q to h as deployed (batches of 10) but for Concurrency.
 func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) *awssim.Mapping {
-	concurrency := 2
-	if w.SerialReceivers {
-		concurrency = 1
-	}
 	return &awssim.Mapping{
 		Queue:    q,
 		QueueARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
-		Region:   "us-east-1", BatchSize: 10, Concurrency: concurrency,
+		Region:   "us-east-1", BatchSize: 10, Concurrency: w.Concurrency,
 		Timeout: HandlerTimeout,
 		Invocation: func(ctx context.Context) context.Context {
 			return context.WithValue(ctx, invocationKey{}, &invocation{receiver: q == w.NewSecretQ})
@@ -444,7 +441,7 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 			return resp, err
 		},
 		Split: func(msgs []events.SQSMessage) [][]events.SQSMessage {
-			if len(msgs) >= 2 && !w.SerialReceivers && (len(msgs) > 10 || w.chance(0.5)) {
+			if len(msgs) >= 2 && w.Concurrency > 1 && (len(msgs) > 10 || w.chance(0.5)) {
 				half := (len(msgs) + 1) / 2
 				return [][]events.SQSMessage{msgs[:half], msgs[half:]}
 			}
