@@ -86,7 +86,7 @@ func (w *World) check(res *Result) {
 	}
 }
 
-// checkForged is I6 for the forged deliveries. A forged delivery claims the latest expiry, so it is adopted and then rejected.
+// checkForged is I6 for forged deliveries: claiming the latest expiry, each is adopted, then rejected.
 func (w *World) checkForged(res *Result) {
 	for _, f := range w.forged {
 		res.Forged++
