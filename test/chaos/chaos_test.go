@@ -206,7 +206,7 @@ func stateText(w *World, logs bool) string {
 		}
 	}
 	for _, c := range w.Calls() {
-		fmt.Fprintf(&b, "rotate call: app %d rotation %s step started %s, at %s status %d issued %v current #%d\n", c.App, c.Token, c.inv.start.Sub(Epoch), c.At.Sub(Epoch), c.Status, c.Issued, c.Current)
+		fmt.Fprintf(&b, "rotate call: app %d rotation %s step started %s, at %s status %d issued %v current #%d\n", c.App, c.inv.token, c.inv.start.Sub(Epoch), c.At.Sub(Epoch), c.Status, c.Issued, c.Current)
 	}
 	if logs {
 		fmt.Fprintf(&b, "logs:\n%s", w.Logs())

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -46,8 +45,7 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 		(c.Arg != "" && !slices.Contains(argsOf(in), c.Arg)):
 		return nil
 	default:
-		w.crashSeen++
-		if w.crashSeen != max(c.Nth, 1) {
+		if w.crashSeen++; w.crashSeen != max(c.Nth, 1) {
 			return nil
 		}
 		if c.After {
@@ -58,20 +56,6 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 	w.crashHits++
 	w.crashed = inv
 	return ErrCrash
-}
-
-// before is the fakes' Fail for the handlers' calls: the crash points, then the injected errors.
-func (w *World) before(ctx context.Context, op string, in any) error {
-	if invocationOf(ctx) == nil {
-		return nil // the world's own calls see no faults
-	}
-	if err := w.crash(ctx, op, in, false); err != nil {
-		return err
-	}
-	if err := w.inject(op, in); err != nil {
-		return cmp.Or(w.crash(ctx, op, in, true), err)
-	}
-	return nil
 }
 
 // argsOf returns what Crash.Arg matches in an input: the stages a PutSecretValue writes, the

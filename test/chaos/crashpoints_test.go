@@ -1,8 +1,12 @@
 package chaos
 
 import (
+	"context"
 	"hash/fnv"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/spapi-lwa/secret-rotation/internal/alert"
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
@@ -129,13 +133,13 @@ var Scenarios = map[string]func(seed uint64) *World{
 			s.FaultPhase, s.Sim.Reorder = 30*time.Minute, true
 			s.Portal = []time.Duration{30 * time.Second, 40 * time.Second}
 		})
-		w.SerialReceivers = true
+		w.Concurrency = 1 // one batch at a time
 		return w
 	},
 	// Two portal rotations in one instant: equal expiries, so one rotation asks Amazon (Result.Tied).
 	"tied": func(seed uint64) *World {
 		w := scenario(seed, nil)
-		w.SerialReceivers = true
+		w.Concurrency = 1 // one batch at a time
 		w.Hooks = []Hook{{30 * time.Second, func(w *World) {
 			w.Apps[0].Sim.PortalRotate()
 			w.Apps[0].Sim.PortalRotate()
@@ -166,7 +170,13 @@ var Scenarios = map[string]func(seed uint64) *World{
 	},
 	"configTest": func(seed uint64) *World {
 		w := scenario(seed, nil)
-		w.Hooks = []Hook{{30 * time.Second, func(w *World) { w.rotate(0, true) }}}
+		w.Hooks = []Hook{{30 * time.Second, func(w *World) { // Secrets Manager's configuration test
+			token := w.uuid()
+			w.engine.ConfigTest(w.Apps[0].ARN, token)
+			_, _ = w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
+				SecretId: aws.String(w.Apps[0].ARN), ClientRequestToken: aws.String(token),
+			})
+		}}}
 		return w
 	},
 	"malformed": func(seed uint64) *World {

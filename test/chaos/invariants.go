@@ -37,34 +37,41 @@ type Result struct {
 	// I6: observations of a forged secret in AWSCURRENT, genuine secrets listed as rejected.
 	ForgedCurrent, GenuineRejected int
 	Violations                     []string // what broke, never a value
-	// I3's explained extra issuing calls of one rotation: a retried 5xx that had issued a secret;
-	// two createSecret runs at once (rotation Case 5); the cooldown elapsed before the previous
-	// secret was stored; a receiver's rotation that asked Amazon just after its secret was adopted.
+	// I3's explained extra issuing calls of a rotation: a 5xx retried; concurrent createSecret runs
+	// (rotation Case 5); the cooldown elapsed before the previous secret was stored; a receiver's
+	// rotation that asked Amazon just after its secret was adopted.
 	ExplainedRetry, ExplainedConcurrent, ExplainedCooldown, ExplainedLate int
 }
 
 // OK reports whether every invariant held.
 func (r *Result) OK() bool { return len(r.Violations) == 0 }
 
-func (r *Result) violate(format string, a ...any) {
-	r.Violations = append(r.Violations, fmt.Sprintf(format, a...))
+// violate counts one more in n and reports what broke, the first five times of each count.
+func (r *Result) violate(n *int, format string, a ...any) {
+	if *n++; *n <= 5 {
+		r.Violations = append(r.Violations, fmt.Sprintf(format, a...))
+	}
 }
 
 // check computes the invariants of a finished run into res.
 func (w *World) check(res *Result) {
-	for _, a := range w.Apps { // I1
-		issued := a.Sim.Issued()
+	for _, a := range w.Apps { // I1, and I6's genuine secrets listed as rejected
+		issued, rejected := a.Sim.Issued(), w.SM.Tags(a.ARN)[managed.TagRejectedSecrets]
 		res.Issued += len(issued) - 1
 		res.Portal += a.Sim.Stats().PortalRotations
-		for i, s := range issued[1:] {
-			if _, ok := w.storedAt[s]; !ok {
-				res.Lost++
-				res.violate("I1: app %d: issued secret #%d is stored in no version of %s (%s)", a.Index, i+1, a.Name, w.whereIs(s))
+		for i, s := range issued {
+			if _, ok := w.storedAt[s]; i > 0 && !ok {
+				res.violate(&res.Lost, "I1: app %d: issued secret #%d is stored in no version of %s",
+					a.Index, i, a.Name)
+			}
+			if managed.Rejected(rejected, s) {
+				res.violate(&res.GenuineRejected, "I6: app %d: issued secret #%d, which Amazon issued, is listed in %s",
+					a.Index, i, managed.TagRejectedSecrets)
 			}
 		}
 		if res.Settled && w.CurrentSecret(a.Index) != issued[len(issued)-1] {
-			res.NotNewest++
-			res.violate("I1: app %d: settled but AWSCURRENT is not the newest issued secret (#%d)", a.Index, len(issued)-1)
+			res.violate(&res.NotNewest, "I1: app %d: settled but AWSCURRENT is not the newest issued secret (#%d)",
+				a.Index, len(issued)-1)
 		}
 	}
 	w.checkRotateCalls(res) // I3
@@ -74,12 +81,12 @@ func (w *World) check(res *Result) {
 		runs, retries := w.engine.Stats()
 		q, dq := w.NewSecretQ.Len()
 		eq, edq := w.ExpiryQ.Len()
-		res.violate("I5: not settled %s after faults stopped (runs %d, reattempts due %d, queued: new-secret %d+%d dead, expiry %d+%d dead)",
+		res.violate(new(int), "I5: not settled %s after faults stopped (runs %d, reattempts due %d, queued: new-secret %d+%d dead, expiry %d+%d dead)",
 			res.SettleSim, runs, retries, q, dq, eq, edq)
 	}
 }
 
-// checkForged is I6. A forged delivery claims the latest expiry, so it is adopted and then rejected.
+// checkForged is I6 for forged deliveries: claiming the latest expiry, each is adopted, then rejected.
 func (w *World) checkForged(res *Result) {
 	for _, f := range w.forged {
 		res.Forged++
@@ -88,39 +95,16 @@ func (w *World) checkForged(res *Result) {
 			val, ok := w.SM.Value(a.ARN, v.ID)
 			return ok && secretOf(val) == f.Secret
 		}) {
-			res.violate("I6: app %d: the forged delivery of notification %s is stored in no version of %s (%s)",
-				f.App, f.NotificationID, a.Name, w.whereIs(f.Secret))
+			res.violate(new(int), "I6: app %d: the forged delivery of notification %s is stored in no version of %s",
+				f.App, f.NotificationID, a.Name)
 		}
 		if managed.Rejected(w.SM.Tags(a.ARN)[managed.TagRejectedSecrets], f.Secret) {
 			res.ForgedRejected++
 		} else if res.Settled {
-			res.violate("I6: app %d: settled, but the forged secret of notification %s is not listed in %s",
+			res.violate(new(int), "I6: app %d: settled, but the forged secret of notification %s is not listed in %s",
 				f.App, f.NotificationID, managed.TagRejectedSecrets)
 		}
 	}
-	for _, a := range w.Apps {
-		tag := w.SM.Tags(a.ARN)[managed.TagRejectedSecrets]
-		for i, s := range a.Sim.Issued() {
-			if managed.Rejected(tag, s) {
-				res.GenuineRejected++
-				res.violate("I6: app %d: issued secret #%d, which Amazon issued, is listed in %s", a.Index, i, managed.TagRejectedSecrets)
-			}
-		}
-	}
-}
-
-// whereIs says which new-secret messages hold an unstored secret.
-func (w *World) whereIs(secret string) string {
-	q := w.NewSecretQ
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	at := []string{}
-	for _, m := range q.msgs {
-		if strings.Contains(m.body, secret) {
-			at = append(at, fmt.Sprintf("%s (dead %v, received %d times)", m.id, m.dead, m.receives))
-		}
-	}
-	return fmt.Sprintf("queued in %v", at)
 }
 
 // checkRotateCalls counts I3: every issuing call after a rotation's first must be explained, and
@@ -130,8 +114,7 @@ func (w *World) checkRotateCalls(res *Result) {
 	calls := w.Calls()
 	res.RotateCalls = len(calls)
 	lastOf := map[string]RotateCall{} // the last issuing call of each rotation
-	var issuing []RotateCall
-	for _, c := range calls {
+	for k, c := range calls {
 		if !c.Issued {
 			continue
 		}
@@ -140,14 +123,13 @@ func (w *World) checkRotateCalls(res *Result) {
 		if c.Current >= 0 {
 			switch j, tie := adoptable(c, issued, c.inv.start, w.storedAt, w.storedExpiry); {
 			case j >= 0:
-				res.Needless++
-				res.violate("I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
-					c.App, c.Token, c.At.Sub(Epoch), j, c.Current, w.storedAt[issued[j]].Sub(Epoch))
+				res.violate(&res.Needless, "I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
+					c.App, c.inv.token, c.At.Sub(Epoch), j, c.Current, w.storedAt[issued[j]].Sub(Epoch))
 			case tie:
 				res.Tied++
 			}
 		}
-		if last, ok := lastOf[c.Token]; ok {
+		if last, ok := lastOf[c.inv.token]; ok {
 			stored, ok := w.storedAt[issued[last.Secret]]
 			// The cooldown runs from the rotation-requested-at stamp written before the previous call.
 			cooledAt := w.requestedBefore(w.Apps[c.App].ARN, last.At).Add(Cooldown)
@@ -159,14 +141,13 @@ func (w *World) checkRotateCalls(res *Result) {
 			case !c.At.Before(cooledAt) && (!ok || stored.After(cooledAt)):
 				res.ExplainedCooldown++
 			default:
-				res.Needless++
-				res.violate("I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored (%v) at %s, within the cooldown",
-					c.App, c.Token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, stored.Sub(Epoch))
+				res.violate(&res.Needless, "I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored (%v) at %s, within the cooldown",
+					c.App, c.inv.token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, stored.Sub(Epoch))
 			}
-		} else if w.byReceiver[c.Token] && lateReceiverCall(c, issued, w.storedAt, w.storedExpiry) {
+		} else if w.byReceiver[c.inv.token] && lateReceiverCall(c, issued, w.storedAt, w.storedExpiry) {
 			res.ExplainedLate++
-		} else if slices.ContainsFunc(issuing, func(o RotateCall) bool {
-			if o.App != c.App || o.Token == c.Token {
+		} else if slices.ContainsFunc(calls[:k], func(o RotateCall) bool {
+			if !o.Issued || o.App != c.App || o.inv.token == c.inv.token {
 				return false
 			}
 			stored, ok := w.storedAt[issued[o.Secret]]
@@ -174,8 +155,7 @@ func (w *World) checkRotateCalls(res *Result) {
 		}) {
 			res.Overlap++
 		}
-		lastOf[c.Token] = c
-		issuing = append(issuing, c)
+		lastOf[c.inv.token] = c
 	}
 }
 
@@ -254,8 +234,7 @@ func (w *World) checkLeaks(res *Result) {
 	check := func(secret, format string, a ...any) {
 		for _, p := range places {
 			if secret != "" && strings.Contains(p.text, secret) {
-				res.Leaks++
-				res.violate("I4: %s found in %s", fmt.Sprintf(format, a...), p.what)
+				res.violate(&res.Leaks, "I4: %s found in %s", fmt.Sprintf(format, a...), p.what)
 			}
 		}
 	}

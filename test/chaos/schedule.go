@@ -126,12 +126,9 @@ func NewSchedule(seed uint64) Schedule {
 			}
 		}
 	}
-	s.SNSErrorRate = p(0.3)
-	s.SQSSendFail = p(0.3)
-	s.SQSReceiveFail = p(0.3)
-	s.SQSDeleteFail = p(0.3)
-	s.InvokeFail = p(0.2)
-	s.StepTimeouts = p(0.2)
-	s.ConcurrentRuns = p(0.5)
+	for _, rate := range []*float64{&s.SNSErrorRate, &s.SQSSendFail, &s.SQSReceiveFail, &s.SQSDeleteFail} {
+		*rate = p(0.3)
+	}
+	s.InvokeFail, s.StepTimeouts, s.ConcurrentRuns = p(0.2), p(0.2), p(0.5)
 	return s
 }

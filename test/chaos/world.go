@@ -59,10 +59,7 @@ var Epoch = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
 
 var initialExpiry = Epoch.Add(90 * 24 * time.Hour)
 
-const (
-	topicARN          = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
-	rotationLambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:RotateSecretFunction"
-)
+const topicARN = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
 
 // App is one SP-API application of the world and its managed secret.
 type App struct {
@@ -92,12 +89,12 @@ type World struct {
 	SMHook          func(op string, in any) error // fails handlers' Secrets Manager calls, before the faults
 	Crash           *Crash                        // interrupts one handler invocation
 	AfterRotateCall func(c RotateCall)            // tests script SP-API's answers with it
-	SerialReceivers bool                          // one batch at a time (MaximumConcurrency is 2 as deployed)
+	Concurrency     int                           // the mappings' MaximumConcurrency (2 as deployed)
 	Hooks           []Hook
 	Redrive         bool     // once faults stop, dead-lettered messages are moved back (the runbook)
 	Secrets         []string // more values that no log line, alert or error may hold (I4)
-	// OperatorRotates rotates an app whose AWSCURRENT is not its newest secret once the world is
-	// idle after the faults. Off without a forged delivery, so that an unadopted secret fails I5.
+	// OperatorRotates rotates an app not at its newest secret once idle after the faults (off
+	// without a forged delivery, so that an unadopted secret fails I5).
 	OperatorRotates bool
 
 	rotator   *rotation.Rotator
@@ -131,8 +128,7 @@ type World struct {
 // RotateCall is one call of rotateApplicationClientSecret as the simulator saw it.
 type RotateCall struct {
 	App     int
-	Token   string      // the rotation (ClientRequestToken) that made it
-	inv     *invocation // the step invocation that made it
+	inv     *invocation // the rotation step's invocation that made it
 	At      time.Time
 	Status  int
 	Issued  bool // a secret was issued (204, or a lost response)
@@ -162,6 +158,7 @@ func NewWorld(s Schedule) *World {
 		SM:              secretsmanagertest.New(),
 		SNS:             &snstest.Fake{},
 		Redrive:         true,
+		Concurrency:     2,
 		OperatorRotates: s.Forged != nil,
 		rnd:             rand.New(rand.NewPCG(s.Seed, 1)),
 		tokens:          map[string]int{},
@@ -194,11 +191,9 @@ func NewWorld(s Schedule) *World {
 	}
 
 	for i := range s.Apps {
-		a := &App{Index: i, Name: fmt.Sprintf("sp-api/app-%d", i)}
-		a.ClientID = "amzn1.application-oa2-client." + w.hex(16)
-		a.AppID = "amzn1.sp.solution." + w.uuid()
-		a.Initial = spapisim.SecretPrefix + w.hex(32)
-		a.Refresh = "Atzr|" + w.hex(40)
+		a := &App{Index: i, Name: fmt.Sprintf("sp-api/app-%d", i), // the draws in this order
+			ClientID: "amzn1.application-oa2-client." + w.hex(16), AppID: "amzn1.sp.solution." + w.uuid(),
+			Initial: spapisim.SecretPrefix + w.hex(32), Refresh: "Atzr|" + w.hex(40)}
 		a.Sim = spapisim.New(spapisim.Config{
 			ClientID: a.ClientID, ApplicationID: a.AppID, InitialSecret: a.Initial, InitialExpiry: initialExpiry,
 			Clock: w.Now, DeliveryDelay: s.DeliveryDelay, Faults: s.Sim, Logger: w.Logger,
@@ -211,7 +206,7 @@ func NewWorld(s Schedule) *World {
 			"clientSecretExpiresAt": expires, "refreshToken": a.Refresh})
 		tags := map[string]string{managed.TagClientID: a.ClientID, managed.TagClientSecretExpiresAt: expires}
 		a.ARN = w.SM.Seed(a.Name, string(doc), tags)
-		w.SM.SetRotation(a.ARN, true, rotationLambdaARN)
+		w.SM.SetRotation(a.ARN, true, "arn:aws:lambda:us-east-1:123456789012:function:RotateSecretFunction")
 		w.Apps = append(w.Apps, a)
 	}
 
@@ -301,27 +296,36 @@ func (w *World) hex(n int) string {
 
 func (w *World) uuid() string {
 	h := w.hex(16)
-	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
+	return fmt.Sprintf("%s-%s-4%s-a%s-%s", h[0:8], h[8:12], h[13:16], h[17:20], h[20:32])
 }
 
-// inject is the error injection on a handler's call of op, and records the writes of
-// rotation-requested-at that pass (I3).
-func (w *World) inject(op string, in any) error {
-	if h := w.SMHook; h != nil && op != "Publish" {
-		if err := h(op, in); err != nil {
-			return err
-		}
+// before is the fakes' Fail for the handlers' calls: the crash points, then the injected errors
+// (SMHook's first), which crash the invocation whose crash point is after the call; it records the
+// writes of rotation-requested-at that pass (I3).
+func (w *World) before(ctx context.Context, op string, in any) error {
+	if invocationOf(ctx) == nil {
+		return nil // the world's own calls see no faults
 	}
+	if err := w.crash(ctx, op, in, false); err != nil {
+		return err
+	}
+	var err error
+	if w.SMHook != nil && op != "Publish" {
+		err = w.SMHook(op, in)
+	}
+	ti, tag := in.(*secretsmanager.TagResourceInput)
 	switch {
+	case err != nil:
 	case op == "Publish" && w.faulty(w.Sched.SNSErrorRate):
-		return &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
+		err = &smithy.GenericAPIError{Code: "InternalError", Message: "injected: internal error"}
 	case slices.Contains(w.Sched.SMErrorOps, op) && w.faulty(w.Sched.SMErrorRate):
-		return &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
-	}
-	ti, ok := in.(*secretsmanager.TagResourceInput)
-	if ok && slices.Contains(argsOf(in), managed.TagRotationRequestedAt) {
+		err = &smtypes.InternalServiceError{Message: aws.String("injected: an error occurred on the server side")}
+	case tag && slices.Contains(argsOf(in), managed.TagRotationRequestedAt):
 		now, arn := w.Now(), aws.ToString(ti.SecretId)
 		w.locked(func() { w.requested[arn] = append(w.requested[arn], now) })
+	}
+	if err != nil {
+		return cmp.Or(w.crash(ctx, op, in, true), err)
 	}
 	return nil
 }
@@ -347,9 +351,6 @@ type roundTripper struct{ w *World }
 
 func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	w, ctx := rt.w, req.Context()
-	if req.Body != nil {
-		defer req.Body.Close()
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -368,28 +369,24 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		i = max(0, slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == id }))
 	}
 	a := w.Apps[i]
-	if rotate {
+	if !rotate {
+		a.Sim.Handler().ServeHTTP(rec, in)
+		var tok map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &tok)
+		if at, ok := tok["access_token"].(string); ok {
+			w.locked(func() { w.tokens[at] = i })
+		}
+	} else {
 		w.rotMu.Lock()
-		c := RotateCall{App: i, Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
+		c := RotateCall{App: i, inv: invocationOf(ctx), Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
 		before := a.Sim.Stats().Rotations
 		a.Sim.Handler().ServeHTTP(rec, in)
 		c.At, c.Status, c.Issued = w.Now(), rec.Code, a.Sim.Stats().Rotations > before
 		c.Secret = len(a.Sim.Issued()) - 1
-		if inv := invocationOf(ctx); inv != nil {
-			c.Token, c.inv = inv.token, inv
-		}
 		w.locked(func() { w.calls = append(w.calls, c) })
 		w.rotMu.Unlock()
 		if f := w.AfterRotateCall; f != nil {
 			f(c)
-		}
-	} else {
-		a.Sim.Handler().ServeHTTP(rec, in)
-		var tok struct {
-			AccessToken string `json:"access_token"`
-		}
-		if rec.Code == http.StatusOK && json.Unmarshal(rec.Body.Bytes(), &tok) == nil && tok.AccessToken != "" {
-			w.locked(func() { w.tokens[tok.AccessToken] = i })
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -423,20 +420,15 @@ func (w *World) invokeStep(a awssim.Attempt, step string) error {
 	return err
 }
 
-// mapping is the event source mapping of q to h as deployed (batches of 10, MaximumConcurrency 2).
+// mapping is the event source mapping of q to h as deployed (batches of 10) but for Concurrency.
 func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (events.SQSEventResponse, error)) *awssim.Mapping {
-	concurrency := 2
-	if w.SerialReceivers {
-		concurrency = 1
-	}
 	return &awssim.Mapping{
 		Queue:    q,
 		QueueARN: "arn:aws:sqs:us-east-1:123456789012:" + q.Name,
-		Region:   "us-east-1", BatchSize: 10, Concurrency: concurrency,
+		Region:   "us-east-1", BatchSize: 10, Concurrency: w.Concurrency,
 		Timeout: HandlerTimeout,
 		Invocation: func(ctx context.Context) context.Context {
-			inv := &invocation{receiver: q == w.NewSecretQ}
-			return context.WithValue(ctx, invocationKey{}, inv)
+			return context.WithValue(ctx, invocationKey{}, &invocation{receiver: q == w.NewSecretQ})
 		},
 		Invoke: func(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
 			if w.faulty(w.Sched.InvokeFail) {
@@ -449,7 +441,7 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 			return resp, err
 		},
 		Split: func(msgs []events.SQSMessage) [][]events.SQSMessage {
-			if len(msgs) >= 2 && !w.SerialReceivers && (len(msgs) > 10 || w.chance(0.5)) {
+			if len(msgs) >= 2 && w.Concurrency > 1 && (len(msgs) > 10 || w.chance(0.5)) {
 				half := (len(msgs) + 1) / 2
 				return [][]events.SQSMessage{msgs[:half], msgs[half:]}
 			}
@@ -458,18 +450,11 @@ func (w *World) mapping(q *Queue, h func(context.Context, events.SQSEvent) (even
 	}
 }
 
-// RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does.
-func (w *World) RotateNow(i int) { w.rotate(i, false) }
-
-// rotate calls RotateSecret, refused while a rotation is incomplete (the engine reattempts that
-// one); configTest plays Secrets Manager's configuration test first (testSecret alone).
-func (w *World) rotate(i int, configTest bool) {
-	a, token := w.Apps[i], w.uuid()
-	if configTest {
-		w.engine.ConfigTest(a.ARN, token)
-	}
+// RotateNow starts a rotation of app i as Secrets Manager's rotation schedule does (RotateSecret,
+// refused while a rotation is incomplete: the engine reattempts that one).
+func (w *World) RotateNow(i int) {
 	_, _ = w.SM.RotateSecret(context.Background(), &secretsmanager.RotateSecretInput{
-		SecretId: aws.String(a.ARN), ClientRequestToken: aws.String(token),
+		SecretId: aws.String(w.Apps[i].ARN), ClientRequestToken: aws.String(w.uuid()),
 	})
 }
 
@@ -510,9 +495,7 @@ func (w *World) operatorRotate() {
 
 func secretOf(value string) string {
 	var doc map[string]any
-	if json.Unmarshal([]byte(value), &doc) != nil {
-		return ""
-	}
+	_ = json.Unmarshal([]byte(value), &doc)
 	s, _ := doc["clientSecret"].(string)
 	return s
 }
@@ -536,15 +519,12 @@ func (w *World) observe() {
 	for _, a := range w.Apps {
 		cur, issued := w.CurrentSecret(a.Index), a.Sim.Issued()
 		if cur != "" && slices.ContainsFunc(w.forged, func(f ForgedDelivery) bool { return f.Secret == cur }) {
-			if res.ForgedCurrent++; res.ForgedCurrent <= 5 { // the first five are reported
-				res.violate("I6: app %d at %s: a forged secret is in AWSCURRENT", a.Index, now.Sub(Epoch))
-			}
+			res.violate(&res.ForgedCurrent, "I6: app %d at %s: a forged secret is in AWSCURRENT",
+				a.Index, now.Sub(Epoch))
 		}
 		if !a.Sim.Accepts(cur) {
-			if res.NotWorking++; res.NotWorking <= 5 {
-				res.violate("I2: app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
-					a.Index, now.Sub(Epoch), slices.Index(issued, cur))
-			}
+			res.violate(&res.NotWorking, "I2: app %d at %s: AWSCURRENT holds a secret LWA does not accept (issued #%d)",
+				a.Index, now.Sub(Epoch), slices.Index(issued, cur))
 		}
 		for _, v := range w.SM.Versions(a.ARN) {
 			val, _ := w.SM.Value(a.ARN, v.ID)
@@ -631,7 +611,6 @@ func (w *World) Run() *Result {
 		runsAtOff, _ = w.engine.Stats()
 	}})
 	polls := []*awssim.Mapping{w.mapping(w.NewSecretQ, w.receiver.Handle), w.mapping(w.ExpiryQ, w.expiry.Handle)}
-	ctx := context.Background()
 	for {
 		now := w.Now()
 		for len(evs) > 0 && !Epoch.Add(evs[0].At).After(now) {
@@ -639,7 +618,7 @@ func (w *World) Run() *Result {
 			evs = evs[1:]
 		}
 		for _, a := range w.Apps {
-			if _, err := a.Sim.DeliverDue(ctx); err != nil && !w.faultsOn.Load() {
+			if _, err := a.Sim.DeliverDue(context.Background()); err != nil && !w.faultsOn.Load() {
 				w.recordError(err)
 			}
 		}
@@ -648,7 +627,7 @@ func (w *World) Run() *Result {
 			res.Redriven += w.NewSecretQ.redrive(now) + w.ExpiryQ.redrive(now)
 		}
 		for _, m := range polls {
-			_, _ = m.Poll(ctx)
+			_, _ = m.Poll(context.Background())
 		}
 		w.engine.StartDue(now)
 		w.observe()
