@@ -30,14 +30,21 @@ const (
 // builtNames are the binaries build makes: the functions, then the references.
 var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKFloor})
 
-// build builds the functions and the references for goos/goarch into dir, named as builtNames.
+// build builds the functions and the references for goos/goarch into dir/<name>/bootstrap, the
+// layout the local stack takes.
 func build(ctx context.Context, root, dir, goos, goarch string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
-		"-o", dir+string(filepath.Separator), "./functions/...", "./test/bench/"+subjectFloor, "./test/bench/"+subjectSDKFloor)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s/%s: %v\n%s", goos, goarch, err, out)
+	for _, name := range builtNames {
+		pkg := "./functions/" + name
+		if !slices.Contains(functionNames, name) {
+			pkg = "./test/bench/" + name
+		}
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
+			"-o", filepath.Join(dir, name, "bootstrap"), pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s for %s/%s: %v\n%s", pkg, goos, goarch, err, out)
+		}
 	}
 	return nil
 }
@@ -53,11 +60,11 @@ type sizes struct {
 func measureSizes(armDir, hostDir string) ([]sizes, error) {
 	var out []sizes
 	for _, f := range builtNames {
-		data, err := os.ReadFile(filepath.Join(armDir, f))
+		data, err := os.ReadFile(filepath.Join(armDir, f, "bootstrap"))
 		if err != nil {
 			return nil, err
 		}
-		st, err := os.Stat(filepath.Join(hostDir, f))
+		st, err := os.Stat(filepath.Join(hostDir, f, "bootstrap"))
 		if err != nil {
 			return nil, err
 		}

@@ -118,7 +118,7 @@ func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, 
 	env := map[string][]string{subjectPython: sandboxEnv(home, "PYTHONDONTWRITEBYTECODE=1")}
 	for _, f := range builtNames {
 		// What every function needs to start (the watchdog alone reads the rotation function's ARN).
-		argv[f], env[f] = []string{filepath.Join(dir, f)}, sandboxEnv(home, "AWS_LAMBDA_FUNCTION_NAME="+f,
+		argv[f], env[f] = []string{filepath.Join(dir, f, "bootstrap")}, sandboxEnv(home, "AWS_LAMBDA_FUNCTION_NAME="+f,
 			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 			"ALERT_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:bench-alerts",
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,
