@@ -21,7 +21,7 @@ import (
 
 var functionNames = harness.Functions
 
-// The references built beside the functions, named after their directories under test/bench.
+// The references built beside the functions from test/bench/floor, sdkfloor with the tag of its name.
 const (
 	subjectFloor    = "floor"
 	subjectSDKFloor = "sdkfloor"
@@ -34,11 +34,11 @@ var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKF
 // layout the local stack takes.
 func build(ctx context.Context, root, dir, goos, goarch string) error {
 	for _, name := range builtNames {
-		pkg := "./functions/" + name
+		pkg, tags := "./functions/"+name, "lambda.norpc"
 		if !slices.Contains(functionNames, name) {
-			pkg = "./test/bench/" + name
+			pkg, tags = "./test/bench/floor", tags+","+name
 		}
-		cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
+		cmd := exec.CommandContext(ctx, "go", "build", "-tags", tags, "-trimpath", "-ldflags=-s -w",
 			"-o", filepath.Join(dir, name, "bootstrap"), pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)

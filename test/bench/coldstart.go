@@ -30,7 +30,7 @@ var coldSubjects = append(slices.Clone(builtNames), subjectPython)
 // coldNotes say what each reference does before it asks for an invocation.
 var coldNotes = map[string]string{
 	subjectFloor:    "test/bench/floor: lambda.Start with a handler that does nothing",
-	subjectSDKFloor: "test/bench/sdkfloor: the floor with the SDK's secretsmanager and sns packages linked, never called",
+	subjectSDKFloor: "test/bench/floor -tags sdkfloor: the floor with the SDK's secretsmanager and sns packages linked, never called",
 	subjectPython:   "test/bench/baseline.py: import boto3, create the Secrets Manager and SNS clients",
 }
 

@@ -70,10 +70,7 @@ func fraction(x float64) string { return fmt.Sprintf("1/%.0f (%.3f)", 1/x, x) }
 var yes = map[bool]string{true: "**met**", false: "**missed**"}
 
 func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
+	return fmt.Sprintf("%d %s", n, map[bool]string{true: one, false: many}[n == 1])
 }
 
 // formatCalls renders the calls of prefix as "op n, op n", and their sum.
@@ -90,11 +87,6 @@ func formatCalls(m map[string]int, prefix string) (string, int) {
 		return "–", 0
 	}
 	return strings.Join(parts, ", "), sum
-}
-
-func calls(m map[string]int) string {
-	s, _ := formatCalls(m, "")
-	return s
 }
 
 // total sums the round trips, calls and refusals of invs.
@@ -157,12 +149,12 @@ func stackTargets(res *results) [][]string {
 	rss := res.peakRSS[name]
 	first, last := res.sweeps[0], res.sweeps[len(res.sweeps)-1]
 	per := func(sw invocation) string { return ms(sw.roundTrip / time.Duration(max(1, sw.records))) }
-	measured, expected, polls, off := 0, 0, 0, 0
+	_, measured := formatCalls(total(res.rotation.steps).calls, smPrefix)
+	expected, polls, off := 0, 0, 0
 	for _, inv := range res.rotation.steps {
 		p, o, _ := smDiff(inv.step, inv.calls, res.doc[inv.step])
-		_, g := formatCalls(inv.calls, smPrefix)
 		_, w := formatCalls(res.doc[inv.step], smPrefix)
-		measured, expected, polls, off = measured+g, expected+w, polls+p, off+o
+		expected, polls, off = expected+w, polls+p, off+o
 	}
 	why := fmt.Sprintf("rotate-secret made %d calls; the protocol table of internal/rotation/doc.go lists %d (each explained in section 5).", measured, expected)
 	if polls > 0 {
@@ -221,7 +213,7 @@ func renderSizes(r *report, res *results) {
 	table(r, head, res.sizes, func(s sizes) []string {
 		name := s.function
 		if !slices.Contains(functionNames, name) {
-			name += " (test/bench/" + name + ", a reference; not deployed)"
+			name += " (test/bench/floor, a reference; not deployed)"
 		}
 		return []string{name, size(s.arm64), size(s.zip), size(s.host)}
 	})
@@ -230,7 +222,7 @@ func renderSizes(r *report, res *results) {
 func renderCold(r *report, res *results) {
 	r.para("## 2. Cold start")
 	c := res.cold
-	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); `AWS_CA_BUNDLE`, `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
+	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/floor` built with `-tags sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); `AWS_CA_BUNDLE`, `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
 		coldRounds, c.loadBefore, c.loadAfter)
 	table(r, []string{"subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)",
 		"CPU time to ready: median (p10–p90)", "peak RSS when ready"}, coldSubjects, func(name string) []string {
@@ -277,7 +269,8 @@ func renderHandler(r *report, res *results) {
 	r.para("How the split is measured: each function reaches every peer through a timing reverse proxy on 127.0.0.1 (one set per function). *Waiting on peers* is the wall time during which at least one of the function's requests is in flight (overlapping requests count once), taken as the difference of the proxy's counter around the invocation; *in handler* = round trip − waiting on peers, so it includes the runtime emulator's relay of the event and answer (well under a millisecond) and any sleep of the handler (createSecret's settle and poll waits). *CPU* is the CPU time of the bootstrap's threads over the invocation (`/proc/<pid>/task/*/schedstat`), the work the function actually did. Every function had one warm-up invocation first: these are warm figures (the cold start is section 2).")
 	table(r, []string{"invocation", "round trip", "waiting on peers", "in handler", "CPU", "peer calls"},
 		slices.Concat(rot.steps, rot.receives, res.batches, res.sweeps), func(i invocation) []string {
-			return []string{i.label, ms(i.roundTrip), ms(i.busy), ms(i.roundTrip - i.busy), ms(i.cpu), calls(i.calls)}
+			calls, _ := formatCalls(i.calls, "")
+			return []string{i.label, ms(i.roundTrip), ms(i.busy), ms(i.roundTrip - i.busy), ms(i.cpu), calls}
 		})
 	r.para("The watchdog's sweeps read every managed secret of the stack (those of the rows above included, topped up with secrets of made-up applications), with one DescribeSecret, one ListSecretVersionIds, one GetSecretValue and one LWA token request each, eight secrets at a time. The simulator knows one application only, so LWA rejects every other secret's credentials and the sweep publishes one alert for each: the most publishing a sweep of that size can do.")
 	r.para("createSecret's time in the handler is almost all waiting, not work: it pauses %s after tagging (`rotation.DefaultSettle`, so that two concurrent runs agree on one caller) and polls for the delivered secret every %s (`rotation.DefaultPollInterval`); its CPU time was %s.",
@@ -289,7 +282,7 @@ func renderCalls(r *report, res *results) {
 	r.para("## 5. Calls per full rotation")
 	rot := res.rotation
 	steps, recv := total(rot.steps), total(rot.receives)
-	r.para("One scheduled rotation of a freshly seeded secret (first ever: no `LWA_RECEIVED` yet), counted at the proxies. Completed: yes; `AWSCURRENT` holds the simulator's newest secret at the end: %v.", rot.current)
+	r.para("One scheduled rotation of a freshly seeded secret (first ever: no `LWA_RECEIVED` yet), counted at the proxies. It completed with the simulator's new secret as `AWSCURRENT` (the bench stops otherwise).")
 	table(r, []string{"peer", "rotate-secret", "receive-secret (the delivery)", "total"},
 		[]string{"Secrets Manager", "LWA", "SP-API", "SNS"}, func(peer string) []string {
 			a, na := formatCalls(steps.calls, peer+" ")

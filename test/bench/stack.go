@@ -139,7 +139,6 @@ type rotationRun struct {
 	steps    []invocation
 	receives []invocation  // receive-secret invocations while the rotation ran
 	took     time.Duration // RotateSecret to AWSPENDING removed
-	current  bool          // AWSCURRENT holds the simulator's newest secret at the end
 }
 
 // rotation runs one scheduled rotation of a fresh secret of the simulator's application, the new
@@ -164,16 +163,14 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	}
 	tl := s.h.Timeline()
 	i := slices.IndexFunc(tl, func(ev harness.Event) bool { return ev.SecretARN == arn && ev.Rotation != "" })
-	if i < 0 || tl[i].Rotation != harness.RotationSucceeded {
-		return nil, fmt.Errorf("the rotation of %s did not succeed", arn)
+	ok, err := s.h.CurrentIsNewest(ctx, arn)
+	ok = ok && i >= 0 && tl[i].Rotation == harness.RotationSucceeded
+	if newest, _ := s.h.Sim.Current(); !ok || newest == s.h.InitialSecret {
+		return nil, fmt.Errorf("the rotation of %s did not end with the new secret as AWSCURRENT (%v)", arn, err)
 	}
 	recs := s.takeRecords()
-	run := &rotationRun{steps: recs[harness.FunctionRotate], receives: recs[harness.FunctionReceive],
-		took: tl[i].Time.Sub(start)}
-	newest, _ := s.h.Sim.Current()
-	ok, err := s.h.CurrentIsNewest(ctx, arn)
-	run.current = err == nil && ok && newest != s.h.InitialSecret
-	return run, nil
+	return &rotationRun{steps: recs[harness.FunctionRotate], receives: recs[harness.FunctionReceive],
+		took: tl[i].Time.Sub(start)}, nil
 }
 
 // sqsBatch seeds batchSize applications and invokes function (receive-secret or expiry-alert) with
