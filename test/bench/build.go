@@ -30,23 +30,38 @@ const (
 // builtNames are the binaries build makes: the functions, then the references.
 var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKFloor})
 
-// build builds the functions and the references for goos/goarch into dir/<name>/bootstrap, the
-// layout the local stack takes.
-func build(ctx context.Context, root, dir, goos, goarch string) error {
+// build builds the functions and the references for linux/arm64, as deployed, and for this machine,
+// which every runtime figure is measured on, into work/<goos>-<goarch>/<name>/bootstrap (the layout
+// the local stack takes), and measures them.
+func build(ctx context.Context, root, work string) ([]sizes, error) {
+	var out []sizes
 	for _, name := range builtNames {
 		pkg, tags := "./functions/"+name, "lambda.norpc"
 		if !slices.Contains(functionNames, name) {
 			pkg, tags = "./test/bench/floor", tags+","+name
 		}
-		cmd := exec.CommandContext(ctx, "go", "build", "-tags", tags, "-trimpath", "-ldflags=-s -w",
-			"-o", filepath.Join(dir, name, "bootstrap"), pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s for %s/%s: %v\n%s", pkg, goos, goarch, err, out)
+		s := sizes{function: name}
+		for _, target := range []string{"linux/arm64", runtime.GOOS + "/" + runtime.GOARCH} {
+			goos, goarch, _ := strings.Cut(target, "/")
+			bin := filepath.Join(work, goos+"-"+goarch, name, "bootstrap")
+			cmd := exec.CommandContext(ctx, "go", "build", "-tags", tags, "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("go build %s for %s: %v\n%s", pkg, target, err, b)
+			}
+			data, err := os.ReadFile(bin)
+			if err != nil {
+				return nil, err
+			}
+			s.host = int64(len(data)) // this machine's build comes last
+			if target == "linux/arm64" {
+				s.arm64, s.zip = s.host, zipSize(data)
+			}
 		}
+		out = append(out, s)
 	}
-	return nil
+	return out, nil
 }
 
 // sizes of one function's artifacts, in bytes: the bootstraps and the deployment zip of the arm64 one.
@@ -55,29 +70,16 @@ type sizes struct {
 	arm64, zip, host int64
 }
 
-// measureSizes measures the builds in armDir and hostDir; it zips each arm64 bootstrap as a
-// deployment does: one file named bootstrap, mode 0755.
-func measureSizes(armDir, hostDir string) ([]sizes, error) {
-	var out []sizes
-	for _, f := range builtNames {
-		data, err := os.ReadFile(filepath.Join(armDir, f, "bootstrap"))
-		if err != nil {
-			return nil, err
-		}
-		st, err := os.Stat(filepath.Join(hostDir, f, "bootstrap"))
-		if err != nil {
-			return nil, err
-		}
-		var buf bytes.Buffer
-		zw := zip.NewWriter(&buf)
-		h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
-		h.SetMode(0o755)
-		w, _ := zw.CreateHeader(h) // a valid header, into memory: nothing can fail
-		w.Write(data)
-		zw.Close()
-		out = append(out, sizes{function: f, arm64: int64(len(data)), zip: int64(buf.Len()), host: st.Size()})
-	}
-	return out, nil
+// zipSize is the size of bootstrap zipped as a deployment does: one file named bootstrap, mode 0755.
+func zipSize(bootstrap []byte) int64 {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h.SetMode(0o755)
+	w, _ := zw.CreateHeader(h) // a valid header, into memory: nothing can fail
+	w.Write(bootstrap)
+	zw.Close()
+	return int64(buf.Len())
 }
 
 // describeMachine returns the rows of the report's Machine table.

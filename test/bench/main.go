@@ -66,16 +66,10 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	defer os.RemoveAll(work)
 
 	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
-	arm, host := filepath.Join(work, "arm64"), filepath.Join(work, "host")
-	if err := build(ctx, root, arm, "linux", "arm64"); err != nil {
+	if r.sizes, err = build(ctx, root, work); err != nil {
 		return err
 	}
-	if err := build(ctx, root, host, runtime.GOOS, runtime.GOARCH); err != nil {
-		return err
-	}
-	if r.sizes, err = measureSizes(arm, host); err != nil {
-		return err
-	}
+	host := filepath.Join(work, runtime.GOOS+"-"+runtime.GOARCH)
 	progress("go test -bench on the hot paths")
 	if r.goBench, err = runGoBenchmarks(ctx, root); err != nil {
 		return err
