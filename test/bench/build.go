@@ -82,7 +82,6 @@ func zipSize(bootstrap []byte) int64 {
 	return int64(buf.Len())
 }
 
-// describeMachine returns the rows of the report's Machine table.
 func describeMachine(ctx context.Context, loadStart, loadEnd string) [][]string {
 	output := func(name string, args ...string) string {
 		out, _ := exec.CommandContext(ctx, name, args...).Output()
@@ -111,7 +110,6 @@ func procField(path, name string) string {
 	return ""
 }
 
-// procKB reads a field in kB of a /proc file; 0 if it cannot.
 func procKB(path, name string) int64 {
 	n, _ := strconv.ParseInt(strings.TrimSuffix(procField(path, name), " kB"), 10, 64)
 	return n

@@ -18,7 +18,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
-// coldRounds is the number of cold starts of each subject.
 const coldRounds = 120
 
 type results struct {

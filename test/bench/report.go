@@ -89,7 +89,6 @@ func formatCalls(m map[string]int, prefix string) (string, int) {
 	return strings.Join(parts, ", "), sum
 }
 
-// total sums the round trips, calls and refusals of invs.
 func total(invs []invocation) invocation {
 	t := invocation{peerStats: peerStats{calls: map[string]int{}}}
 	for _, inv := range invs {
@@ -370,7 +369,6 @@ func readDoc(root string) (map[string]map[string]int, string) {
 // otherOps are the doc table's columns after Secrets Manager, as the proxies name the calls.
 var otherOps = []string{"LWA token", "SP-API rotateApplicationClientSecret", "SNS Publish"}
 
-// smPrefix starts the name of every Secrets Manager call.
 const smPrefix = "Secrets Manager "
 
 // otherCalls renders the LWA, SP-API and SNS calls as "1 / 1 / 0".

@@ -127,7 +127,6 @@ func (s *stack) takeRecords() map[string][]invocation {
 	return out
 }
 
-// seed creates a managed secret of application clientID, with rotation enabled.
 func (s *stack) seed(ctx context.Context, name, clientID string) error {
 	_, err := s.h.Seed(ctx, harness.SeedOptions{Name: name, Rotation: true, Document: &harness.SecretDocument{
 		ClientID: clientID, ClientSecret: "amzn1.oa2-cs.v1.bench" + harness.NewToken(), RefreshToken: "Atzr|bench"}})
