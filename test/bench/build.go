@@ -145,27 +145,25 @@ const goBenchCount = 5
 
 var benchLine = regexp.MustCompile(`(?m)^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+[0-9.]+ MB/s)?(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
 
-var benchPackages = []string{"./internal/notification", "./internal/secretdoc", "./internal/alert"}
+var benchPackages = []string{"internal/notification", "internal/secretdoc", "internal/alert"}
 
 func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 	var out []goBench
 	for _, pkg := range benchPackages {
 		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem",
-			"-count", strconv.Itoa(goBenchCount), pkg)
+			"-count", strconv.Itoa(goBenchCount), "./"+pkg)
 		cmd.Dir = root
 		stdout, err := cmd.CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("go test -bench %s: %v\n%s", pkg, err, tail(string(stdout), 2000))
 		}
-		first := len(out)
 		for _, m := range benchLine.FindAllStringSubmatch(string(stdout), -1) {
-			i := slices.IndexFunc(out[first:], func(b goBench) bool { return b.name == m[1] })
+			i := slices.IndexFunc(out, func(b goBench) bool { return b.pkg == pkg && b.name == m[1] })
 			if i < 0 {
-				b := goBench{pkg: strings.TrimPrefix(pkg, "./"), name: m[1], bytes: m[3], allocs: m[4]}
-				i, out = len(out)-first, append(out, b)
+				i, out = len(out), append(out, goBench{pkg: pkg, name: m[1], bytes: m[3], allocs: m[4]})
 			}
 			ns, _ := strconv.ParseFloat(m[2], 64)
-			out[first+i].ns = append(out[first+i].ns, ns)
+			out[i].ns = append(out[i].ns, ns)
 		}
 	}
 	return out, nil
