@@ -92,7 +92,7 @@ func formatCalls(m map[string]int, prefix string) (string, int) {
 func total(invs []invocation) invocation {
 	t := invocation{peerStats: peerStats{calls: map[string]int{}}}
 	for _, inv := range invs {
-		t.roundTrip, t.refused = t.roundTrip+inv.roundTrip, t.refused+inv.refused
+		t.roundTrip += inv.roundTrip
 		for k, v := range inv.calls {
 			t.calls[k] += v
 		}
@@ -288,8 +288,7 @@ func renderCalls(r *report, res *results) {
 			b, nb := formatCalls(recv.calls, peer+" ")
 			return []string{peer, fmt.Sprintf("%d (%s)", na, a), fmt.Sprintf("%d (%s)", nb, b), fmt.Sprint(na + nb)}
 		})
-	r.para("The rotation engine refused %s from the functions while the rotation ran (it refuses RotateSecret while a rotation is incomplete; the waiting createSecret adopts the delivered secret, and the receiver reports ROTATION_RESUMED).",
-		plural(steps.refused+recv.refused, "RotateSecret call", "RotateSecret calls"))
+	r.para("receive-secret's RotateSecret comes while the rotation is incomplete, which the rotation engine refuses: the waiting createSecret adopts the delivered secret, and the receiver reports ROTATION_RESUMED.")
 	r.para("**The whole rotation, RotateSecret to AWSPENDING removed: %s.** Of that, receive-secret took %s to store the secret (its invocation's round trip); most of the rest is createSecret waiting for its next poll (every %s, `rotation.DefaultPollInterval`), then setSecret, testSecret and the promotion.",
 		ms(rot.took), ms(recv.roundTrip), rotation.DefaultPollInterval)
 	r.para("### Secrets Manager calls of rotate-secret against the package doc")

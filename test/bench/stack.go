@@ -43,16 +43,15 @@ type stack struct {
 // startStack starts the stack with the bootstraps in dir/<function>/bootstrap.
 func startStack(ctx context.Context, root, work, dir string) (*stack, error) {
 	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
-	one := map[string]int{}
 	for _, f := range functionNames {
-		s.meters[f], one[f] = &meter{peerStats: peerStats{calls: map[string]int{}}}, 1
+		s.meters[f] = &meter{peerStats: peerStats{calls: map[string]int{}}}
 	}
 	var err error
 	s.h, err = harness.Start(ctx, harness.Options{
 		BinDir:           dir,
 		RotationTimeout:  stepTimeout,
 		RotationAttempts: 1,
-		Instances:        one,
+		Instances:        map[string]int{harness.FunctionRotate: 1},                           // the others have one already
 		Env:              map[string]string{"HOME": filepath.Join(work, "home"), "TZ": "UTC"}, // made by coldStarts
 		DeliveryDelay:    500 * time.Millisecond,
 		WrapPeer:         s.wrapPeer,
@@ -265,9 +264,8 @@ type meter struct {
 }
 
 type peerStats struct {
-	busy    time.Duration
-	calls   map[string]int // "peer operation" → count
-	refused int            // RotateSecret calls answered InvalidRequestException
+	busy  time.Duration
+	calls map[string]int // "peer operation" → count
 }
 
 // snapshot returns the figures since the last snapshot and starts anew.
@@ -278,7 +276,7 @@ func (m *meter) snapshot() peerStats {
 		m.busy, m.busySince = m.busy+now.Sub(m.busySince), now
 	}
 	st := m.peerStats
-	m.busy, m.calls, m.refused = 0, map[string]int{}, 0
+	m.busy, m.calls = 0, map[string]int{}
 	return st
 }
 
@@ -293,15 +291,10 @@ func timed(m *meter, peer string, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		now := time.Now()
 		if m.inflight--; m.inflight == 0 {
-			m.busy += now.Sub(m.busySince)
+			m.busy += time.Since(m.busySince)
 		}
 		m.calls[op]++
-		// The engine refuses a RotateSecret while a rotation is incomplete.
-		if op == "Secrets Manager RotateSecret" && w.Header().Get("X-Amzn-ErrorType") == "InvalidRequestException" {
-			m.refused++
-		}
 	})
 }
 
