@@ -80,15 +80,6 @@ func (c *coldRun) start(name string, argv, env []string) error {
 	}
 }
 
-// sandboxEnv is the whole environment of a measured process, as in a Lambda sandbox: an empty HOME
-// (no ~/.aws), and no CA bundle variable (loading an extra bundle costs start-up time).
-func sandboxEnv(home string, extra ...string) []string {
-	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TZ=UTC",
-		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ACCESS_KEY_ID=AKIABENCHFAKE0000000", "AWS_SECRET_ACCESS_KEY=bench-fake-secret-access-key",
-		"AWS_ENDPOINT_URL=" + unreachable}, extra...)
-}
-
 // unreachable is an unused loopback port: the measured processes call nothing before they are ready.
 const unreachable = "http://127.0.0.1:9"
 
@@ -106,11 +97,18 @@ func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, 
 	if err != nil {
 		return nil, fmt.Errorf("find python3: %w", err)
 	}
+	// The whole environment of a measured process, as in a Lambda sandbox: an empty HOME (no ~/.aws),
+	// and no CA bundle variable (loading an extra bundle costs start-up time).
+	sandbox := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TZ=UTC",
+		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ACCESS_KEY_ID=AKIABENCHFAKE0000000", "AWS_SECRET_ACCESS_KEY=bench-fake-secret-access-key",
+		"AWS_ENDPOINT_URL=" + unreachable}
 	argv := map[string][]string{subjectPython: {strings.TrimSpace(string(python)), script}}
-	env := map[string][]string{subjectPython: sandboxEnv(home, "PYTHONDONTWRITEBYTECODE=1")}
+	env := map[string][]string{subjectPython: append(slices.Clone(sandbox), "PYTHONDONTWRITEBYTECODE=1")}
 	for _, f := range builtNames {
 		// What every function needs to start (the watchdog alone reads the rotation function's ARN).
-		argv[f], env[f] = []string{filepath.Join(dir, f, "bootstrap")}, sandboxEnv(home, "AWS_LAMBDA_FUNCTION_NAME="+f,
+		argv[f] = []string{filepath.Join(dir, f, "bootstrap")}
+		env[f] = append(slices.Clone(sandbox), "AWS_LAMBDA_FUNCTION_NAME="+f,
 			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 			"ALERT_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:bench-alerts",
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,
