@@ -33,7 +33,6 @@ type results struct {
 	sweeps          []invocation              // the watchdog's, labelled as rows
 	peakRSS         map[string]int64          // KiB
 	doc             map[string]map[string]int // by step: the rotation package doc's table of calls
-	docReasons      string
 }
 
 func main() {
@@ -77,7 +76,7 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	if r.cold, err = coldStarts(ctx, host, coldRounds, work); err != nil {
 		return err
 	}
-	if r.doc, r.docReasons = readDoc(root); r.doc == nil {
+	if r.doc = readDoc(root); r.doc == nil {
 		return errors.New("the call table of internal/rotation/doc.go could not be read")
 	}
 	if !coldOnly {

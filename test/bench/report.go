@@ -155,7 +155,7 @@ func stackTargets(res *results) [][]string {
 		_, w := formatCalls(res.doc[inv.step], smPrefix)
 		expected, polls, off = expected+w, polls+p, off+o
 	}
-	why := fmt.Sprintf("rotate-secret made %d calls; the protocol table of internal/rotation/doc.go lists %d (each explained in section 5).", measured, expected)
+	why := fmt.Sprintf("rotate-secret made %d calls; the protocol table of internal/rotation/doc.go lists %d (the doc explains each; section 5 compares them step by step).", measured, expected)
 	if polls > 0 {
 		why += fmt.Sprintf(" %d more DescribeSecret in createSecret (polls while the new secret was on its way; the table assumes it is found on the first poll): the protocol's wait, not waste.", polls)
 	}
@@ -241,9 +241,6 @@ func renderCold(r *report, res *results) {
 			return []string{name, times(rf.median), vf, times(rf.paired.p10) + " – " + times(rf.paired.p90),
 				fraction(rp.median), vp, fraction(rp.paired.p10) + " – " + fraction(rp.paired.p90)}
 		})
-	f, p := summarize(c.ready[subjectFloor]).median, summarize(c.ready[subjectPython]).median
-	r.para("For scale: the floor's median is %s, boto3's %s; 1.3× the floor is %s and 1/25 of boto3 is %s.",
-		ms(f), ms(p), ms(time.Duration(float64(f)*targetFloorRatio)), ms(time.Duration(float64(p)*targetColdRatio)))
 }
 
 func renderRSS(r *report, res *results) {
@@ -292,7 +289,7 @@ func renderCalls(r *report, res *results) {
 	r.para("**The whole rotation, RotateSecret to AWSPENDING removed: %s.** Of that, receive-secret took %s to store the secret (its invocation's round trip); most of the rest is createSecret waiting for its next poll (every %s, `rotation.DefaultPollInterval`), then setSecret, testSecret and the promotion.",
 		ms(rot.took), ms(recv.roundTrip), rotation.DefaultPollInterval)
 	r.para("### Secrets Manager calls of rotate-secret against the package doc")
-	r.para("Expected: the table \"Calls for one rotation\" of `internal/rotation/doc.go`, read by this program.")
+	r.para("Expected: the table \"Calls for one rotation\" of `internal/rotation/doc.go`, read by this program; the package doc says below it why each call is needed, by the numbered cases of the protocol.")
 	head := []string{"step", "measured", "package doc", "LWA / SP-API / SNS measured", "doc", "verdict"}
 	table(r, head, rot.steps, func(inv invocation) []string {
 		doc := res.doc[inv.step]
@@ -310,8 +307,6 @@ func renderCalls(r *report, res *results) {
 		want, _ := formatCalls(doc, smPrefix)
 		return []string{inv.step, got, want, otherCalls(inv.calls), otherCalls(doc), verdict}
 	})
-	r.para("Why each Secrets Manager call is needed (from the package doc):")
-	r.para("%s", res.docReasons)
 	r.para("receive-secret's calls for the delivery (see `internal/receiver`'s package doc, which only appends): ListSecrets finds the secret by its `sp-api-lwa:client-id` tag; DescribeSecret reads its versions, labels and whether rotation is enabled, then once per poll while the receiver waits for the rotation to hold the new secret as pending; GetSecretValue reads AWSCURRENT (the document the new version is built from), the version labelled `LWA_RECEIVED` if any (to choose the new version's label) and the pending version at each poll; PutSecretValue stores the new secret as a version of its own, labelled `LWA_RECEIVED` or `LWA_SUPERSEDED`; RotateSecret makes sure a rotation adopts it (see above); SNS Publish sends NEW_CLIENT_SECRET_RECEIVED.")
 }
 
@@ -337,15 +332,11 @@ var (
 )
 
 // readDoc reads the expected calls from internal/rotation/doc.go, never from this program: its
-// per-step table, by step, with the calls named as the proxies name them (nil if it cannot be
-// read), and its explanation of each call, as Markdown.
-func readDoc(root string) (map[string]map[string]int, string) {
-	b, err := os.ReadFile(filepath.Join(root, "internal", "rotation", "doc.go"))
-	if err != nil {
-		return nil, ""
-	}
-	_, table, _ := strings.Cut(string(b), "# Calls for one rotation")
+// per-step table, by step, with the calls named as the proxies name them (nil if it cannot be read).
+func readDoc(root string) map[string]map[string]int {
+	b, _ := os.ReadFile(filepath.Join(root, "internal", "rotation", "doc.go")) // unreadable: no rows
 	rows := map[string]map[string]int{}
+	_, table, _ := strings.Cut(string(b), "# Calls for one rotation")
 	for _, m := range docRow.FindAllStringSubmatch(table, -1) {
 		d := map[string]int{}
 		for i, op := range otherOps {
@@ -358,11 +349,9 @@ func readDoc(root string) (map[string]map[string]int, string) {
 		rows[m[1]] = d
 	}
 	if len(rows) != len(rotationSteps) {
-		rows = nil
+		return nil
 	}
-	_, why, _ := strings.Cut(table, "Why each is needed:\n")
-	why, _, _ = strings.Cut(why, "\npackage ")
-	return rows, strings.ReplaceAll(why, "//   ", "") // a Markdown list: "- item", continued "  text"
+	return rows
 }
 
 // otherOps are the doc table's columns after Secrets Manager, as the proxies name the calls.
