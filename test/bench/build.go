@@ -21,7 +21,7 @@ import (
 
 var functionNames = harness.Functions
 
-// The references built beside the functions, named after their directories under test/bench.
+// The references built beside the functions from test/bench/floor, sdkfloor with the tag of its name.
 const (
 	subjectFloor    = "floor"
 	subjectSDKFloor = "sdkfloor"
@@ -30,16 +30,38 @@ const (
 // builtNames are the binaries build makes: the functions, then the references.
 var builtNames = slices.Concat(functionNames, []string{subjectFloor, subjectSDKFloor})
 
-// build builds the functions and the references for goos/goarch into dir, named as builtNames.
-func build(ctx context.Context, root, dir, goos, goarch string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s -w",
-		"-o", dir+string(filepath.Separator), "./functions/...", "./test/bench/"+subjectFloor, "./test/bench/"+subjectSDKFloor)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s/%s: %v\n%s", goos, goarch, err, out)
+// build builds the functions and the references for linux/arm64, as deployed, and for this machine,
+// which every runtime figure is measured on, into work/<goos>-<goarch>/<name>/bootstrap (the layout
+// the local stack takes), and measures them.
+func build(ctx context.Context, root, work string) ([]sizes, error) {
+	var out []sizes
+	for _, name := range builtNames {
+		pkg, tags := "./functions/"+name, "lambda.norpc"
+		if !slices.Contains(functionNames, name) {
+			pkg, tags = "./test/bench/floor", tags+","+name
+		}
+		s := sizes{function: name}
+		for _, target := range []string{"linux/arm64", runtime.GOOS + "/" + runtime.GOARCH} {
+			goos, goarch, _ := strings.Cut(target, "/")
+			bin := filepath.Join(work, goos+"-"+goarch, name, "bootstrap")
+			cmd := exec.CommandContext(ctx, "go", "build", "-tags", tags, "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch)
+			if b, err := cmd.CombinedOutput(); err != nil {
+				return nil, fmt.Errorf("go build %s for %s: %v\n%s", pkg, target, err, b)
+			}
+			data, err := os.ReadFile(bin)
+			if err != nil {
+				return nil, err
+			}
+			s.host = int64(len(data)) // this machine's build comes last
+			if target == "linux/arm64" {
+				s.arm64, s.zip = s.host, zipSize(data)
+			}
+		}
+		out = append(out, s)
 	}
-	return nil
+	return out, nil
 }
 
 // sizes of one function's artifacts, in bytes: the bootstraps and the deployment zip of the arm64 one.
@@ -48,32 +70,18 @@ type sizes struct {
 	arm64, zip, host int64
 }
 
-// measureSizes measures the builds in armDir and hostDir; it zips each arm64 bootstrap as a
-// deployment does: one file named bootstrap, mode 0755.
-func measureSizes(armDir, hostDir string) ([]sizes, error) {
-	var out []sizes
-	for _, f := range builtNames {
-		data, err := os.ReadFile(filepath.Join(armDir, f))
-		if err != nil {
-			return nil, err
-		}
-		st, err := os.Stat(filepath.Join(hostDir, f))
-		if err != nil {
-			return nil, err
-		}
-		var buf bytes.Buffer
-		zw := zip.NewWriter(&buf)
-		h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
-		h.SetMode(0o755)
-		w, _ := zw.CreateHeader(h) // a valid header, into memory: nothing can fail
-		w.Write(data)
-		zw.Close()
-		out = append(out, sizes{function: f, arm64: int64(len(data)), zip: int64(buf.Len()), host: st.Size()})
-	}
-	return out, nil
+// zipSize is the size of bootstrap zipped as a deployment does: one file named bootstrap, mode 0755.
+func zipSize(bootstrap []byte) int64 {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: "bootstrap", Method: zip.Deflate, Modified: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h.SetMode(0o755)
+	w, _ := zw.CreateHeader(h) // a valid header, into memory: nothing can fail
+	w.Write(bootstrap)
+	zw.Close()
+	return int64(buf.Len())
 }
 
-// describeMachine returns the rows of the report's Machine table.
 func describeMachine(ctx context.Context, loadStart, loadEnd string) [][]string {
 	output := func(name string, args ...string) string {
 		out, _ := exec.CommandContext(ctx, name, args...).Output()
@@ -102,7 +110,6 @@ func procField(path, name string) string {
 	return ""
 }
 
-// procKB reads a field in kB of a /proc file; 0 if it cannot.
 func procKB(path, name string) int64 {
 	n, _ := strconv.ParseInt(strings.TrimSuffix(procField(path, name), " kB"), 10, 64)
 	return n
@@ -138,27 +145,25 @@ const goBenchCount = 5
 
 var benchLine = regexp.MustCompile(`(?m)^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op(?:\s+[0-9.]+ MB/s)?(?:\s+([0-9.]+) B/op)?(?:\s+([0-9.]+) allocs/op)?`)
 
-var benchPackages = []string{"./internal/notification", "./internal/secretdoc", "./internal/alert"}
+var benchPackages = []string{"internal/notification", "internal/secretdoc", "internal/alert"}
 
 func runGoBenchmarks(ctx context.Context, root string) ([]goBench, error) {
 	var out []goBench
 	for _, pkg := range benchPackages {
 		cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", ".", "-benchmem",
-			"-count", strconv.Itoa(goBenchCount), pkg)
+			"-count", strconv.Itoa(goBenchCount), "./"+pkg)
 		cmd.Dir = root
 		stdout, err := cmd.CombinedOutput()
 		if err != nil {
 			return nil, fmt.Errorf("go test -bench %s: %v\n%s", pkg, err, tail(string(stdout), 2000))
 		}
-		first := len(out)
 		for _, m := range benchLine.FindAllStringSubmatch(string(stdout), -1) {
-			i := slices.IndexFunc(out[first:], func(b goBench) bool { return b.name == m[1] })
+			i := slices.IndexFunc(out, func(b goBench) bool { return b.pkg == pkg && b.name == m[1] })
 			if i < 0 {
-				b := goBench{pkg: strings.TrimPrefix(pkg, "./"), name: m[1], bytes: m[3], allocs: m[4]}
-				i, out = len(out)-first, append(out, b)
+				i, out = len(out), append(out, goBench{pkg: pkg, name: m[1], bytes: m[3], allocs: m[4]})
 			}
 			ns, _ := strconv.ParseFloat(m[2], 64)
-			out[first+i].ns = append(out[first+i].ns, ns)
+			out[i].ns = append(out[i].ns, ns)
 		}
 	}
 	return out, nil

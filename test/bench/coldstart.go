@@ -24,22 +24,17 @@ var baselinePy []byte
 
 const subjectPython = "python-boto3"
 
-// coldSubjects are the subjects of the cold starts, in the report's order.
 var coldSubjects = append(slices.Clone(builtNames), subjectPython)
 
-// coldNotes say what each reference does before it asks for an invocation.
 var coldNotes = map[string]string{
 	subjectFloor:    "test/bench/floor: lambda.Start with a handler that does nothing",
-	subjectSDKFloor: "test/bench/sdkfloor: the floor with the SDK's secretsmanager and sns packages linked, never called",
+	subjectSDKFloor: "test/bench/floor -tags sdkfloor: the floor linking the SDK's secretsmanager and sns packages",
 	subjectPython:   "test/bench/baseline.py: import boto3, create the Secrets Manager and SNS clients",
 }
 
-// nextPath is the first request a runtime makes once it is ready.
-const nextPath = "/2018-06-01/runtime/invocation/next"
-
 // coldRun is the whole cold-start measurement, by subject, in round order.
 type coldRun struct {
-	ready, cpu            map[string][]time.Duration // exec to the first nextPath request, and CPU time then
+	ready, cpu            map[string][]time.Duration // exec to ready, and CPU time then
 	hwmKB                 map[string]int64           // the highest peak RSS when ready
 	loadBefore, loadAfter string
 }
@@ -50,15 +45,12 @@ func newColdRun() *coldRun {
 }
 
 // start execs argv with env under a fresh fake runtime API and records its start under name: the
-// time from exec to its first nextPath request, held open until the process is stopped so that
-// nothing after is timed, and its CPU time and peak RSS then.
+// time from exec to its first request (a runtime's first, once ready, is GET
+// /2018-06-01/runtime/invocation/next), held open until the process is stopped so that nothing
+// after is timed, and its CPU time and peak RSS then.
 func (c *coldRun) start(name string, argv, env []string) error {
 	arrived := make(chan time.Time, 1)
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != nextPath {
-			http.NotFound(w, r)
-			return
-		}
+	api := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case arrived <- time.Now():
 		default:
@@ -88,15 +80,6 @@ func (c *coldRun) start(name string, argv, env []string) error {
 	}
 }
 
-// sandboxEnv is the whole environment of a measured process, as in a Lambda sandbox: an empty HOME
-// (no ~/.aws), and no CA bundle variable (loading an extra bundle costs start-up time).
-func sandboxEnv(home string, extra ...string) []string {
-	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TZ=UTC",
-		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
-		"AWS_ACCESS_KEY_ID=AKIABENCHFAKE0000000", "AWS_SECRET_ACCESS_KEY=bench-fake-secret-access-key",
-		"AWS_ENDPOINT_URL=" + unreachable}, extra...)
-}
-
 // unreachable is an unused loopback port: the measured processes call nothing before they are ready.
 const unreachable = "http://127.0.0.1:9"
 
@@ -114,11 +97,18 @@ func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, 
 	if err != nil {
 		return nil, fmt.Errorf("find python3: %w", err)
 	}
+	// The whole environment of a measured process, as in a Lambda sandbox: an empty HOME (no ~/.aws),
+	// and no CA bundle variable (loading an extra bundle costs start-up time).
+	sandbox := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TZ=UTC",
+		"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true",
+		"AWS_ACCESS_KEY_ID=AKIABENCHFAKE0000000", "AWS_SECRET_ACCESS_KEY=bench-fake-secret-access-key",
+		"AWS_ENDPOINT_URL=" + unreachable}
 	argv := map[string][]string{subjectPython: {strings.TrimSpace(string(python)), script}}
-	env := map[string][]string{subjectPython: sandboxEnv(home, "PYTHONDONTWRITEBYTECODE=1")}
+	env := map[string][]string{subjectPython: append(slices.Clone(sandbox), "PYTHONDONTWRITEBYTECODE=1")}
 	for _, f := range builtNames {
 		// What every function needs to start (the watchdog alone reads the rotation function's ARN).
-		argv[f], env[f] = []string{filepath.Join(dir, f)}, sandboxEnv(home, "AWS_LAMBDA_FUNCTION_NAME="+f,
+		argv[f] = []string{filepath.Join(dir, f, "bootstrap")}
+		env[f] = append(slices.Clone(sandbox), "AWS_LAMBDA_FUNCTION_NAME="+f,
 			"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST",
 			"ALERT_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:bench-alerts",
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,
@@ -151,7 +141,6 @@ type coldRatio struct {
 	paired spread[float64]
 }
 
-// compareCold compares subject with ref, both measured in every round.
 func compareCold(c *coldRun, subject, ref string) coldRatio {
 	s, r := c.ready[subject], c.ready[ref]
 	per := make([]float64, len(s))

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) {
 	if d := os.Getenv("BENCH_TEST_RUNTIME"); d != "" {
 		wait, _ := time.ParseDuration(d)
 		time.Sleep(wait)
-		http.Get("http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + nextPath)
+		http.Get("http://" + os.Getenv("AWS_LAMBDA_RUNTIME_API") + "/2018-06-01/runtime/invocation/next")
 		select {}
 	}
 	os.Exit(m.Run())

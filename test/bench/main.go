@@ -18,7 +18,6 @@ import (
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
 
-// coldRounds is the number of cold starts of each subject.
 const coldRounds = 120
 
 type results struct {
@@ -34,7 +33,6 @@ type results struct {
 	sweeps          []invocation              // the watchdog's, labelled as rows
 	peakRSS         map[string]int64          // KiB
 	doc             map[string]map[string]int // by step: the rotation package doc's table of calls
-	docReasons      string
 }
 
 func main() {
@@ -66,16 +64,10 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	defer os.RemoveAll(work)
 
 	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
-	arm, host := filepath.Join(work, "arm64"), filepath.Join(work, "host")
-	if err := build(ctx, root, arm, "linux", "arm64"); err != nil {
+	if r.sizes, err = build(ctx, root, work); err != nil {
 		return err
 	}
-	if err := build(ctx, root, host, runtime.GOOS, runtime.GOARCH); err != nil {
-		return err
-	}
-	if r.sizes, err = measureSizes(arm, host); err != nil {
-		return err
-	}
+	host := filepath.Join(work, runtime.GOOS+"-"+runtime.GOARCH)
 	progress("go test -bench on the hot paths")
 	if r.goBench, err = runGoBenchmarks(ctx, root); err != nil {
 		return err
@@ -84,7 +76,7 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	if r.cold, err = coldStarts(ctx, host, coldRounds, work); err != nil {
 		return err
 	}
-	if r.doc, r.docReasons = readDoc(root); r.doc == nil {
+	if r.doc = readDoc(root); r.doc == nil {
 		return errors.New("the call table of internal/rotation/doc.go could not be read")
 	}
 	if !coldOnly {

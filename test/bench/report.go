@@ -70,10 +70,7 @@ func fraction(x float64) string { return fmt.Sprintf("1/%.0f (%.3f)", 1/x, x) }
 var yes = map[bool]string{true: "**met**", false: "**missed**"}
 
 func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
+	return fmt.Sprintf("%d %s", n, map[bool]string{true: one, false: many}[n == 1])
 }
 
 // formatCalls renders the calls of prefix as "op n, op n", and their sum.
@@ -92,16 +89,10 @@ func formatCalls(m map[string]int, prefix string) (string, int) {
 	return strings.Join(parts, ", "), sum
 }
 
-func calls(m map[string]int) string {
-	s, _ := formatCalls(m, "")
-	return s
-}
-
-// total sums the round trips, calls and refusals of invs.
 func total(invs []invocation) invocation {
 	t := invocation{peerStats: peerStats{calls: map[string]int{}}}
 	for _, inv := range invs {
-		t.roundTrip, t.refused = t.roundTrip+inv.roundTrip, t.refused+inv.refused
+		t.roundTrip += inv.roundTrip
 		for k, v := range inv.calls {
 			t.calls[k] += v
 		}
@@ -157,14 +148,14 @@ func stackTargets(res *results) [][]string {
 	rss := res.peakRSS[name]
 	first, last := res.sweeps[0], res.sweeps[len(res.sweeps)-1]
 	per := func(sw invocation) string { return ms(sw.roundTrip / time.Duration(max(1, sw.records))) }
-	measured, expected, polls, off := 0, 0, 0, 0
+	_, measured := formatCalls(total(res.rotation.steps).calls, smPrefix)
+	expected, polls, off := 0, 0, 0
 	for _, inv := range res.rotation.steps {
 		p, o, _ := smDiff(inv.step, inv.calls, res.doc[inv.step])
-		_, g := formatCalls(inv.calls, smPrefix)
 		_, w := formatCalls(res.doc[inv.step], smPrefix)
-		measured, expected, polls, off = measured+g, expected+w, polls+p, off+o
+		expected, polls, off = expected+w, polls+p, off+o
 	}
-	why := fmt.Sprintf("rotate-secret made %d calls; the protocol table of internal/rotation/doc.go lists %d (each explained in section 5).", measured, expected)
+	why := fmt.Sprintf("rotate-secret made %d calls; the protocol table of internal/rotation/doc.go lists %d (the doc explains each; section 5 compares them step by step).", measured, expected)
 	if polls > 0 {
 		why += fmt.Sprintf(" %d more DescribeSecret in createSecret (polls while the new secret was on its way; the table assumes it is found on the first poll): the protocol's wait, not waste.", polls)
 	}
@@ -221,7 +212,7 @@ func renderSizes(r *report, res *results) {
 	table(r, head, res.sizes, func(s sizes) []string {
 		name := s.function
 		if !slices.Contains(functionNames, name) {
-			name += " (test/bench/" + name + ", a reference; not deployed)"
+			name += " (test/bench/floor, a reference; not deployed)"
 		}
 		return []string{name, size(s.arm64), size(s.zip), size(s.host)}
 	})
@@ -230,7 +221,7 @@ func renderSizes(r *report, res *results) {
 func renderCold(r *report, res *results) {
 	r.para("## 2. Cold start")
 	c := res.cold
-	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); `AWS_CA_BUNDLE`, `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
+	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/floor` built with `-tags sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); `AWS_CA_BUNDLE`, `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
 		coldRounds, c.loadBefore, c.loadAfter)
 	table(r, []string{"subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)",
 		"CPU time to ready: median (p10–p90)", "peak RSS when ready"}, coldSubjects, func(name string) []string {
@@ -250,9 +241,6 @@ func renderCold(r *report, res *results) {
 			return []string{name, times(rf.median), vf, times(rf.paired.p10) + " – " + times(rf.paired.p90),
 				fraction(rp.median), vp, fraction(rp.paired.p10) + " – " + fraction(rp.paired.p90)}
 		})
-	f, p := summarize(c.ready[subjectFloor]).median, summarize(c.ready[subjectPython]).median
-	r.para("For scale: the floor's median is %s, boto3's %s; 1.3× the floor is %s and 1/25 of boto3 is %s.",
-		ms(f), ms(p), ms(time.Duration(float64(f)*targetFloorRatio)), ms(time.Duration(float64(p)*targetColdRatio)))
 }
 
 func renderRSS(r *report, res *results) {
@@ -277,7 +265,8 @@ func renderHandler(r *report, res *results) {
 	r.para("How the split is measured: each function reaches every peer through a timing reverse proxy on 127.0.0.1 (one set per function). *Waiting on peers* is the wall time during which at least one of the function's requests is in flight (overlapping requests count once), taken as the difference of the proxy's counter around the invocation; *in handler* = round trip − waiting on peers, so it includes the runtime emulator's relay of the event and answer (well under a millisecond) and any sleep of the handler (createSecret's settle and poll waits). *CPU* is the CPU time of the bootstrap's threads over the invocation (`/proc/<pid>/task/*/schedstat`), the work the function actually did. Every function had one warm-up invocation first: these are warm figures (the cold start is section 2).")
 	table(r, []string{"invocation", "round trip", "waiting on peers", "in handler", "CPU", "peer calls"},
 		slices.Concat(rot.steps, rot.receives, res.batches, res.sweeps), func(i invocation) []string {
-			return []string{i.label, ms(i.roundTrip), ms(i.busy), ms(i.roundTrip - i.busy), ms(i.cpu), calls(i.calls)}
+			calls, _ := formatCalls(i.calls, "")
+			return []string{i.label, ms(i.roundTrip), ms(i.busy), ms(i.roundTrip - i.busy), ms(i.cpu), calls}
 		})
 	r.para("The watchdog's sweeps read every managed secret of the stack (those of the rows above included, topped up with secrets of made-up applications), with one DescribeSecret, one ListSecretVersionIds, one GetSecretValue and one LWA token request each, eight secrets at a time. The simulator knows one application only, so LWA rejects every other secret's credentials and the sweep publishes one alert for each: the most publishing a sweep of that size can do.")
 	r.para("createSecret's time in the handler is almost all waiting, not work: it pauses %s after tagging (`rotation.DefaultSettle`, so that two concurrent runs agree on one caller) and polls for the delivered secret every %s (`rotation.DefaultPollInterval`); its CPU time was %s.",
@@ -289,19 +278,18 @@ func renderCalls(r *report, res *results) {
 	r.para("## 5. Calls per full rotation")
 	rot := res.rotation
 	steps, recv := total(rot.steps), total(rot.receives)
-	r.para("One scheduled rotation of a freshly seeded secret (first ever: no `LWA_RECEIVED` yet), counted at the proxies. Completed: yes; `AWSCURRENT` holds the simulator's newest secret at the end: %v.", rot.current)
+	r.para("One scheduled rotation of a freshly seeded secret (first ever: no `LWA_RECEIVED` yet), counted at the proxies. It completed with the simulator's new secret as `AWSCURRENT` (the bench stops otherwise).")
 	table(r, []string{"peer", "rotate-secret", "receive-secret (the delivery)", "total"},
 		[]string{"Secrets Manager", "LWA", "SP-API", "SNS"}, func(peer string) []string {
 			a, na := formatCalls(steps.calls, peer+" ")
 			b, nb := formatCalls(recv.calls, peer+" ")
 			return []string{peer, fmt.Sprintf("%d (%s)", na, a), fmt.Sprintf("%d (%s)", nb, b), fmt.Sprint(na + nb)}
 		})
-	r.para("The rotation engine refused %s from the functions while the rotation ran (it refuses RotateSecret while a rotation is incomplete; the waiting createSecret adopts the delivered secret, and the receiver reports ROTATION_RESUMED).",
-		plural(steps.refused+recv.refused, "RotateSecret call", "RotateSecret calls"))
+	r.para("receive-secret's RotateSecret comes while the rotation is incomplete, which the rotation engine refuses: the waiting createSecret adopts the delivered secret, and the receiver reports ROTATION_RESUMED.")
 	r.para("**The whole rotation, RotateSecret to AWSPENDING removed: %s.** Of that, receive-secret took %s to store the secret (its invocation's round trip); most of the rest is createSecret waiting for its next poll (every %s, `rotation.DefaultPollInterval`), then setSecret, testSecret and the promotion.",
 		ms(rot.took), ms(recv.roundTrip), rotation.DefaultPollInterval)
 	r.para("### Secrets Manager calls of rotate-secret against the package doc")
-	r.para("Expected: the table \"Calls for one rotation\" of `internal/rotation/doc.go`, read by this program.")
+	r.para("Expected: the table \"Calls for one rotation\" of `internal/rotation/doc.go`, read by this program; the package doc says below it why each call is needed, by the numbered cases of the protocol.")
 	head := []string{"step", "measured", "package doc", "LWA / SP-API / SNS measured", "doc", "verdict"}
 	table(r, head, rot.steps, func(inv invocation) []string {
 		doc := res.doc[inv.step]
@@ -319,8 +307,6 @@ func renderCalls(r *report, res *results) {
 		want, _ := formatCalls(doc, smPrefix)
 		return []string{inv.step, got, want, otherCalls(inv.calls), otherCalls(doc), verdict}
 	})
-	r.para("Why each Secrets Manager call is needed (from the package doc):")
-	r.para("%s", res.docReasons)
 	r.para("receive-secret's calls for the delivery (see `internal/receiver`'s package doc, which only appends): ListSecrets finds the secret by its `sp-api-lwa:client-id` tag; DescribeSecret reads its versions, labels and whether rotation is enabled, then once per poll while the receiver waits for the rotation to hold the new secret as pending; GetSecretValue reads AWSCURRENT (the document the new version is built from), the version labelled `LWA_RECEIVED` if any (to choose the new version's label) and the pending version at each poll; PutSecretValue stores the new secret as a version of its own, labelled `LWA_RECEIVED` or `LWA_SUPERSEDED`; RotateSecret makes sure a rotation adopts it (see above); SNS Publish sends NEW_CLIENT_SECRET_RECEIVED.")
 }
 
@@ -346,15 +332,11 @@ var (
 )
 
 // readDoc reads the expected calls from internal/rotation/doc.go, never from this program: its
-// per-step table, by step, with the calls named as the proxies name them (nil if it cannot be
-// read), and its explanation of each call, as Markdown.
-func readDoc(root string) (map[string]map[string]int, string) {
-	b, err := os.ReadFile(filepath.Join(root, "internal", "rotation", "doc.go"))
-	if err != nil {
-		return nil, ""
-	}
-	_, table, _ := strings.Cut(string(b), "# Calls for one rotation")
+// per-step table, by step, with the calls named as the proxies name them (nil if it cannot be read).
+func readDoc(root string) map[string]map[string]int {
+	b, _ := os.ReadFile(filepath.Join(root, "internal", "rotation", "doc.go")) // unreadable: no rows
 	rows := map[string]map[string]int{}
+	_, table, _ := strings.Cut(string(b), "# Calls for one rotation")
 	for _, m := range docRow.FindAllStringSubmatch(table, -1) {
 		d := map[string]int{}
 		for i, op := range otherOps {
@@ -367,17 +349,14 @@ func readDoc(root string) (map[string]map[string]int, string) {
 		rows[m[1]] = d
 	}
 	if len(rows) != len(rotationSteps) {
-		rows = nil
+		return nil
 	}
-	_, why, _ := strings.Cut(table, "Why each is needed:\n")
-	why, _, _ = strings.Cut(why, "\npackage ")
-	return rows, strings.ReplaceAll(why, "//   ", "") // a Markdown list: "- item", continued "  text"
+	return rows
 }
 
 // otherOps are the doc table's columns after Secrets Manager, as the proxies name the calls.
 var otherOps = []string{"LWA token", "SP-API rotateApplicationClientSecret", "SNS Publish"}
 
-// smPrefix starts the name of every Secrets Manager call.
 const smPrefix = "Secrets Manager "
 
 // otherCalls renders the LWA, SP-API and SNS calls as "1 / 1 / 0".

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/spapi-lwa/secret-rotation/test/harness"
+	"github.com/spapi-lwa/secret-rotation/test/spapisim"
 )
 
 const (
@@ -40,25 +40,18 @@ type stack struct {
 	records map[string][]invocation // by function
 }
 
-// startStack starts the stack with the bootstraps in dir.
+// startStack starts the stack with the bootstraps in dir/<function>/bootstrap.
 func startStack(ctx context.Context, root, work, dir string) (*stack, error) {
 	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
-	binDir, one := filepath.Join(work, "stack"), map[string]int{}
 	for _, f := range functionNames {
-		s.meters[f], one[f] = &meter{peerStats: peerStats{calls: map[string]int{}}}, 1
-		if err := os.MkdirAll(filepath.Join(binDir, f), 0o755); err != nil {
-			return s, err
-		}
-		if err := os.Symlink(filepath.Join(dir, f), filepath.Join(binDir, f, "bootstrap")); err != nil {
-			return s, err
-		}
+		s.meters[f] = &meter{peerStats: peerStats{calls: map[string]int{}}}
 	}
 	var err error
 	s.h, err = harness.Start(ctx, harness.Options{
-		BinDir:           binDir,
+		BinDir:           dir,
 		RotationTimeout:  stepTimeout,
 		RotationAttempts: 1,
-		Instances:        one,
+		Instances:        map[string]int{harness.FunctionRotate: 1},                           // the others have one already
 		Env:              map[string]string{"HOME": filepath.Join(work, "home"), "TZ": "UTC"}, // made by coldStarts
 		DeliveryDelay:    500 * time.Millisecond,
 		WrapPeer:         s.wrapPeer,
@@ -85,24 +78,19 @@ type invocation struct {
 	label     string        // its row in the report
 	step      string        // the rotation step
 	roundTrip time.Duration // POST to the emulator until its answer
-	records   int           // SQS records in the event, or the secrets a sweep read
+	records   int           // the secrets a sweep read
 	cpu       time.Duration // of the bootstrap's threads
 	peerStats               // the peer requests during the invocation
 }
 
 // around measures and records every invocation.
 func (s *stack) around(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
-	var inv invocation
-	switch ev := event.(type) {
-	case events.SecretsManagerSecretRotationEvent:
+	inv := invocation{label: function + ": the rotation's delivery"} // a batch's label replaces it
+	if ev, ok := event.(events.SecretsManagerSecretRotationEvent); ok {
 		if s.runOnly != "" && ev.SecretID != s.runOnly { // the batches' secrets: their functions are measured
 			return nil, errors.New("bench: rotation of this secret is not run")
 		}
 		inv.label, inv.step = function+" "+ev.Step, ev.Step
-	case events.SQSEvent: // a batch's label replaces this one
-		inv.records = len(ev.Records)
-		msgs := plural(max(1, inv.records), "message", "messages")
-		inv.label = fmt.Sprintf("%s: the rotation's delivery (%s)", function, msgs)
 	}
 	m := s.meters[function]
 	pid, _ := s.h.BootstrapPID(function)
@@ -138,7 +126,6 @@ func (s *stack) takeRecords() map[string][]invocation {
 	return out
 }
 
-// seed creates a managed secret of application clientID, with rotation enabled.
 func (s *stack) seed(ctx context.Context, name, clientID string) error {
 	_, err := s.h.Seed(ctx, harness.SeedOptions{Name: name, Rotation: true, Document: &harness.SecretDocument{
 		ClientID: clientID, ClientSecret: "amzn1.oa2-cs.v1.bench" + harness.NewToken(), RefreshToken: "Atzr|bench"}})
@@ -150,7 +137,6 @@ type rotationRun struct {
 	steps    []invocation
 	receives []invocation  // receive-secret invocations while the rotation ran
 	took     time.Duration // RotateSecret to AWSPENDING removed
-	current  bool          // AWSCURRENT holds the simulator's newest secret at the end
 }
 
 // rotation runs one scheduled rotation of a fresh secret of the simulator's application, the new
@@ -175,62 +161,50 @@ func (s *stack) rotation(ctx context.Context) (*rotationRun, error) {
 	}
 	tl := s.h.Timeline()
 	i := slices.IndexFunc(tl, func(ev harness.Event) bool { return ev.SecretARN == arn && ev.Rotation != "" })
-	if i < 0 || tl[i].Rotation != harness.RotationSucceeded {
-		return nil, fmt.Errorf("the rotation of %s did not succeed", arn)
+	ok, err := s.h.CurrentIsNewest(ctx, arn)
+	ok = ok && i >= 0 && tl[i].Rotation == harness.RotationSucceeded
+	if newest, _ := s.h.Sim.Current(); !ok || newest == s.h.InitialSecret {
+		return nil, fmt.Errorf("the rotation of %s did not end with the new secret as AWSCURRENT (%v)", arn, err)
 	}
 	recs := s.takeRecords()
-	run := &rotationRun{steps: recs[harness.FunctionRotate], receives: recs[harness.FunctionReceive],
-		took: tl[i].Time.Sub(start)}
-	newest, _ := s.h.Sim.Current()
-	ok, err := s.h.CurrentIsNewest(ctx, arn)
-	run.current = err == nil && ok && newest != s.h.InitialSecret
-	return run, nil
+	return &rotationRun{steps: recs[harness.FunctionRotate], receives: recs[harness.FunctionReceive],
+		took: tl[i].Time.Sub(start)}, nil
 }
 
 // sqsBatch seeds batchSize applications and invokes function (receive-secret or expiry-alert) with
-// one batch (at most 10, as an event source mapping) of the official example of its notification
-// in internal/notification/testdata, one for each.
+// one batch (at most 10, as an event source mapping) of the notification of its kind that a
+// simulator of each application sends.
 func (s *stack) sqsBatch(ctx context.Context, function string) (invocation, error) {
-	typ, what := "APPLICATION_OAUTH_CLIENT_NEW_SECRET", "new secrets"
-	if function == harness.FunctionExpiry {
-		typ, what = "APPLICATION_OAUTH_CLIENT_SECRET_EXPIRY", "expiry notices"
-	}
 	kind, _, _ := strings.Cut(function, "-")
-	example, err := os.ReadFile(filepath.Join(s.root, "internal", "notification", "testdata", typ+".example.json"))
-	if err != nil {
-		return invocation{}, err
-	}
-	now := time.Now().UTC()
 	var ev events.SQSEvent
+	queue := spapisim.DelivererFunc(func(_ context.Context, body []byte) error {
+		ev.Records = append(ev.Records, events.SQSMessage{MessageId: harness.NewToken(), Body: string(body),
+			Attributes: map[string]string{"ApproximateReceiveCount": "1"}, EventSource: "aws:sqs"})
+		return nil
+	})
 	for i := range batchSize {
 		clientID := fmt.Sprintf("amzn1.application-oa2-client.bench%s%02d", kind, i)
 		if err := s.seed(ctx, fmt.Sprintf("bench/%s-%02d", kind, i), clientID); err != nil {
 			return invocation{}, err
 		}
-		var n map[string]any
-		json.Unmarshal(example, &n)
-		n["eventTime"] = now.Format(time.RFC3339Nano)
-		for _, p := range n["payload"].(map[string]any) { // the one object named after the type
-			p := p.(map[string]any)
-			p["clientId"] = clientID
-			if function == harness.FunctionExpiry {
-				days := time.Duration([]int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}[i])
-				p["clientSecretExpiryTime"] = now.Add(days*24*time.Hour + time.Hour).Format(time.RFC3339Nano)
-				continue
-			}
-			p["newClientSecret"] = "amzn1.oa2-cs.v1.new" + harness.NewToken()
-			p["newClientSecretExpiryTime"] = now.Add(180 * 24 * time.Hour).Format(time.RFC3339Nano)
-			p["oldClientSecretExpiryTime"] = now.Add(7 * 24 * time.Hour).Format(time.RFC3339Nano)
+		sim := spapisim.New(spapisim.Config{ClientID: clientID, ApplicationID: "amzn1.sp.solution.bench",
+			InitialSecret: "amzn1.oa2-cs.v1.bench" + harness.NewToken(), NewSecretDeliverer: queue})
+		var err error
+		if function == harness.FunctionReceive {
+			sim.PortalRotate()
+			err = sim.Flush(ctx)
+		} else {
+			days := time.Duration([]int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}[i])
+			err = sim.EmitExpiryNotice(ctx, queue, time.Now().Add(days*24*time.Hour+time.Hour))
 		}
-		md := n["notificationMetadata"].(map[string]any)
-		md["notificationId"], md["publishTime"] = harness.NewToken(), now.Format(time.RFC3339Nano)
-		body, _ := json.Marshal(n)
-		ev.Records = append(ev.Records, events.SQSMessage{MessageId: harness.NewToken(), Body: string(body),
-			Attributes: map[string]string{"ApproximateReceiveCount": "1"}, EventSource: "aws:sqs"})
+		if err != nil {
+			return invocation{}, err
+		}
 	}
 	time.Sleep(1100 * time.Millisecond) // moto dates versions to the second
 	var resp events.SQSEventResponse
 	inv, err := s.measure(ctx, function, ev, &resp)
+	what := map[string]string{harness.FunctionReceive: "new secrets", harness.FunctionExpiry: "expiry notices"}[function]
 	inv.label = fmt.Sprintf("%s: batch of %d %s (%d failed)", function, batchSize, what, len(resp.BatchItemFailures))
 	return inv, err
 }
@@ -290,9 +264,8 @@ type meter struct {
 }
 
 type peerStats struct {
-	busy    time.Duration
-	calls   map[string]int // "peer operation" → count
-	refused int            // RotateSecret calls answered InvalidRequestException
+	busy  time.Duration
+	calls map[string]int // "peer operation" → count
 }
 
 // snapshot returns the figures since the last snapshot and starts anew.
@@ -303,7 +276,7 @@ func (m *meter) snapshot() peerStats {
 		m.busy, m.busySince = m.busy+now.Sub(m.busySince), now
 	}
 	st := m.peerStats
-	m.busy, m.calls, m.refused = 0, map[string]int{}, 0
+	m.busy, m.calls = 0, map[string]int{}
 	return st
 }
 
@@ -318,15 +291,10 @@ func timed(m *meter, peer string, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		now := time.Now()
 		if m.inflight--; m.inflight == 0 {
-			m.busy += now.Sub(m.busySince)
+			m.busy += time.Since(m.busySince)
 		}
 		m.calls[op]++
-		// The engine refuses a RotateSecret while a rotation is incomplete.
-		if op == "Secrets Manager RotateSecret" && w.Header().Get("X-Amzn-ErrorType") == "InvalidRequestException" {
-			m.refused++
-		}
 	})
 }
 
