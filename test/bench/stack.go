@@ -192,7 +192,7 @@ func (s *stack) sqsBatch(ctx context.Context, function string) (invocation, erro
 		var err error
 		if function == harness.FunctionReceive {
 			sim.PortalRotate()
-			err = sim.Flush(ctx)
+			_, err = sim.DeliverDue(ctx) // no DeliveryDelay: due at once
 		} else {
 			days := time.Duration([]int{90, 60, 30, 15, 7, 1, 90, 30, 7, 1}[i])
 			err = sim.EmitExpiryNotice(ctx, queue, time.Now().Add(days*24*time.Hour+time.Hour))
