@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -75,120 +74,92 @@ func (e *engine) say(format string, args ...any) { e.event(Event{What: fmt.Sprin
 
 // ServeHTTP is the Secrets Manager endpoint the functions use.
 func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
-	if op != "RotateSecret" && op != "PutSecretValue" {
-		e.proxy.ServeHTTP(w, r)
-		return
-	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	var in struct {
 		secretsmanager.RotateSecretInput
 		SecretString string // PutSecretValue's
 	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		writeJSON(w, http.StatusBadRequest, "InvalidParameterException",
-			map[string]string{"message": "malformed request"})
-		return
-	}
-	if op == "RotateSecret" {
-		arn, name, token, err := e.rotateSecret(r.Context(), &in.RotateSecretInput)
-		if ae, ok := errors.AsType[smithy.APIError](err); ok {
-			writeJSON(w, http.StatusBadRequest, ae.ErrorCode(), map[string]string{"message": ae.ErrorMessage()})
-		} else if err != nil {
-			writeJSON(w, http.StatusInternalServerError, "InternalServiceError",
-				map[string]string{"message": "the local rotation engine failed"})
-		} else {
-			writeJSON(w, http.StatusOK, "", map[string]string{"ARN": arn, "Name": name, "VersionId": token})
-		}
-		return
-	}
-	// moto lets PutSecretValue reuse a token for another value; AWS refuses.
-	if in.ClientRequestToken != nil {
-		got, err := e.sm.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
+	json.Unmarshal(body, &in)
+	var out any
+	var err error
+	switch r.Header.Get("X-Amz-Target") {
+	case "secretsmanager.RotateSecret":
+		out, err = e.rotateSecret(r.Context(), &in.RotateSecretInput)
+	case "secretsmanager.PutSecretValue": // moto lets a token be reused for another value; AWS refuses
+		got, gerr := e.sm.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
 			SecretId: in.SecretId, VersionId: in.ClientRequestToken})
-		if err == nil && aws.ToString(got.SecretString) != in.SecretString {
-			writeJSON(w, http.StatusBadRequest, "ResourceExistsException",
-				map[string]string{"message": "You can't modify an existing version, you can only create a new version."})
-			return
+		if in.ClientRequestToken != nil && gerr == nil && aws.ToString(got.SecretString) != in.SecretString {
+			err = &smithy.GenericAPIError{Code: "ResourceExistsException",
+				Message: "You can't modify an existing version, you can only create a new version."}
 		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	e.proxy.ServeHTTP(w, r)
-}
-
-// writeJSON answers as Secrets Manager does; a non-empty code makes v an error of that type.
-func writeJSON(w http.ResponseWriter, status int, code string, v map[string]string) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	if code != "" {
-		w.Header().Set("X-Amzn-ErrorType", code)
-		v["__type"] = code
+	status := http.StatusOK
+	if ae, ok := errors.AsType[smithy.APIError](err); ok {
+		status, out = http.StatusBadRequest, map[string]string{"__type": ae.ErrorCode(), "message": ae.ErrorMessage()}
+	} else if err != nil {
+		status, out = http.StatusInternalServerError, map[string]string{"__type": "InternalServiceError",
+			"message": "the local rotation engine failed"}
 	}
+	if out == nil {
+		e.proxy.ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	json.NewEncoder(w).Encode(out)
 }
 
 // rotateSecret is RotateSecret as the service plays it.
 func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (
-	arn, name, token string, err error) {
+	*secretsmanager.RotateSecretOutput, error) {
 	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: in.SecretId})
 	if err != nil {
-		return "", "", "", err
+		return nil, err
 	}
-	arn = aws.ToString(d.ARN)
+	arn := aws.ToString(d.ARN)
 	pending := managed.PendingVersion(d.VersionIdsToStages)
 	if running := e.rot.Running(arn); running || pending != "" {
 		if !running {
 			e.rot.Start(arn, pending, true) // "That rotation will be reattempted": now
 		}
-		return "", "", "", errIncomplete
+		return nil, errIncomplete
 	}
 	lambdaARN := aws.ToString(in.RotationLambdaARN)
-	if lambdaARN == "" {
-		if !aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == "" {
-			return "", "", "", &smithy.GenericAPIError{Code: "InvalidRequestException",
-				Message: "No Lambda rotation function ARN is associated with this secret."}
-		}
-		lambdaARN = RotationFunctionARN
+	if lambdaARN == "" && !aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == "" {
+		return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
+			Message: "No Lambda rotation function ARN is associated with this secret."}
 	}
-	token = cmp.Or(aws.ToString(in.ClientRequestToken), NewToken())
+	token := cmp.Or(aws.ToString(in.ClientRequestToken), NewToken())
 	_, err = e.sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
-		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
-		RotationLambdaARN: aws.String(lambdaARN), RotationRules: in.RotationRules,
+		SecretId: d.ARN, ClientRequestToken: aws.String(token),
+		RotationLambdaARN: aws.String(cmp.Or(lambdaARN, RotationFunctionARN)), RotationRules: in.RotationRules,
 	})
 	// moto answers ResourceNotFoundException to a RotateSecret naming a Lambda it does not know,
 	// after it has stored the rotation's configuration and pending version.
 	if ae, ok := errors.AsType[smithy.APIError](err); err != nil &&
 		(!ok || ae.ErrorCode() != "ResourceNotFoundException") {
-		return "", "", "", err
+		return nil, err
 	}
 	if e.rot.Running(arn) {
-		return "", "", "", errIncomplete
+		return nil, errIncomplete
 	}
 	if in.RotateImmediately == nil || *in.RotateImmediately {
 		e.rot.Start(arn, token, false)
 	}
-	return arn, aws.ToString(d.Name), token, nil
+	return &secretsmanager.RotateSecretOutput{ARN: d.ARN, Name: d.Name, VersionId: aws.String(token)}, nil
 }
 
 // enableRotation turns rotation on as a schedule does, without rotating: moto keeps the ARN and
 // rules of a RotateSecret naming a Lambda it does not know, and an empty AWSPENDING version to remove.
-func (e *engine) enableRotation(ctx context.Context, arn, current, function string) error {
-	_, _, token, err := e.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn),
+func (e *engine) enableRotation(ctx context.Context, arn, function string) error {
+	out, err := e.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn),
 		RotationLambdaARN: aws.String(function), RotateImmediately: aws.Bool(false),
 		RotationRules: &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}})
-	if err == nil {
-		err = e.finish(arn, token)
-	}
 	if err != nil {
-		return fmt.Errorf("harness: enable rotation of %s: %w", arn, err)
+		return err
 	}
-	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil || !aws.ToBool(d.RotationEnabled) ||
-		!slices.Contains(d.VersionIdsToStages[current], managed.StageCurrent) {
-		return fmt.Errorf("harness: enable rotation of %s: rotation not enabled or AWSCURRENT moved (%v)", arn, err)
-	}
-	return nil
+	return e.finish(arn, aws.ToString(out.VersionId))
 }
 
 func (e *engine) step(a awssim.Attempt, step string) error {

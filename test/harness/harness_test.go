@@ -143,7 +143,7 @@ func TestEngineRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	arn := aws.ToString(out.ARN)
-	if err := e.enableRotation(t.Context(), arn, aws.ToString(out.VersionId), RotationFunctionARN); err != nil {
+	if err := e.enableRotation(t.Context(), arn, RotationFunctionARN); err != nil {
 		t.Fatal(err)
 	}
 

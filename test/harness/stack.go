@@ -52,12 +52,11 @@ type Options struct {
 	RotationAttempts   int               // bound on the attempts of a rotation (5)
 	Env                map[string]string // added to every function's environment
 
-	// The simulated application; default random ids and secret, expiring in 30 days.
-	ClientID, ApplicationID, InitialSecret string
-	InitialExpiry                          time.Time
-	DeliveryDelay                          time.Duration   // before a new-secret notification (1 s)
-	NotEnrolled                            bool            // no new-secret queue registered (rotate → 400)
-	Faults                                 spapisim.Faults // the simulator's initial fault knobs
+	// The simulated application has random ids and secret, expiring in 30 days by default.
+	InitialExpiry time.Time
+	DeliveryDelay time.Duration   // before a new-secret notification (1 s)
+	NotEnrolled   bool            // no new-secret queue registered (rotate → 400)
+	Faults        spapisim.Faults // the simulator's initial fault knobs
 
 	Instances map[string]int // instances of a function, by name (default 2 of rotate-secret, 1 of the others)
 	// WrapPeer, if set, maps each endpoint a function gets (function, Peer*, URL) to the URL it gets
@@ -128,9 +127,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	opts.InitialExpiry = cmp.Or(opts.InitialExpiry, time.Now().Add(30*24*time.Hour).UTC().Truncate(time.Second))
 	runCtx, cancel := context.WithCancel(context.Background())
 	s := &Stack{opts: opts, cancel: cancel, pools: map[string]*pool{},
-		ClientID:      cmp.Or(opts.ClientID, "amzn1.application-oa2-client."+randomHex(16)),
-		ApplicationID: cmp.Or(opts.ApplicationID, "amzn1.sp.solution."+randomHex(8)),
-		InitialSecret: cmp.Or(opts.InitialSecret, spapisim.SecretPrefix+randomHex(32))}
+		ClientID:      "amzn1.application-oa2-client." + randomHex(16),
+		ApplicationID: "amzn1.sp.solution." + randomHex(8),
+		InitialSecret: spapisim.SecretPrefix + randomHex(32)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -432,9 +431,8 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 	}
 	arn := aws.ToString(out.ARN)
 	if o.Rotation {
-		fn := cmp.Or(o.RotationFunction, RotationFunctionARN)
-		if err := s.engine.enableRotation(ctx, arn, aws.ToString(out.VersionId), fn); err != nil {
-			return "", err
+		if err := s.engine.enableRotation(ctx, arn, cmp.Or(o.RotationFunction, RotationFunctionARN)); err != nil {
+			return "", fmt.Errorf("harness: enable rotation of %s: %w", o.Name, err)
 		}
 	}
 	s.emit("seeded secret %s (tagged %v, rotation %v)", o.Name, !o.NoTag, o.Rotation)
@@ -443,11 +441,11 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 
 // StartRotation is a scheduled rotation: RotateSecret through the engine; it returns the new version id.
 func (s *Stack) StartRotation(ctx context.Context, secretID string) (string, error) {
-	_, _, token, err := s.engine.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
+	out, err := s.engine.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
 		return "", fmt.Errorf("harness: start rotation of %s: %w", secretID, err)
 	}
-	return token, nil
+	return aws.ToString(out.VersionId), nil
 }
 
 // Version is one version of a secret.
