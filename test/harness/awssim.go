@@ -164,22 +164,17 @@ func (e *engine) enableRotation(ctx context.Context, arn, function string) error
 
 func (e *engine) step(a awssim.Attempt, step string) error {
 	if step == awssim.Steps[0] {
-		how := "started"
-		if a.Reattempt {
-			how = "reattempted"
-		}
+		how := map[bool]string{false: "started", true: "reattempted"}[a.Reattempt]
 		e.say("rotation %s: secret %s version %s (attempt %d)", how, shortARN(a.SecretARN), short(a.Token), a.N)
 	}
 	start := time.Now()
 	_, err := e.invoke(e.ctx, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
-	took := time.Since(start).Round(time.Millisecond)
-	rec := StepRecord{SecretID: a.SecretARN, Attempt: a.N, Step: step}
+	rec, result := StepRecord{SecretID: a.SecretARN, Attempt: a.N, Step: step}, "ok"
 	if err != nil {
 		rec.Err = err.Error()
-		e.say("  %s failed after %s: %s", step, took, oneLine(rec.Err))
-	} else {
-		e.say("  %s ok (%s)", step, took)
+		result = "failed: " + oneLine(rec.Err)
 	}
+	e.say("  %s (%s): %s", step, time.Since(start).Round(time.Millisecond), result)
 	e.mu.Lock()
 	e.records = append(e.records, rec)
 	e.mu.Unlock()
@@ -202,20 +197,15 @@ func (e *engine) pending(arn string) (string, bool) {
 }
 
 func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
-	ev := Event{SecretARN: a.SecretARN}
+	end := map[awssim.Outcome]string{awssim.Succeeded: RotationSucceeded, awssim.Abandoned: "abandoned"}[o]
 	switch {
-	case e.ctx.Err() != nil:
-		return // the stack is closing
-	case o == awssim.Succeeded:
-		ev.What, ev.Rotation = "rotation succeeded", RotationSucceeded
-	case o == awssim.Abandoned:
-		ev.What, ev.Rotation = fmt.Sprintf("rotation abandoned after %d attempts", a.N), RotationAbandoned
-	default:
+	case e.ctx.Err() != nil: // the stack is closing
+	case end == "":
 		e.say("rotation failed (attempt %d); retry in %s", a.N, e.rot.RetryDelay)
-		return
+	default:
+		e.event(Event{SecretARN: a.SecretARN, Rotation: end, What: fmt.Sprintf(
+			"rotation %s (attempt %d): secret %s version %s", end, a.N, shortARN(a.SecretARN), short(a.Token))})
 	}
-	ev.What += fmt.Sprintf(": secret %s version %s", shortARN(a.SecretARN), short(a.Token))
-	e.event(ev)
 }
 
 // NewToken returns a random version-4 UUID, the form of a ClientRequestToken.

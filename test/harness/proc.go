@@ -81,7 +81,6 @@ func Build(ctx context.Context, root, outDir string) error {
 
 // Process is a started child in its own process group.
 type Process struct {
-	name string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
@@ -95,7 +94,7 @@ func StartProcess(name string, cmd *exec.Cmd, out io.Writer) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("harness: start %s: %w", name, err)
 	}
-	p := &Process{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -150,27 +149,24 @@ func startOnFreePorts(ctx context.Context, name string, n int, logs io.Writer, t
 		if p, err = StartProcess(name, cmd(addrs), logs); err != nil {
 			continue
 		}
-		if err = p.waitUp(ctx, addrs, time.Now().Add(timeout), up); err == nil {
+		deadline := time.Now().Add(timeout)
+		for _, addr := range addrs {
+			for err == nil && !up(addr) {
+				switch {
+				case p.exited():
+					err = fmt.Errorf("harness: %s exited before %s was up: %v", name, addr, p.err)
+				case ctx.Err() != nil || time.Now().After(deadline):
+					err = fmt.Errorf("harness: wait for %s of %s: %w", addr, name, cmp.Or(ctx.Err(), context.DeadlineExceeded))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if err == nil {
 			return p, addrs, nil
 		}
 		p.Stop()
 	}
 	return nil, nil, err
-}
-
-func (p *Process) waitUp(ctx context.Context, addrs []string, deadline time.Time, up func(string) bool) error {
-	for _, addr := range addrs {
-		for !up(addr) {
-			switch {
-			case p.exited():
-				return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, addr, p.err)
-			case ctx.Err() != nil || time.Now().After(deadline):
-				return fmt.Errorf("harness: wait for %s of %s: %w", addr, p.name, cmp.Or(ctx.Err(), context.DeadlineExceeded))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	return nil
 }
 
 func listening(addr string) bool {
@@ -262,7 +258,16 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 }
 
 func (i *instance) invoke(ctx context.Context, event any) ([]byte, error) {
-	out, err := i.post(ctx, event)
+	body, _ := json.Marshal(event)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, i.url, bytes.NewReader(body))
+	resp, err := i.http.Do(req)
+	var out []byte
+	if err == nil {
+		defer resp.Body.Close()
+		if out, err = io.ReadAll(resp.Body); err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("harness: invoke %s: %w", i.name, err)
 	}
@@ -271,24 +276,6 @@ func (i *instance) invoke(ctx context.Context, event any) ([]byte, error) {
 		return out, &FunctionError{Function: i.name, Type: fe.ErrorType, Message: fe.ErrorMessage}
 	}
 	return out, nil
-}
-
-func (i *instance) post(ctx context.Context, event any) ([]byte, error) {
-	body, err := json.Marshal(event)
-	if err != nil {
-		return nil, err
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, i.url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := i.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return io.ReadAll(resp.Body)
 }
 
 // FunctionError is a handler error answered by the runtime.

@@ -75,22 +75,17 @@ const (
 	PeerAmazon         = "amazon"         // the SP-API/LWA simulator (LWA_TOKEN_URL and SP_API_ENDPOINT)
 )
 
-// Event is one timeline entry; SecretARN and Rotation are set on the one that ends a rotation.
+// Event is one timeline entry; SecretARN and Rotation (RotationSucceeded or "abandoned", after
+// RotationAttempts attempts) are set on the one that ends a rotation the engine ran.
 type Event struct {
 	Time      time.Time
 	What      string
 	SecretARN string
-	Rotation  RotationEnd
+	Rotation  string
 }
 
-// RotationEnd is how a rotation the engine ran ended.
-type RotationEnd string
-
-// The ends of a rotation.
-const (
-	RotationSucceeded RotationEnd = "succeeded" // the four steps succeeded and AWSPENDING was removed
-	RotationAbandoned RotationEnd = "abandoned" // the engine gave up after RotationAttempts attempts
-)
+// RotationSucceeded ends a rotation whose four steps succeeded and whose AWSPENDING was removed.
+const RotationSucceeded = "succeeded"
 
 // Stack is a running local stack.
 type Stack struct {
