@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -234,21 +235,27 @@ func (e *engine) busy() bool {
 	return e.rot.Busy() || waiting > 0
 }
 
-// mapping is awssim's SQS event source mapping of a moto queue to a function, in real time; it is
-// also the awssim.Queue it polls.
-type mapping struct {
-	*awssim.Mapping
-	s                   *Stack
-	name, url, function string
-}
-
-func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *mapping {
-	m := &mapping{s: s, name: queue + " queue → " + function, url: url, function: function}
-	m.Mapping = &awssim.Mapping{Queue: m, QueueARN: queueARN(url), Region: Region, Invoke: m.call}
+// startMapping runs awssim's SQS event source mapping of a moto queue to function, in real time.
+func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *awssim.Mapping {
+	name := queue + " queue → " + function
+	m := &awssim.Mapping{Queue: sqsQueue{s.SQS, url, 0, 1}, QueueARN: queueARN(url), Region: Region,
+		Invoke: func(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
+			out, err := s.pools[function].invoke(ctx, ev)
+			if err == nil {
+				err = json.Unmarshal(out, &resp)
+			}
+			if err == nil {
+				s.emit("%s: %d message(s) processed, %d failed and will be retried", name, len(ev.Records),
+					len(resp.BatchItemFailures))
+			} else if ctx.Err() == nil {
+				s.emit("%s: invocation failed, all %d message(s) retried: %s", name, len(ev.Records), oneLine(err.Error()))
+			}
+			return resp, err
+		}}
 	s.wg.Go(func() {
 		for ctx.Err() == nil {
 			if _, err := m.Poll(ctx); err != nil && ctx.Err() == nil {
-				s.emit("%s: receive failed: %v", m.name, err)
+				s.emit("%s: %v", name, err)
 				time.Sleep(500 * time.Millisecond)
 			}
 		}
@@ -256,46 +263,30 @@ func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *
 	return m
 }
 
-func (m *mapping) call(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
-	m.s.emit("%s: invoking with %d message(s)", m.name, len(ev.Records))
-	out, err := m.s.pools[m.function].invoke(ctx, ev)
-	if err == nil {
-		err = json.Unmarshal(out, &resp)
-	}
-	switch n := len(resp.BatchItemFailures); {
-	case err != nil && ctx.Err() == nil:
-		m.s.emit("%s: invocation failed, whole batch retried: %s", m.name, oneLine(err.Error()))
-	case n > 0:
-		m.s.emit("%s: %d of %d message(s) failed and will be retried", m.name, n, len(ev.Records))
-	case err == nil:
-		m.s.emit("%s: %d message(s) processed", m.name, len(ev.Records))
-	}
-	return resp, err
+// sqsQueue is a moto queue as an awssim.Queue: it receives hiding messages for visibility seconds
+// (0: the queue's timeout), waiting up to wait seconds for one.
+type sqsQueue struct {
+	sqs              *sqs.Client
+	url              string
+	visibility, wait int32
 }
 
-// Receive is ReceiveMessage, as the mapping polls; no consumer reads message attributes.
-func (m *mapping) Receive(ctx context.Context, n int) ([]events.SQSMessage, error) {
-	out, err := m.s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl:                    aws.String(m.url),
-		MaxNumberOfMessages:         int32(n),
-		WaitTimeSeconds:             1,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-	})
+func (q sqsQueue) Receive(ctx context.Context, n int) ([]events.SQSMessage, error) {
+	out, err := q.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.url),
+		MaxNumberOfMessages: int32(n), VisibilityTimeout: q.visibility, WaitTimeSeconds: q.wait,
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("harness: receive from %s: %w", filepath.Base(q.url), err)
 	}
 	var msgs []events.SQSMessage
-	for _, msg := range out.Messages {
-		msgs = append(msgs, events.SQSMessage{
-			MessageId: aws.ToString(msg.MessageId), ReceiptHandle: aws.ToString(msg.ReceiptHandle),
-			Body: aws.ToString(msg.Body), Md5OfBody: aws.ToString(msg.MD5OfBody), Attributes: msg.Attributes,
-		})
+	for _, m := range out.Messages {
+		msgs = append(msgs, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
+			Body: aws.ToString(m.Body), Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes})
 	}
 	return msgs, nil
 }
 
-// Delete is DeleteMessage of a handled message.
-func (m *mapping) Delete(ctx context.Context, msg events.SQSMessage) error {
-	_, err := m.s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(m.url), ReceiptHandle: aws.String(msg.ReceiptHandle)})
+func (q sqsQueue) Delete(ctx context.Context, m events.SQSMessage) error {
+	_, err := q.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.ReceiptHandle)})
 	return err
 }

@@ -32,6 +32,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/test/awssim"
 	"github.com/spapi-lwa/secret-rotation/test/logsink"
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
 )
@@ -107,7 +108,7 @@ type Stack struct {
 	closeOnce sync.Once
 	pools     map[string]*pool
 	engine    *engine
-	maps      []*mapping
+	maps      []*awssim.Mapping
 	wg        sync.WaitGroup
 	logs      map[string]*logsink.Buffer // by function, "moto", and "" for all functions
 
@@ -174,7 +175,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	s.engine.invoke = s.pools[FunctionRotate].invoke
 	s.emit("functions running under aws-lambda-rie")
-	s.maps = []*mapping{
+	s.maps = []*awssim.Mapping{
 		s.startMapping(runCtx, "new-secret", s.NewSecretQueueURL, FunctionReceive),
 		s.startMapping(runCtx, "expiry", s.ExpiryQueueURL, FunctionExpiry),
 	}
@@ -514,13 +515,10 @@ func (s *Stack) Tags(ctx context.Context, secretID string) (map[string]string, e
 
 // CurrentIsNewest reports whether AWSCURRENT holds the newest secret the simulator issued.
 func (s *Stack) CurrentIsNewest(ctx context.Context, secretID string) (bool, error) {
-	v, ok, err := s.Stage(ctx, secretID, "AWSCURRENT")
-	if err != nil || !ok {
-		return false, err
-	}
-	d, err := v.Document()
+	v, _, err := s.Stage(ctx, secretID, managed.StageCurrent)
+	d, _ := v.Document()
 	cur, _ := s.Sim.Current()
-	return err == nil && d.ClientSecret == cur, nil
+	return err == nil && d.ClientSecret == cur, err
 }
 
 // WaitFor polls cond every 500 ms until it is true, it fails, or timeout.
@@ -550,7 +548,7 @@ func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
 			return false, nil
 		}
 		for _, m := range s.maps {
-			out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(m.url),
+			out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(m.Queue.(sqsQueue).url),
 				AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
 			if err != nil {
 				return false, fmt.Errorf("harness: queue attributes: %w", err)
@@ -577,8 +575,9 @@ func (a Alert) Field(k string) string { s, _ := a.Doc[k].(string); return s }
 
 // Alerts drains the alert subscription queue and returns every alert so far, in order of arrival.
 func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
+	q := sqsQueue{s.SQS, s.AlertQueueURL, 30, 0}
 	for {
-		msgs, err := s.receive(ctx, s.AlertQueueURL, 30)
+		msgs, err := q.Receive(ctx, 10)
 		if err != nil || len(msgs) == 0 {
 			s.mu.Lock()
 			defer s.mu.Unlock()
@@ -589,7 +588,7 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 				Subject, Message  string
 				MessageAttributes map[string]struct{ Value string }
 			}
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
+			if err := json.Unmarshal([]byte(m.Body), &env); err != nil {
 				return nil, fmt.Errorf("harness: decode SNS envelope: %w", err)
 			}
 			a := Alert{Subject: env.Subject, Default: env.Message, Attributes: map[string]string{}}
@@ -601,29 +600,19 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 			s.alerts = append(s.alerts, a)
 			s.mu.Unlock()
 			s.emit("alert: %s", a.Subject)
-			s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.AlertQueueURL), ReceiptHandle: m.ReceiptHandle})
+			q.Delete(ctx, m)
 		}
 	}
 }
 
 // DLQ returns the bodies in a dead-letter queue, leaving them there; they can hold secrets.
 func (s *Stack) DLQ(ctx context.Context, url string) ([]string, error) {
-	msgs, err := s.receive(ctx, url, 0)
+	msgs, err := sqsQueue{s.SQS, url, 0, 0}.Receive(ctx, 10)
 	var bodies []string
 	for _, m := range msgs {
-		bodies = append(bodies, aws.ToString(m.Body))
+		bodies = append(bodies, m.Body)
 	}
 	return bodies, err
-}
-
-// receive is one ReceiveMessage of up to 10 messages, hidden for visibility seconds.
-func (s *Stack) receive(ctx context.Context, url string, visibility int32) ([]sqstypes.Message, error) {
-	out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
-		MaxNumberOfMessages: 10, VisibilityTimeout: visibility})
-	if err != nil {
-		return nil, fmt.Errorf("harness: receive from %s: %w", filepath.Base(url), err)
-	}
-	return out.Messages, nil
 }
 
 // SendNotification puts a raw notification body on a queue, as SP-API would.
