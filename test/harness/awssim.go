@@ -173,7 +173,7 @@ func (e *engine) step(a awssim.Attempt, step string) error {
 	rec, result := StepRecord{SecretID: a.SecretARN, Attempt: a.N, Step: step}, "ok"
 	if err != nil {
 		rec.Err = err.Error()
-		result = "failed: " + oneLine(rec.Err)
+		result = fmt.Sprintf("failed: %.300q", rec.Err)
 	}
 	e.say("  %s (%s): %s", step, time.Since(start).Round(time.Millisecond), result)
 	e.mu.Lock()
@@ -222,14 +222,6 @@ func short(id string) string { return id[:min(len(id), 8)] }
 
 func shortARN(arn string) string { return arn[strings.LastIndexByte(arn, ':')+1:] }
 
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 300 {
-		s = s[:297] + "..."
-	}
-	return s
-}
-
 func (e *engine) busy() bool {
 	_, waiting := e.rot.Stats()
 	return e.rot.Busy() || waiting > 0
@@ -248,7 +240,7 @@ func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *
 				s.emit("%s: %d message(s) processed, %d failed and will be retried", name, len(ev.Records),
 					len(resp.BatchItemFailures))
 			} else if ctx.Err() == nil {
-				s.emit("%s: invocation failed, all %d message(s) retried: %s", name, len(ev.Records), oneLine(err.Error()))
+				s.emit("%s: invocation failed, all %d message(s) retried: %.300q", name, len(ev.Records), err)
 			}
 			return resp, err
 		}}

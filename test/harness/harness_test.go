@@ -300,7 +300,7 @@ func TestPoolAroundInvoke(t *testing.T) {
 		calls = append(calls, fmt.Sprint(function, " ", event))
 		return invoke(ctx)
 	}}
-	p.add(in)
+	p.free <- in
 	out, err := p.invoke(t.Context(), "ev")
 	if err != nil || string(out) != `{"ok":true}` {
 		t.Fatalf("invoke = %q, %v; want the answer", out, err)

@@ -298,11 +298,6 @@ type pool struct {
 	around AroundInvoke
 }
 
-func (p *pool) add(in *instance) {
-	p.all = append(p.all, in)
-	p.free <- in
-}
-
 func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
 	var in *instance
 	select {

@@ -256,7 +256,8 @@ func (s *Stack) startFunctions(ctx context.Context, rie, binDir string) error {
 				return err
 			}
 			s.closers = append(s.closers, in.proc.Stop)
-			p.add(in)
+			p.all = append(p.all, in)
+			p.free <- in
 		}
 	}
 	return nil
