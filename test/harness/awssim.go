@@ -14,7 +14,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -37,44 +36,30 @@ type StepRecord struct {
 	Err      string // "" on success
 }
 
-// engine is Secrets Manager's rotation engine in front of moto: the proxy, and awssim's engine
-// running rotations in real time.
-type engine struct {
-	sm     *secretsmanager.Client // moto, directly
-	invoke func(ctx context.Context, event any) ([]byte, error)
-	event  func(Event)
-	proxy  *httputil.ReverseProxy
-	ctx    context.Context
-	rot    *awssim.Engine
-
-	mu      sync.Mutex
-	records []StepRecord
-}
-
 var errIncomplete = &smithy.GenericAPIError{Code: "InvalidRequestException",
 	Message: "A previous rotation isn't complete. That rotation will be reattempted."}
 
-func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, retry time.Duration, attempts int,
-	event func(Event)) *engine {
-	u, _ := url.Parse(motoURL)
-	e := &engine{sm: sm, event: event, proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx}
-	e.rot = &awssim.Engine{Now: time.Now, RetryDelay: retry, MaxAttempts: attempts,
-		Invoke: e.step, Finish: e.finish, Pending: e.pending, OnDone: e.done,
-		Wake: func(at time.Time) {
+// startEngine starts Secrets Manager's rotation engine in front of moto: the proxy the functions
+// reach Secrets Manager through (ProxyURL), and awssim's engine running rotations in real time.
+func (s *Stack) startEngine() (err error) {
+	u, _ := url.Parse(s.MotoURL)
+	s.proxy = httputil.NewSingleHostReverseProxy(u)
+	s.rot = &awssim.Engine{Now: time.Now, RetryDelay: cmp.Or(s.opts.RotationRetryDelay, 2*time.Second),
+		MaxAttempts: cmp.Or(s.opts.RotationAttempts, 5), Invoke: s.step, Finish: s.finish, Pending: s.pending,
+		OnDone: s.done, Wake: func(at time.Time) {
 			time.AfterFunc(time.Until(at), func() {
-				if ctx.Err() == nil {
-					e.rot.StartDue(time.Now())
+				if s.ctx.Err() == nil {
+					s.rot.StartDue(time.Now())
 				}
 			})
-		},
-	}
-	return e
+		}}
+	s.closers = append(s.closers, s.rot.Stop)
+	s.ProxyURL, err = s.serve(http.HandlerFunc(s.secretsManager))
+	return err
 }
 
-func (e *engine) say(format string, args ...any) { e.event(Event{What: fmt.Sprintf(format, args...)}) }
-
-// ServeHTTP is the Secrets Manager endpoint the functions use.
-func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// secretsManager is the Secrets Manager endpoint the functions use.
+func (s *Stack) secretsManager(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	var in struct {
@@ -86,9 +71,9 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch r.Header.Get("X-Amz-Target") {
 	case "secretsmanager.RotateSecret":
-		out, err = e.rotateSecret(r.Context(), &in.RotateSecretInput)
+		out, err = s.rotateSecret(r.Context(), &in.RotateSecretInput)
 	case "secretsmanager.PutSecretValue": // moto lets a token be reused for another value; AWS refuses
-		got, gerr := e.sm.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
+		got, gerr := s.SecretsManager.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
 			SecretId: in.SecretId, VersionId: in.ClientRequestToken})
 		if in.ClientRequestToken != nil && gerr == nil && aws.ToString(got.SecretString) != in.SecretString {
 			err = &smithy.GenericAPIError{Code: "ResourceExistsException",
@@ -103,7 +88,7 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"message": "the local rotation engine failed"}
 	}
 	if out == nil {
-		e.proxy.ServeHTTP(w, r)
+		s.proxy.ServeHTTP(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
@@ -112,17 +97,17 @@ func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // rotateSecret is RotateSecret as the service plays it.
-func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (
+func (s *Stack) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (
 	*secretsmanager.RotateSecretOutput, error) {
-	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: in.SecretId})
+	d, err := s.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: in.SecretId})
 	if err != nil {
 		return nil, err
 	}
 	arn := aws.ToString(d.ARN)
 	pending := managed.PendingVersion(d.VersionIdsToStages)
-	if running := e.rot.Running(arn); running || pending != "" {
+	if running := s.rot.Running(arn); running || pending != "" {
 		if !running {
-			e.rot.Start(arn, pending, true) // "That rotation will be reattempted": now
+			s.rot.Start(arn, pending, true) // "That rotation will be reattempted": now
 		}
 		return nil, errIncomplete
 	}
@@ -132,7 +117,7 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 			Message: "No Lambda rotation function ARN is associated with this secret."}
 	}
 	token := cmp.Or(aws.ToString(in.ClientRequestToken), NewToken())
-	_, err = e.sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
+	_, err = s.SecretsManager.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
 		SecretId: d.ARN, ClientRequestToken: aws.String(token),
 		RotationLambdaARN: aws.String(cmp.Or(lambdaARN, RotationFunctionARN)), RotationRules: in.RotationRules,
 	})
@@ -142,54 +127,54 @@ func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecr
 		(!ok || ae.ErrorCode() != "ResourceNotFoundException") {
 		return nil, err
 	}
-	if e.rot.Running(arn) {
+	if s.rot.Running(arn) {
 		return nil, errIncomplete
 	}
 	if in.RotateImmediately == nil || *in.RotateImmediately {
-		e.rot.Start(arn, token, false)
+		s.rot.Start(arn, token, false)
 	}
 	return &secretsmanager.RotateSecretOutput{ARN: d.ARN, Name: d.Name, VersionId: aws.String(token)}, nil
 }
 
 // enableRotation turns rotation on as a schedule does, without rotating: moto keeps the ARN and
 // rules of a RotateSecret naming a Lambda it does not know, and an empty AWSPENDING version to remove.
-func (e *engine) enableRotation(ctx context.Context, arn, function string) error {
-	out, err := e.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn),
+func (s *Stack) enableRotation(ctx context.Context, arn, function string) error {
+	out, err := s.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn),
 		RotationLambdaARN: aws.String(function), RotateImmediately: aws.Bool(false),
 		RotationRules: &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}})
 	if err != nil {
 		return err
 	}
-	return e.finish(arn, aws.ToString(out.VersionId))
+	return s.finish(arn, aws.ToString(out.VersionId))
 }
 
-func (e *engine) step(a awssim.Attempt, step string) error {
+func (s *Stack) step(a awssim.Attempt, step string) error {
 	if step == awssim.Steps[0] {
 		how := map[bool]string{false: "started", true: "reattempted"}[a.Reattempt]
-		e.say("rotation %s: secret %s version %s (attempt %d)", how, shortARN(a.SecretARN), short(a.Token), a.N)
+		s.emit("rotation %s: secret %s version %s (attempt %d)", how, shortARN(a.SecretARN), short(a.Token), a.N)
 	}
 	start := time.Now()
-	_, err := e.invoke(e.ctx, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
+	_, err := s.Invoke(s.ctx, FunctionRotate, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
 	rec, result := StepRecord{SecretID: a.SecretARN, Attempt: a.N, Step: step}, "ok"
 	if err != nil {
 		rec.Err = err.Error()
 		result = fmt.Sprintf("failed: %.300q", rec.Err)
 	}
-	e.say("  %s (%s): %s", step, time.Since(start).Round(time.Millisecond), result)
-	e.mu.Lock()
-	e.records = append(e.records, rec)
-	e.mu.Unlock()
+	s.emit("  %s (%s): %s", step, time.Since(start).Round(time.Millisecond), result)
+	s.mu.Lock()
+	s.steps = append(s.steps, rec)
+	s.mu.Unlock()
 	return err
 }
 
-func (e *engine) finish(arn, token string) error {
-	_, err := e.sm.UpdateSecretVersionStage(e.ctx, &secretsmanager.UpdateSecretVersionStageInput{
+func (s *Stack) finish(arn, token string) error {
+	_, err := s.SecretsManager.UpdateSecretVersionStage(s.ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(token)})
 	return err
 }
 
-func (e *engine) pending(arn string) (string, bool) {
-	d, err := e.sm.DescribeSecret(e.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+func (s *Stack) pending(arn string) (string, bool) {
+	d, err := s.SecretsManager.DescribeSecret(s.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if err != nil {
 		return "", false
 	}
@@ -197,14 +182,14 @@ func (e *engine) pending(arn string) (string, bool) {
 	return pending, pending != ""
 }
 
-func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
+func (s *Stack) done(a awssim.Attempt, o awssim.Outcome) {
 	end := map[awssim.Outcome]string{awssim.Succeeded: RotationSucceeded, awssim.Abandoned: "abandoned"}[o]
 	switch {
-	case e.ctx.Err() != nil: // the stack is closing
+	case s.ctx.Err() != nil: // the stack is closing
 	case end == "":
-		e.say("rotation failed (attempt %d); retry in %s", a.N, e.rot.RetryDelay)
+		s.emit("rotation failed (attempt %d); retry in %s", a.N, s.rot.RetryDelay)
 	default:
-		e.event(Event{SecretARN: a.SecretARN, Rotation: end, What: fmt.Sprintf(
+		s.record(Event{SecretARN: a.SecretARN, Rotation: end, What: fmt.Sprintf(
 			"rotation %s (attempt %d): secret %s version %s", end, a.N, shortARN(a.SecretARN), short(a.Token))})
 	}
 }
@@ -222,9 +207,9 @@ func short(id string) string { return id[:min(len(id), 8)] }
 
 func shortARN(arn string) string { return arn[strings.LastIndexByte(arn, ':')+1:] }
 
-func (e *engine) busy() bool {
-	_, waiting := e.rot.Stats()
-	return e.rot.Busy() || waiting > 0
+func (s *Stack) busy() bool {
+	_, waiting := s.rot.Stats()
+	return s.rot.Busy() || waiting > 0
 }
 
 // startMapping runs awssim's SQS event source mapping of a moto queue to function, in real time.

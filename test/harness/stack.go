@@ -17,6 +17,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"path/filepath"
 	"slices"
@@ -103,11 +104,13 @@ type Stack struct {
 	InitialSecret                      string
 
 	opts      Options
+	ctx       context.Context // canceled by Close
 	cancel    context.CancelFunc
 	closers   []func() // what Close undoes, in the order it was started
 	closeOnce sync.Once
 	pools     map[string]*pool
-	engine    *engine
+	proxy     *httputil.ReverseProxy // to moto
+	rot       *awssim.Engine         // Secrets Manager's rotation engine
 	maps      []*awssim.Mapping
 	wg        sync.WaitGroup
 	logs      map[string]*logsink.Buffer // by function, "moto", and "" for all functions
@@ -115,17 +118,18 @@ type Stack struct {
 	mu       sync.Mutex
 	timeline []Event
 	alerts   []Alert
+	steps    []StepRecord // every rotation step the engine invoked
 }
 
 // Start starts a stack. On error everything started so far is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	started := time.Now()
 	opts.InitialExpiry = cmp.Or(opts.InitialExpiry, time.Now().Add(30*24*time.Hour).UTC().Truncate(time.Second))
-	runCtx, cancel := context.WithCancel(context.Background())
-	s := &Stack{opts: opts, cancel: cancel, pools: map[string]*pool{},
+	s := &Stack{opts: opts, pools: map[string]*pool{},
 		ClientID:      "amzn1.application-oa2-client." + randomHex(16),
 		ApplicationID: "amzn1.sp.solution." + randomHex(8),
 		InitialSecret: spapisim.SecretPrefix + randomHex(32)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -161,23 +165,19 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.createQueues(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.startSim(runCtx); err != nil {
+	if err := s.startSim(s.ctx); err != nil {
 		return nil, err
 	}
-	s.engine = newEngine(runCtx, s.MotoURL, s.SecretsManager, cmp.Or(opts.RotationRetryDelay, 2*time.Second),
-		cmp.Or(opts.RotationAttempts, 5), s.record)
-	s.closers = append(s.closers, s.engine.rot.Stop)
-	if s.ProxyURL, err = s.serve(s.engine); err != nil {
+	if err := s.startEngine(); err != nil {
 		return nil, err
 	}
 	if err := s.startFunctions(ctx, rie, binDir); err != nil {
 		return nil, err
 	}
-	s.engine.invoke = s.pools[FunctionRotate].invoke
 	s.emit("functions running under aws-lambda-rie")
 	s.maps = []*awssim.Mapping{
-		s.startMapping(runCtx, "new-secret", s.NewSecretQueueURL, FunctionReceive),
-		s.startMapping(runCtx, "expiry", s.ExpiryQueueURL, FunctionExpiry),
+		s.startMapping(s.ctx, "new-secret", s.NewSecretQueueURL, FunctionReceive),
+		s.startMapping(s.ctx, "expiry", s.ExpiryQueueURL, FunctionExpiry),
 	}
 	s.emit("stack ready in %s", time.Since(started).Round(time.Millisecond))
 	return s, nil
@@ -377,9 +377,9 @@ func (s *Stack) Timeline() []Event {
 
 // Steps returns every rotation step the engine invoked, with its result.
 func (s *Stack) Steps() []StepRecord {
-	s.engine.mu.Lock()
-	defer s.engine.mu.Unlock()
-	return slices.Clone(s.engine.records)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.steps)
 }
 
 // Logs returns the output of one function (or "moto"), or of all functions when name is "".
@@ -428,7 +428,7 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 	}
 	arn := aws.ToString(out.ARN)
 	if o.Rotation {
-		if err := s.engine.enableRotation(ctx, arn, cmp.Or(o.RotationFunction, RotationFunctionARN)); err != nil {
+		if err := s.enableRotation(ctx, arn, cmp.Or(o.RotationFunction, RotationFunctionARN)); err != nil {
 			return "", fmt.Errorf("harness: enable rotation of %s: %w", o.Name, err)
 		}
 	}
@@ -438,7 +438,7 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 
 // StartRotation is a scheduled rotation: RotateSecret through the engine; it returns the new version id.
 func (s *Stack) StartRotation(ctx context.Context, secretID string) (string, error) {
-	out, err := s.engine.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
+	out, err := s.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
 		return "", fmt.Errorf("harness: start rotation of %s: %w", secretID, err)
 	}
@@ -545,7 +545,7 @@ func (s *Stack) WaitFor(ctx context.Context, timeout time.Duration, what string,
 // Settle waits until no rotation runs or waits for a retry and both queues are empty and idle.
 func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
 	return s.WaitFor(ctx, timeout, "the stack to settle", func(ctx context.Context) (bool, error) {
-		if s.engine.busy() || s.Sim.Stats().Pending > 0 {
+		if s.busy() || s.Sim.Stats().Pending > 0 {
 			return false, nil
 		}
 		for _, m := range s.maps {
