@@ -56,10 +56,9 @@ func RIEPath(root string) (string, error) {
 // CheckMoto reports whether python3 -m moto.server can be run.
 func CheckMoto(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, "python3", "-c", "import moto.server, flask").CombinedOutput()
-	if err != nil {
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if out = bytes.TrimSpace(out); err != nil {
 		return fmt.Errorf("harness: python3 -m moto.server is not available (pip install 'moto[server]'): %v: %s: %w",
-			err, strings.TrimSpace(lines[len(lines)-1]), ErrMissing)
+			err, out[bytes.LastIndexByte(out, '\n')+1:], ErrMissing)
 	}
 	return nil
 }
@@ -227,18 +226,14 @@ type instance struct {
 // startInstance runs bootstrap under rie with env, PATH, HOME and TMPDIR.
 func startInstance(ctx context.Context, rie, name, bootstrap string, timeout time.Duration,
 	env map[string]string, logs io.Writer) (*instance, error) {
-	var vars []string
+	vars := []string{"AWS_LAMBDA_FUNCTION_NAME=" + name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(int(timeout/time.Second)),
+		"AWS_LAMBDA_LOG_FORMAT=JSON"} // as the template's LoggingConfig sets it
 	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			vars = append(vars, k+"="+v)
 		}
 	}
-	vars = append(vars,
-		"AWS_LAMBDA_FUNCTION_NAME="+name,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(timeout/time.Second)),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
-		"AWS_LAMBDA_LOG_FORMAT=JSON", // as the template's LoggingConfig sets it
-	)
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}

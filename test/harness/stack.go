@@ -369,17 +369,16 @@ func (s *Stack) record(ev Event) {
 }
 
 // Timeline returns every event so far.
-func (s *Stack) Timeline() []Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.timeline)
-}
+func (s *Stack) Timeline() []Event { return locked(s, &s.timeline) }
 
 // Steps returns every rotation step the engine invoked, with its result.
-func (s *Stack) Steps() []StepRecord {
+func (s *Stack) Steps() []StepRecord { return locked(s, &s.steps) }
+
+// locked returns a copy of *v, one of s's lists.
+func locked[T any](s *Stack, v *[]T) []T {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.steps)
+	return slices.Clone(*v)
 }
 
 // Logs returns the output of one function (or "moto"), or of all functions when name is "".
@@ -580,9 +579,7 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 	for {
 		msgs, err := q.Receive(ctx, 10)
 		if err != nil || len(msgs) == 0 {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return slices.Clone(s.alerts), err
+			return locked(s, &s.alerts), err
 		}
 		for _, m := range msgs {
 			var env struct {
