@@ -217,7 +217,7 @@ func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *
 	name := queue + " queue → " + function
 	m := &awssim.Mapping{Queue: sqsQueue{s.SQS, url, 0, 1}, QueueARN: queueARN(url), Region: Region,
 		Invoke: func(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
-			out, err := s.pools[function].invoke(ctx, ev)
+			out, err := s.Invoke(ctx, function, ev)
 			if err == nil {
 				err = json.Unmarshal(out, &resp)
 			}

@@ -121,8 +121,8 @@ func engineStack(t *testing.T, retry time.Duration, attempts int, invoke func(co
 	around := func(ctx context.Context, _ string, ev any, _ func(context.Context) ([]byte, error)) ([]byte, error) {
 		return invoke(ctx, ev)
 	}
-	s := &Stack{MotoURL: motoURL(t), opts: Options{RotationRetryDelay: retry, RotationAttempts: attempts},
-		pools: map[string]*pool{FunctionRotate: {free: make(chan *instance, 1), around: around}}}
+	s := &Stack{MotoURL: motoURL(t), pools: map[string]*pool{FunctionRotate: {free: make(chan *instance, 1)}},
+		opts: Options{RotationRetryDelay: retry, RotationAttempts: attempts, AroundInvoke: around}}
 	s.pools[FunctionRotate].free <- &instance{}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.SecretsManager = secretsmanager.NewFromConfig(awsConfig(s.MotoURL))
@@ -297,12 +297,12 @@ func TestPoolAroundInvoke(t *testing.T) {
 	t.Cleanup(srv.Close)
 	in := &instance{name: "f", url: srv.URL, http: srv.Client()}
 	var calls []string
-	p := &pool{free: make(chan *instance, 1), around: func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+	s := &Stack{opts: Options{AroundInvoke: func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
 		calls = append(calls, fmt.Sprint(function, " ", event))
 		return invoke(ctx)
-	}}
-	p.free <- in
-	out, err := p.invoke(t.Context(), "ev")
+	}}, pools: map[string]*pool{"f": {free: make(chan *instance, 1)}}}
+	s.pools["f"].free <- in
+	out, err := s.Invoke(t.Context(), "f", "ev")
 	if err != nil || string(out) != `{"ok":true}` {
 		t.Fatalf("invoke = %q, %v; want the answer", out, err)
 	}

@@ -288,12 +288,13 @@ type AroundInvoke func(ctx context.Context, function string, event any, invoke f
 
 // pool hands out a function's instances, one invocation each at a time.
 type pool struct {
-	free   chan *instance // made with room for every instance
-	all    []*instance
-	around AroundInvoke
+	free chan *instance // made with room for every instance
+	all  []*instance
 }
 
-func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
+// Invoke invokes function with event through AroundInvoke; a handler error is a *FunctionError.
+func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte, error) {
+	p := s.pools[function]
 	var in *instance
 	select {
 	case in = <-p.free:
@@ -301,8 +302,8 @@ func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { p.free <- in }()
-	if p.around != nil {
-		return p.around(ctx, in.name, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
+	if s.opts.AroundInvoke != nil {
+		return s.opts.AroundInvoke(ctx, function, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
 	}
 	return in.invoke(ctx, event)
 }

@@ -103,17 +103,16 @@ type Stack struct {
 	ClientID, ApplicationID            string
 	InitialSecret                      string
 
-	opts      Options
-	ctx       context.Context // canceled by Close
-	cancel    context.CancelFunc
-	closers   []func() // what Close undoes, in the order it was started
-	closeOnce sync.Once
-	pools     map[string]*pool
-	proxy     *httputil.ReverseProxy // to moto
-	rot       *awssim.Engine         // Secrets Manager's rotation engine
-	maps      []*awssim.Mapping
-	wg        sync.WaitGroup
-	logs      map[string]*logsink.Buffer // by function, "moto", and "" for all functions
+	opts    Options
+	ctx     context.Context // canceled by Close
+	cancel  context.CancelFunc
+	closers []func() // what Close undoes, in the order it was started
+	pools   map[string]*pool
+	proxy   *httputil.ReverseProxy // to moto
+	rot     *awssim.Engine         // Secrets Manager's rotation engine
+	maps    []*awssim.Mapping
+	wg      sync.WaitGroup
+	logs    map[string]*logsink.Buffer // by function, "moto", and "" for all functions
 
 	mu       sync.Mutex
 	timeline []Event
@@ -247,7 +246,7 @@ func (s *Stack) startFunctions(ctx context.Context, rie, binDir string) error {
 			n, timeout = 2, cmp.Or(s.opts.RotationTimeout, 20*time.Second)
 		}
 		n = cmp.Or(max(s.opts.Instances[name], 0), n)
-		p := &pool{free: make(chan *instance, n), around: s.opts.AroundInvoke}
+		p := &pool{free: make(chan *instance, n)}
 		s.pools[name] = p
 		for range n {
 			bootstrap := filepath.Join(binDir, name, "bootstrap")
@@ -287,11 +286,6 @@ func (s *Stack) env(function string) map[string]string {
 	}
 	maps.Copy(env, s.opts.Env)
 	return env
-}
-
-// Invoke invokes function with event through AroundInvoke; a handler error is a *FunctionError.
-func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte, error) {
-	return s.pools[function].invoke(ctx, event)
 }
 
 // BootstrapPID returns the pid of the bootstrap under function's first aws-lambda-rie.
@@ -386,12 +380,11 @@ func (s *Stack) Logs(name string) string { return s.logs[name].String() }
 
 // Close stops everything. It is safe to call more than once.
 func (s *Stack) Close() {
-	s.closeOnce.Do(func() {
-		s.cancel()
-		for _, c := range slices.Backward(s.closers) {
-			c()
-		}
-	})
+	s.cancel()
+	for _, c := range slices.Backward(s.closers) {
+		c()
+	}
+	s.closers = nil
 }
 
 // SecretDocument is the managed secret's value.
