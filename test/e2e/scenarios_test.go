@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
@@ -270,14 +272,17 @@ func TestRejectedNotificationsToDLQ(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var dlq []string
+	dlq := 0 // the messages left in the dead-letter queue
 	waitFor(t, s, 45*time.Second, "both messages in the dead-letter queue", func(ctx context.Context) (bool, error) {
-		dlq, err = s.DLQ(ctx, s.NewSecretDLQURL)
-		return len(dlq) >= 2, err
+		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &s.NewSecretDLQURL, MaxNumberOfMessages: 10})
+		if err == nil {
+			dlq = len(out.Messages)
+		}
+		return dlq >= 2, err
 	})
 	settle(t, s)
-	if len(dlq) != 2 {
-		t.Errorf("dead-letter queue holds %d messages, want 2", len(dlq))
+	if dlq != 2 {
+		t.Errorf("dead-letter queue holds %d messages, want 2", dlq)
 	}
 	as := alerts(t, s)
 	rejected := map[string]int{}

@@ -596,16 +596,6 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 	}
 }
 
-// DLQ returns the bodies in a dead-letter queue, leaving them there; they can hold secrets.
-func (s *Stack) DLQ(ctx context.Context, url string) ([]string, error) {
-	msgs, err := sqsQueue{s.SQS, url, 0, 0}.Receive(ctx, 10)
-	var bodies []string
-	for _, m := range msgs {
-		bodies = append(bodies, m.Body)
-	}
-	return bodies, err
-}
-
 // SendNotification puts a raw notification body on a queue, as SP-API would.
 func (s *Stack) SendNotification(ctx context.Context, queueURL, body string) error {
 	if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
