@@ -5,9 +5,7 @@
 package awssim
 
 import (
-	"cmp"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -56,7 +54,7 @@ type Engine struct {
 	wg      sync.WaitGroup
 }
 
-type rotation struct{ arn, token string }
+type rotation [2]string // secret ARN, token
 
 // state is what the engine keeps of one rotation until it succeeds.
 type state struct {
@@ -112,7 +110,7 @@ func (e *Engine) startLocked(r rotation, st *state, reattempt bool) {
 	st.running++
 	st.attempts++
 	e.runs++
-	a := Attempt{SecretARN: r.arn, Token: r.token, N: st.attempts, Reattempt: reattempt}
+	a := Attempt{SecretARN: r[0], Token: r[1], N: st.attempts, Reattempt: reattempt}
 	config := st.config
 	e.wg.Go(func() { e.run(a, config) })
 }
@@ -179,14 +177,12 @@ func (e *Engine) StartDue(now time.Time) {
 			due = append(due, r)
 		}
 	}
-	slices.SortFunc(due, func(x, y rotation) int {
-		return cmp.Or(strings.Compare(x.arn, y.arn), strings.Compare(x.token, y.token))
-	})
+	slices.SortFunc(due, func(x, y rotation) int { return slices.Compare(x[:], y[:]) })
 	for _, r := range due {
 		st := e.rots[r]
 		st.retryAt = time.Time{}
 		// A token no longer holding AWSPENDING is no longer this rotation's: nothing to reattempt.
-		if t, ok := e.Pending(r.arn); ok && t == r.token && st.running == 0 {
+		if t, ok := e.Pending(r[0]); ok && t == r[1] && st.running == 0 {
 			e.startLocked(r, st, true)
 		}
 	}
@@ -209,7 +205,7 @@ func (e *Engine) Running(secretARN string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for r, st := range e.rots {
-		if (secretARN == "" || r.arn == secretARN) && st.running > 0 {
+		if (secretARN == "" || r[0] == secretARN) && st.running > 0 {
 			return true
 		}
 	}

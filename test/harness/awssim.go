@@ -174,12 +174,8 @@ func (s *Stack) finish(arn, token string) error {
 }
 
 func (s *Stack) pending(arn string) (string, bool) {
-	d, err := s.SecretsManager.DescribeSecret(s.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return "", false
-	}
-	pending := managed.Holder(d.VersionIdsToStages, managed.StagePending)
-	return pending, pending != ""
+	v, ok, _ := s.Stage(s.ctx, arn, managed.StagePending)
+	return v.ID, ok
 }
 
 func (s *Stack) done(a awssim.Attempt, o awssim.Outcome) {
