@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
@@ -136,18 +135,6 @@ func (s *Stack) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecre
 	return &secretsmanager.RotateSecretOutput{ARN: d.ARN, Name: d.Name, VersionId: aws.String(token)}, nil
 }
 
-// enableRotation turns rotation on as a schedule does, without rotating: moto keeps the ARN and
-// rules of a RotateSecret naming a Lambda it does not know, and an empty AWSPENDING version to remove.
-func (s *Stack) enableRotation(ctx context.Context, arn, function string) error {
-	out, err := s.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn),
-		RotationLambdaARN: aws.String(function), RotateImmediately: aws.Bool(false),
-		RotationRules: &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}})
-	if err != nil {
-		return err
-	}
-	return s.finish(arn, aws.ToString(out.VersionId))
-}
-
 func (s *Stack) step(a awssim.Attempt, step string) error {
 	if step == awssim.Steps[0] {
 		how := map[bool]string{false: "started", true: "reattempted"}[a.Reattempt]
@@ -253,8 +240,8 @@ func (q sqsQueue) Receive(ctx context.Context, n int) ([]events.SQSMessage, erro
 	}
 	var msgs []events.SQSMessage
 	for _, m := range out.Messages {
-		msgs = append(msgs, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-			Body: aws.ToString(m.Body), Md5OfBody: aws.ToString(m.MD5OfBody), Attributes: m.Attributes})
+		msgs = append(msgs, events.SQSMessage{MessageId: aws.ToString(m.MessageId),
+			ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), Attributes: m.Attributes})
 	}
 	return msgs, nil
 }

@@ -139,12 +139,8 @@ func TestEngineRotation(t *testing.T) {
 	direct, proxied := s.SecretsManager, secretsmanager.NewFromConfig(awsConfig(s.ProxyURL))
 	fake.sm = proxied
 
-	out, err := direct.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String("s"), SecretString: aws.String("old")})
+	arn, err := s.Seed(t.Context(), SeedOptions{Name: "s", Document: &SecretDocument{ClientSecret: "old"}, Rotation: true})
 	if err != nil {
-		t.Fatal(err)
-	}
-	arn := aws.ToString(out.ARN)
-	if err := s.enableRotation(t.Context(), arn, RotationFunctionARN); err != nil {
 		t.Fatal(err)
 	}
 

@@ -419,8 +419,14 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 		return "", fmt.Errorf("harness: create secret %s: %w", o.Name, err)
 	}
 	arn := aws.ToString(out.ARN)
-	if o.Rotation {
-		if err := s.enableRotation(ctx, arn, cmp.Or(o.RotationFunction, RotationFunctionARN)); err != nil {
+	if o.Rotation { // moto keeps the rules of a RotateSecret naming a Lambda it does not know, and AWSPENDING
+		rot, err := s.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: out.ARN, RotateImmediately: aws.Bool(false),
+			RotationLambdaARN: aws.String(cmp.Or(o.RotationFunction, RotationFunctionARN)),
+			RotationRules:     &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}})
+		if err == nil {
+			err = s.finish(arn, aws.ToString(rot.VersionId))
+		}
+		if err != nil {
 			return "", fmt.Errorf("harness: enable rotation of %s: %w", o.Name, err)
 		}
 	}
@@ -541,8 +547,9 @@ func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
 			return false, nil
 		}
 		for _, m := range s.maps {
-			out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(m.Queue.(sqsQueue).url),
-				AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
+			out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+				QueueUrl: aws.String(m.Queue.(sqsQueue).url), AttributeNames: []sqstypes.QueueAttributeName{
+					"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
 			if err != nil {
 				return false, fmt.Errorf("harness: queue attributes: %w", err)
 			}
