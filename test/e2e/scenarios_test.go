@@ -268,7 +268,7 @@ func TestRejectedNotificationsToDLQ(t *testing.T) {
 	malformed := `{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payload":{"applicationOAuthClientNewSecret":{"clientId":"` +
 		s.ClientID + `","newClientSecret":"` + exampleSecret + `"}}`
 	for _, body := range []string{malformed, string(unknown)} {
-		if err := s.SendNotification(t.Context(), s.NewSecretQueueURL, body); err != nil {
+		if _, err := s.SQS.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: &s.NewSecretQueueURL, MessageBody: &body}); err != nil {
 			t.Fatal(err)
 		}
 	}

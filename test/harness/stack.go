@@ -461,9 +461,8 @@ func Fingerprint(value string) string {
 }
 
 // Document parses the value.
-func (v Version) Document() (SecretDocument, error) {
-	var d SecretDocument
-	err := json.Unmarshal([]byte(v.Value), &d)
+func (v Version) Document() (d SecretDocument, err error) {
+	err = json.Unmarshal([]byte(v.Value), &d)
 	return d, err
 }
 
@@ -601,14 +600,6 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 			q.Delete(ctx, m)
 		}
 	}
-}
-
-// SendNotification puts a raw notification body on a queue, as SP-API would.
-func (s *Stack) SendNotification(ctx context.Context, queueURL, body string) error {
-	if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
-		return fmt.Errorf("harness: send notification: %w", err)
-	}
-	return nil
 }
 
 // retryAfter adds "Retry-After: 1" to 429 answers without one, so that clients retry within the
