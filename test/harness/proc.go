@@ -201,15 +201,12 @@ func childPID(parent int) (int, bool) {
 	entries, _ := os.ReadDir("/proc")
 	want := strconv.Itoa(parent)
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")) // none for a non-process entry
 		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
 		st := string(b)
 		if f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:]); len(f) > 1 && f[1] == want {
-			return pid, true
+			pid, err := strconv.Atoi(e.Name())
+			return pid, err == nil
 		}
 	}
 	return 0, false
