@@ -205,7 +205,7 @@ func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *
 				err = json.Unmarshal(out, &resp)
 			}
 			if err == nil {
-				s.emit("%s: %d message(s) processed, %d failed and will be retried", name, len(ev.Records),
+				s.emit("%s: %d message(s) handled, %d failed (retried later)", name, len(ev.Records),
 					len(resp.BatchItemFailures))
 			} else if ctx.Err() == nil {
 				s.emit("%s: invocation failed, all %d message(s) retried: %.300q", name, len(ev.Records), err)
