@@ -5,10 +5,7 @@
 package awssim
 
 import (
-	"cmp"
-	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -50,40 +47,52 @@ type Engine struct {
 	OnDone          func(Attempt, Outcome)                         // optional; called without the lock
 	Wake            func(at time.Time)                             // optional; when a reattempt is due
 
-	mu       sync.Mutex
-	running  map[rotation]int       // runs in progress
-	rerun    map[rotation]bool      // a reattempt was asked for while running
-	retryAt  map[rotation]time.Time // failed rotations and when they are reattempted
-	attempts map[rotation]int       // failures in a row, plus the run in progress
-	config   map[rotation]bool      // configuration tests: testSecret alone
-	runs     int
-	active   int
-	stopped  bool
-	wg       sync.WaitGroup
+	mu      sync.Mutex
+	rots    map[rotation]*state
+	runs    int
+	stopped bool
+	wg      sync.WaitGroup
 }
 
-type rotation struct{ arn, token string }
+type rotation [2]string // secret ARN, token
+
+// state is what the engine keeps of one rotation until it succeeds.
+type state struct {
+	running  int       // runs in progress
+	rerun    bool      // a reattempt was asked for while running
+	retryAt  time.Time // when a failed rotation is reattempted; zero when none is scheduled
+	attempts int       // failures in a row, plus the run in progress
+	config   bool      // the next run is the configuration test: testSecret alone
+}
+
+func (e *Engine) state(r rotation) *state {
+	if e.rots == nil {
+		e.rots = map[rotation]*state{}
+	}
+	if e.rots[r] == nil {
+		e.rots[r] = &state{}
+	}
+	return e.rots[r]
+}
 
 // Start is RotateSecret's effect: it starts the rotation or, when reattempt is set (RotateSecret
 // refused as a rotation is incomplete) and it runs, asks for a reattempt once that run ends.
 func (e *Engine) Start(secretARN, token string, reattempt bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.init()
 	r := rotation{secretARN, token}
-	if e.running[r] > 0 {
-		if reattempt && e.ConcurrentRerun != nil && e.ConcurrentRerun() {
-			e.startLocked(r, true)
-			return
+	st := e.state(r)
+	switch {
+	case st.running == 0:
+		st.retryAt = time.Time{}
+		if !reattempt {
+			st.attempts = 0
 		}
-		e.rerun[r] = true
+	case !reattempt || e.ConcurrentRerun == nil || !e.ConcurrentRerun():
+		st.rerun = true
 		return
 	}
-	delete(e.retryAt, r)
-	if !reattempt {
-		delete(e.attempts, r)
-	}
-	e.startLocked(r, reattempt)
+	e.startLocked(r, st, reattempt)
 }
 
 // ConfigTest marks the rotation's next run as the service's configuration test: testSecret alone,
@@ -91,27 +100,18 @@ func (e *Engine) Start(secretARN, token string, reattempt bool) {
 func (e *Engine) ConfigTest(secretARN, token string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.init()
-	e.config[rotation{secretARN, token}] = true
+	e.state(rotation{secretARN, token}).config = true
 }
 
-func (e *Engine) init() {
-	if e.running == nil {
-		e.running, e.rerun, e.retryAt = map[rotation]int{}, map[rotation]bool{}, map[rotation]time.Time{}
-		e.attempts, e.config = map[rotation]int{}, map[rotation]bool{}
-	}
-}
-
-func (e *Engine) startLocked(r rotation, reattempt bool) {
+func (e *Engine) startLocked(r rotation, st *state, reattempt bool) {
 	if e.stopped {
 		return
 	}
-	e.running[r]++
-	e.attempts[r]++
-	e.active++
+	st.running++
+	st.attempts++
 	e.runs++
-	a := Attempt{SecretARN: r.arn, Token: r.token, N: e.attempts[r], Reattempt: reattempt}
-	config := e.config[r]
+	a := Attempt{SecretARN: r[0], Token: r[1], N: st.attempts, Reattempt: reattempt}
+	config := st.config
 	e.wg.Go(func() { e.run(a, config) })
 }
 
@@ -144,73 +144,68 @@ func (e *Engine) done(a Attempt, ok bool) (Outcome, time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	r := rotation{a.SecretARN, a.Token}
-	e.running[r]--
-	e.active--
-	rerun := e.rerun[r]
+	st := e.rots[r]
+	st.running--
 	switch {
-	case e.running[r] > 0:
+	case st.running > 0:
 		return WillRetry, time.Time{} // the other run decides
 	case ok:
-		delete(e.rerun, r)
-		delete(e.retryAt, r)
-		delete(e.attempts, r)
-		delete(e.config, r)
+		delete(e.rots, r)
 		return Succeeded, time.Time{}
 	case e.stopped:
 		return Interrupted, time.Time{}
-	case e.MaxAttempts > 0 && e.attempts[r] >= e.MaxAttempts:
-		delete(e.rerun, r)
+	}
+	rerun := st.rerun
+	st.rerun = false
+	if e.MaxAttempts > 0 && st.attempts >= e.MaxAttempts {
 		return Abandoned, time.Time{}
 	}
-	delete(e.rerun, r)
-	at := e.Now()
+	st.retryAt = e.Now()
 	if !rerun {
-		at = at.Add(e.RetryDelay)
+		st.retryAt = st.retryAt.Add(e.RetryDelay)
 	}
-	e.retryAt[r] = at
-	return WillRetry, at
+	return WillRetry, st.retryAt
 }
 
 // StartDue reattempts, in a fixed order, the failed rotations due whose token holds AWSPENDING.
 func (e *Engine) StartDue(now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	due := make([]rotation, 0, len(e.retryAt))
-	for r, at := range e.retryAt {
-		if !at.After(now) {
+	var due []rotation
+	for r, st := range e.rots {
+		if !st.retryAt.IsZero() && !st.retryAt.After(now) {
 			due = append(due, r)
 		}
 	}
-	slices.SortFunc(due, func(x, y rotation) int {
-		return cmp.Or(strings.Compare(x.arn, y.arn), strings.Compare(x.token, y.token))
-	})
+	slices.SortFunc(due, func(x, y rotation) int { return slices.Compare(x[:], y[:]) })
 	for _, r := range due {
-		delete(e.retryAt, r)
-		if t, ok := e.Pending(r.arn); !ok || t != r.token {
-			continue // no longer this rotation's: nothing to reattempt
-		}
-		if e.running[r] == 0 {
-			e.startLocked(r, true)
+		st := e.rots[r]
+		st.retryAt = time.Time{}
+		// A token no longer holding AWSPENDING is no longer this rotation's: nothing to reattempt.
+		if t, ok := e.Pending(r[0]); ok && t == r[1] && st.running == 0 {
+			e.startLocked(r, st, true)
 		}
 	}
 }
 
 // NextRetry returns the earliest scheduled reattempt.
-func (e *Engine) NextRetry() (time.Time, bool) {
+func (e *Engine) NextRetry() (next time.Time, ok bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.retryAt) == 0 {
-		return time.Time{}, false
+	for _, st := range e.rots {
+		if !st.retryAt.IsZero() && (next.IsZero() || st.retryAt.Before(next)) {
+			next = st.retryAt
+		}
 	}
-	return slices.MinFunc(slices.Collect(maps.Values(e.retryAt)), time.Time.Compare), true
+	return next, !next.IsZero()
 }
 
-// Running reports whether a run of any rotation of secretARN is in progress.
+// Running reports whether a run of any rotation of secretARN (of any secret when "") is in progress.
 func (e *Engine) Running(secretARN string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for r, n := range e.running {
-		if r.arn == secretARN && n > 0 {
+	for r, st := range e.rots {
+		if (secretARN == "" || r[0] == secretARN) && st.running > 0 {
 			return true
 		}
 	}
@@ -221,15 +216,16 @@ func (e *Engine) Running(secretARN string) bool {
 func (e *Engine) Stats() (runs, waiting int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.runs, len(e.retryAt)
+	for _, st := range e.rots {
+		if !st.retryAt.IsZero() {
+			waiting++
+		}
+	}
+	return e.runs, waiting
 }
 
 // Busy reports whether a run is in progress.
-func (e *Engine) Busy() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.active > 0
-}
+func (e *Engine) Busy() bool { return e.Running("") }
 
 // Stop starts nothing more and waits for the runs in progress.
 func (e *Engine) Stop() {

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 )
@@ -38,7 +41,8 @@ func TestForgedDeliveryNeverBlocks(t *testing.T) {
 	p["newClientSecretExpiryTime"] = time.Now().Add(10 * 365 * 24 * time.Hour).UTC().Format(time.RFC3339)
 	n["notificationMetadata"].(map[string]any)["notificationId"] = "f0f0f0f0-0000-4000-8000-000000000001"
 	forged, _ := json.Marshal(n)
-	if err := s.SendNotification(t.Context(), s.NewSecretQueueURL, string(forged)); err != nil {
+	in := &sqs.SendMessageInput{QueueUrl: &s.NewSecretQueueURL, MessageBody: aws.String(string(forged))}
+	if _, err := s.SQS.SendMessage(t.Context(), in); err != nil {
 		t.Fatal(err)
 	}
 

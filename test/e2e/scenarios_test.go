@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
 	"github.com/spapi-lwa/secret-rotation/test/harness"
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
@@ -266,18 +268,21 @@ func TestRejectedNotificationsToDLQ(t *testing.T) {
 	malformed := `{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payload":{"applicationOAuthClientNewSecret":{"clientId":"` +
 		s.ClientID + `","newClientSecret":"` + exampleSecret + `"}}`
 	for _, body := range []string{malformed, string(unknown)} {
-		if err := s.SendNotification(t.Context(), s.NewSecretQueueURL, body); err != nil {
+		if _, err := s.SQS.SendMessage(t.Context(), &sqs.SendMessageInput{QueueUrl: &s.NewSecretQueueURL, MessageBody: &body}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var dlq []string
+	dlq := 0 // the messages left in the dead-letter queue
 	waitFor(t, s, 45*time.Second, "both messages in the dead-letter queue", func(ctx context.Context) (bool, error) {
-		dlq, err = s.DLQ(ctx, s.NewSecretDLQURL)
-		return len(dlq) >= 2, err
+		out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: &s.NewSecretDLQURL, MaxNumberOfMessages: 10})
+		if err == nil {
+			dlq = len(out.Messages)
+		}
+		return dlq >= 2, err
 	})
 	settle(t, s)
-	if len(dlq) != 2 {
-		t.Errorf("dead-letter queue holds %d messages, want 2", len(dlq))
+	if dlq != 2 {
+		t.Errorf("dead-letter queue holds %d messages, want 2", dlq)
 	}
 	as := alerts(t, s)
 	rejected := map[string]int{}

@@ -12,15 +12,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"slices"
+	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
@@ -37,214 +35,146 @@ type StepRecord struct {
 	Err      string // "" on success
 }
 
-// engine is Secrets Manager's rotation engine in front of moto: the proxy, and awssim's engine
-// running rotations in real time.
-type engine struct {
-	sm     *secretsmanager.Client // moto, directly
-	invoke func(ctx context.Context, event any) ([]byte, error)
-	event  func(Event)
-	proxy  *httputil.ReverseProxy
-	ctx    context.Context
-	rot    *awssim.Engine
-
-	mu      sync.Mutex
-	records []StepRecord
-}
-
 var errIncomplete = &smithy.GenericAPIError{Code: "InvalidRequestException",
 	Message: "A previous rotation isn't complete. That rotation will be reattempted."}
 
-func newEngine(ctx context.Context, motoURL string, sm *secretsmanager.Client, retry time.Duration, attempts int,
-	event func(Event)) *engine {
-	u, _ := url.Parse(motoURL)
-	e := &engine{sm: sm, event: event, proxy: httputil.NewSingleHostReverseProxy(u), ctx: ctx}
-	e.rot = &awssim.Engine{Now: time.Now, RetryDelay: retry, MaxAttempts: attempts,
-		Invoke: e.step, Finish: e.finish, Pending: e.pending, OnDone: e.done,
-		Wake: func(at time.Time) {
+// startEngine starts Secrets Manager's rotation engine in front of moto: the proxy the functions
+// reach Secrets Manager through (ProxyURL), and awssim's engine running rotations in real time.
+func (s *Stack) startEngine() (err error) {
+	u, _ := url.Parse(s.MotoURL)
+	s.proxy = httputil.NewSingleHostReverseProxy(u)
+	s.rot = &awssim.Engine{Now: time.Now, RetryDelay: cmp.Or(s.opts.RotationRetryDelay, 2*time.Second),
+		MaxAttempts: cmp.Or(s.opts.RotationAttempts, 5), Invoke: s.step, Finish: s.finish, Pending: s.pending,
+		OnDone: s.done, Wake: func(at time.Time) {
 			time.AfterFunc(time.Until(at), func() {
-				if ctx.Err() == nil {
-					e.rot.StartDue(time.Now())
+				if s.ctx.Err() == nil {
+					s.rot.StartDue(time.Now())
 				}
 			})
-		},
-	}
-	return e
+		}}
+	s.closers = append(s.closers, s.rot.Stop)
+	s.ProxyURL, err = s.serve(http.HandlerFunc(s.secretsManager))
+	return err
 }
 
-func (e *engine) say(format string, args ...any) { e.event(Event{What: fmt.Sprintf(format, args...)}) }
-
-// ServeHTTP is the Secrets Manager endpoint the functions use.
-func (e *engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	op := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
-	if op != "RotateSecret" && op != "PutSecretValue" {
-		e.proxy.ServeHTTP(w, r)
-		return
-	}
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+// secretsManager is the Secrets Manager endpoint the functions use.
+func (s *Stack) secretsManager(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	var in struct {
 		secretsmanager.RotateSecretInput
 		SecretString string // PutSecretValue's
 	}
-	if err := json.Unmarshal(body, &in); err != nil {
-		writeJSON(w, http.StatusBadRequest, "InvalidParameterException",
-			map[string]string{"message": "malformed request"})
-		return
-	}
-	if op == "RotateSecret" {
-		arn, name, token, err := e.rotateSecret(r.Context(), &in.RotateSecretInput)
-		if ae, ok := errors.AsType[smithy.APIError](err); ok {
-			writeJSON(w, http.StatusBadRequest, ae.ErrorCode(), map[string]string{"message": ae.ErrorMessage()})
-		} else if err != nil {
-			writeJSON(w, http.StatusInternalServerError, "InternalServiceError",
-				map[string]string{"message": "the local rotation engine failed"})
-		} else {
-			writeJSON(w, http.StatusOK, "", map[string]string{"ARN": arn, "Name": name, "VersionId": token})
-		}
-		return
-	}
-	// moto lets PutSecretValue reuse a token for another value; AWS refuses.
-	if in.ClientRequestToken != nil {
-		got, err := e.sm.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
+	json.Unmarshal(body, &in)
+	var out any
+	var err error
+	switch r.Header.Get("X-Amz-Target") {
+	case "secretsmanager.RotateSecret":
+		out, err = s.rotateSecret(r.Context(), &in.RotateSecretInput)
+	case "secretsmanager.PutSecretValue": // moto lets a token be reused for another value; AWS refuses
+		got, gerr := s.SecretsManager.GetSecretValue(r.Context(), &secretsmanager.GetSecretValueInput{
 			SecretId: in.SecretId, VersionId: in.ClientRequestToken})
-		if err == nil && aws.ToString(got.SecretString) != in.SecretString {
-			writeJSON(w, http.StatusBadRequest, "ResourceExistsException",
-				map[string]string{"message": "You can't modify an existing version, you can only create a new version."})
-			return
+		if in.ClientRequestToken != nil && gerr == nil && aws.ToString(got.SecretString) != in.SecretString {
+			err = &smithy.GenericAPIError{Code: "ResourceExistsException",
+				Message: "You can't modify an existing version, you can only create a new version."}
 		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	e.proxy.ServeHTTP(w, r)
-}
-
-// writeJSON answers as Secrets Manager does; a non-empty code makes v an error of that type.
-func writeJSON(w http.ResponseWriter, status int, code string, v map[string]string) {
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	if code != "" {
-		w.Header().Set("X-Amzn-ErrorType", code)
-		v["__type"] = code
+	status := http.StatusOK
+	if ae, ok := errors.AsType[smithy.APIError](err); ok {
+		status, out = http.StatusBadRequest, map[string]string{"__type": ae.ErrorCode(), "message": ae.ErrorMessage()}
+	} else if err != nil {
+		status, out = http.StatusInternalServerError, map[string]string{"__type": "InternalServiceError",
+			"message": "the local rotation engine failed"}
 	}
+	if out == nil {
+		s.proxy.ServeHTTP(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+	json.NewEncoder(w).Encode(out)
 }
 
 // rotateSecret is RotateSecret as the service plays it.
-func (e *engine) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (
-	arn, name, token string, err error) {
-	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: in.SecretId})
+func (s *Stack) rotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput) (
+	*secretsmanager.RotateSecretOutput, error) {
+	d, err := s.SecretsManager.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: in.SecretId})
 	if err != nil {
-		return "", "", "", err
+		return nil, err
 	}
-	arn = aws.ToString(d.ARN)
+	arn := aws.ToString(d.ARN)
 	pending := managed.PendingVersion(d.VersionIdsToStages)
-	if running := e.rot.Running(arn); running || pending != "" {
+	if running := s.rot.Running(arn); running || pending != "" {
 		if !running {
-			e.rot.Start(arn, pending, true) // "That rotation will be reattempted": now
+			s.rot.Start(arn, pending, true) // "That rotation will be reattempted": now
 		}
-		return "", "", "", errIncomplete
+		return nil, errIncomplete
 	}
 	lambdaARN := aws.ToString(in.RotationLambdaARN)
-	if lambdaARN == "" {
-		if !aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == "" {
-			return "", "", "", &smithy.GenericAPIError{Code: "InvalidRequestException",
-				Message: "No Lambda rotation function ARN is associated with this secret."}
-		}
-		lambdaARN = RotationFunctionARN
+	if lambdaARN == "" && !aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == "" {
+		return nil, &smithy.GenericAPIError{Code: "InvalidRequestException",
+			Message: "No Lambda rotation function ARN is associated with this secret."}
 	}
-	token = cmp.Or(aws.ToString(in.ClientRequestToken), NewToken())
-	_, err = e.sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
-		SecretId: aws.String(arn), ClientRequestToken: aws.String(token),
-		RotationLambdaARN: aws.String(lambdaARN), RotationRules: in.RotationRules,
+	token := cmp.Or(aws.ToString(in.ClientRequestToken), NewToken())
+	_, err = s.SecretsManager.RotateSecret(ctx, &secretsmanager.RotateSecretInput{
+		SecretId: d.ARN, ClientRequestToken: aws.String(token),
+		RotationLambdaARN: aws.String(cmp.Or(lambdaARN, RotationFunctionARN)), RotationRules: in.RotationRules,
 	})
 	// moto answers ResourceNotFoundException to a RotateSecret naming a Lambda it does not know,
 	// after it has stored the rotation's configuration and pending version.
 	if ae, ok := errors.AsType[smithy.APIError](err); err != nil &&
 		(!ok || ae.ErrorCode() != "ResourceNotFoundException") {
-		return "", "", "", err
+		return nil, err
 	}
-	if e.rot.Running(arn) {
-		return "", "", "", errIncomplete
+	if s.rot.Running(arn) {
+		return nil, errIncomplete
 	}
 	if in.RotateImmediately == nil || *in.RotateImmediately {
-		e.rot.Start(arn, token, false)
+		s.rot.Start(arn, token, false)
 	}
-	return arn, aws.ToString(d.Name), token, nil
+	return &secretsmanager.RotateSecretOutput{ARN: d.ARN, Name: d.Name, VersionId: aws.String(token)}, nil
 }
 
-// enableRotation turns rotation on as a schedule does, without rotating: moto keeps the ARN and
-// rules of a RotateSecret naming a Lambda it does not know, and an empty AWSPENDING version to remove.
-func (e *engine) enableRotation(ctx context.Context, arn, current, function string) error {
-	_, _, token, err := e.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn),
-		RotationLambdaARN: aws.String(function), RotateImmediately: aws.Bool(false),
-		RotationRules: &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}})
-	if err == nil {
-		err = e.finish(arn, token)
-	}
-	if err != nil {
-		return fmt.Errorf("harness: enable rotation of %s: %w", arn, err)
-	}
-	d, err := e.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil || !aws.ToBool(d.RotationEnabled) ||
-		!slices.Contains(d.VersionIdsToStages[current], managed.StageCurrent) {
-		return fmt.Errorf("harness: enable rotation of %s: rotation not enabled or AWSCURRENT moved (%v)", arn, err)
-	}
-	return nil
-}
-
-func (e *engine) step(a awssim.Attempt, step string) error {
+func (s *Stack) step(a awssim.Attempt, step string) error {
 	if step == awssim.Steps[0] {
-		how := "started"
-		if a.Reattempt {
-			how = "reattempted"
-		}
-		e.say("rotation %s: secret %s version %s (attempt %d)", how, shortARN(a.SecretARN), short(a.Token), a.N)
+		how := map[bool]string{false: "started", true: "reattempted"}[a.Reattempt]
+		s.emit("rotation %s: secret %s version %s (attempt %d)", how, shortARN(a.SecretARN), short(a.Token), a.N)
 	}
 	start := time.Now()
-	_, err := e.invoke(e.ctx, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
-	took := time.Since(start).Round(time.Millisecond)
-	rec := StepRecord{SecretID: a.SecretARN, Attempt: a.N, Step: step}
+	_, err := s.Invoke(s.ctx, FunctionRotate, events.SecretsManagerSecretRotationEvent{Step: step, SecretID: a.SecretARN, ClientRequestToken: a.Token})
+	rec, result := StepRecord{SecretID: a.SecretARN, Attempt: a.N, Step: step}, "ok"
 	if err != nil {
 		rec.Err = err.Error()
-		e.say("  %s failed after %s: %s", step, took, oneLine(rec.Err))
-	} else {
-		e.say("  %s ok (%s)", step, took)
+		result = fmt.Sprintf("failed: %.300q", rec.Err)
 	}
-	e.mu.Lock()
-	e.records = append(e.records, rec)
-	e.mu.Unlock()
+	s.emit("  %s (%s): %s", step, time.Since(start).Round(time.Millisecond), result)
+	s.mu.Lock()
+	s.steps = append(s.steps, rec)
+	s.mu.Unlock()
 	return err
 }
 
-func (e *engine) finish(arn, token string) error {
-	_, err := e.sm.UpdateSecretVersionStage(e.ctx, &secretsmanager.UpdateSecretVersionStageInput{
+func (s *Stack) finish(arn, token string) error {
+	_, err := s.SecretsManager.UpdateSecretVersionStage(s.ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(arn), VersionStage: aws.String("AWSPENDING"), RemoveFromVersionId: aws.String(token)})
 	return err
 }
 
-func (e *engine) pending(arn string) (string, bool) {
-	d, err := e.sm.DescribeSecret(e.ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if err != nil {
-		return "", false
-	}
-	pending := managed.Holder(d.VersionIdsToStages, managed.StagePending)
-	return pending, pending != ""
+func (s *Stack) pending(arn string) (string, bool) {
+	v, ok, _ := s.Stage(s.ctx, arn, managed.StagePending)
+	return v.ID, ok
 }
 
-func (e *engine) done(a awssim.Attempt, o awssim.Outcome) {
-	ev := Event{SecretARN: a.SecretARN}
+func (s *Stack) done(a awssim.Attempt, o awssim.Outcome) {
+	end := map[awssim.Outcome]string{awssim.Succeeded: RotationSucceeded, awssim.Abandoned: "abandoned"}[o]
 	switch {
-	case e.ctx.Err() != nil:
-		return // the stack is closing
-	case o == awssim.Succeeded:
-		ev.What, ev.Rotation = "rotation succeeded", RotationSucceeded
-	case o == awssim.Abandoned:
-		ev.What, ev.Rotation = fmt.Sprintf("rotation abandoned after %d attempts", a.N), RotationAbandoned
+	case s.ctx.Err() != nil: // the stack is closing
+	case end == "":
+		s.emit("rotation failed (attempt %d); retry in %s", a.N, s.rot.RetryDelay)
 	default:
-		e.say("rotation failed (attempt %d); retry in %s", a.N, e.rot.RetryDelay)
-		return
+		s.record(Event{SecretARN: a.SecretARN, Rotation: end, What: fmt.Sprintf(
+			"rotation %s (attempt %d): secret %s version %s", end, a.N, shortARN(a.SecretARN), short(a.Token))})
 	}
-	ev.What += fmt.Sprintf(": secret %s version %s", shortARN(a.SecretARN), short(a.Token))
-	e.event(ev)
 }
 
 // NewToken returns a random version-4 UUID, the form of a ClientRequestToken.
@@ -260,34 +190,32 @@ func short(id string) string { return id[:min(len(id), 8)] }
 
 func shortARN(arn string) string { return arn[strings.LastIndexByte(arn, ':')+1:] }
 
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 300 {
-		s = s[:297] + "..."
-	}
-	return s
+func (s *Stack) busy() bool {
+	_, waiting := s.rot.Stats()
+	return s.rot.Busy() || waiting > 0
 }
 
-func (e *engine) busy() bool {
-	_, waiting := e.rot.Stats()
-	return e.rot.Busy() || waiting > 0
-}
-
-// mapping is awssim's SQS event source mapping of a moto queue to a function, in real time; it is
-// also the awssim.Queue it polls.
-type mapping struct {
-	*awssim.Mapping
-	s                   *Stack
-	name, url, function string
-}
-
-func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *mapping {
-	m := &mapping{s: s, name: queue + " queue → " + function, url: url, function: function}
-	m.Mapping = &awssim.Mapping{Queue: m, QueueARN: queueARN(url), Region: Region, Invoke: m.call}
+// startMapping runs awssim's SQS event source mapping of a moto queue to function, in real time.
+func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *awssim.Mapping {
+	name := queue + " queue → " + function
+	m := &awssim.Mapping{Queue: sqsQueue{s.SQS, url, 0, 1}, QueueARN: queueARN(url), Region: Region,
+		Invoke: func(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
+			out, err := s.Invoke(ctx, function, ev)
+			if err == nil {
+				err = json.Unmarshal(out, &resp)
+			}
+			if err == nil {
+				s.emit("%s: %d message(s) handled, %d failed (retried later)", name, len(ev.Records),
+					len(resp.BatchItemFailures))
+			} else if ctx.Err() == nil {
+				s.emit("%s: invocation failed, all %d message(s) retried: %.300q", name, len(ev.Records), err)
+			}
+			return resp, err
+		}}
 	s.wg.Go(func() {
 		for ctx.Err() == nil {
 			if _, err := m.Poll(ctx); err != nil && ctx.Err() == nil {
-				s.emit("%s: receive failed: %v", m.name, err)
+				s.emit("%s: %v", name, err)
 				time.Sleep(500 * time.Millisecond)
 			}
 		}
@@ -295,46 +223,30 @@ func (s *Stack) startMapping(ctx context.Context, queue, url, function string) *
 	return m
 }
 
-func (m *mapping) call(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
-	m.s.emit("%s: invoking with %d message(s)", m.name, len(ev.Records))
-	out, err := m.s.pools[m.function].invoke(ctx, ev)
-	if err == nil {
-		err = json.Unmarshal(out, &resp)
-	}
-	switch n := len(resp.BatchItemFailures); {
-	case err != nil && ctx.Err() == nil:
-		m.s.emit("%s: invocation failed, whole batch retried: %s", m.name, oneLine(err.Error()))
-	case n > 0:
-		m.s.emit("%s: %d of %d message(s) failed and will be retried", m.name, n, len(ev.Records))
-	case err == nil:
-		m.s.emit("%s: %d message(s) processed", m.name, len(ev.Records))
-	}
-	return resp, err
+// sqsQueue is a moto queue as an awssim.Queue: it receives hiding messages for visibility seconds
+// (0: the queue's timeout), waiting up to wait seconds for one.
+type sqsQueue struct {
+	sqs              *sqs.Client
+	url              string
+	visibility, wait int32
 }
 
-// Receive is ReceiveMessage, as the mapping polls; no consumer reads message attributes.
-func (m *mapping) Receive(ctx context.Context, n int) ([]events.SQSMessage, error) {
-	out, err := m.s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl:                    aws.String(m.url),
-		MaxNumberOfMessages:         int32(n),
-		WaitTimeSeconds:             1,
-		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
-	})
+func (q sqsQueue) Receive(ctx context.Context, n int) ([]events.SQSMessage, error) {
+	out, err := q.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(q.url),
+		MaxNumberOfMessages: int32(n), VisibilityTimeout: q.visibility, WaitTimeSeconds: q.wait,
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("harness: receive from %s: %w", filepath.Base(q.url), err)
 	}
 	var msgs []events.SQSMessage
-	for _, msg := range out.Messages {
-		msgs = append(msgs, events.SQSMessage{
-			MessageId: aws.ToString(msg.MessageId), ReceiptHandle: aws.ToString(msg.ReceiptHandle),
-			Body: aws.ToString(msg.Body), Md5OfBody: aws.ToString(msg.MD5OfBody), Attributes: msg.Attributes,
-		})
+	for _, m := range out.Messages {
+		msgs = append(msgs, events.SQSMessage{MessageId: aws.ToString(m.MessageId),
+			ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body), Attributes: m.Attributes})
 	}
 	return msgs, nil
 }
 
-// Delete is DeleteMessage of a handled message.
-func (m *mapping) Delete(ctx context.Context, msg events.SQSMessage) error {
-	_, err := m.s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(m.url), ReceiptHandle: aws.String(msg.ReceiptHandle)})
+func (q sqsQueue) Delete(ctx context.Context, m events.SQSMessage) error {
+	_, err := q.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(q.url), ReceiptHandle: aws.String(m.ReceiptHandle)})
 	return err
 }

@@ -116,34 +116,31 @@ func (f *fakeRotation) invoke(ctx context.Context, event any) ([]byte, error) {
 	return []byte("null"), nil
 }
 
-func TestEngineRotation(t *testing.T) {
-	url := motoURL(t)
-	direct := secretsmanager.NewFromConfig(awsConfig(url))
-	var timeline []string
-	var ended []Event // the events that end a rotation
-	var tmu sync.Mutex
-	ctx, cancel := context.WithCancel(context.Background())
-	e := newEngine(ctx, url, direct, 200*time.Millisecond, 3, func(ev Event) {
-		tmu.Lock()
-		timeline = append(timeline, ev.What)
-		if ev.Rotation != "" {
-			ended = append(ended, ev)
-		}
-		tmu.Unlock()
-	})
-	t.Cleanup(func() { cancel(); e.rot.Stop() })
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
-	proxied := secretsmanager.NewFromConfig(awsConfig(srv.URL))
-	fake := &fakeRotation{sm: proxied, block: make(chan struct{})}
-	e.invoke = fake.invoke
-
-	out, err := direct.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String("s"), SecretString: aws.String("old")})
-	if err != nil {
+// engineStack starts the rotation engine alone in front of moto, invoke playing the rotation function.
+func engineStack(t *testing.T, retry time.Duration, attempts int, invoke func(context.Context, any) ([]byte, error)) *Stack {
+	around := func(ctx context.Context, _ string, ev any, _ func(context.Context) ([]byte, error)) ([]byte, error) {
+		return invoke(ctx, ev)
+	}
+	s := &Stack{MotoURL: motoURL(t), pools: map[string]*pool{FunctionRotate: {free: make(chan *instance, 1)}},
+		opts: Options{RotationRetryDelay: retry, RotationAttempts: attempts, AroundInvoke: around}}
+	s.pools[FunctionRotate].free <- &instance{}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.SecretsManager = secretsmanager.NewFromConfig(awsConfig(s.MotoURL))
+	t.Cleanup(s.Close)
+	if err := s.startEngine(); err != nil {
 		t.Fatal(err)
 	}
-	arn := aws.ToString(out.ARN)
-	if err := e.enableRotation(t.Context(), arn, aws.ToString(out.VersionId), RotationFunctionARN); err != nil {
+	return s
+}
+
+func TestEngineRotation(t *testing.T) {
+	fake := &fakeRotation{block: make(chan struct{})}
+	s := engineStack(t, 200*time.Millisecond, 3, fake.invoke)
+	direct, proxied := s.SecretsManager, secretsmanager.NewFromConfig(awsConfig(s.ProxyURL))
+	fake.sm = proxied
+
+	arn, err := s.Seed(t.Context(), SeedOptions{Name: "s", Document: &SecretDocument{ClientSecret: "old"}, Rotation: true})
+	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -160,7 +157,7 @@ func TestEngineRotation(t *testing.T) {
 	close(fake.block)
 
 	deadline := time.Now().Add(10 * time.Second)
-	for e.busy() && time.Now().Before(deadline) {
+	for s.busy() && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	want := []string{"createSecret", "setSecret", "createSecret", "setSecret", "testSecret", "finishSecret"}
@@ -168,7 +165,7 @@ func TestEngineRotation(t *testing.T) {
 	calls := slices.Clone(fake.calls)
 	fake.mu.Unlock()
 	if !slices.Equal(calls, want) {
-		t.Errorf("steps = %v, want %v (timeline %q)", calls, want, timeline)
+		t.Errorf("steps = %v, want %v (timeline %+v)", calls, want, s.Timeline())
 	}
 	d, err := direct.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
 	if err != nil {
@@ -181,12 +178,16 @@ func TestEngineRotation(t *testing.T) {
 	if err != nil || aws.ToString(got.SecretString) != "new" {
 		t.Errorf("AWSCURRENT value = %v, %v; want the new value", err, got != nil && aws.ToString(got.SecretString) == "new")
 	}
-	tmu.Lock()
+	var ended []Event // the events that end a rotation
+	for _, ev := range s.Timeline() {
+		if ev.Rotation != "" {
+			ended = append(ended, ev)
+		}
+	}
 	if len(ended) != 1 || ended[0].Rotation != RotationSucceeded || ended[0].SecretARN != arn {
 		t.Errorf("rotation end events = %+v, want one %q for %s", ended, RotationSucceeded, arn)
 	}
-	tmu.Unlock()
-	if n := len((&Stack{engine: e}).Steps()); n != len(want) {
+	if n := len(s.Steps()); n != len(want) {
 		t.Errorf("engine recorded %d steps, want %d", n, len(want))
 	}
 
@@ -204,24 +205,20 @@ func TestEngineRotation(t *testing.T) {
 }
 
 func TestEngineRefusesWithoutRotation(t *testing.T) {
-	url := motoURL(t)
-	direct := secretsmanager.NewFromConfig(awsConfig(url))
-	ctx, cancel := context.WithCancel(context.Background())
-	e := newEngine(ctx, url, direct, time.Second, 1, func(Event) {})
-	e.invoke = func(context.Context, any) ([]byte, error) { return nil, errors.New("must not be invoked") }
-	t.Cleanup(func() { cancel(); e.rot.Stop() })
-	srv := httptest.NewServer(e)
-	t.Cleanup(srv.Close)
+	s := engineStack(t, time.Second, 1, func(context.Context, any) ([]byte, error) {
+		return nil, errors.New("must not be invoked")
+	})
+	direct := s.SecretsManager
 	if _, err := direct.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String("plain"), SecretString: aws.String("v")}); err != nil {
 		t.Fatal(err)
 	}
 	var ire *types.InvalidRequestException
-	_, err := secretsmanager.NewFromConfig(awsConfig(srv.URL)).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("plain")})
+	_, err := secretsmanager.NewFromConfig(awsConfig(s.ProxyURL)).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("plain")})
 	if !errors.As(err, &ire) {
 		t.Errorf("RotateSecret without rotation configured = %v, want InvalidRequestException", err)
 	}
 	var rnf *types.ResourceNotFoundException
-	_, err = secretsmanager.NewFromConfig(awsConfig(srv.URL)).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("missing")})
+	_, err = secretsmanager.NewFromConfig(awsConfig(s.ProxyURL)).RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("missing")})
 	if !errors.As(err, &rnf) {
 		t.Errorf("RotateSecret of a missing secret = %v, want ResourceNotFoundException", err)
 	}
@@ -296,12 +293,12 @@ func TestPoolAroundInvoke(t *testing.T) {
 	t.Cleanup(srv.Close)
 	in := &instance{name: "f", url: srv.URL, http: srv.Client()}
 	var calls []string
-	p := &pool{free: make(chan *instance, 1), around: func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
+	s := &Stack{opts: Options{AroundInvoke: func(ctx context.Context, function string, event any, invoke func(context.Context) ([]byte, error)) ([]byte, error) {
 		calls = append(calls, fmt.Sprint(function, " ", event))
 		return invoke(ctx)
-	}}
-	p.add(in)
-	out, err := p.invoke(t.Context(), "ev")
+	}}, pools: map[string]*pool{"f": {free: make(chan *instance, 1)}}}
+	s.pools["f"].free <- in
+	out, err := s.Invoke(t.Context(), "f", "ev")
 	if err != nil || string(out) != `{"ok":true}` {
 		t.Fatalf("invoke = %q, %v; want the answer", out, err)
 	}

@@ -56,10 +56,9 @@ func RIEPath(root string) (string, error) {
 // CheckMoto reports whether python3 -m moto.server can be run.
 func CheckMoto(ctx context.Context) error {
 	out, err := exec.CommandContext(ctx, "python3", "-c", "import moto.server, flask").CombinedOutput()
-	if err != nil {
-		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if out = bytes.TrimSpace(out); err != nil {
 		return fmt.Errorf("harness: python3 -m moto.server is not available (pip install 'moto[server]'): %v: %s: %w",
-			err, strings.TrimSpace(lines[len(lines)-1]), ErrMissing)
+			err, out[bytes.LastIndexByte(out, '\n')+1:], ErrMissing)
 	}
 	return nil
 }
@@ -81,7 +80,6 @@ func Build(ctx context.Context, root, outDir string) error {
 
 // Process is a started child in its own process group.
 type Process struct {
-	name string
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
@@ -95,7 +93,7 @@ func StartProcess(name string, cmd *exec.Cmd, out io.Writer) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("harness: start %s: %w", name, err)
 	}
-	p := &Process{name: name, cmd: cmd, done: make(chan struct{})}
+	p := &Process{cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -150,27 +148,24 @@ func startOnFreePorts(ctx context.Context, name string, n int, logs io.Writer, t
 		if p, err = StartProcess(name, cmd(addrs), logs); err != nil {
 			continue
 		}
-		if err = p.waitUp(ctx, addrs, time.Now().Add(timeout), up); err == nil {
+		deadline := time.Now().Add(timeout)
+		for _, addr := range addrs {
+			for err == nil && !up(addr) {
+				switch {
+				case p.exited():
+					err = fmt.Errorf("harness: %s exited before %s was up: %v", name, addr, p.err)
+				case ctx.Err() != nil || time.Now().After(deadline):
+					err = fmt.Errorf("harness: wait for %s of %s: %w", addr, name, cmp.Or(ctx.Err(), context.DeadlineExceeded))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if err == nil {
 			return p, addrs, nil
 		}
 		p.Stop()
 	}
 	return nil, nil, err
-}
-
-func (p *Process) waitUp(ctx context.Context, addrs []string, deadline time.Time, up func(string) bool) error {
-	for _, addr := range addrs {
-		for !up(addr) {
-			switch {
-			case p.exited():
-				return fmt.Errorf("harness: %s exited before %s was up: %v", p.name, addr, p.err)
-			case ctx.Err() != nil || time.Now().After(deadline):
-				return fmt.Errorf("harness: wait for %s of %s: %w", addr, p.name, cmp.Or(ctx.Err(), context.DeadlineExceeded))
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	return nil
 }
 
 func listening(addr string) bool {
@@ -206,15 +201,12 @@ func childPID(parent int) (int, bool) {
 	entries, _ := os.ReadDir("/proc")
 	want := strconv.Itoa(parent)
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		b, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")) // none for a non-process entry
 		// pid (comm) state ppid ...: comm may hold spaces, so cut at the last ')'.
 		st := string(b)
 		if f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:]); len(f) > 1 && f[1] == want {
-			return pid, true
+			pid, err := strconv.Atoi(e.Name())
+			return pid, err == nil
 		}
 	}
 	return 0, false
@@ -231,18 +223,14 @@ type instance struct {
 // startInstance runs bootstrap under rie with env, PATH, HOME and TMPDIR.
 func startInstance(ctx context.Context, rie, name, bootstrap string, timeout time.Duration,
 	env map[string]string, logs io.Writer) (*instance, error) {
-	var vars []string
+	vars := []string{"AWS_LAMBDA_FUNCTION_NAME=" + name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT=" + strconv.Itoa(int(timeout/time.Second)),
+		"AWS_LAMBDA_LOG_FORMAT=JSON"} // as the template's LoggingConfig sets it
 	for _, k := range []string{"PATH", "HOME", "TMPDIR"} {
 		if v, ok := os.LookupEnv(k); ok {
 			vars = append(vars, k+"="+v)
 		}
 	}
-	vars = append(vars,
-		"AWS_LAMBDA_FUNCTION_NAME="+name,
-		"AWS_LAMBDA_FUNCTION_TIMEOUT="+strconv.Itoa(int(timeout/time.Second)),
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128",
-		"AWS_LAMBDA_LOG_FORMAT=JSON", // as the template's LoggingConfig sets it
-	)
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
@@ -262,7 +250,16 @@ func startInstance(ctx context.Context, rie, name, bootstrap string, timeout tim
 }
 
 func (i *instance) invoke(ctx context.Context, event any) ([]byte, error) {
-	out, err := i.post(ctx, event)
+	body, _ := json.Marshal(event)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, i.url, bytes.NewReader(body))
+	resp, err := i.http.Do(req)
+	var out []byte
+	if err == nil {
+		defer resp.Body.Close()
+		if out, err = io.ReadAll(resp.Body); err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("harness: invoke %s: %w", i.name, err)
 	}
@@ -271,24 +268,6 @@ func (i *instance) invoke(ctx context.Context, event any) ([]byte, error) {
 		return out, &FunctionError{Function: i.name, Type: fe.ErrorType, Message: fe.ErrorMessage}
 	}
 	return out, nil
-}
-
-func (i *instance) post(ctx context.Context, event any) ([]byte, error) {
-	body, err := json.Marshal(event)
-	if err != nil {
-		return nil, err
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, i.url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := i.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return io.ReadAll(resp.Body)
 }
 
 // FunctionError is a handler error answered by the runtime.
@@ -306,17 +285,13 @@ type AroundInvoke func(ctx context.Context, function string, event any, invoke f
 
 // pool hands out a function's instances, one invocation each at a time.
 type pool struct {
-	free   chan *instance // made with room for every instance
-	all    []*instance
-	around AroundInvoke
+	free chan *instance // made with room for every instance
+	all  []*instance
 }
 
-func (p *pool) add(in *instance) {
-	p.all = append(p.all, in)
-	p.free <- in
-}
-
-func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
+// Invoke invokes function with event through AroundInvoke; a handler error is a *FunctionError.
+func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte, error) {
+	p := s.pools[function]
 	var in *instance
 	select {
 	case in = <-p.free:
@@ -324,8 +299,8 @@ func (p *pool) invoke(ctx context.Context, event any) ([]byte, error) {
 		return nil, ctx.Err()
 	}
 	defer func() { p.free <- in }()
-	if p.around != nil {
-		return p.around(ctx, in.name, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
+	if s.opts.AroundInvoke != nil {
+		return s.opts.AroundInvoke(ctx, function, event, func(ctx context.Context) ([]byte, error) { return in.invoke(ctx, event) })
 	}
 	return in.invoke(ctx, event)
 }

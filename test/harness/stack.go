@@ -17,6 +17,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httputil"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +33,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/spapi-lwa/secret-rotation/internal/managed"
+	"github.com/spapi-lwa/secret-rotation/test/awssim"
 	"github.com/spapi-lwa/secret-rotation/test/logsink"
 	"github.com/spapi-lwa/secret-rotation/test/spapisim"
 )
@@ -52,12 +54,11 @@ type Options struct {
 	RotationAttempts   int               // bound on the attempts of a rotation (5)
 	Env                map[string]string // added to every function's environment
 
-	// The simulated application; default random ids and secret, expiring in 30 days.
-	ClientID, ApplicationID, InitialSecret string
-	InitialExpiry                          time.Time
-	DeliveryDelay                          time.Duration   // before a new-secret notification (1 s)
-	NotEnrolled                            bool            // no new-secret queue registered (rotate → 400)
-	Faults                                 spapisim.Faults // the simulator's initial fault knobs
+	// The simulated application has random ids and secret, expiring in 30 days by default.
+	InitialExpiry time.Time
+	DeliveryDelay time.Duration   // before a new-secret notification (1 s)
+	NotEnrolled   bool            // no new-secret queue registered (rotate → 400)
+	Faults        spapisim.Faults // the simulator's initial fault knobs
 
 	Instances map[string]int // instances of a function, by name (default 2 of rotate-secret, 1 of the others)
 	// WrapPeer, if set, maps each endpoint a function gets (function, Peer*, URL) to the URL it gets
@@ -76,22 +77,17 @@ const (
 	PeerAmazon         = "amazon"         // the SP-API/LWA simulator (LWA_TOKEN_URL and SP_API_ENDPOINT)
 )
 
-// Event is one timeline entry; SecretARN and Rotation are set on the one that ends a rotation.
+// Event is one timeline entry; SecretARN and Rotation (RotationSucceeded or "abandoned", after
+// RotationAttempts attempts) are set on the one that ends a rotation the engine ran.
 type Event struct {
 	Time      time.Time
 	What      string
 	SecretARN string
-	Rotation  RotationEnd
+	Rotation  string
 }
 
-// RotationEnd is how a rotation the engine ran ended.
-type RotationEnd string
-
-// The ends of a rotation.
-const (
-	RotationSucceeded RotationEnd = "succeeded" // the four steps succeeded and AWSPENDING was removed
-	RotationAbandoned RotationEnd = "abandoned" // the engine gave up after RotationAttempts attempts
-)
+// RotationSucceeded ends a rotation whose four steps succeeded and whose AWSPENDING was removed.
+const RotationSucceeded = "succeeded"
 
 // Stack is a running local stack.
 type Stack struct {
@@ -107,30 +103,32 @@ type Stack struct {
 	ClientID, ApplicationID            string
 	InitialSecret                      string
 
-	opts      Options
-	cancel    context.CancelFunc
-	closers   []func() // what Close undoes, in the order it was started
-	closeOnce sync.Once
-	pools     map[string]*pool
-	engine    *engine
-	maps      []*mapping
-	wg        sync.WaitGroup
-	logs      map[string]*logsink.Buffer // by function, "moto", and "" for all functions
+	opts    Options
+	ctx     context.Context // canceled by Close
+	cancel  context.CancelFunc
+	closers []func() // what Close undoes, in the order it was started
+	pools   map[string]*pool
+	proxy   *httputil.ReverseProxy // to moto
+	rot     *awssim.Engine         // Secrets Manager's rotation engine
+	maps    []*awssim.Mapping
+	wg      sync.WaitGroup
+	logs    map[string]*logsink.Buffer // by function, "moto", and "" for all functions
 
 	mu       sync.Mutex
 	timeline []Event
 	alerts   []Alert
+	steps    []StepRecord // every rotation step the engine invoked
 }
 
 // Start starts a stack. On error everything started so far is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	started := time.Now()
 	opts.InitialExpiry = cmp.Or(opts.InitialExpiry, time.Now().Add(30*24*time.Hour).UTC().Truncate(time.Second))
-	runCtx, cancel := context.WithCancel(context.Background())
-	s := &Stack{opts: opts, cancel: cancel, pools: map[string]*pool{},
-		ClientID:      cmp.Or(opts.ClientID, "amzn1.application-oa2-client."+randomHex(16)),
-		ApplicationID: cmp.Or(opts.ApplicationID, "amzn1.sp.solution."+randomHex(8)),
-		InitialSecret: cmp.Or(opts.InitialSecret, spapisim.SecretPrefix+randomHex(32))}
+	s := &Stack{opts: opts, pools: map[string]*pool{},
+		ClientID:      "amzn1.application-oa2-client." + randomHex(16),
+		ApplicationID: "amzn1.sp.solution." + randomHex(8),
+		InitialSecret: spapisim.SecretPrefix + randomHex(32)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -166,23 +164,19 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if err := s.createQueues(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.startSim(runCtx); err != nil {
+	if err := s.startSim(s.ctx); err != nil {
 		return nil, err
 	}
-	s.engine = newEngine(runCtx, s.MotoURL, s.SecretsManager, cmp.Or(opts.RotationRetryDelay, 2*time.Second),
-		cmp.Or(opts.RotationAttempts, 5), s.record)
-	s.closers = append(s.closers, s.engine.rot.Stop)
-	if s.ProxyURL, err = s.serve(s.engine); err != nil {
+	if err := s.startEngine(); err != nil {
 		return nil, err
 	}
 	if err := s.startFunctions(ctx, rie, binDir); err != nil {
 		return nil, err
 	}
-	s.engine.invoke = s.pools[FunctionRotate].invoke
 	s.emit("functions running under aws-lambda-rie")
-	s.maps = []*mapping{
-		s.startMapping(runCtx, "new-secret", s.NewSecretQueueURL, FunctionReceive),
-		s.startMapping(runCtx, "expiry", s.ExpiryQueueURL, FunctionExpiry),
+	s.maps = []*awssim.Mapping{
+		s.startMapping(s.ctx, "new-secret", s.NewSecretQueueURL, FunctionReceive),
+		s.startMapping(s.ctx, "expiry", s.ExpiryQueueURL, FunctionExpiry),
 	}
 	s.emit("stack ready in %s", time.Since(started).Round(time.Millisecond))
 	return s, nil
@@ -252,7 +246,7 @@ func (s *Stack) startFunctions(ctx context.Context, rie, binDir string) error {
 			n, timeout = 2, cmp.Or(s.opts.RotationTimeout, 20*time.Second)
 		}
 		n = cmp.Or(max(s.opts.Instances[name], 0), n)
-		p := &pool{free: make(chan *instance, n), around: s.opts.AroundInvoke}
+		p := &pool{free: make(chan *instance, n)}
 		s.pools[name] = p
 		for range n {
 			bootstrap := filepath.Join(binDir, name, "bootstrap")
@@ -261,7 +255,8 @@ func (s *Stack) startFunctions(ctx context.Context, rie, binDir string) error {
 				return err
 			}
 			s.closers = append(s.closers, in.proc.Stop)
-			p.add(in)
+			p.all = append(p.all, in)
+			p.free <- in
 		}
 	}
 	return nil
@@ -291,11 +286,6 @@ func (s *Stack) env(function string) map[string]string {
 	}
 	maps.Copy(env, s.opts.Env)
 	return env
-}
-
-// Invoke invokes function with event through AroundInvoke; a handler error is a *FunctionError.
-func (s *Stack) Invoke(ctx context.Context, function string, event any) ([]byte, error) {
-	return s.pools[function].invoke(ctx, event)
 }
 
 // BootstrapPID returns the pid of the bootstrap under function's first aws-lambda-rie.
@@ -373,17 +363,16 @@ func (s *Stack) record(ev Event) {
 }
 
 // Timeline returns every event so far.
-func (s *Stack) Timeline() []Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.timeline)
-}
+func (s *Stack) Timeline() []Event { return locked(s, &s.timeline) }
 
 // Steps returns every rotation step the engine invoked, with its result.
-func (s *Stack) Steps() []StepRecord {
-	s.engine.mu.Lock()
-	defer s.engine.mu.Unlock()
-	return slices.Clone(s.engine.records)
+func (s *Stack) Steps() []StepRecord { return locked(s, &s.steps) }
+
+// locked returns a copy of *v, one of s's lists.
+func locked[T any](s *Stack, v *[]T) []T {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(*v)
 }
 
 // Logs returns the output of one function (or "moto"), or of all functions when name is "".
@@ -391,12 +380,11 @@ func (s *Stack) Logs(name string) string { return s.logs[name].String() }
 
 // Close stops everything. It is safe to call more than once.
 func (s *Stack) Close() {
-	s.closeOnce.Do(func() {
-		s.cancel()
-		for _, c := range slices.Backward(s.closers) {
-			c()
-		}
-	})
+	s.cancel()
+	for _, c := range slices.Backward(s.closers) {
+		c()
+	}
+	s.closers = nil
 }
 
 // SecretDocument is the managed secret's value.
@@ -431,10 +419,15 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 		return "", fmt.Errorf("harness: create secret %s: %w", o.Name, err)
 	}
 	arn := aws.ToString(out.ARN)
-	if o.Rotation {
-		fn := cmp.Or(o.RotationFunction, RotationFunctionARN)
-		if err := s.engine.enableRotation(ctx, arn, aws.ToString(out.VersionId), fn); err != nil {
-			return "", err
+	if o.Rotation { // moto keeps the rules of a RotateSecret naming a Lambda it does not know, and AWSPENDING
+		rot, err := s.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: out.ARN, RotateImmediately: aws.Bool(false),
+			RotationLambdaARN: aws.String(cmp.Or(o.RotationFunction, RotationFunctionARN)),
+			RotationRules:     &smtypes.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)}})
+		if err == nil {
+			err = s.finish(arn, aws.ToString(rot.VersionId))
+		}
+		if err != nil {
+			return "", fmt.Errorf("harness: enable rotation of %s: %w", o.Name, err)
 		}
 	}
 	s.emit("seeded secret %s (tagged %v, rotation %v)", o.Name, !o.NoTag, o.Rotation)
@@ -443,11 +436,11 @@ func (s *Stack) Seed(ctx context.Context, o SeedOptions) (string, error) {
 
 // StartRotation is a scheduled rotation: RotateSecret through the engine; it returns the new version id.
 func (s *Stack) StartRotation(ctx context.Context, secretID string) (string, error) {
-	_, _, token, err := s.engine.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
+	out, err := s.rotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
 		return "", fmt.Errorf("harness: start rotation of %s: %w", secretID, err)
 	}
-	return token, nil
+	return aws.ToString(out.VersionId), nil
 }
 
 // Version is one version of a secret.
@@ -468,9 +461,8 @@ func Fingerprint(value string) string {
 }
 
 // Document parses the value.
-func (v Version) Document() (SecretDocument, error) {
-	var d SecretDocument
-	err := json.Unmarshal([]byte(v.Value), &d)
+func (v Version) Document() (d SecretDocument, err error) {
+	err = json.Unmarshal([]byte(v.Value), &d)
 	return d, err
 }
 
@@ -521,13 +513,10 @@ func (s *Stack) Tags(ctx context.Context, secretID string) (map[string]string, e
 
 // CurrentIsNewest reports whether AWSCURRENT holds the newest secret the simulator issued.
 func (s *Stack) CurrentIsNewest(ctx context.Context, secretID string) (bool, error) {
-	v, ok, err := s.Stage(ctx, secretID, "AWSCURRENT")
-	if err != nil || !ok {
-		return false, err
-	}
-	d, err := v.Document()
+	v, _, err := s.Stage(ctx, secretID, managed.StageCurrent)
+	d, _ := v.Document()
 	cur, _ := s.Sim.Current()
-	return err == nil && d.ClientSecret == cur, nil
+	return err == nil && d.ClientSecret == cur, err
 }
 
 // WaitFor polls cond every 500 ms until it is true, it fails, or timeout.
@@ -553,12 +542,13 @@ func (s *Stack) WaitFor(ctx context.Context, timeout time.Duration, what string,
 // Settle waits until no rotation runs or waits for a retry and both queues are empty and idle.
 func (s *Stack) Settle(ctx context.Context, timeout time.Duration) error {
 	return s.WaitFor(ctx, timeout, "the stack to settle", func(ctx context.Context) (bool, error) {
-		if s.engine.busy() || s.Sim.Stats().Pending > 0 {
+		if s.busy() || s.Sim.Stats().Pending > 0 {
 			return false, nil
 		}
 		for _, m := range s.maps {
-			out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(m.url),
-				AttributeNames: []sqstypes.QueueAttributeName{"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
+			out, err := s.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+				QueueUrl: aws.String(m.Queue.(sqsQueue).url), AttributeNames: []sqstypes.QueueAttributeName{
+					"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"}})
 			if err != nil {
 				return false, fmt.Errorf("harness: queue attributes: %w", err)
 			}
@@ -584,19 +574,18 @@ func (a Alert) Field(k string) string { s, _ := a.Doc[k].(string); return s }
 
 // Alerts drains the alert subscription queue and returns every alert so far, in order of arrival.
 func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
+	q := sqsQueue{s.SQS, s.AlertQueueURL, 30, 0}
 	for {
-		msgs, err := s.receive(ctx, s.AlertQueueURL, 30)
+		msgs, err := q.Receive(ctx, 10)
 		if err != nil || len(msgs) == 0 {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return slices.Clone(s.alerts), err
+			return locked(s, &s.alerts), err
 		}
 		for _, m := range msgs {
 			var env struct {
 				Subject, Message  string
 				MessageAttributes map[string]struct{ Value string }
 			}
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &env); err != nil {
+			if err := json.Unmarshal([]byte(m.Body), &env); err != nil {
 				return nil, fmt.Errorf("harness: decode SNS envelope: %w", err)
 			}
 			a := Alert{Subject: env.Subject, Default: env.Message, Attributes: map[string]string{}}
@@ -608,37 +597,9 @@ func (s *Stack) Alerts(ctx context.Context) ([]Alert, error) {
 			s.alerts = append(s.alerts, a)
 			s.mu.Unlock()
 			s.emit("alert: %s", a.Subject)
-			s.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.AlertQueueURL), ReceiptHandle: m.ReceiptHandle})
+			q.Delete(ctx, m)
 		}
 	}
-}
-
-// DLQ returns the bodies in a dead-letter queue, leaving them there; they can hold secrets.
-func (s *Stack) DLQ(ctx context.Context, url string) ([]string, error) {
-	msgs, err := s.receive(ctx, url, 0)
-	var bodies []string
-	for _, m := range msgs {
-		bodies = append(bodies, aws.ToString(m.Body))
-	}
-	return bodies, err
-}
-
-// receive is one ReceiveMessage of up to 10 messages, hidden for visibility seconds.
-func (s *Stack) receive(ctx context.Context, url string, visibility int32) ([]sqstypes.Message, error) {
-	out, err := s.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(url),
-		MaxNumberOfMessages: 10, VisibilityTimeout: visibility})
-	if err != nil {
-		return nil, fmt.Errorf("harness: receive from %s: %w", filepath.Base(url), err)
-	}
-	return out.Messages, nil
-}
-
-// SendNotification puts a raw notification body on a queue, as SP-API would.
-func (s *Stack) SendNotification(ctx context.Context, queueURL, body string) error {
-	if _, err := s.SQS.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)}); err != nil {
-		return fmt.Errorf("harness: send notification: %w", err)
-	}
-	return nil
 }
 
 // retryAfter adds "Retry-After: 1" to 429 answers without one, so that clients retry within the
