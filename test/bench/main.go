@@ -1,6 +1,6 @@
 // Command bench measures what issue 7 asks of this project against AWS's Python rotation templates
 // (sizes, cold starts, peak RSS, handler and peer time, calls per rotation, Go benchmarks, targets)
-// and writes it to BENCHMARKS.md. Usage: go run ./test/bench [-out BENCHMARKS.md] [-cold-only].
+// and writes it to BENCHMARKS.md. Usage: go run ./test/bench [-out BENCHMARKS.md].
 package main
 
 import (
@@ -28,7 +28,7 @@ type results struct {
 	sizes           []sizes
 	goBench         []goBench
 	cold            *coldRun
-	rotation        *rotationRun              // nil with -cold-only, as batches, sweeps and peakRSS
+	rotation        *rotationRun
 	batches         []invocation              // the receive-secret and expiry-alert batches, labelled as rows
 	sweeps          []invocation              // the watchdog's, labelled as rows
 	peakRSS         map[string]int64          // KiB
@@ -37,11 +37,10 @@ type results struct {
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file")
-	coldOnly := flag.Bool("cold-only", false, "measure sizes and cold starts only, without the local stack")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *out, *coldOnly); err != nil {
+	if err := run(ctx, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -51,7 +50,7 @@ func progress(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
 }
 
-func run(ctx context.Context, outPath string, coldOnly bool) error {
+func run(ctx context.Context, outPath string) error {
 	r := &results{date: time.Now().UTC(), loadStart: loadavg(), peakRSS: map[string]int64{}}
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -79,11 +78,9 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	if r.doc = readDoc(root); r.doc == nil {
 		return errors.New("the call table of internal/rotation/doc.go could not be read")
 	}
-	if !coldOnly {
-		progress("local stack: a full rotation, batches, watchdog sweeps")
-		if err := runStack(ctx, r, root, work, host); err != nil {
-			return err
-		}
+	progress("local stack: a full rotation, batches, watchdog sweeps")
+	if err := runStack(ctx, r, root, work, host); err != nil {
+		return err
 	}
 	r.took, r.load = time.Since(r.date), loadavg()
 	r.machine = describeMachine(ctx, r.loadStart, r.load)

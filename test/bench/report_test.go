@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -129,28 +128,5 @@ func TestTimingProxyNamesSNSAction(t *testing.T) {
 	p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader(form)))
 	if n := m.snapshot().calls["SNS Publish"]; n != 1 || got != form {
 		t.Errorf("SNS Publish: counted %d, forwarded %q; want 1, %q", n, got, form)
-	}
-}
-
-// TestRenderColdOnly: without the local stack the report keeps its measured sections and says
-// which were not measured.
-func TestRenderColdOnly(t *testing.T) {
-	c := newColdRun()
-	for i, name := range coldSubjects {
-		c.ready[name] = []time.Duration{time.Duration(10+i) * time.Millisecond, 11 * time.Millisecond}
-		c.cpu[name] = c.ready[name]
-	}
-	res := &results{machine: slices.Repeat([][]string{{"k", "v"}}, 9), cold: c, goBench: []goBench{{ns: []float64{1}}}}
-	for _, f := range builtNames {
-		res.sizes = append(res.sizes, sizes{function: f, arm64: 1 << 20})
-	}
-	out := render(res)
-	for _, want := range []string{"## Targets", "| each bootstrap ≤ 9 MiB |", "## 2. Cold start", "## 3.–5.", "## 6. Go"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("render() without the stack lacks %q", want)
-		}
-	}
-	if strings.Contains(out, "peak RSS ≤ 25 MiB") {
-		t.Error("render() without the stack has a target the stack measures")
 	}
 }
