@@ -79,7 +79,7 @@ func run(ctx context.Context, outPath string) error {
 		return errors.New("the call table of internal/rotation/doc.go could not be read")
 	}
 	progress("local stack: a full rotation, batches, watchdog sweeps")
-	if err := runStack(ctx, r, root, work, host); err != nil {
+	if err := runStack(ctx, r, work, host); err != nil {
 		return err
 	}
 	r.took, r.load = time.Since(r.date), loadavg()
@@ -91,8 +91,8 @@ func run(ctx context.Context, outPath string) error {
 	return nil
 }
 
-func runStack(ctx context.Context, r *results, root, work, host string) (err error) {
-	s, err := startStack(ctx, root, work, host)
+func runStack(ctx context.Context, r *results, work, host string) (err error) {
+	s, err := startStack(ctx, work, host)
 	if err != nil {
 		return err
 	}

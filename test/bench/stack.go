@@ -30,7 +30,6 @@ const (
 // stack is test/harness's local stack with one instance of each function (so that an invocation's
 // bootstrap is known), a timing proxy before each function's peers, and a record of every invocation.
 type stack struct {
-	root    string
 	h       *harness.Stack
 	meters  map[string]*meter  // by function, made before the stack starts
 	servers []*httptest.Server // the proxies
@@ -41,8 +40,8 @@ type stack struct {
 }
 
 // startStack starts the stack with the bootstraps in dir/<function>/bootstrap.
-func startStack(ctx context.Context, root, work, dir string) (*stack, error) {
-	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
+func startStack(ctx context.Context, work, dir string) (*stack, error) {
+	s := &stack{meters: map[string]*meter{}, records: map[string][]invocation{}}
 	for _, f := range functionNames {
 		s.meters[f] = &meter{peerStats: peerStats{calls: map[string]int{}}}
 	}

@@ -126,9 +126,8 @@ func sweep(ctx context.Context, s *harness.Stack) (string, error) {
 		return "", err
 	}
 	say("secret " + extra + ": tagged, rotation off, expires in 20 days; its made-up application is unknown to LWA")
-	res, err := s.Invoke(ctx, harness.FunctionWatchdog, map[string]any{
-		"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": map[string]any{},
-	})
+	scheduled := map[string]string{"source": "aws.scheduler", "detail-type": "Scheduled Event"}
+	res, err := s.Invoke(ctx, harness.FunctionWatchdog, scheduled)
 	if err != nil {
 		return "", fmt.Errorf("watchdog sweep: %w", err)
 	}
