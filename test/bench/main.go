@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -41,14 +42,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, *out); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+		stderr.Fatal(err)
 	}
 }
 
-func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-}
+var stderr = log.New(os.Stderr, "bench: ", 0)
 
 func run(ctx context.Context, outPath string) error {
 	r := &results{date: time.Now().UTC(), loadStart: loadavg(), peakRSS: map[string]int64{}}
@@ -62,23 +60,23 @@ func run(ctx context.Context, outPath string) error {
 	}
 	defer os.RemoveAll(work)
 
-	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
+	stderr.Printf("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
 	if r.sizes, err = build(ctx, root, work); err != nil {
 		return err
 	}
 	host := filepath.Join(work, runtime.GOOS+"-"+runtime.GOARCH)
-	progress("go test -bench on the hot paths")
+	stderr.Printf("go test -bench on the hot paths")
 	if r.goBench, err = runGoBenchmarks(ctx, root); err != nil {
 		return err
 	}
-	progress("cold starts: %d rounds of each function, the floor and the Python baseline", coldRounds)
+	stderr.Printf("cold starts: %d rounds of each function, the floor and the Python baseline", coldRounds)
 	if r.cold, err = coldStarts(ctx, host, coldRounds, work); err != nil {
 		return err
 	}
 	if r.doc = readDoc(root); r.doc == nil {
 		return errors.New("the call table of internal/rotation/doc.go could not be read")
 	}
-	progress("local stack: a full rotation, batches, watchdog sweeps")
+	stderr.Printf("local stack: a full rotation, batches, watchdog sweeps")
 	if err := runStack(ctx, r, work, host); err != nil {
 		return err
 	}
@@ -87,7 +85,7 @@ func run(ctx context.Context, outPath string) error {
 	if err := os.WriteFile(outPath, []byte(render(r)), 0o644); err != nil {
 		return err
 	}
-	progress("wrote %s in %s", outPath, r.took.Round(time.Second))
+	stderr.Printf("wrote %s in %s", outPath, r.took.Round(time.Second))
 	return nil
 }
 

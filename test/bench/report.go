@@ -119,17 +119,6 @@ func renderTargets(r *report, res *results) {
 	r.para("## Targets")
 	worst := slices.MaxFunc(res.sizes[:len(functionNames)],
 		func(a, b sizes) int { return cmp.Compare(a.arm64, b.arm64) })
-	boot := []string{"each bootstrap ≤ 9 MiB", mib(worst.arm64), yes[worst.arm64 <= targetBootstrap],
-		fmt.Sprintf("largest: %s, %s (linux/arm64, `-s -w`). The floor (a bare aws-lambda-go function) is %s.",
-			worst.function, mib(worst.arm64), mib(res.sizes[len(functionNames)].arm64))}
-	rows := append(coldTargets(res), stackTargets(res)...)
-	table(r, []string{"target", "measured", "result", "why, and what would close it"},
-		slices.Insert(rows, 4, boot), cells) // before the calls per rotation
-}
-
-// stackTargets returns the rows of the targets the local stack measures: peak RSS, the watchdog's
-// sweep and the calls per rotation.
-func stackTargets(res *results) [][]string {
 	name := slices.MaxFunc(functionNames,
 		func(a, b string) int { return cmp.Compare(res.peakRSS[a], res.peakRSS[b]) })
 	rss := res.peakRSS[name]
@@ -146,15 +135,19 @@ func stackTargets(res *results) [][]string {
 	if polls > 0 {
 		why += fmt.Sprintf(" %d more DescribeSecret in createSecret (polls while the new secret was on its way; the table assumes it is found on the first poll): the protocol's wait, not waste.", polls)
 	}
-	return [][]string{
+	rows := append(coldTargets(res), [][]string{
 		{"peak RSS ≤ 25 MiB", kibToMiB(rss), yes[rss <= targetRSSKiB],
 			fmt.Sprintf("highest: %s, %s (VmHWM over the whole stack run).", name, kibToMiB(rss))},
 		{fmt.Sprintf("watchdog sweep of %d secrets < %s, linear", sweepSizes[1], targetSweep),
 			ms(last.roundTrip), yes[last.roundTrip < targetSweep],
 			fmt.Sprintf("%s per secret at %d secrets, %s per secret at %d: round trip of one invocation on the local stack, moto answering every call.",
 				per(first), first.records, per(last), last.records)},
+		{"each bootstrap ≤ 9 MiB", mib(worst.arm64), yes[worst.arm64 <= targetBootstrap],
+			fmt.Sprintf("largest: %s, %s (linux/arm64, `-s -w`). The floor (a bare aws-lambda-go function) is %s.",
+				worst.function, mib(worst.arm64), mib(res.sizes[len(functionNames)].arm64))},
 		{"Secrets Manager calls ≤ what the protocol needs", fmt.Sprintf("%d per rotation", measured), yes[off == 0], why},
-	}
+	}...)
+	table(r, []string{"target", "measured", "result", "why, and what would close it"}, rows, cells)
 }
 
 func coldTargets(res *results) [][]string {
