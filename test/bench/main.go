@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log"
 	"os"
 	"os/signal"
@@ -87,36 +86,4 @@ func run(ctx context.Context, outPath string) error {
 	}
 	stderr.Printf("wrote %s in %s", outPath, r.took.Round(time.Second))
 	return nil
-}
-
-func runStack(ctx context.Context, r *results, work, host string) (err error) {
-	s, err := startStack(ctx, work, host)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	defer func() {
-		for _, f := range functionNames {
-			pid, _ := s.h.BootstrapPID(f)
-			r.peakRSS[f] = procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
-			if err != nil {
-				err = fmt.Errorf("%w\nlog of %s:\n%s", err, f, tail(s.h.Logs(f), 3000))
-			}
-		}
-	}()
-	if err := s.warmUp(ctx); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
-	if r.rotation, err = s.rotation(ctx); err != nil {
-		return err
-	}
-	for _, f := range []string{harness.FunctionReceive, harness.FunctionExpiry} {
-		inv, err := s.sqsBatch(ctx, f)
-		if err != nil {
-			return err
-		}
-		r.batches = append(r.batches, inv)
-	}
-	r.sweeps, err = s.sweeps(ctx)
-	return err
 }
