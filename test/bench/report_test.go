@@ -130,3 +130,34 @@ func TestTimingProxyNamesSNSAction(t *testing.T) {
 		t.Errorf("SNS Publish: counted %d, forwarded %q; want 1, %q", n, got, form)
 	}
 }
+
+// TestRender: a report has every section, in order, and the targets in their order.
+func TestRender(t *testing.T) {
+	c := newColdRun()
+	for i, name := range coldSubjects {
+		c.ready[name] = []time.Duration{time.Duration(10+i) * time.Millisecond, 11 * time.Millisecond}
+		c.cpu[name] = c.ready[name]
+	}
+	res := &results{machine: [][]string{{"architecture", "x86_64"}}, cold: c,
+		goBench: []goBench{{ns: []float64{1}}}, rotation: &rotationRun{}, doc: map[string]map[string]int{}}
+	for _, f := range builtNames {
+		res.sizes = append(res.sizes, sizes{function: f, arm64: 1 << 20})
+	}
+	for _, step := range rotationSteps {
+		inv := invocation{step: step, peerStats: peerStats{calls: map[string]int{}}}
+		res.rotation.steps = append(res.rotation.steps, inv)
+	}
+	res.sweeps = []invocation{{records: 50}, {records: 100}}
+	out := render(res)
+	last := -1
+	for _, want := range []string{"## Targets", "| cold start ≤ 1.3× the floor |", "| cold start ≤ 1/25 of boto3 |",
+		"| peak RSS ≤ 25 MiB |", "| watchdog sweep of 100 secrets", "| each bootstrap ≤ 9 MiB |",
+		"| Secrets Manager calls ≤ what the protocol needs |", "## How noisy", "## 1. Binary size", "## 2. Cold start",
+		"## 3. Peak memory", "## 4. Handler time", "## 5. Calls per full rotation", "## 6. Go benchmarks"} {
+		i := strings.Index(out, want)
+		if i <= last {
+			t.Errorf("render(): %q missing or out of order", want)
+		}
+		last = max(last, i)
+	}
+}
