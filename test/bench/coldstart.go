@@ -34,9 +34,8 @@ var coldNotes = map[string]string{
 
 // coldRun is the whole cold-start measurement, by subject, in round order.
 type coldRun struct {
-	ready, cpu            map[string][]time.Duration // exec to ready, and CPU time then
-	hwmKB                 map[string]int64           // the highest peak RSS when ready
-	loadBefore, loadAfter string
+	ready, cpu map[string][]time.Duration // exec to ready, and CPU time then
+	hwmKB      map[string]int64           // the highest peak RSS when ready
 }
 
 func newColdRun() *coldRun {
@@ -114,7 +113,7 @@ func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, 
 			"LWA_TOKEN_URL="+unreachable+"/auth/o2/token", "SP_API_ENDPOINT="+unreachable,
 			"ROTATE_SECRET_FUNCTION_ARN="+harness.RotationFunctionARN)
 	}
-	loadBefore, run := loadavg(), newColdRun()
+	run := newColdRun()
 	rng, order := rand.New(rand.NewPCG(7, 25)), slices.Clone(coldSubjects)
 	for round := -1; round < n && ctx.Err() == nil; round++ {
 		if round == 0 { // the warm-up round is discarded
@@ -126,11 +125,7 @@ func coldStarts(ctx context.Context, dir string, n int, work string) (*coldRun, 
 				return nil, fmt.Errorf("cold start of %s: %w", name, err)
 			}
 		}
-		if round > 0 && (round+1)%20 == 0 {
-			progress("cold starts: %d/%d rounds", round+1, n)
-		}
 	}
-	run.loadBefore, run.loadAfter = loadBefore, loadavg()
 	return run, ctx.Err()
 }
 

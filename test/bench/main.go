@@ -1,13 +1,13 @@
 // Command bench measures what issue 7 asks of this project against AWS's Python rotation templates
 // (sizes, cold starts, peak RSS, handler and peer time, calls per rotation, Go benchmarks, targets)
-// and writes it to BENCHMARKS.md. Usage: go run ./test/bench [-out BENCHMARKS.md] [-cold-only].
+// and writes it to BENCHMARKS.md. Usage: go run ./test/bench [-out BENCHMARKS.md].
 package main
 
 import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
+	"log"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -28,7 +28,7 @@ type results struct {
 	sizes           []sizes
 	goBench         []goBench
 	cold            *coldRun
-	rotation        *rotationRun              // nil with -cold-only, as batches, sweeps and peakRSS
+	rotation        *rotationRun
 	batches         []invocation              // the receive-secret and expiry-alert batches, labelled as rows
 	sweeps          []invocation              // the watchdog's, labelled as rows
 	peakRSS         map[string]int64          // KiB
@@ -37,21 +37,17 @@ type results struct {
 
 func main() {
 	out := flag.String("out", "BENCHMARKS.md", "report file")
-	coldOnly := flag.Bool("cold-only", false, "measure sizes and cold starts only, without the local stack")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *out, *coldOnly); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	if err := run(ctx, *out); err != nil {
+		stderr.Fatal(err)
 	}
 }
 
-func progress(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
-}
+var stderr = log.New(os.Stderr, "bench: ", 0)
 
-func run(ctx context.Context, outPath string, coldOnly bool) error {
+func run(ctx context.Context, outPath string) error {
 	r := &results{date: time.Now().UTC(), loadStart: loadavg(), peakRSS: map[string]int64{}}
 	root, err := harness.RepoRoot()
 	if err != nil {
@@ -63,65 +59,31 @@ func run(ctx context.Context, outPath string, coldOnly bool) error {
 	}
 	defer os.RemoveAll(work)
 
-	progress("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
+	stderr.Printf("building linux/arm64 (as deployed) and %s/%s", runtime.GOOS, runtime.GOARCH)
 	if r.sizes, err = build(ctx, root, work); err != nil {
 		return err
 	}
 	host := filepath.Join(work, runtime.GOOS+"-"+runtime.GOARCH)
-	progress("go test -bench on the hot paths")
+	stderr.Printf("go test -bench on the hot paths")
 	if r.goBench, err = runGoBenchmarks(ctx, root); err != nil {
 		return err
 	}
-	progress("cold starts: %d rounds of each function, the floor and the Python baseline", coldRounds)
+	stderr.Printf("cold starts: %d rounds of each function, the floor and the Python baseline", coldRounds)
 	if r.cold, err = coldStarts(ctx, host, coldRounds, work); err != nil {
 		return err
 	}
 	if r.doc = readDoc(root); r.doc == nil {
 		return errors.New("the call table of internal/rotation/doc.go could not be read")
 	}
-	if !coldOnly {
-		progress("local stack: a full rotation, batches, watchdog sweeps")
-		if err := runStack(ctx, r, root, work, host); err != nil {
-			return err
-		}
+	stderr.Printf("local stack: a full rotation, batches, watchdog sweeps")
+	if err := runStack(ctx, r, work, host); err != nil {
+		return err
 	}
 	r.took, r.load = time.Since(r.date), loadavg()
 	r.machine = describeMachine(ctx, r.loadStart, r.load)
 	if err := os.WriteFile(outPath, []byte(render(r)), 0o644); err != nil {
 		return err
 	}
-	progress("wrote %s in %s", outPath, r.took.Round(time.Second))
+	stderr.Printf("wrote %s in %s", outPath, r.took.Round(time.Second))
 	return nil
-}
-
-func runStack(ctx context.Context, r *results, root, work, host string) (err error) {
-	s, err := startStack(ctx, root, work, host)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	defer func() {
-		for _, f := range functionNames {
-			pid, _ := s.h.BootstrapPID(f)
-			r.peakRSS[f] = procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
-			if err != nil {
-				err = fmt.Errorf("%w\nlog of %s:\n%s", err, f, tail(s.h.Logs(f), 3000))
-			}
-		}
-	}()
-	if err := s.warmUp(ctx); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
-	if r.rotation, err = s.rotation(ctx); err != nil {
-		return err
-	}
-	for _, f := range []string{harness.FunctionReceive, harness.FunctionExpiry} {
-		inv, err := s.sqsBatch(ctx, f)
-		if err != nil {
-			return err
-		}
-		r.batches = append(r.batches, inv)
-	}
-	r.sweeps, err = s.sweeps(ctx)
-	return err
 }

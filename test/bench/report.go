@@ -69,10 +69,6 @@ func fraction(x float64) string { return fmt.Sprintf("1/%.0f (%.3f)", 1/x, x) }
 
 var yes = map[bool]string{true: "**met**", false: "**missed**"}
 
-func plural(n int, one, many string) string {
-	return fmt.Sprintf("%d %s", n, map[bool]string{true: one, false: many}[n == 1])
-}
-
 // formatCalls renders the calls of prefix as "op n, op n", and their sum.
 func formatCalls(m map[string]int, prefix string) (string, int) {
 	var parts []string
@@ -111,15 +107,9 @@ func render(res *results) string {
 		r.para("Lambda runs the functions on arm64 (Graviton). This machine is %s, so sizes are those of the linux/arm64 bootstraps as deployed, while every runtime figure (cold start, memory, handler time) is measured on the %s/%s build of the same code with the same flags.",
 			res.machine[0][1], runtime.GOOS, runtime.GOARCH)
 	}
-	sections := []func(*report, *results){
+	for _, section := range []func(*report, *results){
 		renderTargets, renderNoise, renderSizes, renderCold, renderRSS, renderHandler, renderCalls, renderGoBench,
-	}
-	if res.rotation == nil {
-		sections = slices.Replace(sections, 4, 7, func(r *report, _ *results) {
-			r.para("## 3.–5. Peak memory, handler time, calls per rotation\n\nNot measured, nor their targets: the local stack did not run (-cold-only).")
-		})
-	}
-	for _, section := range sections {
+	} {
 		section(r, res)
 	}
 	return r.b.String()
@@ -129,20 +119,6 @@ func renderTargets(r *report, res *results) {
 	r.para("## Targets")
 	worst := slices.MaxFunc(res.sizes[:len(functionNames)],
 		func(a, b sizes) int { return cmp.Compare(a.arm64, b.arm64) })
-	boot := []string{"each bootstrap ≤ 9 MiB", mib(worst.arm64), yes[worst.arm64 <= targetBootstrap],
-		fmt.Sprintf("largest: %s, %s (linux/arm64, `-s -w`). The floor (a bare aws-lambda-go function) is %s.",
-			worst.function, mib(worst.arm64), mib(res.sizes[len(functionNames)].arm64))}
-	rows := append(coldTargets(res), stackTargets(res)...)
-	table(r, []string{"target", "measured", "result", "why, and what would close it"},
-		slices.Insert(rows, min(4, len(rows)), boot), cells) // before the calls per rotation
-}
-
-// stackTargets returns the rows of the targets the local stack measures: peak RSS, the watchdog's
-// sweep and the calls per rotation; none with -cold-only.
-func stackTargets(res *results) [][]string {
-	if res.rotation == nil {
-		return nil
-	}
 	name := slices.MaxFunc(functionNames,
 		func(a, b string) int { return cmp.Compare(res.peakRSS[a], res.peakRSS[b]) })
 	rss := res.peakRSS[name]
@@ -159,18 +135,19 @@ func stackTargets(res *results) [][]string {
 	if polls > 0 {
 		why += fmt.Sprintf(" %d more DescribeSecret in createSecret (polls while the new secret was on its way; the table assumes it is found on the first poll): the protocol's wait, not waste.", polls)
 	}
-	if off > 0 {
-		why += fmt.Sprintf(" %s from the table otherwise: see the per-step comparison in section 5.", plural(off, "call differs", "calls differ"))
-	}
-	return [][]string{
+	rows := append(coldTargets(res), [][]string{
 		{"peak RSS ≤ 25 MiB", kibToMiB(rss), yes[rss <= targetRSSKiB],
 			fmt.Sprintf("highest: %s, %s (VmHWM over the whole stack run).", name, kibToMiB(rss))},
 		{fmt.Sprintf("watchdog sweep of %d secrets < %s, linear", sweepSizes[1], targetSweep),
 			ms(last.roundTrip), yes[last.roundTrip < targetSweep],
 			fmt.Sprintf("%s per secret at %d secrets, %s per secret at %d: round trip of one invocation on the local stack, moto answering every call.",
 				per(first), first.records, per(last), last.records)},
+		{"each bootstrap ≤ 9 MiB", mib(worst.arm64), yes[worst.arm64 <= targetBootstrap],
+			fmt.Sprintf("largest: %s, %s (linux/arm64, `-s -w`). The floor (a bare aws-lambda-go function) is %s.",
+				worst.function, mib(worst.arm64), mib(res.sizes[len(functionNames)].arm64))},
 		{"Secrets Manager calls ≤ what the protocol needs", fmt.Sprintf("%d per rotation", measured), yes[off == 0], why},
-	}
+	}...)
+	table(r, []string{"target", "measured", "result", "why, and what would close it"}, rows, cells)
 }
 
 func coldTargets(res *results) [][]string {
@@ -221,8 +198,8 @@ func renderSizes(r *report, res *results) {
 func renderCold(r *report, res *results) {
 	r.para("## 2. Cold start")
 	c := res.cold
-	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/floor` built with `-tags sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); `AWS_CA_BUNDLE`, `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` are unset, as in a Lambda sandbox. Load average (1, 5, 15 min) before the first start: %s; after the last: %s.",
-		coldRounds, c.loadBefore, c.loadAfter)
+	r.para("Every subject is timed the same way: from the exec of its process to the arrival of its first `GET /2018-06-01/runtime/invocation/next` at a fake runtime API (a small HTTP server in the bench, one per start, named by `AWS_LAMBDA_RUNTIME_API`), i.e. from process start to ready for the first invocation; the request is then held open and the process killed, so nothing after ready is timed. The subjects are the four functions (host builds), the *floor* (`test/bench/floor`: a bare aws-lambda-go function, `lambda.Start` with a handler that does nothing, built in this run with the same flags), *sdkfloor* (`test/bench/floor` built with `-tags sdkfloor`: the floor with the SDK's secretsmanager and sns packages linked but never called, to show what their initialisation costs) and the Python baseline (`test/bench/baseline.py`: imports boto3 and creates the Secrets Manager and SNS clients, as AWS's Python rotation templates do before their first line of logic, then asks the same fake runtime API for the next invocation). %d rounds; each round starts every subject once, in an order shuffled per round, after one discarded warm-up round. Every process gets only PATH, an empty HOME, fake credentials, the region and the function's variables (endpoints on an unused loopback port: nothing is called before ready); `AWS_CA_BUNDLE`, `SSL_CERT_FILE`, `SSL_CERT_DIR`, `REQUESTS_CA_BUNDLE`, `CURL_CA_BUNDLE`, `NODE_EXTRA_CA_CERTS` are unset, as in a Lambda sandbox.",
+		coldRounds)
 	table(r, []string{"subject", "before it asks", "median", "p10", "p90", "min", "max", "noise (p10–p90 around the median)",
 		"CPU time to ready: median (p10–p90)", "peak RSS when ready"}, coldSubjects, func(name string) []string {
 		sp, cpu := summarize(c.ready[name]), summarize(c.cpu[name])
@@ -301,7 +278,7 @@ func renderCalls(r *report, res *results) {
 		if len(diffs) > 0 {
 			verdict = "**differs**: " + strings.Join(diffs, ", ")
 		} else if polls > 0 {
-			verdict = fmt.Sprintf("as documented, plus %s while the secret was on its way", plural(polls, "poll", "polls"))
+			verdict = fmt.Sprintf("as documented, plus %d DescribeSecret poll(s) while the secret was on its way", polls)
 		}
 		got, _ := formatCalls(inv.calls, smPrefix)
 		want, _ := formatCalls(doc, smPrefix)

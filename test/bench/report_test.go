@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -132,25 +131,33 @@ func TestTimingProxyNamesSNSAction(t *testing.T) {
 	}
 }
 
-// TestRenderColdOnly: without the local stack the report keeps its measured sections and says
-// which were not measured.
-func TestRenderColdOnly(t *testing.T) {
+// TestRender: a report has every section, in order, and the targets in their order.
+func TestRender(t *testing.T) {
 	c := newColdRun()
 	for i, name := range coldSubjects {
 		c.ready[name] = []time.Duration{time.Duration(10+i) * time.Millisecond, 11 * time.Millisecond}
 		c.cpu[name] = c.ready[name]
 	}
-	res := &results{machine: slices.Repeat([][]string{{"k", "v"}}, 9), cold: c, goBench: []goBench{{ns: []float64{1}}}}
+	res := &results{machine: [][]string{{"architecture", "x86_64"}}, cold: c,
+		goBench: []goBench{{ns: []float64{1}}}, rotation: &rotationRun{}, doc: map[string]map[string]int{}}
 	for _, f := range builtNames {
 		res.sizes = append(res.sizes, sizes{function: f, arm64: 1 << 20})
 	}
-	out := render(res)
-	for _, want := range []string{"## Targets", "| each bootstrap ≤ 9 MiB |", "## 2. Cold start", "## 3.–5.", "## 6. Go"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("render() without the stack lacks %q", want)
-		}
+	for _, step := range rotationSteps {
+		inv := invocation{step: step, peerStats: peerStats{calls: map[string]int{}}}
+		res.rotation.steps = append(res.rotation.steps, inv)
 	}
-	if strings.Contains(out, "peak RSS ≤ 25 MiB") {
-		t.Error("render() without the stack has a target the stack measures")
+	res.sweeps = []invocation{{records: 50}, {records: 100}}
+	out := render(res)
+	last := -1
+	for _, want := range []string{"## Targets", "| cold start ≤ 1.3× the floor |", "| cold start ≤ 1/25 of boto3 |",
+		"| peak RSS ≤ 25 MiB |", "| watchdog sweep of 100 secrets", "| each bootstrap ≤ 9 MiB |",
+		"| Secrets Manager calls ≤ what the protocol needs |", "## How noisy", "## 1. Binary size", "## 2. Cold start",
+		"## 3. Peak memory", "## 4. Handler time", "## 5. Calls per full rotation", "## 6. Go benchmarks"} {
+		i := strings.Index(out, want)
+		if i <= last {
+			t.Errorf("render(): %q missing or out of order", want)
+		}
+		last = max(last, i)
 	}
 }

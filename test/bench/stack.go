@@ -30,7 +30,6 @@ const (
 // stack is test/harness's local stack with one instance of each function (so that an invocation's
 // bootstrap is known), a timing proxy before each function's peers, and a record of every invocation.
 type stack struct {
-	root    string
 	h       *harness.Stack
 	meters  map[string]*meter  // by function, made before the stack starts
 	servers []*httptest.Server // the proxies
@@ -40,14 +39,18 @@ type stack struct {
 	records map[string][]invocation // by function
 }
 
-// startStack starts the stack with the bootstraps in dir/<function>/bootstrap.
-func startStack(ctx context.Context, root, work, dir string) (*stack, error) {
-	s := &stack{root: root, meters: map[string]*meter{}, records: map[string][]invocation{}}
+// runStack takes the local stack's measurements into r, with the bootstraps in dir/<function>/bootstrap.
+func runStack(ctx context.Context, r *results, work, dir string) (err error) {
+	s := &stack{meters: map[string]*meter{}, records: map[string][]invocation{}}
 	for _, f := range functionNames {
 		s.meters[f] = &meter{peerStats: peerStats{calls: map[string]int{}}}
 	}
-	var err error
-	s.h, err = harness.Start(ctx, harness.Options{
+	defer func() {
+		for _, srv := range s.servers {
+			srv.Close()
+		}
+	}()
+	if s.h, err = harness.Start(ctx, harness.Options{
 		BinDir:           dir,
 		RotationTimeout:  stepTimeout,
 		RotationAttempts: 1,
@@ -56,15 +59,34 @@ func startStack(ctx context.Context, root, work, dir string) (*stack, error) {
 		DeliveryDelay:    500 * time.Millisecond,
 		WrapPeer:         s.wrapPeer,
 		AroundInvoke:     s.around,
-	})
-	return s, err
-}
-
-func (s *stack) close() {
-	s.h.Close()
-	for _, srv := range s.servers {
-		srv.Close()
+	}); err != nil {
+		return err
 	}
+	defer func() {
+		for _, f := range functionNames {
+			pid, _ := s.h.BootstrapPID(f)
+			r.peakRSS[f] = procKB(fmt.Sprintf("/proc/%d/status", pid), "VmHWM")
+			if err != nil {
+				err = fmt.Errorf("%w\nlog of %s:\n%s", err, f, tail(s.h.Logs(f), 3000))
+			}
+		}
+		s.h.Close()
+	}()
+	if err := s.warmUp(ctx); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	if r.rotation, err = s.rotation(ctx); err != nil {
+		return err
+	}
+	for _, f := range []string{harness.FunctionReceive, harness.FunctionExpiry} {
+		inv, err := s.sqsBatch(ctx, f)
+		if err != nil {
+			return err
+		}
+		r.batches = append(r.batches, inv)
+	}
+	r.sweeps, err = s.sweeps(ctx)
+	return err
 }
 
 func (s *stack) wrapPeer(function, peer, target string) string {

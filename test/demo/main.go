@@ -90,10 +90,31 @@ func run(ctx context.Context, logFile string) error {
 		return err
 	}
 
-	extra, err := sweep(ctx, s)
+	phase("Watchdog: one more tagged secret without rotation, then the daily sweep")
+	extra, err := s.Seed(ctx, harness.SeedOptions{Name: "sp-api-lwa/forgotten-application", Document: &harness.SecretDocument{
+		ClientID:              "amzn1.application-oa2-client.demoforgotten",
+		ClientSecret:          extraSecret,
+		ClientSecretExpiresAt: time.Now().Add(20 * 24 * time.Hour).UTC().Format(time.RFC3339),
+	}})
 	if err != nil {
 		return err
 	}
+	say("secret " + extra + ": tagged, rotation off, expires in 20 days; its made-up application is unknown to LWA")
+	scheduled := map[string]string{"source": "aws.scheduler", "detail-type": "Scheduled Event"}
+	res, err := s.Invoke(ctx, harness.FunctionWatchdog, scheduled)
+	if err != nil {
+		return fmt.Errorf("watchdog sweep: %w", err)
+	}
+	say("sweep result " + strings.TrimSpace(string(res)))
+	for _, l := range strings.Split(s.Logs(harness.FunctionWatchdog), "\n") {
+		if strings.Contains(l, `"Namespace":"SpApiLwaRotation"`) {
+			say("metric " + strings.TrimSuffix(l[strings.LastIndex(l, `"ClientId"`):], "}"))
+		}
+	}
+	if err := settle(ctx, s, "SECRET_AT_RISK"); err != nil {
+		return err
+	}
+	time.Sleep(500 * time.Millisecond) // alerts published last need a moment to reach the subscription
 	if err := report(ctx, s, arn, extra); err != nil {
 		return err
 	}
@@ -112,35 +133,6 @@ func settle(ctx context.Context, s *harness.Stack, events ...string) error {
 		return err
 	}
 	return s.Settle(ctx, 45*time.Second)
-}
-
-// sweep seeds a tagged secret of another application without rotation, runs the watchdog, returns the ARN.
-func sweep(ctx context.Context, s *harness.Stack) (string, error) {
-	phase("Watchdog: one more tagged secret without rotation, then the daily sweep")
-	extra, err := s.Seed(ctx, harness.SeedOptions{Name: "sp-api-lwa/forgotten-application", Document: &harness.SecretDocument{
-		ClientID:              "amzn1.application-oa2-client.demoforgotten",
-		ClientSecret:          extraSecret,
-		ClientSecretExpiresAt: time.Now().Add(20 * 24 * time.Hour).UTC().Format(time.RFC3339),
-	}})
-	if err != nil {
-		return "", err
-	}
-	say("secret " + extra + ": tagged, rotation off, expires in 20 days; its made-up application is unknown to LWA")
-	res, err := s.Invoke(ctx, harness.FunctionWatchdog, map[string]any{
-		"source": "aws.scheduler", "detail-type": "Scheduled Event", "detail": map[string]any{},
-	})
-	if err != nil {
-		return "", fmt.Errorf("watchdog sweep: %w", err)
-	}
-	say("sweep result " + strings.TrimSpace(string(res)))
-	for _, l := range strings.Split(s.Logs(harness.FunctionWatchdog), "\n") {
-		if strings.Contains(l, `"Namespace":"SpApiLwaRotation"`) {
-			say("metric " + strings.TrimSuffix(l[strings.LastIndex(l, `"ClientId"`):], "}"))
-		}
-	}
-	err = settle(ctx, s, "SECRET_AT_RISK")
-	time.Sleep(500 * time.Millisecond) // alerts published last need a moment to reach the subscription
-	return extra, err
 }
 
 func report(ctx context.Context, s *harness.Stack, arn, extra string) error {
