@@ -47,7 +47,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		return badInput("rotation is not enabled on secret %s: run '%s enable %s --stack NAME' first", name, Name, name)
 	}
 	start := a.Now()
-	token, err := a.startRotation(ctx, sm, arn, name, clientID)
+	token, err := a.startRotation(ctx, sm, d, clientID)
 	if err != nil {
 		return err
 	}
@@ -74,18 +74,18 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		}
 		now := a.Now()
 		at := now.Sub(start).Round(time.Second)
-		stages, outcome := f.observe(snap)
+		stages, failed := f.observe(snap)
 		for _, st := range stages {
 			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
 			lastSaid = now
 		}
 		waiting := stageText[f.last].waiting
 		switch {
-		case outcome == outcomePromoted:
+		case f.last == stagePromoted:
 			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. "+
 				"The previous one keeps working for 7 days.\n", at, name)
 			return nil
-		case outcome == outcomeFailed:
+		case failed:
 			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; "+
 				"AWSCURRENT is unchanged.\n", at, token)
 			return a.explain(d, f, snap)
@@ -107,19 +107,17 @@ func (a *App) stopped(name string) error {
 	return needsPerson
 }
 
-// startRotation asks Secrets Manager to rotate now and says so. When a rotation is in progress,
-// Secrets Manager refuses and reattempts that one: the CLI joins it.
-func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clientID string) (string, error) {
-	out, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
+// startRotation asks Secrets Manager to rotate secret d now and says so. When a rotation is in
+// progress (d shows its AWSPENDING), Secrets Manager refuses and reattempts that one: the CLI joins it.
+func (a *App) startRotation(ctx context.Context, sm SecretStore, d *secretsmanager.DescribeSecretOutput,
+	clientID string) (string, error) {
+	name := aws.ToString(d.Name)
+	out, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: d.ARN})
 	if err == nil {
 		fmt.Fprintf(a.Stdout, "Rotation of %s (client %s) started: version %s.\n", name, clientID, aws.ToString(out.VersionId))
 		return aws.ToString(out.VersionId), nil
 	} else if apiCode(err) != "InvalidRequestException" {
 		return "", fmt.Errorf("start rotation of %s: %w", name, err)
-	}
-	d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if derr != nil {
-		return "", fmt.Errorf("describe secret %s: %w", name, derr)
 	}
 	p := managed.PendingVersion(d.VersionIdsToStages)
 	if p == "" {
@@ -149,14 +147,6 @@ const (
 	stageDelivered       // a new version holds LWA_RECEIVED or LWA_SUPERSEDED
 	stageAdopted         // the pending version holds a value
 	stagePromoted        // AWSCURRENT moved
-)
-
-type outcome int
-
-const (
-	outcomeRunning outcome = iota
-	outcomePromoted
-	outcomeFailed
 )
 
 // snapshot is what DescribeSecret and one read of the pending version show of a rotation.
@@ -191,9 +181,9 @@ type follower struct {
 	newVersion  string
 }
 
-// observe returns the stages first seen in s, in order, and the outcome.
-func (f *follower) observe(s snapshot) ([]stage, outcome) {
-	var out []stage
+// observe returns the stages first seen in s, in order (AWSCURRENT moved when f.last is
+// stagePromoted), and whether the rotation failed: the token's version lost AWSPENDING first.
+func (f *follower) observe(s snapshot) (out []stage, failed bool) {
 	mark := func(st stage) {
 		if !f.seen[st] {
 			f.seen[st], f.last = true, max(f.last, st)
@@ -218,12 +208,8 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 	}
 	if moved { // to the followed version, or by another rotation or by hand
 		mark(stagePromoted)
-		return out, outcomePromoted
 	}
-	if f.pendingSeen && s.pending != f.token {
-		return out, outcomeFailed
-	}
-	return out, outcomeRunning
+	return out, !moved && f.pendingSeen && s.pending != f.token
 }
 
 func (f *follower) describe(st stage, s snapshot) string {
