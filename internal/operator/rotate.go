@@ -76,7 +76,9 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		at := now.Sub(start).Round(time.Second)
 		stages, failed := f.observe(snap)
 		for _, st := range stages {
-			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
+			said := fmt.Sprintf(stageText[st].reached, snap.requestedAt, f.newVersion, snap.delivered[f.newVersion],
+				f.token, snap.current)
+			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, said)
 			lastSaid = now
 		}
 		waiting := stageText[f.last].waiting
@@ -212,33 +214,27 @@ func (f *follower) observe(s snapshot) (out []stage, failed bool) {
 	return out, !moved && f.pendingSeen && s.pending != f.token
 }
 
-func (f *follower) describe(st stage, s snapshot) string {
-	switch st {
-	case stageRequested:
-		return "requested: a new client secret was requested from SP-API at " + s.requestedAt +
-			"; Amazon delivers it to the new-secret queue"
-	case stageDelivered:
-		return fmt.Sprintf("delivered: Amazon's new secret is stored as version %s (%s)", f.newVersion, s.delivered[f.newVersion])
-	case stageAdopted:
-		return "adopted: version " + f.token + " holds the new client secret"
-	}
-	return "tested and promoted: LWA accepted the new secret and AWSCURRENT is now version " + s.current
-}
-
-// stageText is, after each stage, what the rotation waits for and what a person does when it
-// failed or timed out there (%[1]s is the command, %[2]s the secret).
-var stageText = map[stage]struct{ waiting, runbook string }{
-	stageNone: {"waiting for the rotation function to request or adopt a new secret",
+// stageText is, for each stage, what rotate --wait says when it is reached (%[1]s is the time
+// requested, %[2]s the delivered version, %[3]s its label, %[4]s the followed version, %[5]s
+// AWSCURRENT), what the rotation waits for after it, and what a person does when it failed or
+// timed out there (%[1]s is the command, %[2]s the secret).
+var stageText = map[stage]struct{ reached, waiting, runbook string }{
+	stageNone: {"", "waiting for the rotation function to request or adopt a new secret",
 		"the rotation function stopped before asking SP-API: read the error in its log, fix the cause, " +
 			"then run '%[1]s rotate %[2]s --wait' again."},
-	stageRequested: {"waiting for Amazon to deliver the new secret to the new-secret queue",
+	stageRequested: {
+		"requested: a new client secret was requested from SP-API at %[1]s; Amazon delivers it to the new-secret queue",
+		"waiting for Amazon to deliver the new secret to the new-secret queue",
 		"Amazon's new secret has not arrived: check the queue's registration in the Developer Console and the " +
 			"receiver's dead-letter queue ('%[1]s doctor --stack NAME'); the rotation resumes when it arrives."},
-	stageDelivered: {"waiting for the rotation to adopt the delivered secret",
+	stageDelivered: {"delivered: Amazon's new secret is stored as version %[2]s (%[3]s)",
+		"waiting for the rotation to adopt the delivered secret",
 		"the new secret is stored but was not adopted: read the error in its log, then run '%[1]s rotate %[2]s --wait' again."},
-	stageAdopted: {"waiting for the new secret to be tested with LWA and promoted",
+	stageAdopted: {"adopted: version %[4]s holds the new client secret",
+		"waiting for the new secret to be tested with LWA and promoted",
 		"LWA did not accept the new secret or the promotion failed: read the error in its log, run '%[1]s doctor', " +
 			"then '%[1]s rotate %[2]s --wait' again; the delivered secret is kept."},
+	stagePromoted: {reached: "tested and promoted: LWA accepted the new secret and AWSCURRENT is now version %[5]s"},
 }
 
 // explain says where the rotation stands, where the rotation function logs its errors and what to do.
