@@ -85,24 +85,22 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		return ExitOK
 	}
 	for _, c := range commands {
-		if c.name == args[0] {
-			return a.exit(c.name, c.run(a, ctx, args[1:]))
+		if c.name != args[0] {
+			continue
 		}
+		err := c.run(a, ctx, args[1:])
+		if err == nil || errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		ee := &exitError{ExitAttention, err.Error()}
+		errors.As(err, &ee)
+		if ee.msg != "" {
+			fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, c.name, oneLine(ee.msg))
+		}
+		return ee.code
 	}
 	fmt.Fprintf(a.Stderr, "%s: unknown command %q (run '%s -h' for the list)\n", Name, args[0], Name)
 	return ExitBadInput
-}
-
-func (a *App) exit(cmd string, err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	ee := &exitError{ExitAttention, err.Error()}
-	errors.As(err, &ee)
-	if ee.msg != "" {
-		fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(ee.msg))
-	}
-	return ee.code
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

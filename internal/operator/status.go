@@ -95,8 +95,6 @@ func (r *row) judge(now time.Time, cfg health.Config) {
 	}
 }
 
-func (r *row) needsPerson() bool { return len(r.Reasons) > 0 }
-
 func (a *App) status(ctx context.Context, args []string) error {
 	fs := flagSet("status", "status [--output table|json] [--function ARN | --stack NAME]",
 		"Show every managed secret, the watchdog's reasons it is at risk and what to do (no LWA call).")
@@ -128,7 +126,7 @@ func (a *App) status(ctx context.Context, args []string) error {
 	} else if err := enc.Encode(rows); err != nil {
 		return fmt.Errorf("write JSON: %w", err)
 	}
-	if slices.ContainsFunc(rows, (*row).needsPerson) {
+	if slices.ContainsFunc(rows, func(r *row) bool { return len(r.Reasons) > 0 }) {
 		return needsPerson
 	}
 	return nil
@@ -149,7 +147,7 @@ func writeTable(w io.Writer, rows []*row) int {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.ClientID, r.rotation(),
 			day(r.secret.LastRotated, "never"), day(r.ExpiresAt, "unknown"), daysLeft(r.DaysLeft),
 			cmp.Or(strings.Join(r.Reasons, ","), "OK"), r.SecretARN)
-		if r.needsPerson() {
+		if len(r.Reasons) > 0 {
 			todo = append(todo, r)
 		}
 	}
