@@ -88,7 +88,7 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "(Run with --stack NAME to check the queues' policies and the alert topic too.)\n")
 	}
 	if problems > 0 {
-		fmt.Fprintf(w, "\n%d %s a person.\n", problems, plural(problems, "finding needs", "findings need"))
+		fmt.Fprintf(w, "\nFindings that need a person: %d.\n", problems)
 		return needsPerson
 	}
 	fmt.Fprintf(w, "\nNothing needs a person.\n")
@@ -145,7 +145,7 @@ func topicCheck(ctx context.Context, s sns.ListSubscriptionsByTopicAPIClient, to
 			"subscribe someone who acts on alerts (the stack's AlertEmail parameter, or aws sns subscribe --topic-arn " +
 				topic + " --protocol email --notification-endpoint you@example.com) and confirm the e-mail AWS sends"}
 	}
-	return check{"OK", fmt.Sprintf("the alert topic has %d confirmed %s", confirmed, plural(confirmed, "subscription", "subscriptions")), ""}
+	return check{"OK", fmt.Sprint("the alert topic's confirmed subscriptions: ", confirmed), ""}
 }
 
 // policyAllowsSend reports whether an SQS queue policy lets account call sqs:SendMessage: an Allow

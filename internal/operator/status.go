@@ -160,8 +160,7 @@ func writeTable(w io.Writer, rows []*row) int {
 			fmt.Fprintf(w, "- %s: %s (%s): %s\n    Fix: %s\n", r.Name, f.Reason, f.Severity, f.Message, f.Fix)
 		}
 	}
-	fmt.Fprintf(w, "\n%d managed %s: %d OK, %d %s attention.\n", len(rows), plural(len(rows), "secret", "secrets"),
-		len(rows)-len(todo), len(todo), plural(len(todo), "needs", "need"))
+	fmt.Fprintf(w, "\nManaged secrets: %d, OK: %d, needing attention: %d.\n", len(rows), len(rows)-len(todo), len(todo))
 	return len(todo)
 }
 
@@ -192,11 +191,4 @@ func daysLeft(d *int) string {
 		return fmt.Sprintf("expired (%d)", *d)
 	}
 	return fmt.Sprint(*d)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
