@@ -67,8 +67,9 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		} else if snap = snapshotOf(d); snap.pending == token && !f.seen[stageAdopted] {
 			snap.pendingFilled, err = pendingFilled(ctx, sm, arn, token)
 		}
-		if ctx.Err() != nil {
-			return a.stopped(name)
+		if ctx.Err() != nil { // Ctrl-C, during these calls or the last sleep
+			fmt.Fprintf(a.Stdout, "Stopped following. The rotation of %s goes on; '%s status' shows how it ends.\n", name, Name)
+			return needsPerson
 		} else if err != nil {
 			return err
 		}
@@ -98,15 +99,8 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, waiting)
 			lastSaid = now
 		}
-		if err := a.Sleep(ctx, min(pollInterval, deadline.Sub(now))); err != nil {
-			return a.stopped(name)
-		}
+		_ = a.Sleep(ctx, min(pollInterval, deadline.Sub(now))) // its error is ctx's, seen above
 	}
-}
-
-func (a *App) stopped(name string) error {
-	fmt.Fprintf(a.Stdout, "Stopped following. The rotation of %s goes on; '%s status' shows how it ends.\n", name, Name)
-	return needsPerson
 }
 
 // startRotation asks Secrets Manager to rotate secret d now and says so. When a rotation is in

@@ -142,14 +142,11 @@ func writeTable(w io.Writer, rows []*row) int {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCLIENT ID\tROTATION\tLAST ROTATED\tEXPIRES\tDAYS LEFT\tREASONS\tARN")
-	var todo []*row
+	todo := slices.DeleteFunc(slices.Clone(rows), func(r *row) bool { return len(r.Reasons) == 0 })
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.ClientID, r.rotation(),
 			day(r.secret.LastRotated, "never"), day(r.ExpiresAt, "unknown"), daysLeft(r.DaysLeft),
 			cmp.Or(strings.Join(r.Reasons, ","), "OK"), r.SecretARN)
-		if len(r.Reasons) > 0 {
-			todo = append(todo, r)
-		}
 	}
 	tw.Flush()
 	if len(todo) > 0 {
