@@ -139,12 +139,11 @@ func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 		}
 		pos = append(pos, fs.Arg(0))
 	}
-	if len(pos) == positional {
-		return pos, nil
-	} else if positional == 0 {
-		return nil, badInput("unexpected argument %q (run '%s %s -h')", pos[0], Name, fs.Name())
+	if len(pos) != positional {
+		want := []string{"no argument", "one secret's name or ARN"}[positional]
+		return nil, badInput("expected %s, got %q (run '%s %s -h')", want, pos, Name, fs.Name())
 	}
-	return nil, badInput("expected one secret's name or ARN, got %d arguments (run '%s %s -h')", len(pos), Name, fs.Name())
+	return pos, nil
 }
 
 // fingerprint is "sha256:" and 8 hex digits: enough to tell two secrets apart, nothing to recover one.

@@ -15,9 +15,8 @@ import (
 )
 
 const (
-	defaultRotateTimeout = 10 * time.Minute
-	progressEvery        = 10 * time.Second // how often rotate --wait says it is still waiting
-	pollInterval         = 2 * time.Second
+	progressEvery = 10 * time.Second // how often rotate --wait says it is still waiting
+	pollInterval  = 2 * time.Second
 )
 
 func (a *App) rotate(ctx context.Context, args []string) error {
@@ -25,7 +24,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		"Start a rotation of SECRET (or join the one in progress); with --wait, follow it stage by stage\n"+
 			"(requested, delivered, adopted, tested and promoted) until AWSCURRENT moves or it fails.")
 	wait := fs.Bool("wait", false, "follow the rotation to its end (exit 0 only when AWSCURRENT moved)")
-	timeout := fs.Duration("timeout", defaultRotateTimeout, "give up following after `D`")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up following after `D`")
 	pos, err := a.parse(fs, args, 1)
 	if err != nil {
 		return err
