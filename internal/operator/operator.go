@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
 // Exit statuses.
@@ -33,8 +35,8 @@ type App struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	Clients        func(ctx context.Context) (*Clients, error)
-	Now            func() time.Time                                 // default time.Now
-	Sleep          func(ctx context.Context, d time.Duration) error // rotate --wait polls through it
+	Now            func() time.Time                                // default time.Now
+	Sleep          func(ctx context.Context, d time.Duration) bool // rotate --wait polls through it; default retry.Sleep
 }
 
 // exitError ends a command with exit status code, printing msg unless it is empty.
@@ -68,7 +70,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		a.Now = time.Now
 	}
 	if a.Sleep == nil {
-		a.Sleep = sleep
+		a.Sleep = retry.Sleep
 	}
 	if len(args) == 0 {
 		fmt.Fprintf(a.Stderr, "%s: missing command: status, enable, rotate or doctor (run '%s -h')\n", Name, Name)
@@ -101,15 +103,6 @@ func (a *App) Run(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(a.Stderr, "%s: unknown command %q (run '%s -h' for the list)\n", Name, args[0], Name)
 	return ExitBadInput
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
 }
 
 // flagSet returns a command's flag set, whose output stays io.Discard but for -h (see parse).

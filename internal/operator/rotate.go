@@ -98,7 +98,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, waiting)
 			lastSaid = now
 		}
-		_ = a.Sleep(ctx, min(pollInterval, deadline.Sub(now))) // its error is ctx's, seen above
+		a.Sleep(ctx, min(pollInterval, deadline.Sub(now))) // cut short when ctx ends, seen above
 	}
 }
 
