@@ -284,7 +284,7 @@ func TestCLI(t *testing.T) {
 		if _, err := s.Seed(t.Context(), harness.SeedOptions{Name: "sp-api-lwa/unknown", Document: &other, Rotation: true}); err != nil {
 			t.Fatal(err)
 		}
-		run(t, "status").want(t, operator.ExitOK, "2 managed secrets: 2 OK")
+		run(t, "status").want(t, operator.ExitOK, "Managed secrets: 2, OK: 2,")
 		run(t, "doctor").want(t, operator.ExitAttention, "CREDENTIALS_REJECTED")
 		checkNoValue(t, outputs, other.ClientSecret)
 	})
