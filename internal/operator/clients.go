@@ -118,13 +118,10 @@ func rotationFunction(ctx context.Context, c *Clients, function, stack string) (
 		return function, nil
 	}
 	outs, err := stackOutputs(ctx, c.CloudFormation, stack)
-	if err != nil {
-		return "", err
+	if fn := outs[OutputRotateFunction]; err != nil || fn != "" {
+		return fn, err
 	}
-	if outs[OutputRotateFunction] == "" {
-		return "", badInput("stack %s has no output %s: is it this project's stack?", stack, OutputRotateFunction)
-	}
-	return outs[OutputRotateFunction], nil
+	return "", badInput("stack %s has no output %s: is it this project's stack?", stack, OutputRotateFunction)
 }
 
 // open returns the clients and the metadata of secret id.

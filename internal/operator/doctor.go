@@ -1,7 +1,6 @@
 package operator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -89,7 +88,7 @@ func (a *App) doctor(ctx context.Context, args []string) error {
 		fmt.Fprintf(w, "(Run with --stack NAME to check the queues' policies and the alert topic too.)\n")
 	}
 	if problems > 0 {
-		fmt.Fprintf(w, "\n%d %s a person.\n", problems, plural(problems, "finding needs", "findings need"))
+		fmt.Fprintf(w, "\nFindings that need a person: %d.\n", problems)
 		return needsPerson
 	}
 	fmt.Fprintf(w, "\nNothing needs a person.\n")
@@ -146,31 +145,34 @@ func topicCheck(ctx context.Context, s sns.ListSubscriptionsByTopicAPIClient, to
 			"subscribe someone who acts on alerts (the stack's AlertEmail parameter, or aws sns subscribe --topic-arn " +
 				topic + " --protocol email --notification-endpoint you@example.com) and confirm the e-mail AWS sends"}
 	}
-	return check{"OK", fmt.Sprintf("the alert topic has %d confirmed %s", confirmed, plural(confirmed, "subscription", "subscriptions")), ""}
+	return check{"OK", fmt.Sprint("the alert topic's confirmed subscriptions: ", confirmed), ""}
 }
 
 // policyAllowsSend reports whether an SQS queue policy lets account call sqs:SendMessage: an Allow
 // names it (or "*") and no unconditional Deny takes it back. Conditions are not evaluated (the
 // template's conditional deny of non-TLS access does not block SP-API).
 func policyAllowsSend(policy, account string) (bool, string) {
-	var doc struct{ Statement json.RawMessage }
+	var doc struct {
+		Statement list[struct {
+			Effect    string
+			Principal json.RawMessage // "*" or {"AWS": one or a list}
+			Action    list[string]
+			Condition map[string]any
+		}]
+	}
 	if json.Unmarshal([]byte(policy), &doc) != nil {
 		return false, "the queue has no readable policy"
 	}
-	var stmts []struct {
-		Effect            string
-		Principal, Action json.RawMessage
-		Condition         map[string]json.RawMessage
-	}
-	if json.Unmarshal(asList(doc.Statement), &stmts) != nil {
-		return false, "the policy has no readable Statement"
-	}
 	allowed := false
-	for _, s := range stmts {
-		principal := slices.ContainsFunc(policyValues(s.Principal), func(n string) bool {
+	for _, s := range doc.Statement {
+		var p struct{ AWS list[string] }
+		if json.Unmarshal(s.Principal, &p) != nil { // "*"
+			_ = json.Unmarshal(s.Principal, &p.AWS)
+		}
+		principal := slices.ContainsFunc(p.AWS, func(n string) bool {
 			return n == "*" || n == account || n == "arn:aws:iam::"+account+":root"
 		})
-		action := slices.ContainsFunc(policyValues(s.Action), func(a string) bool {
+		action := slices.ContainsFunc(s.Action, func(a string) bool {
 			return a == "*" || strings.EqualFold(a, "sqs:*") || strings.EqualFold(a, "sqs:SendMessage")
 		})
 		if !principal || !action {
@@ -187,22 +189,15 @@ func policyAllowsSend(policy, account string) (bool, string) {
 	return true, ""
 }
 
-// policyValues reads a policy value that is a string, a list of strings, or a principal {"AWS": either}.
-func policyValues(raw json.RawMessage) []string {
-	var many []string
-	var principal struct{ AWS json.RawMessage }
-	if json.Unmarshal(asList(raw), &many) == nil {
-		return many
-	} else if json.Unmarshal(raw, &principal) == nil && principal.AWS != nil {
-		return policyValues(principal.AWS)
-	}
-	return nil
-}
+// list is a policy value that may give a list's single value alone.
+type list[T any] []T
 
-// asList is a policy value as a JSON array: a policy may give a list's single value alone.
-func asList(raw json.RawMessage) []byte {
-	if t := bytes.TrimSpace(raw); len(t) > 0 && t[0] == '[' {
-		return t
+func (l *list[T]) UnmarshalJSON(b []byte) error {
+	if b[0] == '[' {
+		return json.Unmarshal(b, (*[]T)(l))
 	}
-	return append(append([]byte("["), raw...), ']')
+	var one T
+	err := json.Unmarshal(b, &one)
+	*l = list[T]{one}
+	return err
 }

@@ -63,16 +63,16 @@ func (a *App) enable(ctx context.Context, args []string) error {
 	clientID := doc.ClientID()
 	tag, tagged := managed.TagMap(d.Tags)[managed.TagClientID]
 	if tagged && tag != clientID {
-		return &exitError{ExitAttention, fmt.Sprintf("refused: secret %s is tagged %s=%s but its document holds client id %s; "+
-			"fix the tag or the document first", name, managed.TagClientID, tag, clientID)}
+		return fmt.Errorf("refused: secret %s is tagged %s=%s but its document holds client id %s; "+
+			"fix the tag or the document first", name, managed.TagClientID, tag, clientID)
 	}
 	others, err := managed.List(ctx, sm, clientID)
 	if err != nil {
 		return fmt.Errorf("list secrets tagged %s: %w", clientID, err)
 	}
 	if i := slices.IndexFunc(others, func(o managed.Secret) bool { return o.ARN != arn }); i >= 0 {
-		return &exitError{ExitAttention, fmt.Sprintf("refused: client id %s is already tagged on secret %s; one application "+
-			"must have one managed secret (untag the other or enable that one)", clientID, others[i].Name)}
+		return fmt.Errorf("refused: client id %s is already tagged on secret %s; one application "+
+			"must have one managed secret (untag the other or enable that one)", clientID, others[i].Name)
 	}
 	sameRotation := aws.ToBool(d.RotationEnabled) && aws.ToString(d.RotationLambdaARN) == fn && sameSchedule(d.RotationRules, *schedule)
 	if tagged && sameRotation {
@@ -81,8 +81,8 @@ func (a *App) enable(ctx context.Context, args []string) error {
 		return nil
 	}
 	if pending := managed.PendingVersion(d.VersionIdsToStages); pending != "" {
-		return &exitError{ExitAttention, fmt.Sprintf("refused: a rotation of %s is in progress (version %s holds AWSPENDING); "+
-			"run '%s rotate %s --wait' to see it finish, then enable again", name, pending, Name, name)}
+		return fmt.Errorf("refused: a rotation of %s is in progress (version %s holds AWSPENDING); "+
+			"run '%s rotate %s --wait' to see it finish, then enable again", name, pending, Name, name)
 	}
 	fmt.Fprintf(a.Stdout, "Secret %s (%s): client id %s, current secret %s.\n",
 		name, arn, clientID, fingerprint(doc.ClientSecret().Reveal()))

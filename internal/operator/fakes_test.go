@@ -206,13 +206,13 @@ func (e *env) run(t *testing.T, args ...string) (string, string, int) {
 			return &Clients{SecretsManager: e.sm, CloudFormation: e.cf, SQS: e.sqs, SNS: e.sns, LWA: e.lwa}, nil
 		},
 		Now: func() time.Time { return e.now },
-		Sleep: func(ctx context.Context, d time.Duration) error {
+		Sleep: func(ctx context.Context, d time.Duration) bool {
 			e.now = e.now.Add(d)
 			e.sleeps++
 			if e.onSleep != nil {
 				e.onSleep(e.sleeps)
 			}
-			return ctx.Err()
+			return ctx.Err() == nil
 		},
 	}
 	code := app.Run(context.Background(), args)

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/spapi-lwa/secret-rotation/internal/retry"
 )
 
 // Exit statuses.
@@ -33,8 +35,8 @@ type App struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	Clients        func(ctx context.Context) (*Clients, error)
-	Now            func() time.Time                                 // default time.Now
-	Sleep          func(ctx context.Context, d time.Duration) error // rotate --wait polls through it
+	Now            func() time.Time                                // default time.Now
+	Sleep          func(ctx context.Context, d time.Duration) bool // rotate --wait polls through it; default retry.Sleep
 }
 
 // exitError ends a command with exit status code, printing msg unless it is empty.
@@ -68,7 +70,7 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		a.Now = time.Now
 	}
 	if a.Sleep == nil {
-		a.Sleep = sleep
+		a.Sleep = retry.Sleep
 	}
 	if len(args) == 0 {
 		fmt.Fprintf(a.Stderr, "%s: missing command: status, enable, rotate or doctor (run '%s -h')\n", Name, Name)
@@ -85,33 +87,22 @@ func (a *App) Run(ctx context.Context, args []string) int {
 		return ExitOK
 	}
 	for _, c := range commands {
-		if c.name == args[0] {
-			return a.exit(c.name, c.run(a, ctx, args[1:]))
+		if c.name != args[0] {
+			continue
 		}
+		err := c.run(a, ctx, args[1:])
+		if err == nil || errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		ee := &exitError{ExitAttention, err.Error()}
+		errors.As(err, &ee)
+		if ee.msg != "" {
+			fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, c.name, oneLine(ee.msg))
+		}
+		return ee.code
 	}
 	fmt.Fprintf(a.Stderr, "%s: unknown command %q (run '%s -h' for the list)\n", Name, args[0], Name)
 	return ExitBadInput
-}
-
-func (a *App) exit(cmd string, err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	ee := &exitError{ExitAttention, err.Error()}
-	errors.As(err, &ee)
-	if ee.msg != "" {
-		fmt.Fprintf(a.Stderr, "%s %s: %s\n", Name, cmd, oneLine(ee.msg))
-	}
-	return ee.code
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
 }
 
 // flagSet returns a command's flag set, whose output stays io.Discard but for -h (see parse).
@@ -141,12 +132,11 @@ func (a *App) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 		}
 		pos = append(pos, fs.Arg(0))
 	}
-	if len(pos) == positional {
-		return pos, nil
-	} else if positional == 0 {
-		return nil, badInput("unexpected argument %q (run '%s %s -h')", pos[0], Name, fs.Name())
+	if len(pos) != positional {
+		want := []string{"no argument", "one secret's name or ARN"}[positional]
+		return nil, badInput("expected %s, got %q (run '%s %s -h')", want, pos, Name, fs.Name())
 	}
-	return nil, badInput("expected one secret's name or ARN, got %d arguments (run '%s %s -h')", len(pos), Name, fs.Name())
+	return pos, nil
 }
 
 // fingerprint is "sha256:" and 8 hex digits: enough to tell two secrets apart, nothing to recover one.

@@ -15,9 +15,8 @@ import (
 )
 
 const (
-	defaultRotateTimeout = 10 * time.Minute
-	progressEvery        = 10 * time.Second // how often rotate --wait says it is still waiting
-	pollInterval         = 2 * time.Second
+	progressEvery = 10 * time.Second // how often rotate --wait says it is still waiting
+	pollInterval  = 2 * time.Second
 )
 
 func (a *App) rotate(ctx context.Context, args []string) error {
@@ -25,7 +24,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		"Start a rotation of SECRET (or join the one in progress); with --wait, follow it stage by stage\n"+
 			"(requested, delivered, adopted, tested and promoted) until AWSCURRENT moves or it fails.")
 	wait := fs.Bool("wait", false, "follow the rotation to its end (exit 0 only when AWSCURRENT moved)")
-	timeout := fs.Duration("timeout", defaultRotateTimeout, "give up following after `D`")
+	timeout := fs.Duration("timeout", 10*time.Minute, "give up following after `D`")
 	pos, err := a.parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -47,7 +46,7 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		return badInput("rotation is not enabled on secret %s: run '%s enable %s --stack NAME' first", name, Name, name)
 	}
 	start := a.Now()
-	token, err := a.startRotation(ctx, sm, arn, name, clientID)
+	token, err := a.startRotation(ctx, sm, d, clientID)
 	if err != nil {
 		return err
 	}
@@ -67,25 +66,28 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 		} else if snap = snapshotOf(d); snap.pending == token && !f.seen[stageAdopted] {
 			snap.pendingFilled, err = pendingFilled(ctx, sm, arn, token)
 		}
-		if ctx.Err() != nil {
-			return a.stopped(name)
+		if ctx.Err() != nil { // Ctrl-C, during these calls or the last sleep
+			fmt.Fprintf(a.Stdout, "Stopped following. The rotation of %s goes on; '%s status' shows how it ends.\n", name, Name)
+			return needsPerson
 		} else if err != nil {
 			return err
 		}
 		now := a.Now()
 		at := now.Sub(start).Round(time.Second)
-		stages, outcome := f.observe(snap)
+		stages, failed := f.observe(snap)
 		for _, st := range stages {
-			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, f.describe(st, snap))
+			said := fmt.Sprintf(stageText[st].reached, snap.requestedAt, f.newVersion, snap.delivered[f.newVersion],
+				f.token, snap.current)
+			fmt.Fprintf(a.Stdout, "[%5s] %s\n", at, said)
 			lastSaid = now
 		}
 		waiting := stageText[f.last].waiting
 		switch {
-		case outcome == outcomePromoted:
+		case f.last == stagePromoted:
 			fmt.Fprintf(a.Stdout, "Done in %s: AWSCURRENT of %s holds the new client secret. "+
 				"The previous one keeps working for 7 days.\n", at, name)
 			return nil
-		case outcome == outcomeFailed:
+		case failed:
 			fmt.Fprintf(a.Stdout, "[%5s] failed: version %s lost AWSPENDING before it became AWSCURRENT; "+
 				"AWSCURRENT is unchanged.\n", at, token)
 			return a.explain(d, f, snap)
@@ -96,30 +98,21 @@ func (a *App) rotate(ctx context.Context, args []string) error {
 			fmt.Fprintf(a.Stdout, "[%5s] ... %s\n", at, waiting)
 			lastSaid = now
 		}
-		if err := a.Sleep(ctx, min(pollInterval, deadline.Sub(now))); err != nil {
-			return a.stopped(name)
-		}
+		a.Sleep(ctx, min(pollInterval, deadline.Sub(now))) // cut short when ctx ends, seen above
 	}
 }
 
-func (a *App) stopped(name string) error {
-	fmt.Fprintf(a.Stdout, "Stopped following. The rotation of %s goes on; '%s status' shows how it ends.\n", name, Name)
-	return needsPerson
-}
-
-// startRotation asks Secrets Manager to rotate now and says so. When a rotation is in progress,
-// Secrets Manager refuses and reattempts that one: the CLI joins it.
-func (a *App) startRotation(ctx context.Context, sm SecretStore, arn, name, clientID string) (string, error) {
-	out, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(arn)})
+// startRotation asks Secrets Manager to rotate secret d now and says so. When a rotation is in
+// progress (d shows its AWSPENDING), Secrets Manager refuses and reattempts that one: the CLI joins it.
+func (a *App) startRotation(ctx context.Context, sm SecretStore, d *secretsmanager.DescribeSecretOutput,
+	clientID string) (string, error) {
+	name := aws.ToString(d.Name)
+	out, err := sm.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: d.ARN})
 	if err == nil {
 		fmt.Fprintf(a.Stdout, "Rotation of %s (client %s) started: version %s.\n", name, clientID, aws.ToString(out.VersionId))
 		return aws.ToString(out.VersionId), nil
 	} else if apiCode(err) != "InvalidRequestException" {
 		return "", fmt.Errorf("start rotation of %s: %w", name, err)
-	}
-	d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
-	if derr != nil {
-		return "", fmt.Errorf("describe secret %s: %w", name, derr)
 	}
 	p := managed.PendingVersion(d.VersionIdsToStages)
 	if p == "" {
@@ -149,14 +142,6 @@ const (
 	stageDelivered       // a new version holds LWA_RECEIVED or LWA_SUPERSEDED
 	stageAdopted         // the pending version holds a value
 	stagePromoted        // AWSCURRENT moved
-)
-
-type outcome int
-
-const (
-	outcomeRunning outcome = iota
-	outcomePromoted
-	outcomeFailed
 )
 
 // snapshot is what DescribeSecret and one read of the pending version show of a rotation.
@@ -191,9 +176,9 @@ type follower struct {
 	newVersion  string
 }
 
-// observe returns the stages first seen in s, in order, and the outcome.
-func (f *follower) observe(s snapshot) ([]stage, outcome) {
-	var out []stage
+// observe returns the stages first seen in s, in order (AWSCURRENT moved when f.last is
+// stagePromoted), and whether the rotation failed: the token's version lost AWSPENDING first.
+func (f *follower) observe(s snapshot) (out []stage, failed bool) {
 	mark := func(st stage) {
 		if !f.seen[st] {
 			f.seen[st], f.last = true, max(f.last, st)
@@ -218,41 +203,31 @@ func (f *follower) observe(s snapshot) ([]stage, outcome) {
 	}
 	if moved { // to the followed version, or by another rotation or by hand
 		mark(stagePromoted)
-		return out, outcomePromoted
 	}
-	if f.pendingSeen && s.pending != f.token {
-		return out, outcomeFailed
-	}
-	return out, outcomeRunning
+	return out, !moved && f.pendingSeen && s.pending != f.token
 }
 
-func (f *follower) describe(st stage, s snapshot) string {
-	switch st {
-	case stageRequested:
-		return "requested: a new client secret was requested from SP-API at " + s.requestedAt +
-			"; Amazon delivers it to the new-secret queue"
-	case stageDelivered:
-		return fmt.Sprintf("delivered: Amazon's new secret is stored as version %s (%s)", f.newVersion, s.delivered[f.newVersion])
-	case stageAdopted:
-		return "adopted: version " + f.token + " holds the new client secret"
-	}
-	return "tested and promoted: LWA accepted the new secret and AWSCURRENT is now version " + s.current
-}
-
-// stageText is, after each stage, what the rotation waits for and what a person does when it
-// failed or timed out there (%[1]s is the command, %[2]s the secret).
-var stageText = map[stage]struct{ waiting, runbook string }{
-	stageNone: {"waiting for the rotation function to request or adopt a new secret",
+// stageText is, for each stage, what rotate --wait says when it is reached (%[1]s is the time
+// requested, %[2]s the delivered version, %[3]s its label, %[4]s the followed version, %[5]s
+// AWSCURRENT), what the rotation waits for after it, and what a person does when it failed or
+// timed out there (%[1]s is the command, %[2]s the secret).
+var stageText = map[stage]struct{ reached, waiting, runbook string }{
+	stageNone: {"", "waiting for the rotation function to request or adopt a new secret",
 		"the rotation function stopped before asking SP-API: read the error in its log, fix the cause, " +
 			"then run '%[1]s rotate %[2]s --wait' again."},
-	stageRequested: {"waiting for Amazon to deliver the new secret to the new-secret queue",
+	stageRequested: {
+		"requested: a new client secret was requested from SP-API at %[1]s; Amazon delivers it to the new-secret queue",
+		"waiting for Amazon to deliver the new secret to the new-secret queue",
 		"Amazon's new secret has not arrived: check the queue's registration in the Developer Console and the " +
 			"receiver's dead-letter queue ('%[1]s doctor --stack NAME'); the rotation resumes when it arrives."},
-	stageDelivered: {"waiting for the rotation to adopt the delivered secret",
+	stageDelivered: {"delivered: Amazon's new secret is stored as version %[2]s (%[3]s)",
+		"waiting for the rotation to adopt the delivered secret",
 		"the new secret is stored but was not adopted: read the error in its log, then run '%[1]s rotate %[2]s --wait' again."},
-	stageAdopted: {"waiting for the new secret to be tested with LWA and promoted",
+	stageAdopted: {"adopted: version %[4]s holds the new client secret",
+		"waiting for the new secret to be tested with LWA and promoted",
 		"LWA did not accept the new secret or the promotion failed: read the error in its log, run '%[1]s doctor', " +
 			"then '%[1]s rotate %[2]s --wait' again; the delivered secret is kept."},
+	stagePromoted: {reached: "tested and promoted: LWA accepted the new secret and AWSCURRENT is now version %[5]s"},
 }
 
 // explain says where the rotation stands, where the rotation function logs its errors and what to do.

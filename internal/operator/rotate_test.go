@@ -220,38 +220,38 @@ func TestRotateBadInput(t *testing.T) {
 func TestFollower(t *testing.T) {
 	before := snapshot{current: "v1", delivered: map[string]string{"old": managed.StageReceived}}
 	tests := []struct {
-		name    string
-		snaps   []snapshot
-		want    []stage
-		outcome outcome
+		name   string
+		snaps  []snapshot
+		want   []stage
+		failed bool
 	}{
-		{"nothing yet", []snapshot{{current: "v1", pending: "tok"}}, nil, outcomeRunning},
-		{"requested", []snapshot{{current: "v1", pending: "tok", requestedAt: "t"}}, []stage{stageRequested}, outcomeRunning},
-		{"an old delivery is not new", []snapshot{{current: "v1", pending: "tok", delivered: map[string]string{"old": managed.StageReceived}}}, nil, outcomeRunning},
-		{"delivered, superseded label counts", []snapshot{{current: "v1", pending: "tok", delivered: map[string]string{"new": managed.StageSuperseded}}}, []stage{stageDelivered}, outcomeRunning},
-		{"adopted", []snapshot{{current: "v1", pending: "tok", pendingFilled: true}}, []stage{stageAdopted}, outcomeRunning},
-		{"promoted in one poll", []snapshot{{current: "tok"}}, []stage{stageAdopted, stagePromoted}, outcomePromoted},
+		{"nothing yet", []snapshot{{current: "v1", pending: "tok"}}, nil, false},
+		{"requested", []snapshot{{current: "v1", pending: "tok", requestedAt: "t"}}, []stage{stageRequested}, false},
+		{"an old delivery is not new", []snapshot{{current: "v1", pending: "tok", delivered: map[string]string{"old": managed.StageReceived}}}, nil, false},
+		{"delivered, superseded label counts", []snapshot{{current: "v1", pending: "tok", delivered: map[string]string{"new": managed.StageSuperseded}}}, []stage{stageDelivered}, false},
+		{"adopted", []snapshot{{current: "v1", pending: "tok", pendingFilled: true}}, []stage{stageAdopted}, false},
+		{"promoted in one poll", []snapshot{{current: "tok"}}, []stage{stageAdopted, stagePromoted}, false},
 		{"each stage once", []snapshot{
 			{current: "v1", pending: "tok", requestedAt: "t"},
 			{current: "v1", pending: "tok", requestedAt: "t", delivered: map[string]string{"new": managed.StageReceived}},
 			{current: "v1", pending: "tok", requestedAt: "t", delivered: map[string]string{"new": managed.StageReceived}},
-		}, []stage{stageRequested, stageDelivered}, outcomeRunning},
-		{"pending lost", []snapshot{{current: "v1", pending: "tok"}, {current: "v1"}}, nil, outcomeFailed},
-		{"pending never seen is not a failure", []snapshot{{current: "v1"}}, nil, outcomeRunning},
-		{"current moved elsewhere", []snapshot{{current: "v1", pending: "tok"}, {current: "other"}}, []stage{stagePromoted}, outcomePromoted},
+		}, []stage{stageRequested, stageDelivered}, false},
+		{"pending lost", []snapshot{{current: "v1", pending: "tok"}, {current: "v1"}}, nil, true},
+		{"pending never seen is not a failure", []snapshot{{current: "v1"}}, nil, false},
+		{"current moved elsewhere", []snapshot{{current: "v1", pending: "tok"}, {current: "other"}}, []stage{stagePromoted}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := &follower{token: "tok", before: before, seen: map[stage]bool{}}
 			var got []stage
-			var oc outcome
+			var failed bool
 			for _, s := range tt.snaps {
 				var st []stage
-				st, oc = f.observe(s)
+				st, failed = f.observe(s)
 				got = append(got, st...)
 			}
-			if !slices.Equal(got, tt.want) || oc != tt.outcome {
-				t.Errorf("observe() = %v, %v; want %v, %v", got, oc, tt.want, tt.outcome)
+			if !slices.Equal(got, tt.want) || failed != tt.failed {
+				t.Errorf("observe() = %v, %v; want %v, %v", got, failed, tt.want, tt.failed)
 			}
 		})
 	}

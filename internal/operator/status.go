@@ -95,8 +95,6 @@ func (r *row) judge(now time.Time, cfg health.Config) {
 	}
 }
 
-func (r *row) needsPerson() bool { return len(r.Reasons) > 0 }
-
 func (a *App) status(ctx context.Context, args []string) error {
 	fs := flagSet("status", "status [--output table|json] [--function ARN | --stack NAME]",
 		"Show every managed secret, the watchdog's reasons it is at risk and what to do (no LWA call).")
@@ -128,7 +126,7 @@ func (a *App) status(ctx context.Context, args []string) error {
 	} else if err := enc.Encode(rows); err != nil {
 		return fmt.Errorf("write JSON: %w", err)
 	}
-	if slices.ContainsFunc(rows, (*row).needsPerson) {
+	if slices.ContainsFunc(rows, func(r *row) bool { return len(r.Reasons) > 0 }) {
 		return needsPerson
 	}
 	return nil
@@ -144,14 +142,11 @@ func writeTable(w io.Writer, rows []*row) int {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tCLIENT ID\tROTATION\tLAST ROTATED\tEXPIRES\tDAYS LEFT\tREASONS\tARN")
-	var todo []*row
+	todo := slices.DeleteFunc(slices.Clone(rows), func(r *row) bool { return len(r.Reasons) == 0 })
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.ClientID, r.rotation(),
 			day(r.secret.LastRotated, "never"), day(r.ExpiresAt, "unknown"), daysLeft(r.DaysLeft),
 			cmp.Or(strings.Join(r.Reasons, ","), "OK"), r.SecretARN)
-		if r.needsPerson() {
-			todo = append(todo, r)
-		}
 	}
 	tw.Flush()
 	if len(todo) > 0 {
@@ -162,8 +157,7 @@ func writeTable(w io.Writer, rows []*row) int {
 			fmt.Fprintf(w, "- %s: %s (%s): %s\n    Fix: %s\n", r.Name, f.Reason, f.Severity, f.Message, f.Fix)
 		}
 	}
-	fmt.Fprintf(w, "\n%d managed %s: %d OK, %d %s attention.\n", len(rows), plural(len(rows), "secret", "secrets"),
-		len(rows)-len(todo), len(todo), plural(len(todo), "needs", "need"))
+	fmt.Fprintf(w, "\nManaged secrets: %d, OK: %d, needing attention: %d.\n", len(rows), len(rows)-len(todo), len(todo))
 	return len(todo)
 }
 
@@ -194,11 +188,4 @@ func daysLeft(d *int) string {
 		return fmt.Sprintf("expired (%d)", *d)
 	}
 	return fmt.Sprint(*d)
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }

@@ -139,7 +139,7 @@ func TestStatusHealthyFleetExitsZero(t *testing.T) {
 	if code != ExitOK {
 		t.Errorf("status exit = %d, want 0; stdout %s stderr %s", code, out, stderr)
 	}
-	if !strings.Contains(out, "1 managed secret: 1 OK, 0 need attention.") {
+	if !strings.Contains(out, "Managed secrets: 1, OK: 1, needing attention: 0.") {
 		t.Errorf("status summary missing:\n%s", out)
 	}
 }
@@ -221,7 +221,7 @@ func TestStatusUnreadable(t *testing.T) {
 		return nil
 	}
 	out, _, code := e.run(t, "status", "--function", fnARN)
-	if code != ExitAttention || !strings.Contains(out, "sp-api-lwa/denied: UNREADABLE") || !strings.Contains(out, "1 OK, 1 needs attention") {
+	if code != ExitAttention || !strings.Contains(out, "sp-api-lwa/denied: UNREADABLE") || !strings.Contains(out, "OK: 1, needing attention: 1") {
 		t.Errorf("status with an unreadable secret = %d:\n%s\nwant 1, UNREADABLE for denied, ok OK", code, out)
 	}
 	checkNoSecret(t, out, secretValue("ok"), secretValue("denied"))

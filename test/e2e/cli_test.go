@@ -257,7 +257,7 @@ func TestCLI(t *testing.T) {
 			rows[0]["daysLeft"] == nil || len(rows[0]["reasons"].([]any)) != 0 {
 			t.Errorf("status rows = %v; want the enabled, healthy secret", rows)
 		}
-		run(t, "status").want(t, operator.ExitOK, "OK", name, "1 managed secret: 1 OK")
+		run(t, "status").want(t, operator.ExitOK, "OK", name, "Managed secrets: 1, OK: 1,")
 	})
 	t.Run("rotate --wait", func(t *testing.T) {
 		r := run(t, "rotate", name, "--wait", "--timeout", "2m")
@@ -284,7 +284,7 @@ func TestCLI(t *testing.T) {
 		if _, err := s.Seed(t.Context(), harness.SeedOptions{Name: "sp-api-lwa/unknown", Document: &other, Rotation: true}); err != nil {
 			t.Fatal(err)
 		}
-		run(t, "status").want(t, operator.ExitOK, "2 managed secrets: 2 OK")
+		run(t, "status").want(t, operator.ExitOK, "Managed secrets: 2, OK: 2,")
 		run(t, "doctor").want(t, operator.ExitAttention, "CREDENTIALS_REJECTED")
 		checkNoValue(t, outputs, other.ClientSecret)
 	})
