@@ -195,9 +195,8 @@ func page[T any](list []T, token *string, size *int32) ([]T, *string) {
 
 // Seed creates a secret whose AWSCURRENT holds value, uncounted, and returns its ARN.
 func (f *Fake) Seed(name, value string, tags map[string]string) string {
-	out, _ := f.CreateSecret(context.Background(), &sm.CreateSecretInput{
-		Name: aws.String(name), SecretString: aws.String(value), Tags: toTags(tags),
-	})
+	out, _ := f.CreateSecret(context.Background(), &sm.CreateSecretInput{Name: aws.String(name),
+		SecretString: aws.String(value), Tags: toTags(tags)})
 	f.with(nil, func(*secret) { f.calls["CreateSecret"]-- })
 	return aws.ToString(out.ARN)
 }
@@ -356,7 +355,7 @@ func (f *Fake) UntagResource(ctx context.Context, in *sm.UntagResourceInput,
 	})
 }
 
-// ListSecrets implements the SDK operation with the name, tag-key and tag-value filters.
+// ListSecrets implements the SDK operation with the tag-key and tag-value filters.
 func (f *Fake) ListSecrets(ctx context.Context, in *sm.ListSecretsInput,
 	_ ...func(*sm.Options)) (*sm.ListSecretsOutput, error) {
 	return do(f, ctx, in, nil, func(*secret) (*sm.ListSecretsOutput, error) {
@@ -380,8 +379,6 @@ func matches(s *secret, filters []types.Filter) bool {
 	for _, fl := range filters {
 		fields := fl.Values // other keys are not modelled: any value passes
 		switch fl.Key {
-		case types.FilterNameStringTypeName:
-			fields = []string{s.name}
 		case types.FilterNameStringTypeTagKey:
 			fields = slices.Collect(maps.Keys(s.tags))
 		case types.FilterNameStringTypeTagValue:

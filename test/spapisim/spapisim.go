@@ -84,7 +84,6 @@ type Faults struct {
 
 // Stats counts what the simulator saw and did.
 type Stats struct {
-	TokenCalls             int // every request to the token endpoint
 	TokenClientCredentials int // access tokens granted
 	TokenServerErrors      int // injected 5xx
 	RotateCalls            int // every request to the rotate path
@@ -362,7 +361,6 @@ func (s *Sim) token(w http.ResponseWriter, r *http.Request) {
 	code, desc := formError(r.PostForm)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats.TokenCalls++
 	f, now := &s.cfg.Faults, s.cfg.Clock()
 	switch {
 	case f.FailNextTokenCalls > 0:
@@ -530,13 +528,11 @@ func (s *Sim) NextDue() (time.Time, bool) {
 
 // Run calls DeliverDue every 50 ms until ctx is done, logging failures; it returns ctx.Err().
 func (s *Sim) Run(ctx context.Context) error {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
+	for tick := time.Tick(50 * time.Millisecond); ; {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-tick:
 			if _, err := s.DeliverDue(ctx); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.WarnContext(ctx, "spapisim: delivery failed, will retry", "error", err)
 			}

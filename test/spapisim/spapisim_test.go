@@ -883,7 +883,7 @@ func TestConcurrentUse(t *testing.T) {
 	if got := st.Deliveries - st.Duplicates; got != len(issued)-1 {
 		t.Errorf("delivered %d distinct notifications for %d issued secrets", got, len(issued)-1)
 	}
-	if st.TokenCalls != 41 || st.RotateCalls != 40 {
-		t.Errorf("Stats() token, rotate calls = %d, %d; want 41, 40", st.TokenCalls, st.RotateCalls)
+	if st.TokenClientCredentials != 41 || st.RotateCalls != 40 {
+		t.Errorf("Stats() tokens, rotate calls = %d, %d; want 41, 40", st.TokenClientCredentials, st.RotateCalls)
 	}
 }
