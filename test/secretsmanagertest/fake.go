@@ -96,17 +96,16 @@ func do[T any](f *Fake, ctx context.Context, in any, id *string, fn func(*secret
 func (f *Fake) with(id *string, fn func(*secret)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if id == nil {
-		fn(nil)
-		return nil
-	}
-	for _, s := range f.secrets {
-		if s.arn == *id || s.name == *id {
-			fn(s)
-			return nil
+	var s *secret
+	if id != nil {
+		i := slices.IndexFunc(f.secrets, func(s *secret) bool { return s.arn == *id || s.name == *id })
+		if i < 0 {
+			return notFound("Secrets Manager can't find the specified secret.")
 		}
+		s = f.secrets[i]
 	}
-	return notFound("Secrets Manager can't find the specified secret.")
+	fn(s)
+	return nil
 }
 
 // read returns fn's answer under the lock on the secret id names (as with), the zero value if there is none.

@@ -160,12 +160,8 @@ func (s *Sim) Accepts(secret string) bool {
 }
 
 func (s *Sim) acceptsLocked(secret string, now time.Time) bool {
-	for _, r := range s.secrets {
-		if r.value == secret && secret != "" {
-			return !now.Before(r.activeAt) && now.Before(r.deadline)
-		}
-	}
-	return false
+	i := slices.IndexFunc(s.secrets, func(r *secretRecord) bool { return r.value == secret })
+	return secret != "" && i >= 0 && !now.Before(s.secrets[i].activeAt) && now.Before(s.secrets[i].deadline)
 }
 
 // Stats returns a snapshot of the counters.
@@ -274,13 +270,9 @@ type ManualClock struct {
 func NewManualClock(t time.Time) *ManualClock { return &ManualClock{t: t} }
 
 // Now returns the clock's time.
-func (c *ManualClock) Now() time.Time { return c.Advance(0) }
-
-// Advance moves the clock forward by d and returns the new time.
-func (c *ManualClock) Advance(d time.Duration) time.Time {
+func (c *ManualClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 	return c.t
 }
 
@@ -463,14 +455,11 @@ type DelivererFunc func(ctx context.Context, body []byte) error
 // Deliver calls f.
 func (f DelivererFunc) Deliver(ctx context.Context, body []byte) error { return f(ctx, body) }
 
-// SQSSender is the part of the SQS client SQSDeliverer uses.
-type SQSSender interface {
-	SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
-}
-
 // SQSDeliverer sends each notification as one SQS message, as SP-API does.
 type SQSDeliverer struct {
-	Client   SQSSender
+	Client interface { // the part of the SQS client it uses
+		SendMessage(context.Context, *sqs.SendMessageInput, ...func(*sqs.Options)) (*sqs.SendMessageOutput, error)
+	}
 	QueueURL string
 }
 
@@ -590,8 +579,7 @@ func (s *Sim) DeliverDue(ctx context.Context) (int, error) {
 		}
 		if err == nil {
 			s.stats.Deliveries++
-			s.cfg.Logger.InfoContext(ctx, "spapisim: notification delivered",
-				"notificationId", d.id, "duplicate", d.dup)
+			s.cfg.Logger.InfoContext(ctx, "spapisim: delivered", "notificationId", d.id, "duplicate", d.dup)
 		}
 		s.mu.Unlock()
 	}
