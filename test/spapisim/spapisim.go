@@ -289,18 +289,16 @@ type answer struct {
 	body   any
 }
 
-type apiError struct {
-	Code    string  `json:"code"`
-	Message string  `json:"message"`
-	Details *string `json:"details,omitempty"`
-}
-
 func lwaAnswer(status int, code, description string) answer {
 	return answer{status, map[string]string{"error": code, "error_description": description}}
 }
 
 func apiAnswer(status int, code, message string, details *string) answer {
-	return answer{status, map[string][]apiError{"errors": {{code, message, details}}}}
+	return answer{status, map[string]any{"errors": []struct {
+		Code    string  `json:"code"`
+		Message string  `json:"message"`
+		Details *string `json:"details,omitempty"`
+	}{{code, message, details}}}}
 }
 
 // The answers of LWA and SP-API, as the official model and service give them. An injected server
@@ -540,9 +538,7 @@ func (s *Sim) DeliverDue(ctx context.Context) (int, error) {
 	due := func(d *delivery) bool { return !d.due.After(now) }
 	batch := slices.DeleteFunc(slices.Clone(s.pending), func(d *delivery) bool { return !due(d) })
 	s.pending = slices.DeleteFunc(s.pending, due)
-	slices.SortFunc(batch, func(a, b *delivery) int {
-		return cmp.Or(a.due.Compare(b.due), cmp.Compare(a.seq, b.seq))
-	})
+	slices.SortFunc(batch, func(a, b *delivery) int { return cmp.Or(a.due.Compare(b.due), a.seq-b.seq) })
 	// The send order: with Reorder, each original is held until the next one has been sent.
 	var order []*delivery
 	for _, d := range batch {
