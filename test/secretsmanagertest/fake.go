@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 )
 
@@ -69,14 +69,13 @@ type Version struct {
 // New returns an empty fake.
 func New() *Fake { return &Fake{Now: time.Now, calls: map[string]int{}} }
 
-// do counts op, runs Fail, then fn as with does, then After; the hooks run without the lock.
-func do[T any](f *Fake, ctx context.Context, op string, in any, id *string, fn func(*secret) (*T, error)) (*T, error) {
-	f.mu.Lock()
-	f.calls[op]++
-	fail, after := f.Fail, f.After
-	f.mu.Unlock()
-	if fail != nil {
-		if err := fail(ctx, op, in); err != nil {
+// do counts the operation in's type names, runs Fail, then fn as with does, then After; the hooks
+// run without the lock.
+func do[T any](f *Fake, ctx context.Context, in any, id *string, fn func(*secret) (*T, error)) (*T, error) {
+	op := strings.TrimSuffix(strings.TrimPrefix(fmt.Sprintf("%T", in), "*secretsmanager."), "Input")
+	f.with(nil, func(*secret) { f.calls[op]++ })
+	if f.Fail != nil {
+		if err := f.Fail(ctx, op, in); err != nil {
 			return nil, err
 		}
 	}
@@ -85,8 +84,8 @@ func do[T any](f *Fake, ctx context.Context, op string, in any, id *string, fn f
 	if werr := f.with(id, func(s *secret) { out, err = fn(s) }); werr != nil {
 		err = werr
 	}
-	if after != nil {
-		if aerr := after(ctx, op, in); aerr != nil {
+	if f.After != nil {
+		if aerr := f.After(ctx, op, in); aerr != nil {
 			return nil, aerr
 		}
 	}
@@ -97,29 +96,22 @@ func do[T any](f *Fake, ctx context.Context, op string, in any, id *string, fn f
 func (f *Fake) with(id *string, fn func(*secret)) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if id == nil {
-		fn(nil)
-		return nil
-	}
-	for _, s := range f.secrets {
-		if s.arn == *id || s.name == *id {
-			fn(s)
-			return nil
+	var s *secret
+	if id != nil {
+		i := slices.IndexFunc(f.secrets, func(s *secret) bool { return s.arn == *id || s.name == *id })
+		if i < 0 {
+			return notFound("Secrets Manager can't find the specified secret.")
 		}
+		s = f.secrets[i]
 	}
-	return notFound("Secrets Manager can't find the specified secret.")
+	fn(s)
+	return nil
 }
 
 // read returns fn's answer under the lock on the secret id names (as with), the zero value if there is none.
 func read[T any](f *Fake, id *string, fn func(*secret) T) (out T) {
 	f.with(id, func(s *secret) { out = fn(s) })
 	return out
-}
-
-func must(err error) {
-	if err != nil {
-		panic(err)
-	}
 }
 
 func notFound(msg string) error         { return &types.ResourceNotFoundException{Message: &msg} }
@@ -202,10 +194,8 @@ func page[T any](list []T, token *string, size *int32) ([]T, *string) {
 
 // Seed creates a secret whose AWSCURRENT holds value, uncounted, and returns its ARN.
 func (f *Fake) Seed(name, value string, tags map[string]string) string {
-	out, err := f.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
-		Name: aws.String(name), SecretString: aws.String(value), Tags: toTags(tags),
-	})
-	must(err)
+	out, _ := f.CreateSecret(context.Background(), &sm.CreateSecretInput{Name: aws.String(name),
+		SecretString: aws.String(value), Tags: toTags(tags)})
 	f.with(nil, func(*secret) { f.calls["CreateSecret"]-- })
 	return aws.ToString(out.ARN)
 }
@@ -226,12 +216,13 @@ func addTags(m map[string]string, tags []types.Tag) {
 
 // SetRotation turns rotation on or off for the secret id, with the function lambdaARN.
 func (f *Fake) SetRotation(id string, enabled bool, lambdaARN string) {
-	must(f.with(&id, func(s *secret) { s.rotationEnabled, s.lambdaARN = enabled, &lambdaARN }))
+	f.with(&id, func(s *secret) { s.rotationEnabled, s.lambdaARN = enabled, &lambdaARN })
 }
 
 // CreateSecret implements the SDK operation.
-func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.CreateSecretOutput, error) {
-	return do(f, ctx, "CreateSecret", in, nil, func(*secret) (*secretsmanager.CreateSecretOutput, error) {
+func (f *Fake) CreateSecret(ctx context.Context, in *sm.CreateSecretInput,
+	_ ...func(*sm.Options)) (*sm.CreateSecretOutput, error) {
+	return do(f, ctx, in, nil, func(*secret) (*sm.CreateSecretOutput, error) {
 		name := aws.ToString(in.Name)
 		if slices.ContainsFunc(f.secrets, func(s *secret) bool { return s.name == name }) {
 			return nil, exists("The operation failed because the secret " + name + " already exists.")
@@ -240,7 +231,7 @@ func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecret
 			arn: fmt.Sprintf("arn:aws:secretsmanager:us-east-1:123456789012:secret:%s-%06d", name, len(f.secrets)+1)}
 		addTags(s.tags, in.Tags)
 		f.secrets = append(f.secrets, s)
-		out := &secretsmanager.CreateSecretOutput{ARN: aws.String(s.arn), Name: aws.String(name)}
+		out := &sm.CreateSecretOutput{ARN: aws.String(s.arn), Name: aws.String(name)}
 		if in.SecretString != nil {
 			v, _ := f.put(s, in.ClientRequestToken, *in.SecretString, nil)
 			out.VersionId = aws.String(v.id)
@@ -250,27 +241,29 @@ func (f *Fake) CreateSecret(ctx context.Context, in *secretsmanager.CreateSecret
 }
 
 // GetSecretValue implements the SDK operation.
-func (f *Fake) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
-	return do(f, ctx, "GetSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.GetSecretValueOutput, error) {
+func (f *Fake) GetSecretValue(ctx context.Context, in *sm.GetSecretValueInput,
+	_ ...func(*sm.Options)) (*sm.GetSecretValueOutput, error) {
+	return do(f, ctx, in, in.SecretId, func(s *secret) (*sm.GetSecretValueOutput, error) {
 		v := s.get(aws.ToString(in.VersionId), "")
 		if in.VersionId == nil {
 			v = s.get("", cmp.Or(aws.ToString(in.VersionStage), stageCurrent))
 		} else if v != nil && in.VersionStage != nil && !slices.Contains(v.stages, *in.VersionStage) {
-			return nil, invalidParameter("You provided a VersionStage that is not associated to the provided VersionId.")
+			return nil, invalidParameter(
+				"You provided a VersionStage that is not associated to the provided VersionId.")
 		}
 		if v == nil || v.value == nil {
 			return nil, notFound("Secrets Manager can't find the specified secret value for staging label or version.")
 		}
-		return &secretsmanager.GetSecretValueOutput{
-			ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(v.id),
-			SecretString: aws.String(*v.value), VersionStages: slices.Clone(v.stages), CreatedDate: aws.Time(v.created),
-		}, nil
+		return &sm.GetSecretValueOutput{ARN: aws.String(s.arn), Name: aws.String(s.name),
+			VersionId: aws.String(v.id), SecretString: aws.String(*v.value), VersionStages: slices.Clone(v.stages),
+			CreatedDate: aws.Time(v.created)}, nil
 	})
 }
 
 // PutSecretValue implements the SDK operation (see put).
-func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
-	return do(f, ctx, "PutSecretValue", in, in.SecretId, func(s *secret) (*secretsmanager.PutSecretValueOutput, error) {
+func (f *Fake) PutSecretValue(ctx context.Context, in *sm.PutSecretValueInput,
+	_ ...func(*sm.Options)) (*sm.PutSecretValueOutput, error) {
+	return do(f, ctx, in, in.SecretId, func(s *secret) (*sm.PutSecretValueOutput, error) {
 		if in.SecretString == nil {
 			return nil, invalidParameter("You must provide either SecretString or SecretBinary.")
 		}
@@ -278,31 +271,31 @@ func (f *Fake) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretV
 		if err != nil {
 			return nil, err
 		}
-		return &secretsmanager.PutSecretValueOutput{
-			ARN: aws.String(s.arn), Name: aws.String(s.name), VersionId: aws.String(v.id), VersionStages: slices.Clone(v.stages),
-		}, nil
+		return &sm.PutSecretValueOutput{ARN: aws.String(s.arn), Name: aws.String(s.name),
+			VersionId: aws.String(v.id), VersionStages: slices.Clone(v.stages)}, nil
 	})
 }
 
 // DescribeSecret implements the SDK operation; VersionIdsToStages lists labelled versions only.
-func (f *Fake) DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error) {
-	return do(f, ctx, "DescribeSecret", in, in.SecretId, func(s *secret) (*secretsmanager.DescribeSecretOutput, error) {
+func (f *Fake) DescribeSecret(ctx context.Context, in *sm.DescribeSecretInput,
+	_ ...func(*sm.Options)) (*sm.DescribeSecretOutput, error) {
+	return do(f, ctx, in, in.SecretId, func(s *secret) (*sm.DescribeSecretOutput, error) {
 		vs := map[string][]string{}
 		for _, v := range s.versions {
 			if len(v.stages) > 0 {
 				vs[v.id] = slices.Clone(v.stages)
 			}
 		}
-		return &secretsmanager.DescribeSecretOutput{
-			ARN: aws.String(s.arn), Name: aws.String(s.name), RotationEnabled: aws.Bool(s.rotationEnabled),
-			RotationLambdaARN: s.lambdaARN, Tags: toTags(s.tags), VersionIdsToStages: vs, LastRotatedDate: s.lastRotated,
-		}, nil
+		return &sm.DescribeSecretOutput{ARN: aws.String(s.arn), Name: aws.String(s.name),
+			RotationEnabled: aws.Bool(s.rotationEnabled), RotationLambdaARN: s.lambdaARN, Tags: toTags(s.tags),
+			VersionIdsToStages: vs, LastRotatedDate: s.lastRotated}, nil
 	})
 }
 
 // ListSecretVersionIds implements the SDK operation: labelled versions (all with IncludeDeprecated).
-func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.ListSecretVersionIdsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretVersionIdsOutput, error) {
-	return do(f, ctx, "ListSecretVersionIds", in, in.SecretId, func(s *secret) (*secretsmanager.ListSecretVersionIdsOutput, error) {
+func (f *Fake) ListSecretVersionIds(ctx context.Context, in *sm.ListSecretVersionIdsInput,
+	_ ...func(*sm.Options)) (*sm.ListSecretVersionIdsOutput, error) {
+	return do(f, ctx, in, in.SecretId, func(s *secret) (*sm.ListSecretVersionIdsOutput, error) {
 		var list []types.SecretVersionsListEntry
 		for _, v := range s.versions {
 			if len(v.stages) > 0 || aws.ToBool(in.IncludeDeprecated) {
@@ -311,22 +304,24 @@ func (f *Fake) ListSecretVersionIds(ctx context.Context, in *secretsmanager.List
 				})
 			}
 		}
-		out := &secretsmanager.ListSecretVersionIdsOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}
+		out := &sm.ListSecretVersionIdsOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}
 		out.Versions, out.NextToken = page(list, in.NextToken, in.MaxResults)
 		return out, nil
 	})
 }
 
 // UpdateSecretVersionStage implements the SDK operation; RemoveFromVersionId must name a label's holder.
-func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.UpdateSecretVersionStageInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
-	return do(f, ctx, "UpdateSecretVersionStage", in, in.SecretId, func(s *secret) (*secretsmanager.UpdateSecretVersionStageOutput, error) {
+func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *sm.UpdateSecretVersionStageInput,
+	_ ...func(*sm.Options)) (*sm.UpdateSecretVersionStageOutput, error) {
+	return do(f, ctx, in, in.SecretId, func(s *secret) (*sm.UpdateSecretVersionStageOutput, error) {
 		stage, from := aws.ToString(in.VersionStage), in.RemoveFromVersionId
 		holder, to := s.get("", stage), s.get(aws.ToString(in.MoveToVersionId), "")
 		switch {
 		case in.MoveToVersionId != nil && to == nil:
 			return nil, notFound("Secrets Manager can't find the specified secret version.")
 		case from != nil && (holder == nil || holder.id != *from):
-			return nil, invalidParameter(fmt.Sprintf("The staging label %s is not attached to version %s.", stage, *from))
+			return nil, invalidParameter(
+				fmt.Sprintf("The staging label %s is not attached to version %s.", stage, *from))
 		case holder != nil && holder != to && from == nil:
 			return nil, invalidParameter(fmt.Sprintf("The staging label %s is currently attached to version %s, "+
 				"so you must explicitly reference that version in RemoveFromVersionId.", stage, holder.id))
@@ -335,31 +330,34 @@ func (f *Fake) UpdateSecretVersionStage(ctx context.Context, in *secretsmanager.
 		case holder != nil:
 			holder.drop(stage)
 		}
-		return &secretsmanager.UpdateSecretVersionStageOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}, nil
+		return &sm.UpdateSecretVersionStageOutput{ARN: aws.String(s.arn), Name: aws.String(s.name)}, nil
 	})
 }
 
 // TagResource implements the SDK operation.
-func (f *Fake) TagResource(ctx context.Context, in *secretsmanager.TagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.TagResourceOutput, error) {
-	return do(f, ctx, "TagResource", in, in.SecretId, func(s *secret) (*secretsmanager.TagResourceOutput, error) {
+func (f *Fake) TagResource(ctx context.Context, in *sm.TagResourceInput,
+	_ ...func(*sm.Options)) (*sm.TagResourceOutput, error) {
+	return do(f, ctx, in, in.SecretId, func(s *secret) (*sm.TagResourceOutput, error) {
 		addTags(s.tags, in.Tags)
-		return &secretsmanager.TagResourceOutput{}, nil
+		return &sm.TagResourceOutput{}, nil
 	})
 }
 
 // UntagResource implements the SDK operation.
-func (f *Fake) UntagResource(ctx context.Context, in *secretsmanager.UntagResourceInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.UntagResourceOutput, error) {
-	return do(f, ctx, "UntagResource", in, in.SecretId, func(s *secret) (*secretsmanager.UntagResourceOutput, error) {
+func (f *Fake) UntagResource(ctx context.Context, in *sm.UntagResourceInput,
+	_ ...func(*sm.Options)) (*sm.UntagResourceOutput, error) {
+	return do(f, ctx, in, in.SecretId, func(s *secret) (*sm.UntagResourceOutput, error) {
 		for _, k := range in.TagKeys {
 			delete(s.tags, k)
 		}
-		return &secretsmanager.UntagResourceOutput{}, nil
+		return &sm.UntagResourceOutput{}, nil
 	})
 }
 
-// ListSecrets implements the SDK operation with the name, tag-key and tag-value filters.
-func (f *Fake) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.ListSecretsOutput, error) {
-	return do(f, ctx, "ListSecrets", in, nil, func(*secret) (*secretsmanager.ListSecretsOutput, error) {
+// ListSecrets implements the SDK operation with the tag-key and tag-value filters.
+func (f *Fake) ListSecrets(ctx context.Context, in *sm.ListSecretsInput,
+	_ ...func(*sm.Options)) (*sm.ListSecretsOutput, error) {
+	return do(f, ctx, in, nil, func(*secret) (*sm.ListSecretsOutput, error) {
 		var list []types.SecretListEntry
 		for _, s := range f.secrets {
 			if matches(s, in.Filters) {
@@ -369,7 +367,7 @@ func (f *Fake) ListSecrets(ctx context.Context, in *secretsmanager.ListSecretsIn
 				})
 			}
 		}
-		out := &secretsmanager.ListSecretsOutput{}
+		out := &sm.ListSecretsOutput{}
 		out.SecretList, out.NextToken = page(list, in.NextToken, in.MaxResults)
 		return out, nil
 	})
@@ -380,8 +378,6 @@ func matches(s *secret, filters []types.Filter) bool {
 	for _, fl := range filters {
 		fields := fl.Values // other keys are not modelled: any value passes
 		switch fl.Key {
-		case types.FilterNameStringTypeName:
-			fields = []string{s.name}
 		case types.FilterNameStringTypeTagKey:
 			fields = slices.Collect(maps.Keys(s.tags))
 		case types.FilterNameStringTypeTagValue:
@@ -398,41 +394,40 @@ func matches(s *secret, filters []types.Filter) bool {
 
 // RotateSecret implements the SDK operation: it creates an empty AWSPENDING version and hands it
 // to OnRotate; while a rotation is incomplete it refuses and hands that one to OnRotate again.
-func (f *Fake) RotateSecret(ctx context.Context, in *secretsmanager.RotateSecretInput, _ ...func(*secretsmanager.Options)) (*secretsmanager.RotateSecretOutput, error) {
-	var onRotate func(context.Context, string, string, bool)
+func (f *Fake) RotateSecret(ctx context.Context, in *sm.RotateSecretInput,
+	_ ...func(*sm.Options)) (*sm.RotateSecretOutput, error) {
 	var arn, token string
 	retry := false
-	out, err := do(f, ctx, "RotateSecret", in, in.SecretId, func(s *secret) (*secretsmanager.RotateSecretOutput, error) {
+	out, err := do(f, ctx, in, in.SecretId, func(s *secret) (*sm.RotateSecretOutput, error) {
 		if in.RotationLambdaARN != nil {
 			s.lambdaARN, s.rotationEnabled = in.RotationLambdaARN, true
 		}
 		if !s.rotationEnabled || aws.ToString(s.lambdaARN) == "" {
 			return nil, invalidRequest("No Lambda rotation function ARN is associated with this secret.")
 		}
-		onRotate, arn = f.OnRotate, s.arn
+		arn = s.arn
 		if p := s.get("", stagePending); p != nil && !slices.Contains(p.stages, stageCurrent) {
 			token, retry = p.id, true
 			return nil, invalidRequest("A previous rotation isn't complete. That rotation will be reattempted.")
 		}
-		id := tokenOr(in.ClientRequestToken)
-		if s.get(id, "") != nil {
+		v := &version{id: tokenOr(in.ClientRequestToken), created: f.Now()}
+		if s.get(v.id, "") != nil {
 			return nil, exists("A version with this ClientRequestToken already exists.")
 		}
-		token = id
-		v := &version{id: id, created: f.Now()}
-		s.versions = append(s.versions, v)
+		s.versions, token = append(s.versions, v), v.id
 		s.moveStage(stagePending, v)
-		return &secretsmanager.RotateSecretOutput{ARN: aws.String(arn), Name: aws.String(s.name), VersionId: aws.String(id)}, nil
+		return &sm.RotateSecretOutput{ARN: aws.String(arn), Name: aws.String(s.name),
+			VersionId: aws.String(v.id)}, nil
 	})
-	if token != "" && onRotate != nil {
-		onRotate(ctx, arn, token, retry)
+	if token != "" && f.OnRotate != nil {
+		f.OnRotate(ctx, arn, token, retry)
 	}
 	return out, err
 }
 
 // FinishRotation is the service's end of a successful rotation: AWSPENDING removed, date recorded.
 func (f *Fake) FinishRotation(id, token string) {
-	must(f.with(&id, func(s *secret) {
+	f.with(&id, func(s *secret) {
 		if v := s.get(token, ""); v != nil {
 			v.drop(stagePending)
 			if v.value == nil && len(v.stages) == 0 {
@@ -440,7 +435,7 @@ func (f *Fake) FinishRotation(id, token string) {
 			}
 		}
 		s.lastRotated = aws.Time(f.Now())
-	}))
+	})
 }
 
 // Calls returns how many times op was called.
@@ -478,7 +473,7 @@ func (f *Fake) Value(id, versionID string) (value string, ok bool) {
 func (f *Fake) Versions(id string) []Version {
 	return read(f, &id, func(s *secret) (out []Version) {
 		for _, v := range s.versions {
-			out = append(out, Version{ID: v.id, Stages: slices.Clone(v.stages), Created: v.created, HasValue: v.value != nil})
+			out = append(out, Version{v.id, slices.Clone(v.stages), v.created, v.value != nil})
 		}
 		return out
 	})

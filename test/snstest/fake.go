@@ -30,13 +30,13 @@ type Fake struct {
 }
 
 // Publish implements the SDK operation.
-func (f *Fake) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (*sns.PublishOutput, error) {
+func (f *Fake) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*sns.Options)) (
+	*sns.PublishOutput, error) {
 	f.mu.Lock()
 	f.calls++
-	fail, after := f.Fail, f.After
 	f.mu.Unlock()
-	if fail != nil {
-		if err := fail(ctx, in); err != nil {
+	if f.Fail != nil {
+		if err := f.Fail(ctx, in); err != nil {
 			return nil, err
 		}
 	}
@@ -44,8 +44,8 @@ func (f *Fake) Publish(ctx context.Context, in *sns.PublishInput, _ ...func(*sns
 	f.published = append(f.published, in)
 	id := fmt.Sprintf("msg-%d", len(f.published))
 	f.mu.Unlock()
-	if after != nil {
-		if err := after(ctx, in); err != nil {
+	if f.After != nil {
+		if err := f.After(ctx, in); err != nil {
 			return nil, err
 		}
 	}
@@ -126,7 +126,8 @@ func (f *Fake) Check(t testing.TB, topicARN string, secrets ...string) {
 		if len(message) > alert.MaxMessage {
 			t.Errorf("alert %d: message is %d bytes, want at most %d", i, len(message), alert.MaxMessage)
 		}
-		if got := aws.ToString(in.MessageStructure) + " on " + aws.ToString(in.TopicArn); got != "json on "+topicARN {
+		got := aws.ToString(in.MessageStructure) + " on " + aws.ToString(in.TopicArn)
+		if got != "json on "+topicARN {
 			t.Errorf("alert %d: MessageStructure %s, want json on %s", i, got, topicARN)
 		}
 		var m map[string]string

@@ -91,10 +91,12 @@ func newFixture(t *testing.T, mod func(*Config)) *fixture {
 	return f
 }
 
+func (f *fixture) advance(d time.Duration) { f.clock.Set(f.clock.Now().Add(d)) }
+
 // drain delivers everything queued, duplicates included, once every delay has passed.
 func (f *fixture) drain(t *testing.T) {
 	t.Helper()
-	f.clock.Advance(time.Hour)
+	f.advance(time.Hour)
 	for f.sim.Stats().Pending > 0 {
 		if n, err := f.sim.DeliverDue(t.Context()); n == 0 || err != nil {
 			t.Fatalf("DeliverDue() = %d, %v with %d pending", n, err, f.sim.Stats().Pending)
@@ -280,7 +282,7 @@ func TestRotateAuthorization(t *testing.T) {
 	f := newFixture(t, nil)
 	notif := f.postToken(t, ccForm(testSecret, ScopeNotifications))
 	expired := f.rotationToken(t, testSecret)
-	f.clock.Advance(TokenLifetime)
+	f.advance(TokenLifetime)
 	tests := []struct {
 		name, token string
 	}{
@@ -326,7 +328,7 @@ func TestRotateRateLimit(t *testing.T) {
 	}
 	wantIssued := 1
 	for i, s := range steps {
-		f.clock.Advance(s.advance)
+		f.advance(s.advance)
 		a := f.rotate(t, tok)
 		if a.status != s.wantStatus {
 			t.Fatalf("step %d: rotate = %d %s, want %d", i, a.status, a.body, s.wantStatus)
@@ -370,7 +372,7 @@ func TestRotateNotEnrolled(t *testing.T) {
 	if a := f.rotate(t, tok); a.status != http.StatusTooManyRequests {
 		t.Errorf("rotate right after 400 = %d, want 429", a.status)
 	}
-	f.clock.Advance(time.Minute)
+	f.advance(time.Minute)
 	if a := f.rotate(t, tok); a.status != http.StatusNoContent {
 		t.Errorf("rotate after enrolling = %d, want 204", a.status)
 	}
@@ -450,7 +452,7 @@ func TestNewSecretNotification(t *testing.T) {
 	if next, ok := f.sim.NextDue(); !ok || !next.Equal(start.Add(2*time.Second)) {
 		t.Errorf("NextDue() = %v, %v; want %v, true", next, ok, start.Add(2*time.Second))
 	}
-	f.clock.Advance(2 * time.Second)
+	f.advance(2 * time.Second)
 	if n, err := f.sim.DeliverDue(t.Context()); n != 1 || err != nil {
 		t.Fatalf("DeliverDue after the delay = %d, %v; want 1, nil", n, err)
 	}
@@ -600,7 +602,7 @@ func TestActivationDelay(t *testing.T) {
 	if !f.sim.Accepts(testSecret) {
 		t.Errorf("Accepts(old) during activation = false, want true")
 	}
-	f.clock.Advance(30 * time.Second)
+	f.advance(30 * time.Second)
 	if a := f.postToken(t, ccForm(newSecret, ScopeRotation)); a.status != http.StatusOK {
 		t.Errorf("token with a new secret after activation = %d, want 200", a.status)
 	}
@@ -631,14 +633,14 @@ func notificationSecret(t *testing.T, body []byte) string {
 func TestReorder(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Faults.Reorder = true })
 	f.sim.PortalRotate()
-	f.clock.Advance(time.Second)
+	f.advance(time.Second)
 	f.sim.PortalRotate()
-	f.clock.Advance(time.Second)
+	f.advance(time.Second)
 	// Only the first is due: it is held back for its follower.
 	if n, err := f.sim.DeliverDue(t.Context()); n != 0 || err != nil {
 		t.Fatalf("DeliverDue with one due = %d, %v; want 0 (held), nil", n, err)
 	}
-	f.clock.Advance(time.Second)
+	f.advance(time.Second)
 	if n, err := f.sim.DeliverDue(t.Context()); n != 2 || err != nil {
 		t.Fatalf("DeliverDue with both due = %d, %v; want 2, nil", n, err)
 	}
@@ -656,9 +658,9 @@ func TestReorder(t *testing.T) {
 func TestReorderWindow(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Faults.Reorder = true; c.Faults.ReorderWindow = time.Minute })
 	f.sim.PortalRotate()
-	f.clock.Advance(2 * time.Second)
+	f.advance(2 * time.Second)
 	for _, advance := range []time.Duration{0, time.Minute - time.Nanosecond} {
-		f.clock.Advance(advance)
+		f.advance(advance)
 		if n, _ := f.sim.DeliverDue(t.Context()); n != 0 || f.sim.Stats().Pending != 1 {
 			t.Fatalf("DeliverDue within the window = %d, pending %d; want 0, 1 (held)", n, f.sim.Stats().Pending)
 		}
@@ -666,7 +668,7 @@ func TestReorderWindow(t *testing.T) {
 	if next, ok := f.sim.NextDue(); !ok || !next.Equal(f.clock.Now().Add(time.Nanosecond)) {
 		t.Errorf("NextDue() = %v, %v; want the end of the window", next, ok)
 	}
-	f.clock.Advance(time.Nanosecond)
+	f.advance(time.Nanosecond)
 	if n, err := f.sim.DeliverDue(t.Context()); n != 1 || err != nil || f.sim.Stats().Pending != 0 {
 		t.Errorf("DeliverDue at the end of the window = %d, %v; want 1, nil and nothing pending", n, err)
 	}
@@ -676,7 +678,7 @@ func TestDeliveryRetriedNeverDropped(t *testing.T) {
 	f := newFixture(t, nil)
 	f.rec.fail = 2
 	f.sim.PortalRotate()
-	f.clock.Advance(2 * time.Second)
+	f.advance(2 * time.Second)
 	for i := range 2 {
 		n, err := f.sim.DeliverDue(t.Context())
 		if n != 0 || err == nil {
@@ -727,7 +729,7 @@ func TestFaults(t *testing.T) {
 				if a.status != want && !(want == 5 && a.status/100 == 5) {
 					t.Fatalf("rotate call %d = %d, want %d", i, a.status, want)
 				}
-				f.clock.Advance(time.Minute)
+				f.advance(time.Minute)
 			}
 			if n := len(f.sim.Issued()); n != tt.wantIssued {
 				t.Errorf("Issued() has %d secrets, want %d", n, tt.wantIssued)
@@ -770,7 +772,7 @@ func TestSeedReplays(t *testing.T) {
 		tok := f.rotationToken(t, testSecret)
 		for range 10 {
 			f.rotate(t, tok)
-			f.clock.Advance(time.Minute)
+			f.advance(time.Minute)
 			f.sim.PortalRotate()
 		}
 		f.drain(t)
@@ -796,7 +798,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	f.rotate(t, tok)
 	f.sim.PortalRotate()
 	f.rec.fail = 1
-	f.clock.Advance(time.Minute)
+	f.advance(time.Minute)
 	f.sim.DeliverDue(t.Context())
 	f.drain(t)
 	if err := f.sim.EmitExpiryNotice(t.Context(), &recorder{}, time.Time{}); err != nil {
@@ -872,7 +874,7 @@ func TestConcurrentUse(t *testing.T) {
 					f.sim.PortalRotate()
 				}
 				f.sim.DeliverDue(t.Context())
-				f.clock.Advance(time.Second)
+				f.advance(time.Second)
 			}
 		})
 	}
@@ -883,7 +885,7 @@ func TestConcurrentUse(t *testing.T) {
 	if got := st.Deliveries - st.Duplicates; got != len(issued)-1 {
 		t.Errorf("delivered %d distinct notifications for %d issued secrets", got, len(issued)-1)
 	}
-	if st.TokenCalls != 41 || st.RotateCalls != 40 {
-		t.Errorf("Stats() token, rotate calls = %d, %d; want 41, 40", st.TokenCalls, st.RotateCalls)
+	if st.TokenClientCredentials != 41 || st.RotateCalls != 40 {
+		t.Errorf("Stats() tokens, rotate calls = %d, %d; want 41, 40", st.TokenClientCredentials, st.RotateCalls)
 	}
 }
