@@ -60,7 +60,7 @@ func (w *World) check(res *Result) {
 		res.Issued += len(issued) - 1
 		res.Portal += a.Sim.Stats().PortalRotations
 		for i, s := range issued {
-			if _, ok := w.storedAt[s]; i > 0 && !ok {
+			if _, ok := w.stored[s]; i > 0 && !ok {
 				res.violate(&res.Lost, "I1: app %d: issued secret #%d is stored in no version of %s",
 					a.Index, i, a.Name)
 			}
@@ -121,16 +121,16 @@ func (w *World) checkRotateCalls(res *Result) {
 		res.IssuingCalls++
 		issued := w.Apps[c.App].Sim.Issued()
 		if c.Current >= 0 {
-			switch j, tie := adoptable(c, issued, c.inv.start, w.storedAt, w.storedExpiry); {
+			switch j, tie := adoptable(c, issued, c.inv.start, w.stored); {
 			case j >= 0:
 				res.violate(&res.Needless, "I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
-					c.App, c.inv.token, c.At.Sub(Epoch), j, c.Current, w.storedAt[issued[j]].Sub(Epoch))
+					c.App, c.inv.token, c.At.Sub(Epoch), j, c.Current, w.stored[issued[j]].at.Sub(Epoch))
 			case tie:
 				res.Tied++
 			}
 		}
 		if last, ok := lastOf[c.inv.token]; ok {
-			stored, ok := w.storedAt[issued[last.Secret]]
+			st, ok := w.stored[issued[last.Secret]]
 			// The cooldown runs from the rotation-requested-at stamp written before the previous call.
 			cooledAt := w.requestedBefore(w.Apps[c.App].ARN, last.At).Add(Cooldown)
 			switch {
@@ -138,20 +138,20 @@ func (w *World) checkRotateCalls(res *Result) {
 				res.ExplainedRetry++
 			case last.inv != c.inv && !c.inv.start.After(last.inv.end) && !last.inv.start.After(c.inv.end):
 				res.ExplainedConcurrent++
-			case !c.At.Before(cooledAt) && (!ok || stored.After(cooledAt)):
+			case !c.At.Before(cooledAt) && (!ok || st.at.After(cooledAt)):
 				res.ExplainedCooldown++
 			default:
 				res.violate(&res.Needless, "I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored (%v) at %s, within the cooldown",
-					c.App, c.inv.token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, stored.Sub(Epoch))
+					c.App, c.inv.token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, st.at.Sub(Epoch))
 			}
-		} else if w.byReceiver[c.inv.token] && lateReceiverCall(c, issued, w.storedAt, w.storedExpiry) {
+		} else if w.byReceiver[c.inv.token] && lateReceiverCall(c, issued, w.stored) {
 			res.ExplainedLate++
 		} else if slices.ContainsFunc(calls[:k], func(o RotateCall) bool {
 			if !o.Issued || o.App != c.App || o.inv.token == c.inv.token {
 				return false
 			}
-			stored, ok := w.storedAt[issued[o.Secret]]
-			return c.At.Before(o.At.Add(Cooldown)) && (!ok || stored.After(c.At))
+			st, ok := w.stored[issued[o.Secret]]
+			return c.At.Before(o.At.Add(Cooldown)) && (!ok || st.at.After(c.At))
 		}) {
 			res.Overlap++
 		}
@@ -161,14 +161,14 @@ func (w *World) checkRotateCalls(res *Result) {
 
 // adoptable returns the secret, issued after AWSCURRENT's and stored before the step started, that
 // createSecret would have adopted instead of issuing call c (-1: none), or whether a tie explains none:
-// with AWSCURRENT, or of the newest with one stored at any time (storedAt can trail the write).
-func adoptable(c RotateCall, issued []string, started time.Time, storedAt, storedExpiry map[string]time.Time) (int, bool) {
+// with AWSCURRENT, or of the newest with one stored at any time (stored can trail the write).
+func adoptable(c RotateCall, issued []string, started time.Time, st map[string]stored) (int, bool) {
 	best, tie := -1, false
 	for j := c.Current + 1; j < c.Secret; j++ {
-		if at, ok := storedAt[issued[j]]; !ok || !at.Before(started) {
+		if s, ok := st[issued[j]]; !ok || !s.at.Before(started) {
 			continue
 		}
-		if tied(storedExpiry, issued[j], issued[c.Current]) {
+		if st[issued[j]].tied(st[issued[c.Current]]) {
 			tie = true
 			continue
 		}
@@ -178,7 +178,7 @@ func adoptable(c RotateCall, issued []string, started time.Time, storedAt, store
 		return -1, tie
 	}
 	for k := c.Current + 1; k < c.Secret; k++ {
-		if _, ok := storedAt[issued[k]]; ok && k != best && tied(storedExpiry, issued[k], issued[best]) {
+		if k != best && st[issued[k]].tied(st[issued[best]]) {
 			return -1, true
 		}
 	}
@@ -187,27 +187,26 @@ func adoptable(c RotateCall, issued []string, started time.Time, storedAt, store
 
 // lateReceiverCall reports whether c, a receiver's rotation's first issuing call, found AWSCURRENT newer
 // than and tied with no other secret issued before and ever stored (ExplainedLate: adopted in between).
-func lateReceiverCall(c RotateCall, issued []string, storedAt, storedExpiry map[string]time.Time) bool {
+func lateReceiverCall(c RotateCall, issued []string, st map[string]stored) bool {
 	if c.Current < 0 {
 		return false
 	}
 	for j := range c.Secret {
-		if _, ok := storedAt[issued[j]]; j == c.Current || !ok {
+		if _, ok := st[issued[j]]; j == c.Current || !ok {
 			continue
 		}
-		if j > c.Current || tied(storedExpiry, issued[j], issued[c.Current]) {
+		if j > c.Current || st[issued[j]].tied(st[issued[c.Current]]) {
 			return false
 		}
 	}
 	return true
 }
 
-// tied reports whether secrets a and b were both stored with the same clientSecretExpiresAt.
-func tied(storedExpiry map[string]time.Time, a, b string) bool {
-	ea, aok := storedExpiry[a]
-	eb, bok := storedExpiry[b]
-	return aok && bok && ea.Equal(eb)
-}
+// stored is when an issued secret was first seen stored, and its version's clientSecretExpiresAt.
+type stored struct{ at, expiry time.Time }
+
+// tied reports whether s and o were both stored with the same clientSecretExpiresAt.
+func (s stored) tied(o stored) bool { return !s.expiry.IsZero() && s.expiry.Equal(o.expiry) }
 
 // requestedBefore returns the last rotation-requested-at write for arn at or before t (else t).
 func (w *World) requestedBefore(arn string, t time.Time) time.Time {

@@ -110,9 +110,9 @@ type World struct {
 	rotMu     sync.Mutex // serializes rotate calls, so that each can be attributed
 
 	// Only the driver (Run and its hooks) touches these.
-	res                    Result
-	storedAt, storedExpiry map[string]time.Time // issued secret → first seen stored, its version's expiry
-	forged                 []ForgedDelivery
+	res    Result
+	stored map[string]stored // issued secret → when first seen stored, with its version's expiry
+	forged []ForgedDelivery
 
 	mu                   sync.Mutex // guards what follows, which handlers write
 	rnd                  *rand.Rand
@@ -162,8 +162,7 @@ func NewWorld(s Schedule) *World {
 		OperatorRotates: s.Forged != nil,
 		rnd:             rand.New(rand.NewPCG(s.Seed, 1)),
 		tokens:          map[string]int{},
-		storedAt:        map[string]time.Time{},
-		storedExpiry:    map[string]time.Time{},
+		stored:          map[string]stored{},
 		byReceiver:      map[string]bool{},
 		requested:       map[string][]time.Time{},
 	}
@@ -532,11 +531,9 @@ func (w *World) observe() {
 			if err != nil {
 				continue
 			}
-			if s := doc.ClientSecret().Reveal(); w.storedAt[s].IsZero() && slices.Contains(issued[1:], s) {
-				w.storedAt[s] = now
-				if exp, ok := doc.ExpiresAt(); ok {
-					w.storedExpiry[s] = exp
-				}
+			if s := doc.ClientSecret().Reveal(); w.stored[s].at.IsZero() && slices.Contains(issued[1:], s) {
+				exp, _ := doc.ExpiresAt() // zero without one
+				w.stored[s] = stored{now, exp}
 			}
 		}
 	}
