@@ -16,7 +16,6 @@ import (
 
 // Result is the outcome of one run and its invariant checks.
 type Result struct {
-	Seed                  uint64
 	Schedule              Schedule
 	Settled               bool          // I5
 	SettleSim, SettleReal time.Duration // from the end of faults to settled (or the bound): simulated, real
@@ -79,8 +78,8 @@ func (w *World) check(res *Result) {
 	w.checkForged(res)      // I6
 	if !res.Settled {       // I5 (the test logs the versions and rotate calls of a failed run)
 		runs, retries := w.engine.Stats()
-		q, dq := w.NewSecretQ.Len()
-		eq, edq := w.ExpiryQ.Len()
+		q, dq, _ := w.NewSecretQ.Len()
+		eq, edq, _ := w.ExpiryQ.Len()
 		res.violate(new(int), "I5: not settled %s after faults stopped (runs %d, reattempts due %d, queued: new-secret %d+%d dead, expiry %d+%d dead)",
 			res.SettleSim, runs, retries, q, dq, eq, edq)
 	}
@@ -222,7 +221,7 @@ func (w *World) requestedBefore(arn string, t time.Time) time.Time {
 // checkLeaks is I4: no client secret, access or refresh token in a log line, alert or error.
 func (w *World) checkLeaks(res *Result) {
 	type place struct{ what, text string }
-	places := []place{{"logs", w.Logs()}}
+	places := []place{{"logs", w.logs.String()}}
 	for i, in := range w.SNS.Published() {
 		text := fmt.Sprint(aws.ToString(in.Subject), aws.ToString(in.Message), snstest.Attributes(in))
 		places = append(places, place{fmt.Sprintf("alert #%d", i), text})

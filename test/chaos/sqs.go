@@ -33,8 +33,7 @@ func (q *Queue) Send(body string, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.seq++
-	id := fmt.Sprintf("%s-msg-%04d", q.Name, q.seq)
-	q.msgs = append(q.msgs, &message{id: id, body: body, visibleAt: now})
+	q.msgs = append(q.msgs, &message{id: fmt.Sprintf("%s-msg-%04d", q.Name, q.seq), body: body, visibleAt: now})
 }
 
 // Receive returns up to n visible messages and hides them for Visibility; a message already
@@ -81,27 +80,19 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 	return q.w.crash(ctx, "DeleteMessage", q.Name, true)
 }
 
-// Len returns how many messages are in the queue (visible or not) and in its dead-letter queue.
-func (q *Queue) Len() (inQueue, dead int) {
+// Len returns how many messages are in the queue (visible or not) and in its dead-letter queue,
+// and when the first in the queue becomes visible (when inQueue > 0).
+func (q *Queue) Len() (inQueue, dead int, next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, m := range q.msgs {
 		if m.dead {
 			dead++
+		} else if inQueue++; inQueue == 1 || m.visibleAt.Before(next) {
+			next = m.visibleAt
 		}
 	}
-	return len(q.msgs) - dead, dead
-}
-
-func (q *Queue) nextVisible() (t time.Time, ok bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, m := range q.msgs {
-		if !m.dead && (!ok || m.visibleAt.Before(t)) {
-			t, ok = m.visibleAt, true
-		}
-	}
-	return t, ok
+	return inQueue, dead, next
 }
 
 // redrive moves every dead-lettered message back, to the end of the queue, as

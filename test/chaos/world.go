@@ -545,7 +545,7 @@ func (w *World) idle() bool {
 		return false
 	}
 	for _, q := range []*Queue{w.NewSecretQ, w.ExpiryQ} {
-		if n, dead := q.Len(); n > 0 || (w.Redrive && dead > 0) {
+		if n, dead, _ := q.Len(); n > 0 || (w.Redrive && dead > 0) {
 			return false
 		}
 	}
@@ -595,7 +595,7 @@ func (w *World) events(first Hook) []Hook {
 // is hit) and checks the invariants.
 func (w *World) Run() *Result {
 	realStart, res := time.Now(), &w.res
-	res.Seed, res.Schedule = w.Sched.Seed, w.Sched
+	res.Schedule = w.Sched
 	w.faultsOn.Store(w.Sched.FaultPhase > 0)
 	var faultsOffAt, realOffAt time.Time // zero while faults are on
 	var runsAtOff int
@@ -646,7 +646,12 @@ func (w *World) Run() *Result {
 			continue
 		}
 		next := now.Add(10 * time.Minute)
-		due := []func() (time.Time, bool){w.NewSecretQ.nextVisible, w.ExpiryQ.nextVisible, w.engine.NextRetry}
+		for _, q := range []*Queue{w.NewSecretQ, w.ExpiryQ} {
+			if n, _, t := q.Len(); n > 0 && t.Before(next) {
+				next = t
+			}
+		}
+		due := []func() (time.Time, bool){w.engine.NextRetry}
 		for _, a := range w.Apps {
 			due = append(due, a.Sim.NextDue)
 		}
@@ -669,9 +674,6 @@ func (w *World) Run() *Result {
 	w.check(res)
 	return res
 }
-
-// Logs returns every log line written so far.
-func (w *World) Logs() string { return w.logs.String() }
 
 // Calls returns every rotate call.
 func (w *World) Calls() (calls []RotateCall) {
