@@ -329,6 +329,26 @@ func (w *World) before(ctx context.Context, op string, in any) error {
 	return nil
 }
 
+// argsOf returns what Crash.Arg matches in an input: the stages a PutSecretValue writes, the
+// stage an UpdateSecretVersionStage moves, the keys of a (un)tagging, an alert's event, a queue's name.
+func argsOf(in any) []string {
+	switch in := in.(type) {
+	case *secretsmanager.PutSecretValueInput:
+		return in.VersionStages
+	case *secretsmanager.UpdateSecretVersionStageInput:
+		return []string{aws.ToString(in.VersionStage)}
+	case *secretsmanager.TagResourceInput:
+		return slices.Collect(maps.Keys(managed.TagMap(in.Tags)))
+	case *secretsmanager.UntagResourceInput:
+		return in.TagKeys
+	case *sns.PublishInput:
+		return []string{aws.ToString(in.MessageAttributes["event"].StringValue)}
+	case string: // DeleteMessage's queue
+		return []string{in}
+	}
+	return nil
+}
+
 // deliverTo is Amazon's delivery to q, failing with probability p during faults (the simulator retries).
 func (w *World) deliverTo(q *Queue, p float64) spapisim.DelivererFunc {
 	return func(_ context.Context, body []byte) error {
