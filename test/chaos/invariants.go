@@ -143,7 +143,7 @@ func (w *World) checkRotateCalls(res *Result) {
 				res.violate(&res.Needless, "I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored (%v) at %s, within the cooldown",
 					c.App, c.inv.token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, st.at.Sub(Epoch))
 			}
-		} else if w.byReceiver[c.inv.token] && lateReceiverCall(c, issued, w.stored) {
+		} else if w.byReceiver[c.inv.token] && c.Current >= 0 && lateReceiverCall(c, issued, w.stored) {
 			res.ExplainedLate++
 		} else if slices.ContainsFunc(calls[:k], func(o RotateCall) bool {
 			if !o.Issued || o.App != c.App || o.inv.token == c.inv.token {
@@ -186,10 +186,8 @@ func adoptable(c RotateCall, issued []string, started time.Time, st map[string]s
 
 // lateReceiverCall reports whether c, a receiver's rotation's first issuing call, found AWSCURRENT newer
 // than and tied with no other secret issued before and ever stored (ExplainedLate: adopted in between).
+// AWSCURRENT at the call must be known.
 func lateReceiverCall(c RotateCall, issued []string, st map[string]stored) bool {
-	if c.Current < 0 {
-		return false
-	}
 	for j := range c.Secret {
 		if _, ok := st[issued[j]]; j == c.Current || !ok {
 			continue

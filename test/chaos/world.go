@@ -383,19 +383,18 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	in, rec := req.Clone(ctx), httptest.NewRecorder()
 	var i int // app 0 when unknown
 	w.locked(func() { i = w.tokens[req.Header.Get("x-amz-access-token")] })
-	if !rotate && in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
+	if !rotate {
+		_ = in.ParseForm() // the simulator's ParseForm then finds the form parsed
 		id := in.PostForm.Get("client_id")
 		i = max(0, slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == id }))
-	}
-	a := w.Apps[i]
-	if !rotate {
-		a.Sim.Handler().ServeHTTP(rec, in)
+		w.Apps[i].Sim.Handler().ServeHTTP(rec, in)
 		var tok map[string]any
 		_ = json.Unmarshal(rec.Body.Bytes(), &tok)
 		if at, ok := tok["access_token"].(string); ok {
 			w.locked(func() { w.tokens[at] = i })
 		}
 	} else {
+		a := w.Apps[i]
 		w.rotMu.Lock()
 		c := RotateCall{App: i, inv: invocationOf(ctx), Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
 		before := a.Sim.Stats().Rotations
@@ -666,22 +665,21 @@ func (w *World) Run() *Result {
 			continue
 		}
 		next := now.Add(10 * time.Minute)
-		for _, q := range []*Queue{w.NewSecretQ, w.ExpiryQ} {
-			if n, _, t := q.Len(); n > 0 && t.Before(next) {
+		earliest := func(t time.Time, ok bool) {
+			if ok && t.Before(next) {
 				next = t
 			}
 		}
-		due := []func() (time.Time, bool){w.engine.NextRetry}
+		earliest(w.engine.NextRetry())
 		for _, a := range w.Apps {
-			due = append(due, a.Sim.NextDue)
+			earliest(a.Sim.NextDue())
+		}
+		for _, q := range []*Queue{w.NewSecretQ, w.ExpiryQ} {
+			n, _, t := q.Len()
+			earliest(t, n > 0)
 		}
 		if len(evs) > 0 {
-			due = append(due, func() (time.Time, bool) { return Epoch.Add(evs[0].At), true })
-		}
-		for _, f := range due {
-			if t, ok := f(); ok && t.Before(next) {
-				next = t
-			}
+			earliest(Epoch.Add(evs[0].At), true)
 		}
 		if !next.After(now) {
 			next = now.Add(TickSim)
