@@ -489,11 +489,9 @@ func (w *World) SendForged(i int) ForgedDelivery {
 
 // newSecretBody returns a NEW_SECRET body shaped like the official example.
 func newSecretBody(clientID, applicationID, secret, notificationID string, now, expires time.Time) string {
-	const layout = "2006-01-02T15:04:05.000Z"
-	ts, exp := now.UTC().Format(layout), expires.UTC().Format(layout)
-	old := now.Add(7 * 24 * time.Hour).UTC().Format(layout)
+	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 	return fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payloadVersion":"2023-11-30","eventTime":%q,"payload":{"applicationOAuthClientNewSecret":{"clientId":%q,"newClientSecret":%q,"newClientSecretExpiryTime":%q,"oldClientSecretExpiryTime":%q}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"sub-1","publishTime":%q,"notificationId":%q}}`,
-		ts, clientID, secret, exp, old, applicationID, ts, notificationID)
+		ts(now), clientID, secret, ts(expires), ts(now.Add(7*24*time.Hour)), applicationID, ts(now), notificationID)
 }
 
 // operatorRotate is OperatorRotates, at most three times per app and run.
