@@ -205,7 +205,7 @@ func stateText(w *World, logs bool) string {
 			fmt.Fprintf(&b, "app %d version %s created %s stages %v holds issued #%d\n", a.Index, v.ID, v.Created.Sub(Epoch), v.Stages, slices.Index(issued, secretOf(val)))
 		}
 	}
-	for _, c := range w.Calls() {
+	for _, c := range w.calls {
 		fmt.Fprintf(&b, "rotate call: app %d rotation %s step started %s, at %s status %d issued %v current #%d\n", c.App, c.inv.token, c.inv.start.Sub(Epoch), c.At.Sub(Epoch), c.Status, c.Issued, c.Current)
 	}
 	if logs {

@@ -110,7 +110,7 @@ func (w *World) checkForged(res *Result) {
 // none may be made while a secret newer than AWSCURRENT's (by expiry, to the millisecond) was stored,
 // which createSecret adopts instead (rotation Case 3); equal expiries adopt neither: Tied.
 func (w *World) checkRotateCalls(res *Result) {
-	calls := w.Calls()
+	calls := w.calls
 	res.RotateCalls = len(calls)
 	lastOf := map[string]RotateCall{} // the last issuing call of each rotation
 	for k, c := range calls {

@@ -95,7 +95,7 @@ func TestSeed695ThrottledRetryAfterLostResponse(t *testing.T) {
 		}
 	}
 	r := w.Run()
-	calls := w.Calls()
+	calls := w.calls
 	if len(calls) < 5 || !calls[0].Issued || calls[0].Status < 500 || calls[4].Status != 429 {
 		t.Fatalf("the scenario did not happen: calls %+v", calls)
 	}

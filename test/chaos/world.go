@@ -116,9 +116,9 @@ type World struct {
 
 	mu                   sync.Mutex // guards what follows, which handlers write
 	rnd                  *rand.Rand
-	tokens               map[string]int // access token → app
-	errs                 []string       // every error a handler returned
-	calls                []RotateCall
+	tokens               map[string]int         // access token → app
+	errs                 []string               // every error a handler returned
+	calls                []RotateCall           // read unlocked after Run: the engine joined every step
 	byReceiver           map[string]bool        // rotation tokens a receiver's RotateSecret started
 	requested            map[string][]time.Time // ARN → writes of rotation-requested-at that passed
 	crashSeen, crashHits int
@@ -589,12 +589,11 @@ func (w *World) events(first Hook) []Hook {
 		evs = append(evs, Hook{at, func(w *World) { w.Apps[0].Sim.PortalRotate() }})
 	}
 	for _, n := range w.Sched.Expiry {
-		a := w.Apps[n.App%len(w.Apps)]
+		a, exp := w.Apps[n.App%len(w.Apps)], time.Time{} // zero: the newest secret's expiry
+		if n.Old {
+			exp = initialExpiry
+		}
 		evs = append(evs, Hook{n.At, func(w *World) {
-			var exp time.Time // the newest secret's
-			if n.Old {
-				exp = initialExpiry
-			}
 			if err := a.Sim.EmitExpiryNotice(context.Background(), nil, exp); err != nil {
 				w.recordError(err)
 			}
@@ -689,12 +688,6 @@ func (w *World) Run() *Result {
 	res.Real = time.Since(realStart)
 	w.check(res)
 	return res
-}
-
-// Calls returns every rotate call.
-func (w *World) Calls() (calls []RotateCall) {
-	w.locked(func() { calls = slices.Clone(w.calls) })
-	return calls
 }
 
 // AccessTokens returns every access token the simulators granted.
