@@ -131,7 +131,13 @@ func (w *World) checkRotateCalls(res *Result) {
 		if last, ok := lastOf[c.inv.token]; ok {
 			st, ok := w.stored[issued[last.Secret]]
 			// The cooldown runs from the rotation-requested-at stamp written before the previous call.
-			cooledAt := w.requestedBefore(w.Apps[c.App].ARN, last.At).Add(Cooldown)
+			cooledAt := last.At
+			for _, r := range w.requested[w.Apps[c.App].ARN] {
+				if !r.After(last.At) {
+					cooledAt = r
+				}
+			}
+			cooledAt = cooledAt.Add(Cooldown)
 			switch {
 			case last.Status >= http.StatusInternalServerError && last.inv == c.inv:
 				res.ExplainedRetry++
@@ -204,17 +210,6 @@ type stored struct{ at, expiry time.Time }
 
 // tied reports whether s and o were both stored with the same clientSecretExpiresAt.
 func (s stored) tied(o stored) bool { return !s.expiry.IsZero() && s.expiry.Equal(o.expiry) }
-
-// requestedBefore returns the last rotation-requested-at write for arn at or before t (else t).
-func (w *World) requestedBefore(arn string, t time.Time) time.Time {
-	at := t
-	for _, r := range w.requested[arn] {
-		if !r.After(t) {
-			at = r
-		}
-	}
-	return at
-}
 
 // checkLeaks is I4: no client secret, access or refresh token in a log line, alert or error.
 func (w *World) checkLeaks(res *Result) {
