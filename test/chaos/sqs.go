@@ -101,9 +101,9 @@ func (q *Queue) redrive(now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	back := slices.DeleteFunc(slices.Clone(q.msgs), func(m *message) bool { return !m.dead })
+	q.msgs = append(slices.DeleteFunc(q.msgs, func(m *message) bool { return m.dead }), back...)
 	for _, m := range back {
 		m.dead, m.receives, m.visibleAt = false, 0, now
 	}
-	q.msgs = append(slices.DeleteFunc(q.msgs, func(m *message) bool { return slices.Contains(back, m) }), back...)
 	return len(back)
 }

@@ -494,11 +494,8 @@ func newSecretBody(clientID, applicationID, secret, notificationID string, now, 
 		ts(now), clientID, secret, ts(expires), ts(now.Add(7*24*time.Hour)), applicationID, ts(now), notificationID)
 }
 
-// operatorRotate is OperatorRotates, at most three times per app and run.
+// operatorRotate is OperatorRotates once idle, at most three times per app and run.
 func (w *World) operatorRotate() {
-	if !w.idle() {
-		return
-	}
 	for _, a := range w.Apps {
 		_, pending := w.SM.StageVersion(a.ARN, managed.StagePending)
 		if !pending && !w.adopted(a) && a.operatorRotates < 3 {
@@ -645,7 +642,7 @@ func (w *World) Run() *Result {
 		w.engine.StartDue(now)
 		w.observe()
 		quiet := off && len(evs) == 0
-		if quiet && w.OperatorRotates {
+		if quiet && w.OperatorRotates && w.idle() {
 			w.operatorRotate()
 		}
 		settled := quiet && w.settled()
