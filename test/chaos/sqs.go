@@ -80,8 +80,7 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 	return q.w.crash(ctx, "DeleteMessage", q.Name, true)
 }
 
-// Len returns how many messages are in the queue (visible or not) and in its dead-letter queue,
-// and when the first in the queue becomes visible (when inQueue > 0).
+// Len counts the queued messages (visible or not) and the dead-lettered ones; next is the soonest visible.
 func (q *Queue) Len() (inQueue, dead int, next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()

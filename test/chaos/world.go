@@ -54,10 +54,10 @@ const (
 	maxReal         = 30 * time.Second       // stops a run that hangs in real time
 )
 
-// Epoch is the simulated start of every run.
-var Epoch = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
-
-var initialExpiry = Epoch.Add(90 * 24 * time.Hour)
+var (
+	Epoch         = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) // the simulated start of every run
+	initialExpiry = Epoch.Add(90 * 24 * time.Hour)
+)
 
 const topicARN = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
 
