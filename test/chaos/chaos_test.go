@@ -36,14 +36,14 @@ func (s *summary) add(r *Result) {
 	if r.Settled {
 		s.settled++
 		if r.SettleSim > s.worstSim {
-			s.worstSim, s.worstSimSeed = r.SettleSim, r.Seed
+			s.worstSim, s.worstSimSeed = r.SettleSim, r.Schedule.Seed
 		}
 		if r.SettleReal > s.worstSettleReal {
 			s.worstSettleReal = r.SettleReal
 		}
 	}
 	if r.Real > s.worstReal {
-		s.worstReal, s.worstRealSeed = r.Real, r.Seed
+		s.worstReal, s.worstRealSeed = r.Real, r.Schedule.Seed
 	}
 	s.totalReal += r.Real
 	s.lost += r.Lost
@@ -107,7 +107,7 @@ func (s *summary) table(wall time.Duration, parallel int) string {
 	}
 	var seeds []string
 	for _, r := range s.failures {
-		seeds = append(seeds, fmt.Sprint(r.Seed))
+		seeds = append(seeds, fmt.Sprint(r.Schedule.Seed))
 	}
 	row("failed seeds", strings.Join(seeds, " "))
 	return b.String()
@@ -155,13 +155,13 @@ func TestChaos(t *testing.T) {
 		s.add(r)
 	}
 	t.Logf("chaos: %d seeds from %d\n%s", n, *firstSeed, s.table(wall, par))
-	slices.SortFunc(s.failures, func(a, b *Result) int { return int(a.Seed - b.Seed) })
+	slices.SortFunc(s.failures, func(a, b *Result) int { return int(a.Schedule.Seed - b.Schedule.Seed) })
 	for i, r := range s.failures {
 		t.Errorf("seed %d broke an invariant (replay: go test -run '^TestChaosSeed$' ./test/chaos -seed %d -v):\n  %s\n  schedule: %+v",
-			r.Seed, r.Seed, strings.Join(r.Violations, "\n  "), r.Schedule)
+			r.Schedule.Seed, r.Schedule.Seed, strings.Join(r.Violations, "\n  "), r.Schedule)
 		// Replays interleave differently: log how this run ended.
 		if i < 3 {
-			t.Logf("seed %d ended as follows:\n%s", r.Seed, states[r.Seed-*firstSeed])
+			t.Logf("seed %d ended as follows:\n%s", r.Schedule.Seed, states[r.Schedule.Seed-*firstSeed])
 		}
 	}
 }
@@ -176,11 +176,11 @@ func TestChaosSeed(t *testing.T) {
 	t.Logf("schedule: %+v", r.Schedule)
 	runs, _ := w.engine.Stats()
 	t.Logf("settled %v in %s simulated (%s real), run %s real; issued %d (portal %d), rotate calls %d (issuing %d), runs %d, step failures %d, redriven %d, alerts %d, log bytes %d",
-		r.Settled, r.SettleSim, r.SettleReal, r.Real, r.Issued, r.Portal, r.RotateCalls, r.IssuingCalls, runs, r.StepFailures, r.Redriven, len(w.SNS.Published()), len(w.Logs()))
+		r.Settled, r.SettleSim, r.SettleReal, r.Real, r.Issued, r.Portal, r.RotateCalls, r.IssuingCalls, runs, r.StepFailures, r.Redriven, len(w.SNS.Published()), len(w.logs.String()))
 	if testing.Verbose() {
 		logState(t, w, *logsFlag)
 	} else if *logsFlag {
-		t.Logf("logs:\n%s", w.Logs())
+		t.Logf("logs:\n%s", w.logs.String())
 	}
 	for _, v := range r.Violations {
 		t.Error(v)
@@ -205,11 +205,11 @@ func stateText(w *World, logs bool) string {
 			fmt.Fprintf(&b, "app %d version %s created %s stages %v holds issued #%d\n", a.Index, v.ID, v.Created.Sub(Epoch), v.Stages, slices.Index(issued, secretOf(val)))
 		}
 	}
-	for _, c := range w.Calls() {
+	for _, c := range w.calls {
 		fmt.Fprintf(&b, "rotate call: app %d rotation %s step started %s, at %s status %d issued %v current #%d\n", c.App, c.inv.token, c.inv.start.Sub(Epoch), c.At.Sub(Epoch), c.Status, c.Issued, c.Current)
 	}
 	if logs {
-		fmt.Fprintf(&b, "logs:\n%s", w.Logs())
+		fmt.Fprintf(&b, "logs:\n%s", w.logs.String())
 	}
 	return b.String()
 }

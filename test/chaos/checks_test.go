@@ -115,34 +115,37 @@ func TestAdoptable(t *testing.T) {
 	before, after := start.Add(-time.Minute), start.Add(time.Minute)
 	exp := func(d time.Duration) time.Time { return Epoch.Add(180*24*time.Hour + d) }
 	issued := []string{"s0", "s1", "s2", "s3"}
+	// The current secret's time is never read; only stored secrets have an expiry.
+	st := func(t time.Time, expirySeconds int) stored {
+		return stored{t, exp(time.Duration(expirySeconds) * time.Second)}
+	}
 	tests := []struct {
-		name     string
-		current  int
-		storedAt map[string]time.Time
-		expiry   map[string]time.Time
-		want     int
-		wantTie  bool
+		name    string
+		current int
+		stored  map[string]stored
+		want    int
+		wantTie bool
 	}{
-		{"nothing stored", 0, map[string]time.Time{}, map[string]time.Time{}, -1, false},
+		{"nothing stored", 0, map[string]stored{}, -1, false},
 		{"a newer secret stored before the step", 0,
-			map[string]time.Time{"s1": before}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second)}, 1, false},
+			map[string]stored{"s0": st(before, 0), "s1": st(before, 1)}, 1, false},
 		{"a newer secret stored after the step started", 0,
-			map[string]time.Time{"s1": after}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second)}, -1, false},
+			map[string]stored{"s0": st(before, 0), "s1": st(after, 1)}, -1, false},
 		{"the newest of two stored secrets", 0,
-			map[string]time.Time{"s1": before, "s2": before}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second), "s2": exp(2 * time.Second)}, 2, false},
+			map[string]stored{"s0": st(before, 0), "s1": st(before, 1), "s2": st(before, 2)}, 2, false},
 		{"two stored secrets tied", 0,
-			map[string]time.Time{"s1": before, "s2": before}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second), "s2": exp(time.Second)}, -1, true},
+			map[string]stored{"s0": st(before, 0), "s1": st(before, 1), "s2": st(before, 1)}, -1, true},
 		{"tied with one seen stored later", 0,
-			map[string]time.Time{"s1": before, "s2": after}, map[string]time.Time{"s0": exp(0), "s1": exp(time.Second), "s2": exp(time.Second)}, -1, true},
+			map[string]stored{"s0": st(before, 0), "s1": st(before, 1), "s2": st(after, 1)}, -1, true},
 		{"tied with AWSCURRENT", 1,
-			map[string]time.Time{"s2": before}, map[string]time.Time{"s1": exp(time.Second), "s2": exp(time.Second)}, -1, true},
+			map[string]stored{"s1": st(before, 1), "s2": st(before, 1)}, -1, true},
 		{"tied with AWSCURRENT, and a newer one", 1,
-			map[string]time.Time{"s2": before, "s3": before}, map[string]time.Time{"s1": exp(time.Second), "s2": exp(time.Second), "s3": exp(2 * time.Second)}, 3, false},
+			map[string]stored{"s1": st(before, 1), "s2": st(before, 1), "s3": st(before, 2)}, 3, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := RotateCall{Current: tt.current, Secret: len(issued)}
-			got, tie := adoptable(c, issued, start, tt.storedAt, tt.expiry)
+			got, tie := adoptable(c, issued, start, tt.stored)
 			if got != tt.want || tie != tt.wantTie {
 				t.Errorf("adoptable() = %d, %v; want %d, %v", got, tie, tt.want, tt.wantTie)
 			}

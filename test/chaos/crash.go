@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	sm "github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/aws/aws-sdk-go-v2/service/sns"
 )
 
 // ErrCrash is what an operation returns once its invocation has crashed.
@@ -56,28 +52,4 @@ func (w *World) crash(ctx context.Context, op string, in any, after bool) error 
 	w.crashHits++
 	w.crashed = inv
 	return ErrCrash
-}
-
-// argsOf returns what Crash.Arg matches in an input: the stages a PutSecretValue writes, the
-// stage an UpdateSecretVersionStage moves, the keys of a (un)tagging, an alert's event, a queue's name.
-func argsOf(in any) []string {
-	switch in := in.(type) {
-	case *sm.PutSecretValueInput:
-		return in.VersionStages
-	case *sm.UpdateSecretVersionStageInput:
-		return []string{aws.ToString(in.VersionStage)}
-	case *sm.TagResourceInput:
-		var keys []string
-		for _, t := range in.Tags {
-			keys = append(keys, aws.ToString(t.Key))
-		}
-		return keys
-	case *sm.UntagResourceInput:
-		return in.TagKeys
-	case *sns.PublishInput:
-		return []string{aws.ToString(in.MessageAttributes["event"].StringValue)}
-	case string: // DeleteMessage's queue
-		return []string{in}
-	}
-	return nil
 }

@@ -54,7 +54,7 @@ func TestScenariosWithoutCrash(t *testing.T) {
 				t.Error(v)
 			}
 			if !r.OK() && *logsFlag {
-				t.Logf("logs:\n%s", w.Logs())
+				t.Logf("logs:\n%s", w.logs.String())
 			}
 		})
 	}

@@ -252,7 +252,7 @@ func TestForgedSecretOutlastsGenuineDeliveryRetries(t *testing.T) {
 	if r.ForgedRejected != 1 {
 		t.Fatalf("the scenario did not happen: forged secrets rejected %d, want 1", r.ForgedRejected)
 	}
-	if _, n := w.NewSecretQ.Len(); n > 0 {
+	if _, n, _ := w.NewSecretQ.Len(); n > 0 {
 		t.Errorf("new-secret dead-letter queue holds %d genuine deliveries", n)
 	}
 	issued := w.Apps[0].Sim.Issued()

@@ -240,7 +240,7 @@ func TestHostileInput(t *testing.T) {
 				if q.Name == tt.dlq {
 					want = 1
 				}
-				if _, dead := q.Len(); dead != want {
+				if _, dead, _ := q.Len(); dead != want {
 					t.Errorf("%s dead-letter queue holds %d messages, want %d", q.Name, dead, want)
 				}
 			}
@@ -266,7 +266,7 @@ func TestHostileInput(t *testing.T) {
 			if !found {
 				t.Errorf("no %s alert whose email says %q; alerts: %d", tt.alertEvent, tt.reason, len(w.SNS.Published()))
 			}
-			if tt.reason != "" && !strings.Contains(w.Logs(), tt.reason) {
+			if tt.reason != "" && !strings.Contains(w.logs.String(), tt.reason) {
 				t.Errorf("no log line says %q", tt.reason)
 			}
 			for i := range w.Apps {

@@ -16,7 +16,6 @@ import (
 
 // Result is the outcome of one run and its invariant checks.
 type Result struct {
-	Seed                  uint64
 	Schedule              Schedule
 	Settled               bool          // I5
 	SettleSim, SettleReal time.Duration // from the end of faults to settled (or the bound): simulated, real
@@ -60,7 +59,7 @@ func (w *World) check(res *Result) {
 		res.Issued += len(issued) - 1
 		res.Portal += a.Sim.Stats().PortalRotations
 		for i, s := range issued {
-			if _, ok := w.storedAt[s]; i > 0 && !ok {
+			if _, ok := w.stored[s]; i > 0 && !ok {
 				res.violate(&res.Lost, "I1: app %d: issued secret #%d is stored in no version of %s",
 					a.Index, i, a.Name)
 			}
@@ -79,8 +78,8 @@ func (w *World) check(res *Result) {
 	w.checkForged(res)      // I6
 	if !res.Settled {       // I5 (the test logs the versions and rotate calls of a failed run)
 		runs, retries := w.engine.Stats()
-		q, dq := w.NewSecretQ.Len()
-		eq, edq := w.ExpiryQ.Len()
+		q, dq, _ := w.NewSecretQ.Len()
+		eq, edq, _ := w.ExpiryQ.Len()
 		res.violate(new(int), "I5: not settled %s after faults stopped (runs %d, reattempts due %d, queued: new-secret %d+%d dead, expiry %d+%d dead)",
 			res.SettleSim, runs, retries, q, dq, eq, edq)
 	}
@@ -111,7 +110,7 @@ func (w *World) checkForged(res *Result) {
 // none may be made while a secret newer than AWSCURRENT's (by expiry, to the millisecond) was stored,
 // which createSecret adopts instead (rotation Case 3); equal expiries adopt neither: Tied.
 func (w *World) checkRotateCalls(res *Result) {
-	calls := w.Calls()
+	calls := w.calls
 	res.RotateCalls = len(calls)
 	lastOf := map[string]RotateCall{} // the last issuing call of each rotation
 	for k, c := range calls {
@@ -121,37 +120,43 @@ func (w *World) checkRotateCalls(res *Result) {
 		res.IssuingCalls++
 		issued := w.Apps[c.App].Sim.Issued()
 		if c.Current >= 0 {
-			switch j, tie := adoptable(c, issued, c.inv.start, w.storedAt, w.storedExpiry); {
+			switch j, tie := adoptable(c, issued, c.inv.start, w.stored); {
 			case j >= 0:
 				res.violate(&res.Needless, "I3: app %d rotation %s: issuing rotate call at %s while issued secret #%d, newer than AWSCURRENT (#%d), was already stored (at %s)",
-					c.App, c.inv.token, c.At.Sub(Epoch), j, c.Current, w.storedAt[issued[j]].Sub(Epoch))
+					c.App, c.inv.token, c.At.Sub(Epoch), j, c.Current, w.stored[issued[j]].at.Sub(Epoch))
 			case tie:
 				res.Tied++
 			}
 		}
 		if last, ok := lastOf[c.inv.token]; ok {
-			stored, ok := w.storedAt[issued[last.Secret]]
+			st, ok := w.stored[issued[last.Secret]]
 			// The cooldown runs from the rotation-requested-at stamp written before the previous call.
-			cooledAt := w.requestedBefore(w.Apps[c.App].ARN, last.At).Add(Cooldown)
+			cooledAt := last.At
+			for _, r := range w.requested[w.Apps[c.App].ARN] {
+				if !r.After(last.At) {
+					cooledAt = r
+				}
+			}
+			cooledAt = cooledAt.Add(Cooldown)
 			switch {
 			case last.Status >= http.StatusInternalServerError && last.inv == c.inv:
 				res.ExplainedRetry++
 			case last.inv != c.inv && !c.inv.start.After(last.inv.end) && !last.inv.start.After(c.inv.end):
 				res.ExplainedConcurrent++
-			case !c.At.Before(cooledAt) && (!ok || stored.After(cooledAt)):
+			case !c.At.Before(cooledAt) && (!ok || st.at.After(cooledAt)):
 				res.ExplainedCooldown++
 			default:
 				res.violate(&res.Needless, "I3: app %d rotation %s: issuing rotate call at %s after one at %s (status %d) whose secret was stored (%v) at %s, within the cooldown",
-					c.App, c.inv.token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, stored.Sub(Epoch))
+					c.App, c.inv.token, c.At.Sub(Epoch), last.At.Sub(Epoch), last.Status, ok, st.at.Sub(Epoch))
 			}
-		} else if w.byReceiver[c.inv.token] && lateReceiverCall(c, issued, w.storedAt, w.storedExpiry) {
+		} else if w.byReceiver[c.inv.token] && c.Current >= 0 && lateReceiverCall(c, issued, w.stored) {
 			res.ExplainedLate++
 		} else if slices.ContainsFunc(calls[:k], func(o RotateCall) bool {
 			if !o.Issued || o.App != c.App || o.inv.token == c.inv.token {
 				return false
 			}
-			stored, ok := w.storedAt[issued[o.Secret]]
-			return c.At.Before(o.At.Add(Cooldown)) && (!ok || stored.After(c.At))
+			st, ok := w.stored[issued[o.Secret]]
+			return c.At.Before(o.At.Add(Cooldown)) && (!ok || st.at.After(c.At))
 		}) {
 			res.Overlap++
 		}
@@ -161,14 +166,14 @@ func (w *World) checkRotateCalls(res *Result) {
 
 // adoptable returns the secret, issued after AWSCURRENT's and stored before the step started, that
 // createSecret would have adopted instead of issuing call c (-1: none), or whether a tie explains none:
-// with AWSCURRENT, or of the newest with one stored at any time (storedAt can trail the write).
-func adoptable(c RotateCall, issued []string, started time.Time, storedAt, storedExpiry map[string]time.Time) (int, bool) {
+// with AWSCURRENT, or of the newest with one stored at any time (stored can trail the write).
+func adoptable(c RotateCall, issued []string, started time.Time, st map[string]stored) (int, bool) {
 	best, tie := -1, false
 	for j := c.Current + 1; j < c.Secret; j++ {
-		if at, ok := storedAt[issued[j]]; !ok || !at.Before(started) {
+		if s, ok := st[issued[j]]; !ok || !s.at.Before(started) {
 			continue
 		}
-		if tied(storedExpiry, issued[j], issued[c.Current]) {
+		if st[issued[j]].tied(st[issued[c.Current]]) {
 			tie = true
 			continue
 		}
@@ -178,7 +183,7 @@ func adoptable(c RotateCall, issued []string, started time.Time, storedAt, store
 		return -1, tie
 	}
 	for k := c.Current + 1; k < c.Secret; k++ {
-		if _, ok := storedAt[issued[k]]; ok && k != best && tied(storedExpiry, issued[k], issued[best]) {
+		if k != best && st[issued[k]].tied(st[issued[best]]) {
 			return -1, true
 		}
 	}
@@ -187,43 +192,29 @@ func adoptable(c RotateCall, issued []string, started time.Time, storedAt, store
 
 // lateReceiverCall reports whether c, a receiver's rotation's first issuing call, found AWSCURRENT newer
 // than and tied with no other secret issued before and ever stored (ExplainedLate: adopted in between).
-func lateReceiverCall(c RotateCall, issued []string, storedAt, storedExpiry map[string]time.Time) bool {
-	if c.Current < 0 {
-		return false
-	}
+// AWSCURRENT at the call must be known.
+func lateReceiverCall(c RotateCall, issued []string, st map[string]stored) bool {
 	for j := range c.Secret {
-		if _, ok := storedAt[issued[j]]; j == c.Current || !ok {
+		if _, ok := st[issued[j]]; j == c.Current || !ok {
 			continue
 		}
-		if j > c.Current || tied(storedExpiry, issued[j], issued[c.Current]) {
+		if j > c.Current || st[issued[j]].tied(st[issued[c.Current]]) {
 			return false
 		}
 	}
 	return true
 }
 
-// tied reports whether secrets a and b were both stored with the same clientSecretExpiresAt.
-func tied(storedExpiry map[string]time.Time, a, b string) bool {
-	ea, aok := storedExpiry[a]
-	eb, bok := storedExpiry[b]
-	return aok && bok && ea.Equal(eb)
-}
+// stored is when an issued secret was first seen stored, and its version's clientSecretExpiresAt.
+type stored struct{ at, expiry time.Time }
 
-// requestedBefore returns the last rotation-requested-at write for arn at or before t (else t).
-func (w *World) requestedBefore(arn string, t time.Time) time.Time {
-	at := t
-	for _, r := range w.requested[arn] {
-		if !r.After(t) {
-			at = r
-		}
-	}
-	return at
-}
+// tied reports whether s and o were both stored with the same clientSecretExpiresAt.
+func (s stored) tied(o stored) bool { return !s.expiry.IsZero() && s.expiry.Equal(o.expiry) }
 
 // checkLeaks is I4: no client secret, access or refresh token in a log line, alert or error.
 func (w *World) checkLeaks(res *Result) {
 	type place struct{ what, text string }
-	places := []place{{"logs", w.Logs()}}
+	places := []place{{"logs", w.logs.String()}}
 	for i, in := range w.SNS.Published() {
 		text := fmt.Sprint(aws.ToString(in.Subject), aws.ToString(in.Message), snstest.Attributes(in))
 		places = append(places, place{fmt.Sprintf("alert #%d", i), text})

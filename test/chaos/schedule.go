@@ -56,9 +56,6 @@ type ExpiryNotice struct {
 	Old bool
 }
 
-var smOps = []string{"GetSecretValue", "PutSecretValue", "DescribeSecret", "UpdateSecretVersionStage",
-	"TagResource", "UntagResource", "ListSecrets", "RotateSecret"}
-
 // NewSchedule derives the schedule of seed: one in ten has no faults, the others random faults.
 func NewSchedule(seed uint64) Schedule {
 	r := rand.New(rand.NewPCG(seed, 0x6368616f73)) // "chaos"
@@ -120,7 +117,8 @@ func NewSchedule(seed uint64) Schedule {
 	}
 	if s.SMErrorRate = p(0.15); s.SMErrorRate > 0 {
 		all := r.IntN(2) == 0 // all operations, or a few
-		for _, op := range smOps {
+		for _, op := range []string{"GetSecretValue", "PutSecretValue", "DescribeSecret",
+			"UpdateSecretVersionStage", "TagResource", "UntagResource", "ListSecrets", "RotateSecret"} {
 			if all || r.IntN(3) == 0 {
 				s.SMErrorOps = append(s.SMErrorOps, op)
 			}

@@ -33,8 +33,7 @@ func (q *Queue) Send(body string, now time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.seq++
-	id := fmt.Sprintf("%s-msg-%04d", q.Name, q.seq)
-	q.msgs = append(q.msgs, &message{id: id, body: body, visibleAt: now})
+	q.msgs = append(q.msgs, &message{id: fmt.Sprintf("%s-msg-%04d", q.Name, q.seq), body: body, visibleAt: now})
 }
 
 // Receive returns up to n visible messages and hides them for Visibility; a message already
@@ -81,27 +80,18 @@ func (q *Queue) Delete(ctx context.Context, m events.SQSMessage) error {
 	return q.w.crash(ctx, "DeleteMessage", q.Name, true)
 }
 
-// Len returns how many messages are in the queue (visible or not) and in its dead-letter queue.
-func (q *Queue) Len() (inQueue, dead int) {
+// Len counts the queued messages (visible or not) and the dead-lettered ones; next is the soonest visible.
+func (q *Queue) Len() (inQueue, dead int, next time.Time) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, m := range q.msgs {
 		if m.dead {
 			dead++
+		} else if inQueue++; inQueue == 1 || m.visibleAt.Before(next) {
+			next = m.visibleAt
 		}
 	}
-	return len(q.msgs) - dead, dead
-}
-
-func (q *Queue) nextVisible() (t time.Time, ok bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for _, m := range q.msgs {
-		if !m.dead && (!ok || m.visibleAt.Before(t)) {
-			t, ok = m.visibleAt, true
-		}
-	}
-	return t, ok
+	return inQueue, dead, next
 }
 
 // redrive moves every dead-lettered message back, to the end of the queue, as
@@ -110,9 +100,9 @@ func (q *Queue) redrive(now time.Time) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	back := slices.DeleteFunc(slices.Clone(q.msgs), func(m *message) bool { return !m.dead })
+	q.msgs = append(slices.DeleteFunc(q.msgs, func(m *message) bool { return m.dead }), back...)
 	for _, m := range back {
 		m.dead, m.receives, m.visibleAt = false, 0, now
 	}
-	q.msgs = append(slices.DeleteFunc(q.msgs, func(m *message) bool { return slices.Contains(back, m) }), back...)
 	return len(back)
 }

@@ -54,10 +54,10 @@ const (
 	maxReal         = 30 * time.Second       // stops a run that hangs in real time
 )
 
-// Epoch is the simulated start of every run.
-var Epoch = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
-
-var initialExpiry = Epoch.Add(90 * 24 * time.Hour)
+var (
+	Epoch         = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) // the simulated start of every run
+	initialExpiry = Epoch.Add(90 * 24 * time.Hour)
+)
 
 const topicARN = "arn:aws:sns:us-east-1:123456789012:sp-api-lwa-alerts"
 
@@ -110,15 +110,15 @@ type World struct {
 	rotMu     sync.Mutex // serializes rotate calls, so that each can be attributed
 
 	// Only the driver (Run and its hooks) touches these.
-	res                    Result
-	storedAt, storedExpiry map[string]time.Time // issued secret → first seen stored, its version's expiry
-	forged                 []ForgedDelivery
+	res    Result
+	stored map[string]stored // issued secret → when first seen stored, with its version's expiry
+	forged []ForgedDelivery
 
 	mu                   sync.Mutex // guards what follows, which handlers write
 	rnd                  *rand.Rand
-	tokens               map[string]int // access token → app
-	errs                 []string       // every error a handler returned
-	calls                []RotateCall
+	tokens               map[string]int         // access token → app
+	errs                 []string               // every error a handler returned
+	calls                []RotateCall           // read unlocked after Run: the engine joined every step
 	byReceiver           map[string]bool        // rotation tokens a receiver's RotateSecret started
 	requested            map[string][]time.Time // ARN → writes of rotation-requested-at that passed
 	crashSeen, crashHits int
@@ -162,8 +162,7 @@ func NewWorld(s Schedule) *World {
 		OperatorRotates: s.Forged != nil,
 		rnd:             rand.New(rand.NewPCG(s.Seed, 1)),
 		tokens:          map[string]int{},
-		storedAt:        map[string]time.Time{},
-		storedExpiry:    map[string]time.Time{},
+		stored:          map[string]stored{},
 		byReceiver:      map[string]bool{},
 		requested:       map[string][]time.Time{},
 	}
@@ -330,6 +329,26 @@ func (w *World) before(ctx context.Context, op string, in any) error {
 	return nil
 }
 
+// argsOf returns what Crash.Arg matches in an input: the stages a PutSecretValue writes, the
+// stage an UpdateSecretVersionStage moves, the keys of a (un)tagging, an alert's event, a queue's name.
+func argsOf(in any) []string {
+	switch in := in.(type) {
+	case *secretsmanager.PutSecretValueInput:
+		return in.VersionStages
+	case *secretsmanager.UpdateSecretVersionStageInput:
+		return []string{aws.ToString(in.VersionStage)}
+	case *secretsmanager.TagResourceInput:
+		return slices.Collect(maps.Keys(managed.TagMap(in.Tags)))
+	case *secretsmanager.UntagResourceInput:
+		return in.TagKeys
+	case *sns.PublishInput:
+		return []string{aws.ToString(in.MessageAttributes["event"].StringValue)}
+	case string: // DeleteMessage's queue
+		return []string{in}
+	}
+	return nil
+}
+
 // deliverTo is Amazon's delivery to q, failing with probability p during faults (the simulator retries).
 func (w *World) deliverTo(q *Queue, p float64) spapisim.DelivererFunc {
 	return func(_ context.Context, body []byte) error {
@@ -364,19 +383,18 @@ func (rt roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	in, rec := req.Clone(ctx), httptest.NewRecorder()
 	var i int // app 0 when unknown
 	w.locked(func() { i = w.tokens[req.Header.Get("x-amz-access-token")] })
-	if !rotate && in.ParseForm() == nil { // the simulator's ParseForm then finds the form parsed
+	if !rotate {
+		_ = in.ParseForm() // the simulator's ParseForm then finds the form parsed
 		id := in.PostForm.Get("client_id")
 		i = max(0, slices.IndexFunc(w.Apps, func(x *App) bool { return x.ClientID == id }))
-	}
-	a := w.Apps[i]
-	if !rotate {
-		a.Sim.Handler().ServeHTTP(rec, in)
+		w.Apps[i].Sim.Handler().ServeHTTP(rec, in)
 		var tok map[string]any
 		_ = json.Unmarshal(rec.Body.Bytes(), &tok)
 		if at, ok := tok["access_token"].(string); ok {
 			w.locked(func() { w.tokens[at] = i })
 		}
 	} else {
+		a := w.Apps[i]
 		w.rotMu.Lock()
 		c := RotateCall{App: i, inv: invocationOf(ctx), Current: slices.Index(a.Sim.Issued(), w.CurrentSecret(i))}
 		before := a.Sim.Stats().Rotations
@@ -471,18 +489,13 @@ func (w *World) SendForged(i int) ForgedDelivery {
 
 // newSecretBody returns a NEW_SECRET body shaped like the official example.
 func newSecretBody(clientID, applicationID, secret, notificationID string, now, expires time.Time) string {
-	const layout = "2006-01-02T15:04:05.000Z"
-	ts, exp := now.UTC().Format(layout), expires.UTC().Format(layout)
-	old := now.Add(7 * 24 * time.Hour).UTC().Format(layout)
+	ts := func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 	return fmt.Sprintf(`{"notificationVersion":"1.0","notificationType":"APPLICATION_OAUTH_CLIENT_NEW_SECRET","payloadVersion":"2023-11-30","eventTime":%q,"payload":{"applicationOAuthClientNewSecret":{"clientId":%q,"newClientSecret":%q,"newClientSecretExpiryTime":%q,"oldClientSecretExpiryTime":%q}},"notificationMetadata":{"applicationId":%q,"subscriptionId":"sub-1","publishTime":%q,"notificationId":%q}}`,
-		ts, clientID, secret, exp, old, applicationID, ts, notificationID)
+		ts(now), clientID, secret, ts(expires), ts(now.Add(7*24*time.Hour)), applicationID, ts(now), notificationID)
 }
 
-// operatorRotate is OperatorRotates, at most three times per app and run.
+// operatorRotate is OperatorRotates once idle, at most three times per app and run.
 func (w *World) operatorRotate() {
-	if !w.idle() {
-		return
-	}
 	for _, a := range w.Apps {
 		_, pending := w.SM.StageVersion(a.ARN, managed.StagePending)
 		if !pending && !w.adopted(a) && a.operatorRotates < 3 {
@@ -532,11 +545,9 @@ func (w *World) observe() {
 			if err != nil {
 				continue
 			}
-			if s := doc.ClientSecret().Reveal(); w.storedAt[s].IsZero() && slices.Contains(issued[1:], s) {
-				w.storedAt[s] = now
-				if exp, ok := doc.ExpiresAt(); ok {
-					w.storedExpiry[s] = exp
-				}
+			if s := doc.ClientSecret().Reveal(); w.stored[s].at.IsZero() && slices.Contains(issued[1:], s) {
+				exp, _ := doc.ExpiresAt() // zero without one
+				w.stored[s] = stored{now, exp}
 			}
 		}
 	}
@@ -548,7 +559,7 @@ func (w *World) idle() bool {
 		return false
 	}
 	for _, q := range []*Queue{w.NewSecretQ, w.ExpiryQ} {
-		if n, dead := q.Len(); n > 0 || (w.Redrive && dead > 0) {
+		if n, dead, _ := q.Len(); n > 0 || (w.Redrive && dead > 0) {
 			return false
 		}
 	}
@@ -575,12 +586,11 @@ func (w *World) events(first Hook) []Hook {
 		evs = append(evs, Hook{at, func(w *World) { w.Apps[0].Sim.PortalRotate() }})
 	}
 	for _, n := range w.Sched.Expiry {
-		a := w.Apps[n.App%len(w.Apps)]
+		a, exp := w.Apps[n.App%len(w.Apps)], time.Time{} // zero: the newest secret's expiry
+		if n.Old {
+			exp = initialExpiry
+		}
 		evs = append(evs, Hook{n.At, func(w *World) {
-			var exp time.Time // the newest secret's
-			if n.Old {
-				exp = initialExpiry
-			}
 			if err := a.Sim.EmitExpiryNotice(context.Background(), nil, exp); err != nil {
 				w.recordError(err)
 			}
@@ -598,7 +608,7 @@ func (w *World) events(first Hook) []Hook {
 // is hit) and checks the invariants.
 func (w *World) Run() *Result {
 	realStart, res := time.Now(), &w.res
-	res.Seed, res.Schedule = w.Sched.Seed, w.Sched
+	res.Schedule = w.Sched
 	w.faultsOn.Store(w.Sched.FaultPhase > 0)
 	var faultsOffAt, realOffAt time.Time // zero while faults are on
 	var runsAtOff int
@@ -632,7 +642,7 @@ func (w *World) Run() *Result {
 		w.engine.StartDue(now)
 		w.observe()
 		quiet := off && len(evs) == 0
-		if quiet && w.OperatorRotates {
+		if quiet && w.OperatorRotates && w.idle() {
 			w.operatorRotate()
 		}
 		settled := quiet && w.settled()
@@ -649,17 +659,21 @@ func (w *World) Run() *Result {
 			continue
 		}
 		next := now.Add(10 * time.Minute)
-		due := []func() (time.Time, bool){w.NewSecretQ.nextVisible, w.ExpiryQ.nextVisible, w.engine.NextRetry}
-		for _, a := range w.Apps {
-			due = append(due, a.Sim.NextDue)
-		}
-		if len(evs) > 0 {
-			due = append(due, func() (time.Time, bool) { return Epoch.Add(evs[0].At), true })
-		}
-		for _, f := range due {
-			if t, ok := f(); ok && t.Before(next) {
+		earliest := func(t time.Time, ok bool) {
+			if ok && t.Before(next) {
 				next = t
 			}
+		}
+		earliest(w.engine.NextRetry())
+		for _, a := range w.Apps {
+			earliest(a.Sim.NextDue())
+		}
+		for _, q := range []*Queue{w.NewSecretQ, w.ExpiryQ} {
+			n, _, t := q.Len()
+			earliest(t, n > 0)
+		}
+		if len(evs) > 0 {
+			earliest(Epoch.Add(evs[0].At), true)
 		}
 		if !next.After(now) {
 			next = now.Add(TickSim)
@@ -671,15 +685,6 @@ func (w *World) Run() *Result {
 	res.Real = time.Since(realStart)
 	w.check(res)
 	return res
-}
-
-// Logs returns every log line written so far.
-func (w *World) Logs() string { return w.logs.String() }
-
-// Calls returns every rotate call.
-func (w *World) Calls() (calls []RotateCall) {
-	w.locked(func() { calls = slices.Clone(w.calls) })
-	return calls
 }
 
 // AccessTokens returns every access token the simulators granted.
